@@ -1,0 +1,26 @@
+# ctdump_module(<name> SOURCES ... DEPS ...): one static library per module,
+# target ctdump_<name>, public headers from include/, private ones from src/.
+function(ctdump_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(ctdump_${name} STATIC ${M_SOURCES})
+  target_include_directories(ctdump_${name}
+    PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(ctdump_${name} PUBLIC ${M_DEPS})
+endfunction()
+
+# ctdump_test(<name> SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary whose
+# tests are registered with CTest one by one. Label "root" marks tests that need
+# root, namespaces, loop devices or real containers (CI runs them; CI is root).
+function(ctdump_test name)
+  if(NOT CTDUMP_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(T "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  if(NOT T_LABELS)
+    set(T_LABELS unit)
+  endif()
+  gtest_discover_tests(${name} PROPERTIES LABELS "${T_LABELS}" TIMEOUT 300
+    DISCOVERY_TIMEOUT 30)
+endfunction()
