@@ -3,8 +3,10 @@
 function(ctdump_module name)
   cmake_parse_arguments(M "" "" "SOURCES;DEPS" ${ARGN})
   add_library(ctdump_${name} STATIC ${M_SOURCES})
-  target_include_directories(ctdump_${name}
-    PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+  target_include_directories(ctdump_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include)
+  # Internal headers are included as "sys/file.h": -iquote keeps <sys/file.h>
+  # pointing at the system header.
+  target_compile_options(ctdump_${name} PUBLIC -iquote ${PROJECT_SOURCE_DIR}/src)
   target_link_libraries(ctdump_${name} PUBLIC ${M_DEPS})
 endfunction()
 

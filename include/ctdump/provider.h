@@ -1,0 +1,110 @@
+// The backup provider API: the method set of Proxmox VE's
+// PVE::BackupProvider::Plugin::Base (PVE 8.4) for containers, plus the
+// optional listing/retention methods of ctdump's protocol v1.
+//
+// One interface serves built-in providers (C++ classes) and external ones (an
+// adapter speaking docs/provider-protocol.md to an executable). The backup job
+// calls, per job and per container (see docs/provider-protocol.md):
+//
+//   JobInit
+//   per container: BackupInit -> BackupGetMechanism -> BackupContainerPrepare
+//                  -> BackupContainer (as the container's root, in its user
+//                     namespace) -> BackupCleanup -> BackupHandleLogFile
+//   JobCleanup (idempotent; may be called twice)
+//   Shutdown
+//
+// A provider object lives for one job (or one restore) and is not thread-safe.
+// Errors are the provider's "die": their message is shown to the user as is.
+#ifndef CTDUMP_PROVIDER_H_
+#define CTDUMP_PROVIDER_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ctdump/idmap.h"
+#include "ctdump/status.h"
+
+namespace ctdump {
+
+// The INFO object of backup_container_prepare and backup_container.
+struct BackupInfo {
+  std::string directory;             // absolute path of the consistent tree
+  std::vector<std::string> sources;  // "./", "./<mp>" ... (suspend: ".")
+  uint32_t backup_user_id = 0;       // host uid of container root
+  std::string firewall_config;       // raw text, may be empty
+  std::optional<uint64_t> bandwidth_limit;  // bytes/s; nullopt = unlimited
+
+  nlohmann::json ToJson() const;
+};
+
+struct BackupContainerRequest {
+  std::string vmid;
+  std::string guest_config;
+  std::vector<std::string> exclude_patterns;
+  BackupInfo info;
+  nlohmann::json worker_state;  // what BackupContainerPrepare returned (null if nothing)
+};
+
+struct BackupEntry {
+  std::string volname;
+  std::string vmid;
+  std::string vmtype = "lxc";
+  int64_t ctime = 0;
+  std::optional<uint64_t> size;
+  std::optional<std::string> notes;
+  bool is_protected = false;
+};
+
+enum class RestoreMechanism { kTar, kDirectory };
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+
+  virtual const std::string& storage_id() const = 0;
+  // provider_name: shown in "starting external backup via <name>".
+  virtual const std::string& name() const = 0;
+  // Optional methods implemented: "list_backups", "delete_backup", "update_attribute".
+  virtual bool HasFeature(std::string_view feature) const = 0;
+
+  virtual Status JobInit(int64_t start_time) = 0;
+  virtual Status JobCleanup() = 0;
+
+  // Returns the archive name. Errors for a result without a usable name use
+  // PVE's texts ("did not receive a valid result from the backup provider",
+  // "did not receive an archive name from backup provider"); the job checks
+  // the characters.
+  virtual Result<std::string> BackupInit(const std::string& vmid, int64_t start_time) = 0;
+  virtual Result<std::string> BackupGetMechanism(const std::string& vmid) = 0;
+  // Runs as host root; returns the worker-state (null when none).
+  virtual Result<nlohmann::json> BackupContainerPrepare(const std::string& vmid,
+                                                        const BackupInfo& info) = 0;
+  // Runs the backup as the container's root inside a user namespace with
+  // `map` (host root without one when `map` is empty).
+  virtual Status BackupContainer(const IdMap& map, const BackupContainerRequest& request) = 0;
+  // `vmtype_known` false maps to vmtype null (guest not found). Returns the
+  // archive size on success (nullopt if the provider gave none).
+  virtual Result<std::optional<uint64_t>> BackupCleanup(const std::string& vmid, bool vmtype_known,
+                                                        bool success,
+                                                        const std::string& error) = 0;
+  virtual Status BackupHandleLogFile(const std::string& vmid, const std::string& filename) = 0;
+
+  virtual Result<std::vector<BackupEntry>> ListBackups(const std::optional<std::string>& vmid) = 0;
+  virtual Status DeleteBackup(const std::string& volname) = 0;
+  virtual Status UpdateAttribute(const std::string& volname, const std::string& name,
+                                 const nlohmann::json& value) = 0;
+
+  // Ends the provider (external: `shutdown`, then waits for the process).
+  virtual Status Shutdown() = 0;
+};
+
+// True for a non-empty archive name of [A-Za-z0-9-.+=_/:] only (PVE's check).
+bool IsValidArchiveName(std::string_view name);
+
+}  // namespace ctdump
+
+#endif  // CTDUMP_PROVIDER_H_

@@ -1,0 +1,51 @@
+#include "backup/hook_script.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <sys/wait.h>
+
+#include "sys/subprocess.h"
+
+namespace ctdump::backup {
+
+Status HookScript::RunJobPhase(const std::string& phase, const HookEnv& env) const {
+  return Run({script_, phase}, env);
+}
+
+Status HookScript::RunGuestPhase(const std::string& phase, const std::string& mode,
+                                 const std::string& vmid, const HookEnv& env) const {
+  return Run({script_, phase, mode, vmid}, env);
+}
+
+Status HookScript::Run(std::vector<std::string> argv, const HookEnv& env) const {
+  if (!enabled()) return Status::OK();
+  sys::SpawnOptions o;
+  o.argv = argv;
+  o.env = std::vector<std::string>();
+  for (const char* keep : {"PATH", "LANG", "LC_ALL", "TZ", "HOME"})
+    if (const char* v = ::getenv(keep)) o.env->push_back(fmt::format("{}={}", keep, v));
+  if (!env.storeid.empty()) o.env->push_back("STOREID=" + env.storeid);
+  if (!env.vmtype.empty()) o.env->push_back("VMTYPE=" + env.vmtype);
+  if (!env.hostname.empty()) o.env->push_back("HOSTNAME=" + env.hostname);
+  if (!env.target.empty()) o.env->push_back("TARGET=" + env.target);
+  std::string cmd = fmt::format("{}", fmt::join(argv, " "));
+  auto r = sys::RunCommand(o);
+  if (!r.ok()) return r.status().WithContext(fmt::format("command '{}' failed", cmd));
+  size_t start = 0;
+  while (start < r->output.size()) {
+    size_t nl = r->output.find('\n', start);
+    if (nl == std::string::npos) nl = r->output.size();
+    observer_->Log(LogLevel::kInfo, r->output.substr(start, nl - start));
+    start = nl + 1;
+  }
+  if (!sys::ExitedOk(r->wait_status)) {
+    int st = r->wait_status;
+    std::string why = WIFEXITED(st) ? fmt::format("exit code {}", WEXITSTATUS(st))
+                                    : sys::DescribeWaitStatus(st);
+    return FailedPreconditionError(fmt::format("command '{}' failed: {}", cmd, why));
+  }
+  return Status::OK();
+}
+
+}  // namespace ctdump::backup

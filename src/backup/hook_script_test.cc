@@ -1,0 +1,70 @@
+#include "backup/hook_script.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "sys/file.h"
+
+namespace ctdump::backup {
+namespace {
+
+class Lines : public Observer {
+ public:
+  void Log(LogLevel, std::string_view m) override { lines.emplace_back(m); }
+  std::vector<std::string> lines;
+};
+
+class HookScriptTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ctdump-hook-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { ASSERT_TRUE(sys::RemoveTree(dir_).ok()); }
+  std::string Script(const std::string& body) {
+    std::string p = dir_ + "/hook.sh";
+    std::ofstream(p) << "#!/bin/sh\n" << body;
+    ::chmod(p.c_str(), 0755);
+    return p;
+  }
+  std::string dir_;
+  Lines obs_;
+};
+
+TEST_F(HookScriptTest, GuestPhaseGetsArgumentsAndEnvironment) {
+  HookScript h(Script("echo \"$1 $2 $3 $STOREID $VMTYPE $HOSTNAME $TARGET ${DUMPDIR-unset} ${LOGFILE-unset}\"\n"), &obs_);
+  HookEnv env{"store1", "lxc", "web", "c1/2026-11-26T06:00:00Z"};
+  ASSERT_TRUE(h.RunGuestPhase("backup-start", "stop", "c1", env).ok());
+  ASSERT_EQ(obs_.lines.size(), 1u);
+  EXPECT_EQ(obs_.lines[0], "backup-start stop c1 store1 lxc web c1/2026-11-26T06:00:00Z unset unset");
+}
+
+TEST_F(HookScriptTest, JobPhaseHasOnlyThePhase) {
+  HookScript h(Script("echo \"$# $1\"\n"), &obs_);
+  ASSERT_TRUE(h.RunJobPhase("job-start", {"s"}).ok());
+  EXPECT_EQ(obs_.lines, std::vector<std::string>{"1 job-start"});
+}
+
+TEST_F(HookScriptTest, FailureNamesCommandAndExitCode) {
+  std::string p = Script("echo failing >&2; exit 5\n");
+  HookScript h(p, &obs_);
+  Status s = h.RunGuestPhase("pre-stop", "stop", "c1", {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "command '" + p + " pre-stop stop c1' failed: exit code 5");
+  EXPECT_EQ(obs_.lines, std::vector<std::string>{"failing"});
+}
+
+TEST_F(HookScriptTest, DisabledDoesNothing) {
+  HookScript h("", &obs_);
+  EXPECT_TRUE(h.RunJobPhase("job-start", {}).ok());
+  EXPECT_TRUE(obs_.lines.empty());
+}
+
+}  // namespace
+}  // namespace ctdump::backup

@@ -1,0 +1,363 @@
+#include "backup/job.h"
+
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "backup/hook_script.h"
+#include "backup/mode.h"
+#include "backup/task_log.h"
+#include "container/container.h"
+#include "ctdump/container_config.h"
+#include "ctdump/provider.h"
+#include "provider/registry.h"
+#include "sys/file.h"
+#include "sys/lock_file.h"
+#include "sys/mount.h"
+#include "sys/signals.h"
+
+namespace ctdump::backup {
+
+bool JobResult::ok() const {
+  if (!status.ok()) return false;
+  for (const auto& g : guests)
+    if (!g.status.ok()) return false;
+  return true;
+}
+
+namespace {
+
+constexpr const char* kPrivilegedWarning =
+    "external backup of privileged container can only be restored as unprivileged which might "
+    "not work in all cases";
+
+std::string Duration(int64_t secs) {
+  return fmt::format("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60);
+}
+
+// Everything one guest's backup needs, shared by its steps.
+struct GuestRun {
+  std::string vmid;
+  TaskLog* log = nullptr;
+  std::optional<container::Container> ct;
+  ContainerConfig config;
+  IdMap map;
+  bool vmtype_known = false;
+  bool backup_init_done = false;
+  std::string archive;
+  HookEnv hook_env;
+  std::unique_ptr<ModeSession> mode;
+  sys::LockFile lock;
+  std::string tmpdir;
+  std::string snapdir;
+};
+
+class Job {
+ public:
+  Job(const ResolvedJobOptions& o, const Paths& p, Observer* obs)
+      : opts_(o), paths_(p), obs_(obs), hooks_(o.script, obs) {}
+
+  JobResult Run();
+
+ private:
+  Status RunJobBody(JobResult* result);
+  GuestResult RunGuest(const std::string& vmid, bool* abort_job);
+  Status BackupGuest(GuestRun& g, GuestResult* res);
+  Status LoadGuest(GuestRun& g);
+  Status LogMountPoints(GuestRun& g, std::vector<const MountPoint*>* included);
+  Status RunProvider(GuestRun& g, const std::vector<std::string>& sources);
+  void CleanupLocal(GuestRun& g);
+  void Info(Observer* o, const std::string& m) { o->Log(LogLevel::kInfo, m); }
+
+  const ResolvedJobOptions& opts_;
+  const Paths& paths_;
+  Observer* obs_;
+  HookScript hooks_;
+  std::unique_ptr<Provider> provider_;
+  int64_t start_time_ = 0;
+};
+
+JobResult Job::Run() {
+  JobResult result;
+  start_time_ = ::time(nullptr);
+  Info(obs_, "starting new backup job: " + opts_.command_line);
+  Status s = sys::MakeDirs(paths_.run_dir + "/lock", 0755);
+  if (s.ok()) s = sys::MakeDirs(paths_.log_dir, 0755);
+  if (!s.ok()) {
+    result.status = s;
+    obs_->Log(LogLevel::kErr, "Backup job failed - " + s.message());
+    return result;
+  }
+  // Global job lock, waiting up to lockwait minutes like vzdump.
+  std::string lock_path = paths_.run_dir + "/ctdump.lock";
+  auto warn = [this](const std::string& m) { obs_->Log(LogLevel::kWarn, m); };
+  auto lock = sys::LockFile::Acquire(lock_path, std::chrono::milliseconds(0), warn);
+  if (!lock.ok() && lock.status().code() == Code::kUnavailable) {
+    Info(obs_, "trying to get global lock - waiting...");
+    lock = sys::LockFile::Acquire(lock_path, std::chrono::minutes(opts_.lockwait_minutes), warn);
+    if (lock.ok()) Info(obs_, "got global lock");
+  }
+  if (!lock.ok()) {
+    result.status = lock.status();
+    obs_->Log(LogLevel::kErr, "Backup job failed - " + lock.status().message());
+    return result;
+  }
+
+  s = RunJobBody(&result);
+  if (!s.ok()) {
+    if (provider_) {
+      Status c = provider_->JobCleanup();
+      if (!c.ok())
+        s = Status(s.code(),
+                   fmt::format("{}\njob cleanup for external provider failed - {}", s.message(), c.message()));
+    }
+    Status h = hooks_.RunJobPhase("job-abort", {opts_.storage});
+    if (!h.ok()) obs_->Log(LogLevel::kWarn, h.message());
+    result.status = s;
+    obs_->Log(LogLevel::kErr, "Backup job failed - " + s.message());
+  }
+  if (provider_) {
+    Status sh = provider_->Shutdown();
+    if (!sh.ok()) obs_->Log(LogLevel::kWarn, sh.message());
+    provider_.reset();
+  }
+  if (result.ok()) Info(obs_, "Backup job finished successfully");
+  else if (result.status.ok()) obs_->Log(LogLevel::kErr, "Backup job finished with errors");
+  return result;
+}
+
+Status Job::RunJobBody(JobResult* result) {
+  HookEnv job_env{opts_.storage};
+  RETURN_IF_ERROR(hooks_.RunJobPhase("job-init", job_env));
+  auto storages = provider::LoadStorageConfig(paths_.config_dir);
+  if (!storages.ok())
+    return storages.status().WithContext(
+        fmt::format("could not get storage information for '{}'", opts_.storage));
+  auto p = provider::OpenStorage(*storages, opts_.storage, obs_);
+  if (!p.ok())
+    return p.status().WithContext(
+        fmt::format("could not get storage information for '{}'", opts_.storage));
+  provider_ = std::move(*p);
+  container::RememberHostMountNamespace();
+  RETURN_IF_ERROR(sys::EnterPrivateMountNamespace());
+  RETURN_IF_ERROR(provider_->JobInit(start_time_));
+  RETURN_IF_ERROR(hooks_.RunJobPhase("job-start", job_env));
+  for (const auto& vmid : opts_.vmids) {
+    bool abort_job = false;
+    result->guests.push_back(RunGuest(vmid, &abort_job));
+    if (abort_job) return result->guests.back().status;
+  }
+  RETURN_IF_ERROR(provider_->JobCleanup());
+  return hooks_.RunJobPhase("job-end", job_env);
+}
+
+GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
+  GuestResult res;
+  res.vmid = vmid;
+  int64_t started = ::time(nullptr);
+  TaskLog log(obs_);
+  GuestRun g;
+  g.vmid = vmid;
+  g.log = &log;
+  g.hook_env.storeid = opts_.storage;
+  std::string log_path = fmt::format("{}/lxc-{}.log", paths_.log_dir, vmid);
+  Status s = vmid.find('/') == std::string::npos ? log.Open(log_path)
+                                                 : InvalidArgumentError(fmt::format("invalid container name '{}'", vmid));
+  if (s.ok()) {
+    Info(&log, fmt::format("Starting Backup of VM {} (lxc)", vmid));
+    Info(&log, fmt::format("Backup started at {}", FormatTime(started)));
+    s = BackupGuest(g, &res);
+  }
+  if (!s.ok()) {
+    CleanupLocal(g);
+    Status c = provider_->BackupCleanup(vmid, g.vmtype_known, false, s.message()).status();
+    if (!c.ok()) log.Log(LogLevel::kWarn, "backup cleanup for external provider failed - " + c.message());
+    Status h = hooks_.RunGuestPhase("backup-abort", opts_.mode, vmid, g.hook_env);
+    if (!h.ok()) log.Log(LogLevel::kWarn, h.message());
+    log.Log(LogLevel::kErr, fmt::format("Backup of VM {} failed - {}", vmid, s.message()));
+    if (s.code() == Code::kCancelled) *abort_job = true;
+  } else {
+    CleanupLocal(g);
+    Info(&log, fmt::format("Finished Backup of VM {} ({})", vmid, Duration(::time(nullptr) - started)));
+  }
+  res.status = s;
+  res.archive = g.archive;
+  res.seconds = ::time(nullptr) - started;
+  Info(&log, fmt::format("Backup finished at {}", FormatTime(::time(nullptr))));
+  res.warnings = log.warnings();
+  bool have_log = !log.path().empty();
+  log.Close();
+  if (have_log) {
+    Status lf = provider_->BackupHandleLogFile(vmid, log_path);
+    if (!lf.ok()) {
+      // As in vzdump this escapes the guest task and aborts the job.
+      *abort_job = true;
+      res.status = lf.WithContext("handling the log file failed");
+      return res;
+    }
+  }
+  Status h = hooks_.RunGuestPhase("log-end", opts_.mode, vmid, g.hook_env);
+  if (!h.ok()) obs_->Log(LogLevel::kWarn, h.message());
+  if (sys::InterruptSignal() != 0 && res.status.ok()) {
+    // A signal after this guest finished still ends the job here.
+    *abort_job = true;
+    res.status = CancelledError("interrupted by signal");
+  }
+  return res;
+}
+
+Status Job::LoadGuest(GuestRun& g) {
+  ASSIGN_OR_RETURN(auto ct, container::Container::Open(g.vmid, paths_.lxcpath));
+  g.ct.emplace(std::move(ct));
+  g.vmtype_known = true;
+  std::string pct = fmt::format("{}/{}/pct.conf", paths_.lxcpath, g.vmid);
+  auto cfg = sys::PathExists(pct) ? ReadPctConfig(pct, g.vmid)
+                                  : ReadLxcConfig(g.ct->config_path(), g.vmid);
+  if (!cfg.ok()) return cfg.status();
+  g.config = std::move(*cfg);
+  for (const auto& w : g.config.warnings) g.log->Log(LogLevel::kWarn, w);
+  ASSIGN_OR_RETURN(g.map, g.config.GetIdMap());
+  return Status::OK();
+}
+
+Status Job::LogMountPoints(GuestRun& g, std::vector<const MountPoint*>* included) {
+  Info(g.log, "including mount point rootfs ('/') in backup");
+  for (const auto& mp : g.config.mounts) {
+    const char* type = mp.is_volume ? "volume" : mp.is_bind ? "bind" : "device";
+    if (mp.backup) {
+      if (!mp.is_bind || mp.source.empty() || mp.source[0] != '/')
+        return InvalidArgumentError(fmt::format(
+            "mount point {} ('{}'): cannot back up volume '{}' on a plain LXC host (only bind "
+            "mounts of host directories can be included)", mp.key, mp.path, mp.source));
+      Info(g.log, fmt::format("including mount point {} ('{}') in backup", mp.key, mp.path));
+      included->push_back(&mp);
+    } else {
+      const char* reason = mp.is_volume ? "disabled" : "not a volume";
+      Info(g.log, fmt::format("excluding {} mount point {} ('{}') from backup ({})", type, mp.key,
+                              mp.path, reason));
+    }
+  }
+  return Status::OK();
+}
+
+Status Job::BackupGuest(GuestRun& g, GuestResult* res) {
+  RETURN_IF_ERROR(LoadGuest(g));
+  bool running = g.ct->IsRunning();
+  Info(g.log, fmt::format("status = {}", running ? "running" : "stopped"));
+  auto warn = [&g](const std::string& m) { g.log->Log(LogLevel::kWarn, m); };
+  auto lock = sys::LockFile::Acquire(fmt::format("{}/lock/lxc-{}.lock", paths_.run_dir, g.vmid),
+                                     std::chrono::milliseconds(0), warn);
+  if (!lock.ok()) {
+    if (lock.status().code() == Code::kUnavailable)
+      return FailedPreconditionError(fmt::format("CT {} is locked (backup)", g.vmid));
+    return lock.status();
+  }
+  g.lock = std::move(*lock);
+  g.hook_env.hostname = g.config.hostname.empty() ? "CT" + g.vmid : g.config.hostname;
+  g.hook_env.vmtype = "lxc";
+  if (!g.config.hostname.empty()) Info(g.log, "CT Name: " + g.config.hostname);
+  std::vector<const MountPoint*> included;
+  RETURN_IF_ERROR(LogMountPoints(g, &included));
+  Info(g.log, fmt::format("backup mode: {}", opts_.mode));
+  Info(g.log, "ionice priority: 7");
+  if (opts_.bwlimit_kib) Info(g.log, fmt::format("bandwidth limit: {} KiB/s", opts_.bwlimit_kib));
+
+  g.tmpdir = fmt::format("{}/ctdumptmp{}_{}", opts_.tmpdir, ::getpid(), g.vmid);
+  RETURN_IF_ERROR(sys::RemoveTree(g.tmpdir));
+  RETURN_IF_ERROR(sys::MakeDirs(g.tmpdir, 0700));
+
+  auto archive = provider_->BackupInit(g.vmid, ::time(nullptr));
+  if (!archive.ok()) return archive.status().WithContext("backup init failed");
+  if (!IsValidArchiveName(*archive))
+    return InvalidArgumentError(
+        fmt::format("backup init failed: illegal characters in archive name '{}'", *archive));
+  g.archive = *archive;
+  g.hook_env.target = g.archive;
+  g.backup_init_done = true;
+  RETURN_IF_ERROR(hooks_.RunGuestPhase("backup-start", opts_.mode, g.vmid, g.hook_env));
+
+  g.snapdir = fmt::format("{}/mnt/{}", paths_.run_dir, g.vmid);
+  RETURN_IF_ERROR(sys::MakeDirs(g.snapdir, 0755));
+  ModeContext mctx;
+  mctx.container = &*g.ct;
+  mctx.config = &g.config;
+  mctx.log = g.log;
+  mctx.hooks = &hooks_;
+  mctx.hook_env = g.hook_env;
+  mctx.vmid = g.vmid;
+  mctx.directory = g.snapdir;
+  mctx.stopwait = std::chrono::seconds(opts_.stopwait_minutes * 60);
+  mctx.included_mounts = included;
+  ASSIGN_OR_RETURN(g.mode, CreateModeSession(opts_.mode, mctx));
+  ASSIGN_OR_RETURN(auto sources, g.mode->Enter());
+  RETURN_IF_ERROR(sys::CheckInterrupted());
+
+  Info(g.log, fmt::format("creating {} archive '{}'", provider_->name(), g.archive));
+  RETURN_IF_ERROR(RunProvider(g, sources));
+
+  // The provider is done reading: give the container back before anything else.
+  Status leave = g.mode->Leave();
+  if (!leave.ok()) g.log->Log(LogLevel::kWarn, leave.message());
+  RETURN_IF_ERROR(sys::CheckInterrupted());
+
+  auto size = provider_->BackupCleanup(g.vmid, true, true, "");
+  if (!size.ok()) return size.status().WithContext("backup cleanup for external provider failed");
+  res->size = *size;
+  if (*size) Info(g.log, fmt::format("archive file size: {}", **size));
+  return hooks_.RunGuestPhase("backup-end", opts_.mode, g.vmid, g.hook_env);
+}
+
+Status Job::RunProvider(GuestRun& g, const std::vector<std::string>& sources) {
+  Info(g.log, "starting external backup via " + provider_->name());
+  if (g.map.empty() || g.map.root_uid() == 0 || g.map.root_gid() == 0)
+    g.log->Log(LogLevel::kWarn, kPrivilegedWarning);
+  ASSIGN_OR_RETURN(std::string mechanism, provider_->BackupGetMechanism(g.vmid));
+  if (mechanism != "directory")
+    return InvalidArgumentError(fmt::format(
+        "mechanism '{}' requested by backup provider is not supported for containers", mechanism));
+  Info(g.log, "using backup mechanism 'directory'");
+
+  BackupContainerRequest req;
+  req.vmid = g.vmid;
+  req.guest_config = g.config.raw;
+  req.exclude_patterns = opts_.exclude_patterns;
+  req.info.directory = g.snapdir;
+  req.info.sources = sources;
+  req.info.backup_user_id = g.map.root_uid();
+  std::string fw = fmt::format("{}/{}/ctdump.fw", paths_.lxcpath, g.vmid);
+  if (sys::PathExists(fw)) {
+    ASSIGN_OR_RETURN(req.info.firewall_config, sys::ReadFile(fw));
+  }
+  if (opts_.bwlimit_kib) req.info.bandwidth_limit = opts_.bwlimit_kib * 1024;
+
+  ASSIGN_OR_RETURN(req.worker_state, provider_->BackupContainerPrepare(g.vmid, req.info));
+  RETURN_IF_ERROR(sys::CheckInterrupted());
+  return provider_->BackupContainer(g.map, req);
+}
+
+void Job::CleanupLocal(GuestRun& g) {
+  g.lock.Release();
+  if (g.mode) {
+    Status s = g.mode->Leave();
+    if (!s.ok()) g.log->Log(LogLevel::kWarn, s.message());
+    g.mode.reset();
+  }
+  if (!g.snapdir.empty()) ::rmdir(g.snapdir.c_str());
+  if (!g.tmpdir.empty()) {
+    Status s = sys::RemoveTree(g.tmpdir);
+    if (!s.ok()) g.log->Log(LogLevel::kWarn, s.message());
+  }
+}
+
+}  // namespace
+
+JobResult RunBackupJob(const ResolvedJobOptions& options, const Paths& paths, Observer* observer) {
+  Job job(options, paths, observer);
+  return job.Run();
+}
+
+}  // namespace ctdump::backup

@@ -1,0 +1,129 @@
+#include "backup/job_options.h"
+
+#include <dirent.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "ctdump/exclude.h"
+#include "sys/file.h"
+
+namespace ctdump::backup {
+namespace {
+
+Result<uint64_t> ParseUint(const std::string& v, const std::string& what, uint64_t max) {
+  if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos)
+    return InvalidArgumentError(fmt::format("{}: '{}' is not a non-negative integer", what, v));
+  uint64_t n = std::stoull(v);
+  if (n > max) return InvalidArgumentError(fmt::format("{}: {} is larger than {}", what, n, max));
+  return n;
+}
+
+Result<bool> ParseBool(const std::string& v, const std::string& what) {
+  if (v == "1" || v == "yes" || v == "on" || v == "true") return true;
+  if (v == "0" || v == "no" || v == "off" || v == "false") return false;
+  return InvalidArgumentError(fmt::format("{}: '{}' is not a boolean (0 or 1)", what, v));
+}
+
+bool ValidMode(const std::string& m) { return m == "stop" || m == "suspend" || m == "snapshot"; }
+
+}  // namespace
+
+Result<VzdumpConf> LoadNodeDefaults(const std::string& config_dir) {
+  std::string path = config_dir + "/ctdump.conf";
+  auto text = sys::ReadFile(path);
+  if (!text.ok()) {
+    if (text.status().code() == Code::kNotFound) return VzdumpConf();
+    return text.status();
+  }
+  return ParseVzdumpConf(*text, path);
+}
+
+Result<std::vector<std::string>> ListContainers(const std::string& lxcpath) {
+  DIR* d = ::opendir(lxcpath.c_str());
+  if (!d) return ErrnoError(errno, fmt::format("Failed to list lxcpath \"{}\"", lxcpath));
+  std::vector<std::string> out;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    if (sys::PathExists(lxcpath + "/" + n + "/config")) out.push_back(n);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const VzdumpConf& node,
+                                             const std::string& node_file,
+                                             const std::string& lxcpath) {
+  ResolvedJobOptions r;
+  r.command_line = job.command_line;
+  auto from_node = [&](const char* key) { return fmt::format("{} in {}", key, node_file); };
+
+  if (job.all) {
+    if (!job.vmids.empty())
+      return InvalidArgumentError("give either container names or --all, not both");
+    ASSIGN_OR_RETURN(auto all, ListContainers(lxcpath));
+    for (auto& ct : all)
+      if (std::find(job.exclude.begin(), job.exclude.end(), ct) == job.exclude.end())
+        r.vmids.push_back(ct);
+  } else {
+    if (!job.exclude.empty()) return InvalidArgumentError("--exclude needs --all");
+    if (job.vmids.empty()) return InvalidArgumentError("no container given (name one or use --all)");
+    for (const auto& ct : job.vmids)
+      if (std::find(r.vmids.begin(), r.vmids.end(), ct) == r.vmids.end()) r.vmids.push_back(ct);
+  }
+
+  if (job.storage) r.storage = *job.storage;
+  else if (auto v = node.Get("storage")) r.storage = *v;
+  if (r.storage.empty()) return InvalidArgumentError("no storage given (--storage or 'storage' in ctdump.conf)");
+
+  if (job.mode) {
+    r.mode = *job.mode;
+    if (!ValidMode(r.mode)) return InvalidArgumentError(fmt::format("--mode: unknown mode '{}'", r.mode));
+  } else if (auto v = node.Get("mode")) {
+    r.mode = *v;
+    if (!ValidMode(r.mode)) return InvalidArgumentError(fmt::format("{}: unknown mode '{}'", from_node("mode"), r.mode));
+  }
+
+  if (job.bwlimit_kib) r.bwlimit_kib = *job.bwlimit_kib;
+  else if (auto v = node.Get("bwlimit")) {
+    ASSIGN_OR_RETURN(r.bwlimit_kib, ParseUint(*v, from_node("bwlimit"), UINT64_MAX / 1024));
+  }
+  if (job.tmpdir) r.tmpdir = *job.tmpdir;
+  else if (auto v = node.Get("tmpdir")) r.tmpdir = *v;
+  if (r.tmpdir.empty() || r.tmpdir[0] != '/')
+    return InvalidArgumentError(fmt::format("tmpdir '{}' must be an absolute path", r.tmpdir));
+  if (job.script) r.script = *job.script;
+  else if (auto v = node.Get("script")) r.script = *v;
+  if (!r.script.empty() && !sys::PathExists(r.script))
+    return NotFoundError(fmt::format("hook script '{}' does not exist", r.script));
+  if (job.lockwait_minutes) r.lockwait_minutes = *job.lockwait_minutes;
+  else if (auto v = node.Get("lockwait")) {
+    ASSIGN_OR_RETURN(uint64_t n, ParseUint(*v, from_node("lockwait"), 1000000));
+    r.lockwait_minutes = static_cast<uint32_t>(n);
+  }
+  if (job.stopwait_minutes) r.stopwait_minutes = *job.stopwait_minutes;
+  else if (auto v = node.Get("stopwait")) {
+    ASSIGN_OR_RETURN(uint64_t n, ParseUint(*v, from_node("stopwait"), 1000000));
+    r.stopwait_minutes = static_cast<uint32_t>(n);
+  }
+
+  bool std_ex = true;
+  if (job.stdexcludes) std_ex = *job.stdexcludes;
+  else if (auto v = node.Get("stdexcludes")) {
+    ASSIGN_OR_RETURN(std_ex, ParseBool(*v, from_node("stdexcludes")));
+  }
+  r.exclude_patterns = node.exclude_paths;
+  r.exclude_patterns.insert(r.exclude_patterns.end(), job.exclude_paths.begin(), job.exclude_paths.end());
+  if (std_ex) {
+    const auto& std_list = StandardExcludes();
+    r.exclude_patterns.insert(r.exclude_patterns.end(), std_list.begin(), std_list.end());
+  }
+  auto matcher = ExcludeMatcher::Create(r.exclude_patterns);
+  if (!matcher.ok()) return matcher.status().WithContext("exclude-path");
+  return r;
+}
+
+}  // namespace ctdump::backup

@@ -1,0 +1,72 @@
+// Options of a backup job, with vzdump's names, units and defaults.
+//
+// Values come from the command line and, for anything not given there, from
+// <config-dir>/ctdump.conf (vzdump.conf syntax). exclude-path lists are
+// concatenated: node defaults first, then the job's.
+#ifndef CTDUMP_BACKUP_JOB_OPTIONS_H_
+#define CTDUMP_BACKUP_JOB_OPTIONS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ctdump/status.h"
+#include "ctdump/vzdump_conf.h"
+
+namespace ctdump::backup {
+
+// Where ctdump keeps its state; tests point all of it at a temporary root.
+struct Paths {
+  std::string lxcpath = "/var/lib/lxc";  // --lxcpath
+  std::string config_dir = "/etc/ctdump";  // --config-dir
+  std::string log_dir = "/var/log/ctdump";  // env CTDUMP_LOG_DIR
+  std::string run_dir = "/run/ctdump";  // env CTDUMP_RUN_DIR: locks, job mounts
+};
+
+struct JobOptions {
+  std::vector<std::string> vmids;    // containers, in the order given
+  bool all = false;                  // --all: every container under lxcpath
+  std::vector<std::string> exclude;  // --exclude (with --all)
+  std::optional<std::string> storage;  // --storage (required after defaults)
+  std::optional<std::string> mode;     // stop (default; suspend/snapshot: next issue)
+  std::vector<std::string> exclude_paths;  // --exclude-path, job's own
+  std::optional<bool> stdexcludes;         // default true
+  std::optional<uint64_t> bwlimit_kib;     // KiB/s, 0 = unlimited
+  std::optional<std::string> tmpdir;       // default /var/tmp
+  std::optional<std::string> script;       // hook script
+  std::optional<uint32_t> lockwait_minutes;  // default 180
+  std::optional<uint32_t> stopwait_minutes;  // default 10
+  std::string command_line;  // logged as "starting new backup job: <command_line>"
+};
+
+// Fully resolved options.
+struct ResolvedJobOptions {
+  std::vector<std::string> vmids;
+  std::string storage;
+  std::string mode = "stop";
+  std::vector<std::string> exclude_patterns;  // node + job + standard excludes
+  uint64_t bwlimit_kib = 0;
+  std::string tmpdir = "/var/tmp";
+  std::string script;
+  uint32_t lockwait_minutes = 180;
+  uint32_t stopwait_minutes = 10;
+  std::string command_line;
+};
+
+// Reads <config_dir>/ctdump.conf; a missing file gives empty defaults.
+Result<VzdumpConf> LoadNodeDefaults(const std::string& config_dir);
+
+// Applies node defaults, validates every value (errors name the option and
+// where it came from) and expands --all against the containers of `lxcpath`.
+Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const VzdumpConf& node,
+                                             const std::string& node_file,
+                                             const std::string& lxcpath);
+
+// Names of the containers defined under `lxcpath` (directories with a
+// `config` file), sorted.
+Result<std::vector<std::string>> ListContainers(const std::string& lxcpath);
+
+}  // namespace ctdump::backup
+
+#endif  // CTDUMP_BACKUP_JOB_OPTIONS_H_

@@ -1,0 +1,118 @@
+#include "backup/job_options.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "sys/file.h"
+
+namespace ctdump::backup {
+namespace {
+
+VzdumpConf Conf(const std::string& text) {
+  auto c = ParseVzdumpConf(text, "ctdump.conf");
+  EXPECT_TRUE(c.ok()) << c.status().message();
+  return c.ok() ? *c : VzdumpConf();
+}
+
+TEST(JobOptionsTest, DefaultsLikeVzdump) {
+  JobOptions j;
+  j.vmids = {"c1", "c2", "c1"};
+  j.storage = "s";
+  auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", "/nonexistent");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->vmids, (std::vector<std::string>{"c1", "c2"}));
+  EXPECT_EQ(r->mode, "stop");
+  EXPECT_EQ(r->bwlimit_kib, 0u);
+  EXPECT_EQ(r->tmpdir, "/var/tmp");
+  EXPECT_EQ(r->lockwait_minutes, 180u);
+  EXPECT_EQ(r->stopwait_minutes, 10u);
+  EXPECT_EQ(r->exclude_patterns,
+            (std::vector<std::string>{"/tmp/?*", "/var/tmp/?*", "/var/run/?*.pid"}));
+}
+
+TEST(JobOptionsTest, NodeDefaultsThenJobExcludesThenStandard) {
+  JobOptions j;
+  j.vmids = {"c1"};
+  j.exclude_paths = {"/job"};
+  auto r = ResolveJobOptions(
+      j, Conf("storage: fromconf\nbwlimit: 100\nexclude-path: /node1 '/node 2'\nstopwait: 3\n"),
+      "ctdump.conf", "/nonexistent");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->storage, "fromconf");
+  EXPECT_EQ(r->bwlimit_kib, 100u);
+  EXPECT_EQ(r->stopwait_minutes, 3u);
+  EXPECT_EQ(r->exclude_patterns, (std::vector<std::string>{"/node1", "/node 2", "/job", "/tmp/?*",
+                                                           "/var/tmp/?*", "/var/run/?*.pid"}));
+}
+
+TEST(JobOptionsTest, CommandLineWinsOverNode) {
+  JobOptions j;
+  j.vmids = {"c1"};
+  j.storage = "cli";
+  j.bwlimit_kib = 5;
+  j.stdexcludes = false;
+  auto r = ResolveJobOptions(j, Conf("storage: conf\nbwlimit: 100\nstdexcludes: 1\n"),
+                             "ctdump.conf", "/x");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->storage, "cli");
+  EXPECT_EQ(r->bwlimit_kib, 5u);
+  EXPECT_TRUE(r->exclude_patterns.empty());
+}
+
+TEST(JobOptionsTest, ErrorsNameTheOption) {
+  struct Case {
+    std::string conf;
+    std::string want;
+  } cases[] = {
+      {"storage: s\nbwlimit: fast\n", "bwlimit in ctdump.conf: 'fast' is not a non-negative integer"},
+      {"storage: s\nmode: fast\n", "mode in ctdump.conf: unknown mode 'fast'"},
+      {"storage: s\nstdexcludes: maybe\n", "stdexcludes in ctdump.conf: 'maybe' is not a boolean (0 or 1)"},
+      {"storage: s\ntmpdir: relative\n", "tmpdir 'relative' must be an absolute path"},
+      {"storage: s\nscript: /nonexistent/hook\n", "hook script '/nonexistent/hook' does not exist"},
+      {"", "no storage given (--storage or 'storage' in ctdump.conf)"},
+      {"storage: s\nexclude-path: [abc\n", ""},
+  };
+  for (const auto& c : cases) {
+    JobOptions j;
+    j.vmids = {"c1"};
+    auto r = ResolveJobOptions(j, Conf(c.conf), "ctdump.conf", "/x");
+    ASSERT_FALSE(r.ok()) << c.conf;
+    if (!c.want.empty()) EXPECT_EQ(r.status().message(), c.want);
+    else EXPECT_NE(r.status().message().find("exclude-path"), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(JobOptionsTest, AllListsContainersWithConfigAndHonorsExclude) {
+  char tmpl[] = "/tmp/ctdump-jobopt.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  for (const char* ct : {"b", "a", "c"}) {
+    ASSERT_TRUE(sys::MakeDirs(dir + "/" + ct).ok());
+    std::ofstream(dir + "/" + ct + "/config") << "lxc.uts.name = x\n";
+  }
+  ASSERT_TRUE(sys::MakeDirs(dir + "/notact").ok());
+  JobOptions j;
+  j.all = true;
+  j.exclude = {"b"};
+  j.storage = "s";
+  auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->vmids, (std::vector<std::string>{"a", "c"}));
+  j.vmids = {"a"};
+  EXPECT_FALSE(ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir).ok());
+  ASSERT_TRUE(sys::RemoveTree(dir).ok());
+}
+
+TEST(JobOptionsTest, NothingToBackUp) {
+  JobOptions j;
+  j.storage = "s";
+  auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", "/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "no container given (name one or use --all)");
+}
+
+}  // namespace
+}  // namespace ctdump::backup

@@ -1,0 +1,47 @@
+// The per-container task log, /var/log/ctdump/lxc-<ct>.log.
+//
+// A TaskLog is an Observer decorator: every line goes to the job's observer
+// (the task log) and, with a timestamp and vzdump's level prefix, into the
+// container's log file ("2026-11-26 06:00:00 INFO: ..."), which is later
+// handed to the provider's backup_handle_log_file. It counts warnings.
+#ifndef CTDUMP_BACKUP_TASK_LOG_H_
+#define CTDUMP_BACKUP_TASK_LOG_H_
+
+#include <cstdio>
+#include <string>
+
+#include "ctdump/observer.h"
+#include "ctdump/status.h"
+
+namespace ctdump::backup {
+
+class TaskLog : public Observer {
+ public:
+  explicit TaskLog(Observer* parent) : parent_(parent) {}
+  ~TaskLog() override { Close(); }
+
+  // Opens (truncates) the log file. Without a file, lines only go to the parent.
+  Status Open(const std::string& path);
+  void Close();
+  const std::string& path() const { return path_; }
+
+  void Log(LogLevel level, std::string_view message) override;
+  void OnProgress(const Progress& p) override { parent_->OnProgress(p); }
+
+  int warnings() const { return warnings_; }
+
+ private:
+  Observer* parent_;
+  std::string path_;
+  FILE* file_ = nullptr;
+  int warnings_ = 0;
+};
+
+// "INFO", "WARN", "ERROR".
+std::string_view LevelPrefix(LogLevel level);
+// Local time as "2026-11-26 06:00:00".
+std::string FormatTime(int64_t unix_seconds);
+
+}  // namespace ctdump::backup
+
+#endif  // CTDUMP_BACKUP_TASK_LOG_H_

@@ -1,0 +1,181 @@
+// ctdump: vzdump for plain LXC hosts, built around the Backup Provider API.
+//
+//   ctdump [global options] backup <ct>... | --all [--exclude <ct>...] --storage <id> [...]
+//   ctdump [global options] list <storage> [--vmid <ct>]
+//   ctdump [global options] delete <storage>:<volname>
+//
+// Exit codes: 0 success, 1 a job or command failed, 2 usage errors.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "backup/job.h"
+#include "backup/job_options.h"
+#include "cli/renderer.h"
+#include "ctdump/version.h"
+#include "provider/registry.h"
+#include "sys/signals.h"
+
+namespace ctdump::cli {
+namespace {
+
+struct Globals {
+  backup::Paths paths;
+  std::string output_format = "text";
+};
+
+std::unique_ptr<Renderer> MakeRenderer(const Globals& g) {
+  if (g.output_format == "json") return MakeJsonRenderer();
+  return MakeTextRenderer(::isatty(2));
+}
+
+std::string CommandLine(int argc, char** argv) {
+  std::string s = "ctdump";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    s += " ";
+    s += a.find_first_of(" \t'\"") == std::string::npos ? a : "'" + a + "'";
+  }
+  return s;
+}
+
+int RunBackup(const Globals& g, backup::JobOptions job) {
+  auto renderer = MakeRenderer(g);
+  auto node = backup::LoadNodeDefaults(g.paths.config_dir);
+  if (!node.ok()) {
+    renderer->Log(LogLevel::kErr, node.status().message());
+    return 1;
+  }
+  auto opts = backup::ResolveJobOptions(job, *node, g.paths.config_dir + "/ctdump.conf",
+                                        g.paths.lxcpath);
+  if (!opts.ok()) {
+    renderer->Log(LogLevel::kErr, opts.status().message());
+    return 1;
+  }
+  sys::InstallInterruptHandlers();
+  backup::JobResult result = backup::RunBackupJob(*opts, g.paths, renderer.get());
+  renderer->JobEnd(result);
+  return result.ok() ? 0 : 1;
+}
+
+int RunList(const Globals& g, const std::string& storage, const std::string& vmid) {
+  auto renderer = MakeRenderer(g);
+  auto fail = [&](const Status& s) {
+    renderer->Log(LogLevel::kErr, s.message());
+    return 1;
+  };
+  auto storages = provider::LoadStorageConfig(g.paths.config_dir);
+  if (!storages.ok()) return fail(storages.status());
+  auto p = provider::OpenStorage(*storages, storage, renderer.get());
+  if (!p.ok()) return fail(p.status());
+  auto list = (*p)->ListBackups(vmid.empty() ? std::nullopt : std::optional<std::string>(vmid));
+  Status sh = (*p)->Shutdown();
+  if (!list.ok()) return fail(list.status());
+  if (g.output_format == "json") {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& b : *list) {
+      out.push_back({{"volid", storage + ":" + b.volname},
+                     {"vmid", b.vmid},
+                     {"vmtype", b.vmtype},
+                     {"ctime", b.ctime},
+                     {"size", b.size ? nlohmann::json(*b.size) : nlohmann::json()},
+                     {"notes", b.notes ? nlohmann::json(*b.notes) : nlohmann::json()},
+                     {"protected", b.is_protected}});
+    }
+    fmt::print("{}\n", out.dump(2));
+  } else {
+    fmt::print("{:<50} {:<8} {:>12} {}\n", "VOLID", "VMID", "SIZE", "FLAGS");
+    for (const auto& b : *list)
+      fmt::print("{:<50} {:<8} {:>12} {}\n", storage + ":" + b.volname, b.vmid,
+                 b.size ? HumanBytes(*b.size) : "-", b.is_protected ? "protected" : "");
+  }
+  if (!sh.ok()) renderer->Log(LogLevel::kWarn, sh.message());
+  return 0;
+}
+
+int RunDelete(const Globals& g, const std::string& volid) {
+  auto renderer = MakeRenderer(g);
+  auto colon = volid.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == volid.size()) {
+    renderer->Log(LogLevel::kErr, fmt::format("volume '{}' is not of the form <storage>:<volname>", volid));
+    return 1;
+  }
+  std::string storage = volid.substr(0, colon), volname = volid.substr(colon + 1);
+  auto storages = provider::LoadStorageConfig(g.paths.config_dir);
+  Status s = storages.status();
+  if (s.ok()) {
+    auto p = provider::OpenStorage(*storages, storage, renderer.get());
+    s = p.status();
+    if (s.ok()) {
+      s = (*p)->DeleteBackup(volname);
+      Status sh = (*p)->Shutdown();
+      if (s.ok()) s = sh;
+    }
+  }
+  if (!s.ok()) {
+    renderer->Log(LogLevel::kErr, s.message());
+    return 1;
+  }
+  renderer->Log(LogLevel::kInfo, fmt::format("removed backup '{}'", volid));
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"ctdump - consistent backups of LXC containers through backup providers"};
+  app.fallthrough();
+  app.require_subcommand(1);
+  Globals g;
+  if (const char* v = std::getenv("CTDUMP_LOG_DIR")) g.paths.log_dir = v;
+  if (const char* v = std::getenv("CTDUMP_RUN_DIR")) g.paths.run_dir = v;
+  app.add_option("--lxcpath", g.paths.lxcpath, "LXC container path")->capture_default_str();
+  app.add_option("--config-dir", g.paths.config_dir, "directory of storage.cfg and ctdump.conf")
+      ->capture_default_str();
+  app.add_option("--output-format", g.output_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.set_version_flag("--version", Version());
+
+  backup::JobOptions job;
+  job.command_line = CommandLine(argc, argv);
+  auto* b = app.add_subcommand("backup", "back up containers (vzdump)");
+  b->add_option("vmid", job.vmids, "container names");
+  b->add_flag("--all", job.all, "back up every container under lxcpath");
+  b->add_option("--exclude", job.exclude, "with --all: containers to skip");
+  b->add_option("--storage", job.storage, "storage id from storage.cfg");
+  b->add_option("--mode", job.mode, "backup mode")->check(CLI::IsMember({"stop", "suspend", "snapshot"}));
+  b->add_option("--exclude-path", job.exclude_paths, "exclude files matching this glob (repeatable)");
+  b->add_option("--stdexcludes", job.stdexcludes, "exclude temporary files (0|1, default 1)");
+  b->add_option("--bwlimit", job.bwlimit_kib, "bandwidth limit in KiB/s (0 = unlimited)");
+  b->add_option("--tmpdir", job.tmpdir, "directory for temporary files (default /var/tmp)");
+  b->add_option("--script", job.script, "hook script");
+  b->add_option("--lockwait", job.lockwait_minutes, "minutes to wait for the global lock (180)");
+  b->add_option("--stopwait", job.stopwait_minutes, "minutes to wait for a clean stop (10)");
+
+  std::string list_storage, list_vmid;
+  auto* l = app.add_subcommand("list", "list backups on a storage");
+  l->add_option("storage", list_storage, "storage id")->required();
+  l->add_option("--vmid", list_vmid, "only this container's backups");
+
+  std::string delete_volid;
+  auto* d = app.add_subcommand("delete", "delete a backup");
+  d->add_option("volume", delete_volid, "<storage>:<volname>")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (*b) return RunBackup(g, job);
+  if (*l) return RunList(g, list_storage, list_vmid);
+  if (*d) return RunDelete(g, delete_volid);
+  return 2;
+}
+
+}  // namespace
+}  // namespace ctdump::cli
+
+int main(int argc, char** argv) { return ctdump::cli::Main(argc, argv); }

@@ -1,0 +1,136 @@
+#include "cli/renderer.h"
+
+#include <time.h>
+
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "backup/task_log.h"
+
+namespace ctdump::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class TextRenderer : public Renderer {
+ public:
+  explicit TextRenderer(bool terminal) : terminal_(terminal) {}
+
+  void Log(LogLevel level, std::string_view message) override {
+    ClearBar();
+    fmt::print(stderr, "{}: {}\n", backup::LevelPrefix(level), message);
+    std::fflush(stderr);
+  }
+
+  void OnProgress(const Progress& p) override {
+    auto now = Clock::now();
+    if (p.bytes < last_bytes_) start_ = now;  // a new operation began
+    if (start_ == Clock::time_point()) start_ = now;
+    last_bytes_ = p.bytes;
+    double secs = std::chrono::duration<double>(now - start_).count();
+    double rate = secs > 0.5 ? p.bytes / secs : 0;
+    if (terminal_) {
+      if (now - last_draw_ < std::chrono::milliseconds(100)) return;
+      last_draw_ = now;
+      std::string bar;
+      if (p.total_bytes && *p.total_bytes > 0) {
+        double f = std::min(1.0, static_cast<double>(p.bytes) / *p.total_bytes);
+        int fill = static_cast<int>(f * 30);
+        bar = fmt::format("[{}{}] {:3.0f}% ", std::string(fill, '#'), std::string(30 - fill, '.'),
+                          f * 100);
+      }
+      fmt::print(stderr, "\r{}{} {} files {}/s\x1b[K", bar, HumanBytes(p.bytes), p.files,
+                 HumanBytes(static_cast<uint64_t>(rate)));
+      bar_shown_ = true;
+    } else {
+      if (now - last_draw_ < std::chrono::seconds(10)) return;
+      last_draw_ = now;
+      fmt::print(stderr, "INFO: progress: {}, {} files, {}/s\n", HumanBytes(p.bytes), p.files,
+                 HumanBytes(static_cast<uint64_t>(rate)));
+    }
+    std::fflush(stderr);
+  }
+
+  void JobEnd(const backup::JobResult& r) override {
+    ClearBar();
+    if (r.guests.empty()) return;
+    fmt::print(stderr, "\n{:<20} {:<8} {:>9} {:>12}  {}\n", "VMID", "STATUS", "TIME", "SIZE",
+               "ARCHIVE");
+    for (const auto& g : r.guests) {
+      fmt::print(stderr, "{:<20} {:<8} {:>9} {:>12}  {}\n", g.vmid, g.status.ok() ? "ok" : "err",
+                 fmt::format("{}s", g.seconds), g.size ? HumanBytes(*g.size) : "-",
+                 g.archive.empty() ? "-" : g.archive);
+    }
+  }
+
+ private:
+  void ClearBar() {
+    if (bar_shown_) fmt::print(stderr, "\r\x1b[K");
+    bar_shown_ = false;
+  }
+  bool terminal_;
+  bool bar_shown_ = false;
+  Clock::time_point start_{}, last_draw_{};
+  uint64_t last_bytes_ = 0;
+};
+
+class JsonRenderer : public Renderer {
+ public:
+  void Log(LogLevel level, std::string_view message) override {
+    const char* l = level == LogLevel::kInfo ? "info" : level == LogLevel::kWarn ? "warn" : "err";
+    Emit({{"event", "log"}, {"level", l}, {"message", std::string(message)}});
+  }
+  void OnProgress(const Progress& p) override {
+    auto now = Clock::now();
+    if (now - last_ < std::chrono::milliseconds(500)) return;
+    last_ = now;
+    Emit({{"event", "progress"},
+          {"bytes", p.bytes},
+          {"files", p.files},
+          {"total-bytes", p.total_bytes ? nlohmann::json(*p.total_bytes) : nlohmann::json()}});
+  }
+  void JobEnd(const backup::JobResult& r) override {
+    nlohmann::json guests = nlohmann::json::array();
+    for (const auto& g : r.guests) {
+      nlohmann::json j = {{"vmid", g.vmid}, {"ok", g.status.ok()}, {"seconds", g.seconds},
+                          {"warnings", g.warnings}};
+      if (!g.archive.empty()) j["archive"] = g.archive;
+      if (g.size) j["size"] = *g.size;
+      if (!g.status.ok()) j["error"] = g.status.message();
+      guests.push_back(j);
+    }
+    nlohmann::json end = {{"event", "job-end"}, {"ok", r.ok()}, {"guests", guests}};
+    if (!r.status.ok()) end["error"] = r.status.message();
+    Emit(end);
+  }
+
+ private:
+  void Emit(nlohmann::json j) {
+    j["time"] = ::time(nullptr);
+    fmt::print(stdout, "{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    std::fflush(stdout);
+  }
+  Clock::time_point last_{};
+};
+
+}  // namespace
+
+std::string HumanBytes(uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::unique_ptr<Renderer> MakeTextRenderer(bool terminal) {
+  return std::make_unique<TextRenderer>(terminal);
+}
+std::unique_ptr<Renderer> MakeJsonRenderer() { return std::make_unique<JsonRenderer>(); }
+
+}  // namespace ctdump::cli

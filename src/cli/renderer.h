@@ -1,0 +1,31 @@
+// How the CLI shows a job: vzdump-style log lines on stderr ("INFO: ..."),
+// a progress bar when stderr is a terminal, periodic progress lines when it
+// is not, or JSON events on stdout (--output-format json), one per line:
+//   {"event":"log","time":1764136800,"level":"info","message":"..."}
+//   {"event":"progress","time":...,"bytes":N,"files":N,"total-bytes":N|null}
+//   {"event":"job-end","ok":true,"guests":[{"vmid":"c1","ok":true,...}]}
+#ifndef CTDUMP_CLI_RENDERER_H_
+#define CTDUMP_CLI_RENDERER_H_
+
+#include <chrono>
+#include <memory>
+
+#include "backup/job.h"
+#include "ctdump/observer.h"
+
+namespace ctdump::cli {
+
+class Renderer : public Observer {
+ public:
+  virtual void JobEnd(const backup::JobResult& result) = 0;
+};
+
+std::unique_ptr<Renderer> MakeTextRenderer(bool terminal);
+std::unique_ptr<Renderer> MakeJsonRenderer();
+
+// "1.5 MiB".
+std::string HumanBytes(uint64_t bytes);
+
+}  // namespace ctdump::cli
+
+#endif  // CTDUMP_CLI_RENDERER_H_

@@ -1,0 +1,78 @@
+// libFuzzer targets for the config parsers. Built once per parser with one of
+// CTDUMP_FUZZ_LXC, CTDUMP_FUZZ_PCT, CTDUMP_FUZZ_SECTION, CTDUMP_FUZZ_VZDUMP
+// defined (see CMakeLists.txt). Each target traps on a malformed error (wrong
+// code or a message that does not name the file) and on broken invariants.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "config/config_test_util.h"
+#include "ctdump/container_config.h"
+#include "ctdump/section_config.h"
+#include "ctdump/vzdump_conf.h"
+
+namespace {
+
+void Check(bool cond) {
+  if (!cond) __builtin_trap();
+}
+
+void CheckError(const ctdump::Status& status, std::string_view file) {
+  Check(status.code() == ctdump::Code::kInvalidArgument ||
+        status.code() == ctdump::Code::kNotFound);
+  Check(status.message().find(file) != std::string::npos);
+}
+
+void CheckContainer(const ctdump::ContainerConfig& cfg) {
+  Check(!cfg.rootfs_path.empty() && cfg.rootfs_path[0] == '/');
+  for (const ctdump::MountPoint& m : cfg.mounts) {
+    Check(!m.path.empty() && m.path[0] == '/');
+    Check(m.path == "/" || m.path.back() != '/');
+    Check(!(m.is_bind && m.is_volume));
+  }
+  (void)cfg.GetIdMap();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string text(reinterpret_cast<const char*>(data), size);
+#if defined(CTDUMP_FUZZ_LXC)
+  // The input is the main config; a few include targets exist in memory,
+  // including ones that lead back to the main file.
+  ctdump::testing_util::MemoryFiles files;
+  files.Add("/c/config", text);
+  files.Add("/inc/a.conf", "lxc.uts.name = a\nlxc.include = /inc/d\n");
+  files.Add("/inc/d/1.conf", "lxc.mount.entry = /x x none bind 0 0\n");
+  files.Add("/inc/d/2.conf", "lxc.include = /c/config\n");
+  files.Add("/inc/fstab", "/y y none bind 0 0\n");
+  ctdump::Result<ctdump::ContainerConfig> cfg = ctdump::ReadLxcConfig("/c/config", "c", files);
+  if (!cfg.ok()) {
+    Check(cfg.status().message().rfind("/", 0) == 0);
+    CheckError(cfg.status(), "/");
+  } else {
+    CheckContainer(*cfg);
+  }
+#elif defined(CTDUMP_FUZZ_PCT)
+  ctdump::Result<ctdump::ContainerConfig> cfg = ctdump::ParsePctConfig(text, "101", "/f.conf");
+  if (!cfg.ok()) {
+    CheckError(cfg.status(), "/f.conf");
+  } else {
+    CheckContainer(*cfg);
+  }
+#elif defined(CTDUMP_FUZZ_SECTION)
+  auto sections = ctdump::ParseSectionConfig(text, "/storage.cfg");
+  if (!sections.ok()) CheckError(sections.status(), "/storage.cfg:");
+#elif defined(CTDUMP_FUZZ_VZDUMP)
+  auto conf = ctdump::ParseVzdumpConf(text, "/vzdump.conf");
+  if (!conf.ok()) {
+    CheckError(conf.status(), "/vzdump.conf:");
+  } else {
+    for (const std::string& path : conf->exclude_paths) Check(!path.empty());
+  }
+#else
+#error "define one of CTDUMP_FUZZ_LXC, _PCT, _SECTION, _VZDUMP"
+#endif
+  return 0;
+}

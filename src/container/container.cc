@@ -1,0 +1,191 @@
+#include "container/container.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <lxc/lxccontainer.h>
+
+#include "sys/file.h"
+#include "sys/unique_fd.h"
+
+namespace ctdump::container {
+namespace {
+
+int g_host_mnt_ns = -1;
+
+State ParseState(const char* s) {
+  if (!s) return State::kUnknown;
+  std::string_view v(s);
+  if (v == "STOPPED") return State::kStopped;
+  if (v == "STARTING") return State::kStarting;
+  if (v == "RUNNING") return State::kRunning;
+  if (v == "STOPPING") return State::kStopping;
+  if (v == "ABORTING") return State::kAborting;
+  if (v == "FREEZING") return State::kFreezing;
+  if (v == "FROZEN") return State::kFrozen;
+  if (v == "THAWED") return State::kThawed;
+  return State::kUnknown;
+}
+
+}  // namespace
+
+std::string_view StateName(State s) {
+  switch (s) {
+    case State::kStopped: return "stopped";
+    case State::kStarting: return "starting";
+    case State::kRunning: return "running";
+    case State::kStopping: return "stopping";
+    case State::kAborting: return "aborting";
+    case State::kFreezing: return "freezing";
+    case State::kFrozen: return "frozen";
+    case State::kThawed: return "thawed";
+    case State::kUnknown: break;
+  }
+  return "unknown";
+}
+
+void RememberHostMountNamespace() {
+  if (g_host_mnt_ns < 0) g_host_mnt_ns = ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+}
+
+Container::Container(std::string name, std::string lxcpath, lxc_container* c)
+    : name_(std::move(name)), lxcpath_(std::move(lxcpath)), c_(c) {}
+
+Container::Container(Container&& o) noexcept
+    : name_(std::move(o.name_)), lxcpath_(std::move(o.lxcpath_)), c_(std::exchange(o.c_, nullptr)) {}
+
+Container& Container::operator=(Container&& o) noexcept {
+  if (this != &o) {
+    if (c_) lxc_container_put(c_);
+    name_ = std::move(o.name_);
+    lxcpath_ = std::move(o.lxcpath_);
+    c_ = std::exchange(o.c_, nullptr);
+  }
+  return *this;
+}
+
+Container::~Container() {
+  if (c_) lxc_container_put(c_);
+}
+
+Result<Container> Container::Open(const std::string& name, const std::string& lxcpath) {
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+    return InvalidArgumentError(fmt::format("invalid container name '{}'", name));
+  lxc_container* c = lxc_container_new(name.c_str(), lxcpath.c_str());
+  if (!c) return InternalError(fmt::format("liblxc failed to open container '{}'", name));
+  if (!c->is_defined(c)) {
+    lxc_container_put(c);
+    return NotFoundError(
+        fmt::format("container '{}' does not exist in lxcpath \"{}\"", name, lxcpath));
+  }
+  return Container(name, lxcpath, c);
+}
+
+State Container::GetState() const { return ParseState(c_->state(c_)); }
+
+bool Container::IsRunning() const { return c_->is_running(c_); }
+
+pid_t Container::InitPid() const { return c_->init_pid(c_); }
+
+Status Container::Shutdown(std::chrono::seconds timeout) {
+  if (GetState() == State::kFrozen) RETURN_IF_ERROR(Thaw());
+  if (!IsRunning()) return Status::OK();
+  if (!c_->shutdown(c_, static_cast<int>(timeout.count())))
+    return DeadlineExceededError(
+        fmt::format("container '{}' did not stop within {} s", name_, timeout.count()));
+  return Status::OK();
+}
+
+Status Container::Start(std::chrono::seconds timeout) {
+  if (IsRunning()) return Status::OK();
+  // Start from a child that re-enters the host's mount namespace, so the
+  // container and its monitor never see the job's private mounts.
+  pid_t pid = ::fork();
+  if (pid < 0) return ErrnoError(errno, "fork");
+  if (pid == 0) {
+    if (g_host_mnt_ns >= 0 && ::setns(g_host_mnt_ns, CLONE_NEWNS) != 0) ::_exit(2);
+    lxc_container* c = lxc_container_new(name_.c_str(), lxcpath_.c_str());
+    if (!c) ::_exit(3);
+    c->want_daemonize(c, true);
+    c->want_close_all_fds(c, true);
+    bool ok = c->start(c, 0, nullptr);
+    ::_exit(ok ? 0 : 1);
+  }
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    return IOError(fmt::format("failed to start container '{}' (see its LXC log{})", name_,
+                               WIFEXITED(st) && WEXITSTATUS(st) == 2
+                                   ? "; could not enter the host mount namespace"
+                                   : ""));
+  }
+  if (!c_->wait(c_, "RUNNING", static_cast<int>(timeout.count())))
+    return DeadlineExceededError(
+        fmt::format("container '{}' did not reach RUNNING within {} s", name_, timeout.count()));
+  return Status::OK();
+}
+
+Result<std::string> Container::FreezerStatePath() const {
+  pid_t pid = InitPid();
+  if (pid <= 0) return FailedPreconditionError(fmt::format("container '{}' is not running", name_));
+  ASSIGN_OR_RETURN(std::string cg, sys::ReadFile(fmt::format("/proc/{}/cgroup", pid)));
+  std::istringstream in(cg);
+  std::string line, unified;
+  while (std::getline(in, line)) {
+    // "7:freezer:/lxc.payload.c1" (v1) or "0::/lxc.payload.c1" (v2)
+    auto a = line.find(':');
+    auto b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string ctrls = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    if (ctrls == "freezer") return "/sys/fs/cgroup/freezer" + path + "/freezer.state";
+    if (ctrls.empty()) unified = path;
+  }
+  for (const char* root : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+    std::string p = std::string(root) + unified + "/cgroup.freeze";
+    if (!unified.empty() && sys::PathExists(p)) return p;
+  }
+  return FailedPreconditionError(fmt::format("no freezer cgroup found for container '{}'", name_));
+}
+
+static Status WriteSmall(const std::string& path, const std::string& v) {
+  sys::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", path));
+  return sys::WriteAll(fd.get(), v, fmt::format("\"{}\"", path));
+}
+
+Status Container::Freeze() {
+  ASSIGN_OR_RETURN(std::string path, FreezerStatePath());
+  bool v2 = path.ends_with("cgroup.freeze");
+  RETURN_IF_ERROR(WriteSmall(path, v2 ? "1" : "FROZEN"));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    if (v2) {
+      auto ev = sys::ReadFile(path.substr(0, path.rfind('/')) + "/cgroup.events");
+      if (ev.ok() && ev->find("frozen 1") != std::string::npos) return Status::OK();
+    } else {
+      auto st = sys::ReadFile(path);
+      if (st.ok() && st->rfind("FROZEN", 0) == 0) return Status::OK();
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      WriteSmall(path, v2 ? "0" : "THAWED").IgnoreError();
+      return DeadlineExceededError(fmt::format("container '{}' did not freeze within 30 s", name_));
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+}
+
+Status Container::Thaw() {
+  ASSIGN_OR_RETURN(std::string path, FreezerStatePath());
+  return WriteSmall(path, path.ends_with("cgroup.freeze") ? "0" : "THAWED");
+}
+
+}  // namespace ctdump::container

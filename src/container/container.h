@@ -1,0 +1,68 @@
+// LXC containers, controlled through liblxc.
+//
+// A Container names one container under one lxcpath. Starting happens in the
+// host's mount namespace even when ctdump has entered a private one for a job
+// (see sys::EnterPrivateMountNamespace), so the container never inherits the
+// job's snapshot mounts. Freezing writes the cgroup freezer state directly and
+// polls it: lxc-freeze polls once a second, which would stretch a freeze window
+// to a full second.
+#ifndef CTDUMP_CONTAINER_CONTAINER_H_
+#define CTDUMP_CONTAINER_CONTAINER_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "ctdump/status.h"
+
+struct lxc_container;
+
+namespace ctdump::container {
+
+enum class State { kStopped, kStarting, kRunning, kStopping, kAborting, kFreezing, kFrozen, kThawed, kUnknown };
+std::string_view StateName(State s);
+
+class Container {
+ public:
+  // NotFound when no container `name` is defined under `lxcpath`.
+  static Result<Container> Open(const std::string& name, const std::string& lxcpath);
+
+  Container(Container&&) noexcept;
+  Container& operator=(Container&&) noexcept;
+  ~Container();
+
+  const std::string& name() const { return name_; }
+  const std::string& lxcpath() const { return lxcpath_; }
+  std::string config_path() const { return lxcpath_ + "/" + name_ + "/config"; }
+
+  State GetState() const;
+  bool IsRunning() const;
+  pid_t InitPid() const;
+
+  // Clean shutdown (SIGPWR to init) waiting up to `timeout`; a frozen
+  // container is thawed first. Error "container '<name>' did not stop within
+  // N s" on timeout (the container is left running, never killed).
+  Status Shutdown(std::chrono::seconds timeout);
+  // Starts the container daemonized and waits until it is RUNNING.
+  Status Start(std::chrono::seconds timeout = std::chrono::seconds(60));
+  Status Freeze();
+  Status Thaw();
+
+ private:
+  Container(std::string name, std::string lxcpath, lxc_container* c);
+  Result<std::string> FreezerStatePath() const;
+
+  std::string name_;
+  std::string lxcpath_;
+  lxc_container* c_ = nullptr;
+};
+
+// Remembers the mount namespace ctdump started in; call once before entering
+// a private one. Container::Start() uses it.
+void RememberHostMountNamespace();
+
+}  // namespace ctdump::container
+
+#endif  // CTDUMP_CONTAINER_CONTAINER_H_

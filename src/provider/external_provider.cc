@@ -1,0 +1,226 @@
+#include "provider/external_provider.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "ctdump/version.h"
+#include "userns/userns.h"
+
+namespace ctdump::provider {
+namespace {
+
+using json = nlohmann::json;
+
+std::optional<std::chrono::seconds> ParseSeconds(const std::string& v) {
+  if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  long n = std::stol(v);
+  if (n <= 0) return std::nullopt;
+  return std::chrono::seconds(n);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ExternalProvider>> ExternalProvider::Create(const Section& section,
+                                                                   Observer* observer) {
+  std::unique_ptr<ExternalProvider> p(new ExternalProvider());
+  p->storage_id_ = section.id;
+  p->observer_ = observer;
+  auto cmd = section.Get("command");
+  if (!cmd || cmd->empty())
+    return InvalidArgumentError(fmt::format("storage '{}' has no 'command'", section.id));
+  if ((*cmd)[0] != '/')
+    return InvalidArgumentError(
+        fmt::format("storage '{}': command \"{}\" must be an absolute path", section.id, *cmd));
+  if (::access(cmd->c_str(), X_OK) != 0)
+    return ErrnoError(errno, fmt::format("storage '{}': provider command \"{}\"", section.id, *cmd));
+  p->command_ = *cmd;
+  p->storage_config_ = json::object();
+  for (const auto& [k, v] : section.options) p->storage_config_[k] = v;
+  if (auto t = section.Get("timeout")) {
+    auto secs = ParseSeconds(*t);
+    if (!secs)
+      return InvalidArgumentError(fmt::format(
+          "storage '{}': timeout '{}' is not a positive number of seconds", section.id, *t));
+    p->options_.backup_timeout = p->options_.call_timeout = *secs;
+  }
+  ASSIGN_OR_RETURN(p->main_,
+                   p->StartInstance("main", nullptr, &p->features_, &p->provider_name_));
+  return p;
+}
+
+ExternalProvider::~ExternalProvider() {
+  if (main_) main_->Abort();
+}
+
+Result<std::unique_ptr<ProtocolClient>> ExternalProvider::StartInstance(
+    const std::string& role, const IdMap* map, std::set<std::string>* features,
+    std::string* provider_name) {
+  sys::SpawnOptions o;
+  o.argv = {command_};
+  o.pipe_stdin = o.pipe_stdout = o.pipe_stderr = true;
+  o.new_session = true;  // Ctrl-C reaches ctdump only; ctdump then ends the provider
+  o.cwd = "/";
+  std::string label = fmt::format("provider '{}' ({})", storage_id_, command_);
+  Result<sys::Subprocess> proc = map ? userns::SpawnAsContainerRoot(*map, o) : sys::Spawn(o);
+  if (!proc.ok()) return proc.status().WithContext(fmt::format("failed to start {}", label));
+  auto client = std::make_unique<ProtocolClient>(
+      role == "main" ? label : fmt::format("{} worker", label), std::move(*proc), observer_);
+  json hello = {{"api-version", kProtocolVersion},
+                {"ctdump-version", Version()},
+                {"role", role},
+                {"storage-id", storage_id_},
+                {"storage-config", storage_config_}};
+  ASSIGN_OR_RETURN(json r, client->Call("hello", hello, options_.call_timeout));
+  if (!r.is_object() || !r.contains("api-version") || !r["api-version"].is_number_integer())
+    return InvalidArgumentError(fmt::format("{} answered hello without an api-version", label));
+  int64_t version = r["api-version"].get<int64_t>();
+  if (version != kProtocolVersion)
+    return FailedPreconditionError(fmt::format(
+        "{} speaks provider protocol version {}, ctdump knows only version {}", label, version,
+        kProtocolVersion));
+  if (provider_name) {
+    if (!r.contains("provider-name") || !r["provider-name"].is_string() ||
+        r["provider-name"].get<std::string>().empty())
+      return InvalidArgumentError(fmt::format("{} answered hello without a provider-name", label));
+    *provider_name = r["provider-name"].get<std::string>();
+  }
+  if (features && r.contains("features")) {
+    if (!r["features"].is_array())
+      return InvalidArgumentError(fmt::format("{}: 'features' must be a list", label));
+    for (const auto& f : r["features"])
+      if (f.is_string()) features->insert(f.get<std::string>());
+  }
+  return client;
+}
+
+bool ExternalProvider::HasFeature(std::string_view feature) const {
+  return features_.count(std::string(feature)) > 0;
+}
+
+Result<json> ExternalProvider::CallMain(const std::string& method, json params) {
+  return main_->Call(method, std::move(params), options_.call_timeout);
+}
+
+Status ExternalProvider::JobInit(int64_t start_time) {
+  return CallMain("job_init", {{"start-time", start_time}}).status();
+}
+
+Status ExternalProvider::JobCleanup() { return CallMain("job_cleanup", json::object()).status(); }
+
+Result<std::string> ExternalProvider::BackupInit(const std::string& vmid, int64_t start_time) {
+  ASSIGN_OR_RETURN(json r, CallMain("backup_init", {{"vmid", vmid},
+                                                     {"vmtype", "lxc"},
+                                                     {"start-time", start_time}}));
+  if (!r.is_object())
+    return InvalidArgumentError("did not receive a valid result from the backup provider");
+  if (!r.contains("archive-name") || !r["archive-name"].is_string() ||
+      r["archive-name"].get<std::string>().empty())
+    return InvalidArgumentError("did not receive an archive name from backup provider");
+  return r["archive-name"].get<std::string>();
+}
+
+Result<std::string> ExternalProvider::BackupGetMechanism(const std::string& vmid) {
+  ASSIGN_OR_RETURN(json r, CallMain("backup_get_mechanism", {{"vmid", vmid}, {"vmtype", "lxc"}}));
+  if (!r.is_object() || !r.contains("mechanism") || !r["mechanism"].is_string())
+    return InvalidArgumentError(fmt::format("{} did not return a mechanism", main_->label()));
+  return r["mechanism"].get<std::string>();
+}
+
+Result<json> ExternalProvider::BackupContainerPrepare(const std::string& vmid,
+                                                      const BackupInfo& info) {
+  ASSIGN_OR_RETURN(json r,
+                   CallMain("backup_container_prepare", {{"vmid", vmid}, {"info", info.ToJson()}}));
+  if (r.is_null()) return json();
+  if (!r.is_object())
+    return InvalidArgumentError(
+        fmt::format("{}: backup_container_prepare must return null or an object", main_->label()));
+  return r.contains("worker-state") ? r["worker-state"] : json();
+}
+
+Status ExternalProvider::BackupContainer(const IdMap& map, const BackupContainerRequest& req) {
+  ASSIGN_OR_RETURN(auto worker, StartInstance("worker", &map, nullptr, nullptr));
+  json params = {{"vmid", req.vmid},
+                 {"guest-config", req.guest_config},
+                 {"exclude-patterns", req.exclude_patterns},
+                 {"info", req.info.ToJson()},
+                 {"worker-state", req.worker_state}};
+  auto r = worker->Call("backup_container", std::move(params), options_.backup_timeout);
+  if (!r.ok()) {
+    worker->Abort();
+    return r.status();
+  }
+  return worker->Shutdown(options_.call_timeout);
+}
+
+Result<std::optional<uint64_t>> ExternalProvider::BackupCleanup(const std::string& vmid,
+                                                                bool vmtype_known, bool success,
+                                                                const std::string& error) {
+  json info = success ? json::object() : json{{"error", error}};
+  ASSIGN_OR_RETURN(json r, CallMain("backup_cleanup", {{"vmid", vmid},
+                                                        {"vmtype", vmtype_known ? json("lxc") : json()},
+                                                        {"success", success},
+                                                        {"info", info}}));
+  if (r.is_object() && r.contains("stats") && r["stats"].is_object() &&
+      r["stats"].contains("archive-size") && r["stats"]["archive-size"].is_number_unsigned())
+    return std::optional<uint64_t>(r["stats"]["archive-size"].get<uint64_t>());
+  return std::optional<uint64_t>();
+}
+
+Status ExternalProvider::BackupHandleLogFile(const std::string& vmid, const std::string& filename) {
+  return CallMain("backup_handle_log_file", {{"vmid", vmid}, {"filename", filename}}).status();
+}
+
+Status ExternalProvider::RequireFeature(std::string_view feature, std::string_view method) const {
+  if (HasFeature(feature)) return Status::OK();
+  return FailedPreconditionError(fmt::format("provider '{}' ({}) does not implement {}",
+                                             storage_id_, provider_name_, method));
+}
+
+Result<std::vector<BackupEntry>> ExternalProvider::ListBackups(
+    const std::optional<std::string>& vmid) {
+  RETURN_IF_ERROR(RequireFeature("list_backups", "list_backups"));
+  ASSIGN_OR_RETURN(json r, CallMain("list_backups", {{"vmid", vmid ? json(*vmid) : json()}}));
+  if (!r.is_array())
+    return InvalidArgumentError(fmt::format("{}: list_backups must return a list", main_->label()));
+  std::vector<BackupEntry> out;
+  for (const auto& e : r) {
+    if (!e.is_object() || !e.contains("volname") || !e["volname"].is_string() ||
+        !e.contains("vmid") || !e["vmid"].is_string())
+      return InvalidArgumentError(
+          fmt::format("{}: malformed list_backups entry: {}", main_->label(), e.dump()));
+    BackupEntry b;
+    b.volname = e["volname"];
+    b.vmid = e["vmid"];
+    if (e.contains("vmtype") && e["vmtype"].is_string()) b.vmtype = e["vmtype"];
+    if (e.contains("ctime") && e["ctime"].is_number_integer()) b.ctime = e["ctime"];
+    if (e.contains("size") && e["size"].is_number_unsigned()) b.size = e["size"].get<uint64_t>();
+    if (e.contains("notes") && e["notes"].is_string()) b.notes = e["notes"].get<std::string>();
+    if (e.contains("protected") && e["protected"].is_boolean()) b.is_protected = e["protected"];
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+Status ExternalProvider::DeleteBackup(const std::string& volname) {
+  RETURN_IF_ERROR(RequireFeature("delete_backup", "delete_backup"));
+  return CallMain("delete_backup", {{"volname", volname}}).status();
+}
+
+Status ExternalProvider::UpdateAttribute(const std::string& volname, const std::string& name,
+                                         const json& value) {
+  RETURN_IF_ERROR(RequireFeature("update_attribute", "update_attribute"));
+  return CallMain("update_attribute", {{"volname", volname}, {"name", name}, {"value", value}})
+      .status();
+}
+
+Status ExternalProvider::Shutdown() {
+  if (!main_) return Status::OK();
+  Status s = main_->Shutdown(options_.call_timeout);
+  main_.reset();
+  return s;
+}
+
+}  // namespace ctdump::provider

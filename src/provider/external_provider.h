@@ -1,0 +1,80 @@
+// A provider implemented by an external executable speaking protocol v1.
+//
+// The main instance (host root) is started by Create() and answers every
+// method except backup_container; for each container backup a worker
+// instance of the same executable is started as the container's root in a
+// user namespace and receives hello(role worker), backup_container, shutdown.
+#ifndef CTDUMP_PROVIDER_EXTERNAL_PROVIDER_H_
+#define CTDUMP_PROVIDER_EXTERNAL_PROVIDER_H_
+
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ctdump/observer.h"
+#include "ctdump/provider.h"
+#include "ctdump/section_config.h"
+#include "provider/protocol_client.h"
+
+namespace ctdump::provider {
+
+struct ExternalProviderOptions {
+  // Timeout of backup_container (storage key `timeout` overrides both).
+  std::chrono::seconds backup_timeout{3600};
+  // Timeout of every other request.
+  std::chrono::seconds call_timeout{300};
+};
+
+class ExternalProvider : public Provider {
+ public:
+  // Starts the main instance and performs the hello handshake. `section` is a
+  // storage.cfg section of type "provider" with a `command` key.
+  static Result<std::unique_ptr<ExternalProvider>> Create(const Section& section,
+                                                          Observer* observer);
+  ~ExternalProvider() override;
+
+  const std::string& storage_id() const override { return storage_id_; }
+  const std::string& name() const override { return provider_name_; }
+  bool HasFeature(std::string_view feature) const override;
+
+  Status JobInit(int64_t start_time) override;
+  Status JobCleanup() override;
+  Result<std::string> BackupInit(const std::string& vmid, int64_t start_time) override;
+  Result<std::string> BackupGetMechanism(const std::string& vmid) override;
+  Result<nlohmann::json> BackupContainerPrepare(const std::string& vmid,
+                                                const BackupInfo& info) override;
+  Status BackupContainer(const IdMap& map, const BackupContainerRequest& request) override;
+  Result<std::optional<uint64_t>> BackupCleanup(const std::string& vmid, bool vmtype_known,
+                                                bool success, const std::string& error) override;
+  Status BackupHandleLogFile(const std::string& vmid, const std::string& filename) override;
+  Result<std::vector<BackupEntry>> ListBackups(const std::optional<std::string>& vmid) override;
+  Status DeleteBackup(const std::string& volname) override;
+  Status UpdateAttribute(const std::string& volname, const std::string& name,
+                         const nlohmann::json& value) override;
+  Status Shutdown() override;
+
+ private:
+  ExternalProvider() = default;
+  // Starts an instance (main: as host root; worker: as container root) and says hello.
+  Result<std::unique_ptr<ProtocolClient>> StartInstance(const std::string& role, const IdMap* map,
+                                                        std::set<std::string>* features,
+                                                        std::string* provider_name);
+  Result<nlohmann::json> CallMain(const std::string& method, nlohmann::json params);
+  Status RequireFeature(std::string_view feature, std::string_view method) const;
+
+  std::string storage_id_;
+  std::string command_;
+  nlohmann::json storage_config_;
+  std::string provider_name_;
+  std::set<std::string> features_;
+  ExternalProviderOptions options_;
+  Observer* observer_ = nullptr;
+  std::unique_ptr<ProtocolClient> main_;
+};
+
+}  // namespace ctdump::provider
+
+#endif  // CTDUMP_PROVIDER_EXTERNAL_PROVIDER_H_

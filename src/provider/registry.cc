@@ -1,0 +1,33 @@
+#include "provider/registry.h"
+
+#include <fmt/format.h>
+
+#include "provider/external_provider.h"
+#include "sys/file.h"
+
+namespace ctdump::provider {
+
+Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir) {
+  std::string path = config_dir + "/storage.cfg";
+  auto text = sys::ReadFile(path);
+  if (!text.ok()) {
+    if (text.status().code() == Code::kNotFound) return std::vector<Section>();
+    return text.status();
+  }
+  return ParseSectionConfig(*text, path);
+}
+
+Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storages,
+                                              const std::string& id, Observer* observer) {
+  for (const auto& s : storages) {
+    if (s.id != id) continue;
+    if (s.type == "provider") {
+      ASSIGN_OR_RETURN(auto p, ExternalProvider::Create(s, observer));
+      return std::unique_ptr<Provider>(std::move(p));
+    }
+    return InvalidArgumentError(fmt::format("storage '{}' has unknown type '{}'", id, s.type));
+  }
+  return NotFoundError(fmt::format("storage '{}' does not exist", id));
+}
+
+}  // namespace ctdump::provider

@@ -1,0 +1,29 @@
+// Storage configuration -> provider objects.
+//
+// <config-dir>/storage.cfg holds one section per storage, in Proxmox
+// section-config syntax. Type `provider` is an external provider; built-in
+// types (dir, datastore) register here as they are added.
+#ifndef CTDUMP_PROVIDER_REGISTRY_H_
+#define CTDUMP_PROVIDER_REGISTRY_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ctdump/observer.h"
+#include "ctdump/provider.h"
+#include "ctdump/section_config.h"
+
+namespace ctdump::provider {
+
+// Reads <config_dir>/storage.cfg; a missing file is an empty configuration.
+Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir);
+
+// Creates the provider of storage `id` (starting it, for external ones).
+// NotFound "storage '<id>' does not exist" when no section has that id.
+Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storages,
+                                              const std::string& id, Observer* observer);
+
+}  // namespace ctdump::provider
+
+#endif  // CTDUMP_PROVIDER_REGISTRY_H_

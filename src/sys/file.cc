@@ -1,0 +1,160 @@
+#include "sys/file.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace ctdump::sys {
+
+Result<std::string> ReadFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", path));
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, fmt::format("Failed to read \"{}\"", path));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+Status WriteAll(int fd, std::string_view data, std::string_view what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, fmt::format("Failed to write {}", what));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::OK();
+}
+
+static std::string DirName(const std::string& path) {
+  auto pos = path.rfind('/');
+  if (pos == std::string::npos) return ".";
+  if (pos == 0) return "/";
+  return path.substr(0, pos);
+}
+
+Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t mode) {
+  std::string tmpl = path + ".tmp.XXXXXX";
+  std::vector<char> name(tmpl.begin(), tmpl.end());
+  name.push_back('\0');
+  UniqueFd fd(::mkostemp(name.data(), O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("Failed to create \"{}\"", tmpl));
+  std::string tmp(name.data());
+  auto fail = [&](Status s) {
+    ::unlink(tmp.c_str());
+    return s;
+  };
+  if (::fchmod(fd.get(), mode) != 0)
+    return fail(ErrnoError(errno, fmt::format("Failed to chmod \"{}\"", tmp)));
+  Status s = WriteAll(fd.get(), content, fmt::format("\"{}\"", tmp));
+  if (!s.ok()) return fail(s);
+  if (::fsync(fd.get()) != 0)
+    return fail(ErrnoError(errno, fmt::format("Failed to fsync \"{}\"", tmp)));
+  fd.Reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return fail(ErrnoError(errno, fmt::format("Failed to rename \"{}\" to \"{}\"", tmp, path)));
+  UniqueFd dir(::open(DirName(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.valid()) ::fsync(dir.get());
+  return Status::OK();
+}
+
+Status MakeDirs(const std::string& path, mode_t mode) {
+  if (path.empty()) return InvalidArgumentError("MakeDirs: empty path");
+  std::string cur;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    cur = path.substr(0, pos);
+    if (cur.empty()) continue;
+    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST)
+      return ErrnoError(errno, fmt::format("Failed to create directory \"{}\"", cur));
+  }
+  if (!IsDirectory(path)) return FailedPreconditionError(fmt::format("\"{}\" is not a directory", path));
+  return Status::OK();
+}
+
+static Status RemoveAt(int parent, const std::string& name, const std::string& full, dev_t dev) {
+  struct stat st;
+  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return Status::OK();
+    return ErrnoError(errno, fmt::format("Failed to stat \"{}\"", full));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (st.st_dev != dev)
+      return FailedPreconditionError(fmt::format("Refusing to remove \"{}\": it is a mount point", full));
+    int dfd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", full));
+    DIR* d = ::fdopendir(dfd);
+    if (!d) {
+      ::close(dfd);
+      return ErrnoError(errno, fmt::format("Failed to open \"{}\"", full));
+    }
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    Status s;
+    for (const auto& n : names) {
+      s = RemoveAt(::dirfd(d), n, full + "/" + n, dev);
+      if (!s.ok()) break;
+    }
+    ::closedir(d);
+    RETURN_IF_ERROR(s);
+    if (::unlinkat(parent, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+      return ErrnoError(errno, fmt::format("Failed to remove \"{}\"", full));
+    return Status::OK();
+  }
+  if (::unlinkat(parent, name.c_str(), 0) != 0 && errno != ENOENT)
+    return ErrnoError(errno, fmt::format("Failed to remove \"{}\"", full));
+  return Status::OK();
+}
+
+Status RemoveTree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::OK();
+    return ErrnoError(errno, fmt::format("Failed to stat \"{}\"", path));
+  }
+  std::string parent = DirName(path);
+  UniqueFd pfd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!pfd.valid()) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", parent));
+  std::string base = path.substr(path.rfind('/') + 1);
+  return RemoveAt(pfd.get(), base, path, st.st_dev);
+}
+
+bool PathExists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Status MakePipe(UniqueFd fds[2]) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return ErrnoError(errno, "Failed to create a pipe");
+  fds[0].Reset(p[0]);
+  fds[1].Reset(p[1]);
+  return Status::OK();
+}
+
+}  // namespace ctdump::sys

@@ -1,0 +1,39 @@
+// Small file-system helpers with errors as values. Every message names the path.
+#ifndef CTDUMP_SYS_FILE_H_
+#define CTDUMP_SYS_FILE_H_
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "ctdump/status.h"
+#include "sys/unique_fd.h"
+
+namespace ctdump::sys {
+
+// Reads a whole (small) file.
+Result<std::string> ReadFile(const std::string& path);
+
+// Writes `content` to `path` atomically: a temp file beside it, fsync, rename,
+// fsync of the directory. The temp file is removed on failure.
+Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t mode = 0644);
+
+// mkdir -p; existing directories are fine.
+Status MakeDirs(const std::string& path, mode_t mode = 0755);
+
+// rm -rf that does not cross mount points (a mounted snapshot below `path` is an
+// error, never a deletion of its content). A missing path is OK.
+Status RemoveTree(const std::string& path);
+
+bool PathExists(const std::string& path);
+bool IsDirectory(const std::string& path);
+
+// Writes all of `data` to fd, retrying on EINTR/short writes.
+Status WriteAll(int fd, std::string_view data, std::string_view what);
+
+// Opens a pipe with O_CLOEXEC; [0] read end, [1] write end.
+Status MakePipe(UniqueFd fds[2]);
+
+}  // namespace ctdump::sys
+
+#endif  // CTDUMP_SYS_FILE_H_

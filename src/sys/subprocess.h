@@ -1,0 +1,91 @@
+// Child processes: spawn with pipes, wait with a deadline, kill and reap.
+//
+// A Subprocess that is destroyed while its child still runs kills the child
+// with SIGKILL and reaps it, so no code path leaks a process. ctdump's main
+// process stays single-threaded so that children may call unshare(CLONE_NEWUSER)
+// after fork; all I/O with children is poll()-based.
+#ifndef CTDUMP_SYS_SUBPROCESS_H_
+#define CTDUMP_SYS_SUBPROCESS_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ctdump/status.h"
+#include "sys/unique_fd.h"
+
+namespace ctdump::sys {
+
+struct SpawnOptions {
+  std::vector<std::string> argv;  // argv[0] is the program; searched in PATH if it has no '/'
+  // Full environment of the child; nullopt inherits ctdump's environment.
+  std::optional<std::vector<std::string>> env;
+  // Extra variables added to the (inherited or given) environment, "KEY=VALUE".
+  std::vector<std::string> extra_env;
+  std::string cwd;  // empty: inherit
+  bool pipe_stdin = false;   // else /dev/null
+  bool pipe_stdout = false;  // else inherited
+  bool pipe_stderr = false;  // else inherited
+  bool new_session = false;  // setsid(): signals to ctdump's terminal group do not reach it
+};
+
+// Namespace and credential set-up around fork, used by the userns module.
+// `child` runs in the forked child before exec and must only use
+// async-signal-safe calls; it returns 0 or an errno and sets *stage to a static
+// string naming the step that failed. `parent` runs in the parent right after
+// fork, while the child waits in `child`.
+struct SpawnHooks {
+  std::function<int(const char** stage)> child;
+  std::function<Status(pid_t pid)> parent;
+};
+
+class Subprocess {
+ public:
+  Subprocess() = default;
+  Subprocess(Subprocess&&) noexcept;
+  Subprocess& operator=(Subprocess&&) noexcept;
+  ~Subprocess();
+
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0; }
+  UniqueFd& stdin_fd() { return stdin_; }
+  UniqueFd& stdout_fd() { return stdout_; }
+  UniqueFd& stderr_fd() { return stderr_; }
+
+  // Waits for the child to exit; returns the raw wait status.
+  Result<int> Wait();
+  // Waits up to `timeout`; nullopt when the child is still running.
+  Result<std::optional<int>> WaitFor(std::chrono::milliseconds timeout);
+  // Sends `sig` (no-op once reaped).
+  void Kill(int sig);
+  // SIGKILL + reap; idempotent.
+  void KillAndReap();
+
+ private:
+  friend Result<Subprocess> Spawn(const SpawnOptions&, const SpawnHooks*);
+  pid_t pid_ = -1;
+  UniqueFd stdin_, stdout_, stderr_;
+};
+
+Result<Subprocess> Spawn(const SpawnOptions& options, const SpawnHooks* hooks = nullptr);
+
+// "exited with code 3" / "was killed by signal 9 (Killed)".
+std::string DescribeWaitStatus(int wait_status);
+// True for a normal exit with code 0.
+bool ExitedOk(int wait_status);
+
+// Runs a command to completion, capturing stdout and stderr together
+// (for helpers like hook scripts); returns the wait status.
+struct RunResult {
+  int wait_status = 0;
+  std::string output;
+};
+Result<RunResult> RunCommand(const SpawnOptions& options);
+
+}  // namespace ctdump::sys
+
+#endif  // CTDUMP_SYS_SUBPROCESS_H_

@@ -1,0 +1,183 @@
+"""Shared helpers for ctdump's integration tests on real LXC containers.
+
+The CTest fixture `realenv` (tests/realenv/setup.sh) has built a privileged and
+an unprivileged container with tricky content under $CTDUMP_IT_ROOT; its
+variables are in $CTDUMP_IT_ROOT/env.sh. Every test gets its own Workspace: a
+config dir (storage.cfg pointing at the example provider), a backup target, and
+private log and run dirs, all removed afterwards.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tarfile
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("CTDUMP_BIN", "")
+ROOT = os.environ.get("CTDUMP_IT_ROOT", "")
+SRC = os.environ.get("CTDUMP_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
+EXAMPLE = os.path.join(SRC, "examples/providers/dir-example.py")
+
+_VARS = ["LXCPATH", "CT_PRIV", "CT_UNPRIV", "ROOTFS_PRIV", "ROOTFS_UNPRIV", "MANIFEST_PRIV", "MANIFEST_UNPRIV"]
+
+
+def load_env():
+    if not BIN or not ROOT:
+        raise unittest.SkipTest("run through ctest (CTDUMP_BIN / CTDUMP_IT_ROOT unset)")
+    script = '. "$1"; printf "%s\\0" ' + " ".join('"$%s"' % v for v in _VARS)
+    out = subprocess.run(["bash", "-c", script, "x", os.path.join(ROOT, "env.sh")],
+                         check=True, capture_output=True).stdout.decode()
+    return dict(zip(_VARS, out.split("\0")))
+
+
+ENV = None
+
+
+def env():
+    global ENV
+    if ENV is None:
+        ENV = load_env()
+    return ENV
+
+
+def ct_state(name):
+    r = subprocess.run(["lxc-info", "-P", env()["LXCPATH"], "-n", name, "-s", "-H"],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return r.stdout.strip()
+
+
+def ensure_running(name):
+    if ct_state(name) == "FROZEN":
+        subprocess.run(["lxc-unfreeze", "-P", env()["LXCPATH"], "-n", name], stdin=subprocess.DEVNULL)
+    if ct_state(name) != "RUNNING":
+        subprocess.run(["lxc-start", "-P", env()["LXCPATH"], "-n", name, "-d"], check=True,
+                       stdin=subprocess.DEVNULL)
+        subprocess.run(["lxc-wait", "-P", env()["LXCPATH"], "-n", name, "-s", "RUNNING", "-t", "20"],
+                       check=True, stdin=subprocess.DEVNULL)
+
+
+def read_manifest(path):
+    """{path: dict(type, uid, gid, mode, size, sha256, nlink, mtime, target, attrs)} (raw bytes keys)."""
+    entries = {}
+    with open(path, "rb") as f:
+        for line in f:
+            line = line.rstrip(b"\n")
+            if not line or line.startswith(b"#"):
+                continue
+            cols = line.split(b"\t")
+            entries[cols[0]] = dict(type=cols[1].decode(), uid=int(cols[2]), gid=int(cols[3]),
+                                    mode=int(cols[4], 8), size=cols[5].decode(), sha256=cols[6].decode(),
+                                    target=cols[9], attrs=cols[10].decode())
+    return entries
+
+
+def unescape(raw):
+    """Manifest paths use C-style octal escapes (\\ooo) for special bytes."""
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == 0x5C and i + 3 < len(raw) + 0 and raw[i + 1:i + 4].isdigit():
+            out.append(int(raw[i + 1:i + 4], 8))
+            i += 4
+        elif c == 0x5C and i + 1 < len(raw):
+            out.append(raw[i + 1])
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return bytes(out)
+
+
+class Workspace:
+    """A private configuration + target for one test."""
+
+    def __init__(self, storage_id="test", extra=None, conf=""):
+        self.dir = tempfile.mkdtemp(prefix="ctdump-it-ws.", dir="/var/tmp")
+        os.chmod(self.dir, 0o755)
+        self.config = os.path.join(self.dir, "etc")
+        self.target = os.path.join(self.dir, "backups")
+        self.logs = os.path.join(self.dir, "log")
+        self.run_dir = os.path.join(self.dir, "run")
+        self.tmp = os.path.join(self.dir, "tmp")
+        for d in (self.config, self.target, self.tmp):
+            os.makedirs(d)
+        os.chmod(self.target, 0o755)
+        self.storage_id = storage_id
+        self.write_storage(extra or {})
+        with open(os.path.join(self.config, "ctdump.conf"), "w") as f:
+            f.write(conf)
+
+    def write_storage(self, extra):
+        lines = ["provider: %s" % self.storage_id, "\tcommand %s" % EXAMPLE, "\tpath %s" % self.target]
+        lines += ["\t%s %s" % (k, v) for k, v in extra.items()]
+        with open(os.path.join(self.config, "storage.cfg"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def cmd(self, *args):
+        return [BIN, "--lxcpath", env()["LXCPATH"], "--config-dir", self.config] + list(args)
+
+    def environ(self):
+        e = dict(os.environ)
+        e["CTDUMP_LOG_DIR"] = self.logs
+        e["CTDUMP_RUN_DIR"] = self.run_dir
+        return e
+
+    def run(self, *args, timeout=300):
+        return subprocess.run(self.cmd(*args), capture_output=True, text=True, errors="replace",
+                              env=self.environ(), timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def backup(self, *cts, extra=()):
+        return self.run("backup", *cts, "--storage", self.storage_id, "--tmpdir", self.tmp, *extra)
+
+    def start(self, *args):
+        return subprocess.Popen(self.cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, errors="replace", env=self.environ(),
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def backups_of(self, ct):
+        d = os.path.join(self.target, ct)
+        if not os.path.isdir(d):
+            return []
+        return sorted(os.path.join(d, x) for x in os.listdir(d))
+
+    def only_backup(self, ct):
+        b = [x for x in self.backups_of(ct) if not x.endswith(".failed")]
+        assert len(b) == 1, "expected one backup of %s, found %r" % (ct, self.backups_of(ct))
+        return b[0]
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class IntegrationTest(unittest.TestCase):
+    """Base: a fresh workspace per test; containers running before and after."""
+
+    def setUp(self):
+        self.env = env()
+        for ct in (self.env["CT_PRIV"], self.env["CT_UNPRIV"]):
+            ensure_running(ct)
+        self.ws = Workspace()
+
+    def tearDown(self):
+        self.ws.cleanup()
+        for ct in (self.env["CT_PRIV"], self.env["CT_UNPRIV"]):
+            ensure_running(ct)
+
+    def assertRunning(self, ct):
+        self.assertEqual(ct_state(ct), "RUNNING", "container %s is not running" % ct)
+
+    def assertNoLeftovers(self):
+        self.assertEqual([x for x in os.listdir(self.ws.tmp) if x.startswith("ctdumptmp")], [],
+                         "temporary directories left behind")
+        mnt = os.path.join(self.ws.run_dir, "mnt")
+        if os.path.isdir(mnt):
+            self.assertEqual(os.listdir(mnt), [], "job mount directories left behind")
+        with open("/proc/self/mountinfo") as f:
+            self.assertNotIn(self.ws.run_dir, f.read(), "a job mount is visible to the host")
+
+    def assertOk(self, r):
+        self.assertEqual(r.returncode, 0, "ctdump failed:\n" + r.stderr[-4000:])
