@@ -28,6 +28,8 @@ Two instances run per container backup:
 
 Test hooks (storage configuration keys, each a method name or a comma-separated list of them):
   test-fail, test-crash, test-hang, test-garbage; plus test-archive-name and test-mechanism.
+  test-vmid restricts the method hooks to requests whose params name that vmid (so a job of
+  several containers can fail one and back up the next).
 """
 
 import calendar
@@ -571,8 +573,10 @@ class Provider:
         if method not in allowed:
             raise RpcError(f"method '{method}' is not available in role '{self.role}'",
                            METHOD_NOT_FOUND)
-        if self.apply_hooks(method, None) is _GARBAGE:
-            return _GARBAGE
+        only = self.config.get("test-vmid")
+        if not only or (isinstance(params, dict) and params.get("vmid") == only):
+            if self.apply_hooks(method, None) is _GARBAGE:
+                return _GARBAGE
         return getattr(self, method)(params_object(params))
 
     def apply_hooks(self, method, result):
@@ -619,6 +623,10 @@ class Provider:
         return {"api-version": min(version, API_VERSION), "provider-name": PROVIDER_NAME,
                 "features": list(FEATURES)}
 
+    def hook_applies(self, vmid):
+        only = self.config.get("test-vmid")
+        return not only or only == vmid
+
     @property
     def path(self):
         return os.path.normpath(self.config["path"])
@@ -651,14 +659,16 @@ class Provider:
         directory = os.path.join(self.path, volname)
         if os.path.lexists(directory):
             raise RpcError(f"backup '{volname}' already exists in '{self.path}'")
-        archive_name = self.config.get("test-archive-name", volname)
+        archive_name = volname
+        if self.hook_applies(vmid):
+            archive_name = self.config.get("test-archive-name", volname)
         self.backups[vmid] = Backup(vmid, archive_name, directory)
         return {"archive-name": archive_name}
 
     def backup_get_mechanism(self, params):
-        get_vmid(params)
+        vmid = get_vmid(params)
         vmtype = get_param(params, "vmtype", str)
-        if "test-mechanism" in self.config:
+        if "test-mechanism" in self.config and self.hook_applies(vmid):
             return {"mechanism": self.config["test-mechanism"]}
         if vmtype != "lxc":
             raise RpcError(f"guest type '{vmtype}' is not supported (only 'lxc')")

@@ -118,7 +118,8 @@ class ConfigFiles {
 //
 // lxc.include (absolute path): a file, or a directory whose entries named
 // "*.conf" are read in sorted order; nesting deeper than 16 or a cycle is an
-// error. An empty value is ignored.
+// error. An empty value is ignored, and so is a missing path ending in '/'
+// (LXC 5 behaves the same; other missing includes are errors in both).
 // lxc.rootfs.path: "dir:/p", "btrfs:/p" or "/p" (= dir); other backends (lvm:,
 // zfs:, overlay:, loop:, ...) and a missing rootfs are errors.
 // lxc.mount.entry: fstab fields "src target fstype options [dump [pass]]"

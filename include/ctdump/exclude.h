@@ -2,8 +2,9 @@
 //
 // One matcher serves every built-in provider and the suspend-mode copier, so
 // all of them exclude exactly the same entries. Patterns are shell-like globs
-// (vzdump docs, "File Exclusions"); the dialect is the rsync/PBS one, which is
-// the only one where every documented example works:
+// (vzdump docs, "File Exclusions") read as rsync and PBS read them, plus the
+// "**" of the Backup Provider POD ("matches current directory and
+// subdirectories"):
 //
 //   * A leading '/' anchors the pattern at the container root: "/var/foo*"
 //     matches /var/foo and /var/foobar, not /x/var/foo.
@@ -21,7 +22,8 @@
 //     "**" alone matches every entry.
 //   * "[...]" matches one byte (never '/') from a set: ranges "a-z", negation
 //     with a leading '!' or '^', POSIX classes "[:alpha:]" (ASCII only), and a
-//     ']' right after the opening bracket (or negation) is a member.
+//     ']' right after the opening bracket (or negation) is a member. An
+//     unterminated '[' is an error (fnmatch() would take it literally).
 //   * A backslash makes the next byte literal, inside classes too; "\/" is a
 //     plain '/'; a backslash at the very end matches a backslash.
 //   * Consecutive slashes in a pattern count as one. A pattern made only of
@@ -36,9 +38,8 @@
 // paths gets the same answer.
 //
 // Cost: Create() compiles all patterns into one NFA; Matches() makes a single
-// pass over the path, O(path length x pattern length) in the worst case and
-// usually much less, with no backtracking and no heap allocation for typical
-// pattern lists.
+// pass over the path, O(path length x total pattern length / 64), with no
+// backtracking, and allocates nothing unless the patterns are very many.
 //
 // Thread-safety: an ExcludeMatcher is immutable after Create(); Matches() may
 // be called from any number of threads at once.
@@ -86,13 +87,7 @@ class ExcludeMatcher {
  private:
   class Compiler;
 
-  // Simulation helpers, templated on the state-set type (see exclude.cc).
-  template <typename Set>
-  void Close(Set& set) const;
-  template <typename Set>
-  void Step(const Set& cur, unsigned char b, Set& next) const;
-  template <typename Set>
-  bool Accepts(const Set& set, bool dir) const;
+  // The simulation; Set is a fixed-size array for small words_ (exclude.cc).
   template <typename Set>
   bool Run(std::string_view rel, bool is_dir, Set cur, Set next) const;
 
@@ -104,12 +99,14 @@ class ExcludeMatcher {
   std::vector<uint64_t> advance_;         // [b]: states that consume b, go to i+1
   std::vector<uint64_t> loop_slash_;      // states that stay on '/' ("**")
   std::vector<uint64_t> loop_other_;      // states that stay on other bytes
-  std::vector<uint64_t> eps_next_;        // epsilon edge i -> i+1
-  std::vector<uint64_t> eps_skip3_;       // epsilon edge i -> i+3 (skip "**/")
+  std::vector<uint64_t> eps_next_;        // stars: epsilon edge i -> i+1
+  std::vector<uint64_t> split_mask_;      // split states (before "**/")
+  std::vector<uint32_t> split_states_;    // the same, as indexes
+  std::vector<uint64_t> split_closures_;  // [k]: epsilon closure of split k
   std::vector<uint64_t> anchored_start_;  // closure of anchored starts
   std::vector<uint64_t> floating_start_;  // closure of unanchored starts
-  std::vector<uint64_t> accept_any_;      // accepts of file-or-dir patterns
-  std::vector<uint64_t> accept_dir_;      // accepts of directory-only patterns
+  std::vector<uint64_t> accept_file_;     // accepts valid for any entry
+  std::vector<uint64_t> accept_dir_;      // accepts valid for directories
   bool has_floating_ = false;
 };
 

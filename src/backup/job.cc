@@ -211,16 +211,21 @@ GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
 }
 
 Status Job::LoadGuest(GuestRun& g) {
-  ASSIGN_OR_RETURN(auto ct, container::Container::Open(g.vmid, paths_.lxcpath));
-  g.ct.emplace(std::move(ct));
+  // Our own reading of the configuration comes first: its errors name the
+  // file and line, where liblxc would only say that it failed to load.
+  std::string dir = fmt::format("{}/{}", paths_.lxcpath, g.vmid);
+  if (!sys::PathExists(dir + "/config"))
+    return NotFoundError(
+        fmt::format("container '{}' does not exist in lxcpath \"{}\"", g.vmid, paths_.lxcpath));
   g.vmtype_known = true;
-  std::string pct = fmt::format("{}/{}/pct.conf", paths_.lxcpath, g.vmid);
-  auto cfg = sys::PathExists(pct) ? ReadPctConfig(pct, g.vmid)
-                                  : ReadLxcConfig(g.ct->config_path(), g.vmid);
+  std::string pct = dir + "/pct.conf";
+  auto cfg = sys::PathExists(pct) ? ReadPctConfig(pct, g.vmid) : ReadLxcConfig(dir + "/config", g.vmid);
   if (!cfg.ok()) return cfg.status();
   g.config = std::move(*cfg);
   for (const auto& w : g.config.warnings) g.log->Log(LogLevel::kWarn, w);
   ASSIGN_OR_RETURN(g.map, g.config.GetIdMap());
+  ASSIGN_OR_RETURN(auto ct, container::Container::Open(g.vmid, paths_.lxcpath));
+  g.ct.emplace(std::move(ct));
   return Status::OK();
 }
 
@@ -236,6 +241,10 @@ Status Job::LogMountPoints(GuestRun& g, std::vector<const MountPoint*>* included
       Info(g.log, fmt::format("including mount point {} ('{}') in backup", mp.key, mp.path));
       included->push_back(&mp);
     } else {
+      // The kernel file systems LXC mounts for every container are no data.
+      if (mp.path.rfind("/sys/", 0) == 0 || mp.path.rfind("/proc/", 0) == 0 ||
+          mp.path.rfind("/dev/", 0) == 0)
+        continue;
       const char* reason = mp.is_volume ? "disabled" : "not a volume";
       Info(g.log, fmt::format("excluding {} mount point {} ('{}') from backup ({})", type, mp.key,
                               mp.path, reason));

@@ -24,7 +24,7 @@ void CheckError(const ctdump::Status& status, std::string_view file) {
   Check(status.message().find(file) != std::string::npos);
 }
 
-void CheckContainer(const ctdump::ContainerConfig& cfg) {
+[[maybe_unused]] void CheckContainer(const ctdump::ContainerConfig& cfg) {
   Check(!cfg.rootfs_path.empty() && cfg.rootfs_path[0] == '/');
   for (const ctdump::MountPoint& m : cfg.mounts) {
     Check(!m.path.empty() && m.path[0] == '/');

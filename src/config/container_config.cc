@@ -29,7 +29,8 @@ class FdCloser {
 class RealConfigFiles : public ConfigFiles {
  public:
   Result<std::string> Read(const std::string& path) const override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    // O_NONBLOCK: a FIFO must not block us; it is then rejected as not regular.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", path));
     FdCloser closer(fd);
     struct stat st;

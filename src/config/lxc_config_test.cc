@@ -32,6 +32,8 @@ struct LxcCase {
   size_t warnings = 0;
 };
 
+void PrintTo(const LxcCase& c, std::ostream* os) { *os << c.name; }
+
 MountPoint Bind(std::string key, std::string source, std::string path, std::string options,
                 bool backup = false) {
   return {
@@ -192,6 +194,13 @@ std::vector<LxcCase> IncludeCases() {
       {.name = "MissingInclude",
        .files = Main("lxc.include = $D/nope.conf\n"),
        .error = "$D/ct/config:1: lxc.include: Failed to",
+       .code = Code::kNotFound},
+      {.name = "MissingDirectoryWithSlashIgnored",
+       .files = Main("lxc.include = $D/userns.conf.d/\n" + std::string(kRootfs)),
+       .rootfs = "/var/lib/lxc/ct/rootfs"},
+      {.name = "MissingDirectoryWithoutSlash",
+       .files = Main("lxc.include = $D/userns.conf.d\n" + std::string(kRootfs)),
+       .error = "$D/ct/config:1: lxc.include: Failed to stat",
        .code = Code::kNotFound},
       {.name = "RelativeInclude",
        .files = Main("lxc.include = common.conf\n"),

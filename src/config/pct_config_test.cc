@@ -25,6 +25,8 @@ struct PctCase {
   size_t warnings = 0;
 };
 
+void PrintTo(const PctCase& c, std::ostream* os) { *os << c.name; }
+
 MountPoint Volume(std::string key, std::string volume, std::string path, std::string options,
                   bool backup) {
   return {std::move(key), std::move(volume), std::move(path), "", std::move(options), false, true,
@@ -203,6 +205,8 @@ struct RawCase {
   std::string text;
   std::string raw;
 };
+
+void PrintTo(const RawCase& c, std::ostream* os) { *os << c.name; }
 
 class PctRawTest : public testing::TestWithParam<RawCase> {};
 

@@ -20,6 +20,8 @@ struct SectionCase {
   std::string error;  // substring of the expected message; "" = success
 };
 
+void PrintTo(const SectionCase& c, std::ostream* os) { *os << c.name; }
+
 const char kStorageCfg[] =
     "dir: local\n"
     "\tpath /var/lib/vz\n"

@@ -22,6 +22,8 @@ struct SplitCase {
   std::string error;  // substring of the expected message; "" = success
 };
 
+void PrintTo(const SplitCase& c, std::ostream* os) { *os << c.name; }
+
 std::vector<SplitCase> SplitCases() {
   return {
       {"Empty", "", {}, ""},
@@ -33,7 +35,7 @@ std::vector<SplitCase> SplitCases() {
        ""},
       {"DoubleQuoted", "\"/srv/my data\" /x", {"/srv/my data", "/x"}, ""},
       {"SingleQuoted", "'/srv/my data'", {"/srv/my data"}, ""},
-      {"AdjacentPiecesJoin", "a\"b c\"d'e f'g", {"ab cdefg"}, ""},
+      {"AdjacentPiecesJoin", "a\"b c\"d'e f'g", {"ab cde fg"}, ""},
       {"EscapedSpace", "/srv/my\\ data", {"/srv/my data"}, ""},
       {"EscapesInDoubleQuotes", "\"a\\\"b\\\\c\\d\"", {"a\"b\\cd"}, ""},
       {"BackslashKeptInSingleQuotes", "'a\\b\\'c'", {"a\\b\\'c"}, ""},
@@ -73,6 +75,8 @@ struct ConfCase {
   Words excludes;
   std::string error;  // substring of the expected message; "" = success
 };
+
+void PrintTo(const ConfCase& c, std::ostream* os) { *os << c.name; }
 
 std::vector<ConfCase> ConfCases() {
   return {

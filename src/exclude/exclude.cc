@@ -1,10 +1,12 @@
 // Compiles exclude globs into one Thompson NFA and simulates it bit-parallel.
 //
 // Every pattern becomes a chain of states ending in an accept state: state i
-// either consumes one byte and moves to i+1, loops on itself (stars), or only
-// has epsilon edges (the split before a whole-component "**/"). Because every
-// edge goes to i, i+1 or i+3, one Shift-And step over 64-bit words advances
-// all states of all patterns at once, and epsilon closure is a few shifts.
+// either consumes one byte and moves to i+1, loops on itself (stars, which
+// also have an epsilon edge to i+1), or only has epsilon edges (the split
+// before a whole-component "**/", to i+1 and i+3). Byte edges go to i or i+1,
+// so one Shift-And step over 64-bit words advances all states of all patterns
+// at once; star epsilon edges never chain, so closing over them is one more
+// shift, and the rare splits use precomputed closures.
 //
 // Matches() walks the path once: anchored patterns start at byte 0,
 // unanchored ones are started again at every component, and at every
@@ -15,7 +17,6 @@
 
 #include <algorithm>
 #include <array>
-#include <utility>
 
 namespace ctdump {
 namespace {
@@ -24,6 +25,60 @@ using ByteSet = std::array<uint64_t, 4>;
 
 void SetBit(uint64_t* set, size_t i) { set[i / 64] |= uint64_t{1} << (i % 64); }
 bool TestBit(const uint64_t* set, size_t i) { return (set[i / 64] >> (i % 64)) & 1; }
+
+// State-set operations. A Set is std::array<uint64_t, N> for small N, so the
+// simulation stays in registers with unrolled loops, or std::vector<uint64_t>.
+// State i+1 is bit i+1, possibly in the next word: shifts carry across words.
+
+// Follows the epsilon edge i -> i+1 of every star in `set`. Such an edge never
+// leads to another epsilon edge (stars are never adjacent, splits only start a
+// component), so one pass is a full closure for sets without splits.
+template <typename Set>
+void CloseStars(Set& set, const uint64_t* eps_next) {
+  uint64_t carry = 0;
+  for (size_t w = 0; w < set.size(); ++w) {
+    uint64_t e = set[w] & eps_next[w];
+    set[w] |= (e << 1) | carry;
+    carry = e >> 63;
+  }
+}
+
+// Adds the precomputed epsilon closure (closures[k], set.size() words) of each
+// split state splits[k] in `set`.
+template <typename Set>
+void ExpandSplits(Set& set, const std::vector<uint32_t>& splits, const uint64_t* closures) {
+  const size_t n = set.size();
+  for (size_t k = 0; k < splits.size(); ++k) {
+    if (!TestBit(set.data(), splits[k])) continue;
+    for (size_t w = 0; w < n; ++w) set[w] |= closures[k * n + w];
+  }
+}
+
+// next := states reached from `cur` through one byte, given that byte's
+// advance mask and the matching self-loop mask.
+template <typename Set>
+void StepSet(const Set& cur, const uint64_t* advance, const uint64_t* loop, Set& next) {
+  uint64_t carry = 0;
+  for (size_t w = 0; w < cur.size(); ++w) {
+    uint64_t moved = cur[w] & advance[w];
+    next[w] = (cur[w] & loop[w]) | (moved << 1) | carry;
+    carry = moved >> 63;
+  }
+}
+
+template <typename Set>
+bool Intersects(const Set& set, const uint64_t* mask) {
+  uint64_t hit = 0;
+  for (size_t w = 0; w < set.size(); ++w) hit |= set[w] & mask[w];
+  return hit != 0;
+}
+
+template <typename Set>
+bool IsEmpty(const Set& set) {
+  uint64_t any = 0;
+  for (uint64_t w : set) any |= w;
+  return any == 0;
+}
 
 enum class Kind : uint8_t {
   kLiteral,   // consumes one byte equal to `byte`
@@ -133,6 +188,7 @@ class ExcludeMatcher::Compiler {
   void Emit();
   void EmitStars(size_t* i, size_t begin, size_t end);
   void AddToMasks(uint32_t s);
+  void EpsilonClosure(uint32_t s, uint64_t* set) const;
   uint32_t Push(Kind kind, uint8_t byte = 0, uint32_t cls = 0);
 
   bool IsSlash(size_t i) const {
@@ -300,32 +356,47 @@ void ExcludeMatcher::Compiler::AddToMasks(uint32_t s) {
       SetBit(m.eps_next_.data(), s);
       break;
     case Kind::kSplit:
-      SetBit(m.eps_next_.data(), s);
-      SetBit(m.eps_skip3_.data(), s);
+      SetBit(m.split_mask_.data(), s);
+      m.split_states_.push_back(s);
+      m.split_closures_.resize(m.split_closures_.size() + m.words_);
+      EpsilonClosure(s, &m.split_closures_[m.split_closures_.size() - m.words_]);
       break;
     case Kind::kAccept:
       break;
   }
 }
 
+// Adds s and every state reachable from it by epsilon edges to `set`.
+void ExcludeMatcher::Compiler::EpsilonClosure(uint32_t s, uint64_t* set) const {
+  SetBit(set, s);
+  Kind k = states_[s].kind;
+  if (k == Kind::kStar || k == Kind::kStarStar || k == Kind::kSplit) EpsilonClosure(s + 1, set);
+  if (k == Kind::kSplit) EpsilonClosure(s + 3, set);
+}
+
 void ExcludeMatcher::Compiler::Finish() {
   ExcludeMatcher& m = *m_;
-  m.words_ = (states_.size() + 63) / 64;
+  // Round up to a size Matches() has a fixed-size Set for; padding words
+  // hold no states and stay zero.
+  size_t words = (states_.size() + 63) / 64;
+  for (size_t fixed : {1, 2, 4, 8}) {
+    if (words > fixed / 2 && words < fixed) words = fixed;
+  }
+  m.words_ = words;
   m.advance_.assign(256 * m.words_, 0);
-  for (auto* mask : {&m.loop_slash_, &m.loop_other_, &m.eps_next_, &m.eps_skip3_}) {
+  for (auto* mask : {&m.loop_slash_, &m.loop_other_, &m.eps_next_, &m.split_mask_}) {
     mask->assign(m.words_, 0);
   }
   for (uint32_t s = 0; s < states_.size(); ++s) AddToMasks(s);
   auto mask = [&](const std::vector<uint32_t>& states, std::vector<uint64_t>* out) {
     out->assign(m.words_, 0);
-    for (uint32_t s : states) SetBit(out->data(), s);
+    for (uint32_t s : states) EpsilonClosure(s, out->data());
   };
   mask(anchored_starts_, &m.anchored_start_);
   mask(floating_starts_, &m.floating_start_);
-  mask(accepts_any_, &m.accept_any_);
+  mask(accepts_any_, &m.accept_file_);
   mask(accepts_dir_, &m.accept_dir_);
-  m.Close(m.anchored_start_);
-  m.Close(m.floating_start_);
+  for (size_t w = 0; w < m.words_; ++w) m.accept_dir_[w] |= m.accept_file_[w];
   m.has_floating_ = !floating_starts_.empty();
 }
 
@@ -338,76 +409,39 @@ Result<ExcludeMatcher> ExcludeMatcher::Create(const std::vector<std::string>& pa
   return m;
 }
 
-// State sets are std::array<uint64_t, N> for small N, so the simulation runs
-// in registers with unrolled loops, or std::vector<uint64_t> otherwise.
-template <typename Set>
-void ExcludeMatcher::Close(Set& set) const {
-  // Edges only point forward, so repeating until nothing changes is bounded
-  // by the longest epsilon chain (usually one or two rounds).
-  for (bool changed = true; changed;) {
-    changed = false;
-    uint64_t carry1 = 0, carry3 = 0;
-    for (size_t w = 0; w < set.size(); ++w) {
-      uint64_t e1 = set[w] & eps_next_[w], e3 = set[w] & eps_skip3_[w];
-      uint64_t add = (e1 << 1) | carry1 | (e3 << 3) | carry3;
-      carry1 = e1 >> 63;
-      carry3 = e3 >> 61;
-      changed |= (add & ~set[w]) != 0;
-      set[w] |= add;
-    }
-  }
-}
-
-// next := closure of the states reached from `cur` by consuming byte `b`,
-// plus the unanchored starts after a '/'.
-template <typename Set>
-void ExcludeMatcher::Step(const Set& cur, unsigned char b, Set& next) const {
-  const uint64_t* advance = &advance_[b * cur.size()];
-  const uint64_t* loop = b == '/' ? loop_slash_.data() : loop_other_.data();
-  uint64_t carry = 0;
-  for (size_t w = 0; w < cur.size(); ++w) {
-    uint64_t moved = cur[w] & advance[w];
-    next[w] = (cur[w] & loop[w]) | (moved << 1) | carry;
-    carry = moved >> 63;
-  }
-  Close(next);
-  if (b == '/') {
-    for (size_t w = 0; w < next.size(); ++w) next[w] |= floating_start_[w];
-  }
-}
-
-// True when `set` holds an accept state that applies at this boundary.
-template <typename Set>
-bool ExcludeMatcher::Accepts(const Set& set, bool dir) const {
-  uint64_t hit = 0;
-  for (size_t w = 0; w < set.size(); ++w) {
-    hit |= set[w] & (accept_any_[w] | (dir ? accept_dir_[w] : 0));
-  }
-  return hit != 0;
-}
-
-// `rel` is the path without its leading '/'; cur and next are sized sets.
+// `rel` is the path without its leading '/'; cur and next hold words_ words.
 template <typename Set>
 bool ExcludeMatcher::Run(std::string_view rel, bool is_dir, Set cur, Set next) const {
-  auto alive = [](const Set& set) {
-    uint64_t any = 0;
-    for (uint64_t w : set) any |= w;
-    return any != 0;
+  const size_t n = cur.size();
+  const uint64_t *advance = advance_.data(), *eps_next = eps_next_.data();
+  const uint64_t *loop_slash = loop_slash_.data(), *loop_other = loop_other_.data();
+  const uint64_t *floating = floating_start_.data(), *accept_dir = accept_dir_.data();
+  const bool has_splits = !split_states_.empty();
+  auto close = [&](Set& set) {
+    if (has_splits && Intersects(set, split_mask_.data())) {
+      ExpandSplits(set, split_states_, split_closures_.data());
+    }
+    CloseStars(set, eps_next);
   };
-  for (size_t w = 0; w < cur.size(); ++w) cur[w] = anchored_start_[w] | floating_start_[w];
+  for (size_t w = 0; w < n; ++w) cur[w] = anchored_start_[w] | floating[w];
   for (size_t pos = 0; pos < rel.size(); ++pos) {
     unsigned char b = rel[pos];
-    if (!alive(cur)) {
+    if (IsEmpty(cur)) {
       // Nothing alive: only a new component can start a match.
       if (!has_floating_ || (pos = rel.find('/', pos)) == std::string_view::npos) return false;
-      std::copy(floating_start_.begin(), floating_start_.end(), cur.begin());
-      continue;
+      std::copy(floating, floating + n, cur.begin());
+    } else if (b == '/') {
+      if (Intersects(cur, accept_dir)) return true;  // an ancestor is excluded
+      StepSet(cur, advance + '/' * n, loop_slash, next);
+      close(next);
+      for (size_t w = 0; w < n; ++w) cur[w] = next[w] | floating[w];
+    } else {
+      StepSet(cur, advance + b * n, loop_other, next);
+      close(next);
+      cur = next;
     }
-    if (b == '/' && Accepts(cur, /*dir=*/true)) return true;  // an ancestor is excluded
-    Step(cur, b, next);
-    std::swap(cur, next);
   }
-  return Accepts(cur, is_dir);
+  return Intersects(cur, is_dir ? accept_dir : accept_file_.data());
 }
 
 bool ExcludeMatcher::Matches(std::string_view path, bool is_dir) const {
@@ -420,10 +454,10 @@ bool ExcludeMatcher::Matches(std::string_view path, bool is_dir) const {
       return Run(rel, is_dir, std::array<uint64_t, 1>{}, std::array<uint64_t, 1>{});
     case 2:
       return Run(rel, is_dir, std::array<uint64_t, 2>{}, std::array<uint64_t, 2>{});
-    case 3:
-      return Run(rel, is_dir, std::array<uint64_t, 3>{}, std::array<uint64_t, 3>{});
     case 4:
       return Run(rel, is_dir, std::array<uint64_t, 4>{}, std::array<uint64_t, 4>{});
+    case 8:
+      return Run(rel, is_dir, std::array<uint64_t, 8>{}, std::array<uint64_t, 8>{});
     default:
       return Run(rel, is_dir, std::vector<uint64_t>(words_), std::vector<uint64_t>(words_));
   }

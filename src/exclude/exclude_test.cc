@@ -542,9 +542,9 @@ TEST(ExcludeRandomTest, AgreesWithReference) {
       p = gen.Pattern();
       texts.push_back(gen.Render(p));
     }
-    // Never-matching padding in front pushes the real patterns across 64-bit
-    // word boundaries of the state sets (and off the one-word fast path).
-    std::vector<std::string> padded(gen.Below(64), "/\x01");
+    // Never-matching padding in front moves the real patterns across 64-bit
+    // word boundaries and through every state-set size (1 to ~10 words).
+    std::vector<std::string> padded(gen.Below(300), "/\x01");
     padded.insert(padded.end(), texts.begin(), texts.end());
     ExcludeMatcher m = MustCreate(texts);
     ExcludeMatcher m_padded = MustCreate(padded);

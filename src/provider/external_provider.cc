@@ -101,11 +101,28 @@ bool ExternalProvider::HasFeature(std::string_view feature) const {
 }
 
 Result<json> ExternalProvider::CallMain(const std::string& method, json params) {
+  if (!main_ || !main_->alive()) {
+    // The main instance died (crash, hang, garbage) while serving an earlier
+    // container: start a new one so the next container is still backed up.
+    // It gets hello and, inside a job, job_init again.
+    observer_->Log(LogLevel::kWarn,
+                   fmt::format("starting a new main instance of provider '{}'", storage_id_));
+    main_.reset();
+    std::set<std::string> features;
+    std::string name;
+    ASSIGN_OR_RETURN(main_, StartInstance("main", nullptr, &features, &name));
+    if (job_start_time_) {
+      auto r = main_->Call("job_init", {{"start-time", *job_start_time_}}, options_.call_timeout);
+      if (!r.ok()) return r.status();
+    }
+  }
   return main_->Call(method, std::move(params), options_.call_timeout);
 }
 
 Status ExternalProvider::JobInit(int64_t start_time) {
-  return CallMain("job_init", {{"start-time", start_time}}).status();
+  RETURN_IF_ERROR(CallMain("job_init", {{"start-time", start_time}}).status());
+  job_start_time_ = start_time;
+  return Status::OK();
 }
 
 Status ExternalProvider::JobCleanup() { return CallMain("job_cleanup", json::object()).status(); }
@@ -217,7 +234,10 @@ Status ExternalProvider::UpdateAttribute(const std::string& volname, const std::
 }
 
 Status ExternalProvider::Shutdown() {
-  if (!main_) return Status::OK();
+  if (!main_ || !main_->alive()) {
+    main_.reset();
+    return Status::OK();
+  }
   Status s = main_->Shutdown(options_.call_timeout);
   main_.reset();
   return s;

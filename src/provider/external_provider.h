@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -73,6 +74,7 @@ class ExternalProvider : public Provider {
   ExternalProviderOptions options_;
   Observer* observer_ = nullptr;
   std::unique_ptr<ProtocolClient> main_;
+  std::optional<int64_t> job_start_time_;  // set once job_init succeeded
 };
 
 }  // namespace ctdump::provider

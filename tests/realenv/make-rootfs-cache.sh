@@ -55,16 +55,19 @@ cleanup() {
         rm -rf --one-file-system "$work"
     fi
     rm -f "$tmp_tar"
+    [ "$keep_log" = 1 ] || rm -f "$work.log"
 }
+keep_log=0
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 
 log "debootstrap --variant=minbase $SUITE from $MIRROR (log: $work.log)"
 t0=$EPOCHREALTIME
 if ! debootstrap --variant=minbase "$SUITE" "$work/rootfs" "$MIRROR" >"$work.log" 2>&1; then
     tail -n 30 "$work.log" >&2
+    keep_log=1
     die "debootstrap failed (full log: $work.log)"
 fi
-rm -f "$work.log"
 _realenv_time "debootstrap" "$t0"
 
 t0=$EPOCHREALTIME

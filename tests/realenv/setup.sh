@@ -36,10 +36,17 @@ need_cmds lxc-start lxc-usernsexec lxc-attach mkfs.btrfs btrfs losetup setfacl \
 need_subid "$MAP_HOST:$MAP_COUNT"
 export LC_ALL=C
 
+umask 022
 T_ALL=$EPOCHREALTIME
-mkdir -p "$root_arg"
-root=$(realpath -e "$root_arg")
+root=$(realpath -m -- "$root_arg")
 [ "$root" != / ] || die "ROOT-DIR must not be /"
+# an unprivileged container's root (uid MAP_HOST) must traverse every parent
+p=$root
+while p=$(dirname "$p"); [ "$p" != / ]; do
+    [ -e "$p" ] || continue
+    perm=$(stat -L -c %a "$p")
+    (( (8#$perm & 1) == 1 )) || die "$p (mode $perm) is not traversable by others; the unprivileged container needs o+x on every parent of $root"
+done
 realenv_paths "$root" "$prefix"
 
 for ct in "$CT_PRIV" "$CT_UNPRIV"; do
@@ -50,14 +57,9 @@ if [ -e "$LXCPATH" ] || [ -e "$BTRFS_IMG" ]; then
 fi
 
 # The marker goes first: teardown.sh only deletes directories that carry it.
+mkdir -p "$root"
 touch "$root/$REALENV_MARKER"
 chmod 0755 "$root"
-# an unprivileged container's root (uid MAP_HOST) must traverse every parent
-p=$root
-while p=$(dirname "$p"); [ "$p" != / ]; do
-    perm=$(stat -c %a "$p")
-    (( (8#$perm & 1) == 1 )) || die "$p (mode $perm) is not traversable by others; the unprivileged container needs o+x on every parent of $root"
-done
 
 # --- rootfs tarball -------------------------------------------------------
 if [ ! -s "$ROOTFS_TAR" ]; then

@@ -12,7 +12,9 @@
 #   3. detach the loop device recorded in ROOT/btrfs.loop, if `losetup -j`
 #      confirms it is still backed by ROOT/btrfs.img
 #   4. rm -rf --one-file-system ROOT-DIR, only if nothing is mounted below it
-#      any more and it carries setup.sh's marker file (or is empty)
+#      any more
+# It does nothing at all to a ROOT-DIR without setup.sh's marker file
+# (.ctdump-realenv) except removing it when it is an empty directory.
 # Exit status 0 when ROOT-DIR is gone (or never existed).  Steps that fail
 # are reported and the rest still runs (each step runs with errexit off).
 set -euo pipefail
@@ -35,6 +37,17 @@ if [ ! -d "$1" ] || [ -L "$1" ]; then
 fi
 root=$(realpath -e "$1") || die "cannot resolve $1"
 [ "$root" != / ] || die "refusing to tear down /"
+# Nothing is touched (not even unmounted) unless ROOT-DIR carries setup.sh's
+# marker; setup.sh writes it before anything else, so an environment without
+# it is at most an empty directory.
+if [ ! -e "$root/$REALENV_MARKER" ]; then
+    if [ -z "$(ls -A "$root")" ] && [ -z "$(mounts_under "$root")" ]; then
+        rmdir "$root" || die "could not remove $root"
+        log "removed empty $root"
+        exit 0
+    fi
+    die "$root has no $REALENV_MARKER marker (not made by setup.sh?); not touching it"
+fi
 realenv_paths "$root"
 T_ALL=$EPOCHREALTIME
 failed=0
@@ -92,7 +105,7 @@ teardown_containers() {
             while IFS= read -r p; do
                 [ -n "$p" ] || continue
                 if [[ $p != /* ]] || ! is_inside "$p"; then
-                    warn "$name: rootfs '$p' is outside $root; not destroying it, removing only the config"
+                    warn "$name: rootfs '$p' (resolves to '$(realpath -m -- "$p" 2>/dev/null)') is outside $root; not destroying it, removing only the config"
                     destroy=0
                 fi
             done < <(rootfs_paths "$dir/config")
@@ -154,9 +167,6 @@ step_soft "detach loop" teardown_loop
 # --- 4. remove ROOT-DIR -----------------------------------------------------
 if [ -n "$(mounts_under "$root")" ]; then
     die "still mounted under $root: $(mounts_under "$root" | tr '\n' ' '); not deleting it"
-fi
-if [ ! -e "$root/$REALENV_MARKER" ] && [ -n "$(ls -A "$root")" ]; then
-    die "$root has no $REALENV_MARKER marker (not made by setup.sh?); not deleting it"
 fi
 t0=$EPOCHREALTIME
 rm -rf --one-file-system -- "$root" || die "could not remove $root"
