@@ -23,6 +23,6 @@ function(ctdump_test name)
   if(NOT T_LABELS)
     set(T_LABELS unit)
   endif()
-  gtest_discover_tests(${name} PROPERTIES LABELS "${T_LABELS}" TIMEOUT 300
+  gtest_discover_tests(${name} NO_PRETTY_VALUES PROPERTIES LABELS "${T_LABELS}" TIMEOUT 300
     DISCOVERY_TIMEOUT 30)
 endfunction()

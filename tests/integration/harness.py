@@ -80,7 +80,7 @@ def unescape(raw):
     i = 0
     while i < len(raw):
         c = raw[i]
-        if c == 0x5C and i + 3 < len(raw) + 0 and raw[i + 1:i + 4].isdigit():
+        if c == 0x5C and i + 3 <= len(raw) - 1 + 1 and raw[i + 1:i + 4].isdigit() and len(raw[i + 1:i + 4]) == 3:
             out.append(int(raw[i + 1:i + 4], 8))
             i += 4
         elif c == 0x5C and i + 1 < len(raw):

@@ -101,6 +101,8 @@ class FailureTest(harness.IntegrationTest):
     def test_sigterm_during_backup_restarts_container(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
             with self.subTest(signal=sig):
+                self.ws.cleanup()
+                self.ws = harness.Workspace()  # archive names have one-second resolution
                 ct = self.env["CT_UNPRIV"]
                 self.ws.write_storage({"test-hang": "backup_container"})
                 p = self.ws.start("backup", ct, "--storage", "test", "--tmpdir", self.ws.tmp)

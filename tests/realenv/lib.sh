@@ -144,7 +144,7 @@ need_subid() {
 # Paths of one environment
 # ---------------------------------------------------------------------------
 # realenv_paths ROOT [PREFIX]: set (and export) the variables listed above.
-# Without PREFIX the container names are read back from ROOT/env.sh.
+# Without PREFIX only the prefix-independent ones are set (teardown.sh).
 realenv_paths() {
     CTDUMP_TEST_ROOT=$1
     LXCPATH=$CTDUMP_TEST_ROOT/lxc
