@@ -89,7 +89,25 @@ Result<Container> Container::Open(const std::string& name, const std::string& lx
   return Container(name, lxcpath, c);
 }
 
-State Container::GetState() const { return ParseState(c_->state(c_)); }
+State Container::GetState() const {
+  State s = ParseState(c_->state(c_));
+  // liblxc's state comes from its monitor, which does not notice a freezer
+  // written directly (as Freeze() does): the cgroup is the truth.
+  if (s == State::kRunning || s == State::kFrozen || s == State::kThawed ||
+      s == State::kFreezing) {
+    auto path = FreezerStatePath();
+    if (path.ok()) {
+      bool v2 = path->ends_with("cgroup.freeze");
+      auto text = sys::ReadFile(v2 ? path->substr(0, path->rfind('/')) + "/cgroup.events" : *path);
+      if (text.ok()) {
+        bool frozen = v2 ? text->find("frozen 1") != std::string::npos
+                         : text->rfind("FROZEN", 0) == 0 || text->rfind("FREEZING", 0) == 0;
+        return frozen ? State::kFrozen : State::kRunning;
+      }
+    }
+  }
+  return s;
+}
 
 bool Container::IsRunning() const { return c_->is_running(c_); }
 

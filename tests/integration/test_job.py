@@ -1,0 +1,144 @@
+"""The job around the provider: hook phases, locks, --all, pct.conf guests,
+firewall config, included mount points."""
+import json
+import os
+import shutil
+import subprocess
+import time
+import unittest
+
+import harness
+
+
+def lxc(tool, *args):
+    subprocess.run(["lxc-" + tool, "-P", harness.env()["LXCPATH"]] + list(args), check=True,
+                   stdin=subprocess.DEVNULL, capture_output=True)
+
+
+class JobTest(harness.IntegrationTest):
+
+    def test_hook_phases_in_vzdump_order(self):
+        ct = self.env["CT_UNPRIV"]
+        hook = os.path.join(self.ws.dir, "hook.sh")
+        trace = os.path.join(self.ws.dir, "trace")
+        with open(hook, "w") as f:
+            f.write('#!/bin/sh\necho "$* TARGET=${TARGET-} STOREID=$STOREID VMTYPE=${VMTYPE-}" >> %s\n' % trace)
+        os.chmod(hook, 0o755)
+        self.assertOk(self.ws.backup(ct, extra=["--script", hook]))
+        with open(trace) as f:
+            lines = f.read().splitlines()
+        phases = [l.split()[0] for l in lines]
+        self.assertEqual(phases, ["job-init", "job-start", "backup-start", "pre-stop", "pre-restart",
+                                  "post-restart", "backup-end", "log-end", "job-end"])
+        archive = os.path.relpath(self.ws.only_backup(ct), self.ws.target)
+        self.assertEqual(lines[2], "backup-start stop %s TARGET=%s STOREID=test VMTYPE=lxc" % (ct, archive))
+        self.assertEqual(lines[0], "job-init TARGET= STOREID=test VMTYPE=")
+
+    def test_global_lock_waits_for_running_job(self):
+        a, b = self.env["CT_UNPRIV"], self.env["CT_PRIV"]
+        self.ws.write_storage({"test-hang": "backup_container", "test-vmid": a, "timeout": "4"})
+        first = self.ws.start("backup", a, "--storage", "test", "--tmpdir", self.ws.tmp)
+        deadline = time.time() + 30
+        while harness.ct_state(a) != "STOPPED" and time.time() < deadline:
+            time.sleep(0.05)
+        second = self.ws.run("backup", b, "--storage", "test", "--tmpdir", self.ws.tmp, "--lockwait", "1")
+        first.communicate(timeout=60)
+        self.assertEqual(first.returncode, 1)
+        self.assertOk(second)
+        self.assertIn("INFO: trying to get global lock - waiting...", second.stderr)
+        self.assertIn("INFO: got global lock", second.stderr)
+        self.assertRunning(a)
+
+    def test_stale_locks_are_taken_over_with_a_warning(self):
+        ct = self.env["CT_UNPRIV"]
+        os.makedirs(os.path.join(self.ws.run_dir, "lock"))
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        for p in ("ctdump.lock", "lock/lxc-%s.lock" % ct):
+            with open(os.path.join(self.ws.run_dir, p), "w") as f:
+                f.write("%d\n" % dead.pid)
+        r = self.ws.backup(ct)
+        self.assertOk(r)
+        self.assertIn("WARN: taking over lock \"%s/ctdump.lock\" left by dead process %d"
+                      % (self.ws.run_dir, dead.pid), r.stderr)
+        self.assertIn("lxc-%s.lock\" left by dead process %d" % (ct, dead.pid), r.stderr)
+
+    def test_all_with_exclude(self):
+        r = self.ws.run("--output-format", "json", "backup", "--all", "--exclude", self.env["CT_PRIV"],
+                        "--storage", "test", "--tmpdir", self.ws.tmp)
+        self.assertOk(r)
+        end = json.loads(r.stdout.splitlines()[-1])
+        self.assertEqual([g["vmid"] for g in end["guests"]], [self.env["CT_UNPRIV"]])
+
+    def test_firewall_config_is_handed_over(self):
+        ct = self.env["CT_PRIV"]
+        fw = os.path.join(self.env["LXCPATH"], ct, "ctdump.fw")
+        with open(fw, "w") as f:
+            f.write("[OPTIONS]\nenable: 1\n")
+        try:
+            self.assertOk(self.ws.backup(ct))
+        finally:
+            os.unlink(fw)
+        with open(os.path.join(self.ws.only_backup(ct), "firewall.conf")) as f:
+            self.assertEqual(f.read(), "[OPTIONS]\nenable: 1\n")
+
+    def test_pct_conf_guest(self):
+        ct = self.env["CT_UNPRIV"]
+        pct = os.path.join(self.env["LXCPATH"], ct, "pct.conf")
+        text = ("#a container described in Proxmox syntax\narch: amd64\nhostname: pcthost\n"
+                "lock: backup\nrootfs: %s,size=2G\nmp0: /srv/bindsrc,mp=/mnt/bind\n"
+                "mp1: local:subvol-1-disk-1,mp=/mnt/vol,size=1G\nunprivileged: 1\n"
+                "\n[snap1]\nhostname: old\n" % self.env["ROOTFS_UNPRIV"])
+        with open(pct, "w") as f:
+            f.write(text)
+        try:
+            r = self.ws.backup(ct)
+        finally:
+            os.unlink(pct)
+        self.assertOk(r)
+        self.assertIn("INFO: CT Name: pcthost", r.stderr)
+        self.assertIn("INFO: excluding bind mount point mp0 ('/mnt/bind') from backup (not a volume)", r.stderr)
+        self.assertIn("INFO: excluding volume mount point mp1 ('/mnt/vol') from backup (disabled)", r.stderr)
+        with open(os.path.join(self.ws.only_backup(ct), "guest.conf")) as f:
+            guest = f.read()
+        self.assertNotIn("lock:", guest)
+        self.assertNotIn("snap1", guest)
+        self.assertIn("hostname: pcthost", guest)
+
+    def test_included_bind_mount_point_is_a_source(self):
+        ct = self.env["CT_UNPRIV"]
+        cfg = os.path.join(self.env["LXCPATH"], ct, "config")
+        data = os.path.join(self.ws.dir, "data")
+        os.makedirs(data)
+        with open(os.path.join(data, "file.txt"), "w") as f:
+            f.write("mounted data\n")
+        os.chown(os.path.join(data, "file.txt"), 101000, 101000)
+        os.chown(data, 100000, 100000)
+        target = os.path.join(self.env["ROOTFS_UNPRIV"], "srv/data")
+        os.makedirs(target, exist_ok=True)
+        os.chown(target, 100000, 100000)
+        with open(cfg) as f:
+            original = f.read()
+        try:
+            with open(cfg, "a") as f:
+                f.write("lxc.mount.entry = %s srv/data none bind,create=dir,x-ctdump.backup 0 0\n" % data)
+            r = self.ws.backup(ct)
+            self.assertOk(r)
+            self.assertIn("INFO: including mount point lxc.mount.entry:1 ('/srv/data') in backup", r.stderr)
+            bdir = self.ws.only_backup(ct)
+            import tarfile
+            with tarfile.open(os.path.join(bdir, "archive.tar")) as tf:
+                m = tf.getmember("./srv/data/file.txt")
+                self.assertEqual((m.uid, m.gid), (1000, 1000))
+                self.assertEqual(tf.extractfile(m).read(), b"mounted data\n")
+        finally:
+            with open(cfg, "w") as f:
+                f.write(original)
+            lxc("stop", "-n", ct)
+            lxc("start", "-n", ct, "-d")
+            lxc("wait", "-n", ct, "-s", "RUNNING", "-t", "20")
+            shutil.rmtree(target, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
