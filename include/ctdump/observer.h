@@ -25,8 +25,10 @@ class Observer {
  public:
   virtual ~Observer() = default;
   // One line (callers split multi-line text). kWarn counts as a task warning.
-  virtual void Log(LogLevel level, std::string_view message) = 0;
-  virtual void OnProgress(const Progress& progress) {}
+  // Must not throw: cleanup paths (restarting a container) log too, and an
+  // output that fails (a closed terminal, a full disk) must not stop them.
+  virtual void Log(LogLevel level, std::string_view message) noexcept = 0;
+  virtual void OnProgress(const Progress& progress) noexcept {}
 };
 
 }  // namespace ctdump

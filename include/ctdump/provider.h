@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ctdump/idmap.h"
+#include "ctdump/observer.h"
 #include "ctdump/status.h"
 
 namespace ctdump {
@@ -70,6 +71,9 @@ class Provider {
   virtual const std::string& name() const = 0;
   // Optional methods implemented: "list_backups", "delete_backup", "update_attribute".
   virtual bool HasFeature(std::string_view feature) const = 0;
+  // Where the provider's log and progress go from now on (the job points it
+  // at each container's task log in turn). Not owned; must outlive the calls.
+  virtual void SetObserver(Observer* observer) = 0;
 
   virtual Status JobInit(int64_t start_time) = 0;
   virtual Status JobCleanup() = 0;

@@ -10,15 +10,15 @@
 namespace ctdump::backup {
 
 Status HookScript::RunJobPhase(const std::string& phase, const HookEnv& env) const {
-  return Run({script_, phase}, env);
+  return Run({script_, phase}, env, observer_);
 }
 
 Status HookScript::RunGuestPhase(const std::string& phase, const std::string& mode,
-                                 const std::string& vmid, const HookEnv& env) const {
-  return Run({script_, phase, mode, vmid}, env);
+                                 const std::string& vmid, const HookEnv& env, Observer* log) const {
+  return Run({script_, phase, mode, vmid}, env, log);
 }
 
-Status HookScript::Run(std::vector<std::string> argv, const HookEnv& env) const {
+Status HookScript::Run(std::vector<std::string> argv, const HookEnv& env, Observer* log) const {
   if (!enabled()) return Status::OK();
   sys::SpawnOptions o;
   o.argv = argv;
@@ -30,15 +30,8 @@ Status HookScript::Run(std::vector<std::string> argv, const HookEnv& env) const 
   if (!env.hostname.empty()) o.env->push_back("HOSTNAME=" + env.hostname);
   if (!env.target.empty()) o.env->push_back("TARGET=" + env.target);
   std::string cmd = fmt::format("{}", fmt::join(argv, " "));
-  auto r = sys::RunCommand(o);
+  auto r = sys::RunCommand(o, [log](const std::string& line) { log->Log(LogLevel::kInfo, line); });
   if (!r.ok()) return r.status().WithContext(fmt::format("command '{}' failed", cmd));
-  size_t start = 0;
-  while (start < r->output.size()) {
-    size_t nl = r->output.find('\n', start);
-    if (nl == std::string::npos) nl = r->output.size();
-    observer_->Log(LogLevel::kInfo, r->output.substr(start, nl - start));
-    start = nl + 1;
-  }
   if (!sys::ExitedOk(r->wait_status)) {
     int st = r->wait_status;
     std::string why = WIFEXITED(st) ? fmt::format("exit code {}", WEXITSTATUS(st))

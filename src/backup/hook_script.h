@@ -5,7 +5,9 @@
 // pre-stop, pre-restart, post-restart, backup-end, backup-abort, log-end).
 // The environment carries STOREID, VMTYPE, HOSTNAME and TARGET (the archive
 // name) when known; DUMPDIR and LOGFILE are unset, as vzdump does for provider
-// storages. Output lines go to the log; a non-zero exit is an error.
+// storages. Output lines go to the log as they come; a non-zero exit is an
+// error. Like vzdump, no timeout applies; SIGINT/SIGTERM to ctdump kill the
+// script's process group and fail the phase.
 #ifndef CTDUMP_BACKUP_HOOK_SCRIPT_H_
 #define CTDUMP_BACKUP_HOOK_SCRIPT_H_
 
@@ -30,11 +32,12 @@ class HookScript {
 
   bool enabled() const { return !script_.empty(); }
   Status RunJobPhase(const std::string& phase, const HookEnv& env) const;
+  // Output goes to `log` (the container's task log).
   Status RunGuestPhase(const std::string& phase, const std::string& mode, const std::string& vmid,
-                       const HookEnv& env) const;
+                       const HookEnv& env, Observer* log) const;
 
  private:
-  Status Run(std::vector<std::string> argv, const HookEnv& env) const;
+  Status Run(std::vector<std::string> argv, const HookEnv& env, Observer* log) const;
 
   std::string script_;
   Observer* observer_;

@@ -15,7 +15,7 @@ namespace {
 
 class Lines : public Observer {
  public:
-  void Log(LogLevel, std::string_view m) override { lines.emplace_back(m); }
+  void Log(LogLevel, std::string_view m) noexcept override { lines.emplace_back(m); }
   std::vector<std::string> lines;
 };
 
@@ -40,7 +40,7 @@ class HookScriptTest : public ::testing::Test {
 TEST_F(HookScriptTest, GuestPhaseGetsArgumentsAndEnvironment) {
   HookScript h(Script("echo \"$1 $2 $3 $STOREID $VMTYPE $HOSTNAME $TARGET ${DUMPDIR-unset} ${LOGFILE-unset}\"\n"), &obs_);
   HookEnv env{"store1", "lxc", "web", "c1/2026-11-26T06:00:00Z"};
-  ASSERT_TRUE(h.RunGuestPhase("backup-start", "stop", "c1", env).ok());
+  ASSERT_TRUE(h.RunGuestPhase("backup-start", "stop", "c1", env, &obs_).ok());
   ASSERT_EQ(obs_.lines.size(), 1u);
   EXPECT_EQ(obs_.lines[0], "backup-start stop c1 store1 lxc web c1/2026-11-26T06:00:00Z unset unset");
 }
@@ -54,7 +54,7 @@ TEST_F(HookScriptTest, JobPhaseHasOnlyThePhase) {
 TEST_F(HookScriptTest, FailureNamesCommandAndExitCode) {
   std::string p = Script("echo failing >&2; exit 5\n");
   HookScript h(p, &obs_);
-  Status s = h.RunGuestPhase("pre-stop", "stop", "c1", {});
+  Status s = h.RunGuestPhase("pre-stop", "stop", "c1", {}, &obs_);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.message(), "command '" + p + " pre-stop stop c1' failed: exit code 5");
   EXPECT_EQ(obs_.lines, std::vector<std::string>{"failing"});

@@ -1,6 +1,7 @@
 #include "backup/job.h"
 
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,7 +67,7 @@ class Job {
  private:
   Status RunJobBody(JobResult* result);
   GuestResult RunGuest(const std::string& vmid, bool* abort_job);
-  Status BackupGuest(GuestRun& g, GuestResult* res);
+  Status BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res);
   Status LoadGuest(GuestRun& g);
   Status LogMountPoints(GuestRun& g, std::vector<const MountPoint*>* included);
   Status RunProvider(GuestRun& g, const std::vector<std::string>& sources);
@@ -79,11 +80,16 @@ class Job {
   HookScript hooks_;
   std::unique_ptr<Provider> provider_;
   int64_t start_time_ = 0;
+  bool ionice_applied_ = false;
 };
 
 JobResult Job::Run() {
   JobResult result;
   start_time_ = ::time(nullptr);
+  // vzdump's default ionice 7: best-effort class, lowest priority, inherited by
+  // the providers and their tar/uploaders.
+  constexpr int kIoprioWhoProcess = 1, kIoprioClassBe = 2;
+  ionice_applied_ = ::syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, (kIoprioClassBe << 13) | 7) == 0;
   Info(obs_, "starting new backup job: " + opts_.command_line);
   Status s = sys::MakeDirs(paths_.run_dir + "/lock", 0755);
   if (s.ok()) s = sys::MakeDirs(paths_.log_dir, 0755);
@@ -112,8 +118,8 @@ JobResult Job::Run() {
     if (provider_) {
       Status c = provider_->JobCleanup();
       if (!c.ok())
-        s = Status(s.code(),
-                   fmt::format("{}\njob cleanup for external provider failed - {}", s.message(), c.message()));
+        s = Status(s.code(), fmt::format("{}; job cleanup for external provider failed - {}",
+                                         s.message(), c.message()));
     }
     Status h = hooks_.RunJobPhase("job-abort", {opts_.storage});
     if (!h.ok()) obs_->Log(LogLevel::kWarn, h.message());
@@ -133,6 +139,12 @@ JobResult Job::Run() {
 Status Job::RunJobBody(JobResult* result) {
   HookEnv job_env{opts_.storage};
   RETURN_IF_ERROR(hooks_.RunJobPhase("job-init", job_env));
+  // The provider's main instance lives in the job's private mount namespace
+  // too: backup_container_prepare must see the mounted tree, and whatever it
+  // mounts must not leak to the host (PVE's vzdump worker does the same).
+  container::RememberHostMountNamespace();
+  RETURN_IF_ERROR(sys::EnterPrivateMountNamespace());
+  RETURN_IF_ERROR(sys::CheckInterrupted());
   auto storages = provider::LoadStorageConfig(paths_.config_dir);
   if (!storages.ok())
     return storages.status().WithContext(
@@ -142,11 +154,10 @@ Status Job::RunJobBody(JobResult* result) {
     return p.status().WithContext(
         fmt::format("could not get storage information for '{}'", opts_.storage));
   provider_ = std::move(*p);
-  container::RememberHostMountNamespace();
-  RETURN_IF_ERROR(sys::EnterPrivateMountNamespace());
   RETURN_IF_ERROR(provider_->JobInit(start_time_));
   RETURN_IF_ERROR(hooks_.RunJobPhase("job-start", job_env));
   for (const auto& vmid : opts_.vmids) {
+    RETURN_IF_ERROR(sys::CheckInterrupted());
     bool abort_job = false;
     result->guests.push_back(RunGuest(vmid, &abort_job));
     if (abort_job) return result->guests.back().status;
@@ -167,16 +178,17 @@ GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
   std::string log_path = fmt::format("{}/lxc-{}.log", paths_.log_dir, vmid);
   Status s = vmid.find('/') == std::string::npos ? log.Open(log_path)
                                                  : InvalidArgumentError(fmt::format("invalid container name '{}'", vmid));
+  provider_->SetObserver(&log);
   if (s.ok()) {
     Info(&log, fmt::format("Starting Backup of VM {} (lxc)", vmid));
     Info(&log, fmt::format("Backup started at {}", FormatTime(started)));
-    s = BackupGuest(g, &res);
+    s = BackupGuest(g, started, &res);
   }
   if (!s.ok()) {
     CleanupLocal(g);
     Status c = provider_->BackupCleanup(vmid, g.vmtype_known, false, s.message()).status();
     if (!c.ok()) log.Log(LogLevel::kWarn, "backup cleanup for external provider failed - " + c.message());
-    Status h = hooks_.RunGuestPhase("backup-abort", opts_.mode, vmid, g.hook_env);
+    Status h = hooks_.RunGuestPhase("backup-abort", opts_.mode, vmid, g.hook_env, &log);
     if (!h.ok()) log.Log(LogLevel::kWarn, h.message());
     log.Log(LogLevel::kErr, fmt::format("Backup of VM {} failed - {}", vmid, s.message()));
     if (s.code() == Code::kCancelled) *abort_job = true;
@@ -190,6 +202,7 @@ GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
   Info(&log, fmt::format("Backup finished at {}", FormatTime(::time(nullptr))));
   res.warnings = log.warnings();
   bool have_log = !log.path().empty();
+  provider_->SetObserver(obs_);
   log.Close();
   if (have_log) {
     Status lf = provider_->BackupHandleLogFile(vmid, log_path);
@@ -200,7 +213,7 @@ GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
       return res;
     }
   }
-  Status h = hooks_.RunGuestPhase("log-end", opts_.mode, vmid, g.hook_env);
+  Status h = hooks_.RunGuestPhase("log-end", opts_.mode, vmid, g.hook_env, obs_);
   if (!h.ok()) obs_->Log(LogLevel::kWarn, h.message());
   if (sys::InterruptSignal() != 0 && res.status.ok()) {
     // A signal after this guest finished still ends the job here.
@@ -253,7 +266,7 @@ Status Job::LogMountPoints(GuestRun& g, std::vector<const MountPoint*>* included
   return Status::OK();
 }
 
-Status Job::BackupGuest(GuestRun& g, GuestResult* res) {
+Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   RETURN_IF_ERROR(LoadGuest(g));
   bool running = g.ct->IsRunning();
   Info(g.log, fmt::format("status = {}", running ? "running" : "stopped"));
@@ -272,14 +285,14 @@ Status Job::BackupGuest(GuestRun& g, GuestResult* res) {
   std::vector<const MountPoint*> included;
   RETURN_IF_ERROR(LogMountPoints(g, &included));
   Info(g.log, fmt::format("backup mode: {}", opts_.mode));
-  Info(g.log, "ionice priority: 7");
+  if (ionice_applied_) Info(g.log, "ionice priority: 7");
   if (opts_.bwlimit_kib) Info(g.log, fmt::format("bandwidth limit: {} KiB/s", opts_.bwlimit_kib));
 
   g.tmpdir = fmt::format("{}/ctdumptmp{}_{}", opts_.tmpdir, ::getpid(), g.vmid);
   RETURN_IF_ERROR(sys::RemoveTree(g.tmpdir));
   RETURN_IF_ERROR(sys::MakeDirs(g.tmpdir, 0700));
 
-  auto archive = provider_->BackupInit(g.vmid, ::time(nullptr));
+  auto archive = provider_->BackupInit(g.vmid, backup_time);
   if (!archive.ok()) return archive.status().WithContext("backup init failed");
   if (!IsValidArchiveName(*archive))
     return InvalidArgumentError(
@@ -287,7 +300,8 @@ Status Job::BackupGuest(GuestRun& g, GuestResult* res) {
   g.archive = *archive;
   g.hook_env.target = g.archive;
   g.backup_init_done = true;
-  RETURN_IF_ERROR(hooks_.RunGuestPhase("backup-start", opts_.mode, g.vmid, g.hook_env));
+  RETURN_IF_ERROR(hooks_.RunGuestPhase("backup-start", opts_.mode, g.vmid, g.hook_env, g.log));
+  RETURN_IF_ERROR(sys::CheckInterrupted());
 
   g.snapdir = fmt::format("{}/mnt/{}", paths_.run_dir, g.vmid);
   RETURN_IF_ERROR(sys::MakeDirs(g.snapdir, 0755));
@@ -308,16 +322,17 @@ Status Job::BackupGuest(GuestRun& g, GuestResult* res) {
   Info(g.log, fmt::format("creating {} archive '{}'", provider_->name(), g.archive));
   RETURN_IF_ERROR(RunProvider(g, sources));
 
-  // The provider is done reading: give the container back before anything else.
-  Status leave = g.mode->Leave();
-  if (!leave.ok()) g.log->Log(LogLevel::kWarn, leave.message());
+  // The provider is done reading: give the container back before anything
+  // else (mounts stay until after backup_cleanup, as in PVE). A container
+  // that does not come back fails its backup (PVE only warns).
+  RETURN_IF_ERROR(g.mode->Resume());
   RETURN_IF_ERROR(sys::CheckInterrupted());
 
   auto size = provider_->BackupCleanup(g.vmid, true, true, "");
   if (!size.ok()) return size.status().WithContext("backup cleanup for external provider failed");
   res->size = *size;
   if (*size) Info(g.log, fmt::format("archive file size: {}", **size));
-  return hooks_.RunGuestPhase("backup-end", opts_.mode, g.vmid, g.hook_env);
+  return hooks_.RunGuestPhase("backup-end", opts_.mode, g.vmid, g.hook_env, g.log);
 }
 
 Status Job::RunProvider(GuestRun& g, const std::vector<std::string>& sources) {
@@ -352,7 +367,7 @@ void Job::CleanupLocal(GuestRun& g) {
   g.lock.Release();
   if (g.mode) {
     Status s = g.mode->Leave();
-    if (!s.ok()) g.log->Log(LogLevel::kWarn, s.message());
+    if (!s.ok()) g.log->Log(LogLevel::kErr, s.message());
     g.mode.reset();
   }
   if (!g.snapdir.empty()) ::rmdir(g.snapdir.c_str());

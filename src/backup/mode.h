@@ -2,10 +2,12 @@
 //
 // A ModeSession is created per container. Enter() makes the tree available at
 // the session's directory (mounted in the job's private mount namespace) and
-// returns the sources below it; Leave() ends the container's interruption
-// (restart after stop, thaw after freeze) and removes mounts and snapshots.
-// Leave() is idempotent and the destructor calls it, so every exit path —
-// success, provider failure, SIGINT/SIGTERM — leaves the container as it was.
+// returns the sources below it; Resume() ends the container's interruption
+// (restart after stop, thaw after freeze) as soon as the provider is done;
+// Leave() does Resume() if still needed and removes mounts and snapshots (after
+// backup_cleanup, as in PVE). Both are idempotent and the destructor calls
+// Leave(), so every exit path — success, provider failure, SIGINT/SIGTERM —
+// leaves the container as it was.
 //
 // stop: clean shutdown within stopwait, rootfs (and included mount points)
 // bind-mounted read-only at the directory, restart as soon as the provider
@@ -45,8 +47,9 @@ class ModeSession {
   virtual const std::string& name() const = 0;
   // Returns the sources relative to the directory ("./", "./mnt/data", ...).
   virtual Result<std::vector<std::string>> Enter() = 0;
-  // Restart/thaw and unmount; idempotent. Errors are worth a warning: the
-  // container's state is what matters and Leave() tries every step.
+  // Restart/thaw; idempotent. An error means the container is not back.
+  virtual Status Resume() = 0;
+  // Resume() if needed, then unmount; idempotent; tries every step.
   virtual Status Leave() = 0;
 };
 

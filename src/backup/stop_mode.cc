@@ -2,10 +2,13 @@
 // while nothing runs, start it again.
 #include <time.h>
 
+#include <thread>
+
 #include <fmt/format.h>
 
 #include "backup/mode.h"
 #include "sys/file.h"
+#include "sys/signals.h"
 
 namespace ctdump::backup {
 namespace {
@@ -15,7 +18,7 @@ class StopMode : public ModeSession {
   explicit StopMode(const ModeContext& ctx) : ctx_(ctx) {}
   ~StopMode() override {
     Status s = Leave();
-    if (!s.ok()) ctx_.log->Log(LogLevel::kWarn, s.message());
+    if (!s.ok()) ctx_.log->Log(LogLevel::kErr, s.message());
   }
 
   const std::string& name() const override {
@@ -25,7 +28,10 @@ class StopMode : public ModeSession {
 
   Result<std::vector<std::string>> Enter() override {
     if (ctx_.container->IsRunning()) {
-      RETURN_IF_ERROR(ctx_.hooks->RunGuestPhase("pre-stop", "stop", ctx_.vmid, ctx_.hook_env));
+      RETURN_IF_ERROR(sys::CheckInterrupted());
+      RETURN_IF_ERROR(
+          ctx_.hooks->RunGuestPhase("pre-stop", "stop", ctx_.vmid, ctx_.hook_env, ctx_.log));
+      RETURN_IF_ERROR(sys::CheckInterrupted());
       ctx_.log->Log(LogLevel::kInfo, "stopping virtual guest");
       stopped_at_ = ::time(nullptr);
       // Marked before the call: a shutdown that half-worked still gets a start.
@@ -35,30 +41,36 @@ class StopMode : public ModeSession {
     return MountAll();
   }
 
+  Status Resume() override {
+    if (!must_restart_) return Status::OK();
+    Status h = ctx_.hooks->RunGuestPhase("pre-restart", "stop", ctx_.vmid, ctx_.hook_env, ctx_.log);
+    if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
+    ctx_.log->Log(LogLevel::kInfo, "restarting vm");
+    Status s = ctx_.container->Start();
+    if (!s.ok()) {
+      // One more try: a start can fail transiently (a racing lxc-* command).
+      ctx_.log->Log(LogLevel::kWarn, s.message() + " - trying again");
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      s = ctx_.container->Start();
+    }
+    if (!s.ok())
+      return s.WithContext(fmt::format("unable to restart container '{}'", ctx_.vmid));
+    must_restart_ = false;
+    h = ctx_.hooks->RunGuestPhase("post-restart", "stop", ctx_.vmid, ctx_.hook_env, ctx_.log);
+    if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
+    ctx_.log->Log(LogLevel::kInfo,
+                  fmt::format("guest is online again after {} seconds", ::time(nullptr) - stopped_at_));
+    return Status::OK();
+  }
+
   Status Leave() override {
-    Status first;
+    Status first = Resume();
     // Unmount in reverse order, deepest first.
     for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) {
       Status s = it->Unmount();
       if (first.ok() && !s.ok()) first = s;
     }
     mounts_.clear();
-    if (must_restart_) {
-      must_restart_ = false;
-      Status h = ctx_.hooks->RunGuestPhase("pre-restart", "stop", ctx_.vmid, ctx_.hook_env);
-      if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
-      ctx_.log->Log(LogLevel::kInfo, "restarting vm");
-      Status s = ctx_.container->Start();
-      if (!s.ok()) {
-        ctx_.log->Log(LogLevel::kErr, s.message());
-        if (first.ok()) first = s;
-      } else {
-        h = ctx_.hooks->RunGuestPhase("post-restart", "stop", ctx_.vmid, ctx_.hook_env);
-        if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
-        ctx_.log->Log(LogLevel::kInfo, fmt::format("guest is online again after {} seconds",
-                                                   ::time(nullptr) - stopped_at_));
-      }
-    }
     return first;
   }
 
@@ -69,13 +81,9 @@ class StopMode : public ModeSession {
     mounts_.push_back(std::move(root));
     std::vector<std::string> sources = {"./"};
     for (const MountPoint* mp : ctx_.included_mounts) {
-      std::string target = ctx_.directory + mp->path;
-      if (!sys::IsDirectory(target))
-        return FailedPreconditionError(fmt::format(
-            "mount point {} ('{}'): directory '{}' missing in the container's root file system",
-            mp->key, mp->path, mp->path));
-      ASSIGN_OR_RETURN(auto m, sys::MountGuard::BindReadOnly(mp->source, target));
-      mounts_.push_back(std::move(m));
+      auto m = sys::MountGuard::BindReadOnlyBeneath(mp->source, ctx_.directory, mp->path);
+      if (!m.ok()) return m.status().WithContext(fmt::format("mount point {}", mp->key));
+      mounts_.push_back(std::move(*m));
       sources.push_back("." + mp->path);
     }
     return sources;

@@ -1,6 +1,7 @@
 #include "backup/task_log.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cerrno>
@@ -32,6 +33,11 @@ Status TaskLog::Open(const std::string& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError(errno, fmt::format("Failed to open log file \"{}\"", path));
   file_ = ::fdopen(fd, "w");
+  if (!file_) {
+    int e = errno;
+    ::close(fd);
+    return ErrnoError(e, fmt::format("Failed to open log file \"{}\"", path));
+  }
   path_ = path;
   return Status::OK();
 }
@@ -41,11 +47,15 @@ void TaskLog::Close() {
   file_ = nullptr;
 }
 
-void TaskLog::Log(LogLevel level, std::string_view message) {
+void TaskLog::Log(LogLevel level, std::string_view message) noexcept {
   if (level == LogLevel::kWarn) ++warnings_;
   if (file_) {
-    fmt::print(file_, "{} {}: {}\n", FormatTime(::time(nullptr)), LevelPrefix(level), message);
-    ::fflush(file_);
+    try {
+      fmt::print(file_, "{} {}: {}\n", FormatTime(::time(nullptr)), LevelPrefix(level), message);
+      ::fflush(file_);
+    } catch (...) {
+      // A full disk must not stop the job's cleanup; the task log still gets the line.
+    }
   }
   parent_->Log(level, message);
 }

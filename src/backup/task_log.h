@@ -25,8 +25,8 @@ class TaskLog : public Observer {
   void Close();
   const std::string& path() const { return path_; }
 
-  void Log(LogLevel level, std::string_view message) override;
-  void OnProgress(const Progress& p) override { parent_->OnProgress(p); }
+  void Log(LogLevel level, std::string_view message) noexcept override;
+  void OnProgress(const Progress& p) noexcept override { parent_->OnProgress(p); }
 
   int warnings() const { return warnings_; }
 

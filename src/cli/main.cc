@@ -7,6 +7,7 @@
 // Exit codes: 0 success, 1 a job or command failed, 2 usage errors.
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
@@ -46,6 +47,10 @@ std::string CommandLine(int argc, char** argv) {
 
 int RunBackup(const Globals& g, backup::JobOptions job) {
   auto renderer = MakeRenderer(g);
+  if (::geteuid() != 0) {
+    renderer->Log(LogLevel::kErr, "ctdump backup must run as root");
+    return 1;
+  }
   auto node = backup::LoadNodeDefaults(g.paths.config_dir);
   if (!node.ok()) {
     renderer->Log(LogLevel::kErr, node.status().message());
@@ -57,7 +62,6 @@ int RunBackup(const Globals& g, backup::JobOptions job) {
     renderer->Log(LogLevel::kErr, opts.status().message());
     return 1;
   }
-  sys::InstallInterruptHandlers();
   backup::JobResult result = backup::RunBackupJob(*opts, g.paths, renderer.get());
   renderer->JobEnd(result);
   return result.ok() ? 0 : 1;
@@ -149,11 +153,14 @@ int Main(int argc, char** argv) {
   b->add_option("--mode", job.mode, "backup mode")->check(CLI::IsMember({"stop", "suspend", "snapshot"}));
   b->add_option("--exclude-path", job.exclude_paths, "exclude files matching this glob (repeatable)");
   b->add_option("--stdexcludes", job.stdexcludes, "exclude temporary files (0|1, default 1)");
-  b->add_option("--bwlimit", job.bwlimit_kib, "bandwidth limit in KiB/s (0 = unlimited)");
+  b->add_option("--bwlimit", job.bwlimit_kib, "bandwidth limit in KiB/s (0 = unlimited)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
   b->add_option("--tmpdir", job.tmpdir, "directory for temporary files (default /var/tmp)");
   b->add_option("--script", job.script, "hook script");
-  b->add_option("--lockwait", job.lockwait_minutes, "minutes to wait for the global lock (180)");
-  b->add_option("--stopwait", job.stopwait_minutes, "minutes to wait for a clean stop (10)");
+  b->add_option("--lockwait", job.lockwait_minutes, "minutes to wait for the global lock (180)")
+      ->check(CLI::Range(0u, 1000000u));
+  b->add_option("--stopwait", job.stopwait_minutes, "minutes to wait for a clean stop (10)")
+      ->check(CLI::Range(0u, 1000000u));
 
   std::string list_storage, list_vmid;
   auto* l = app.add_subcommand("list", "list backups on a storage");
@@ -169,6 +176,9 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  // Every command talks to child processes: never die of SIGPIPE, and turn
+  // SIGINT/SIGTERM/SIGHUP into an orderly stop.
+  sys::InstallInterruptHandlers();
   if (*b) return RunBackup(g, job);
   if (*l) return RunList(g, list_storage, list_vmid);
   if (*d) return RunDelete(g, delete_volid);
@@ -178,4 +188,12 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace ctdump::cli
 
-int main(int argc, char** argv) { return ctdump::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return ctdump::cli::Main(argc, argv);
+  } catch (const std::exception& e) {
+    // Reaching here unwound every guard (containers restarted, mounts gone).
+    std::fprintf(stderr, "ERROR: internal error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -18,13 +18,24 @@ class TextRenderer : public Renderer {
  public:
   explicit TextRenderer(bool terminal) : terminal_(terminal) {}
 
-  void Log(LogLevel level, std::string_view message) override {
-    ClearBar();
-    fmt::print(stderr, "{}: {}\n", backup::LevelPrefix(level), message);
-    std::fflush(stderr);
+  void Log(LogLevel level, std::string_view message) noexcept override {
+    try {
+      ClearBar();
+      fmt::print(stderr, "{}: {}\n", backup::LevelPrefix(level), message);
+      std::fflush(stderr);
+    } catch (...) {
+      // stderr is gone (a closed terminal): keep going, the cleanup matters more.
+    }
   }
 
-  void OnProgress(const Progress& p) override {
+  void OnProgress(const Progress& p) noexcept override {
+    try {
+      Draw(p);
+    } catch (...) {
+    }
+  }
+
+  void Draw(const Progress& p) {
     auto now = Clock::now();
     if (p.bytes < last_bytes_) start_ = now;  // a new operation began
     if (start_ == Clock::time_point()) start_ = now;
@@ -78,11 +89,11 @@ class TextRenderer : public Renderer {
 
 class JsonRenderer : public Renderer {
  public:
-  void Log(LogLevel level, std::string_view message) override {
+  void Log(LogLevel level, std::string_view message) noexcept override {
     const char* l = level == LogLevel::kInfo ? "info" : level == LogLevel::kWarn ? "warn" : "err";
     Emit({{"event", "log"}, {"level", l}, {"message", std::string(message)}});
   }
-  void OnProgress(const Progress& p) override {
+  void OnProgress(const Progress& p) noexcept override {
     auto now = Clock::now();
     if (now - last_ < std::chrono::milliseconds(500)) return;
     last_ = now;
@@ -107,10 +118,14 @@ class JsonRenderer : public Renderer {
   }
 
  private:
-  void Emit(nlohmann::json j) {
-    j["time"] = ::time(nullptr);
-    fmt::print(stdout, "{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    std::fflush(stdout);
+  void Emit(nlohmann::json j) noexcept {
+    try {
+      j["time"] = ::time(nullptr);
+      fmt::print(stdout, "{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      std::fflush(stdout);
+    } catch (...) {
+      // stdout is gone: keep going.
+    }
   }
   Clock::time_point last_{};
 };

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
+#include <linux/close_range.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,10 +128,20 @@ Status Container::Start(std::chrono::seconds timeout) {
   if (IsRunning()) return Status::OK();
   // Start from a child that re-enters the host's mount namespace, so the
   // container and its monitor never see the job's private mounts.
+  sigset_t all, saved;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, &saved);
   pid_t pid = ::fork();
-  if (pid < 0) return ErrnoError(errno, "fork");
   if (pid == 0) {
+    // The container inherits what this child has: default signal dispositions
+    // (ctdump ignores SIGPIPE), an empty mask, none of ctdump's descriptors.
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (g_host_mnt_ns >= 0 && ::setns(g_host_mnt_ns, CLONE_NEWNS) != 0) ::_exit(2);
+    ::close_range(3, ~0U, 0);
     lxc_container* c = lxc_container_new(name_.c_str(), lxcpath_.c_str());
     if (!c) ::_exit(3);
     c->want_daemonize(c, true);
@@ -137,6 +149,9 @@ Status Container::Start(std::chrono::seconds timeout) {
     bool ok = c->start(c, 0, nullptr);
     ::_exit(ok ? 0 : 1);
   }
+  int fork_errno = errno;
+  ::sigprocmask(SIG_SETMASK, &saved, nullptr);
+  if (pid < 0) return ErrnoError(fork_errno, "fork");
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
@@ -164,6 +179,13 @@ Result<std::string> Container::FreezerStatePath() const {
     auto b = line.find(':', a + 1);
     if (a == std::string::npos || b == std::string::npos) continue;
     std::string ctrls = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    // systemd inside the container moves init into a child (init.scope):
+    // freeze the container's payload cgroup, not init's.
+    auto payload = path.find("/lxc.payload.");
+    if (payload != std::string::npos) {
+      auto end = path.find('/', payload + 1);
+      if (end != std::string::npos) path.resize(end);
+    }
     if (ctrls == "freezer") return "/sys/fs/cgroup/freezer" + path + "/freezer.state";
     if (ctrls.empty()) unified = path;
   }

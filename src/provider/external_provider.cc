@@ -96,11 +96,16 @@ Result<std::unique_ptr<ProtocolClient>> ExternalProvider::StartInstance(
   return client;
 }
 
+void ExternalProvider::SetObserver(Observer* observer) {
+  observer_ = observer;
+  if (main_) main_->set_observer(observer);
+}
+
 bool ExternalProvider::HasFeature(std::string_view feature) const {
   return features_.count(std::string(feature)) > 0;
 }
 
-Result<json> ExternalProvider::CallMain(const std::string& method, json params) {
+Result<json> ExternalProvider::CallMain(const std::string& method, const json& params) {
   if (!main_ || !main_->alive()) {
     // The main instance died (crash, hang, garbage) while serving an earlier
     // container: start a new one so the next container is still backed up.
@@ -113,10 +118,13 @@ Result<json> ExternalProvider::CallMain(const std::string& method, json params) 
     ASSIGN_OR_RETURN(main_, StartInstance("main", nullptr, &features, &name));
     if (job_start_time_) {
       auto r = main_->Call("job_init", {{"start-time", *job_start_time_}}, options_.call_timeout);
-      if (!r.ok()) return r.status();
+      if (!r.ok()) {
+        main_.reset();  // never use an instance that missed job_init
+        return r.status();
+      }
     }
   }
-  return main_->Call(method, std::move(params), options_.call_timeout);
+  return main_->Call(method, params, options_.call_timeout);
 }
 
 Status ExternalProvider::JobInit(int64_t start_time) {
@@ -159,12 +167,13 @@ Result<json> ExternalProvider::BackupContainerPrepare(const std::string& vmid,
 
 Status ExternalProvider::BackupContainer(const IdMap& map, const BackupContainerRequest& req) {
   ASSIGN_OR_RETURN(auto worker, StartInstance("worker", &map, nullptr, nullptr));
+  worker->set_observer(observer_);
   json params = {{"vmid", req.vmid},
                  {"guest-config", req.guest_config},
                  {"exclude-patterns", req.exclude_patterns},
                  {"info", req.info.ToJson()},
                  {"worker-state", req.worker_state}};
-  auto r = worker->Call("backup_container", std::move(params), options_.backup_timeout);
+  auto r = worker->Call("backup_container", params, options_.backup_timeout);
   if (!r.ok()) {
     worker->Abort();
     return r.status();

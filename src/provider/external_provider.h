@@ -40,6 +40,7 @@ class ExternalProvider : public Provider {
   const std::string& storage_id() const override { return storage_id_; }
   const std::string& name() const override { return provider_name_; }
   bool HasFeature(std::string_view feature) const override;
+  void SetObserver(Observer* observer) override;
 
   Status JobInit(int64_t start_time) override;
   Status JobCleanup() override;
@@ -63,7 +64,7 @@ class ExternalProvider : public Provider {
   Result<std::unique_ptr<ProtocolClient>> StartInstance(const std::string& role, const IdMap* map,
                                                         std::set<std::string>* features,
                                                         std::string* provider_name);
-  Result<nlohmann::json> CallMain(const std::string& method, nlohmann::json params);
+  Result<nlohmann::json> CallMain(const std::string& method, const nlohmann::json& params);
   Status RequireFeature(std::string_view feature, std::string_view method) const;
 
   std::string storage_id_;

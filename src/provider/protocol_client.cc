@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include <fmt/format.h>
@@ -18,13 +19,38 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kMaxLine = 16 << 20;  // a line longer than this is not a valid message
+constexpr size_t kMaxLine = 16 << 20;    // a longer stdout line is not a valid message
+constexpr int kMaxDepth = 64;            // deeper nesting is not a valid message
+constexpr size_t kMaxStderrLine = 4096;  // longer stderr lines are cut
 
-std::string Excerpt(const std::string& line) {
-  std::string s = line.size() > 120 ? line.substr(0, 120) + "..." : line;
+std::string Printable(std::string_view in, size_t max) {
+  std::string s(in.substr(0, max));
   for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  if (in.size() > max) s += "...";
   return s;
+}
+
+// Nesting depth of a JSON text (brackets outside strings). nlohmann copies and
+// prints values recursively, so a hostile provider could otherwise overflow
+// the stack with "[[[[...".
+int NestingDepth(const std::string& text) {
+  int depth = 0, max = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      max = std::max(max, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return max;
 }
 
 LogLevel ParseLevel(const json& v) {
@@ -36,6 +62,12 @@ LogLevel ParseLevel(const json& v) {
   return LogLevel::kErr;  // unknown levels are errors, as in PVE's debugmsg
 }
 
+std::optional<uint64_t> AsCount(const json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer() && v.get<int64_t>() >= 0) return static_cast<uint64_t>(v.get<int64_t>());
+  return std::nullopt;
+}
+
 // The self-pipe stays readable after a signal; empty it so poll() sleeps.
 void DrainInterruptFd() {
   char buf[64];
@@ -44,17 +76,11 @@ void DrainInterruptFd() {
     }
 }
 
-std::optional<uint64_t> AsCount(const json& v) {
-  if (v.is_number_unsigned()) return v.get<uint64_t>();
-  if (v.is_number_integer() && v.get<int64_t>() >= 0) return static_cast<uint64_t>(v.get<int64_t>());
-  return std::nullopt;
-}
-
 }  // namespace
 
 ProtocolClient::ProtocolClient(std::string label, sys::Subprocess process, Observer* observer)
     : label_(std::move(label)), process_(std::move(process)), observer_(observer) {
-  for (int fd : {process_.stdout_fd().get(), process_.stderr_fd().get()})
+  for (int fd : {process_.stdin_fd().get(), process_.stdout_fd().get(), process_.stderr_fd().get()})
     if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
@@ -66,20 +92,28 @@ Status ProtocolClient::Fail(Status s) {
   return s;
 }
 
+void ProtocolClient::LogStderrLine(std::string line) {
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  observer_->Log(LogLevel::kInfo, "provider: " + Printable(line, kMaxStderrLine));
+}
+
 void ProtocolClient::HandleNotification(const json& msg) {
   const std::string& method = msg["method"].get_ref<const std::string&>();
-  const json params = msg.contains("params") ? msg["params"] : json::object();
+  static const json kEmpty = json::object();
+  const json& params = msg.contains("params") ? msg["params"] : kEmpty;
   if (method == "log") {
-    std::string text = params.is_object() && params.contains("message") && params["message"].is_string()
-                           ? params["message"].get<std::string>()
-                           : params.dump();
-    LogLevel level = params.is_object() && params.contains("level") ? ParseLevel(params["level"])
-                                                                     : LogLevel::kInfo;
+    if (!params.is_object() || !params.contains("message") || !params["message"].is_string()) {
+      observer_->Log(LogLevel::kWarn, fmt::format("{} sent a log notification without a message",
+                                                  label_));
+      return;
+    }
+    const std::string& text = params["message"].get_ref<const std::string&>();
+    LogLevel level = params.contains("level") ? ParseLevel(params["level"]) : LogLevel::kInfo;
     size_t start = 0;
-    while (start <= text.size()) {
+    for (;;) {
       size_t nl = text.find('\n', start);
       std::string part = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
-      if (!part.empty() || start == 0) observer_->Log(level, part);
+      if (!part.empty() || start == 0) observer_->Log(level, Printable(part, 1 << 16));
       if (nl == std::string::npos) break;
       start = nl + 1;
     }
@@ -90,52 +124,90 @@ void ProtocolClient::HandleNotification(const json& msg) {
     if (params.contains("total-bytes")) p.total_bytes = AsCount(params["total-bytes"]);
     observer_->OnProgress(p);
   } else {
-    observer_->Log(LogLevel::kWarn, fmt::format("{} sent unknown notification '{}'", label_, method));
+    observer_->Log(LogLevel::kWarn, fmt::format("{} sent unknown notification '{}'", label_,
+                                                Printable(method, 64)));
   }
 }
 
 Status ProtocolClient::HandleStdoutLine(const std::string& line, int64_t id,
                                         std::optional<json>* response) {
+  auto invalid = [&](std::string_view what) {
+    return InvalidArgumentError(fmt::format("{} {}: '{}'", label_, what, Printable(line, 120)));
+  };
+  if (NestingDepth(line) > kMaxDepth) return invalid("wrote a message nested too deeply");
   json msg = json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (msg.is_discarded() || !msg.is_object() || !msg.contains("jsonrpc") ||
-      msg["jsonrpc"] != "2.0")
-    return InvalidArgumentError(
-        fmt::format("{} wrote an invalid message: '{}'", label_, Excerpt(line)));
+  if (msg.is_discarded() || !msg.is_object() || !msg.contains("jsonrpc") || msg["jsonrpc"] != "2.0")
+    return invalid("wrote an invalid message");
   if (msg.contains("method")) {
     if (!msg["method"].is_string() || msg.contains("id"))
-      return InvalidArgumentError(
-          fmt::format("{} sent a request or malformed notification: '{}'", label_, Excerpt(line)));
+      return invalid("sent a request or malformed notification");
     HandleNotification(msg);
     return Status::OK();
   }
-  if (!msg.contains("id") || msg["id"] != id)
-    return InvalidArgumentError(
-        fmt::format("{} answered with an unexpected id: '{}'", label_, Excerpt(line)));
+  if (abandoned_id_ != 0 && msg.contains("id") && msg["id"] == abandoned_id_) {
+    abandoned_id_ = 0;  // the late answer to a call given up on after a signal
+    return Status::OK();
+  }
+  if (id == 0 || !msg.contains("id") || msg["id"] != id) return invalid("answered with an unexpected id");
   bool has_result = msg.contains("result"), has_error = msg.contains("error");
-  if (has_result == has_error)
-    return InvalidArgumentError(fmt::format(
-        "{} sent a response with neither or both of result and error: '{}'", label_, Excerpt(line)));
+  if (has_result == has_error) return invalid("sent a response with neither or both of result and error");
   if (has_error) {
     const json& e = msg["error"];
     if (!e.is_object() || !e.contains("message") || !e["message"].is_string())
-      return InvalidArgumentError(
-          fmt::format("{} sent a malformed error response: '{}'", label_, Excerpt(line)));
-    *response = json::object({{"error", e}});
+      return invalid("sent a malformed error response");
+    response->emplace(json::object({{"error", std::move(msg["error"])}}));
   } else {
-    *response = json::object({{"result", msg["result"]}});
+    response->emplace(json::object({{"result", std::move(msg["result"])}}));
   }
+  return Status::OK();
+}
+
+Status ProtocolClient::ReadAvailable(int64_t id, std::optional<json>* response, bool* eof) {
+  for (int i = 0; i < 2; ++i) {
+    sys::UniqueFd& fd = i == 0 ? process_.stdout_fd() : process_.stderr_fd();
+    std::string& buf = i == 0 ? out_buf_ : err_buf_;
+    char chunk[65536];
+    while (fd.valid()) {
+      ssize_t r = ::read(fd.get(), chunk, sizeof(chunk));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) break;  // EAGAIN: nothing more for now
+      if (r == 0) {
+        if (i == 0) *eof = true;
+        if (i == 1 && !buf.empty()) LogStderrLine(std::exchange(buf, std::string()));
+        fd.Reset();
+        break;
+      }
+      buf.append(chunk, static_cast<size_t>(r));
+      if (i == 1) {
+        size_t nl;
+        while ((nl = buf.find_first_of("\n\r")) != std::string::npos) {
+          LogStderrLine(buf.substr(0, nl));
+          buf.erase(0, nl + 1);
+        }
+        if (buf.size() > kMaxStderrLine) LogStderrLine(std::exchange(buf, std::string()));
+      }
+    }
+  }
+  // Stdout lines after the response stay buffered for the next call.
+  size_t nl;
+  while (!*response && (nl = out_buf_.find('\n')) != std::string::npos) {
+    std::string l = out_buf_.substr(0, nl);
+    out_buf_.erase(0, nl + 1);
+    RETURN_IF_ERROR(HandleStdoutLine(l, id, response));
+  }
+  if (out_buf_.size() > kMaxLine)
+    return InvalidArgumentError(fmt::format("{} wrote a line longer than {} bytes", label_, kMaxLine));
   return Status::OK();
 }
 
 Status ProtocolClient::ExitedError(const std::string& method) {
   std::string how = "closed its output";
-  auto st = process_.WaitFor(std::chrono::milliseconds(2000));
-  if (st.ok() && st->has_value()) how = sys::DescribeWaitStatus(**st);
-  return UnavailableError(
-      fmt::format("{} exited unexpectedly during '{}' ({})", label_, method, how));
+  auto st = DrainUntilExit(std::chrono::milliseconds(2000));
+  if (st) how = sys::DescribeWaitStatus(*st);
+  return UnavailableError(fmt::format("{} exited unexpectedly during '{}' ({})", label_, method, how));
 }
 
-Result<json> ProtocolClient::Call(const std::string& method, json params,
+Result<json> ProtocolClient::Call(const std::string& method, const json& params,
                                   std::chrono::seconds timeout) {
   if (broken_ || !process_.running())
     return UnavailableError(fmt::format("{} is not running (calling '{}')", label_, method));
@@ -145,72 +217,82 @@ Result<json> ProtocolClient::Call(const std::string& method, json params,
   DrainInterruptFd();
   int64_t id = next_id_++;
   json req = {{"jsonrpc", "2.0"}, {"id", id}, {"method", method}};
-  if (!params.is_null()) req["params"] = std::move(params);
-  std::string line = req.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  Status ws = sys::WriteAll(process_.stdin_fd().get(), line, fmt::format("to {}", label_));
-  if (!ws.ok()) return Fail(ExitedError(method));
+  if (!params.is_null()) req["params"] = params;
+  std::string out;
+  try {
+    out = req.dump() + "\n";
+  } catch (const json::exception&) {
+    return InvalidArgumentError(fmt::format(
+        "cannot send '{}' to {}: a parameter (e.g. the guest config) is not valid UTF-8", method,
+        label_));
+  }
 
   auto deadline = Clock::now() + timeout;
   std::optional<json> response;
-  bool out_open = true;
-  // Lines read during the previous call (notifications sent after its response).
-  for (size_t nl; !response && (nl = out_buf_.find('\n')) != std::string::npos;) {
-    std::string l = out_buf_.substr(0, nl);
-    out_buf_.erase(0, nl + 1);
-    Status s = HandleStdoutLine(l, id, &response);
-    if (!s.ok()) return Fail(s);
-  }
-  while (!response) {
+  bool eof = false;
+  size_t written = 0;
+  for (;;) {
+    if (written < out.size()) {
+      ssize_t n = ::write(process_.stdin_fd().get(), out.data() + written, out.size() - written);
+      if (n > 0) written += static_cast<size_t>(n);
+      else if (n < 0 && errno != EAGAIN && errno != EINTR) return Fail(ExitedError(method));
+    }
+    {
+      Status s = ReadAvailable(id, &response, &eof);
+      if (!s.ok()) return Fail(s);
+    }
+    if (response) break;
+    if (eof) return Fail(ExitedError(method));
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0)
-      return Fail(DeadlineExceededError(fmt::format("{} did not answer '{}' within {} s", label_,
-                                                    method, timeout.count())));
-    pollfd fds[3] = {{process_.stdout_fd().get(), POLLIN, 0},
+      return Fail(DeadlineExceededError(
+          fmt::format("{} did not answer '{}' within {} s", label_, method, timeout.count())));
+    pollfd fds[4] = {{process_.stdout_fd().get(), POLLIN, 0},
                      {process_.stderr_fd().get(), POLLIN, 0},
-                     {sys::InterruptFd(), POLLIN, 0}};
-    int n = ::poll(fds, 3, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+                     {sys::InterruptFd(), POLLIN, 0},
+                     {written < out.size() ? process_.stdin_fd().get() : -1, POLLOUT, 0}};
+    int n = ::poll(fds, 4, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
     if (n < 0 && errno != EINTR) return Fail(ErrnoError(errno, "poll"));
     if (sys::InterruptCount() != signals_before) {
+      if (signals_before == 0 && written == out.size()) {
+        abandoned_id_ = id;  // keep the process for cleanup calls
+        return CancelledError("interrupted by signal");
+      }
       return Fail(CancelledError("interrupted by signal"));
     }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      std::string& buf = i == 0 ? out_buf_ : err_buf_;
-      char chunk[65536];
-      ssize_t r = ::read(fds[i].fd, chunk, sizeof(chunk));
-      if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-      if (r <= 0) {
-        if (i == 0) out_open = false;
-        else process_.stderr_fd().Reset();
-        continue;
-      }
-      buf.append(chunk, static_cast<size_t>(r));
-      size_t nl;
-      // Stdout lines after the response stay buffered for the next call.
-      while ((i == 1 || !response) && (nl = buf.find('\n')) != std::string::npos) {
-        std::string l = buf.substr(0, nl);
-        buf.erase(0, nl + 1);
-        if (i == 1) {
-          observer_->Log(LogLevel::kInfo, "provider: " + l);
-        } else {
-          Status s = HandleStdoutLine(l, id, &response);
-          if (!s.ok()) return Fail(s);
-        }
-      }
-      if (buf.size() > kMaxLine)
-        return Fail(InvalidArgumentError(fmt::format("{} wrote a line longer than {} bytes",
-                                                     label_, kMaxLine)));
-    }
-    if (!out_open && !response) return Fail(ExitedError(method));
   }
-  if (response->contains("error")) {
-    const json& e = (*response)["error"];
+  json& r = *response;
+  if (r.contains("error")) {
+    const json& e = r["error"];
     Code code = Code::kFailedPrecondition;
     if (e.contains("code") && e["code"] == -32601) code = Code::kNotFound;
     if (e.contains("code") && e["code"] == -32602) code = Code::kInvalidArgument;
-    return Status(code, e["message"].get<std::string>());
+    return Status(code, Printable(e["message"].get_ref<const std::string&>(), 1 << 16));
   }
-  return (*response)["result"];
+  return std::move(r["result"]);
+}
+
+std::optional<int> ProtocolClient::DrainUntilExit(std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  std::optional<json> ignored;
+  for (;;) {
+    bool eof = false;
+    // Keep reading so a provider blocked on a full pipe can finish; what it
+    // says now is only logged.
+    ReadAvailable(0, &ignored, &eof).IgnoreError();
+    auto st = process_.WaitFor(std::chrono::milliseconds(0));
+    if (st.ok() && st->has_value()) {
+      ReadAvailable(0, &ignored, &eof).IgnoreError();
+      return **st;
+    }
+    if (!process_.running()) return std::nullopt;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd fds[3] = {{process_.stdout_fd().get(), POLLIN, 0},
+                     {process_.stderr_fd().get(), POLLIN, 0},
+                     {process_.pidfd(), POLLIN, 0}};
+    ::poll(fds, 3, static_cast<int>(std::min<int64_t>(left.count(), 100)));
+  }
 }
 
 Status ProtocolClient::Shutdown(std::chrono::seconds timeout) {
@@ -222,25 +304,16 @@ Status ProtocolClient::Shutdown(std::chrono::seconds timeout) {
   }
   process_.stdin_fd().Reset();
   if (process_.running()) {
-    auto st = process_.WaitFor(std::chrono::seconds(10));
-    if (st.ok() && st->has_value()) {
-      // Drain what stderr still holds.
-      if (process_.stderr_fd().valid()) {
-        char chunk[4096];
-        ssize_t r;
-        while ((r = ::read(process_.stderr_fd().get(), chunk, sizeof(chunk))) > 0)
-          err_buf_.append(chunk, static_cast<size_t>(r));
-      }
-      if (s.ok() && !sys::ExitedOk(**st))
-        s = UnavailableError(fmt::format("{} {} after shutdown", label_, sys::DescribeWaitStatus(**st)));
+    auto st = DrainUntilExit(std::chrono::seconds(10));
+    if (st) {
+      if (s.ok() && !sys::ExitedOk(*st))
+        s = UnavailableError(fmt::format("{} {} after shutdown", label_, sys::DescribeWaitStatus(*st)));
     } else {
       process_.KillAndReap();
-      if (s.ok()) s = DeadlineExceededError(fmt::format("{} did not exit within 10 s after shutdown; killed", label_));
+      if (s.ok())
+        s = DeadlineExceededError(
+            fmt::format("{} did not exit within 10 s after shutdown; killed", label_));
     }
-  }
-  if (!err_buf_.empty()) {
-    observer_->Log(LogLevel::kInfo, "provider: " + err_buf_);
-    err_buf_.clear();
   }
   return s;
 }
@@ -248,8 +321,8 @@ Status ProtocolClient::Shutdown(std::chrono::seconds timeout) {
 void ProtocolClient::Abort() {
   if (!process_.running()) return;
   process_.stdin_fd().Reset();
-  auto st = process_.WaitFor(std::chrono::milliseconds(broken_ ? 0 : 2000));
-  if (!st.ok() || !st->has_value()) process_.KillAndReap();
+  auto st = DrainUntilExit(std::chrono::milliseconds(broken_ ? 0 : 2000));
+  if (!st) process_.KillAndReap();
 }
 
 }  // namespace ctdump::provider

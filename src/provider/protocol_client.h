@@ -36,23 +36,34 @@ class ProtocolClient {
   ~ProtocolClient();
 
   // Sends one request and waits for its response. An error response becomes
-  // an error Status whose message is the provider's message.
-  Result<nlohmann::json> Call(const std::string& method, nlohmann::json params,
+  // an error Status whose message is the provider's message. The first
+  // SIGINT/SIGTERM during a call abandons it (Cancelled) but keeps the
+  // process, so cleanup calls still reach it; its late response is skipped.
+  // A later signal during a call kills the process.
+  Result<nlohmann::json> Call(const std::string& method, const nlohmann::json& params,
                               std::chrono::seconds timeout);
 
   // Sends `shutdown` (if the process is still usable), closes stdin and waits
-  // up to 10 s for exit, then kills. Idempotent.
+  // up to 10 s for exit (still reading its output), then kills. Idempotent.
   Status Shutdown(std::chrono::seconds timeout);
   // Closes stdin, waits briefly, kills. Idempotent.
   void Abort();
 
+  // Where log/progress notifications and stderr lines go from now on.
+  void set_observer(Observer* observer) { observer_ = observer; }
   bool alive() const { return process_.running() && !broken_; }
   const std::string& label() const { return label_; }
 
  private:
-  enum class LineKind { kStdout, kStderr };
-  Status HandleStdoutLine(const std::string& line, int64_t id, std::optional<nlohmann::json>* response);
+  // Reads what is available on stdout/stderr; stdout lines are handled as
+  // messages for request `id` (0: none expected). Sets *eof when stdout closed.
+  Status ReadAvailable(int64_t id, std::optional<nlohmann::json>* response, bool* eof);
+  Status HandleStdoutLine(const std::string& line, int64_t id,
+                          std::optional<nlohmann::json>* response);
   void HandleNotification(const nlohmann::json& msg);
+  void LogStderrLine(std::string line);
+  // Waits for exit up to `timeout`, reading output meanwhile.
+  std::optional<int> DrainUntilExit(std::chrono::milliseconds timeout);
   Status ExitedError(const std::string& method);
   Status Fail(Status s);
 
@@ -60,6 +71,7 @@ class ProtocolClient {
   sys::Subprocess process_;
   Observer* observer_;
   int64_t next_id_ = 1;
+  int64_t abandoned_id_ = 0;  // a request given up on whose response is still due
   bool broken_ = false;
   std::string out_buf_, err_buf_;
 };

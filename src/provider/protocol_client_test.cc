@@ -16,11 +16,11 @@ using json = nlohmann::json;
 
 class RecordingObserver : public Observer {
  public:
-  void Log(LogLevel level, std::string_view message) override {
+  void Log(LogLevel level, std::string_view message) noexcept override {
     lines.push_back(std::string(level == LogLevel::kInfo ? "info: " :
                                 level == LogLevel::kWarn ? "warn: " : "err: ") + std::string(message));
   }
-  void OnProgress(const Progress& p) override { last_bytes = p.bytes; }
+  void OnProgress(const Progress& p) noexcept override { last_bytes = p.bytes; }
   std::vector<std::string> lines;
   uint64_t last_bytes = 0;
 };
@@ -123,6 +123,55 @@ TEST_F(ProtocolClientTest, ShutdownKillsProviderThatDoesNotExit) {
   Status s = c->Shutdown(std::chrono::seconds(5));
   EXPECT_FALSE(s.ok());
   EXPECT_FALSE(c->alive());
+}
+
+}  // namespace
+}  // namespace ctdump::provider
+
+namespace ctdump::provider {
+namespace {
+
+TEST_F(ProtocolClientTest, DeeplyNestedMessageIsRejectedNotFollowed) {
+  auto c = Start("read l; python3 -c 'print(\"[\" * 100000 + \"]\" * 100000)'; sleep 100");
+  auto r = c->Call("a", nullptr, std::chrono::seconds(10));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("nested too deeply"), std::string::npos);
+}
+
+TEST_F(ProtocolClientTest, FirstSignalAbandonsCallButKeepsProvider) {
+  sys::InstallInterruptHandlers();
+  sys::ResetInterruptForTest();
+  auto c = Start(
+      "read l; kill -TERM $PPID; sleep 0.5; echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"late\"}';"
+      "read l; echo '{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":\"cleanup\"}'; cat >/dev/null");
+  auto r = c->Call("backup_container_prepare", nullptr, std::chrono::seconds(10));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kCancelled);
+  EXPECT_TRUE(c->alive());
+  auto r2 = c->Call("backup_cleanup", nullptr, std::chrono::seconds(10));
+  ASSERT_TRUE(r2.ok()) << r2.status().message();
+  EXPECT_EQ(*r2, "cleanup");
+  sys::ResetInterruptForTest();
+}
+
+TEST_F(ProtocolClientTest, StderrIsSplitOnCarriageReturnsAndCleaned) {
+  auto c = Start("read l; printf 'a\\rb\\n\\033[31mred\\n' >&2; sleep 0.2;"
+                 "echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}'; cat >/dev/null");
+  ASSERT_TRUE(c->Call("a", nullptr, std::chrono::seconds(10)).ok());
+  EXPECT_NE(std::find(obs_.lines.begin(), obs_.lines.end(), "info: provider: a"), obs_.lines.end());
+  EXPECT_NE(std::find(obs_.lines.begin(), obs_.lines.end(), "info: provider: b"), obs_.lines.end());
+  EXPECT_NE(std::find(obs_.lines.begin(), obs_.lines.end(), "info: provider: ?[31mred"),
+            obs_.lines.end());
+}
+
+TEST_F(ProtocolClientTest, LargeRequestToSlowReaderDoesNotDeadlock) {
+  // The provider writes a lot to stderr before reading its request: ctdump
+  // must keep reading while it writes.
+  auto c = Start("head -c 300000 /dev/zero | tr '\\0' x >&2; read l;"
+                 "echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}'; cat >/dev/null");
+  nlohmann::json big = {{"guest-config", std::string(1 << 20, 'c')}};
+  auto r = c->Call("backup_container", big, std::chrono::seconds(20));
+  ASSERT_TRUE(r.ok()) << r.status().message();
 }
 
 }  // namespace

@@ -39,8 +39,9 @@ Result<LockFile> LockFile::Acquire(const std::string& path, std::chrono::millise
     RETURN_IF_ERROR(CheckInterrupted());
     if (std::chrono::steady_clock::now() >= deadline) {
       pid_t holder = ReadPid(fd.get());
-      return UnavailableError(fmt::format("can't acquire lock \"{}\" - held by process {}{}", path,
-                                          holder, wait.count() ? " (timeout)" : ""));
+      std::string who = holder > 0 ? fmt::format("process {}", holder) : "another process";
+      return UnavailableError(fmt::format("can't acquire lock \"{}\" - held by {}{}", path, who,
+                                          wait.count() ? " (timeout)" : ""));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

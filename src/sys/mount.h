@@ -5,6 +5,7 @@
 #include <string>
 
 #include "ctdump/status.h"
+#include "sys/unique_fd.h"
 
 namespace ctdump::sys {
 
@@ -13,24 +14,39 @@ namespace ctdump::sys {
 // rest of the host and vanish when the process dies. Idempotent.
 Status EnterPrivateMountNamespace();
 
-// A mount that is unmounted (lazily, MNT_DETACH) when the guard goes away.
+// A read-only, nosuid, nodev bind mount, unmounted (lazily, with everything
+// below it) when the guard goes away. Mounts are made with open_tree +
+// mount_setattr + move_mount: the tree is read-only before it becomes
+// visible, and the guard unmounts through a descriptor of the mount itself,
+// never by re-resolving a path.
 class MountGuard {
  public:
   MountGuard() = default;
-  MountGuard(MountGuard&& o) noexcept : target_(std::move(o.target_)) { o.target_.clear(); }
+  MountGuard(MountGuard&&) noexcept = default;
   MountGuard& operator=(MountGuard&& o) noexcept;
   MountGuard(const MountGuard&) = delete;
   MountGuard& operator=(const MountGuard&) = delete;
   ~MountGuard() { Unmount().IgnoreError(); }
 
-  // Recursive read-only bind mount of `source` at `target` (which must exist).
+  // Bind-mounts `source` (recursively) at the directory `target`, which is
+  // trusted (created by ctdump).
   static Result<MountGuard> BindReadOnly(const std::string& source, const std::string& target);
 
-  const std::string& target() const { return target_; }
+  // Bind-mounts `source` at `root`/`relative`, where the path below `root`
+  // is controlled by a container: it is resolved without following any
+  // symlink and without leaving `root` (openat2 RESOLVE_IN_ROOT |
+  // RESOLVE_NO_SYMLINKS), so a planted symlink cannot redirect the mount
+  // onto a host path. `relative` names the place in errors.
+  static Result<MountGuard> BindReadOnlyBeneath(const std::string& source, const std::string& root,
+                                                const std::string& relative);
+
   Status Unmount();
 
  private:
-  std::string target_;
+  static Result<MountGuard> Attach(const std::string& source, int target_fd,
+                                   const std::string& target_name);
+  UniqueFd mount_fd_;  // the attached tree
+  std::string name_;   // for messages
 };
 
 }  // namespace ctdump::sys

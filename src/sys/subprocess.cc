@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/close_range.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "sys/file.h"
+#include "sys/signals.h"
 
 extern char** environ;
 
@@ -21,6 +24,8 @@ namespace ctdump::sys {
 
 Subprocess::Subprocess(Subprocess&& o) noexcept
     : pid_(std::exchange(o.pid_, -1)),
+      group_(o.group_),
+      pidfd_(std::move(o.pidfd_)),
       stdin_(std::move(o.stdin_)),
       stdout_(std::move(o.stdout_)),
       stderr_(std::move(o.stderr_)) {}
@@ -29,6 +34,8 @@ Subprocess& Subprocess::operator=(Subprocess&& o) noexcept {
   if (this != &o) {
     KillAndReap();
     pid_ = std::exchange(o.pid_, -1);
+    group_ = o.group_;
+    pidfd_ = std::move(o.pidfd_);
     stdin_ = std::move(o.stdin_);
     stdout_ = std::move(o.stdout_);
     stderr_ = std::move(o.stderr_);
@@ -44,6 +51,7 @@ void Subprocess::Kill(int sig) {
 
 void Subprocess::KillAndReap() {
   if (pid_ <= 0) return;
+  if (group_) ::kill(-pid_, SIGKILL);  // the provider's own children too
   ::kill(pid_, SIGKILL);
   while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
   }
@@ -63,7 +71,6 @@ Result<int> Subprocess::Wait() {
 Result<std::optional<int>> Subprocess::WaitFor(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return FailedPreconditionError("WaitFor: no child process");
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto step = std::chrono::milliseconds(1);
   for (;;) {
     int st = 0;
     pid_t r = ::waitpid(pid_, &st, WNOHANG);
@@ -72,9 +79,15 @@ Result<std::optional<int>> Subprocess::WaitFor(std::chrono::milliseconds timeout
       return std::optional<int>(st);
     }
     if (r < 0 && errno != EINTR) return ErrnoError(errno, fmt::format("waitpid({})", pid_));
-    if (std::chrono::steady_clock::now() >= deadline) return std::optional<int>();
-    std::this_thread::sleep_for(step);
-    if (step < std::chrono::milliseconds(50)) step *= 2;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::optional<int>();
+    if (pidfd_.valid()) {
+      pollfd pfd{pidfd_.get(), POLLIN, 0};
+      ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    } else {
+      std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(5)));
+    }
   }
 }
 
@@ -118,6 +131,7 @@ ExecPlan MakePlan(const SpawnOptions& o) {
     for (char** e = environ; *e; ++e) p.env_storage.emplace_back(*e);
   }
   for (const auto& kv : o.extra_env) {
+    if (kv.find('=') == std::string::npos) continue;
     auto key = kv.substr(0, kv.find('=') + 1);
     std::erase_if(p.env_storage, [&](const std::string& s) { return s.rfind(key, 0) == 0; });
     p.env_storage.push_back(kv);
@@ -143,15 +157,22 @@ Result<Subprocess> Spawn(const SpawnOptions& o, const SpawnHooks* hooks) {
   ExecPlan plan = MakePlan(o);
   pid_t parent_pid = ::getpid();
 
+  // Block signals across fork: ctdump's handlers must not run in the child
+  // before it restored the default dispositions.
+  sigset_t all, saved;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, &saved);
   pid_t pid = ::fork();
-  if (pid < 0) return ErrnoError(errno, fmt::format("Failed to fork for \"{}\"", o.argv[0]));
   if (pid == 0) {
     int rfd = report[1].get();
-    // Restore default signal dispositions and an empty mask for the new program.
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int sig : {SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGCHLD}) ::signal(sig, SIG_DFL);
+    // Die with ctdump, also while waiting in the hooks below.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent_pid) ::_exit(127);
     if (o.new_session) ::setsid();
     int stdin_src = o.pipe_stdin ? in[0].get() : devnull.get();
     if (::dup2(stdin_src, 0) < 0) ChildFail(rfd, errno, "dup2 stdin");
@@ -162,16 +183,24 @@ Result<Subprocess> Spawn(const SpawnOptions& o, const SpawnHooks* hooks) {
       int e = hooks->child(&stage);
       if (e != 0) ChildFail(rfd, e, stage);
     }
-    // Die with ctdump: set after any credential change, which clears it.
+    // Credential changes clear the parent-death signal: set it again.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent_pid) ::_exit(127);
+    // No inherited descriptor reaches the program (the worker runs as
+    // container root); the report pipe closes on exec.
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) ChildFail(rfd, errno, "chdir");
     ::execvpe(plan.argv[0], plan.argv.data(), plan.envp.data());
     ChildFail(rfd, errno, "exec");
   }
+  int fork_errno = errno;
+  ::sigprocmask(SIG_SETMASK, &saved, nullptr);
+  if (pid < 0) return ErrnoError(fork_errno, fmt::format("Failed to fork for \"{}\"", o.argv[0]));
 
   Subprocess proc;
   proc.pid_ = pid;
+  proc.group_ = o.new_session;
+  proc.pidfd_.Reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   report[1].Reset();
   if (hooks && hooks->parent) {
     Status s = hooks->parent(pid);
@@ -194,11 +223,12 @@ Result<Subprocess> Spawn(const SpawnOptions& o, const SpawnHooks* hooks) {
   return proc;
 }
 
-Result<RunResult> RunCommand(const SpawnOptions& options) {
+Result<RunResult> RunCommand(const SpawnOptions& options,
+                             const std::function<void(const std::string&)>& on_line) {
   SpawnOptions o = options;
-  o.pipe_stdout = true;
+  o.pipe_stdout = false;
   o.pipe_stderr = false;
-  // Merge stderr into stdout by spawning with stderr inherited from the pipe.
+  o.new_session = true;
   UniqueFd p[2];
   RETURN_IF_ERROR(MakePipe(p));
   SpawnHooks hooks;
@@ -208,18 +238,62 @@ Result<RunResult> RunCommand(const SpawnOptions& options) {
     if (::dup2(wfd, 1) < 0 || ::dup2(wfd, 2) < 0) return errno;
     return 0;
   };
-  o.pipe_stdout = false;
   ASSIGN_OR_RETURN(Subprocess proc, Spawn(o, &hooks));
   p[1].Reset();
+  ::fcntl(p[0].get(), F_SETFL, O_NONBLOCK);
+  const int signals_before = InterruptCount();
   RunResult r;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(p[0].get(), buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    r.output.append(buf, static_cast<size_t>(n));
+  std::string line;
+  auto flush_lines = [&](bool all) {
+    size_t nl;
+    while ((nl = line.find('\n')) != std::string::npos) {
+      if (on_line) on_line(line.substr(0, nl));
+      line.erase(0, nl + 1);
+    }
+    if (all && !line.empty()) {
+      if (on_line) on_line(line);
+      line.clear();
+    }
+  };
+  std::optional<int> status;
+  bool open = true;
+  std::chrono::steady_clock::time_point exited_at{};
+  while (open) {
+    pollfd fds[3] = {{p[0].get(), POLLIN, 0}, {proc.pidfd(), POLLIN, 0}, {InterruptFd(), POLLIN, 0}};
+    ::poll(fds, 3, status ? 50 : 1000);
+    if (InterruptCount() != signals_before) {
+      proc.KillAndReap();
+      return CancelledError("interrupted by signal");
+    }
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::read(p[0].get(), buf, sizeof(buf));
+      if (n > 0) {
+        r.output.append(buf, static_cast<size_t>(n));
+        line.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0) open = false;
+      break;
+    }
+    flush_lines(false);
+    if (!status) {
+      auto w = proc.WaitFor(std::chrono::milliseconds(0));
+      if (!w.ok()) return w.status();
+      if (w->has_value()) {
+        status = **w;
+        exited_at = std::chrono::steady_clock::now();
+      }
+    } else if (std::chrono::steady_clock::now() - exited_at > std::chrono::milliseconds(200)) {
+      break;  // exited; a background child may hold the pipe: stop reading
+    }
   }
-  ASSIGN_OR_RETURN(r.wait_status, proc.Wait());
+  flush_lines(true);
+  if (!status) {
+    ASSIGN_OR_RETURN(r.wait_status, proc.Wait());
+  } else {
+    r.wait_status = *status;
+  }
   return r;
 }
 

@@ -30,7 +30,9 @@ struct SpawnOptions {
   bool pipe_stdin = false;   // else /dev/null
   bool pipe_stdout = false;  // else inherited
   bool pipe_stderr = false;  // else inherited
-  bool new_session = false;  // setsid(): signals to ctdump's terminal group do not reach it
+  // setsid(): signals to ctdump's terminal group do not reach it, and killing
+  // the Subprocess kills its whole process group (the provider's tar, ...).
+  bool new_session = false;
 };
 
 // Namespace and credential set-up around fork, used by the userns module.
@@ -60,6 +62,8 @@ class Subprocess {
   Result<int> Wait();
   // Waits up to `timeout`; nullopt when the child is still running.
   Result<std::optional<int>> WaitFor(std::chrono::milliseconds timeout);
+  // A pidfd that polls readable once the child exited (-1 if unsupported).
+  int pidfd() const { return pidfd_.get(); }
   // Sends `sig` (no-op once reaped).
   void Kill(int sig);
   // SIGKILL + reap; idempotent.
@@ -68,6 +72,8 @@ class Subprocess {
  private:
   friend Result<Subprocess> Spawn(const SpawnOptions&, const SpawnHooks*);
   pid_t pid_ = -1;
+  bool group_ = false;  // the child leads its own process group
+  UniqueFd pidfd_;
   UniqueFd stdin_, stdout_, stderr_;
 };
 
@@ -78,13 +84,17 @@ std::string DescribeWaitStatus(int wait_status);
 // True for a normal exit with code 0.
 bool ExitedOk(int wait_status);
 
-// Runs a command to completion, capturing stdout and stderr together
-// (for helpers like hook scripts); returns the wait status.
+// Runs a command to completion with stdout and stderr merged, handing each
+// output line to `on_line` as it arrives (for hook scripts). Runs in its own
+// process group; a SIGINT/SIGTERM to ctdump kills the group and returns
+// Cancelled. Output is no longer read once the command has exited (a
+// background child keeping the pipe open cannot block ctdump).
 struct RunResult {
   int wait_status = 0;
-  std::string output;
+  std::string output;  // everything, also when on_line is set
 };
-Result<RunResult> RunCommand(const SpawnOptions& options);
+Result<RunResult> RunCommand(const SpawnOptions& options,
+                             const std::function<void(const std::string&)>& on_line = nullptr);
 
 }  // namespace ctdump::sys
 

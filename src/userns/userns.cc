@@ -40,6 +40,15 @@ int ReadByte(int fd) {
 }  // namespace
 
 Result<sys::Subprocess> SpawnAsContainerRoot(const IdMap& map, const sys::SpawnOptions& options) {
+  // A map that reaches host id 0 would let "container root" become host
+  // root inside the namespace (setuid to the mapped id): refuse it.
+  for (const auto& e : map.entries()) {
+    if (e.host_start == 0)
+      return PermissionDeniedError(fmt::format(
+          "ID map ({}) maps container {} {} to host id 0: refusing to run the worker with host "
+          "root's identity inside the user namespace", map.ToString(),
+          e.type == 'u' ? "uid" : "gid", e.ct_start));
+  }
   sys::SpawnHooks hooks;
   if (map.empty()) {
     hooks.child = [](const char** stage) -> int {
@@ -55,9 +64,12 @@ Result<sys::Subprocess> SpawnAsContainerRoot(const IdMap& map, const sys::SpawnO
   sys::UniqueFd ready[2], go[2];  // child -> parent "1", parent -> child "2"
   RETURN_IF_ERROR(sys::MakePipe(ready));
   RETURN_IF_ERROR(sys::MakePipe(go));
-  const int ready_w = ready[1].get();
-  const int go_r = go[0].get();
-  hooks.child = [ready_w, go_r](const char** stage) -> int {
+  const int ready_w = ready[1].get(), ready_r = ready[0].get();
+  const int go_r = go[0].get(), go_w = go[1].get();
+  hooks.child = [ready_w, ready_r, go_r, go_w](const char** stage) -> int {
+    // Keep only our ends: if ctdump dies, the read below sees EOF.
+    ::close(ready_r);
+    ::close(go_w);
     *stage = "setgroups(0) before unshare";
     if (::setgroups(0, nullptr) != 0) return errno;
     *stage = "unshare(NEWUSER|NEWNS)";

@@ -2,6 +2,7 @@
 // root can see and read, with the real kernel.
 #include "userns/userns.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -121,6 +122,31 @@ TEST_F(UsernsTest, ExecFailureNamesTheMapAndProgram) {
   EXPECT_NE(p.status().message().find("/nonexistent/provider"), std::string::npos);
   EXPECT_NE(p.status().message().find("u 0 100000 65536"), std::string::npos)
       << p.status().message();
+}
+
+}  // namespace
+}  // namespace ctdump::userns
+
+namespace ctdump::userns {
+namespace {
+
+TEST_F(UsernsTest, MapReachingHostRootIsRefused) {
+  auto m = IdMap::Parse({"u 0 100000 65536", "u 65536 0 1", "g 0 100000 65536"}, true);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  sys::SpawnOptions o;
+  o.argv = {"/bin/true"};
+  auto p = SpawnAsContainerRoot(*m, o);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(p.status().message().find("host id 0"), std::string::npos);
+}
+
+TEST_F(UsernsTest, InheritedDescriptorsDoNotReachTheWorker) {
+  int fd = ::open(dir_.c_str(), O_RDONLY);  // deliberately without O_CLOEXEC
+  ASSERT_GE(fd, 0);
+  std::string out = RunCapture(map_, "ls /proc/self/fd | sort -n | tr '\\n' ' '");
+  ::close(fd);
+  EXPECT_EQ(out, "0 1 2 3 ");  // 3 is ls's own directory handle
 }
 
 }  // namespace

@@ -139,6 +139,43 @@ class JobTest(harness.IntegrationTest):
             lxc("wait", "-n", ct, "-s", "RUNNING", "-t", "20")
             shutil.rmtree(target, ignore_errors=True)
 
+    def test_symlinked_mount_point_is_refused(self):
+        """A container that turns a mount point into a symlink to a host path
+        must not get ctdump to mount over that host path."""
+        ct = self.env["CT_UNPRIV"]
+        cfg = os.path.join(self.env["LXCPATH"], ct, "config")
+        data = os.path.join(self.ws.dir, "data")
+        os.makedirs(data)
+        link = os.path.join(self.env["ROOTFS_UNPRIV"], "srv/evil")
+        os.symlink("/etc", link)
+        os.lchown(link, 100000, 100000)
+        with open(cfg) as f:
+            original = f.read()
+        try:
+            with open(cfg, "a") as f:
+                f.write("lxc.mount.entry = %s srv/evil none bind,optional,x-ctdump.backup 0 0\n" % data)
+            r = self.ws.backup(ct)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("mount point 'srv/evil' is or passes through a symlink inside the container",
+                          r.stderr.replace("'/srv/evil'", "'srv/evil'"))
+            self.assertRunning(ct)
+            self.assertNoLeftovers()
+        finally:
+            with open(cfg, "w") as f:
+                f.write(original)
+            os.unlink(link)
+
+    def test_provider_messages_reach_the_per_container_log(self):
+        ct = self.env["CT_PRIV"]
+        self.assertOk(self.ws.backup(ct))
+        with open(os.path.join(self.ws.logs, "lxc-%s.log" % ct)) as f:
+            log = f.read()
+        self.assertRegex(log, r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: backing up \./ of CT %s" % ct)
+        self.assertIn("INFO: Finished Backup of VM %s" % ct, log)
+        # ... and the provider received that log file (backup_handle_log_file).
+        with open(os.path.join(self.ws.only_backup(ct), "backup.log")) as f:
+            self.assertIn("backing up ./ of CT %s" % ct, f.read())
+
 
 if __name__ == "__main__":
     unittest.main()
