@@ -61,6 +61,7 @@ struct BackupEntry {
 };
 
 enum class RestoreMechanism { kTar, kDirectory };
+const char* RestoreMechanismName(RestoreMechanism m);  // "tar", "directory"
 
 class Provider {
  public:
@@ -96,6 +97,16 @@ class Provider {
                                                         bool success,
                                                         const std::string& error) = 0;
   virtual Status BackupHandleLogFile(const std::string& vmid, const std::string& filename) = 0;
+
+  // Restore (PVE §6): mechanism and guest type of a backup; its configs; the
+  // path of the tar file or directory to extract; cleanup (always called).
+  virtual Result<RestoreMechanism> RestoreGetMechanism(const std::string& volname) = 0;
+  virtual Result<std::string> ArchiveGetGuestConfig(const std::string& volname) = 0;
+  virtual Result<std::optional<std::string>> ArchiveGetFirewallConfig(const std::string& volname) = 0;
+  // Returns the tar file (kTar) or directory (kDirectory) to extract.
+  virtual Result<std::string> RestoreContainerInit(const std::string& volname,
+                                                   RestoreMechanism mechanism) = 0;
+  virtual Status RestoreContainerCleanup(const std::string& volname) = 0;
 
   virtual Result<std::vector<BackupEntry>> ListBackups(const std::optional<std::string>& vmid) = 0;
   virtual Status DeleteBackup(const std::string& volname) = 0;

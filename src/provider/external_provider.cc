@@ -199,6 +199,56 @@ Status ExternalProvider::BackupHandleLogFile(const std::string& vmid, const std:
   return CallMain("backup_handle_log_file", {{"vmid", vmid}, {"filename", filename}}).status();
 }
 
+Result<RestoreMechanism> ExternalProvider::RestoreGetMechanism(const std::string& volname) {
+  ASSIGN_OR_RETURN(json r, CallMain("restore_get_mechanism", {{"volname", volname}}));
+  if (!r.is_object() || !r.contains("mechanism") || !r["mechanism"].is_string())
+    return InvalidArgumentError(
+        fmt::format("{}: restore_get_mechanism did not return a mechanism", main_->label()));
+  std::string vmtype = r.contains("vmtype") && r["vmtype"].is_string() ? r["vmtype"].get<std::string>() : "";
+  if (vmtype != "lxc")
+    return InvalidArgumentError(fmt::format("cannot restore non-LXC guest of type '{}'", vmtype));
+  const std::string& m = r["mechanism"].get_ref<const std::string&>();
+  if (m == "tar") return RestoreMechanism::kTar;
+  if (m == "directory") return RestoreMechanism::kDirectory;
+  return InvalidArgumentError(
+      fmt::format("mechanism '{}' requested by backup provider is not supported for LXCs", m));
+}
+
+Result<std::string> ExternalProvider::ArchiveGetGuestConfig(const std::string& volname) {
+  ASSIGN_OR_RETURN(json r, CallMain("archive_get_guest_config", {{"volname", volname}}));
+  if (!r.is_object() || !r.contains("config") || !r["config"].is_string())
+    return InvalidArgumentError(
+        fmt::format("{}: archive_get_guest_config did not return a config", main_->label()));
+  return r["config"].get<std::string>();
+}
+
+Result<std::optional<std::string>> ExternalProvider::ArchiveGetFirewallConfig(
+    const std::string& volname) {
+  ASSIGN_OR_RETURN(json r, CallMain("archive_get_firewall_config", {{"volname", volname}}));
+  if (!r.is_object() || !r.contains("config") || !(r["config"].is_string() || r["config"].is_null()))
+    return InvalidArgumentError(
+        fmt::format("{}: archive_get_firewall_config did not return a config", main_->label()));
+  if (r["config"].is_null()) return std::optional<std::string>();
+  return std::optional<std::string>(r["config"].get<std::string>());
+}
+
+Result<std::string> ExternalProvider::RestoreContainerInit(const std::string& volname,
+                                                           RestoreMechanism mechanism) {
+  ASSIGN_OR_RETURN(json r, CallMain("restore_container_init",
+                                    {{"volname", volname}, {"info", json::object()}}));
+  const char* key = mechanism == RestoreMechanism::kTar ? "tar-path" : "archive-directory";
+  if (!r.is_object() || !r.contains(key) || !r[key].is_string() || r[key].get<std::string>().empty())
+    return InvalidArgumentError(mechanism == RestoreMechanism::kTar
+                                    ? "did not get path to tar file from backup provider"
+                                    : "did not get path to archive directory from backup provider");
+  return r[key].get<std::string>();
+}
+
+Status ExternalProvider::RestoreContainerCleanup(const std::string& volname) {
+  return CallMain("restore_container_cleanup", {{"volname", volname}, {"info", json::object()}})
+      .status();
+}
+
 Status ExternalProvider::RequireFeature(std::string_view feature, std::string_view method) const {
   if (HasFeature(feature)) return Status::OK();
   return FailedPreconditionError(fmt::format("provider '{}' ({}) does not implement {}",

@@ -52,6 +52,12 @@ class ExternalProvider : public Provider {
   Result<std::optional<uint64_t>> BackupCleanup(const std::string& vmid, bool vmtype_known,
                                                 bool success, const std::string& error) override;
   Status BackupHandleLogFile(const std::string& vmid, const std::string& filename) override;
+  Result<RestoreMechanism> RestoreGetMechanism(const std::string& volname) override;
+  Result<std::string> ArchiveGetGuestConfig(const std::string& volname) override;
+  Result<std::optional<std::string>> ArchiveGetFirewallConfig(const std::string& volname) override;
+  Result<std::string> RestoreContainerInit(const std::string& volname,
+                                           RestoreMechanism mechanism) override;
+  Status RestoreContainerCleanup(const std::string& volname) override;
   Result<std::vector<BackupEntry>> ListBackups(const std::optional<std::string>& vmid) override;
   Status DeleteBackup(const std::string& volname) override;
   Status UpdateAttribute(const std::string& volname, const std::string& name,

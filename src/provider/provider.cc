@@ -11,6 +11,10 @@ nlohmann::json BackupInfo::ToJson() const {
   return j;
 }
 
+const char* RestoreMechanismName(RestoreMechanism m) {
+  return m == RestoreMechanism::kTar ? "tar" : "directory";
+}
+
 bool IsValidArchiveName(std::string_view name) {
   if (name.empty()) return false;
   for (char c : name) {

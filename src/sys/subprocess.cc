@@ -186,10 +186,15 @@ Result<Subprocess> Spawn(const SpawnOptions& o, const SpawnHooks* hooks) {
     // Credential changes clear the parent-death signal: set it again.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent_pid) ::_exit(127);
+    if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) ChildFail(rfd, errno, "chdir");
+    if (hooks && hooks->run) {
+      // Set-up done: closing everything (the report pipe too) tells the parent.
+      ::close_range(3, ~0U, 0);
+      ::_exit(hooks->run());
+    }
     // No inherited descriptor reaches the program (the worker runs as
     // container root); the report pipe closes on exec.
     ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-    if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) ChildFail(rfd, errno, "chdir");
     ::execvpe(plan.argv[0], plan.argv.data(), plan.envp.data());
     ChildFail(rfd, errno, "exec");
   }

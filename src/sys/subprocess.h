@@ -43,6 +43,10 @@ struct SpawnOptions {
 struct SpawnHooks {
   std::function<int(const char** stage)> child;
   std::function<Status(pid_t pid)> parent;
+  // When set, the child runs this instead of exec'ing argv and exits with its
+  // result; every descriptor but 0, 1 and 2 is closed first (a forked copy
+  // must not keep ctdump's locks or pipes alive).
+  std::function<int()> run;
 };
 
 class Subprocess {

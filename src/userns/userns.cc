@@ -40,6 +40,11 @@ int ReadByte(int fd) {
 }  // namespace
 
 Result<sys::Subprocess> SpawnAsContainerRoot(const IdMap& map, const sys::SpawnOptions& options) {
+  return ForkAsContainerRoot(map, options, nullptr);
+}
+
+Result<sys::Subprocess> ForkAsContainerRoot(const IdMap& map, const sys::SpawnOptions& options,
+                                            std::function<int()> fn) {
   // A map that reaches host id 0 would let "container root" become host
   // root inside the namespace (setuid to the mapped id): refuse it.
   for (const auto& e : map.entries()) {
@@ -50,6 +55,7 @@ Result<sys::Subprocess> SpawnAsContainerRoot(const IdMap& map, const sys::SpawnO
           e.type == 'u' ? "uid" : "gid", e.ct_start));
   }
   sys::SpawnHooks hooks;
+  hooks.run = std::move(fn);
   if (map.empty()) {
     hooks.child = [](const char** stage) -> int {
       *stage = "unshare(NEWNS)";

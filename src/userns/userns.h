@@ -15,6 +15,8 @@
 #ifndef CTDUMP_USERNS_USERNS_H_
 #define CTDUMP_USERNS_USERNS_H_
 
+#include <functional>
+
 #include "ctdump/idmap.h"
 #include "ctdump/status.h"
 #include "sys/subprocess.h"
@@ -22,6 +24,16 @@
 namespace ctdump::userns {
 
 Result<sys::Subprocess> SpawnAsContainerRoot(const IdMap& map, const sys::SpawnOptions& options);
+
+// Like SpawnAsContainerRoot, but the child runs `fn` (after the same
+// namespace and credential set-up) instead of exec'ing a program, and exits
+// with its return value. For built-in providers and restore extraction: the
+// code that touches a container's files runs as that container's root. Only
+// `options.pipe_*`, `cwd` and `new_session` are used (argv names the child
+// in errors). `fn` runs in a forked copy of ctdump: it must not touch
+// ctdump's locks, providers or containers, and reports through its pipes.
+Result<sys::Subprocess> ForkAsContainerRoot(const IdMap& map, const sys::SpawnOptions& options,
+                                            std::function<int()> fn);
 
 }  // namespace ctdump::userns
 

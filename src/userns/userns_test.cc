@@ -151,3 +151,26 @@ TEST_F(UsernsTest, InheritedDescriptorsDoNotReachTheWorker) {
 
 }  // namespace
 }  // namespace ctdump::userns
+
+namespace ctdump::userns {
+namespace {
+
+TEST_F(UsernsTest, ForkedFunctionRunsAsContainerRoot) {
+  sys::SpawnOptions o;
+  o.argv = {"extract-test"};
+  std::string dir = dir_;
+  auto p = ForkAsContainerRoot(map_, o, [dir]() -> int {
+    if (::getuid() != 0 || ::getgid() != 0) return 10;
+    if (::open((dir + "/hostroot").c_str(), O_RDONLY) >= 0) return 11;
+    if (::open((dir + "/ctroot").c_str(), O_RDONLY) < 0) return 12;
+    if (::fcntl(5, F_GETFD) >= 0) return 13;  // ctdump's descriptors are closed
+    return 0;
+  });
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  auto st = p->Wait();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(sys::DescribeWaitStatus(*st), "exited with code 0");
+}
+
+}  // namespace
+}  // namespace ctdump::userns

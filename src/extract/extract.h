@@ -1,0 +1,63 @@
+// Safe extraction of container trees: restore's `tar` and `directory`
+// mechanisms.
+//
+// Extraction runs as the *target* container's root, inside its user
+// namespace (userns::ForkAsContainerRoot), chrooted into the target root, so
+// owners land shifted by the new container's ID map and nothing can be
+// written outside the target. On top of that every entry is checked before
+// it is written: absolute names, "..", and hardlink targets that leave the
+// root are rejected with an error naming the entry (not skipped).
+#ifndef CTDUMP_EXTRACT_EXTRACT_H_
+#define CTDUMP_EXTRACT_EXTRACT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ctdump/idmap.h"
+#include "ctdump/observer.h"
+#include "ctdump/status.h"
+
+namespace ctdump::extract {
+
+struct ExtractOptions {
+  // Overwrite existing files (default: keep them, like tar --skip-old-files).
+  bool force = false;
+  // PVE's checks for tar files from external providers: at least 10
+  // members, an `sbin` directory/symlink at the top level, no multi-volume
+  // members ("checking archive.." and PVE's error texts).
+  bool untrusted = false;
+  // Container-view ids that the target's map cannot represent (a privileged
+  // container's backup restored as unprivileged) are replaced by these and
+  // reported (count and the first paths). Documented in docs/restore.md.
+  uint32_t fallback_uid = 65534;
+  uint32_t fallback_gid = 65534;
+  std::optional<uint64_t> bwlimit;  // bytes/s read from the source
+};
+
+struct ExtractStats {
+  uint64_t entries = 0;
+  uint64_t bytes = 0;
+  uint64_t skipped_existing = 0;
+  uint64_t unmapped_ids = 0;                   // entries whose owner fell back
+  std::vector<std::string> unmapped_examples;  // first few such paths
+};
+
+// Extracts the (possibly compressed: zstd, gzip, xz, none — detected from
+// content) tar file `tar_path` into the directory `root` as the root of a
+// container with ID map `map`. `./dev/*` is skipped.
+Result<ExtractStats> ExtractTarFile(const std::string& tar_path, const std::string& root,
+                                    const IdMap& map, const ExtractOptions& options,
+                                    Observer* observer);
+
+// The `directory` mechanism: host root reads `source_dir` (a provider's
+// restore directory; trusted as PVE does, may contain mount points) as an
+// archive stream and a child in the target's user namespace extracts it.
+Result<ExtractStats> CopyDirectory(const std::string& source_dir, const std::string& root,
+                                   const IdMap& map, const ExtractOptions& options,
+                                   Observer* observer);
+
+}  // namespace ctdump::extract
+
+#endif  // CTDUMP_EXTRACT_EXTRACT_H_
