@@ -70,6 +70,9 @@ class Provider {
   virtual const std::string& storage_id() const = 0;
   // provider_name: shown in "starting external backup via <name>".
   virtual const std::string& name() const = 0;
+  // External providers' archives are less trusted (PVE: untrusted tar checks,
+  // no privileged restore).
+  virtual bool external() const { return false; }
   // Optional methods implemented: "list_backups", "delete_backup", "update_attribute".
   virtual bool HasFeature(std::string_view feature) const = 0;
   // Where the provider's log and progress go from now on (the job points it

@@ -15,7 +15,7 @@
 #include "container/container.h"
 #include "ctdump/container_config.h"
 #include "ctdump/provider.h"
-#include "provider/registry.h"
+#include "storage/registry.h"
 #include "sys/file.h"
 #include "sys/lock_file.h"
 #include "sys/mount.h"
@@ -145,11 +145,11 @@ Status Job::RunJobBody(JobResult* result) {
   container::RememberHostMountNamespace();
   RETURN_IF_ERROR(sys::EnterPrivateMountNamespace());
   RETURN_IF_ERROR(sys::CheckInterrupted());
-  auto storages = provider::LoadStorageConfig(paths_.config_dir);
+  auto storages = storage::LoadStorageConfig(paths_.config_dir);
   if (!storages.ok())
     return storages.status().WithContext(
         fmt::format("could not get storage information for '{}'", opts_.storage));
-  auto p = provider::OpenStorage(*storages, opts_.storage, obs_);
+  auto p = storage::OpenStorage(*storages, opts_.storage, obs_);
   if (!p.ok())
     return p.status().WithContext(
         fmt::format("could not get storage information for '{}'", opts_.storage));

@@ -19,7 +19,7 @@
 #include "backup/job_options.h"
 #include "cli/renderer.h"
 #include "ctdump/version.h"
-#include "provider/registry.h"
+#include "storage/registry.h"
 #include "sys/signals.h"
 
 namespace ctdump::cli {
@@ -73,9 +73,9 @@ int RunList(const Globals& g, const std::string& storage, const std::string& vmi
     renderer->Log(LogLevel::kErr, s.message());
     return 1;
   };
-  auto storages = provider::LoadStorageConfig(g.paths.config_dir);
+  auto storages = storage::LoadStorageConfig(g.paths.config_dir);
   if (!storages.ok()) return fail(storages.status());
-  auto p = provider::OpenStorage(*storages, storage, renderer.get());
+  auto p = storage::OpenStorage(*storages, storage, renderer.get());
   if (!p.ok()) return fail(p.status());
   auto list = (*p)->ListBackups(vmid.empty() ? std::nullopt : std::optional<std::string>(vmid));
   Status sh = (*p)->Shutdown();
@@ -110,10 +110,10 @@ int RunDelete(const Globals& g, const std::string& volid) {
     return 1;
   }
   std::string storage = volid.substr(0, colon), volname = volid.substr(colon + 1);
-  auto storages = provider::LoadStorageConfig(g.paths.config_dir);
+  auto storages = storage::LoadStorageConfig(g.paths.config_dir);
   Status s = storages.status();
   if (s.ok()) {
-    auto p = provider::OpenStorage(*storages, storage, renderer.get());
+    auto p = storage::OpenStorage(*storages, storage, renderer.get());
     s = p.status();
     if (s.ok()) {
       s = (*p)->DeleteBackup(volname);

@@ -40,6 +40,7 @@ class ExternalProvider : public Provider {
   const std::string& storage_id() const override { return storage_id_; }
   const std::string& name() const override { return provider_name_; }
   bool HasFeature(std::string_view feature) const override;
+  bool external() const override { return true; }
   void SetObserver(Observer* observer) override;
 
   Status JobInit(int64_t start_time) override;

@@ -3,8 +3,8 @@
 // <config-dir>/storage.cfg holds one section per storage, in Proxmox
 // section-config syntax. Type `provider` is an external provider; built-in
 // types (dir, datastore) register here as they are added.
-#ifndef CTDUMP_PROVIDER_REGISTRY_H_
-#define CTDUMP_PROVIDER_REGISTRY_H_
+#ifndef CTDUMP_STORAGE_REGISTRY_H_
+#define CTDUMP_STORAGE_REGISTRY_H_
 
 #include <memory>
 #include <string>
@@ -14,7 +14,7 @@
 #include "ctdump/provider.h"
 #include "ctdump/section_config.h"
 
-namespace ctdump::provider {
+namespace ctdump::storage {
 
 // Reads <config_dir>/storage.cfg; a missing file is an empty configuration.
 Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir);
@@ -24,6 +24,6 @@ Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir);
 Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storages,
                                               const std::string& id, Observer* observer);
 
-}  // namespace ctdump::provider
+}  // namespace ctdump::storage
 
-#endif  // CTDUMP_PROVIDER_REGISTRY_H_
+#endif  // CTDUMP_STORAGE_REGISTRY_H_

@@ -1,11 +1,11 @@
-#include "provider/registry.h"
+#include "storage/registry.h"
 
 #include <fmt/format.h>
 
 #include "provider/external_provider.h"
 #include "sys/file.h"
 
-namespace ctdump::provider {
+namespace ctdump::storage {
 
 Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir) {
   std::string path = config_dir + "/storage.cfg";
@@ -22,7 +22,7 @@ Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storag
   for (const auto& s : storages) {
     if (s.id != id) continue;
     if (s.type == "provider") {
-      ASSIGN_OR_RETURN(auto p, ExternalProvider::Create(s, observer));
+      ASSIGN_OR_RETURN(auto p, provider::ExternalProvider::Create(s, observer));
       return std::unique_ptr<Provider>(std::move(p));
     }
     return InvalidArgumentError(fmt::format("storage '{}' has unknown type '{}'", id, s.type));
@@ -30,4 +30,4 @@ Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storag
   return NotFoundError(fmt::format("storage '{}' does not exist", id));
 }
 
-}  // namespace ctdump::provider
+}  // namespace ctdump::storage

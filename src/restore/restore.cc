@@ -1,0 +1,213 @@
+#include "restore/restore.h"
+
+#include <btrfsutil.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "container/container.h"
+#include "ctdump/idmap.h"
+#include "ctdump/provider.h"
+#include "extract/extract.h"
+#include "restore/guest_config.h"
+#include "storage/registry.h"
+#include "sys/file.h"
+#include "sys/lock_file.h"
+
+namespace ctdump::restore {
+namespace {
+
+constexpr const char* kPrivilegedRefusal =
+    "refusing to restore privileged container backup from external source";
+
+// Removes what a restore created unless it succeeded.
+class Undo {
+ public:
+  explicit Undo(Observer* log) : log_(log) {}
+  ~Undo() {
+    if (committed_) return;
+    if (!subvolume_.empty()) {
+      btrfs_util_error e = btrfs_util_delete_subvolume(subvolume_.c_str(), BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
+      if (e != BTRFS_UTIL_OK)
+        log_->Log(LogLevel::kWarn, fmt::format("unable to delete subvolume '{}': {}", subvolume_,
+                                               btrfs_util_strerror(e)));
+    }
+    for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
+      Status s = sys::RemoveTree(*it);
+      if (!s.ok()) log_->Log(LogLevel::kWarn, s.message());
+    }
+  }
+  void AddDir(std::string d) { dirs_.push_back(std::move(d)); }
+  void SetSubvolume(std::string s) { subvolume_ = std::move(s); }
+  void Commit() { committed_ = true; }
+
+ private:
+  Observer* log_;
+  std::vector<std::string> dirs_;
+  std::string subvolume_;
+  bool committed_ = false;
+};
+
+struct Rootfs {
+  std::string spec;  // "dir:/p" / "btrfs:/p"
+  std::string path;
+};
+
+bool IsEmptyDir(const std::string& p) {
+  DIR* d = ::opendir(p.c_str());
+  if (!d) return false;
+  int n = 0;
+  while (struct dirent* e = ::readdir(d))
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") ++n;
+  ::closedir(d);
+  return n == 0;
+}
+
+Result<Rootfs> CreateRootfs(const RestoreOptions& o, const Paths& paths, const IdMap& map,
+                            Undo& undo) {
+  Rootfs r;
+  if (!o.rootfs_storage.empty()) {
+    if (o.rootfs_storage.rfind("btrfs:", 0) != 0)
+      return InvalidArgumentError(fmt::format(
+          "--rootfs-storage '{}': only 'btrfs:<path>' is supported", o.rootfs_storage));
+    std::string base = o.rootfs_storage.substr(6);
+    if (base.empty() || base[0] != '/')
+      return InvalidArgumentError(
+          fmt::format("--rootfs-storage '{}': the path must be absolute", o.rootfs_storage));
+    r.path = base + "/" + o.name;
+    if (sys::PathExists(r.path))
+      return AlreadyExistsError(fmt::format("subvolume '{}' already exists", r.path));
+    btrfs_util_error e = btrfs_util_create_subvolume(r.path.c_str(), 0, nullptr, nullptr);
+    if (e != BTRFS_UTIL_OK)
+      return IOError(fmt::format("unable to create btrfs subvolume '{}': {}", r.path,
+                                 btrfs_util_strerror(e)));
+    undo.SetSubvolume(r.path);
+    r.spec = "btrfs:" + r.path;
+  } else {
+    r.path = o.rootfs_dir.empty() ? fmt::format("{}/{}/rootfs", paths.lxcpath, o.name) : o.rootfs_dir;
+    if (r.path[0] != '/')
+      return InvalidArgumentError(fmt::format("--rootfs '{}' must be an absolute path", r.path));
+    if (sys::PathExists(r.path)) {
+      if (!o.force && !IsEmptyDir(r.path))
+        return AlreadyExistsError(fmt::format(
+            "root file system '{}' exists and is not empty (use --force to restore over it)", r.path));
+    } else {
+      RETURN_IF_ERROR(sys::MakeDirs(r.path, 0755));
+      undo.AddDir(r.path);
+    }
+    r.spec = "dir:" + r.path;
+  }
+  if (::chown(r.path.c_str(), map.root_uid(), map.root_gid()) != 0 || ::chmod(r.path.c_str(), 0755) != 0)
+    return ErrnoError(errno, fmt::format("Failed to prepare root file system '{}'", r.path));
+  return r;
+}
+
+Result<IdMap> TargetMap(const RestoreOptions& o, const BackedUpConfig& b, bool unprivileged) {
+  if (!unprivileged) {
+    if (!o.idmap.empty()) return InvalidArgumentError("--idmap needs an unprivileged container");
+    return IdMap();
+  }
+  const auto& values = !o.idmap.empty() ? o.idmap : (b.unprivileged ? b.idmap_values : std::vector<std::string>());
+  auto map = IdMap::Parse(values, true);
+  if (!map.ok()) return map.status().WithContext(!o.idmap.empty() ? "--idmap" : "backed-up lxc.idmap");
+  if (map->root_uid() == 0 || map->root_gid() == 0)
+    return InvalidArgumentError(fmt::format("ID map ({}) maps container root to host root", map->ToString()));
+  return map;
+}
+
+Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, const std::string& root,
+               const IdMap& map, const RestoreOptions& o, Observer* log) {
+  ASSIGN_OR_RETURN(std::string source, p.RestoreContainerInit(volname, m));
+  extract::ExtractOptions eo;
+  eo.force = o.force;
+  eo.untrusted = p.external();
+  if (o.bwlimit_kib) eo.bwlimit = o.bwlimit_kib * 1024;
+  log->Log(LogLevel::kInfo, fmt::format("extracting {} '{}'",
+                                        m == RestoreMechanism::kTar ? "archive" : "directory", source));
+  auto stats = m == RestoreMechanism::kTar ? extract::ExtractTarFile(source, root, map, eo, log)
+                                           : extract::CopyDirectory(source, root, map, eo, log);
+  if (!stats.ok()) return stats.status();
+  log->Log(LogLevel::kInfo, fmt::format("extracted {} entries, {} bytes", stats->entries, stats->bytes));
+  if (stats->skipped_existing)
+    log->Log(LogLevel::kInfo, fmt::format("kept {} existing files", stats->skipped_existing));
+  if (stats->unmapped_ids) {
+    std::string first;
+    for (const auto& e : stats->unmapped_examples) first += (first.empty() ? "" : ", ") + e;
+    log->Log(LogLevel::kWarn,
+             fmt::format("{} entries had owners the new ID map ({}) cannot represent; they now belong "
+                         "to uid/gid {} inside the container (first: {})",
+                         stats->unmapped_ids, map.ToString(), eo.fallback_uid, first));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
+  auto colon = o.volid.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == o.volid.size())
+    return InvalidArgumentError(fmt::format("volume '{}' is not of the form <storage>:<volname>", o.volid));
+  std::string storage_id = o.volid.substr(0, colon), volname = o.volid.substr(colon + 1);
+  if (o.name.empty() || o.name.find('/') != std::string::npos || o.name[0] == '.')
+    return InvalidArgumentError(fmt::format("invalid container name '{}'", o.name));
+  if (!o.rootfs_dir.empty() && !o.rootfs_storage.empty())
+    return InvalidArgumentError("give either --rootfs or --rootfs-storage, not both");
+  std::string ct_dir = fmt::format("{}/{}", paths.lxcpath, o.name);
+  if (sys::PathExists(ct_dir + "/config"))
+    return AlreadyExistsError(fmt::format("container '{}' already exists in lxcpath \"{}\"", o.name, paths.lxcpath));
+
+  RETURN_IF_ERROR(sys::MakeDirs(paths.run_dir + "/lock", 0755));
+  auto warn = [log](const std::string& m) { log->Log(LogLevel::kWarn, m); };
+  ASSIGN_OR_RETURN(auto lock, sys::LockFile::Acquire(
+                                  fmt::format("{}/lock/lxc-{}.lock", paths.run_dir, o.name),
+                                  std::chrono::milliseconds(0), warn));
+
+  ASSIGN_OR_RETURN(auto storages, storage::LoadStorageConfig(paths.config_dir));
+  ASSIGN_OR_RETURN(auto provider, storage::OpenStorage(storages, storage_id, log));
+  log->Log(LogLevel::kInfo, fmt::format("restoring '{}' as container '{}'", o.volid, o.name));
+
+  ASSIGN_OR_RETURN(std::string raw, provider->ArchiveGetGuestConfig(volname));
+  ASSIGN_OR_RETURN(BackedUpConfig backed_up, InspectGuestConfig(raw));
+  bool unprivileged = o.unprivileged.value_or(backed_up.unprivileged);
+  if (!unprivileged && provider->external()) return FailedPreconditionError(kPrivilegedRefusal);
+  ASSIGN_OR_RETURN(IdMap map, TargetMap(o, backed_up, unprivileged));
+  if (!backed_up.unprivileged && unprivileged)
+    log->Log(LogLevel::kInfo, "restoring a privileged container's backup as unprivileged");
+
+  Undo undo(log);
+  if (!sys::PathExists(ct_dir)) {
+    RETURN_IF_ERROR(sys::MakeDirs(ct_dir, 0755));
+    undo.AddDir(ct_dir);
+  }
+  ASSIGN_OR_RETURN(Rootfs rootfs, CreateRootfs(o, paths, map, undo));
+  ASSIGN_OR_RETURN(RestoreMechanism m, provider->RestoreGetMechanism(volname));
+  Status extracted = Extract(*provider, volname, m, rootfs.path, map, o, log);
+  Status cleanup = provider->RestoreContainerCleanup(volname);
+  if (!extracted.ok()) {
+    if (!cleanup.ok()) log->Log(LogLevel::kWarn, "restore cleanup failed - " + cleanup.message());
+    return extracted;
+  }
+  RETURN_IF_ERROR(cleanup.WithContext("restore cleanup failed"));
+
+  ASSIGN_OR_RETURN(auto fw, provider->ArchiveGetFirewallConfig(volname));
+  RestoreTarget target{o.name, rootfs.spec, rootfs.path, paths.lxcpath, map, o.volid};
+  ASSIGN_OR_RETURN(RestoredConfig cfg, AdaptGuestConfig(raw, target));
+  if (fw && !fw->empty()) RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/ctdump.fw", *fw, 0640));
+  if (cfg.pct_conf) RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/pct.conf", *cfg.pct_conf, 0640));
+  RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/config", cfg.lxc_config, 0640));
+  Status shutdown = provider->Shutdown();
+  if (!shutdown.ok()) log->Log(LogLevel::kWarn, shutdown.message());
+  undo.Commit();
+  log->Log(LogLevel::kInfo, fmt::format("restored container '{}' (root file system {}, ID map {})",
+                                        o.name, rootfs.spec, map.ToString()));
+  if (o.start) {
+    ASSIGN_OR_RETURN(auto ct, container::Container::Open(o.name, paths.lxcpath));
+    RETURN_IF_ERROR(ct.Start().WithContext(fmt::format("restored container '{}' did not start", o.name)));
+    log->Log(LogLevel::kInfo, fmt::format("started container '{}'", o.name));
+  }
+  return Status::OK();
+}
+
+}  // namespace ctdump::restore

@@ -1,0 +1,51 @@
+// Restoring a backup into a new container (PVE §6 `pct restore`, for plain
+// LXC hosts):
+//
+//   lock <new-ct> -> provider: archive_get_guest_config -> privileged check
+//   ("refusing to restore privileged container backup from external source")
+//   -> root file system created (dir, or a btrfs subvolume), owned by the new
+//   container's root -> restore_get_mechanism -> restore_container_init ->
+//   extraction as the new container's root in its user namespace (tar: the
+//   file, any compression, checked as untrusted for external providers;
+//   directory: read by host root, streamed in) -> restore_container_cleanup
+//   (always; its error counts only if extraction succeeded) ->
+//   archive_get_firewall_config -> config written -> [start]
+//
+// Any failure removes what the restore created (root file system, config
+// directory): no half-created container is left behind.
+#ifndef CTDUMP_RESTORE_RESTORE_H_
+#define CTDUMP_RESTORE_RESTORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ctdump/observer.h"
+#include "ctdump/status.h"
+
+namespace ctdump::restore {
+
+struct RestoreOptions {
+  std::string volid;                // <storage>:<volname>
+  std::string name;                 // the new container
+  std::optional<bool> unprivileged;  // default: as backed up
+  std::string rootfs_dir;           // --rootfs DIR (default <lxcpath>/<name>/rootfs)
+  std::string rootfs_storage;       // --rootfs-storage btrfs:<path>
+  std::vector<std::string> idmap;   // --idmap "u 0 200000 65536" ... (default: as backed up)
+  uint64_t bwlimit_kib = 0;         // 0 = unlimited
+  bool force = false;               // overwrite existing files in an existing root
+  bool start = false;               // start the container afterwards
+};
+
+struct Paths {
+  std::string lxcpath;
+  std::string config_dir;
+  std::string run_dir;
+};
+
+Status RunRestore(const RestoreOptions& options, const Paths& paths, Observer* observer);
+
+}  // namespace ctdump::restore
+
+#endif  // CTDUMP_RESTORE_RESTORE_H_
