@@ -18,6 +18,9 @@ Layout on the storage (`path` from the storage configuration):
         protected         present if the backup is protected
     <path>/<vmid>/<timestamp>.failed/            a failed backup kept for inspection (never listed)
 
+    <path>/.restore/<vmid>_<timestamp>.<pid>/     a tree extracted for a `directory` restore
+                                                  (the `.restore` directory has mode 0700)
+
 Two instances run per container backup:
   * main (host root): job_init, backup_init, backup_get_mechanism, backup_container_prepare
     (creates the backup directory and chowns it to the container's root uid), backup_cleanup,
@@ -26,13 +29,20 @@ Two instances run per container backup:
   * worker (container root inside a user namespace): backup_container only. It learns where to
     write from the `worker-state` the main instance returned from backup_container_prepare.
 
+A restore uses one main instance: restore_get_mechanism, restore_container_init,
+restore_container_cleanup, archive_get_guest_config and archive_get_firewall_config. The storage
+key `restore-mechanism` chooses how the tree is handed over: `tar` (default) returns the path of
+archive.tar; `directory` extracts archive.tar (GNU tar, as host root, owners kept numerically)
+into a private run directory and returns that, removed again by restore_container_cleanup.
+
 Test hooks (storage configuration keys, each a method name or a comma-separated list of them):
   test-fail, test-crash, test-hang, test-garbage; plus test-archive-name and test-mechanism.
-  test-vmid restricts the method hooks to requests whose params name that vmid (so a job of
-  several containers can fail one and back up the next).
+  test-vmid restricts the method hooks to requests whose params name that vmid, directly or as
+  the first part of `volname` (so a job of several containers can fail one and back up the next).
 """
 
 import calendar
+import errno
 import json
 import os
 import re
@@ -57,10 +67,16 @@ FAILURE = 1
 
 ARCHIVE_FILE = "archive.tar"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-VMID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
+VMID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*\Z")  # \Z: no trailing newline
 ARCHIVE_NAME_RE = re.compile(r"^[A-Za-z0-9\-.+=_/:]+$")
 FAILED_SUFFIX = ".failed"
+GUEST_CONFIG_FILE = "guest.conf"
+FIREWALL_CONFIG_FILE = "firewall.conf"
+RESTORE_DIR = ".restore"  # below `path`; starts with '.', so list_backups never sees it
+RESTORE_MECHANISMS = ("tar", "directory")
+MAX_CONFIG_SIZE = 1 << 20  # guest.conf / firewall.conf larger than this are refused
+MAX_RELAYED_TAR_LINES = 50
 PROGRESS_INTERVAL = 0.5  # seconds between progress notifications (at most ~2/s)
 TEST_HOOKS = ("test-fail", "test-crash", "test-hang", "test-garbage")
 _GARBAGE = object()  # dispatch result meaning "answer with a non-JSON line" (test-garbage)
@@ -352,15 +368,54 @@ def get_vmid(params):
     return vmid
 
 
-def get_volname(params):
-    """Accepts '<vmid>/<timestamp>' (and PVE's 'backup/<vmid>/<timestamp>' form)."""
-    volname = get_param(params, "volname", str)
+def parse_volname(volname):
+    """'<vmid>/<timestamp>' or PVE's 'backup/<vmid>/<timestamp>' → '<vmid>/<timestamp>', or None.
+
+    The result is safe to join below `path`: no '..', no absolute path, no other characters than
+    a vmid (VMID_RE) and a timestamp (TIMESTAMP_RE) separated by exactly one '/'.
+    """
+    if not isinstance(volname, str) or ".." in volname or volname.startswith("/"):
+        return None
     name = volname[len("backup/"):] if volname.startswith("backup/") else volname
     vmid, _, stamp = name.partition("/")
     if not VMID_RE.match(vmid) or not TIMESTAMP_RE.match(stamp):
+        return None
+    return name
+
+
+def get_volname(params):
+    """Accepts '<vmid>/<timestamp>' (and PVE's 'backup/<vmid>/<timestamp>' form)."""
+    volname = get_param(params, "volname", str)
+    name = parse_volname(volname)
+    if name is None:
         raise ParamError(f"'volname' must look like '<vmid>/<YYYY-MM-DDTHH:MM:SSZ>', "
                          f"got '{volname}'")
     return name
+
+
+def restore_run_name(volname, pid):
+    """Name of the private run directory of a `directory` restore: '<vmid>_<timestamp>.<pid>'.
+
+    `volname` is a parsed volname; '/' and ':' become '_' so the name is one plain component.
+    """
+    return re.sub(r"[^A-Za-z0-9_.+=-]", "_", volname) + f".{pid}"
+
+
+def tar_extract_command(run_dir):
+    """GNU tar extracting the archive on stdin into `run_dir`, keeping numeric owners, modes,
+    ACLs, all xattrs and holes (run as host root by the main instance)."""
+    return ["tar", "-xpf", "-", "--numeric-owner", "--acls", "--xattrs", "--xattrs-include=*",
+            "--sparse", "-C", run_dir]
+
+
+def hook_vmid(params):
+    """The vmid a request is about, for test-vmid: params.vmid or the vmid part of volname."""
+    if not isinstance(params, dict):
+        return None
+    if isinstance(params.get("vmid"), str):
+        return params["vmid"]
+    name = parse_volname(params.get("volname"))
+    return name.partition("/")[0] if name else None
 
 
 def get_string_list(params, key, where=""):
@@ -417,6 +472,66 @@ def fsync_dir(path):
 
 def os_error(what, err):
     return RpcError(f"{what}: {err.strerror or err}")
+
+
+def open_regular_nofollow(path):
+    """Opens `path` for reading without following a symlink in its last component and checks
+    that it is a regular file. Returns the fd or raises OSError (ELOOP for a symlink)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_small_text(path, limit=MAX_CONFIG_SIZE):
+    """The UTF-8 text of a small regular file (no symlink), or None if it does not exist."""
+    try:
+        fd = open_regular_nofollow(path)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise RpcError(f"'{path}' is larger than {limit} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise RpcError(f"'{path}' is not valid UTF-8: {err}")
+
+
+def remove_tree(path):
+    """Removes `path` without following symlinks; a missing `path` is fine.
+
+    Host root removes anything. Without CAP_DAC_OVERRIDE (the unit tests), directories the
+    archive made read-only or unsearchable are made accessible first and the removal retried.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(path)
+        return
+    try:
+        shutil.rmtree(path)
+        return
+    except PermissionError:
+        pass
+    os.chmod(path, 0o700)
+    for root, dirs, _files in os.walk(path):  # top-down: fixed before os.walk lists them
+        for name in dirs:
+            sub = os.path.join(root, name)
+            if not os.path.islink(sub):
+                try:
+                    os.chmod(sub, 0o700)
+                except OSError:
+                    pass
+    shutil.rmtree(path)
 
 
 def probe_path(directory, rel):
@@ -514,6 +629,8 @@ class Provider:
         "job_init", "job_cleanup", "backup_init", "backup_get_mechanism",
         "backup_container_prepare", "backup_cleanup", "backup_handle_log_file",
         "list_backups", "delete_backup", "update_attribute",
+        "restore_get_mechanism", "archive_get_guest_config", "archive_get_firewall_config",
+        "restore_container_init", "restore_container_cleanup",
     }
     WORKER_METHODS = {"backup_container"}
 
@@ -524,6 +641,7 @@ class Provider:
         self.config = {}
         self.hooks = {name: set() for name in TEST_HOOKS}
         self.backups = {}
+        self.restores = {}  # parsed volname -> run directory of a `directory` restore
         self.shutdown_requested = False
 
     # ---- dispatch ------------------------------------------------------------------------
@@ -574,7 +692,7 @@ class Provider:
             raise RpcError(f"method '{method}' is not available in role '{self.role}'",
                            METHOD_NOT_FOUND)
         only = self.config.get("test-vmid")
-        if not only or (isinstance(params, dict) and params.get("vmid") == only):
+        if not only or hook_vmid(params) == only:
             if self.apply_hooks(method, None) is _GARBAGE:
                 return _GARBAGE
         return getattr(self, method)(params_object(params))
@@ -608,7 +726,7 @@ class Provider:
         if version < 1:
             raise RpcError(f"unsupported api-version {version} (this provider speaks 1)")
         mechanism = config.get("restore-mechanism")
-        if mechanism is not None and mechanism not in ("tar", "directory"):
+        if mechanism is not None and mechanism not in RESTORE_MECHANISMS:
             raise RpcError(f"storage '{storage_id}': invalid restore-mechanism '{mechanism}' "
                            "(expected 'tar' or 'directory')")
         if role == "main":
@@ -770,9 +888,16 @@ class Provider:
         return None
 
     def abort(self):
-        """stdin closed without shutdown: keep unfinished backups as '.failed'.
+        """stdin closed without shutdown: keep unfinished backups as '.failed' and remove the
+        run directories of restores that were not cleaned up.
 
         No request is running, so this reports on stderr only (no notifications)."""
+        for name in list(self.restores):
+            try:
+                self._remove_restore(name)
+                stderr(f"aborted: removed the restore directory of backup '{name}'")
+            except RpcError as err:
+                stderr(err.message)
         for backup in list(self.backups.values()):
             if backup.final_dir is None:
                 try:
@@ -870,6 +995,145 @@ class Provider:
                     os.unlink(flag)
         except OSError as err:
             raise os_error(f"cannot update {name} of backup '{volname}'", err)
+        return None
+
+    # ---- restore (main instance, host root) ----------------------------------------------
+
+    @property
+    def restore_mechanism(self):
+        return self.config.get("restore-mechanism", "tar")
+
+    def _restore_source(self, params):
+        """(parsed volname, backup directory) of a complete backup, or the 'not found' error.
+
+        A backup is complete when its directory holds archive.tar, as in list_backups; an
+        unfinished or '.failed' backup is not found."""
+        volname = get_param(params, "volname", str)
+        name = get_volname(params)
+        bdir = self._backup_dir(name)
+        try:
+            st = os.lstat(os.path.join(bdir, ARCHIVE_FILE))
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode) or os.path.islink(bdir):
+            raise RpcError(f"backup '{volname}' not found")
+        return name, bdir
+
+    def restore_get_mechanism(self, params):
+        self._restore_source(params)
+        return {"mechanism": self.restore_mechanism, "vmtype": "lxc"}
+
+    def archive_get_guest_config(self, params):
+        name, bdir = self._restore_source(params)
+        try:
+            config = read_small_text(os.path.join(bdir, GUEST_CONFIG_FILE))
+        except OSError as err:
+            raise os_error(f"cannot read the guest configuration of backup '{name}'", err)
+        if config is None:
+            raise RpcError(f"backup '{name}' has no {GUEST_CONFIG_FILE}")
+        return {"config": config}
+
+    def archive_get_firewall_config(self, params):
+        name, bdir = self._restore_source(params)
+        try:
+            config = read_small_text(os.path.join(bdir, FIREWALL_CONFIG_FILE))
+        except OSError as err:
+            raise os_error(f"cannot read the firewall configuration of backup '{name}'", err)
+        return {"config": config}
+
+    def _restore_run_dir(self, name):
+        return os.path.join(self.path, RESTORE_DIR, restore_run_name(name, os.getpid()))
+
+    def restore_container_init(self, params):
+        get_param(params, "info", dict, optional=True)
+        name, bdir = self._restore_source(params)
+        archive = os.path.join(bdir, ARCHIVE_FILE)
+        if self.restore_mechanism == "tar":
+            self.ch.log("info", f"restoring backup '{name}' from '{archive}'")
+            return {"tar-path": archive}
+        self._remove_restore(name)  # a second init for the same backup starts afresh
+        run_dir = self._restore_run_dir(name)
+        try:
+            fd = open_regular_nofollow(archive)
+        except OSError as err:
+            raise os_error(f"cannot open '{archive}'", err)
+        try:
+            self._make_run_dir(run_dir)
+            self.restores[name] = run_dir
+            self.ch.log("info", f"extracting '{archive}' into '{run_dir}'")
+            self._extract(fd, run_dir)
+        except BaseException:
+            try:
+                self._remove_restore(name)
+            except RpcError as err:
+                self.ch.log("warn", err.message)
+            raise
+        finally:
+            os.close(fd)
+        return {"archive-directory": run_dir}
+
+    @staticmethod
+    def _make_run_dir(run_dir):
+        """Creates `<path>/.restore` (0700, host root's) and the run directory (0700) in it."""
+        parent = os.path.dirname(run_dir)
+        try:
+            try:
+                os.mkdir(parent, 0o700)
+            except FileExistsError:
+                pass
+            st = os.lstat(parent)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                raise RpcError(f"'{parent}' is not a directory owned by uid {os.geteuid()}")
+            os.chmod(parent, 0o700)
+            remove_tree(run_dir)  # left over by a crashed process with the same pid
+            os.mkdir(run_dir, 0o700)
+        except OSError as err:
+            raise os_error(f"cannot create restore directory '{run_dir}'", err)
+
+    def _extract(self, fd, run_dir):
+        """Runs GNU tar on the archive (fd on stdin) into `run_dir`; its stderr becomes warnings."""
+        started = time.monotonic()
+        env = dict(os.environ, LC_ALL="C")
+        try:
+            proc = subprocess.run(tar_extract_command(run_dir), stdin=fd,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        except OSError as err:
+            raise os_error("cannot run tar", err)
+        lines = [l for l in proc.stderr.decode("utf-8", errors="replace").splitlines() if l]
+        for line in lines[:MAX_RELAYED_TAR_LINES]:
+            self.ch.log("warn", line)
+        if len(lines) > MAX_RELAYED_TAR_LINES:
+            self.ch.log("warn", f"... {len(lines) - MAX_RELAYED_TAR_LINES} more tar messages")
+        if proc.returncode < 0:
+            raise RpcError(f"tar was killed by signal {-proc.returncode}")
+        if proc.returncode != 0:
+            last = lines[-1] if lines else "no message"
+            raise RpcError(f"tar failed with exit code {proc.returncode}: {last}")
+        self.ch.log("info", f"extracted in {time.monotonic() - started:.1f} s")
+
+    def _remove_restore(self, name):
+        """Removes the run directory of `name` (remembered, or this process's by its name).
+        Returns whether there was one."""
+        run_dir = self.restores.get(name) or self._restore_run_dir(name)
+        existed = os.path.lexists(run_dir)
+        try:
+            remove_tree(run_dir)
+        except OSError as err:
+            raise os_error(f"cannot remove restore directory '{run_dir}'", err)
+        self.restores.pop(name, None)
+        try:
+            os.rmdir(os.path.dirname(run_dir))  # drop '.restore' once empty
+        except OSError:
+            pass
+        return existed
+
+    def restore_container_cleanup(self, params):
+        """Idempotent; fine without restore_container_init and for a deleted backup."""
+        get_param(params, "info", dict, optional=True)
+        name = get_volname(params)
+        if name in self.restores or self.restore_mechanism == "directory":
+            if self._remove_restore(name):
+                self.ch.log("info", f"removed the restore directory of backup '{name}'")
         return None
 
     # ---- worker --------------------------------------------------------------------------

@@ -218,6 +218,56 @@ class TarEntryCounterTest(unittest.TestCase):
         self.assertEqual(counter.entries, 0)
 
 
+class RestoreHelpersTest(unittest.TestCase):
+    def test_parse_volname(self):
+        self.assertEqual(dx.parse_volname(f"101/{STAMP}"), f"101/{STAMP}")
+        self.assertEqual(dx.parse_volname(f"backup/101/{STAMP}"), f"101/{STAMP}")
+        for bad in BAD_VOLNAMES:
+            with self.subTest(volname=bad):
+                self.assertIsNone(dx.parse_volname(bad))
+
+    def test_run_directory_name_is_one_plain_component(self):
+        self.assertEqual(dx.restore_run_name(f"101/{STAMP}", 4242),
+                         "101_2025-04-04T13_32_04Z.4242")
+
+    def test_extract_command(self):
+        self.assertEqual(dx.tar_extract_command("/s/.restore/x.1"), [
+            "tar", "-xpf", "-", "--numeric-owner", "--acls", "--xattrs", "--xattrs-include=*",
+            "--sparse", "-C", "/s/.restore/x.1"])
+
+    def test_hook_vmid(self):
+        self.assertEqual(dx.hook_vmid({"vmid": "7"}), "7")
+        self.assertEqual(dx.hook_vmid({"volname": f"backup/102/{STAMP}"}), "102")
+        self.assertIsNone(dx.hook_vmid({"volname": "../x"}))
+        self.assertIsNone(dx.hook_vmid(None))
+
+    def test_remove_tree_handles_unwritable_directories_and_symlinks(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            outside = os.path.join(tmp, "outside")
+            os.mkdir(outside)
+            open(os.path.join(outside, "keep"), "w").close()
+            tree = os.path.join(tmp, "tree")
+            os.makedirs(os.path.join(tree, "ro", "deep"))
+            open(os.path.join(tree, "ro", "deep", "f"), "w").close()
+            os.symlink(outside, os.path.join(tree, "ro", "link"))
+            os.chmod(os.path.join(tree, "ro", "deep"), 0o000)
+            os.chmod(os.path.join(tree, "ro"), 0o500)
+            dx.remove_tree(tree)
+            self.assertFalse(os.path.lexists(tree))
+            self.assertTrue(os.path.exists(os.path.join(outside, "keep")))
+            self.assertEqual(stat.S_IMODE(os.stat(outside).st_mode) & 0o700, 0o700)
+            dx.remove_tree(tree)  # missing: fine
+
+
+# Volnames every volname-taking method must refuse as invalid params (path safety).
+BAD_VOLNAMES = [
+    "", "101", f"../101/{STAMP}", f"101/../../{STAMP}", f"/101/{STAMP}", "/etc/passwd",
+    f"101/{STAMP}/../x", f"101/{STAMP}/", f"101/{STAMP}.failed", "101/latest",
+    f"1..1/{STAMP}", f"101\n/{STAMP}", f"backup/../101/{STAMP}", f"backup//101/{STAMP}",
+    f"10 1/{STAMP}", f"101/{STAMP}\0", f"101/{STAMP}\n",
+]
+
+
 # --------------------------------------------------------------------------------------------
 # The protocol, through a subprocess
 
@@ -397,10 +447,14 @@ class ErrorCodeTest(ProtocolTestCase):
         response, _ = p.request("frobnicate", {})
         self.assertError(response, -32601, "'frobnicate' not found")
 
-    def test_restore_methods_not_implemented_yet(self):
-        p = self.start()
-        response, _ = p.request("restore_get_mechanism", {"volname": f"101/{STAMP}"})
-        self.assertEqual(response["error"]["code"], -32601)
+    def test_restore_methods_are_main_only(self):
+        w = self.start(role="worker")
+        for method in ("restore_get_mechanism", "archive_get_guest_config",
+                       "archive_get_firewall_config", "restore_container_init",
+                       "restore_container_cleanup"):
+            with self.subTest(method=method):
+                response, _ = w.request(method, {"volname": f"101/{STAMP}", "info": {}})
+                self.assertError(response, -32601, "not available in role 'worker'")
 
     def test_role_separation(self):
         p = self.start()
@@ -425,6 +479,10 @@ class ErrorCodeTest(ProtocolTestCase):
             ("update_attribute", {"volname": f"101/{STAMP}", "name": "color", "value": "red"},
              "'name'"),
             ("job_init", [1, 2], "params must be an object"),
+            ("restore_get_mechanism", {}, "'volname'"),
+            ("restore_container_init", {"volname": f"101/{STAMP}", "info": "storeid"},
+             "'info' must be an object"),
+            ("restore_container_cleanup", {"volname": 101}, "'volname' must be a string"),
         ]
         for method, params, text in cases:
             with self.subTest(method=method, params=params):
@@ -815,6 +873,329 @@ class ManageTest(ProtocolTestCase):
         self.assertError(response, -32602, "'value'")
 
 
+RESTORE_METHODS = ("restore_get_mechanism", "archive_get_guest_config",
+                   "archive_get_firewall_config", "restore_container_init",
+                   "restore_container_cleanup")
+
+# Members of the tarfile-built archive.tar: (name, type, mode, uid, gid, data or link target).
+RESTORE_MEMBERS = [
+    ("./", tarfile.DIRTYPE, 0o755, 0, 0, None),
+    ("./etc", tarfile.DIRTYPE, 0o755, 0, 0, None),
+    ("./etc/hostname", tarfile.REGTYPE, 0o644, 0, 0, b"ct101\n"),
+    ("./etc/shadow", tarfile.REGTYPE, 0o640, 0, 42, b"root:*:1::::::\n"),
+    ("./usr/bin", tarfile.DIRTYPE, 0o755, 0, 0, None),
+    ("./usr/bin/tool", tarfile.REGTYPE, 0o4755, 0, 0, b"#!/bin/sh\n"),
+    ("./home/user", tarfile.DIRTYPE, 0o700, 1000, 1000, None),
+    ("./home/user/notes.txt", tarfile.REGTYPE, 0o600, 1000, 1000, b"hello\n"),
+    ("./srv/ro", tarfile.DIRTYPE, 0o555, 33, 33, None),
+    ("./srv/ro/data", tarfile.REGTYPE, 0o444, 33, 33, b"read only\n"),
+    ("./hostname-link", tarfile.SYMTYPE, 0o777, 0, 0, "/etc/hostname"),
+    ("./etc/hostname-hard", tarfile.LNKTYPE, 0o644, 0, 0, "./etc/hostname"),
+]
+
+
+def write_tarfile_archive(path, members, with_root=True):
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, mode, uid, gid, data in members:
+            if name == "./" and not with_root:
+                continue
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.uid, info.gid, info.mtime = kind, mode, uid, gid, START
+            if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+                info.linkname = data
+                tar.addfile(info)
+            elif kind == tarfile.DIRTYPE:
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+
+class RestoreTest(ProtocolTestCase):
+    """The restore methods, both mechanisms, on real backup directories."""
+
+    def make_backup(self, vmid="101", stamp=STAMP, firewall=None, archive=None):
+        bdir = os.path.join(self.store, vmid, stamp)
+        os.makedirs(bdir)
+        if archive is None:
+            write_tarfile_archive(os.path.join(bdir, "archive.tar"), RESTORE_MEMBERS)
+        else:
+            with open(os.path.join(bdir, "archive.tar"), "wb") as f:
+                f.write(archive)
+        with open(os.path.join(bdir, "guest.conf"), "w") as f:
+            f.write("arch: amd64\nhostname: ct101\nunprivileged: 1\n")
+        if firewall is not None:
+            with open(os.path.join(bdir, "firewall.conf"), "w") as f:
+                f.write(firewall)
+        return bdir
+
+    def restore_root(self):
+        return os.path.join(self.store, ".restore")
+
+    # ---- restore_get_mechanism ---------------------------------------------------------
+
+    def test_mechanism_default_is_tar(self):
+        self.make_backup()
+        p = self.start()
+        result, _ = p.call("restore_get_mechanism", {"volname": f"101/{STAMP}"})
+        self.assertEqual(result, {"mechanism": "tar", "vmtype": "lxc"})
+
+    def test_mechanism_from_storage_key(self):
+        self.make_backup()
+        for mechanism in ("tar", "directory"):
+            with self.subTest(mechanism=mechanism):
+                p = self.start({"restore-mechanism": mechanism})
+                result, _ = p.call("restore_get_mechanism", {"volname": f"backup/101/{STAMP}"})
+                self.assertEqual(result, {"mechanism": mechanism, "vmtype": "lxc"})
+
+    def test_unknown_backup_is_not_found(self):
+        os.makedirs(os.path.join(self.store, "101", "2025-04-07T00:00:00Z"))  # unfinished
+        p = self.start({"restore-mechanism": "directory"})
+        for volname in (f"101/{STAMP}", f"backup/102/{STAMP}", "101/2025-04-07T00:00:00Z"):
+            for method in RESTORE_METHODS[:4]:
+                with self.subTest(volname=volname, method=method):
+                    response, _ = p.request(method, {"volname": volname, "info": {}})
+                    self.assertError(response, 1, f"backup '{volname}' not found")
+        self.assertFalse(os.path.exists(self.restore_root()))
+
+    def test_symlinked_archive_is_not_a_backup(self):
+        bdir = self.make_backup()
+        os.rename(os.path.join(bdir, "archive.tar"), os.path.join(self.tmp, "elsewhere.tar"))
+        os.symlink(os.path.join(self.tmp, "elsewhere.tar"), os.path.join(bdir, "archive.tar"))
+        p = self.start()
+        response, _ = p.request("restore_get_mechanism", {"volname": f"101/{STAMP}"})
+        self.assertError(response, 1, f"backup '101/{STAMP}' not found")
+
+    def test_unsafe_volnames_are_invalid_params(self):
+        self.make_backup()
+        p = self.start({"restore-mechanism": "directory"})
+        for method in RESTORE_METHODS:
+            for volname in BAD_VOLNAMES:
+                with self.subTest(method=method, volname=volname):
+                    response, _ = p.request(method, {"volname": volname, "info": {}})
+                    self.assertError(response, -32602, "'volname'")
+        self.assertFalse(os.path.exists(self.restore_root()))
+
+    # ---- configurations ----------------------------------------------------------------
+
+    def test_guest_and_firewall_config(self):
+        self.make_backup(firewall="[OPTIONS]\nenable: 1\n")
+        self.make_backup(vmid="102")
+        p = self.start()
+        result, _ = p.call("archive_get_guest_config", {"volname": f"101/{STAMP}"})
+        self.assertEqual(result, {"config": "arch: amd64\nhostname: ct101\nunprivileged: 1\n"})
+        result, _ = p.call("archive_get_firewall_config", {"volname": f"backup/101/{STAMP}"})
+        self.assertEqual(result, {"config": "[OPTIONS]\nenable: 1\n"})
+        result, _ = p.call("archive_get_firewall_config", {"volname": f"102/{STAMP}"})
+        self.assertEqual(result, {"config": None})
+
+    def test_missing_guest_config(self):
+        bdir = self.make_backup()
+        os.unlink(os.path.join(bdir, "guest.conf"))
+        p = self.start()
+        response, _ = p.request("archive_get_guest_config", {"volname": f"101/{STAMP}"})
+        self.assertError(response, 1, f"backup '101/{STAMP}' has no guest.conf")
+
+    def test_config_symlinks_are_not_followed(self):
+        bdir = self.make_backup()
+        secret = os.path.join(self.tmp, "secret")
+        with open(secret, "w") as f:
+            f.write("password\n")
+        os.unlink(os.path.join(bdir, "guest.conf"))
+        os.symlink(secret, os.path.join(bdir, "guest.conf"))
+        os.symlink(secret, os.path.join(bdir, "firewall.conf"))
+        p = self.start()
+        for method in ("archive_get_guest_config", "archive_get_firewall_config"):
+            with self.subTest(method=method):
+                response, _ = p.request(method, {"volname": f"101/{STAMP}"})
+                self.assertError(response, 1, "Too many levels of symbolic links")
+                self.assertNotIn("password", json.dumps(response))
+
+    def test_config_from_a_separate_instance_without_init(self):
+        self.make_backup()
+        p = self.start({"restore-mechanism": "directory"})
+        result, _ = p.call("archive_get_guest_config", {"volname": f"101/{STAMP}"})
+        self.assertIn("hostname: ct101", result["config"])
+        self.assertEqual(p.shutdown(), (None, 0))
+        self.assertFalse(os.path.exists(self.restore_root()))
+
+    # ---- tar mechanism -----------------------------------------------------------------
+
+    def test_tar_mechanism(self):
+        bdir = self.make_backup()
+        p = self.start()
+        vol = f"101/{STAMP}"
+        self.assertEqual(p.call("restore_get_mechanism", {"volname": vol})[0]["mechanism"], "tar")
+        result, _ = p.call("restore_container_init", {"volname": vol, "info": {}})
+        self.assertEqual(result, {"tar-path": os.path.join(bdir, "archive.tar")})
+        with tarfile.open(result["tar-path"]) as tar:
+            self.assertIn("./etc/hostname", tar.getnames())
+        self.assertIsNone(p.call("restore_container_cleanup", {"volname": vol, "info": {}})[0])
+        self.assertIsNone(p.call("restore_container_cleanup", {"volname": vol, "info": {}})[0])
+        self.assertTrue(os.path.isfile(result["tar-path"]))  # the backup stays
+        self.assertFalse(os.path.exists(self.restore_root()))
+        self.assertEqual(p.shutdown(), (None, 0))
+
+    def test_info_is_optional(self):
+        self.make_backup()
+        p = self.start()
+        self.assertIn("tar-path", p.call("restore_container_init",
+                                         {"volname": f"101/{STAMP}"})[0])
+        self.assertIsNone(p.call("restore_container_cleanup", {"volname": f"101/{STAMP}"})[0])
+
+    # ---- directory mechanism -----------------------------------------------------------
+
+    def init_directory(self, p, vol=f"101/{STAMP}"):
+        self.assertEqual(p.call("restore_get_mechanism", {"volname": vol})[0],
+                         {"mechanism": "directory", "vmtype": "lxc"})
+        result, notes = p.call("restore_container_init", {"volname": vol, "info": {}})
+        self.assertEqual(list(result), ["archive-directory"])
+        return result["archive-directory"], notes
+
+    def test_directory_mechanism_extracts_and_cleans_up(self):
+        self.make_backup()
+        p = self.start({"restore-mechanism": "directory"})
+        run_dir, notes = self.init_directory(p)
+        self.assertEqual(run_dir, os.path.join(self.restore_root(),
+                                               f"101_2025-04-04T13_32_04Z.{p.proc.pid}"))
+        messages = [n["params"]["message"] for n in notes if n["method"] == "log"]
+        self.assertTrue(any(m.startswith("extracting ") for m in messages), messages)
+        self.assertEqual(stat.S_IMODE(os.stat(self.restore_root()).st_mode), 0o700)
+        self.assertEqual(os.stat(self.restore_root()).st_uid, os.geteuid())
+        root = os.lstat(run_dir)
+        self.assertEqual(stat.S_IMODE(root.st_mode), 0o755)  # the archive's './' (container /)
+
+        for name, kind, mode, uid, gid, data in RESTORE_MEMBERS:
+            path = os.path.join(run_dir, name)
+            with self.subTest(member=name):
+                st = os.lstat(path)
+                if kind == tarfile.SYMTYPE:
+                    self.assertTrue(stat.S_ISLNK(st.st_mode))
+                    self.assertEqual(os.readlink(path), data)
+                    continue
+                if kind == tarfile.LNKTYPE:
+                    self.assertTrue(os.path.samefile(path, os.path.join(run_dir, data)))
+                    continue
+                self.assertEqual(stat.S_IMODE(st.st_mode), mode)
+                if os.geteuid() == 0:  # numeric owners are kept (container perspective)
+                    self.assertEqual((st.st_uid, st.st_gid), (uid, gid))
+                if kind == tarfile.REGTYPE:
+                    with open(path, "rb") as f:
+                        self.assertEqual(f.read(), data)
+                else:
+                    self.assertTrue(stat.S_ISDIR(st.st_mode))
+
+        result, notes = p.call("restore_container_cleanup", {"volname": f"101/{STAMP}",
+                                                             "info": {}})
+        self.assertIsNone(result)
+        self.assertFalse(os.path.exists(run_dir))
+        self.assertFalse(os.path.exists(self.restore_root()))  # dropped once empty
+        self.assertIn("removed the restore directory", notes[0]["params"]["message"])
+        self.assertEqual(p.call("restore_container_cleanup", {"volname": f"101/{STAMP}",
+                                                              "info": {}}), (None, []))
+        self.assertTrue(os.path.isfile(os.path.join(self.store, "101", STAMP, "archive.tar")))
+        self.assertEqual(p.shutdown(), (None, 0))
+
+    def test_directory_without_root_member_stays_private(self):
+        bdir = self.make_backup()
+        write_tarfile_archive(os.path.join(bdir, "archive.tar"), RESTORE_MEMBERS,
+                              with_root=False)
+        p = self.start({"restore-mechanism": "directory"})
+        run_dir, _ = self.init_directory(p)
+        self.assertEqual(stat.S_IMODE(os.stat(run_dir).st_mode), 0o700)
+        self.assertTrue(os.path.isfile(os.path.join(run_dir, "etc", "hostname")))
+
+    def test_directory_round_trip_of_a_gnu_tar_backup(self):
+        """archive.tar written by GNU tar with the backup command line, then restored."""
+        ct = os.path.join(self.tmp, "ct")
+        os.mkdir(ct)
+        files = make_container_tree(ct)
+        os.chmod(os.path.join(ct, "etc", "passwd"), 0o600)
+        bdir = self.make_backup()
+        argv, _ = dx.tar_command(["./"], ["/tmp/?*"])
+        with open(os.path.join(bdir, "archive.tar"), "wb") as out:
+            subprocess.run(argv, cwd=ct, stdout=out, check=True)
+        p = self.start({"restore-mechanism": "directory"})
+        run_dir, _ = self.init_directory(p, f"backup/101/{STAMP}")
+        for rel, data in files.items():
+            with self.subTest(path=rel):
+                path = os.path.join(run_dir, rel)
+                if rel.startswith(("tmp/", "lost+found/")):
+                    self.assertFalse(os.path.exists(path))
+                    continue
+                with open(path, "rb") as f:
+                    self.assertEqual(f.read(), data)
+                self.assertEqual(os.lstat(path).st_mode,
+                                 os.lstat(os.path.join(ct, rel)).st_mode)
+        self.assertEqual(os.readlink(os.path.join(run_dir, "hostname-link")), "/etc/hostname")
+        self.assertIsNone(p.call("restore_container_cleanup",
+                                 {"volname": f"backup/101/{STAMP}", "info": {}})[0])
+        self.assertFalse(os.path.exists(run_dir))
+
+    def test_cleanup_without_init_is_fine(self):
+        self.make_backup()
+        p = self.start({"restore-mechanism": "directory"})
+        for vol in (f"101/{STAMP}", f"999/{STAMP}"):  # an existing and a missing backup
+            with self.subTest(volname=vol):
+                self.assertEqual(p.call("restore_container_cleanup",
+                                        {"volname": vol, "info": {}}), (None, []))
+        self.assertFalse(os.path.exists(self.restore_root()))
+
+    def test_second_init_starts_afresh(self):
+        self.make_backup()
+        p = self.start({"restore-mechanism": "directory"})
+        run_dir, _ = self.init_directory(p)
+        with open(os.path.join(run_dir, "stray"), "w") as f:
+            f.write("from the first attempt")
+        self.assertEqual(self.init_directory(p)[0], run_dir)
+        self.assertFalse(os.path.exists(os.path.join(run_dir, "stray")))
+        self.assertTrue(os.path.isfile(os.path.join(run_dir, "etc", "hostname")))
+        p.call("restore_container_cleanup", {"volname": f"101/{STAMP}", "info": {}})
+        self.assertFalse(os.path.exists(run_dir))
+
+    def test_two_backups_get_separate_directories(self):
+        self.make_backup()
+        self.make_backup(vmid="102")
+        p = self.start({"restore-mechanism": "directory"})
+        first, _ = self.init_directory(p)
+        second, _ = self.init_directory(p, f"102/{STAMP}")
+        self.assertNotEqual(first, second)
+        p.call("restore_container_cleanup", {"volname": f"101/{STAMP}", "info": {}})
+        self.assertFalse(os.path.exists(first))
+        self.assertTrue(os.path.isdir(second))
+        p.call("restore_container_cleanup", {"volname": f"102/{STAMP}", "info": {}})
+        self.assertFalse(os.path.exists(self.restore_root()))
+
+    def test_broken_archive_fails_and_leaves_nothing(self):
+        self.make_backup(archive=b"this is not a tar archive\n" * 100)
+        p = self.start({"restore-mechanism": "directory"})
+        response, notes = p.request("restore_container_init",
+                                    {"volname": f"101/{STAMP}", "info": {}})
+        self.assertError(response, 1, "tar failed with exit code 2: ")
+        warns = [n["params"]["message"] for n in notes
+                 if n["method"] == "log" and n["params"]["level"] == "warn"]
+        self.assertTrue(any(w.startswith("tar: ") for w in warns), warns)
+        self.assertFalse(os.path.exists(self.restore_root()))
+        self.assertIsNone(p.call("restore_container_cleanup",
+                                 {"volname": f"101/{STAMP}", "info": {}})[0])
+
+    def test_abort_removes_the_run_directory(self):
+        self.make_backup()
+        p = self.start({"restore-mechanism": "directory"})
+        run_dir, _ = self.init_directory(p)
+        p.proc.stdin.close()
+        self.assertEqual(p.proc.wait(10), 0)
+        self.assertFalse(os.path.exists(run_dir))
+        self.assertIn(b"removed the restore directory", p.proc.stderr.read())
+
+    def test_restore_directory_is_not_listed(self):
+        self.make_backup()
+        p = self.start({"restore-mechanism": "directory"})
+        self.init_directory(p)
+        self.assertEqual([b["volname"] for b in p.call("list_backups", {"vmid": None})[0]],
+                         [f"101/{STAMP}"])
+
+
 class TestHooksTest(ProtocolTestCase):
     def test_fail(self):
         p = self.start({"test-fail": "job_init,backup_cleanup"})
@@ -860,6 +1241,32 @@ class TestHooksTest(ProtocolTestCase):
             json.loads(line)
         self.assertIn("backup_get_mechanism", line)
         self.assertEqual(p.shutdown(), (None, 0))
+
+    def test_restore_methods_take_hooks(self):
+        bdir = os.path.join(self.store, "101", STAMP)
+        os.makedirs(bdir)
+        write_tarfile_archive(os.path.join(bdir, "archive.tar"), RESTORE_MEMBERS)
+        with open(os.path.join(bdir, "guest.conf"), "w") as f:
+            f.write("arch: amd64\n")
+        p = self.start({"test-fail": ",".join(RESTORE_METHODS)})
+        for method in RESTORE_METHODS:
+            with self.subTest(method=method):
+                response, _ = p.request(method, {"volname": f"101/{STAMP}", "info": {}})
+                self.assertError(response, 1, f"injected failure in {method}")
+        p = self.start({"test-crash": "restore_container_init"})
+        p.call("restore_get_mechanism", {"volname": f"101/{STAMP}"})
+        response, _ = p.request("restore_container_init", {"volname": f"101/{STAMP}",
+                                                           "info": {}})
+        self.assertIsNone(response)
+        self.assertEqual(p.proc.wait(10), 3)
+
+    def test_test_vmid_matches_the_volname(self):
+        p = self.start({"test-fail": "restore_container_cleanup", "test-vmid": "102"})
+        self.assertIsNone(p.call("restore_container_cleanup",
+                                 {"volname": f"101/{STAMP}", "info": {}})[0])
+        response, _ = p.request("restore_container_cleanup",
+                                {"volname": f"backup/102/{STAMP}", "info": {}})
+        self.assertError(response, 1, "injected failure in restore_container_cleanup")
 
     def test_archive_name_and_mechanism(self):
         p = self.start({"test-archive-name": "bad name!", "test-mechanism": "nbd"})

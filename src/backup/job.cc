@@ -5,12 +5,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 
 #include <fmt/format.h>
 
 #include "backup/hook_script.h"
 #include "backup/mode.h"
+#include "backup/retention.h"
 #include "backup/task_log.h"
 #include "container/container.h"
 #include "ctdump/container_config.h"
@@ -79,8 +81,13 @@ class Job {
   Observer* obs_;
   HookScript hooks_;
   std::unique_ptr<Provider> provider_;
+  Status CheckProtectedLimit(GuestRun& g);
+  Status AfterArchive(GuestRun& g, int64_t backup_time);
+
   int64_t start_time_ = 0;
   bool ionice_applied_ = false;
+  PruneOptions storage_prune_;  // the storage's prune-backups (default keep-all)
+  int max_protected_ = -1;      // the storage's max-protected-backups (-1: unlimited, as for root)
 };
 
 JobResult Job::Run() {
@@ -149,6 +156,23 @@ Status Job::RunJobBody(JobResult* result) {
   if (!storages.ok())
     return storages.status().WithContext(
         fmt::format("could not get storage information for '{}'", opts_.storage));
+  for (const auto& sec : *storages) {
+    if (sec.id != opts_.storage) continue;
+    if (auto v = sec.Get("prune-backups")) {
+      auto po = ParsePruneOptions(*v);
+      if (!po.ok())
+        return po.status().WithContext(fmt::format("storage '{}': prune-backups", opts_.storage));
+      storage_prune_ = *po;
+    }
+    if (auto v = sec.Get("max-protected-backups")) {
+      try {
+        max_protected_ = std::stoi(*v);
+      } catch (...) {
+        return InvalidArgumentError(fmt::format(
+            "storage '{}': max-protected-backups '{}' is not an integer", opts_.storage, *v));
+      }
+    }
+  }
   auto p = storage::OpenStorage(*storages, opts_.storage, obs_);
   if (!p.ok())
     return p.status().WithContext(
@@ -286,6 +310,7 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   RETURN_IF_ERROR(LogMountPoints(g, &included));
   Info(g.log, fmt::format("backup mode: {}", opts_.mode));
   if (ionice_applied_) Info(g.log, "ionice priority: 7");
+  RETURN_IF_ERROR(CheckProtectedLimit(g));
   if (opts_.bwlimit_kib) Info(g.log, fmt::format("bandwidth limit: {} KiB/s", opts_.bwlimit_kib));
 
   g.tmpdir = fmt::format("{}/ctdumptmp{}_{}", opts_.tmpdir, ::getpid(), g.vmid);
@@ -327,6 +352,7 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   // that does not come back fails its backup (PVE only warns).
   RETURN_IF_ERROR(g.mode->Resume());
   RETURN_IF_ERROR(sys::CheckInterrupted());
+  RETURN_IF_ERROR(AfterArchive(g, backup_time));
 
   auto size = provider_->BackupCleanup(g.vmid, true, true, "");
   if (!size.ok()) return size.status().WithContext("backup cleanup for external provider failed");
@@ -361,6 +387,51 @@ Status Job::RunProvider(GuestRun& g, const std::vector<std::string>& sources) {
   ASSIGN_OR_RETURN(req.worker_state, provider_->BackupContainerPrepare(g.vmid, req.info));
   RETURN_IF_ERROR(sys::CheckInterrupted());
   return provider_->BackupContainer(g.map, req);
+}
+
+Status Job::CheckProtectedLimit(GuestRun& g) {
+  if (!opts_.is_protected || max_protected_ < 0) return Status::OK();
+  ASSIGN_OR_RETURN(auto list, provider_->ListBackups(g.vmid));
+  int n = static_cast<int>(std::count_if(list.begin(), list.end(), [&](const BackupEntry& b) {
+    return b.vmid == g.vmid && b.is_protected;
+  }));
+  if (n >= max_protected_)
+    return FailedPreconditionError(fmt::format(
+        "The number of protected backups per guest is limited to {} on storage '{}'",
+        max_protected_, opts_.storage));
+  return Status::OK();
+}
+
+// Notes, protection and retention: after the data is written, before
+// backup_cleanup (vzdump's order). A failed prune or protected flag fails the
+// guest after its data was written, as in vzdump.
+Status Job::AfterArchive(GuestRun& g, int64_t backup_time) {
+  std::string volid = fmt::format("{}:{}", opts_.storage, g.archive);
+  if (!opts_.notes_template.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    std::string node = host;
+    node = node.substr(0, node.find('.'));
+    NotesVars vars{"", g.hook_env.hostname, node, g.vmid};
+    auto notes = RenderNotesTemplate(opts_.notes_template, vars);
+    Status s = notes.ok() ? provider_->UpdateAttribute(g.archive, "notes", *notes) : notes.status();
+    if (!s.ok()) g.log->Log(LogLevel::kWarn, "unable to add notes - " + s.message());
+  }
+  if (opts_.is_protected) {
+    Status s = provider_->UpdateAttribute(g.archive, "protected", true);
+    if (!s.ok()) return s.WithContext("unable to set protected flag");
+  }
+  PruneOptions prune = opts_.prune.value_or(storage_prune_);
+  if (prune.KeepsEverything()) return Status::OK();
+  Info(g.log, "prune older backups with retention: " + prune.ToString());
+  BackupEntry current;
+  current.volname = g.archive;
+  current.vmid = g.vmid;
+  current.ctime = backup_time;
+  current.is_protected = opts_.is_protected;
+  ASSIGN_OR_RETURN(int pruned, PruneGuest(*provider_, g.vmid, prune, current, false, g.log));
+  Info(g.log, fmt::format("pruned {} backup(s)", pruned));
+  return Status::OK();
 }
 
 void Job::CleanupLocal(GuestRun& g) {

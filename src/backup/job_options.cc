@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "backup/retention.h"
 #include "ctdump/exclude.h"
 #include "sys/file.h"
 
@@ -108,6 +109,23 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
   else if (auto v = node.Get("stopwait")) {
     ASSIGN_OR_RETURN(uint64_t n, ParseUint(*v, from_node("stopwait"), 1000000));
     r.stopwait_minutes = static_cast<uint32_t>(n);
+  }
+
+  if (job.notes_template) r.notes_template = *job.notes_template;
+  else if (auto v = node.Get("notes-template")) r.notes_template = *v;
+  RETURN_IF_ERROR(ValidateNotesTemplate(r.notes_template));
+  if (job.is_protected) r.is_protected = *job.is_protected;
+  else if (auto v = node.Get("protected")) {
+    ASSIGN_OR_RETURN(r.is_protected, ParseBool(*v, from_node("protected")));
+  }
+  if (job.prune_backups) {
+    auto p = ParsePruneOptions(*job.prune_backups);
+    if (!p.ok()) return p.status().WithContext("--prune-backups");
+    r.prune = *p;
+  } else if (auto v = node.Get("prune-backups")) {
+    auto p = ParsePruneOptions(*v);
+    if (!p.ok()) return p.status().WithContext(from_node("prune-backups"));
+    r.prune = *p;
   }
 
   bool std_ex = true;

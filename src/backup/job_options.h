@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ctdump/prune.h"
 #include "ctdump/status.h"
 #include "ctdump/vzdump_conf.h"
 
@@ -37,6 +38,9 @@ struct JobOptions {
   std::optional<std::string> script;       // hook script
   std::optional<uint32_t> lockwait_minutes;  // default 180
   std::optional<uint32_t> stopwait_minutes;  // default 10
+  std::optional<std::string> notes_template;  // {{guestname}} {{node}} {{vmid}} {{cluster}}
+  std::optional<bool> is_protected;           // --protected
+  std::optional<std::string> prune_backups;   // "keep-last=3,keep-daily=7"
   std::string command_line;  // logged as "starting new backup job: <command_line>"
 };
 
@@ -51,6 +55,11 @@ struct ResolvedJobOptions {
   std::string script;
   uint32_t lockwait_minutes = 180;
   uint32_t stopwait_minutes = 10;
+  std::string notes_template;
+  bool is_protected = false;
+  // From --prune-backups or ctdump.conf; nullopt: the storage's prune-backups
+  // (keep-all when it has none) decides.
+  std::optional<PruneOptions> prune;
   std::string command_line;
 };
 

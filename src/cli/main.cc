@@ -17,6 +17,7 @@
 
 #include "backup/job.h"
 #include "backup/job_options.h"
+#include "backup/retention.h"
 #include "cli/renderer.h"
 #include "ctdump/version.h"
 #include "storage/registry.h"
@@ -102,6 +103,37 @@ int RunList(const Globals& g, const std::string& storage, const std::string& vmi
   return 0;
 }
 
+int RunPrune(const Globals& g, const std::string& storage, const std::string& vmid,
+             const std::string& opts_text, bool dry_run) {
+  auto renderer = MakeRenderer(g);
+  auto fail = [&](const Status& s) {
+    renderer->Log(LogLevel::kErr, s.message());
+    return 1;
+  };
+  auto storages = storage::LoadStorageConfig(g.paths.config_dir);
+  if (!storages.ok()) return fail(storages.status());
+  std::string text = opts_text;
+  if (text.empty()) {
+    for (const auto& s : *storages)
+      if (s.id == storage && s.Get("prune-backups")) text = *s.Get("prune-backups");
+  }
+  auto opts = ParsePruneOptions(text);
+  if (!opts.ok()) return fail(opts.status().WithContext("prune-backups"));
+  if (opts->KeepsEverything()) {
+    renderer->Log(LogLevel::kInfo, "retention keeps everything (keep-all): nothing to prune");
+    return 0;
+  }
+  auto p = storage::OpenStorage(*storages, storage, renderer.get());
+  if (!p.ok()) return fail(p.status());
+  renderer->Log(LogLevel::kInfo, "retention: " + opts->ToString());
+  auto n = backup::PruneGuest(**p, vmid, *opts, std::nullopt, dry_run, renderer.get());
+  Status sh = (*p)->Shutdown();
+  if (!n.ok()) return fail(n.status());
+  renderer->Log(LogLevel::kInfo, fmt::format("{} {} backup(s)", dry_run ? "would prune" : "pruned", *n));
+  if (!sh.ok()) renderer->Log(LogLevel::kWarn, sh.message());
+  return 0;
+}
+
 int RunDelete(const Globals& g, const std::string& volid) {
   auto renderer = MakeRenderer(g);
   auto colon = volid.find(':');
@@ -162,6 +194,20 @@ int Main(int argc, char** argv) {
   b->add_option("--stopwait", job.stopwait_minutes, "minutes to wait for a clean stop (10)")
       ->check(CLI::Range(0u, 1000000u));
 
+  b->add_option("--notes-template", job.notes_template,
+                "notes for the backup: {{guestname}} {{node}} {{vmid}} {{cluster}}, \\n for newlines");
+  b->add_option("--protected", job.is_protected, "mark the backup protected (0|1)");
+  b->add_option("--prune-backups", job.prune_backups,
+                "retention, e.g. keep-last=3,keep-daily=7 (default: the storage's)");
+
+  std::string prune_storage, prune_vmid, prune_opts;
+  bool prune_dry_run = false;
+  auto* pr = app.add_subcommand("prune", "remove old backups of a container by retention options");
+  pr->add_option("storage", prune_storage, "storage id")->required();
+  pr->add_option("vmid", prune_vmid, "container")->required();
+  pr->add_option("--prune-backups", prune_opts, "retention (default: the storage's prune-backups)");
+  pr->add_flag("--dry-run", prune_dry_run, "only show what would be removed");
+
   std::string list_storage, list_vmid;
   auto* l = app.add_subcommand("list", "list backups on a storage");
   l->add_option("storage", list_storage, "storage id")->required();
@@ -181,6 +227,7 @@ int Main(int argc, char** argv) {
   sys::InstallInterruptHandlers();
   if (*b) return RunBackup(g, job);
   if (*l) return RunList(g, list_storage, list_vmid);
+  if (*pr) return RunPrune(g, prune_storage, prune_vmid, prune_opts, prune_dry_run);
   if (*d) return RunDelete(g, delete_volid);
   return 2;
 }
