@@ -26,3 +26,21 @@ function(ctdump_test name)
   gtest_discover_tests(${name} NO_PRETTY_VALUES PROPERTIES LABELS "${T_LABELS}" TIMEOUT 300
     DISCOVERY_TIMEOUT 30)
 endfunction()
+
+# ctdump_fuzz(<name> SOURCES ... DEPS ... [DEFINES ...]): a libFuzzer target,
+# built only with -DCTDUMP_FUZZ=ON and clang. The parser sources are listed
+# again in SOURCES so they are coverage-instrumented inside the fuzzer without
+# instrumenting the libraries regular binaries link.
+function(ctdump_fuzz name)
+  if(NOT CTDUMP_FUZZ OR NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    return()
+  endif()
+  cmake_parse_arguments(F "" "" "SOURCES;DEPS;DEFINES" ${ARGN})
+  add_executable(${name} ${F_SOURCES})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/include)
+  target_compile_options(${name} PRIVATE -iquote ${PROJECT_SOURCE_DIR}/src
+                         -fsanitize=fuzzer,address,undefined)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_compile_definitions(${name} PRIVATE ${F_DEFINES})
+  target_link_libraries(${name} PRIVATE ${F_DEPS})
+endfunction()
