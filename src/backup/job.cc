@@ -53,6 +53,7 @@ struct GuestRun {
   bool backup_init_done = false;
   std::string archive;
   HookEnv hook_env;
+  std::string mode_name;  // effective mode
   std::unique_ptr<ModeSession> mode;
   sys::LockFile lock;
   std::string tmpdir;
@@ -72,7 +73,7 @@ class Job {
   Status BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res);
   Status LoadGuest(GuestRun& g);
   Status LogMountPoints(GuestRun& g, std::vector<const MountPoint*>* included);
-  Status RunProvider(GuestRun& g, const std::vector<std::string>& sources);
+  Status RunProvider(GuestRun& g, const ConsistentTree& tree);
   void CleanupLocal(GuestRun& g);
   void Info(Observer* o, const std::string& m) { o->Log(LogLevel::kInfo, m); }
 
@@ -212,7 +213,7 @@ GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
     CleanupLocal(g);
     Status c = provider_->BackupCleanup(vmid, g.vmtype_known, false, s.message()).status();
     if (!c.ok()) log.Log(LogLevel::kWarn, "backup cleanup for external provider failed - " + c.message());
-    Status h = hooks_.RunGuestPhase("backup-abort", opts_.mode, vmid, g.hook_env, &log);
+    Status h = hooks_.RunGuestPhase("backup-abort", g.mode_name.empty() ? opts_.mode : g.mode_name, vmid, g.hook_env, &log);
     if (!h.ok()) log.Log(LogLevel::kWarn, h.message());
     log.Log(LogLevel::kErr, fmt::format("Backup of VM {} failed - {}", vmid, s.message()));
     if (s.code() == Code::kCancelled) *abort_job = true;
@@ -237,7 +238,7 @@ GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
       return res;
     }
   }
-  Status h = hooks_.RunGuestPhase("log-end", opts_.mode, vmid, g.hook_env, obs_);
+  Status h = hooks_.RunGuestPhase("log-end", g.mode_name.empty() ? opts_.mode : g.mode_name, vmid, g.hook_env, obs_);
   if (!h.ok()) obs_->Log(LogLevel::kWarn, h.message());
   if (sys::InterruptSignal() != 0 && res.status.ok()) {
     // A signal after this guest finished still ends the job here.
@@ -308,12 +309,39 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   if (!g.config.hostname.empty()) Info(g.log, "CT Name: " + g.config.hostname);
   std::vector<const MountPoint*> included;
   RETURN_IF_ERROR(LogMountPoints(g, &included));
-  Info(g.log, fmt::format("backup mode: {}", opts_.mode));
+  // vzdump: a container that is not running is backed up in stop mode
+  // (nothing to stop); snapshot falls back to suspend when it cannot work.
+  g.mode_name = running ? opts_.mode : "stop";
+  g.tmpdir = fmt::format("{}/ctdumptmp{}_{}", opts_.tmpdir, ::getpid(), g.vmid);
+  g.snapdir = fmt::format("{}/mnt/{}", paths_.run_dir, g.vmid);
+  ModeContext mctx;
+  mctx.container = &*g.ct;
+  mctx.config = &g.config;
+  mctx.log = g.log;
+  mctx.hooks = &hooks_;
+  mctx.vmid = g.vmid;
+  mctx.stopwait = std::chrono::seconds(opts_.stopwait_minutes * 60);
+  mctx.included_mounts = included;
+  mctx.exclude_patterns = opts_.exclude_patterns;
+  mctx.bwlimit_kib = opts_.bwlimit_kib;
+  mctx.directory = g.snapdir;
+  mctx.tmpdir = g.tmpdir;
+  mctx.hook_env = &g.hook_env;
+  ASSIGN_OR_RETURN(g.mode, CreateModeSession(g.mode_name, mctx));
+  Status prepared = g.mode->Prepare();
+  if (!prepared.ok() && IsModeFailure(prepared) && g.mode_name == "snapshot") {
+    Info(g.log, prepared.message());
+    Info(g.log, "trying 'suspend' mode instead");
+    g.mode_name = "suspend";
+    ASSIGN_OR_RETURN(g.mode, CreateModeSession(g.mode_name, mctx));
+    prepared = g.mode->Prepare();
+  }
+  RETURN_IF_ERROR(prepared);
+  Info(g.log, fmt::format("backup mode: {}", g.mode_name));
   if (ionice_applied_) Info(g.log, "ionice priority: 7");
   RETURN_IF_ERROR(CheckProtectedLimit(g));
   if (opts_.bwlimit_kib) Info(g.log, fmt::format("bandwidth limit: {} KiB/s", opts_.bwlimit_kib));
 
-  g.tmpdir = fmt::format("{}/ctdumptmp{}_{}", opts_.tmpdir, ::getpid(), g.vmid);
   RETURN_IF_ERROR(sys::RemoveTree(g.tmpdir));
   RETURN_IF_ERROR(sys::MakeDirs(g.tmpdir, 0700));
 
@@ -325,27 +353,15 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   g.archive = *archive;
   g.hook_env.target = g.archive;
   g.backup_init_done = true;
-  RETURN_IF_ERROR(hooks_.RunGuestPhase("backup-start", opts_.mode, g.vmid, g.hook_env, g.log));
+  RETURN_IF_ERROR(hooks_.RunGuestPhase("backup-start", g.mode_name, g.vmid, g.hook_env, g.log));
   RETURN_IF_ERROR(sys::CheckInterrupted());
 
-  g.snapdir = fmt::format("{}/mnt/{}", paths_.run_dir, g.vmid);
   RETURN_IF_ERROR(sys::MakeDirs(g.snapdir, 0755));
-  ModeContext mctx;
-  mctx.container = &*g.ct;
-  mctx.config = &g.config;
-  mctx.log = g.log;
-  mctx.hooks = &hooks_;
-  mctx.hook_env = g.hook_env;
-  mctx.vmid = g.vmid;
-  mctx.directory = g.snapdir;
-  mctx.stopwait = std::chrono::seconds(opts_.stopwait_minutes * 60);
-  mctx.included_mounts = included;
-  ASSIGN_OR_RETURN(g.mode, CreateModeSession(opts_.mode, mctx));
-  ASSIGN_OR_RETURN(auto sources, g.mode->Enter());
+  ASSIGN_OR_RETURN(ConsistentTree tree, g.mode->Enter());
   RETURN_IF_ERROR(sys::CheckInterrupted());
 
   Info(g.log, fmt::format("creating {} archive '{}'", provider_->name(), g.archive));
-  RETURN_IF_ERROR(RunProvider(g, sources));
+  RETURN_IF_ERROR(RunProvider(g, tree));
 
   // The provider is done reading: give the container back before anything
   // else (mounts stay until after backup_cleanup, as in PVE). A container
@@ -358,10 +374,10 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   if (!size.ok()) return size.status().WithContext("backup cleanup for external provider failed");
   res->size = *size;
   if (*size) Info(g.log, fmt::format("archive file size: {}", **size));
-  return hooks_.RunGuestPhase("backup-end", opts_.mode, g.vmid, g.hook_env, g.log);
+  return hooks_.RunGuestPhase("backup-end", g.mode_name, g.vmid, g.hook_env, g.log);
 }
 
-Status Job::RunProvider(GuestRun& g, const std::vector<std::string>& sources) {
+Status Job::RunProvider(GuestRun& g, const ConsistentTree& tree) {
   Info(g.log, "starting external backup via " + provider_->name());
   if (g.map.empty() || g.map.root_uid() == 0 || g.map.root_gid() == 0)
     g.log->Log(LogLevel::kWarn, kPrivilegedWarning);
@@ -375,8 +391,8 @@ Status Job::RunProvider(GuestRun& g, const std::vector<std::string>& sources) {
   req.vmid = g.vmid;
   req.guest_config = g.config.raw;
   req.exclude_patterns = opts_.exclude_patterns;
-  req.info.directory = g.snapdir;
-  req.info.sources = sources;
+  req.info.directory = tree.directory;
+  req.info.sources = tree.sources;
   req.info.backup_user_id = g.map.root_uid();
   std::string fw = fmt::format("{}/{}/ctdump.fw", paths_.lxcpath, g.vmid);
   if (sys::PathExists(fw)) {

@@ -34,29 +34,52 @@ struct ModeContext {
   const ContainerConfig* config = nullptr;
   Observer* log = nullptr;
   const HookScript* hooks = nullptr;
-  HookEnv hook_env;
+  const HookEnv* hook_env = nullptr;  // live: the archive name (TARGET) is set after Prepare()
   std::string vmid;
   std::string directory;  // where the tree is to appear (exists, empty)
   std::chrono::seconds stopwait{600};
   std::vector<const MountPoint*> included_mounts;  // mount points to back up
+  std::string tmpdir;  // the container's job scratch directory (suspend copies into it)
+  std::vector<std::string> exclude_patterns;  // suspend: applied while copying, as vzdump's rsync
+  uint64_t bwlimit_kib = 0;                   // suspend: rsync --bwlimit
 };
+
+// The consistent view a mode produced: INFO's `directory` and `sources`.
+struct ConsistentTree {
+  std::string directory;
+  std::vector<std::string> sources;
+};
+
+// "mode failure - ...": snapshot mode cannot work here; the job tries
+// `suspend` instead, logging "trying 'suspend' mode instead" as vzdump does.
+Status ModeFailure(std::string why);
+bool IsModeFailure(const Status& s);
 
 class ModeSession {
  public:
   virtual ~ModeSession() = default;
   virtual const std::string& name() const = 0;
-  // Returns the sources relative to the directory ("./", "./mnt/data", ...).
-  virtual Result<std::vector<std::string>> Enter() = 0;
+  // Checks, before backup_init, that the mode can work for this container
+  // (snapshot: every volume can be snapshotted or reflink-copied), and
+  // removes leftovers of an interrupted earlier run.
+  virtual Status Prepare() { return Status::OK(); }
+  // Interrupts the container as little as the mode allows and returns the
+  // consistent tree ("./", "./mnt/data", ... below the directory).
+  virtual Result<ConsistentTree> Enter() = 0;
   // Restart/thaw; idempotent. An error means the container is not back.
   virtual Status Resume() = 0;
   // Resume() if needed, then unmount; idempotent; tries every step.
   virtual Status Leave() = 0;
 };
 
-// `mode` is "stop" for now; `running` is the container's state at job start
-// (a stopped container is backed up in stop mode without a stop).
+// `mode` is "stop", "suspend" or "snapshot". A container that is not running
+// is backed up in "stop" mode (nothing to stop), as vzdump does.
 Result<std::unique_ptr<ModeSession>> CreateModeSession(const std::string& mode,
                                                        const ModeContext& ctx);
+
+std::unique_ptr<ModeSession> MakeStopMode(const ModeContext& ctx);
+std::unique_ptr<ModeSession> MakeSuspendMode(const ModeContext& ctx);
+std::unique_ptr<ModeSession> MakeSnapshotMode(const ModeContext& ctx);
 
 }  // namespace ctdump::backup
 

@@ -26,11 +26,11 @@ class StopMode : public ModeSession {
     return kName;
   }
 
-  Result<std::vector<std::string>> Enter() override {
+  Result<ConsistentTree> Enter() override {
     if (ctx_.container->IsRunning()) {
       RETURN_IF_ERROR(sys::CheckInterrupted());
       RETURN_IF_ERROR(
-          ctx_.hooks->RunGuestPhase("pre-stop", "stop", ctx_.vmid, ctx_.hook_env, ctx_.log));
+          ctx_.hooks->RunGuestPhase("pre-stop", "stop", ctx_.vmid, *ctx_.hook_env, ctx_.log));
       RETURN_IF_ERROR(sys::CheckInterrupted());
       ctx_.log->Log(LogLevel::kInfo, "stopping virtual guest");
       stopped_at_ = ::time(nullptr);
@@ -38,12 +38,13 @@ class StopMode : public ModeSession {
       must_restart_ = true;
       RETURN_IF_ERROR(ctx_.container->Shutdown(ctx_.stopwait));
     }
-    return MountAll();
+    ASSIGN_OR_RETURN(auto sources, MountAll());
+    return ConsistentTree{ctx_.directory, sources};
   }
 
   Status Resume() override {
     if (!must_restart_) return Status::OK();
-    Status h = ctx_.hooks->RunGuestPhase("pre-restart", "stop", ctx_.vmid, ctx_.hook_env, ctx_.log);
+    Status h = ctx_.hooks->RunGuestPhase("pre-restart", "stop", ctx_.vmid, *ctx_.hook_env, ctx_.log);
     if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
     ctx_.log->Log(LogLevel::kInfo, "restarting vm");
     Status s = ctx_.container->Start();
@@ -56,7 +57,7 @@ class StopMode : public ModeSession {
     if (!s.ok())
       return s.WithContext(fmt::format("unable to restart container '{}'", ctx_.vmid));
     must_restart_ = false;
-    h = ctx_.hooks->RunGuestPhase("post-restart", "stop", ctx_.vmid, ctx_.hook_env, ctx_.log);
+    h = ctx_.hooks->RunGuestPhase("post-restart", "stop", ctx_.vmid, *ctx_.hook_env, ctx_.log);
     if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
     ctx_.log->Log(LogLevel::kInfo,
                   fmt::format("guest is online again after {} seconds", ::time(nullptr) - stopped_at_));
@@ -97,11 +98,22 @@ class StopMode : public ModeSession {
 
 }  // namespace
 
+std::unique_ptr<ModeSession> MakeStopMode(const ModeContext& ctx) {
+  return std::make_unique<StopMode>(ctx);
+}
+
+Status ModeFailure(std::string why) {
+  return FailedPreconditionError("mode failure - " + why);
+}
+
+bool IsModeFailure(const Status& s) { return s.message().rfind("mode failure - ", 0) == 0; }
+
 Result<std::unique_ptr<ModeSession>> CreateModeSession(const std::string& mode,
                                                        const ModeContext& ctx) {
-  if (mode == "stop") return std::unique_ptr<ModeSession>(new StopMode(ctx));
-  return InvalidArgumentError(
-      fmt::format("backup mode '{}' is not available yet; use --mode stop", mode));
+  if (mode == "stop") return MakeStopMode(ctx);
+  if (mode == "suspend") return MakeSuspendMode(ctx);
+  if (mode == "snapshot") return MakeSnapshotMode(ctx);
+  return InvalidArgumentError(fmt::format("unknown backup mode '{}'", mode));
 }
 
 }  // namespace ctdump::backup

@@ -1,0 +1,27 @@
+#include "backup/freeze.h"
+
+#include <fmt/format.h>
+
+namespace ctdump::backup {
+
+Status FrozenContainer::Freeze() {
+  if (frozen_) return Status::OK();
+  log_->Log(LogLevel::kInfo, "suspending guest");
+  since_ = std::chrono::steady_clock::now();
+  // Marked first: a freeze that half-worked must still be undone.
+  frozen_ = true;
+  return ct_->Freeze();
+}
+
+Status FrozenContainer::Thaw() {
+  if (!frozen_) return Status::OK();
+  log_->Log(LogLevel::kInfo, "resuming guest");
+  Status s = ct_->Thaw();
+  if (!s.ok()) return s.WithContext(fmt::format("unable to thaw container '{}'", ct_->name()));
+  frozen_ = false;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since_);
+  log_->Log(LogLevel::kInfo, fmt::format("guest was frozen for {} ms", ms.count()));
+  return Status::OK();
+}
+
+}  // namespace ctdump::backup

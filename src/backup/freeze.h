@@ -1,0 +1,38 @@
+// A frozen container that is thawed again on every exit path.
+#ifndef CTDUMP_BACKUP_FREEZE_H_
+#define CTDUMP_BACKUP_FREEZE_H_
+
+#include <chrono>
+
+#include "container/container.h"
+#include "ctdump/observer.h"
+#include "ctdump/status.h"
+
+namespace ctdump::backup {
+
+class FrozenContainer {
+ public:
+  FrozenContainer(container::Container* ct, Observer* log) : ct_(ct), log_(log) {}
+  FrozenContainer(const FrozenContainer&) = delete;
+  FrozenContainer& operator=(const FrozenContainer&) = delete;
+  ~FrozenContainer() {
+    Status s = Thaw();
+    if (!s.ok()) log_->Log(LogLevel::kErr, s.message());
+  }
+
+  // Logs "suspending guest" and freezes (the cgroup freezer, polled).
+  Status Freeze();
+  // Logs "resuming guest", thaws and logs the freeze window in ms; idempotent.
+  Status Thaw();
+  bool frozen() const { return frozen_; }
+
+ private:
+  container::Container* ct_;
+  Observer* log_;
+  bool frozen_ = false;
+  std::chrono::steady_clock::time_point since_;
+};
+
+}  // namespace ctdump::backup
+
+#endif  // CTDUMP_BACKUP_FREEZE_H_
