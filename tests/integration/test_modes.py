@@ -1,0 +1,132 @@
+"""The consistent-view modes on real storage: snapshot (btrfs), snapshot's
+fallback to suspend (ext4), suspend; consistency under a writer; nothing left
+behind after success or SIGTERM."""
+import glob
+import os
+import signal
+import subprocess
+import tarfile
+import time
+import unittest
+
+import harness
+
+
+def attach(ct, *cmd):
+    return subprocess.run(["lxc-attach", "-P", harness.env()["LXCPATH"], "-n", ct, "--"] + list(cmd),
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+
+
+WRITER = ("i=0; while :; do i=$((i+1)); echo $i > /srv/counter.tmp; mv /srv/counter.tmp /srv/counter; "
+          "echo $i >> /srv/counter.log; done")
+
+
+class ModesTest(harness.IntegrationTest):
+
+    def snapshots_left(self):
+        btrfs = os.path.dirname(self.env["ROOTFS_UNPRIV"])
+        return glob.glob(os.path.join(btrfs, ".ctdump-*"))
+
+    def start_writer(self, ct):
+        subprocess.Popen(["lxc-attach", "-P", self.env["LXCPATH"], "-n", ct, "--", "sh", "-c", WRITER],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+        deadline = time.time() + 10
+        while attach(ct, "cat", "/srv/counter").stdout.strip() in ("", "0") and time.time() < deadline:
+            time.sleep(0.05)
+
+    def stop_writer(self, ct):
+        attach(ct, "sh", "-c", "kill $(pidof -x sh 2>/dev/null | tr ' ' '\\n' | grep -v '^1$') 2>/dev/null; true")
+        # minbase has no pidof: kill every sh except init by walking /proc
+        attach(ct, "sh", "-c", "for p in /proc/[0-9]*; do n=${p#/proc/}; [ $n = 1 ] && continue; "
+                               "grep -q counter $p/cmdline 2>/dev/null && kill $n; done; true")
+        attach(ct, "rm", "-f", "/srv/counter", "/srv/counter.log", "/srv/counter.tmp")
+
+    def counter_consistent(self, archive):
+        with tarfile.open(archive) as tf:
+            counter = int(tf.extractfile("./srv/counter").read())
+            log = tf.extractfile("./srv/counter.log").read().split()
+        self.assertEqual(counter, int(log[-1]), "counter and its log disagree: not one instant")
+        return counter
+
+    def test_snapshot_on_btrfs_under_a_writer(self):
+        ct = self.env["CT_UNPRIV"]
+        self.start_writer(ct)
+        try:
+            r = self.ws.backup(ct, extra=["--mode", "snapshot"])
+            self.assertOk(r)
+            self.assertIn("INFO: backup mode: snapshot", r.stderr)
+            self.assertRegex(r.stderr, r"INFO: guest was frozen for \d+ ms")
+            self.assertIn("INFO: cleanup temporary 'vzdump' snapshot", r.stderr)
+            n = self.counter_consistent(os.path.join(self.ws.only_backup(ct), "archive.tar"))
+            time.sleep(0.3)
+            self.assertGreater(int(attach(ct, "cat", "/srv/counter").stdout), n, "writer stopped")
+        finally:
+            self.stop_writer(ct)
+        self.assertRunning(ct)
+        self.assertEqual(self.snapshots_left(), [])
+        self.assertNoLeftovers()
+
+    def test_snapshot_falls_back_to_suspend_on_ext4(self):
+        ct = self.env["CT_PRIV"]
+        self.start_writer(ct)
+        try:
+            r = self.ws.backup(ct, extra=["--mode", "snapshot"])
+            self.assertOk(r)
+            self.assertIn("INFO: mode failure - some volumes do not support snapshots", r.stderr)
+            self.assertIn("INFO: trying 'suspend' mode instead", r.stderr)
+            self.assertIn("INFO: backup mode: suspend", r.stderr)
+            self.counter_consistent(os.path.join(self.ws.only_backup(ct), "archive.tar"))
+        finally:
+            self.stop_writer(ct)
+        self.assertRunning(ct)
+        self.assertNoLeftovers()
+
+    def test_suspend_keeps_container_view(self):
+        ct = self.env["CT_UNPRIV"]
+        r = self.ws.backup(ct, extra=["--mode", "suspend"])
+        self.assertOk(r)
+        self.assertRegex(r.stderr, r"INFO: guest was frozen for \d+ ms")
+        with tarfile.open(os.path.join(self.ws.only_backup(ct), "archive.tar")) as tf:
+            m = tf.getmember("./etc/shadow")
+            self.assertEqual((m.uid, m.gid), (0, 42))
+            self.assertNotIn("./tmp/should-be-excluded", tf.getnames())
+        self.assertRunning(ct)
+        self.assertNoLeftovers()
+
+    def test_leftover_snapshot_is_removed_first(self):
+        ct = self.env["CT_UNPRIV"]
+        rootfs = self.env["ROOTFS_UNPRIV"]
+        leftover = os.path.join(os.path.dirname(rootfs), ".ctdump-snap." + os.path.basename(rootfs))
+        subprocess.run(["btrfs", "subvolume", "snapshot", "-r", rootfs, leftover], check=True,
+                       capture_output=True)
+        r = self.ws.backup(ct, extra=["--mode", "snapshot"])
+        self.assertOk(r)
+        self.assertIn("INFO: removing leftover snapshot '%s' of an interrupted backup" % leftover, r.stderr)
+        self.assertEqual(self.snapshots_left(), [])
+
+    def test_sigterm_in_each_mode_leaves_container_running_and_thawed(self):
+        ct = self.env["CT_UNPRIV"]
+        for mode in ("snapshot", "suspend", "stop"):
+            with self.subTest(mode=mode):
+                self.ws.cleanup()
+                self.ws = harness.Workspace()
+                self.ws.write_storage({"test-hang": "backup_container"})
+                p = self.ws.start("backup", ct, "--storage", "test", "--tmpdir", self.ws.tmp, "--mode", mode)
+                deadline = time.time() + 60
+                log = os.path.join(self.ws.logs, "lxc-%s.log" % ct)
+                while time.time() < deadline:
+                    if os.path.exists(log) and "backing up" in open(log, errors="replace").read():
+                        break
+                    time.sleep(0.05)
+                p.send_signal(signal.SIGTERM)
+                _, err = p.communicate(timeout=60)
+                self.assertEqual(p.returncode, 1, err)
+                self.assertIn("interrupted by signal", err)
+                self.assertRunning(ct)
+                self.assertEqual(self.snapshots_left(), [])
+                self.assertNoLeftovers()
+
+
+if __name__ == "__main__":
+    unittest.main()
