@@ -32,15 +32,17 @@ const char* ArchiveSuffix(Compression c);
 
 struct TreeWriterOptions {
   Compression compression = Compression::kZstd;
-  int zstd_level = 3;        // vzdump's default
-  int zstd_threads = 1;      // vzdump --zstd N (0 = half the cores)
+  int zstd_level = 3;    // vzdump's default
+  int zstd_threads = 1;  // vzdump --zstd N (0 = half the cores)
   // vzdump exclude-path globs (ExcludeMatcher semantics); excluded
   // directories are pruned.
   std::vector<std::string> exclude_patterns;
   // lost+found at any depth is skipped when set (vzdump does it for
   // unprivileged containers).
   bool skip_lost_and_found = false;
-  std::optional<uint64_t> bwlimit;  // bytes/s of archive output
+  // bytes/s of archive output, counted on the tar stream before
+  // compression, where vzdump puts cstream (tar | cstream | zstd).
+  std::optional<uint64_t> bwlimit;
   // Files written first, with these names and contents, owned 0:0, mode 0644
   // (e.g. {"./etc/vzdump/pct.conf", guest config}).
   std::vector<std::pair<std::string, std::string>> prefix_files;

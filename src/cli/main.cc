@@ -19,6 +19,7 @@
 #include "backup/job_options.h"
 #include "backup/retention.h"
 #include "cli/renderer.h"
+#include "restore/restore.h"
 #include "ctdump/version.h"
 #include "storage/registry.h"
 #include "sys/signals.h"
@@ -161,6 +162,21 @@ int RunDelete(const Globals& g, const std::string& volid) {
   return 0;
 }
 
+int RunRestoreCmd(const Globals& g, const restore::RestoreOptions& o) {
+  auto renderer = MakeRenderer(g);
+  if (::geteuid() != 0) {
+    renderer->Log(LogLevel::kErr, "ctdump restore must run as root");
+    return 1;
+  }
+  restore::Paths paths{g.paths.lxcpath, g.paths.config_dir, g.paths.run_dir};
+  Status s = restore::RunRestore(o, paths, renderer.get());
+  if (!s.ok()) {
+    renderer->Log(LogLevel::kErr, "restore failed - " + s.message());
+    return 1;
+  }
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"ctdump - consistent backups of LXC containers through backup providers"};
   app.fallthrough();
@@ -217,6 +233,21 @@ int Main(int argc, char** argv) {
   auto* d = app.add_subcommand("delete", "delete a backup");
   d->add_option("volume", delete_volid, "<storage>:<volname>")->required();
 
+  restore::RestoreOptions ro;
+  int unpriv = -1;
+  auto* r = app.add_subcommand("restore", "restore a backup into a new container");
+  r->add_option("volume", ro.volid, "<storage>:<volname>")->required();
+  r->add_option("ct", ro.name, "name of the new container")->required();
+  r->add_option("--unprivileged", unpriv, "1: unprivileged (default: as backed up)")
+      ->check(CLI::IsMember({0, 1}));
+  r->add_option("--rootfs", ro.rootfs_dir, "root file system directory (default <lxcpath>/<ct>/rootfs)");
+  r->add_option("--rootfs-storage", ro.rootfs_storage, "btrfs:<path>: a new subvolume <path>/<ct>");
+  r->add_option("--idmap", ro.idmap, "ID map entry, e.g. \"u 0 200000 65536\" (repeatable)");
+  r->add_option("--bwlimit", ro.bwlimit_kib, "bandwidth limit in KiB/s")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
+  r->add_flag("--force", ro.force, "overwrite existing files in an existing root file system");
+  r->add_flag("--start", ro.start, "start the container after the restore");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -228,6 +259,10 @@ int Main(int argc, char** argv) {
   if (*b) return RunBackup(g, job);
   if (*l) return RunList(g, list_storage, list_vmid);
   if (*pr) return RunPrune(g, prune_storage, prune_vmid, prune_opts, prune_dry_run);
+  if (*r) {
+    if (unpriv >= 0) ro.unprivileged = unpriv == 1;
+    return RunRestoreCmd(g, ro);
+  }
   if (*d) return RunDelete(g, delete_volid);
   return 2;
 }

@@ -1,8 +1,8 @@
 // Storage configuration -> provider objects.
 //
 // <config-dir>/storage.cfg holds one section per storage, in Proxmox
-// section-config syntax. Type `provider` is an external provider; built-in
-// types (dir, datastore) register here as they are added.
+// section-config syntax. Type `provider` is an external provider, type `dir`
+// the built-in vzdump-compatible archive store (builtin/dir_provider.h).
 #ifndef CTDUMP_STORAGE_REGISTRY_H_
 #define CTDUMP_STORAGE_REGISTRY_H_
 

@@ -1,0 +1,519 @@
+#include "builtin/dir_provider.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <regex>
+#include <tuple>
+
+#include "sys/file.h"
+#include "sys/signals.h"
+#include "userns/userns.h"
+
+namespace ctdump::builtin {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr char kGuestConfigMember[] = "etc/vzdump/pct.conf";
+constexpr char kFirewallMember[] = "etc/vzdump/pct.fw";
+constexpr size_t kMaxConfigSize = 1 << 20;
+constexpr size_t kMaxWorkerLine = 64 * 1024;
+
+std::string TmpPath(const std::string& archive_path) { return archive_path + ".tmp"; }
+
+// vzdump's log file: the archive name without ".tar[.ext]" plus ".log".
+std::string LogName(const std::string& archive) {
+  return archive.substr(0, archive.find(".tar")) + ".log";
+}
+
+bool ParseInt(const std::string& s, int64_t* out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
+Status RemoveIfExists(const std::string& path) {
+  if (::unlink(path.c_str()) == 0 || errno == ENOENT) return Status::OK();
+  return ErrnoError(errno, fmt::format("Failed to remove \"{}\"", path));
+}
+
+Status FsyncDir(const std::string& dir) {
+  sys::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid() || ::fsync(fd.get()) != 0)
+    return ErrnoError(errno, fmt::format("Failed to sync directory \"{}\"", dir));
+  return Status::OK();
+}
+
+// The worker's side of the line protocol: one message per line on fd 2.
+class LineObserver : public Observer {
+ public:
+  explicit LineObserver(int fd) : fd_(fd) {}
+  void Log(LogLevel level, std::string_view message) noexcept override {
+    Send(level == LogLevel::kInfo ? 'I' : 'W', message);
+  }
+  void OnProgress(const Progress& p) noexcept override {
+    Write(fmt::format("P {} {}\n", p.bytes, p.files));
+  }
+  // "E <code> <message>", on one line.
+  void SendError(const Status& s) noexcept {
+    std::string msg = s.message();
+    std::replace(msg.begin(), msg.end(), '\n', ' ');
+    Write(fmt::format("E {} {}\n", static_cast<int>(s.code()), msg));
+  }
+  void Send(char kind, std::string_view message) noexcept {
+    size_t pos = 0;
+    do {  // one line per line of the message
+      size_t nl = std::min(message.find('\n', pos), message.size());
+      Write(fmt::format("{} {}\n", kind, message.substr(pos, nl - pos)));
+      pos = nl + 1;
+    } while (pos < message.size());
+  }
+
+ private:
+  void Write(const std::string& line) noexcept {
+    sys::WriteAll(fd_, line, "worker messages").IgnoreError();
+  }
+  int fd_;
+};
+
+// Runs in the forked worker (container root): the archive goes to fd 1.
+int RunWorker(const BackupInfo& info, const archive::TreeWriterOptions& options) {
+  LineObserver obs(2);
+  auto stats = archive::WriteTree(info.directory, info.sources, options, 1, &obs);
+  if (!stats.ok()) {
+    obs.SendError(stats.status());
+    return 1;
+  }
+  return 0;
+}
+
+// Moves what the worker's stdout has to `out_fd`; closes `from` at EOF.
+Status PumpData(sys::UniqueFd& from, int out_fd, const std::string& tmp_path,
+                std::vector<char>& buf) {
+  ssize_t n = ::read(from.get(), buf.data(), buf.size());
+  if (n < 0 && errno == EINTR) return Status::OK();
+  if (n < 0) return ErrnoError(errno, "Failed to read from the archive worker");
+  if (n == 0) {
+    from.Reset();
+    return Status::OK();
+  }
+  return sys::WriteAll(out_fd, std::string_view(buf.data(), static_cast<size_t>(n)),
+                       fmt::format("\"{}\"", tmp_path));
+}
+
+struct ReadDeleter {
+  void operator()(struct archive* a) const { archive_read_free(a); }
+};
+
+}  // namespace
+
+std::string BackupBaseName(const std::string& vmid, int64_t ctime) {
+  time_t t = static_cast<time_t>(ctime);
+  struct tm tm {};
+  ::tzset();
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y_%m_%d-%H_%M_%S", &tm);
+  return fmt::format("vzdump-lxc-{}-{}", vmid, buf);
+}
+
+std::optional<BackupName> ParseBackupName(std::string_view volname) {
+  static const std::regex re(
+      R"(vzdump-lxc-([A-Za-z0-9_.+=:-]+)-(\d{4})_(\d{2})_(\d{2})-(\d{2})_(\d{2})_(\d{2})\.tar(\.zst|\.gz)?)");
+  std::cmatch m;
+  if (!std::regex_match(volname.begin(), volname.end(), m, re)) return std::nullopt;
+  struct tm tm {};
+  tm.tm_year = std::stoi(m[2]) - 1900;
+  tm.tm_mon = std::stoi(m[3]) - 1;
+  tm.tm_mday = std::stoi(m[4]);
+  tm.tm_hour = std::stoi(m[5]);
+  tm.tm_min = std::stoi(m[6]);
+  tm.tm_sec = std::stoi(m[7]);
+  tm.tm_isdst = -1;
+  ::tzset();
+  BackupName b;
+  b.vmid = m[1];
+  b.ctime = static_cast<int64_t>(::mktime(&tm));
+  return b;
+}
+
+DirProvider::~DirProvider() = default;
+
+Result<std::unique_ptr<DirProvider>> DirProvider::Create(const Section& section,
+                                                         Observer* observer) {
+  std::unique_ptr<DirProvider> p(new DirProvider());
+  p->storage_id_ = section.id;
+  p->observer_ = observer;
+  RETURN_IF_ERROR(p->ParseOptions(section));
+  return p;
+}
+
+Status DirProvider::ParseOptions(const Section& section) {
+  const std::string& id = section.id;
+  auto path = section.Get("path");
+  if (!path || path->empty())
+    return InvalidArgumentError(fmt::format("storage '{}' has no 'path'", id));
+  if ((*path)[0] != '/')
+    return InvalidArgumentError(
+        fmt::format("storage '{}': path \"{}\" must be an absolute path", id, *path));
+  if (!sys::IsDirectory(*path))
+    return NotFoundError(fmt::format("storage '{}': path \"{}\" is not a directory", id, *path));
+  path_ = *path;
+  while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
+  dump_dir_ = path_ == "/" ? "/dump" : path_ + "/dump";
+  if (auto c = section.Get("compress")) {
+    auto parsed = archive::ParseCompression(*c);
+    if (!parsed.ok()) return parsed.status().WithContext(fmt::format("storage '{}'", id));
+    compression_ = *parsed;
+  }
+  if (auto z = section.Get("zstd")) {
+    int64_t n;
+    if (!ParseInt(*z, &n) || n < 0 || n > 256)
+      return InvalidArgumentError(
+          fmt::format("storage '{}': zstd '{}' is not a thread count (0-256)", id, *z));
+    zstd_threads_ = static_cast<int>(n);
+  }
+  if (auto pb = section.Get("prune-backups")) {
+    auto po = ParsePruneOptions(*pb);
+    if (!po.ok()) return po.status().WithContext(fmt::format("storage '{}': prune-backups", id));
+    prune_ = *po;
+  }
+  if (auto mp = section.Get("max-protected-backups")) {
+    if (!ParseInt(*mp, &max_protected_) || max_protected_ < -1)
+      return InvalidArgumentError(
+          fmt::format("storage '{}': max-protected-backups '{}' is not an integer >= -1", id, *mp));
+  }
+  return Status::OK();
+}
+
+bool DirProvider::HasFeature(std::string_view feature) const {
+  return feature == "list_backups" || feature == "delete_backup" || feature == "update_attribute";
+}
+
+Result<std::string> DirProvider::BackupPath(const std::string& volname) const {
+  if (!ParseBackupName(volname))
+    return InvalidArgumentError(
+        fmt::format("'{}' is not a backup archive name on storage '{}'", volname, storage_id_));
+  return dump_dir_ + "/" + volname;
+}
+
+Result<std::string> DirProvider::BackupInit(const std::string& vmid, int64_t start_time) {
+  std::string archive = BackupBaseName(vmid, start_time) + archive::ArchiveSuffix(compression_);
+  if (!ParseBackupName(archive))
+    return InvalidArgumentError(
+        fmt::format("container name '{}' cannot be part of an archive name", vmid));
+  RETURN_IF_ERROR(sys::MakeDirs(dump_dir_));
+  std::string path = dump_dir_ + "/" + archive;
+  if (sys::PathExists(path))
+    return AlreadyExistsError(fmt::format("backup archive \"{}\" already exists", path));
+  archives_[vmid] = archive;
+  return archive;
+}
+
+Result<std::string> DirProvider::BackupGetMechanism(const std::string& vmid) {
+  return std::string("directory");
+}
+
+Result<json> DirProvider::BackupContainerPrepare(const std::string& vmid, const BackupInfo& info) {
+  return json();  // nothing to prepare: the worker only reads
+}
+
+Status DirProvider::BackupContainer(const IdMap& map, const BackupContainerRequest& req) {
+  auto it = archives_.find(req.vmid);
+  if (it == archives_.end())
+    return FailedPreconditionError(
+        fmt::format("backup_container for '{}' without backup_init", req.vmid));
+  const std::string tmp = TmpPath(dump_dir_ + "/" + it->second);
+  RETURN_IF_ERROR(RemoveIfExists(tmp));
+  sys::UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!out.valid()) return ErrnoError(errno, fmt::format("Failed to create \"{}\"", tmp));
+
+  archive::TreeWriterOptions o;
+  o.compression = compression_;
+  o.zstd_threads = zstd_threads_;
+  o.exclude_patterns = req.exclude_patterns;
+  o.skip_lost_and_found = !map.empty();  // vzdump: unprivileged containers
+  o.bwlimit = req.info.bandwidth_limit;
+  o.prefix_files = {{"./etc/vzdump/pct.conf", req.guest_config},
+                    {"./etc/vzdump/pct.fw", req.info.firewall_config}};
+  sys::SpawnOptions so;
+  so.argv = {"ctdump archive worker"};
+  so.pipe_stdout = so.pipe_stderr = true;
+  so.new_session = true;
+  so.cwd = "/";
+  const BackupInfo& info = req.info;
+  auto worker = userns::ForkAsContainerRoot(map, so, [&info, &o] { return RunWorker(info, o); });
+  Status s = worker.ok() ? RelayWorker(*worker, out.get(), tmp) : worker.status();
+  if (s.ok() && ::fsync(out.get()) != 0)
+    s = ErrnoError(errno, fmt::format("Failed to sync \"{}\"", tmp));
+  if (s.ok() && ::close(out.Release()) != 0)
+    s = ErrnoError(errno, fmt::format("Failed to close \"{}\"", tmp));
+  if (!s.ok()) ::unlink(tmp.c_str());
+  return s;
+}
+
+void DirProvider::HandleWorkerLine(std::string_view line, Status* error) {
+  std::string_view text = line.size() >= 2 ? line.substr(2) : std::string_view();
+  if (line.starts_with("W ")) {
+    observer_->Log(LogLevel::kWarn, text);
+  } else if (line.starts_with("E ")) {
+    // "E <code> <message>": the first error is the worker's result.
+    int code = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), code);
+    bool known = ec == std::errc() && code > 0 && code <= static_cast<int>(Code::kIOError);
+    std::string_view msg = p < text.data() + text.size() ? text.substr(p - text.data() + 1) : "";
+    if (error->ok())
+      *error = Status(known ? static_cast<Code>(code) : Code::kInternal, std::string(msg));
+  } else if (line.starts_with("P ")) {
+    Progress pr;
+    if (std::sscanf(std::string(text).c_str(), "%" SCNu64 " %" SCNu64, &pr.bytes, &pr.files) == 2)
+      observer_->OnProgress(pr);
+  } else if (line.starts_with("I ")) {
+    observer_->Log(LogLevel::kInfo, text);
+  } else if (!line.empty()) {
+    observer_->Log(LogLevel::kInfo, line);
+  }
+}
+
+void DirProvider::PumpMessages(sys::UniqueFd& from, std::string* pending, Status* error,
+                               std::vector<char>& buf) {
+  ssize_t n = ::read(from.get(), buf.data(), buf.size());
+  if (n < 0 && errno == EINTR) return;
+  if (n <= 0) {
+    from.Reset();
+    HandleWorkerLine(*pending, error);  // an unterminated last line
+    pending->clear();
+    return;
+  }
+  pending->append(buf.data(), static_cast<size_t>(n));
+  for (size_t nl; (nl = pending->find('\n')) != std::string::npos;) {
+    HandleWorkerLine(std::string_view(*pending).substr(0, nl), error);
+    pending->erase(0, nl + 1);
+  }
+  if (pending->size() > kMaxWorkerLine) pending->clear();
+}
+
+Status DirProvider::RelayWorker(sys::Subprocess& worker, int out_fd, const std::string& tmp_path) {
+  ::fcntl(worker.stdout_fd().get(), F_SETPIPE_SZ, 1 << 20);  // fewer wake-ups; best effort
+  std::vector<char> buf(1 << 20);
+  std::string pending;
+  Status error;  // the worker's own report
+  while (worker.stdout_fd().valid() || worker.stderr_fd().valid()) {
+    struct pollfd fds[3] = {{worker.stdout_fd().get(), POLLIN, 0},
+                            {worker.stderr_fd().get(), POLLIN, 0},
+                            {sys::InterruptFd(), POLLIN, 0}};
+    if (::poll(fds, 3, -1) < 0 && errno != EINTR) {
+      worker.KillAndReap();
+      return ErrnoError(errno, "poll on the archive worker");
+    }
+    Status s = sys::CheckInterrupted();
+    if (s.ok() && fds[0].fd >= 0 && fds[0].revents != 0)
+      s = PumpData(worker.stdout_fd(), out_fd, tmp_path, buf);
+    if (!s.ok()) {
+      worker.KillAndReap();  // its whole process group
+      return s;
+    }
+    if (fds[1].fd >= 0 && fds[1].revents != 0)
+      PumpMessages(worker.stderr_fd(), &pending, &error, buf);
+  }
+  ASSIGN_OR_RETURN(int status, worker.Wait());
+  if (sys::ExitedOk(status)) return Status::OK();
+  if (!error.ok()) return error;
+  return InternalError(fmt::format("archive worker {}", sys::DescribeWaitStatus(status)));
+}
+
+Result<std::optional<uint64_t>> DirProvider::BackupCleanup(const std::string& vmid,
+                                                           bool vmtype_known, bool success,
+                                                           const std::string& error) {
+  auto it = archives_.find(vmid);
+  if (it == archives_.end()) {
+    if (!success) return std::optional<uint64_t>();
+    return FailedPreconditionError(fmt::format("no backup of '{}' in progress", vmid));
+  }
+  const std::string path = dump_dir_ + "/" + it->second;
+  const std::string tmp = TmpPath(path);
+  if (!success) {
+    // Nothing of a failed backup stays but its log (as in vzdump).
+    RETURN_IF_ERROR(RemoveIfExists(tmp));
+    if (!sys::PathExists(path)) {
+      RETURN_IF_ERROR(RemoveIfExists(path + ".notes"));
+      RETURN_IF_ERROR(RemoveIfExists(path + ".protected"));
+    }
+    return std::optional<uint64_t>();
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return ErrnoError(errno, fmt::format("Failed to rename \"{}\" to \"{}\"", tmp, path));
+  RETURN_IF_ERROR(FsyncDir(dump_dir_));
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    return ErrnoError(errno, fmt::format("Failed to stat \"{}\"", path));
+  return std::optional<uint64_t>(static_cast<uint64_t>(st.st_size));
+}
+
+Status DirProvider::BackupHandleLogFile(const std::string& vmid, const std::string& filename) {
+  auto it = archives_.find(vmid);
+  if (it == archives_.end()) return Status::OK();  // no backup_init: no name to file it under
+  ASSIGN_OR_RETURN(std::string log, sys::ReadFile(filename));
+  return sys::WriteFileAtomic(dump_dir_ + "/" + LogName(it->second), log, 0644);
+}
+
+Result<std::vector<BackupEntry>> DirProvider::ListBackups(const std::optional<std::string>& vmid) {
+  std::vector<BackupEntry> out;
+  DIR* dir = ::opendir(dump_dir_.c_str());
+  if (!dir) {
+    if (errno == ENOENT) return out;
+    return ErrnoError(errno, fmt::format("Failed to open \"{}\"", dump_dir_));
+  }
+  std::vector<std::string> names;
+  while (struct dirent* d = ::readdir(dir)) names.emplace_back(d->d_name);
+  ::closedir(dir);
+  for (const auto& name : names) {
+    auto parsed = ParseBackupName(name);
+    if (!parsed || (vmid && parsed->vmid != *vmid)) continue;
+    std::string path = dump_dir_ + "/" + name;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    BackupEntry e;
+    e.volname = name;
+    e.vmid = parsed->vmid;
+    e.ctime = parsed->ctime;
+    e.size = static_cast<uint64_t>(st.st_size);
+    if (auto notes = sys::ReadFile(path + ".notes"); notes.ok())
+      e.notes = notes->substr(0, notes->find('\n'));  // PVE lists the first line
+    e.is_protected = sys::PathExists(path + ".protected");
+    out.push_back(std::move(e));
+  }
+  std::sort(out.begin(), out.end(), [](const BackupEntry& a, const BackupEntry& b) {
+    return std::tie(a.vmid, a.ctime, a.volname) < std::tie(b.vmid, b.ctime, b.volname);
+  });
+  return out;
+}
+
+Status DirProvider::DeleteBackup(const std::string& volname) {
+  ASSIGN_OR_RETURN(std::string path, BackupPath(volname));
+  if (sys::PathExists(path + ".protected"))
+    return FailedPreconditionError(fmt::format("backup '{}' is protected", volname));
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT)
+      return NotFoundError(
+          fmt::format("backup '{}' does not exist on storage '{}'", volname, storage_id_));
+    return ErrnoError(errno, fmt::format("Failed to remove \"{}\"", path));
+  }
+  RETURN_IF_ERROR(RemoveIfExists(path + ".notes"));
+  return RemoveIfExists(dump_dir_ + "/" + LogName(volname));
+}
+
+Status DirProvider::UpdateAttribute(const std::string& volname, const std::string& name,
+                                    const json& value) {
+  ASSIGN_OR_RETURN(std::string path, BackupPath(volname));
+  // The job sets notes and protection before backup_cleanup publishes the
+  // archive, so the .tmp of a running backup counts as the backup.
+  if (!sys::PathExists(path) && !sys::PathExists(TmpPath(path)))
+    return NotFoundError(
+        fmt::format("backup '{}' does not exist on storage '{}'", volname, storage_id_));
+  if (name == "notes") {
+    if (!value.is_null() && !value.is_string())
+      return InvalidArgumentError("attribute 'notes' must be a string");
+    std::string notes = value.is_string() ? value.get<std::string>() : "";
+    if (notes.empty()) return RemoveIfExists(path + ".notes");
+    return sys::WriteFileAtomic(path + ".notes", notes, 0644);
+  }
+  if (name == "protected") {
+    bool on = value.is_boolean()  ? value.get<bool>()
+              : value.is_number() ? value.get<double>() != 0
+                                  : !value.is_null();
+    if (!on) return RemoveIfExists(path + ".protected");
+    if (sys::PathExists(path + ".protected")) return Status::OK();
+    return sys::WriteFileAtomic(path + ".protected", "", 0644);
+  }
+  return InvalidArgumentError(
+      fmt::format("attribute '{}' is not supported for storage type 'dir'", name));
+}
+
+Result<RestoreMechanism> DirProvider::RestoreGetMechanism(const std::string& volname) {
+  ASSIGN_OR_RETURN(std::string path, BackupPath(volname));
+  if (!sys::PathExists(path))
+    return NotFoundError(
+        fmt::format("backup '{}' does not exist on storage '{}'", volname, storage_id_));
+  return RestoreMechanism::kTar;
+}
+
+Result<std::string> DirProvider::RestoreContainerInit(const std::string& volname,
+                                                      RestoreMechanism mechanism) {
+  if (mechanism != RestoreMechanism::kTar)
+    return InvalidArgumentError(
+        fmt::format("storage '{}' restores with mechanism 'tar' only", storage_id_));
+  RETURN_IF_ERROR(RestoreGetMechanism(volname).status());
+  return dump_dir_ + "/" + volname;
+}
+
+// The configs are the archive's first members (vzdump writes them before the
+// tree): read members until one that is not below ./etc/vzdump/.
+Result<std::map<std::string, std::string>> DirProvider::ReadLeadingFiles(
+    const std::string& volname) {
+  ASSIGN_OR_RETURN(std::string path, BackupPath(volname));
+  std::unique_ptr<struct archive, ReadDeleter> a(archive_read_new());
+  archive_read_support_filter_all(a.get());
+  archive_read_support_format_tar(a.get());
+  if (archive_read_open_filename(a.get(), path.c_str(), 64 * 1024) != ARCHIVE_OK) {
+    if (!sys::PathExists(path))
+      return NotFoundError(
+          fmt::format("backup '{}' does not exist on storage '{}'", volname, storage_id_));
+    return DataLossError(
+        fmt::format("Failed to read archive \"{}\": {}", path, archive_error_string(a.get())));
+  }
+  std::map<std::string, std::string> files;
+  archive_entry* e;
+  int r;
+  while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK) {
+    std::string_view name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
+    if (name.starts_with("./")) name.remove_prefix(2);
+    if (!name.starts_with("etc/vzdump/")) break;
+    if (archive_entry_size(e) > static_cast<la_int64_t>(kMaxConfigSize)) continue;
+    std::string data(static_cast<size_t>(archive_entry_size(e)), '\0');
+    for (size_t got = 0; got < data.size();) {
+      la_ssize_t n = archive_read_data(a.get(), data.data() + got, data.size() - got);
+      if (n <= 0)
+        return DataLossError(fmt::format("Failed to read \"{}\" from archive \"{}\": {}", name,
+                                         path,
+                                         n < 0 ? archive_error_string(a.get()) : "truncated"));
+      got += static_cast<size_t>(n);
+    }
+    files[std::string(name)] = std::move(data);
+  }
+  if (r < ARCHIVE_WARN)
+    return DataLossError(
+        fmt::format("Failed to read archive \"{}\": {}", path, archive_error_string(a.get())));
+  return files;
+}
+
+Result<std::string> DirProvider::ArchiveGetGuestConfig(const std::string& volname) {
+  ASSIGN_OR_RETURN(auto files, ReadLeadingFiles(volname));
+  auto it = files.find(kGuestConfigMember);
+  if (it == files.end())
+    return NotFoundError(fmt::format("unable to find guest config in archive '{}'", volname));
+  return it->second;
+}
+
+Result<std::optional<std::string>> DirProvider::ArchiveGetFirewallConfig(
+    const std::string& volname) {
+  ASSIGN_OR_RETURN(auto files, ReadLeadingFiles(volname));
+  auto it = files.find(kFirewallMember);
+  if (it == files.end()) return std::optional<std::string>();
+  return std::optional<std::string>(it->second);
+}
+
+}  // namespace ctdump::builtin

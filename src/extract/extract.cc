@@ -1,0 +1,145 @@
+// The two entry points: check the inputs as host root, start the child in
+// the target's user namespace (extract_child.h), and feed it
+// (child_session.h) from a tar file or a directory walk (dir_stream.h).
+#include "extract/extract.h"
+
+#include <archive.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+
+#include "extract/child_session.h"
+#include "extract/dir_stream.h"
+#include "extract/extract_child.h"
+#include "extract/tar_reader.h"
+#include "sys/file.h"
+#include "sys/signals.h"
+#include "userns/userns.h"
+
+namespace ctdump::extract {
+namespace {
+
+constexpr size_t kFeedBlock = 256 * 1024;
+
+struct ReadFree {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+
+// The target root must be a directory; the child checks it enters the same.
+Result<ChildConfig> PrepareChild(const std::string& archive_name, const std::string& root,
+                                 const IdMap& map, const ExtractOptions& options) {
+  struct stat st;
+  if (::stat(root.c_str(), &st) != 0)
+    return ErrnoError(errno, fmt::format("Failed to access target root '{}'", root));
+  if (!S_ISDIR(st.st_mode)) return InvalidArgumentError(fmt::format("not a directory '{}'", root));
+  if (!map.HostUid(options.fallback_uid) || !map.HostGid(options.fallback_gid)) {
+    return InvalidArgumentError(
+        fmt::format("fallback owner {}:{} is not representable in the target's ID map ({})",
+                    options.fallback_uid, options.fallback_gid, map.ToString()));
+  }
+  ChildConfig c;
+  c.archive = archive_name;
+  c.root = root;
+  c.root_dev = st.st_dev;
+  c.root_ino = st.st_ino;
+  c.map = map;
+  c.options = options;
+  // Missing or unreadable databases only mean that named-only ACL entries
+  // cannot be resolved (they are then dropped and reported).
+  if (auto users = sys::ReadFile("/etc/passwd"); users.ok()) c.host_users = ParseIdDatabase(*users);
+  if (auto groups = sys::ReadFile("/etc/group"); groups.ok())
+    c.host_groups = ParseIdDatabase(*groups);
+  return c;
+}
+
+Result<sys::Subprocess> StartChild(const ChildConfig& config) {
+  sys::SpawnOptions o;
+  o.argv = {"ctdump-extract"};
+  o.pipe_stdin = true;
+  o.pipe_stderr = true;
+  auto proc =
+      userns::ForkAsContainerRoot(config.map, o, [&config]() { return RunExtractChild(config); });
+  if (!proc.ok()) return proc.status().WithContext(fmt::format("extracting '{}'", config.archive));
+  return proc;
+}
+
+Status CheckUntrustedFile(int fd, const std::string& path, Observer* observer) {
+  if (observer) observer->Log(LogLevel::kInfo, "checking archive..");
+  std::unique_ptr<archive, ReadFree> a(archive_read_new());
+  if (!a) return InternalError("out of memory creating a libarchive reader");
+  SupportTarInput(a.get());
+  if (archive_read_open_fd(a.get(), fd, kFeedBlock) != ARCHIVE_OK) {
+    const char* why = archive_error_string(a.get());
+    return DataLossError(fmt::format("Failed to read '{}': {}", path, why ? why : "unknown error"));
+  }
+  const int signals_before = sys::InterruptCount();
+  auto cancelled = [&]() -> Status {
+    if (sys::InterruptCount() == signals_before) return Status::OK();
+    return CancelledError(fmt::format("checking '{}': interrupted by signal", path));
+  };
+  RETURN_IF_ERROR(CheckUntrustedArchive(a.get(), path, cancelled));
+  a.reset();
+  if (::lseek(fd, 0, SEEK_SET) != 0)
+    return ErrnoError(errno, fmt::format("Failed to rewind '{}'", path));
+  return Status::OK();
+}
+
+Status FeedFile(int fd, const std::string& path, ChildSession& session) {
+  std::unique_ptr<char[]> buf(new char[kFeedBlock]);
+  while (!session.closed()) {
+    ssize_t n = ::read(fd, buf.get(), kFeedBlock);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, fmt::format("Failed to read '{}'", path));
+    if (n == 0) break;
+    RETURN_IF_ERROR(session.Write(buf.get(), static_cast<size_t>(n)));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<ExtractStats> ExtractTarFile(const std::string& tar_path, const std::string& root,
+                                    const IdMap& map, const ExtractOptions& options,
+                                    Observer* observer) {
+  // O_NONBLOCK: opening a FIFO must not hang; it is refused right below.
+  sys::UniqueFd fd(::open(tar_path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("Failed to open '{}'", tar_path));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0)
+    return ErrnoError(errno, fmt::format("Failed to stat '{}'", tar_path));
+  if (!S_ISREG(st.st_mode))
+    return InvalidArgumentError(fmt::format("not a regular file '{}'", tar_path));
+  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+  if (options.untrusted && (map.empty() || map.root_uid() == 0 || map.root_gid() == 0))
+    return PermissionDeniedError(
+        "refusing to restore privileged container backup from external source");
+  ASSIGN_OR_RETURN(ChildConfig config, PrepareChild(tar_path, root, map, options));
+  if (options.untrusted) RETURN_IF_ERROR(CheckUntrustedFile(fd.get(), tar_path, observer));
+
+  ASSIGN_OR_RETURN(sys::Subprocess proc, StartChild(config));
+  ChildSession session(std::move(proc), fmt::format("'{}'", tar_path), options.bwlimit,
+                       static_cast<uint64_t>(st.st_size), observer);
+  RETURN_IF_ERROR(FeedFile(fd.get(), tar_path, session));
+  return session.Finish();
+}
+
+Result<ExtractStats> CopyDirectory(const std::string& source_dir, const std::string& root,
+                                   const IdMap& map, const ExtractOptions& options,
+                                   Observer* observer) {
+  if (!sys::IsDirectory(source_dir))
+    return InvalidArgumentError(fmt::format("not a directory '{}'", source_dir));
+  ASSIGN_OR_RETURN(ChildConfig config, PrepareChild(source_dir, root, map, options));
+  ASSIGN_OR_RETURN(sys::Subprocess proc, StartChild(config));
+  ChildSession session(std::move(proc), fmt::format("'{}'", source_dir), options.bwlimit,
+                       std::nullopt, observer);
+  StreamSink sink{[&session](const void* d, size_t n) { return session.Write(d, n); },
+                  [&session]() { return session.closed(); }};
+  RETURN_IF_ERROR(StreamDirectory(source_dir, sink, observer));
+  return session.Finish();
+}
+
+}  // namespace ctdump::extract

@@ -1,0 +1,366 @@
+#include "extract/extract_child.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <clocale>
+#include <cstring>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "extract/entry_check.h"
+#include "extract/report.h"
+#include "extract/tar_reader.h"
+
+namespace ctdump::extract {
+namespace {
+
+// Per-entry libarchive failures (a device node outside ./dev, a refused
+// symlink path) are reported and extraction goes on, as tar does; after this
+// many the child gives up.
+constexpr size_t kMaxErrors = 20;
+constexpr size_t kReadBlockSize = 256 * 1024;
+
+struct ArchiveReadDeleter {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+struct ArchiveWriteDeleter {
+  void operator()(archive* a) const { archive_write_free(a); }
+};
+using ReadArchive = std::unique_ptr<archive, ArchiveReadDeleter>;
+using WriteArchive = std::unique_ptr<archive, ArchiveWriteDeleter>;
+
+void WriteStderr(std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(2, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // the parent is gone; nothing left to tell
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+std::string ErrorText(archive* a) {
+  const char* s = archive_error_string(a);
+  std::string text = s ? s : "unknown error";
+  // libarchive's disk writer often says only "Write failed": add the errno
+  // (ENOSPC, EDQUOT, EIO ...) so the user learns why.
+  int e = archive_errno(a);
+  if (e > 0) {
+    std::string why = std::strerror(e);
+    if (text.find(why) == std::string::npos) text += ": " + why;
+  }
+  return text;
+}
+
+class Extractor {
+ public:
+  explicit Extractor(const ChildConfig& c) : c_(c) {}
+  int Run();
+
+ private:
+  enum class Step { kNext, kStop };
+
+  int EnterRoot();
+  int OpenArchives();
+  int ExtractAll();
+  Step Process(archive_entry* e);
+  Step CopyData(const std::string& name);
+  bool KeepExisting(const std::string& name, mode_t type, bool hardlink) const;
+  void MapOwners(archive_entry* e, const std::string& name);
+  int FilterAcl(archive_entry* e) const;
+  int FilterAclXattrs(archive_entry* e, const std::string& name);
+
+  void Report(char kind, std::string_view text) { WriteStderr(EncodeReport(kind, text)); }
+  // Records an error; stops when it is fatal or one too many.
+  Step Error(int code, std::string message);
+  Step Refuse(std::string_view name, std::string_view why) {
+    return Error(kExitRefused, RefusalMessage(name, c_.archive, why));
+  }
+  int Fail(int code, std::string message) {
+    Error(code, std::move(message));
+    return exit_code_;
+  }
+
+  const ChildConfig& c_;
+  ReadArchive in_;
+  WriteArchive out_;
+  ExtractStats stats_;
+  size_t errors_ = 0;
+  int exit_code_ = kExitOk;
+  bool fatal_ = false;
+};
+
+Extractor::Step Extractor::Error(int code, std::string message) {
+  Report('E', message);
+  if (exit_code_ == kExitOk) exit_code_ = code;
+  ++errors_;
+  if (code == kExitRefused || code == kExitCorrupt || errors_ >= kMaxErrors) fatal_ = true;
+  return fatal_ ? Step::kStop : Step::kNext;
+}
+
+int Extractor::Run() {
+  // Member names in pax headers are UTF-8; in the C locale libarchive would
+  // fail to convert non-ASCII ones. Loaded before the chroot hides the
+  // locale files.
+  std::setlocale(LC_CTYPE, "C.UTF-8");
+  ::umask(022);  // only for parent directories libarchive creates itself
+  if (int r = EnterRoot(); r != kExitOk) return r;
+  if (int r = OpenArchives(); r != kExitOk) return r;
+  int r = ExtractAll();
+  WriteStderr(EncodeStats(stats_));
+  return r;
+}
+
+int Extractor::EnterRoot() {
+  if (::chdir(c_.root.c_str()) != 0) {
+    return Fail(kExitIOError,
+                fmt::format("Failed to enter target root '{}' as the container's root: {} (every "
+                            "directory above it must be searchable by the container's root)",
+                            c_.root, std::strerror(errno)));
+  }
+  struct stat st;
+  if (::stat(".", &st) != 0 || st.st_dev != c_.root_dev || st.st_ino != c_.root_ino)
+    return Fail(kExitIOError,
+                fmt::format("target root '{}' was replaced during extraction", c_.root));
+  if (::chroot(".") != 0 || ::chdir("/") != 0)
+    return Fail(kExitIOError,
+                fmt::format("Failed to chroot into '{}': {}", c_.root, std::strerror(errno)));
+  return kExitOk;
+}
+
+int Extractor::OpenArchives() {
+  in_.reset(archive_read_new());
+  out_.reset(archive_write_disk_new());
+  if (!in_ || !out_) return Fail(kExitIOError, "out of memory creating libarchive objects");
+  SupportTarInput(in_.get());
+  int flags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+              ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SPARSE |
+              ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+              ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+  if (!c_.options.force) flags |= ARCHIVE_EXTRACT_NO_OVERWRITE;
+  // No archive_write_disk_set_standard_lookup(): owners are numeric ids,
+  // never names looked up in the target's /etc/passwd.
+  archive_write_disk_set_options(out_.get(), flags);
+  if (archive_read_open_fd(in_.get(), 0, kReadBlockSize) != ARCHIVE_OK)
+    return Fail(kExitCorrupt,
+                fmt::format("Failed to read '{}': {}", c_.archive, ErrorText(in_.get())));
+  return kExitOk;
+}
+
+int Extractor::ExtractAll() {
+  while (!fatal_) {
+    archive_entry* e = nullptr;
+    int r = archive_read_next_header(in_.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    if (r == ARCHIVE_WARN) {
+      Report('W', fmt::format("'{}': {}", c_.archive, ErrorText(in_.get())));
+    } else if (r != ARCHIVE_OK) {
+      Error(kExitCorrupt, fmt::format("Failed to read '{}': {}", c_.archive, ErrorText(in_.get())));
+      break;
+    }
+    if (Process(e) == Step::kStop) break;
+  }
+  if (!fatal_ && archive_write_close(out_.get()) != ARCHIVE_OK) {
+    // Deferred directory modes and times are applied here.
+    Error(kExitIOError,
+          fmt::format("Failed to finish extracting '{}': {}", c_.archive, ErrorText(out_.get())));
+  }
+  return exit_code_;
+}
+
+Extractor::Step Extractor::Process(archive_entry* e) {
+  const char* raw = archive_entry_pathname(e);
+  std::string_view stored = raw ? raw : "";
+  auto name = NormalizeEntryName(stored);
+  if (!name.ok()) return Refuse(stored, name.status().message());
+  const char* raw_link = archive_entry_hardlink(e);
+  std::string link;
+  if (raw_link) {
+    auto t = NormalizeHardlinkTarget(raw_link);
+    if (!t.ok()) return Refuse(stored, t.status().message());
+    link = *t;
+  }
+  mode_t type = archive_entry_filetype(e);
+  if (type == 0 && !raw_link)
+    return Refuse(stored, "multi-volume continuation or unknown member type");
+  if (IsBelowDev(*name)) return Step::kNext;
+  if (KeepExisting(*name, type, raw_link != nullptr)) {
+    ++stats_.skipped_existing;
+    return Step::kNext;
+  }
+  archive_entry_copy_pathname(e, name->c_str());
+  if (raw_link) archive_entry_copy_hardlink(e, link.c_str());
+  MapOwners(e, *name);
+
+  int r = archive_write_header(out_.get(), e);
+  if (r == ARCHIVE_WARN) Report('W', fmt::format("'{}': {}", *name, ErrorText(out_.get())));
+  if (r < ARCHIVE_WARN) {
+    if (r == ARCHIVE_FATAL) fatal_ = true;
+    return Error(kExitIOError, fmt::format("Failed to extract '{}' from '{}': {}", *name,
+                                           c_.archive, ErrorText(out_.get())));
+  }
+  if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 && !raw_link) {
+    if (CopyData(*name) == Step::kStop) return Step::kStop;
+  }
+  r = archive_write_finish_entry(out_.get());
+  if (r == ARCHIVE_WARN) Report('W', fmt::format("'{}': {}", *name, ErrorText(out_.get())));
+  if (r < ARCHIVE_WARN) {
+    return Error(kExitIOError, fmt::format("Failed to extract '{}' from '{}': {}", *name,
+                                           c_.archive, ErrorText(out_.get())));
+  }
+  ++stats_.entries;
+  return Step::kNext;
+}
+
+Extractor::Step Extractor::CopyData(const std::string& name) {
+  for (;;) {
+    const void* buf = nullptr;
+    size_t size = 0;
+    la_int64_t offset = 0;
+    int r = archive_read_data_block(in_.get(), &buf, &size, &offset);
+    if (r == ARCHIVE_EOF) return Step::kNext;
+    if (r == ARCHIVE_WARN) Report('W', fmt::format("'{}': {}", name, ErrorText(in_.get())));
+    if (r < ARCHIVE_WARN) {
+      return Error(kExitCorrupt, fmt::format("Failed to read '{}' at '{}': {}", c_.archive, name,
+                                             ErrorText(in_.get())));
+    }
+    la_ssize_t w = archive_write_data_block(out_.get(), buf, size, offset);
+    if (w == ARCHIVE_WARN) Report('W', fmt::format("'{}': {}", name, ErrorText(out_.get())));
+    if (w < ARCHIVE_WARN) {
+      fatal_ = true;  // a full or failing disk: the next files would fail too
+      return Error(kExitIOError,
+                   fmt::format("Failed to write '{}': {}", name, ErrorText(out_.get())));
+    }
+    stats_.bytes += size;
+  }
+}
+
+// tar --skip-old-files: an existing non-directory (or a directory where
+// the member is not one) is kept unless `force`. Existing directories are
+// reused (libarchive leaves their metadata alone without force).
+bool Extractor::KeepExisting(const std::string& name, mode_t type, bool hardlink) const {
+  if (c_.options.force) return false;
+  struct stat st;
+  if (::fstatat(AT_FDCWD, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+  return !(S_ISDIR(st.st_mode) && type == AE_IFDIR && !hardlink);
+}
+
+void Extractor::MapOwners(archive_entry* e, const std::string& name) {
+  bool fell_back = false;
+  if (!UidRepresentable(c_.map, archive_entry_uid(e))) {
+    archive_entry_set_uid(e, c_.options.fallback_uid);
+    // chown would fail and tar would then drop the bit too; keep no
+    // setuid binary owned by an id nobody asked for.
+    archive_entry_set_perm(e, archive_entry_perm(e) & ~S_ISUID);
+    fell_back = true;
+  }
+  if (!GidRepresentable(c_.map, archive_entry_gid(e))) {
+    archive_entry_set_gid(e, c_.options.fallback_gid);
+    if (archive_entry_filetype(e) != AE_IFDIR)
+      archive_entry_set_perm(e, archive_entry_perm(e) & ~S_ISGID);
+    fell_back = true;
+  }
+  archive_entry_set_uname(e, nullptr);
+  archive_entry_set_gname(e, nullptr);
+  int dropped = FilterAcl(e) + FilterAclXattrs(e, name);
+  if (fell_back || dropped > 0) {
+    if (stats_.unmapped_ids < kMaxUnmappedExamples) Report('U', name);
+    ++stats_.unmapped_ids;
+  }
+}
+
+// Drops named entries the map cannot represent. Entries with only a name
+// get their id from the host's databases first (as PVE's tar on the host
+// would); unknown names are dropped too.
+int Extractor::FilterAcl(archive_entry* e) const {
+  const int want = ARCHIVE_ENTRY_ACL_TYPE_POSIX1E;
+  if (archive_entry_acl_reset(e, want) == 0) return 0;
+  struct Ace {
+    int type, permset, tag, qual;
+  };
+  std::vector<Ace> keep;
+  int dropped = 0;
+  bool changed = false;
+  int type, permset, tag, qual;
+  const char* ace_name;
+  while (archive_entry_acl_next(e, want, &type, &permset, &tag, &qual, &ace_name) == ARCHIVE_OK) {
+    bool user = tag == ARCHIVE_ENTRY_ACL_USER, group = tag == ARCHIVE_ENTRY_ACL_GROUP;
+    if ((user || group) && qual == -1) {  // libarchive: no id, only a name
+      changed = true;
+      auto id = ResolveAclName(ace_name ? ace_name : "", user ? c_.host_users : c_.host_groups);
+      qual = id ? static_cast<int>(*id) : -1;
+      if (!id) {
+        ++dropped;
+        continue;
+      }
+    }
+    if ((user && !UidRepresentable(c_.map, static_cast<uint32_t>(qual))) ||
+        (group && !GidRepresentable(c_.map, static_cast<uint32_t>(qual)))) {
+      ++dropped;
+      continue;
+    }
+    keep.push_back({type, permset, tag, qual});
+  }
+  if (dropped == 0 && !changed) return 0;
+  // Rebuilding re-adds the user::/group::/other:: entries libarchive derives
+  // from the mode; adding them sets the same mode bits again. Names are
+  // left out: archive_write_disk uses the numeric id.
+  archive_entry_acl_clear(e);
+  for (const Ace& a : keep)
+    archive_entry_acl_add_entry(e, a.type, a.permset, a.tag, a.qual, nullptr);
+  return dropped;
+}
+
+// GNU tar --xattrs-include='*' also stores the ACLs as raw xattrs; their ids
+// must be filtered the same way or setxattr fails in the namespace.
+int Extractor::FilterAclXattrs(archive_entry* e, const std::string& name) {
+  if (archive_entry_xattr_reset(e) == 0) return 0;
+  struct Xattr {
+    std::string name, value;
+  };
+  std::vector<Xattr> all;
+  bool changed = false;
+  int dropped = 0;
+  const char* xname;
+  const void* value;
+  size_t size;
+  while (archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK) {
+    std::string n = xname ? xname : "";
+    std::string v(static_cast<const char*>(value), size);
+    if (n == "system.posix_acl_access" || n == "system.posix_acl_default") {
+      int d = 0;
+      auto filtered = FilterPosixAclXattr(v, c_.map, &d);
+      if (!filtered) {
+        Report('W', fmt::format("'{}': dropped malformed xattr {}", name, n));
+        changed = true;
+        continue;
+      }
+      if (d > 0) {
+        changed = true;
+        dropped += d;
+        v = std::move(*filtered);
+      }
+    }
+    all.push_back({std::move(n), std::move(v)});
+  }
+  if (!changed) return 0;
+  archive_entry_xattr_clear(e);
+  for (const Xattr& x : all)
+    archive_entry_xattr_add_entry(e, x.name.c_str(), x.value.data(), x.value.size());
+  return dropped;
+}
+
+}  // namespace
+
+int RunExtractChild(const ChildConfig& config) {
+  Extractor x(config);
+  return x.Run();
+}
+
+}  // namespace ctdump::extract

@@ -1,0 +1,85 @@
+// How the extraction child reports to ctdump: lines on its stderr.
+//
+//   "W <message>"   a warning (e.g. libarchive could not restore a time or
+//                   an xattr); extraction goes on
+//   "U <path>"      an entry whose owner or ACL entries fell back (only the
+//                   first kMaxUnmappedExamples)
+//   "E <message>"   an error; the child exits non-zero (see kExit*) after it
+//   "S <entries> <bytes> <skipped_existing> <unmapped_ids>"   once, last
+//
+// Text is escaped ('\' -> "\\", newline -> "\n") so that a member name with
+// a newline stays one line. Anything else on stderr (a crash message) is
+// passed on as a warning. The child never needs the parent's answer, so the
+// channel is one-way and a child that dies mid-line loses nothing but that
+// line.
+#ifndef CTDUMP_EXTRACT_REPORT_H_
+#define CTDUMP_EXTRACT_REPORT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctdump/observer.h"
+#include "ctdump/status.h"
+#include "extract/extract.h"
+
+namespace ctdump::extract {
+
+inline constexpr size_t kMaxUnmappedExamples = 10;
+// Warnings beyond this many are counted, not logged one by one.
+inline constexpr size_t kMaxLoggedWarnings = 100;
+
+// The child's exit codes; they choose the Status code of its first error.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitIOError = 1;  // writing the tree failed
+inline constexpr int kExitRefused = 2;  // a member broke the rules (InvalidArgument)
+inline constexpr int kExitCorrupt = 3;  // the stream is corrupt or truncated (DataLoss)
+
+// One encoded line, with its trailing newline.
+std::string EncodeReport(char kind, std::string_view text);
+std::string EncodeStats(const ExtractStats& stats);
+
+struct ReportLine {
+  char kind = 0;
+  std::string text;  // unescaped
+};
+// nullopt for a line that is not "<kind> <text>" with a known kind.
+std::optional<ReportLine> DecodeReport(std::string_view line);
+
+// Parent side: splits the child's stderr into lines, forwards warnings to
+// the observer as they arrive, and keeps errors, examples and the stats.
+class ReportCollector {
+ public:
+  explicit ReportCollector(Observer* observer) : observer_(observer) {}
+
+  void Feed(std::string_view data);
+  // End of input: handles a last unterminated line and logs how many
+  // warnings were not shown.
+  void Finish();
+
+  const std::vector<std::string>& errors() const { return errors_; }
+  // The child's final statistics with the unmapped examples; nullopt if the
+  // "S" line never came.
+  std::optional<ExtractStats> stats() const;
+
+ private:
+  void HandleLine(std::string_view line);
+  void Warn(std::string message);
+
+  Observer* observer_;
+  std::string partial_;
+  std::vector<std::string> errors_;
+  std::vector<std::string> examples_;
+  std::optional<ExtractStats> stats_;
+  size_t warnings_ = 0;
+};
+
+// The Status for a child that ended with `wait_status` after reporting
+// `errors` while extracting `what` (e.g. "'/path/x.tar'").
+Status ChildStatus(int wait_status, const std::vector<std::string>& errors, std::string_view what);
+
+}  // namespace ctdump::extract
+
+#endif  // CTDUMP_EXTRACT_REPORT_H_

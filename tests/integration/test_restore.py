@@ -1,0 +1,157 @@
+"""Restore round trips into new unprivileged containers with a different ID
+map, through the example provider's `tar` and `directory` mechanisms, and the
+failure paths: nothing half-created is left behind."""
+import os
+import shutil
+import subprocess
+import time
+import unittest
+
+import harness
+
+MAP2 = ["--idmap", "u 0 200000 65536", "--idmap", "g 0 200000 65536"]
+
+
+def manifest(rootfs, map_host):
+    out = subprocess.run(["bash", os.path.join(harness.SRC, "tests/realenv/manifest.sh"), rootfs,
+                          str(map_host)], check=True, capture_output=True).stdout
+    return {l.split(b"\t")[0]: l for l in out.splitlines() if l and not l.startswith(b"#")}
+
+
+class RestoreTest(harness.IntegrationTest):
+
+    def setUp(self):
+        super().setUp()
+        self.created = []
+
+    def tearDown(self):
+        for name in self.created:
+            subprocess.run(["lxc-stop", "-P", self.env["LXCPATH"], "-n", name, "-k"],
+                           capture_output=True, stdin=subprocess.DEVNULL)
+            subprocess.run(["lxc-destroy", "-P", self.env["LXCPATH"], "-n", name],
+                           capture_output=True, stdin=subprocess.DEVNULL)
+            shutil.rmtree(os.path.join(self.env["LXCPATH"], name), ignore_errors=True)
+        super().tearDown()
+
+    def new_name(self, suffix):
+        name = self.env["CT_UNPRIV"].replace("-unpriv", "-r" + suffix)
+        self.created.append(name)
+        return name
+
+    def backup_volid(self, ct):
+        self.assertOk(self.ws.backup(ct))
+        return "test:" + os.path.relpath(self.ws.only_backup(ct), self.ws.target)
+
+    def restore(self, volid, name, *extra):
+        return self.ws.run("restore", volid, name, *extra, timeout=600)
+
+    def assertSameTree(self, original_manifest, rootfs, map_host):
+        want = {k: v for k, v in manifest_lines(original_manifest).items()
+                if not k.startswith((b"/tmp/", b"/var/tmp/")) and b"\tunreadable\t" not in v}
+        got = manifest(rootfs, map_host)
+        for path, line in want.items():
+            self.assertIn(path, got, "missing after restore: %r" % path)
+            # tar --sparse turns runs of zeros into holes: a file may become
+            # sparse, but a sparse one must stay sparse.
+            if b"sparse=1" in line:
+                self.assertIn(b"sparse=1", got[path], path)
+            self.assertEqual(strip_sparse(got[path]), strip_sparse(line), "differs after restore: %r" % path)
+
+    def round_trip(self, mechanism):
+        src = self.env["CT_UNPRIV"]
+        self.ws.write_storage({"restore-mechanism": mechanism})
+        volid = self.backup_volid(src)
+        name = self.new_name(mechanism[0])
+        r = self.restore(volid, name, *MAP2, "--start")
+        self.assertOk(r)
+        self.assertEqual(harness.ct_state(name), "RUNNING")
+        rootfs = os.path.join(self.env["LXCPATH"], name, "rootfs")
+        st = os.stat(os.path.join(rootfs, "etc/shadow"))
+        self.assertEqual((st.st_uid, st.st_gid), (200000, 200042))
+        self.assertSameTree(self.env["MANIFEST_UNPRIV"], rootfs, 200000)
+        # The restored container sees its own files as the original did.
+        out = subprocess.run(["lxc-attach", "-P", self.env["LXCPATH"], "-n", name, "--",
+                              "stat", "-c", "%u:%g %a", "/etc/shadow", "/srv/tricky/uid1000.txt",
+                              "/usr/bin/su"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        self.assertEqual(out.stdout.split("\n")[:3], ["0:42 640", "1000:1000 600", "0:0 4755"])
+        # The hard links are still one inode, the sparse file still sparse.
+        a = os.stat(os.path.join(rootfs, "srv/tricky/hl1"))
+        b = os.stat(os.path.join(rootfs, "srv/tricky/hl2"))
+        self.assertEqual(a.st_ino, b.st_ino)
+        sp = os.stat(os.path.join(rootfs, "srv/tricky/sparse.img"))
+        self.assertLess(sp.st_blocks * 512, sp.st_size // 4)
+        return r
+
+    def test_tar_mechanism_round_trip(self):
+        r = self.round_trip("tar")
+        self.assertIn("checking archive..", r.stderr)
+
+    def test_directory_mechanism_round_trip(self):
+        self.round_trip("directory")
+
+    def test_privileged_backup_from_external_provider(self):
+        volid = self.backup_volid(self.env["CT_PRIV"])
+        name = self.new_name("p")
+        r = self.restore(volid, name)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("refusing to restore privileged container backup from external source", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], name)))
+        r = self.restore(volid, name, "--unprivileged", "1", *MAP2)
+        self.assertOk(r)
+        self.assertIn("cannot represent", r.stderr)
+        self.assertIn("/srv/tricky/unmapped.txt", r.stderr)
+        st = os.stat(os.path.join(self.env["LXCPATH"], name, "rootfs/srv/tricky/unmapped.txt"))
+        self.assertEqual(st.st_uid, 200000 + 65534)
+
+    def test_unknown_volume_and_existing_container(self):
+        r = self.restore("test:%s/2000-01-01T00:00:00Z" % self.env["CT_UNPRIV"], self.new_name("x"), *MAP2)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not found", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], self.created[-1])))
+        r = self.restore("test:x", self.env["CT_PRIV"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("already exists", r.stderr)
+
+    def test_truncated_archive_leaves_nothing_behind(self):
+        volid = self.backup_volid(self.env["CT_UNPRIV"])
+        archive = os.path.join(self.ws.only_backup(self.env["CT_UNPRIV"]), "archive.tar")
+        with open(archive, "r+b") as f:
+            f.truncate(os.path.getsize(archive) // 2)
+        name = self.new_name("t")
+        r = self.restore(volid, name, *MAP2)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("restore failed", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], name)))
+
+    def test_full_target_file_system(self):
+        volid = self.backup_volid(self.env["CT_UNPRIV"])
+        img = os.path.join(self.ws.dir, "small.img")
+        mnt = os.path.join(self.ws.dir, "small")
+        os.makedirs(mnt)
+        subprocess.run(["truncate", "-s", "40M", img], check=True)
+        subprocess.run(["mkfs.ext4", "-q", img], check=True)
+        subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
+        try:
+            name = self.new_name("f")
+            r = self.restore(volid, name, *MAP2, "--rootfs", os.path.join(mnt, "rootfs"))
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("No space left on device", r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], name)))
+            self.assertFalse(os.path.exists(os.path.join(mnt, "rootfs")))
+        finally:
+            subprocess.run(["umount", mnt], check=True)
+
+
+def strip_sparse(line):
+    cols = line.split(b"\t")
+    attrs = [a for a in cols[10].split(b";") if a not in (b"sparse=1", b"-")]
+    return b"\t".join(cols[:10] + [b";".join(attrs) or b"-"])
+
+
+def manifest_lines(path):
+    with open(path, "rb") as f:
+        return {l.split(b"\t")[0]: l.rstrip(b"\n") for l in f if l.strip() and not l.startswith(b"#")}
+
+
+if __name__ == "__main__":
+    unittest.main()
