@@ -30,7 +30,7 @@ struct JobOptions {
   bool all = false;                  // --all: every container under lxcpath
   std::vector<std::string> exclude;  // --exclude (with --all)
   std::optional<std::string> storage;  // --storage (required after defaults)
-  std::optional<std::string> mode;     // stop (default; suspend/snapshot: next issue)
+  std::optional<std::string> mode;     // snapshot (default, falls back to suspend) | suspend | stop
   std::vector<std::string> exclude_paths;  // --exclude-path, job's own
   std::optional<bool> stdexcludes;         // default true
   std::optional<uint64_t> bwlimit_kib;     // KiB/s, 0 = unlimited
@@ -48,7 +48,7 @@ struct JobOptions {
 struct ResolvedJobOptions {
   std::vector<std::string> vmids;
   std::string storage;
-  std::string mode = "stop";
+  std::string mode = "snapshot";
   std::vector<std::string> exclude_patterns;  // node + job + standard excludes
   uint64_t bwlimit_kib = 0;
   std::string tmpdir = "/var/tmp";

@@ -24,7 +24,7 @@ TEST(JobOptionsTest, DefaultsLikeVzdump) {
   auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", "/nonexistent");
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->vmids, (std::vector<std::string>{"c1", "c2"}));
-  EXPECT_EQ(r->mode, "stop");
+  EXPECT_EQ(r->mode, "snapshot");
   EXPECT_EQ(r->bwlimit_kib, 0u);
   EXPECT_EQ(r->tmpdir, "/var/tmp");
   EXPECT_EQ(r->lockwait_minutes, 180u);

@@ -95,7 +95,7 @@ def unescape(raw):
 class Workspace:
     """A private configuration + target for one test."""
 
-    def __init__(self, storage_id="test", extra=None, conf=""):
+    def __init__(self, storage_id="test", extra=None, conf="mode: stop\n"):
         self.dir = tempfile.mkdtemp(prefix="ctdump-it-ws.", dir="/var/tmp")
         os.chmod(self.dir, 0o755)
         self.config = os.path.join(self.dir, "etc")
