@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # demo.sh - the main job on a fresh Debian 12 machine, as root: installs what
 # is missing, builds ctdump, creates two real LXC containers (a privileged one
-# and an unprivileged one with a btrfs rootfs, under a private lxcpath), backs
-# both up through the example provider while they run (stop mode: each is
-# stopped, backed up from its user namespace, and started again), lists the
-# backups and shows what the archive holds.
-#
-# Until the built-in targets land, the example provider
-# (examples/providers/dir-example.py) is the target. Restore comes with them.
+# on a plain directory and an unprivileged one on a btrfs subvolume, under a
+# private lxcpath), backs both up while they run into the built-in `dir`
+# storage (snapshot mode: a btrfs snapshot under a freeze of milliseconds,
+# or the suspend fallback), restores the unprivileged one into a NEW
+# unprivileged container with a different ID map and starts it, and backs up
+# through the example external provider too.
 # Usage: sudo scripts/demo.sh      (KEEP=1 keeps the demo containers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,24 +22,36 @@ trap cleanup EXIT
 bash tests/realenv/teardown.sh "$demo" >/dev/null 2>&1 || true
 bash tests/realenv/setup.sh "$demo" ctdemo 2>/dev/null
 
-mkdir -p "$demo/etc" "$demo/backups"
+mkdir -p "$demo/etc" "$demo/backups" "$demo/store"
 chmod 0755 "$demo/backups"
 cat > "$demo/etc/storage.cfg" <<CFG
-provider: demo
+dir: local
+	path $demo/store
+	prune-backups keep-last=3
+
+provider: example
 	command $src/examples/providers/dir-example.py
 	path $demo/backups
 CFG
 ctdump=(build/ctdump --lxcpath "$demo/lxc" --config-dir "$demo/etc")
 export CTDUMP_LOG_DIR=$demo/log CTDUMP_RUN_DIR=$demo/run
 
-echo "== backup of two running containers"
-"${ctdump[@]}" backup ctdemo-unpriv ctdemo-priv --storage demo --mode stop
+echo "== backup of two running containers into the built-in dir storage"
+"${ctdump[@]}" backup ctdemo-unpriv ctdemo-priv --storage local --notes-template '{{guestname}} on {{node}}'
 echo
-echo "== backups on storage 'demo'"
-"${ctdump[@]}" list demo
+echo "== backups on storage 'local' (vzdump's layout; GNU tar + zstd read them)"
+"${ctdump[@]}" list local
+ls -l "$demo/store/dump"
 echo
-echo "== the unprivileged container's archive, as its root sees it (owners 0/42 etc.)"
-archive=$(ls -d "$demo"/backups/ctdemo-unpriv/*/archive.tar | head -1)
-tar --numeric-owner -tvf "$archive" ./etc/shadow ./usr/bin/su ./srv/tricky/uid1000.txt
+volid=$("${ctdump[@]}" --output-format json list local --vmid ctdemo-unpriv | sed -n 's/.*"volid": "\(.*\)",/\1/p' | head -1)
+echo "== restore $volid into a new unprivileged container with ID map 0 200000 65536, and start it"
+"${ctdump[@]}" restore "$volid" ctdemo-restored --idmap "u 0 200000 65536" --idmap "g 0 200000 65536" --start
+echo
+echo "== inside the restored container (its own view) and on the host (shifted by 200000)"
+lxc-attach -P "$demo/lxc" -n ctdemo-restored -- stat -c '%u:%g %A %n' /etc/shadow /usr/bin/su /srv/tricky/uid1000.txt </dev/null
+stat -c '%u:%g %A %n' "$demo/lxc/ctdemo-restored/rootfs/etc/shadow"
+echo
+echo "== the same container through the example external provider (protocol v1, Python)"
+"${ctdump[@]}" backup ctdemo-unpriv --storage example --mode stop
 echo
 lxc-ls -P "$demo/lxc" -f

@@ -13,6 +13,7 @@
 #include "backup/hook_script.h"
 #include "backup/mode.h"
 #include "backup/retention.h"
+#include "builtin/dir_provider.h"
 #include "backup/task_log.h"
 #include "container/container.h"
 #include "ctdump/container_config.h"
@@ -83,6 +84,7 @@ class Job {
   HookScript hooks_;
   std::unique_ptr<Provider> provider_;
   Status CheckProtectedLimit(GuestRun& g);
+  Status ApplyCompression();
   Status AfterArchive(GuestRun& g, int64_t backup_time);
 
   int64_t start_time_ = 0;
@@ -179,6 +181,7 @@ Status Job::RunJobBody(JobResult* result) {
     return p.status().WithContext(
         fmt::format("could not get storage information for '{}'", opts_.storage));
   provider_ = std::move(*p);
+  RETURN_IF_ERROR(ApplyCompression());
   RETURN_IF_ERROR(provider_->JobInit(start_time_));
   RETURN_IF_ERROR(hooks_.RunJobPhase("job-start", job_env));
   for (const auto& vmid : opts_.vmids) {
@@ -403,6 +406,21 @@ Status Job::RunProvider(GuestRun& g, const ConsistentTree& tree) {
   ASSIGN_OR_RETURN(req.worker_state, provider_->BackupContainerPrepare(g.vmid, req.info));
   RETURN_IF_ERROR(sys::CheckInterrupted());
   return provider_->BackupContainer(g.map, req);
+}
+
+Status Job::ApplyCompression() {
+  if (!opts_.compress && !opts_.zstd_threads) return Status::OK();
+  auto* dir = dynamic_cast<builtin::DirProvider*>(provider_.get());
+  if (!dir) {
+    obs_->Log(LogLevel::kInfo, "compress/zstd options are ignored for provider storages");
+    return Status::OK();
+  }
+  if (opts_.compress) {
+    ASSIGN_OR_RETURN(auto c, archive::ParseCompression(*opts_.compress));
+    dir->set_compression(c);
+  }
+  if (opts_.zstd_threads) dir->set_zstd_threads(static_cast<int>(*opts_.zstd_threads));
+  return Status::OK();
 }
 
 Status Job::CheckProtectedLimit(GuestRun& g) {

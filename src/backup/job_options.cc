@@ -111,6 +111,20 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
     r.stopwait_minutes = static_cast<uint32_t>(n);
   }
 
+  if (job.compress) r.compress = *job.compress;
+  else if (auto v = node.Get("compress")) r.compress = *v;
+  if (r.compress) {
+    // vzdump's boolean spellings: 1 = its default compressor, 0 = none.
+    if (*r.compress == "1") r.compress = "zstd";
+    if (*r.compress == "0") r.compress = "none";
+    if (*r.compress != "zstd" && *r.compress != "gzip" && *r.compress != "none")
+      return InvalidArgumentError(fmt::format("compress: '{}' is not one of zstd, gzip, none", *r.compress));
+  }
+  if (job.zstd_threads) r.zstd_threads = *job.zstd_threads;
+  else if (auto v = node.Get("zstd")) {
+    ASSIGN_OR_RETURN(uint64_t n, ParseUint(*v, from_node("zstd"), 256));
+    r.zstd_threads = static_cast<uint32_t>(n);
+  }
   if (job.notes_template) r.notes_template = *job.notes_template;
   else if (auto v = node.Get("notes-template")) r.notes_template = *v;
   RETURN_IF_ERROR(ValidateNotesTemplate(r.notes_template));

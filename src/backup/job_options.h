@@ -38,6 +38,8 @@ struct JobOptions {
   std::optional<std::string> script;       // hook script
   std::optional<uint32_t> lockwait_minutes;  // default 180
   std::optional<uint32_t> stopwait_minutes;  // default 10
+  std::optional<std::string> compress;        // zstd | gzip | none (built-in dir storage)
+  std::optional<uint32_t> zstd_threads;       // --zstd N, 0 = half the cores
   std::optional<std::string> notes_template;  // {{guestname}} {{node}} {{vmid}} {{cluster}}
   std::optional<bool> is_protected;           // --protected
   std::optional<std::string> prune_backups;   // "keep-last=3,keep-daily=7"
@@ -55,6 +57,8 @@ struct ResolvedJobOptions {
   std::string script;
   uint32_t lockwait_minutes = 180;
   uint32_t stopwait_minutes = 10;
+  std::optional<std::string> compress;  // validated; nullopt: the storage's
+  std::optional<uint32_t> zstd_threads;
   std::string notes_template;
   bool is_protected = false;
   // From --prune-backups or ctdump.conf; nullopt: the storage's prune-backups

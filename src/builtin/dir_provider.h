@@ -98,6 +98,10 @@ class DirProvider : public Provider {
   // <path>/dump
   const std::string& dump_dir() const { return dump_dir_; }
   archive::Compression compression() const { return compression_; }
+  // The job's --compress / --zstd override the storage's keys (vzdump's
+  // options; ignored for external providers, as in PVE).
+  void set_compression(archive::Compression c) { compression_ = c; }
+  void set_zstd_threads(int n) { zstd_threads_ = n; }
   int zstd_threads() const { return zstd_threads_; }
   // The storage's retention and protection limit (nullopt / -1 when unset).
   const std::optional<PruneOptions>& prune_options() const { return prune_; }
