@@ -43,7 +43,8 @@ echo "== backups on storage 'local' (vzdump's layout; GNU tar + zstd read them)"
 "${ctdump[@]}" list local
 ls -l "$demo/store/dump"
 echo
-volid=$("${ctdump[@]}" --output-format json list local --vmid ctdemo-unpriv | sed -n 's/.*"volid": "\(.*\)",/\1/p' | head -1)
+volid=$("${ctdump[@]}" --output-format json list local --vmid ctdemo-unpriv |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["volid"])')
 echo "== restore $volid into a new unprivileged container with ID map 0 200000 65536, and start it"
 "${ctdump[@]}" restore "$volid" ctdemo-restored --idmap "u 0 200000 65536" --idmap "g 0 200000 65536" --start
 echo

@@ -335,8 +335,12 @@ Status TreeWriter::WriteHeader(archive_entry* e, const std::string& rel) {
   int r = archive_write_header(writer_.get(), e);
   if (r == ARCHIVE_WARN) {
     const char* msg = archive_error_string(writer_.get());
-    observer_->Log(LogLevel::kWarn,
-                   fmt::format("'/{}': {}", rel, msg ? msg : "libarchive warning"));
+    // A name that is not UTF-8 is stored byte-exact (hdrcharset=BINARY) and
+    // restored as it was: nothing to warn about.
+    bool binary_name = msg && std::string_view(msg).find("Can't translate") != std::string_view::npos;
+    if (!binary_name)
+      observer_->Log(LogLevel::kWarn,
+                     fmt::format("'/{}': {}", rel, msg ? msg : "libarchive warning"));
   } else if (r != ARCHIVE_OK) {
     return LibError(fmt::format("Failed to write the header of \"/{}\"", rel));
   }
