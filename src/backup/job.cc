@@ -55,6 +55,7 @@ struct GuestRun {
   std::string archive;
   HookEnv hook_env;
   std::string mode_name;  // effective mode
+  std::unique_ptr<GuestJournal> journal;  // declared before `mode`, which uses it
   std::unique_ptr<ModeSession> mode;
   sys::LockFile lock;
   std::string tmpdir;
@@ -148,6 +149,10 @@ JobResult Job::Run() {
 
 Status Job::RunJobBody(JobResult* result) {
   HookEnv job_env{opts_.storage};
+  // A job killed with SIGKILL left its containers stopped, frozen or with
+  // snapshots: repair that first (under the global lock).
+  auto repaired = RepairAbandoned(paths_.run_dir, obs_);
+  if (!repaired.ok()) obs_->Log(LogLevel::kWarn, repaired.status().message());
   RETURN_IF_ERROR(hooks_.RunJobPhase("job-init", job_env));
   // The provider's main instance lives in the job's private mount namespace
   // too: backup_container_prepare must see the mounted tree, and whatever it
@@ -330,6 +335,8 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   mctx.directory = g.snapdir;
   mctx.tmpdir = g.tmpdir;
   mctx.hook_env = &g.hook_env;
+  g.journal = std::make_unique<GuestJournal>(paths_.run_dir, g.vmid, paths_.lxcpath);
+  mctx.journal = g.journal.get();
   ASSIGN_OR_RETURN(g.mode, CreateModeSession(g.mode_name, mctx));
   Status prepared = g.mode->Prepare();
   if (!prepared.ok() && IsModeFailure(prepared) && g.mode_name == "snapshot") {
@@ -345,6 +352,7 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   RETURN_IF_ERROR(CheckProtectedLimit(g));
   if (opts_.bwlimit_kib) Info(g.log, fmt::format("bandwidth limit: {} KiB/s", opts_.bwlimit_kib));
 
+  RETURN_IF_ERROR(g.journal->Update([&](JournalState& j) { j.tmpdir = g.tmpdir; }));
   RETURN_IF_ERROR(sys::RemoveTree(g.tmpdir));
   RETURN_IF_ERROR(sys::MakeDirs(g.tmpdir, 0700));
 
@@ -470,14 +478,27 @@ Status Job::AfterArchive(GuestRun& g, int64_t backup_time) {
 
 void Job::CleanupLocal(GuestRun& g) {
   g.lock.Release();
+  bool clean = true;
   if (g.mode) {
     Status s = g.mode->Leave();
-    if (!s.ok()) g.log->Log(LogLevel::kErr, s.message());
+    if (!s.ok()) {
+      g.log->Log(LogLevel::kErr, s.message());
+      clean = false;
+    }
     g.mode.reset();
   }
   if (!g.snapdir.empty()) ::rmdir(g.snapdir.c_str());
   if (!g.tmpdir.empty()) {
     Status s = sys::RemoveTree(g.tmpdir);
+    if (!s.ok()) {
+      g.log->Log(LogLevel::kWarn, s.message());
+      clean = false;
+    }
+  }
+  // Only when everything was undone: otherwise `ctdump cleanup` (or the next
+  // job) still knows what to repair.
+  if (g.journal && clean) {
+    Status s = g.journal->Clear();
     if (!s.ok()) g.log->Log(LogLevel::kWarn, s.message());
   }
 }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "backup/hook_script.h"
+#include "backup/journal.h"
 #include "container/container.h"
 #include "ctdump/container_config.h"
 #include "ctdump/observer.h"
@@ -42,6 +43,8 @@ struct ModeContext {
   std::string tmpdir;  // the container's job scratch directory (suspend copies into it)
   std::vector<std::string> exclude_patterns;  // suspend: applied while copying, as vzdump's rsync
   uint64_t bwlimit_kib = 0;                   // suspend: rsync --bwlimit
+  // Records, before each risky step, what a SIGKILL would leave to undo.
+  GuestJournal* journal = nullptr;
 };
 
 // The consistent view a mode produced: INFO's `directory` and `sources`.

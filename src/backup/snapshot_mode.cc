@@ -116,6 +116,7 @@ class SnapshotMode : public ModeSession {
     Status h = ctx_.hooks->RunGuestPhase("pre-restart", "snapshot", ctx_.vmid, *ctx_.hook_env, ctx_.log);
     if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
     RETURN_IF_ERROR(frozen_.Thaw());
+    ctx_.journal->Update([](JournalState& j) { j.frozen = false; }).IgnoreError();
     h = ctx_.hooks->RunGuestPhase("post-restart", "snapshot", ctx_.vmid, *ctx_.hook_env, ctx_.log);
     if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
     return Status::OK();
@@ -140,6 +141,8 @@ class SnapshotMode : public ModeSession {
       }
       v.taken = false;
     }
+    if (first.ok())
+      ctx_.journal->Update([](JournalState& j) { j.snapshots.clear(); j.copies.clear(); }).IgnoreError();
     return first;
   }
 
@@ -153,7 +156,14 @@ class SnapshotMode : public ModeSession {
   }
 
   Status TakeAll() {
-    if (ctx_.container->IsRunning()) RETURN_IF_ERROR(frozen_.Freeze());
+    bool running = ctx_.container->IsRunning();
+    // Written before the freeze, so the freeze window holds no fsync.
+    RETURN_IF_ERROR(ctx_.journal->Update([&](JournalState& j) {
+      j.frozen = running;
+      for (const auto& v : volumes_)
+        (v.method == Method::kBtrfsSnapshot ? j.snapshots : j.copies).push_back(v.snapshot);
+    }));
+    if (running) RETURN_IF_ERROR(frozen_.Freeze());
     for (auto& v : volumes_) {
       sys::UniqueFd fd(::open(v.source.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!fd.valid() || ::syncfs(fd.get()) != 0)

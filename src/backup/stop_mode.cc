@@ -36,6 +36,7 @@ class StopMode : public ModeSession {
       stopped_at_ = ::time(nullptr);
       // Marked before the call: a shutdown that half-worked still gets a start.
       must_restart_ = true;
+      RETURN_IF_ERROR(ctx_.journal->Update([](JournalState& j) { j.stopped = true; }));
       RETURN_IF_ERROR(ctx_.container->Shutdown(ctx_.stopwait));
     }
     ASSIGN_OR_RETURN(auto sources, MountAll());
@@ -57,6 +58,7 @@ class StopMode : public ModeSession {
     if (!s.ok())
       return s.WithContext(fmt::format("unable to restart container '{}'", ctx_.vmid));
     must_restart_ = false;
+    ctx_.journal->Update([](JournalState& j) { j.stopped = false; }).IgnoreError();
     h = ctx_.hooks->RunGuestPhase("post-restart", "stop", ctx_.vmid, *ctx_.hook_env, ctx_.log);
     if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
     ctx_.log->Log(LogLevel::kInfo,

@@ -50,6 +50,7 @@ class SuspendMode : public ModeSession {
     RETURN_IF_ERROR(Rsync(from, copy, /*first=*/true));
     RETURN_IF_ERROR(sys::CheckInterrupted());
     RETURN_IF_ERROR(ctx_.hooks->RunGuestPhase("pre-stop", "suspend", ctx_.vmid, *ctx_.hook_env, ctx_.log));
+    RETURN_IF_ERROR(ctx_.journal->Update([](JournalState& j) { j.frozen = true; }));
     RETURN_IF_ERROR(frozen_.Freeze());
     ctx_.log->Log(LogLevel::kInfo, fmt::format("starting final sync {}/ to {}", from, copy));
     Status synced = Rsync(from, copy, /*first=*/false);
@@ -63,6 +64,7 @@ class SuspendMode : public ModeSession {
     Status h = ctx_.hooks->RunGuestPhase("pre-restart", "suspend", ctx_.vmid, *ctx_.hook_env, ctx_.log);
     if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
     RETURN_IF_ERROR(frozen_.Thaw());
+    ctx_.journal->Update([](JournalState& j) { j.frozen = false; }).IgnoreError();
     h = ctx_.hooks->RunGuestPhase("post-restart", "suspend", ctx_.vmid, *ctx_.hook_env, ctx_.log);
     if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
     return Status::OK();

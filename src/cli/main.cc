@@ -17,6 +17,7 @@
 
 #include "backup/job.h"
 #include "backup/job_options.h"
+#include "backup/journal.h"
 #include "backup/retention.h"
 #include "cli/renderer.h"
 #include "restore/restore.h"
@@ -135,6 +136,17 @@ int RunPrune(const Globals& g, const std::string& storage, const std::string& vm
   return 0;
 }
 
+int RunCleanup(const Globals& g) {
+  auto renderer = MakeRenderer(g);
+  auto n = backup::RepairAbandoned(g.paths.run_dir, renderer.get());
+  if (!n.ok()) {
+    renderer->Log(LogLevel::kErr, n.status().message());
+    return 1;
+  }
+  renderer->Log(LogLevel::kInfo, fmt::format("repaired {} interrupted backup(s)", *n));
+  return 0;
+}
+
 int RunDelete(const Globals& g, const std::string& volid) {
   auto renderer = MakeRenderer(g);
   auto colon = volid.find(':');
@@ -227,6 +239,9 @@ int Main(int argc, char** argv) {
   pr->add_option("--prune-backups", prune_opts, "retention (default: the storage's prune-backups)");
   pr->add_flag("--dry-run", prune_dry_run, "only show what would be removed");
 
+  auto* cl = app.add_subcommand(
+      "cleanup", "repair what a killed ctdump left: thaw/start containers, remove snapshots");
+
   std::string list_storage, list_vmid;
   auto* l = app.add_subcommand("list", "list backups on a storage");
   l->add_option("storage", list_storage, "storage id")->required();
@@ -261,6 +276,7 @@ int Main(int argc, char** argv) {
   sys::InstallInterruptHandlers();
   if (*b) return RunBackup(g, job);
   if (*l) return RunList(g, list_storage, list_vmid);
+  if (*cl) return RunCleanup(g);
   if (*pr) return RunPrune(g, prune_storage, prune_vmid, prune_opts, prune_dry_run);
   if (*r) {
     if (unpriv >= 0) ro.unprivileged = unpriv == 1;

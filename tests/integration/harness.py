@@ -46,12 +46,20 @@ def env():
 def ct_state(name):
     r = subprocess.run(["lxc-info", "-P", env()["LXCPATH"], "-n", name, "-s", "-H"],
                        capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    return r.stdout.strip()
+    state = r.stdout.strip()
+    # lxc-info does not notice a freezer written directly (as ctdump does).
+    freezer = "/sys/fs/cgroup/freezer/lxc.payload.%s/freezer.state" % name
+    if state == "RUNNING" and os.path.exists(freezer):
+        with open(freezer) as f:
+            if f.read().strip() in ("FROZEN", "FREEZING"):
+                return "FROZEN"
+    return state
 
 
 def ensure_running(name):
     if ct_state(name) == "FROZEN":
-        subprocess.run(["lxc-unfreeze", "-P", env()["LXCPATH"], "-n", name], stdin=subprocess.DEVNULL)
+        with open("/sys/fs/cgroup/freezer/lxc.payload.%s/freezer.state" % name, "w") as f:
+            f.write("THAWED")
     if ct_state(name) != "RUNNING":
         subprocess.run(["lxc-start", "-P", env()["LXCPATH"], "-n", name, "-d"], check=True,
                        stdin=subprocess.DEVNULL)

@@ -170,6 +170,35 @@ class ModesTest(harness.IntegrationTest):
                 self.assertEqual(self.snapshots_left(), [])
                 self.assertNoLeftovers()
 
+    def test_sigkill_then_cleanup_repairs_every_mode(self):
+        """SIGKILL at the worst moment of each mode (a pre-restart hook kills
+        ctdump while the container is stopped or frozen): `ctdump cleanup`,
+        or the next job, restarts/thaws it and removes snapshots and copies."""
+        ct = self.env["CT_UNPRIV"]
+        hook = os.path.join(self.ws.dir, "killer.sh")
+        with open(hook, "w") as f:
+            f.write('#!/bin/sh\n[ "$1" = pre-restart ] && kill -9 $PPID\nexit 0\n')
+        os.chmod(hook, 0o755)
+        for mode, broken, repair_by_job in (("stop", "STOPPED", False), ("snapshot", "FROZEN", False),
+                                            ("suspend", "FROZEN", True)):
+            with self.subTest(mode=mode):
+                r = self.ws.backup(ct, extra=["--mode", mode, "--script", hook])
+                self.assertEqual(r.returncode, -9, r.stderr[-2000:])
+                self.assertEqual(harness.ct_state(ct), broken)
+                if repair_by_job:
+                    time.sleep(1.1)
+                    r = self.ws.backup(ct, extra=["--mode", "stop"])
+                    self.assertOk(r)
+                    self.assertIn("interrupted backup", r.stderr)
+                else:
+                    r = self.ws.run("cleanup")
+                    self.assertOk(r)
+                    self.assertIn("repaired 1 interrupted backup(s)", r.stderr)
+                self.assertRunning(ct)
+                self.assertEqual(self.snapshots_left(), [])
+                self.assertEqual([x for x in os.listdir(self.ws.tmp) if x.startswith("ctdumptmp")], [])
+                self.assertEqual(os.listdir(os.path.join(self.ws.run_dir, "state")), [])
+
 
 if __name__ == "__main__":
     unittest.main()
