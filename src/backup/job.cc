@@ -279,7 +279,9 @@ Status Job::LogMountPoints(GuestRun& g, std::vector<const MountPoint*>* included
   Info(g.log, "including mount point rootfs ('/') in backup");
   for (const auto& mp : g.config.mounts) {
     const char* type = mp.is_volume ? "volume" : mp.is_bind ? "bind" : "device";
-    if (mp.backup) {
+    bool asked = std::find(opts_.include_mounts.begin(), opts_.include_mounts.end(), mp.path) !=
+                 opts_.include_mounts.end();
+    if (mp.backup || (asked && mp.is_bind)) {
       if (!mp.is_bind || mp.source.empty() || mp.source[0] != '/')
         return InvalidArgumentError(fmt::format(
             "mount point {} ('{}'): cannot back up volume '{}' on a plain LXC host (only bind "

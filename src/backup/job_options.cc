@@ -111,6 +111,13 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
     r.stopwait_minutes = static_cast<uint32_t>(n);
   }
 
+  for (std::string m : job.include_mounts) {
+    while (m.size() > 1 && m.back() == '/') m.pop_back();
+    if (m.empty() || m[0] != '/' || m == "/")
+      return InvalidArgumentError(fmt::format(
+          "--include-mount '{}': give the mount point's absolute path inside the container", m));
+    r.include_mounts.push_back(m);
+  }
   if (job.compress) r.compress = *job.compress;
   else if (auto v = node.Get("compress")) r.compress = *v;
   if (r.compress) {

@@ -32,6 +32,7 @@ struct JobOptions {
   std::optional<std::string> storage;  // --storage (required after defaults)
   std::optional<std::string> mode;     // snapshot (default, falls back to suspend) | suspend | stop
   std::vector<std::string> exclude_paths;  // --exclude-path, job's own
+  std::vector<std::string> include_mounts; // --include-mount /path: back up this bind mount too
   std::optional<bool> stdexcludes;         // default true
   std::optional<uint64_t> bwlimit_kib;     // KiB/s, 0 = unlimited
   std::optional<std::string> tmpdir;       // default /var/tmp
@@ -52,6 +53,7 @@ struct ResolvedJobOptions {
   std::string storage;
   std::string mode = "snapshot";
   std::vector<std::string> exclude_patterns;  // node + job + standard excludes
+  std::vector<std::string> include_mounts;    // container paths of bind mounts to include
   uint64_t bwlimit_kib = 0;
   std::string tmpdir = "/var/tmp";
   std::string script;

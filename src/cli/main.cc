@@ -212,6 +212,8 @@ int Main(int argc, char** argv) {
   b->add_option("--storage", job.storage, "storage id from storage.cfg");
   b->add_option("--mode", job.mode, "backup mode: snapshot (default), suspend or stop")->check(CLI::IsMember({"stop", "suspend", "snapshot"}));
   b->add_option("--exclude-path", job.exclude_paths, "exclude files matching this glob (repeatable)");
+  b->add_option("--include-mount", job.include_mounts,
+                "also back up the bind mount at this path in the container (repeatable)");
   b->add_option("--stdexcludes", job.stdexcludes, "exclude temporary files (0|1, default 1)");
   b->add_option("--bwlimit", job.bwlimit_kib, "bandwidth limit in KiB/s (0 = unlimited)")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));

@@ -139,6 +139,37 @@ class JobTest(harness.IntegrationTest):
             lxc("wait", "-n", ct, "-s", "RUNNING", "-t", "20")
             shutil.rmtree(target, ignore_errors=True)
 
+    def test_include_mount_option(self):
+        ct = self.env["CT_UNPRIV"]
+        cfg = os.path.join(self.env["LXCPATH"], ct, "config")
+        data = os.path.join(self.ws.dir, "data2")
+        os.makedirs(data)
+        with open(os.path.join(data, "f.txt"), "w") as f:
+            f.write("x\n")
+        target = os.path.join(self.env["ROOTFS_UNPRIV"], "srv/data2")
+        os.makedirs(target, exist_ok=True)
+        with open(cfg) as f:
+            original = f.read()
+        try:
+            with open(cfg, "a") as f:
+                f.write("lxc.mount.entry = %s srv/data2 none bind,optional 0 0\n" % data)
+            r = self.ws.backup(ct)
+            self.assertOk(r)
+            self.assertIn("INFO: excluding bind mount point lxc.mount.entry:1 ('/srv/data2') from backup "
+                          "(not a volume)", r.stderr)
+            time.sleep(1.1)
+            r = self.ws.backup(ct, extra=["--include-mount", "/srv/data2/"])
+            self.assertOk(r)
+            self.assertIn("INFO: including mount point lxc.mount.entry:1 ('/srv/data2') in backup", r.stderr)
+            import tarfile
+            newest = sorted(self.ws.backups_of(ct))[-1]
+            with tarfile.open(os.path.join(newest, "archive.tar")) as tf:
+                self.assertEqual(tf.extractfile("./srv/data2/f.txt").read(), b"x\n")
+        finally:
+            with open(cfg, "w") as f:
+                f.write(original)
+            shutil.rmtree(target, ignore_errors=True)
+
     def test_symlinked_mount_point_is_refused(self):
         """A container that turns a mount point into a symlink to a host path
         must not get ctdump to mount over that host path."""
