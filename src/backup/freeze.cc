@@ -6,6 +6,13 @@ namespace ctdump::backup {
 
 Status FrozenContainer::Freeze() {
   if (frozen_) return Status::OK();
+  // Frozen by someone else (an admin): consistent already, and not ours to
+  // thaw afterwards.
+  if (ct_->GetState() == container::State::kFrozen) {
+    log_->Log(LogLevel::kInfo, "guest is already frozen (not by ctdump); leaving it frozen");
+    foreign_ = true;
+    return Status::OK();
+  }
   log_->Log(LogLevel::kInfo, "suspending guest");
   since_ = std::chrono::steady_clock::now();
   // Marked first: a freeze that half-worked must still be undone.

@@ -25,11 +25,14 @@ class FrozenContainer {
   // Logs "resuming guest", thaws and logs the freeze window in ms; idempotent.
   Status Thaw();
   bool frozen() const { return frozen_; }
+  // The container was frozen before ctdump came (it stays frozen).
+  bool foreign() const { return foreign_; }
 
  private:
   container::Container* ct_;
   Observer* log_;
   bool frozen_ = false;
+  bool foreign_ = false;
   std::chrono::steady_clock::time_point since_;
 };
 

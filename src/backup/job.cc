@@ -298,6 +298,9 @@ Status Job::LogMountPoints(GuestRun& g, std::vector<const MountPoint*>* included
                               mp.path, reason));
     }
   }
+  // Parents before children, as PVE sorts them: /data is mounted before /data/sub.
+  std::sort(included->begin(), included->end(),
+            [](const MountPoint* a, const MountPoint* b) { return a->path < b->path; });
   return Status::OK();
 }
 
@@ -322,7 +325,10 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   // vzdump: a container that is not running is backed up in stop mode
   // (nothing to stop); snapshot falls back to suspend when it cannot work.
   g.mode_name = running ? opts_.mode : "stop";
-  g.tmpdir = fmt::format("{}/ctdumptmp{}_{}", opts_.tmpdir, ::getpid(), g.vmid);
+  g.journal = std::make_unique<GuestJournal>(paths_.run_dir, g.vmid, paths_.lxcpath);
+  ASSIGN_OR_RETURN(g.tmpdir, sys::MakeTempDir(
+                                 fmt::format("{}/ctdumptmp{}_{}.", opts_.tmpdir, ::getpid(), g.vmid), 0711));
+  RETURN_IF_ERROR(g.journal->Update([&](JournalState& j) { j.tmpdir = g.tmpdir; }));
   g.snapdir = fmt::format("{}/mnt/{}", paths_.run_dir, g.vmid);
   ModeContext mctx;
   mctx.container = &*g.ct;
@@ -337,8 +343,8 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   mctx.directory = g.snapdir;
   mctx.tmpdir = g.tmpdir;
   mctx.hook_env = &g.hook_env;
-  g.journal = std::make_unique<GuestJournal>(paths_.run_dir, g.vmid, paths_.lxcpath);
   mctx.journal = g.journal.get();
+  mctx.map = &g.map;
   ASSIGN_OR_RETURN(g.mode, CreateModeSession(g.mode_name, mctx));
   Status prepared = g.mode->Prepare();
   if (!prepared.ok() && IsModeFailure(prepared) && g.mode_name == "snapshot") {
@@ -354,9 +360,6 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   RETURN_IF_ERROR(CheckProtectedLimit(g));
   if (opts_.bwlimit_kib) Info(g.log, fmt::format("bandwidth limit: {} KiB/s", opts_.bwlimit_kib));
 
-  RETURN_IF_ERROR(g.journal->Update([&](JournalState& j) { j.tmpdir = g.tmpdir; }));
-  RETURN_IF_ERROR(sys::RemoveTree(g.tmpdir));
-  RETURN_IF_ERROR(sys::MakeDirs(g.tmpdir, 0700));
 
   auto archive = provider_->BackupInit(g.vmid, backup_time);
   if (!archive.ok()) return archive.status().WithContext("backup init failed");

@@ -45,6 +45,7 @@ struct ModeContext {
   uint64_t bwlimit_kib = 0;                   // suspend: rsync --bwlimit
   // Records, before each risky step, what a SIGKILL would leave to undo.
   GuestJournal* journal = nullptr;
+  const IdMap* map = nullptr;  // the container's ID map (suspend copies as its root)
 };
 
 // The consistent view a mode produced: INFO's `directory` and `sources`.

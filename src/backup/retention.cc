@@ -73,8 +73,10 @@ Result<int> PruneGuest(Provider& provider, const std::string& vmid, const PruneO
       log->Log(LogLevel::kInfo, fmt::format("would remove '{}'", volid));
     } else {
       log->Log(LogLevel::kInfo, fmt::format("removing backup '{}'", volid));
-      RETURN_IF_ERROR(provider.DeleteBackup(list[i].volname).WithContext(
-          fmt::format("unable to remove backup '{}'", volid)));
+      Status d = provider.DeleteBackup(list[i].volname);
+      // Already gone (a concurrent prune or delete): that is what we wanted.
+      if (!d.ok() && d.code() != Code::kNotFound)
+        return d.WithContext(fmt::format("unable to remove backup '{}'", volid));
     }
     ++removed;
   }

@@ -156,7 +156,8 @@ class SnapshotMode : public ModeSession {
   }
 
   Status TakeAll() {
-    bool running = ctx_.container->IsRunning();
+    bool running = ctx_.container->IsRunning() &&
+                   ctx_.container->GetState() != container::State::kFrozen;
     // Written before the freeze, so the freeze window holds no fsync.
     RETURN_IF_ERROR(ctx_.journal->Update([&](JournalState& j) {
       j.frozen = running;

@@ -28,6 +28,9 @@ class StopMode : public ModeSession {
 
   Result<ConsistentTree> Enter() override {
     if (ctx_.container->IsRunning()) {
+      if (ctx_.container->GetState() == container::State::kFrozen)
+        return FailedPreconditionError(fmt::format(
+            "container '{}' is frozen (not by ctdump); thaw it or use --mode snapshot", ctx_.vmid));
       RETURN_IF_ERROR(sys::CheckInterrupted());
       RETURN_IF_ERROR(
           ctx_.hooks->RunGuestPhase("pre-stop", "stop", ctx_.vmid, *ctx_.hook_env, ctx_.log));

@@ -37,7 +37,7 @@ std::string TmpPath(const std::string& archive_path) { return archive_path + ".t
 
 // vzdump's log file: the archive name without ".tar[.ext]" plus ".log".
 std::string LogName(const std::string& archive) {
-  return archive.substr(0, archive.find(".tar")) + ".log";
+  return archive.substr(0, archive.rfind(".tar")) + ".log";
 }
 
 bool ParseInt(const std::string& s, int64_t* out) {
@@ -261,6 +261,12 @@ Status DirProvider::BackupContainer(const IdMap& map, const BackupContainerReque
     s = ErrnoError(errno, fmt::format("Failed to sync \"{}\"", tmp));
   if (s.ok() && ::close(out.Release()) != 0)
     s = ErrnoError(errno, fmt::format("Failed to close \"{}\"", tmp));
+  // Published as soon as it is complete, as vzdump renames before it prunes:
+  // retention never deletes older archives while the new one is a .tmp.
+  const std::string path = dump_dir_ + "/" + it->second;
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
+    s = ErrnoError(errno, fmt::format("Failed to rename \"{}\" to \"{}\"", tmp, path));
+  if (s.ok()) s = FsyncDir(dump_dir_);
   if (!s.ok()) ::unlink(tmp.c_str());
   return s;
 }
@@ -346,17 +352,18 @@ Result<std::optional<uint64_t>> DirProvider::BackupCleanup(const std::string& vm
   const std::string path = dump_dir_ + "/" + it->second;
   const std::string tmp = TmpPath(path);
   if (!success) {
-    // Nothing of a failed backup stays but its log (as in vzdump).
+    // Nothing of an incomplete backup stays but its log (as in vzdump). A
+    // complete archive (the job failed later, e.g. in pruning) is kept:
+    // deleting finished data would only lose it.
     RETURN_IF_ERROR(RemoveIfExists(tmp));
     if (!sys::PathExists(path)) {
       RETURN_IF_ERROR(RemoveIfExists(path + ".notes"));
       RETURN_IF_ERROR(RemoveIfExists(path + ".protected"));
+    } else if (observer_) {
+      observer_->Log(LogLevel::kWarn, fmt::format("keeping the complete archive '{}' of a backup that failed afterwards", it->second));
     }
     return std::optional<uint64_t>();
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return ErrnoError(errno, fmt::format("Failed to rename \"{}\" to \"{}\"", tmp, path));
-  RETURN_IF_ERROR(FsyncDir(dump_dir_));
   struct stat st;
   if (::stat(path.c_str(), &st) != 0)
     return ErrnoError(errno, fmt::format("Failed to stat \"{}\"", path));

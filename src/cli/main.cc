@@ -23,6 +23,8 @@
 #include "restore/restore.h"
 #include "ctdump/version.h"
 #include "storage/registry.h"
+#include "sys/file.h"
+#include "sys/lock_file.h"
 #include "sys/signals.h"
 
 namespace ctdump::cli {
@@ -138,6 +140,16 @@ int RunPrune(const Globals& g, const std::string& storage, const std::string& vm
 
 int RunCleanup(const Globals& g) {
   auto renderer = MakeRenderer(g);
+  // Under the global job lock: never race a job that is repairing too.
+  auto warn = [&](const std::string& m) { renderer->Log(LogLevel::kWarn, m); };
+  Status made = sys::MakeDirs(g.paths.run_dir, 0755);
+  auto lock = made.ok() ? sys::LockFile::Acquire(g.paths.run_dir + "/ctdump.lock",
+                                                 std::chrono::seconds(60), warn)
+                        : Result<sys::LockFile>(made);
+  if (!lock.ok()) {
+    renderer->Log(LogLevel::kErr, lock.status().message());
+    return 1;
+  }
   auto n = backup::RepairAbandoned(g.paths.run_dir, renderer.get());
   if (!n.ok()) {
     renderer->Log(LogLevel::kErr, n.status().message());

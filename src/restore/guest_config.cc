@@ -79,13 +79,22 @@ std::string Header(const RestoreTarget& t) {
   return fmt::format("# restored by ctdump from {}\n", t.source_volid);
 }
 
+// Whether a raw LXC line of the backup is kept; records untrusted drops.
+bool KeepLxcKey(const Line& l, const RestoreTarget& t, RestoredConfig& r) {
+  if (IsRegeneratedLxcKey(l.key)) return false;
+  if (l.key == "lxc.include" && l.value.find("userns.conf") != std::string::npos) return false;
+  if (t.untrusted && IsHostReachingLxcKey(l.key, l.value)) {
+    r.dropped.push_back(l.key);
+    return false;
+  }
+  return true;
+}
+
 RestoredConfig AdaptLxc(const std::vector<Line>& lines, const RestoreTarget& t) {
+  RestoredConfig r;
   std::string out = Header(t);
   for (const auto& l : lines) {
-    if (l.key == "lxc.rootfs.path" || l.key == "lxc.idmap" || l.key == "lxc.log.file" ||
-        l.key == "lxc.rootfs.backend" ||
-        (l.key == "lxc.include" && l.value.find("userns.conf") != std::string::npos))
-      continue;
+    if (!l.key.empty() && !KeepLxcKey(l, t, r)) continue;
     if (l.text.rfind("# restored by ctdump", 0) == 0) continue;
     out += l.text + "\n";
   }
@@ -93,10 +102,12 @@ RestoredConfig AdaptLxc(const std::vector<Line>& lines, const RestoreTarget& t) 
   out += fmt::format("lxc.rootfs.path = {}\n", t.rootfs_spec);
   out += IdmapLines(t.map, " = ");
   out += fmt::format("lxc.log.file = {}/{}/lxc.log\n", t.lxcpath, t.name);
-  return {out, std::nullopt};
+  r.lxc_config = out;
+  return r;
 }
 
 RestoredConfig AdaptPct(const std::vector<Line>& lines, const RestoreTarget& t) {
+  RestoredConfig r;
   std::string pct = Header(t), raw_lxc;
   std::string hostname = t.name, arch = "amd64";
   for (const auto& l : lines) {
@@ -104,10 +115,13 @@ RestoredConfig AdaptPct(const std::vector<Line>& lines, const RestoreTarget& t) 
       if (l.text.rfind("#", 0) == 0 && l.text.rfind("# restored by ctdump", 0) != 0) pct += l.text + "\n";
       continue;
     }
-    if (SkippedPctKey(l.key) || l.key == "lxc.idmap") continue;
+    if (SkippedPctKey(l.key)) continue;
+    if (l.key.rfind("lxc.", 0) == 0) {
+      if (!KeepLxcKey(l, t, r)) continue;
+      raw_lxc += fmt::format("{} = {}\n", l.key, l.value);
+    }
     if (l.key == "hostname") hostname = l.value;
     if (l.key == "arch") arch = l.value;
-    if (l.key.rfind("lxc.", 0) == 0) raw_lxc += fmt::format("{} = {}\n", l.key, l.value);
     pct += l.text + "\n";
   }
   pct += fmt::format("rootfs: {}\n", t.rootfs_path);
@@ -122,11 +136,33 @@ RestoredConfig AdaptPct(const std::vector<Line>& lines, const RestoreTarget& t) 
   lxc += IdmapLines(t.map, " = ");
   lxc += "lxc.net.0.type = empty\n";
   lxc += fmt::format("lxc.log.file = {}/{}/lxc.log\n", t.lxcpath, t.name);
-  lxc += raw_lxc;
-  return {lxc, pct};
+  // Raw keys first, then what the restore decides: LXC keeps the last value.
+  std::string generated = lxc.substr(Header(t).size());
+  r.lxc_config = Header(t) + raw_lxc + generated;
+  r.pct_conf = pct;
+  return r;
 }
 
 }  // namespace
+
+bool IsRegeneratedLxcKey(const std::string& key) {
+  return key.rfind("lxc.rootfs", 0) == 0 || key.rfind("lxc.log.", 0) == 0 || key == "lxc.idmap" ||
+         key == "lxc.id_map";
+}
+
+bool IsHostReachingLxcKey(const std::string& key, const std::string& value) {
+  static const char* kPrefixes[] = {"lxc.hook.", "lxc.mount.entry", "lxc.mount.fstab", "lxc.apparmor.",
+                                    "lxc.seccomp.", "lxc.cap.", "lxc.namespace.", "lxc.selinux.",
+                                    "lxc.cgroup.devices.", "lxc.cgroup2.devices.", "lxc.sysctl.",
+                                    "lxc.proc.", "lxc.prlimit.", "lxc.monitor.", "lxc.hook"};
+  for (const char* p : kPrefixes)
+    if (key.rfind(p, 0) == 0) return true;
+  if (key == "lxc.include") return value.rfind("/usr/share/lxc/config/", 0) != 0;
+  // A physical NIC is moved from the host into the container.
+  if (key.rfind("lxc.net.", 0) == 0 && key.ends_with(".type")) return value == "phys";
+  if (key.rfind("lxc.net.", 0) == 0 && key.ends_with(".link")) return false;
+  return false;
+}
 
 Result<BackedUpConfig> InspectGuestConfig(const std::string& raw) {
   BackedUpConfig c;

@@ -36,12 +36,24 @@ struct RestoreTarget {
   std::string lxcpath;         // for the log file path
   IdMap map;                   // empty = privileged
   std::string source_volid;    // for the header comment
+  // The backup came from an external provider (less trusted, as in PVE):
+  // raw LXC keys that reach the host (hooks, host mounts, devices, security
+  // profiles, shared namespaces, physical NICs, includes from elsewhere) are
+  // dropped and reported.
+  bool untrusted = false;
 };
 
 struct RestoredConfig {
   std::string lxc_config;              // <lxcpath>/<name>/config
   std::optional<std::string> pct_conf;  // <lxcpath>/<name>/pct.conf (pct sources)
+  std::vector<std::string> dropped;     // raw LXC keys not restored (untrusted sources)
 };
+
+// True for raw LXC keys a restore never copies (they describe the source's
+// storage and logging: lxc.rootfs.*, lxc.log.*, lxc.idmap).
+bool IsRegeneratedLxcKey(const std::string& key);
+// True for raw LXC keys that are not restored from an untrusted backup.
+bool IsHostReachingLxcKey(const std::string& key, const std::string& value);
 
 Result<RestoredConfig> AdaptGuestConfig(const std::string& raw, const RestoreTarget& target);
 

@@ -94,3 +94,54 @@ TEST(GuestConfigTest, NeedsATarget) {
 
 }  // namespace
 }  // namespace ctdump::restore
+
+namespace ctdump::restore {
+namespace {
+
+TEST(GuestConfigTest, UntrustedSourcesLoseHostReachingKeys) {
+  const char* lxc =
+      "lxc.uts.name = web\n"
+      "lxc.hook.pre-start = /bin/evil\n"
+      "lxc.mount.entry = / host none rbind 0 0\n"
+      "lxc.include = /etc/evil.conf\n"
+      "lxc.include = /usr/share/lxc/config/common.conf\n"
+      "lxc.net.0.type = phys\n"
+      "lxc.apparmor.profile = unconfined\n"
+      "lxc.cgroup2.devices.allow = a\n"
+      "lxc.rootfs.path = dir:/\n"
+      "lxc.environment = A=1\n";
+  RestoreTarget t = Target(true);
+  t.untrusted = true;
+  auto r = AdaptGuestConfig(lxc, t);
+  ASSERT_TRUE(r.ok());
+  for (const char* gone : {"/bin/evil", "rbind", "/etc/evil.conf", "phys", "unconfined", "devices.allow",
+                           "dir:/\n"})
+    EXPECT_EQ(r->lxc_config.find(gone), std::string::npos) << gone;
+  for (const char* kept : {"lxc.uts.name = web", "common.conf", "lxc.environment = A=1"})
+    EXPECT_NE(r->lxc_config.find(kept), std::string::npos) << kept;
+  EXPECT_EQ(r->dropped.size(), 6u);
+  // A trusted (built-in) backup keeps them, but never its storage keys.
+  t.untrusted = false;
+  r = AdaptGuestConfig(lxc, t);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->lxc_config.find("/bin/evil"), std::string::npos);
+  EXPECT_EQ(r->lxc_config.find("dir:/\n"), std::string::npos);
+}
+
+TEST(GuestConfigTest, PctRawRootfsCannotOverrideTheRestoredOne) {
+  const char* pct = "hostname: web\nrootfs: /old\nlxc.rootfs.path: dir:/\nlxc.hook.start: /x\n";
+  RestoreTarget t = Target(true);
+  t.untrusted = true;
+  auto r = AdaptGuestConfig(pct, t);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->lxc_config.find("dir:/\n"), std::string::npos);
+  EXPECT_EQ(r->lxc_config.find("lxc.hook"), std::string::npos);
+  EXPECT_EQ(r->pct_conf->find("lxc.hook"), std::string::npos);
+  // Exactly one rootfs: the restored one.
+  const std::string& c = r->lxc_config;
+  EXPECT_EQ(c.find("lxc.rootfs.path"), c.rfind("lxc.rootfs.path"));
+  EXPECT_NE(c.find("lxc.rootfs.path = dir:/var/lib/lxc/new1/rootfs\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ctdump::restore

@@ -87,8 +87,12 @@ Result<Rootfs> CreateRootfs(const RestoreOptions& o, const Paths& paths, const I
     r.spec = "btrfs:" + r.path;
   } else {
     r.path = o.rootfs_dir.empty() ? fmt::format("{}/{}/rootfs", paths.lxcpath, o.name) : o.rootfs_dir;
-    if (r.path[0] != '/')
-      return InvalidArgumentError(fmt::format("--rootfs '{}' must be an absolute path", r.path));
+    while (r.path.size() > 1 && r.path.back() == '/') r.path.pop_back();
+    if (r.path[0] != '/' || r.path == "/")
+      return InvalidArgumentError(fmt::format("--rootfs '{}' must be an absolute path other than /", r.path));
+    struct stat st;
+    if (::lstat(r.path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+      return InvalidArgumentError(fmt::format("root file system '{}' is not a directory (or is a symlink)", r.path));
     if (sys::PathExists(r.path)) {
       if (!o.force && !IsEmptyDir(r.path))
         return AlreadyExistsError(fmt::format(
@@ -104,16 +108,25 @@ Result<Rootfs> CreateRootfs(const RestoreOptions& o, const Paths& paths, const I
   return r;
 }
 
-Result<IdMap> TargetMap(const RestoreOptions& o, const BackedUpConfig& b, bool unprivileged) {
+Result<IdMap> TargetMap(const RestoreOptions& o, const BackedUpConfig& b, bool unprivileged,
+                        bool untrusted, Observer* log) {
   if (!unprivileged) {
-    if (!o.idmap.empty()) return InvalidArgumentError("--idmap needs an unprivileged container");
+    if (!o.idmap.empty()) return InvalidArgumentError("--idmap needs an unprivileged container (drop --unprivileged 0)");
     return IdMap();
   }
-  const auto& values = !o.idmap.empty() ? o.idmap : (b.unprivileged ? b.idmap_values : std::vector<std::string>());
+  // An external backup's map would choose host ids for the new container:
+  // not trusted, PVE's default unless --idmap says otherwise.
+  std::vector<std::string> backed_up = b.unprivileged ? b.idmap_values : std::vector<std::string>();
+  if (untrusted && o.idmap.empty() && !backed_up.empty()) {
+    log->Log(LogLevel::kInfo, "not using the ID map stored in an external backup; default map (give --idmap to choose)");
+    backed_up.clear();
+  }
+  const auto& values = !o.idmap.empty() ? o.idmap : backed_up;
   auto map = IdMap::Parse(values, true);
   if (!map.ok()) return map.status().WithContext(!o.idmap.empty() ? "--idmap" : "backed-up lxc.idmap");
-  if (map->root_uid() == 0 || map->root_gid() == 0)
-    return InvalidArgumentError(fmt::format("ID map ({}) maps container root to host root", map->ToString()));
+  for (const auto& e : map->entries())
+    if (e.host_start == 0)
+      return InvalidArgumentError(fmt::format("ID map ({}) maps container ids to host id 0", map->ToString()));
   return map;
 }
 
@@ -150,19 +163,26 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   if (colon == std::string::npos || colon == 0 || colon + 1 == o.volid.size())
     return InvalidArgumentError(fmt::format("volume '{}' is not of the form <storage>:<volname>", o.volid));
   std::string storage_id = o.volid.substr(0, colon), volname = o.volid.substr(colon + 1);
-  if (o.name.empty() || o.name.find('/') != std::string::npos || o.name[0] == '.')
-    return InvalidArgumentError(fmt::format("invalid container name '{}'", o.name));
+  if (o.name.empty() || o.name.size() > 64 || o.name[0] == '.' || o.name[0] == '-' ||
+      o.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+          std::string::npos)
+    return InvalidArgumentError(fmt::format(
+        "invalid container name '{}' (letters, digits, '_', '.', '-'; at most 64)", o.name));
   if (!o.rootfs_dir.empty() && !o.rootfs_storage.empty())
     return InvalidArgumentError("give either --rootfs or --rootfs-storage, not both");
   std::string ct_dir = fmt::format("{}/{}", paths.lxcpath, o.name);
-  if (sys::PathExists(ct_dir + "/config"))
-    return AlreadyExistsError(fmt::format("container '{}' already exists in lxcpath \"{}\"", o.name, paths.lxcpath));
 
+  // The lock first, then the checks: two restores of one name cannot race.
   RETURN_IF_ERROR(sys::MakeDirs(paths.run_dir + "/lock", 0755));
   auto warn = [log](const std::string& m) { log->Log(LogLevel::kWarn, m); };
   ASSIGN_OR_RETURN(auto lock, sys::LockFile::Acquire(
                                   fmt::format("{}/lock/lxc-{}.lock", paths.run_dir, o.name),
                                   std::chrono::milliseconds(0), warn));
+  if (sys::PathExists(ct_dir + "/config"))
+    return AlreadyExistsError(fmt::format("container '{}' already exists in lxcpath \"{}\"", o.name, paths.lxcpath));
+  if (sys::PathExists(ct_dir) && !IsEmptyDir(ct_dir) && !o.force)
+    return AlreadyExistsError(fmt::format(
+        "directory \"{}\" exists and is not empty (use --force to restore into it)", ct_dir));
 
   ASSIGN_OR_RETURN(auto storages, storage::LoadStorageConfig(paths.config_dir));
   ASSIGN_OR_RETURN(auto provider, storage::OpenStorage(storages, storage_id, log));
@@ -170,9 +190,9 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
 
   ASSIGN_OR_RETURN(std::string raw, provider->ArchiveGetGuestConfig(volname));
   ASSIGN_OR_RETURN(BackedUpConfig backed_up, InspectGuestConfig(raw));
-  bool unprivileged = o.unprivileged.value_or(backed_up.unprivileged);
+  bool unprivileged = o.unprivileged.value_or(!o.idmap.empty() || backed_up.unprivileged);
   if (!unprivileged && provider->external()) return FailedPreconditionError(kPrivilegedRefusal);
-  ASSIGN_OR_RETURN(IdMap map, TargetMap(o, backed_up, unprivileged));
+  ASSIGN_OR_RETURN(IdMap map, TargetMap(o, backed_up, unprivileged, provider->external(), log));
   if (!backed_up.unprivileged && unprivileged)
     log->Log(LogLevel::kInfo, "restoring a privileged container's backup as unprivileged");
 
@@ -192,8 +212,14 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   RETURN_IF_ERROR(cleanup.WithContext("restore cleanup failed"));
 
   ASSIGN_OR_RETURN(auto fw, provider->ArchiveGetFirewallConfig(volname));
-  RestoreTarget target{o.name, rootfs.spec, rootfs.path, paths.lxcpath, map, o.volid};
+  RestoreTarget target{o.name, rootfs.spec, rootfs.path, paths.lxcpath, map, o.volid, false};
+  target.untrusted = provider->external();
   ASSIGN_OR_RETURN(RestoredConfig cfg, AdaptGuestConfig(raw, target));
+  if (!cfg.dropped.empty()) {
+    std::string keys;
+    for (const auto& k : cfg.dropped) keys += (keys.empty() ? "" : ", ") + k;
+    log->Log(LogLevel::kWarn, "not restoring raw LXC keys from an external backup: " + keys);
+  }
   if (fw && !fw->empty()) RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/ctdump.fw", *fw, 0640));
   if (cfg.pct_conf) RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/pct.conf", *cfg.pct_conf, 0640));
   RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/config", cfg.lxc_config, 0640));

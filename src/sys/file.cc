@@ -139,6 +139,21 @@ Status RemoveTree(const std::string& path) {
   return RemoveAt(pfd.get(), base, path, st.st_dev);
 }
 
+Result<std::string> MakeTempDir(const std::string& prefix, mode_t mode) {
+  std::string tmpl = prefix + "XXXXXX";
+  std::vector<char> name(tmpl.begin(), tmpl.end());
+  name.push_back('\0');
+  if (!::mkdtemp(name.data()))
+    return ErrnoError(errno, fmt::format("Failed to create a directory \"{}\"", tmpl));
+  std::string dir(name.data());
+  if (::chmod(dir.c_str(), mode) != 0) {
+    int e = errno;
+    ::rmdir(dir.c_str());
+    return ErrnoError(e, fmt::format("Failed to chmod \"{}\"", dir));
+  }
+  return dir;
+}
+
 bool PathExists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;

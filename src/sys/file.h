@@ -25,6 +25,10 @@ Status MakeDirs(const std::string& path, mode_t mode = 0755);
 // error, never a deletion of its content). A missing path is OK.
 Status RemoveTree(const std::string& path);
 
+// mkdtemp(prefix + "XXXXXX"), then `mode`: a fresh directory nobody else can
+// have prepared (unlike a predictable name in a shared /var/tmp).
+Result<std::string> MakeTempDir(const std::string& prefix, mode_t mode = 0700);
+
 bool PathExists(const std::string& path);
 bool IsDirectory(const std::string& path);
 
