@@ -418,9 +418,9 @@ TEST_F(DirProviderRootTest, FullBackupRoundTrip) {
   Status s = p->BackupContainer(map_, req);
   ASSERT_TRUE(s.ok()) << s.message();
   const std::string final_path = Dump(*vol);
-  EXPECT_TRUE(sys::PathExists(final_path + ".tmp"));
-  EXPECT_FALSE(sys::PathExists(final_path));
-  EXPECT_TRUE(p->ListBackups(std::nullopt)->empty());  // nothing published yet
+  // Published as soon as complete (before the job's retention runs).
+  EXPECT_FALSE(sys::PathExists(final_path + ".tmp"));
+  EXPECT_TRUE(sys::PathExists(final_path));
   EXPECT_THAT(observer_.warnings,
               ::testing::ElementsAre("unable to read '/hostsecret': Permission denied"));
   EXPECT_GE(observer_.progress_calls, 1);
@@ -531,7 +531,7 @@ TEST_F(DirProviderRootTest, FailedBackupLeavesNoArchive) {
   EXPECT_TRUE(p->ListBackups(std::nullopt)->empty());
 }
 
-TEST_F(DirProviderRootTest, CleanupAfterLateFailureRemovesTmpAndSidecars) {
+TEST_F(DirProviderRootTest, CleanupAfterLateFailureKeepsTheCompleteArchive) {
   auto p = Open();
   auto vol = p->BackupInit("101", kStart);
   ASSERT_TRUE(vol.ok());
@@ -540,8 +540,10 @@ TEST_F(DirProviderRootTest, CleanupAfterLateFailureRemovesTmpAndSidecars) {
   ASSERT_TRUE(p->UpdateAttribute(*vol, "notes", "nightly").ok());
   ASSERT_TRUE(p->UpdateAttribute(*vol, "protected", true).ok());
   ASSERT_TRUE(p->BackupCleanup("101", true, false, "prune failed").ok());
-  for (const char* suffix : {"", ".tmp", ".notes", ".protected"})
-    EXPECT_FALSE(sys::PathExists(Dump(*vol) + suffix)) << suffix;
+  // The data is complete: deleting it would only lose it.
+  for (const char* suffix : {"", ".notes", ".protected"})
+    EXPECT_TRUE(sys::PathExists(Dump(*vol) + suffix)) << suffix;
+  EXPECT_FALSE(sys::PathExists(Dump(*vol) + ".tmp"));
 }
 
 }  // namespace
