@@ -21,7 +21,8 @@ ROOT = os.environ.get("CTDUMP_IT_ROOT", "")
 SRC = os.environ.get("CTDUMP_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
 EXAMPLE = os.path.join(SRC, "examples/providers/dir-example.py")
 
-_VARS = ["LXCPATH", "CT_PRIV", "CT_UNPRIV", "ROOTFS_PRIV", "ROOTFS_UNPRIV", "MANIFEST_PRIV", "MANIFEST_UNPRIV"]
+_VARS = ["LXCPATH", "CT_PRIV", "CT_UNPRIV", "ROOTFS_PRIV", "ROOTFS_UNPRIV", "MANIFEST_PRIV", "MANIFEST_UNPRIV",
+         "BTRFS_MNT"]
 
 
 def load_env():

@@ -114,6 +114,7 @@ class ModesTest(harness.IntegrationTest):
             self.assertOk(r)
             self.assertIn("INFO: backup mode: snapshot", r.stderr)
             self.assertNotIn("trying 'suspend'", r.stderr)
+            print("\n".join(l for l in r.stderr.splitlines() if "frozen for" in l or "Finished" in l))
             self.assertRegex(r.stderr, r"INFO: guest was frozen for \d+ ms")
             self.counter_consistent(os.path.join(self.ws.only_backup(name), "archive.tar"))
             self.assertEqual(harness.ct_state(name), "RUNNING")
@@ -123,6 +124,36 @@ class ModesTest(harness.IntegrationTest):
                            stdin=subprocess.DEVNULL)
             shutil.rmtree(ctdir, ignore_errors=True)
             subprocess.run(["umount", "-l", mnt], check=True)
+
+    def test_snapshot_of_a_btrfs_mount_point_too(self):
+        ct = self.env["CT_UNPRIV"]
+        vol = os.path.join(self.env["BTRFS_MNT"], ct + "-data")
+        subprocess.run(["btrfs", "subvolume", "create", vol], check=True, capture_output=True)
+        with open(os.path.join(vol, "file.txt"), "w") as f:
+            f.write("on a second subvolume\n")
+        os.chown(vol, 100000, 100000)
+        os.chown(os.path.join(vol, "file.txt"), 101000, 101000)
+        target = os.path.join(self.env["ROOTFS_UNPRIV"], "srv/bdata")
+        os.makedirs(target, exist_ok=True)
+        cfg = os.path.join(self.env["LXCPATH"], ct, "config")
+        with open(cfg) as f:
+            original = f.read()
+        try:
+            with open(cfg, "a") as f:
+                f.write("lxc.mount.entry = %s srv/bdata none bind,optional,x-ctdump.backup 0 0\n" % vol)
+            r = self.ws.backup(ct, extra=["--mode", "snapshot"])
+            self.assertOk(r)
+            self.assertIn("including mount point lxc.mount.entry:1 ('/srv/bdata') in backup", r.stderr)
+            self.assertNotIn("trying 'suspend'", r.stderr)
+            with tarfile.open(os.path.join(self.ws.only_backup(ct), "archive.tar")) as tf:
+                m = tf.getmember("./srv/bdata/file.txt")
+                self.assertEqual((m.uid, m.gid), (1000, 1000))
+            self.assertEqual(self.snapshots_left(), [])
+        finally:
+            with open(cfg, "w") as f:
+                f.write(original)
+            shutil.rmtree(target, ignore_errors=True)
+            subprocess.run(["btrfs", "subvolume", "delete", vol], capture_output=True)
 
     def test_suspend_keeps_container_view(self):
         ct = self.env["CT_UNPRIV"]
@@ -182,6 +213,7 @@ class ModesTest(harness.IntegrationTest):
         for mode, broken, repair_by_job in (("stop", "STOPPED", False), ("snapshot", "FROZEN", False),
                                             ("suspend", "FROZEN", True)):
             with self.subTest(mode=mode):
+                time.sleep(1.1)  # archive names have one-second resolution
                 r = self.ws.backup(ct, extra=["--mode", mode, "--script", hook])
                 self.assertEqual(r.returncode, -9, r.stderr[-2000:])
                 self.assertEqual(harness.ct_state(ct), broken)

@@ -103,6 +103,32 @@ class RestoreTest(harness.IntegrationTest):
         st = os.stat(os.path.join(self.env["LXCPATH"], name, "rootfs/srv/tricky/unmapped.txt"))
         self.assertEqual(st.st_uid, 200000 + 65534)
 
+    def test_btrfs_subvolume_rootfs_bwlimit_and_firewall(self):
+        src = self.env["CT_UNPRIV"]
+        fw = os.path.join(self.env["LXCPATH"], src, "ctdump.fw")
+        with open(fw, "w") as f:
+            f.write("[OPTIONS]\nenable: 1\n")
+        try:
+            volid = self.backup_volid(src)
+        finally:
+            os.unlink(fw)
+        name = self.new_name("b")
+        r = self.restore(volid, name, *MAP2, "--rootfs-storage", "btrfs:" + self.env["BTRFS_MNT"],
+                         "--bwlimit", "1000000")
+        self.assertOk(r)
+        subvol = os.path.join(self.env["BTRFS_MNT"], name)
+        try:
+            out = subprocess.run(["btrfs", "subvolume", "show", subvol], capture_output=True, text=True)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            with open(os.path.join(self.env["LXCPATH"], name, "config")) as f:
+                self.assertIn("lxc.rootfs.path = btrfs:%s\n" % subvol, f.read())
+            with open(os.path.join(self.env["LXCPATH"], name, "ctdump.fw")) as f:
+                self.assertEqual(f.read(), "[OPTIONS]\nenable: 1\n")
+            st = os.stat(os.path.join(subvol, "etc/shadow"))
+            self.assertEqual((st.st_uid, st.st_gid), (200000, 200042))
+        finally:
+            subprocess.run(["btrfs", "subvolume", "delete", subvol], capture_output=True)
+
     def test_unknown_volume_and_existing_container(self):
         r = self.restore("test:%s/2000-01-01T00:00:00Z" % self.env["CT_UNPRIV"], self.new_name("x"), *MAP2)
         self.assertEqual(r.returncode, 1)
