@@ -82,6 +82,13 @@ Result<std::unique_ptr<ModeSession>> CreateModeSession(const std::string& mode,
                                                        const ModeContext& ctx);
 
 std::unique_ptr<ModeSession> MakeStopMode(const ModeContext& ctx);
+
+class FrozenContainer;
+// Shared by the freezing modes: hook pre-restart, thaw, journal, hook
+// post-restart (hook failures are warnings). No-op when not frozen by us.
+Status ThawWithHooks(const ModeContext& ctx, const char* mode, FrozenContainer& frozen);
+// Unmounts in reverse order (deepest first), trying all; the first error.
+Status UnmountAll(std::vector<sys::MountGuard>& mounts);
 std::unique_ptr<ModeSession> MakeSuspendMode(const ModeContext& ctx);
 std::unique_ptr<ModeSession> MakeSnapshotMode(const ModeContext& ctx);
 

@@ -111,24 +111,12 @@ class SnapshotMode : public ModeSession {
     return MountAll();
   }
 
-  Status Resume() override {
-    if (!frozen_.frozen()) return Status::OK();
-    Status h = ctx_.hooks->RunGuestPhase("pre-restart", "snapshot", ctx_.vmid, *ctx_.hook_env, ctx_.log);
-    if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
-    RETURN_IF_ERROR(frozen_.Thaw());
-    ctx_.journal->Update([](JournalState& j) { j.frozen = false; }).IgnoreError();
-    h = ctx_.hooks->RunGuestPhase("post-restart", "snapshot", ctx_.vmid, *ctx_.hook_env, ctx_.log);
-    if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
-    return Status::OK();
-  }
+  Status Resume() override { return ThawWithHooks(ctx_, "snapshot", frozen_); }
 
   Status Leave() override {
     Status first = Resume();
-    for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) {
-      Status s = it->Unmount();
-      if (first.ok() && !s.ok()) first = s;
-    }
-    mounts_.clear();
+    Status u = UnmountAll(mounts_);
+    if (first.ok()) first = u;
     bool announced = false;
     for (auto& v : volumes_) {
       if (!v.taken) continue;

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "backup/freeze.h"
 #include "backup/mode.h"
 #include "sys/file.h"
 #include "sys/signals.h"
@@ -71,12 +72,8 @@ class StopMode : public ModeSession {
 
   Status Leave() override {
     Status first = Resume();
-    // Unmount in reverse order, deepest first.
-    for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) {
-      Status s = it->Unmount();
-      if (first.ok() && !s.ok()) first = s;
-    }
-    mounts_.clear();
+    Status u = UnmountAll(mounts_);
+    if (first.ok()) first = u;
     return first;
   }
 
@@ -105,6 +102,27 @@ class StopMode : public ModeSession {
 
 std::unique_ptr<ModeSession> MakeStopMode(const ModeContext& ctx) {
   return std::make_unique<StopMode>(ctx);
+}
+
+Status ThawWithHooks(const ModeContext& ctx, const char* mode, FrozenContainer& frozen) {
+  if (!frozen.frozen()) return Status::OK();
+  Status h = ctx.hooks->RunGuestPhase("pre-restart", mode, ctx.vmid, *ctx.hook_env, ctx.log);
+  if (!h.ok()) ctx.log->Log(LogLevel::kWarn, h.message());
+  RETURN_IF_ERROR(frozen.Thaw());
+  ctx.journal->Update([](JournalState& j) { j.frozen = false; }).IgnoreError();
+  h = ctx.hooks->RunGuestPhase("post-restart", mode, ctx.vmid, *ctx.hook_env, ctx.log);
+  if (!h.ok()) ctx.log->Log(LogLevel::kWarn, h.message());
+  return Status::OK();
+}
+
+Status UnmountAll(std::vector<sys::MountGuard>& mounts) {
+  Status first;
+  for (auto it = mounts.rbegin(); it != mounts.rend(); ++it) {
+    Status s = it->Unmount();
+    if (first.ok() && !s.ok()) first = s;
+  }
+  mounts.clear();
+  return first;
 }
 
 Status ModeFailure(std::string why) {

@@ -72,15 +72,20 @@ int RunBackup(const Globals& g, backup::JobOptions job) {
   return result.ok() ? 0 : 1;
 }
 
+// storage.cfg -> the provider of storage `id`.
+Result<std::unique_ptr<Provider>> OpenConfigured(const Globals& g, const std::string& id,
+                                                 Observer* observer) {
+  ASSIGN_OR_RETURN(auto storages, storage::LoadStorageConfig(g.paths.config_dir));
+  return storage::OpenStorage(storages, id, observer);
+}
+
 int RunList(const Globals& g, const std::string& storage, const std::string& vmid) {
   auto renderer = MakeRenderer(g);
   auto fail = [&](const Status& s) {
     renderer->Log(LogLevel::kErr, s.message());
     return 1;
   };
-  auto storages = storage::LoadStorageConfig(g.paths.config_dir);
-  if (!storages.ok()) return fail(storages.status());
-  auto p = storage::OpenStorage(*storages, storage, renderer.get());
+  auto p = OpenConfigured(g, storage, renderer.get());
   if (!p.ok()) return fail(p.status());
   auto list = (*p)->ListBackups(vmid.empty() ? std::nullopt : std::optional<std::string>(vmid));
   Status sh = (*p)->Shutdown();
@@ -167,16 +172,12 @@ int RunDelete(const Globals& g, const std::string& volid) {
     return 1;
   }
   std::string storage = volid.substr(0, colon), volname = volid.substr(colon + 1);
-  auto storages = storage::LoadStorageConfig(g.paths.config_dir);
-  Status s = storages.status();
+  auto p = OpenConfigured(g, storage, renderer.get());
+  Status s = p.status();
   if (s.ok()) {
-    auto p = storage::OpenStorage(*storages, storage, renderer.get());
-    s = p.status();
-    if (s.ok()) {
-      s = (*p)->DeleteBackup(volname);
-      Status sh = (*p)->Shutdown();
-      if (s.ok()) s = sh;
-    }
+    s = (*p)->DeleteBackup(volname);
+    Status sh = (*p)->Shutdown();
+    if (s.ok()) s = sh;
   }
   if (!s.ok()) {
     renderer->Log(LogLevel::kErr, s.message());
