@@ -223,6 +223,23 @@ Result<std::string> DirProvider::BackupInit(const std::string& vmid, int64_t sta
   return archive;
 }
 
+Status DirProvider::JobInit(int64_t start_time) {
+  DIR* d = ::opendir(dump_dir_.c_str());
+  if (!d) return Status::OK();
+  std::vector<std::string> stale;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n.rfind("vzdump-", 0) == 0 && n.size() > 4 && n.ends_with(".tmp")) stale.push_back(n);
+  }
+  ::closedir(d);
+  for (const auto& n : stale) {
+    if (observer_)
+      observer_->Log(LogLevel::kInfo, fmt::format("removing incomplete archive '{}' of an interrupted backup", n));
+    RETURN_IF_ERROR(RemoveIfExists(dump_dir_ + "/" + n));
+  }
+  return Status::OK();
+}
+
 Result<std::string> DirProvider::BackupGetMechanism(const std::string& vmid) {
   return std::string("directory");
 }

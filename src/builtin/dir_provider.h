@@ -73,7 +73,9 @@ class DirProvider : public Provider {
   bool HasFeature(std::string_view feature) const override;
   void SetObserver(Observer* observer) override { observer_ = observer; }
 
-  Status JobInit(int64_t start_time) override { return Status::OK(); }
+  // Removes incomplete archives (*.tmp) an interrupted job left: jobs on one
+  // host are serialized by the global lock, so none of them is being written.
+  Status JobInit(int64_t start_time) override;
   Status JobCleanup() override { return Status::OK(); }
   Result<std::string> BackupInit(const std::string& vmid, int64_t start_time) override;
   Result<std::string> BackupGetMechanism(const std::string& vmid) override;

@@ -16,6 +16,7 @@
 #include <lxc/lxccontainer.h>
 
 #include "sys/file.h"
+#include "sys/signals.h"
 #include "sys/unique_fd.h"
 
 namespace ctdump::container {
@@ -118,9 +119,23 @@ pid_t Container::InitPid() const { return c_->init_pid(c_); }
 Status Container::Shutdown(std::chrono::seconds timeout) {
   if (GetState() == State::kFrozen) RETURN_IF_ERROR(Thaw());
   if (!IsRunning()) return Status::OK();
-  if (!c_->shutdown(c_, static_cast<int>(timeout.count())))
-    return DeadlineExceededError(
-        fmt::format("container '{}' did not stop within {} s", name_, timeout.count()));
+  // Ask (SIGPWR to init) without waiting inside liblxc, then poll: a
+  // SIGINT/SIGTERM to ctdump ends the wait instead of being ignored for up to
+  // stopwait minutes.
+  c_->shutdown(c_, 0);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (IsRunning()) {
+    if (sys::InterruptSignal() != 0) {
+      // Let a shutdown in progress finish briefly, so the restart that
+      // follows finds a stopped container.
+      c_->wait(c_, "STOPPED", 10);
+      return CancelledError("interrupted by signal");
+    }
+    if (std::chrono::steady_clock::now() >= deadline)
+      return DeadlineExceededError(
+          fmt::format("container '{}' did not stop within {} s", name_, timeout.count()));
+    c_->wait(c_, "STOPPED", 1);
+  }
   return Status::OK();
 }
 

@@ -83,6 +83,15 @@ class DirStorageTest(harness.IntegrationTest):
             if b"sparse=1" in line:
                 self.assertIn(b"sparse=1", got[path], path)
 
+    def test_incomplete_archive_of_a_killed_job_is_removed(self):
+        stale = os.path.join(self.ws.target, "dump", "vzdump-lxc-gone-2020_01_01-00_00_00.tar.zst.tmp")
+        with open(stale, "w") as f:
+            f.write("half")
+        r = self.backup(self.env["CT_PRIV"])
+        self.assertIn("removing incomplete archive '%s' of an interrupted backup" % os.path.basename(stale),
+                      r.stderr)
+        self.assertFalse(os.path.exists(stale))
+
     def test_retention_of_the_storage(self):
         ct = self.env["CT_PRIV"]
         for i in range(3):

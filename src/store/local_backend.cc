@@ -1,0 +1,412 @@
+#include "store/local_backend.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "sys/file.h"
+#include "sys/unique_fd.h"
+
+namespace ctdump {
+namespace {
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+// The name as it goes into a message: quoted, unprintable bytes escaped.
+std::string QuoteName(std::string_view name) {
+  std::string out = "\"";
+  for (unsigned char c : name) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  return out + "\"";
+}
+
+// Empty if `component` is valid, else what is wrong with it.
+std::string ComponentProblem(std::string_view component) {
+  if (component.empty()) return "empty component";
+  if (component == "." || component == "..") return "\".\" or \"..\" component";
+  if (component.size() > kMaxObjectNameComponentLength) {
+    return fmt::format("component longer than {} bytes", kMaxObjectNameComponentLength);
+  }
+  for (char c : component) {
+    if (!IsNameChar(c)) {
+      return fmt::format("byte 0x{:02x} is not in [A-Za-z0-9._-]", static_cast<unsigned char>(c));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Status ValidateObjectName(std::string_view name) {
+  auto invalid = [&](std::string_view why) {
+    return InvalidArgumentError(fmt::format("Invalid object name {}: {}", QuoteName(name), why));
+  };
+  if (name.empty()) return invalid("empty");
+  if (name.size() > kMaxObjectNameLength) {
+    return invalid(fmt::format("longer than {} bytes", kMaxObjectNameLength));
+  }
+  if (name.front() == '/') return invalid("absolute");
+  for (size_t start = 0;;) {
+    size_t end = std::min(name.find('/', start), name.size());
+    std::string problem = ComponentProblem(name.substr(start, end - start));
+    if (!problem.empty()) return invalid(problem);
+    if (end == name.size()) return Status::OK();
+    start = end + 1;
+  }
+}
+
+namespace store {
+namespace {
+
+using sys::UniqueFd;
+
+// A temp file in a directory, unlinked on destruction unless committed.
+class TempFile {
+ public:
+  TempFile(int dir_fd, std::string name) : dir_fd_(dir_fd), name_(std::move(name)) {}
+  TempFile(TempFile&& o) noexcept : dir_fd_(o.dir_fd_), name_(std::exchange(o.name_, {})) {}
+  TempFile& operator=(TempFile&&) = delete;
+  ~TempFile() {
+    if (!name_.empty()) ::unlinkat(dir_fd_, name_.c_str(), 0);
+  }
+  const std::string& name() const { return name_; }
+  // The temp name is gone (renamed into place): nothing to clean up.
+  void Commit() { name_.clear(); }
+
+ private:
+  int dir_fd_;
+  std::string name_;
+};
+
+std::string RandomSuffix() {
+  static constexpr char kAlphabet[] =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  unsigned char bytes[12];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = ::getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  std::string out;
+  for (unsigned char b : bytes) out += kAlphabet[b % (sizeof(kAlphabet) - 1)];
+  return out;
+}
+
+// "a/b/c" -> {"a/b", "c"}; "c" -> {"", "c"}.
+std::pair<std::string, std::string> SplitName(const std::string& name) {
+  size_t pos = name.rfind('/');
+  if (pos == std::string::npos) return {"", name};
+  return {name.substr(0, pos), name.substr(pos + 1)};
+}
+
+struct DirCloser {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+using UniqueDir = std::unique_ptr<DIR, DirCloser>;
+
+class LocalBackend final : public ObjectBackend {
+ public:
+  LocalBackend(std::string root, UniqueFd root_fd, LocalBackendOptions options)
+      : root_(std::move(root)), root_fd_(std::move(root_fd)), options_(options) {}
+
+  std::string Describe() const override { return "local:" + root_; }
+
+  Result<bool> PutIfAbsent(const std::string& name, std::string_view data) override {
+    RETURN_IF_ERROR(ValidateObjectName(name));
+    auto [dir, base] = SplitName(name);
+    ASSIGN_OR_RETURN(UniqueFd dir_fd, OpenDir(dir, name));
+    // A dedup hit costs one stat, not a write of the whole object.
+    ASSIGN_OR_RETURN(bool exists, IsObjectIn(dir_fd.get(), base, name));
+    if (exists) return ExistedDurably(dir_fd.get(), name);
+    ASSIGN_OR_RETURN(TempFile temp, WriteTemp(dir_fd.get(), base, data, name));
+    int err = 0;
+    if (::renameat2(dir_fd.get(), temp.name().c_str(), dir_fd.get(), base.c_str(),
+                    RENAME_NOREPLACE) == 0) {
+      temp.Commit();
+    } else if (errno == EINVAL || errno == ENOSYS) {
+      // No RENAME_NOREPLACE here: link() fails with EEXIST just as atomically,
+      // and the TempFile then removes the temp name.
+      if (::linkat(dir_fd.get(), temp.name().c_str(), dir_fd.get(), base.c_str(), 0) != 0) {
+        err = errno;
+      }
+    } else {
+      err = errno;
+    }
+    if (err == EEXIST) {
+      ASSIGN_OR_RETURN(bool now_exists, IsObjectIn(dir_fd.get(), base, name));
+      if (now_exists) return ExistedDurably(dir_fd.get(), name);
+    }
+    if (err != 0) return ErrnoError(err, fmt::format("Failed to publish {}", Path(name)));
+    RETURN_IF_ERROR(SyncDir(dir_fd.get(), name));
+    return true;
+  }
+
+  Status Put(const std::string& name, std::string_view data) override {
+    RETURN_IF_ERROR(ValidateObjectName(name));
+    auto [dir, base] = SplitName(name);
+    ASSIGN_OR_RETURN(UniqueFd dir_fd, OpenDir(dir, name));
+    ASSIGN_OR_RETURN(TempFile temp, WriteTemp(dir_fd.get(), base, data, name));
+    if (::renameat(dir_fd.get(), temp.name().c_str(), dir_fd.get(), base.c_str()) != 0) {
+      if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST) return DirConflict(name);
+      return ErrnoError(errno, fmt::format("Failed to publish {}", Path(name)));
+    }
+    temp.Commit();
+    return SyncDir(dir_fd.get(), name);
+  }
+
+  Result<std::string> Get(const std::string& name) override {
+    RETURN_IF_ERROR(ValidateObjectName(name));
+    UniqueFd fd(::openat(root_fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) return LookupError(errno, name, "open");
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return LookupError(errno, name, "stat");
+    RETURN_IF_ERROR(CheckRegular(st, name));
+    std::string out;
+    out.reserve(static_cast<size_t>(st.st_size));
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoError(errno, fmt::format("Failed to read {}", Path(name)));
+      if (n == 0) return out;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+  Result<ObjectStat> Stat(const std::string& name) override {
+    RETURN_IF_ERROR(ValidateObjectName(name));
+    struct stat st;
+    if (::fstatat(root_fd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return LookupError(errno, name, "stat");
+    }
+    RETURN_IF_ERROR(CheckRegular(st, name));
+    return ObjectStat{static_cast<uint64_t>(st.st_size),
+                      static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+  }
+
+  Result<std::vector<std::string>> List(const std::string& prefix) override {
+    size_t slash = prefix.rfind('/');
+    std::string dir = slash == std::string::npos ? "" : prefix.substr(0, slash);
+    std::string tail = slash == std::string::npos ? prefix : prefix.substr(slash + 1);
+    Status valid =
+        dir.empty() && slash == std::string::npos ? Status::OK() : ValidateObjectName(dir);
+    if (valid.ok() && !std::all_of(tail.begin(), tail.end(), IsNameChar)) {
+      valid = InvalidArgumentError("bad character");
+    }
+    if (!valid.ok()) {
+      return InvalidArgumentError(
+          fmt::format("Invalid list prefix {}: {}", QuoteName(prefix), valid.message()));
+    }
+    std::vector<std::string> out;
+    UniqueFd dir_fd(::openat(root_fd_.get(), dir.empty() ? "." : dir.c_str(),
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir_fd.valid()) {
+      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) return out;
+      return ErrnoError(errno, fmt::format("Failed to open {}", Path(dir)));
+    }
+    RETURN_IF_ERROR(Walk(std::move(dir_fd), dir.empty() ? "" : dir + "/", tail, &out));
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  Status Delete(const std::string& name) override {
+    RETURN_IF_ERROR(ValidateObjectName(name));
+    // No directory fsync: a deletion a crash undoes is redone by the next GC.
+    if (::unlinkat(root_fd_.get(), name.c_str(), 0) != 0) {
+      return LookupError(errno == EISDIR ? ENOENT : errno, name, "delete");
+    }
+    return Status::OK();
+  }
+
+ private:
+  std::string Path(const std::string& name) const {
+    return QuoteName(name.empty() ? root_ : root_ + "/" + name);
+  }
+
+  Status NotFound(const std::string& name) const {
+    return NotFoundError(fmt::format("Object {} not found in {}", QuoteName(name), Describe()));
+  }
+
+  Status DirConflict(const std::string& name) const {
+    return FailedPreconditionError(
+        fmt::format("Object {} in {} conflicts with a directory of other objects", QuoteName(name),
+                    Describe()));
+  }
+
+  Status LookupError(int err, const std::string& name, std::string_view what) const {
+    if (err == ENOENT || err == ENOTDIR) return NotFound(name);
+    if (err == ELOOP) return CheckRegular(S_IFLNK, name);
+    return ErrnoError(err, fmt::format("Failed to {} {}", what, Path(name)));
+  }
+
+  // Directories are "not found" (they are not objects); anything else that is
+  // not a regular file was put there by someone else.
+  Status CheckRegular(mode_t mode, const std::string& name) const {
+    if (S_ISREG(mode)) return Status::OK();
+    if (S_ISDIR(mode)) return NotFound(name);
+    return FailedPreconditionError(
+        fmt::format("{} is not a regular file, so not an object of {}", Path(name), Describe()));
+  }
+  Status CheckRegular(const struct stat& st, const std::string& name) const {
+    return CheckRegular(st.st_mode, name);
+  }
+
+  // True if `base` in `dir_fd` is an object, false if absent; a directory of
+  // that name is a conflict the caller's layout should have avoided.
+  Result<bool> IsObjectIn(int dir_fd, const std::string& base, const std::string& name) const {
+    struct stat st;
+    if (::fstatat(dir_fd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) return false;
+      return ErrnoError(errno, fmt::format("Failed to stat {}", Path(name)));
+    }
+    if (S_ISDIR(st.st_mode)) return DirConflict(name);
+    RETURN_IF_ERROR(CheckRegular(st, name));
+    return true;
+  }
+
+  // "Already existed" must be as durable as "written": the object may have
+  // been published a moment ago by a writer that has not yet synced its
+  // directory, and our caller is about to reference it.
+  Result<bool> ExistedDurably(int dir_fd, const std::string& name) const {
+    RETURN_IF_ERROR(SyncDir(dir_fd, name));
+    return false;
+  }
+
+  Status SyncDir(int dir_fd, const std::string& name) const {
+    if (::fsync(dir_fd) != 0) {
+      return ErrnoError(errno, fmt::format("Failed to fsync the directory of {}", Path(name)));
+    }
+    return Status::OK();
+  }
+
+  // Opens (creating as needed, with dir_mode) the directory `dir` below root.
+  Result<UniqueFd> OpenDir(const std::string& dir, const std::string& name) const {
+    constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    const char* path = dir.empty() ? "." : dir.c_str();
+    UniqueFd fd(::openat(root_fd_.get(), path, kFlags));
+    if (!fd.valid() && errno == ENOENT) {
+      for (size_t end = 0; end != std::string::npos;) {
+        end = dir.find('/', end + 1);
+        std::string part = dir.substr(0, end);
+        if (::mkdirat(root_fd_.get(), part.c_str(), options_.dir_mode) == 0) {
+          // Exact mode whatever the umask: other readers of the store rely on it.
+          ::fchmodat(root_fd_.get(), part.c_str(), options_.dir_mode, 0);
+        } else if (errno != EEXIST) {
+          if (errno == ENOTDIR) return DirConflict(name);
+          return ErrnoError(errno, fmt::format("Failed to create directory {}", Path(part)));
+        }
+      }
+      fd = UniqueFd(::openat(root_fd_.get(), path, kFlags));
+    }
+    if (!fd.valid()) {
+      if (errno == ENOTDIR) return DirConflict(name);
+      return ErrnoError(errno, fmt::format("Failed to open directory {}", Path(dir)));
+    }
+    return fd;
+  }
+
+  // Writes `data` to a fresh, fsynced temp file beside `base`.
+  Result<TempFile> WriteTemp(int dir_fd, const std::string& base, std::string_view data,
+                             const std::string& name) const {
+    for (int attempt = 0;; ++attempt) {
+      std::string temp_name = base + std::string(kLocalTempMarker) + RandomSuffix();
+      UniqueFd fd(
+          ::openat(dir_fd, temp_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+      if (!fd.valid()) {
+        if (errno == EEXIST && attempt < 8) continue;
+        return ErrnoError(errno, fmt::format("Failed to create a temp file for {}", Path(name)));
+      }
+      TempFile temp(dir_fd, std::move(temp_name));
+      std::string dir = SplitName(name).first;
+      std::string what = Path(dir.empty() ? temp.name() : dir + "/" + temp.name());
+      if (::fchmod(fd.get(), options_.file_mode) != 0) {
+        return ErrnoError(errno, fmt::format("Failed to chmod {}", what));
+      }
+      RETURN_IF_ERROR(sys::WriteAll(fd.get(), data, what));
+      if (::fsync(fd.get()) != 0) return ErrnoError(errno, fmt::format("Failed to fsync {}", what));
+      return temp;
+    }
+  }
+
+  // Appends the objects below the directory `fd` (whose key prefix is `key`)
+  // to `out`; at this level only entries starting with `filter`.
+  Status Walk(UniqueFd fd, const std::string& key, std::string_view filter,
+              std::vector<std::string>* out) const {
+    UniqueDir dir(::fdopendir(fd.get()));
+    if (!dir) return ErrnoError(errno, fmt::format("Failed to list {}", Path(key)));
+    fd.Release();
+    for (;;) {
+      errno = 0;
+      struct dirent* entry = ::readdir(dir.get());
+      if (entry == nullptr) {
+        if (errno != 0) return ErrnoError(errno, fmt::format("Failed to list {}", Path(key)));
+        return Status::OK();
+      }
+      std::string_view entry_name = entry->d_name;
+      // Temps ("~tmp.") and foreign files fail this, so they are never listed.
+      if (!ComponentProblem(entry_name).empty() || !entry_name.starts_with(filter)) continue;
+      unsigned char type = entry->d_type;
+      if (type == DT_UNKNOWN) {
+        struct stat st;
+        if (::fstatat(::dirfd(dir.get()), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_UNKNOWN;
+      }
+      std::string child = key + std::string(entry_name);
+      if (type == DT_REG) {
+        out->push_back(std::move(child));
+      } else if (type == DT_DIR) {
+        UniqueFd sub(::openat(::dirfd(dir.get()), entry->d_name,
+                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!sub.valid()) return ErrnoError(errno, fmt::format("Failed to open {}", Path(child)));
+        RETURN_IF_ERROR(Walk(std::move(sub), child + "/", "", out));
+      }
+    }
+  }
+
+  const std::string root_;
+  const UniqueFd root_fd_;
+  const LocalBackendOptions options_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ObjectBackend>> OpenLocalBackend(const std::string& root,
+                                                        const LocalBackendOptions& options) {
+  if (root.empty()) return InvalidArgumentError("Local store path is empty");
+  std::string clean = root;
+  while (clean.size() > 1 && clean.back() == '/') clean.pop_back();
+  UniqueFd fd(::open(clean.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) {
+      return NotFoundError(fmt::format("Local store directory \"{}\" does not exist", clean));
+    }
+    if (errno == ENOTDIR) {
+      return FailedPreconditionError(
+          fmt::format("Local store path \"{}\" is not a directory", clean));
+    }
+    return ErrnoError(errno, fmt::format("Failed to open local store directory \"{}\"", clean));
+  }
+  return std::unique_ptr<ObjectBackend>(
+      std::make_unique<LocalBackend>(std::move(clean), std::move(fd), options));
+}
+
+}  // namespace store
+}  // namespace ctdump

@@ -1,0 +1,168 @@
+#include "store/local_backend.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/backend_conformance.h"
+#include "sys/file.h"
+
+namespace ctdump::store {
+namespace {
+
+class LocalBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = sys::MakeTempDir("/tmp/ctdump-local-backend-test.");
+    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+    dir_ = *dir;
+  }
+  void TearDown() override { EXPECT_TRUE(sys::RemoveTree(dir_).ok()); }
+
+  // A fresh, empty store in its own directory below dir_.
+  std::unique_ptr<ObjectBackend> MakeStore(const LocalBackendOptions& options = {}) {
+    std::string root = dir_ + "/store" + std::to_string(++stores_);
+    if (!sys::MakeDirs(root).ok()) return nullptr;
+    auto backend = OpenLocalBackend(root, options);
+    return backend.ok() ? std::move(*backend) : nullptr;
+  }
+
+  std::string dir_;
+  int stores_ = 0;
+};
+
+class LocalBackendConformance : public LocalBackendTest,
+                                public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(LocalBackendConformance, Case) {
+  RunBackendConformanceCase(GetParam(), [this] { return MakeStore(); });
+}
+
+INSTANTIATE_TEST_SUITE_P(Local, LocalBackendConformance,
+                         ::testing::ValuesIn(BackendConformanceCases()),
+                         [](const auto& info) { return info.param; });
+
+TEST_F(LocalBackendTest, ConformanceWithPrivateFileMode) {
+  RunBackendConformance([this] { return MakeStore({.file_mode = 0600}); });
+}
+
+TEST_F(LocalBackendTest, FileAndDirectoryModes) {
+  mode_t old_umask = ::umask(077);  // the backend's modes must not depend on it
+  auto store = MakeStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->PutIfAbsent("a/b/obj", "x").ok());
+  ASSERT_TRUE(store->Put("a/mutable", "y").ok());
+  auto priv = MakeStore({.file_mode = 0600, .dir_mode = 0700});
+  ASSERT_NE(priv, nullptr);
+  ASSERT_TRUE(priv->PutIfAbsent("a/obj", "x").ok());
+  ::umask(old_umask);
+  auto mode = [](const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0 ? st.st_mode & 07777 : 0u;
+  };
+  EXPECT_EQ(mode(dir_ + "/store1/a"), 0755u);
+  EXPECT_EQ(mode(dir_ + "/store1/a/b"), 0755u);
+  EXPECT_EQ(mode(dir_ + "/store1/a/b/obj"), 0644u);
+  EXPECT_EQ(mode(dir_ + "/store1/a/mutable"), 0644u);
+  EXPECT_EQ(mode(dir_ + "/store2/a"), 0700u);
+  EXPECT_EQ(mode(dir_ + "/store2/a/obj"), 0600u);
+}
+
+TEST_F(LocalBackendTest, DescribeAndLayout) {
+  ASSERT_TRUE(sys::MakeDirs(dir_ + "/root").ok());
+  auto store = OpenLocalBackend(dir_ + "/root/");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->Describe(), "local:" + dir_ + "/root");
+  ASSERT_TRUE((*store)->PutIfAbsent("chunks/ab/abcd", "data").ok());
+  auto raw = sys::ReadFile(dir_ + "/root/chunks/ab/abcd");
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  EXPECT_EQ(*raw, "data");
+}
+
+TEST_F(LocalBackendTest, OpenErrorsNameThePath) {
+  auto missing = OpenLocalBackend(dir_ + "/missing");
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_EQ(missing.status().message(),
+            "Local store directory \"" + dir_ + "/missing\" does not exist");
+  ASSERT_TRUE(sys::WriteFileAtomic(dir_ + "/file", "x").ok());
+  auto file = OpenLocalBackend(dir_ + "/file");
+  EXPECT_EQ(file.status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(file.status().message(), "Local store path \"" + dir_ + "/file\" is not a directory");
+  EXPECT_EQ(OpenLocalBackend("").status().code(), Code::kInvalidArgument);
+}
+
+// A writer that died between creating its temp file and publishing leaves the
+// temp behind: it must stay invisible and must not block the next writer.
+TEST_F(LocalBackendTest, CrashedWriterLeftoverIsInvisibleAndHarmless) {
+  auto store = MakeStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->PutIfAbsent("chunks/ab/other", "o").ok());
+  const std::string root = dir_ + "/store1";
+  for (const std::string& temp :
+       {root + "/chunks/ab/abcd" + std::string(kLocalTempMarker) + "AAAAAAAAAAAA",
+        root + "/top" + std::string(kLocalTempMarker) + "BBBBBBBBBBBB"}) {
+    ASSERT_TRUE(sys::WriteFileAtomic(temp, "half-writ").ok());
+  }
+  for (const char* prefix : {"", "chunks/", "chunks/ab/abcd", "top"}) {
+    auto listed = store->List(prefix);
+    ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+    for (const std::string& name : *listed) EXPECT_EQ(name, "chunks/ab/other") << prefix;
+  }
+  EXPECT_EQ(store->Get("chunks/ab/abcd").status().code(), Code::kNotFound);
+  EXPECT_EQ(store->Stat("top").status().code(), Code::kNotFound);
+
+  auto put = store->PutIfAbsent("chunks/ab/abcd", "complete");
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_TRUE(*put);
+  EXPECT_EQ(*store->Get("chunks/ab/abcd"), "complete");
+  ASSERT_TRUE(store->Put("top", "also complete").ok());
+  EXPECT_EQ(*store->Get("top"), "also complete");
+}
+
+// Successful and failed puts leave no temp files behind.
+TEST_F(LocalBackendTest, PutsLeaveNoTempFiles) {
+  auto store = MakeStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->PutIfAbsent("d/x", "1").ok());
+  ASSERT_TRUE(store->PutIfAbsent("d/x", "2").ok());
+  ASSERT_TRUE(store->Put("d/y", "1").ok());
+  ASSERT_TRUE(store->Put("d/y", "2").ok());
+  ASSERT_TRUE(store->PutIfAbsent("d/z/inner", "1").ok());
+  EXPECT_EQ(store->Put("d/z", "onto a directory").code(), Code::kFailedPrecondition);
+  EXPECT_EQ(store->PutIfAbsent("d/z", "onto a directory").status().code(),
+            Code::kFailedPrecondition);
+  EXPECT_EQ(store->PutIfAbsent("d/x/below", "below an object").status().code(),
+            Code::kFailedPrecondition);
+  auto names = sys::ReadFile(dir_ + "/store1/d/x");
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, "1");
+  int entries = 0;
+  if (DIR* d = ::opendir((dir_ + "/store1/d").c_str())) {
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") ++entries, EXPECT_EQ(n.find('~'), std::string::npos) << n;
+    }
+    ::closedir(d);
+  }
+  EXPECT_EQ(entries, 3);
+}
+
+// Foreign files (symlinks, sockets, names outside the alphabet) are not objects.
+TEST_F(LocalBackendTest, ForeignFilesAreNotObjects) {
+  auto store = MakeStore();
+  ASSERT_NE(store, nullptr);
+  const std::string root = dir_ + "/store1";
+  ASSERT_TRUE(sys::WriteFileAtomic(root + "/target", "t").ok());
+  ASSERT_EQ(::symlink("target", (root + "/link").c_str()), 0);
+  ASSERT_TRUE(sys::WriteFileAtomic(root + "/with space", "s").ok());
+  auto listed = store->List("");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(*listed, std::vector<std::string>{"target"});
+  EXPECT_EQ(store->Get("link").status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(store->Stat("link").status().code(), Code::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace ctdump::store
