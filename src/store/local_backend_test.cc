@@ -142,7 +142,9 @@ TEST_F(LocalBackendTest, PutsLeaveNoTempFiles) {
   if (DIR* d = ::opendir((dir_ + "/store1/d").c_str())) {
     while (struct dirent* e = ::readdir(d)) {
       std::string n = e->d_name;
-      if (n != "." && n != "..") ++entries, EXPECT_EQ(n.find('~'), std::string::npos) << n;
+      if (n == "." || n == "..") continue;
+      ++entries;
+      EXPECT_EQ(n.find('~'), std::string::npos) << n;
     }
     ::closedir(d);
   }

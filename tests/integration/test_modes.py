@@ -39,10 +39,10 @@ class ModesTest(harness.IntegrationTest):
             time.sleep(0.05)
 
     def stop_writer(self, ct):
-        attach(ct, "sh", "-c", "kill $(pidof -x sh 2>/dev/null | tr ' ' '\\n' | grep -v '^1$') 2>/dev/null; true")
-        # minbase has no pidof: kill every sh except init by walking /proc
-        attach(ct, "sh", "-c", "for p in /proc/[0-9]*; do n=${p#/proc/}; [ $n = 1 ] && continue; "
-                               "grep -q counter $p/cmdline 2>/dev/null && kill $n; done; true")
+        # minbase has no pkill/pidof: walk /proc, sparing init and ourselves.
+        attach(ct, "sh", "-c", "for p in /proc/[0-9]*; do n=${p#/proc/}; "
+                               "[ $n = 1 ] || [ $n = $$ ] && continue; "
+                               "grep -q counter.log $p/cmdline 2>/dev/null && kill -9 $n; done; true")
         attach(ct, "rm", "-f", "/srv/counter", "/srv/counter.log", "/srv/counter.tmp")
 
     def counter_consistent(self, archive):
@@ -70,6 +70,63 @@ class ModesTest(harness.IntegrationTest):
         self.assertRunning(ct)
         self.assertEqual(self.snapshots_left(), [])
         self.assertNoLeftovers()
+
+    def test_every_mode_on_btrfs_is_one_instant(self):
+        ct = self.env["CT_UNPRIV"]
+        for mode in ("suspend", "snapshot", "stop"):
+            with self.subTest(mode=mode):
+                self.start_writer(ct)
+                try:
+                    time.sleep(1.1)
+                    r = self.ws.backup(ct, extra=["--mode", mode])
+                    self.assertOk(r)
+                    newest = sorted(self.ws.backups_of(ct))[-1]
+                    n = self.counter_consistent(os.path.join(newest, "archive.tar"))
+                    if mode != "stop":  # stop ends the writer with the container
+                        time.sleep(0.3)
+                        self.assertGreater(int(attach(ct, "cat", "/srv/counter").stdout), n)
+                finally:
+                    self.stop_writer(ct)
+                self.assertRunning(ct)
+        self.assertEqual(self.snapshots_left(), [])
+        self.assertNoLeftovers()
+
+    def test_sigterm_before_the_interruption_and_sigkill_during_the_provider(self):
+        """More kill points: SIGTERM while the pre-stop hook runs (nothing was
+        interrupted yet), SIGKILL while the provider runs (then `cleanup`)."""
+        ct = self.env["CT_UNPRIV"]
+        hook = os.path.join(self.ws.dir, "term.sh")
+        with open(hook, "w") as f:
+            f.write('#!/bin/sh\n[ "$1" = pre-stop ] && kill -TERM $PPID && sleep 2\nexit 0\n')
+        os.chmod(hook, 0o755)
+        for mode in ("stop", "suspend", "snapshot"):
+            with self.subTest(mode=mode, kill="TERM at pre-stop"):
+                time.sleep(1.1)
+                r = self.ws.backup(ct, extra=["--mode", mode, "--script", hook])
+                self.assertEqual(r.returncode, 1, r.stderr[-2000:])
+                self.assertIn("interrupted by signal", r.stderr)
+                self.assertRunning(ct)
+                self.assertEqual(self.snapshots_left(), [])
+                self.assertNoLeftovers()
+            with self.subTest(mode=mode, kill="KILL in backup_container"):
+                self.ws.write_storage({"test-hang": "backup_container"})
+                time.sleep(1.1)
+                p = self.ws.start("backup", ct, "--storage", "test", "--tmpdir", self.ws.tmp, "--mode", mode)
+                log = os.path.join(self.ws.logs, "lxc-%s.log" % ct)
+                deadline = time.time() + 60
+                while time.time() < deadline:
+                    if os.path.exists(log) and "using backup mechanism" in open(log, errors="replace").read():
+                        break
+                    time.sleep(0.05)
+                time.sleep(1.0)
+                p.send_signal(signal.SIGKILL)
+                p.communicate(timeout=60)
+                r = self.ws.run("cleanup")
+                self.assertOk(r)
+                self.assertRunning(ct)
+                self.assertEqual(self.snapshots_left(), [])
+                self.assertEqual([x for x in os.listdir(self.ws.tmp) if x.startswith("ctdumptmp")], [])
+                self.ws.write_storage({})
 
     def test_snapshot_falls_back_to_suspend_on_ext4(self):
         ct = self.env["CT_PRIV"]

@@ -1,0 +1,93 @@
+// The object backend: everything the datastore keeps (chunks, indexes,
+// manifests, locks) is a named object behind this small interface, so the
+// store runs unchanged on a local directory and on Ceph RADOS.
+//
+// Object semantics, not file semantics: there is no rename, no append, no
+// atime and no real directories. Publishing is PutIfAbsent (a chunk insert is
+// idempotent; a manifest or lock that must not be overwritten is created
+// exclusively), mutable small objects use Put, and GC marks by content and
+// sweeps by Stat().mtime_ns, never by atime.
+//
+// How each call maps onto the two backends:
+//
+//   call          local directory                     RADOS (one pool namespace)
+//   PutIfAbsent   temp + fsync + renameat2(NOREPLACE)  create(exclusive)+write_full, one op;
+//                 + fsync dir; EEXIST -> false         -EEXIST -> false
+//   Put           temp + fsync + rename + fsync dir    write_full (atomic per object)
+//   Get           read                                 stat + read
+//   Stat          fstatat                              stat (size, mtime)
+//   List          recursive readdir, filter, sort      nobjects list, filter, sort
+//   Delete        unlink                               remove; -ENOENT -> NotFound
+//
+// Names are keys, not paths: '/'-separated components of [A-Za-z0-9._-], each
+// 1..200 bytes, not "." or "..", at most 1024 bytes in all. The restricted
+// alphabet leaves room for backends to keep private files (temps) under names
+// no valid object can take. A name may not be both an object and a "directory"
+// of others ("a" and "a/b"): the caller's layout avoids it; backends report a
+// conflict as FailedPrecondition rather than corrupt either.
+//
+// Thread-safety: every method is safe for concurrent use by several threads
+// and several processes on the same store.
+#ifndef CTDUMP_OBJECT_BACKEND_H_
+#define CTDUMP_OBJECT_BACKEND_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctdump/status.h"
+
+namespace ctdump {
+
+inline constexpr size_t kMaxObjectNameLength = 1024;
+inline constexpr size_t kMaxObjectNameComponentLength = 200;
+
+struct ObjectStat {
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;  // last write, nanoseconds since the epoch
+};
+
+class ObjectBackend {
+ public:
+  virtual ~ObjectBackend() = default;
+
+  // A short human-readable identity for messages, e.g. "local:/srv/store".
+  virtual std::string Describe() const = 0;
+
+  // Stores `data` under `name` unless an object of that name exists. Returns
+  // true if this call wrote it, false if it already existed (the existing
+  // content is left untouched). Of several concurrent callers exactly one gets
+  // true. Atomic and durable on success: readers see all of the object or
+  // none of it; a crash leaves at worst an invisible temporary.
+  virtual Result<bool> PutIfAbsent(const std::string& name, std::string_view data) = 0;
+
+  // Creates or replaces `name` atomically (readers see the old or the new
+  // content, never a mix). For small mutable objects such as locks and indexes.
+  virtual Status Put(const std::string& name, std::string_view data) = 0;
+
+  // The whole content; NotFound naming the object if it does not exist.
+  virtual Result<std::string> Get(const std::string& name) = 0;
+
+  // Size and mtime; NotFound naming the object if it does not exist.
+  virtual Result<ObjectStat> Stat(const std::string& name) = 0;
+
+  // Full names of the objects that start with `prefix` (plain string prefix),
+  // sorted bytewise. "a/" lists everything below "a" recursively; "" lists
+  // all. A prefix nothing matches gives an empty list. Never lists a
+  // backend's temporaries. The part of `prefix` before its last '/' must be a
+  // valid name, the rest valid name characters (InvalidArgument otherwise).
+  virtual Result<std::vector<std::string>> List(const std::string& prefix) = 0;
+
+  // Removes `name`; NotFound naming the object if it does not exist.
+  virtual Status Delete(const std::string& name) = 0;
+};
+
+// OK, or InvalidArgument naming `name` and saying what is wrong with it. Every
+// backend method validates its name with this before touching storage.
+Status ValidateObjectName(std::string_view name);
+
+}  // namespace ctdump
+
+#endif  // CTDUMP_OBJECT_BACKEND_H_
