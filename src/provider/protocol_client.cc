@@ -1,5 +1,7 @@
 #include "provider/protocol_client.h"
 
+#include "provider/message.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,7 +22,6 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMaxLine = 16 << 20;    // a longer stdout line is not a valid message
-constexpr int kMaxDepth = 64;            // deeper nesting is not a valid message
 constexpr size_t kMaxStderrLine = 4096;  // longer stderr lines are cut
 
 std::string Printable(std::string_view in, size_t max) {
@@ -29,28 +30,6 @@ std::string Printable(std::string_view in, size_t max) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
   if (in.size() > max) s += "...";
   return s;
-}
-
-// Nesting depth of a JSON text (brackets outside strings). nlohmann copies and
-// prints values recursively, so a hostile provider could otherwise overflow
-// the stack with "[[[[...".
-int NestingDepth(const std::string& text) {
-  int depth = 0, max = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      max = std::max(max, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return max;
 }
 
 LogLevel ParseLevel(const json& v) {
@@ -131,34 +110,24 @@ void ProtocolClient::HandleNotification(const json& msg) {
 
 Status ProtocolClient::HandleStdoutLine(const std::string& line, int64_t id,
                                         std::optional<json>* response) {
-  auto invalid = [&](std::string_view what) {
-    return InvalidArgumentError(fmt::format("{} {}: '{}'", label_, what, Printable(line, 120)));
-  };
-  if (NestingDepth(line) > kMaxDepth) return invalid("wrote a message nested too deeply");
-  json msg = json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (msg.is_discarded() || !msg.is_object() || !msg.contains("jsonrpc") || msg["jsonrpc"] != "2.0")
-    return invalid("wrote an invalid message");
-  if (msg.contains("method")) {
-    if (!msg["method"].is_string() || msg.contains("id"))
-      return invalid("sent a request or malformed notification");
-    HandleNotification(msg);
+  auto m = ParseMessage(line);
+  if (!m.ok())
+    return InvalidArgumentError(
+        fmt::format("{} {}: '{}'", label_, m.status().message(), Printable(line, 120)));
+  if (m->kind == Message::Kind::kNotification) {
+    HandleNotification(m->body);
     return Status::OK();
   }
-  if (abandoned_id_ != 0 && msg.contains("id") && msg["id"] == abandoned_id_) {
+  const int64_t got = m->body["id"].get<int64_t>();
+  if (abandoned_id_ != 0 && got == abandoned_id_) {
     abandoned_id_ = 0;  // the late answer to a call given up on after a signal
     return Status::OK();
   }
-  if (id == 0 || !msg.contains("id") || msg["id"] != id) return invalid("answered with an unexpected id");
-  bool has_result = msg.contains("result"), has_error = msg.contains("error");
-  if (has_result == has_error) return invalid("sent a response with neither or both of result and error");
-  if (has_error) {
-    const json& e = msg["error"];
-    if (!e.is_object() || !e.contains("message") || !e["message"].is_string())
-      return invalid("sent a malformed error response");
-    response->emplace(json::object({{"error", std::move(msg["error"])}}));
-  } else {
-    response->emplace(json::object({{"result", std::move(msg["result"])}}));
-  }
+  if (id == 0 || got != id)
+    return InvalidArgumentError(
+        fmt::format("{} answered with an unexpected id: '{}'", label_, Printable(line, 120)));
+  const char* member = m->is_error ? "error" : "result";
+  response->emplace(json::object({{member, std::move(m->body[member])}}));
   return Status::OK();
 }
 
