@@ -10,16 +10,25 @@ function(ctdump_module name)
   target_link_libraries(ctdump_${name} PUBLIC ${M_DEPS})
 endfunction()
 
-# ctdump_test(<name> SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary whose
-# tests are registered with CTest one by one. Label "root" marks tests that need
-# root, namespaces, loop devices or real containers (CI runs them; CI is root).
+# ctdump_test(<name> SOURCES ... DEPS ... [LABELS ...] [ROOT_BY_NAME]): a
+# GoogleTest binary whose tests are registered with CTest one by one. Label
+# "root" marks tests that need root, namespaces, loop devices or real
+# containers (CI runs them; CI is root). ROOT_BY_NAME: one binary, two labels —
+# tests named *Root* get "root", the others "unit".
 function(ctdump_test name)
   if(NOT CTDUMP_BUILD_TESTS)
     return()
   endif()
-  cmake_parse_arguments(T "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "ROOT_BY_NAME" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  if(T_ROOT_BY_NAME)
+    gtest_discover_tests(${name} NO_PRETTY_VALUES TEST_FILTER "-*Root*"
+      PROPERTIES LABELS unit TIMEOUT 300 DISCOVERY_TIMEOUT 30)
+    gtest_discover_tests(${name} NO_PRETTY_VALUES TEST_FILTER "*Root*"
+      PROPERTIES LABELS root TIMEOUT 300 DISCOVERY_TIMEOUT 30)
+    return()
+  endif()
   if(NOT T_LABELS)
     set(T_LABELS unit)
   endif()
