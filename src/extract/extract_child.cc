@@ -318,7 +318,8 @@ int Extractor::FilterAcl(archive_entry* e) const {
 }
 
 // GNU tar --xattrs-include='*' also stores the ACLs as raw xattrs; their ids
-// must be filtered the same way or setxattr fails in the namespace.
+// must be filtered the same way or setxattr fails in the namespace. Other
+// xattrs than user.* and security.capability are not restored.
 int Extractor::FilterAclXattrs(archive_entry* e, const std::string& name) {
   if (archive_entry_xattr_reset(e) == 0) return 0;
   struct Xattr {
@@ -332,8 +333,16 @@ int Extractor::FilterAclXattrs(archive_entry* e, const std::string& name) {
   size_t size;
   while (archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK) {
     std::string n = xname ? xname : "";
+    // Restore what vzdump's tar restores (--xattrs-include=user.*
+    // --xattrs-include=security.capability, plus ACLs): trusted.*,
+    // security.selinux and the like cannot be set in the namespace anyway.
+    bool acl = n == "system.posix_acl_access" || n == "system.posix_acl_default";
+    if (!acl && n.rfind("user.", 0) != 0 && n != "security.capability") {
+      changed = true;
+      continue;
+    }
     std::string v(static_cast<const char*>(value), size);
-    if (n == "system.posix_acl_access" || n == "system.posix_acl_default") {
+    if (acl) {
       int d = 0;
       auto filtered = FilterPosixAclXattr(v, c_.map, &d);
       if (!filtered) {

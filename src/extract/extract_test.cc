@@ -243,6 +243,7 @@ class ExtractTest : public ::testing::Test {
           "mkfifo var/lib/fifo; "
           "echo acl > etc/acl; setfacl -m u:1000:r,g:1000:rw etc/acl; "
           "echo x > etc/xattr; setfattr -n user.test -v value etc/xattr; "
+          "setfattr -n trusted.ctdump -v host-only etc/xattr; "
           "printf 'ping' > usr/bin/ping; setcap cap_net_raw+ep usr/bin/ping; "
           "for i in 1 2 3 4 5; do echo $i > etc/n$i; done; "
           "find . -exec touch -h -d @" +
@@ -276,6 +277,8 @@ class ExtractTest : public ::testing::Test {
     EXPECT_EQ(ReadAll(r + "/var/lib/sparse").substr(1048576, 4), "data");
     EXPECT_TRUE(S_ISFIFO(Lstat(r + "/var/lib/fifo").st_mode));
     EXPECT_EQ(Xattr(r + "/etc/xattr", "user.test"), "value");
+    // Only user.* and security.capability come back, as with vzdump's tar.
+    EXPECT_EQ(::lgetxattr((r + "/etc/xattr").c_str(), "trusted.ctdump", nullptr, 0), -1);
     auto named = AclNamed(Xattr(r + "/etc/acl", "system.posix_acl_access"));
     EXPECT_EQ(named, (std::vector<std::pair<int, uint32_t>>{{2, 101000}, {8, 101000}}));
     // The kernel stores a v3 capability whose root is the container's root.
