@@ -51,7 +51,6 @@ struct GuestRun {
   ContainerConfig config;
   IdMap map;
   bool vmtype_known = false;
-  bool backup_init_done = false;
   std::string archive;
   HookEnv hook_env;
   std::string mode_name;  // effective mode
@@ -368,7 +367,6 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
         fmt::format("backup init failed: illegal characters in archive name '{}'", *archive));
   g.archive = *archive;
   g.hook_env.target = g.archive;
-  g.backup_init_done = true;
   RETURN_IF_ERROR(hooks_.RunGuestPhase("backup-start", g.mode_name, g.vmid, g.hook_env, g.log));
   RETURN_IF_ERROR(sys::CheckInterrupted());
 

@@ -40,21 +40,6 @@ State ParseState(const char* s) {
 
 }  // namespace
 
-std::string_view StateName(State s) {
-  switch (s) {
-    case State::kStopped: return "stopped";
-    case State::kStarting: return "starting";
-    case State::kRunning: return "running";
-    case State::kStopping: return "stopping";
-    case State::kAborting: return "aborting";
-    case State::kFreezing: return "freezing";
-    case State::kFrozen: return "frozen";
-    case State::kThawed: return "thawed";
-    case State::kUnknown: break;
-  }
-  return "unknown";
-}
-
 void RememberHostMountNamespace() {
   if (g_host_mnt_ns < 0) g_host_mnt_ns = ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 }

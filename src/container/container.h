@@ -22,7 +22,6 @@ struct lxc_container;
 namespace ctdump::container {
 
 enum class State { kStopped, kStarting, kRunning, kStopping, kAborting, kFreezing, kFrozen, kThawed, kUnknown };
-std::string_view StateName(State s);
 
 class Container {
  public:
@@ -35,7 +34,6 @@ class Container {
 
   const std::string& name() const { return name_; }
   const std::string& lxcpath() const { return lxcpath_; }
-  std::string config_path() const { return lxcpath_ + "/" + name_ + "/config"; }
 
   State GetState() const;
   bool IsRunning() const;

@@ -6,6 +6,7 @@ variables are in $CTDUMP_IT_ROOT/env.sh. Every test gets its own Workspace: a
 config dir (storage.cfg pointing at the example provider), a backup target, and
 private log and run dirs, all removed afterwards.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -101,6 +102,37 @@ def unescape(raw):
     return bytes(out)
 
 
+@contextlib.contextmanager
+def extra_config(ct, line):
+    """Appends `line` to the container's LXC config for the duration."""
+    cfg = os.path.join(env()["LXCPATH"], ct, "config")
+    with open(cfg) as f:
+        original = f.read()
+    try:
+        with open(cfg, "a") as f:
+            f.write(line + "\n")
+        yield
+    finally:
+        with open(cfg, "w") as f:
+            f.write(original)
+
+
+@contextlib.contextmanager
+def loop_fs(directory, name, size, mkfs):
+    """A fresh file system of `size` made by `mkfs` (argv) on a loop file,
+    mounted at directory/name for the duration."""
+    img = os.path.join(directory, name + ".img")
+    mnt = os.path.join(directory, name)
+    os.makedirs(mnt)
+    subprocess.run(["truncate", "-s", size, img], check=True)
+    subprocess.run(mkfs + [img], check=True)
+    subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", mnt], check=True)
+
+
 class Workspace:
     """A private configuration + target for one test."""
 
@@ -146,6 +178,17 @@ class Workspace:
         return subprocess.Popen(self.cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, errors="replace", env=self.environ(),
                                 stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def wait_for_worker(self, ct, timeout=60):
+        """Waits until the container's task log shows the provider's worker
+        about to start, then a second more (it is inside backup_container)."""
+        log = os.path.join(self.logs, "lxc-%s.log" % ct)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if os.path.exists(log) and "using backup mechanism" in open(log, errors="replace").read():
+                break
+            time.sleep(0.05)
+        time.sleep(1.0)
 
     def backups_of(self, ct):
         d = os.path.join(self.target, ct)

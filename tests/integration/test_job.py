@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 import time
 import unittest
 
@@ -107,7 +108,6 @@ class JobTest(harness.IntegrationTest):
 
     def test_included_bind_mount_point_is_a_source(self):
         ct = self.env["CT_UNPRIV"]
-        cfg = os.path.join(self.env["LXCPATH"], ct, "config")
         data = os.path.join(self.ws.dir, "data")
         os.makedirs(data)
         with open(os.path.join(data, "file.txt"), "w") as f:
@@ -117,23 +117,18 @@ class JobTest(harness.IntegrationTest):
         target = os.path.join(self.env["ROOTFS_UNPRIV"], "srv/data")
         os.makedirs(target, exist_ok=True)
         os.chown(target, 100000, 100000)
-        with open(cfg) as f:
-            original = f.read()
+        entry = "lxc.mount.entry = %s srv/data none bind,create=dir,x-ctdump.backup 0 0" % data
         try:
-            with open(cfg, "a") as f:
-                f.write("lxc.mount.entry = %s srv/data none bind,create=dir,x-ctdump.backup 0 0\n" % data)
-            r = self.ws.backup(ct)
+            with harness.extra_config(ct, entry):
+                r = self.ws.backup(ct)
             self.assertOk(r)
             self.assertIn("INFO: including mount point lxc.mount.entry:1 ('/srv/data') in backup", r.stderr)
-            bdir = self.ws.only_backup(ct)
-            import tarfile
-            with tarfile.open(os.path.join(bdir, "archive.tar")) as tf:
+            with tarfile.open(os.path.join(self.ws.only_backup(ct), "archive.tar")) as tf:
                 m = tf.getmember("./srv/data/file.txt")
                 self.assertEqual((m.uid, m.gid), (1000, 1000))
                 self.assertEqual(tf.extractfile(m).read(), b"mounted data\n")
         finally:
-            with open(cfg, "w") as f:
-                f.write(original)
+            # The restart after the backup mounted the entry (create=dir): start clean.
             lxc("stop", "-n", ct)
             lxc("start", "-n", ct, "-d")
             lxc("wait", "-n", ct, "-s", "RUNNING", "-t", "20")
@@ -141,59 +136,47 @@ class JobTest(harness.IntegrationTest):
 
     def test_include_mount_option(self):
         ct = self.env["CT_UNPRIV"]
-        cfg = os.path.join(self.env["LXCPATH"], ct, "config")
         data = os.path.join(self.ws.dir, "data2")
         os.makedirs(data)
         with open(os.path.join(data, "f.txt"), "w") as f:
             f.write("x\n")
         target = os.path.join(self.env["ROOTFS_UNPRIV"], "srv/data2")
         os.makedirs(target, exist_ok=True)
-        with open(cfg) as f:
-            original = f.read()
         try:
-            with open(cfg, "a") as f:
-                f.write("lxc.mount.entry = %s srv/data2 none bind,optional 0 0\n" % data)
-            r = self.ws.backup(ct)
-            self.assertOk(r)
-            self.assertIn("INFO: excluding bind mount point lxc.mount.entry:1 ('/srv/data2') from backup "
-                          "(not a volume)", r.stderr)
-            time.sleep(1.1)
-            r = self.ws.backup(ct, extra=["--include-mount", "/srv/data2/"])
+            with harness.extra_config(ct, "lxc.mount.entry = %s srv/data2 none bind,optional 0 0" % data):
+                r = self.ws.backup(ct)
+                self.assertOk(r)
+                self.assertIn("INFO: excluding bind mount point lxc.mount.entry:1 ('/srv/data2') from "
+                              "backup (not a volume)", r.stderr)
+                time.sleep(1.1)
+                r = self.ws.backup(ct, extra=["--include-mount", "/srv/data2/"])
             self.assertOk(r)
             self.assertIn("INFO: including mount point lxc.mount.entry:1 ('/srv/data2') in backup", r.stderr)
-            import tarfile
             newest = sorted(self.ws.backups_of(ct))[-1]
             with tarfile.open(os.path.join(newest, "archive.tar")) as tf:
                 self.assertEqual(tf.extractfile("./srv/data2/f.txt").read(), b"x\n")
         finally:
-            with open(cfg, "w") as f:
-                f.write(original)
             shutil.rmtree(target, ignore_errors=True)
 
     def test_symlinked_mount_point_is_refused(self):
         """A container that turns a mount point into a symlink to a host path
         must not get ctdump to mount over that host path."""
         ct = self.env["CT_UNPRIV"]
-        cfg = os.path.join(self.env["LXCPATH"], ct, "config")
         data = os.path.join(self.ws.dir, "data")
         os.makedirs(data)
         link = os.path.join(self.env["ROOTFS_UNPRIV"], "srv/evil")
         os.symlink("/etc", link)
         os.lchown(link, 100000, 100000)
-        with open(cfg) as f:
-            original = f.read()
+        entry = "lxc.mount.entry = %s srv/evil none bind,optional,x-ctdump.backup 0 0" % data
         try:
-            with open(cfg, "a") as f:
-                f.write("lxc.mount.entry = %s srv/evil none bind,optional,x-ctdump.backup 0 0\n" % data)
-            r = self.ws.backup(ct)
+            with harness.extra_config(ct, entry):
+                r = self.ws.backup(ct)
             self.assertEqual(r.returncode, 1, r.stderr)
             self.assertIn("mount point 'srv/evil' is or passes through a symlink inside the container",
                           r.stderr.replace("'/srv/evil'", "'srv/evil'"))
             self.assertRunning(ct)
             self.assertNoLeftovers()
         finally:
-            with open(cfg, "w") as f:
-                f.write(original)
             os.unlink(link)
 
     def test_provider_messages_reach_the_per_container_log(self):

@@ -112,13 +112,7 @@ class ModesTest(harness.IntegrationTest):
                 self.ws.write_storage({"test-hang": "backup_container"})
                 time.sleep(1.1)
                 p = self.ws.start("backup", ct, "--storage", "test", "--tmpdir", self.ws.tmp, "--mode", mode)
-                log = os.path.join(self.ws.logs, "lxc-%s.log" % ct)
-                deadline = time.time() + 60
-                while time.time() < deadline:
-                    if os.path.exists(log) and "using backup mechanism" in open(log, errors="replace").read():
-                        break
-                    time.sleep(0.05)
-                time.sleep(1.0)
+                self.ws.wait_for_worker(ct)
                 p.send_signal(signal.SIGKILL)
                 p.communicate(timeout=60)
                 r = self.ws.run("cleanup")
@@ -147,40 +141,33 @@ class ModesTest(harness.IntegrationTest):
         """A container on xfs (no subvolumes, but reflinks): snapshot mode takes a
         reflink copy under the freeze instead of falling back to suspend."""
         name = self.env["CT_PRIV"].replace("-priv", "-xfs")
-        img = os.path.join(self.ws.dir, "xfs.img")
-        mnt = os.path.join(self.ws.dir, "xfs")
-        os.makedirs(mnt)
-        subprocess.run(["truncate", "-s", "600M", img], check=True)
-        subprocess.run(["mkfs.xfs", "-q", img], check=True)
-        subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
         ctdir = os.path.join(self.env["LXCPATH"], name)
-        try:
-            rootfs = os.path.join(mnt, "rootfs")
-            subprocess.run(["cp", "-a", self.env["ROOTFS_PRIV"], rootfs], check=True)
-            os.makedirs(ctdir)
-            with open(os.path.join(self.env["LXCPATH"], self.env["CT_PRIV"], "config")) as f:
-                cfg = f.read()
-            cfg = "\n".join(l for l in cfg.splitlines()
-                            if not l.startswith(("lxc.rootfs.path", "lxc.uts.name", "lxc.log.file")))
-            with open(os.path.join(ctdir, "config"), "w") as f:
-                f.write(cfg + "\nlxc.rootfs.path = dir:%s\nlxc.uts.name = %s\n" % (rootfs, name))
-            subprocess.run(["lxc-start", "-P", self.env["LXCPATH"], "-n", name, "-d"], check=True,
-                           stdin=subprocess.DEVNULL)
-            self.start_writer(name)
-            r = self.ws.backup(name, extra=["--mode", "snapshot"])
-            self.assertOk(r)
-            self.assertIn("INFO: backup mode: snapshot", r.stderr)
-            self.assertNotIn("trying 'suspend'", r.stderr)
-            print("\n".join(l for l in r.stderr.splitlines() if "frozen for" in l or "Finished" in l))
-            self.assertRegex(r.stderr, r"INFO: guest was frozen for \d+ ms")
-            self.counter_consistent(os.path.join(self.ws.only_backup(name), "archive.tar"))
-            self.assertEqual(harness.ct_state(name), "RUNNING")
-            self.assertEqual(glob.glob(os.path.join(mnt, ".ctdump-*")), [])
-        finally:
-            subprocess.run(["lxc-stop", "-P", self.env["LXCPATH"], "-n", name, "-k"], capture_output=True,
-                           stdin=subprocess.DEVNULL)
-            shutil.rmtree(ctdir, ignore_errors=True)
-            subprocess.run(["umount", "-l", mnt], check=True)
+        with harness.loop_fs(self.ws.dir, "xfs", "600M", ["mkfs.xfs", "-q"]) as mnt:
+            try:
+                rootfs = os.path.join(mnt, "rootfs")
+                subprocess.run(["cp", "-a", self.env["ROOTFS_PRIV"], rootfs], check=True)
+                os.makedirs(ctdir)
+                with open(os.path.join(self.env["LXCPATH"], self.env["CT_PRIV"], "config")) as f:
+                    cfg = f.read()
+                cfg = "\n".join(l for l in cfg.splitlines()
+                                if not l.startswith(("lxc.rootfs.path", "lxc.uts.name", "lxc.log.file")))
+                with open(os.path.join(ctdir, "config"), "w") as f:
+                    f.write(cfg + "\nlxc.rootfs.path = dir:%s\nlxc.uts.name = %s\n" % (rootfs, name))
+                subprocess.run(["lxc-start", "-P", self.env["LXCPATH"], "-n", name, "-d"], check=True,
+                               stdin=subprocess.DEVNULL)
+                self.start_writer(name)
+                r = self.ws.backup(name, extra=["--mode", "snapshot"])
+                self.assertOk(r)
+                self.assertIn("INFO: backup mode: snapshot", r.stderr)
+                self.assertNotIn("trying 'suspend'", r.stderr)
+                self.assertRegex(r.stderr, r"INFO: guest was frozen for \d+ ms")
+                self.counter_consistent(os.path.join(self.ws.only_backup(name), "archive.tar"))
+                self.assertEqual(harness.ct_state(name), "RUNNING")
+                self.assertEqual(glob.glob(os.path.join(mnt, ".ctdump-*")), [])
+            finally:
+                subprocess.run(["lxc-stop", "-P", self.env["LXCPATH"], "-n", name, "-k"],
+                               capture_output=True, stdin=subprocess.DEVNULL)
+                shutil.rmtree(ctdir, ignore_errors=True)
 
     def test_snapshot_of_a_btrfs_mount_point_too(self):
         ct = self.env["CT_UNPRIV"]
@@ -192,13 +179,10 @@ class ModesTest(harness.IntegrationTest):
         os.chown(os.path.join(vol, "file.txt"), 101000, 101000)
         target = os.path.join(self.env["ROOTFS_UNPRIV"], "srv/bdata")
         os.makedirs(target, exist_ok=True)
-        cfg = os.path.join(self.env["LXCPATH"], ct, "config")
-        with open(cfg) as f:
-            original = f.read()
+        entry = "lxc.mount.entry = %s srv/bdata none bind,optional,x-ctdump.backup 0 0" % vol
         try:
-            with open(cfg, "a") as f:
-                f.write("lxc.mount.entry = %s srv/bdata none bind,optional,x-ctdump.backup 0 0\n" % vol)
-            r = self.ws.backup(ct, extra=["--mode", "snapshot"])
+            with harness.extra_config(ct, entry):
+                r = self.ws.backup(ct, extra=["--mode", "snapshot"])
             self.assertOk(r)
             self.assertIn("including mount point lxc.mount.entry:1 ('/srv/bdata') in backup", r.stderr)
             self.assertNotIn("trying 'suspend'", r.stderr)
@@ -207,8 +191,6 @@ class ModesTest(harness.IntegrationTest):
                 self.assertEqual((m.uid, m.gid), (1000, 1000))
             self.assertEqual(self.snapshots_left(), [])
         finally:
-            with open(cfg, "w") as f:
-                f.write(original)
             shutil.rmtree(target, ignore_errors=True)
             subprocess.run(["btrfs", "subvolume", "delete", vol], capture_output=True)
 
@@ -243,13 +225,7 @@ class ModesTest(harness.IntegrationTest):
                 self.ws = harness.Workspace()
                 self.ws.write_storage({"test-hang": "backup_container"})
                 p = self.ws.start("backup", ct, "--storage", "test", "--tmpdir", self.ws.tmp, "--mode", mode)
-                deadline = time.time() + 60
-                log = os.path.join(self.ws.logs, "lxc-%s.log" % ct)
-                while time.time() < deadline:
-                    if os.path.exists(log) and "using backup mechanism" in open(log, errors="replace").read():
-                        break
-                    time.sleep(0.05)
-                time.sleep(1.0)  # the worker is now inside backup_container (hanging)
+                self.ws.wait_for_worker(ct)
                 p.send_signal(signal.SIGTERM)
                 _, err = p.communicate(timeout=60)
                 self.assertEqual(p.returncode, 1, err)

@@ -151,22 +151,13 @@ class RestoreTest(harness.IntegrationTest):
 
     def test_full_target_file_system(self):
         volid = self.backup_volid(self.env["CT_UNPRIV"])
-        img = os.path.join(self.ws.dir, "small.img")
-        mnt = os.path.join(self.ws.dir, "small")
-        os.makedirs(mnt)
-        subprocess.run(["truncate", "-s", "40M", img], check=True)
-        subprocess.run(["mkfs.ext4", "-q", img], check=True)
-        subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
-        try:
+        with harness.loop_fs(self.ws.dir, "small", "40M", ["mkfs.ext4", "-q"]) as mnt:
             name = self.new_name("f")
             r = self.restore(volid, name, *MAP2, "--rootfs", os.path.join(mnt, "rootfs"))
             self.assertEqual(r.returncode, 1)
             self.assertIn("No space left on device", r.stderr)
             self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], name)))
             self.assertFalse(os.path.exists(os.path.join(mnt, "rootfs")))
-        finally:
-            subprocess.run(["umount", mnt], check=True)
-
 
 def strip_sparse(line):
     cols = line.split(b"\t")
