@@ -13,6 +13,9 @@
 //   call          local directory                     RADOS (one pool namespace)
 //   PutIfAbsent   temp + fsync + renameat2(NOREPLACE)  create(exclusive)+write_full, one op;
 //                 + fsync dir; EEXIST -> false         -EEXIST -> false
+//                 (kDeferred: no fsyncs)
+//   Sync          syncfs(root)                         nothing
+//   Touch         utimensat(now)                       zero-length write (updates mtime)
 //   Put           temp + fsync + rename + fsync dir    write_full (atomic per object)
 //   Get           read                                 stat + read
 //   Stat          fstatat                              stat (size, mtime)
@@ -44,6 +47,11 @@ namespace ctdump {
 inline constexpr size_t kMaxObjectNameLength = 1024;
 inline constexpr size_t kMaxObjectNameComponentLength = 200;
 
+// When a put is durable: before it returns (kSync), or after the next Sync()
+// (kDeferred: a backup writes thousands of chunks and syncs once before it
+// publishes the manifest that references them, as PBS does).
+enum class Durability { kSync, kDeferred };
+
 struct ObjectStat {
   uint64_t size = 0;
   int64_t mtime_ns = 0;  // last write, nanoseconds since the epoch
@@ -61,7 +69,20 @@ class ObjectBackend {
   // content is left untouched). Of several concurrent callers exactly one gets
   // true. Atomic and durable on success: readers see all of the object or
   // none of it; a crash leaves at worst an invisible temporary.
-  virtual Result<bool> PutIfAbsent(const std::string& name, std::string_view data) = 0;
+  // With kDeferred the object is visible at once but durable only after the
+  // next Sync().
+  virtual Result<bool> PutIfAbsent(const std::string& name, std::string_view data,
+                                   Durability durability = Durability::kSync) = 0;
+
+  // Makes every put of this backend object durable (local: syncfs; RADOS:
+  // nothing, writes are durable when acknowledged).
+  virtual Status Sync() = 0;
+
+  // Sets the object's mtime to now without changing its content (local:
+  // utimensat; RADOS: a zero-length write). A backup touches a chunk it
+  // dedups against, so GC's sweep by mtime never removes a chunk a running
+  // backup relies on. NotFound naming the object if it does not exist.
+  virtual Status Touch(const std::string& name) = 0;
 
   // Creates or replaces `name` atomically (readers see the old or the new
   // content, never a mix). For small mutable objects such as locks and indexes.

@@ -19,6 +19,7 @@
 #include <regex>
 #include <tuple>
 
+#include "builtin/worker_relay.h"
 #include "sys/file.h"
 #include "sys/signals.h"
 #include "userns/userns.h"
@@ -31,7 +32,6 @@ using json = nlohmann::json;
 constexpr char kGuestConfigMember[] = "etc/vzdump/pct.conf";
 constexpr char kFirewallMember[] = "etc/vzdump/pct.fw";
 constexpr size_t kMaxConfigSize = 1 << 20;
-constexpr size_t kMaxWorkerLine = 64 * 1024;
 
 std::string TmpPath(const std::string& archive_path) { return archive_path + ".tmp"; }
 
@@ -57,38 +57,6 @@ Status FsyncDir(const std::string& dir) {
   return Status::OK();
 }
 
-// The worker's side of the line protocol: one message per line on fd 2.
-class LineObserver : public Observer {
- public:
-  explicit LineObserver(int fd) : fd_(fd) {}
-  void Log(LogLevel level, std::string_view message) noexcept override {
-    Send(level == LogLevel::kInfo ? 'I' : 'W', message);
-  }
-  void OnProgress(const Progress& p) noexcept override {
-    Write(fmt::format("P {} {}\n", p.bytes, p.files));
-  }
-  // "E <code> <message>", on one line.
-  void SendError(const Status& s) noexcept {
-    std::string msg = s.message();
-    std::replace(msg.begin(), msg.end(), '\n', ' ');
-    Write(fmt::format("E {} {}\n", static_cast<int>(s.code()), msg));
-  }
-  void Send(char kind, std::string_view message) noexcept {
-    size_t pos = 0;
-    do {  // one line per line of the message
-      size_t nl = std::min(message.find('\n', pos), message.size());
-      Write(fmt::format("{} {}\n", kind, message.substr(pos, nl - pos)));
-      pos = nl + 1;
-    } while (pos < message.size());
-  }
-
- private:
-  void Write(const std::string& line) noexcept {
-    sys::WriteAll(fd_, line, "worker messages").IgnoreError();
-  }
-  int fd_;
-};
-
 // Runs in the forked worker (container root): the archive goes to fd 1.
 int RunWorker(const BackupInfo& info, const archive::TreeWriterOptions& options) {
   LineObserver obs(2);
@@ -98,20 +66,6 @@ int RunWorker(const BackupInfo& info, const archive::TreeWriterOptions& options)
     return 1;
   }
   return 0;
-}
-
-// Moves what the worker's stdout has to `out_fd`; closes `from` at EOF.
-Status PumpData(sys::UniqueFd& from, int out_fd, const std::string& tmp_path,
-                std::vector<char>& buf) {
-  ssize_t n = ::read(from.get(), buf.data(), buf.size());
-  if (n < 0 && errno == EINTR) return Status::OK();
-  if (n < 0) return ErrnoError(errno, "Failed to read from the archive worker");
-  if (n == 0) {
-    from.Reset();
-    return Status::OK();
-  }
-  return sys::WriteAll(out_fd, std::string_view(buf.data(), static_cast<size_t>(n)),
-                       fmt::format("\"{}\"", tmp_path));
 }
 
 struct ReadDeleter {
@@ -273,7 +227,13 @@ Status DirProvider::BackupContainer(const IdMap& map, const BackupContainerReque
   so.cwd = "/";
   const BackupInfo& info = req.info;
   auto worker = userns::ForkAsContainerRoot(map, so, [&info, &o] { return RunWorker(info, o); });
-  Status s = worker.ok() ? RelayWorker(*worker, out.get(), tmp) : worker.status();
+  const int out_fd = out.get();
+  Status s = worker.ok() ? RelayWorker(*worker, "archive worker", observer_,
+                                       [out_fd, &tmp](const char* data, size_t n) {
+                                         return sys::WriteAll(out_fd, std::string_view(data, n),
+                                                              fmt::format("\"{}\"", tmp));
+                                       })
+                         : worker.status();
   if (s.ok() && ::fsync(out.get()) != 0)
     s = ErrnoError(errno, fmt::format("Failed to sync \"{}\"", tmp));
   if (s.ok() && ::close(out.Release()) != 0)
@@ -286,76 +246,6 @@ Status DirProvider::BackupContainer(const IdMap& map, const BackupContainerReque
   if (s.ok()) s = FsyncDir(dump_dir_);
   if (!s.ok()) ::unlink(tmp.c_str());
   return s;
-}
-
-void DirProvider::HandleWorkerLine(std::string_view line, Status* error) {
-  std::string_view text = line.size() >= 2 ? line.substr(2) : std::string_view();
-  if (line.starts_with("W ")) {
-    observer_->Log(LogLevel::kWarn, text);
-  } else if (line.starts_with("E ")) {
-    // "E <code> <message>": the first error is the worker's result.
-    int code = 0;
-    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), code);
-    bool known = ec == std::errc() && code > 0 && code <= static_cast<int>(Code::kIOError);
-    std::string_view msg = p < text.data() + text.size() ? text.substr(p - text.data() + 1) : "";
-    if (error->ok())
-      *error = Status(known ? static_cast<Code>(code) : Code::kInternal, std::string(msg));
-  } else if (line.starts_with("P ")) {
-    Progress pr;
-    if (std::sscanf(std::string(text).c_str(), "%" SCNu64 " %" SCNu64, &pr.bytes, &pr.files) == 2)
-      observer_->OnProgress(pr);
-  } else if (line.starts_with("I ")) {
-    observer_->Log(LogLevel::kInfo, text);
-  } else if (!line.empty()) {
-    observer_->Log(LogLevel::kInfo, line);
-  }
-}
-
-void DirProvider::PumpMessages(sys::UniqueFd& from, std::string* pending, Status* error,
-                               std::vector<char>& buf) {
-  ssize_t n = ::read(from.get(), buf.data(), buf.size());
-  if (n < 0 && errno == EINTR) return;
-  if (n <= 0) {
-    from.Reset();
-    HandleWorkerLine(*pending, error);  // an unterminated last line
-    pending->clear();
-    return;
-  }
-  pending->append(buf.data(), static_cast<size_t>(n));
-  for (size_t nl; (nl = pending->find('\n')) != std::string::npos;) {
-    HandleWorkerLine(std::string_view(*pending).substr(0, nl), error);
-    pending->erase(0, nl + 1);
-  }
-  if (pending->size() > kMaxWorkerLine) pending->clear();
-}
-
-Status DirProvider::RelayWorker(sys::Subprocess& worker, int out_fd, const std::string& tmp_path) {
-  ::fcntl(worker.stdout_fd().get(), F_SETPIPE_SZ, 1 << 20);  // fewer wake-ups; best effort
-  std::vector<char> buf(1 << 20);
-  std::string pending;
-  Status error;  // the worker's own report
-  while (worker.stdout_fd().valid() || worker.stderr_fd().valid()) {
-    struct pollfd fds[3] = {{worker.stdout_fd().get(), POLLIN, 0},
-                            {worker.stderr_fd().get(), POLLIN, 0},
-                            {sys::InterruptFd(), POLLIN, 0}};
-    if (::poll(fds, 3, -1) < 0 && errno != EINTR) {
-      worker.KillAndReap();
-      return ErrnoError(errno, "poll on the archive worker");
-    }
-    Status s = sys::CheckInterrupted();
-    if (s.ok() && fds[0].fd >= 0 && fds[0].revents != 0)
-      s = PumpData(worker.stdout_fd(), out_fd, tmp_path, buf);
-    if (!s.ok()) {
-      worker.KillAndReap();  // its whole process group
-      return s;
-    }
-    if (fds[1].fd >= 0 && fds[1].revents != 0)
-      PumpMessages(worker.stderr_fd(), &pending, &error, buf);
-  }
-  ASSIGN_OR_RETURN(int status, worker.Wait());
-  if (sys::ExitedOk(status)) return Status::OK();
-  if (!error.ok()) return error;
-  return InternalError(fmt::format("archive worker {}", sys::DescribeWaitStatus(status)));
 }
 
 Result<std::optional<uint64_t>> DirProvider::BackupCleanup(const std::string& vmid,

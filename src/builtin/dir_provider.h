@@ -114,11 +114,6 @@ class DirProvider : public Provider {
   Status ParseOptions(const Section& section);
   // The path of `volname` in dump/ after checking that it names a backup.
   Result<std::string> BackupPath(const std::string& volname) const;
-  // Reads the worker's output into `out_fd` and its messages into the observer.
-  Status RelayWorker(sys::Subprocess& worker, int out_fd, const std::string& tmp_path);
-  void PumpMessages(sys::UniqueFd& from, std::string* pending, Status* error,
-                    std::vector<char>& buf);
-  void HandleWorkerLine(std::string_view line, Status* error);
   Result<std::map<std::string, std::string>> ReadLeadingFiles(const std::string& volname);
 
   std::string storage_id_;

@@ -283,6 +283,36 @@ void PutIsAtomicForReaders(ObjectBackend& b) {
   for (int i = 0; i < kReaders; ++i) EXPECT_EQ(torn[i], 0) << "reader " << i;
 }
 
+void DeferredPutsAndSync(ObjectBackend& b) {
+  auto first = b.PutIfAbsent("d/a", "deferred", Durability::kDeferred);
+  ASSERT_OK(first);
+  EXPECT_TRUE(*first);
+  // Visible at once, before the sync.
+  ExpectContent(b, "d/a", "deferred");
+  auto again = b.PutIfAbsent("d/a", "other", Durability::kDeferred);
+  ASSERT_OK(again);
+  EXPECT_FALSE(*again);
+  ExpectContent(b, "d/a", "deferred");
+  EXPECT_OK(b.Sync());
+  ExpectContent(b, "d/a", "deferred");
+}
+
+void TouchUpdatesMtimeOnly(ObjectBackend& b) {
+  ASSERT_OK(b.PutIfAbsent("t/x", "content"));
+  auto before = b.Stat("t/x");
+  ASSERT_OK(before);
+  // Backends with second precision (RADOS) need the clock to move on.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_OK(b.Touch("t/x"));
+  auto after = b.Stat("t/x");
+  ASSERT_OK(after);
+  EXPECT_GT(after->mtime_ns, before->mtime_ns);
+  EXPECT_EQ(after->size, before->size);
+  ExpectContent(b, "t/x", "content");
+  ExpectError(b.Touch("t/missing"), Code::kNotFound, "t/missing");
+  EXPECT_EQ(b.Touch("../x").code(), Code::kInvalidArgument);
+}
+
 using CaseFn = void (*)(ObjectBackend&);
 const std::vector<std::pair<std::string, CaseFn>>& Cases() {
   static const std::vector<std::pair<std::string, CaseFn>> kCases = {
@@ -295,6 +325,8 @@ const std::vector<std::pair<std::string, CaseFn>>& Cases() {
       {"InvalidNamesAreRejected", InvalidNamesAreRejected},
       {"ConcurrentPutIfAbsent", ConcurrentPutIfAbsent},
       {"PutIsAtomicForReaders", PutIsAtomicForReaders},
+      {"DeferredPutsAndSync", DeferredPutsAndSync},
+      {"TouchUpdatesMtimeOnly", TouchUpdatesMtimeOnly},
   };
   return kCases;
 }

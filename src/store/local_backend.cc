@@ -129,14 +129,16 @@ class LocalBackend final : public ObjectBackend {
 
   std::string Describe() const override { return "local:" + root_; }
 
-  Result<bool> PutIfAbsent(const std::string& name, std::string_view data) override {
+  Result<bool> PutIfAbsent(const std::string& name, std::string_view data,
+                           Durability durability) override {
     RETURN_IF_ERROR(ValidateObjectName(name));
+    const bool sync = durability == Durability::kSync;
     auto [dir, base] = SplitName(name);
     ASSIGN_OR_RETURN(UniqueFd dir_fd, OpenDir(dir, name));
     // A dedup hit costs one stat, not a write of the whole object.
     ASSIGN_OR_RETURN(bool exists, IsObjectIn(dir_fd.get(), base, name));
-    if (exists) return ExistedDurably(dir_fd.get(), name);
-    ASSIGN_OR_RETURN(TempFile temp, WriteTemp(dir_fd.get(), base, data, name));
+    if (exists) return sync ? ExistedDurably(dir_fd.get(), name) : Result<bool>(false);
+    ASSIGN_OR_RETURN(TempFile temp, WriteTemp(dir_fd.get(), base, data, name, sync));
     int err = 0;
     if (::renameat2(dir_fd.get(), temp.name().c_str(), dir_fd.get(), base.c_str(),
                     RENAME_NOREPLACE) == 0) {
@@ -152,18 +154,35 @@ class LocalBackend final : public ObjectBackend {
     }
     if (err == EEXIST) {
       ASSIGN_OR_RETURN(bool now_exists, IsObjectIn(dir_fd.get(), base, name));
-      if (now_exists) return ExistedDurably(dir_fd.get(), name);
+      if (now_exists) return sync ? ExistedDurably(dir_fd.get(), name) : Result<bool>(false);
     }
     if (err != 0) return ErrnoError(err, fmt::format("Failed to publish {}", Path(name)));
-    RETURN_IF_ERROR(SyncDir(dir_fd.get(), name));
+    if (sync) RETURN_IF_ERROR(SyncDir(dir_fd.get(), name));
     return true;
+  }
+
+  Status Sync() override {
+    if (::syncfs(root_fd_.get()) != 0)
+      return ErrnoError(errno, fmt::format("Failed to sync the file system of {}", Describe()));
+    return Status::OK();
+  }
+
+  Status Touch(const std::string& name) override {
+    RETURN_IF_ERROR(ValidateObjectName(name));
+    struct stat st;
+    if (::fstatat(root_fd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+      return LookupError(errno, name, "touch");
+    RETURN_IF_ERROR(CheckRegular(st, name));
+    if (::utimensat(root_fd_.get(), name.c_str(), nullptr, AT_SYMLINK_NOFOLLOW) != 0)
+      return LookupError(errno, name, "touch");
+    return Status::OK();
   }
 
   Status Put(const std::string& name, std::string_view data) override {
     RETURN_IF_ERROR(ValidateObjectName(name));
     auto [dir, base] = SplitName(name);
     ASSIGN_OR_RETURN(UniqueFd dir_fd, OpenDir(dir, name));
-    ASSIGN_OR_RETURN(TempFile temp, WriteTemp(dir_fd.get(), base, data, name));
+    ASSIGN_OR_RETURN(TempFile temp, WriteTemp(dir_fd.get(), base, data, name, true));
     if (::renameat(dir_fd.get(), temp.name().c_str(), dir_fd.get(), base.c_str()) != 0) {
       if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST) return DirConflict(name);
       return ErrnoError(errno, fmt::format("Failed to publish {}", Path(name)));
@@ -323,9 +342,9 @@ class LocalBackend final : public ObjectBackend {
     return fd;
   }
 
-  // Writes `data` to a fresh, fsynced temp file beside `base`.
+  // Writes `data` to a fresh temp file beside `base` (fsynced if `sync`).
   Result<TempFile> WriteTemp(int dir_fd, const std::string& base, std::string_view data,
-                             const std::string& name) const {
+                             const std::string& name, bool sync) const {
     for (int attempt = 0;; ++attempt) {
       std::string temp_name = base + std::string(kLocalTempMarker) + RandomSuffix();
       UniqueFd fd(
@@ -341,7 +360,8 @@ class LocalBackend final : public ObjectBackend {
         return ErrnoError(errno, fmt::format("Failed to chmod {}", what));
       }
       RETURN_IF_ERROR(sys::WriteAll(fd.get(), data, what));
-      if (::fsync(fd.get()) != 0) return ErrnoError(errno, fmt::format("Failed to fsync {}", what));
+      if (sync && ::fsync(fd.get()) != 0)
+        return ErrnoError(errno, fmt::format("Failed to fsync {}", what));
       return temp;
     }
   }

@@ -1,0 +1,313 @@
+#include "archive/tree_walker.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "ctdump/exclude.h"
+#include "sys/unique_fd.h"
+
+namespace ctdump::archive {
+namespace {
+
+struct DiskDeleter {
+  void operator()(struct archive* a) const {
+    if (a) archive_read_free(a);
+  }
+};
+struct EntryDeleter {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+using EntryPtr = std::unique_ptr<archive_entry, EntryDeleter>;
+
+std::string Join(const std::string& rel, const std::string& name) {
+  return rel.empty() ? name : rel + "/" + name;
+}
+
+// The archive member name of a container-relative path ("" is the root).
+std::string MemberName(const std::string& rel) { return rel.empty() ? "./" : "./" + rel; }
+
+bool KeepXattr(const char* name) {
+  return std::strncmp(name, "user.", 5) == 0 || std::strcmp(name, "security.capability") == 0;
+}
+
+// Drops every xattr GNU tar would not store with vzdump's --xattrs-include.
+void FilterXattrs(archive_entry* e) {
+  std::vector<std::pair<std::string, std::string>> keep;
+  archive_entry_xattr_reset(e);
+  const char* name;
+  const void* value;
+  size_t size;
+  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    if (KeepXattr(name))
+      keep.emplace_back(name, std::string(static_cast<const char*>(value), size));
+  }
+  archive_entry_xattr_clear(e);
+  for (const auto& [n, v] : keep) archive_entry_xattr_add_entry(e, n.c_str(), v.data(), v.size());
+}
+
+// The names in a directory, sorted bytewise.
+Result<std::vector<std::string>> ReadNames(int dir_fd, const std::string& rel) {
+  int dup_fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) return ErrnoError(errno, fmt::format("Failed to read directory \"/{}\"", rel));
+  DIR* dir = ::fdopendir(dup_fd);
+  if (!dir) {
+    ::close(dup_fd);
+    return ErrnoError(errno, fmt::format("Failed to read directory \"/{}\"", rel));
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (struct dirent* d = ::readdir(dir)) {
+    if (std::strcmp(d->d_name, ".") != 0 && std::strcmp(d->d_name, "..") != 0)
+      names.emplace_back(d->d_name);
+    errno = 0;
+  }
+  int err = errno;
+  ::closedir(dir);
+  if (err != 0) return ErrnoError(err, fmt::format("Failed to read directory \"/{}\"", rel));
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+class Walker {
+ public:
+  Walker(EntryVisitor* visitor, Observer* observer, ExcludeMatcher matcher,
+         std::set<std::string> source_rels)
+      : visitor_(visitor),
+        observer_(observer),
+        matcher_(std::move(matcher)),
+        source_rels_(std::move(source_rels)) {}
+
+  Status Open();
+  Status WalkSource(const std::string& directory, const std::string& rel);
+
+ private:
+  Status WalkDir(int dir_fd, const std::string& rel, dev_t dev);
+  Status VisitEntry(int dir_fd, const std::string& name, const std::string& rel, dev_t dev);
+  Status VisitDirectory(int dir_fd, const std::string& name, const std::string& rel,
+                        const struct stat& st, dev_t dev);
+  Status VisitRegular(int dir_fd, const std::string& name, const std::string& rel,
+                      const struct stat& st);
+  Result<EntryPtr> MakeEntry(int fd, const std::string& source_path, const struct stat& st,
+                             const std::string& rel);
+  void Unreadable(const std::string& rel, int err);
+  // How path-based lookups reach `name` in `dir_fd` (`dir_fd` itself for an
+  // empty name; container path `rel`): through /proc/self/fd, or by full path
+  // where /proc is missing.
+  std::string ProcPath(int dir_fd, const std::string& name, const std::string& rel) const;
+
+  EntryVisitor* visitor_;
+  Observer* observer_;
+  ExcludeMatcher matcher_;
+  std::set<std::string> source_rels_;
+  std::unique_ptr<struct archive, DiskDeleter> disk_;
+  std::map<std::pair<dev_t, ino_t>, std::string> links_;  // first member of each hardlinked inode
+  bool proc_fd_ = false;
+  std::string directory_;  // the tree's root on the host
+};
+
+Status Walker::Open() {
+  proc_fd_ = ::access("/proc/self/fd", X_OK) == 0;
+  disk_.reset(archive_read_disk_new());
+  if (!disk_) return InternalError("libarchive: out of memory");
+  // NO_FFLAGS: GNU tar neither stores nor understands file flags.
+  if (archive_read_disk_set_behavior(disk_.get(), ARCHIVE_READDISK_NO_FFLAGS) != ARCHIVE_OK)
+    return IOError("Failed to set up libarchive's disk reader");
+  return Status::OK();
+}
+
+std::string Walker::ProcPath(int dir_fd, const std::string& name, const std::string& rel) const {
+  if (!proc_fd_) return rel.empty() ? directory_ : directory_ + "/" + rel;
+  if (name.empty()) return fmt::format("/proc/self/fd/{}", dir_fd);
+  return fmt::format("/proc/self/fd/{}/{}", dir_fd, name);
+}
+
+void Walker::Unreadable(const std::string& rel, int err) {
+  observer_->Log(LogLevel::kWarn, fmt::format("unable to read '/{}': {}", rel, std::strerror(err)));
+  visitor_->Unreadable(rel, err);
+}
+
+// Fills an entry from stat plus libarchive's metadata lookups. `fd` may be
+// -1; `source_path` names the object for path-based lookups.
+Result<EntryPtr> Walker::MakeEntry(int fd, const std::string& source_path, const struct stat& st,
+                                   const std::string& rel) {
+  EntryPtr e(archive_entry_new());
+  if (!e) return InternalError("libarchive: out of memory");
+  archive_entry_copy_sourcepath(e.get(), source_path.c_str());
+  int r = archive_read_disk_entry_from_file(disk_.get(), e.get(), fd, &st);
+  if (r == ARCHIVE_WARN) {
+    const char* msg = archive_error_string(disk_.get());
+    observer_->Log(LogLevel::kWarn,
+                   fmt::format("'/{}': {}", rel, msg ? msg : "incomplete metadata"));
+  } else if (r != ARCHIVE_OK) {
+    const char* msg = archive_error_string(disk_.get());
+    return IOError(fmt::format("Failed to read the metadata of \"/{}\": {}", rel,
+                               msg ? msg : "unknown libarchive error"));
+  }
+  FilterXattrs(e.get());
+  archive_entry_set_pathname(e.get(), MemberName(rel).c_str());
+  archive_entry_copy_sourcepath(e.get(), nullptr);
+  return e;
+}
+
+Status Walker::WalkSource(const std::string& directory, const std::string& rel) {
+  if (!rel.empty() && matcher_.Matches("/" + rel, true)) return Status::OK();
+  std::string path = rel.empty() ? directory : directory + "/" + rel;
+  sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", path));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0)
+    return ErrnoError(errno, fmt::format("Failed to stat \"{}\"", path));
+  directory_ = directory;
+  ASSIGN_OR_RETURN(EntryPtr e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), st, rel));
+  RETURN_IF_ERROR(visitor_->Visit(e.get(), rel, -1));
+  return WalkDir(fd.get(), rel, st.st_dev);
+}
+
+Status Walker::WalkDir(int dir_fd, const std::string& rel, dev_t dev) {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ReadNames(dir_fd, rel));
+  for (const auto& name : names) RETURN_IF_ERROR(VisitEntry(dir_fd, name, Join(rel, name), dev));
+  return Status::OK();
+}
+
+Status Walker::VisitEntry(int dir_fd, const std::string& name, const std::string& rel,
+                          dev_t dev) {
+  struct stat st;
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return Status::OK();  // vanished while we walked
+    return ErrnoError(errno, fmt::format("Failed to stat \"/{}\"", rel));
+  }
+  const bool is_dir = S_ISDIR(st.st_mode);
+  if (matcher_.Matches("/" + rel, is_dir)) return Status::OK();
+  if (S_ISSOCK(st.st_mode)) return Status::OK();  // tar: "socket ignored"
+  if (is_dir) {
+    if (source_rels_.count(rel)) return Status::OK();  // visited by its own walk
+    return VisitDirectory(dir_fd, name, rel, st, dev);
+  }
+  if (S_ISREG(st.st_mode)) return VisitRegular(dir_fd, name, rel, st);
+  // Symlinks, fifos, devices: metadata only.
+  ASSIGN_OR_RETURN(EntryPtr e, MakeEntry(-1, ProcPath(dir_fd, name, rel), st, rel));
+  return visitor_->Visit(e.get(), rel, -1);
+}
+
+Status Walker::VisitDirectory(int dir_fd, const std::string& name, const std::string& rel,
+                              const struct stat& st, dev_t dev) {
+  sys::UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ENOENT) return Status::OK();
+    if (err != EACCES && err != EPERM)
+      return ErrnoError(err, fmt::format("Failed to open directory \"/{}\"", rel));
+    // Keep the directory itself, as tar does, without its contents.
+    ASSIGN_OR_RETURN(EntryPtr e, MakeEntry(-1, ProcPath(dir_fd, name, rel), st, rel));
+    RETURN_IF_ERROR(visitor_->Visit(e.get(), rel, -1));
+    Unreadable(rel, err);
+    return Status::OK();
+  }
+  struct stat fst;
+  if (::fstat(fd.get(), &fst) != 0)
+    return ErrnoError(errno, fmt::format("Failed to stat \"/{}\"", rel));
+  ASSIGN_OR_RETURN(EntryPtr e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), fst, rel));
+  RETURN_IF_ERROR(visitor_->Visit(e.get(), rel, -1));
+  if (fst.st_dev != dev) return Status::OK();  // another file system: entry only
+  return WalkDir(fd.get(), rel, dev);
+}
+
+Status Walker::VisitRegular(int dir_fd, const std::string& name, const std::string& rel,
+                            const struct stat& st) {
+  if (st.st_nlink > 1) {
+    auto it = links_.find({st.st_dev, st.st_ino});
+    if (it != links_.end()) {
+      EntryPtr e(archive_entry_new());
+      archive_entry_copy_stat(e.get(), &st);
+      archive_entry_set_pathname(e.get(), MemberName(rel).c_str());
+      archive_entry_set_hardlink(e.get(), MemberName(it->second).c_str());
+      archive_entry_set_size(e.get(), 0);
+      return visitor_->Visit(e.get(), rel, -1);
+    }
+  } else if (visitor_->IsUnchanged(rel, st)) {
+    return visitor_->SkippedUnchanged(rel, st);
+  }
+  sys::UniqueFd fd(
+      ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ENOENT) return Status::OK();
+    if (err == EACCES || err == EPERM) {
+      Unreadable(rel, err);
+      return Status::OK();
+    }
+    return ErrnoError(err, fmt::format("Failed to open \"/{}\"", rel));
+  }
+  struct stat fst;
+  if (::fstat(fd.get(), &fst) != 0)
+    return ErrnoError(errno, fmt::format("Failed to stat \"/{}\"", rel));
+  if (!S_ISREG(fst.st_mode)) return Status::OK();  // replaced while we walked
+  ASSIGN_OR_RETURN(EntryPtr e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), fst, rel));
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  RETURN_IF_ERROR(visitor_->Visit(e.get(), rel, fd.get()));
+  if (fst.st_nlink > 1) links_.emplace(std::make_pair(fst.st_dev, fst.st_ino), rel);
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::string> NormalizeSource(const std::string& source) {
+  std::string_view v = source;
+  if (v == ".") return std::string();
+  if (!v.starts_with("./"))
+    return InvalidArgumentError(fmt::format("source \"{}\" does not start with \"./\"", source));
+  std::string out;
+  size_t pos = 2;
+  while (pos <= v.size()) {
+    size_t end = v.find('/', pos);
+    if (end == std::string_view::npos) end = v.size();
+    std::string_view comp = v.substr(pos, end - pos);
+    if (comp == "." || comp == "..")
+      return InvalidArgumentError(fmt::format("source \"{}\" contains \"{}\"", source, comp));
+    if (!comp.empty()) out += (out.empty() ? "" : "/") + std::string(comp);
+    pos = end + 1;
+  }
+  return out;
+}
+
+bool WalkOrderLess(std::string_view a, std::string_view b) {
+  size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] == b[i]) continue;
+    // '/' ends a component: it sorts before every byte of a longer name.
+    if (a[i] == '/') return true;
+    if (b[i] == '/') return false;
+    return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
+  }
+  return a.size() < b.size();
+}
+
+Status WalkTree(const std::string& directory, const std::vector<std::string>& sources,
+                const WalkOptions& options, EntryVisitor* visitor, Observer* observer) {
+  std::vector<std::string> rels;
+  for (const auto& s : sources) {
+    ASSIGN_OR_RETURN(std::string rel, NormalizeSource(s));
+    rels.push_back(std::move(rel));
+  }
+  std::vector<std::string> patterns = options.exclude_patterns;
+  if (options.skip_lost_and_found) patterns.push_back("lost+found");
+  ASSIGN_OR_RETURN(ExcludeMatcher matcher, ExcludeMatcher::Create(patterns));
+  Walker w(visitor, observer, std::move(matcher), std::set<std::string>(rels.begin(), rels.end()));
+  RETURN_IF_ERROR(w.Open());
+  for (const auto& rel : rels) RETURN_IF_ERROR(w.WalkSource(directory, rel));
+  return Status::OK();
+}
+
+}  // namespace ctdump::archive

@@ -1,0 +1,87 @@
+// Walking a container's file tree as the process that calls it sees it: the
+// walk shared by the tar writer (tree_writer.h) and the datastore's worker.
+//
+// The walk (openat/fstatat relative to open directory descriptors, never
+// following symlinks) decides what goes in: exclusions are matched on the
+// container-relative path ("/var/tmp/x") and excluded directories are not
+// entered; a directory on another device is visited as an entry but not
+// entered (tar --one-file-system); sockets are skipped; a source below
+// another source is left to its own walk. Names in a directory are sorted
+// bytewise, so the same tree always gives the same order (WalkOrderLess).
+//
+// libarchive's archive_read_disk fills each entry's metadata from the open
+// descriptor (ACLs, xattrs, sparse map); its path-based lookups (a
+// directory's default ACL, symlink targets, a fifo's ACL) get
+// /proc/self/fd/<dirfd>/<name>, so they never re-resolve a path through the
+// container's symlinks. Only user.* and security.capability xattrs are kept
+// (vzdump's --xattrs-include), file flags are not read.
+#ifndef CTDUMP_ARCHIVE_TREE_WALKER_H_
+#define CTDUMP_ARCHIVE_TREE_WALKER_H_
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctdump/observer.h"
+#include "ctdump/status.h"
+
+struct archive_entry;
+
+namespace ctdump::archive {
+
+struct WalkOptions {
+  // vzdump exclude-path globs (ExcludeMatcher semantics).
+  std::vector<std::string> exclude_patterns;
+  // lost+found at any depth is skipped (vzdump, unprivileged containers).
+  bool skip_lost_and_found = false;
+};
+
+class EntryVisitor {
+ public:
+  virtual ~EntryVisitor() = default;
+
+  // Called for a regular file (not a later link of a hardlinked inode)
+  // before it is opened. Returning true skips opening and reading it: the
+  // visitor takes it as unchanged from `st` alone (SkippedUnchanged).
+  virtual bool IsUnchanged(const std::string& rel, const struct stat& st) { return false; }
+  virtual Status SkippedUnchanged(const std::string& rel, const struct stat& st) {
+    return Status::OK();
+  }
+
+  // One entry, pathname "./<rel>" ("./" for the root of the tree). For a
+  // regular file `fd` is open for reading its data (the sparse map, if any,
+  // is in `e`); -1 otherwise. A later link of a hardlinked inode comes with
+  // its hardlink target set and size 0.
+  virtual Status Visit(archive_entry* e, const std::string& rel, int fd) = 0;
+
+  // A file or directory that could not be read (counted, warned about).
+  virtual void Unreadable(const std::string& rel, int err) {}
+};
+
+// "./" -> "", "." -> "", "./mnt/data/" -> "mnt/data"; InvalidArgument for
+// anything else.
+Result<std::string> NormalizeSource(const std::string& source);
+
+// Walks `sources` ("./", "./mnt/data", ".") below `directory`, in order.
+// Warnings go to `observer`; an error of the visitor ends the walk.
+Status WalkTree(const std::string& directory, const std::vector<std::string>& sources,
+                const WalkOptions& options, EntryVisitor* visitor, Observer* observer);
+
+// The order of the walk for paths relative to one source: depth first with
+// names sorted bytewise, i.e. paths compared component by component.
+bool WalkOrderLess(std::string_view a, std::string_view b);
+
+// Copies [offset, offset+length) of `fd` to `write` in blocks of up to
+// buf.size(); a file that ended early makes *shrunk the missing length.
+template <typename Write>
+Status ReadRange(int fd, uint64_t offset, uint64_t length, std::vector<char>& buf,
+                 const std::string& rel, uint64_t* shrunk, Write&& write);
+
+}  // namespace ctdump::archive
+
+#include "archive/tree_walker_inl.h"
+
+#endif  // CTDUMP_ARCHIVE_TREE_WALKER_H_

@@ -1,0 +1,133 @@
+#include "builtin/worker_relay.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cinttypes>
+#include <cstdio>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "sys/file.h"
+#include "sys/signals.h"
+
+namespace ctdump::builtin {
+namespace {
+
+constexpr size_t kMaxWorkerLine = 64 * 1024;
+
+void HandleLine(std::string_view line, Observer* observer, Status* error) {
+  std::string_view text = line.size() >= 2 ? line.substr(2) : std::string_view();
+  if (line.starts_with("W ")) {
+    observer->Log(LogLevel::kWarn, text);
+  } else if (line.starts_with("E ")) {
+    // "E <code> <message>": the first error is the worker's result.
+    int code = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), code);
+    bool known = ec == std::errc() && code > 0 && code <= static_cast<int>(Code::kIOError);
+    std::string_view msg = p < text.data() + text.size() ? text.substr(p - text.data() + 1) : "";
+    if (error->ok())
+      *error = Status(known ? static_cast<Code>(code) : Code::kInternal, std::string(msg));
+  } else if (line.starts_with("P ")) {
+    Progress pr;
+    if (std::sscanf(std::string(text).c_str(), "%" SCNu64 " %" SCNu64, &pr.bytes, &pr.files) == 2)
+      observer->OnProgress(pr);
+  } else if (line.starts_with("I ")) {
+    observer->Log(LogLevel::kInfo, text);
+  } else if (!line.empty()) {
+    observer->Log(LogLevel::kInfo, line);
+  }
+}
+
+void PumpMessages(sys::UniqueFd& from, std::string* pending, Observer* observer, Status* error,
+                  std::vector<char>& buf) {
+  ssize_t n = ::read(from.get(), buf.data(), buf.size());
+  if (n < 0 && errno == EINTR) return;
+  if (n <= 0) {
+    from.Reset();
+    HandleLine(*pending, observer, error);  // an unterminated last line
+    pending->clear();
+    return;
+  }
+  pending->append(buf.data(), static_cast<size_t>(n));
+  for (size_t nl; (nl = pending->find('\n')) != std::string::npos;) {
+    HandleLine(std::string_view(*pending).substr(0, nl), observer, error);
+    pending->erase(0, nl + 1);
+  }
+  if (pending->size() > kMaxWorkerLine) pending->clear();
+}
+
+}  // namespace
+
+void LineObserver::Log(LogLevel level, std::string_view message) noexcept {
+  Send(level == LogLevel::kInfo ? 'I' : 'W', message);
+}
+
+void LineObserver::OnProgress(const Progress& p) noexcept {
+  Write(fmt::format("P {} {}\n", p.bytes, p.files));
+}
+
+void LineObserver::SendError(const Status& s) noexcept {
+  std::string msg = s.message();
+  std::replace(msg.begin(), msg.end(), '\n', ' ');
+  Write(fmt::format("E {} {}\n", static_cast<int>(s.code()), msg));
+}
+
+void LineObserver::Send(char kind, std::string_view message) noexcept {
+  size_t pos = 0;
+  do {  // one line per line of the message
+    size_t nl = std::min(message.find('\n', pos), message.size());
+    Write(fmt::format("{} {}\n", kind, message.substr(pos, nl - pos)));
+    pos = nl + 1;
+  } while (pos < message.size());
+}
+
+void LineObserver::Write(const std::string& line) noexcept {
+  sys::WriteAll(fd_, line, "worker messages").IgnoreError();
+}
+
+Status RelayWorker(sys::Subprocess& worker, const std::string& what, Observer* observer,
+                   const std::function<Status(const char* data, size_t size)>& on_data) {
+  ::fcntl(worker.stdout_fd().get(), F_SETPIPE_SZ, 1 << 20);  // fewer wake-ups; best effort
+  std::vector<char> buf(1 << 20);
+  std::vector<char> msg_buf(64 * 1024);
+  std::string pending;
+  Status error;  // the worker's own report
+  while (worker.stdout_fd().valid() || worker.stderr_fd().valid()) {
+    struct pollfd fds[3] = {{worker.stdout_fd().get(), POLLIN, 0},
+                            {worker.stderr_fd().get(), POLLIN, 0},
+                            {sys::InterruptFd(), POLLIN, 0}};
+    if (::poll(fds, 3, -1) < 0 && errno != EINTR) {
+      worker.KillAndReap();
+      return ErrnoError(errno, fmt::format("poll on the {}", what));
+    }
+    Status s = sys::CheckInterrupted();
+    if (s.ok() && fds[0].fd >= 0 && fds[0].revents != 0) {
+      ssize_t n = ::read(worker.stdout_fd().get(), buf.data(), buf.size());
+      if (n < 0 && errno != EINTR) {
+        s = ErrnoError(errno, fmt::format("Failed to read from the {}", what));
+      } else if (n == 0) {
+        worker.stdout_fd().Reset();
+      } else if (n > 0) {
+        s = on_data(buf.data(), static_cast<size_t>(n));
+      }
+    }
+    if (!s.ok()) {
+      worker.KillAndReap();  // its whole process group
+      return s;
+    }
+    if (fds[1].fd >= 0 && fds[1].revents != 0)
+      PumpMessages(worker.stderr_fd(), &pending, observer, &error, msg_buf);
+  }
+  ASSIGN_OR_RETURN(int status, worker.Wait());
+  if (sys::ExitedOk(status)) return Status::OK();
+  if (!error.ok()) return error;
+  return InternalError(fmt::format("{} {}", what, sys::DescribeWaitStatus(status)));
+}
+
+}  // namespace ctdump::builtin

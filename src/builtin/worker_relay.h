@@ -1,0 +1,48 @@
+// The channel between a built-in provider and its worker, the process that
+// runs as the container's root in its user namespace and reads the tree.
+//
+// The worker writes its product (a tar stream, or the datastore's worker
+// stream) to fd 1 and messages to fd 2 as lines: "I <text>", "W <text>",
+// "P <bytes> <files>" (progress) and "E <code> <message>" (its error, a
+// status code of ctdump/status.h). ctdump, as host root, takes fd 1's bytes
+// and turns the lines into log lines and progress of its own observer; the
+// worker never holds a writable descriptor of the store.
+#ifndef CTDUMP_BUILTIN_WORKER_RELAY_H_
+#define CTDUMP_BUILTIN_WORKER_RELAY_H_
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "ctdump/observer.h"
+#include "ctdump/status.h"
+#include "sys/subprocess.h"
+
+namespace ctdump::builtin {
+
+// The worker's side: an Observer writing the line protocol to `fd`.
+class LineObserver : public Observer {
+ public:
+  explicit LineObserver(int fd) : fd_(fd) {}
+  void Log(LogLevel level, std::string_view message) noexcept override;
+  void OnProgress(const Progress& p) noexcept override;
+  // "E <code> <message>", on one line.
+  void SendError(const Status& s) noexcept;
+
+ private:
+  void Send(char kind, std::string_view message) noexcept;
+  void Write(const std::string& line) noexcept;
+  int fd_;
+};
+
+// ctdump's side: until the worker closes both pipes, hands the bytes of its
+// stdout to `on_data` and its messages to `observer`, then waits for it. An
+// error of `on_data` or an interrupt (sys/signals.h) kills the worker's
+// process group and is returned; otherwise a failed worker's own "E" report
+// (or its exit status) is. `what` names the worker in messages.
+Status RelayWorker(sys::Subprocess& worker, const std::string& what, Observer* observer,
+                   const std::function<Status(const char* data, size_t size)>& on_data);
+
+}  // namespace ctdump::builtin
+
+#endif  // CTDUMP_BUILTIN_WORKER_RELAY_H_

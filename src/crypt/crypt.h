@@ -1,0 +1,105 @@
+// Cryptography for the datastore: SHA-256 digests, keyed chunk ids and
+// AES-256-GCM, all through OpenSSL's EVP interfaces (SHA-NI and AES-NI when
+// the CPU has them).
+//
+// Concepts. A chunk id is the SHA-256 of the chunk's plaintext in a plain
+// store and HMAC-SHA256(id_key, plaintext) under a key, so ids do not reveal
+// content hashes. A Key is 32 random bytes (the master key) from which
+// HKDF-SHA256 derives the AES-256-GCM key ("ctdump enc v1") and the id key
+// ("ctdump id v1"); its fingerprint, shown to users and stored in every
+// encrypted blob header, is the first 8 bytes of HMAC-SHA256(id_key,
+// "ctdump fingerprint v1"), printed "aa:bb:cc:dd:ee:ff:00:11".
+//
+// The key file is specified in docs/formats/key-file.md (key_format.h).
+//
+// Thread-safety: Digest is a value. A Key's const methods may be called from
+// several threads at once (no shared mutable state).
+#ifndef CTDUMP_CRYPT_CRYPT_H_
+#define CTDUMP_CRYPT_CRYPT_H_
+
+#include <array>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ctdump/status.h"
+
+namespace ctdump::crypt {
+
+struct Digest {
+  std::array<uint8_t, 32> bytes{};
+
+  // 64 lowercase hex digits.
+  std::string Hex() const;
+  // InvalidArgument unless `hex` is exactly 64 hex digits (either case).
+  static Result<Digest> FromHex(std::string_view hex);
+  auto operator<=>(const Digest&) const = default;
+};
+
+struct DigestHash {
+  size_t operator()(const Digest& d) const noexcept {
+    size_t h;
+    static_assert(sizeof(h) <= sizeof(d.bytes));
+    __builtin_memcpy(&h, d.bytes.data(), sizeof(h));
+    return h;
+  }
+};
+
+// SHA-256 of `data`.
+Digest Sha256(const void* data, size_t size);
+inline Digest Sha256(std::string_view s) { return Sha256(s.data(), s.size()); }
+
+inline constexpr size_t kKeySize = 32;
+inline constexpr size_t kIvSize = 12;
+inline constexpr size_t kTagSize = 16;
+inline constexpr size_t kFingerprintSize = 8;
+
+using Fingerprint = std::array<uint8_t, kFingerprintSize>;
+// "aa:bb:cc:dd:ee:ff:00:11".
+std::string FingerprintString(const Fingerprint& fp);
+
+class Key {
+ public:
+  // 32 bytes from the OS's CSPRNG (RAND_bytes).
+  static Result<Key> Generate();
+  // From the 32-byte master key (tests, key files).
+  static Key FromMaster(const std::array<uint8_t, kKeySize>& master);
+
+  // Reads a key file (docs/formats/key-file.md). Errors name `path`: missing
+  // (NotFound), unreadable, not a ctdump key file, unsupported version,
+  // damaged (checksum mismatch).
+  static Result<Key> LoadFile(const std::string& path);
+  // Writes the key file with mode 0600, refusing to overwrite an existing
+  // file (AlreadyExists naming it). Durable (fsync) on success.
+  Status SaveFile(const std::string& path) const;
+
+  // HMAC-SHA256(id_key, data): the chunk id (and blob digest) under this key.
+  Digest KeyedDigest(const void* data, size_t size) const;
+
+  const Fingerprint& fingerprint() const { return fingerprint_; }
+
+  // AES-256-GCM of `plain` with a fresh random IV; `aad` is authenticated,
+  // not encrypted. Appends the ciphertext (same length as `plain`) to `out`.
+  Status Encrypt(std::string_view plain, std::string_view aad, uint8_t iv[kIvSize],
+                 uint8_t tag[kTagSize], std::string* out) const;
+  // The inverse; DataLoss "authentication failed" when the tag does not
+  // match (wrong key, or damaged ciphertext/aad/iv/tag). Appends the
+  // plaintext to `out` only on success.
+  Status Decrypt(std::string_view cipher, std::string_view aad, const uint8_t iv[kIvSize],
+                 const uint8_t tag[kTagSize], std::string* out) const;
+
+  const std::array<uint8_t, kKeySize>& master() const { return master_; }
+
+ private:
+  Key() = default;
+  std::array<uint8_t, kKeySize> master_{};
+  std::array<uint8_t, kKeySize> enc_key_{};
+  std::array<uint8_t, kKeySize> id_key_{};
+  Fingerprint fingerprint_{};
+};
+
+}  // namespace ctdump::crypt
+
+#endif  // CTDUMP_CRYPT_CRYPT_H_
