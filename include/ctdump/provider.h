@@ -19,6 +19,7 @@
 #define CTDUMP_PROVIDER_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -110,6 +111,16 @@ class Provider {
   virtual Result<std::string> RestoreContainerInit(const std::string& volname,
                                                    RestoreMechanism mechanism) = 0;
   virtual Status RestoreContainerCleanup(const std::string& volname) = 0;
+
+  // Built-in stores that produce the restore's tar stream themselves, with
+  // no file in between (not part of PVE's API): StreamRestore writes it to
+  // `write` until done or `closed()` (the extraction stopped reading).
+  using TarWriteFn = std::function<Status(const void* data, size_t size)>;
+  virtual bool StreamsRestore() const { return false; }
+  virtual Status StreamRestore(const std::string& volname, const TarWriteFn& write,
+                               const std::function<bool()>& closed) {
+    return FailedPreconditionError("this storage does not stream restores");
+  }
 
   virtual Result<std::vector<BackupEntry>> ListBackups(const std::optional<std::string>& vmid) = 0;
   virtual Status DeleteBackup(const std::string& volname) = 0;

@@ -13,6 +13,7 @@
 #include "backup/hook_script.h"
 #include "backup/mode.h"
 #include "backup/retention.h"
+#include "builtin/datastore_provider.h"
 #include "builtin/dir_provider.h"
 #include "backup/task_log.h"
 #include "container/container.h"
@@ -393,7 +394,9 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
 
 Status Job::RunProvider(GuestRun& g, const ConsistentTree& tree) {
   Info(g.log, "starting external backup via " + provider_->name());
-  if (g.map.empty() || g.map.root_uid() == 0 || g.map.root_gid() == 0)
+  // Only an external provider's backup of a privileged container is held to
+  // an unprivileged restore; the built-in stores are trusted.
+  if (provider_->external() && (g.map.empty() || g.map.root_uid() == 0 || g.map.root_gid() == 0))
     g.log->Log(LogLevel::kWarn, kPrivilegedWarning);
   ASSIGN_OR_RETURN(std::string mechanism, provider_->BackupGetMechanism(g.vmid));
   if (mechanism != "directory")
@@ -420,6 +423,12 @@ Status Job::RunProvider(GuestRun& g, const ConsistentTree& tree) {
 }
 
 Status Job::ApplyCompression() {
+  if (opts_.force_full) {
+    if (auto* ds = dynamic_cast<builtin::DatastoreProvider*>(provider_.get()))
+      ds->set_force_full(true);
+    else
+      obs_->Log(LogLevel::kInfo, "--force-full is ignored: only datastore storages back up incrementally");
+  }
   if (!opts_.compress && !opts_.zstd_threads) return Status::OK();
   auto* dir = dynamic_cast<builtin::DirProvider*>(provider_.get());
   if (!dir) {

@@ -127,6 +127,7 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
     if (*r.compress != "zstd" && *r.compress != "gzip" && *r.compress != "none")
       return InvalidArgumentError(fmt::format("compress: '{}' is not one of zstd, gzip, none", *r.compress));
   }
+  r.force_full = job.force_full;
   if (job.zstd_threads) r.zstd_threads = *job.zstd_threads;
   else if (auto v = node.Get("zstd")) {
     ASSIGN_OR_RETURN(uint64_t n, ParseUint(*v, from_node("zstd"), 256));

@@ -41,6 +41,7 @@ struct JobOptions {
   std::optional<uint32_t> stopwait_minutes;  // default 10
   std::optional<std::string> compress;        // zstd | gzip | none (built-in dir storage)
   std::optional<uint32_t> zstd_threads;       // --zstd N, 0 = half the cores
+  bool force_full = false;                    // --force-full (datastore storage)
   std::optional<std::string> notes_template;  // {{guestname}} {{node}} {{vmid}} {{cluster}}
   std::optional<bool> is_protected;           // --protected
   std::optional<std::string> prune_backups;   // "keep-last=3,keep-daily=7"
@@ -61,6 +62,7 @@ struct ResolvedJobOptions {
   uint32_t stopwait_minutes = 10;
   std::optional<std::string> compress;  // validated; nullopt: the storage's
   std::optional<uint32_t> zstd_threads;
+  bool force_full = false;
   std::string notes_template;
   bool is_protected = false;
   // From --prune-backups or ctdump.conf; nullopt: the storage's prune-backups

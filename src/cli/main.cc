@@ -240,6 +240,8 @@ int Main(int argc, char** argv) {
   b->add_option("--compress", job.compress, "dir storage: zstd (1), gzip or none (0)");
   b->add_option("--zstd", job.zstd_threads, "zstd threads, 0 = half the cores (default 1)")
       ->check(CLI::Range(0u, 256u));
+  b->add_flag("--force-full", job.force_full,
+              "datastore storage: read every file, ignoring the previous backup");
   b->add_option("--notes-template", job.notes_template,
                 "notes for the backup: {{guestname}} {{node}} {{vmid}} {{cluster}}, \\n for newlines");
   b->add_option("--protected", job.is_protected, "mark the backup protected (0|1)");

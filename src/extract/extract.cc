@@ -142,4 +142,23 @@ Result<ExtractStats> CopyDirectory(const std::string& source_dir, const std::str
   return session.Finish();
 }
 
+Result<ExtractStats> ExtractStream(
+    const std::string& what,
+    const std::function<Status(const std::function<Status(const void*, size_t)>& write,
+                               const std::function<bool()>& closed)>& produce,
+    const std::string& root, const IdMap& map, const ExtractOptions& options,
+    Observer* observer) {
+  ASSIGN_OR_RETURN(ChildConfig config, PrepareChild(what, root, map, options));
+  ASSIGN_OR_RETURN(sys::Subprocess proc, StartChild(config));
+  ChildSession session(std::move(proc), fmt::format("'{}'", what), options.bwlimit, std::nullopt,
+                       observer);
+  Status s = produce([&session](const void* d, size_t n) { return session.Write(d, n); },
+                     [&session]() { return session.closed(); });
+  auto stats = session.Finish();
+  // The child's own error explains a stream that stopped early.
+  if (!stats.ok()) return stats.status();
+  RETURN_IF_ERROR(s);
+  return stats;
+}
+
 }  // namespace ctdump::extract

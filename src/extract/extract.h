@@ -11,6 +11,7 @@
 #define CTDUMP_EXTRACT_EXTRACT_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,17 @@ Result<ExtractStats> ExtractTarFile(const std::string& tar_path, const std::stri
 Result<ExtractStats> CopyDirectory(const std::string& source_dir, const std::string& root,
                                    const IdMap& map, const ExtractOptions& options,
                                    Observer* observer);
+
+// Extracts a tar stream that `produce` writes (it gets a write function and
+// a closed() test: true once the child stopped reading) into `root`, as
+// ExtractTarFile does with a file. `what` names the source in messages.
+// Used for stores that stream a backup (no file in between).
+Result<ExtractStats> ExtractStream(
+    const std::string& what,
+    const std::function<Status(const std::function<Status(const void*, size_t)>& write,
+                               const std::function<bool()>& closed)>& produce,
+    const std::string& root, const IdMap& map, const ExtractOptions& options,
+    Observer* observer);
 
 }  // namespace ctdump::extract
 

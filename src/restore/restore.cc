@@ -132,15 +132,28 @@ Result<IdMap> TargetMap(const RestoreOptions& o, const BackedUpConfig& b, bool u
 
 Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, const std::string& root,
                const IdMap& map, const RestoreOptions& o, Observer* log) {
-  ASSIGN_OR_RETURN(std::string source, p.RestoreContainerInit(volname, m));
   extract::ExtractOptions eo;
   eo.force = o.force;
   eo.untrusted = p.external();
   if (o.bwlimit_kib) eo.bwlimit = o.bwlimit_kib * 1024;
-  log->Log(LogLevel::kInfo, fmt::format("extracting {} '{}'",
-                                        m == RestoreMechanism::kTar ? "archive" : "directory", source));
-  auto stats = m == RestoreMechanism::kTar ? extract::ExtractTarFile(source, root, map, eo, log)
-                                           : extract::CopyDirectory(source, root, map, eo, log);
+  Result<extract::ExtractStats> stats = InternalError("no extraction");
+  if (p.StreamsRestore() && !p.external()) {
+    // Straight from the store into the extraction: no file in between.
+    log->Log(LogLevel::kInfo, fmt::format("extracting backup '{}' from storage '{}'", volname,
+                                          p.storage_id()));
+    stats = extract::ExtractStream(
+        volname,
+        [&](const std::function<Status(const void*, size_t)>& write,
+            const std::function<bool()>& closed) { return p.StreamRestore(volname, write, closed); },
+        root, map, eo, log);
+  } else {
+    ASSIGN_OR_RETURN(std::string source, p.RestoreContainerInit(volname, m));
+    log->Log(LogLevel::kInfo,
+             fmt::format("extracting {} '{}'", m == RestoreMechanism::kTar ? "archive" : "directory",
+                         source));
+    stats = m == RestoreMechanism::kTar ? extract::ExtractTarFile(source, root, map, eo, log)
+                                        : extract::CopyDirectory(source, root, map, eo, log);
+  }
   if (!stats.ok()) return stats.status();
   log->Log(LogLevel::kInfo, fmt::format("extracted {} entries, {} bytes", stats->entries, stats->bytes));
   if (stats->skipped_existing)

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "builtin/datastore_provider.h"
 #include "builtin/dir_provider.h"
 #include "provider/external_provider.h"
 #include "sys/file.h"
@@ -28,6 +29,10 @@ Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storag
     }
     if (s.type == "dir") {
       ASSIGN_OR_RETURN(auto p, builtin::DirProvider::Create(s, observer));
+      return std::unique_ptr<Provider>(std::move(p));
+    }
+    if (s.type == "datastore") {
+      ASSIGN_OR_RETURN(auto p, builtin::DatastoreProvider::Create(s, observer));
       return std::unique_ptr<Provider>(std::move(p));
     }
     return InvalidArgumentError(fmt::format("storage '{}' has unknown type '{}'", id, s.type));

@@ -2,7 +2,8 @@
 //
 // <config-dir>/storage.cfg holds one section per storage, in Proxmox
 // section-config syntax. Type `provider` is an external provider, type `dir`
-// the built-in vzdump-compatible archive store (builtin/dir_provider.h).
+// the built-in vzdump-compatible archive store (builtin/dir_provider.h), type
+// `datastore` the built-in deduplicating store (builtin/datastore_provider.h).
 #ifndef CTDUMP_STORAGE_REGISTRY_H_
 #define CTDUMP_STORAGE_REGISTRY_H_
 

@@ -1,0 +1,297 @@
+#include "builtin/datastore_provider.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "builtin/datastore_worker.h"
+#include "builtin/worker_relay.h"
+#include "crypt/crypt.h"
+#include "datastore/manifest_format.h"
+#include "datastore/reader.h"
+#include "datastore/tar_export.h"
+#include "store/local_backend.h"
+#include "sys/file.h"
+#include "sys/signals.h"
+#include "userns/userns.h"
+
+namespace ctdump::builtin {
+namespace {
+
+using json = nlohmann::json;
+using datastore::Datastore;
+
+std::string HumanBytes(uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+// Feeds the parent's metadata stream to the worker's stdin, then closes it.
+void FeedParent(Datastore* ds, const datastore::ParentSnapshot* parent, sys::UniqueFd fd) {
+  if (!parent) return;
+  datastore::StreamReader meta(*ds, parent->meta_index, "parent metadata", 4);
+  Status s = meta.Read(0, meta.size(), [&fd](const char* d, size_t n) {
+    return sys::WriteAll(fd.get(), std::string_view(d, n), "the worker's stdin");
+  });
+  // An error ends the feed early: the worker then sees a cut-off stream and
+  // fails, or (EPIPE) has already stopped for its own reason.
+  s.IgnoreError();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Datastore>> OpenDatastore(const Section& section) {
+  const std::string& id = section.id;
+  for (const auto& [k, v] : section.options) {
+    if (k != "path" && k != "encryption-key" && k != "prune-backups" &&
+        k != "max-protected-backups" && k != "content" && k != "nodes" && k != "disable")
+      return InvalidArgumentError(fmt::format("storage '{}': unknown key '{}'", id, k));
+  }
+  auto path = section.Get("path");
+  if (!path || path->empty())
+    return InvalidArgumentError(fmt::format("storage '{}' has no 'path'", id));
+  if ((*path)[0] != '/')
+    return InvalidArgumentError(
+        fmt::format("storage '{}': path \"{}\" must be an absolute path", id, *path));
+  if (!sys::IsDirectory(*path))
+    return NotFoundError(fmt::format("storage '{}': path \"{}\" is not a directory", id, *path));
+  std::optional<crypt::Key> key;
+  if (auto k = section.Get("encryption-key")) {
+    auto loaded = crypt::Key::LoadFile(*k);
+    if (!loaded.ok())
+      return loaded.status().WithContext(fmt::format("storage '{}': encryption-key", id));
+    key = std::move(*loaded);
+  }
+  store::LocalBackendOptions bo;
+  bo.file_mode = 0600;  // other containers' data: root only
+  bo.dir_mode = 0700;
+  ASSIGN_OR_RETURN(auto backend, store::OpenLocalBackend(*path, bo));
+  return Datastore::Open(std::move(backend), std::move(key), fmt::format("datastore '{}'", id));
+}
+
+Result<std::unique_ptr<DatastoreProvider>> DatastoreProvider::Create(const Section& section,
+                                                                     Observer* observer) {
+  std::unique_ptr<DatastoreProvider> p(new DatastoreProvider());
+  p->storage_id_ = section.id;
+  p->observer_ = observer;
+  ASSIGN_OR_RETURN(p->ds_, OpenDatastore(section));
+  return p;
+}
+
+bool DatastoreProvider::HasFeature(std::string_view feature) const {
+  return feature == "list_backups" || feature == "delete_backup" || feature == "update_attribute";
+}
+
+Result<std::string> DatastoreProvider::BackupInit(const std::string& vmid, int64_t start_time) {
+  if (!ValidateObjectName(vmid).ok() || vmid.find('/') != std::string::npos)
+    return InvalidArgumentError(fmt::format(
+        "container name '{}' cannot be stored in a datastore (allowed: A-Z a-z 0-9 . _ -)", vmid));
+  std::string volname = datastore::FormatVolume(vmid, start_time);
+  auto exists = ds_->backend().Stat(datastore::SnapshotPrefix(volname) + datastore::kManifestName);
+  if (exists.ok())
+    return AlreadyExistsError(fmt::format("backup '{}' exists already on storage '{}'", volname,
+                                          storage_id_));
+  current_[vmid] = Current{volname, start_time, std::nullopt};
+  return volname;
+}
+
+Status DatastoreProvider::BackupContainer(const IdMap& map, const BackupContainerRequest& req) {
+  auto it = current_.find(req.vmid);
+  if (it == current_.end())
+    return FailedPreconditionError(
+        fmt::format("backup_container for '{}' without backup_init", req.vmid));
+  Current& cur = it->second;
+  std::shared_ptr<const datastore::ParentSnapshot> parent;
+  if (!force_full_) parent = datastore::LoadParent(*ds_, req.vmid, observer_);
+  std::optional<std::string> parent_name;
+  if (parent) parent_name = parent->volname;
+  ASSIGN_OR_RETURN(datastore::LockInfo lock,
+                   ds_->TakeLock(datastore::BackupLockName(req.vmid), parent_name, observer_));
+  struct Unlock {
+    Datastore& ds;
+    std::string name;
+    ~Unlock() { ds.ReleaseLock(name).IgnoreError(); }
+  } unlock{*ds_, lock.object};
+  // Deleted between listing and locking: back up in full.
+  if (parent && !ds_->ReadManifest(parent->volname).ok()) parent.reset();
+  if (parent)
+    observer_->Log(LogLevel::kInfo,
+                   fmt::format("incremental backup: unchanged files are taken from '{}'",
+                               parent->volname));
+  else
+    observer_->Log(LogLevel::kInfo, force_full_ ? "full backup (--force-full)"
+                                                : "full backup (no previous backup of this container)");
+
+  datastore::WriterOptions wo;
+  wo.volname = cur.volname;
+  wo.vmid = req.vmid;
+  wo.backup_time = cur.start_time;
+  wo.guest_config = req.guest_config;
+  if (!req.info.firewall_config.empty()) wo.firewall_config = req.info.firewall_config;
+  wo.unprivileged = !map.empty();
+  ASSIGN_OR_RETURN(auto writer, datastore::SnapshotWriter::Create(*ds_, wo, parent, observer_));
+
+  DatastoreWorkerConfig wc;
+  wc.directory = req.info.directory;
+  wc.sources = req.info.sources;
+  wc.exclude_patterns = req.exclude_patterns;
+  wc.skip_lost_and_found = !map.empty();  // vzdump: unprivileged containers
+  wc.bwlimit = req.info.bandwidth_limit;
+  wc.has_parent = parent != nullptr;
+  sys::SpawnOptions so;
+  so.argv = {"ctdump datastore worker"};
+  so.pipe_stdin = parent != nullptr;
+  so.pipe_stdout = so.pipe_stderr = true;
+  so.new_session = true;
+  so.cwd = "/";
+  auto worker = userns::ForkAsContainerRoot(map, so, [&wc] { return RunDatastoreWorker(wc); });
+  if (!worker.ok()) return worker.status();
+  std::thread feeder;
+  if (parent)
+    feeder = std::thread(FeedParent, ds_.get(), parent.get(), std::move(worker->stdin_fd()));
+  auto start = std::chrono::steady_clock::now();
+  Status s = RelayWorker(*worker, "backup worker", observer_,
+                         [&writer](const char* d, size_t n) { return writer->Feed(d, n); });
+  if (feeder.joinable()) feeder.join();
+  Result<datastore::Manifest> m = s.ok() ? writer->Finish() : Result<datastore::Manifest>(s);
+  if (!m.ok()) {
+    writer->Abort();
+    return m.status();
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto& st = writer->stats();
+  observer_->Log(LogLevel::kInfo,
+                 fmt::format("{} entries, {} in files: read {}, {} of {} unchanged files taken "
+                             "from the previous backup",
+                             st.entries, HumanBytes(st.file_bytes), HumanBytes(st.read_bytes),
+                             HumanBytes(st.reused_bytes), st.reused_files));
+  observer_->Log(LogLevel::kInfo,
+                 fmt::format("{} chunks hashed, {} new ({} of data, {} stored), {} already in the "
+                             "store; {:.1f} s ({:.0f} MiB/s)",
+                             st.chunks, st.new_chunks, HumanBytes(st.new_bytes),
+                             HumanBytes(st.stored_bytes), st.dedup_chunks, secs,
+                             secs > 0 ? static_cast<double>(st.file_bytes) / secs / 1048576 : 0.0));
+  cur.manifest = std::move(*m);
+  return Status::OK();
+}
+
+Result<std::optional<uint64_t>> DatastoreProvider::BackupCleanup(const std::string& vmid,
+                                                                 bool vmtype_known, bool success,
+                                                                 const std::string& error) {
+  auto it = current_.find(vmid);
+  if (it == current_.end()) {
+    if (!success) return std::optional<uint64_t>();
+    return FailedPreconditionError(fmt::format("no backup of '{}' in progress", vmid));
+  }
+  std::optional<uint64_t> size;
+  if (it->second.manifest) {
+    size = it->second.manifest->stats.value("bytes", uint64_t{0});
+    if (!success && observer_)
+      observer_->Log(LogLevel::kWarn,
+                     fmt::format("keeping the complete backup '{}' of a job that failed afterwards",
+                                 it->second.volname));
+  }
+  current_.erase(it);
+  return size;
+}
+
+Status DatastoreProvider::BackupHandleLogFile(const std::string& vmid, const std::string& filename) {
+  auto it = current_.find(vmid);
+  std::string volname;
+  if (it != current_.end()) volname = it->second.volname;
+  if (volname.empty() || !ds_->backend().Stat(datastore::SnapshotPrefix(volname) +
+                                              datastore::kManifestName).ok())
+    return Status::OK();  // no backup to attach it to
+  ASSIGN_OR_RETURN(std::string log, sys::ReadFile(filename));
+  datastore::BlobOptions o;
+  o.type = datastore::BlobType::kText;
+  o.key = ds_->key();
+  ASSIGN_OR_RETURN(std::string blob,
+                   datastore::EncodeBlob(log, datastore::ComputeDigest(ds_->key(), log), o));
+  return ds_->backend().Put(datastore::SnapshotPrefix(volname) + datastore::kLogName, blob);
+}
+
+Result<datastore::Manifest> DatastoreProvider::Manifest(const std::string& volname) {
+  return ds_->ReadManifest(volname);
+}
+
+Result<RestoreMechanism> DatastoreProvider::RestoreGetMechanism(const std::string& volname) {
+  RETURN_IF_ERROR(Manifest(volname).status());
+  return RestoreMechanism::kTar;
+}
+
+Result<std::string> DatastoreProvider::ArchiveGetGuestConfig(const std::string& volname) {
+  ASSIGN_OR_RETURN(auto m, Manifest(volname));
+  return m.guest_config;
+}
+
+Result<std::optional<std::string>> DatastoreProvider::ArchiveGetFirewallConfig(
+    const std::string& volname) {
+  ASSIGN_OR_RETURN(auto m, Manifest(volname));
+  return m.firewall_config;
+}
+
+Result<std::string> DatastoreProvider::RestoreContainerInit(const std::string& volname,
+                                                            RestoreMechanism mechanism) {
+  return FailedPreconditionError(
+      fmt::format("backup '{}' is restored as a stream, not from a file", volname));
+}
+
+Status DatastoreProvider::StreamRestore(const std::string& volname, const TarWriteFn& write,
+                                        const std::function<bool()>& closed) {
+  ASSIGN_OR_RETURN(auto reader, datastore::SnapshotReader::Open(*ds_, volname));
+  return datastore::ExportTar(*reader, {}, write, closed, observer_).status();
+}
+
+Result<std::vector<BackupEntry>> DatastoreProvider::ListBackups(
+    const std::optional<std::string>& vmid) {
+  ASSIGN_OR_RETURN(auto snaps, ds_->ListSnapshots(vmid, observer_));
+  std::vector<BackupEntry> out;
+  for (auto& s : snaps) {
+    BackupEntry e;
+    e.volname = s.volname;
+    e.vmid = s.name.vmid;
+    e.ctime = s.name.time;
+    e.size = s.manifest.stats.value("bytes", uint64_t{0});
+    if (s.notes) e.notes = s.notes->substr(0, s.notes->find('\n'));
+    e.is_protected = s.is_protected;
+    out.push_back(std::move(e));
+  }
+  std::sort(out.begin(), out.end(), [](const BackupEntry& a, const BackupEntry& b) {
+    return std::tie(a.vmid, a.ctime, a.volname) < std::tie(b.vmid, b.ctime, b.volname);
+  });
+  return out;
+}
+
+Status DatastoreProvider::DeleteBackup(const std::string& volname) {
+  return ds_->DeleteSnapshot(volname);
+}
+
+Status DatastoreProvider::UpdateAttribute(const std::string& volname, const std::string& name,
+                                          const json& value) {
+  RETURN_IF_ERROR(Manifest(volname).status());
+  if (name == "notes") {
+    if (!value.is_null() && !value.is_string())
+      return InvalidArgumentError("attribute 'notes' must be a string");
+    return ds_->WriteNotes(volname, value.is_string() ? value.get<std::string>() : "");
+  }
+  if (name == "protected") {
+    bool on = value.is_boolean()  ? value.get<bool>()
+              : value.is_number() ? value.get<double>() != 0
+                                  : !value.is_null();
+    return ds_->SetProtected(volname, on);
+  }
+  return InvalidArgumentError(
+      fmt::format("attribute '{}' is not supported for storage type 'datastore'", name));
+}
+
+}  // namespace ctdump::builtin

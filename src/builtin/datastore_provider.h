@@ -1,0 +1,104 @@
+// The built-in deduplicating datastore as a backup target: storage type
+// `datastore` (datastore/datastore.h has the layout, docs/formats/ the
+// formats).
+//
+//   datastore: local
+//           path /var/lib/ctdump/datastore    (required, absolute, must exist)
+//           encryption-key /etc/ctdump/local.key  (optional; ctdump key create)
+//           prune-backups keep-last=3          (applied by the job)
+//           max-protected-backups 5
+//
+// Volumes are "ct/<vmid>/<YYYY-MM-DDTHH_MM_SSZ>" (UTC).
+//
+// Privileges. BackupContainer forks the worker (datastore_worker.h) as the
+// container's root in its user namespace: it reads the tree and streams
+// records and file data to ctdump over a pipe. ctdump (host root) cuts,
+// hashes, compresses, encrypts and stores (datastore/writer.h); the worker
+// never holds a descriptor of the store, so it cannot read or change other
+// containers' backups. The parent snapshot's metadata goes to the worker's
+// stdin for change detection.
+//
+// Restore streams the snapshot as a tar stream into the safe extraction in
+// the new container's user namespace (StreamsRestore): no temporary copy.
+#ifndef CTDUMP_BUILTIN_DATASTORE_PROVIDER_H_
+#define CTDUMP_BUILTIN_DATASTORE_PROVIDER_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ctdump/provider.h"
+#include "ctdump/section_config.h"
+#include "datastore/datastore.h"
+#include "datastore/writer.h"
+
+namespace ctdump::builtin {
+
+// Opens the store of a `datastore` section (creating its config object in
+// an empty directory). Errors name the storage and the key.
+Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const Section& section);
+
+class DatastoreProvider : public Provider {
+ public:
+  static Result<std::unique_ptr<DatastoreProvider>> Create(const Section& section,
+                                                           Observer* observer);
+
+  const std::string& storage_id() const override { return storage_id_; }
+  const std::string& name() const override { return name_; }
+  bool HasFeature(std::string_view feature) const override;
+  void SetObserver(Observer* observer) override { observer_ = observer; }
+
+  Status JobInit(int64_t start_time) override { return Status::OK(); }
+  Status JobCleanup() override { return Status::OK(); }
+  Result<std::string> BackupInit(const std::string& vmid, int64_t start_time) override;
+  Result<std::string> BackupGetMechanism(const std::string& vmid) override {
+    return std::string("directory");
+  }
+  Result<nlohmann::json> BackupContainerPrepare(const std::string& vmid,
+                                                const BackupInfo& info) override {
+    return nlohmann::json();
+  }
+  Status BackupContainer(const IdMap& map, const BackupContainerRequest& request) override;
+  Result<std::optional<uint64_t>> BackupCleanup(const std::string& vmid, bool vmtype_known,
+                                                bool success, const std::string& error) override;
+  Status BackupHandleLogFile(const std::string& vmid, const std::string& filename) override;
+  Result<RestoreMechanism> RestoreGetMechanism(const std::string& volname) override;
+  Result<std::string> ArchiveGetGuestConfig(const std::string& volname) override;
+  Result<std::optional<std::string>> ArchiveGetFirewallConfig(const std::string& volname) override;
+  Result<std::string> RestoreContainerInit(const std::string& volname,
+                                           RestoreMechanism mechanism) override;
+  Status RestoreContainerCleanup(const std::string& volname) override { return Status::OK(); }
+  bool StreamsRestore() const override { return true; }
+  Status StreamRestore(const std::string& volname, const TarWriteFn& write,
+                       const std::function<bool()>& closed) override;
+  Result<std::vector<BackupEntry>> ListBackups(const std::optional<std::string>& vmid) override;
+  Status DeleteBackup(const std::string& volname) override;
+  Status UpdateAttribute(const std::string& volname, const std::string& name,
+                         const nlohmann::json& value) override;
+  Status Shutdown() override { return Status::OK(); }
+
+  // --force-full: read every file, ignoring the parent snapshot.
+  void set_force_full(bool on) { force_full_ = on; }
+  datastore::Datastore& store() { return *ds_; }
+
+ private:
+  DatastoreProvider() = default;
+  Result<datastore::Manifest> Manifest(const std::string& volname);
+
+  std::string storage_id_;
+  std::string name_ = "datastore";
+  std::unique_ptr<datastore::Datastore> ds_;
+  Observer* observer_ = nullptr;
+  bool force_full_ = false;
+  struct Current {
+    std::string volname;
+    int64_t start_time = 0;
+    std::optional<datastore::Manifest> manifest;
+  };
+  std::map<std::string, Current> current_;  // vmid -> its backup in progress
+};
+
+}  // namespace ctdump::builtin
+
+#endif  // CTDUMP_BUILTIN_DATASTORE_PROVIDER_H_

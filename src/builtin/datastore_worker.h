@@ -1,0 +1,36 @@
+// The datastore's backup worker: runs as the container's root in its user
+// namespace (userns::ForkAsContainerRoot), walks the consistent tree with the
+// shared walk (archive/tree_walker.h) and writes the worker stream
+// (datastore/entry_format.h) to fd 1; messages go to fd 2 (worker_relay.h).
+//
+// Change detection: ctdump feeds the parent snapshot's metadata stream on
+// fd 0. The worker reads it alongside its walk (both in walk order, so
+// memory stays flat): a regular file whose size, mtime, ctime and inode
+// equal the parent's record is sent as that record marked unchanged and is
+// neither opened nor read (ctime covers owner, mode, xattr and ACL changes).
+// Everything else is read. The bandwidth limit counts the bytes read.
+#ifndef CTDUMP_BUILTIN_DATASTORE_WORKER_H_
+#define CTDUMP_BUILTIN_DATASTORE_WORKER_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ctdump::builtin {
+
+struct DatastoreWorkerConfig {
+  std::string directory;             // the consistent tree
+  std::vector<std::string> sources;  // "./", "./mnt/data"
+  std::vector<std::string> exclude_patterns;
+  bool skip_lost_and_found = false;
+  std::optional<uint64_t> bwlimit;   // bytes/s
+  bool has_parent = false;           // fd 0 carries the parent's metadata stream
+};
+
+// Runs in the forked worker; returns its exit code.
+int RunDatastoreWorker(const DatastoreWorkerConfig& config);
+
+}  // namespace ctdump::builtin
+
+#endif  // CTDUMP_BUILTIN_DATASTORE_WORKER_H_

@@ -1,0 +1,324 @@
+#include "datastore/datastore.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "datastore/manifest_format.h"
+
+namespace ctdump::datastore {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr char kConfigName[] = "config";
+constexpr char kStoreFormat[] = "ctdump-datastore";
+
+std::string HostName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  return buf;
+}
+
+bool ProcessAlive(int64_t pid) {
+  if (pid <= 0) return false;
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+Result<LockInfo> ParseLock(const std::string& object, const std::string& text) {
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return DataLossError(fmt::format("lock '{}' is not valid JSON", object));
+  LockInfo l;
+  l.object = object;
+  l.host = j.value("host", "");
+  l.pid = j.value("pid", int64_t{0});
+  if (j.contains("parent") && j["parent"].is_string()) l.parent = j["parent"].get<std::string>();
+  return l;
+}
+
+}  // namespace
+
+std::string FormatVolume(const std::string& vmid, int64_t time) {
+  std::time_t t = static_cast<std::time_t>(time);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  return fmt::format("ct/{}/{:04}-{:02}-{:02}T{:02}_{:02}_{:02}Z", vmid, tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+Result<VolumeName> ParseVolume(const std::string& volname) {
+  auto bad = [&volname](std::string_view why) {
+    return InvalidArgumentError(fmt::format("'{}' is not a datastore volume ({}; expected "
+                                            "ct/<container>/YYYY-MM-DDTHH_MM_SSZ)",
+                                            volname, why));
+  };
+  if (!volname.starts_with("ct/")) return bad("no ct/ prefix");
+  size_t slash = volname.find('/', 3);
+  if (slash == std::string::npos || slash == 3) return bad("no container");
+  VolumeName v;
+  v.vmid = volname.substr(3, slash - 3);
+  std::string t = volname.substr(slash + 1);
+  if (!ValidateObjectName(v.vmid).ok() || v.vmid.find('/') != std::string::npos)
+    return bad("container name");
+  std::tm tm{};
+  int n = 0;
+  if (t.size() != 20 ||
+      std::sscanf(t.c_str(), "%4d-%2d-%2dT%2d_%2d_%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+      n != 20)
+    return bad("time");
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  v.time = static_cast<int64_t>(::timegm(&tm));
+  if (FormatVolume(v.vmid, v.time) != volname) return bad("time");
+  return v;
+}
+
+std::string ChunkObjectName(const Digest& d) {
+  std::string hex = d.Hex();
+  return "chunks/" + hex.substr(0, 4) + "/" + hex;
+}
+
+std::string SnapshotPrefix(const std::string& volname) { return "snapshots/" + volname + "/"; }
+
+std::string BackupLockName(const std::string& vmid) { return "locks/backup." + vmid; }
+
+Result<std::unique_ptr<Datastore>> Datastore::Open(std::unique_ptr<ObjectBackend> backend,
+                                                   std::optional<crypt::Key> key,
+                                                   std::string name) {
+  std::unique_ptr<Datastore> ds(new Datastore());
+  ds->backend_ = std::move(backend);
+  ds->key_ = std::move(key);
+  ds->name_ = std::move(name);
+  auto text = ds->backend_->Get(kConfigName);
+  if (!text.ok() && text.status().code() == Code::kNotFound) {
+    json j = {{"format", kStoreFormat},
+              {"version", 1},
+              {"created", static_cast<int64_t>(std::time(nullptr))},
+              {"chunker",
+               {{"min", ds->chunker_.min_size},
+                {"avg", ds->chunker_.avg_size},
+                {"max", ds->chunker_.max_size}}}};
+    RETURN_IF_ERROR(ds->backend_->PutIfAbsent(kConfigName, j.dump(1, '\t') + "\n").status());
+    text = ds->backend_->Get(kConfigName);
+  }
+  if (!text.ok()) return text.status();
+  auto j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("format", "") != kStoreFormat)
+    return DataLossError(fmt::format("{}: '{}' is not a ctdump datastore config", ds->name_,
+                                     ds->backend_->Describe() + "/" + kConfigName));
+  if (j.value("version", 0) != 1)
+    return FailedPreconditionError(fmt::format("{}: unsupported datastore version {}", ds->name_,
+                                               j.value("version", 0)));
+  try {
+    ds->chunker_.min_size = j.at("chunker").at("min").get<uint32_t>();
+    ds->chunker_.avg_size = j.at("chunker").at("avg").get<uint32_t>();
+    ds->chunker_.max_size = j.at("chunker").at("max").get<uint32_t>();
+  } catch (const json::exception& e) {
+    return DataLossError(fmt::format("{}: bad chunker parameters in its config", ds->name_));
+  }
+  RETURN_IF_ERROR(Chunker::Validate(ds->chunker_));
+  return ds;
+}
+
+Result<Manifest> Datastore::ReadManifest(const std::string& volname) {
+  ASSIGN_OR_RETURN(VolumeName v, ParseVolume(volname));
+  std::string object = SnapshotPrefix(volname) + kManifestName;
+  auto blob = backend_->Get(object);
+  if (!blob.ok()) {
+    if (blob.status().code() == Code::kNotFound)
+      return NotFoundError(fmt::format("backup '{}' does not exist on {}", volname, name_));
+    return blob.status();
+  }
+  ASSIGN_OR_RETURN(std::string text, DecodeBlob(*blob, BlobType::kManifest, key(), nullptr,
+                                                fmt::format("manifest '{}'", object)));
+  ASSIGN_OR_RETURN(Manifest m, ParseManifest(text, fmt::format("manifest '{}'", object)));
+  if (m.vmid != v.vmid || m.backup_time != v.time)
+    return DataLossError(fmt::format("manifest '{}' describes another backup ({} at {})", object,
+                                     m.vmid, m.backup_time));
+  return m;
+}
+
+Result<std::vector<IndexEntry>> Datastore::ReadIndex(const std::string& volname,
+                                                     const Manifest& m, const std::string& file) {
+  const ManifestFile* f = m.File(file);
+  std::string object = SnapshotPrefix(volname) + file;
+  if (!f) return DataLossError(fmt::format("manifest of '{}' lists no {}", volname, file));
+  ASSIGN_OR_RETURN(std::string blob, backend_->Get(object));
+  std::string what = fmt::format("index '{}'", object);
+  ASSIGN_OR_RETURN(std::string plain, DecodeBlob(blob, BlobType::kIndex, key(), &f->digest, what));
+  if (plain.size() != f->size) return DataLossError(what + " has another size than its manifest says");
+  return ParseIndex(plain, what);
+}
+
+Result<std::string> Datastore::ReadChunk(const Digest& d) {
+  std::string object = ChunkObjectName(d);
+  ASSIGN_OR_RETURN(std::string blob, backend_->Get(object));
+  return DecodeBlob(blob, BlobType::kChunk, key(), &d, fmt::format("chunk '{}'", object));
+}
+
+Result<std::vector<SnapshotInfo>> Datastore::ListSnapshots(const std::optional<std::string>& vmid,
+                                                           Observer* observer) {
+  std::string prefix = vmid ? "snapshots/ct/" + *vmid + "/" : std::string("snapshots/ct/");
+  if (vmid && !ValidateObjectName(*vmid).ok()) return std::vector<SnapshotInfo>{};
+  ASSIGN_OR_RETURN(std::vector<std::string> names, backend_->List(prefix));
+  std::vector<SnapshotInfo> out;
+  const std::string suffix = std::string("/") + kManifestName;
+  for (const auto& n : names) {
+    if (!n.ends_with(suffix)) continue;
+    std::string volname = n.substr(10, n.size() - 10 - suffix.size());
+    auto v = ParseVolume(volname);
+    if (!v.ok()) continue;
+    auto m = ReadManifest(volname);
+    if (!m.ok()) {
+      if (observer)
+        observer->Log(LogLevel::kWarn,
+                      fmt::format("skipping backup '{}': {}", volname, m.status().message()));
+      continue;
+    }
+    SnapshotInfo info;
+    info.volname = volname;
+    info.name = *v;
+    info.manifest = std::move(*m);
+    auto notes = ReadNotes(volname);
+    if (notes.ok()) info.notes = *notes;
+    auto prot = IsProtected(volname);
+    info.is_protected = prot.ok() && *prot;
+    out.push_back(std::move(info));
+  }
+  std::sort(out.begin(), out.end(), [](const SnapshotInfo& a, const SnapshotInfo& b) {
+    return a.name.time != b.name.time ? a.name.time < b.name.time : a.volname < b.volname;
+  });
+  return out;
+}
+
+Result<std::string> Datastore::GetText(const std::string& object) {
+  ASSIGN_OR_RETURN(std::string blob, backend_->Get(object));
+  return DecodeBlob(blob, BlobType::kText, key(), nullptr, fmt::format("'{}'", object));
+}
+
+Result<std::optional<std::string>> Datastore::ReadNotes(const std::string& volname) {
+  auto text = GetText(SnapshotPrefix(volname) + kNotesName);
+  if (!text.ok()) {
+    if (text.status().code() == Code::kNotFound) return std::optional<std::string>();
+    return text.status();
+  }
+  return std::optional<std::string>(std::move(*text));
+}
+
+Status Datastore::WriteNotes(const std::string& volname, const std::string& notes) {
+  std::string object = SnapshotPrefix(volname) + kNotesName;
+  if (notes.empty()) {
+    Status s = backend_->Delete(object);
+    return s.code() == Code::kNotFound ? Status::OK() : s;
+  }
+  BlobOptions o;
+  o.type = BlobType::kText;
+  o.key = key();
+  ASSIGN_OR_RETURN(std::string blob, EncodeBlob(notes, ComputeDigest(key(), notes), o));
+  return backend_->Put(object, blob);
+}
+
+Result<bool> Datastore::IsProtected(const std::string& volname) {
+  auto st = backend_->Stat(SnapshotPrefix(volname) + kProtectedName);
+  if (st.ok()) return true;
+  if (st.status().code() == Code::kNotFound) return false;
+  return st.status();
+}
+
+Status Datastore::SetProtected(const std::string& volname, bool on) {
+  std::string object = SnapshotPrefix(volname) + kProtectedName;
+  if (on) return backend_->Put(object, "");
+  Status s = backend_->Delete(object);
+  return s.code() == Code::kNotFound ? Status::OK() : s;
+}
+
+Status Datastore::DeleteSnapshot(const std::string& volname) {
+  ASSIGN_OR_RETURN(VolumeName v, ParseVolume(volname));
+  ASSIGN_OR_RETURN(bool prot, IsProtected(volname));
+  if (prot)
+    return FailedPreconditionError(
+        fmt::format("backup '{}' is protected; remove the protection first", volname));
+  ASSIGN_OR_RETURN(std::vector<LockInfo> locks, ListLocks(BackupLockName(v.vmid)));
+  for (const auto& l : locks) {
+    if (l.parent && *l.parent == volname)
+      return FailedPreconditionError(fmt::format(
+          "backup '{}' is the base of a running backup (pid {} on {}); try again later", volname,
+          l.pid, l.host));
+  }
+  const std::string prefix = SnapshotPrefix(volname);
+  Status s = backend_->Delete(prefix + kManifestName);
+  if (s.code() == Code::kNotFound)
+    return NotFoundError(fmt::format("backup '{}' does not exist on {}", volname, name_));
+  RETURN_IF_ERROR(s);
+  ASSIGN_OR_RETURN(std::vector<std::string> rest, backend_->List(prefix));
+  for (const auto& n : rest) {
+    Status d = backend_->Delete(n);
+    if (!d.ok() && d.code() != Code::kNotFound) return d;
+  }
+  return Status::OK();
+}
+
+Result<LockInfo> Datastore::TakeLock(const std::string& object,
+                                     const std::optional<std::string>& parent,
+                                     Observer* observer) {
+  json j = {{"host", HostName()}, {"pid", static_cast<int64_t>(::getpid())}};
+  if (parent) j["parent"] = *parent;
+  const std::string text = j.dump() + "\n";
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    ASSIGN_OR_RETURN(bool created, backend_->PutIfAbsent(object, text));
+    if (created) {
+      ASSIGN_OR_RETURN(ObjectStat st, backend_->Stat(object));
+      ASSIGN_OR_RETURN(LockInfo l, ParseLock(object, text));
+      l.mtime_ns = st.mtime_ns;
+      return l;
+    }
+    auto held = backend_->Get(object);
+    if (!held.ok()) {
+      if (held.status().code() == Code::kNotFound) continue;  // released meanwhile
+      return held.status();
+    }
+    auto l = ParseLock(object, *held);
+    bool stale = l.ok() && l->host == HostName() && !ProcessAlive(l->pid);
+    if (!stale) {
+      if (!l.ok()) return l.status();
+      return UnavailableError(fmt::format("{}: '{}' is held by pid {} on {}", name_, object,
+                                          l->pid, l->host));
+    }
+    if (observer)
+      observer->Log(LogLevel::kWarn,
+                    fmt::format("{}: removing stale lock '{}' of dead process {}", name_, object,
+                                l->pid));
+    Status d = backend_->Delete(object);
+    if (!d.ok() && d.code() != Code::kNotFound) return d;
+  }
+  return UnavailableError(fmt::format("{}: could not take '{}'", name_, object));
+}
+
+Status Datastore::ReleaseLock(const std::string& object) {
+  Status s = backend_->Delete(object);
+  return s.code() == Code::kNotFound ? Status::OK() : s;
+}
+
+Result<std::vector<LockInfo>> Datastore::ListLocks(const std::string& prefix) {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, backend_->List(prefix));
+  std::vector<LockInfo> out;
+  for (const auto& n : names) {
+    auto text = backend_->Get(n);
+    auto st = backend_->Stat(n);
+    if (!text.ok() || !st.ok()) continue;  // released meanwhile
+    auto l = ParseLock(n, *text);
+    if (!l.ok()) continue;
+    l->mtime_ns = st->mtime_ns;
+    out.push_back(std::move(*l));
+  }
+  return out;
+}
+
+}  // namespace ctdump::datastore

@@ -1,0 +1,147 @@
+// The deduplicating datastore: a layout of objects on an ObjectBackend.
+//
+//   config                                   store format and chunker params (JSON)
+//   chunks/<hex[0:4]>/<hex>                  chunk blobs, named by chunk id
+//   snapshots/ct/<vmid>/<time>/meta.didx     index blob of the metadata stream
+//   snapshots/ct/<vmid>/<time>/data.didx     index blob of the data stream
+//   snapshots/ct/<vmid>/<time>/manifest      manifest blob, written LAST
+//   snapshots/ct/<vmid>/<time>/task.log      text blob (after the manifest)
+//   snapshots/ct/<vmid>/<time>/notes         text blob, mutable
+//   snapshots/ct/<vmid>/<time>/protected     empty; present = protected
+//   locks/backup.<vmid>                      a running backup (JSON)
+//   locks/gc                                 a running gc (JSON)
+//
+// <time> is the backup's start in UTC, "2026-11-26T08_22_59Z"; the volume
+// name of a snapshot is "ct/<vmid>/<time>". A snapshot exists exactly when
+// its manifest exists: everything else a killed backup leaves is invisible
+// and removed by the next gc.
+//
+// Locking, operation by operation (object semantics: locks are objects
+// created with PutIfAbsent; a lock names host and pid, and one left by a dead
+// process on this host is taken over with a warning):
+//
+//               backup(other ct)  backup(same ct)  gc          delete/prune  verify/restore
+//   backup      concurrent        exclusive        concurrent  (1)           concurrent
+//   gc                            concurrent       exclusive   concurrent    concurrent (2)
+//   delete                                                     concurrent    (3)
+//
+// (1) deleting the parent snapshot of a running backup is refused; any
+//     other snapshot may go.
+// (2) gc never removes a chunk a manifest references.
+// (3) a snapshot deleted under a reader makes the reader fail with NotFound.
+//
+// Why gc is safe beside backups (gc.cc has the details): gc marks every
+// chunk referenced by a manifest and by the parent of every running backup,
+// and sweeps only unmarked chunks whose mtime is older than both its own
+// start and the start of every running backup (both taken from backend
+// mtimes, so no clock skew). A backup relies on a chunk in one of three
+// ways: it wrote it (mtime after its start), it found it in its parent
+// (marked), or it found it stored already and touched it; for the last, a
+// gc that was already sweeping may have decided to delete it before the
+// touch, so the backup re-checks those chunks after any such gc has ended
+// and fails (publishing nothing) if one is gone.
+#ifndef CTDUMP_DATASTORE_DATASTORE_H_
+#define CTDUMP_DATASTORE_DATASTORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypt/crypt.h"
+#include "ctdump/chunker.h"
+#include "ctdump/object_backend.h"
+#include "ctdump/observer.h"
+#include "datastore/codec.h"
+
+namespace ctdump::datastore {
+
+struct VolumeName {
+  std::string vmid;
+  int64_t time = 0;  // unix seconds
+};
+
+// "ct/<vmid>/2026-11-26T08_22_59Z" for `time` in UTC.
+std::string FormatVolume(const std::string& vmid, int64_t time);
+// The inverse; InvalidArgument naming `volname` for anything else.
+Result<VolumeName> ParseVolume(const std::string& volname);
+
+std::string ChunkObjectName(const Digest& d);
+std::string SnapshotPrefix(const std::string& volname);  // "snapshots/<volname>/"
+
+struct SnapshotInfo {
+  std::string volname;
+  VolumeName name;
+  Manifest manifest;
+  std::optional<std::string> notes;
+  bool is_protected = false;
+};
+
+struct LockInfo {
+  std::string object;  // "locks/backup.<vmid>"
+  std::string host;
+  int64_t pid = 0;
+  std::optional<std::string> parent;  // volname (backup locks)
+  int64_t mtime_ns = 0;               // backend time of taking it
+};
+
+class Datastore {
+ public:
+  // Opens the store on `backend`, creating its config object if the store is
+  // empty. `key` (nullptr: none) encrypts new snapshots and decrypts
+  // encrypted ones. `name` names the store in messages ("datastore 'x'").
+  static Result<std::unique_ptr<Datastore>> Open(std::unique_ptr<ObjectBackend> backend,
+                                                 std::optional<crypt::Key> key,
+                                                 std::string name);
+
+  ObjectBackend& backend() { return *backend_; }
+  const crypt::Key* key() const { return key_ ? &*key_ : nullptr; }
+  const ChunkerParams& chunker_params() const { return chunker_; }
+  const std::string& name() const { return name_; }
+
+  // Snapshots (those with a manifest), oldest first; `vmid` filters.
+  // Snapshots whose manifest cannot be read are skipped with a warning.
+  Result<std::vector<SnapshotInfo>> ListSnapshots(const std::optional<std::string>& vmid,
+                                                  Observer* observer);
+  Result<Manifest> ReadManifest(const std::string& volname);
+  // The index `file` ("meta.didx"/"data.didx") of a snapshot, checked
+  // against the manifest's digest.
+  Result<std::vector<IndexEntry>> ReadIndex(const std::string& volname, const Manifest& m,
+                                            const std::string& file);
+  // A chunk's plaintext, checked against its id.
+  Result<std::string> ReadChunk(const Digest& d);
+
+  Result<std::optional<std::string>> ReadNotes(const std::string& volname);
+  Status WriteNotes(const std::string& volname, const std::string& notes);
+  Result<bool> IsProtected(const std::string& volname);
+  Status SetProtected(const std::string& volname, bool on);
+
+  // Removes a snapshot: manifest first (it is gone for every reader at
+  // once), then the rest. Refused for a protected snapshot, and for the
+  // parent of a running backup.
+  Status DeleteSnapshot(const std::string& volname);
+
+  // Locks (see the table above). TakeLock fails with Unavailable naming the
+  // holder when the lock is held by a live process or another host.
+  Result<LockInfo> TakeLock(const std::string& object, const std::optional<std::string>& parent,
+                            Observer* observer);
+  Status ReleaseLock(const std::string& object);
+  Result<std::vector<LockInfo>> ListLocks(const std::string& prefix);
+
+ private:
+  Datastore() = default;
+  Result<std::string> GetText(const std::string& object);
+
+  std::unique_ptr<ObjectBackend> backend_;
+  std::optional<crypt::Key> key_;
+  std::string name_;
+  ChunkerParams chunker_;
+};
+
+std::string BackupLockName(const std::string& vmid);  // "locks/backup.<vmid>"
+inline constexpr char kGcLockName[] = "locks/gc";
+
+}  // namespace ctdump::datastore
+
+#endif  // CTDUMP_DATASTORE_DATASTORE_H_

@@ -1,0 +1,239 @@
+#include "datastore/maintenance.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "datastore/manifest_format.h"
+#include "sys/signals.h"
+
+namespace ctdump::datastore {
+namespace {
+
+using DigestSet = std::unordered_set<Digest, crypt::DigestHash>;
+
+int Threads(int threads) {
+  return threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// The chunk id in a chunk object name, if it is one.
+std::optional<Digest> ChunkId(const std::string& name) {
+  if (!name.starts_with("chunks/") || name.size() != 7 + 5 + 64) return std::nullopt;
+  auto d = Digest::FromHex(std::string_view(name).substr(12));
+  if (!d.ok() || ChunkObjectName(*d) != name) return std::nullopt;
+  return *d;
+}
+
+// Runs fn(i) for i in [0, n) on `threads` threads; stops early on interrupt.
+void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      for (size_t i; (i = next.fetch_add(1)) < n;) {
+        if (sys::InterruptCount() > 0) return;
+        fn(i);
+      }
+    });
+  for (auto& t : pool) t.join();
+}
+
+void Progress(Observer* observer, uint64_t bytes, uint64_t files) {
+  if (!observer) return;
+  ctdump::Progress p;
+  p.bytes = bytes;
+  p.files = files;
+  observer->OnProgress(p);
+}
+
+}  // namespace
+
+Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& volname, int threads,
+                            Observer* observer) {
+  VerifyReport report;
+  std::vector<std::string> volnames;
+  if (volname) {
+    volnames.push_back(*volname);
+  } else {
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ds.backend().List("snapshots/ct/"));
+    for (const auto& n : names) {
+      const std::string suffix = std::string("/") + kManifestName;
+      if (n.ends_with(suffix)) volnames.push_back(n.substr(10, n.size() - 10 - suffix.size()));
+    }
+  }
+  // Snapshot -> the chunks it needs.
+  std::map<Digest, std::vector<size_t>> users;  // chunk -> snapshot numbers
+  std::vector<std::string> problems_of;
+  std::set<size_t> damaged;
+  for (size_t s = 0; s < volnames.size(); ++s) {
+    const std::string& v = volnames[s];
+    ++report.snapshots;
+    auto m = ds.ReadManifest(v);
+    if (!m.ok()) {
+      report.problems.push_back(fmt::format("backup '{}': {}", v, m.status().message()));
+      damaged.insert(s);
+      continue;
+    }
+    report.logical_bytes += m->stats.value("bytes", uint64_t{0});
+    for (const char* file : {kMetaIndexName, kDataIndexName}) {
+      auto index = ds.ReadIndex(v, *m, file);
+      if (!index.ok()) {
+        report.problems.push_back(index.status().message());
+        damaged.insert(s);
+        continue;
+      }
+      for (const auto& e : *index) users[e.digest].push_back(s);
+    }
+  }
+  // Which chunks to read: all of the store, or those of the snapshot.
+  std::vector<Digest> chunks;
+  std::set<Digest> present;
+  if (volname) {
+    for (const auto& [d, u] : users) chunks.push_back(d);
+  } else {
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ds.backend().List("chunks/"));
+    for (const auto& n : names) {
+      auto d = ChunkId(n);
+      if (!d) {
+        report.problems.push_back(fmt::format("'{}' is not a chunk name", n));
+        continue;
+      }
+      chunks.push_back(*d);
+      present.insert(*d);
+    }
+    for (const auto& [d, u] : users) {
+      if (present.count(d)) continue;
+      report.problems.push_back(fmt::format("chunk '{}' is missing", ChunkObjectName(d)));
+      for (size_t s : u) damaged.insert(s);
+    }
+  }
+  std::mutex mu;
+  std::atomic<uint64_t> bytes{0}, done{0};
+  auto last = std::chrono::steady_clock::now();
+  ParallelFor(chunks.size(), Threads(threads), [&](size_t i) {
+    auto plain = ds.ReadChunk(chunks[i]);
+    if (plain.ok()) bytes += plain->size();
+    ++done;
+    std::lock_guard<std::mutex> l(mu);
+    if (!plain.ok()) {
+      std::string msg = plain.status().message();
+      if (plain.status().code() == Code::kNotFound)
+        msg = fmt::format("chunk '{}' is missing", ChunkObjectName(chunks[i]));
+      report.problems.push_back(msg);
+      auto it = users.find(chunks[i]);
+      if (it != users.end())
+        for (size_t s : it->second) damaged.insert(s);
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now - last > std::chrono::milliseconds(500)) {
+      last = now;
+      Progress(observer, bytes, done);
+    }
+  });
+  RETURN_IF_ERROR(sys::CheckInterrupted());
+  report.chunks = done;
+  report.chunk_bytes = bytes;
+  Progress(observer, bytes, done);
+  for (size_t s : damaged) report.damaged_snapshots.push_back(volnames[s]);
+  std::sort(report.problems.begin(), report.problems.end());
+  return report;
+}
+
+Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer) {
+  ASSIGN_OR_RETURN(LockInfo gc_lock, ds.TakeLock(kGcLockName, std::nullopt, observer));
+  struct Release {
+    Datastore& ds;
+    ~Release() { ds.ReleaseLock(kGcLockName).IgnoreError(); }
+  } release{ds};
+  GcReport report;
+  int64_t cutoff = gc_lock.mtime_ns;
+  DigestSet marked;
+  std::set<std::string> marked_parents;
+  std::set<std::string> busy_vmids;
+  auto mark_snapshot = [&](const std::string& volname) -> Status {
+    ASSIGN_OR_RETURN(Manifest m, ds.ReadManifest(volname));
+    for (const char* file : {kMetaIndexName, kDataIndexName}) {
+      ASSIGN_OR_RETURN(std::vector<IndexEntry> index, ds.ReadIndex(volname, m, file));
+      for (const auto& e : index) marked.insert(e.digest);
+    }
+    return Status::OK();
+  };
+  auto mark_running = [&]() -> Status {
+    ASSIGN_OR_RETURN(std::vector<LockInfo> locks, ds.ListLocks("locks/backup."));
+    for (const auto& l : locks) {
+      cutoff = std::min(cutoff, l.mtime_ns);
+      busy_vmids.insert(l.object.substr(std::string("locks/backup.").size()));
+      if (l.parent && marked_parents.insert(*l.parent).second) {
+        Status s = mark_snapshot(*l.parent);
+        if (!s.ok())
+          return FailedPreconditionError(fmt::format(
+              "cannot read '{}', the base of a running backup ({}); nothing removed", *l.parent,
+              s.message()));
+      }
+    }
+    return Status::OK();
+  };
+  RETURN_IF_ERROR(mark_running());
+  ASSIGN_OR_RETURN(std::vector<std::string> snapshot_objects, ds.backend().List("snapshots/ct/"));
+  std::set<std::string> with_manifest;
+  for (const auto& n : snapshot_objects) {
+    const std::string suffix = std::string("/") + kManifestName;
+    if (!n.ends_with(suffix)) continue;
+    std::string volname = n.substr(10, n.size() - 10 - suffix.size());
+    with_manifest.insert(volname);
+    Status s = mark_snapshot(volname);
+    if (!s.ok()) {
+      if (s.code() == Code::kNotFound && !ds.backend().Stat(n).ok()) continue;  // deleted meanwhile
+      return FailedPreconditionError(fmt::format(
+          "cannot read backup '{}' ({}); nothing removed: run verify", volname, s.message()));
+    }
+    RETURN_IF_ERROR(sys::CheckInterrupted());
+  }
+  RETURN_IF_ERROR(mark_running());
+  report.marked = marked.size();
+  cutoff -= 1'000'000'000;  // mtimes may be rounded to the second
+
+  ASSIGN_OR_RETURN(std::vector<std::string> chunk_names, ds.backend().List("chunks/"));
+  for (const auto& n : chunk_names) {
+    RETURN_IF_ERROR(sys::CheckInterrupted());
+    auto d = ChunkId(n);
+    if (!d) continue;
+    ++report.chunks;
+    if (marked.count(*d)) continue;
+    auto st = ds.backend().Stat(n);
+    if (!st.ok()) continue;
+    if (st->mtime_ns >= cutoff) {
+      ++report.kept_recent;
+      continue;
+    }
+    if (!dry_run) {
+      Status s = ds.backend().Delete(n);
+      if (!s.ok() && s.code() != Code::kNotFound) return s;
+    }
+    ++report.removed;
+    report.removed_bytes += st->size;
+  }
+  // Leftovers of killed backups: snapshot objects without a manifest.
+  for (const auto& n : snapshot_objects) {
+    size_t last = n.rfind('/');
+    std::string volname = n.substr(10, last - 10);
+    if (with_manifest.count(volname)) continue;
+    auto v = ParseVolume(volname);
+    if (!v.ok() || busy_vmids.count(v->vmid)) continue;
+    auto st = ds.backend().Stat(n);
+    if (!st.ok() || st->mtime_ns >= cutoff) continue;
+    if (ds.backend().Stat(SnapshotPrefix(volname) + kManifestName).ok()) continue;  // published meanwhile
+    if (!dry_run) ds.backend().Delete(n).IgnoreError();
+    ++report.leftovers_removed;
+  }
+  return report;
+}
+
+}  // namespace ctdump::datastore

@@ -1,0 +1,61 @@
+// Datastore maintenance: verify and garbage collection.
+//
+// Verify re-reads and re-hashes every chunk (of the store, or of one
+// snapshot) on all cores and checks every reference: manifests, indexes,
+// chunks. It names each damaged or missing object and each snapshot that
+// depends on one; it changes nothing.
+//
+// GC (see datastore.h for the locking table and why it is safe beside
+// backups):
+//   1. take locks/gc (one gc at a time); its backend mtime is gc's start
+//   2. list running backups (locks/backup.*): the oldest start, and parents
+//   3. mark every chunk of every manifest's indexes and of those parents
+//   4. list running backups again and mark parents that appeared meanwhile
+//   5. sweep: remove unmarked chunks whose mtime is older than gc's start
+//      and every running backup's start (less a second for mtime rounding);
+//      remove leftovers of killed backups (snapshot objects without a
+//      manifest whose container has no running backup) likewise
+//   6. release locks/gc
+// If anything in 2-4 cannot be read, gc removes nothing.
+#ifndef CTDUMP_DATASTORE_MAINTENANCE_H_
+#define CTDUMP_DATASTORE_MAINTENANCE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ctdump/observer.h"
+#include "ctdump/status.h"
+#include "datastore/datastore.h"
+
+namespace ctdump::datastore {
+
+struct VerifyReport {
+  uint64_t snapshots = 0;
+  uint64_t chunks = 0;
+  uint64_t chunk_bytes = 0;   // plaintext bytes re-hashed
+  uint64_t logical_bytes = 0;  // file bytes of the verified snapshots
+  std::vector<std::string> problems;          // one line per damaged/missing object
+  std::vector<std::string> damaged_snapshots;  // volnames
+  bool ok() const { return problems.empty(); }
+};
+
+// `volname` nullopt: the whole store. `threads` 0: one per core.
+Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& volname,
+                            int threads, Observer* observer);
+
+struct GcReport {
+  uint64_t chunks = 0;          // chunk objects seen
+  uint64_t marked = 0;          // referenced
+  uint64_t removed = 0;         // removed (or would be, dry run)
+  uint64_t removed_bytes = 0;
+  uint64_t kept_recent = 0;     // unreferenced but too recent to remove
+  uint64_t leftovers_removed = 0;
+};
+
+Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer);
+
+}  // namespace ctdump::datastore
+
+#endif  // CTDUMP_DATASTORE_MAINTENANCE_H_

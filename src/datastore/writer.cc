@@ -1,0 +1,577 @@
+#include "datastore/writer.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "ctdump/chunker.h"
+#include "datastore/entry_format.h"
+#include "datastore/manifest_format.h"
+#include "sys/signals.h"
+
+namespace ctdump::datastore {
+namespace {
+
+// Hashes, compresses, encrypts and stores chunks on a pool of threads; the
+// digest of each lands in its index slot.
+class ChunkUploader {
+ public:
+  ChunkUploader(Datastore& ds, int threads, int zstd_level)
+      : ds_(ds), zstd_level_(zstd_level) {
+    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    max_queued_ = static_cast<size_t>(threads) * 2;
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+  }
+
+  ~ChunkUploader() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_work_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  void AddKnown(const Digest& d) {
+    std::lock_guard<std::mutex> l(known_mu_);
+    known_.insert(d);
+  }
+
+  std::mutex& index_mu() { return index_mu_; }
+
+  // Queues a chunk; blocks while the queue is full. Returns the first error
+  // of any chunk so far.
+  Status Submit(std::string data, std::vector<IndexEntry>* index, size_t slot) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_space_.wait(l, [this] { return queue_.size() < max_queued_ || !error_.ok(); });
+    if (!error_.ok()) return error_;
+    queue_.push_back(Task{std::move(data), index, slot});
+    ++pending_;
+    cv_work_.notify_one();
+    return Status::OK();
+  }
+
+  Status Drain() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_idle_.wait(l, [this] { return pending_ == 0; });
+    return error_;
+  }
+
+  std::vector<Digest> touched() {
+    std::lock_guard<std::mutex> l(known_mu_);
+    return touched_;
+  }
+
+  void AddStats(WriterStats* s) const {
+    s->chunks += chunks_;
+    s->new_chunks += new_chunks_;
+    s->new_bytes += new_bytes_;
+    s->stored_bytes += stored_bytes_;
+    s->dedup_chunks += dedup_chunks_;
+  }
+
+ private:
+  struct Task {
+    std::string data;
+    std::vector<IndexEntry>* index;
+    size_t slot;
+  };
+
+  void Run() {
+    for (;;) {
+      Task t;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_work_.wait(l, [this] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        t = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      cv_space_.notify_one();
+      Status s = Store(t);
+      std::lock_guard<std::mutex> l(mu_);
+      if (!s.ok() && error_.ok()) error_ = s;
+      if (--pending_ == 0) cv_idle_.notify_all();
+      if (!error_.ok()) cv_space_.notify_all();
+    }
+  }
+
+  Status Store(const Task& t) {
+    Digest d = ComputeDigest(ds_.key(), t.data);
+    ++chunks_;
+    bool known;
+    {
+      std::lock_guard<std::mutex> l(known_mu_);
+      known = known_.count(d) > 0;
+    }
+    if (!known) {
+      const std::string name = ChunkObjectName(d);
+      bool stored = false;
+      auto st = ds_.backend().Stat(name);
+      if (st.ok()) {
+        Status touch = ds_.backend().Touch(name);
+        if (touch.ok()) {
+          stored = true;
+        } else if (touch.code() != Code::kNotFound) {
+          return touch;
+        }
+      } else if (st.status().code() != Code::kNotFound) {
+        return st.status();
+      }
+      if (stored) {
+        ++dedup_chunks_;
+      } else {
+        BlobOptions o;
+        o.type = BlobType::kChunk;
+        o.zstd_level = zstd_level_;
+        o.key = ds_.key();
+        ASSIGN_OR_RETURN(std::string blob, EncodeBlob(t.data, d, o));
+        ASSIGN_OR_RETURN(bool created, ds_.backend().PutIfAbsent(name, blob, Durability::kDeferred));
+        if (created) {
+          ++new_chunks_;
+          new_bytes_ += t.data.size();
+          stored_bytes_ += blob.size();
+        } else {
+          RETURN_IF_ERROR(ds_.backend().Touch(name));
+          stored = true;
+          ++dedup_chunks_;
+        }
+      }
+      std::lock_guard<std::mutex> l(known_mu_);
+      known_.insert(d);
+      if (stored) touched_.push_back(d);
+    }
+    std::lock_guard<std::mutex> l(index_mu_);
+    (*t.index)[t.slot].digest = d;
+    return Status::OK();
+  }
+
+  Datastore& ds_;
+  const int zstd_level_;
+  size_t max_queued_ = 2;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_work_, cv_space_, cv_idle_;
+  std::deque<Task> queue_;
+  size_t pending_ = 0;
+  bool stop_ = false;
+  Status error_;
+  std::mutex known_mu_;
+  std::unordered_set<Digest, crypt::DigestHash> known_;
+  std::vector<Digest> touched_;  // found stored already (datastore.h: re-checked)
+  std::mutex index_mu_;
+  std::atomic<uint64_t> chunks_{0}, new_chunks_{0}, new_bytes_{0}, stored_bytes_{0},
+      dedup_chunks_{0};
+};
+
+// One stream (metadata or data) being cut into chunks.
+class StreamBuilder {
+ public:
+  StreamBuilder(ChunkUploader* up, const ChunkerParams& p) : up_(up), chunker_(p) {}
+
+  Status Append(const char* p, size_t n) {
+    while (n > 0) {
+      size_t cut = chunker_.Scan(reinterpret_cast<const uint8_t*>(p), n);
+      if (cut == 0) {
+        cur_.append(p, n);
+        return Status::OK();
+      }
+      cur_.append(p, cut);
+      RETURN_IF_ERROR(Emit());
+      p += cut;
+      n -= cut;
+    }
+    return Status::OK();
+  }
+
+  // Ends the current chunk here.
+  Status Cut() {
+    RETURN_IF_ERROR(Emit());
+    chunker_.Reset();
+    return Status::OK();
+  }
+
+  // Appends chunks [first, last] of `prev` unchanged. Call after Cut().
+  void Inject(const std::vector<IndexEntry>& prev, size_t first, size_t last) {
+    std::lock_guard<std::mutex> l(up_->index_mu());
+    for (size_t k = first; k <= last; ++k) {
+      uint64_t size = prev[k].end - (k ? prev[k - 1].end : 0);
+      committed_ += size;
+      index_.push_back(IndexEntry{committed_, prev[k].digest});
+    }
+  }
+
+  uint64_t position() const { return committed_ + cur_.size(); }
+  const std::vector<IndexEntry>& index() const { return index_; }
+
+ private:
+  Status Emit() {
+    if (cur_.empty()) return Status::OK();
+    size_t slot;
+    {
+      std::lock_guard<std::mutex> l(up_->index_mu());
+      committed_ += cur_.size();
+      index_.push_back(IndexEntry{committed_, {}});
+      slot = index_.size() - 1;
+    }
+    std::string data = std::move(cur_);
+    cur_ = std::string();
+    return up_->Submit(std::move(data), &index_, slot);
+  }
+
+  ChunkUploader* up_;
+  Chunker chunker_;
+  std::string cur_;
+  uint64_t committed_ = 0;
+  std::vector<IndexEntry> index_;
+};
+
+// A path of the tree as the worker may send it: relative, no empty, "." or
+// ".." components ("" is the root).
+bool SanePath(std::string_view p) {
+  if (p.empty()) return true;
+  if (p.front() == '/' || p.find('\0') != std::string_view::npos) return false;
+  size_t pos = 0;
+  while (pos <= p.size()) {
+    size_t end = std::min(p.find('/', pos), p.size());
+    std::string_view c = p.substr(pos, end - pos);
+    if (c.empty() || c == "." || c == "..") return false;
+    pos = end + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+class SnapshotWriter::Impl {
+ public:
+  Impl(Datastore& ds, const WriterOptions& o, std::shared_ptr<const ParentSnapshot> parent,
+       Observer* observer)
+      : ds_(ds),
+        o_(o),
+        parent_(std::move(parent)),
+        observer_(observer),
+        up_(ds, o.threads, o.zstd_level),
+        meta_(&up_, ds.chunker_params()),
+        data_(&up_, ds.chunker_params()) {
+    if (parent_) {
+      for (const auto& e : parent_->data_index) up_.AddKnown(e.digest);
+      for (const auto& e : parent_->meta_index) up_.AddKnown(e.digest);
+    }
+  }
+
+  Status Start() { return meta_.Append(kMetaMagic, sizeof(kMetaMagic)); }
+
+  Status Feed(const char* data, size_t size) {
+    if (!error_.ok()) return error_;
+    Status s = FeedImpl(data, size);
+    if (!s.ok()) error_ = s;
+    return s;
+  }
+
+  Result<Manifest> Finish();
+  void Abort();
+  const WriterStats& stats() const { return stats_; }
+
+ private:
+  Status FeedImpl(const char* data, size_t size);
+  Status HandleFrame(uint8_t type, std::string_view payload);
+  Status HandleEntry(std::string_view payload);
+  Status Reuse(Entry* e);
+  Status FlushRun();
+  Status Bad(std::string_view why) {
+    return DataLossError(fmt::format("invalid data from the backup worker: {}", why));
+  }
+  Status WriteIndex(const char* name, const std::vector<IndexEntry>& index, ManifestFile* f);
+  Status RecheckTouched();
+
+  Datastore& ds_;
+  WriterOptions o_;
+  std::shared_ptr<const ParentSnapshot> parent_;
+  Observer* observer_;
+  ChunkUploader up_;
+  StreamBuilder meta_;
+  StreamBuilder data_;
+  WriterStats stats_;
+  Status error_;
+
+  std::string in_;       // unparsed worker stream bytes
+  size_t in_pos_ = 0;
+  uint64_t pending_data_ = 0;  // bytes of the current file still to come
+  bool ended_ = false;
+  std::string record_;   // scratch for encoding
+
+  // The run of parent chunks being reused: [run_first_, run_last_], put at
+  // new stream offset run_base_.
+  bool run_active_ = false;
+  size_t run_first_ = 0, run_last_ = 0;
+  uint64_t run_base_ = 0;
+  std::vector<std::string> written_;  // objects of this snapshot written so far
+};
+
+Status SnapshotWriter::Impl::FeedImpl(const char* data, size_t size) {
+  // Large data frames are handled straight from `data` when nothing is
+  // buffered; everything else goes through in_.
+  in_.append(data, size);
+  for (;;) {
+    std::string_view avail(in_.data() + in_pos_, in_.size() - in_pos_);
+    if (avail.size() < 5) break;
+    uint8_t type = static_cast<uint8_t>(avail[0]);
+    uint32_t len = 0;
+    for (int i = 4; i >= 1; --i) len = (len << 8) | static_cast<uint8_t>(avail[i]);
+    if (len > kMaxFrameSize && type != kFrameEntry) return Bad("oversized frame");
+    if (len > kMaxRecordSize + 4) return Bad("oversized record");
+    if (avail.size() - 5 < len) break;
+    RETURN_IF_ERROR(HandleFrame(type, avail.substr(5, len)));
+    in_pos_ += 5 + len;
+  }
+  if (in_pos_ > 0 && (in_pos_ == in_.size() || in_pos_ > (4u << 20))) {
+    in_.erase(0, in_pos_);
+    in_pos_ = 0;
+  }
+  return Status::OK();
+}
+
+Status SnapshotWriter::Impl::HandleFrame(uint8_t type, std::string_view payload) {
+  if (ended_) return Bad("data after the end of the stream");
+  switch (type) {
+    case kFrameData:
+      if (payload.size() > pending_data_) return Bad("more file data than announced");
+      pending_data_ -= payload.size();
+      stats_.read_bytes += payload.size();
+      return data_.Append(payload.data(), payload.size());
+    case kFrameEntry:
+      if (pending_data_ != 0) return Bad("a record before the previous file's data ended");
+      return HandleEntry(payload);
+    case kFrameEnd:
+      if (pending_data_ != 0) return Bad("the stream ended inside a file's data");
+      ended_ = true;
+      return Status::OK();
+    default:
+      return Bad(fmt::format("unknown frame type {}", type));
+  }
+}
+
+Status SnapshotWriter::Impl::HandleEntry(std::string_view payload) {
+  Entry e;
+  ASSIGN_OR_RETURN(size_t used, DecodeEntry(payload, &e, "the backup worker's stream"));
+  if (used != payload.size()) return Bad("record size does not match its frame");
+  if (!SanePath(e.path)) return Bad(fmt::format("bad path '{}'", e.path));
+  if (e.is_hardlink() && (e.link.empty() || !SanePath(e.link)))
+    return Bad(fmt::format("bad hardlink target of '{}'", e.path));
+  const bool regular = e.is_regular();
+  if (!regular && (e.data_length != 0 || !e.sparse.empty() || (e.flags & kEntryUnchanged)))
+    return Bad(fmt::format("data for '{}', which is not a regular file", e.path));
+  if (regular && e.sparse.empty() && e.data_length != e.size)
+    return Bad(fmt::format("data length of '{}' does not match its size", e.path));
+  ++stats_.entries;
+  if (regular) stats_.file_bytes += e.size;
+  if (e.flags & kEntryUnchanged) {
+    RETURN_IF_ERROR(Reuse(&e));
+    e.flags &= ~kEntryUnchanged;
+  } else if (regular && e.data_length > 0) {
+    RETURN_IF_ERROR(FlushRun());
+    e.data_offset = data_.position();
+    pending_data_ = e.data_length;
+  } else {
+    e.data_offset = 0;
+  }
+  record_.clear();
+  EncodeEntry(e, &record_);
+  return meta_.Append(record_.data(), record_.size());
+}
+
+// Points `e` (unchanged since the parent; data_offset is the parent's) at
+// the parent's chunks holding its data, extending the current run of reused
+// chunks when they follow it.
+Status SnapshotWriter::Impl::Reuse(Entry* e) {
+  if (!parent_) return Bad(fmt::format("'{}' marked unchanged, but there is no parent", e->path));
+  const auto& prev = parent_->data_index;
+  const uint64_t prev_len = prev.empty() ? 0 : prev.back().end;
+  if (e->data_offset > prev_len || e->data_length > prev_len - e->data_offset)
+    return Bad(fmt::format("'{}' refers to data outside the parent snapshot", e->path));
+  ++stats_.reused_files;
+  stats_.reused_bytes += e->data_length;
+  if (e->data_length == 0) {
+    e->data_offset = 0;
+    return Status::OK();
+  }
+  auto chunk_of = [&prev](uint64_t off) {
+    return static_cast<size_t>(std::upper_bound(prev.begin(), prev.end(), off,
+                                                [](uint64_t v, const IndexEntry& x) {
+                                                  return v < x.end;
+                                                }) -
+                               prev.begin());
+  };
+  size_t first = chunk_of(e->data_offset);
+  size_t last = chunk_of(e->data_offset + e->data_length - 1);
+  if (!run_active_ || first < run_first_ || first > run_last_ + 1) {
+    RETURN_IF_ERROR(FlushRun());
+    RETURN_IF_ERROR(data_.Cut());
+    run_active_ = true;
+    run_first_ = first;
+    run_last_ = last;
+    run_base_ = data_.position();
+  } else {
+    run_last_ = std::max(run_last_, last);
+  }
+  const uint64_t run_start_prev = run_first_ ? prev[run_first_ - 1].end : 0;
+  e->data_offset = run_base_ + (e->data_offset - run_start_prev);
+  return Status::OK();
+}
+
+Status SnapshotWriter::Impl::FlushRun() {
+  if (!run_active_) return Status::OK();
+  data_.Inject(parent_->data_index, run_first_, run_last_);
+  run_active_ = false;
+  return Status::OK();
+}
+
+Status SnapshotWriter::Impl::WriteIndex(const char* name, const std::vector<IndexEntry>& index,
+                                        ManifestFile* f) {
+  std::string plain = EncodeIndex(index);
+  f->name = name;
+  f->size = plain.size();
+  f->digest = ComputeDigest(ds_.key(), plain);
+  BlobOptions bo;
+  bo.type = BlobType::kIndex;
+  bo.key = ds_.key();
+  ASSIGN_OR_RETURN(std::string blob, EncodeBlob(plain, f->digest, bo));
+  std::string object = SnapshotPrefix(o_.volname) + name;
+  written_.push_back(object);
+  return ds_.backend().Put(object, blob);
+}
+
+Status SnapshotWriter::Impl::RecheckTouched() {
+  // A gc that was sweeping when this backup touched a chunk it found stored
+  // may have decided to remove it just before: wait for any gc to end, then
+  // make sure every such chunk is still there.
+  for (int waited = 0;; ++waited) {
+    auto gc = ds_.backend().Stat(kGcLockName);
+    if (!gc.ok() && gc.status().code() == Code::kNotFound) break;
+    RETURN_IF_ERROR(gc.status());
+    if (waited == 0 && observer_)
+      observer_->Log(LogLevel::kInfo, "waiting for the running garbage collection to finish");
+    RETURN_IF_ERROR(sys::CheckInterrupted());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  for (const Digest& d : up_.touched()) {
+    auto st = ds_.backend().Stat(ChunkObjectName(d));
+    if (!st.ok())
+      return DataLossError(fmt::format(
+          "chunk {} was removed by a concurrent garbage collection; the backup was not "
+          "published, run it again",
+          d.Hex()));
+  }
+  return Status::OK();
+}
+
+Result<Manifest> SnapshotWriter::Impl::Finish() {
+  if (!error_.ok()) return error_;
+  if (!ended_) return Bad("the stream ended without its end frame");
+  RETURN_IF_ERROR(FlushRun());
+  RETURN_IF_ERROR(data_.Cut());
+  RETURN_IF_ERROR(meta_.Cut());
+  RETURN_IF_ERROR(up_.Drain());
+  up_.AddStats(&stats_);
+  Manifest m;
+  m.vmid = o_.vmid;
+  m.backup_time = o_.backup_time;
+  m.guest_config = o_.guest_config;
+  m.firewall_config = o_.firewall_config;
+  m.unprivileged = o_.unprivileged;
+  m.files.resize(2);
+  RETURN_IF_ERROR(WriteIndex(kMetaIndexName, meta_.index(), &m.files[0]));
+  RETURN_IF_ERROR(WriteIndex(kDataIndexName, data_.index(), &m.files[1]));
+  RETURN_IF_ERROR(ds_.backend().Sync());
+  RETURN_IF_ERROR(RecheckTouched());
+  if (parent_) m.parent = parent_->volname;
+  if (ds_.key()) m.key_fingerprint = crypt::FingerprintString(ds_.key()->fingerprint());
+  m.chunk_min = ds_.chunker_params().min_size;
+  m.chunk_avg = ds_.chunker_params().avg_size;
+  m.chunk_max = ds_.chunker_params().max_size;
+  m.stats = {{"entries", stats_.entries},
+             {"bytes", stats_.file_bytes},
+             {"read-bytes", stats_.read_bytes},
+             {"reused-bytes", stats_.reused_bytes},
+             {"reused-files", stats_.reused_files},
+             {"chunks", stats_.chunks},
+             {"new-chunks", stats_.new_chunks},
+             {"new-bytes", stats_.new_bytes},
+             {"stored-bytes", stats_.stored_bytes},
+             {"meta-bytes", meta_.position()},
+             {"data-bytes", data_.position()}};
+  std::string plain = EncodeManifest(m);
+  BlobOptions bo;
+  bo.type = BlobType::kManifest;
+  bo.key = ds_.key();
+  ASSIGN_OR_RETURN(std::string blob, EncodeBlob(plain, ComputeDigest(ds_.key(), plain), bo));
+  std::string object = SnapshotPrefix(o_.volname) + kManifestName;
+  ASSIGN_OR_RETURN(bool created, ds_.backend().PutIfAbsent(object, blob));
+  if (!created)
+    return AlreadyExistsError(fmt::format("backup '{}' exists already", o_.volname));
+  written_.clear();  // published: nothing to undo
+  return m;
+}
+
+void SnapshotWriter::Impl::Abort() {
+  for (const auto& object : written_) ds_.backend().Delete(object).IgnoreError();
+  written_.clear();
+}
+
+SnapshotWriter::SnapshotWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SnapshotWriter::~SnapshotWriter() = default;
+
+Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::Create(
+    Datastore& ds, const WriterOptions& o, std::shared_ptr<const ParentSnapshot> parent,
+    Observer* observer) {
+  auto impl = std::make_unique<Impl>(ds, o, std::move(parent), observer);
+  RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<SnapshotWriter>(new SnapshotWriter(std::move(impl)));
+}
+
+Status SnapshotWriter::Feed(const char* data, size_t size) { return impl_->Feed(data, size); }
+Result<Manifest> SnapshotWriter::Finish() { return impl_->Finish(); }
+void SnapshotWriter::Abort() { impl_->Abort(); }
+const WriterStats& SnapshotWriter::stats() const { return impl_->stats(); }
+
+std::shared_ptr<const ParentSnapshot> LoadParent(Datastore& ds, const std::string& vmid,
+                                                 Observer* observer) {
+  auto snaps = ds.ListSnapshots(vmid, nullptr);
+  if (!snaps.ok() || snaps->empty()) return nullptr;
+  std::optional<std::string> fp;
+  if (ds.key()) fp = crypt::FingerprintString(ds.key()->fingerprint());
+  for (auto it = snaps->rbegin(); it != snaps->rend(); ++it) {
+    if (it->manifest.key_fingerprint != fp) continue;
+    auto p = std::make_shared<ParentSnapshot>();
+    p->volname = it->volname;
+    p->manifest = it->manifest;
+    auto meta = ds.ReadIndex(it->volname, it->manifest, kMetaIndexName);
+    auto data = ds.ReadIndex(it->volname, it->manifest, kDataIndexName);
+    if (!meta.ok() || !data.ok()) {
+      if (observer)
+        observer->Log(LogLevel::kWarn,
+                      fmt::format("cannot use '{}' for change detection ({}); reading everything",
+                                  it->volname,
+                                  (!meta.ok() ? meta.status() : data.status()).message()));
+      return nullptr;
+    }
+    p->meta_index = std::move(*meta);
+    p->data_index = std::move(*data);
+    return p;
+  }
+  return nullptr;
+}
+
+}  // namespace ctdump::datastore
