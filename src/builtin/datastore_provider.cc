@@ -200,14 +200,19 @@ Result<std::optional<uint64_t>> DatastoreProvider::BackupCleanup(const std::stri
                      fmt::format("keeping the complete backup '{}' of a job that failed afterwards",
                                  it->second.volname));
   }
-  current_.erase(it);
+  // A published backup stays known until BackupHandleLogFile, which the job
+  // calls after the cleanup, has attached its task log.
+  if (!it->second.manifest) current_.erase(it);
   return size;
 }
 
 Status DatastoreProvider::BackupHandleLogFile(const std::string& vmid, const std::string& filename) {
   auto it = current_.find(vmid);
   std::string volname;
-  if (it != current_.end()) volname = it->second.volname;
+  if (it != current_.end()) {
+    volname = it->second.volname;
+    current_.erase(it);
+  }
   if (volname.empty() || !ds_->backend().Stat(datastore::SnapshotPrefix(volname) +
                                               datastore::kManifestName).ok())
     return Status::OK();  // no backup to attach it to
@@ -225,7 +230,9 @@ Result<datastore::Manifest> DatastoreProvider::Manifest(const std::string& volna
 }
 
 Result<RestoreMechanism> DatastoreProvider::RestoreGetMechanism(const std::string& volname) {
-  RETURN_IF_ERROR(Manifest(volname).status());
+  // Manifest and indexes now: an error of StreamRestore before its first
+  // byte would be reported as the extraction's "Unrecognized archive format".
+  RETURN_IF_ERROR(datastore::SnapshotReader::Open(*ds_, volname).status());
   return RestoreMechanism::kTar;
 }
 

@@ -19,6 +19,7 @@
 #include "backup/job_options.h"
 #include "backup/journal.h"
 #include "backup/retention.h"
+#include "cli/datastore_commands.h"
 #include "cli/renderer.h"
 #include "restore/restore.h"
 #include "ctdump/version.h"
@@ -283,6 +284,41 @@ int Main(int argc, char** argv) {
   r->add_flag("--force", ro.force, "overwrite existing files in an existing root file system");
   r->add_flag("--start", ro.start, "start the container after the restore");
 
+  auto* key = app.add_subcommand("key", "manage datastore encryption keys");
+  key->require_subcommand(1);
+  std::string key_path;
+  auto* key_create = key->add_subcommand("create", "create a new encryption key file (mode 0600)");
+  key_create->add_option("file", key_path, "where to write the key")->required();
+
+  std::string verify_storage, verify_volume;
+  auto* ver = app.add_subcommand(
+      "verify", "re-hash every chunk and check every reference of a datastore (or one backup)");
+  ver->add_option("storage", verify_storage, "datastore storage id")->required();
+  ver->add_option("volume", verify_volume, "only this backup (<volname> or <storage>:<volname>)");
+
+  std::string gc_storage;
+  bool gc_dry_run = false;
+  auto* gcc = app.add_subcommand("gc", "remove chunks no backup references (safe beside backups)");
+  gcc->add_option("storage", gc_storage, "datastore storage id")->required();
+  gcc->add_flag("--dry-run", gc_dry_run, "only count what would be removed");
+
+  std::string cat_volume, cat_path;
+  auto* cat = app.add_subcommand("catalog", "list the files of a datastore backup");
+  cat->add_option("volume", cat_volume, "<storage>:<volname>")->required();
+  cat->add_option("path", cat_path, "only this path and what is below it");
+
+  std::string rf_volume, rf_target;
+  std::vector<std::string> rf_paths;
+  auto* rf = app.add_subcommand("restore-file", "restore files or directories of a datastore backup");
+  rf->add_option("volume", rf_volume, "<storage>:<volname>")->required();
+  rf->add_option("path", rf_paths, "paths in the backup (e.g. /etc/hosts)")->required();
+  rf->add_option("--target", rf_target, "directory to restore into (created if missing)")->required();
+
+  std::string mnt_volume, mnt_dir;
+  auto* mnt = app.add_subcommand("mount", "mount a datastore backup read-only (FUSE)");
+  mnt->add_option("volume", mnt_volume, "<storage>:<volname>")->required();
+  mnt->add_option("dir", mnt_dir, "empty directory to mount on")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -300,6 +336,21 @@ int Main(int argc, char** argv) {
     return RunRestoreCmd(g, ro);
   }
   if (*d) return RunDelete(g, delete_volid);
+  auto renderer = MakeRenderer(g);
+  CommandContext cc{g.paths.config_dir, g.output_format == "json", renderer.get()};
+  if (*key_create) return RunKeyCreate(cc, key_path);
+  if (*ver) {
+    std::optional<std::string> v;
+    if (!verify_volume.empty()) {
+      v = verify_volume;
+      if (v->starts_with(verify_storage + ":")) v = v->substr(verify_storage.size() + 1);
+    }
+    return RunVerify(cc, verify_storage, v);
+  }
+  if (*gcc) return RunGc(cc, gc_storage, gc_dry_run);
+  if (*cat) return RunCatalog(cc, cat_volume, cat_path);
+  if (*rf) return RunRestoreFile(cc, rf_volume, rf_paths, rf_target);
+  if (*mnt) return RunMount(cc, mnt_volume, mnt_dir);
   return 2;
 }
 

@@ -1,1 +1,893 @@
+#include "datastore/codec.h"
+
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "datastore/blob_format.h"
+#include "datastore/datastore_test_util.h"
+#include "datastore/entry_format.h"
+#include "datastore/index_format.h"
+#include "datastore/manifest_format.h"
+
+namespace ctdump::datastore {
+namespace {
+
+using testing::ExpectSameEntry;
+using testing::RandomBytes;
+using testing::TestKey;
+using testing::TextBytes;
+
+const std::string kWhat = "chunk 'chunks/abcd/test'";
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::string Encode(std::string_view plain, BlobType type, int zstd_level, const crypt::Key* key) {
+  BlobOptions o;
+  o.type = type;
+  o.zstd_level = zstd_level;
+  o.key = key;
+  auto blob = EncodeBlob(plain, ComputeDigest(key, plain), o);
+  EXPECT_TRUE(blob.ok()) << blob.status().ToString();
+  return blob.ok() ? *blob : std::string();
+}
+
+void PutU64At(std::string* s, size_t pos, uint64_t v) {
+  for (int i = 0; i < 8; ++i) (*s)[pos + i] = static_cast<char>(v >> (8 * i));
+}
+void PutU32At(std::string* s, size_t pos, uint32_t v) {
+  for (int i = 0; i < 4; ++i) (*s)[pos + i] = static_cast<char>(v >> (8 * i));
+}
+
+// ---------------------------------------------------------------------------
+// Blobs
+
+TEST(BlobTest, RoundTripEveryTypeCompressionAndKey) {
+  const crypt::Key key = TestKey(1);
+  const BlobType types[] = {BlobType::kChunk, BlobType::kIndex, BlobType::kManifest,
+                            BlobType::kText};
+  struct Content {
+    const char* name;
+    std::string bytes;
+    bool compressible;
+  };
+  const std::vector<Content> contents = {
+      {"empty", "", false},
+      {"one byte", "x", false},
+      {"63 bytes of text", TextBytes(63), false},  // below the compression threshold
+      {"text", TextBytes(100 * 1024), true},
+      {"random", RandomBytes(100 * 1024, 1), false},
+  };
+  for (BlobType type : types) {
+    for (int level : {0, 1, 9}) {
+      for (const crypt::Key* k : {static_cast<const crypt::Key*>(nullptr), &key}) {
+        for (const Content& c : contents) {
+          SCOPED_TRACE(::testing::Message() << "type " << static_cast<int>(type) << ", zstd "
+                                            << level << ", key " << (k != nullptr) << ", "
+                                            << c.name);
+          std::string blob = Encode(c.bytes, type, level, k);
+          auto info = ParseBlobHeader(blob, kWhat);
+          ASSERT_TRUE(info.ok()) << info.status().ToString();
+          EXPECT_EQ(info->type, type);
+          const bool zstd = level > 0 && c.compressible;
+          EXPECT_EQ(info->flags, (zstd ? kBlobZstd : 0) | (k ? kBlobEncrypted : 0));
+          EXPECT_EQ(info->raw_size, c.bytes.size());
+          EXPECT_EQ(info->digest, ComputeDigest(k, c.bytes));
+          EXPECT_EQ(info->fingerprint.has_value(), k != nullptr);
+          if (k) EXPECT_EQ(*info->fingerprint, k->fingerprint());
+          const size_t header = k ? kBlobEncryptedHeaderSize : kBlobHeaderSize;
+          if (zstd)
+            EXPECT_LT(blob.size(), header + c.bytes.size() / 2);
+          else
+            EXPECT_EQ(blob.size(), header + c.bytes.size());
+          if (k == nullptr && !zstd) EXPECT_EQ(blob.substr(header), c.bytes);  // stored raw
+          if (k != nullptr && c.bytes.size() >= 64 && !zstd)
+            EXPECT_EQ(blob.find(c.bytes.substr(0, 64)), std::string::npos);  // really encrypted
+          Digest d = ComputeDigest(k, c.bytes);
+          auto plain = DecodeBlob(blob, type, k, &d, kWhat);
+          ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+          EXPECT_EQ(*plain, c.bytes);
+        }
+      }
+    }
+  }
+}
+
+TEST(BlobTest, EncryptionUsesFreshIvs) {
+  const crypt::Key key = TestKey(2);
+  std::string a = Encode("same plaintext", BlobType::kChunk, 0, &key);
+  std::string b = Encode("same plaintext", BlobType::kChunk, 0, &key);
+  EXPECT_EQ(a.substr(0, kBlobAadSize), b.substr(0, kBlobAadSize));
+  EXPECT_NE(a.substr(kBlobAadSize), b.substr(kBlobAadSize));
+}
+
+TEST(BlobTest, TooLargeIsRejected) {
+  std::string big(kMaxBlobRawSize + 1, 'a');
+  auto blob = EncodeBlob(big, Digest{}, BlobOptions{});
+  ASSERT_FALSE(blob.ok());
+  EXPECT_EQ(blob.status().code(), Code::kInvalidArgument);
+}
+
+TEST(BlobTest, KeyedDigestsDifferFromSha256) {
+  const crypt::Key a = TestKey(3), b = TestKey(4);
+  for (const std::string& s : {std::string(), std::string("abc"), TextBytes(5000)}) {
+    EXPECT_EQ(ComputeDigest(nullptr, s), crypt::Sha256(s));
+    EXPECT_NE(ComputeDigest(&a, s), crypt::Sha256(s));
+    EXPECT_NE(ComputeDigest(&a, s), ComputeDigest(&b, s));
+    EXPECT_EQ(ComputeDigest(&a, s), ComputeDigest(&a, s));
+    EXPECT_EQ(ComputeDigest(&a, s), TestKey(3).KeyedDigest(s.data(), s.size()));
+  }
+  EXPECT_NE(a.fingerprint(), b.fingerprint());
+}
+
+TEST(BlobTest, WrongKeyIsPermissionDeniedNamingBothFingerprints) {
+  const crypt::Key a = TestKey(5), b = TestKey(6);
+  std::string blob = Encode(TextBytes(1000), BlobType::kChunk, 1, &a);
+  auto r = DecodeBlob(blob, BlobType::kChunk, &b, nullptr, kWhat);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+  EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+  EXPECT_TRUE(Contains(r.status().message(), crypt::FingerprintString(a.fingerprint())));
+  EXPECT_TRUE(Contains(r.status().message(), crypt::FingerprintString(b.fingerprint())));
+}
+
+TEST(BlobTest, MissingKeyIsFailedPreconditionNamingTheFingerprint) {
+  const crypt::Key a = TestKey(7);
+  for (BlobType type : {BlobType::kChunk, BlobType::kManifest}) {
+    std::string blob = Encode("secret", type, 0, &a);
+    auto r = DecodeBlob(blob, type, nullptr, nullptr, kWhat);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+    EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), crypt::FingerprintString(a.fingerprint())))
+        << r.status().message();
+  }
+}
+
+TEST(BlobTest, UnencryptedManifestOrIndexUnderAKeyIsPermissionDenied) {
+  const crypt::Key a = TestKey(8);
+  for (BlobType type : {BlobType::kManifest, BlobType::kIndex}) {
+    std::string blob = Encode(TextBytes(300), type, 1, nullptr);
+    auto r = DecodeBlob(blob, type, &a, nullptr, kWhat);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+    EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+  }
+  // An unencrypted chunk cannot pass for the keyed id it is stored under.
+  std::string plain = TextBytes(300);
+  std::string blob = Encode(plain, BlobType::kChunk, 1, nullptr);
+  Digest keyed = ComputeDigest(&a, plain);
+  auto r = DecodeBlob(blob, BlobType::kChunk, &a, &keyed, kWhat);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kDataLoss);
+}
+
+TEST(BlobTest, ExpectedDigestAndTypeMismatchAreDataLoss) {
+  const crypt::Key a = TestKey(9);
+  for (const crypt::Key* k : {static_cast<const crypt::Key*>(nullptr), &a}) {
+    std::string blob = Encode("payload", BlobType::kChunk, 0, k);
+    Digest other = ComputeDigest(k, "other payload");
+    auto r = DecodeBlob(blob, BlobType::kChunk, k, &other, kWhat);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kDataLoss);
+    EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), "does not match")) << r.status().message();
+
+    auto t = DecodeBlob(blob, BlobType::kIndex, k, nullptr, kWhat);
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.status().code(), Code::kDataLoss);
+    EXPECT_TRUE(Contains(t.status().message(), kWhat)) << t.status().message();
+  }
+}
+
+// Positions to damage: all of a small blob; the headers, a sample and the
+// tail of a big one.
+std::vector<size_t> Positions(size_t size) {
+  std::vector<size_t> out;
+  if (size <= 8192) {
+    for (size_t i = 0; i < size; ++i) out.push_back(i);
+    return out;
+  }
+  for (size_t i = 0; i < kBlobEncryptedHeaderSize + 64; ++i) out.push_back(i);
+  for (size_t i = kBlobEncryptedHeaderSize + 64; i < size - 16; i += size / 29) out.push_back(i);
+  for (size_t i = size - 16; i < size; ++i) out.push_back(i);
+  return out;
+}
+
+// Every byte flip, truncation and extension of `blob` (which encodes
+// `plain`) must be detected with an error naming kWhat. Returns how many
+// flips inside a zstd frame decoded to the very same plaintext (harmless:
+// proven by the digest), which the caller bounds.
+size_t ExpectDamageDetected(const std::string& blob, const std::string& plain, BlobType type,
+                            const crypt::Key* key) {
+  auto info = ParseBlobHeader(blob, kWhat);
+  EXPECT_TRUE(info.ok());
+  if (!info.ok()) return 0;
+  const bool encrypted = info->flags & kBlobEncrypted;
+  const bool zstd = info->flags & kBlobZstd;
+  const size_t payload = encrypted ? kBlobEncryptedHeaderSize : kBlobHeaderSize;
+  size_t harmless = 0;
+  std::string bad = blob;
+  for (size_t i : Positions(blob.size())) {
+    for (uint8_t flip : {0x01, 0x80, 0xff}) {
+      bad[i] = static_cast<char>(blob[i] ^ flip);
+      auto r = DecodeBlob(bad, type, key, nullptr, kWhat);
+      bad[i] = blob[i];
+      if (r.ok()) {
+        EXPECT_TRUE(zstd && !encrypted && i >= payload)
+            << "undetected flip 0x" << std::hex << int{flip} << " at " << std::dec << i;
+        EXPECT_EQ(*r, plain);
+        ++harmless;
+        continue;
+      }
+      const Status& s = r.status();
+      EXPECT_TRUE(Contains(s.message(), kWhat)) << "flip at " << i << ": " << s.message();
+      if (encrypted && i >= kBlobHeaderSize && i < kBlobHeaderSize + crypt::kFingerprintSize) {
+        EXPECT_EQ(s.code(), Code::kPermissionDenied) << "flip at " << i << ": " << s.message();
+      } else if (!encrypted && i == 9) {
+        // The flags now claim encryption: no key configured.
+        EXPECT_TRUE(s.code() == Code::kDataLoss || s.code() == Code::kFailedPrecondition)
+            << s.message();
+      } else {
+        EXPECT_EQ(s.code(), Code::kDataLoss) << "flip 0x" << std::hex << int{flip} << " at "
+                                             << std::dec << i << ": " << s.message();
+      }
+    }
+  }
+  std::vector<size_t> cuts = {0, 1, 7, 8, 9, 16, 24, 55, 56, 57, 63, 64, 75, 76, 91, 92, 93,
+                              blob.size() / 2, blob.size() - 2, blob.size() - 1};
+  for (size_t n : cuts) {
+    if (n >= blob.size()) continue;
+    auto r = DecodeBlob(std::string_view(blob).substr(0, n), type, key, nullptr, kWhat);
+    if (r.ok()) {
+      ADD_FAILURE() << "truncated to " << n << " bytes and still decoded";
+      continue;
+    }
+    EXPECT_EQ(r.status().code(), Code::kDataLoss) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+  }
+  for (const std::string& tail : {std::string(1, '\0'), std::string("garbage")}) {
+    auto r = DecodeBlob(blob + tail, type, key, nullptr, kWhat);
+    if (r.ok()) {
+      ADD_FAILURE() << "extended by " << tail.size() << " bytes and still decoded";
+      continue;
+    }
+    EXPECT_EQ(r.status().code(), Code::kDataLoss) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+  }
+  return harmless;
+}
+
+TEST(BlobCorruptionTest, CompressedPlainBlob) {
+  std::string plain = TextBytes(32 * 1024);
+  std::string blob = Encode(plain, BlobType::kChunk, 3, nullptr);
+  ASSERT_EQ(blob[9] & kBlobZstd, kBlobZstd);
+  size_t harmless = ExpectDamageDetected(blob, plain, BlobType::kChunk, nullptr);
+  EXPECT_LE(harmless, 16u) << "too many flips left the zstd frame decodable";
+}
+
+TEST(BlobCorruptionTest, RawPlainBlob) {
+  std::string plain = RandomBytes(3000, 2);
+  std::string blob = Encode(plain, BlobType::kIndex, 3, nullptr);
+  ASSERT_EQ(blob[9], 0);
+  EXPECT_EQ(ExpectDamageDetected(blob, plain, BlobType::kIndex, nullptr), 0u);
+}
+
+TEST(BlobCorruptionTest, EmptyPlainBlob) {
+  std::string blob = Encode("", BlobType::kText, 1, nullptr);
+  EXPECT_EQ(ExpectDamageDetected(blob, "", BlobType::kText, nullptr), 0u);
+}
+
+TEST(BlobCorruptionTest, EncryptedCompressedBlob) {
+  const crypt::Key key = TestKey(10);
+  std::string plain = TextBytes(64 * 1024, 5);
+  std::string blob = Encode(plain, BlobType::kManifest, 1, &key);
+  ASSERT_EQ(blob[9], kBlobZstd | kBlobEncrypted);
+  EXPECT_EQ(ExpectDamageDetected(blob, plain, BlobType::kManifest, &key), 0u);
+}
+
+TEST(BlobCorruptionTest, EncryptedRawBlob) {
+  const crypt::Key key = TestKey(11);
+  std::string plain = RandomBytes(2000, 3);
+  std::string blob = Encode(plain, BlobType::kChunk, 1, &key);
+  ASSERT_EQ(blob[9], kBlobEncrypted);
+  EXPECT_EQ(ExpectDamageDetected(blob, plain, BlobType::kChunk, &key), 0u);
+}
+
+TEST(BlobCorruptionTest, EncryptedEmptyBlob) {
+  const crypt::Key key = TestKey(12);
+  std::string blob = Encode("", BlobType::kIndex, 1, &key);
+  EXPECT_EQ(blob.size(), kBlobEncryptedHeaderSize);
+  EXPECT_EQ(ExpectDamageDetected(blob, "", BlobType::kIndex, &key), 0u);
+}
+
+TEST(BlobCorruptionTest, BigRawBlobSampled) {
+  std::string random = RandomBytes(256 * 1024, 4);
+  EXPECT_EQ(ExpectDamageDetected(Encode(random, BlobType::kChunk, 1, nullptr), random,
+                                 BlobType::kChunk, nullptr),
+            0u);
+}
+
+TEST(BlobCorruptionTest, BigEncryptedBlobSampled) {
+  const crypt::Key key = TestKey(13);
+  std::string text = TextBytes(256 * 1024, 9);
+  EXPECT_EQ(ExpectDamageDetected(Encode(text, BlobType::kChunk, 1, &key), text, BlobType::kChunk,
+                                 &key),
+            0u);
+}
+
+TEST(BlobCorruptionTest, BigCompressedBlobSampled) {
+  std::string text;  // compresses to about half: a blob big enough to sample
+  for (uint64_t i = 0; text.size() < 256 * 1024; ++i)
+    text += TextBytes(4096, i) + RandomBytes(4096, i);
+  EXPECT_LE(ExpectDamageDetected(Encode(text, BlobType::kChunk, 1, nullptr), text,
+                                 BlobType::kChunk, nullptr),
+            16u);
+}
+
+TEST(BlobCorruptionTest, HeaderFieldsAreChecked) {
+  std::string blob = Encode(TextBytes(200), BlobType::kChunk, 0, nullptr);
+  struct Case {
+    const char* name;
+    std::function<void(std::string*)> damage;
+    const char* problem;
+  };
+  const Case cases[] = {
+      {"magic", [](std::string* b) { (*b)[0] = 'X'; }, "not a ctdump blob"},
+      {"version", [](std::string* b) { (*b)[7] = 2; }, "version"},
+      {"type 0", [](std::string* b) { (*b)[8] = 0; }, "unknown blob type"},
+      {"type 5", [](std::string* b) { (*b)[8] = 5; }, "unknown blob type"},
+      {"flags", [](std::string* b) { (*b)[9] = 4; }, "flags"},
+      {"reserved", [](std::string* b) { (*b)[15] = 1; }, "reserved"},
+      {"raw size", [](std::string* b) { PutU64At(b, 16, kMaxBlobRawSize + 1); }, "size"},
+      {"digest", [](std::string* b) { (*b)[40] ^= 1; }, "digest"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::string bad = blob;
+    c.damage(&bad);
+    auto r = DecodeBlob(bad, BlobType::kChunk, nullptr, nullptr, kWhat);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kDataLoss);
+    EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), c.problem)) << r.status().message();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Indexes
+
+std::vector<IndexEntry> MakeIndex(size_t n) {
+  std::vector<IndexEntry> out;
+  uint64_t end = 0;
+  for (size_t i = 0; i < n; ++i) {
+    end += 1 + (i * 7919) % 100000;
+    out.push_back(IndexEntry{end, crypt::Sha256(std::to_string(i))});
+  }
+  return out;
+}
+
+TEST(IndexTest, RoundTrip) {
+  for (size_t n : {0, 1, 2, 1000}) {
+    SCOPED_TRACE(n);
+    auto entries = MakeIndex(n);
+    std::string data = EncodeIndex(entries);
+    EXPECT_EQ(data.size(), kIndexHeaderSize + n * kIndexEntrySize);
+    EXPECT_EQ(data.substr(0, 8), std::string(kIndexMagic, 8));
+    auto parsed = ParseIndex(data, "index 'x'");
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+    ASSERT_EQ(parsed->size(), n);
+    for (size_t i = 0; i < n; ++i) {
+      EXPECT_EQ((*parsed)[i].end, entries[i].end);
+      EXPECT_EQ((*parsed)[i].digest, entries[i].digest);
+    }
+  }
+}
+
+TEST(IndexTest, RejectsDamage) {
+  const std::string good = EncodeIndex(MakeIndex(3));
+  struct Case {
+    const char* name;
+    std::function<std::string()> make;
+    const char* problem;
+  };
+  const Case cases[] = {
+      {"empty", [] { return std::string(); }, "not a ctdump index"},
+      {"short", [&] { return good.substr(0, kIndexHeaderSize - 1); }, "not a ctdump index"},
+      {"bad magic",
+       [&] {
+         std::string s = good;
+         s[0] = 'x';
+         return s;
+       },
+       "not a ctdump index"},
+      {"version byte",
+       [&] {
+         std::string s = good;
+         s[7] = 2;
+         return s;
+       },
+       "version"},
+      {"count too high",
+       [&] {
+         std::string s = good;
+         PutU64At(&s, 16, 4);
+         return s;
+       },
+       "count"},
+      {"count too low",
+       [&] {
+         std::string s = good;
+         PutU64At(&s, 16, 2);
+         return s;
+       },
+       "count"},
+      {"count overflows",
+       [&] {
+         std::string s = good;
+         PutU64At(&s, 16, (1ull << 63) / 20);
+         return s;
+       },
+       "count"},
+      {"count max",
+       [&] {
+         std::string s = good;
+         PutU64At(&s, 16, std::numeric_limits<uint64_t>::max());
+         return s;
+       },
+       "count"},
+      {"trailing bytes", [&] { return good + "x"; }, "count"},
+      {"missing bytes", [&] { return good.substr(0, good.size() - 1); }, "count"},
+      {"equal ends",
+       [&] {
+         auto e = MakeIndex(3);
+         e[2].end = e[1].end;
+         return EncodeIndex(e);
+       },
+       "out of order"},
+      {"decreasing ends",
+       [&] {
+         auto e = MakeIndex(3);
+         e[1].end = e[0].end - 1;
+         return EncodeIndex(e);
+       },
+       "out of order"},
+      {"empty first chunk",
+       [&] {
+         std::vector<IndexEntry> e = {{0, {}}, {5, {}}};
+         return EncodeIndex(e);
+       },
+       "out of order"},
+      {"length mismatch",
+       [&] {
+         std::string s = good;
+         PutU64At(&s, 8, MakeIndex(3).back().end + 1);
+         return s;
+       },
+       "length"},
+      {"length of an empty index",
+       [&] {
+         std::string s = EncodeIndex({});
+         PutU64At(&s, 8, 1);
+         return s;
+       },
+       "length"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto r = ParseIndex(c.make(), "index 'snapshots/x/data.didx'");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kDataLoss);
+    EXPECT_TRUE(Contains(r.status().message(), "index 'snapshots/x/data.didx'"))
+        << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), c.problem)) << r.status().message();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Metadata records
+
+Entry FullEntry() {
+  Entry e;
+  e.flags = kEntryHardlink;
+  e.mode = S_IFREG | 04755;
+  e.uid = 4294967294u;
+  e.gid = 100000;
+  e.mtime_sec = -1234567890123;
+  e.mtime_nsec = 999'999'999;
+  e.ctime_sec = std::numeric_limits<int64_t>::max();
+  e.ctime_nsec = 1;
+  e.ino = std::numeric_limits<uint64_t>::max();
+  e.size = 10'000'000;
+  e.rdev = makedev(259, 3);
+  e.data_offset = 1ull << 40;
+  e.data_length = 3000;
+  e.path = "usr/lib/\xc3\xa9t\xc3\xa9 file with spaces";
+  e.link = "some/target";
+  e.xattrs = {{"user.empty", ""},
+              {"user.binary", std::string("\0\x01\xff\xfe zero\0inside", 16)},
+              {"security.capability", std::string(20, '\x7f')},
+              {"trusted.big", std::string(70000, 'v')}};
+  e.acl_access = "user::rwx\nuser:1000:r-x:1000\ngroup::r-x\nmask::r-x\nother::r--\n";
+  e.acl_default = "user::rwx\ngroup::---\nother::---\n";
+  e.sparse = {{0, 1000}, {1000, 1000}, {9'999'000, 1000}};
+  return e;
+}
+
+TEST(EntryTest, RoundTripEveryField) {
+  const Entry full = FullEntry();
+  Entry plain;
+  plain.mode = S_IFDIR | 0755;
+  Entry symlink;
+  symlink.mode = S_IFLNK | 0777;
+  symlink.path = "a/b";
+  symlink.link = "../../../../etc/passwd";
+  for (const Entry& want : {full, plain, symlink}) {
+    std::string rec;
+    EncodeEntry(want, &rec);
+    Entry got;
+    got.xattrs = {{"stale", "value"}};  // must be cleared
+    got.sparse = {{1, 2}};
+    auto n = DecodeEntry(rec, &got, "stream");
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    EXPECT_EQ(*n, rec.size());
+    ExpectSameEntry(want, got, /*compare_offset=*/true);
+  }
+}
+
+TEST(EntryTest, LayoutOfTheFixedPart) {
+  // 4 length + 4 flags + 4 mode + 4 uid + 4 gid + 12 mtime + 12 ctime + 5*8,
+  // then path, link, xattr count, two ACLs and the region count.
+  std::string rec;
+  EncodeEntry(Entry{}, &rec);
+  EXPECT_EQ(rec.size(), 84u + 6 * 4);
+  EXPECT_GE(rec.size() - 4, kRecordFixedSize - 4);  // the decoder's lower bound holds
+}
+
+TEST(EntryTest, RecordsBackToBackAndPartialData) {
+  std::string buf;
+  std::vector<Entry> want;
+  for (int i = 0; i < 5; ++i) {
+    Entry e = FullEntry();
+    e.path = "file" + std::to_string(i);
+    e.xattrs.resize(i % 3);
+    want.push_back(e);
+    EncodeEntry(e, &buf);
+  }
+  size_t pos = 0;
+  for (const Entry& w : want) {
+    Entry got;
+    auto n = DecodeEntry(std::string_view(buf).substr(pos), &got, "stream");
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    ASSERT_GT(*n, 0u);
+    ExpectSameEntry(w, got, true);
+    // Every strict prefix of this record is "feed more".
+    for (size_t cut = 0; cut < *n; cut += (cut < 200 ? 1 : 509)) {
+      Entry partial;
+      auto p = DecodeEntry(std::string_view(buf).substr(pos, cut), &partial, "stream");
+      ASSERT_TRUE(p.ok()) << "prefix " << cut << ": " << p.status().ToString();
+      EXPECT_EQ(*p, 0u) << "prefix " << cut;
+    }
+    pos += *n;
+  }
+  EXPECT_EQ(pos, buf.size());
+}
+
+TEST(EntryTest, RejectsDamage) {
+  auto encode = [](const Entry& e) {
+    std::string rec;
+    EncodeEntry(e, &rec);
+    return rec;
+  };
+  const size_t kPathLength = 84;  // offset of the path's length field
+  struct Case {
+    const char* name;
+    std::function<std::string()> make;
+    const char* problem;
+  };
+  const Case cases[] = {
+      {"length too small",
+       [&] {
+         std::string s = encode(Entry{});
+         PutU32At(&s, 0, kRecordFixedSize - 5);
+         return s;
+       },
+       "out of range"},
+      {"length too small, partial data",
+       [] {
+         std::string s(4, '\0');
+         PutU32At(&s, 0, 3);
+         return s;
+       },
+       "out of range"},
+      {"length too large, partial data",
+       [] {
+         std::string s(4, '\0');
+         PutU32At(&s, 0, kMaxRecordSize + 1);
+         return s;
+       },
+       "out of range"},
+      {"length shorter than the fields",
+       [&] {
+         std::string s = encode(Entry{});
+         PutU32At(&s, 0, 100);
+         return s.substr(0, 104);
+       },
+       "truncated"},
+      {"unknown flags",
+       [&] {
+         Entry e;
+         e.flags = 0x4;
+         return encode(e);
+       },
+       "flags"},
+      {"mtime nsec",
+       [&] {
+         Entry e;
+         e.mtime_nsec = 1'000'000'000;
+         return encode(e);
+       },
+       "timestamp"},
+      {"ctime nsec",
+       [&] {
+         Entry e;
+         e.ctime_nsec = 4'000'000'000u;
+         return encode(e);
+       },
+       "timestamp"},
+      {"overlapping regions",
+       [&] {
+         Entry e = FullEntry();
+         e.sparse = {{0, 1000}, {999, 2000}};
+         return encode(e);
+       },
+       "sparse map"},
+      {"regions out of order",
+       [&] {
+         Entry e = FullEntry();
+         e.sparse = {{5000, 1000}, {0, 2000}};
+         return encode(e);
+       },
+       "sparse map"},
+      {"region beyond the size",
+       [&] {
+         Entry e = FullEntry();
+         e.sparse = {{e.size - 2000, 3000}};
+         return encode(e);
+       },
+       "sparse map"},
+      {"region longer than the file",
+       [&] {
+         Entry e = FullEntry();
+         e.sparse = {{0, e.size + 1}};
+         e.data_length = e.size + 1;
+         return encode(e);
+       },
+       "sparse map"},
+      {"region offset overflows",
+       [&] {
+         Entry e = FullEntry();
+         e.sparse = {{std::numeric_limits<uint64_t>::max() - 10, 3000}};
+         return encode(e);
+       },
+       "sparse map"},
+      {"sparse sum differs from data length",
+       [&] {
+         Entry e = FullEntry();
+         e.data_length = 2999;
+         return encode(e);
+       },
+       "does not match its data"},
+      {"data range overflows",
+       [&] {
+         Entry e;
+         e.data_offset = std::numeric_limits<uint64_t>::max();
+         e.data_length = 2;
+         return encode(e);
+       },
+       "overflows"},
+      {"trailing bytes",
+       [&] {
+         std::string s = encode(FullEntry());
+         PutU32At(&s, 0, static_cast<uint32_t>(s.size() - 4 + 1));
+         return s + "x";
+       },
+       "trailing"},
+      {"path longer than the record",
+       [&] {
+         std::string s = encode(Entry{});
+         PutU32At(&s, kPathLength, 1000);
+         return s;
+       },
+       "truncated"},
+      {"path length huge",
+       [&] {
+         std::string s = encode(Entry{});
+         PutU32At(&s, kPathLength, 0xffffffffu);
+         return s;
+       },
+       "truncated"},
+      {"link longer than the record",
+       [&] {
+         std::string s = encode(Entry{});
+         PutU32At(&s, kPathLength + 4, 25);
+         return s;
+       },
+       "truncated"},
+      {"xattr count huge",
+       [&] {
+         std::string s = encode(Entry{});
+         PutU32At(&s, kPathLength + 8, 0xffffffffu);
+         return s;
+       },
+       "xattr"},
+      {"xattr value truncated",
+       [&] {
+         Entry e;
+         e.xattrs = {{"user.a", "value"}};
+         std::string s = encode(e);
+         // name "user.a" (4 + 6 bytes) follows the count; bump the value's length.
+         PutU32At(&s, kPathLength + 12 + 10, 1000);
+         return s;
+       },
+       "xattr"},
+      {"region count huge",
+       [&] {
+         std::string s = encode(Entry{});
+         PutU32At(&s, s.size() - 4, 0x10000000u);
+         return s;
+       },
+       "sparse map"},
+      {"record cut short inside the ACLs",
+       [&] {
+         std::string s = encode(Entry{});
+         s.resize(s.size() - 6);
+         PutU32At(&s, 0, static_cast<uint32_t>(s.size() - 4));
+         return s;
+       },
+       "truncated"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Entry e;
+    auto r = DecodeEntry(c.make(), &e, "metadata stream of 'x'");
+    ASSERT_FALSE(r.ok()) << "decoded " << (r.ok() ? *r : 0);
+    EXPECT_EQ(r.status().code(), Code::kDataLoss);
+    EXPECT_TRUE(Contains(r.status().message(), "metadata stream of 'x'")) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), c.problem)) << r.status().message();
+  }
+}
+
+TEST(EntryTest, IsRegular) {
+  Entry e;
+  e.mode = S_IFREG | 0644;
+  EXPECT_TRUE(e.is_regular());
+  e.flags = kEntryHardlink;
+  EXPECT_FALSE(e.is_regular());
+  EXPECT_TRUE(e.is_hardlink());
+  e.flags = 0;
+  e.mode = S_IFLNK | 0777;
+  EXPECT_FALSE(e.is_regular());
+}
+
+// ---------------------------------------------------------------------------
+// Manifests
+
+Manifest FullManifest() {
+  Manifest m;
+  m.vmid = "101";
+  m.backup_time = 1764145379;
+  m.guest_config = "arch: amd64\nhostname: ct\n\xc3\xa9\n";
+  m.firewall_config = "[OPTIONS]\nenable: 1\n";
+  m.unprivileged = true;
+  m.files = {{kMetaIndexName, 104, crypt::Sha256("meta")},
+             {kDataIndexName, 4024, crypt::Sha256("data")}};
+  m.parent = "ct/101/2025-11-26T08_22_59Z";
+  m.key_fingerprint = "aa:bb:cc:dd:ee:ff:00:11";
+  m.chunk_min = 32768;
+  m.chunk_avg = 131072;
+  m.chunk_max = 524288;
+  m.stats = {{"entries", 12}, {"bytes", 123456789012ull}};
+  return m;
+}
+
+TEST(ManifestTest, RoundTrip) {
+  Manifest minimal = FullManifest();
+  minimal.firewall_config.reset();
+  minimal.parent.reset();
+  minimal.key_fingerprint.reset();
+  minimal.unprivileged = false;
+  minimal.stats = nlohmann::json::object();
+  for (const Manifest& want : {FullManifest(), minimal}) {
+    std::string text = EncodeManifest(want);
+    auto got = ParseManifest(text, "manifest 'x'");
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->vmid, want.vmid);
+    EXPECT_EQ(got->backup_time, want.backup_time);
+    EXPECT_EQ(got->guest_config, want.guest_config);
+    EXPECT_EQ(got->firewall_config, want.firewall_config);
+    EXPECT_EQ(got->unprivileged, want.unprivileged);
+    ASSERT_EQ(got->files.size(), want.files.size());
+    for (size_t i = 0; i < want.files.size(); ++i) {
+      EXPECT_EQ(got->files[i].name, want.files[i].name);
+      EXPECT_EQ(got->files[i].size, want.files[i].size);
+      EXPECT_EQ(got->files[i].digest, want.files[i].digest);
+    }
+    EXPECT_EQ(got->parent, want.parent);
+    EXPECT_EQ(got->key_fingerprint, want.key_fingerprint);
+    EXPECT_EQ(got->chunk_min, want.chunk_min);
+    EXPECT_EQ(got->chunk_avg, want.chunk_avg);
+    EXPECT_EQ(got->chunk_max, want.chunk_max);
+    EXPECT_EQ(got->stats, want.stats);
+    ASSERT_NE(got->File(kDataIndexName), nullptr);
+    EXPECT_EQ(got->File(kDataIndexName)->size, 4024u);
+    EXPECT_EQ(got->File("nope"), nullptr);
+  }
+}
+
+TEST(ManifestTest, RejectsDamage) {
+  const nlohmann::json good = nlohmann::json::parse(EncodeManifest(FullManifest()));
+  using Mutate = std::function<void(nlohmann::json&)>;
+  struct Case {
+    const char* name;
+    Mutate mutate;
+    const char* problem;
+  };
+  const Case cases[] = {
+      {"wrong format", [](auto& j) { j["format"] = "ctdump-other"; }, "not a ctdump"},
+      {"version 2", [](auto& j) { j["version"] = 2; }, "version 2"},
+      {"version as a string", [](auto& j) { j["version"] = "1"; }, "bad manifest field"},
+      {"no format", [](auto& j) { j.erase("format"); }, "bad manifest field"},
+      {"no vmid", [](auto& j) { j.erase("vmid"); }, "bad manifest field"},
+      {"vmid a number", [](auto& j) { j["vmid"] = 101; }, "bad manifest field"},
+      {"backup time a string", [](auto& j) { j["backup-time"] = "now"; }, "bad manifest field"},
+      {"no files", [](auto& j) { j.erase("files"); }, "bad manifest field"},
+      {"files empty", [](auto& j) { j["files"] = nlohmann::json::array(); }, "no metadata"},
+      {"files not an array", [](auto& j) { j["files"] = "meta.didx"; }, "bad manifest field"},
+      {"only the metadata index", [](auto& j) { j["files"].erase(1); }, "no metadata or data"},
+      {"file without size", [](auto& j) { j["files"][0].erase("size"); }, "bad manifest field"},
+      {"bad digest hex", [](auto& j) { j["files"][1]["digest"] = "xyz"; }, "bad file digest"},
+      {"short digest", [](auto& j) { j["files"][1]["digest"] = std::string(62, 'a'); },
+       "bad file digest"},
+      {"no chunker", [](auto& j) { j.erase("chunker"); }, "bad manifest field"},
+      {"chunker min a string", [](auto& j) { j["chunker"]["min"] = "x"; }, "bad manifest field"},
+      {"firewall a number", [](auto& j) { j["firewall-config"] = 1; }, "bad manifest field"},
+      {"parent a number", [](auto& j) { j["parent"] = 1; }, "bad manifest field"},
+      {"unprivileged a string", [](auto& j) { j["unprivileged"] = "yes"; },
+       "bad manifest field"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    nlohmann::json j = good;
+    c.mutate(j);
+    auto r = ParseManifest(j.dump(), "manifest 'snapshots/ct/1/x/manifest'");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kDataLoss);
+    EXPECT_TRUE(Contains(r.status().message(), "manifest 'snapshots/ct/1/x/manifest'"))
+        << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), c.problem)) << r.status().message();
+  }
+  for (const std::string& text :
+       {std::string(), std::string("{"), std::string("[1, 2]"), std::string("null"),
+        std::string("\"ctdump-snapshot\""), std::string("manifest"), std::string("{\"a\": \xff}"),
+        EncodeManifest(FullManifest()).substr(0, 100)}) {
+    SCOPED_TRACE(text);
+    auto r = ParseManifest(text, "manifest 'm'");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kDataLoss);
+    EXPECT_TRUE(Contains(r.status().message(), "manifest 'm'")) << r.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace ctdump::datastore

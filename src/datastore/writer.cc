@@ -492,6 +492,12 @@ Result<Manifest> SnapshotWriter::Impl::Finish() {
   m.firewall_config = o_.firewall_config;
   m.unprivileged = o_.unprivileged;
   m.files.resize(2);
+  // A published snapshot of the same name (another backup in the same
+  // second): writing our indexes would replace its ones, and Abort() would
+  // then delete them.
+  auto existing = ds_.backend().Stat(SnapshotPrefix(o_.volname) + kManifestName);
+  if (existing.ok()) return AlreadyExistsError(fmt::format("backup '{}' exists already", o_.volname));
+  if (existing.status().code() != Code::kNotFound) return existing.status();
   RETURN_IF_ERROR(WriteIndex(kMetaIndexName, meta_.index(), &m.files[0]));
   RETURN_IF_ERROR(WriteIndex(kDataIndexName, data_.index(), &m.files[1]));
   RETURN_IF_ERROR(ds_.backend().Sync());
