@@ -49,6 +49,9 @@ struct BackupContainerRequest {
   std::vector<std::string> exclude_patterns;
   BackupInfo info;
   nlohmann::json worker_state;  // what BackupContainerPrepare returned (null if nothing)
+  // ctdump's own, not PVE's (never sent to external providers): the tree is
+  // a copy, so inode numbers and ctimes say nothing about changes.
+  bool tree_is_copy = false;
 };
 
 struct BackupEntry {

@@ -410,6 +410,7 @@ Status Job::RunProvider(GuestRun& g, const ConsistentTree& tree) {
   req.exclude_patterns = opts_.exclude_patterns;
   req.info.directory = tree.directory;
   req.info.sources = tree.sources;
+  req.tree_is_copy = tree.copied;
   req.info.backup_user_id = g.map.root_uid();
   std::string fw = fmt::format("{}/{}/ctdump.fw", paths_.lxcpath, g.vmid);
   if (sys::PathExists(fw)) {

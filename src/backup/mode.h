@@ -52,6 +52,9 @@ struct ModeContext {
 struct ConsistentTree {
   std::string directory;
   std::vector<std::string> sources;
+  // The tree is a copy (suspend's rsync, snapshot's reflink copies): inode
+  // numbers and ctimes are the copy's, not the container's.
+  bool copied = false;
 };
 
 // "mode failure - ...": snapshot mode cannot work here; the job tries

@@ -186,6 +186,7 @@ class SnapshotMode : public ModeSession {
   Result<ConsistentTree> MountAll() {
     ConsistentTree tree{ctx_.directory, {}};
     for (const auto& v : volumes_) {
+      if (v.method != Method::kBtrfsSnapshot) tree.copied = true;
       Result<sys::MountGuard> m = v.path == "/"
           ? sys::MountGuard::BindReadOnly(v.snapshot, ctx_.directory)
           : sys::MountGuard::BindReadOnlyBeneath(v.snapshot, ctx_.directory, v.path);

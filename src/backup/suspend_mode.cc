@@ -68,7 +68,7 @@ class SuspendMode : public ModeSession {
     Status synced = Rsync(from, copy, /*first=*/false);
     RETURN_IF_ERROR(Resume());
     RETURN_IF_ERROR(synced);
-    return ConsistentTree{copy, {"."}};
+    return ConsistentTree{copy, {"."}, true};
   }
 
   Status Resume() override { return ThawWithHooks(ctx_, "suspend", frozen_); }

@@ -147,6 +147,7 @@ Status DatastoreProvider::BackupContainer(const IdMap& map, const BackupContaine
   wc.skip_lost_and_found = !map.empty();  // vzdump: unprivileged containers
   wc.bwlimit = req.info.bandwidth_limit;
   wc.has_parent = parent != nullptr;
+  wc.tree_is_copy = req.tree_is_copy;
   sys::SpawnOptions so;
   so.argv = {"ctdump datastore worker"};
   so.pipe_stdin = parent != nullptr;
@@ -268,8 +269,13 @@ Result<std::vector<BackupEntry>> DatastoreProvider::ListBackups(
     e.volname = s.volname;
     e.vmid = s.name.vmid;
     e.ctime = s.name.time;
-    e.size = s.manifest.stats.value("bytes", uint64_t{0});
-    if (s.notes) e.notes = s.notes->substr(0, s.notes->find('\n'));
+    if (s.unreadable) {
+      e.notes = "(unreadable: " + *s.unreadable + ")";
+      if (observer_) observer_->Log(LogLevel::kWarn, fmt::format("backup '{}': {}", s.volname, *s.unreadable));
+    } else {
+      e.size = s.manifest.stats.value("bytes", uint64_t{0});
+      if (s.notes) e.notes = s.notes->substr(0, s.notes->find('\n'));
+    }
     e.is_protected = s.is_protected;
     out.push_back(std::move(e));
   }

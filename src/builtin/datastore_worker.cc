@@ -161,7 +161,7 @@ class Visitor : public archive::EntryVisitor {
   }
 
   bool IsUnchanged(const std::string& rel, const struct stat& st) override {
-    if (!c_.has_parent) return false;
+    if (!c_.has_parent || c_.tree_is_copy) return false;
     auto p = parent_.Find(rel);
     if (!p.ok()) {
       parent_error_ = p.status();
@@ -195,6 +195,16 @@ class Visitor : public archive::EntryVisitor {
       RETURN_IF_ERROR(parent_.NextSegment());
     if (source_rels_.count(rel)) first_source_seen_.insert(rel);
     Entry e = ToEntry(ae, rel);
+    if (fd >= 0 && c_.has_parent && c_.tree_is_copy) {
+      ASSIGN_OR_RETURN(const Entry* p, parent_.Find(rel));
+      if (p && SameContent(*p, e)) {
+        e.flags |= datastore::kEntryUnchanged;
+        e.data_offset = p->data_offset;
+        e.data_length = p->data_length;
+        fd = -1;
+        bytes_ += e.size;
+      }
+    }
     record_.clear();
     datastore::EncodeEntry(e, &record_);
     ++entries_;
@@ -259,6 +269,16 @@ class Visitor : public archive::EntryVisitor {
       e.data_length = e.sparse.empty() ? e.size : stored;
     }
     return e;
+  }
+
+  // For a copied tree: the parent's record `p` describes the same content
+  // as the fresh entry `e` by everything but inode and ctime.
+  static bool SameContent(const Entry& p, const Entry& e) {
+    return p.is_regular() && e.is_regular() && p.size == e.size && p.mode == e.mode &&
+           p.uid == e.uid && p.gid == e.gid && p.mtime_sec == e.mtime_sec &&
+           p.mtime_nsec == e.mtime_nsec && p.xattrs == e.xattrs &&
+           p.acl_access == e.acl_access && p.acl_default == e.acl_default &&
+           p.sparse == e.sparse && p.data_length == e.data_length;
   }
 
   static std::string AclText(archive_entry* ae, int type) {

@@ -8,7 +8,8 @@
 // memory stays flat): a regular file whose size, mtime, ctime and inode
 // equal the parent's record is sent as that record marked unchanged and is
 // neither opened nor read (ctime covers owner, mode, xattr and ACL changes).
-// Everything else is read. The bandwidth limit counts the bytes read.
+// Everything else is read. When the tree is a copy, see tree_is_copy. The
+// bandwidth limit counts the bytes read.
 #ifndef CTDUMP_BUILTIN_DATASTORE_WORKER_H_
 #define CTDUMP_BUILTIN_DATASTORE_WORKER_H_
 
@@ -26,6 +27,10 @@ struct DatastoreWorkerConfig {
   bool skip_lost_and_found = false;
   std::optional<uint64_t> bwlimit;   // bytes/s
   bool has_parent = false;           // fd 0 carries the parent's metadata stream
+  // The tree is a copy (suspend, reflink snapshot): inode and ctime are new,
+  // so a file counts as unchanged when size, mtime, mode, owner, xattrs, ACLs
+  // and sparse map equal the parent's record (metadata is read, data is not).
+  bool tree_is_copy = false;
 };
 
 // Runs in the forked worker; returns its exit code.

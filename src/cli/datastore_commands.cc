@@ -120,6 +120,15 @@ int RunVerify(const CommandContext& c, const std::string& storage,
   for (const auto& p : r->problems) c.out->Log(LogLevel::kErr, p);
   for (const auto& v : r->damaged_snapshots)
     c.out->Log(LogLevel::kErr, fmt::format("backup '{}:{}' is damaged", storage, v));
+  for (const auto& v : r->other_key_snapshots)
+    c.out->Log(LogLevel::kWarn,
+               fmt::format("backup '{}:{}' is encrypted with another key (or none is configured): "
+                           "its references were checked, not its content",
+                           storage, v));
+  if (r->other_key_chunks)
+    c.out->Log(LogLevel::kWarn, fmt::format("{} chunks are encrypted with another key: only their "
+                                            "presence was checked",
+                                            r->other_key_chunks));
   c.out->Log(LogLevel::kInfo,
              fmt::format("verified {} backup(s), {} chunks, {} in {:.1f} s ({:.0f} MiB/s of "
                          "chunk data); {}",

@@ -195,7 +195,7 @@ Result<std::string> DecodeBlob(std::string_view blob, BlobType type, const crypt
     if (!s.ok()) return Damaged(what, "authentication failed (GCM tag mismatch)");
     payload = decrypted;
   } else {
-    if (key && type != BlobType::kChunk && type != BlobType::kText)
+    if (key && type == BlobType::kManifest)
       return PermissionDeniedError(
           fmt::format("{} is not encrypted, but the storage has an encryption key", what));
     payload = blob.substr(kBlobHeaderSize);
@@ -373,6 +373,13 @@ Result<Manifest> ParseManifest(std::string_view text, const std::string& what) {
   try {
     if (j.at("format").get<std::string>() != kManifestFormat)
       return Damaged(what, "not a ctdump snapshot manifest");
+    // get<integer>() of a floating-point number outside the integer's range
+    // is undefined behaviour: integer fields must hold JSON integers.
+    const auto& c = j.at("chunker");
+    const nlohmann::json* integers[] = {&j.at("version"), &j.at("backup-time"), &c.at("min"),
+                                        &c.at("avg"), &c.at("max")};
+    for (const nlohmann::json* v : integers)
+      if (!v->is_number_integer()) return Damaged(what, "bad manifest field: not an integer");
     int version = j.at("version").get<int>();
     if (version != kManifestVersion)
       return Damaged(what, fmt::format("unsupported manifest version {}", version));
@@ -385,6 +392,8 @@ Result<Manifest> ParseManifest(std::string_view text, const std::string& what) {
     for (const auto& f : j.at("files")) {
       ManifestFile mf;
       mf.name = f.at("name").get<std::string>();
+      if (!f.at("size").is_number_integer())
+        return Damaged(what, "bad manifest field: not an integer");
       mf.size = f.at("size").get<uint64_t>();
       auto d = Digest::FromHex(f.at("digest").get<std::string>());
       if (!d.ok()) return Damaged(what, "bad file digest");
@@ -394,7 +403,6 @@ Result<Manifest> ParseManifest(std::string_view text, const std::string& what) {
     if (j.contains("parent") && !j["parent"].is_null()) m.parent = j["parent"].get<std::string>();
     if (j.contains("key-fingerprint") && !j["key-fingerprint"].is_null())
       m.key_fingerprint = j["key-fingerprint"].get<std::string>();
-    const auto& c = j.at("chunker");
     m.chunk_min = c.at("min").get<uint32_t>();
     m.chunk_avg = c.at("avg").get<uint32_t>();
     m.chunk_max = c.at("max").get<uint32_t>();

@@ -43,8 +43,8 @@ void FuzzBlob(std::string_view in) {
   // Decode as the type the header claims (to get past the type check) and
   // as a chunk.
   ds::BlobType claimed = header.ok() ? header->type : ds::BlobType::kChunk;
-  for (const ctdump::crypt::Key* key : {static_cast<const ctdump::crypt::Key*>(nullptr),
-                                        &FixedKey()}) {
+  for (const ctdump::crypt::Key* key :
+       {static_cast<const ctdump::crypt::Key*>(nullptr), &FixedKey()}) {
     for (ds::BlobType type : {claimed, ds::BlobType::kChunk}) {
       auto plain = ds::DecodeBlob(in, type, key, nullptr, kWhat);
       if (!plain.ok()) {
@@ -54,8 +54,7 @@ void FuzzBlob(std::string_view in) {
       if (!header.ok() || plain->size() != header->raw_size) __builtin_trap();
       const ctdump::crypt::Key* used = header->fingerprint ? key : nullptr;
       if (ds::ComputeDigest(used, *plain) != header->digest) __builtin_trap();
-      if (ds::DecodeBlob(in, type, key, &header->digest, kWhat).value() != *plain)
-        __builtin_trap();
+      if (ds::DecodeBlob(in, type, key, &header->digest, kWhat).value() != *plain) __builtin_trap();
     }
   }
 }

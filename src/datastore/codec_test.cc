@@ -7,10 +7,9 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "datastore/blob_format.h"
 #include "datastore/datastore_test_util.h"
@@ -72,9 +71,9 @@ TEST(BlobTest, RoundTripEveryTypeCompressionAndKey) {
     for (int level : {0, 1, 9}) {
       for (const crypt::Key* k : {static_cast<const crypt::Key*>(nullptr), &key}) {
         for (const Content& c : contents) {
-          SCOPED_TRACE(::testing::Message() << "type " << static_cast<int>(type) << ", zstd "
-                                            << level << ", key " << (k != nullptr) << ", "
-                                            << c.name);
+          SCOPED_TRACE(::testing::Message()
+                       << "type " << static_cast<int>(type) << ", zstd " << level << ", key "
+                       << (k != nullptr) << ", " << c.name);
           std::string blob = Encode(c.bytes, type, level, k);
           auto info = ParseBlobHeader(blob, kWhat);
           ASSERT_TRUE(info.ok()) << info.status().ToString();
@@ -84,15 +83,21 @@ TEST(BlobTest, RoundTripEveryTypeCompressionAndKey) {
           EXPECT_EQ(info->raw_size, c.bytes.size());
           EXPECT_EQ(info->digest, ComputeDigest(k, c.bytes));
           EXPECT_EQ(info->fingerprint.has_value(), k != nullptr);
-          if (k) EXPECT_EQ(*info->fingerprint, k->fingerprint());
+          if (k) {
+            EXPECT_EQ(*info->fingerprint, k->fingerprint());
+          }
           const size_t header = k ? kBlobEncryptedHeaderSize : kBlobHeaderSize;
-          if (zstd)
+          if (zstd) {
             EXPECT_LT(blob.size(), header + c.bytes.size() / 2);
-          else
+          } else {
             EXPECT_EQ(blob.size(), header + c.bytes.size());
-          if (k == nullptr && !zstd) EXPECT_EQ(blob.substr(header), c.bytes);  // stored raw
-          if (k != nullptr && c.bytes.size() >= 64 && !zstd)
+          }
+          if (k == nullptr && !zstd) {
+            EXPECT_EQ(blob.substr(header), c.bytes);  // stored raw
+          }
+          if (k != nullptr && c.bytes.size() >= 64 && !zstd) {
             EXPECT_EQ(blob.find(c.bytes.substr(0, 64)), std::string::npos);  // really encrypted
+          }
           Digest d = ComputeDigest(k, c.bytes);
           auto plain = DecodeBlob(blob, type, k, &d, kWhat);
           ASSERT_TRUE(plain.ok()) << plain.status().ToString();
@@ -154,14 +159,22 @@ TEST(BlobTest, MissingKeyIsFailedPreconditionNamingTheFingerprint) {
   }
 }
 
-TEST(BlobTest, UnencryptedManifestOrIndexUnderAKeyIsPermissionDenied) {
+TEST(BlobTest, UnencryptedManifestUnderAKeyIsPermissionDenied) {
   const crypt::Key a = TestKey(8);
-  for (BlobType type : {BlobType::kManifest, BlobType::kIndex}) {
-    std::string blob = Encode(TextBytes(300), type, 1, nullptr);
-    auto r = DecodeBlob(blob, type, &a, nullptr, kWhat);
+  {
+    std::string blob = Encode(TextBytes(300), BlobType::kManifest, 1, nullptr);
+    auto r = DecodeBlob(blob, BlobType::kManifest, &a, nullptr, kWhat);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
     EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+  }
+  // Indexes are plain in every store (the authenticated manifest pins them).
+  {
+    std::string plain = TextBytes(300);
+    std::string blob = Encode(plain, BlobType::kIndex, 1, nullptr);
+    auto r = DecodeBlob(blob, BlobType::kIndex, &a, nullptr, kWhat);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(*r, plain);
   }
   // An unencrypted chunk cannot pass for the keyed id it is stored under.
   std::string plain = TextBytes(300);
@@ -239,13 +252,31 @@ size_t ExpectDamageDetected(const std::string& blob, const std::string& plain, B
         EXPECT_TRUE(s.code() == Code::kDataLoss || s.code() == Code::kFailedPrecondition)
             << s.message();
       } else {
-        EXPECT_EQ(s.code(), Code::kDataLoss) << "flip 0x" << std::hex << int{flip} << " at "
-                                             << std::dec << i << ": " << s.message();
+        EXPECT_EQ(s.code(), Code::kDataLoss)
+            << "flip 0x" << std::hex << int{flip} << " at " << std::dec << i << ": " << s.message();
       }
     }
   }
-  std::vector<size_t> cuts = {0, 1, 7, 8, 9, 16, 24, 55, 56, 57, 63, 64, 75, 76, 91, 92, 93,
-                              blob.size() / 2, blob.size() - 2, blob.size() - 1};
+  std::vector<size_t> cuts = {0,
+                              1,
+                              7,
+                              8,
+                              9,
+                              16,
+                              24,
+                              55,
+                              56,
+                              57,
+                              63,
+                              64,
+                              75,
+                              76,
+                              91,
+                              92,
+                              93,
+                              blob.size() / 2,
+                              blob.size() - 2,
+                              blob.size() - 1};
   for (size_t n : cuts) {
     if (n >= blob.size()) continue;
     auto r = DecodeBlob(std::string_view(blob).substr(0, n), type, key, nullptr, kWhat);
@@ -321,17 +352,17 @@ TEST(BlobCorruptionTest, BigRawBlobSampled) {
 TEST(BlobCorruptionTest, BigEncryptedBlobSampled) {
   const crypt::Key key = TestKey(13);
   std::string text = TextBytes(256 * 1024, 9);
-  EXPECT_EQ(ExpectDamageDetected(Encode(text, BlobType::kChunk, 1, &key), text, BlobType::kChunk,
-                                 &key),
-            0u);
+  EXPECT_EQ(
+      ExpectDamageDetected(Encode(text, BlobType::kChunk, 1, &key), text, BlobType::kChunk, &key),
+      0u);
 }
 
 TEST(BlobCorruptionTest, BigCompressedBlobSampled) {
   std::string text;  // compresses to about half: a blob big enough to sample
   for (uint64_t i = 0; text.size() < 256 * 1024; ++i)
     text += TextBytes(4096, i) + RandomBytes(4096, i);
-  EXPECT_LE(ExpectDamageDetected(Encode(text, BlobType::kChunk, 1, nullptr), text,
-                                 BlobType::kChunk, nullptr),
+  EXPECT_LE(ExpectDamageDetected(Encode(text, BlobType::kChunk, 1, nullptr), text, BlobType::kChunk,
+                                 nullptr),
             16u);
 }
 
@@ -863,8 +894,12 @@ TEST(ManifestTest, RejectsDamage) {
       {"chunker min a string", [](auto& j) { j["chunker"]["min"] = "x"; }, "bad manifest field"},
       {"firewall a number", [](auto& j) { j["firewall-config"] = 1; }, "bad manifest field"},
       {"parent a number", [](auto& j) { j["parent"] = 1; }, "bad manifest field"},
-      {"unprivileged a string", [](auto& j) { j["unprivileged"] = "yes"; },
-       "bad manifest field"},
+      // Floats beyond the integers' range must not reach get<integer>() (UB).
+      {"backup time a huge float", [](auto& j) { j["backup-time"] = 1.7e64; }, "not an integer"},
+      {"version a float", [](auto& j) { j["version"] = 1.0; }, "not an integer"},
+      {"file size a float", [](auto& j) { j["files"][0]["size"] = 1e300; }, "not an integer"},
+      {"chunker max a float", [](auto& j) { j["chunker"]["max"] = -1e20; }, "not an integer"},
+      {"unprivileged a string", [](auto& j) { j["unprivileged"] = "yes"; }, "bad manifest field"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

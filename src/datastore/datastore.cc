@@ -157,6 +157,19 @@ Result<std::vector<IndexEntry>> Datastore::ReadIndex(const std::string& volname,
   return ParseIndex(plain, what);
 }
 
+Result<std::vector<IndexEntry>> Datastore::ReadIndexUnpinned(const std::string& volname,
+                                                             const std::string& file) {
+  std::string object = SnapshotPrefix(volname) + file;
+  ASSIGN_OR_RETURN(std::string blob, backend_->Get(object));
+  std::string what = fmt::format("index '{}'", object);
+  ASSIGN_OR_RETURN(std::string plain, DecodeBlob(blob, BlobType::kIndex, nullptr, nullptr, what));
+  return ParseIndex(plain, what);
+}
+
+bool IsKeyError(const Status& s) {
+  return s.code() == Code::kFailedPrecondition || s.code() == Code::kPermissionDenied;
+}
+
 Result<std::string> Datastore::ReadChunk(const Digest& d) {
   std::string object = ChunkObjectName(d);
   ASSIGN_OR_RETURN(std::string blob, backend_->Get(object));
@@ -176,15 +189,20 @@ Result<std::vector<SnapshotInfo>> Datastore::ListSnapshots(const std::optional<s
     auto v = ParseVolume(volname);
     if (!v.ok()) continue;
     auto m = ReadManifest(volname);
+    SnapshotInfo info;
+    info.volname = volname;
+    info.name = *v;
     if (!m.ok()) {
+      if (IsKeyError(m.status())) {
+        info.unreadable = m.status().message();
+        out.push_back(std::move(info));
+        continue;
+      }
       if (observer)
         observer->Log(LogLevel::kWarn,
                       fmt::format("skipping backup '{}': {}", volname, m.status().message()));
       continue;
     }
-    SnapshotInfo info;
-    info.volname = volname;
-    info.name = *v;
     info.manifest = std::move(*m);
     auto notes = ReadNotes(volname);
     if (notes.ok()) info.notes = *notes;

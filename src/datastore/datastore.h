@@ -73,6 +73,9 @@ std::string SnapshotPrefix(const std::string& volname);  // "snapshots/<volname>
 struct SnapshotInfo {
   std::string volname;
   VolumeName name;
+  // Why the manifest could not be read with the configured key (encrypted
+  // with another key, or none configured); `manifest` is then empty.
+  std::optional<std::string> unreadable;
   Manifest manifest;
   std::optional<std::string> notes;
   bool is_protected = false;
@@ -101,7 +104,9 @@ class Datastore {
   const std::string& name() const { return name_; }
 
   // Snapshots (those with a manifest), oldest first; `vmid` filters.
-  // Snapshots whose manifest cannot be read are skipped with a warning.
+  // Snapshots encrypted with another key (or with a key while none is
+  // configured) are listed with `unreadable` set; damaged ones are skipped
+  // with a warning.
   Result<std::vector<SnapshotInfo>> ListSnapshots(const std::optional<std::string>& vmid,
                                                   Observer* observer);
   Result<Manifest> ReadManifest(const std::string& volname);
@@ -109,6 +114,11 @@ class Datastore {
   // against the manifest's digest.
   Result<std::vector<IndexEntry>> ReadIndex(const std::string& volname, const Manifest& m,
                                             const std::string& file);
+  // The index `file` of a snapshot read without its manifest (whose key may
+  // be unavailable): checked as a blob, not against the manifest. For gc and
+  // verify only.
+  Result<std::vector<IndexEntry>> ReadIndexUnpinned(const std::string& volname,
+                                                    const std::string& file);
   // A chunk's plaintext, checked against its id.
   Result<std::string> ReadChunk(const Digest& d);
 
@@ -140,6 +150,8 @@ class Datastore {
 };
 
 std::string BackupLockName(const std::string& vmid);  // "locks/backup.<vmid>"
+// True for the errors of reading a blob without its key, or with another.
+bool IsKeyError(const Status& s);
 inline constexpr char kGcLockName[] = "locks/gc";
 
 }  // namespace ctdump::datastore

@@ -14,11 +14,10 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "datastore/datastore_test_util.h"
 #include "datastore/entry_format.h"
@@ -226,9 +225,11 @@ class DatastoreTest : public ::testing::Test {
     struct timespec ts[2] = {{when, 0}, {when, 0}};
     std::string path = PathOf(object);
     if (sys::IsDirectory(path)) {
-      for (const auto& f : std::filesystem::recursive_directory_iterator(path))
-        if (f.is_regular_file())
+      for (const auto& f : std::filesystem::recursive_directory_iterator(path)) {
+        if (f.is_regular_file()) {
           ASSERT_EQ(::utimensat(AT_FDCWD, f.path().c_str(), ts, 0), 0) << f.path();
+        }
+      }
       return;
     }
     ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), ts, 0), 0) << path;
@@ -252,8 +253,7 @@ class DatastoreTest : public ::testing::Test {
   Status ReadWholeFile(Datastore& ds, const std::string& volname, const std::string& file) {
     auto records = RecordsOf(ds, volname);
     ASSIGN_OR_RETURN(auto r, SnapshotReader::Open(ds, volname));
-    return r->ReadFile(records.at(file), true,
-                       [](const char*, size_t) { return Status::OK(); });
+    return r->ReadFile(records.at(file), true, [](const char*, size_t) { return Status::OK(); });
   }
 
   std::string dir_;
@@ -444,10 +444,13 @@ TEST_F(DatastoreTest, ReaderDestroyedWhilePrefetching) {
     // A read at the start queues the next chunks; the reader goes away with
     // their decoding in flight.
     std::string got;
-    ASSERT_TRUE((*r)->data().Read(i * 1000, 100, [&](const char* d, size_t n) {
-      got.append(d, n);
-      return Status::OK();
-    }).ok());
+    ASSERT_TRUE((*r)->data()
+                    .Read(i * 1000, 100,
+                          [&](const char* d, size_t n) {
+                            got.append(d, n);
+                            return Status::OK();
+                          })
+                    .ok());
     EXPECT_EQ(got, tree[1].content.substr(i * 1000, 100));
   }
 }
@@ -505,7 +508,7 @@ TEST_F(DatastoreTest, IncrementalBackupReusesUnchangedFiles) {
     Node n;
     n.entry.path = added;
     n.entry.mode = S_IFREG | 0644;
-    n.content = RandomBytes(12345, added[2]);
+    n.content = RandomBytes(12345, std::hash<std::string>()(added));
     n.entry.size = n.entry.data_length = n.content.size();
     tree.push_back(n);
     fresh.insert(added);
@@ -558,8 +561,8 @@ TEST_F(DatastoreTest, IncrementalBackupReusesUnchangedFiles) {
   for (const Node& n : reversed)
     if (n.entry.is_regular()) all_unchanged[n.entry.path] = records2.at(n.entry.path);
   WriterStats stats3;
-  auto m3 = Backup(*ds, "200", kT0 + 120, WorkerStream(reversed, all_unchanged), parent2,
-                   65536, &stats3);
+  auto m3 =
+      Backup(*ds, "200", kT0 + 120, WorkerStream(reversed, all_unchanged), parent2, 65536, &stats3);
   ASSERT_TRUE(m3.ok()) << m3.status().ToString();
   ExpectTree(reversed, ReadBack(*ds, FormatVolume("200", kT0 + 120)));
   EXPECT_EQ(stats3.read_bytes, 0u);
@@ -627,11 +630,14 @@ TEST_F(DatastoreTest, EncryptedStore) {
     EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
     EXPECT_TRUE(Contains(r.status().message(), fp)) << r.status().message();
     EXPECT_TRUE(Contains(r.status().message(), "manifest")) << r.status().message();
+    // Listed, marked unreadable with the reason; never a parent.
     RecordingObserver obs;
     auto list = ds->ListSnapshots(std::nullopt, &obs);
     ASSERT_TRUE(list.ok());
-    EXPECT_TRUE(list->empty());
-    EXPECT_TRUE(Contains(obs.All(), volname)) << obs.All();
+    ASSERT_EQ(list->size(), 1u);
+    EXPECT_EQ((*list)[0].volname, volname);
+    ASSERT_TRUE((*list)[0].unreadable.has_value());
+    EXPECT_TRUE(Contains(*(*list)[0].unreadable, fp)) << *(*list)[0].unreadable;
     EXPECT_EQ(LoadParent(*ds, "401", nullptr), nullptr);
     auto chunk = ds->ReadChunk(*ChunksOf(*Open(key), volname).begin());
     ASSERT_FALSE(chunk.ok());
@@ -692,14 +698,12 @@ std::vector<BadStream> BadStreams() {
       {"dotdot inside", [=](auto&) { return root + EntryFrame(Dir("a/../../x")) + Z(); },
        "bad path"},
       {"absolute path", [=](auto&) { return root + EntryFrame(Dir("/abs")) + Z(); }, "'/abs'"},
-      {"empty component", [=](auto&) { return root + EntryFrame(Dir("a//b")) + Z(); },
-       "'a//b'"},
-      {"dot component", [=](auto&) { return root + EntryFrame(Dir("a/./b")) + Z(); },
-       "bad path"},
+      {"empty component", [=](auto&) { return root + EntryFrame(Dir("a//b")) + Z(); }, "'a//b'"},
+      {"dot component", [=](auto&) { return root + EntryFrame(Dir("a/./b")) + Z(); }, "bad path"},
       {"trailing slash", [=](auto&) { return root + EntryFrame(Dir("a/")) + Z(); }, "bad path"},
       {"lone dot", [=](auto&) { return root + EntryFrame(Dir(".")) + Z(); }, "bad path"},
-      {"NUL in a path",
-       [=](auto&) { return root + EntryFrame(Dir(std::string("a\0b", 3))) + Z(); }, "bad path"},
+      {"NUL in a path", [=](auto&) { return root + EntryFrame(Dir(std::string("a\0b", 3))) + Z(); },
+       "bad path"},
       {"hardlink escaping the tree",
        [=](auto&) {
          Entry e = File("h", 0);
@@ -864,6 +868,30 @@ TEST_F(DatastoreTest, MaliciousWorkerStreamsAreRejected) {
   EXPECT_EQ((*list)[0].volname, FormatVolume("666", kT0));
 }
 
+TEST_F(DatastoreTest, WorkerErrorWithChunksInFlight) {
+  auto ds = Open();
+  ASSERT_NE(ds, nullptr);
+  // Megabytes of data, then garbage: the writer fails and goes away while
+  // its upload thread still works on the chunks cut so far (slow zstd keeps
+  // the queue full).
+  auto tree = TreeBuilder().Dir("").File("big", RandomBytes(4 << 20, 3)).Build();
+  const std::string stream = WorkerStream(tree, {}, kMaxFrameSize, /*end=*/false) + Frame('Q', "");
+  for (int i = 0; i < 3; ++i) {
+    WriterOptions o;
+    o.volname = FormatVolume("9", kT0 + i);
+    o.vmid = "9";
+    o.backup_time = kT0 + i;
+    o.threads = 1;
+    o.zstd_level = 19;
+    auto w = SnapshotWriter::Create(*ds, o, nullptr, nullptr);
+    ASSERT_TRUE(w.ok());
+    Status s = (*w)->Feed(stream.data(), stream.size());
+    EXPECT_TRUE(Contains(s.message(), "unknown frame type")) << s.ToString();
+    (*w)->Abort();
+  }
+  EXPECT_TRUE(ds->backend().List("snapshots/")->empty());
+}
+
 TEST_F(DatastoreTest, AbortAfterFinishFailedLeavesNothing) {
   auto ds = Open();
   ASSERT_NE(ds, nullptr);
@@ -876,8 +904,8 @@ TEST_F(DatastoreTest, AbortAfterFinishFailedLeavesNothing) {
   o.threads = 1;
   auto w = SnapshotWriter::Create(*ds, o, nullptr, nullptr);
   ASSERT_TRUE(w.ok());
-  std::string stream = WorkerStream(TreeBuilder().Dir("").File("a", "x").Build(), {},
-                                    kMaxFrameSize, /*end=*/false);
+  std::string stream =
+      WorkerStream(TreeBuilder().Dir("").File("a", "x").Build(), {}, kMaxFrameSize, /*end=*/false);
   ASSERT_TRUE((*w)->Feed(stream.data(), stream.size()).ok());
   EXPECT_FALSE((*w)->Finish().ok());
   (*w)->Abort();
@@ -1217,8 +1245,8 @@ TEST_F(GcTest, OneGcAtATime) {
 TEST_F(DatastoreTest, LockIsExclusiveAndNamesItsHolder) {
   auto ds = Open();
   ASSERT_NE(ds, nullptr);
-  auto first = ds->TakeLock(BackupLockName("1"), std::string("ct/1/2025-11-26T08_22_59Z"),
-                            &observer_);
+  auto first =
+      ds->TakeLock(BackupLockName("1"), std::string("ct/1/2025-11-26T08_22_59Z"), &observer_);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->object, "locks/backup.1");
   EXPECT_EQ(first->pid, ::getpid());

@@ -69,7 +69,9 @@ inline void ExpectSameEntry(const Entry& want, const Entry& got, bool compare_of
   EXPECT_EQ(want.ino, got.ino);
   EXPECT_EQ(want.size, got.size);
   EXPECT_EQ(want.rdev, got.rdev);
-  if (compare_offset) EXPECT_EQ(want.data_offset, got.data_offset);
+  if (compare_offset) {
+    EXPECT_EQ(want.data_offset, got.data_offset);
+  }
   EXPECT_EQ(want.data_length, got.data_length);
   EXPECT_EQ(want.path, got.path);
   EXPECT_EQ(want.link, got.link);

@@ -36,6 +36,8 @@ struct VerifyReport {
   uint64_t chunks = 0;
   uint64_t chunk_bytes = 0;   // plaintext bytes re-hashed
   uint64_t logical_bytes = 0;  // file bytes of the verified snapshots
+  uint64_t other_key_chunks = 0;  // encrypted with another key: presence checked only
+  std::vector<std::string> other_key_snapshots;
   std::vector<std::string> problems;          // one line per damaged/missing object
   std::vector<std::string> damaged_snapshots;  // volnames
   bool ok() const { return problems.empty(); }

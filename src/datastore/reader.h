@@ -44,8 +44,10 @@ class StreamReader {
 
  private:
   class Impl;
-  std::unique_ptr<Impl> impl_;
+  // Declared first so it outlives impl_, whose decoder threads read it
+  // until impl_'s destructor has joined them.
   std::vector<IndexEntry> index_;
+  std::unique_ptr<Impl> impl_;
 };
 
 class SnapshotReader {

@@ -152,11 +152,17 @@ Result<ExportStats> ExportTar(SnapshotReader& reader, const ExportOptions& optio
     }
     return Status::OK();
   });
-  if (s.code() == Code::kCancelled && closed && closed()) return stats;
-  RETURN_IF_ERROR(s);
-  for (const auto& p : options.paths)
-    if (!found.count(p))
-      return NotFoundError(fmt::format("'/{}' is not in backup '{}'", p, reader.volname()));
+  if (!s.ok()) {
+    // No end-of-archive blocks: the consumer must not see a valid short tar.
+    archive_write_fail(a.get());
+    if (s.code() == Code::kCancelled && closed && closed()) return stats;
+    return s;
+  }
+  for (const auto& p : options.paths) {
+    if (found.count(p)) continue;
+    archive_write_fail(a.get());
+    return NotFoundError(fmt::format("'/{}' is not in backup '{}'", p, reader.volname()));
+  }
   if (archive_write_close(a.get()) != ARCHIVE_OK) return lib_error("Failed to finish the tar stream");
   return stats;
 }

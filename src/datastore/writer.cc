@@ -443,10 +443,12 @@ Status SnapshotWriter::Impl::WriteIndex(const char* name, const std::vector<Inde
   std::string plain = EncodeIndex(index);
   f->name = name;
   f->size = plain.size();
-  f->digest = ComputeDigest(ds_.key(), plain);
+  // Indexes are never encrypted: they hold chunk ids (keyed under a key) and
+  // sizes, and gc must read them whatever key a snapshot was made with. The
+  // manifest, authenticated under a key, pins their SHA-256.
+  f->digest = crypt::Sha256(plain);
   BlobOptions bo;
   bo.type = BlobType::kIndex;
-  bo.key = ds_.key();
   ASSIGN_OR_RETURN(std::string blob, EncodeBlob(plain, f->digest, bo));
   std::string object = SnapshotPrefix(o_.volname) + name;
   written_.push_back(object);
@@ -496,7 +498,8 @@ Result<Manifest> SnapshotWriter::Impl::Finish() {
   // second): writing our indexes would replace its ones, and Abort() would
   // then delete them.
   auto existing = ds_.backend().Stat(SnapshotPrefix(o_.volname) + kManifestName);
-  if (existing.ok()) return AlreadyExistsError(fmt::format("backup '{}' exists already", o_.volname));
+  if (existing.ok())
+    return AlreadyExistsError(fmt::format("backup '{}' exists already", o_.volname));
   if (existing.status().code() != Code::kNotFound) return existing.status();
   RETURN_IF_ERROR(WriteIndex(kMetaIndexName, meta_.index(), &m.files[0]));
   RETURN_IF_ERROR(WriteIndex(kDataIndexName, data_.index(), &m.files[1]));
@@ -559,7 +562,7 @@ std::shared_ptr<const ParentSnapshot> LoadParent(Datastore& ds, const std::strin
   std::optional<std::string> fp;
   if (ds.key()) fp = crypt::FingerprintString(ds.key()->fingerprint());
   for (auto it = snaps->rbegin(); it != snaps->rend(); ++it) {
-    if (it->manifest.key_fingerprint != fp) continue;
+    if (it->unreadable || it->manifest.key_fingerprint != fp) continue;
     auto p = std::make_shared<ParentSnapshot>();
     p->volname = it->volname;
     p->manifest = it->manifest;

@@ -154,8 +154,11 @@ Result<ExtractStats> ExtractStream(
                        observer);
   Status s = produce([&session](const void* d, size_t n) { return session.Write(d, n); },
                      [&session]() { return session.closed(); });
+  const bool child_stopped = session.closed();
   auto stats = session.Finish();
-  // The child's own error explains a stream that stopped early.
+  // A producer that failed on its own explains the failure (the child then
+  // saw a cut-off stream); a child that stopped reading explains it itself.
+  if (!s.ok() && !child_stopped) return s;
   if (!stats.ok()) return stats.status();
   RETURN_IF_ERROR(s);
   return stats;
