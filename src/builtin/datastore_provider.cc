@@ -195,7 +195,7 @@ Result<std::optional<uint64_t>> DatastoreProvider::BackupCleanup(const std::stri
   }
   std::optional<uint64_t> size;
   if (it->second.manifest) {
-    size = it->second.manifest->stats.value("bytes", uint64_t{0});
+    size = it->second.manifest->Stat("bytes");
     if (!success && observer_)
       observer_->Log(LogLevel::kWarn,
                      fmt::format("keeping the complete backup '{}' of a job that failed afterwards",
@@ -273,7 +273,7 @@ Result<std::vector<BackupEntry>> DatastoreProvider::ListBackups(
       e.notes = "(unreadable: " + *s.unreadable + ")";
       if (observer_) observer_->Log(LogLevel::kWarn, fmt::format("backup '{}': {}", s.volname, *s.unreadable));
     } else {
-      e.size = s.manifest.stats.value("bytes", uint64_t{0});
+      e.size = s.manifest.Stat("bytes");
       if (s.notes) e.notes = s.notes->substr(0, s.notes->find('\n'));
     }
     e.is_protected = s.is_protected;

@@ -346,6 +346,12 @@ const ManifestFile* Manifest::File(std::string_view name) const {
   return nullptr;
 }
 
+uint64_t Manifest::Stat(const char* key) const {
+  auto it = stats.find(key);
+  if (it == stats.end() || !it->is_number_unsigned()) return 0;
+  return it->get<uint64_t>();
+}
+
 std::string EncodeManifest(const Manifest& m) {
   nlohmann::json j;
   j["format"] = kManifestFormat;

@@ -121,6 +121,8 @@ struct Manifest {
   nlohmann::json stats = nlohmann::json::object();
 
   const ManifestFile* File(std::string_view name) const;
+  // A non-negative integer of `stats`, 0 when missing or of another type.
+  uint64_t Stat(const char* key) const;
 };
 
 std::string EncodeManifest(const Manifest& m);

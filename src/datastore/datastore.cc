@@ -113,16 +113,23 @@ Result<std::unique_ptr<Datastore>> Datastore::Open(std::unique_ptr<ObjectBackend
   if (j.is_discarded() || !j.is_object() || j.value("format", "") != kStoreFormat)
     return DataLossError(fmt::format("{}: '{}' is not a ctdump datastore config", ds->name_,
                                      ds->backend_->Describe() + "/" + kConfigName));
-  if (j.value("version", 0) != 1)
+  // Integers only: a float converted to an integer type is undefined.
+  auto uint_at = [](const json& o, const char* k) -> std::optional<uint64_t> {
+    auto it = o.find(k);
+    if (it == o.end() || !it->is_number_unsigned()) return std::nullopt;
+    return it->get<uint64_t>();
+  };
+  auto version = uint_at(j, "version");
+  if (version != uint64_t{1})
     return FailedPreconditionError(fmt::format("{}: unsupported datastore version {}", ds->name_,
-                                               j.value("version", 0)));
-  try {
-    ds->chunker_.min_size = j.at("chunker").at("min").get<uint32_t>();
-    ds->chunker_.avg_size = j.at("chunker").at("avg").get<uint32_t>();
-    ds->chunker_.max_size = j.at("chunker").at("max").get<uint32_t>();
-  } catch (const json::exception& e) {
+                                               j.contains("version") ? j["version"].dump() : "none"));
+  const json& c = j.contains("chunker") ? j["chunker"] : json::object();
+  auto mn = uint_at(c, "min"), avg = uint_at(c, "avg"), mx = uint_at(c, "max");
+  if (!c.is_object() || !mn || !avg || !mx || *mx > UINT32_MAX)
     return DataLossError(fmt::format("{}: bad chunker parameters in its config", ds->name_));
-  }
+  ds->chunker_.min_size = static_cast<uint32_t>(*mn);
+  ds->chunker_.avg_size = static_cast<uint32_t>(*avg);
+  ds->chunker_.max_size = static_cast<uint32_t>(*mx);
   RETURN_IF_ERROR(Chunker::Validate(ds->chunker_));
   return ds;
 }

@@ -49,7 +49,7 @@ namespace ctdump::datastore {
 inline constexpr char kMetaMagic[8] = {'C', 'T', 'D', 'M', 'E', 'T', 'A', 0x01};
 inline constexpr size_t kMaxRecordSize = 16u << 20;  // xattrs and ACLs included
 inline constexpr size_t kMaxFrameSize = 1u << 20;
-inline constexpr size_t kRecordFixedSize = 4 + 4 * 3 + 8 + 4 + 8 + 4 + 8 * 5;
+inline constexpr size_t kRecordFixedSize = 4 + 4 * 4 + 8 + 4 + 8 + 4 + 8 * 5;
 
 inline constexpr uint32_t kEntryHardlink = 0x1;   // link is the hardlink target
 inline constexpr uint32_t kEntryUnchanged = 0x2;  // worker stream only

@@ -83,7 +83,7 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
       damaged.insert(s);
       continue;
     } else {
-      report.logical_bytes += m->stats.value("bytes", uint64_t{0});
+      report.logical_bytes += m->Stat("bytes");
     }
     for (const char* file : {kMetaIndexName, kDataIndexName}) {
       auto index = m.ok() ? ds.ReadIndex(v, *m, file) : ds.ReadIndexUnpinned(v, file);

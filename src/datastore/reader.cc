@@ -126,7 +126,7 @@ class StreamReader::Impl {
 
 StreamReader::StreamReader(Datastore& ds, std::vector<IndexEntry> index, std::string what,
                            int prefetch)
-    : index_(std::move(index)) {
+    : index_(std::move(index)), what_(what) {
   impl_ = std::make_unique<Impl>(ds, index_, std::move(what), prefetch);
 }
 
@@ -135,8 +135,8 @@ StreamReader::~StreamReader() = default;
 Status StreamReader::Read(uint64_t offset, uint64_t length,
                           const std::function<Status(const char* data, size_t size)>& sink) {
   if (offset > size() || length > size() - offset)
-    return DataLossError(fmt::format("read of {} bytes at {} beyond the end of a {}-byte stream",
-                                     length, offset, size()));
+    return DataLossError(fmt::format("{}: read of {} bytes at {} beyond the end of the {}-byte stream",
+                                     what_, length, offset, size()));
   size_t i = static_cast<size_t>(
       std::upper_bound(index_.begin(), index_.end(), offset,
                        [](uint64_t v, const IndexEntry& e) { return v < e.end; }) -

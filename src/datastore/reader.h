@@ -47,6 +47,7 @@ class StreamReader {
   // Declared first so it outlives impl_, whose decoder threads read it
   // until impl_'s destructor has joined them.
   std::vector<IndexEntry> index_;
+  std::string what_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -270,6 +270,10 @@ class SnapshotWriter::Impl {
       for (const auto& e : parent_->meta_index) up_.AddKnown(e.digest);
     }
   }
+  // The upload threads write digests into meta_'s and data_'s indexes, which
+  // are destroyed before up_: after a failed Feed chunks may still be in
+  // flight, so let them land first.
+  ~Impl() { up_.Drain().IgnoreError(); }
 
   Status Start() { return meta_.Append(kMetaMagic, sizeof(kMetaMagic)); }
 
@@ -356,6 +360,7 @@ Status SnapshotWriter::Impl::HandleFrame(uint8_t type, std::string_view payload)
       return HandleEntry(payload);
     case kFrameEnd:
       if (pending_data_ != 0) return Bad("the stream ended inside a file's data");
+      if (!payload.empty()) return Bad("an end frame with a payload");
       ended_ = true;
       return Status::OK();
     default:

@@ -35,6 +35,10 @@ struct ExtractOptions {
   uint32_t fallback_uid = 65534;
   uint32_t fallback_gid = 65534;
   std::optional<uint64_t> bwlimit;  // bytes/s read from the source
+  // libarchive's check that no member is written through a symlink (on for
+  // untrusted archives anyway). The chroot keeps every write inside the
+  // target whatever this says.
+  bool secure_symlinks = true;
 };
 
 struct ExtractStats {

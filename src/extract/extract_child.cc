@@ -140,9 +140,19 @@ int Extractor::OpenArchives() {
   if (!in_ || !out_) return Fail(kExitIOError, "out of memory creating libarchive objects");
   SupportTarInput(in_.get());
   int flags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-              ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SPARSE |
-              ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+              ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
               ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+  // No ARCHIVE_EXTRACT_SPARSE: a sparse member's data blocks come with their
+  // offsets, so its holes are kept anyway; the flag would only make
+  // libarchive scan all data for zeros and write it in 4 KiB pieces (a
+  // write per 4 KiB of every file).
+  // SECURE_SYMLINKS re-checks every directory of every member's path (seven
+  // openat + fstatat per member): kept for archives from outside (external
+  // providers, restore-file targets holding other data). A built-in store's
+  // own stream is extracted into a fresh root under the chroot, so a symlink
+  // it contains can only lead elsewhere inside that same new root.
+  if (c_.options.untrusted || c_.options.secure_symlinks)
+    flags |= ARCHIVE_EXTRACT_SECURE_SYMLINKS;
   if (!c_.options.force) flags |= ARCHIVE_EXTRACT_NO_OVERWRITE;
   // No archive_write_disk_set_standard_lookup(): owners are numeric ids,
   // never names looked up in the target's /etc/passwd.

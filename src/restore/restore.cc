@@ -138,7 +138,9 @@ Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, cons
   if (o.bwlimit_kib) eo.bwlimit = o.bwlimit_kib * 1024;
   Result<extract::ExtractStats> stats = InternalError("no extraction");
   if (p.StreamsRestore() && !p.external()) {
-    // Straight from the store into the extraction: no file in between.
+    // Straight from the store into the extraction: no file in between. A
+    // fresh root holds nothing a symlink could be abused to reach.
+    if (!o.force) eo.secure_symlinks = false;
     log->Log(LogLevel::kInfo, fmt::format("extracting backup '{}' from storage '{}'", volname,
                                           p.storage_id()));
     stats = extract::ExtractStream(
