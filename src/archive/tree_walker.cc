@@ -236,7 +236,10 @@ Status Walker::VisitRegular(int dir_fd, const std::string& name, const std::stri
       archive_entry_set_size(e.get(), 0);
       return visitor_->Visit(e.get(), rel, -1);
     }
-  } else if (visitor_->IsUnchanged(rel, st)) {
+  }
+  if (visitor_->IsUnchanged(rel, st)) {
+    // The first name of a hardlinked inode: later names link to it.
+    if (st.st_nlink > 1) links_.emplace(std::make_pair(st.st_dev, st.st_ino), rel);
     return visitor_->SkippedUnchanged(rel, st);
   }
   sys::UniqueFd fd(

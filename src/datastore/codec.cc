@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include <bit>
 #include <cstring>
 #include <memory>
 
@@ -14,28 +15,29 @@
 namespace ctdump::datastore {
 namespace {
 
+// Little endian on every host; one memcpy where the host is little endian.
 void PutU32(std::string* out, uint32_t v) {
-  char b[4];
-  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(v >> (8 * i));
-  out->append(b, 4);
+  if constexpr (std::endian::native != std::endian::little) v = __builtin_bswap32(v);
+  out->append(reinterpret_cast<const char*>(&v), 4);
 }
 void PutU64(std::string* out, uint64_t v) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * i));
-  out->append(b, 8);
+  if constexpr (std::endian::native != std::endian::little) v = __builtin_bswap64(v);
+  out->append(reinterpret_cast<const char*>(&v), 8);
 }
 void PutStr(std::string* out, std::string_view s) {
   PutU32(out, static_cast<uint32_t>(s.size()));
   out->append(s);
 }
 uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  if constexpr (std::endian::native != std::endian::little) v = __builtin_bswap32(v);
   return v;
 }
 uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  if constexpr (std::endian::native != std::endian::little) v = __builtin_bswap64(v);
   return v;
 }
 

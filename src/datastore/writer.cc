@@ -310,8 +310,11 @@ class SnapshotWriter::Impl {
   WriterStats stats_;
   Status error_;
 
-  std::string in_;       // unparsed worker stream bytes
-  size_t in_pos_ = 0;
+  char header_[5];           // the frame header being read
+  size_t header_len_ = 0;
+  uint8_t frame_type_ = 0;   // of the frame being read
+  uint64_t frame_left_ = 0;  // its payload bytes still to come
+  std::string in_;           // the record being read
   uint64_t pending_data_ = 0;  // bytes of the current file still to come
   bool ended_ = false;
   std::string record_;   // scratch for encoding
@@ -325,24 +328,51 @@ class SnapshotWriter::Impl {
 };
 
 Status SnapshotWriter::Impl::FeedImpl(const char* data, size_t size) {
-  // Large data frames are handled straight from `data` when nothing is
-  // buffered; everything else goes through in_.
-  in_.append(data, size);
-  for (;;) {
-    std::string_view avail(in_.data() + in_pos_, in_.size() - in_pos_);
-    if (avail.size() < 5) break;
-    uint8_t type = static_cast<uint8_t>(avail[0]);
+  // File data goes from `data` straight to the data stream, whatever the
+  // framing of the pipe reads; only frame headers and records are buffered.
+  while (size > 0) {
+    if (frame_left_ > 0 && frame_type_ == kFrameData) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(size, frame_left_));
+      stats_.read_bytes += n;
+      RETURN_IF_ERROR(data_.Append(data, n));
+      frame_left_ -= n;
+      data += n;
+      size -= n;
+      continue;
+    }
+    if (frame_left_ > 0) {  // a record
+      size_t n = static_cast<size_t>(std::min<uint64_t>(size, frame_left_));
+      in_.append(data, n);
+      frame_left_ -= n;
+      data += n;
+      size -= n;
+      if (frame_left_ == 0) {
+        RETURN_IF_ERROR(HandleFrame(frame_type_, in_));
+        in_.clear();
+      }
+      continue;
+    }
+    size_t n = std::min(size, sizeof(header_) - header_len_);
+    std::memcpy(header_ + header_len_, data, n);
+    header_len_ += n;
+    data += n;
+    size -= n;
+    if (header_len_ < sizeof(header_)) break;
+    header_len_ = 0;
+    frame_type_ = static_cast<uint8_t>(header_[0]);
     uint32_t len = 0;
-    for (int i = 4; i >= 1; --i) len = (len << 8) | static_cast<uint8_t>(avail[i]);
-    if (len > kMaxFrameSize && type != kFrameEntry) return Bad("oversized frame");
+    for (int i = 4; i >= 1; --i) len = (len << 8) | static_cast<uint8_t>(header_[i]);
+    if (len > kMaxFrameSize && frame_type_ != kFrameEntry) return Bad("oversized frame");
     if (len > kMaxRecordSize + 4) return Bad("oversized record");
-    if (avail.size() - 5 < len) break;
-    RETURN_IF_ERROR(HandleFrame(type, avail.substr(5, len)));
-    in_pos_ += 5 + len;
-  }
-  if (in_pos_ > 0 && (in_pos_ == in_.size() || in_pos_ > (4u << 20))) {
-    in_.erase(0, in_pos_);
-    in_pos_ = 0;
+    if (ended_) return Bad("data after the end of the stream");
+    if (frame_type_ == kFrameData) {
+      if (len > pending_data_) return Bad("more file data than announced");
+      pending_data_ -= len;
+    } else if (frame_type_ != kFrameEntry && frame_type_ != kFrameEnd) {
+      return Bad(fmt::format("unknown frame type {}", frame_type_));
+    }
+    frame_left_ = len;
+    if (len == 0 && frame_type_ != kFrameData) RETURN_IF_ERROR(HandleFrame(frame_type_, {}));
   }
   return Status::OK();
 }
@@ -350,11 +380,6 @@ Status SnapshotWriter::Impl::FeedImpl(const char* data, size_t size) {
 Status SnapshotWriter::Impl::HandleFrame(uint8_t type, std::string_view payload) {
   if (ended_) return Bad("data after the end of the stream");
   switch (type) {
-    case kFrameData:
-      if (payload.size() > pending_data_) return Bad("more file data than announced");
-      pending_data_ -= payload.size();
-      stats_.read_bytes += payload.size();
-      return data_.Append(payload.data(), payload.size());
     case kFrameEntry:
       if (pending_data_ != 0) return Bad("a record before the previous file's data ended");
       return HandleEntry(payload);
@@ -486,7 +511,8 @@ Status SnapshotWriter::Impl::RecheckTouched() {
 
 Result<Manifest> SnapshotWriter::Impl::Finish() {
   if (!error_.ok()) return error_;
-  if (!ended_) return Bad("the stream ended without its end frame");
+  if (!ended_ || frame_left_ > 0 || header_len_ > 0)
+    return Bad("the stream ended without its end frame");
   RETURN_IF_ERROR(FlushRun());
   RETURN_IF_ERROR(data_.Cut());
   RETURN_IF_ERROR(meta_.Cut());
