@@ -18,7 +18,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <locale.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +32,7 @@
 #include <thread>
 
 #include "archive/tree_walker.h"
+#include "sys/locale.h"
 #include "sys/unique_fd.h"
 
 namespace ctdump::archive {
@@ -100,29 +100,6 @@ la_ssize_t SinkWrite(struct archive*, void* client, const void* buf, size_t n) {
   return static_cast<la_ssize_t>(n);
 }
 
-// Makes libarchive see a UTF-8 locale on this thread while it writes: pax
-// names are UTF-8, and libarchive converts from the locale's charset. In the
-// "C" locale every non-ASCII name would fail that conversion and be written
-// with "hdrcharset=BINARY", which GNU tar reads correctly but warns about.
-// With C.UTF-8 only names that are not valid UTF-8 get that treatment.
-class Utf8Locale {
- public:
-  Utf8Locale() {
-    loc_ = ::newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
-    if (loc_ != static_cast<locale_t>(0)) old_ = ::uselocale(loc_);
-  }
-  ~Utf8Locale() {
-    if (loc_ == static_cast<locale_t>(0)) return;
-    ::uselocale(old_);
-    ::freelocale(loc_);
-  }
-  Utf8Locale(const Utf8Locale&) = delete;
-  Utf8Locale& operator=(const Utf8Locale&) = delete;
-
- private:
-  locale_t loc_ = static_cast<locale_t>(0);
-  locale_t old_ = static_cast<locale_t>(0);
-};
 
 int ResolveThreads(int threads) {
   if (threads > 0) return threads;
@@ -344,7 +321,7 @@ const char* ArchiveSuffix(Compression c) {
 
 Result<TreeStats> WriteTree(const std::string& directory, const std::vector<std::string>& sources,
                             const TreeWriterOptions& options, int out_fd, Observer* observer) {
-  Utf8Locale utf8;
+  sys::ScopedUtf8Locale utf8;
   TreeWriter w(options, observer);
   RETURN_IF_ERROR(w.Open(out_fd));
   for (const auto& [name, content] : options.prefix_files)

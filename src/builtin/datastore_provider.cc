@@ -8,8 +8,10 @@
 #include <fmt/format.h>
 
 #include "builtin/datastore_worker.h"
+#include "builtin/storage_path.h"
 #include "builtin/worker_relay.h"
 #include "crypt/crypt.h"
+#include "ctdump/units.h"
 #include "datastore/manifest_format.h"
 #include "datastore/reader.h"
 #include "datastore/tar_export.h"
@@ -23,17 +25,6 @@ namespace {
 
 using json = nlohmann::json;
 using datastore::Datastore;
-
-std::string HumanBytes(uint64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
-}
 
 // Feeds the parent's metadata stream to the worker's stdin, then closes it.
 void FeedParent(Datastore* ds, const datastore::ParentSnapshot* parent, sys::UniqueFd fd) {
@@ -56,14 +47,7 @@ Result<std::unique_ptr<Datastore>> OpenDatastore(const Section& section) {
         k != "max-protected-backups" && k != "content" && k != "nodes" && k != "disable")
       return InvalidArgumentError(fmt::format("storage '{}': unknown key '{}'", id, k));
   }
-  auto path = section.Get("path");
-  if (!path || path->empty())
-    return InvalidArgumentError(fmt::format("storage '{}' has no 'path'", id));
-  if ((*path)[0] != '/')
-    return InvalidArgumentError(
-        fmt::format("storage '{}': path \"{}\" must be an absolute path", id, *path));
-  if (!sys::IsDirectory(*path))
-    return NotFoundError(fmt::format("storage '{}': path \"{}\" is not a directory", id, *path));
+  ASSIGN_OR_RETURN(std::string path, StoragePath(section));
   std::optional<crypt::Key> key;
   if (auto k = section.Get("encryption-key")) {
     auto loaded = crypt::Key::LoadFile(*k);
@@ -74,7 +58,7 @@ Result<std::unique_ptr<Datastore>> OpenDatastore(const Section& section) {
   store::LocalBackendOptions bo;
   bo.file_mode = 0600;  // other containers' data: root only
   bo.dir_mode = 0700;
-  ASSIGN_OR_RETURN(auto backend, store::OpenLocalBackend(*path, bo));
+  ASSIGN_OR_RETURN(auto backend, store::OpenLocalBackend(path, bo));
   return Datastore::Open(std::move(backend), std::move(key), fmt::format("datastore '{}'", id));
 }
 

@@ -19,6 +19,7 @@
 #include <regex>
 #include <tuple>
 
+#include "builtin/storage_path.h"
 #include "builtin/worker_relay.h"
 #include "sys/file.h"
 #include "sys/signals.h"
@@ -117,16 +118,7 @@ Result<std::unique_ptr<DirProvider>> DirProvider::Create(const Section& section,
 
 Status DirProvider::ParseOptions(const Section& section) {
   const std::string& id = section.id;
-  auto path = section.Get("path");
-  if (!path || path->empty())
-    return InvalidArgumentError(fmt::format("storage '{}' has no 'path'", id));
-  if ((*path)[0] != '/')
-    return InvalidArgumentError(
-        fmt::format("storage '{}': path \"{}\" must be an absolute path", id, *path));
-  if (!sys::IsDirectory(*path))
-    return NotFoundError(fmt::format("storage '{}': path \"{}\" is not a directory", id, *path));
-  path_ = *path;
-  while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
+  ASSIGN_OR_RETURN(path_, StoragePath(section));
   dump_dir_ = path_ == "/" ? "/dump" : path_ + "/dump";
   if (auto c = section.Get("compress")) {
     auto parsed = archive::ParseCompression(*c);

@@ -132,17 +132,6 @@ class JsonRenderer : public Renderer {
 
 }  // namespace
 
-std::string HumanBytes(uint64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 5) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
-}
-
 std::unique_ptr<Renderer> MakeTextRenderer(bool terminal) {
   return std::make_unique<TextRenderer>(terminal);
 }

@@ -12,6 +12,7 @@
 
 #include "backup/job.h"
 #include "ctdump/observer.h"
+#include "ctdump/units.h"
 
 namespace ctdump::cli {
 
@@ -23,8 +24,6 @@ class Renderer : public Observer {
 std::unique_ptr<Renderer> MakeTextRenderer(bool terminal);
 std::unique_ptr<Renderer> MakeJsonRenderer();
 
-// "1.5 MiB".
-std::string HumanBytes(uint64_t bytes);
 
 }  // namespace ctdump::cli
 

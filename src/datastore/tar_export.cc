@@ -2,13 +2,14 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <locale.h>
 #include <sys/stat.h>
 
 #include <memory>
 #include <set>
 
 #include <fmt/format.h>
+
+#include "sys/locale.h"
 
 namespace ctdump::datastore {
 namespace {
@@ -37,23 +38,6 @@ la_ssize_t SinkWrite(struct archive*, void* client, const void* buf, size_t n) {
   return static_cast<la_ssize_t>(n);
 }
 
-// pax names are UTF-8; libarchive converts from the thread's locale.
-class Utf8Locale {
- public:
-  Utf8Locale() {
-    loc_ = ::newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
-    if (loc_ != static_cast<locale_t>(0)) old_ = ::uselocale(loc_);
-  }
-  ~Utf8Locale() {
-    if (loc_ == static_cast<locale_t>(0)) return;
-    ::uselocale(old_);
-    ::freelocale(loc_);
-  }
-
- private:
-  locale_t loc_ = static_cast<locale_t>(0);
-  locale_t old_ = static_cast<locale_t>(0);
-};
 
 bool Selected(const std::vector<std::string>& paths, const std::string& p) {
   if (paths.empty()) return true;
@@ -106,7 +90,7 @@ Result<std::string> NormalizeSnapshotPath(const std::string& path) {
 Result<ExportStats> ExportTar(SnapshotReader& reader, const ExportOptions& options,
                               const std::function<Status(const void* data, size_t size)>& write,
                               const std::function<bool()>& closed, Observer* observer) {
-  Utf8Locale utf8;
+  sys::ScopedUtf8Locale utf8;
   std::unique_ptr<struct archive, WriteDeleter> a(archive_write_new());
   if (!a) return InternalError("libarchive: out of memory");
   Sink sink{&write, Status::OK(), 0};
