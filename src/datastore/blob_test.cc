@@ -1,0 +1,396 @@
+#include "datastore/codec.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "datastore/blob_format.h"
+#include "datastore/datastore_test_util.h"
+#include "datastore/entry_format.h"
+#include "datastore/index_format.h"
+#include "datastore/manifest_format.h"
+
+namespace ctdump::datastore {
+namespace {
+
+using testing::ExpectSameEntry;
+using testing::RandomBytes;
+using testing::TestKey;
+using testing::TextBytes;
+
+const std::string kWhat = "chunk 'chunks/abcd/test'";
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::string Encode(std::string_view plain, BlobType type, int zstd_level, const crypt::Key* key) {
+  BlobOptions o;
+  o.type = type;
+  o.zstd_level = zstd_level;
+  o.key = key;
+  auto blob = EncodeBlob(plain, ComputeDigest(key, plain), o);
+  EXPECT_TRUE(blob.ok()) << blob.status().ToString();
+  return blob.ok() ? *blob : std::string();
+}
+
+void PutU64At(std::string* s, size_t pos, uint64_t v) {
+  for (int i = 0; i < 8; ++i) (*s)[pos + i] = static_cast<char>(v >> (8 * i));
+}
+
+// ---------------------------------------------------------------------------
+// Blobs
+
+TEST(BlobTest, RoundTripEveryTypeCompressionAndKey) {
+  const crypt::Key key = TestKey(1);
+  const BlobType types[] = {BlobType::kChunk, BlobType::kIndex, BlobType::kManifest,
+                            BlobType::kText};
+  struct Content {
+    const char* name;
+    std::string bytes;
+    bool compressible;
+  };
+  const std::vector<Content> contents = {
+      {"empty", "", false},
+      {"one byte", "x", false},
+      {"63 bytes of text", TextBytes(63), false},  // below the compression threshold
+      {"text", TextBytes(100 * 1024), true},
+      {"random", RandomBytes(100 * 1024, 1), false},
+  };
+  for (BlobType type : types) {
+    for (int level : {0, 1, 9}) {
+      for (const crypt::Key* k : {static_cast<const crypt::Key*>(nullptr), &key}) {
+        for (const Content& c : contents) {
+          SCOPED_TRACE(::testing::Message()
+                       << "type " << static_cast<int>(type) << ", zstd " << level << ", key "
+                       << (k != nullptr) << ", " << c.name);
+          std::string blob = Encode(c.bytes, type, level, k);
+          auto info = ParseBlobHeader(blob, kWhat);
+          ASSERT_TRUE(info.ok()) << info.status().ToString();
+          EXPECT_EQ(info->type, type);
+          const bool zstd = level > 0 && c.compressible;
+          EXPECT_EQ(info->flags, (zstd ? kBlobZstd : 0) | (k ? kBlobEncrypted : 0));
+          EXPECT_EQ(info->raw_size, c.bytes.size());
+          EXPECT_EQ(info->digest, ComputeDigest(k, c.bytes));
+          EXPECT_EQ(info->fingerprint.has_value(), k != nullptr);
+          if (k) {
+            EXPECT_EQ(*info->fingerprint, k->fingerprint());
+          }
+          const size_t header = k ? kBlobEncryptedHeaderSize : kBlobHeaderSize;
+          if (zstd) {
+            EXPECT_LT(blob.size(), header + c.bytes.size() / 2);
+          } else {
+            EXPECT_EQ(blob.size(), header + c.bytes.size());
+          }
+          if (k == nullptr && !zstd) {
+            EXPECT_EQ(blob.substr(header), c.bytes);  // stored raw
+          }
+          if (k != nullptr && c.bytes.size() >= 64 && !zstd) {
+            EXPECT_EQ(blob.find(c.bytes.substr(0, 64)), std::string::npos);  // really encrypted
+          }
+          Digest d = ComputeDigest(k, c.bytes);
+          auto plain = DecodeBlob(blob, type, k, &d, kWhat);
+          ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+          EXPECT_EQ(*plain, c.bytes);
+        }
+      }
+    }
+  }
+}
+
+TEST(BlobTest, EncryptionUsesFreshIvs) {
+  const crypt::Key key = TestKey(2);
+  std::string a = Encode("same plaintext", BlobType::kChunk, 0, &key);
+  std::string b = Encode("same plaintext", BlobType::kChunk, 0, &key);
+  EXPECT_EQ(a.substr(0, kBlobAadSize), b.substr(0, kBlobAadSize));
+  EXPECT_NE(a.substr(kBlobAadSize), b.substr(kBlobAadSize));
+}
+
+TEST(BlobTest, TooLargeIsRejected) {
+  std::string big(kMaxBlobRawSize + 1, 'a');
+  auto blob = EncodeBlob(big, Digest{}, BlobOptions{});
+  ASSERT_FALSE(blob.ok());
+  EXPECT_EQ(blob.status().code(), Code::kInvalidArgument);
+}
+
+TEST(BlobTest, KeyedDigestsDifferFromSha256) {
+  const crypt::Key a = TestKey(3), b = TestKey(4);
+  for (const std::string& s : {std::string(), std::string("abc"), TextBytes(5000)}) {
+    EXPECT_EQ(ComputeDigest(nullptr, s), crypt::Sha256(s));
+    EXPECT_NE(ComputeDigest(&a, s), crypt::Sha256(s));
+    EXPECT_NE(ComputeDigest(&a, s), ComputeDigest(&b, s));
+    EXPECT_EQ(ComputeDigest(&a, s), ComputeDigest(&a, s));
+    EXPECT_EQ(ComputeDigest(&a, s), TestKey(3).KeyedDigest(s.data(), s.size()));
+  }
+  EXPECT_NE(a.fingerprint(), b.fingerprint());
+}
+
+TEST(BlobTest, WrongKeyIsPermissionDeniedNamingBothFingerprints) {
+  const crypt::Key a = TestKey(5), b = TestKey(6);
+  std::string blob = Encode(TextBytes(1000), BlobType::kChunk, 1, &a);
+  auto r = DecodeBlob(blob, BlobType::kChunk, &b, nullptr, kWhat);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+  EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+  EXPECT_TRUE(Contains(r.status().message(), crypt::FingerprintString(a.fingerprint())));
+  EXPECT_TRUE(Contains(r.status().message(), crypt::FingerprintString(b.fingerprint())));
+}
+
+TEST(BlobTest, MissingKeyIsFailedPreconditionNamingTheFingerprint) {
+  const crypt::Key a = TestKey(7);
+  for (BlobType type : {BlobType::kChunk, BlobType::kManifest}) {
+    std::string blob = Encode("secret", type, 0, &a);
+    auto r = DecodeBlob(blob, type, nullptr, nullptr, kWhat);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+    EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), crypt::FingerprintString(a.fingerprint())))
+        << r.status().message();
+  }
+}
+
+TEST(BlobTest, UnencryptedManifestUnderAKeyIsPermissionDenied) {
+  const crypt::Key a = TestKey(8);
+  {
+    std::string blob = Encode(TextBytes(300), BlobType::kManifest, 1, nullptr);
+    auto r = DecodeBlob(blob, BlobType::kManifest, &a, nullptr, kWhat);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+    EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+  }
+  // Indexes are plain in every store (the authenticated manifest pins them).
+  {
+    std::string plain = TextBytes(300);
+    std::string blob = Encode(plain, BlobType::kIndex, 1, nullptr);
+    auto r = DecodeBlob(blob, BlobType::kIndex, &a, nullptr, kWhat);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(*r, plain);
+  }
+  // An unencrypted chunk cannot pass for the keyed id it is stored under.
+  std::string plain = TextBytes(300);
+  std::string blob = Encode(plain, BlobType::kChunk, 1, nullptr);
+  Digest keyed = ComputeDigest(&a, plain);
+  auto r = DecodeBlob(blob, BlobType::kChunk, &a, &keyed, kWhat);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kDataLoss);
+}
+
+TEST(BlobTest, ExpectedDigestAndTypeMismatchAreDataLoss) {
+  const crypt::Key a = TestKey(9);
+  for (const crypt::Key* k : {static_cast<const crypt::Key*>(nullptr), &a}) {
+    std::string blob = Encode("payload", BlobType::kChunk, 0, k);
+    Digest other = ComputeDigest(k, "other payload");
+    auto r = DecodeBlob(blob, BlobType::kChunk, k, &other, kWhat);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kDataLoss);
+    EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), "does not match")) << r.status().message();
+
+    auto t = DecodeBlob(blob, BlobType::kIndex, k, nullptr, kWhat);
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.status().code(), Code::kDataLoss);
+    EXPECT_TRUE(Contains(t.status().message(), kWhat)) << t.status().message();
+  }
+}
+
+// Positions to damage: all of a small blob; the headers, a sample and the
+// tail of a big one.
+std::vector<size_t> Positions(size_t size) {
+  std::vector<size_t> out;
+  if (size <= 8192) {
+    for (size_t i = 0; i < size; ++i) out.push_back(i);
+    return out;
+  }
+  for (size_t i = 0; i < kBlobEncryptedHeaderSize + 64; ++i) out.push_back(i);
+  for (size_t i = kBlobEncryptedHeaderSize + 64; i < size - 16; i += size / 29) out.push_back(i);
+  for (size_t i = size - 16; i < size; ++i) out.push_back(i);
+  return out;
+}
+
+// Every byte flip, truncation and extension of `blob` (which encodes
+// `plain`) must be detected with an error naming kWhat. Returns how many
+// flips inside a zstd frame decoded to the very same plaintext (harmless:
+// proven by the digest), which the caller bounds.
+size_t ExpectDamageDetected(const std::string& blob, const std::string& plain, BlobType type,
+                            const crypt::Key* key) {
+  auto info = ParseBlobHeader(blob, kWhat);
+  EXPECT_TRUE(info.ok());
+  if (!info.ok()) return 0;
+  const bool encrypted = info->flags & kBlobEncrypted;
+  const bool zstd = info->flags & kBlobZstd;
+  const size_t payload = encrypted ? kBlobEncryptedHeaderSize : kBlobHeaderSize;
+  size_t harmless = 0;
+  std::string bad = blob;
+  for (size_t i : Positions(blob.size())) {
+    for (uint8_t flip : {0x01, 0x80, 0xff}) {
+      bad[i] = static_cast<char>(blob[i] ^ flip);
+      auto r = DecodeBlob(bad, type, key, nullptr, kWhat);
+      bad[i] = blob[i];
+      if (r.ok()) {
+        EXPECT_TRUE(zstd && !encrypted && i >= payload)
+            << "undetected flip 0x" << std::hex << int{flip} << " at " << std::dec << i;
+        EXPECT_EQ(*r, plain);
+        ++harmless;
+        continue;
+      }
+      const Status& s = r.status();
+      EXPECT_TRUE(Contains(s.message(), kWhat)) << "flip at " << i << ": " << s.message();
+      if (encrypted && i >= kBlobHeaderSize && i < kBlobHeaderSize + crypt::kFingerprintSize) {
+        EXPECT_EQ(s.code(), Code::kPermissionDenied) << "flip at " << i << ": " << s.message();
+      } else if (!encrypted && i == 9) {
+        // The flags now claim encryption: no key configured.
+        EXPECT_TRUE(s.code() == Code::kDataLoss || s.code() == Code::kFailedPrecondition)
+            << s.message();
+      } else {
+        EXPECT_EQ(s.code(), Code::kDataLoss)
+            << "flip 0x" << std::hex << int{flip} << " at " << std::dec << i << ": " << s.message();
+      }
+    }
+  }
+  std::vector<size_t> cuts = {0,
+                              1,
+                              7,
+                              8,
+                              9,
+                              16,
+                              24,
+                              55,
+                              56,
+                              57,
+                              63,
+                              64,
+                              75,
+                              76,
+                              91,
+                              92,
+                              93,
+                              blob.size() / 2,
+                              blob.size() - 2,
+                              blob.size() - 1};
+  for (size_t n : cuts) {
+    if (n >= blob.size()) continue;
+    auto r = DecodeBlob(std::string_view(blob).substr(0, n), type, key, nullptr, kWhat);
+    if (r.ok()) {
+      ADD_FAILURE() << "truncated to " << n << " bytes and still decoded";
+      continue;
+    }
+    EXPECT_EQ(r.status().code(), Code::kDataLoss) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+  }
+  for (const std::string& tail : {std::string(1, '\0'), std::string("garbage")}) {
+    auto r = DecodeBlob(blob + tail, type, key, nullptr, kWhat);
+    if (r.ok()) {
+      ADD_FAILURE() << "extended by " << tail.size() << " bytes and still decoded";
+      continue;
+    }
+    EXPECT_EQ(r.status().code(), Code::kDataLoss) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+  }
+  return harmless;
+}
+
+TEST(BlobCorruptionTest, CompressedPlainBlob) {
+  std::string plain = TextBytes(32 * 1024);
+  std::string blob = Encode(plain, BlobType::kChunk, 3, nullptr);
+  ASSERT_EQ(blob[9] & kBlobZstd, kBlobZstd);
+  size_t harmless = ExpectDamageDetected(blob, plain, BlobType::kChunk, nullptr);
+  EXPECT_LE(harmless, 16u) << "too many flips left the zstd frame decodable";
+}
+
+TEST(BlobCorruptionTest, RawPlainBlob) {
+  std::string plain = RandomBytes(3000, 2);
+  std::string blob = Encode(plain, BlobType::kIndex, 3, nullptr);
+  ASSERT_EQ(blob[9], 0);
+  EXPECT_EQ(ExpectDamageDetected(blob, plain, BlobType::kIndex, nullptr), 0u);
+}
+
+TEST(BlobCorruptionTest, EmptyPlainBlob) {
+  std::string blob = Encode("", BlobType::kText, 1, nullptr);
+  EXPECT_EQ(ExpectDamageDetected(blob, "", BlobType::kText, nullptr), 0u);
+}
+
+TEST(BlobCorruptionTest, EncryptedCompressedBlob) {
+  const crypt::Key key = TestKey(10);
+  std::string plain = TextBytes(64 * 1024, 5);
+  std::string blob = Encode(plain, BlobType::kManifest, 1, &key);
+  ASSERT_EQ(blob[9], kBlobZstd | kBlobEncrypted);
+  EXPECT_EQ(ExpectDamageDetected(blob, plain, BlobType::kManifest, &key), 0u);
+}
+
+TEST(BlobCorruptionTest, EncryptedRawBlob) {
+  const crypt::Key key = TestKey(11);
+  std::string plain = RandomBytes(2000, 3);
+  std::string blob = Encode(plain, BlobType::kChunk, 1, &key);
+  ASSERT_EQ(blob[9], kBlobEncrypted);
+  EXPECT_EQ(ExpectDamageDetected(blob, plain, BlobType::kChunk, &key), 0u);
+}
+
+TEST(BlobCorruptionTest, EncryptedEmptyBlob) {
+  const crypt::Key key = TestKey(12);
+  std::string blob = Encode("", BlobType::kIndex, 1, &key);
+  EXPECT_EQ(blob.size(), kBlobEncryptedHeaderSize);
+  EXPECT_EQ(ExpectDamageDetected(blob, "", BlobType::kIndex, &key), 0u);
+}
+
+TEST(BlobCorruptionTest, BigRawBlobSampled) {
+  std::string random = RandomBytes(256 * 1024, 4);
+  EXPECT_EQ(ExpectDamageDetected(Encode(random, BlobType::kChunk, 1, nullptr), random,
+                                 BlobType::kChunk, nullptr),
+            0u);
+}
+
+TEST(BlobCorruptionTest, BigEncryptedBlobSampled) {
+  const crypt::Key key = TestKey(13);
+  std::string text = TextBytes(256 * 1024, 9);
+  EXPECT_EQ(
+      ExpectDamageDetected(Encode(text, BlobType::kChunk, 1, &key), text, BlobType::kChunk, &key),
+      0u);
+}
+
+TEST(BlobCorruptionTest, BigCompressedBlobSampled) {
+  std::string text;  // compresses to about half: a blob big enough to sample
+  for (uint64_t i = 0; text.size() < 256 * 1024; ++i)
+    text += TextBytes(4096, i) + RandomBytes(4096, i);
+  EXPECT_LE(ExpectDamageDetected(Encode(text, BlobType::kChunk, 1, nullptr), text, BlobType::kChunk,
+                                 nullptr),
+            16u);
+}
+
+TEST(BlobCorruptionTest, HeaderFieldsAreChecked) {
+  std::string blob = Encode(TextBytes(200), BlobType::kChunk, 0, nullptr);
+  struct Case {
+    const char* name;
+    std::function<void(std::string*)> damage;
+    const char* problem;
+  };
+  const Case cases[] = {
+      {"magic", [](std::string* b) { (*b)[0] = 'X'; }, "not a ctdump blob"},
+      {"version", [](std::string* b) { (*b)[7] = 2; }, "version"},
+      {"type 0", [](std::string* b) { (*b)[8] = 0; }, "unknown blob type"},
+      {"type 5", [](std::string* b) { (*b)[8] = 5; }, "unknown blob type"},
+      {"flags", [](std::string* b) { (*b)[9] = 4; }, "flags"},
+      {"reserved", [](std::string* b) { (*b)[15] = 1; }, "reserved"},
+      {"raw size", [](std::string* b) { PutU64At(b, 16, kMaxBlobRawSize + 1); }, "size"},
+      {"digest", [](std::string* b) { (*b)[40] ^= 1; }, "digest"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::string bad = blob;
+    c.damage(&bad);
+    auto r = DecodeBlob(bad, BlobType::kChunk, nullptr, nullptr, kWhat);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kDataLoss);
+    EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), c.problem)) << r.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace ctdump::datastore

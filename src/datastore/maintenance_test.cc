@@ -1,0 +1,333 @@
+#include "datastore/maintenance.h"
+
+#include "datastore/datastore_test_fixture.h"
+
+namespace ctdump::datastore {
+namespace {
+
+class VerifyTest : public DatastoreTest {
+ protected:
+  void SetUp() override {
+    DatastoreTest::SetUp();
+    ds_ = Open();
+    ASSERT_NE(ds_, nullptr);
+    tree_ = SampleTree();
+    ASSERT_TRUE(Backup(*ds_, "500", kT0, WorkerStream(tree_)).ok());
+    auto other = TreeBuilder().Dir("").File("other", RandomBytes(300000, 77)).Build();
+    ASSERT_TRUE(Backup(*ds_, "501", kT0, WorkerStream(other)).ok());
+    vol_ = FormatVolume("500", kT0);
+    other_vol_ = FormatVolume("501", kT0);
+    chunk_ = ChunkOfFile(*ds_, vol_, "bin/big", 3 << 19);
+    chunk_object_ = ChunkObjectName(chunk_);
+    ASSERT_TRUE(Exists(chunk_object_));
+  }
+
+  VerifyReport RunVerify(const std::optional<std::string>& volname = std::nullopt) {
+    auto r = Verify(*ds_, volname, 2, nullptr);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : VerifyReport{};
+  }
+
+  // The damaged object is named, only `vol_` is listed damaged, and reading
+  // bin/big fails naming the chunk.
+  void ExpectChunkDamageReported(const std::string& problem) {
+    VerifyReport report = RunVerify();
+    ASSERT_FALSE(report.ok());
+    ASSERT_EQ(report.problems.size(), 1u);
+    EXPECT_TRUE(Contains(report.problems[0], chunk_object_)) << report.problems[0];
+    EXPECT_TRUE(Contains(report.problems[0], problem)) << report.problems[0];
+    EXPECT_EQ(report.damaged_snapshots, std::vector<std::string>{vol_});
+    VerifyReport one = RunVerify(vol_);
+    ASSERT_FALSE(one.ok());
+    EXPECT_TRUE(Contains(one.problems[0], chunk_object_)) << one.problems[0];
+    EXPECT_EQ(one.damaged_snapshots, std::vector<std::string>{vol_});
+    EXPECT_TRUE(RunVerify(other_vol_).ok());
+    Status s = ReadWholeFile(*ds_, vol_, "bin/big");
+    ASSERT_FALSE(s.ok());
+    EXPECT_TRUE(Contains(s.message(), chunk_.Hex())) << s.message();
+    EXPECT_TRUE(ReadWholeFile(*ds_, vol_, "bin/text").ok());
+  }
+
+  std::unique_ptr<Datastore> ds_;
+  std::vector<Node> tree_;
+  std::string vol_, other_vol_;
+  Digest chunk_;
+  std::string chunk_object_;
+};
+
+TEST_F(VerifyTest, CleanStore) {
+  VerifyReport report = RunVerify();
+  EXPECT_TRUE(report.ok()) << report.problems.front();
+  EXPECT_EQ(report.snapshots, 2u);
+  EXPECT_GT(report.chunks, 10u);
+  EXPECT_GT(report.chunk_bytes, 4u << 20);
+  EXPECT_GT(report.logical_bytes, 9u << 20);
+  EXPECT_TRUE(report.damaged_snapshots.empty());
+  VerifyReport one = RunVerify(vol_);
+  EXPECT_TRUE(one.ok());
+  EXPECT_EQ(one.snapshots, 1u);
+  EXPECT_EQ(one.chunks, ChunksOf(*ds_, vol_).size());
+}
+
+TEST_F(VerifyTest, FlippedByteInAChunk) {
+  auto blob = sys::ReadFile(PathOf(chunk_object_));
+  ASSERT_TRUE(blob.ok());
+  std::string bad = *blob;
+  bad[bad.size() - 100] ^= 0x10;
+  ASSERT_TRUE(sys::WriteFileAtomic(PathOf(chunk_object_), bad).ok());
+  ExpectChunkDamageReported("damaged");
+}
+
+TEST_F(VerifyTest, TruncatedChunk) {
+  ASSERT_EQ(::truncate(PathOf(chunk_object_).c_str(), 1000), 0);
+  ExpectChunkDamageReported("damaged");
+}
+
+TEST_F(VerifyTest, MissingChunk) {
+  ASSERT_TRUE(ds_->backend().Delete(chunk_object_).ok());
+  ExpectChunkDamageReported("missing");
+}
+
+TEST_F(VerifyTest, DamagedIndex) {
+  const std::string object = SnapshotPrefix(vol_) + kDataIndexName;
+  auto blob = sys::ReadFile(PathOf(object));
+  ASSERT_TRUE(blob.ok());
+  std::string bad = *blob;
+  bad.back() ^= 1;
+  ASSERT_TRUE(sys::WriteFileAtomic(PathOf(object), bad).ok());
+  VerifyReport report = RunVerify();
+  ASSERT_FALSE(report.ok());
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_TRUE(Contains(report.problems[0], object)) << report.problems[0];
+  EXPECT_EQ(report.damaged_snapshots, std::vector<std::string>{vol_});
+  auto r = SnapshotReader::Open(*ds_, vol_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kDataLoss);
+  EXPECT_TRUE(Contains(r.status().message(), object)) << r.status().message();
+  // An index swapped for another snapshot's is caught by the manifest's digest.
+  auto other = sys::ReadFile(PathOf(SnapshotPrefix(other_vol_) + kDataIndexName));
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(sys::WriteFileAtomic(PathOf(object), *other).ok());
+  auto swapped = SnapshotReader::Open(*ds_, vol_);
+  ASSERT_FALSE(swapped.ok());
+  EXPECT_TRUE(Contains(swapped.status().message(), object)) << swapped.status().message();
+  // A missing index.
+  ASSERT_TRUE(ds_->backend().Delete(object).ok());
+  report = RunVerify();
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_TRUE(Contains(report.problems[0], object)) << report.problems[0];
+  EXPECT_EQ(report.damaged_snapshots, std::vector<std::string>{vol_});
+}
+
+TEST_F(VerifyTest, DamagedManifest) {
+  const std::string object = SnapshotPrefix(vol_) + kManifestName;
+  auto blob = sys::ReadFile(PathOf(object));
+  ASSERT_TRUE(blob.ok());
+  std::string bad = *blob;
+  bad[bad.size() / 2] ^= 0x20;
+  ASSERT_TRUE(sys::WriteFileAtomic(PathOf(object), bad).ok());
+  VerifyReport report = RunVerify();
+  ASSERT_FALSE(report.ok());
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_TRUE(Contains(report.problems[0], object)) << report.problems[0];
+  EXPECT_EQ(report.damaged_snapshots, std::vector<std::string>{vol_});
+  RecordingObserver obs;
+  auto list = ds_->ListSnapshots(std::nullopt, &obs);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].volname, other_vol_);
+  EXPECT_TRUE(Contains(obs.All(), object)) << obs.All();
+  // A manifest moved to another snapshot's place names another backup.
+  auto other = sys::ReadFile(PathOf(SnapshotPrefix(other_vol_) + kManifestName));
+  ASSERT_TRUE(sys::WriteFileAtomic(PathOf(object), *other).ok());
+  auto m = ds_->ReadManifest(vol_);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), Code::kDataLoss);
+  EXPECT_TRUE(Contains(m.status().message(), "another backup")) << m.status().message();
+}
+
+// ---------------------------------------------------------------------------
+// Garbage collection
+
+class GcTest : public DatastoreTest {
+ protected:
+  void SetUp() override {
+    DatastoreTest::SetUp();
+    ds_ = Open();
+    ASSERT_NE(ds_, nullptr);
+    const std::string shared = RandomBytes(300000, 3);
+    tree1_ = TreeBuilder().Dir("").File("a", RandomBytes(1 << 20, 1)).File("s", shared).Build();
+    tree2_ = TreeBuilder().Dir("").File("b", RandomBytes(1 << 20, 2)).File("s", shared).Build();
+    ASSERT_TRUE(Backup(*ds_, "600", kT0, WorkerStream(tree1_)).ok());
+    ASSERT_TRUE(Backup(*ds_, "600", kT0 + 1, WorkerStream(tree2_)).ok());
+    vol1_ = FormatVolume("600", kT0);
+    vol2_ = FormatVolume("600", kT0 + 1);
+    chunks1_ = ChunksOf(*ds_, vol1_);
+    chunks2_ = ChunksOf(*ds_, vol2_);
+    for (const Digest& d : chunks1_)
+      if (!chunks2_.count(d)) only1_.insert(d);
+    ASSERT_GT(only1_.size(), 2u);
+    now_ = std::time(nullptr);
+  }
+
+  GcReport RunGc(bool dry_run = false) {
+    auto r = CollectGarbage(*ds_, dry_run, &observer_);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : GcReport{};
+  }
+
+  size_t Present(const std::set<Digest>& chunks) {
+    size_t n = 0;
+    for (const Digest& d : chunks) n += Exists(ChunkObjectName(d));
+    return n;
+  }
+
+  std::unique_ptr<Datastore> ds_;
+  std::vector<Node> tree1_, tree2_;
+  std::string vol1_, vol2_;
+  std::set<Digest> chunks1_, chunks2_, only1_;
+  int64_t now_ = 0;
+};
+
+TEST_F(GcTest, KeepsEverythingReferenced) {
+  SetMtime("chunks", now_ - 2 * 86400);
+  GcReport report = RunGc();
+  EXPECT_EQ(report.removed, 0u);
+  EXPECT_EQ(report.chunks, report.marked);
+  EXPECT_EQ(report.marked, (chunks1_.size() + chunks2_.size() - (chunks1_.size() - only1_.size())));
+  EXPECT_EQ(Present(chunks1_), chunks1_.size());
+  EXPECT_EQ(Present(chunks2_), chunks2_.size());
+}
+
+TEST_F(GcTest, RemovesOnlyOldUnreferencedChunks) {
+  ASSERT_TRUE(ds_->DeleteSnapshot(vol1_).ok());
+  EXPECT_TRUE(ds_->backend().List(SnapshotPrefix(vol1_))->empty());
+
+  // Everything is younger than gc's start: nothing goes.
+  GcReport recent = RunGc();
+  EXPECT_EQ(recent.removed, 0u);
+  EXPECT_EQ(recent.kept_recent, only1_.size());
+  EXPECT_EQ(Present(only1_), only1_.size());
+
+  SetMtime("chunks", now_ - 2 * 86400);
+  GcReport dry = RunGc(/*dry_run=*/true);
+  EXPECT_EQ(dry.removed, only1_.size());
+  EXPECT_GT(dry.removed_bytes, 1u << 20);
+  EXPECT_EQ(Present(only1_), only1_.size());
+
+  GcReport report = RunGc();
+  EXPECT_EQ(report.removed, only1_.size());
+  EXPECT_EQ(report.marked, chunks2_.size());
+  EXPECT_EQ(Present(only1_), 0u);
+  EXPECT_EQ(Present(chunks2_), chunks2_.size());
+  ExpectTree(tree2_, ReadBack(*ds_, vol2_));
+  auto verify = Verify(*ds_, std::nullopt, 2, nullptr);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->ok()) << verify->problems.front();
+  EXPECT_EQ(verify->chunks, chunks2_.size());
+  EXPECT_FALSE(Exists(kGcLockName));
+}
+
+TEST_F(GcTest, ARunningBackupProtectsItsParentAndLowersTheCutoff) {
+  auto lock = ds_->TakeLock(BackupLockName("600"), vol1_, &observer_);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  EXPECT_EQ(lock->parent, vol1_);
+  // The parent of a running backup cannot be deleted.
+  Status del = ds_->DeleteSnapshot(vol1_);
+  EXPECT_EQ(del.code(), Code::kFailedPrecondition) << del.ToString();
+  EXPECT_TRUE(Contains(del.message(), vol1_)) << del.message();
+  ASSERT_TRUE(ds_->ReleaseLock(lock->object).ok());
+  ASSERT_TRUE(ds_->DeleteSnapshot(vol1_).ok());
+
+  // A backup (of another container) that started two hours ago: chunks an
+  // hour old may be ones it relies on.
+  auto other = ds_->TakeLock(BackupLockName("601"), std::nullopt, &observer_);
+  ASSERT_TRUE(other.ok());
+  SetMtime(other->object, now_ - 7200);
+  SetMtime("chunks", now_ - 3600);
+  GcReport report = RunGc();
+  EXPECT_EQ(report.removed, 0u);
+  EXPECT_EQ(report.kept_recent, only1_.size());
+  EXPECT_EQ(Present(only1_), only1_.size());
+  ASSERT_TRUE(ds_->ReleaseLock(other->object).ok());
+  report = RunGc();
+  EXPECT_EQ(report.removed, only1_.size());
+  EXPECT_EQ(Present(chunks2_), chunks2_.size());
+}
+
+TEST_F(GcTest, UnreadableParentOfARunningBackupStopsGc) {
+  ASSERT_TRUE(ds_->DeleteSnapshot(vol1_).ok());
+  SetMtime("chunks", now_ - 2 * 86400);
+  // A lock naming a parent that cannot be read (here: already gone).
+  nlohmann::json lock = {{"host", HostName()}, {"pid", ::getpid()}, {"parent", vol1_}};
+  ASSERT_TRUE(ds_->backend().Put(BackupLockName("600"), lock.dump()).ok());
+  auto r = CollectGarbage(*ds_, false, &observer_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_TRUE(Contains(r.status().message(), vol1_)) << r.status().message();
+  EXPECT_EQ(Present(only1_), only1_.size());
+  EXPECT_FALSE(Exists(kGcLockName));
+}
+
+TEST_F(GcTest, DamagedManifestStopsGc) {
+  ASSERT_TRUE(ds_->DeleteSnapshot(vol1_).ok());
+  SetMtime("chunks", now_ - 2 * 86400);
+  ASSERT_TRUE(sys::WriteFileAtomic(PathOf(SnapshotPrefix(vol2_) + kManifestName), "junk").ok());
+  auto r = CollectGarbage(*ds_, false, &observer_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_TRUE(Contains(r.status().message(), vol2_)) << r.status().message();
+  EXPECT_EQ(Present(chunks1_), chunks1_.size());
+  EXPECT_EQ(Present(chunks2_), chunks2_.size());
+}
+
+TEST_F(GcTest, RemovesOldLeftoversOfKilledBackups) {
+  const std::string old_vol = FormatVolume("700", kT0 - 86400);
+  const std::string new_vol = FormatVolume("701", kT0 - 86400);
+  const std::string busy_vol = FormatVolume("702", kT0 - 86400);
+  for (const std::string& v : {old_vol, new_vol, busy_vol}) {
+    ASSERT_TRUE(ds_->backend().Put(SnapshotPrefix(v) + kMetaIndexName, "x").ok());
+    ASSERT_TRUE(ds_->backend().Put(SnapshotPrefix(v) + kDataIndexName, "y").ok());
+  }
+  SetMtime("snapshots/" + old_vol, now_ - 86400);
+  SetMtime("snapshots/" + busy_vol, now_ - 86400);
+  auto lock = ds_->TakeLock(BackupLockName("702"), std::nullopt, &observer_);
+  ASSERT_TRUE(lock.ok());
+  GcReport dry = RunGc(true);
+  EXPECT_EQ(dry.leftovers_removed, 2u);
+  EXPECT_EQ(ds_->backend().List(SnapshotPrefix(old_vol))->size(), 2u);
+  GcReport report = RunGc();
+  EXPECT_EQ(report.leftovers_removed, 2u);
+  EXPECT_TRUE(ds_->backend().List(SnapshotPrefix(old_vol))->empty());
+  EXPECT_EQ(ds_->backend().List(SnapshotPrefix(new_vol))->size(), 2u);   // too recent
+  EXPECT_EQ(ds_->backend().List(SnapshotPrefix(busy_vol))->size(), 2u);  // backup running
+  // Published snapshots, with their notes and protection, are no leftovers.
+  ASSERT_TRUE(ds_->WriteNotes(vol1_, "keep").ok());
+  ASSERT_TRUE(ds_->SetProtected(vol1_, true).ok());
+  SetMtime("snapshots", now_ - 86400);
+  ASSERT_TRUE(ds_->ReleaseLock(lock->object).ok());
+  report = RunGc();
+  EXPECT_EQ(report.leftovers_removed, 4u);  // new_vol's (now old) and busy_vol's
+  EXPECT_TRUE(ds_->backend().List("snapshots/ct/70")->empty());
+  EXPECT_EQ(ds_->backend().List(SnapshotPrefix(vol1_))->size(), 5u);
+  EXPECT_EQ(ds_->backend().List(SnapshotPrefix(vol2_))->size(), 3u);
+}
+
+TEST_F(GcTest, OneGcAtATime) {
+  auto held = ds_->TakeLock(kGcLockName, std::nullopt, &observer_);
+  ASSERT_TRUE(held.ok());
+  auto r = CollectGarbage(*ds_, false, &observer_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kUnavailable);
+  EXPECT_TRUE(Contains(r.status().message(), kGcLockName)) << r.status().message();
+  EXPECT_TRUE(Exists(kGcLockName));  // the failed gc did not release the other's lock
+  ASSERT_TRUE(ds_->ReleaseLock(kGcLockName).ok());
+  EXPECT_TRUE(CollectGarbage(*ds_, false, &observer_).ok());
+}
+
+// ---------------------------------------------------------------------------
+// Locks, protection, notes
+
+
+}  // namespace
+}  // namespace ctdump::datastore
