@@ -195,6 +195,26 @@ class DatastoreTest(harness.IntegrationTest):
 
     # --- 2 ----------------------------------------------------------------
 
+    def test_incremental_on_a_copied_tree(self):
+        """suspend mode (rsync copy: new inodes and ctimes) still reads only
+        what changed: unchanged files are recognized by size, mtime, owner,
+        mode, xattrs, ACLs and sparse map."""
+        ct = self.env["CT_PRIV"]
+        _, log1 = self.backup(ct, "--mode", "suspend")
+        s1 = self.stats(log1)
+        _, log2 = self.backup(ct, "--mode", "suspend")
+        s2 = self.stats(log2)
+        self.assertIn("incremental backup", log2)
+        self.assertGreater(s2["reused_files"], 1000, log2)
+        self.assertLess(s2["read"], s1["read"] / 20, log2)
+        self.assertOk(self.ws.run("verify", "ds"))
+        # The second backup restores to the same tree as the first.
+        v1, v2 = self.volids(ct)
+        a, b = os.path.join(self.ws.dir, "f1"), os.path.join(self.ws.dir, "f2")
+        self.assertOk(self.ws.run("restore-file", v1, "/etc", "/srv", "--target", a))
+        self.assertOk(self.ws.run("restore-file", v2, "/etc", "/srv", "--target", b))
+        self.assertEqual(manifest(a, 0), manifest(b, 0))
+
     def test_incremental_backups_and_force_full(self):
         ct = self.env["CT_PRIV"]
         root = self.env["ROOTFS_PRIV"]
