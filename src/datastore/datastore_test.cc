@@ -330,6 +330,29 @@ TEST_F(DatastoreTest, SameTreeUnderAnotherContainerDedups) {
   EXPECT_EQ(ChunksOf(*ds, FormatVolume("301", kT0)), ChunksOf(*ds, FormatVolume("302", kT0)));
 }
 
+TEST_F(DatastoreTest, ParentIsTheNewestReadableSnapshotOfTheContainer) {
+  auto ds = Open();
+  ASSERT_NE(ds, nullptr);
+  auto tree = TreeBuilder().Dir("").File("f", TextBytes(1000)).Build();
+  const std::string stream = WorkerStream(tree);
+  EXPECT_EQ(LoadParent(*ds, "501", nullptr), nullptr);
+  // Out of time order on purpose, and another container in between.
+  for (int64_t t : {kT0 + 20, kT0, kT0 + 10})
+    ASSERT_TRUE(Backup(*ds, "501", t, stream).ok());
+  ASSERT_TRUE(Backup(*ds, "5010", kT0 + 30, stream).ok());
+  auto p = LoadParent(*ds, "501", nullptr);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->volname, FormatVolume("501", kT0 + 20));
+  // A damaged newest manifest is passed over for the next one.
+  const std::string manifest =
+      root_ + "/" + SnapshotPrefix(FormatVolume("501", kT0 + 20)) + kManifestName;
+  ASSERT_TRUE(sys::WriteFileAtomic(manifest, "garbage", 0600).ok());
+  p = LoadParent(*ds, "501", nullptr);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->volname, FormatVolume("501", kT0 + 10));
+  EXPECT_EQ(LoadParent(*ds, "bad/name", nullptr), nullptr);
+}
+
 TEST_F(DatastoreTest, EncryptedStore) {
   const crypt::Key key = TestKey(42);
   const std::vector<Node> tree = SampleTree();

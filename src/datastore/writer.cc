@@ -588,22 +588,35 @@ const WriterStats& SnapshotWriter::stats() const { return impl_->stats(); }
 
 std::shared_ptr<const ParentSnapshot> LoadParent(Datastore& ds, const std::string& vmid,
                                                  Observer* observer) {
-  auto snaps = ds.ListSnapshots(vmid, nullptr);
-  if (!snaps.ok() || snaps->empty()) return nullptr;
+  // Newest first, reading manifests only until one fits: the cost of
+  // finding the parent does not grow with the number of snapshots.
+  if (!ValidateObjectName(vmid).ok() || vmid.find('/') != std::string::npos) return nullptr;
+  auto names = ds.backend().List("snapshots/ct/" + vmid + "/");
+  if (!names.ok()) return nullptr;
+  std::vector<std::pair<int64_t, std::string>> candidates;
+  const std::string suffix = std::string("/") + kManifestName;
+  for (const auto& n : *names) {
+    if (!n.ends_with(suffix)) continue;
+    std::string volname = n.substr(10, n.size() - 10 - suffix.size());
+    auto v = ParseVolume(volname);
+    if (v.ok()) candidates.emplace_back(v->time, std::move(volname));
+  }
+  std::sort(candidates.rbegin(), candidates.rend());
   std::optional<std::string> fp;
   if (ds.key()) fp = crypt::FingerprintString(ds.key()->fingerprint());
-  for (auto it = snaps->rbegin(); it != snaps->rend(); ++it) {
-    if (it->unreadable || it->manifest.key_fingerprint != fp) continue;
+  for (const auto& [time, volname] : candidates) {
+    auto m = ds.ReadManifest(volname);
+    if (!m.ok() || m->key_fingerprint != fp) continue;
     auto p = std::make_shared<ParentSnapshot>();
-    p->volname = it->volname;
-    p->manifest = it->manifest;
-    auto meta = ds.ReadIndex(it->volname, it->manifest, kMetaIndexName);
-    auto data = ds.ReadIndex(it->volname, it->manifest, kDataIndexName);
+    p->volname = volname;
+    p->manifest = std::move(*m);
+    auto meta = ds.ReadIndex(volname, p->manifest, kMetaIndexName);
+    auto data = ds.ReadIndex(volname, p->manifest, kDataIndexName);
     if (!meta.ok() || !data.ok()) {
       if (observer)
         observer->Log(LogLevel::kWarn,
                       fmt::format("cannot use '{}' for change detection ({}); reading everything",
-                                  it->volname,
+                                  volname,
                                   (!meta.ok() ? meta.status() : data.status()).message()));
       return nullptr;
     }
