@@ -1,8 +1,5 @@
 #include "builtin/datastore_provider.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <thread>
 
 #include <fmt/format.h>
@@ -17,7 +14,6 @@
 #include "datastore/tar_export.h"
 #include "store/local_backend.h"
 #include "sys/file.h"
-#include "sys/signals.h"
 #include "userns/userns.h"
 
 namespace ctdump::builtin {

@@ -20,16 +20,13 @@
 namespace ctdump::datastore {
 namespace {
 
+using testing::Contains;
 using testing::ExpectSameEntry;
 using testing::RandomBytes;
 using testing::TestKey;
 using testing::TextBytes;
 
 const std::string kWhat = "chunk 'chunks/abcd/test'";
-
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 std::string Encode(std::string_view plain, BlobType type, int zstd_level, const crypt::Key* key) {
   BlobOptions o;

@@ -20,16 +20,13 @@
 namespace ctdump::datastore {
 namespace {
 
+using testing::Contains;
 using testing::ExpectSameEntry;
 using testing::RandomBytes;
 using testing::TestKey;
 using testing::TextBytes;
 
 const std::string kWhat = "chunk 'chunks/abcd/test'";
-
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 void PutU64At(std::string* s, size_t pos, uint64_t v) {
   for (int i = 0; i < 8; ++i) (*s)[pos + i] = static_cast<char>(v >> (8 * i));

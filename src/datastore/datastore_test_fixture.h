@@ -37,6 +37,7 @@ namespace ctdump::datastore {
 namespace {
 
 
+using testing::Contains;
 using testing::EntryFrame;
 using testing::ExpectSameEntry;
 using testing::Frame;
@@ -50,10 +51,6 @@ using testing::TreeBuilder;
 using testing::WorkerStream;
 
 constexpr int64_t kT0 = 1764145379;  // 2025-11-26T08_22_59Z
-
-inline bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 inline std::string HostName() {
   char buf[256] = {};

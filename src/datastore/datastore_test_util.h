@@ -26,6 +26,10 @@
 namespace ctdump::datastore::testing {
 
 // A key from fixed master bytes: the same `seed` always gives the same key.
+inline bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
 inline crypt::Key TestKey(uint8_t seed) {
   std::array<uint8_t, crypt::kKeySize> master{};
   for (size_t i = 0; i < master.size(); ++i) master[i] = static_cast<uint8_t>(seed + 7 * i + 1);
