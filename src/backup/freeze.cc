@@ -17,7 +17,12 @@ Status FrozenContainer::Freeze() {
   since_ = std::chrono::steady_clock::now();
   // Marked first: a freeze that half-worked must still be undone.
   frozen_ = true;
-  return ct_->Freeze();
+  int attempts = 1;
+  Status s = ct_->Freeze(&attempts);
+  if (s.ok() && attempts > 1)
+    log_->Log(LogLevel::kInfo, fmt::format("guest froze at attempt {} (the freezer stalled on a fork and was "
+                                           "thawed and set again)", attempts));
+  return s;
 }
 
 Status FrozenContainer::Thaw() {

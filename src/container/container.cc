@@ -243,7 +243,7 @@ static std::string DescribeTasks(const std::string& cgroup_dir) {
 // fork loop in the cgroup: 5 of 600 freezes stuck, each through at the first
 // retry. Attempts wait 1 s, 2 s, 4 s... so a freeze that is merely slow
 // still completes; after kTotal the container is thawed and the tasks named.
-Status Container::Freeze() {
+Status Container::Freeze(int* attempts) {
   constexpr auto kTotal = std::chrono::seconds(30);
   ASSIGN_OR_RETURN(std::string path, FreezerStatePath());
   bool v2 = path.ends_with("cgroup.freeze");
@@ -258,6 +258,7 @@ Status Container::Freeze() {
   };
   auto start = std::chrono::steady_clock::now();
   for (int attempt = 1;; attempt++) {
+    if (attempts) *attempts = attempt;
     RETURN_IF_ERROR(WriteSmall(path, v2 ? "1" : "FROZEN"));
     auto wait = std::chrono::seconds(1) * (1 << std::min(attempt - 1, 5));
     auto until = std::min(std::chrono::steady_clock::now() + wait, start + kTotal);

@@ -45,7 +45,10 @@ class Container {
   Status Shutdown(std::chrono::seconds timeout);
   // Starts the container daemonized and waits until it is RUNNING.
   Status Start(std::chrono::seconds timeout = std::chrono::seconds(60));
-  Status Freeze();
+  // Freezes through the cgroup freezer and waits until every task is
+  // frozen, thawing and retrying when the cgroup stays "freezing" (see the
+  // .cc). `attempts`, if given, receives how many freezes it took.
+  Status Freeze(int* attempts = nullptr);
   Status Thaw();
 
  private:
