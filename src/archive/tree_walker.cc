@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <vector>
 
 #include "ctdump/exclude.h"
 #include "sys/unique_fd.h"
@@ -80,6 +81,46 @@ Result<std::vector<std::string>> ReadNames(int dir_fd, const std::string& rel) {
   return names;
 }
 
+// The directories from a walk's source down to the one being walked. Only
+// the source and the deepest kOpenLevels hold an open fd: anyone in a
+// container can make a tree deeper than the process may keep files open. A
+// closed level is reopened through ".." of its child on the way back up and
+// must be the same directory (device and inode), or the walk fails.
+class DirChain {
+ public:
+  static constexpr size_t kOpenLevels = 64;
+
+  void Push(sys::UniqueFd fd, const struct stat& st, const std::string& rel) {
+    levels_.push_back({std::move(fd), st.st_dev, st.st_ino, rel});
+    if (levels_.size() > kOpenLevels + 1) levels_[levels_.size() - kOpenLevels - 1].fd.Reset();
+  }
+  // The deepest level's fd: always open.
+  int Top() const { return levels_.back().fd.get(); }
+  size_t depth() const { return levels_.size(); }
+  Status Pop() {
+    Level child = std::move(levels_.back());
+    levels_.pop_back();
+    Level& parent = levels_.back();
+    if (parent.fd.valid()) return Status::OK();
+    parent.fd.Reset(::openat(child.fd.get(), "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st;
+    if (!parent.fd.valid() || ::fstat(parent.fd.get(), &st) != 0)
+      return ErrnoError(errno, fmt::format("Failed to reopen directory \"/{}\"", parent.rel));
+    if (st.st_dev != parent.dev || st.st_ino != parent.ino)
+      return IOError(fmt::format("directory \"/{}\" was moved during the backup", child.rel));
+    return Status::OK();
+  }
+
+ private:
+  struct Level {
+    sys::UniqueFd fd;
+    dev_t dev;
+    ino_t ino;
+    std::string rel;
+  };
+  std::vector<Level> levels_;
+};
+
 class Walker {
  public:
   Walker(EntryVisitor* visitor, Observer* observer, ExcludeMatcher matcher,
@@ -93,9 +134,9 @@ class Walker {
   Status WalkSource(const std::string& directory, const std::string& rel);
 
  private:
-  Status WalkDir(int dir_fd, const std::string& rel, dev_t dev);
-  Status VisitEntry(int dir_fd, const std::string& name, const std::string& rel, dev_t dev);
-  Status VisitDirectory(int dir_fd, const std::string& name, const std::string& rel,
+  Status WalkDir(DirChain& chain, const std::string& rel, dev_t dev);
+  Status VisitEntry(DirChain& chain, const std::string& name, const std::string& rel, dev_t dev);
+  Status VisitDirectory(DirChain& chain, const std::string& name, const std::string& rel,
                         const struct stat& st, dev_t dev);
   Status VisitRegular(int dir_fd, const std::string& name, const std::string& rel,
                       const struct stat& st);
@@ -172,17 +213,20 @@ Status Walker::WalkSource(const std::string& directory, const std::string& rel) 
   directory_ = directory;
   ASSIGN_OR_RETURN(EntryPtr e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), st, rel));
   RETURN_IF_ERROR(visitor_->Visit(e.get(), rel, -1));
-  return WalkDir(fd.get(), rel, st.st_dev);
+  DirChain chain;
+  chain.Push(std::move(fd), st, rel);
+  return WalkDir(chain, rel, st.st_dev);
 }
 
-Status Walker::WalkDir(int dir_fd, const std::string& rel, dev_t dev) {
-  ASSIGN_OR_RETURN(std::vector<std::string> names, ReadNames(dir_fd, rel));
-  for (const auto& name : names) RETURN_IF_ERROR(VisitEntry(dir_fd, name, Join(rel, name), dev));
+Status Walker::WalkDir(DirChain& chain, const std::string& rel, dev_t dev) {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ReadNames(chain.Top(), rel));
+  for (const auto& name : names) RETURN_IF_ERROR(VisitEntry(chain, name, Join(rel, name), dev));
   return Status::OK();
 }
 
-Status Walker::VisitEntry(int dir_fd, const std::string& name, const std::string& rel,
+Status Walker::VisitEntry(DirChain& chain, const std::string& name, const std::string& rel,
                           dev_t dev) {
+  const int dir_fd = chain.Top();  // valid until a subdirectory is walked
   struct stat st;
   if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return Status::OK();  // vanished while we walked
@@ -193,7 +237,7 @@ Status Walker::VisitEntry(int dir_fd, const std::string& name, const std::string
   if (S_ISSOCK(st.st_mode)) return Status::OK();  // tar: "socket ignored"
   if (is_dir) {
     if (source_rels_.count(rel)) return Status::OK();  // visited by its own walk
-    return VisitDirectory(dir_fd, name, rel, st, dev);
+    return VisitDirectory(chain, name, rel, st, dev);
   }
   if (S_ISREG(st.st_mode)) return VisitRegular(dir_fd, name, rel, st);
   // Symlinks, fifos, devices: metadata only.
@@ -201,8 +245,9 @@ Status Walker::VisitEntry(int dir_fd, const std::string& name, const std::string
   return visitor_->Visit(e.get(), rel, -1);
 }
 
-Status Walker::VisitDirectory(int dir_fd, const std::string& name, const std::string& rel,
+Status Walker::VisitDirectory(DirChain& chain, const std::string& name, const std::string& rel,
                               const struct stat& st, dev_t dev) {
+  const int dir_fd = chain.Top();
   sys::UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
     int err = errno;
@@ -221,7 +266,17 @@ Status Walker::VisitDirectory(int dir_fd, const std::string& name, const std::st
   ASSIGN_OR_RETURN(EntryPtr e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), fst, rel));
   RETURN_IF_ERROR(visitor_->Visit(e.get(), rel, -1));
   if (fst.st_dev != dev) return Status::OK();  // another file system: entry only
-  return WalkDir(fd.get(), rel, dev);
+  if (chain.depth() >= kMaxWalkDepth) {
+    // The walk recurses; a bounded depth keeps it within the stack.
+    observer_->Log(LogLevel::kWarn, fmt::format("unable to read '/{}': nested deeper than {} directories",
+                                                rel, kMaxWalkDepth));
+    visitor_->Unreadable(rel, ELOOP);
+    return Status::OK();
+  }
+  chain.Push(std::move(fd), fst, rel);
+  Status s = WalkDir(chain, rel, dev);
+  Status up = chain.Pop();
+  return s.ok() ? up : s;
 }
 
 Status Walker::VisitRegular(int dir_fd, const std::string& name, const std::string& rel,

@@ -65,6 +65,11 @@ class EntryVisitor {
 // anything else.
 Result<std::string> NormalizeSource(const std::string& source);
 
+// How deep a walk goes below a source: the contents of a directory nested
+// deeper are left out with a warning (counted as unreadable). The walk
+// recurses, so this bounds its stack; open files stay few at any depth.
+inline constexpr size_t kMaxWalkDepth = 2048;
+
 // Walks `sources` ("./", "./mnt/data", ".") below `directory`, in order.
 // Warnings go to `observer`; an error of the visitor ends the walk.
 Status WalkTree(const std::string& directory, const std::vector<std::string>& sources,
