@@ -354,8 +354,8 @@ class LocalBackend final : public ObjectBackend {
         return ErrnoError(errno, fmt::format("Failed to create a temp file for {}", Path(name)));
       }
       TempFile temp(dir_fd, std::move(temp_name));
-      std::string dir = SplitName(name).first;
-      std::string what = Path(dir.empty() ? temp.name() : dir + "/" + temp.name());
+      // Errors name the object, not the temp file (gone with them).
+      std::string what = Path(name);
       if (::fchmod(fd.get(), options_.file_mode) != 0) {
         return ErrnoError(errno, fmt::format("Failed to chmod {}", what));
       }

@@ -726,6 +726,45 @@ class DatastoreTest(harness.IntegrationTest):
         self.assertEqual(self.volids(ct), [prot[0]["volid"]])
         self.assertOk(self.ws.run("verify", "ds"))
 
+    def test_full_store_fails_cleanly_and_the_next_backup_works(self):
+        """A datastore that runs out of space mid-backup: the backup fails
+        naming the cause, nothing is visible, no temporary file or lock is
+        left, and once there is room again the next backup and verify work."""
+        ct = self.env["CT_PRIV"]
+        with harness.loop_fs(self.ws.dir, "small", "400M", ["mkfs.ext4", "-q", "-F", "-m", "0"]) as mnt:
+            self.store = os.path.join(mnt, "ds")
+            os.makedirs(self.store)
+            self.write_cfg()
+            # All but 12 MiB taken: the backup's chunks fill the rest.
+            filler = os.path.join(mnt, "filler")
+            st = os.statvfs(mnt)
+            subprocess.run(["fallocate", "-l", str(st.f_bavail * st.f_frsize - (12 << 20)), filler], check=True)
+            r, log = self.backup(ct, ok=False)
+            self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+            self.assertIn("No space left on device", r.stderr)
+            self.assertIn("No space left on device", log)
+            self.assertIn('Failed to write "%s/chunks/' % self.store, r.stderr)  # the object, not a temp name
+            self.assertNotIn("~tmp.", r.stderr)
+            _, listed = self.list_volids(ct=ct)
+            self.assertEqual(listed, [])
+            temps = [os.path.join(dp, f) for dp, _, fns in os.walk(self.store) for f in fns if f.startswith("~tmp.")]
+            self.assertEqual(temps, [])
+            self.assertEqual(os.listdir(os.path.join(self.store, "locks")), [])
+            self.assertEqual(glob.glob(os.path.join(self.store, "snapshots/ct", ct, "*")), [],
+                             "the failed backup left its snapshot directory")
+            os.unlink(filler)  # room again
+            r, log = self.backup(ct)
+            volid = self.only_volid(ct)
+            r = self.ws.run("verify", "ds")
+            self.assertOk(r)
+            self.assertIn("no problems found", r.stderr)
+            target = os.path.join(self.ws.dir, "files")
+            self.assertOk(self.ws.run("restore-file", volid, "/etc/hostname", "--target", target))
+            with open(os.path.join(target, "etc/hostname"), "rb") as a, \
+                    open(os.path.join(self.env["ROOTFS_PRIV"], "etc/hostname"), "rb") as b:
+                self.assertEqual(a.read(), b.read())
+        self.assertNoLeftovers()
+
 
 if __name__ == "__main__":
     unittest.main()
