@@ -765,6 +765,31 @@ class DatastoreTest(harness.IntegrationTest):
                 self.assertEqual(a.read(), b.read())
         self.assertNoLeftovers()
 
+    def test_interrupted_restore_leaves_nothing(self):
+        """SIGTERM or SIGINT in the middle of a restore from the store: the
+        half-restored container (its directory and root file system) is
+        removed and no extraction process is left running."""
+        ct = self.env["CT_PRIV"]
+        self.backup(ct)
+        volid = self.only_volid(ct)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with self.subTest(signal=sig.name):
+                name = self.new_name("i" + str(int(sig)))
+                p = self.ws.start("restore", volid, name)
+                usr = os.path.join(self.ct_dir(name), "rootfs", "usr")
+                deadline = time.time() + 60
+                while not os.path.exists(usr) and time.time() < deadline and p.poll() is None:
+                    time.sleep(0.01)
+                self.assertIsNone(p.poll(), "the restore ended before it could be interrupted")
+                os.killpg(p.pid, sig)
+                _, err = p.communicate(timeout=60)
+                self.assertNotEqual(p.returncode, 0, err[-2000:])
+                self.assertIn("interrupted by signal", err)
+                self.assertNoContainer(name)
+                left = subprocess.run(["pgrep", "-f", name], capture_output=True, text=True).stdout
+                self.assertEqual(left, "", "processes of the interrupted restore are still running")
+        self.assertNoLeftovers()
+
 
 if __name__ == "__main__":
     unittest.main()
