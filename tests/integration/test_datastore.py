@@ -790,6 +790,57 @@ class DatastoreTest(harness.IntegrationTest):
                 self.assertEqual(left, "", "processes of the interrupted restore are still running")
         self.assertNoLeftovers()
 
+    def test_tree_deeper_than_the_walk(self):
+        """A container can nest directories deeper than a path can name (and
+        deeper than the walk goes): the backup succeeds with a warning, and
+        the restore brings back everything down to the walk's limit."""
+        ct = self.env["CT_PRIV"]
+        top = os.path.join(self.env["ROOTFS_PRIV"], "srv/deep")
+        os.makedirs(top)
+        try:
+            fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+            for i in range(1, 2060):
+                os.mkdir("d", dir_fd=fd)
+                nfd = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+                if i == 1500:
+                    f = os.open("f", os.O_WRONLY | os.O_CREAT, 0o640, dir_fd=fd)
+                    os.write(f, b"deep\n")
+                    os.close(f)
+            os.close(fd)
+            r, log = self.backup(ct)
+            self.assertIn("nested deeper than 2048 directories", log)
+            volid = self.only_volid(ct)
+        finally:
+            subprocess.run(["rm", "-rf", "--one-file-system", top], check=True)
+        name = self.new_name("deep")
+        try:
+            r = self.restore(volid, name)
+            self.assertOk(r)
+            fd = os.open(os.path.join(self.ct_dir(name), "rootfs/srv/deep"), os.O_RDONLY | os.O_DIRECTORY)
+            depth = 0
+            try:
+                while True:
+                    if depth == 1500:
+                        f = os.open("f", os.O_RDONLY, dir_fd=fd)
+                        self.assertEqual(os.read(f, 100), b"deep\n")
+                        os.close(f)
+                    try:
+                        nfd = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                    except FileNotFoundError:
+                        break
+                    os.close(fd)
+                    fd = nfd
+                    depth += 1
+            finally:
+                os.close(fd)
+            # 2048 directories below the root: srv, deep and 2046 d.
+            self.assertEqual(depth, 2046)
+        finally:
+            # Before tearDown, whose shutil.rmtree recurses too deep here.
+            subprocess.run(["rm", "-rf", "--one-file-system", self.ct_dir(name)], check=True)
+
 
 if __name__ == "__main__":
     unittest.main()
