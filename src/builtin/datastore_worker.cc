@@ -2,10 +2,12 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <set>
@@ -29,7 +31,15 @@ using Clock = std::chrono::steady_clock;
 // Buffered frames to fd 1.
 class FrameWriter {
  public:
-  explicit FrameWriter(int fd) : fd_(fd) { buf_.reserve(kFlushAt + datastore::kMaxFrameSize + 5); }
+  explicit FrameWriter(int fd) : fd_(fd) {
+    buf_.reserve(kFlushAt + datastore::kMaxFrameSize + 5);
+    struct stat st;
+    splice_ = ::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+  }
+
+  // Whether SpliceData can move file pages straight into the stream.
+  bool can_splice() const { return splice_; }
+  static constexpr size_t kSpliceAt = 64 << 10;  // below: a read into the buffer is cheaper
 
   Status Frame(uint8_t type, std::string_view payload) {
     char h[5];
@@ -65,6 +75,60 @@ class FrameWriter {
     return s;
   }
 
+  // Sends `length` bytes of `file` from `offset` as data frames, moving the
+  // page-cache pages into the stream pipe with splice(2): no copy in the
+  // worker (ctdump's read is the only one). If the file ends early, the
+  // frame under way is completed with zeros and the rest of the range is
+  // reported in `*shrunk`. `moved(n)` sees every piece. A file system that
+  // cannot splice turns splicing off and reads instead.
+  template <typename Moved>
+  Status SpliceData(int file, uint64_t offset, uint64_t length, const std::string& rel, uint64_t* shrunk,
+                    std::vector<char>& scratch, Moved&& moved) {
+    while (length > 0) {
+      size_t k = static_cast<size_t>(std::min<uint64_t>(length, datastore::kMaxFrameSize));
+      char h[5];
+      Header(datastore::kFrameData, k, h);
+      buf_.append(h, 5);
+      RETURN_IF_ERROR(Flush());
+      size_t done = 0;
+      bool ended = false;
+      while (done < k && !ended) {
+        loff_t off = static_cast<loff_t>(offset + done);
+        ssize_t n = splice_ ? ::splice(file, &off, fd_, nullptr, k - done, SPLICE_F_MORE) : -1;
+        if (n < 0 && splice_ && (errno == EINVAL || errno == ENOSYS)) splice_ = false;
+        if (n < 0 && !splice_) {  // read and write instead, for this frame and on
+          size_t want = std::min(k - done, scratch.size());
+          n = ::pread(file, scratch.data(), want, static_cast<off_t>(offset + done));
+          if (n > 0) RETURN_IF_ERROR(sys::WriteAll(fd_, std::string_view(scratch.data(), n), "the worker stream"));
+        }
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          return ErrnoError(errno, fmt::format("Failed to read \"/{}\"", rel));
+        }
+        if (n == 0) {
+          ended = true;
+          break;
+        }
+        done += static_cast<size_t>(n);
+        RETURN_IF_ERROR(moved(static_cast<size_t>(n)));
+      }
+      if (ended) {
+        // The frame was announced whole: complete it with zeros.
+        std::memset(scratch.data(), 0, std::min(scratch.size(), k - done));
+        for (size_t left = k - done; left > 0;) {
+          size_t z = std::min(left, scratch.size());
+          RETURN_IF_ERROR(sys::WriteAll(fd_, std::string_view(scratch.data(), z), "the worker stream"));
+          left -= z;
+        }
+        *shrunk += length - done;
+        return Status::OK();
+      }
+      offset += k;
+      length -= k;
+    }
+    return Status::OK();
+  }
+
  private:
   static constexpr size_t kFlushAt = 1 << 20;
   static constexpr size_t kDirectAt = 64 << 10;
@@ -97,6 +161,7 @@ class FrameWriter {
   }
   int fd_;
   std::string buf_;
+  bool splice_ = false;
 };
 
 // The parent's records from fd 0, in walk order. Sources are walked one
@@ -335,13 +400,22 @@ class Visitor : public archive::EntryVisitor {
     uint64_t shrunk = 0;
     for (auto [off, len] : regions) {
       uint64_t missing = 0;
-      RETURN_IF_ERROR(archive::ReadRange(fd, off, len, buf_, rel, &missing,
-                                         [&](const char* d, size_t n) -> Status {
-                                           Throttle(n);
-                                           bytes_ += n;
-                                           Progress(false);
-                                           return out_.Data(d, n);
-                                         }));
+      if (out_.can_splice() && len >= FrameWriter::kSpliceAt) {
+        RETURN_IF_ERROR(out_.SpliceData(fd, off, len, rel, &missing, buf_, [&](size_t n) -> Status {
+          Throttle(n);
+          bytes_ += n;
+          Progress(false);
+          return Status::OK();
+        }));
+      } else {
+        RETURN_IF_ERROR(archive::ReadRange(fd, off, len, buf_, rel, &missing,
+                                           [&](const char* d, size_t n) -> Status {
+                                             Throttle(n);
+                                             bytes_ += n;
+                                             Progress(false);
+                                             return out_.Data(d, n);
+                                           }));
+      }
       // A file that shrank while read: its announced length is padded.
       for (uint64_t left = missing; left > 0;) {
         size_t k = static_cast<size_t>(std::min<uint64_t>(left, buf_.size()));

@@ -1,0 +1,168 @@
+// The datastore worker's stream from a real tree: file data spliced into a
+// pipe (the way ctdump runs it) and read and written into a plain file give
+// the same bytes, and every file's data arrives whole.
+#include "builtin/datastore_worker.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "datastore/codec.h"
+#include "datastore/entry_format.h"
+#include "sys/file.h"
+#include "sys/unique_fd.h"
+
+namespace ctdump::builtin {
+namespace {
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+class DatastoreWorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = sys::MakeTempDir("/tmp/ctdump-worker-test.");
+    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+    dir_ = *dir;
+    tree_ = dir_ + "/tree";
+    ASSERT_TRUE(sys::MakeDirs(tree_ + "/sub").ok());
+  }
+  void TearDown() override { EXPECT_TRUE(sys::RemoveTree(dir_).ok()); }
+
+  void Write(const std::string& rel, const std::string& data) {
+    ASSERT_TRUE(sys::WriteFileAtomic(tree_ + "/" + rel, data, 0644).ok());
+    want_[rel] = data;
+  }
+
+  // A sparse file: `data` at each offset, holes between; the worker sends
+  // the data regions only, back to back (block-aligned here: holes are
+  // found by block).
+  void WriteSparse(const std::string& rel, uint64_t size, const std::map<uint64_t, std::string>& data) {
+    sys::UniqueFd fd(::open((tree_ + "/" + rel).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(::ftruncate(fd.get(), static_cast<off_t>(size)), 0);
+    std::string stored;
+    for (const auto& [off, d] : data) {
+      ASSERT_EQ(::pwrite(fd.get(), d.data(), d.size(), static_cast<off_t>(off)), static_cast<ssize_t>(d.size()));
+      stored += d;
+    }
+    ASSERT_EQ(::fsync(fd.get()), 0);
+    want_[rel] = stored;
+  }
+
+  // Runs the worker with its stream going to `out` (a pipe's write end or
+  // a file); returns its exit status.
+  int RunWorker(int out) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int null = ::open("/dev/null", O_RDWR);
+      ::dup2(null, 0);
+      ::dup2(null, 2);
+      ::dup2(out, 1);
+      DatastoreWorkerConfig c;
+      c.directory = tree_;
+      c.sources = {"./"};
+      ::_exit(RunDatastoreWorker(c));
+    }
+    int status = -1;
+    ::waitpid(pid, &status, 0);
+    return status;
+  }
+
+  std::string StreamThroughPipe() {
+    int p[2];
+    EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    sys::UniqueFd r(p[0]), w(p[1]);
+    std::string out;
+    // Read beside the worker: the pipe holds far less than the stream.
+    std::thread reader([&] {
+      char buf[1 << 16];
+      for (ssize_t n; (n = ::read(r.get(), buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+    });
+    int status = RunWorker(w.get());
+    w.Reset();
+    reader.join();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    return out;
+  }
+
+  std::string StreamThroughFile() {
+    std::string path = dir_ + "/stream";
+    sys::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    EXPECT_TRUE(fd.valid());
+    int status = RunWorker(fd.get());
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    auto data = sys::ReadFile(path);
+    EXPECT_TRUE(data.ok());
+    return data.ok() ? *data : std::string();
+  }
+
+  // Every regular file's data, by path, from a worker stream.
+  static std::map<std::string, std::string> Files(const std::string& stream) {
+    std::map<std::string, std::string> files;
+    std::string current;
+    size_t pos = 0;
+    bool ended = false;
+    while (pos + 5 <= stream.size()) {
+      uint8_t type = static_cast<uint8_t>(stream[pos]);
+      uint32_t len = 0;
+      for (int i = 0; i < 4; ++i) len |= static_cast<uint32_t>(static_cast<uint8_t>(stream[pos + 1 + i])) << (8 * i);
+      EXPECT_LE(len, datastore::kMaxFrameSize);
+      std::string_view payload(stream.data() + pos + 5, std::min<size_t>(len, stream.size() - pos - 5));
+      pos += 5 + len;
+      if (type == datastore::kFrameEntry) {
+        datastore::Entry e;
+        auto n = datastore::DecodeEntry(payload, &e, "worker stream");
+        EXPECT_TRUE(n.ok()) << n.status().ToString();
+        current = e.is_regular() ? e.path : "";
+        if (!current.empty()) files[current];
+      } else if (type == datastore::kFrameData) {
+        EXPECT_FALSE(current.empty()) << "data outside a file";
+        files[current].append(payload);
+      } else {
+        EXPECT_EQ(type, datastore::kFrameEnd);
+        ended = true;
+      }
+    }
+    EXPECT_TRUE(ended && pos == stream.size()) << "stream not ended cleanly";
+    return files;
+  }
+
+  std::string dir_, tree_;
+  std::map<std::string, std::string> want_;
+};
+
+TEST_F(DatastoreWorkerTest, SplicedAndCopiedStreamsAreTheSame) {
+  Write("big", RandomBytes((3 << 20) + 5, 1));      // three full frames and a bit, spliced
+  Write("exact", RandomBytes(1 << 20, 2));           // exactly one frame
+  Write("mid", RandomBytes(64 << 10, 3));            // the smallest spliced size
+  Write("sub/small", RandomBytes(5000, 4));          // through the buffer
+  Write("sub/empty", "");
+  WriteSparse("sparse", 8 << 20, {{4096, RandomBytes(4096, 5)}, {1 << 20, RandomBytes((1 << 20) + 8192, 6)}});
+  std::string piped = StreamThroughPipe();
+  std::string copied = StreamThroughFile();
+  ASSERT_FALSE(piped.empty());
+  EXPECT_TRUE(piped == copied) << "the spliced stream differs (" << piped.size() << " vs " << copied.size()
+                               << " bytes)";
+  auto files = Files(piped);
+  ASSERT_EQ(files.size(), want_.size());
+  for (const auto& [rel, data] : want_) {
+    ASSERT_TRUE(files.count(rel)) << rel;
+    EXPECT_TRUE(files[rel] == data) << rel << ": " << files[rel].size() << " bytes, want " << data.size();
+  }
+}
+
+}  // namespace
+}  // namespace ctdump::builtin
