@@ -92,7 +92,7 @@ class FrameWriter {
       RETURN_IF_ERROR(Flush());
       size_t done = 0;
       bool ended = false;
-      while (done < k && !ended) {
+      while (done < k) {
         loff_t off = static_cast<loff_t>(offset + done);
         ssize_t n = splice_ ? ::splice(file, &off, fd_, nullptr, k - done, SPLICE_F_MORE) : -1;
         if (n < 0 && splice_ && (errno == EINVAL || errno == ENOSYS)) splice_ = false;
@@ -110,7 +110,7 @@ class FrameWriter {
           break;
         }
         done += static_cast<size_t>(n);
-        RETURN_IF_ERROR(moved(static_cast<size_t>(n)));
+        moved(static_cast<size_t>(n));
       }
       if (ended) {
         // The frame was announced whole: complete it with zeros.
@@ -400,19 +400,17 @@ class Visitor : public archive::EntryVisitor {
     uint64_t shrunk = 0;
     for (auto [off, len] : regions) {
       uint64_t missing = 0;
+      auto read = [&](size_t n) {
+        Throttle(n);
+        bytes_ += n;
+        Progress(false);
+      };
       if (out_.can_splice() && len >= FrameWriter::kSpliceAt) {
-        RETURN_IF_ERROR(out_.SpliceData(fd, off, len, rel, &missing, buf_, [&](size_t n) -> Status {
-          Throttle(n);
-          bytes_ += n;
-          Progress(false);
-          return Status::OK();
-        }));
+        RETURN_IF_ERROR(out_.SpliceData(fd, off, len, rel, &missing, buf_, read));
       } else {
         RETURN_IF_ERROR(archive::ReadRange(fd, off, len, buf_, rel, &missing,
                                            [&](const char* d, size_t n) -> Status {
-                                             Throttle(n);
-                                             bytes_ += n;
-                                             Progress(false);
+                                             read(n);
                                              return out_.Data(d, n);
                                            }));
       }

@@ -2,6 +2,8 @@
 // namespace (userns::ForkAsContainerRoot), walks the consistent tree with the
 // shared walk (archive/tree_walker.h) and writes the worker stream
 // (datastore/entry_format.h) to fd 1; messages go to fd 2 (worker_relay.h).
+// When fd 1 is a pipe, file data of 64 KiB and more is spliced into it from
+// the page cache rather than read and written.
 //
 // Change detection: ctdump feeds the parent snapshot's metadata stream on
 // fd 0. The worker reads it alongside its walk (both in walk order, so

@@ -9,13 +9,13 @@
 #include <unistd.h>
 
 #include <map>
-#include <random>
 #include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "datastore/codec.h"
+#include "datastore/datastore_test_util.h"
 #include "datastore/entry_format.h"
 #include "sys/file.h"
 #include "sys/unique_fd.h"
@@ -23,12 +23,7 @@
 namespace ctdump::builtin {
 namespace {
 
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
+using datastore::testing::RandomBytes;
 
 class DatastoreWorkerTest : public ::testing::Test {
  protected:
