@@ -25,7 +25,10 @@
 // gear table (splitmix64 from kGearSeed), the masks, the skip rule or the
 // default params changes every chunk and defeats dedup against existing
 // backups. Never change them; chunker_test.cc pins the first cuts of a fixed
-// input (golden test) and chunker.cc static_asserts table entries.
+// input (golden test) and checks every cut against a byte-at-a-time
+// implementation of the definition above, and chunker.cc static_asserts
+// table entries. Scan() hashes two bytes a step (the same hashes), 2.7 GiB/s
+// per core here against 2.0 byte by byte (`chunker_bench` BM_Scan).
 //
 // Thread-safety: a Chunker is a value; distinct objects may be used from
 // distinct threads, one object needs external synchronization.

@@ -44,14 +44,29 @@ inline bool Advance(const uint8_t* data, size_t len, size_t* i, uint64_t* hash, 
   const size_t n = std::min<size_t>(len - *i, until - *length);
   const uint8_t* p = data + *i;
   uint64_t h = *hash;
-  for (size_t k = 0; k < n; ++k) {
+  auto cut = [&](size_t used, uint64_t at) {
+    *i += used;
+    *length += static_cast<uint32_t>(used);
+    *hash = at;
+    return true;
+  };
+  size_t k = 0;
+  // Two bytes a step. Byte by byte, the shift and add of every byte form
+  // one chain of dependent instructions (about 2 cycles a byte). Here
+  // h2 = 4h + (2 g[a] + g[b]) has one shift and one add per two bytes on
+  // that chain; the hash between, for its cut test, is computed beside it.
+  // The same hashes modulo 2^64, so the same cuts.
+  for (; k + 2 <= n; k += 2) {
+    const uint64_t ga = kGear[p[k]], gb = kGear[p[k + 1]];
+    const uint64_t h1 = (h << 1) + ga;
+    const uint64_t h2 = (h << 2) + ((ga << 1) + gb);
+    if (kTest && (h1 & mask) == 0) return cut(k + 1, h1);
+    if (kTest && (h2 & mask) == 0) return cut(k + 2, h2);
+    h = h2;
+  }
+  for (; k < n; ++k) {
     h = (h << 1) + kGear[p[k]];
-    if (kTest && (h & mask) == 0) {
-      *i += k + 1;
-      *length += static_cast<uint32_t>(k + 1);
-      *hash = h;
-      return true;
-    }
+    if (kTest && (h & mask) == 0) return cut(k + 1, h);
   }
   *i += n;
   *length += static_cast<uint32_t>(n);

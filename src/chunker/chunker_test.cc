@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -125,6 +127,55 @@ TEST_P(ChunkerParamsTest, AllZerosCutAtMax) {
   const std::vector<uint8_t> zeros(std::max<size_t>(3 * size_t{p.max_size} + 5, 4096));
   const std::vector<size_t> sizes = Sizes(Cuts(p, zeros));
   for (size_t i = 0; i + 1 < sizes.size(); ++i) EXPECT_EQ(sizes[i], p.max_size) << "chunk " << i;
+}
+
+// The chunk format as chunker.h defines it, one byte at a time and nothing
+// clever: the gear hash over the chunk from its start; a chunk of length L
+// ends at a byte whose hash has none of the top log2(avg)+2 bits set for
+// min <= L < avg, none of the top log2(avg)-2 for avg <= L < max, and at
+// L == max regardless.
+std::vector<size_t> DefinitionCuts(const ChunkerParams& p, const std::vector<uint8_t>& data) {
+  std::array<uint64_t, 256> gear{};
+  uint64_t state = 0x6374647570636463;  // "ctdupcdc", splitmix64
+  for (uint64_t& g : gear) {
+    state += 0x9E3779B97F4A7C15;
+    uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+    g = z ^ (z >> 31);
+  }
+  const int bits = std::countr_zero(p.avg_size);
+  const uint64_t small = ~uint64_t{0} << (64 - (bits + 2)), large = ~uint64_t{0} << (64 - (bits - 2));
+  std::vector<size_t> cuts;
+  uint64_t h = 0;
+  size_t length = 0;
+  for (size_t i = 0; i < data.size(); ++i) {
+    h = (h << 1) + gear[data[i]];
+    ++length;
+    const bool end = (length >= p.min_size && length < p.avg_size && (h & small) == 0) ||
+                     (length >= p.avg_size && (h & large) == 0) || length == p.max_size;
+    if (end) {
+      cuts.push_back(i + 1);
+      h = 0;
+      length = 0;
+    }
+  }
+  if (cuts.empty() || cuts.back() != data.size()) cuts.push_back(data.size());
+  return cuts;
+}
+
+TEST_P(ChunkerParamsTest, CutsLikeTheDefinition) {
+  const ChunkerParams p = GetParam();
+  std::vector<uint8_t> text;  // low entropy: long runs without a cut
+  for (size_t i = 0; text.size() < 2 * kMiB; ++i) {
+    const std::string line = "line " + std::to_string(i % 977) + " of some text\n";
+    text.insert(text.end(), line.begin(), line.end());
+  }
+  for (const auto& data : {RandomBytes(6 * kMiB + 3, 0xdef), text}) {
+    EXPECT_EQ(Cuts(p, data), DefinitionCuts(p, data));
+    std::mt19937 rng(7);
+    EXPECT_EQ(CutsInPieces(Chunker(p), data, [&] { return 1 + rng() % 300; }), DefinitionCuts(p, data));
+  }
 }
 
 TEST(ChunkerTest, GoldenCuts) {
