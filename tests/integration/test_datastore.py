@@ -841,6 +841,42 @@ class DatastoreTest(harness.IntegrationTest):
             # Before tearDown, whose shutil.rmtree recurses too deep here.
             subprocess.run(["rm", "-rf", "--one-file-system", self.ct_dir(name)], check=True)
 
+    def test_concurrent_backups_from_two_hosts_share_chunks_safely(self):
+        """Two ctdump instances (separate run directories, as two hosts on a
+        shared store would have) back up both containers into one store at
+        the same time: they race to put the same chunks (both containers
+        come from one rootfs), and both backups, verify and a restore from
+        each come out right."""
+        ct_a, ct_b = self.env["CT_PRIV"], self.env["CT_UNPRIV"]
+        for _ in range(2):
+            for ct in (ct_a, ct_b):
+                self.wait_next_second(ct, "ds")
+            env_b = self.ws.environ()
+            env_b["CTDUMP_RUN_DIR"] = os.path.join(self.ws.dir, "run-b")
+            env_b["CTDUMP_LOG_DIR"] = os.path.join(self.ws.dir, "log-b")
+            common = ["backup", "--storage", "ds", "--tmpdir", self.ws.tmp, "--mode", "snapshot"]
+            a = self.ws.start(*(common[:1] + [ct_a] + common[1:]))
+            b = subprocess.Popen(self.ws.cmd(*(common[:1] + [ct_b] + common[1:])), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, errors="replace", env=env_b,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+            _, err_a = a.communicate(timeout=300)
+            _, err_b = b.communicate(timeout=300)
+            self.assertEqual(a.returncode, 0, err_a[-3000:])
+            self.assertEqual(b.returncode, 0, err_b[-3000:])
+        r = self.ws.run("verify", "ds")
+        self.assertOk(r)
+        self.assertIn("no problems found", r.stderr)
+        target = os.path.join(self.ws.dir, "files")
+        for ct, root in ((ct_a, "ROOTFS_PRIV"), (ct_b, "ROOTFS_UNPRIV")):
+            volids = self.volids(ct)
+            self.assertEqual(len(volids), 2, volids)
+            shutil.rmtree(target, ignore_errors=True)
+            self.assertOk(self.ws.run("restore-file", volids[-1], "/etc/hostname", "/usr/bin/ls", "--target", target))
+            for rel in ("etc/hostname", "usr/bin/ls"):
+                with open(os.path.join(target, rel), "rb") as x, open(os.path.join(self.env[root], rel), "rb") as y:
+                    self.assertEqual(x.read(), y.read(), rel)
+        self.assertNoLeftovers()
+
 
 if __name__ == "__main__":
     unittest.main()
