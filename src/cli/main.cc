@@ -22,6 +22,7 @@
 #include "cli/datastore_commands.h"
 #include "cli/renderer.h"
 #include "restore/restore.h"
+#include "restore/restore_journal.h"
 #include "ctdump/version.h"
 #include "storage/registry.h"
 #include "sys/file.h"
@@ -157,12 +158,12 @@ int RunCleanup(const Globals& g) {
     return 1;
   }
   auto n = backup::RepairAbandoned(g.paths.run_dir, renderer.get());
-  if (!n.ok()) {
-    renderer->Log(LogLevel::kErr, n.status().message());
-    return 1;
-  }
-  renderer->Log(LogLevel::kInfo, fmt::format("repaired {} interrupted backup(s)", *n));
-  return 0;
+  auto r = restore::RepairAbandonedRestores(g.paths.run_dir, renderer.get());
+  if (n.ok()) renderer->Log(LogLevel::kInfo, fmt::format("repaired {} interrupted backup(s)", *n));
+  if (r.ok()) renderer->Log(LogLevel::kInfo, fmt::format("removed {} interrupted restore(s)", *r));
+  for (const Status& s : {n.status(), r.status()})
+    if (!s.ok()) renderer->Log(LogLevel::kErr, s.message());
+  return n.ok() && r.ok() ? 0 : 1;
 }
 
 int RunDelete(const Globals& g, const std::string& volid) {
@@ -258,7 +259,7 @@ int Main(int argc, char** argv) {
   pr->add_flag("--dry-run", prune_dry_run, "only show what would be removed");
 
   auto* cl = app.add_subcommand(
-      "cleanup", "repair what a killed ctdump left: thaw/start containers, remove snapshots");
+      "cleanup", "repair what a killed ctdump left: thaw/start containers, remove snapshots and half-restored containers");
 
   std::string list_storage, list_vmid;
   auto* l = app.add_subcommand("list", "list backups on a storage");

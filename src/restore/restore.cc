@@ -12,6 +12,7 @@
 #include "ctdump/provider.h"
 #include "extract/extract.h"
 #include "restore/guest_config.h"
+#include "restore/restore_journal.h"
 #include "storage/registry.h"
 #include "sys/file.h"
 #include "sys/lock_file.h"
@@ -22,29 +23,51 @@ namespace {
 constexpr const char* kPrivilegedRefusal =
     "refusing to restore privileged container backup from external source";
 
-// Removes what a restore created unless it succeeded.
+// Removes what a restore created unless it succeeded. Every path goes into
+// the journal before it is created, so a SIGKILL leaves a record for
+// `ctdump cleanup` or the next restore of the name.
 class Undo {
  public:
-  explicit Undo(Observer* log) : log_(log) {}
+  Undo(Observer* log, RestoreJournal* journal) : log_(log), journal_(journal) {}
   ~Undo() {
     if (committed_) return;
-    if (!subvolume_.empty()) {
+    bool clean = true;
+    if (!subvolume_.empty() && sys::PathExists(subvolume_)) {
       btrfs_util_error e = btrfs_util_delete_subvolume(subvolume_.c_str(), BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
-      if (e != BTRFS_UTIL_OK)
+      if (e != BTRFS_UTIL_OK) {
         log_->Log(LogLevel::kWarn, fmt::format("unable to delete subvolume '{}': {}", subvolume_,
                                                btrfs_util_strerror(e)));
+        clean = false;
+      }
     }
     for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
+      if (!sys::PathExists(*it)) continue;
       Status s = sys::RemoveTree(*it);
-      if (!s.ok()) log_->Log(LogLevel::kWarn, s.message());
+      if (!s.ok()) {
+        log_->Log(LogLevel::kWarn, s.message());
+        clean = false;
+      }
     }
+    // What could not be removed stays in the journal for `ctdump cleanup`.
+    if (clean) journal_->Clear().IgnoreError();
   }
-  void AddDir(std::string d) { dirs_.push_back(std::move(d)); }
-  void SetSubvolume(std::string s) { subvolume_ = std::move(s); }
-  void Commit() { committed_ = true; }
+  Status WillCreateDir(std::string d) {
+    dirs_.push_back(d);
+    return journal_->WillCreateDir(d);
+  }
+  Status WillCreateSubvolume(std::string s) {
+    subvolume_ = s;
+    return journal_->WillCreateSubvolume(s);
+  }
+  void Commit() {
+    committed_ = true;
+    Status s = journal_->Clear();
+    if (!s.ok()) log_->Log(LogLevel::kWarn, s.message());
+  }
 
  private:
   Observer* log_;
+  RestoreJournal* journal_;
   std::vector<std::string> dirs_;
   std::string subvolume_;
   bool committed_ = false;
@@ -79,11 +102,11 @@ Result<Rootfs> CreateRootfs(const RestoreOptions& o, const Paths& paths, const I
     r.path = base + "/" + o.name;
     if (sys::PathExists(r.path))
       return AlreadyExistsError(fmt::format("subvolume '{}' already exists", r.path));
+    RETURN_IF_ERROR(undo.WillCreateSubvolume(r.path));
     btrfs_util_error e = btrfs_util_create_subvolume(r.path.c_str(), 0, nullptr, nullptr);
     if (e != BTRFS_UTIL_OK)
       return IOError(fmt::format("unable to create btrfs subvolume '{}': {}", r.path,
                                  btrfs_util_strerror(e)));
-    undo.SetSubvolume(r.path);
     r.spec = "btrfs:" + r.path;
   } else {
     r.path = o.rootfs_dir.empty() ? fmt::format("{}/{}/rootfs", paths.lxcpath, o.name) : o.rootfs_dir;
@@ -98,8 +121,8 @@ Result<Rootfs> CreateRootfs(const RestoreOptions& o, const Paths& paths, const I
         return AlreadyExistsError(fmt::format(
             "root file system '{}' exists and is not empty (use --force to restore over it)", r.path));
     } else {
+      RETURN_IF_ERROR(undo.WillCreateDir(r.path));
       RETURN_IF_ERROR(sys::MakeDirs(r.path, 0755));
-      undo.AddDir(r.path);
     }
     r.spec = "dir:" + r.path;
   }
@@ -193,6 +216,10 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   ASSIGN_OR_RETURN(auto lock, sys::LockFile::Acquire(
                                   fmt::format("{}/lock/lxc-{}.lock", paths.run_dir, o.name),
                                   std::chrono::milliseconds(0), warn));
+  // A restore of this name killed earlier (SIGKILL, power loss) left what
+  // its journal lists: removed first, as `ctdump cleanup` would.
+  RETURN_IF_ERROR(RepairAbandonedRestores(paths.run_dir, log, o.name).status().WithContext(
+      fmt::format("unable to remove what an interrupted restore of '{}' left", o.name)));
   if (sys::PathExists(ct_dir + "/config"))
     return AlreadyExistsError(fmt::format("container '{}' already exists in lxcpath \"{}\"", o.name, paths.lxcpath));
   if (sys::PathExists(ct_dir) && !IsEmptyDir(ct_dir) && !o.force)
@@ -211,10 +238,11 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   if (!backed_up.unprivileged && unprivileged)
     log->Log(LogLevel::kInfo, "restoring a privileged container's backup as unprivileged");
 
-  Undo undo(log);
+  RestoreJournal journal(paths.run_dir, o.name, ct_dir);
+  Undo undo(log, &journal);
   if (!sys::PathExists(ct_dir)) {
+    RETURN_IF_ERROR(undo.WillCreateDir(ct_dir));
     RETURN_IF_ERROR(sys::MakeDirs(ct_dir, 0755));
-    undo.AddDir(ct_dir);
   }
   ASSIGN_OR_RETURN(Rootfs rootfs, CreateRootfs(o, paths, map, undo));
   ASSIGN_OR_RETURN(RestoreMechanism m, provider->RestoreGetMechanism(volname));

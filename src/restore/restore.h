@@ -12,7 +12,9 @@
 //   archive_get_firewall_config -> config written -> [start]
 //
 // Any failure removes what the restore created (root file system, config
-// directory): no half-created container is left behind.
+// directory): no half-created container is left behind. After a SIGKILL,
+// the restore journal (restore_journal.h) lets `ctdump cleanup` or the next
+// restore of the name do it.
 #ifndef CTDUMP_RESTORE_RESTORE_H_
 #define CTDUMP_RESTORE_RESTORE_H_
 

@@ -790,6 +790,44 @@ class DatastoreTest(harness.IntegrationTest):
                 self.assertEqual(left, "", "processes of the interrupted restore are still running")
         self.assertNoLeftovers()
 
+    def test_sigkilled_restore_is_removed_by_cleanup_or_the_next_restore(self):
+        """A restore killed with SIGKILL runs no destructor: its journal in the
+        run directory lets `ctdump cleanup`, or the next restore of the same
+        name, remove the half-restored container."""
+        ct = self.env["CT_PRIV"]
+        self.backup(ct)
+        volid = self.only_volid(ct)
+        name = self.new_name("k")
+
+        def kill_mid_restore():
+            p = self.ws.start("restore", volid, name)
+            usr = os.path.join(self.ct_dir(name), "rootfs", "usr")
+            deadline = time.time() + 60
+            while not os.path.exists(usr) and time.time() < deadline and p.poll() is None:
+                time.sleep(0.01)
+            self.assertIsNone(p.poll(), "the restore ended before it could be killed")
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate(timeout=60)
+            self.assertTrue(os.path.isdir(os.path.join(self.ct_dir(name), "rootfs")))
+            self.assertFalse(os.path.exists(os.path.join(self.ct_dir(name), "config")))
+
+        kill_mid_restore()
+        r = self.ws.run("cleanup")
+        self.assertOk(r)
+        self.assertIn("removed 1 interrupted restore(s)", r.stderr)
+        self.assertNoContainer(name)
+        self.assertEqual(os.listdir(os.path.join(self.ws.run_dir, "state")), [])
+
+        kill_mid_restore()
+        r = self.restore(volid, name)  # no --force needed
+        self.assertOk(r)
+        self.assertIn("of interrupted restore of '%s'" % name, r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.ct_dir(name), "config")))
+        self.assertEqual(os.listdir(os.path.join(self.ws.run_dir, "state")), [])
+        # A finished restore is never touched again.
+        self.assertOk(self.ws.run("cleanup"))
+        self.assertTrue(os.path.exists(os.path.join(self.ct_dir(name), "config")))
+
     def test_tree_deeper_than_the_walk(self):
         """A container can nest directories deeper than a path can name (and
         deeper than the walk goes): the backup succeeds with a warning, and

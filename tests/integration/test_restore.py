@@ -138,6 +138,12 @@ class RestoreTest(harness.IntegrationTest):
         self.assertEqual(r.returncode, 1)
         self.assertIn("already exists", r.stderr)
 
+    def assertNoRestoreJournal(self):
+        """A failed restore removed what it made, and so its journal too."""
+        state = os.path.join(self.ws.run_dir, "state")
+        self.assertEqual([f for f in os.listdir(state) if f.startswith("restore-")] if os.path.isdir(state) else [],
+                         [])
+
     def test_truncated_archive_leaves_nothing_behind(self):
         volid = self.backup_volid(self.env["CT_UNPRIV"])
         archive = os.path.join(self.ws.only_backup(self.env["CT_UNPRIV"]), "archive.tar")
@@ -148,6 +154,7 @@ class RestoreTest(harness.IntegrationTest):
         self.assertEqual(r.returncode, 1)
         self.assertIn("restore failed", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], name)))
+        self.assertNoRestoreJournal()
 
     def test_full_target_file_system(self):
         volid = self.backup_volid(self.env["CT_UNPRIV"])
@@ -158,6 +165,7 @@ class RestoreTest(harness.IntegrationTest):
             self.assertIn("No space left on device", r.stderr)
             self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], name)))
             self.assertFalse(os.path.exists(os.path.join(mnt, "rootfs")))
+            self.assertNoRestoreJournal()
 
 def strip_sparse(line):
     cols = line.split(b"\t")

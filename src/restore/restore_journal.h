@@ -1,0 +1,62 @@
+// What a running restore has created, on disk, so that a restore killed with
+// SIGKILL (no destructors run) can be undone later.
+//
+// One file per target container, <run>/state/restore-<name>.json, rewritten
+// atomically (temp file, fsync, rename) before the restore creates anything:
+// the container's directory, its root file system directory or its btrfs
+// subvolume. The restore removes it when it commits (the config is written)
+// or after it has removed what it made itself. RepairAbandonedRestores()
+// (`ctdump cleanup`, and a later restore of the same name) removes what the
+// journals of dead processes list, unless the container has a config by then
+// (somebody made it since): then only the journal goes.
+#ifndef CTDUMP_RESTORE_RESTORE_JOURNAL_H_
+#define CTDUMP_RESTORE_RESTORE_JOURNAL_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "ctdump/observer.h"
+#include "ctdump/status.h"
+
+namespace ctdump::restore {
+
+struct RestoreJournalState {
+  pid_t pid = 0;
+  std::string name;                // the container being restored
+  std::string ct_dir;              // <lxcpath>/<name>: its config marks a finished restore
+  std::vector<std::string> dirs;   // directories the restore creates, in order
+  std::string subvolume;           // a btrfs subvolume it creates
+};
+
+class RestoreJournal {
+ public:
+  RestoreJournal(const std::string& run_dir, std::string name, std::string ct_dir);
+  RestoreJournal(const RestoreJournal&) = delete;
+  RestoreJournal& operator=(const RestoreJournal&) = delete;
+  // Leaves the file: only Clear() says there is nothing left to undo.
+  ~RestoreJournal() = default;
+
+  // Record a path before creating it.
+  Status WillCreateDir(const std::string& dir);
+  Status WillCreateSubvolume(const std::string& subvolume);
+  // Removes the file.
+  Status Clear();
+
+ private:
+  Status Write();
+
+  std::string path_;
+  RestoreJournalState state_;
+};
+
+// Removes what dead restores left (of container `only_name`, or of all when
+// empty); returns how many journals were handled. Journals of live
+// processes are left alone.
+Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log,
+                                    const std::string& only_name = "");
+
+}  // namespace ctdump::restore
+
+#endif  // CTDUMP_RESTORE_RESTORE_JOURNAL_H_
