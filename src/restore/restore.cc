@@ -214,7 +214,7 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   RETURN_IF_ERROR(sys::MakeDirs(paths.run_dir + "/lock", 0755));
   auto warn = [log](const std::string& m) { log->Log(LogLevel::kWarn, m); };
   ASSIGN_OR_RETURN(auto lock, sys::LockFile::Acquire(
-                                  fmt::format("{}/lock/lxc-{}.lock", paths.run_dir, o.name),
+                                  RestoreLockPath(paths.run_dir, o.name),
                                   std::chrono::milliseconds(0), warn));
   // A restore of this name killed earlier (SIGKILL, power loss) left what
   // its journal lists: removed first, as `ctdump cleanup` would.

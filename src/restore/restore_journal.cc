@@ -6,11 +6,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "sys/file.h"
+#include "sys/lock_file.h"
 
 namespace ctdump::restore {
 namespace {
@@ -72,6 +75,10 @@ Status Repair(const RestoreJournalState& s, Observer* log) {
 
 }  // namespace
 
+std::string RestoreLockPath(const std::string& run_dir, const std::string& name) {
+  return fmt::format("{}/lock/lxc-{}.lock", run_dir, name);
+}
+
 RestoreJournal::RestoreJournal(const std::string& run_dir, std::string name, std::string ct_dir)
     : path_(JournalPath(run_dir, name)) {
   state_.pid = ::getpid();
@@ -116,6 +123,7 @@ Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log, c
     }
     ::closedir(d);
   }
+  if (only_name.empty() && !files.empty()) RETURN_IF_ERROR(sys::MakeDirs(run_dir + "/lock", 0755));
   int repaired = 0;
   Status first;
   for (const auto& f : files) {
@@ -127,6 +135,17 @@ Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log, c
       continue;
     }
     if (Alive(s->pid)) continue;
+    std::optional<sys::LockFile> lock;
+    if (only_name.empty()) {
+      if (s->name.empty() || s->name.find('/') != std::string::npos || s->name[0] == '.') {
+        log->Log(LogLevel::kWarn, fmt::format("restore journal \"{}\" names no valid container", f));
+        continue;
+      }
+      auto l = sys::LockFile::Acquire(RestoreLockPath(run_dir, s->name), std::chrono::milliseconds(0),
+                                      [&](const std::string& m) { log->Log(LogLevel::kWarn, m); });
+      if (!l.ok()) continue;  // a restore of that name is running: it repairs this itself
+      lock.emplace(std::move(*l));
+    }
     Status r = Repair(*s, log);
     if (r.ok()) {
       ::unlink(f.c_str());

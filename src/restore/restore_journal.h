@@ -51,9 +51,13 @@ class RestoreJournal {
   RestoreJournalState state_;
 };
 
-// Removes what dead restores left (of container `only_name`, or of all when
+// The lock a restore of container `name` holds from start to end.
+std::string RestoreLockPath(const std::string& run_dir, const std::string& name);
+
+// Removes what dead restores left (of container `only_name`, whose restore
+// lock the caller holds; or of all, each under its restore lock, when
 // empty); returns how many journals were handled. Journals of live
-// processes are left alone.
+// processes, and of containers being restored, are left alone.
 Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log,
                                     const std::string& only_name = "");
 
