@@ -145,6 +145,9 @@ Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log, c
                                       [&](const std::string& m) { log->Log(LogLevel::kWarn, m); });
       if (!l.ok()) continue;  // a restore of that name is running: it repairs this itself
       lock.emplace(std::move(*l));
+      // One may have run between the read and the lock and handled it.
+      auto again = sys::ReadFile(f);
+      if (!again.ok() || *again != *text) continue;
     }
     Status r = Repair(*s, log);
     if (r.ok()) {
