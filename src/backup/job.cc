@@ -132,7 +132,9 @@ JobResult Job::Run() {
         s = Status(s.code(), fmt::format("{}; job cleanup for external provider failed - {}",
                                          s.message(), c.message()));
     }
-    Status h = hooks_.RunJobPhase("job-abort", {opts_.storage});
+    HookEnv abort_env;
+    abort_env.storeid = opts_.storage;
+    Status h = hooks_.RunJobPhase("job-abort", abort_env);
     if (!h.ok()) obs_->Log(LogLevel::kWarn, h.message());
     result.status = s;
     obs_->Log(LogLevel::kErr, "Backup job failed - " + s.message());
@@ -148,7 +150,8 @@ JobResult Job::Run() {
 }
 
 Status Job::RunJobBody(JobResult* result) {
-  HookEnv job_env{opts_.storage};
+  HookEnv job_env;
+  job_env.storeid = opts_.storage;
   // A job killed with SIGKILL left its containers stopped, frozen or with
   // snapshots: repair that first (under the global lock).
   auto repaired = RepairAbandoned(paths_.run_dir, obs_);

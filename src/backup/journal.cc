@@ -12,6 +12,7 @@
 
 #include "container/container.h"
 #include "sys/file.h"
+#include "sys/subprocess.h"
 
 namespace ctdump::backup {
 namespace {
@@ -42,8 +43,6 @@ Result<JournalState> FromJson(const std::string& text, const std::string& path) 
   }
   return s;
 }
-
-bool Alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
 
 // Undoes one dead backup's changes; every step is tried.
 Status Repair(const JournalState& s, Observer* log) {
@@ -129,7 +128,7 @@ Result<int> RepairAbandoned(const std::string& run_dir, Observer* log) {
       log->Log(LogLevel::kWarn, s.status().message());
       continue;
     }
-    if (Alive(s->pid)) continue;
+    if (sys::ProcessAlive(s->pid)) continue;
     Status r = Repair(*s, log);
     if (r.ok()) {
       ::unlink(f.c_str());

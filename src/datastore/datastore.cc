@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "datastore/manifest_format.h"
+#include "sys/subprocess.h"
 
 namespace ctdump::datastore {
 namespace {
@@ -23,11 +24,6 @@ std::string HostName() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
   return buf;
-}
-
-bool ProcessAlive(int64_t pid) {
-  if (pid <= 0) return false;
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
 Result<LockInfo> ParseLock(const std::string& object, const std::string& text) {
@@ -310,7 +306,7 @@ Result<LockInfo> Datastore::TakeLock(const std::string& object,
       return held.status();
     }
     auto l = ParseLock(object, *held);
-    bool stale = l.ok() && l->host == HostName() && !ProcessAlive(l->pid);
+    bool stale = l.ok() && l->host == HostName() && !sys::ProcessAlive(static_cast<pid_t>(l->pid));
     if (!stale) {
       if (!l.ok()) return l.status();
       return UnavailableError(fmt::format("{}: '{}' is held by pid {} on {}", name_, object,

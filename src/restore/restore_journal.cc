@@ -14,6 +14,7 @@
 
 #include "sys/file.h"
 #include "sys/lock_file.h"
+#include "sys/subprocess.h"
 
 namespace ctdump::restore {
 namespace {
@@ -41,8 +42,6 @@ Result<RestoreJournalState> FromJson(const std::string& text, const std::string&
   }
   return s;
 }
-
-bool Alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
 
 // Removes what one dead restore created, newest first; every step is tried.
 Status Repair(const RestoreJournalState& s, Observer* log) {
@@ -134,7 +133,7 @@ Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log, c
       log->Log(LogLevel::kWarn, s.status().message());
       continue;
     }
-    if (Alive(s->pid)) continue;
+    if (sys::ProcessAlive(s->pid)) continue;
     std::optional<sys::LockFile> lock;
     if (only_name.empty()) {
       if (s->name.empty() || s->name.find('/') != std::string::npos || s->name[0] == '.') {

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "sys/signals.h"
+#include "sys/subprocess.h"
 
 namespace ctdump::sys {
 namespace {
@@ -22,8 +23,6 @@ pid_t ReadPid(int fd) {
   if (n <= 0) return 0;
   return static_cast<pid_t>(std::atol(buf));
 }
-
-bool Alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
 
 }  // namespace
 
@@ -46,7 +45,7 @@ Result<LockFile> LockFile::Acquire(const std::string& path, std::chrono::millise
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   pid_t old = ReadPid(fd.get());
-  if (old > 0 && old != ::getpid() && !Alive(old) && warn)
+  if (old > 0 && old != ::getpid() && !ProcessAlive(old) && warn)
     warn(fmt::format("taking over lock \"{}\" left by dead process {}", path, old));
   std::string pid = fmt::format("{}\n", ::getpid());
   if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0)

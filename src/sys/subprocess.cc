@@ -100,6 +100,8 @@ std::string DescribeWaitStatus(int st) {
 
 bool ExitedOk(int st) { return WIFEXITED(st) && WEXITSTATUS(st) == 0; }
 
+bool ProcessAlive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+
 namespace {
 
 // What the child reports through the CLOEXEC error pipe when exec fails.

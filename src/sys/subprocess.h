@@ -88,6 +88,10 @@ std::string DescribeWaitStatus(int wait_status);
 // True for a normal exit with code 0.
 bool ExitedOk(int wait_status);
 
+// Whether a process with this pid exists on this host (kill(pid, 0); EPERM
+// counts: it exists, it is not ours). False for pid <= 0.
+bool ProcessAlive(pid_t pid);
+
 // Runs a command to completion with stdout and stderr merged, handing each
 // output line to `on_line` as it arrives (for hook scripts). Runs in its own
 // process group; a SIGINT/SIGTERM to ctdump kills the group and returns

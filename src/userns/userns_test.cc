@@ -52,7 +52,9 @@ class UsernsTest : public ::testing::Test {
     map_ = *m;
   }
   void TearDown() override {
-    if (!dir_.empty()) ASSERT_TRUE(sys::RemoveTree(dir_).ok());
+    if (!dir_.empty()) {
+      ASSERT_TRUE(sys::RemoveTree(dir_).ok());
+    }
   }
   void Make(const std::string& name, uid_t uid, gid_t gid, mode_t mode, const std::string& data) {
     std::string p = dir_ + "/" + name;

@@ -138,6 +138,19 @@ class DatastoreTest(harness.IntegrationTest):
         extra = set(k for k in got if not k.startswith((b"/tmp/", b"/var/tmp/"))) - set(want_lines)
         self.assertEqual(extra, set(), "unexpected paths after restore")
 
+    def signal_mid_restore(self, volid, name, sig):
+        """Starts a restore, sends `sig` once it is extracting; returns
+        (exit code, stderr)."""
+        p = self.ws.start("restore", volid, name)
+        usr = os.path.join(self.ct_dir(name), "rootfs", "usr")
+        deadline = time.time() + 60
+        while not os.path.exists(usr) and time.time() < deadline and p.poll() is None:
+            time.sleep(0.01)
+        self.assertIsNone(p.poll(), "the restore ended before the signal")
+        os.killpg(p.pid, sig)
+        _, err = p.communicate(timeout=60)
+        return p.returncode, err
+
     def assertNoContainer(self, name):
         self.assertFalse(os.path.exists(self.ct_dir(name)), "a partially restored container was left: %s" % name)
 
@@ -775,15 +788,8 @@ class DatastoreTest(harness.IntegrationTest):
         for sig in (signal.SIGTERM, signal.SIGINT):
             with self.subTest(signal=sig.name):
                 name = self.new_name("i" + str(int(sig)))
-                p = self.ws.start("restore", volid, name)
-                usr = os.path.join(self.ct_dir(name), "rootfs", "usr")
-                deadline = time.time() + 60
-                while not os.path.exists(usr) and time.time() < deadline and p.poll() is None:
-                    time.sleep(0.01)
-                self.assertIsNone(p.poll(), "the restore ended before it could be interrupted")
-                os.killpg(p.pid, sig)
-                _, err = p.communicate(timeout=60)
-                self.assertNotEqual(p.returncode, 0, err[-2000:])
+                code, err = self.signal_mid_restore(volid, name, sig)
+                self.assertNotEqual(code, 0, err[-2000:])
                 self.assertIn("interrupted by signal", err)
                 self.assertNoContainer(name)
                 left = subprocess.run(["pgrep", "-f", name], capture_output=True, text=True).stdout
@@ -800,14 +806,7 @@ class DatastoreTest(harness.IntegrationTest):
         name = self.new_name("k")
 
         def kill_mid_restore():
-            p = self.ws.start("restore", volid, name)
-            usr = os.path.join(self.ct_dir(name), "rootfs", "usr")
-            deadline = time.time() + 60
-            while not os.path.exists(usr) and time.time() < deadline and p.poll() is None:
-                time.sleep(0.01)
-            self.assertIsNone(p.poll(), "the restore ended before it could be killed")
-            os.killpg(p.pid, signal.SIGKILL)
-            p.communicate(timeout=60)
+            self.signal_mid_restore(volid, name, signal.SIGKILL)
             self.assertTrue(os.path.isdir(os.path.join(self.ct_dir(name), "rootfs")))
             self.assertFalse(os.path.exists(os.path.join(self.ct_dir(name), "config")))
 
