@@ -491,6 +491,7 @@ class DatastoreTest(harness.IntegrationTest):
             if not finished:
                 os.killpg(p.pid, signal.SIGKILL)
             p.communicate(timeout=60)
+            last_end = time.time()
             killed_at.append((round(delay, 2), finished))
             r = self.ws.run("cleanup")
             self.assertOk(r)
@@ -516,12 +517,15 @@ class DatastoreTest(harness.IntegrationTest):
         r = self.ws.run("verify", "ds")
         self.assertOk(r)
         self.assertIn("no problems found", r.stderr)
-        # With the killed backups' lock gone, gc now removes their leftovers.
+        # With the killed backups' lock gone, gc now removes their leftovers,
+        # once older than gc's start minus a second (younger objects may be an
+        # in-flight backup's): the steps since the last kill can take less.
+        time.sleep(max(0.0, last_end + 1.5 - time.time()))
         r = self.ws.run("gc", "ds")
         self.assertOk(r)
         self.assertEqual([x for x in os.listdir(os.path.join(self.store, "locks"))], [])
         for d in glob.glob(os.path.join(self.store, "snapshots/ct", ct, "*")):
-            self.assertIn("manifest", os.listdir(d), "leftover of a killed backup after gc: %s" % d)
+            self.assertIn("manifest", os.listdir(d), "leftover of a killed backup after gc: %s\n%s" % (d, r.stderr))
         self.assertNoLeftovers()
 
     # --- 7 ----------------------------------------------------------------
