@@ -2,7 +2,6 @@
 // tar (+ zstd) and libarchive. Tests that need root (devices, foreign
 // owners, capabilities) skip without it; a few run as "nobody" when root.
 #include "archive/tree_writer.h"
-#include "archive/tree_walker.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -14,7 +13,6 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -701,74 +699,6 @@ TEST_F(TreeWriterTest, UnreadableEntriesAreSkippedWithAWarning) {
             "unable to read '/locked': Permission denied\n"
             "unable to read '/secret': Permission denied\n");
   EXPECT_EQ(Members(), (std::vector<std::string>{"./", "./locked/", "./readable"}));
-}
-
-// A tree deeper than the process may hold open files (1024 under systemd by
-// default) and deeper than the walk goes: anyone in a container can make
-// one, and it must not make the backup fail.
-TEST_F(TreeWriterTest, TreeDeeperThanTheOpenFileLimitAndTheWalk) {
-  const size_t depth = kMaxWalkDepth + 5;
-  std::string mid = ".";  // a file at depth 1500, below a closed fd
-  {
-    sys::UniqueFd dir(::open(src_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    for (size_t i = 1; i <= depth; ++i) {
-      ASSERT_EQ(::mkdirat(dir.get(), "d", 0755), 0);
-      dir.Reset(::openat(dir.get(), "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      ASSERT_TRUE(dir.valid());
-      if (i <= 1500) mid += "/d";
-      if (i == 1500) {
-        sys::UniqueFd f(::openat(dir.get(), "f", O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-        ASSERT_EQ(::write(f.get(), "deep\n", 5), 5);
-      }
-    }
-  }
-  struct rlimit old;
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
-  struct rlimit low = old;
-  low.rlim_cur = 256;
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
-  auto st = Write(TreeWriterOptions());
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
-  ASSERT_TRUE(st.ok()) << st.status().message();
-  EXPECT_EQ(st->unreadable, 1u);
-  ASSERT_EQ(observer_.warnings.size(), 1u);
-  EXPECT_THAT(observer_.warnings[0], ::testing::EndsWith(fmt::format("': nested deeper than {} directories",
-                                                                     kMaxWalkDepth)));
-  auto members = ReadWithLibarchive(archive_);
-  ASSERT_EQ(members.size(), 1 + kMaxWalkDepth + 1);  // the root, the directories kept, f
-  // "d" sorts before "f": f comes after the deep subtree, through reopened
-  // directories.
-  EXPECT_EQ(members.back().first, mid + "/f");
-  EXPECT_EQ(members.back().second.size, 5);
-  std::string deepest = ".";
-  for (size_t i = 0; i < kMaxWalkDepth; ++i) deepest += "/d";
-  EXPECT_EQ(members[kMaxWalkDepth].first, deepest + "/");
-}
-
-// A directory whose fd was closed (more than DirChain::kOpenLevels above)
-// is reopened through "..": if an ancestor moved meanwhile, that leads
-// elsewhere, and the walk must stop rather than go on in the wrong place.
-TEST_F(TreeWriterTest, WalkStopsWhenADirectoryMovesBelowAClosedAncestor) {
-  std::string deep = "a";
-  for (int i = 0; i < 100; ++i) deep += "/d";
-  Sh("mkdir -p " + Quote(P(deep)) + " " + Quote(P("b")));
-  struct Mover : EntryVisitor {
-    std::string base, trigger;
-    bool moved = false;
-    Status Visit(archive_entry*, const std::string& rel, int) override {
-      // a/d (level 2) goes into b: the walk is 101 levels below it.
-      if (rel == trigger && !moved) {
-        moved = ::rename((base + "/a/d").c_str(), (base + "/b/d").c_str()) == 0;
-      }
-      return Status::OK();
-    }
-  } mover;
-  mover.base = src_;
-  mover.trigger = deep;
-  auto st = WalkTree(src_, {"./"}, WalkOptions(), &mover, &observer_);
-  ASSERT_TRUE(mover.moved);
-  ASSERT_FALSE(st.ok());
-  EXPECT_THAT(st.message(), ::testing::HasSubstr("was moved during the backup"));
 }
 
 // Root only from here on.
