@@ -28,7 +28,7 @@
 namespace ctdump::backup {
 
 bool JobResult::ok() const {
-  if (!status.ok()) return false;
+  if (!status.ok() || !selection_warnings.empty()) return false;
   for (const auto& g : guests)
     if (!g.status.ok()) return false;
   return true;
@@ -102,6 +102,8 @@ JobResult Job::Run() {
   constexpr int kIoprioWhoProcess = 1, kIoprioClassBe = 2;
   ionice_applied_ = ::syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, (kIoprioClassBe << 13) | 7) == 0;
   Info(obs_, "starting new backup job: " + opts_.command_line);
+  result.selection_warnings = opts_.selection_warnings;
+  for (const auto& w : opts_.selection_warnings) obs_->Log(LogLevel::kWarn, w);
   Status s = sys::MakeDirs(paths_.run_dir + "/lock", 0755);
   if (s.ok()) s = sys::MakeDirs(paths_.log_dir, 0755);
   if (!s.ok()) {
@@ -144,8 +146,13 @@ JobResult Job::Run() {
     if (!sh.ok()) obs_->Log(LogLevel::kWarn, sh.message());
     provider_.reset();
   }
+  bool guests_ok = std::all_of(result.guests.begin(), result.guests.end(),
+                               [](const GuestResult& g) { return g.status.ok(); });
   if (result.ok()) Info(obs_, "Backup job finished successfully");
-  else if (result.status.ok()) obs_->Log(LogLevel::kErr, "Backup job finished with errors");
+  else if (result.status.ok() && !guests_ok) obs_->Log(LogLevel::kErr, "Backup job finished with errors");
+  else if (result.status.ok())
+    obs_->Log(LogLevel::kErr, "Backup job finished with errors: the container selection has "
+                              "warnings (see above)");
   return result;
 }
 

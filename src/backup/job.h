@@ -45,6 +45,9 @@ struct GuestResult {
 struct JobResult {
   Status status;  // job-level failure (storage, lock, job_init, hooks, ...) or OK
   std::vector<GuestResult> guests;
+  // ResolvedJobOptions::selection_warnings: they fail the job (exit non-zero)
+  // although every selected guest may have been backed up.
+  std::vector<std::string> selection_warnings;
   bool ok() const;
 };
 

@@ -29,7 +29,25 @@ Result<bool> ParseBool(const std::string& v, const std::string& what) {
 
 bool ValidMode(const std::string& m) { return m == "stop" || m == "suspend" || m == "snapshot"; }
 
+bool Contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
 }  // namespace
+
+std::vector<std::string> SplitGuestList(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const auto& a : args) {
+    size_t i = 0;
+    while (i < a.size()) {
+      size_t end = a.find_first_of(", ;\t\n\r\f\v", i);
+      if (end == std::string::npos) end = a.size();
+      if (end > i) out.push_back(a.substr(i, end - i));
+      i = end + 1;
+    }
+  }
+  return out;
+}
 
 Result<VzdumpConf> LoadNodeDefaults(const std::string& config_dir) {
   std::string path = config_dir + "/ctdump.conf";
@@ -62,18 +80,30 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
   r.command_line = job.command_line;
   auto from_node = [&](const char* key) { return fmt::format("{} in {}", key, node_file); };
 
+  std::vector<std::string> vmids = SplitGuestList(job.vmids);
+  std::vector<std::string> exclude = SplitGuestList(job.exclude);
   if (job.all) {
-    if (!job.vmids.empty())
+    if (!vmids.empty())
       return InvalidArgumentError("give either container names or --all, not both");
     ASSIGN_OR_RETURN(auto all, ListContainers(lxcpath));
+    if (all.empty())
+      return FailedPreconditionError(
+          fmt::format("--all: no containers in lxcpath \"{}\": nothing to back up", lxcpath));
+    for (size_t i = 0; i < exclude.size(); ++i)
+      if (!Contains(all, exclude[i]) &&
+          std::find(exclude.begin(), exclude.begin() + i, exclude[i]) == exclude.begin() + i)
+        r.selection_warnings.push_back(
+            fmt::format("--exclude: no container named '{}' in lxcpath \"{}\"", exclude[i], lxcpath));
     for (auto& ct : all)
-      if (std::find(job.exclude.begin(), job.exclude.end(), ct) == job.exclude.end())
-        r.vmids.push_back(ct);
+      if (!Contains(exclude, ct)) r.vmids.push_back(ct);
+    if (r.vmids.empty())
+      return FailedPreconditionError(fmt::format(
+          "--all: every container in lxcpath \"{}\" is excluded: nothing to back up", lxcpath));
   } else {
-    if (!job.exclude.empty()) return InvalidArgumentError("--exclude needs --all");
-    if (job.vmids.empty()) return InvalidArgumentError("no container given (name one or use --all)");
-    for (const auto& ct : job.vmids)
-      if (std::find(r.vmids.begin(), r.vmids.end(), ct) == r.vmids.end()) r.vmids.push_back(ct);
+    if (!exclude.empty()) return InvalidArgumentError("--exclude needs --all");
+    if (vmids.empty()) return InvalidArgumentError("no container given (name one or use --all)");
+    for (const auto& ct : vmids)
+      if (!Contains(r.vmids, ct)) r.vmids.push_back(ct);
   }
 
   if (job.storage) r.storage = *job.storage;

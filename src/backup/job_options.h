@@ -19,16 +19,18 @@ namespace ctdump::backup {
 
 // Where ctdump keeps its state; tests point all of it at a temporary root.
 struct Paths {
-  std::string lxcpath = "/var/lib/lxc";  // --lxcpath
+  std::string lxcpath = "/var/lib/lxc";  // --lxcpath; the CLI's default is LXC's lxc.lxcpath
   std::string config_dir = "/etc/ctdump";  // --config-dir
   std::string log_dir = "/var/log/ctdump";  // env CTDUMP_LOG_DIR
   std::string run_dir = "/run/ctdump";  // env CTDUMP_RUN_DIR: locks, job mounts
 };
 
 struct JobOptions {
-  std::vector<std::string> vmids;    // containers, in the order given
+  // Containers, in the order given; each element may be a PVE vmid list
+  // ("web,db", "web db"): see SplitGuestList.
+  std::vector<std::string> vmids;
   bool all = false;                  // --all: every container under lxcpath
-  std::vector<std::string> exclude;  // --exclude (with --all)
+  std::vector<std::string> exclude;  // --exclude (with --all), vmid lists as `vmids`
   std::optional<std::string> storage;  // --storage (required after defaults)
   std::optional<std::string> mode;     // snapshot (default, falls back to suspend) | suspend | stop
   std::vector<std::string> exclude_paths;  // --exclude-path, job's own
@@ -69,13 +71,23 @@ struct ResolvedJobOptions {
   // (keep-all when it has none) decides.
   std::optional<PruneOptions> prune;
   std::string command_line;
+  // Problems with the selection that do not stop the job but fail it (exit
+  // non-zero): an --exclude naming no container. The job logs them as warnings.
+  std::vector<std::string> selection_warnings;
 };
 
 // Reads <config_dir>/ctdump.conf; a missing file gives empty defaults.
 Result<VzdumpConf> LoadNodeDefaults(const std::string& config_dir);
 
+// PVE's split_list (pve-vmid-list): every argument is split at commas,
+// semicolons and white space; empty pieces are dropped.
+std::vector<std::string> SplitGuestList(const std::vector<std::string>& args);
+
 // Applies node defaults, validates every value (errors name the option and
 // where it came from) and expands --all against the containers of `lxcpath`.
+// A wrong option value is InvalidArgument (a usage error); an empty selection
+// (--all on an lxcpath without containers, or everything excluded) is
+// FailedPrecondition; an --exclude naming no container is a selection warning.
 Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const VzdumpConf& node,
                                              const std::string& node_file,
                                              const std::string& lxcpath);

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "sys/file.h"
@@ -110,6 +111,97 @@ TEST(JobOptionsTest, NothingToBackUp) {
   JobOptions j;
   j.storage = "s";
   auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", "/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "no container given (name one or use --all)");
+}
+
+TEST(JobOptionsTest, SplitGuestListLikePveSplitList) {
+  struct Case {
+    std::vector<std::string> args;
+    std::vector<std::string> want;
+  } cases[] = {
+      {{"web,db"}, {"web", "db"}},
+      {{"web db"}, {"web", "db"}},
+      {{"web;db"}, {"web", "db"}},
+      {{" web ,, db,"}, {"web", "db"}},
+      {{"a", "b,c", "d\te"}, {"a", "b", "c", "d", "e"}},
+      {{",", " "}, {}},
+      {{}, {}},
+  };
+  for (const auto& c : cases) EXPECT_EQ(SplitGuestList(c.args), c.want) << c.args.size();
+}
+
+// A temporary lxcpath holding containers `names` (a directory with a config each).
+class LxcPathTest : public ::testing::Test {
+ protected:
+  void Make(std::initializer_list<const char*> names) {
+    char tmpl[] = "/tmp/ctdump-jobopt.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    for (const char* ct : names) {
+      ASSERT_TRUE(sys::MakeDirs(dir_ + "/" + ct).ok());
+      std::ofstream(dir_ + "/" + ct + "/config") << "lxc.uts.name = x\n";
+    }
+  }
+  void TearDown() override {
+    if (!dir_.empty()) EXPECT_TRUE(sys::RemoveTree(dir_).ok());
+  }
+  std::string dir_;
+};
+
+TEST_F(LxcPathTest, CommaListsInNamesAndExcludes) {
+  Make({"web", "db", "mail", "dns"});
+  JobOptions j;
+  j.storage = "s";
+  j.vmids = {"web,db", "mail db"};
+  auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir_);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->vmids, (std::vector<std::string>{"web", "db", "mail"}));
+  j.vmids.clear();
+  j.all = true;
+  j.exclude = {"web,db", "mail"};
+  r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir_);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->vmids, (std::vector<std::string>{"dns"}));
+  EXPECT_TRUE(r->selection_warnings.empty());
+}
+
+TEST_F(LxcPathTest, ExcludeMatchingNothingWarns) {
+  Make({"web", "db"});
+  JobOptions j;
+  j.storage = "s";
+  j.all = true;
+  j.exclude = {"web,wbe"};
+  auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir_);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->vmids, (std::vector<std::string>{"db"}));
+  EXPECT_EQ(r->selection_warnings,
+            (std::vector<std::string>{fmt::format(
+                "--exclude: no container named 'wbe' in lxcpath \"{}\"", dir_)}));
+}
+
+TEST_F(LxcPathTest, EmptySelectionIsAnError) {
+  Make({"web"});
+  JobOptions j;
+  j.storage = "s";
+  j.all = true;
+  j.exclude = {"web"};
+  auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(r.status().message(),
+            fmt::format("--all: every container in lxcpath \"{}\" is excluded: nothing to back up",
+                        dir_));
+  ASSERT_TRUE(sys::RemoveTree(dir_ + "/web").ok());
+  j.exclude.clear();
+  r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(r.status().message(),
+            fmt::format("--all: no containers in lxcpath \"{}\": nothing to back up", dir_));
+  j.all = false;
+  j.vmids = {" , "};
+  r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir_);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "no container given (name one or use --all)");
 }

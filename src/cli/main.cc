@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <lxc/lxccontainer.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -36,6 +37,13 @@ struct Globals {
   backup::Paths paths;
   std::string output_format = "text";
 };
+
+// LXC's own default: lxc.lxcpath from /etc/lxc/lxc.conf (for root; liblxc's
+// built-in default without one), as lxc-ls and lxc-start use it.
+std::string DefaultLxcPath() {
+  const char* v = ::lxc_get_global_config_item("lxc.lxcpath");
+  return v && *v ? v : "/var/lib/lxc";
+}
 
 std::unique_ptr<Renderer> MakeRenderer(const Globals& g) {
   if (g.output_format == "json") return MakeJsonRenderer();
@@ -209,9 +217,10 @@ int Main(int argc, char** argv) {
   app.fallthrough();
   app.require_subcommand(1);
   Globals g;
+  g.paths.lxcpath = DefaultLxcPath();
   if (const char* v = std::getenv("CTDUMP_LOG_DIR")) g.paths.log_dir = v;
   if (const char* v = std::getenv("CTDUMP_RUN_DIR")) g.paths.run_dir = v;
-  app.add_option("--lxcpath", g.paths.lxcpath, "LXC container path")->capture_default_str();
+  app.add_option("--lxcpath", g.paths.lxcpath, "LXC container path (default: lxc.lxcpath of LXC's lxc.conf)")->capture_default_str();
   app.add_option("--config-dir", g.paths.config_dir, "directory of storage.cfg and ctdump.conf")
       ->capture_default_str();
   app.add_option("--output-format", g.output_format, "text or json")
@@ -221,14 +230,17 @@ int Main(int argc, char** argv) {
   backup::JobOptions job;
   job.command_line = CommandLine(argc, argv);
   auto* b = app.add_subcommand("backup", "back up containers (vzdump)");
-  b->add_option("vmid", job.vmids, "container names");
+  b->add_option("vmid", job.vmids, "container names (also lists: a,b)");
   b->add_flag("--all", job.all, "back up every container under lxcpath");
-  b->add_option("--exclude", job.exclude, "with --all: containers to skip");
+  b->add_option("--exclude", job.exclude, "with --all: containers to skip (a list: a,b or 'a b'; repeatable)")
+      ->allow_extra_args(false);
   b->add_option("--storage", job.storage, "storage id from storage.cfg");
   b->add_option("--mode", job.mode, "backup mode: snapshot (default), suspend or stop")->check(CLI::IsMember({"stop", "suspend", "snapshot"}));
-  b->add_option("--exclude-path", job.exclude_paths, "exclude files matching this glob (repeatable)");
+  b->add_option("--exclude-path", job.exclude_paths, "exclude files matching this glob (repeatable)")
+      ->allow_extra_args(false);
   b->add_option("--include-mount", job.include_mounts,
-                "also back up the bind mount at this path in the container (repeatable)");
+                "also back up the bind mount at this path in the container (repeatable)")
+      ->allow_extra_args(false);
   b->add_option("--stdexcludes", job.stdexcludes, "exclude temporary files (0|1, default 1)");
   b->add_option("--bwlimit", job.bwlimit_kib, "bandwidth limit in KiB/s (0 = unlimited)")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
@@ -279,7 +291,8 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({0, 1}));
   r->add_option("--rootfs", ro.rootfs_dir, "root file system directory (default <lxcpath>/<ct>/rootfs)");
   r->add_option("--rootfs-storage", ro.rootfs_storage, "btrfs:<path>: a new subvolume <path>/<ct>");
-  r->add_option("--idmap", ro.idmap, "ID map entry, e.g. \"u 0 200000 65536\" (repeatable)");
+  r->add_option("--idmap", ro.idmap, "ID map entry, e.g. \"u 0 200000 65536\" (repeatable)")
+      ->allow_extra_args(false);
   r->add_option("--bwlimit", ro.bwlimit_kib, "bandwidth limit in KiB/s")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
   r->add_flag("--force", ro.force, "overwrite existing files in an existing root file system");

@@ -114,6 +114,7 @@ class JsonRenderer : public Renderer {
     }
     nlohmann::json end = {{"event", "job-end"}, {"ok", r.ok()}, {"guests", guests}};
     if (!r.status.ok()) end["error"] = r.status.message();
+    if (!r.selection_warnings.empty()) end["selection-warnings"] = r.selection_warnings;
     Emit(end);
   }
 

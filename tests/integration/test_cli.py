@@ -1,0 +1,101 @@
+"""The command line: which containers a job selects (PVE's vmid lists, options
+that take one value each, empty selections, LXC's lxcpath) and exit codes."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import harness
+
+
+def init_pid(ct):
+    r = subprocess.run(["lxc-info", "-P", harness.env()["LXCPATH"], "-n", ct, "-p", "-H"],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, check=True)
+    return r.stdout.strip()
+
+
+class SelectionTest(harness.IntegrationTest):
+
+    def test_exclude_list_is_split_and_never_stops_the_excluded(self):
+        priv, unpriv = self.env["CT_PRIV"], self.env["CT_UNPRIV"]
+        pid = init_pid(priv)
+        r = self.ws.run("--output-format", "json", "backup", "--all", "--exclude", priv + ",no-such-ct",
+                        "--mode", "stop", "--storage", "test", "--tmpdir", self.ws.tmp)
+        # The job ran, but an exclude that names nothing fails it.
+        self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+        events = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertIn({"level": "warn", "message": "--exclude: no container named 'no-such-ct' in "
+                       "lxcpath \"%s\"" % self.env["LXCPATH"]},
+                      [{k: e[k] for k in ("level", "message")} for e in events if e["event"] == "log"])
+        end = events[-1]
+        self.assertEqual(end["event"], "job-end")
+        self.assertFalse(end["ok"])
+        self.assertEqual([(g["vmid"], g["ok"]) for g in end["guests"]], [(unpriv, True)])
+        # The excluded container was never stopped (its init is the same process).
+        self.assertEqual(init_pid(priv), pid)
+        self.assertEqual(self.ws.backups_of(priv), [])
+        self.ws.only_backup(unpriv)
+
+    def test_repeatable_options_take_one_value_each(self):
+        ct = self.env["CT_UNPRIV"]
+        r = self.ws.run("backup", "--exclude-path", "/srv/x", ct, "--storage", "test", "--tmpdir", self.ws.tmp)
+        self.assertOk(r)
+        self.ws.only_backup(ct)
+        # --exclude no longer eats the following names.
+        r = self.ws.run("backup", "--all", "--exclude", "a", ct, "--storage", "test")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("give either container names or --all, not both", r.stderr)
+        # restore --idmap before the positional arguments.
+        r = self.ws.run("restore", "--idmap", "u 0 100000 65536", "--idmap", "g 0 100000 65536",
+                        "nostore:vzdump-lxc-x-2026_01_01-00_00_00.tar.zst", "newct")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("storage 'nostore' does not exist", r.stderr)
+        self.assertNotIn("required", r.stderr)
+
+    def test_names_as_a_comma_list(self):
+        ct = self.env["CT_UNPRIV"]
+        r = self.ws.run("backup", ct + ",no-such-ct", "--storage", "test", "--tmpdir", self.ws.tmp)
+        self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+        self.assertIn("INFO: Finished Backup of VM %s" % ct, r.stderr)
+        self.assertIn("ERROR: Backup of VM no-such-ct failed - container 'no-such-ct' does not exist", r.stderr)
+
+    def test_all_on_an_empty_lxcpath_fails(self):
+        empty = tempfile.mkdtemp(prefix="ctdump-it-emptylxc.", dir="/var/tmp")
+        try:
+            r = subprocess.run([harness.BIN, "--lxcpath", empty, "--config-dir", self.ws.config, "backup",
+                                "--all", "--storage", "test"], capture_output=True, text=True,
+                               env=self.ws.environ(), stdin=subprocess.DEVNULL, timeout=60)
+        finally:
+            shutil.rmtree(empty)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("ERROR: --all: no containers in lxcpath \"%s\": nothing to back up" % empty, r.stderr)
+
+    def test_everything_excluded_fails(self):
+        r = self.ws.run("backup", "--all", "--exclude", "%s %s" % (self.env["CT_PRIV"], self.env["CT_UNPRIV"]),
+                        "--storage", "test")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("is excluded: nothing to back up", r.stderr)
+
+    def test_default_lxcpath_is_lxcs_configured_one(self):
+        """Without --lxcpath, ctdump uses lxc.lxcpath from /etc/lxc/lxc.conf (here
+        replaced in a private mount namespace, invisible to the host)."""
+        lxcdir = tempfile.mkdtemp(prefix="ctdump-it-lxcconf.", dir="/var/tmp")
+        empty = os.path.join(lxcdir, "containers")
+        os.makedirs(empty)
+        script = ('mount -t tmpfs none /etc/lxc && echo "lxc.lxcpath = %s" > /etc/lxc/lxc.conf && '
+                  'exec "$@"' % empty)
+        try:
+            r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                                harness.BIN, "--config-dir", self.ws.config, "backup", "--all",
+                                "--storage", "test"], capture_output=True, text=True, env=self.ws.environ(),
+                               stdin=subprocess.DEVNULL, timeout=60)
+        finally:
+            shutil.rmtree(lxcdir)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("no containers in lxcpath \"%s\"" % empty, r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
