@@ -1,14 +1,18 @@
 #include "restore/guest_config.h"
 
+#include <set>
 #include <sstream>
+#include <string_view>
 
 #include <fmt/format.h>
 
 namespace ctdump::restore {
 namespace {
 
+constexpr std::string_view kLxcConfigDir = "/usr/share/lxc/config/";
+
 struct Line {
-  std::string key;  // empty for comments / blank lines
+  std::string key;  // empty for comments / blank lines / lines without a key
   std::string value;
   std::string text;  // original line
 };
@@ -18,6 +22,11 @@ std::string Trim(std::string s) {
   if (b == std::string::npos) return "";
   size_t e = s.find_last_not_of(" \t\r");
   return s.substr(b, e - b + 1);
+}
+
+bool IsComment(const Line& l) {
+  std::string t = Trim(l.text);
+  return t.empty() || t[0] == '#';
 }
 
 // Splits into lines; in pct syntax the first "[section]" ends the main part.
@@ -55,17 +64,83 @@ bool LooksLikePct(const std::string& raw) {
   return false;
 }
 
+bool AllOf(std::string_view s, std::string_view chars) {
+  return !s.empty() && s.find_first_not_of(chars) == std::string_view::npos;
+}
+
+constexpr std::string_view kDigits = "0123456789";
+constexpr std::string_view kLower = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+// "prefix" followed by digits only.
+bool Numbered(std::string_view k, std::string_view prefix) {
+  return k.starts_with(prefix) && AllOf(k.substr(prefix.size()), kDigits);
+}
+
 bool SkippedPctKey(const std::string& k) {
   static const char* kSkip[] = {"digest", "rootfs", "snapshots", "unprivileged", "parent",
                                 "template", "lock", "snaptime", "snapstate"};
   for (const char* s : kSkip)
     if (k == s) return true;
-  auto numbered = [&](const char* prefix) {
-    size_t n = std::string(prefix).size();
-    return k.rfind(prefix, 0) == 0 && k.size() > n &&
-           k.find_first_not_of("0123456789", n) == std::string::npos;
-  };
-  return numbered("mp") || numbered("unused");
+  return Numbered(k, "mp") || Numbered(k, "unused");
+}
+
+// "lxc.net.<N>." for a key of network N, else "".
+std::string NetPrefix(std::string_view key) {
+  if (!key.starts_with("lxc.net.")) return "";
+  size_t dot = key.find('.', 8);
+  if (dot == std::string_view::npos || !AllOf(key.substr(8, dot - 8), kDigits)) return "";
+  return std::string(key.substr(0, dot + 1));
+}
+
+// A cgroup resource limit: lxc.cgroup[2].<controller>.<file> of a controller
+// that only limits the container (not devices: that grants host devices),
+// the file a plain name inside the container's own cgroup.
+bool IsResourceLimit(std::string_view key) {
+  for (std::string_view p : {"lxc.cgroup2.", "lxc.cgroup."}) {
+    if (!key.starts_with(p)) continue;
+    std::string_view file = key.substr(p.size());
+    static constexpr std::string_view kControllers[] = {"memory.", "cpu.",  "cpuset.",  "pids.",
+                                                        "io.",     "blkio.", "hugetlb."};
+    for (std::string_view c : kControllers)
+      if (file.starts_with(c) && file.size() > c.size() && AllOf(file, "abcdefghijklmnopqrstuvwxyz0123456789_.") &&
+          file.find("..") == std::string_view::npos)
+        return true;
+    return false;
+  }
+  return false;
+}
+
+// lxc.include of one of the host's own LXC base configs
+// (/usr/share/lxc/config/[<distro>.]common.conf or userns.conf): the name
+// has no '/' and so cannot lead anywhere else.
+bool IsBaseConfigInclude(std::string_view value) {
+  if (!value.starts_with(kLxcConfigDir)) return false;
+  std::string_view name = value.substr(kLxcConfigDir.size());
+  for (std::string_view base : {"common.conf", "userns.conf"}) {
+    if (name == base) return true;
+    if (name.ends_with(base) && name.size() > base.size() + 1 &&
+        name[name.size() - base.size() - 1] == '.' &&
+        AllOf(name.substr(0, name.size() - base.size() - 1), kLower))
+      return true;
+  }
+  return false;
+}
+
+bool IsRestorableNetKey(std::string_view key, std::string_view value) {
+  std::string net = NetPrefix(key);
+  if (net.empty()) return false;
+  std::string_view sub = key.substr(net.size());
+  // Only a veth pair (one end on a host bridge) or no network at all: "none"
+  // would share the host's network namespace, "phys" moves a host NIC in,
+  // macvlan/ipvlan/vlan sit on host NICs.
+  if (sub == "type") return value == "veth" || value == "empty";
+  if (sub == "flags") return value == "up";
+  static constexpr std::string_view kKeys[] = {"link",         "name",         "hwaddr",
+                                               "mtu",          "ipv4.address", "ipv4.gateway",
+                                               "ipv6.address", "ipv6.gateway"};
+  for (std::string_view k : kKeys)
+    if (sub == k) return true;
+  return false;
 }
 
 std::string IdmapLines(const IdMap& map, const char* sep) {
@@ -79,68 +154,114 @@ std::string Header(const RestoreTarget& t) {
   return fmt::format("# restored by ctdump from {}\n", t.source_volid);
 }
 
-// Whether a raw LXC line of the backup is kept; records untrusted drops.
-bool KeepLxcKey(const Line& l, const RestoreTarget& t, RestoredConfig& r) {
-  if (IsRegeneratedLxcKey(l.key)) return false;
-  if (l.key == "lxc.include" && l.value.find("userns.conf") != std::string::npos) return false;
-  if (t.untrusted && IsHostReachingLxcKey(l.key, l.value)) {
-    r.dropped.push_back(l.key);
-    return false;
-  }
-  return true;
+bool IsRegeneratedInclude(const Line& l) {
+  return l.key == "lxc.include" && (l.value == std::string(kLxcConfigDir) + "common.conf" ||
+                                    l.value == std::string(kLxcConfigDir) + "userns.conf");
 }
 
-RestoredConfig AdaptLxc(const std::vector<Line>& lines, const RestoreTarget& t) {
-  RestoredConfig r;
-  std::string out = Header(t);
+// Networks whose type is not restorable: all their keys go (a network
+// without its type would only keep the container from starting).
+std::set<std::string> BadNetworks(const std::vector<Line>& lines) {
+  std::set<std::string> bad;
   for (const auto& l : lines) {
-    if (!l.key.empty() && !KeepLxcKey(l, t, r)) continue;
-    if (l.text.rfind("# restored by ctdump", 0) == 0) continue;
-    out += l.text + "\n";
+    std::string net = NetPrefix(l.key);
+    if (!net.empty() && l.key == net + "type" && !IsRestorableNetKey(l.key, l.value))
+      bad.insert(net);
   }
-  if (!t.map.empty()) out += "lxc.include = /usr/share/lxc/config/userns.conf\n";
-  out += fmt::format("lxc.rootfs.path = {}\n", t.rootfs_spec);
-  out += IdmapLines(t.map, " = ");
-  out += fmt::format("lxc.log.file = {}/{}/lxc.log\n", t.lxcpath, t.name);
-  r.lxc_config = out;
-  return r;
+  return bad;
 }
 
-RestoredConfig AdaptPct(const std::vector<Line>& lines, const RestoreTarget& t) {
-  RestoredConfig r;
-  std::string pct = Header(t), raw_lxc;
-  std::string hostname = t.name, arch = "amd64";
-  for (const auto& l : lines) {
+class Adapter {
+ public:
+  Adapter(const std::string& raw, bool pct, const RestoreTarget& t)
+      : lines_(SplitLines(raw, pct)), bad_nets_(BadNetworks(lines_)), t_(t) {}
+
+  RestoredConfig Lxc();
+  RestoredConfig Pct();
+
+ private:
+  // Whether a raw LXC line of the backup is kept; records what is dropped.
+  bool KeepLxc(const Line& l, const char* sep) {
+    if (IsRegeneratedLxcKey(l.key) || IsRegeneratedInclude(l)) return false;
+    if (!IsRestorableLxcKey(l.key, l.value) || bad_nets_.contains(NetPrefix(l.key))) {
+      Drop(fmt::format("{}{}{}", l.key, sep, l.value));
+      return false;
+    }
+    return true;
+  }
+  void Drop(std::string what) { r_.dropped.push_back(std::move(what)); }
+
+  std::vector<Line> lines_;
+  std::set<std::string> bad_nets_;
+  const RestoreTarget& t_;
+  RestoredConfig r_;
+};
+
+RestoredConfig Adapter::Lxc() {
+  std::string out = Header(t_);
+  // LXC's base config first, as a pct-generated config has it: its device
+  // rules and dropped capabilities are not the backup's to leave out.
+  out += fmt::format("lxc.include = {}common.conf\n", kLxcConfigDir);
+  for (const auto& l : lines_) {
+    if (IsComment(l)) {
+      if (l.text.rfind("# restored by ctdump", 0) != 0) out += l.text + "\n";
+      continue;
+    }
     if (l.key.empty()) {
-      if (l.text.rfind("#", 0) == 0 && l.text.rfind("# restored by ctdump", 0) != 0) pct += l.text + "\n";
+      Drop(Trim(l.text));
+      continue;
+    }
+    // Re-rendered from the parsed key and value: LXC reads what was checked.
+    if (KeepLxc(l, " = ")) out += fmt::format("{} = {}\n", l.key, l.value);
+  }
+  if (!t_.map.empty()) out += fmt::format("lxc.include = {}userns.conf\n", kLxcConfigDir);
+  out += fmt::format("lxc.rootfs.path = {}\n", t_.rootfs_spec);
+  out += IdmapLines(t_.map, " = ");
+  out += fmt::format("lxc.log.file = {}/{}/lxc.log\n", t_.lxcpath, t_.name);
+  r_.lxc_config = out;
+  return std::move(r_);
+}
+
+RestoredConfig Adapter::Pct() {
+  std::string pct = Header(t_), raw_lxc;
+  std::string hostname = t_.name, arch = "amd64";
+  for (const auto& l : lines_) {
+    if (IsComment(l)) {
+      if (l.text.rfind("#", 0) == 0 && l.text.rfind("# restored by ctdump", 0) != 0)
+        pct += l.text + "\n";
+      continue;
+    }
+    if (l.key.empty()) {
+      Drop(Trim(l.text));
       continue;
     }
     if (SkippedPctKey(l.key)) continue;
     if (l.key.rfind("lxc.", 0) == 0) {
-      if (!KeepLxcKey(l, t, r)) continue;
+      if (!KeepLxc(l, ": ")) continue;
       raw_lxc += fmt::format("{} = {}\n", l.key, l.value);
+    } else if (!IsRestorablePctKey(l.key)) {
+      Drop(fmt::format("{}: {}", l.key, l.value));
+      continue;
     }
     if (l.key == "hostname") hostname = l.value;
     if (l.key == "arch") arch = l.value;
-    pct += l.text + "\n";
+    pct += fmt::format("{}: {}\n", l.key, l.value);
   }
-  pct += fmt::format("rootfs: {}\n", t.rootfs_path);
-  if (!t.map.empty()) pct += "unprivileged: 1\n";
-  pct += IdmapLines(t.map, ": ");
+  pct += fmt::format("rootfs: {}\n", t_.rootfs_path);
+  if (!t_.map.empty()) pct += "unprivileged: 1\n";
+  pct += IdmapLines(t_.map, ": ");
 
-  std::string lxc = Header(t);
-  lxc += "lxc.include = /usr/share/lxc/config/common.conf\n";
-  if (!t.map.empty()) lxc += "lxc.include = /usr/share/lxc/config/userns.conf\n";
+  std::string lxc = fmt::format("lxc.include = {}common.conf\n", kLxcConfigDir);
+  if (!t_.map.empty()) lxc += fmt::format("lxc.include = {}userns.conf\n", kLxcConfigDir);
   lxc += fmt::format("lxc.arch = {}\nlxc.uts.name = {}\n", arch, hostname);
-  lxc += fmt::format("lxc.rootfs.path = {}\n", t.rootfs_spec);
-  lxc += IdmapLines(t.map, " = ");
+  lxc += fmt::format("lxc.rootfs.path = {}\n", t_.rootfs_spec);
+  lxc += IdmapLines(t_.map, " = ");
   lxc += "lxc.net.0.type = empty\n";
-  lxc += fmt::format("lxc.log.file = {}/{}/lxc.log\n", t.lxcpath, t.name);
+  lxc += fmt::format("lxc.log.file = {}/{}/lxc.log\n", t_.lxcpath, t_.name);
   // Raw keys first, then what the restore decides: LXC keeps the last value.
-  std::string generated = lxc.substr(Header(t).size());
-  r.lxc_config = Header(t) + raw_lxc + generated;
-  r.pct_conf = pct;
-  return r;
+  r_.lxc_config = Header(t_) + raw_lxc + lxc;
+  r_.pct_conf = pct;
+  return std::move(r_);
 }
 
 }  // namespace
@@ -150,18 +271,36 @@ bool IsRegeneratedLxcKey(const std::string& key) {
          key == "lxc.id_map";
 }
 
-bool IsHostReachingLxcKey(const std::string& key, const std::string& value) {
-  static const char* kPrefixes[] = {"lxc.hook.", "lxc.mount.entry", "lxc.mount.fstab", "lxc.apparmor.",
-                                    "lxc.seccomp.", "lxc.cap.", "lxc.namespace.", "lxc.selinux.",
-                                    "lxc.cgroup.devices.", "lxc.cgroup2.devices.", "lxc.sysctl.",
-                                    "lxc.proc.", "lxc.prlimit.", "lxc.monitor.", "lxc.hook"};
-  for (const char* p : kPrefixes)
-    if (key.rfind(p, 0) == 0) return true;
-  if (key == "lxc.include") return value.rfind("/usr/share/lxc/config/", 0) != 0;
-  // A physical NIC is moved from the host into the container.
-  if (key.rfind("lxc.net.", 0) == 0 && key.ends_with(".type")) return value == "phys";
-  if (key.rfind("lxc.net.", 0) == 0 && key.ends_with(".link")) return false;
-  return false;
+bool IsRestorableLxcKey(const std::string& key, const std::string& value) {
+  // What the container is and does inside itself.
+  static constexpr std::string_view kPlain[] = {
+      "lxc.arch",       "lxc.uts.name",    "lxc.signal.halt", "lxc.signal.reboot",
+      "lxc.signal.stop", "lxc.start.auto", "lxc.start.delay", "lxc.start.order",
+      "lxc.group",      "lxc.tty.max",     "lxc.tty.dir",     "lxc.pty.max",
+      "lxc.init.cmd",   "lxc.init.cwd",    "lxc.init.uid",    "lxc.init.gid"};
+  for (std::string_view k : kPlain)
+    if (key == k) return true;
+  // NAME=value only: a bare NAME would copy the host's variable in.
+  if (key == "lxc.environment") {
+    size_t eq = value.find('=');
+    return eq != std::string::npos && eq > 0;
+  }
+  if (key == "lxc.include") return IsBaseConfigInclude(value);
+  return IsResourceLimit(key) || IsRestorableNetKey(key, value);
+}
+
+bool IsRestorablePctKey(const std::string& key) {
+  // PVE's container options that describe the guest; not hookscript (runs
+  // on the host), devN (host devices), features (nesting, mounts, ...) or
+  // anything unknown.
+  static constexpr std::string_view kKeys[] = {
+      "arch",        "cmode",      "console",  "cores",    "cpulimit", "cpuunits",
+      "description", "hostname",   "memory",   "nameserver", "onboot", "ostype",
+      "protection",  "searchdomain", "startup", "swap",    "tags",     "timezone",
+      "tty"};
+  for (std::string_view k : kKeys)
+    if (key == k) return true;
+  return Numbered(key, "net");
 }
 
 Result<BackedUpConfig> InspectGuestConfig(const std::string& raw) {
@@ -181,8 +320,8 @@ Result<RestoredConfig> AdaptGuestConfig(const std::string& raw, const RestoreTar
   if (target.name.empty() || target.rootfs_spec.empty())
     return InvalidArgumentError("restore target needs a name and a root file system");
   bool pct = LooksLikePct(raw);
-  auto lines = SplitLines(raw, pct);
-  return pct ? AdaptPct(lines, target) : AdaptLxc(lines, target);
+  Adapter a(raw, pct, target);
+  return pct ? a.Pct() : a.Lxc();
 }
 
 }  // namespace ctdump::restore

@@ -2,10 +2,14 @@
 //
 // The backup holds the source container's raw config: LXC syntax ("lxc.key =
 // value") or Proxmox pct.conf syntax ("key: value"). The restored container
-// gets a new name, a new root file system and the ID map it is restored with;
-// everything else is kept, as PVE's sanitize_and_merge_config does (which
-// skips digest, rootfs, snapshots, unprivileged, parent, mpN, unusedN,
-// template, lock). Pure: no I/O.
+// gets a new name, a new root file system and the ID map it is restored with.
+// A backup may have been crafted (an archive is data, not a config the admin
+// wrote), so only an allow-list of keys that describe the container itself
+// is kept (IsRestorableLxcKey, IsRestorablePctKey); every other key is
+// dropped and listed in RestoredConfig::dropped for the admin. pct.conf
+// keys PVE's sanitize_and_merge_config skips (digest, rootfs, snapshots,
+// unprivileged, parent, mpN, unusedN, template, lock) go silently, as do
+// the keys the restore writes itself. Pure: no I/O.
 #ifndef CTDUMP_RESTORE_GUEST_CONFIG_H_
 #define CTDUMP_RESTORE_GUEST_CONFIG_H_
 
@@ -36,24 +40,34 @@ struct RestoreTarget {
   std::string lxcpath;         // for the log file path
   IdMap map;                   // empty = privileged
   std::string source_volid;    // for the header comment
-  // The backup came from an external provider (less trusted, as in PVE):
-  // raw LXC keys that reach the host (hooks, host mounts, devices, security
-  // profiles, shared namespaces, physical NICs, includes from elsewhere) are
-  // dropped and reported.
-  bool untrusted = false;
 };
 
 struct RestoredConfig {
   std::string lxc_config;              // <lxcpath>/<name>/config
   std::optional<std::string> pct_conf;  // <lxcpath>/<name>/pct.conf (pct sources)
-  std::vector<std::string> dropped;     // raw LXC keys not restored (untrusted sources)
+  // Keys of the backup not restored, "key = value" (LXC) or "key: value"
+  // (pct), in config order.
+  std::vector<std::string> dropped;
 };
 
 // True for raw LXC keys a restore never copies (they describe the source's
 // storage and logging: lxc.rootfs.*, lxc.log.*, lxc.idmap).
 bool IsRegeneratedLxcKey(const std::string& key);
-// True for raw LXC keys that are not restored from an untrusted backup.
-bool IsHostReachingLxcKey(const std::string& key, const std::string& value);
+// True for raw LXC keys a backup may carry into the restored config: the
+// container's architecture, host name, signals, autostart, ttys, init,
+// environment (NAME=value), cgroup resource limits (memory, cpu, cpuset,
+// pids, io, blkio, hugetlb; never devices), veth/empty networks (link,
+// name, hwaddr, mtu, flags=up, IPv4/IPv6 addresses and gateways; never
+// scripts, host-side routes or other types) and lxc.include of the host's
+// /usr/share/lxc/config/[<distro>.]{common,userns}.conf. Everything else
+// (hooks, mounts, console and log files, cgroup placement, devices,
+// capabilities, security profiles, namespaces, sysctls, other includes)
+// could reach the host and is not.
+bool IsRestorableLxcKey(const std::string& key, const std::string& value);
+// True for pct.conf keys (not lxc.*) that are restored: PVE's options that
+// describe the guest (arch, hostname, memory, netN, ...); not hookscript,
+// devN, features or unknown keys.
+bool IsRestorablePctKey(const std::string& key);
 
 Result<RestoredConfig> AdaptGuestConfig(const std::string& raw, const RestoreTarget& target);
 

@@ -255,14 +255,12 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   RETURN_IF_ERROR(cleanup.WithContext("restore cleanup failed"));
 
   ASSIGN_OR_RETURN(auto fw, provider->ArchiveGetFirewallConfig(volname));
-  RestoreTarget target{o.name, rootfs.spec, rootfs.path, paths.lxcpath, map, o.volid, false};
-  target.untrusted = provider->external();
+  RestoreTarget target{o.name, rootfs.spec, rootfs.path, paths.lxcpath, map, o.volid};
   ASSIGN_OR_RETURN(RestoredConfig cfg, AdaptGuestConfig(raw, target));
-  if (!cfg.dropped.empty()) {
-    std::string keys;
-    for (const auto& k : cfg.dropped) keys += (keys.empty() ? "" : ", ") + k;
-    log->Log(LogLevel::kWarn, "not restoring raw LXC keys from an external backup: " + keys);
-  }
+  for (const auto& k : cfg.dropped)
+    log->Log(LogLevel::kWarn, fmt::format("not restoring '{}' from the backup's config (only keys "
+                                          "that cannot reach the host are restored)",
+                                          k));
   if (fw && !fw->empty()) RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/ctdump.fw", *fw, 0640));
   if (cfg.pct_conf) RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/pct.conf", *cfg.pct_conf, 0640));
   RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/config", cfg.lxc_config, 0640));
