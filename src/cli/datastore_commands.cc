@@ -149,9 +149,10 @@ int RunGc(const CommandContext& c, const std::string& storage, bool dry_run) {
   c.out->Log(LogLevel::kInfo,
              fmt::format("{} chunks, {} referenced; {} {} unreferenced chunks ({}); {} "
                          "unreferenced but too recent to remove; {} leftovers of interrupted "
-                         "backups {}",
+                         "backups {}; {} damaged chunk copies (.bad) {}",
                          r->chunks, r->marked, dry_run ? "would remove" : "removed", r->removed,
                          HumanBytes(r->removed_bytes), r->kept_recent, r->leftovers_removed,
+                         dry_run ? "would be removed" : "removed", r->bad_removed,
                          dry_run ? "would be removed" : "removed"));
   return 0;
 }

@@ -81,6 +81,8 @@ std::string ChunkObjectName(const Digest& d) {
   return "chunks/" + hex.substr(0, 4) + "/" + hex;
 }
 
+std::string BadChunkObjectName(const Digest& d) { return ChunkObjectName(d) + kBadChunkSuffix; }
+
 std::string SnapshotPrefix(const std::string& volname) { return "snapshots/" + volname + "/"; }
 
 std::string BackupLockName(const std::string& vmid) { return "locks/backup." + vmid; }
@@ -175,8 +177,33 @@ bool IsKeyError(const Status& s) {
 
 Result<std::string> Datastore::ReadChunk(const Digest& d) {
   std::string object = ChunkObjectName(d);
-  ASSIGN_OR_RETURN(std::string blob, backend_->Get(object));
-  return DecodeBlob(blob, BlobType::kChunk, key(), &d, fmt::format("chunk '{}'", object));
+  auto blob = backend_->Get(object);
+  if (!blob.ok() && blob.status().code() == Code::kNotFound &&
+      backend_->Stat(BadChunkObjectName(d)).ok()) {
+    // Verify moved it aside just now, or earlier; a backup may have stored
+    // it again meanwhile.
+    blob = backend_->Get(object);
+    if (!blob.ok() && blob.status().code() == Code::kNotFound)
+      return DataLossError(fmt::format(
+          "chunk '{}' is damaged: verify moved it to '{}'; the next backup of a container that "
+          "still has this data stores it again",
+          object, BadChunkObjectName(d)));
+  }
+  if (!blob.ok()) return blob.status();
+  return DecodeBlob(*blob, BlobType::kChunk, key(), &d, fmt::format("chunk '{}'", object));
+}
+
+Status Datastore::QuarantineChunk(const Digest& d, const std::string& damaged) {
+  const std::string object = ChunkObjectName(d);
+  const std::string bad = BadChunkObjectName(d);
+  // Put, not PutIfAbsent: an older .bad of the same chunk is replaced by the
+  // latest damaged copy.
+  RETURN_IF_ERROR(backend_->Put(bad, damaged));
+  auto now = backend_->Get(object);
+  if (!now.ok()) return now.status().code() == Code::kNotFound ? Status::OK() : now.status();
+  if (*now != damaged) return Status::OK();  // stored anew meanwhile
+  Status s = backend_->Delete(object);
+  return s.code() == Code::kNotFound ? Status::OK() : s;
 }
 
 Result<std::vector<SnapshotInfo>> Datastore::ListSnapshots(const std::optional<std::string>& vmid,

@@ -2,6 +2,7 @@
 //
 //   config                                   store format and chunker params (JSON)
 //   chunks/<hex[0:4]>/<hex>                  chunk blobs, named by chunk id
+//   chunks/<hex[0:4]>/<hex>.bad              a chunk verify found damaged (quarantine)
 //   snapshots/ct/<vmid>/<time>/meta.didx     index blob of the metadata stream
 //   snapshots/ct/<vmid>/<time>/data.didx     index blob of the data stream
 //   snapshots/ct/<vmid>/<time>/manifest      manifest blob, written LAST
@@ -40,6 +41,16 @@
 // gc that was already sweeping may have decided to delete it before the
 // touch, so the backup re-checks those chunks after any such gc has ended
 // and fails (publishing nothing) if one is gone.
+//
+// Healing (as PBS): verify moves a damaged chunk out of the way, to
+// "<chunk>.bad", so the chunk is missing: the next backup that has its
+// content stores it again (put-if-absent no longer finds the damaged copy),
+// and a backup does not take unchanged files from a parent whose chunks are
+// not all present (LoadParent). Every snapshot that references the chunk is
+// whole again once it is stored anew. gc removes a ".bad" once the chunk is
+// stored again or no snapshot references it. A reader that finds a chunk
+// missing and its ".bad" present says so (and reads the chunk again: a backup
+// may have stored it meanwhile).
 #ifndef CTDUMP_DATASTORE_DATASTORE_H_
 #define CTDUMP_DATASTORE_DATASTORE_H_
 
@@ -68,6 +79,9 @@ std::string FormatVolume(const std::string& vmid, int64_t time);
 Result<VolumeName> ParseVolume(const std::string& volname);
 
 std::string ChunkObjectName(const Digest& d);
+// Where verify puts a damaged chunk: ChunkObjectName(d) + ".bad".
+std::string BadChunkObjectName(const Digest& d);
+inline constexpr char kBadChunkSuffix[] = ".bad";
 std::string SnapshotPrefix(const std::string& volname);  // "snapshots/<volname>/"
 
 struct SnapshotInfo {
@@ -119,8 +133,14 @@ class Datastore {
   // verify only.
   Result<std::vector<IndexEntry>> ReadIndexUnpinned(const std::string& volname,
                                                     const std::string& file);
-  // A chunk's plaintext, checked against its id.
+  // A chunk's plaintext, checked against its id. A missing chunk that verify
+  // moved aside (BadChunkObjectName) is DataLoss saying so.
   Result<std::string> ReadChunk(const Digest& d);
+  // Moves the damaged chunk `d` aside to BadChunkObjectName(d) so that the
+  // next backup with its content stores it again. `damaged` is the blob as
+  // read; the chunk is removed only while it still holds exactly these bytes
+  // (a good copy a backup stored meanwhile stays).
+  Status QuarantineChunk(const Digest& d, const std::string& damaged);
 
   Result<std::optional<std::string>> ReadNotes(const std::string& volname);
   Status WriteNotes(const std::string& volname, const std::string& notes);

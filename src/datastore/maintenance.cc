@@ -31,6 +31,21 @@ std::optional<Digest> ChunkId(const std::string& name) {
   return *d;
 }
 
+// The chunk id of a chunk verify moved aside ("<chunk>.bad"), if `name` is one.
+std::optional<Digest> BadChunkId(const std::string& name) {
+  if (!name.ends_with(kBadChunkSuffix)) return std::nullopt;
+  return ChunkId(name.substr(0, name.size() - std::string_view(kBadChunkSuffix).size()));
+}
+
+std::string MissingChunkProblem(Datastore& ds, const Digest& d) {
+  if (ds.backend().Stat(BadChunkObjectName(d)).ok())
+    return fmt::format(
+        "chunk '{}' is missing: an earlier verify found it damaged and moved it to '{}'; the "
+        "next backup of a container that still has this data stores it again",
+        ChunkObjectName(d), BadChunkObjectName(d));
+  return fmt::format("chunk '{}' is missing", ChunkObjectName(d));
+}
+
 // Runs fn(i) for i in [0, n) on `threads` threads; stops early on interrupt.
 void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
   std::atomic<size_t> next{0};
@@ -103,6 +118,7 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
   } else {
     ASSIGN_OR_RETURN(std::vector<std::string> names, ds.backend().List("chunks/"));
     for (const auto& n : names) {
+      if (BadChunkId(n)) continue;  // moved aside by an earlier verify
       auto d = ChunkId(n);
       if (!d) {
         report.problems.push_back(fmt::format("'{}' is not a chunk name", n));
@@ -113,7 +129,7 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
     }
     for (const auto& [d, u] : users) {
       if (present.count(d)) continue;
-      report.problems.push_back(fmt::format("chunk '{}' is missing", ChunkObjectName(d)));
+      report.problems.push_back(MissingChunkProblem(ds, d));
       for (size_t s : u) damaged.insert(s);
     }
   }
@@ -121,18 +137,33 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
   std::atomic<uint64_t> bytes{0}, done{0};
   auto last = std::chrono::steady_clock::now();
   ParallelFor(chunks.size(), Threads(threads), [&](size_t i) {
-    auto plain = ds.ReadChunk(chunks[i]);
+    const Digest& d = chunks[i];
+    const std::string object = ChunkObjectName(d);
+    auto blob = ds.backend().Get(object);
+    Result<std::string> plain = blob.ok() ? DecodeBlob(*blob, BlobType::kChunk, ds.key(), &d,
+                                                       fmt::format("chunk '{}'", object))
+                                          : Result<std::string>(blob.status());
     if (plain.ok()) bytes += plain->size();
     ++done;
+    std::string problem;
+    if (!plain.ok() && plain.status().code() == Code::kNotFound) {
+      problem = MissingChunkProblem(ds, d);
+    } else if (!plain.ok() && plain.status().code() == Code::kDataLoss) {
+      // Damaged: moved aside so that the next backup stores it again.
+      Status q = ds.QuarantineChunk(d, *blob);
+      problem = q.ok() ? fmt::format("{}; moved to '{}' so that the next backup stores it again",
+                                     plain.status().message(), BadChunkObjectName(d))
+                       : fmt::format("{}; could not move it aside: {}", plain.status().message(),
+                                     q.message());
+    } else if (!plain.ok() && !IsKeyError(plain.status())) {
+      problem = plain.status().message();
+    }
     std::lock_guard<std::mutex> l(mu);
     if (!plain.ok() && IsKeyError(plain.status())) {
       ++report.other_key_chunks;  // present; its content needs the other key
-    } else if (!plain.ok()) {
-      std::string msg = plain.status().message();
-      if (plain.status().code() == Code::kNotFound)
-        msg = fmt::format("chunk '{}' is missing", ChunkObjectName(chunks[i]));
-      report.problems.push_back(msg);
-      auto it = users.find(chunks[i]);
+    } else if (!problem.empty()) {
+      report.problems.push_back(problem);
+      auto it = users.find(d);
       if (it != users.end())
         for (size_t s : it->second) damaged.insert(s);
     }
@@ -211,6 +242,17 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
   ASSIGN_OR_RETURN(std::vector<std::string> chunk_names, ds.backend().List("chunks/"));
   for (const auto& n : chunk_names) {
     RETURN_IF_ERROR(sys::CheckInterrupted());
+    if (auto bad = BadChunkId(n)) {
+      // A damaged copy verify moved aside: kept while some snapshot needs the
+      // chunk and it is not stored again (for whoever wants to look at it).
+      if (marked.count(*bad) && !ds.backend().Stat(ChunkObjectName(*bad)).ok()) continue;
+      if (!dry_run) {
+        Status s = ds.backend().Delete(n);
+        if (!s.ok() && s.code() != Code::kNotFound) return s;
+      }
+      ++report.bad_removed;
+      continue;
+    }
     auto d = ChunkId(n);
     if (!d) continue;
     ++report.chunks;

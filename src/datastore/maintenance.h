@@ -3,7 +3,9 @@
 // Verify re-reads and re-hashes every chunk (of the store, or of one
 // snapshot) on all cores and checks every reference: manifests, indexes,
 // chunks. It names each damaged or missing object and each snapshot that
-// depends on one; it changes nothing.
+// depends on one. The one change it makes: a damaged chunk is moved aside
+// to "<chunk>.bad" (Datastore::QuarantineChunk), so that the next backup
+// with its content stores it again and heals every snapshot that needs it.
 //
 // GC (see datastore.h for the locking table and why it is safe beside
 // backups):
@@ -14,7 +16,8 @@
 //   5. sweep: remove unmarked chunks whose mtime is older than gc's start
 //      and every running backup's start (less a second for mtime rounding);
 //      remove leftovers of killed backups (snapshot objects without a
-//      manifest whose container has no running backup) likewise
+//      manifest whose container has no running backup) likewise; remove
+//      "<chunk>.bad" once the chunk is stored again or nothing references it
 //   6. release locks/gc
 // If anything in 2-4 cannot be read, gc removes nothing.
 #ifndef CTDUMP_DATASTORE_MAINTENANCE_H_
@@ -54,6 +57,7 @@ struct GcReport {
   uint64_t removed_bytes = 0;
   uint64_t kept_recent = 0;     // unreferenced but too recent to remove
   uint64_t leftovers_removed = 0;
+  uint64_t bad_removed = 0;     // damaged copies verify had moved aside ("<chunk>.bad")
 };
 
 Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer);

@@ -1,6 +1,7 @@
 #include "datastore/maintenance.h"
 
 #include "datastore/datastore_test_fixture.h"
+#include "datastore/writer.h"
 
 namespace ctdump::datastore {
 namespace {
@@ -144,6 +145,127 @@ TEST_F(VerifyTest, DamagedManifest) {
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), Code::kDataLoss);
   EXPECT_TRUE(Contains(m.status().message(), "another backup")) << m.status().message();
+}
+
+// ---------------------------------------------------------------------------
+// Healing: verify moves a damaged chunk aside, the next backup stores it again
+
+class HealTest : public VerifyTest {
+ protected:
+  void FlipChunk() {
+    auto blob = sys::ReadFile(PathOf(chunk_object_));
+    ASSERT_TRUE(blob.ok());
+    std::string bad = *blob;
+    bad[bad.size() - 100] ^= 0x10;
+    ASSERT_TRUE(sys::WriteFileAtomic(PathOf(chunk_object_), bad).ok());
+  }
+
+  // Verify finds the damage, moves the chunk aside and says so.
+  void VerifyMovesItAside() {
+    VerifyReport report = RunVerify();
+    ASSERT_EQ(report.problems.size(), 1u);
+    EXPECT_TRUE(Contains(report.problems[0], BadChunkObjectName(chunk_))) << report.problems[0];
+    EXPECT_EQ(report.damaged_snapshots, std::vector<std::string>{vol_});
+    EXPECT_FALSE(Exists(chunk_object_));
+    EXPECT_TRUE(Exists(BadChunkObjectName(chunk_)));
+    // Still damaged for verify and for a reader, which names the quarantine.
+    VerifyReport again = RunVerify(vol_);
+    ASSERT_EQ(again.problems.size(), 1u);
+    EXPECT_TRUE(Contains(again.problems[0], "missing")) << again.problems[0];
+    EXPECT_TRUE(Contains(again.problems[0], BadChunkObjectName(chunk_))) << again.problems[0];
+    EXPECT_EQ(again.damaged_snapshots, std::vector<std::string>{vol_});
+    Status s = ReadWholeFile(*ds_, vol_, "bin/big");
+    EXPECT_EQ(s.code(), Code::kDataLoss);
+    EXPECT_TRUE(Contains(s.message(), BadChunkObjectName(chunk_))) << s.message();
+  }
+
+  // After the healing backup `healed`: it, the old snapshot and the whole
+  // store verify clean, and both read back whole.
+  void ExpectHealed(const std::string& healed) {
+    EXPECT_TRUE(Exists(chunk_object_));
+    EXPECT_TRUE(RunVerify(healed).ok());
+    VerifyReport old = RunVerify(vol_);
+    EXPECT_TRUE(old.ok()) << old.problems.front();
+    VerifyReport all = RunVerify();
+    EXPECT_TRUE(all.ok()) << all.problems.front();
+    ExpectTree(tree_, ReadBack(*ds_, vol_));
+    ExpectTree(tree_, ReadBack(*ds_, healed));
+  }
+};
+
+TEST_F(HealTest, FullBackupAfterVerifyStoresTheChunkAgain) {
+  FlipChunk();
+  VerifyMovesItAside();
+  ASSERT_TRUE(Backup(*ds_, "500", kT0 + 10, WorkerStream(tree_)).ok());
+  ExpectHealed(FormatVolume("500", kT0 + 10));
+}
+
+TEST_F(HealTest, IncrementalBackupDoesNotTakeMissingChunksFromItsParent) {
+  FlipChunk();
+  VerifyMovesItAside();
+  RecordingObserver obs;
+  auto parent = LoadParent(*ds_, "500", &obs);
+  EXPECT_EQ(parent, nullptr);
+  EXPECT_TRUE(Contains(obs.All(), chunk_object_)) << obs.All();
+  EXPECT_TRUE(Contains(obs.All(), "verify found it damaged")) << obs.All();
+  ASSERT_TRUE(Backup(*ds_, "500", kT0 + 10, WorkerStream(tree_), parent).ok());
+  ExpectHealed(FormatVolume("500", kT0 + 10));
+  // With every chunk back, the next backup is incremental again.
+  EXPECT_NE(LoadParent(*ds_, "500", &obs), nullptr);
+}
+
+TEST_F(HealTest, MissingChunkIsStoredAgainByTheNextBackup) {
+  ASSERT_TRUE(ds_->backend().Delete(chunk_object_).ok());
+  VerifyReport report = RunVerify();
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_FALSE(Exists(BadChunkObjectName(chunk_)));  // nothing to move aside
+  ASSERT_TRUE(Backup(*ds_, "500", kT0 + 10, WorkerStream(tree_),
+                     LoadParent(*ds_, "500", &observer_))
+                  .ok());
+  ExpectHealed(FormatVolume("500", kT0 + 10));
+}
+
+TEST_F(HealTest, QuarantineKeepsAGoodCopyStoredMeanwhile) {
+  // Verify read damaged bytes, but by the time it moves them aside a backup
+  // has stored the chunk anew: the good copy stays.
+  auto good = sys::ReadFile(PathOf(chunk_object_));
+  ASSERT_TRUE(good.ok());
+  ASSERT_TRUE(ds_->QuarantineChunk(chunk_, "damaged bytes").ok());
+  EXPECT_TRUE(Exists(chunk_object_));
+  EXPECT_EQ(*sys::ReadFile(PathOf(chunk_object_)), *good);
+  EXPECT_TRUE(ReadWholeFile(*ds_, vol_, "bin/big").ok());
+}
+
+TEST_F(HealTest, GcRemovesTheDamagedCopyOnceStoredAgainOrUnreferenced) {
+  FlipChunk();
+  VerifyMovesItAside();
+  const std::string bad = BadChunkObjectName(chunk_);
+  SetMtime("chunks", std::time(nullptr) - 2 * 86400);
+  // Still needed by vol_ and not stored again: kept.
+  auto r = CollectGarbage(*ds_, false, &observer_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->bad_removed, 0u);
+  EXPECT_TRUE(Exists(bad));
+  // Stored again by a backup: the damaged copy goes (dry run first).
+  ASSERT_TRUE(Backup(*ds_, "500", kT0 + 10, WorkerStream(tree_)).ok());
+  r = CollectGarbage(*ds_, true, &observer_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bad_removed, 1u);
+  EXPECT_TRUE(Exists(bad));
+  r = CollectGarbage(*ds_, false, &observer_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bad_removed, 1u);
+  EXPECT_FALSE(Exists(bad));
+  EXPECT_TRUE(RunVerify().ok());
+  // Unreferenced: a .bad of a chunk no snapshot needs goes too.
+  ASSERT_TRUE(ds_->backend().Put(bad, "old damage").ok());
+  ASSERT_TRUE(ds_->DeleteSnapshot(vol_).ok());
+  ASSERT_TRUE(ds_->DeleteSnapshot(FormatVolume("500", kT0 + 10)).ok());
+  ASSERT_TRUE(ds_->backend().Delete(chunk_object_).ok());
+  r = CollectGarbage(*ds_, false, &observer_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bad_removed, 1u);
+  EXPECT_FALSE(Exists(bad));
 }
 
 // ---------------------------------------------------------------------------

@@ -620,6 +620,29 @@ std::shared_ptr<const ParentSnapshot> LoadParent(Datastore& ds, const std::strin
                                   (!meta.ok() ? meta.status() : data.status()).message()));
       return nullptr;
     }
+    // A parent whose chunks are not all there (verify moved a damaged one
+    // aside, or it was lost) would pass the gap on to the new snapshot
+    // through its unchanged files: read everything instead, so that the
+    // missing chunks are stored again. One stat per distinct chunk.
+    std::unordered_set<Digest, crypt::DigestHash> seen;
+    for (const auto* index : {&*meta, &*data}) {
+      for (const auto& e : *index) {
+        if (!seen.insert(e.digest).second) continue;
+        auto st = ds.backend().Stat(ChunkObjectName(e.digest));
+        if (st.ok()) continue;
+        std::string why = st.status().message();
+        if (st.status().code() == Code::kNotFound)
+          why = ds.backend().Stat(BadChunkObjectName(e.digest)).ok()
+                    ? "missing: verify found it damaged"
+                    : "missing";
+        if (observer)
+          observer->Log(LogLevel::kWarn,
+                        fmt::format("'{}' needs chunk '{}', which is {}; reading everything so "
+                                    "that it is stored again",
+                                    volname, ChunkObjectName(e.digest), why));
+        return nullptr;
+      }
+    }
     p->meta_index = std::move(*meta);
     p->data_index = std::move(*data);
     return p;

@@ -1,0 +1,131 @@
+"""The datastore heals: verify moves a damaged chunk aside (to <chunk>.bad),
+the next backup (incremental or --force-full) stores it again, and every
+backup that needs it verifies and restores again; gc removes the damaged
+copy afterwards."""
+import glob
+import os
+import shutil
+import subprocess
+import time
+
+import harness
+
+
+class DatastoreHealTest(harness.IntegrationTest):
+
+    def setUp(self):
+        super().setUp()
+        self.created = []
+        self.store = os.path.join(self.ws.dir, "ds")
+        os.makedirs(self.store)
+        with open(os.path.join(self.ws.config, "storage.cfg"), "w") as f:
+            f.write("datastore: ds\n\tpath %s\n" % self.store)
+        self.last_start = 0
+
+    def tearDown(self):
+        for name in self.created:
+            subprocess.run(["lxc-stop", "-P", self.env["LXCPATH"], "-n", name, "-k"], capture_output=True,
+                           stdin=subprocess.DEVNULL)
+            subprocess.run(["lxc-destroy", "-P", self.env["LXCPATH"], "-n", name], capture_output=True,
+                           stdin=subprocess.DEVNULL)
+            shutil.rmtree(os.path.join(self.env["LXCPATH"], name), ignore_errors=True)
+        super().tearDown()
+
+    def backup(self, ct, *extra):
+        while int(time.time()) <= self.last_start:  # volume names have one-second resolution
+            time.sleep(0.05)
+        self.last_start = int(time.time())
+        r = self.ws.run("backup", ct, "--storage", "ds", "--tmpdir", self.ws.tmp, *extra)
+        self.assertOk(r)
+        with open(os.path.join(self.ws.logs, "lxc-%s.log" % ct), errors="replace") as f:
+            return f.read()
+
+    def volids(self, ct):
+        r = self.ws.run("list", "ds", "--vmid", ct)
+        self.assertOk(r)
+        return [l.split()[0] for l in r.stdout.splitlines() if l.startswith("ds:")]
+
+    def chunks(self):
+        return sorted(p for p in glob.glob(os.path.join(self.store, "chunks", "*", "*"))
+                      if not p.endswith(".bad"))
+
+    def bad_files(self):
+        return sorted(glob.glob(os.path.join(self.store, "chunks", "*", "*.bad")))
+
+    def damage_largest_chunk(self, skip=0):
+        """Flips a byte in the middle of a large chunk (file data the
+        container still has); returns its object name."""
+        path = sorted(self.chunks(), key=os.path.getsize)[-1 - skip]
+        with open(path, "r+b") as f:
+            f.seek(os.path.getsize(path) // 2)
+            b = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([b[0] ^ 0xFF]))
+        return os.path.relpath(path, self.store)
+
+    def verify_finds(self, obj, volids):
+        r = self.ws.run("verify", "ds")
+        self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+        self.assertIn(obj, r.stderr)
+        self.assertIn(obj + ".bad", r.stderr)
+        for v in volids:
+            self.assertIn("backup '%s' is damaged" % v, r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.store, obj)))
+        self.assertTrue(os.path.exists(os.path.join(self.store, obj + ".bad")))
+
+    def verify_clean(self, *volids):
+        r = self.ws.run("verify", "ds")
+        self.assertOk(r)
+        self.assertIn("no problems found", r.stderr)
+        for v in volids:
+            self.assertOk(self.ws.run("verify", "ds", v))
+
+    def test_verify_moves_damage_aside_and_the_next_backups_heal(self):
+        ct = self.env["CT_PRIV"]
+        self.backup(ct)
+        [v1] = self.volids(ct)
+
+        # Incremental: the parent misses a chunk, so everything is read.
+        obj = self.damage_largest_chunk()
+        self.verify_finds(obj, [v1])
+        name = self.env["CT_UNPRIV"].replace("-unpriv", "-dsheal")
+        self.created.append(name)
+        r = self.ws.run("restore", v1, name, timeout=600)
+        self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+        self.assertIn(obj + ".bad", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], name)))
+        log = self.backup(ct)
+        self.assertIn("which is missing: verify found it damaged; reading everything", log)
+        self.assertNotIn("incremental backup", log)
+        v1, v2 = self.volids(ct)
+        self.assertTrue(os.path.exists(os.path.join(self.store, obj)))
+        self.verify_clean(v1, v2)
+        # With every chunk back, the next backup is incremental again.
+        self.assertIn("incremental backup", self.backup(ct))
+
+        # --force-full heals too.
+        obj2 = self.damage_largest_chunk(skip=1)
+        vols = self.volids(ct)
+        self.verify_finds(obj2, vols)
+        self.assertIn("full backup (--force-full)", self.backup(ct, "--force-full"))
+        vols = self.volids(ct)
+        self.assertEqual(len(vols), 4)
+        self.verify_clean(*vols)
+
+        # The oldest backup restores again.
+        r = self.ws.run("restore", v1, name, timeout=600)
+        self.assertOk(r)
+        self.assertTrue(os.path.isdir(os.path.join(self.env["LXCPATH"], name, "rootfs", "usr")))
+
+        # gc removes the damaged copies once the chunks are stored again.
+        self.assertEqual(len(self.bad_files()), 2)
+        r = self.ws.run("gc", "ds")
+        self.assertOk(r)
+        self.assertIn("2 damaged chunk copies (.bad) removed", r.stderr)
+        self.assertEqual(self.bad_files(), [])
+        self.verify_clean()
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
