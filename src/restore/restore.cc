@@ -13,6 +13,7 @@
 #include "extract/extract.h"
 #include "restore/guest_config.h"
 #include "restore/restore_journal.h"
+#include "restore/subordinate_ids.h"
 #include "storage/registry.h"
 #include "sys/file.h"
 #include "sys/lock_file.h"
@@ -131,6 +132,21 @@ Result<Rootfs> CreateRootfs(const RestoreOptions& o, const Paths& paths, const I
   return r;
 }
 
+// A map read from a backup is used only inside the host ids delegated to
+// root (/etc/subuid, /etc/subgid), as LXC's own unprivileged setup does.
+Status CheckBackedUpMap(const IdMap& map) {
+  auto ranges = [](const char* path) {
+    auto text = sys::ReadFile(path);
+    return DelegatedRanges(text.ok() ? *text : "", "root", "0");
+  };
+  Status s = CheckDelegated(map, ranges("/etc/subuid"), ranges("/etc/subgid"));
+  if (s.ok()) return s;
+  return FailedPreconditionError(fmt::format(
+      "not using the ID map stored in the backup ({}): {}; pass --idmap (e.g. --idmap \"u 0 "
+      "100000 65536\" --idmap \"g 0 100000 65536\") to choose the new container's host ids",
+      map.ToString(), s.message()));
+}
+
 Result<IdMap> TargetMap(const RestoreOptions& o, const BackedUpConfig& b, bool unprivileged,
                         bool untrusted, Observer* log) {
   if (!unprivileged) {
@@ -150,6 +166,7 @@ Result<IdMap> TargetMap(const RestoreOptions& o, const BackedUpConfig& b, bool u
   for (const auto& e : map->entries())
     if (e.host_start == 0)
       return InvalidArgumentError(fmt::format("ID map ({}) maps container ids to host id 0", map->ToString()));
+  if (o.idmap.empty() && !backed_up.empty()) RETURN_IF_ERROR(CheckBackedUpMap(*map));
   return map;
 }
 

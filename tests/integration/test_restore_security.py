@@ -10,6 +10,29 @@ from test_restore import MAP2, RestoreBase
 
 class RestoreSecurityTest(RestoreBase):
 
+    def dir_storage_archive(self, config, members=None, tree=None):
+        """A vzdump-layout archive made by GNU tar on a `dir` storage `local`
+        (a built-in, trusted storage): ./etc/vzdump/pct.conf = `config`, then
+        `tree` (default: a tiny root file system). Returns its volid."""
+        with open(os.path.join(self.ws.config, "storage.cfg"), "a") as f:
+            f.write("\ndir: local\n\tpath %s\n" % self.ws.target)
+        dump = os.path.join(self.ws.target, "dump")
+        os.makedirs(dump, exist_ok=True)
+        meta = os.path.join(self.ws.dir, "meta-%d" % len(os.listdir(dump)))
+        os.makedirs(os.path.join(meta, "etc/vzdump"))
+        with open(os.path.join(meta, "etc/vzdump/pct.conf"), "w") as f:
+            f.write(config)
+        if tree is None:
+            tree = os.path.join(meta, "tree")
+            for d in ("sbin", "etc", "root"):
+                os.makedirs(os.path.join(tree, d))
+            with open(os.path.join(tree, "etc/hostname"), "w") as f:
+                f.write("crafted\n")
+        name = "vzdump-lxc-crafted-2020_01_02-03_04_%02d.tar.gz" % len(os.listdir(dump))
+        subprocess.run(["tar", "-czpf", os.path.join(dump, name), "--numeric-owner", "-C", meta,
+                        "./etc/vzdump/pct.conf", "-C", tree] + (members or ["."]), check=True)
+        return "local:" + name
+
     def crafted_volid(self, extra_config):
         """A backup of the unprivileged container through the example
         provider whose stored guest config gets `extra_config` appended."""
@@ -44,6 +67,34 @@ class RestoreSecurityTest(RestoreBase):
             config = f.read()
         self.assertNotIn(script, config)
         self.assertIn("lxc.net.0.type = empty\n", config)
+
+    def test_backed_up_id_map_outside_the_delegated_ids_is_refused(self):
+        volid = self.dir_storage_archive("lxc.uts.name = crafted\nlxc.idmap = u 0 1000 65536\n"
+                                         "lxc.idmap = g 0 1000 65536\n")
+        name = self.new_name("m")
+        r = self.restore(volid, name)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("not using the ID map stored in the backup (u 0 1000 65536, g 0 1000 65536): "
+                      "ID map entry 'u 0 1000 65536' uses host uids 1000-66535, which are not delegated "
+                      "to root in /etc/subuid; pass --idmap", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], name)))
+        # An explicit map is the admin's choice.
+        r = self.restore(volid, name, *MAP2)
+        self.assertOk(r)
+        self.assertEqual(os.stat(os.path.join(self.env["LXCPATH"], name, "rootfs/etc/hostname")).st_uid,
+                         200000)
+
+    def test_backed_up_id_map_inside_the_delegated_ids_is_used(self):
+        with open("/etc/subuid") as f:
+            if "root:200000:65536" not in f.read().split():
+                self.skipTest("root has no subuid range 200000:65536")
+        volid = self.dir_storage_archive("lxc.uts.name = crafted\nlxc.idmap = u 0 200000 65536\n"
+                                         "lxc.idmap = g 0 200000 65536\n")
+        name = self.new_name("n")
+        r = self.restore(volid, name)
+        self.assertOk(r)
+        st = os.stat(os.path.join(self.env["LXCPATH"], name, "rootfs/etc/hostname"))
+        self.assertEqual((st.st_uid, st.st_gid), (200000, 200000))
 
 
 if __name__ == "__main__":
