@@ -129,7 +129,7 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
   if (job.script) r.script = *job.script;
   else if (auto v = node.Get("script")) r.script = *v;
   if (!r.script.empty() && !sys::PathExists(r.script))
-    return NotFoundError(fmt::format("hook script '{}' does not exist", r.script));
+    return InvalidArgumentError(fmt::format("hook script '{}' does not exist", r.script));
   if (job.lockwait_minutes) r.lockwait_minutes = *job.lockwait_minutes;
   else if (auto v = node.Get("lockwait")) {
     ASSIGN_OR_RETURN(uint64_t n, ParseUint(*v, from_node("lockwait"), 1000000));

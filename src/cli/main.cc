@@ -4,7 +4,9 @@
 //   ctdump [global options] list <storage> [--vmid <ct>]
 //   ctdump [global options] delete <storage>:<volname>
 //
-// Exit codes: 0 success, 1 a job or command failed, 2 usage errors.
+// Exit codes (README "Exit codes"): 0 success, 1 a job or command failed,
+// 2 usage error (unknown command or option, missing or invalid argument or
+// option value, also a wrong value or unknown key in ctdump.conf).
 #include <unistd.h>
 
 #include <cstdio>
@@ -24,6 +26,7 @@
 #include "cli/renderer.h"
 #include "restore/restore.h"
 #include "restore/restore_journal.h"
+#include "ctdump/idmap.h"
 #include "ctdump/version.h"
 #include "storage/registry.h"
 #include "sys/file.h"
@@ -32,6 +35,15 @@
 
 namespace ctdump::cli {
 namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+// Our own checks of option values report InvalidArgument: a usage error.
+int ExitCodeOf(const Status& s) {
+  return s.code() == Code::kInvalidArgument ? kExitUsage : kExitFailed;
+}
 
 struct Globals {
   backup::Paths paths;
@@ -69,17 +81,17 @@ int RunBackup(const Globals& g, backup::JobOptions job) {
   auto node = backup::LoadNodeDefaults(g.paths.config_dir);
   if (!node.ok()) {
     renderer->Log(LogLevel::kErr, node.status().message());
-    return 1;
+    return ExitCodeOf(node.status());
   }
   auto opts = backup::ResolveJobOptions(job, *node, g.paths.config_dir + "/ctdump.conf",
                                         g.paths.lxcpath);
   if (!opts.ok()) {
     renderer->Log(LogLevel::kErr, opts.status().message());
-    return 1;
+    return ExitCodeOf(opts.status());
   }
   backup::JobResult result = backup::RunBackupJob(*opts, g.paths, renderer.get());
   renderer->JobEnd(result);
-  return result.ok() ? 0 : 1;
+  return result.ok() ? kExitOk : kExitFailed;
 }
 
 // storage.cfg -> the provider of storage `id`.
@@ -137,7 +149,12 @@ int RunPrune(const Globals& g, const std::string& storage, const std::string& vm
       if (s.id == storage && s.Get("prune-backups")) text = *s.Get("prune-backups");
   }
   auto opts = ParsePruneOptions(text);
-  if (!opts.ok()) return fail(opts.status().WithContext("prune-backups"));
+  if (!opts.ok() && !opts_text.empty()) {
+    renderer->Log(LogLevel::kErr, opts.status().WithContext("--prune-backups").message());
+    return kExitUsage;
+  }
+  if (!opts.ok())
+    return fail(opts.status().WithContext(fmt::format("storage '{}': prune-backups", storage)));
   if (opts->KeepsEverything()) {
     renderer->Log(LogLevel::kInfo, "retention keeps everything (keep-all): nothing to prune");
     return 0;
@@ -179,7 +196,7 @@ int RunDelete(const Globals& g, const std::string& volid) {
   auto colon = volid.find(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == volid.size()) {
     renderer->Log(LogLevel::kErr, fmt::format("volume '{}' is not of the form <storage>:<volname>", volid));
-    return 1;
+    return kExitUsage;
   }
   std::string storage = volid.substr(0, colon), volname = volid.substr(colon + 1);
   auto p = OpenConfigured(g, storage, renderer.get());
@@ -197,11 +214,37 @@ int RunDelete(const Globals& g, const std::string& volid) {
   return 0;
 }
 
+// The arguments of `restore` that are wrong whatever the archive holds (a
+// usage error before anything is locked or read; RunRestore checks them too).
+Status CheckRestoreArguments(const restore::RestoreOptions& o) {
+  auto colon = o.volid.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == o.volid.size())
+    return InvalidArgumentError(
+        fmt::format("volume '{}' is not of the form <storage>:<volname>", o.volid));
+  if (o.name.empty() || o.name.size() > 64 || o.name[0] == '.' || o.name[0] == '-' ||
+      o.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+          std::string::npos)
+    return InvalidArgumentError(fmt::format(
+        "invalid container name '{}' (letters, digits, '_', '.', '-'; at most 64)", o.name));
+  if (!o.rootfs_dir.empty() && !o.rootfs_storage.empty())
+    return InvalidArgumentError("give either --rootfs or --rootfs-storage, not both");
+  if (!o.idmap.empty()) {
+    auto map = IdMap::Parse(o.idmap, true);
+    if (!map.ok()) return map.status().WithContext("--idmap");
+  }
+  return Status::OK();
+}
+
 int RunRestoreCmd(const Globals& g, const restore::RestoreOptions& o) {
   auto renderer = MakeRenderer(g);
   if (::geteuid() != 0) {
     renderer->Log(LogLevel::kErr, "ctdump restore must run as root");
     return 1;
+  }
+  Status usage = CheckRestoreArguments(o);
+  if (!usage.ok()) {
+    renderer->Log(LogLevel::kErr, usage.message());
+    return kExitUsage;
   }
   restore::Paths paths{g.paths.lxcpath, g.paths.config_dir, g.paths.run_dir};
   Status s = restore::RunRestore(o, paths, renderer.get());
@@ -336,7 +379,13 @@ int Main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    // "A subcommand is required" for `ctdump frobnicate`: name the word.
+    if (dynamic_cast<const CLI::RequiredError*>(&e) && app.get_subcommands().empty() &&
+        !app.remaining().empty()) {
+      std::fprintf(stderr, "unknown command '%s' (see ctdump --help)\n", app.remaining()[0].c_str());
+      return kExitUsage;
+    }
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   // Every command talks to child processes: never die of SIGPIPE, and turn
   // SIGINT/SIGTERM/SIGHUP into an orderly stop.
@@ -365,7 +414,7 @@ int Main(int argc, char** argv) {
   if (*cat) return RunCatalog(cc, cat_volume, cat_path);
   if (*rf) return RunRestoreFile(cc, rf_volume, rf_paths, rf_target);
   if (*mnt) return RunMount(cc, mnt_volume, mnt_dir);
-  return 2;
+  return kExitUsage;
 }
 
 }  // namespace

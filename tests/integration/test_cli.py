@@ -97,5 +97,67 @@ class SelectionTest(harness.IntegrationTest):
         self.assertIn("no containers in lxcpath \"%s\"" % empty, r.stderr)
 
 
+class ExitCodeTest(harness.IntegrationTest):
+    """README's table: 0 ok, 1 the job or command failed, 2 usage error; the
+    message names what is wrong."""
+
+    def test_exit_codes_of_bad_invocations(self):
+        ct = self.env["CT_UNPRIV"]
+        bk = ["backup", ct, "--storage", "test", "--tmpdir", self.ws.tmp]
+        cases = [
+            ([], 2, "subcommand"),
+            (["frobnicate"], 2, "frobnicate"),
+            (["backup", "--bogus"], 2, "--bogus"),
+            (["--output-format", "xml", "list", "test"], 2, "xml"),
+            (bk + ["--mode", "fast"], 2, "fast"),
+            (bk + ["--compress", "brotli"], 2, "brotli"),
+            (bk + ["--prune-backups", "keep-lots=3"], 2, "keep-lots"),
+            (bk + ["--bwlimit", "abc"], 2, "--bwlimit"),
+            (bk[:4] + ["--tmpdir", "relative"], 2, "tmpdir 'relative' must be an absolute path"),
+            (bk + ["--script", "/nonexistent/hook"], 2, "hook script '/nonexistent/hook' does not exist"),
+            (bk + ["--include-mount", "relative"], 2, "--include-mount 'relative'"),
+            (bk + ["--notes-template", "{{bogus}}"], 2, "unknown variable 'bogus'"),
+            (bk + ["--exclude-path", ""], 2, "pattern is empty"),
+            (bk + ["--exclude", "x"], 2, "--exclude needs --all"),
+            (bk + ["--all"], 2, "give either container names or --all, not both"),
+            (["backup", "--storage", "test"], 2, "no container given"),
+            (["backup", ct], 2, "no storage given"),
+            (["prune", "test"], 2, "vmid"),
+            (["prune", "test", ct, "--prune-backups", "keep-lots=1"], 2, "keep-lots"),
+            (["delete", "novolume"], 2, "volume 'novolume' is not of the form <storage>:<volname>"),
+            (["restore", "novolume", "newct"], 2, "volume 'novolume' is not of the form"),
+            (["restore", "test:x", "newct", "--idmap", "u 0 100000"], 2, "--idmap"),
+            (["restore", "test:x", "newct", "--rootfs", "/a", "--rootfs-storage", "btrfs:/b"], 2,
+             "give either --rootfs or --rootfs-storage, not both"),
+            (["restore", "test:x", "newct", "--unprivileged", "2"], 2, "--unprivileged"),
+            (["restore", "test:x", "bad/name"], 2, "invalid container name 'bad/name'"),
+            # Not usage errors: the command ran and failed.
+            (["list", "nosuch"], 1, "storage 'nosuch' does not exist"),
+            (["backup", ct, "--storage", "nosuch", "--tmpdir", self.ws.tmp], 1, "'nosuch'"),
+            (["backup", "no-such-ct", "--storage", "test", "--tmpdir", self.ws.tmp], 1,
+             "container 'no-such-ct' does not exist"),
+        ]
+        wrong = []
+        for args, code, message in cases:
+            r = self.ws.run(*args, timeout=120)
+            if r.returncode != code or message not in r.stderr:
+                wrong.append("%r: exit %d (want %d), %r (want %r)" % (args, r.returncode, code,
+                                                                    r.stderr[-600:], message))
+        self.assertEqual(wrong, [], "\n".join(wrong))
+
+    def test_ctdump_conf_errors_are_usage_errors_naming_file_and_line(self):
+        conf = os.path.join(self.ws.config, "ctdump.conf")
+        with open(conf, "w") as f:
+            f.write("mode: stop\nbwlimit: fast\n")
+        r = self.ws.backup(self.env["CT_UNPRIV"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("bwlimit in %s" % conf, r.stderr)
+        with open(conf, "w") as f:
+            f.write("mode: stop\n\nfrobnicate: 1\n")
+        r = self.ws.backup(self.env["CT_UNPRIV"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("%s:3: unknown key 'frobnicate'" % conf, r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
