@@ -75,6 +75,13 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
   VerifyReport report;
   std::vector<std::string> volnames;
   if (volname) {
+    // A name that is no snapshot is a mistake of the caller, not damage.
+    RETURN_IF_ERROR(ParseVolume(*volname).status());
+    auto st = ds.backend().Stat(SnapshotPrefix(*volname) + kManifestName);
+    if (!st.ok() && st.status().code() == Code::kNotFound)
+      return NotFoundError(fmt::format(
+          "backup '{}' does not exist on {} ('ctdump list' shows the backups)", *volname,
+          ds.name()));
     volnames.push_back(*volname);
   } else {
     ASSIGN_OR_RETURN(std::vector<std::string> names, ds.backend().List("snapshots/ct/"));

@@ -46,7 +46,9 @@ struct VerifyReport {
   bool ok() const { return problems.empty(); }
 };
 
-// `volname` nullopt: the whole store. `threads` 0: one per core.
+// `volname` nullopt: the whole store. `threads` 0: one per core. A `volname`
+// that is not a volume name is InvalidArgument, one without a manifest
+// NotFound ("does not exist"): neither is reported as damage.
 Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& volname,
                             int threads, Observer* observer);
 

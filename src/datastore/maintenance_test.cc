@@ -70,6 +70,22 @@ TEST_F(VerifyTest, CleanStore) {
   EXPECT_EQ(one.chunks, ChunksOf(*ds_, vol_).size());
 }
 
+TEST_F(VerifyTest, NonexistentSnapshotDoesNotExist) {
+  // A typo in the time, another container: "does not exist", not damage.
+  for (const std::string& typo : {FormatVolume("500", kT0 + 1), FormatVolume("599", kT0)}) {
+    auto r = Verify(*ds_, typo, 2, nullptr);
+    ASSERT_FALSE(r.ok()) << typo;
+    EXPECT_EQ(r.status().code(), Code::kNotFound) << r.status().ToString();
+    EXPECT_TRUE(Contains(r.status().message(), typo)) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), "does not exist")) << r.status().message();
+  }
+  auto bad = Verify(*ds_, std::string("ct/500/yesterday"), 2, nullptr);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument) << bad.status().ToString();
+  EXPECT_TRUE(Contains(bad.status().message(), "ct/500/yesterday")) << bad.status().message();
+  EXPECT_TRUE(RunVerify(vol_).ok());
+}
+
 TEST_F(VerifyTest, FlippedByteInAChunk) {
   auto blob = sys::ReadFile(PathOf(chunk_object_));
   ASSERT_TRUE(blob.ok());

@@ -125,6 +125,22 @@ class DatastoreHealTest(harness.IntegrationTest):
         self.assertEqual(self.bad_files(), [])
         self.verify_clean()
 
+    def test_verify_of_a_nonexistent_backup_says_it_does_not_exist(self):
+        ct = self.env["CT_PRIV"]
+        self.backup(ct)
+        [v1] = self.volids(ct)
+        typo = v1[:-3] + ("00Z" if not v1.endswith("00Z") else "01Z")
+        for arg in (typo, typo.split(":", 1)[1]):
+            r = self.ws.run("verify", "ds", arg)
+            self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+            self.assertIn("backup '%s' does not exist" % typo.split(":", 1)[1], r.stderr)
+            self.assertNotIn("damaged", r.stderr)
+        r = self.ws.run("verify", "ds", "ct/%s/not-a-time" % ct)
+        self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+        self.assertIn("is not a datastore volume", r.stderr)
+        self.assertNotIn("damaged", r.stderr)
+        self.verify_clean(v1)
+
 
 if __name__ == "__main__":
     import unittest
