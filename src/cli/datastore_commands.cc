@@ -197,7 +197,8 @@ int RunCatalog(const CommandContext& c, const std::string& volid, const std::str
 }
 
 int RunRestoreFile(const CommandContext& c, const std::string& volid,
-                   const std::vector<std::string>& paths, const std::string& target) {
+                   const std::vector<std::string>& paths, const std::string& target,
+                   bool keep_privileges) {
   if (::geteuid() != 0) return Fail(c, PermissionDeniedError("ctdump restore-file must run as root"));
   auto v = OpenVolume(c, volid);
   if (!v.ok()) return Fail(c, v.status());
@@ -214,9 +215,11 @@ int RunRestoreFile(const CommandContext& c, const std::string& volid,
   auto reader = datastore::SnapshotReader::Open(*v->ds, v->volname);
   if (!reader.ok()) return Fail(c, reader.status());
   extract::ExtractOptions xo;
-  Status exported;
   // Extracted as host root (no ID map) with the stored, container-view
-  // owners, chrooted into the target: nothing lands outside it.
+  // owners, chrooted into the target: nothing lands outside it. A setuid
+  // file of the container's root would be a setuid-root file on the host:
+  // privileged bits and file capabilities only on request.
+  xo.strip_privileges = !keep_privileges;
   auto stats = extract::ExtractStream(
       volid,
       [&](const std::function<Status(const void*, size_t)>& write,
@@ -228,6 +231,11 @@ int RunRestoreFile(const CommandContext& c, const std::string& volid,
   if (!stats.ok()) return Fail(c, stats.status());
   c.out->Log(LogLevel::kInfo, fmt::format("restored {} entries ({}) from '{}' into \"{}\"",
                                           stats->entries, HumanBytes(stats->bytes), volid, target));
+  if (stats->stripped_privileges)
+    c.out->Log(LogLevel::kWarn,
+               fmt::format("removed setuid/setgid bits or file capabilities from {} files (give "
+                           "--keep-setuid-and-caps to keep them)",
+                           stats->stripped_privileges));
   return 0;
 }
 

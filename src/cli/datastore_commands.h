@@ -24,8 +24,11 @@ int RunVerify(const CommandContext& c, const std::string& storage,
               const std::optional<std::string>& volume);
 int RunGc(const CommandContext& c, const std::string& storage, bool dry_run);
 int RunCatalog(const CommandContext& c, const std::string& volid, const std::string& path);
+// Files come back with their stored owners but without setuid/setgid bits
+// and file capabilities unless `keep_privileges` (--keep-setuid-and-caps).
 int RunRestoreFile(const CommandContext& c, const std::string& volid,
-                   const std::vector<std::string>& paths, const std::string& target);
+                   const std::vector<std::string>& paths, const std::string& target,
+                   bool keep_privileges);
 int RunMount(const CommandContext& c, const std::string& volid, const std::string& dir);
 
 }  // namespace ctdump::cli

@@ -366,10 +366,13 @@ int Main(int argc, char** argv) {
 
   std::string rf_volume, rf_target;
   std::vector<std::string> rf_paths;
+  bool rf_keep_privileges = false;
   auto* rf = app.add_subcommand("restore-file", "restore files or directories of a datastore backup");
   rf->add_option("volume", rf_volume, "<storage>:<volname>")->required();
   rf->add_option("path", rf_paths, "paths in the backup (e.g. /etc/hosts)")->required();
   rf->add_option("--target", rf_target, "directory to restore into (created if missing)")->required();
+  rf->add_flag("--keep-setuid-and-caps", rf_keep_privileges,
+               "keep setuid/setgid bits and file capabilities (default: removed)");
 
   std::string mnt_volume, mnt_dir;
   auto* mnt = app.add_subcommand("mount", "mount a datastore backup read-only (FUSE)");
@@ -412,7 +415,7 @@ int Main(int argc, char** argv) {
   }
   if (*gcc) return RunGc(cc, gc_storage, gc_dry_run);
   if (*cat) return RunCatalog(cc, cat_volume, cat_path);
-  if (*rf) return RunRestoreFile(cc, rf_volume, rf_paths, rf_target);
+  if (*rf) return RunRestoreFile(cc, rf_volume, rf_paths, rf_target, rf_keep_privileges);
   if (*mnt) return RunMount(cc, mnt_volume, mnt_dir);
   return kExitUsage;
 }

@@ -39,6 +39,12 @@ struct ExtractOptions {
   // untrusted archives anyway). The chroot keeps every write inside the
   // target whatever this says.
   bool secure_symlinks = true;
+  // Files are written without setuid bits, setgid bits (directories keep
+  // theirs: group inheritance, no privilege) and security.capability
+  // xattrs: restore-file writes with the stored owners as host root, so a
+  // setuid-root shell or a cap_setuid binary from a backup would work on
+  // the host. Counted in ExtractStats::stripped_privileges.
+  bool strip_privileges = false;
 };
 
 struct ExtractStats {
@@ -47,6 +53,7 @@ struct ExtractStats {
   uint64_t skipped_existing = 0;
   uint64_t unmapped_ids = 0;                   // entries whose owner fell back
   std::vector<std::string> unmapped_examples;  // first few such paths
+  uint64_t stripped_privileges = 0;            // files that lost setuid/setgid/capabilities
 };
 
 // Extracts the (possibly compressed: zstd, gzip, xz, none — detected from

@@ -73,6 +73,9 @@ class Extractor {
   Step CopyData(const std::string& name);
   bool KeepExisting(const std::string& name, mode_t type, bool hardlink) const;
   void MapOwners(archive_entry* e, const std::string& name);
+  // ExtractOptions::strip_privileges for the mode bits; the capability
+  // xattr goes in FilterAclXattrs. True if a bit was removed.
+  bool StripPrivilegedBits(archive_entry* e) const;
   int FilterAcl(archive_entry* e) const;
   int FilterAclXattrs(archive_entry* e, const std::string& name);
 
@@ -91,6 +94,7 @@ class Extractor {
   ReadArchive in_;
   WriteArchive out_;
   ExtractStats stats_;
+  bool privileges_stripped_ = false;  // the current entry's
   size_t errors_ = 0;
   int exit_code_ = kExitOk;
   bool fatal_ = false;
@@ -206,7 +210,9 @@ Extractor::Step Extractor::Process(archive_entry* e) {
   }
   archive_entry_copy_pathname(e, name->c_str());
   if (raw_link) archive_entry_copy_hardlink(e, link.c_str());
+  privileges_stripped_ = false;
   MapOwners(e, *name);
+  if (StripPrivilegedBits(e)) privileges_stripped_ = true;
 
   int r = archive_write_header(out_.get(), e);
   if (r == ARCHIVE_WARN) Report('W', fmt::format("'{}': {}", *name, ErrorText(out_.get())));
@@ -225,7 +231,17 @@ Extractor::Step Extractor::Process(archive_entry* e) {
                                            c_.archive, ErrorText(out_.get())));
   }
   ++stats_.entries;
+  if (privileges_stripped_) ++stats_.stripped_privileges;
   return Step::kNext;
+}
+
+bool Extractor::StripPrivilegedBits(archive_entry* e) const {
+  if (!c_.options.strip_privileges) return false;
+  mode_t bits = S_ISUID | (archive_entry_filetype(e) == AE_IFDIR ? 0 : S_ISGID);
+  mode_t perm = archive_entry_perm(e);
+  if ((perm & bits) == 0) return false;
+  archive_entry_set_perm(e, perm & ~bits);
+  return true;
 }
 
 Extractor::Step Extractor::CopyData(const std::string& name) {
@@ -349,6 +365,11 @@ int Extractor::FilterAclXattrs(archive_entry* e, const std::string& name) {
     bool acl = n == "system.posix_acl_access" || n == "system.posix_acl_default";
     if (!acl && n.rfind("user.", 0) != 0 && n != "security.capability") {
       changed = true;
+      continue;
+    }
+    if (n == "security.capability" && c_.options.strip_privileges) {
+      changed = true;
+      privileges_stripped_ = true;
       continue;
     }
     std::string v(static_cast<const char*>(value), size);

@@ -674,6 +674,40 @@ TEST_F(ExtractTest, PrivilegedTargetKeepsIds) {
   EXPECT_EQ(stats->unmapped_ids, 0u);
 }
 
+// restore-file: host root writes the stored owners, so a setuid-root file
+// or a file capability from a backup would work on the host.
+TEST_F(ExtractTest, StripPrivilegesRemovesSetidBitsAndCapabilities) {
+  std::string src = dir_ + "/src";
+  ASSERT_EQ(::mkdir(src.c_str(), 0755), 0);
+  MakeTree(src);
+  Shell("set -e; cd " + src + "; mkdir shared; chmod 2775 shared; printf g > sgid; chmod 2755 sgid");
+  std::string tar = dir_ + "/backup.tar";
+  Shell("tar --numeric-owner --xattrs --xattrs-include='*' --acls -cpf " + tar + " -C " + src +
+        " .");
+  ExtractOptions o;
+  o.strip_privileges = true;
+  auto stats = ExtractTarFile(tar, root_, IdMap(), o, &log_);
+  ASSERT_TRUE(stats.ok()) << stats.status().message() << "\n" << log_.All();
+  EXPECT_EQ(Lstat(root_ + "/usr/bin/su").st_mode & 07777, 0755u);
+  EXPECT_EQ(Lstat(root_ + "/usr/bin/su").st_uid, 0u);
+  EXPECT_EQ(Lstat(root_ + "/sgid").st_mode & 07777, 0755u);
+  EXPECT_EQ(Lstat(root_ + "/shared").st_mode & 07777, 02775u) << "a directory keeps setgid";
+  EXPECT_EQ(Xattr(root_ + "/usr/bin/ping", "security.capability"), "");
+  EXPECT_EQ(ReadAll(root_ + "/usr/bin/ping"), "ping");
+  EXPECT_EQ(Xattr(root_ + "/etc/xattr", "user.test"), "value");
+  // su (and its hardlink's header), sgid, ping.
+  EXPECT_EQ(stats->stripped_privileges, 4u);
+
+  // Kept when asked.
+  std::string again = dir_ + "/again";
+  MakeRoot(again);
+  stats = ExtractTarFile(tar, again, IdMap(), {}, &log_);
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  EXPECT_EQ(Lstat(again + "/usr/bin/su").st_mode & 07777, 04755u);
+  EXPECT_NE(Xattr(again + "/usr/bin/ping", "security.capability"), "");
+  EXPECT_EQ(stats->stripped_privileges, 0u);
+}
+
 TEST_F(ExtractTest, DirectoryMechanismRoundTripCrossesMountPoints) {
   std::string src = dir_ + "/restore-dir";
   ASSERT_EQ(::mkdir(src.c_str(), 0755), 0);

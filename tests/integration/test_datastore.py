@@ -653,7 +653,10 @@ class DatastoreTest(harness.IntegrationTest):
         self.assertFailedNaming(r, "/no/such/file")
 
         target = os.path.join(self.ws.dir, "files")
-        r = self.ws.run("restore-file", volid, "/etc/hostname", "/srv", "--target", target)
+        # Everything as stored, setuid bits and file capabilities too (removed
+        # by default: test_restore_security).
+        r = self.ws.run("restore-file", volid, "/etc/hostname", "/srv", "--target", target,
+                        "--keep-setuid-and-caps")
         self.assertOk(r)
         self.assertEqual(sorted(os.listdir(target)), ["etc", "srv"])
         self.assertEqual(os.listdir(os.path.join(target, "etc")), ["hostname"])

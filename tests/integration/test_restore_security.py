@@ -96,6 +96,43 @@ class RestoreSecurityTest(RestoreBase):
         st = os.stat(os.path.join(self.env["LXCPATH"], name, "rootfs/etc/hostname"))
         self.assertEqual((st.st_uid, st.st_gid), (200000, 200000))
 
+    def datastore_volid(self, ct):
+        """A backup of `ct` on a built-in datastore `ds` (beside the example provider)."""
+        store = os.path.join(self.ws.dir, "ds")
+        os.makedirs(store)
+        with open(os.path.join(self.ws.config, "storage.cfg"), "a") as f:
+            f.write("\ndatastore: ds\n\tpath %s\n" % store)
+        self.assertOk(self.ws.run("backup", ct, "--storage", "ds", "--tmpdir", self.ws.tmp))
+        r = self.ws.run("list", "ds", "--vmid", ct)
+        self.assertOk(r)
+        [volid] = [l.split()[0] for l in r.stdout.splitlines() if l.startswith("ds:")]
+        return volid
+
+    def test_restore_file_strips_setuid_and_capabilities_unless_asked(self):
+        # The fixture's container root made a setuid-root file and a file
+        # with a capability (cap_net_raw+ep) in /srv/tricky.
+        volid = self.datastore_volid(self.env["CT_UNPRIV"])
+        files = ["/srv/tricky/suid-true", "/srv/tricky/cap-true"]
+        target = os.path.join(self.ws.dir, "files")
+        r = self.ws.run("restore-file", volid, *files, "--target", target)
+        self.assertOk(r)
+        self.assertIn("WARN: removed setuid/setgid bits or file capabilities from 2 files (give "
+                      "--keep-setuid-and-caps to keep them)", r.stderr)
+        suid = os.stat(os.path.join(target, "srv/tricky/suid-true"))
+        self.assertEqual((suid.st_uid, suid.st_mode & 0o7777), (0, 0o755))
+        cap = os.path.join(target, "srv/tricky/cap-true")
+        self.assertEqual(os.stat(cap).st_uid, 0)
+        self.assertNotIn("security.capability", os.listxattr(cap))
+        # Asked for: as stored.
+        kept = os.path.join(self.ws.dir, "kept")
+        r = self.ws.run("restore-file", volid, *files, "--target", kept, "--keep-setuid-and-caps")
+        self.assertOk(r)
+        self.assertNotIn("removed setuid", r.stderr)
+        self.assertEqual(os.stat(os.path.join(kept, "srv/tricky/suid-true")).st_mode & 0o7777, 0o4755)
+        out = subprocess.run(["getcap", os.path.join(kept, "srv/tricky/cap-true")], capture_output=True,
+                             text=True)
+        self.assertIn("cap_net_raw", out.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()
