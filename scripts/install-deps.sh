@@ -27,12 +27,12 @@ PACKAGES=(
     # build
     g++ cmake ninja-build ccache pkg-config
     # libraries
-    lxc-dev libbtrfsutil-dev libarchive-dev libzstd-dev libssl-dev libfuse3-dev
+    lxc-dev libbtrfsutil-dev libarchive-dev libzstd-dev zlib1g-dev libssl-dev libfuse3-dev
     nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libacl1-dev
     # tests
     libgtest-dev libgmock-dev googletest python3
     # runtime + real-environment tests
-    lxc uidmap debootstrap btrfs-progs xfsprogs acl attr libcap2-bin zstd tar rsync fuse3
+    lxc uidmap debootstrap btrfs-progs xfsprogs acl attr libcap2-bin zstd lzop bzip2 gzip tar rsync fuse3
 )
 if [ -n "${CTDUMP_EXTRA_PACKAGES:-}" ]; then
     read -r -a extra <<<"$CTDUMP_EXTRA_PACKAGES"

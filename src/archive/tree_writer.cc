@@ -217,6 +217,8 @@ Status TreeWriter::WriteHeader(archive_entry* e, const std::string& rel) {
       observer_->Log(LogLevel::kWarn,
                      fmt::format("'/{}': {}", rel, msg ? msg : "libarchive warning"));
   } else if (r != ARCHIVE_OK) {
+  if (options_.compression == Compression::kLzo)
+    return InvalidArgumentError("lzo archives are compressed by the caller (archive/compressor.h)");
     return LibError(fmt::format("Failed to write the header of \"/{}\"", rel));
   }
   ++stats_.entries;
@@ -304,7 +306,7 @@ Result<Compression> ParseCompression(const std::string& name) {
   if (name == "gzip") return Compression::kGzip;
   if (name == "none" || name == "0") return Compression::kNone;
   return InvalidArgumentError(
-      fmt::format("unsupported compression '{}' (expected zstd, gzip or none)", name));
+      fmt::format("unsupported compression '{}' (expected zstd, gzip, lzo, 1 (lzo) or 0)", name));
 }
 
 const char* ArchiveSuffix(Compression c) {
@@ -335,3 +337,6 @@ Result<TreeStats> WriteTree(const std::string& directory, const std::vector<std:
 }
 
 }  // namespace ctdump::archive
+  if (name == "lzo" || name == "1") return Compression::kLzo;  // vzdump: 1 = lzo
+    case Compression::kLzo:
+      return ".tar.lzo";

@@ -23,14 +23,16 @@
 
 namespace ctdump::archive {
 
-enum class Compression { kNone, kZstd, kGzip };
+enum class Compression { kNone, kZstd, kGzip, kLzo };
 
-// "zstd" / "gzip" / "none" (vzdump also knows lzo; ctdump does not).
+// vzdump's `compress` values: "zstd", "gzip", "lzo" or "1" (lzo, as in
+// vzdump), "0" or "none".
 Result<Compression> ParseCompression(const std::string& name);
-// ".tar.zst", ".tar.gz", ".tar".
+// ".tar.zst", ".tar.gz", ".tar.lzo", ".tar".
 const char* ArchiveSuffix(Compression c);
 
 struct TreeWriterOptions {
+  // kLzo is not written here: lzop runs beside (archive/compressor.h).
   Compression compression = Compression::kZstd;
   int zstd_level = 3;    // vzdump's default
   int zstd_threads = 1;  // vzdump --zstd N (0 = half the cores)

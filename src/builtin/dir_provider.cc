@@ -17,8 +17,11 @@
 #include <regex>
 #include <tuple>
 
+#include "archive/compressor.h"
 #include "builtin/storage_path.h"
 #include "builtin/worker_relay.h"
+#include "extract/tar_reader.h"
+#include "extract/tar_source.h"
 #include "sys/file.h"
 #include "sys/signals.h"
 #include "userns/userns.h"
@@ -28,14 +31,16 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr char kGuestConfigMember[] = "etc/vzdump/pct.conf";
-constexpr char kFirewallMember[] = "etc/vzdump/pct.fw";
+constexpr char kGuestConfigMember[] = "./etc/vzdump/pct.conf";
+constexpr char kFirewallMember[] = "./etc/vzdump/pct.fw";
 constexpr size_t kMaxConfigSize = 1 << 20;
+constexpr size_t kMaxNotesSize = 1 << 20;
 
 std::string TmpPath(const std::string& archive_path) { return archive_path + ".tmp"; }
 
-// vzdump's log file: the archive name without ".tar[.ext]" plus ".log".
+// vzdump's log file: the archive name without ".tar[.ext]" / ".tgz" plus ".log".
 std::string LogName(const std::string& archive) {
+  if (archive.ends_with(".tgz")) return archive.substr(0, archive.size() - 4) + ".log";
   return archive.substr(0, archive.rfind(".tar")) + ".log";
 }
 
@@ -67,6 +72,17 @@ int RunWorker(const BackupInfo& info, const archive::TreeWriterOptions& options)
   return 0;
 }
 
+// The archive behind a volume name, which must be a regular file (a FIFO or
+// a device placed in dump/ must not block or feed endless data).
+Result<sys::UniqueFd> OpenArchiveFile(const std::string& path, const std::string& volname,
+                                      const std::string& storage_id) {
+  auto fd = sys::OpenRegularFile(path);
+  if (!fd.ok() && fd.status().code() == Code::kNotFound)
+    return NotFoundError(
+        fmt::format("backup '{}' does not exist on storage '{}'", volname, storage_id));
+  return fd;
+}
+
 struct ReadDeleter {
   void operator()(struct archive* a) const { archive_read_free(a); }
 };
@@ -85,7 +101,7 @@ std::string BackupBaseName(const std::string& vmid, int64_t ctime) {
 
 std::optional<BackupName> ParseBackupName(std::string_view volname) {
   static const std::regex re(
-      R"(vzdump-lxc-([A-Za-z0-9_.+=:-]+)-(\d{4})_(\d{2})_(\d{2})-(\d{2})_(\d{2})_(\d{2})\.tar(\.zst|\.gz)?)");
+      R"(vzdump-lxc-([A-Za-z0-9_.+=:-]+)-(\d{4})_(\d{2})_(\d{2})-(\d{2})_(\d{2})_(\d{2})\.(?:tgz|tar(?:\.zst|\.gz|\.lzo|\.bz2)?))");
   std::cmatch m;
   if (!std::regex_match(volname.begin(), volname.end(), m, re)) return std::nullopt;
   struct tm tm {};
@@ -202,9 +218,10 @@ Status DirProvider::BackupContainer(const IdMap& map, const BackupContainerReque
   sys::UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!out.valid()) return ErrnoError(errno, fmt::format("Failed to create \"{}\"", tmp));
 
+  // The worker writes the plain tar stream; ctdump compresses it (zstd frames
+  // with checksums, gzip, or lzop as vzdump's `compress lzo`).
   archive::TreeWriterOptions o;
-  o.compression = compression_;
-  o.zstd_threads = zstd_threads_;
+  o.compression = archive::Compression::kNone;
   o.exclude_patterns = req.exclude_patterns;
   o.skip_lost_and_found = !map.empty();  // vzdump: unprivileged containers
   o.bwlimit = req.info.bandwidth_limit;
@@ -217,13 +234,17 @@ Status DirProvider::BackupContainer(const IdMap& map, const BackupContainerReque
   so.cwd = "/";
   const BackupInfo& info = req.info;
   auto worker = userns::ForkAsContainerRoot(map, so, [&info, &o] { return RunWorker(info, o); });
-  const int out_fd = out.get();
-  Status s = worker.ok() ? RelayWorker(*worker, "archive worker", observer_,
-                                       [out_fd, &tmp](const char* data, size_t n) {
-                                         return sys::WriteAll(out_fd, std::string_view(data, n),
-                                                              fmt::format("\"{}\"", tmp));
-                                       })
-                         : worker.status();
+  archive::CompressorOptions co;
+  co.zstd_threads = zstd_threads_;
+  co.what = fmt::format("\"{}\"", tmp);
+  auto compressor = archive::MakeCompressor(compression_, out.get(), co);
+  Status s = !worker.ok()       ? worker.status()
+             : !compressor.ok() ? compressor.status()
+                                : RelayWorker(*worker, "archive worker", observer_,
+                                              [&compressor](const char* data, size_t n) {
+                                                return (*compressor)->Write(std::string_view(data, n));
+                                              });
+  if (s.ok()) s = (*compressor)->Finish();
   if (s.ok() && ::fsync(out.get()) != 0)
     s = ErrnoError(errno, fmt::format("Failed to sync \"{}\"", tmp));
   if (s.ok() && ::close(out.Release()) != 0)
@@ -295,7 +316,7 @@ Result<std::vector<BackupEntry>> DirProvider::ListBackups(const std::optional<st
     e.vmid = parsed->vmid;
     e.ctime = parsed->ctime;
     e.size = static_cast<uint64_t>(st.st_size);
-    if (auto notes = sys::ReadFile(path + ".notes"); notes.ok())
+    if (auto notes = sys::ReadRegularFile(path + ".notes", kMaxNotesSize); notes.ok())
       e.notes = notes->substr(0, notes->find('\n'));  // PVE lists the first line
     e.is_protected = sys::PathExists(path + ".protected");
     out.push_back(std::move(e));
@@ -349,9 +370,7 @@ Status DirProvider::UpdateAttribute(const std::string& volname, const std::strin
 
 Result<RestoreMechanism> DirProvider::RestoreGetMechanism(const std::string& volname) {
   ASSIGN_OR_RETURN(std::string path, BackupPath(volname));
-  if (!sys::PathExists(path))
-    return NotFoundError(
-        fmt::format("backup '{}' does not exist on storage '{}'", volname, storage_id_));
+  RETURN_IF_ERROR(OpenArchiveFile(path, volname, storage_id_).status());
   return RestoreMechanism::kTar;
 }
 
@@ -364,29 +383,39 @@ Result<std::string> DirProvider::RestoreContainerInit(const std::string& volname
   return dump_dir_ + "/" + volname;
 }
 
-// The configs are the archive's first members (vzdump writes them before the
-// tree): read members until one that is not below ./etc/vzdump/.
+// The configs: `./etc/vzdump/pct.conf` and `pct.fw`, found where PVE finds
+// them (`tar xpf <archive> ./etc/vzdump/pct.conf`): anywhere in the archive,
+// with the "./" prefix. vzdump writes them first, so the scan stops at the
+// first member after them; an archive made otherwise is read to its end.
+// lzop archives are decompressed by an unprivileged lzop (TarSource), never
+// by a program libarchive would start as host root.
 Result<std::map<std::string, std::string>> DirProvider::ReadLeadingFiles(
     const std::string& volname) {
   ASSIGN_OR_RETURN(std::string path, BackupPath(volname));
+  ASSIGN_OR_RETURN(sys::UniqueFd fd, OpenArchiveFile(path, volname, storage_id_));
+  ASSIGN_OR_RETURN(auto source, extract::OpenTarSource(fd.get(), path));
   std::unique_ptr<struct archive, ReadDeleter> a(archive_read_new());
-  archive_read_support_filter_all(a.get());
-  archive_read_support_format_tar(a.get());
-  if (archive_read_open_filename(a.get(), path.c_str(), 64 * 1024) != ARCHIVE_OK) {
-    if (!sys::PathExists(path))
-      return NotFoundError(
-          fmt::format("backup '{}' does not exist on storage '{}'", volname, storage_id_));
+  extract::SupportTarInput(a.get());
+  if (extract::OpenArchiveOn(a.get(), source.get()) != ARCHIVE_OK)
     return DataLossError(
         fmt::format("Failed to read archive \"{}\": {}", path, archive_error_string(a.get())));
-  }
   std::map<std::string, std::string> files;
   archive_entry* e;
   int r;
+  const int signals_before = sys::InterruptCount();
   while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK) {
+    if (sys::InterruptCount() != signals_before)
+      return CancelledError(fmt::format("reading \"{}\": interrupted by signal", path));
     std::string_view name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
-    if (name.starts_with("./")) name.remove_prefix(2);
-    if (!name.starts_with("etc/vzdump/")) break;
-    if (archive_entry_size(e) > static_cast<la_int64_t>(kMaxConfigSize)) continue;
+    const bool config = name == kGuestConfigMember || name == kFirewallMember;
+    if (!config) {
+      if (files.count(kGuestConfigMember)) break;
+      continue;
+    }
+    if (archive_entry_filetype(e) != AE_IFREG ||
+        archive_entry_size(e) > static_cast<la_int64_t>(kMaxConfigSize))
+      return DataLossError(fmt::format("\"{}\" in archive \"{}\" is not a regular file of at most {} bytes",
+                                       name, path, kMaxConfigSize));
     std::string data(static_cast<size_t>(archive_entry_size(e)), '\0');
     for (size_t got = 0; got < data.size();) {
       la_ssize_t n = archive_read_data(a.get(), data.data() + got, data.size() - got);
@@ -408,7 +437,8 @@ Result<std::string> DirProvider::ArchiveGetGuestConfig(const std::string& volnam
   ASSIGN_OR_RETURN(auto files, ReadLeadingFiles(volname));
   auto it = files.find(kGuestConfigMember);
   if (it == files.end())
-    return NotFoundError(fmt::format("unable to find guest config in archive '{}'", volname));
+    return NotFoundError(fmt::format(
+        "unable to find guest config in archive '{}' (no member './etc/vzdump/pct.conf')", volname));
   return it->second;
 }
 

@@ -24,6 +24,7 @@
 #include "backup/retention.h"
 #include "cli/datastore_commands.h"
 #include "cli/renderer.h"
+#include "cli/verify_command.h"
 #include "restore/restore.h"
 #include "restore/restore_journal.h"
 #include "ctdump/idmap.h"
@@ -349,8 +350,9 @@ int Main(int argc, char** argv) {
 
   std::string verify_storage, verify_volume;
   auto* ver = app.add_subcommand(
-      "verify", "re-hash every chunk and check every reference of a datastore (or one backup)");
-  ver->add_option("storage", verify_storage, "datastore storage id")->required();
+      "verify",
+      "check backups: a datastore's chunks and references; other storages' archives read whole");
+  ver->add_option("storage", verify_storage, "storage id")->required();
   ver->add_option("volume", verify_volume, "only this backup (<volname> or <storage>:<volname>)");
 
   std::string gc_storage;
@@ -411,7 +413,7 @@ int Main(int argc, char** argv) {
       v = verify_volume;
       if (v->starts_with(verify_storage + ":")) v = v->substr(verify_storage.size() + 1);
     }
-    return RunVerify(cc, verify_storage, v);
+    return RunVerifyStorage(cc, verify_storage, v);
   }
   if (*gcc) return RunGc(cc, gc_storage, gc_dry_run);
   if (*cat) return RunCatalog(cc, cat_volume, cat_path);

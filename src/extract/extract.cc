@@ -16,6 +16,7 @@
 #include "extract/dir_stream.h"
 #include "extract/extract_child.h"
 #include "extract/tar_reader.h"
+#include "extract/tar_source.h"
 #include "sys/file.h"
 #include "sys/signals.h"
 #include "userns/userns.h"
@@ -69,10 +70,11 @@ Result<sys::Subprocess> StartChild(const ChildConfig& config) {
 
 Status CheckUntrustedFile(int fd, const std::string& path, Observer* observer) {
   if (observer) observer->Log(LogLevel::kInfo, "checking archive..");
+  ASSIGN_OR_RETURN(auto source, OpenTarSource(fd, path));
   std::unique_ptr<archive, ReadFree> a(archive_read_new());
   if (!a) return InternalError("out of memory creating a libarchive reader");
   SupportTarInput(a.get());
-  if (archive_read_open_fd(a.get(), fd, kFeedBlock) != ARCHIVE_OK) {
+  if (OpenArchiveOn(a.get(), source.get()) != ARCHIVE_OK) {
     const char* why = archive_error_string(a.get());
     return DataLossError(fmt::format("Failed to read '{}': {}", path, why ? why : "unknown error"));
   }
@@ -81,21 +83,18 @@ Status CheckUntrustedFile(int fd, const std::string& path, Observer* observer) {
     if (sys::InterruptCount() == signals_before) return Status::OK();
     return CancelledError(fmt::format("checking '{}': interrupted by signal", path));
   };
-  RETURN_IF_ERROR(CheckUntrustedArchive(a.get(), path, cancelled));
-  a.reset();
-  if (::lseek(fd, 0, SEEK_SET) != 0)
-    return ErrnoError(errno, fmt::format("Failed to rewind '{}'", path));
-  return Status::OK();
+  return CheckUntrustedArchive(a.get(), path, cancelled);
 }
 
+// lzop archives reach the child decompressed (tar_source.h); the others as
+// they are, decoded by libarchive in the child.
 Status FeedFile(int fd, const std::string& path, ChildSession& session) {
+  ASSIGN_OR_RETURN(auto source, OpenTarSource(fd, path));
   std::unique_ptr<char[]> buf(new char[kFeedBlock]);
   while (!session.closed()) {
-    ssize_t n = ::read(fd, buf.get(), kFeedBlock);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError(errno, fmt::format("Failed to read '{}'", path));
+    ASSIGN_OR_RETURN(size_t n, source->Read(buf.get(), kFeedBlock));
     if (n == 0) break;
-    RETURN_IF_ERROR(session.Write(buf.get(), static_cast<size_t>(n)));
+    RETURN_IF_ERROR(session.Write(buf.get(), n));
   }
   return Status::OK();
 }

@@ -8,13 +8,17 @@
 
 namespace ctdump::extract {
 
-void SupportTarInput(archive* a) {
+void SupportTarFilters(archive* a) {
   archive_read_support_filter_gzip(a);
   archive_read_support_filter_bzip2(a);
   archive_read_support_filter_xz(a);
   archive_read_support_filter_lzma(a);
   archive_read_support_filter_lz4(a);
   archive_read_support_filter_zstd(a);
+}
+
+void SupportTarInput(archive* a) {
+  SupportTarFilters(a);
   archive_read_support_format_tar(a);
 }
 

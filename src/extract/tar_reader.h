@@ -16,6 +16,8 @@ namespace ctdump::extract {
 // a misnamed file is fine here). Nothing else: no filter that runs an
 // external program, no format (mtree) that reads files named inside it.
 void SupportTarInput(archive* a);
+// Only the decompression filters of SupportTarInput (for a raw reader).
+void SupportTarFilters(archive* a);
 
 // PVE's check_tar_archive over an opened reader, reading headers only
 // (UntrustedArchiveCheck's messages); a reader error is DataLoss naming

@@ -30,6 +30,38 @@ Result<std::string> ReadFile(const std::string& path) {
   return out;
 }
 
+Result<UniqueFd> OpenRegularFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", path));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0)
+    return ErrnoError(errno, fmt::format("Failed to stat \"{}\"", path));
+  if (!S_ISREG(st.st_mode))
+    return InvalidArgumentError(fmt::format("\"{}\" is not a regular file", path));
+  if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK) != 0)
+    return ErrnoError(errno, fmt::format("Failed to set up \"{}\"", path));
+  return fd;
+}
+
+Result<std::string> ReadRegularFile(const std::string& path, size_t max_bytes) {
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, fmt::format("Failed to read \"{}\"", path));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes)
+      return InvalidArgumentError(
+          fmt::format("\"{}\" is larger than {} bytes", path, max_bytes));
+  }
+  return out;
+}
+
 Status WriteAll(int fd, std::string_view data, std::string_view what) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());

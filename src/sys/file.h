@@ -14,6 +14,16 @@ namespace ctdump::sys {
 // Reads a whole (small) file.
 Result<std::string> ReadFile(const std::string& path);
 
+// Reads a file that must be a regular file of at most `max_bytes`: a FIFO, a
+// device (a symlink to /dev/zero) or a directory in its place is an error
+// naming it, never a hang or an unbounded read. For files that others can
+// place (configs, sidecar files beside backups).
+Result<std::string> ReadRegularFile(const std::string& path, size_t max_bytes);
+
+// Opens `path` read-only if it is a regular file (O_NONBLOCK while opening,
+// so a FIFO cannot block; cleared afterwards).
+Result<UniqueFd> OpenRegularFile(const std::string& path);
+
 // Writes `content` to `path` atomically: a temp file beside it, fsync, rename,
 // fsync of the directory. The temp file is removed on failure.
 Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t mode = 0644);
