@@ -121,9 +121,11 @@ int RunVerify(const CommandContext& c, const std::string& storage,
   for (const auto& v : r->damaged_snapshots)
     c.out->Log(LogLevel::kErr, fmt::format("backup '{}:{}' is damaged", storage, v));
   for (const auto& v : r->other_key_snapshots)
-    c.out->Log(LogLevel::kWarn,
-               fmt::format("backup '{}:{}' is encrypted with another key (or none is configured): "
-                           "its references were checked, not its content",
+    c.out->Log(LogLevel::kErr,
+               fmt::format("backup '{}:{}' is encrypted with another key (or none is configured, "
+                           "or it is not encrypted but the storage has a key): its references "
+                           "were checked, not its content, and it cannot be restored with this "
+                           "configuration",
                            storage, v));
   if (r->other_key_chunks)
     c.out->Log(LogLevel::kWarn, fmt::format("{} chunks are encrypted with another key: only their "

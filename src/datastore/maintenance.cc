@@ -90,9 +90,17 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
       if (n.ends_with(suffix)) volnames.push_back(n.substr(10, n.size() - 10 - suffix.size()));
     }
   }
-  // Snapshot -> the chunks it needs.
-  std::map<Digest, std::vector<size_t>> users;  // chunk -> snapshot numbers
-  std::vector<std::string> problems_of;
+  // What the snapshots need of each chunk. A snapshot that cannot be read
+  // with the configured key (or without one) cannot be restored with it
+  // either: that is a problem too, and its chunks' content cannot be checked.
+  struct ChunkUse {
+    std::vector<size_t> snapshots;
+    uint64_t size = 0;       // plaintext bytes, as the first index says
+    size_t index = 0;        // that index, in index_objects
+    bool readable = false;   // needed by a snapshot readable with the key
+  };
+  std::map<Digest, ChunkUse> users;
+  std::vector<std::string> index_objects;
   std::set<size_t> damaged;
   for (size_t s = 0; s < volnames.size(); ++s) {
     const std::string& v = volnames[s];
@@ -100,6 +108,9 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
     auto m = ds.ReadManifest(v);
     if (!m.ok() && IsKeyError(m.status())) {
       report.other_key_snapshots.push_back(v);
+      report.problems.push_back(fmt::format(
+          "backup '{}' cannot be verified or restored with this storage's configuration: {}", v,
+          m.status().message()));
     } else if (!m.ok()) {
       report.problems.push_back(fmt::format("backup '{}': {}", v, m.status().message()));
       damaged.insert(s);
@@ -114,9 +125,32 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
         damaged.insert(s);
         continue;
       }
-      for (const auto& e : *index) users[e.digest].push_back(s);
+      index_objects.push_back(SnapshotPrefix(v) + file);
+      uint64_t prev = 0;
+      for (const auto& e : *index) {
+        const uint64_t size = e.end - prev;
+        prev = e.end;
+        auto [it, fresh] = users.try_emplace(e.digest);
+        ChunkUse& u = it->second;
+        if (fresh) {
+          u.size = size;
+          u.index = index_objects.size() - 1;
+        } else if (u.size != size) {
+          report.problems.push_back(fmt::format(
+              "index '{}' says chunk '{}' has {} bytes, index '{}' says {}", index_objects.back(),
+              ChunkObjectName(e.digest), size, index_objects[u.index], u.size));
+          damaged.insert(s);
+        }
+        if (u.snapshots.empty() || u.snapshots.back() != s) u.snapshots.push_back(s);
+        u.readable |= m.ok();
+      }
     }
   }
+  auto damage_users = [&](const Digest& d) {
+    auto it = users.find(d);
+    if (it != users.end())
+      for (size_t s : it->second.snapshots) damaged.insert(s);
+  };
   // Which chunks to read: all of the store, or those of the snapshot.
   std::vector<Digest> chunks;
   std::set<Digest> present;
@@ -137,7 +171,7 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
     for (const auto& [d, u] : users) {
       if (present.count(d)) continue;
       report.problems.push_back(MissingChunkProblem(ds, d));
-      for (size_t s : u) damaged.insert(s);
+      damage_users(d);
     }
   }
   std::mutex mu;
@@ -146,33 +180,46 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
   ParallelFor(chunks.size(), Threads(threads), [&](size_t i) {
     const Digest& d = chunks[i];
     const std::string object = ChunkObjectName(d);
+    auto use = users.find(d);  // read-only while the pool runs
+    const ChunkUse* u = use == users.end() ? nullptr : &use->second;
     auto blob = ds.backend().Get(object);
     Result<std::string> plain = blob.ok() ? DecodeBlob(*blob, BlobType::kChunk, ds.key(), &d,
                                                        fmt::format("chunk '{}'", object))
                                           : Result<std::string>(blob.status());
     if (plain.ok()) bytes += plain->size();
     ++done;
+    bool other_key = false;
     std::string problem;
-    if (!plain.ok() && plain.status().code() == Code::kNotFound) {
+    if (!plain.ok() && IsKeyError(plain.status()) && !(u && u->readable)) {
+      other_key = true;  // present; its content needs the other key
+    } else if (!plain.ok() && plain.status().code() == Code::kNotFound) {
       problem = MissingChunkProblem(ds, d);
-    } else if (!plain.ok() && plain.status().code() == Code::kDataLoss) {
-      // Damaged: moved aside so that the next backup stores it again.
+    } else if (!plain.ok() && !IsKeyError(plain.status()) &&
+               plain.status().code() != Code::kDataLoss) {
+      problem = plain.status().message();  // an I/O error: the chunk may be fine
+    } else if (!plain.ok()) {
+      // Damaged, or (a key error) not what a readable snapshot needs: a flag
+      // or key fingerprint changed on disk. Moved aside so that the next
+      // backup stores it again.
+      std::string why = plain.status().message();
+      if (plain.status().code() != Code::kDataLoss)
+        why = fmt::format("chunk '{}' is damaged: {}, but '{}' needs it {}", object, why,
+                          volnames[u->snapshots.front()],
+                          ds.key() ? "encrypted with the configured key" : "not encrypted");
       Status q = ds.QuarantineChunk(d, *blob);
       problem = q.ok() ? fmt::format("{}; moved to '{}' so that the next backup stores it again",
-                                     plain.status().message(), BadChunkObjectName(d))
-                       : fmt::format("{}; could not move it aside: {}", plain.status().message(),
-                                     q.message());
-    } else if (!plain.ok() && !IsKeyError(plain.status())) {
-      problem = plain.status().message();
+                                     why, BadChunkObjectName(d))
+                       : fmt::format("{}; could not move it aside: {}", why, q.message());
+    } else if (u && plain->size() != u->size) {
+      // The chunk is right (it matches its id): the index is wrong.
+      problem = fmt::format("index '{}' says chunk '{}' has {} bytes; it has {}",
+                            index_objects[u->index], object, u->size, plain->size());
     }
     std::lock_guard<std::mutex> l(mu);
-    if (!plain.ok() && IsKeyError(plain.status())) {
-      ++report.other_key_chunks;  // present; its content needs the other key
-    } else if (!problem.empty()) {
+    if (other_key) ++report.other_key_chunks;
+    if (!problem.empty()) {
       report.problems.push_back(problem);
-      auto it = users.find(d);
-      if (it != users.end())
-        for (size_t s : it->second) damaged.insert(s);
+      damage_users(d);
     }
     auto now = std::chrono::steady_clock::now();
     if (now - last > std::chrono::milliseconds(500)) {

@@ -141,6 +141,29 @@ class DatastoreHealTest(harness.IntegrationTest):
         self.assertNotIn("damaged", r.stderr)
         self.verify_clean(v1)
 
+    def test_verify_fails_for_a_chunk_flag_that_breaks_restore(self):
+        # A chunk of a plain store whose flags byte claims encryption: restore
+        # fails, so verify must too (it passed with a warning before).
+        ct = self.env["CT_PRIV"]
+        self.backup(ct)
+        [v1] = self.volids(ct)
+        path = sorted(self.chunks(), key=os.path.getsize)[-1]
+        obj = os.path.relpath(path, self.store)
+        with open(path, "r+b") as f:
+            f.seek(9)
+            flags = f.read(1)[0]
+            f.seek(9)
+            f.write(bytes([flags ^ 0x02]))
+        r = self.ws.run("verify", "ds", v1)
+        self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+        self.assertIn(obj, r.stderr)
+        self.assertIn("backup '%s' is damaged" % v1, r.stderr)
+        self.assertNotIn("encrypted with another key", r.stderr)
+        # Moved aside, and healed by the next backup.
+        self.assertTrue(os.path.exists(path + ".bad"))
+        self.backup(ct)
+        self.verify_clean(*self.volids(ct))
+
 
 if __name__ == "__main__":
     import unittest

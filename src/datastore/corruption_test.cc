@@ -1,0 +1,201 @@
+// Byte-flip corruption of every kind of store object (as leveldb's
+// db/corruption_test.cc): whatever breaks a restore must make verify fail,
+// naming the object. Chunks, indexes and manifests of a plain and of an
+// encrypted store; a plaintext manifest in an encrypted store; the wrong key;
+// an index forged together with its (unauthenticated) manifest.
+#include <fmt/format.h>
+
+#include "datastore/datastore_test_fixture.h"
+#include "datastore/index_format.h"
+
+namespace ctdump::datastore {
+namespace {
+
+class CorruptionTest : public DatastoreTest {
+ protected:
+  void Make(std::optional<crypt::Key> key) {
+    key_ = key;
+    ds_ = Open(key);
+    ASSERT_NE(ds_, nullptr);
+    tree_ = TreeBuilder()
+                .Dir("")
+                .File("random", RandomBytes(300000, 5))
+                .File("text", TextBytes(200000, 6))
+                .Build();
+    ASSERT_TRUE(Backup(*ds_, "800", kT0, WorkerStream(tree_)).ok());
+    vol_ = FormatVolume("800", kT0);
+    chunk_ = ChunkObjectName(*ChunksOf(*ds_, vol_).begin());
+    ASSERT_TRUE(RunVerify(std::nullopt).ok());
+  }
+
+  VerifyReport RunVerify(const std::optional<std::string>& volname) {
+    auto r = Verify(*ds_, volname, 2, nullptr);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : VerifyReport{};
+  }
+
+  // Verify of the store and of the snapshot both fail naming `needle`.
+  void ExpectVerifyFails(const std::string& needle, const std::string& trace) {
+    for (const auto& v : {std::optional<std::string>(), std::optional<std::string>(vol_)}) {
+      VerifyReport r = RunVerify(v);
+      ASSERT_FALSE(r.ok()) << trace << (v ? " (one backup)" : " (store)");
+      std::string all;
+      for (const auto& p : r.problems) all += p + "\n";
+      EXPECT_TRUE(Contains(all, needle)) << trace << ": " << all;
+    }
+  }
+
+  // Flips `mask` in byte `at` of `object`, checks verify fails, and puts the
+  // object back (a chunk verify moved aside included).
+  void FlipAndVerify(const std::string& object, size_t at, uint8_t mask) {
+    const std::string path = PathOf(object);
+    auto original = sys::ReadFile(path);
+    ASSERT_TRUE(original.ok());
+    ASSERT_LT(at, original->size());
+    std::string bad = *original;
+    bad[at] = static_cast<char>(bad[at] ^ mask);
+    ASSERT_TRUE(sys::WriteFileAtomic(path, bad).ok());
+    ExpectVerifyFails(object, fmt::format("{} byte {} ^ 0x{:02x}", object, at, mask));
+    ASSERT_TRUE(sys::WriteFileAtomic(path, *original).ok());
+    ::unlink((path + kBadChunkSuffix).c_str());
+  }
+
+  // Every header byte (three bits each) and some payload bytes.
+  void FlipEverywhere(const std::string& object) {
+    auto blob = sys::ReadFile(PathOf(object));
+    ASSERT_TRUE(blob.ok());
+    size_t header = key_ ? kBlobEncryptedHeaderSize : kBlobHeaderSize;
+    for (size_t at = 0; at < header; ++at)
+      for (uint8_t mask : {0x01, 0x02, 0x80}) FlipAndVerify(object, at, mask);
+    for (size_t at = header; at < blob->size(); at += std::max<size_t>(1, blob->size() / 16))
+      FlipAndVerify(object, at, 0x04);
+    FlipAndVerify(object, blob->size() - 1, 0x40);
+    VerifyReport clean = RunVerify(std::nullopt);
+    EXPECT_TRUE(clean.ok()) << clean.problems.front();
+  }
+
+  std::optional<crypt::Key> key_;
+  std::unique_ptr<Datastore> ds_;
+  std::vector<Node> tree_;
+  std::string vol_, chunk_;
+};
+
+TEST_F(CorruptionTest, PlainChunk) {
+  Make(std::nullopt);
+  FlipEverywhere(chunk_);
+}
+
+TEST_F(CorruptionTest, PlainChunkFlagsByteClaimsEncryption) {
+  Make(std::nullopt);
+  FlipAndVerify(chunk_, 9, kBlobEncrypted);
+  // ... and the restore it would break does break.
+  auto blob = sys::ReadFile(PathOf(chunk_));
+  std::string bad = *blob;
+  bad[9] = static_cast<char>(bad[9] ^ kBlobEncrypted);
+  ASSERT_TRUE(sys::WriteFileAtomic(PathOf(chunk_), bad).ok());
+  auto r = SnapshotReader::Open(*ds_, vol_);
+  ASSERT_TRUE(r.ok());
+  Status s = (*r)->ForEachEntry([](const Entry&) { return Status::OK(); });
+  Status f = ReadWholeFile(*ds_, vol_, "random");
+  EXPECT_FALSE(s.ok() && f.ok() && ReadWholeFile(*ds_, vol_, "text").ok());
+}
+
+TEST_F(CorruptionTest, PlainIndexes) {
+  Make(std::nullopt);
+  FlipEverywhere(SnapshotPrefix(vol_) + kMetaIndexName);
+  FlipEverywhere(SnapshotPrefix(vol_) + kDataIndexName);
+}
+
+TEST_F(CorruptionTest, PlainManifest) {
+  Make(std::nullopt);
+  FlipEverywhere(SnapshotPrefix(vol_) + kManifestName);
+}
+
+TEST_F(CorruptionTest, EncryptedChunk) {
+  Make(TestKey(51));
+  FlipEverywhere(chunk_);
+}
+
+TEST_F(CorruptionTest, EncryptedIndexesAndManifest) {
+  Make(TestKey(52));
+  FlipEverywhere(SnapshotPrefix(vol_) + kDataIndexName);
+  FlipEverywhere(SnapshotPrefix(vol_) + kManifestName);
+}
+
+TEST_F(CorruptionTest, KeyFingerprintOfAChunkOrManifest) {
+  Make(TestKey(53));
+  for (size_t at = kBlobHeaderSize; at < kBlobHeaderSize + 8; ++at) {
+    FlipAndVerify(chunk_, at, 0x01);
+    FlipAndVerify(SnapshotPrefix(vol_) + kManifestName, at, 0x01);
+  }
+}
+
+TEST_F(CorruptionTest, PlaintextManifestInAnEncryptedStore) {
+  Make(TestKey(54));
+  const std::string object = SnapshotPrefix(vol_) + kManifestName;
+  auto m = ds_->ReadManifest(vol_);
+  ASSERT_TRUE(m.ok());
+  std::string plain = EncodeManifest(*m);
+  BlobOptions bo;
+  bo.type = BlobType::kManifest;
+  auto blob = EncodeBlob(plain, crypt::Sha256(plain), bo);
+  ASSERT_TRUE(blob.ok());
+  ASSERT_TRUE(sys::WriteFileAtomic(PathOf(object), *blob).ok());
+  ExpectVerifyFails(object, "plaintext manifest");
+  ExpectVerifyFails("not encrypted", "plaintext manifest");
+  EXPECT_FALSE(SnapshotReader::Open(*ds_, vol_).ok());
+}
+
+TEST_F(CorruptionTest, WrongOrNoKeyConfigured) {
+  const crypt::Key right = TestKey(55), wrong = TestKey(56);
+  Make(right);
+  const std::string fp = crypt::FingerprintString(right.fingerprint());
+  for (auto key : {std::optional<crypt::Key>(wrong), std::optional<crypt::Key>()}) {
+    ds_ = Open(key);
+    ASSERT_NE(ds_, nullptr);
+    ExpectVerifyFails(fp, key ? "wrong key" : "no key");
+    if (key) ExpectVerifyFails(crypt::FingerprintString(wrong.fingerprint()), "wrong key");
+    EXPECT_FALSE(SnapshotReader::Open(*ds_, vol_).ok());
+  }
+  ds_ = Open(right);
+  EXPECT_TRUE(RunVerify(std::nullopt).ok());
+}
+
+// On a plain store the manifest pins each index by size and SHA-256, but a
+// writer of the store can rewrite both. Verify still checks what a restore
+// relies on: each chunk is as long as its index entry says.
+TEST_F(CorruptionTest, IndexForgedTogetherWithItsManifest) {
+  Make(std::nullopt);
+  auto m = ds_->ReadManifest(vol_);
+  ASSERT_TRUE(m.ok());
+  auto index = ds_->ReadIndex(vol_, *m, kDataIndexName);
+  ASSERT_TRUE(index.ok());
+  ASSERT_GE(index->size(), 2u);
+  std::vector<IndexEntry> forged = *index;
+  forged[0].end -= 100;  // chunk 0 shorter, chunk 1 longer: same stream length
+  std::string plain = EncodeIndex(forged);
+  BlobOptions bo;
+  bo.type = BlobType::kIndex;
+  const std::string object = SnapshotPrefix(vol_) + kDataIndexName;
+  auto blob = EncodeBlob(plain, crypt::Sha256(plain), bo);
+  ASSERT_TRUE(blob.ok());
+  ASSERT_TRUE(sys::WriteFileAtomic(PathOf(object), *blob).ok());
+  for (auto& f : m->files) {
+    if (f.name != kDataIndexName) continue;
+    f.digest = crypt::Sha256(plain);
+    f.size = plain.size();
+  }
+  std::string mplain = EncodeManifest(*m);
+  bo.type = BlobType::kManifest;
+  auto mblob = EncodeBlob(mplain, crypt::Sha256(mplain), bo);
+  ASSERT_TRUE(mblob.ok());
+  ASSERT_TRUE(sys::WriteFileAtomic(PathOf(SnapshotPrefix(vol_) + kManifestName), *mblob).ok());
+  ASSERT_TRUE(ds_->ReadIndex(vol_, *ds_->ReadManifest(vol_), kDataIndexName).ok());
+  EXPECT_FALSE(ReadWholeFile(*ds_, vol_, "random").ok());
+  ExpectVerifyFails(object, "forged index");
+  // The chunks are right: none was moved aside.
+  for (const IndexEntry& e : forged) EXPECT_TRUE(Exists(ChunkObjectName(e.digest)));
+}
+
+}  // namespace
+}  // namespace ctdump::datastore
