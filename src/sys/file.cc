@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <vector>
 
@@ -13,21 +14,32 @@
 
 namespace ctdump::sys {
 
-Result<std::string> ReadFile(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", path));
+namespace {
+
+// Reads `fd` to its end; more than `max_bytes` is an error.
+Result<std::string> ReadAll(int fd, const std::string& path, size_t max_bytes) {
   std::string out;
   char buf[65536];
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    ssize_t n = ::read(fd, buf, sizeof(buf));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError(errno, fmt::format("Failed to read \"{}\"", path));
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes)
+      return InvalidArgumentError(fmt::format("\"{}\" is larger than {} bytes", path, max_bytes));
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::string> ReadFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", path));
+  return ReadAll(fd.get(), path, SIZE_MAX);
 }
 
 Result<UniqueFd> OpenRegularFile(const std::string& path) {
@@ -45,21 +57,7 @@ Result<UniqueFd> OpenRegularFile(const std::string& path) {
 
 Result<std::string> ReadRegularFile(const std::string& path, size_t max_bytes) {
   ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError(errno, fmt::format("Failed to read \"{}\"", path));
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > max_bytes)
-      return InvalidArgumentError(
-          fmt::format("\"{}\" is larger than {} bytes", path, max_bytes));
-  }
-  return out;
+  return ReadAll(fd.get(), path, max_bytes);
 }
 
 Status WriteAll(int fd, std::string_view data, std::string_view what) {

@@ -1,6 +1,7 @@
 #include "sys/file.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 
@@ -37,6 +38,27 @@ TEST_F(FileTest, ReadMissingNamesPath) {
   EXPECT_EQ(r.status().code(), Code::kNotFound);
   EXPECT_EQ(r.status().message(),
             "Failed to open \"" + dir_ + "/missing\": No such file or directory");
+}
+
+TEST_F(FileTest, ReadRegularFileRefusesFifosDevicesAndDirectories) {
+  std::string fifo = dir_ + "/fifo", zero = dir_ + "/zero";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);  // no writer: a plain open would block
+  ASSERT_EQ(::symlink("/dev/zero", zero.c_str()), 0);
+  for (const std::string& p : {fifo, zero, dir_}) {
+    auto r = ReadRegularFile(p, 1 << 20);
+    ASSERT_FALSE(r.ok()) << p;
+    EXPECT_EQ(r.status().message(), "\"" + p + "\" is not a regular file");
+  }
+  EXPECT_EQ(ReadRegularFile(dir_ + "/missing", 10).status().code(), Code::kNotFound);
+}
+
+TEST_F(FileTest, ReadRegularFileIsBounded) {
+  std::string p = dir_ + "/big";
+  ASSERT_TRUE(WriteFileAtomic(p, std::string(100, 'x'), 0600).ok());
+  EXPECT_EQ(ReadRegularFile(p, 100)->size(), 100u);
+  auto r = ReadRegularFile(p, 99);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("larger than 99 bytes"), std::string::npos);
 }
 
 TEST_F(FileTest, MakeDirsAndRemoveTree) {
