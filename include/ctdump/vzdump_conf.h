@@ -2,12 +2,17 @@
 // (PVE's JSONSchema::parse_config). Lines are trimmed; blank lines and lines
 // starting with '#' are skipped; the key runs up to the first ':'.
 //
-// Known keys (pve-backup-provider-api.md §5.4): mode, storage, bwlimit,
-// stdexcludes, exclude-path, tmpdir, script, lockwait, stopwait, remove,
-// prune-backups, notes-template, protected, compress, zstd, ionice, mailto,
-// mailnotification, notification-mode, performance, pigz, dumpdir, maxfiles,
-// node, quiet, fleecing, pbs-change-detection-mode. Values are not validated
-// here; their consumers do that.
+// Keys (PVE's vzdump.conf schema, plus `node`) fall in three groups:
+//  - implemented: mode, storage, dumpdir, bwlimit, stdexcludes, exclude-path,
+//    tmpdir, script, lockwait, stopwait, remove, prune-backups, maxfiles,
+//    notes-template, protected, compress, zstd, ionice, quiet, node. Their
+//    values are not validated here; the job options do that (naming the line:
+//    VzdumpConf::Where).
+//  - not yet implemented, accepted with a warning naming file and line:
+//    mailto, mailnotification, notification-mode, notification-target,
+//    notification-policy.
+//  - rejected with an error naming file, line, key and why: pigz,
+//    performance, fleecing, pbs-change-detection-mode, pool.
 //
 // exclude-path may repeat. Each value is split into paths with shell-like
 // quoting, as PVE's split_args (Text::ParseWords::shellwords) does; see
@@ -32,9 +37,16 @@ namespace ctdump {
 struct VzdumpConf {
   // Every key/value in file order, duplicates included.
   std::vector<std::pair<std::string, std::string>> values;
+  // The line number of each entry of `values`.
+  std::vector<size_t> lines;
   // All exclude-path values, split, in order.
   std::vector<std::string> exclude_paths;
+  // "<file>:<line>: '<key>': ..." for each accepted key that ctdump ignores.
+  std::vector<std::string> warnings;
+  std::string filename;
 
+  // "<file>:<line>" of the value Get(key) returns ("<file>" without one).
+  std::string Where(std::string_view key) const;
   // The last value given for `key` (later lines override), or nullopt.
   std::optional<std::string> Get(std::string_view key) const;
 };

@@ -86,6 +86,9 @@ class Job {
   std::unique_ptr<Provider> provider_;
   Status CheckProtectedLimit(GuestRun& g);
   Status ApplyCompression();
+  Status OpenDumpDir();
+  Status OpenConfiguredStorage();
+  Status CheckBackupLimit(GuestRun& g);
   Status AfterArchive(GuestRun& g, int64_t backup_time);
 
   int64_t start_time_ = 0;
@@ -97,11 +100,14 @@ class Job {
 JobResult Job::Run() {
   JobResult result;
   start_time_ = ::time(nullptr);
-  // vzdump's default ionice 7: best-effort class, lowest priority, inherited by
-  // the providers and their tar/uploaders.
-  constexpr int kIoprioWhoProcess = 1, kIoprioClassBe = 2;
-  ionice_applied_ = ::syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, (kIoprioClassBe << 13) | 7) == 0;
+  // vzdump's ionice (default 7): best-effort class at that level, 8 = the idle
+  // class; inherited by the providers and their tar/uploaders.
+  constexpr int kIoprioWhoProcess = 1, kIoprioClassBe = 2, kIoprioClassIdle = 3;
+  int ioprio = opts_.ionice > 7 ? kIoprioClassIdle << 13
+                                : (kIoprioClassBe << 13) | static_cast<int>(opts_.ionice);
+  ionice_applied_ = ::syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, ioprio) == 0;
   Info(obs_, "starting new backup job: " + opts_.command_line);
+  for (const auto& w : opts_.warnings) obs_->Log(LogLevel::kWarn, w);
   result.selection_warnings = opts_.selection_warnings;
   for (const auto& w : opts_.selection_warnings) obs_->Log(LogLevel::kWarn, w);
   Status s = sys::MakeDirs(paths_.run_dir + "/lock", 0755);
@@ -170,6 +176,36 @@ Status Job::RunJobBody(JobResult* result) {
   container::RememberHostMountNamespace();
   RETURN_IF_ERROR(sys::EnterPrivateMountNamespace());
   RETURN_IF_ERROR(sys::CheckInterrupted());
+  if (!opts_.dumpdir.empty()) {
+    RETURN_IF_ERROR(OpenDumpDir());
+  } else {
+    RETURN_IF_ERROR(OpenConfiguredStorage());
+  }
+  RETURN_IF_ERROR(ApplyCompression());
+  RETURN_IF_ERROR(provider_->JobInit(start_time_));
+  RETURN_IF_ERROR(hooks_.RunJobPhase("job-start", job_env));
+  for (const auto& vmid : opts_.vmids) {
+    RETURN_IF_ERROR(sys::CheckInterrupted());
+    bool abort_job = false;
+    result->guests.push_back(RunGuest(vmid, &abort_job));
+    if (abort_job) return result->guests.back().status;
+  }
+  RETURN_IF_ERROR(provider_->JobCleanup());
+  return hooks_.RunJobPhase("job-end", job_env);
+}
+
+// vzdump's dumpdir: the built-in dir layout straight in that directory.
+Status Job::OpenDumpDir() {
+  if (!sys::IsDirectory(opts_.dumpdir))
+    return NotFoundError(fmt::format("dumpdir '{}' does not exist", opts_.dumpdir));
+  Section sec{"dir", "", {{"path", opts_.dumpdir}}};
+  ASSIGN_OR_RETURN(auto dir, builtin::DirProvider::Create(sec, obs_));
+  dir->set_dump_dir(opts_.dumpdir);
+  provider_ = std::move(dir);
+  return Status::OK();
+}
+
+Status Job::OpenConfiguredStorage() {
   auto storages = storage::LoadStorageConfig(paths_.config_dir);
   if (!storages.ok())
     return storages.status().WithContext(
@@ -196,17 +232,7 @@ Status Job::RunJobBody(JobResult* result) {
     return p.status().WithContext(
         fmt::format("could not get storage information for '{}'", opts_.storage));
   provider_ = std::move(*p);
-  RETURN_IF_ERROR(ApplyCompression());
-  RETURN_IF_ERROR(provider_->JobInit(start_time_));
-  RETURN_IF_ERROR(hooks_.RunJobPhase("job-start", job_env));
-  for (const auto& vmid : opts_.vmids) {
-    RETURN_IF_ERROR(sys::CheckInterrupted());
-    bool abort_job = false;
-    result->guests.push_back(RunGuest(vmid, &abort_job));
-    if (abort_job) return result->guests.back().status;
-  }
-  RETURN_IF_ERROR(provider_->JobCleanup());
-  return hooks_.RunJobPhase("job-end", job_env);
+  return Status::OK();
 }
 
 GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
@@ -366,8 +392,9 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   }
   RETURN_IF_ERROR(prepared);
   Info(g.log, fmt::format("backup mode: {}", g.mode_name));
-  if (ionice_applied_) Info(g.log, "ionice priority: 7");
+  if (ionice_applied_) Info(g.log, fmt::format("ionice priority: {}", opts_.ionice));
   RETURN_IF_ERROR(CheckProtectedLimit(g));
+  RETURN_IF_ERROR(CheckBackupLimit(g));
   if (opts_.bwlimit_kib) Info(g.log, fmt::format("bandwidth limit: {} KiB/s", opts_.bwlimit_kib));
 
 
@@ -467,6 +494,26 @@ Status Job::CheckProtectedLimit(GuestRun& g) {
   return Status::OK();
 }
 
+// vzdump with remove 0: nothing is pruned, so a retention that would keep N
+// backups refuses the N+1st unprotected one instead.
+Status Job::CheckBackupLimit(GuestRun& g) {
+  PruneOptions prune = opts_.prune.value_or(storage_prune_);
+  if (opts_.remove || opts_.is_protected || prune.KeepsEverything()) return Status::OK();
+  uint64_t limit = 0;
+  for (const auto& k : {prune.keep_last, prune.keep_hourly, prune.keep_daily, prune.keep_weekly,
+                        prune.keep_monthly, prune.keep_yearly})
+    limit += k.value_or(0);
+  ASSIGN_OR_RETURN(auto list, provider_->ListBackups(g.vmid));
+  uint64_t n = static_cast<uint64_t>(std::count_if(list.begin(), list.end(), [&](const BackupEntry& b) {
+    return b.vmid == g.vmid && !b.is_protected;
+  }));
+  if (n >= limit)
+    return FailedPreconditionError(fmt::format(
+        "There is a max backup limit of {} enforced by the target storage or the vzdump "
+        "parameters. Either increase the limit or delete old backups.", limit));
+  return Status::OK();
+}
+
 // Notes, protection and retention: after the data is written, before
 // backup_cleanup (vzdump's order). A failed prune or protected flag fails the
 // guest after its data was written, as in vzdump.
@@ -487,7 +534,7 @@ Status Job::AfterArchive(GuestRun& g, int64_t backup_time) {
     if (!s.ok()) return s.WithContext("unable to set protected flag");
   }
   PruneOptions prune = opts_.prune.value_or(storage_prune_);
-  if (prune.KeepsEverything()) return Status::OK();
+  if (prune.KeepsEverything() || !opts_.remove) return Status::OK();
   Info(g.log, "prune older backups with retention: " + prune.ToString());
   BackupEntry current;
   current.volname = g.archive;

@@ -33,7 +33,60 @@ bool Contains(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
+// Retention: --prune-backups, --maxfiles, then ctdump.conf's prune-backups and
+// maxfiles (vzdump: maxfiles N is keep-last=N, 0 keep-all; deprecated, and
+// ignored beside prune-backups).
+template <typename Where>
+Status ResolveRetention(const JobOptions& job, const VzdumpConf& node, const Where& from_node,
+                        ResolvedJobOptions* r) {
+  constexpr const char* kDeprecated =
+      "parameter 'maxfiles' is deprecated with PVE 7.x and will be removed in a future version, "
+      "use 'prune-backups' instead";
+  auto from_maxfiles = [](uint64_t n) {
+    PruneOptions p;
+    if (n == 0) p.keep_all = true;
+    else p.keep_last = static_cast<uint32_t>(n);
+    return p;
+  };
+  if (job.prune_backups && job.maxfiles)
+    return InvalidArgumentError("--prune-backups: option conflicts with option 'maxfiles'");
+  if (job.prune_backups) {
+    auto p = ParsePruneOptions(*job.prune_backups);
+    if (!p.ok()) return p.status().WithContext("--prune-backups");
+    r->prune = *p;
+    return Status::OK();
+  }
+  if (job.maxfiles) {
+    r->warnings.push_back(fmt::format("--maxfiles: {}", kDeprecated));
+    r->prune = from_maxfiles(*job.maxfiles);
+    return Status::OK();
+  }
+  auto maxfiles = node.Get("maxfiles");
+  if (maxfiles) r->warnings.push_back(fmt::format("{}: {}", from_node("maxfiles"), kDeprecated));
+  if (auto v = node.Get("prune-backups")) {
+    if (maxfiles)
+      r->warnings.push_back(fmt::format(
+          "both 'maxfiles' and 'prune-backups' defined as options in '{}' - ignoring 'maxfiles'",
+          node.filename));
+    auto p = ParsePruneOptions(*v);
+    if (!p.ok()) return p.status().WithContext(from_node("prune-backups"));
+    r->prune = *p;
+  } else if (maxfiles) {
+    ASSIGN_OR_RETURN(uint64_t n, ParseUint(*maxfiles, from_node("maxfiles"), UINT32_MAX));
+    r->prune = from_maxfiles(n);
+  }
+  return Status::OK();
+}
+
 }  // namespace
+
+Result<std::string> NormalizeCompress(const std::string& value) {
+  if (value == "1" || value == "lzo") return std::string("lzo");
+  if (value == "0" || value == "none") return std::string("none");
+  if (value == "zstd" || value == "gzip") return value;
+  return InvalidArgumentError(fmt::format(
+      "'{}' is not one of 0 (none), 1 (lzo), gzip, lzo, zstd, none", value));
+}
 
 std::vector<std::string> SplitGuestList(const std::vector<std::string>& args) {
   std::vector<std::string> out;
@@ -78,11 +131,18 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
                                              const std::string& lxcpath) {
   ResolvedJobOptions r;
   r.command_line = job.command_line;
-  auto from_node = [&](const char* key) { return fmt::format("{} in {}", key, node_file); };
+  auto from_node = [&](const char* key) {
+    std::string where = node.filename.empty() ? node_file : node.Where(key);
+    return fmt::format("{}: {}", where, key);
+  };
+  r.warnings = node.warnings;
 
   std::vector<std::string> vmids = SplitGuestList(job.vmids);
   std::vector<std::string> exclude = SplitGuestList(job.exclude);
-  if (job.all) {
+  if (job.all || !exclude.empty()) {  // vzdump: --exclude implies --all
+    if (!vmids.empty() && !exclude.empty())
+      return InvalidArgumentError("--exclude: give it with --all (or alone, which means --all), "
+                                  "not with container names");
     if (!vmids.empty())
       return InvalidArgumentError("give either container names or --all, not both");
     ASSIGN_OR_RETURN(auto all, ListContainers(lxcpath));
@@ -100,15 +160,37 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
       return FailedPreconditionError(fmt::format(
           "--all: every container in lxcpath \"{}\" is excluded: nothing to back up", lxcpath));
   } else {
-    if (!exclude.empty()) return InvalidArgumentError("--exclude needs --all");
+    if (!exclude.empty() && !vmids.empty())
+      return InvalidArgumentError("--exclude: give it with --all (or alone, which means --all), "
+                                  "not with container names");
     if (vmids.empty()) return InvalidArgumentError("no container given (name one or use --all)");
     for (const auto& ct : vmids)
       if (!Contains(r.vmids, ct)) r.vmids.push_back(ct);
   }
 
-  if (job.storage) r.storage = *job.storage;
-  else if (auto v = node.Get("storage")) r.storage = *v;
-  if (r.storage.empty()) return InvalidArgumentError("no storage given (--storage or 'storage' in ctdump.conf)");
+  // vzdump: ctdump.conf's storage or dumpdir count only when neither is given.
+  if (job.storage && job.dumpdir)
+    return InvalidArgumentError("cannot use options 'storage' and 'dumpdir' at the same time");
+  if (job.storage) {
+    r.storage = *job.storage;
+  } else if (job.dumpdir) {
+    r.dumpdir = *job.dumpdir;
+  } else {
+    auto s = node.Get("storage"), d = node.Get("dumpdir");
+    if (s && d)
+      r.warnings.push_back(fmt::format(
+          "both 'storage' and 'dumpdir' defined in '{}' - ignoring 'dumpdir'", node_file));
+    if (s) r.storage = *s;
+    else if (d) r.dumpdir = *d;
+  }
+  if (r.storage.empty() && r.dumpdir.empty())
+    return InvalidArgumentError("no storage given (--storage or 'storage' in ctdump.conf)");
+  if (!r.dumpdir.empty()) {
+    while (r.dumpdir.size() > 1 && r.dumpdir.back() == '/') r.dumpdir.pop_back();
+    if (r.dumpdir[0] != '/')
+      return InvalidArgumentError(
+          fmt::format("dumpdir '{}' must be an absolute path", r.dumpdir));
+  }
 
   if (job.mode) {
     r.mode = *job.mode;
@@ -151,11 +233,10 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
   if (job.compress) r.compress = *job.compress;
   else if (auto v = node.Get("compress")) r.compress = *v;
   if (r.compress) {
-    // vzdump's boolean spellings: 1 = its default compressor, 0 = none.
-    if (*r.compress == "1") r.compress = "zstd";
-    if (*r.compress == "0") r.compress = "none";
-    if (*r.compress != "zstd" && *r.compress != "gzip" && *r.compress != "none")
-      return InvalidArgumentError(fmt::format("compress: '{}' is not one of zstd, gzip, none", *r.compress));
+    auto c = NormalizeCompress(*r.compress);
+    if (!c.ok())
+      return c.status().WithContext(job.compress ? std::string("--compress") : from_node("compress"));
+    r.compress = *c;
   }
   r.force_full = job.force_full;
   if (job.zstd_threads) r.zstd_threads = *job.zstd_threads;
@@ -170,15 +251,24 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
   else if (auto v = node.Get("protected")) {
     ASSIGN_OR_RETURN(r.is_protected, ParseBool(*v, from_node("protected")));
   }
-  if (job.prune_backups) {
-    auto p = ParsePruneOptions(*job.prune_backups);
-    if (!p.ok()) return p.status().WithContext("--prune-backups");
-    r.prune = *p;
-  } else if (auto v = node.Get("prune-backups")) {
-    auto p = ParsePruneOptions(*v);
-    if (!p.ok()) return p.status().WithContext(from_node("prune-backups"));
-    r.prune = *p;
+  RETURN_IF_ERROR(ResolveRetention(job, node, from_node, &r));
+  if (job.remove) r.remove = *job.remove;
+  else if (auto v = node.Get("remove")) {
+    ASSIGN_OR_RETURN(r.remove, ParseBool(*v, from_node("remove")));
   }
+  if (job.ionice) {
+    if (*job.ionice > 8) return InvalidArgumentError(fmt::format("--ionice: {} is larger than 8", *job.ionice));
+    r.ionice = *job.ionice;
+  } else if (auto v = node.Get("ionice")) {
+    ASSIGN_OR_RETURN(uint64_t n, ParseUint(*v, from_node("ionice"), 8));
+    r.ionice = static_cast<uint32_t>(n);
+  }
+  if (job.quiet) r.quiet = *job.quiet;
+  else if (auto v = node.Get("quiet")) {
+    ASSIGN_OR_RETURN(r.quiet, ParseBool(*v, from_node("quiet")));
+  }
+  if (job.node) r.node = *job.node;
+  else if (auto v = node.Get("node")) r.node = *v;
 
   bool std_ex = true;
   if (job.stdexcludes) std_ex = *job.stdexcludes;

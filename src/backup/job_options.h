@@ -47,13 +47,22 @@ struct JobOptions {
   std::optional<std::string> notes_template;  // {{guestname}} {{node}} {{vmid}} {{cluster}}
   std::optional<bool> is_protected;           // --protected
   std::optional<std::string> prune_backups;   // "keep-last=3,keep-daily=7"
+  std::optional<uint32_t> maxfiles;           // deprecated: keep-last=N (0: keep-all)
+  std::optional<bool> remove;                 // default true: prune after the backup
+  std::optional<uint32_t> ionice;             // 0-7 best-effort level, 8 idle; default 7
+  std::optional<bool> quiet;                  // default false: only warnings and errors shown
+  std::optional<std::string> dumpdir;         // write to this directory instead of a storage
+  std::optional<std::string> node;            // run only on this node (short host name)
   std::string command_line;  // logged as "starting new backup job: <command_line>"
 };
 
 // Fully resolved options.
 struct ResolvedJobOptions {
   std::vector<std::string> vmids;
-  std::string storage;
+  std::string storage;  // empty with `dumpdir`
+  // vzdump's dumpdir: archives go into this directory (the built-in dir
+  // layout without a storage); exclusive with `storage`.
+  std::string dumpdir;
   std::string mode = "snapshot";
   std::vector<std::string> exclude_patterns;  // node + job + standard excludes
   std::vector<std::string> include_mounts;    // container paths of bind mounts to include
@@ -70,6 +79,13 @@ struct ResolvedJobOptions {
   // From --prune-backups or ctdump.conf; nullopt: the storage's prune-backups
   // (keep-all when it has none) decides.
   std::optional<PruneOptions> prune;
+  bool remove = true;    // false: no pruning after the backup (vzdump's remove 0)
+  uint32_t ionice = 7;   // vzdump's ionice: best-effort class level 0-7, 8 = idle class
+  bool quiet = false;    // the CLI shows only warnings and errors
+  std::string node;      // non-empty: the job runs only on the node of this name
+  // Logged as warnings when the job starts; they do not fail it (ctdump.conf
+  // keys that are ignored, maxfiles' deprecation, ...).
+  std::vector<std::string> warnings;
   std::string command_line;
   // Problems with the selection that do not stop the job but fail it (exit
   // non-zero): an --exclude naming no container. The job logs them as warnings.
@@ -78,6 +94,10 @@ struct ResolvedJobOptions {
 
 // Reads <config_dir>/ctdump.conf; a missing file gives empty defaults.
 Result<VzdumpConf> LoadNodeDefaults(const std::string& config_dir);
+
+// vzdump's compress values: 0 and none -> "none", 1 and lzo -> "lzo", gzip,
+// zstd; anything else is InvalidArgument.
+Result<std::string> NormalizeCompress(const std::string& value);
 
 // PVE's split_list (pve-vmid-list): every argument is split at commas,
 // semicolons and white space; empty pieces are dropped.

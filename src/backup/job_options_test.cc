@@ -68,9 +68,9 @@ TEST(JobOptionsTest, ErrorsNameTheOption) {
     std::string conf;
     std::string want;
   } cases[] = {
-      {"storage: s\nbwlimit: fast\n", "bwlimit in ctdump.conf: 'fast' is not a non-negative integer"},
-      {"storage: s\nmode: fast\n", "mode in ctdump.conf: unknown mode 'fast'"},
-      {"storage: s\nstdexcludes: maybe\n", "stdexcludes in ctdump.conf: 'maybe' is not a boolean (0 or 1)"},
+      {"storage: s\nbwlimit: fast\n", "ctdump.conf:2: bwlimit: 'fast' is not a non-negative integer"},
+      {"storage: s\nmode: fast\n", "ctdump.conf:2: mode: unknown mode 'fast'"},
+      {"storage: s\nstdexcludes: maybe\n", "ctdump.conf:2: stdexcludes: 'maybe' is not a boolean (0 or 1)"},
       {"storage: s\ntmpdir: relative\n", "tmpdir 'relative' must be an absolute path"},
       {"storage: s\nscript: /nonexistent/hook\n", "hook script '/nonexistent/hook' does not exist"},
       {"", "no storage given (--storage or 'storage' in ctdump.conf)"},
@@ -204,6 +204,169 @@ TEST_F(LxcPathTest, EmptySelectionIsAnError) {
   r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir_);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "no container given (name one or use --all)");
+}
+
+TEST(JobOptionsTest, CompressValuesAsVzdump) {
+  struct Case {
+    std::string value;
+    std::string want;  // "" = error
+  } cases[] = {{"1", "lzo"}, {"lzo", "lzo"}, {"0", "none"},   {"none", "none"},
+               {"gzip", "gzip"}, {"zstd", "zstd"}, {"2", ""}, {"bzip2", ""}, {"", ""}};
+  for (const auto& c : cases) {
+    JobOptions j;
+    j.vmids = {"c1"};
+    j.storage = "s";
+    j.compress = c.value;
+    auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", "/x");
+    auto from_conf = ResolveJobOptions(JobOptions{.vmids = {"c1"}, .storage = "s"},
+                                       Conf("compress: " + c.value + "\n"), "ctdump.conf", "/x");
+    if (c.want.empty()) {
+      ASSERT_FALSE(r.ok()) << c.value;
+      EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+      EXPECT_EQ(r.status().message().rfind("--compress: '" + c.value + "' is not one of", 0), 0u)
+          << r.status().message();
+      if (!c.value.empty()) {
+        ASSERT_FALSE(from_conf.ok());
+        EXPECT_EQ(from_conf.status().message().rfind("ctdump.conf:1: compress: '", 0), 0u)
+            << from_conf.status().message();
+      }
+      continue;
+    }
+    ASSERT_TRUE(r.ok()) << c.value << ": " << r.status().message();
+    EXPECT_EQ(r->compress, c.want) << c.value;
+    ASSERT_TRUE(from_conf.ok()) << from_conf.status().message();
+    EXPECT_EQ(from_conf->compress, c.want) << c.value;
+  }
+}
+
+TEST(JobOptionsTest, MaxfilesIsDeprecatedKeepLast) {
+  const std::string deprecated =
+      "parameter 'maxfiles' is deprecated with PVE 7.x and will be removed in a future version, "
+      "use 'prune-backups' instead";
+  JobOptions j;
+  j.vmids = {"c1"};
+  j.storage = "s";
+  auto r = ResolveJobOptions(j, Conf("maxfiles: 3\n"), "ctdump.conf", "/x");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_TRUE(r->prune);
+  EXPECT_EQ(r->prune->ToString(), "keep-last=3");
+  EXPECT_EQ(r->warnings, (std::vector<std::string>{"ctdump.conf:1: maxfiles: " + deprecated}));
+  r = ResolveJobOptions(j, Conf("maxfiles: 0\n"), "ctdump.conf", "/x");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->prune->keep_all);
+  // Beside prune-backups in the same place, maxfiles is ignored (vzdump's warning).
+  r = ResolveJobOptions(j, Conf("maxfiles: 3\nprune-backups: keep-daily=2\n"), "ctdump.conf", "/x");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->prune->ToString(), "keep-daily=2");
+  EXPECT_EQ(r->warnings.back(), "both 'maxfiles' and 'prune-backups' defined as options in "
+                                "'ctdump.conf' - ignoring 'maxfiles'");
+  // On the command line: --maxfiles wins over ctdump.conf, and conflicts with --prune-backups.
+  j.maxfiles = 5;
+  r = ResolveJobOptions(j, Conf("prune-backups: keep-daily=2\n"), "ctdump.conf", "/x");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->prune->ToString(), "keep-last=5");
+  EXPECT_EQ(r->warnings, (std::vector<std::string>{"--maxfiles: " + deprecated}));
+  j.prune_backups = "keep-last=1";
+  r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", "/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "--prune-backups: option conflicts with option 'maxfiles'");
+}
+
+TEST(JobOptionsTest, IoniceRemoveQuietNode) {
+  JobOptions j;
+  j.vmids = {"c1"};
+  j.storage = "s";
+  auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", "/x");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->ionice, 7u);
+  EXPECT_TRUE(r->remove);
+  EXPECT_FALSE(r->quiet);
+  EXPECT_EQ(r->node, "");
+  r = ResolveJobOptions(j, Conf("ionice: 8\nremove: 0\nquiet: 1\nnode: pve1\n"), "ctdump.conf",
+                        "/x");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->ionice, 8u);
+  EXPECT_FALSE(r->remove);
+  EXPECT_TRUE(r->quiet);
+  EXPECT_EQ(r->node, "pve1");
+  j.ionice = 2;
+  j.remove = true;
+  j.quiet = false;
+  j.node = "pve2";
+  r = ResolveJobOptions(j, Conf("ionice: 8\nremove: 0\nquiet: 1\nnode: pve1\n"), "ctdump.conf",
+                        "/x");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->ionice, 2u);
+  EXPECT_TRUE(r->remove);
+  EXPECT_FALSE(r->quiet);
+  EXPECT_EQ(r->node, "pve2");
+  struct Bad {
+    std::string conf, want;
+  } bad[] = {{"ionice: 9\n", "ctdump.conf:1: ionice: 9 is larger than 8"},
+             {"remove: maybe\n", "ctdump.conf:1: remove: 'maybe' is not a boolean (0 or 1)"},
+             {"quiet: 2\n", "ctdump.conf:1: quiet: '2' is not a boolean (0 or 1)"}};
+  for (const auto& b : bad) {
+    auto e = ResolveJobOptions(JobOptions{.vmids = {"c1"}, .storage = "s"}, Conf(b.conf),
+                               "ctdump.conf", "/x");
+    ASSERT_FALSE(e.ok()) << b.conf;
+    EXPECT_EQ(e.status().message(), b.want);
+  }
+}
+
+TEST(JobOptionsTest, DumpdirOrStorageAsVzdump) {
+  JobOptions j;
+  j.vmids = {"c1"};
+  j.dumpdir = "/srv/dump/";
+  auto r = ResolveJobOptions(j, Conf("storage: s\n"), "ctdump.conf", "/x");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->dumpdir, "/srv/dump");
+  EXPECT_EQ(r->storage, "");
+  j.dumpdir.reset();
+  r = ResolveJobOptions(j, Conf("storage: s\ndumpdir: /d\n"), "ctdump.conf", "/x");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->storage, "s");
+  EXPECT_EQ(r->dumpdir, "");
+  EXPECT_EQ(r->warnings, (std::vector<std::string>{"both 'storage' and 'dumpdir' defined in "
+                                                   "'ctdump.conf' - ignoring 'dumpdir'"}));
+  r = ResolveJobOptions(j, Conf("dumpdir: /d\n"), "ctdump.conf", "/x");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->dumpdir, "/d");
+  j.storage = "s";
+  j.dumpdir = "/d";
+  r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", "/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "cannot use options 'storage' and 'dumpdir' at the same time");
+  j.storage.reset();
+  j.dumpdir = "relative";
+  r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", "/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "dumpdir 'relative' must be an absolute path");
+}
+
+TEST(JobOptionsTest, IgnoredConfKeysAreWarnings) {
+  JobOptions j;
+  j.vmids = {"c1"};
+  j.storage = "s";
+  auto r = ResolveJobOptions(j, Conf("mailto: root\n"), "ctdump.conf", "/x");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->warnings, (std::vector<std::string>{
+                             "ctdump.conf:1: 'mailto': ctdump does not send notifications yet; "
+                             "the key is ignored"}));
+}
+
+TEST_F(LxcPathTest, ExcludeAloneMeansAll) {
+  Make({"web", "db"});
+  JobOptions j;
+  j.storage = "s";
+  j.exclude = {"web"};
+  auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir_);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->vmids, (std::vector<std::string>{"db"}));
+  j.vmids = {"db"};
+  r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
 }
 
 }  // namespace

@@ -99,6 +99,8 @@ class DirProvider : public Provider {
 
   // <path>/dump
   const std::string& dump_dir() const { return dump_dir_; }
+  // vzdump's dumpdir: the files go straight into `dir` instead of <path>/dump.
+  void set_dump_dir(std::string dir) { dump_dir_ = std::move(dir); }
   archive::Compression compression() const { return compression_; }
   // The job's --compress / --zstd override the storage's keys (vzdump's
   // options; ignored for external providers, as in PVE).

@@ -90,6 +90,20 @@ int RunBackup(const Globals& g, backup::JobOptions job) {
     renderer->Log(LogLevel::kErr, opts.status().message());
     return ExitCodeOf(opts.status());
   }
+  renderer->SetQuiet(opts->quiet);
+  if (!opts->node.empty()) {
+    // vzdump's node: the job runs only on that node (PVE's nodename: the
+    // host name up to the first dot).
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    std::string nodename = host;
+    nodename = nodename.substr(0, nodename.find('.'));
+    if (opts->node != nodename) {
+      renderer->Log(LogLevel::kInfo, fmt::format("skipping backup job: it is for node '{}', this "
+                                                 "is node '{}'", opts->node, nodename));
+      return kExitOk;
+    }
+  }
   backup::JobResult result = backup::RunBackupJob(*opts, g.paths, renderer.get());
   renderer->JobEnd(result);
   return result.ok() ? kExitOk : kExitFailed;
@@ -295,7 +309,16 @@ int Main(int argc, char** argv) {
   b->add_option("--stopwait", job.stopwait_minutes, "minutes to wait for a clean stop (10)")
       ->check(CLI::Range(0u, 1000000u));
 
-  b->add_option("--compress", job.compress, "dir storage: zstd (1), gzip or none (0)");
+  b->add_option("--compress", job.compress,
+                "dir storage: 0 (none), 1 (lzo, as vzdump), gzip, lzo, zstd, none");
+  b->add_option("--dumpdir", job.dumpdir, "write the archives into this directory (no storage)");
+  b->add_option("--maxfiles", job.maxfiles, "deprecated: --prune-backups keep-last=N")
+      ->check(CLI::Range(0u, 1000000u));
+  b->add_option("--remove", job.remove, "prune by the retention after the backup (0|1, default 1)");
+  b->add_option("--ionice", job.ionice, "I/O priority: 0-7 best effort, 8 idle (default 7)")
+      ->check(CLI::Range(0u, 8u));
+  b->add_option("--quiet", job.quiet, "show only warnings and errors (0|1)");
+  b->add_option("--node", job.node, "run only on this node (host name)");
   b->add_option("--zstd", job.zstd_threads, "zstd threads, 0 = half the cores (default 1)")
       ->check(CLI::Range(0u, 256u));
   b->add_flag("--force-full", job.force_full,

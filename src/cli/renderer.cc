@@ -18,7 +18,10 @@ class TextRenderer : public Renderer {
  public:
   explicit TextRenderer(bool terminal) : terminal_(terminal) {}
 
+  void SetQuiet(bool quiet) override { quiet_ = quiet; }
+
   void Log(LogLevel level, std::string_view message) noexcept override {
+    if (quiet_ && level == LogLevel::kInfo) return;
     try {
       ClearBar();
       fmt::print(stderr, "{}: {}\n", backup::LevelPrefix(level), message);
@@ -29,6 +32,7 @@ class TextRenderer : public Renderer {
   }
 
   void OnProgress(const Progress& p) noexcept override {
+    if (quiet_) return;
     try {
       Draw(p);
     } catch (...) {
@@ -66,7 +70,7 @@ class TextRenderer : public Renderer {
 
   void JobEnd(const backup::JobResult& r) override {
     ClearBar();
-    if (r.guests.empty()) return;
+    if (r.guests.empty() || quiet_) return;
     fmt::print(stderr, "\n{:<20} {:<8} {:>9} {:>12}  {}\n", "VMID", "STATUS", "TIME", "SIZE",
                "ARCHIVE");
     for (const auto& g : r.guests) {
@@ -82,6 +86,7 @@ class TextRenderer : public Renderer {
     bar_shown_ = false;
   }
   bool terminal_;
+  bool quiet_ = false;
   bool bar_shown_ = false;
   Clock::time_point start_{}, last_draw_{};
   uint64_t last_bytes_ = 0;

@@ -19,6 +19,9 @@ namespace ctdump::cli {
 class Renderer : public Observer {
  public:
   virtual void JobEnd(const backup::JobResult& result) = 0;
+  // vzdump's quiet: the text renderer shows only warnings and errors (no
+  // progress, no summary table); JSON events are unchanged.
+  virtual void SetQuiet(bool quiet) {}
 };
 
 std::unique_ptr<Renderer> MakeTextRenderer(bool terminal);

@@ -16,36 +16,64 @@ using config::IsSpace;
 using config::Trim;
 using config::Where;
 
-constexpr std::string_view kKnownKeys[] = {"mode",
-                                           "storage",
-                                           "bwlimit",
-                                           "stdexcludes",
-                                           "exclude-path",
-                                           "tmpdir",
-                                           "script",
-                                           "lockwait",
-                                           "stopwait",
-                                           "remove",
-                                           "prune-backups",
-                                           "notes-template",
-                                           "protected",
-                                           "compress",
-                                           "zstd",
-                                           "ionice",
-                                           "mailto",
-                                           "mailnotification",
-                                           "notification-mode",
-                                           "performance",
-                                           "pigz",
-                                           "dumpdir",
-                                           "maxfiles",
-                                           "node",
-                                           "quiet",
-                                           "fleecing",
-                                           "pbs-change-detection-mode"};
+// Every key of PVE's vzdump.conf schema (and `node`), and what ctdump does
+// with it. Keep in step with README.md ("ctdump.conf keys").
+enum class KeyKind {
+  kImplemented,
+  kNotYet,    // accepted with a warning until the notifications work lands
+  kRejected,  // an error: ctdump cannot do what the key asks
+};
 
-bool IsKnownKey(std::string_view key) {
-  return std::find(std::begin(kKnownKeys), std::end(kKnownKeys), key) != std::end(kKnownKeys);
+struct KeyInfo {
+  std::string_view name;
+  KeyKind kind;
+  std::string_view why;  // kNotYet / kRejected: the reason shown to the admin
+};
+
+constexpr std::string_view kNoNotifications =
+    "ctdump does not send notifications yet; the key is ignored";
+
+constexpr KeyInfo kKeys[] = {
+    {"mode", KeyKind::kImplemented, ""},
+    {"storage", KeyKind::kImplemented, ""},
+    {"dumpdir", KeyKind::kImplemented, ""},
+    {"bwlimit", KeyKind::kImplemented, ""},
+    {"stdexcludes", KeyKind::kImplemented, ""},
+    {"exclude-path", KeyKind::kImplemented, ""},
+    {"tmpdir", KeyKind::kImplemented, ""},
+    {"script", KeyKind::kImplemented, ""},
+    {"lockwait", KeyKind::kImplemented, ""},
+    {"stopwait", KeyKind::kImplemented, ""},
+    {"remove", KeyKind::kImplemented, ""},
+    {"prune-backups", KeyKind::kImplemented, ""},
+    {"maxfiles", KeyKind::kImplemented, ""},
+    {"notes-template", KeyKind::kImplemented, ""},
+    {"protected", KeyKind::kImplemented, ""},
+    {"compress", KeyKind::kImplemented, ""},
+    {"zstd", KeyKind::kImplemented, ""},
+    {"ionice", KeyKind::kImplemented, ""},
+    {"quiet", KeyKind::kImplemented, ""},
+    {"node", KeyKind::kImplemented, ""},
+    {"mailto", KeyKind::kNotYet, kNoNotifications},
+    {"mailnotification", KeyKind::kNotYet, kNoNotifications},
+    {"notification-mode", KeyKind::kNotYet, kNoNotifications},
+    {"notification-target", KeyKind::kNotYet, kNoNotifications},
+    {"notification-policy", KeyKind::kNotYet, kNoNotifications},
+    {"pigz", KeyKind::kRejected,
+     "ctdump compresses gzip itself with one thread; use 'compress: zstd' and 'zstd: <threads>'"},
+    {"performance", KeyKind::kRejected,
+     "it tunes QEMU and Proxmox Backup Server backups, which ctdump does not make"},
+    {"fleecing", KeyKind::kRejected, "fleecing applies to QEMU backups only"},
+    {"pbs-change-detection-mode", KeyKind::kRejected,
+     "it applies to Proxmox Backup Server storages; ctdump's datastore always detects changes "
+     "by metadata (use --force-full to read everything)"},
+    {"pool", KeyKind::kRejected, "ctdump has no resource pools; name the containers or use --all"},
+};
+
+const KeyInfo* FindKey(std::string_view key) {
+  for (const KeyInfo& k : kKeys)
+    if (k.name == key) return &k;
+  return nullptr;
 }
 
 // Appends the content of a quoted string starting at text[i] (the quote) to
@@ -101,6 +129,12 @@ Result<std::vector<std::string>> SplitShellWords(std::string_view text) {
   return words;
 }
 
+std::string VzdumpConf::Where(std::string_view key) const {
+  for (size_t i = values.size(); i-- > 0;)
+    if (values[i].first == key && i < lines.size()) return config::Where(filename, lines[i]);
+  return filename;
+}
+
 std::optional<std::string> VzdumpConf::Get(std::string_view key) const {
   for (auto it = values.rbegin(); it != values.rend(); ++it) {
     if (it->first == key) return it->second;
@@ -122,9 +156,15 @@ Result<VzdumpConf> ParseVzdumpConf(std::string_view text, const std::string& fil
       return InvalidArgumentError(
           fmt::format("{}: unable to parse line '{}', expected 'key: value'", where, line));
     }
-    if (!IsKnownKey(key)) {
-      return InvalidArgumentError(fmt::format("{}: unknown key '{}'", where, key));
+    const KeyInfo* info = FindKey(key);
+    if (!info) return InvalidArgumentError(fmt::format("{}: unknown key '{}'", where, key));
+    if (info->kind == KeyKind::kRejected) {
+      return InvalidArgumentError(
+          fmt::format("{}: '{}' is not supported by ctdump ({}); remove the line", where, key,
+                      info->why));
     }
+    if (info->kind == KeyKind::kNotYet)
+      conf.warnings.push_back(fmt::format("{}: '{}': {}", where, key, info->why));
     std::string value(Trim(line.substr(colon + 1)));
     if (key == "exclude-path") {
       Result<std::vector<std::string>> paths = SplitShellWords(value);
@@ -138,7 +178,9 @@ Result<VzdumpConf> ParseVzdumpConf(std::string_view text, const std::string& fil
       }
     }
     conf.values.emplace_back(std::string(key), std::move(value));
+    conf.lines.push_back(i + 1);
   }
+  conf.filename = filename;
   return conf;
 }
 

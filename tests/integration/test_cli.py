@@ -46,7 +46,8 @@ class SelectionTest(harness.IntegrationTest):
         # --exclude no longer eats the following names.
         r = self.ws.run("backup", "--all", "--exclude", "a", ct, "--storage", "test")
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn("give either container names or --all, not both", r.stderr)
+        self.assertIn("--exclude: give it with --all (or alone, which means --all), not with container "
+                      "names", r.stderr)
         # restore --idmap before the positional arguments.
         r = self.ws.run("restore", "--idmap", "u 0 100000 65536", "--idmap", "g 0 100000 65536",
                         "nostore:vzdump-lxc-x-2026_01_01-00_00_00.tar.zst", "newct")
@@ -118,7 +119,7 @@ class ExitCodeTest(harness.IntegrationTest):
             (bk + ["--include-mount", "relative"], 2, "--include-mount 'relative'"),
             (bk + ["--notes-template", "{{bogus}}"], 2, "unknown variable 'bogus'"),
             (bk + ["--exclude-path", ""], 2, "pattern is empty"),
-            (bk + ["--exclude", "x"], 2, "--exclude needs --all"),
+            (bk + ["--exclude", "x"], 2, "--exclude: give it with --all (or alone"),
             (bk + ["--all"], 2, "give either container names or --all, not both"),
             (["backup", "--storage", "test"], 2, "no container given"),
             (["backup", ct], 2, "no storage given"),
@@ -151,7 +152,7 @@ class ExitCodeTest(harness.IntegrationTest):
             f.write("mode: stop\nbwlimit: fast\n")
         r = self.ws.backup(self.env["CT_UNPRIV"])
         self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn("bwlimit in %s" % conf, r.stderr)
+        self.assertIn("%s:2: bwlimit: 'fast' is not a non-negative integer" % conf, r.stderr)
         with open(conf, "w") as f:
             f.write("mode: stop\n\nfrobnicate: 1\n")
         r = self.ws.backup(self.env["CT_UNPRIV"])

@@ -191,5 +191,112 @@ class JobTest(harness.IntegrationTest):
             self.assertIn("backing up ./ of CT %s" % ct, f.read())
 
 
+class VzdumpKeysTest(harness.IntegrationTest):
+    """ctdump.conf / job keys of vzdump that ctdump implements: ionice, remove,
+    quiet, dumpdir, maxfiles, node; the rest warn or are refused."""
+
+    def write_conf(self, text):
+        with open(os.path.join(self.ws.config, "ctdump.conf"), "w") as f:
+            f.write(text)
+
+    def hook_reporting(self, command):
+        hook = os.path.join(self.ws.dir, "hook.sh")
+        out = os.path.join(self.ws.dir, "hook.out")
+        with open(hook, "w") as f:
+            f.write('#!/bin/sh\n[ "$1" = backup-start ] && %s >> %s\nexit 0\n' % (command, out))
+        os.chmod(hook, 0o755)
+        return hook, out
+
+    def test_ionice_reaches_the_backup_processes(self):
+        ct = self.env["CT_UNPRIV"]
+        hook, out = self.hook_reporting("ionice -p $$")
+        self.assertOk(self.ws.backup(ct, extra=["--script", hook, "--ionice", "8"]))
+        self.write_conf("mode: stop\nionice: 3\n")
+        time.sleep(1.1)
+        r = self.ws.backup(ct, extra=["--script", hook])
+        self.assertOk(r)
+        self.assertIn("INFO: ionice priority: 3", r.stderr)
+        with open(out) as f:
+            self.assertEqual(f.read().splitlines(), ["idle", "best-effort: prio 3"])
+
+    def test_remove_0_keeps_old_backups_and_enforces_the_limit(self):
+        ct = self.env["CT_UNPRIV"]
+        keep = ["--prune-backups", "keep-last=1", "--remove", "0"]
+        self.assertOk(self.ws.backup(ct, extra=keep))
+        time.sleep(1.1)
+        r = self.ws.backup(ct, extra=keep)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("There is a max backup limit of 1 enforced by the target storage or the vzdump "
+                      "parameters. Either increase the limit or delete old backups.", r.stderr)
+        self.assertEqual(len(self.ws.backups_of(ct)), 1)
+        self.write_conf("mode: stop\nremove: 0\n")
+        r = self.ws.backup(ct, extra=["--prune-backups", "keep-last=2"])
+        self.assertOk(r)
+        self.assertNotIn("prune older backups", r.stderr)
+        time.sleep(1.1)
+        r = self.ws.backup(ct, extra=["--prune-backups", "keep-last=1", "--remove", "1"])
+        self.assertOk(r)
+        self.assertIn("INFO: pruned 2 backup(s)", r.stderr)
+        self.assertEqual(len(self.ws.backups_of(ct)), 1)
+
+    def test_maxfiles_is_keep_last_with_a_deprecation_warning(self):
+        ct = self.env["CT_UNPRIV"]
+        conf = os.path.join(self.ws.config, "ctdump.conf")
+        self.write_conf("mode: stop\nmaxfiles: 1\n")
+        self.assertOk(self.ws.backup(ct))
+        time.sleep(1.1)
+        r = self.ws.backup(ct)
+        self.assertOk(r)
+        self.assertIn("WARN: %s:2: maxfiles: parameter 'maxfiles' is deprecated" % conf, r.stderr)
+        self.assertIn("INFO: prune older backups with retention: keep-last=1", r.stderr)
+        self.assertEqual(len(self.ws.backups_of(ct)), 1)
+
+    def test_quiet_shows_only_warnings_and_errors(self):
+        ct = self.env["CT_UNPRIV"]
+        self.write_conf("mode: stop\nquiet: 1\nmailto: root@example.org\n")
+        r = self.ws.backup(ct)
+        self.assertOk(r)
+        conf = os.path.join(self.ws.config, "ctdump.conf")
+        lines = r.stderr.splitlines()
+        self.assertEqual(lines[0], "WARN: %s:3: 'mailto': ctdump does not send notifications yet; the key "
+                         "is ignored" % conf)
+        self.assertEqual([l for l in lines if not l.startswith("WARN: ")], [])
+        # The task log still has everything.
+        with open(os.path.join(self.ws.logs, "lxc-%s.log" % ct)) as f:
+            self.assertIn("INFO: Finished Backup of VM %s" % ct, f.read())
+
+    def test_node_other_than_this_one_skips_the_job(self):
+        ct = self.env["CT_UNPRIV"]
+        r = self.ws.backup(ct, extra=["--node", "not-this-node"])
+        self.assertOk(r)
+        self.assertIn("skipping backup job: it is for node 'not-this-node'", r.stderr)
+        self.assertEqual(self.ws.backups_of(ct), [])
+        this = subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip().split(".")[0]
+        self.assertOk(self.ws.backup(ct, extra=["--node", this]))
+        self.ws.only_backup(ct)
+
+    def test_dumpdir_writes_the_dir_layout_there(self):
+        ct = self.env["CT_UNPRIV"]
+        dump = os.path.join(self.ws.dir, "dump-here")
+        os.makedirs(dump)
+        self.write_conf("mode: stop\ndumpdir: %s\n" % dump)
+        r = self.ws.run("backup", ct, "--tmpdir", self.ws.tmp)
+        self.assertOk(r)
+        names = sorted(os.listdir(dump))
+        self.assertEqual(len(names), 2, names)
+        self.assertRegex(names[0], r"^vzdump-lxc-%s-\d{4}_\d\d_\d\d-\d\d_\d\d_\d\d\.log$" % ct)
+        self.assertRegex(names[1], r"^vzdump-lxc-%s-\d{4}_\d\d_\d\d-\d\d_\d\d_\d\d\.tar\.zst$" % ct)
+        r = self.ws.run("backup", ct, "--storage", "test", "--dumpdir", dump)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("cannot use options 'storage' and 'dumpdir' at the same time", r.stderr)
+
+    def test_unsupported_keys_are_refused_naming_file_and_line(self):
+        conf = os.path.join(self.ws.config, "ctdump.conf")
+        self.write_conf("mode: stop\npigz: 4\n")
+        r = self.ws.backup(self.env["CT_UNPRIV"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("ERROR: %s:2: 'pigz' is not supported by ctdump (" % conf, r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
