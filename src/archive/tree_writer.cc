@@ -4,8 +4,11 @@
 // Format: full pax, not "restricted": members get an extended header
 // with the sub-second mtime (and atime, ctime), as GNU tar's posix format
 // writes it; xattrs only as SCHILY.xattr.* (GNU tar warns about the
-// LIBARCHIVE.xattr.* copies). The last block is not padded: zstd -d rejects
-// trailing zeros after the frame.
+// LIBARCHIVE.xattr.* copies). libarchive's pax writer writes unblocked into
+// PaxWriterFixer (pax_fix.h: pre-1970 times, xattr names and the modes of
+// files with an ACL mask as GNU tar writes them), which feeds a second,
+// raw-format libarchive writer for the compression. The last block is not
+// padded: zstd -d rejects trailing zeros after the frame.
 //
 // Data: the pax writer expects a sparse file's whole logical content and
 // drops the holes itself, so holes are fed from a zero buffer without
@@ -31,6 +34,7 @@
 #include <set>
 #include <thread>
 
+#include "archive/pax_fix.h"
 #include "archive/tree_walker.h"
 #include "sys/locale.h"
 #include "sys/unique_fd.h"
@@ -110,7 +114,11 @@ int ResolveThreads(int threads) {
 class TreeWriter : public EntryVisitor {
  public:
   TreeWriter(const TreeWriterOptions& options, Observer* observer)
-      : options_(options), observer_(observer), throttle_(options.bwlimit), buf_(kChunk) {}
+      : options_(options),
+        observer_(observer),
+        throttle_(options.bwlimit),
+        fixer_([this](const char* data, size_t n) { return Output(data, n); }),
+        buf_(kChunk) {}
 
   Status Open(int out_fd);
   Status WritePrefixFile(const std::string& name, const std::string& content);
@@ -126,6 +134,9 @@ class TreeWriter : public EntryVisitor {
 
  private:
   Status SetUp();
+  // The tar stream, corrected by fixer_, to the compressor or out_fd.
+  static la_ssize_t TarWrite(struct archive*, void* client, const void* buf, size_t n);
+  Status Output(const char* data, size_t n);
   Status WriteHeader(archive_entry* e, const std::string& rel);
   Status WriteFileData(int fd, archive_entry* e, const std::string& rel);
   Status WriteZeros(uint64_t length, const std::string& rel);
@@ -138,8 +149,11 @@ class TreeWriter : public EntryVisitor {
   TreeWriterOptions options_;
   Observer* observer_;
   Throttle throttle_;
-  std::unique_ptr<struct archive, ArchiveDeleter> writer_;
+  std::unique_ptr<struct archive, ArchiveDeleter> writer_;    // pax, unblocked
+  std::unique_ptr<struct archive, ArchiveDeleter> compress_;  // raw + filter; null: none
   Sink sink_;
+  PaxWriterFixer fixer_;
+  Status output_error_;  // the first failure below writer_
   std::vector<char> buf_;
   std::vector<char> zeros_;
   uint64_t throttled_ = 0;  // tar stream bytes already charged
@@ -149,15 +163,47 @@ class TreeWriter : public EntryVisitor {
 
 Status TreeWriter::LibError(const std::string& what) {
   if (sink_.error != 0) return ErrnoError(sink_.error, "Failed to write the archive");
+  if (!output_error_.ok()) return output_error_;
   const char* msg = writer_ ? archive_error_string(writer_.get()) : nullptr;
+  if (!msg && compress_) msg = archive_error_string(compress_.get());
   return IOError(fmt::format("{}: {}", what, msg ? msg : "unknown libarchive error"));
 }
 
+la_ssize_t TreeWriter::TarWrite(struct archive*, void* client, const void* buf, size_t n) {
+  auto* w = static_cast<TreeWriter*>(client);
+  Status s = w->fixer_.Write(static_cast<const char*>(buf), n);
+  if (!s.ok()) {
+    if (w->output_error_.ok()) w->output_error_ = s;
+    return -1;
+  }
+  return static_cast<la_ssize_t>(n);
+}
+
+Status TreeWriter::Output(const char* data, size_t n) {
+  if (!compress_) {
+    if (SinkWrite(nullptr, &sink_, data, n) < 0) return LibError("Failed to write the archive");
+    return Status::OK();
+  }
+  if (archive_write_data(compress_.get(), data, n) < 0) {
+    const char* msg = archive_error_string(compress_.get());
+    if (sink_.error != 0) return ErrnoError(sink_.error, "Failed to write the archive");
+    return IOError(fmt::format("Failed to compress the archive: {}", msg ? msg : "unknown error"));
+  }
+  return Status::OK();
+}
+
 Status TreeWriter::SetUp() {
-  struct archive* a = writer_.get();
-  if (archive_write_set_format_pax(a) != ARCHIVE_OK ||
-      archive_write_set_format_option(a, "pax", "xattrheader", "SCHILY") != ARCHIVE_OK)
+  // Unblocked: an entry's headers reach fixer_ within archive_write_header.
+  if (archive_write_set_format_pax(writer_.get()) != ARCHIVE_OK ||
+      archive_write_set_format_option(writer_.get(), "pax", "xattrheader", "SCHILY") !=
+          ARCHIVE_OK ||
+      archive_write_set_bytes_per_block(writer_.get(), 0) != ARCHIVE_OK)
     return LibError("Failed to set up the pax format");
+  if (options_.compression == Compression::kNone) return Status::OK();
+  compress_.reset(archive_write_new());
+  struct archive* a = compress_.get();
+  if (!a) return InternalError("libarchive: out of memory");
+  if (archive_write_set_format_raw(a) != ARCHIVE_OK) return LibError("Failed to set up compression");
   int r = ARCHIVE_OK;
   if (options_.compression == Compression::kZstd) {
     r = archive_write_add_filter_zstd(a);
@@ -170,6 +216,8 @@ Status TreeWriter::SetUp() {
     r = archive_write_add_filter_gzip(a);
     if (r == ARCHIVE_OK) r = archive_write_set_filter_option(a, "gzip", "compression-level", "6");
   }
+  if (options_.compression == Compression::kLzo)
+    return InvalidArgumentError("lzo archives are compressed by the caller (archive/compressor.h)");
   if (r != ARCHIVE_OK) return LibError("Failed to set up compression");
   if (archive_write_set_bytes_per_block(a, 64 * 1024) != ARCHIVE_OK ||
       archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK)
@@ -182,14 +230,26 @@ Status TreeWriter::Open(int out_fd) {
   if (!writer_) return InternalError("libarchive: out of memory");
   RETURN_IF_ERROR(SetUp());
   sink_.fd = out_fd;
-  if (archive_write_open2(writer_.get(), &sink_, nullptr, SinkWrite, nullptr, nullptr) !=
-      ARCHIVE_OK)
+  if (compress_) {
+    // The raw format's one member is the whole tar stream.
+    EntryPtr e(archive_entry_new());
+    archive_entry_set_pathname(e.get(), "tar");
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    if (archive_write_open2(compress_.get(), &sink_, nullptr, SinkWrite, nullptr, nullptr) !=
+            ARCHIVE_OK ||
+        archive_write_header(compress_.get(), e.get()) != ARCHIVE_OK)
+      return LibError("Failed to open the archive");
+  }
+  if (archive_write_open2(writer_.get(), this, nullptr, TarWrite, nullptr, nullptr) != ARCHIVE_OK)
     return LibError("Failed to open the archive");
   return Status::OK();
 }
 
 Status TreeWriter::Close() {
   if (archive_write_close(writer_.get()) != ARCHIVE_OK)
+    return LibError("Failed to finish the archive");
+  RETURN_IF_ERROR(fixer_.Flush());
+  if (compress_ && archive_write_close(compress_.get()) != ARCHIVE_OK)
     return LibError("Failed to finish the archive");
   stats_.archive_bytes = sink_.bytes;
   Progress(true);
@@ -207,7 +267,9 @@ void TreeWriter::Progress(bool force) {
 }
 
 Status TreeWriter::WriteHeader(archive_entry* e, const std::string& rel) {
+  fixer_.BeginHeader(HeaderPerm(e));
   int r = archive_write_header(writer_.get(), e);
+  Status fixed = fixer_.EndHeader();
   if (r == ARCHIVE_WARN) {
     const char* msg = archive_error_string(writer_.get());
     // A name that is not UTF-8 is stored byte-exact (hdrcharset=BINARY) and
@@ -217,10 +279,9 @@ Status TreeWriter::WriteHeader(archive_entry* e, const std::string& rel) {
       observer_->Log(LogLevel::kWarn,
                      fmt::format("'/{}': {}", rel, msg ? msg : "libarchive warning"));
   } else if (r != ARCHIVE_OK) {
-  if (options_.compression == Compression::kLzo)
-    return InvalidArgumentError("lzo archives are compressed by the caller (archive/compressor.h)");
     return LibError(fmt::format("Failed to write the header of \"/{}\"", rel));
   }
+  RETURN_IF_ERROR(fixed);
   ++stats_.entries;
   Charge();
   return Status::OK();
@@ -304,6 +365,7 @@ Status TreeWriter::WritePrefixFile(const std::string& name, const std::string& c
 Result<Compression> ParseCompression(const std::string& name) {
   if (name == "zstd") return Compression::kZstd;
   if (name == "gzip") return Compression::kGzip;
+  if (name == "lzo" || name == "1") return Compression::kLzo;  // vzdump: 1 = lzo
   if (name == "none" || name == "0") return Compression::kNone;
   return InvalidArgumentError(
       fmt::format("unsupported compression '{}' (expected zstd, gzip, lzo, 1 (lzo) or 0)", name));
@@ -315,6 +377,8 @@ const char* ArchiveSuffix(Compression c) {
       return ".tar.zst";
     case Compression::kGzip:
       return ".tar.gz";
+    case Compression::kLzo:
+      return ".tar.lzo";
     case Compression::kNone:
       break;
   }
@@ -337,6 +401,3 @@ Result<TreeStats> WriteTree(const std::string& directory, const std::vector<std:
 }
 
 }  // namespace ctdump::archive
-  if (name == "lzo" || name == "1") return Compression::kLzo;  // vzdump: 1 = lzo
-    case Compression::kLzo:
-      return ".tar.lzo";

@@ -355,7 +355,9 @@ TEST_F(TreeWriterTest, GnuTarListsEveryMemberWithoutWarnings) {
   std::vector<std::string> want = {
       "drwxr-xr-x " + me + " ./",
       "lrwxrwxrwx " + me + " ./dangling -> /nonexistent/target",
-      "-rw-r--r--+ " + me + " ./data.bin",
+      // The file's mode (0664: the ACL mask rw- is its group bits), as GNU
+      // tar stores it, not the ACL's group:: entry (r--).
+      "-rw-rw-r--+ " + me + " ./data.bin",
       "drwxr-xr-x " + me + " ./" + std::string(120, 'd') + "/",
       "-rw-r--r-- " + me + " ./" + std::string(120, 'd') + "/" + std::string(150, 'f'),
       "-rw-r--r-- " + me + " ./empty",
@@ -384,6 +386,55 @@ TEST_F(TreeWriterTest, GnuTarExtractsAnIdenticalTree) {
   EXPECT_TRUE(observer_.warnings.empty());
   ExpectSameTree(Extract());
   ExpectSameTree(Extract("zstd-pipe"));
+}
+
+// Pre-1970 times with a fraction, xattr names with a space, '%' and '=',
+// and the mode of a file with an ACL mask come out of GNU tar as they were.
+TEST_F(TreeWriterTest, GnuTarGetsPreEpochTimesXattrNamesAndAclModes) {
+  WriteFile(P("early"), "e");
+  SetMtime(P("early"), -1, 250000000);  // -0.75 s
+  WriteFile(P("y1950"), "y");
+  SetMtime(P("y1950"), -631151999 - 1, 750000000);  // 1950-01-01 00:00:00.75
+  WriteFile(P("names"), "n");
+  for (const char* name : {"user.name with space", "user.pct%41", "user.eq=x"})
+    ASSERT_EQ(::lsetxattr(P("names").c_str(), name, "v", 1, 0), 0) << name;
+  WriteFile(P("masked"), "m", 0644);
+  Sh("setfacl -m g:2345:rw " + Quote(P("masked")));
+  struct stat st;
+  ASSERT_EQ(::lstat(P("masked").c_str(), &st), 0);
+  ASSERT_EQ(st.st_mode & 07777, 0664u);
+  auto w = Write(TreeWriterOptions());
+  ASSERT_TRUE(w.ok()) << w.status().message();
+
+  std::string dest = base_ + "/gnu";
+  ASSERT_EQ(::mkdir(dest.c_str(), 0755), 0);
+  std::string out = Sh("tar --numeric-owner -p --xattrs --xattrs-include='user.*' --acls -xf " +
+                       Quote(archive_) + " -C " + Quote(dest) + " 2>&1");
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);)
+    EXPECT_NE(line.find("implausibly old time stamp"), std::string::npos) << line;
+  for (const char* f : {"early", "y1950"}) {
+    struct stat want, got;
+    ASSERT_EQ(::lstat(P(f).c_str(), &want), 0);
+    ASSERT_EQ(::lstat((dest + "/" + f).c_str(), &got), 0) << f;
+    EXPECT_EQ(got.st_mtim.tv_sec, want.st_mtim.tv_sec) << f;
+    EXPECT_EQ(got.st_mtim.tv_nsec, want.st_mtim.tv_nsec) << f;
+  }
+  char list[1024];
+  ssize_t n = ::llistxattr((dest + "/names").c_str(), list, sizeof(list));
+  ASSERT_GT(n, 0);
+  std::set<std::string> names;
+  for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(std::strlen(list + i)) + 1)
+    names.insert(list + i);
+  EXPECT_EQ(names, (std::set<std::string>{"user.eq=x", "user.name with space", "user.pct%41"}));
+  // Without --acls (a reader without ACL support) the header mode counts.
+  std::string plain = base_ + "/plain";
+  ASSERT_EQ(::mkdir(plain.c_str(), 0755), 0);
+  Sh("tar -p -xf " + Quote(archive_) + " -C " + Quote(plain) + " ./masked 2>&1");
+  ASSERT_EQ(::lstat((plain + "/masked").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0664u);
+  EXPECT_EQ(Sh("getfacl -cp " + Quote(dest + "/masked")),
+            Sh("getfacl -cp " + Quote(P("masked"))));
 }
 
 TEST_F(TreeWriterTest, EveryCompressionExtracts) {

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "archive/pax_fix.h"
 #include "archive/tree_walker.h"
 #include "builtin/worker_relay.h"
 #include "datastore/codec.h"
@@ -328,7 +329,9 @@ class Visitor : public archive::EntryVisitor {
   Entry ToEntry(archive_entry* ae, const std::string& rel) {
     Entry e;
     e.path = rel;
-    e.mode = archive_entry_mode(ae);
+    // The file's mode, as GNU tar stores it: libarchive's entry has the
+    // ACL's group:: bits where the file has its mask (archive/pax_fix.h).
+    e.mode = archive_entry_filetype(ae) | archive::HeaderPerm(ae);
     e.uid = static_cast<uint32_t>(archive_entry_uid(ae));
     e.gid = static_cast<uint32_t>(archive_entry_gid(ae));
     e.mtime_sec = archive_entry_mtime(ae);

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <thread>
@@ -135,9 +136,43 @@ class DatastoreWorkerTest : public ::testing::Test {
     return files;
   }
 
+  // Every entry of a worker stream, by path.
+  static std::map<std::string, datastore::Entry> Entries(const std::string& stream) {
+    std::map<std::string, datastore::Entry> entries;
+    for (size_t pos = 0; pos + 5 <= stream.size();) {
+      uint32_t len = 0;
+      for (int i = 0; i < 4; ++i) len |= static_cast<uint32_t>(static_cast<uint8_t>(stream[pos + 1 + i])) << (8 * i);
+      if (static_cast<uint8_t>(stream[pos]) == datastore::kFrameEntry) {
+        datastore::Entry e;
+        auto n = datastore::DecodeEntry(std::string_view(stream).substr(pos + 5, len), &e, "worker stream");
+        EXPECT_TRUE(n.ok()) << n.status().ToString();
+        entries[e.path] = e;
+      }
+      pos += 5 + len;
+    }
+    return entries;
+  }
+
   std::string dir_, tree_;
   std::map<std::string, std::string> want_;
 };
+
+// A file with an ACL mask keeps its own mode (group bits = the mask), as
+// GNU tar stores it, not the ACL's group:: bits; the ACL is kept whole.
+TEST_F(DatastoreWorkerTest, AclMaskedFileKeepsItsMode) {
+  Write("masked", "m");
+  ASSERT_EQ(std::system(("setfacl -m g:2345:rw '" + tree_ + "/masked'").c_str()), 0);
+  struct stat st;
+  ASSERT_EQ(::stat((tree_ + "/masked").c_str(), &st), 0);
+  ASSERT_EQ(st.st_mode & 07777, 0664u);
+  auto entries = Entries(StreamThroughFile());
+  ASSERT_TRUE(entries.count("masked"));
+  EXPECT_EQ(entries["masked"].mode, st.st_mode);
+  EXPECT_NE(entries["masked"].acl_access.find("group::r--"), std::string::npos)
+      << entries["masked"].acl_access;
+  EXPECT_NE(entries["masked"].acl_access.find("mask::rw-"), std::string::npos)
+      << entries["masked"].acl_access;
+}
 
 TEST_F(DatastoreWorkerTest, SplicedAndCopiedStreamsAreTheSame) {
   Write("big", RandomBytes((3 << 20) + 5, 1));      // three full frames and a bit, spliced

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "archive/pax_fix.h"
 #include "sys/locale.h"
 
 namespace ctdump::datastore {
@@ -21,15 +22,16 @@ struct EntryDeleter {
   void operator()(archive_entry* e) const { archive_entry_free(e); }
 };
 
+// libarchive's pax output, corrected as GNU tar writes it (archive/pax_fix.h).
 struct Sink {
-  const std::function<Status(const void*, size_t)>* write;
+  archive::PaxWriterFixer* fixer;
   Status error;
   uint64_t bytes = 0;
 };
 
 la_ssize_t SinkWrite(struct archive*, void* client, const void* buf, size_t n) {
   auto* sink = static_cast<Sink*>(client);
-  Status s = (*sink->write)(buf, n);
+  Status s = sink->fixer->Write(static_cast<const char*>(buf), n);
   if (!s.ok()) {
     sink->error = s;
     return -1;
@@ -93,16 +95,18 @@ Result<ExportStats> ExportTar(SnapshotReader& reader, const ExportOptions& optio
   sys::ScopedUtf8Locale utf8;
   std::unique_ptr<struct archive, WriteDeleter> a(archive_write_new());
   if (!a) return InternalError("libarchive: out of memory");
-  Sink sink{&write, Status::OK(), 0};
+  archive::PaxWriterFixer fixer([&write](const char* d, size_t n) { return write(d, n); });
+  Sink sink{&fixer, Status::OK(), 0};
   auto lib_error = [&](const std::string& what) -> Status {
     if (!sink.error.ok()) return sink.error;
     const char* msg = archive_error_string(a.get());
     return IOError(fmt::format("{}: {}", what, msg ? msg : "unknown libarchive error"));
   };
+  // Unblocked: an entry's headers reach the fixer within archive_write_header
+  // (the fixer coalesces the output).
   if (archive_write_set_format_pax(a.get()) != ARCHIVE_OK ||
       archive_write_set_format_option(a.get(), "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
-      archive_write_set_bytes_per_block(a.get(), 64 * 1024) != ARCHIVE_OK ||
-      archive_write_set_bytes_in_last_block(a.get(), 1) != ARCHIVE_OK ||
+      archive_write_set_bytes_per_block(a.get(), 0) != ARCHIVE_OK ||
       archive_write_open2(a.get(), &sink, nullptr, SinkWrite, nullptr, nullptr) != ARCHIVE_OK)
     return lib_error("Failed to set up the tar stream");
   ExportStats stats;
@@ -122,8 +126,11 @@ Result<ExportStats> ExportTar(SnapshotReader& reader, const ExportOptions& optio
     }
     archive_entry_clear(ae.get());
     FillEntry(e, ae.get());
+    fixer.BeginHeader(archive::HeaderPerm(ae.get()));
     int r = archive_write_header(a.get(), ae.get());
+    Status fixed = fixer.EndHeader();
     if (r < ARCHIVE_WARN) return lib_error(fmt::format("Failed to write the header of '/{}'", e.path));
+    RETURN_IF_ERROR(fixed);
     ++stats.entries;
     if (e.is_regular()) {
       if (!options.paths.empty()) exported_files.insert(e.path);
@@ -148,6 +155,7 @@ Result<ExportStats> ExportTar(SnapshotReader& reader, const ExportOptions& optio
     return NotFoundError(fmt::format("'/{}' is not in backup '{}'", p, reader.volname()));
   }
   if (archive_write_close(a.get()) != ARCHIVE_OK) return lib_error("Failed to finish the tar stream");
+  RETURN_IF_ERROR(fixer.Flush());
   return stats;
 }
 

@@ -91,7 +91,7 @@ class Extractor {
   }
 
   const ChildConfig& c_;
-  ReadArchive in_;
+  TarStream in_;  // times and xattr names as GNU tar reads them
   WriteArchive out_;
   ExtractStats stats_;
   bool privileges_stripped_ = false;  // the current entry's
@@ -139,10 +139,8 @@ int Extractor::EnterRoot() {
 }
 
 int Extractor::OpenArchives() {
-  in_.reset(archive_read_new());
   out_.reset(archive_write_disk_new());
   if (!in_ || !out_) return Fail(kExitIOError, "out of memory creating libarchive objects");
-  SupportTarInput(in_.get());
   int flags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
               ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
               ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
@@ -161,7 +159,7 @@ int Extractor::OpenArchives() {
   // No archive_write_disk_set_standard_lookup(): owners are numeric ids,
   // never names looked up in the target's /etc/passwd.
   archive_write_disk_set_options(out_.get(), flags);
-  if (archive_read_open_fd(in_.get(), 0, kReadBlockSize) != ARCHIVE_OK)
+  if (in_.Open(0, kReadBlockSize) != ARCHIVE_OK)
     return Fail(kExitCorrupt,
                 fmt::format("Failed to read '{}': {}", c_.archive, ErrorText(in_.get())));
   return kExitOk;
@@ -178,6 +176,7 @@ int Extractor::ExtractAll() {
       Error(kExitCorrupt, fmt::format("Failed to read '{}': {}", c_.archive, ErrorText(in_.get())));
       break;
     }
+    in_.FixEntry(e);
     if (Process(e) == Step::kStop) break;
   }
   if (!fatal_ && archive_write_close(out_.get()) != ARCHIVE_OK) {
