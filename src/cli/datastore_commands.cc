@@ -127,6 +127,10 @@ int RunVerify(const CommandContext& c, const std::string& storage,
                            "were checked, not its content, and it cannot be restored with this "
                            "configuration",
                            storage, v));
+  if (r->deleted_meanwhile)
+    c.out->Log(LogLevel::kInfo, fmt::format("{} backup(s) were deleted while verify ran: not "
+                                            "reported",
+                                            r->deleted_meanwhile));
   if (r->other_key_chunks)
     c.out->Log(LogLevel::kWarn, fmt::format("{} chunks are encrypted with another key: only their "
                                             "presence was checked",

@@ -29,7 +29,9 @@
 // (1) deleting the parent snapshot of a running backup is refused; any
 //     other snapshot may go.
 // (2) gc never removes a chunk a manifest references.
-// (3) a snapshot deleted under a reader makes the reader fail with NotFound.
+// (3) a snapshot deleted under a reader makes the reader fail with NotFound;
+//     verify re-checks that a snapshot with a problem still exists before it
+//     reports it (so the chunks gc removes after a delete are no damage).
 //
 // Why gc is safe beside backups (gc.cc has the details): gc marks every
 // chunk referenced by a manifest and by the parent of every running backup,

@@ -101,19 +101,25 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
   };
   std::map<Digest, ChunkUse> users;
   std::vector<std::string> index_objects;
-  std::set<size_t> damaged;
+  // Each problem with the snapshots it affects (none: the store's own).
+  struct Problem {
+    std::string text;
+    std::vector<size_t> snapshots;
+    bool damages = true;  // the snapshots are damaged (else: other key)
+  };
+  std::vector<Problem> problems;
   for (size_t s = 0; s < volnames.size(); ++s) {
     const std::string& v = volnames[s];
     ++report.snapshots;
     auto m = ds.ReadManifest(v);
     if (!m.ok() && IsKeyError(m.status())) {
-      report.other_key_snapshots.push_back(v);
-      report.problems.push_back(fmt::format(
-          "backup '{}' cannot be verified or restored with this storage's configuration: {}", v,
-          m.status().message()));
+      problems.push_back({fmt::format("backup '{}' cannot be verified or restored with this "
+                                      "storage's configuration: {}",
+                                      v, m.status().message()),
+                          {s},
+                          false});
     } else if (!m.ok()) {
-      report.problems.push_back(fmt::format("backup '{}': {}", v, m.status().message()));
-      damaged.insert(s);
+      problems.push_back({fmt::format("backup '{}': {}", v, m.status().message()), {s}});
       continue;
     } else {
       report.logical_bytes += m->Stat("bytes");
@@ -121,8 +127,7 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
     for (const char* file : {kMetaIndexName, kDataIndexName}) {
       auto index = m.ok() ? ds.ReadIndex(v, *m, file) : ds.ReadIndexUnpinned(v, file);
       if (!index.ok()) {
-        report.problems.push_back(index.status().message());
-        damaged.insert(s);
+        problems.push_back({index.status().message(), {s}});
         continue;
       }
       index_objects.push_back(SnapshotPrefix(v) + file);
@@ -136,21 +141,16 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
           u.size = size;
           u.index = index_objects.size() - 1;
         } else if (u.size != size) {
-          report.problems.push_back(fmt::format(
-              "index '{}' says chunk '{}' has {} bytes, index '{}' says {}", index_objects.back(),
-              ChunkObjectName(e.digest), size, index_objects[u.index], u.size));
-          damaged.insert(s);
+          problems.push_back({fmt::format("index '{}' says chunk '{}' has {} bytes, index '{}' says {}",
+                                          index_objects.back(), ChunkObjectName(e.digest), size,
+                                          index_objects[u.index], u.size),
+                              {s}});
         }
         if (u.snapshots.empty() || u.snapshots.back() != s) u.snapshots.push_back(s);
         u.readable |= m.ok();
       }
     }
   }
-  auto damage_users = [&](const Digest& d) {
-    auto it = users.find(d);
-    if (it != users.end())
-      for (size_t s : it->second.snapshots) damaged.insert(s);
-  };
   // Which chunks to read: all of the store, or those of the snapshot.
   std::vector<Digest> chunks;
   std::set<Digest> present;
@@ -162,7 +162,7 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
       if (BadChunkId(n)) continue;  // moved aside by an earlier verify
       auto d = ChunkId(n);
       if (!d) {
-        report.problems.push_back(fmt::format("'{}' is not a chunk name", n));
+        problems.push_back({fmt::format("'{}' is not a chunk name", n), {}});
         continue;
       }
       chunks.push_back(*d);
@@ -170,8 +170,7 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
     }
     for (const auto& [d, u] : users) {
       if (present.count(d)) continue;
-      report.problems.push_back(MissingChunkProblem(ds, d));
-      damage_users(d);
+      problems.push_back({MissingChunkProblem(ds, d), u.snapshots});
     }
   }
   std::mutex mu;
@@ -193,7 +192,9 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
     if (!plain.ok() && IsKeyError(plain.status()) && !(u && u->readable)) {
       other_key = true;  // present; its content needs the other key
     } else if (!plain.ok() && plain.status().code() == Code::kNotFound) {
-      problem = MissingChunkProblem(ds, d);
+      // Listed, then gone: gc removed it, which is no problem unless a
+      // snapshot needs it.
+      if (u) problem = MissingChunkProblem(ds, d);
     } else if (!plain.ok() && !IsKeyError(plain.status()) &&
                plain.status().code() != Code::kDataLoss) {
       problem = plain.status().message();  // an I/O error: the chunk may be fine
@@ -218,8 +219,7 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
     std::lock_guard<std::mutex> l(mu);
     if (other_key) ++report.other_key_chunks;
     if (!problem.empty()) {
-      report.problems.push_back(problem);
-      damage_users(d);
+      problems.push_back({problem, u ? u->snapshots : std::vector<size_t>{}});
     }
     auto now = std::chrono::steady_clock::now();
     if (now - last > std::chrono::milliseconds(500)) {
@@ -231,7 +231,32 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
   report.chunks = done;
   report.chunk_bytes = bytes;
   Progress(observer, bytes, done);
+  // A snapshot deleted while verify ran (and the chunks gc then removed)
+  // is no damage: report only what concerns snapshots that still exist.
+  std::set<size_t> gone;
+  for (const Problem& p : problems) {
+    for (size_t s : p.snapshots) {
+      if (gone.count(s)) continue;
+      auto st = ds.backend().Stat(SnapshotPrefix(volnames[s]) + kManifestName);
+      if (!st.ok() && st.status().code() == Code::kNotFound) gone.insert(s);
+    }
+  }
+  if (volname && gone.count(0))
+    return NotFoundError(
+        fmt::format("backup '{}' was deleted from {} while verify ran", *volname, ds.name()));
+  std::set<size_t> damaged, other_key;
+  for (const Problem& p : problems) {
+    bool live = p.snapshots.empty();
+    for (size_t s : p.snapshots) {
+      if (gone.count(s)) continue;
+      live = true;
+      (p.damages ? damaged : other_key).insert(s);
+    }
+    if (live) report.problems.push_back(p.text);
+  }
   for (size_t s : damaged) report.damaged_snapshots.push_back(volnames[s]);
+  for (size_t s : other_key) report.other_key_snapshots.push_back(volnames[s]);
+  report.deleted_meanwhile = gone.size();
   std::sort(report.problems.begin(), report.problems.end());
   return report;
 }

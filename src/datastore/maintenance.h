@@ -3,7 +3,9 @@
 // Verify re-reads and re-hashes every chunk (of the store, or of one
 // snapshot) on all cores and checks every reference: manifests, indexes,
 // chunks. It names each damaged or missing object and each snapshot that
-// depends on one. The one change it makes: a damaged chunk is moved aside
+// depends on one, among the snapshots that still exist when it reports
+// (a snapshot deleted meanwhile, whose chunks gc may have removed, is no
+// damage: its manifest is re-checked). The one change it makes: a damaged chunk is moved aside
 // to "<chunk>.bad" (Datastore::QuarantineChunk), so that the next backup
 // with its content stores it again and heals every snapshot that needs it.
 //
@@ -43,6 +45,9 @@ struct VerifyReport {
   std::vector<std::string> other_key_snapshots;
   std::vector<std::string> problems;          // one line per damaged/missing object
   std::vector<std::string> damaged_snapshots;  // volnames
+  // Deleted while verify ran: their problems (and the chunks gc removed
+  // after them) are not reported.
+  uint64_t deleted_meanwhile = 0;
   bool ok() const { return problems.empty(); }
 };
 

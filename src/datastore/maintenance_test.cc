@@ -463,6 +463,83 @@ TEST_F(GcTest, OneGcAtATime) {
   EXPECT_TRUE(CollectGarbage(*ds_, false, &observer_).ok());
 }
 
+// A backend that runs `hook` once, at the first Get of a chunk: to put a
+// delete and a gc between verify's reading of the indexes and of the chunks.
+class HookBackend final : public ObjectBackend {
+ public:
+  HookBackend(std::unique_ptr<ObjectBackend> inner, std::function<void()> hook)
+      : inner_(std::move(inner)), hook_(std::move(hook)) {}
+  std::string Describe() const override { return inner_->Describe(); }
+  Result<bool> PutIfAbsent(const std::string& name, std::string_view data,
+                           Durability durability) override {
+    return inner_->PutIfAbsent(name, data, durability);
+  }
+  Status Sync() override { return inner_->Sync(); }
+  Status Touch(const std::string& name) override { return inner_->Touch(name); }
+  Status Put(const std::string& name, std::string_view data) override {
+    return inner_->Put(name, data);
+  }
+  Result<std::string> Get(const std::string& name) override {
+    if (name.starts_with("chunks/")) std::call_once(once_, hook_);
+    return inner_->Get(name);
+  }
+  Result<ObjectStat> Stat(const std::string& name) override { return inner_->Stat(name); }
+  Result<std::vector<std::string>> List(const std::string& prefix) override {
+    return inner_->List(prefix);
+  }
+  Status Delete(const std::string& name) override { return inner_->Delete(name); }
+
+ private:
+  std::unique_ptr<ObjectBackend> inner_;
+  std::function<void()> hook_;
+  std::once_flag once_;
+};
+
+TEST_F(GcTest, VerifyIgnoresABackupDeletedAndCollectedWhileItRuns) {
+  SetMtime("chunks", now_ - 2 * 86400);
+  for (const std::optional<std::string>& which :
+       {std::optional<std::string>(), std::optional<std::string>(vol1_)}) {
+    SCOPED_TRACE(which ? "one backup" : "the store");
+    if (which) {  // vol1_ again, deleted by the first round
+      ASSERT_TRUE(Backup(*ds_, "600", kT0, WorkerStream(tree1_)).ok());
+      SetMtime("chunks", now_ - 2 * 86400);
+    }
+    // Once verify has read the indexes (vol1_'s too), vol1_ is deleted and
+    // gc removes the chunks only it needed.
+    auto backend = store::OpenLocalBackend(root_);
+    ASSERT_TRUE(backend.ok());
+    GcReport gc;
+    auto racing = Datastore::Open(
+        std::make_unique<HookBackend>(std::move(*backend),
+                                      [&] {
+                                        ASSERT_TRUE(ds_->DeleteSnapshot(vol1_).ok());
+                                        gc = RunGc();
+                                      }),
+        std::nullopt, "datastore 'test'");
+    ASSERT_TRUE(racing.ok());
+    auto r = Verify(**racing, which, 2, nullptr);
+    EXPECT_EQ(gc.removed, only1_.size());
+    EXPECT_EQ(Present(only1_), 0u);
+    if (which) {
+      // The one backup asked for is gone: said so, not "damaged".
+      ASSERT_FALSE(r.ok());
+      EXPECT_EQ(r.status().code(), Code::kNotFound) << r.status().ToString();
+      EXPECT_TRUE(Contains(r.status().message(), "deleted")) << r.status().message();
+      continue;
+    }
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->ok()) << r->problems.front();
+    EXPECT_TRUE(r->damaged_snapshots.empty());
+    EXPECT_EQ(r->deleted_meanwhile, 1u);
+    EXPECT_EQ(r->snapshots, 2u);
+  }
+  // Real damage of a backup that still exists is still reported.
+  ASSERT_TRUE(ds_->backend().Delete(ChunkObjectName(*chunks2_.begin())).ok());
+  auto r = Verify(*ds_, std::nullopt, 2, nullptr);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->damaged_snapshots, std::vector<std::string>{vol2_});
+}
+
 // ---------------------------------------------------------------------------
 // Locks, protection, notes
 
