@@ -364,6 +364,8 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
   r->add_flag("--force", ro.force, "overwrite existing files in an existing root file system");
   r->add_flag("--start", ro.start, "start the container after the restore");
+  r->add_flag("--unique", ro.unique, "new random MAC addresses for the container's networks");
+  r->add_option("--hostname", ro.hostname, "host name of the new container (default: as backed up)");
 
   auto* key = app.add_subcommand("key", "manage datastore encryption keys");
   key->require_subcommand(1);

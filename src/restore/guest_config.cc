@@ -143,6 +143,21 @@ bool IsRestorableNetKey(std::string_view key, std::string_view value) {
   return false;
 }
 
+// The hwaddr= of a pct netN value ("name=eth0,bridge=vmbr0,hwaddr=...").
+std::string ReplaceHwaddr(const std::string& value, const std::function<std::string()>& mac) {
+  std::string out;
+  size_t pos = 0;
+  while (pos <= value.size()) {
+    size_t comma = value.find(',', pos);
+    if (comma == std::string::npos) comma = value.size();
+    std::string part = value.substr(pos, comma - pos);
+    if (part.rfind("hwaddr=", 0) == 0) part = "hwaddr=" + mac();
+    out += (pos == 0 ? "" : ",") + part;
+    pos = comma + 1;
+  }
+  return out;
+}
+
 std::string IdmapLines(const IdMap& map, const char* sep) {
   std::string out;
   for (const auto& e : map.entries())
@@ -211,9 +226,14 @@ RestoredConfig Adapter::Lxc() {
       Drop(Trim(l.text));
       continue;
     }
+    if (!KeepLxc(l, " = ")) continue;
+    std::string value = l.value;
+    if (l.key == "lxc.uts.name" && t_.hostname) continue;  // written below
+    if (l.key == NetPrefix(l.key) + "hwaddr" && t_.new_hwaddr) value = t_.new_hwaddr();
     // Re-rendered from the parsed key and value: LXC reads what was checked.
-    if (KeepLxc(l, " = ")) out += fmt::format("{} = {}\n", l.key, l.value);
+    out += fmt::format("{} = {}\n", l.key, value);
   }
+  if (t_.hostname) out += fmt::format("lxc.uts.name = {}\n", *t_.hostname);
   if (!t_.map.empty()) out += fmt::format("lxc.include = {}userns.conf\n", kLxcConfigDir);
   out += fmt::format("lxc.rootfs.path = {}\n", t_.rootfs_spec);
   out += IdmapLines(t_.map, " = ");
@@ -238,14 +258,23 @@ RestoredConfig Adapter::Pct() {
     if (SkippedPctKey(l.key)) continue;
     if (l.key.rfind("lxc.", 0) == 0) {
       if (!KeepLxc(l, ": ")) continue;
-      raw_lxc += fmt::format("{} = {}\n", l.key, l.value);
     } else if (!IsRestorablePctKey(l.key)) {
       Drop(fmt::format("{}: {}", l.key, l.value));
       continue;
     }
-    if (l.key == "hostname") hostname = l.value;
-    if (l.key == "arch") arch = l.value;
-    pct += fmt::format("{}: {}\n", l.key, l.value);
+    std::string value = l.value;
+    if (l.key == "hostname" && t_.hostname) value = *t_.hostname;
+    if (Numbered(l.key, "net") && t_.new_hwaddr) value = ReplaceHwaddr(value, t_.new_hwaddr);
+    if (l.key.rfind("lxc.", 0) == 0 && l.key == NetPrefix(l.key) + "hwaddr" && t_.new_hwaddr)
+      value = t_.new_hwaddr();
+    if (l.key == "hostname") hostname = value;
+    if (l.key == "arch") arch = value;
+    pct += fmt::format("{}: {}\n", l.key, value);
+    if (l.key.rfind("lxc.", 0) == 0) raw_lxc += fmt::format("{} = {}\n", l.key, value);
+  }
+  if (t_.hostname && hostname != *t_.hostname) {
+    hostname = *t_.hostname;
+    pct += fmt::format("hostname: {}\n", hostname);
   }
   pct += fmt::format("rootfs: {}\n", t_.rootfs_path);
   if (!t_.map.empty()) pct += "unprivileged: 1\n";
@@ -303,6 +332,33 @@ bool IsRestorablePctKey(const std::string& key) {
   return Numbered(key, "net");
 }
 
+Status CheckHostname(const std::string& name) {
+  auto bad = [&](const char* why) {
+    return InvalidArgumentError(fmt::format(
+        "invalid host name '{}': {} (DNS labels of letters, digits and '-', joined by '.')", name,
+        why));
+  };
+  if (name.empty() || name.size() > 255) return bad("must be 1 to 255 characters");
+  size_t pos = 0;
+  while (pos <= name.size()) {
+    size_t dot = name.find('.', pos);
+    if (dot == std::string::npos) dot = name.size();
+    std::string_view label(name.data() + pos, dot - pos);
+    if (label.empty() || label.size() > 63) return bad("each label must be 1 to 63 characters");
+    if (label.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") !=
+        std::string_view::npos)
+      return bad("only letters, digits and '-' in a label");
+    if (label.front() == '-' || label.back() == '-') return bad("a label cannot begin or end with '-'");
+    pos = dot + 1;
+  }
+  return Status::OK();
+}
+
+std::string LocalMacAddress(const uint8_t (&r)[6]) {
+  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", (r[0] & 0xfc) | 0x02, r[1], r[2],
+                     r[3], r[4], r[5]);
+}
+
 Result<BackedUpConfig> InspectGuestConfig(const std::string& raw) {
   BackedUpConfig c;
   c.is_pct = LooksLikePct(raw);
@@ -319,6 +375,7 @@ Result<BackedUpConfig> InspectGuestConfig(const std::string& raw) {
 Result<RestoredConfig> AdaptGuestConfig(const std::string& raw, const RestoreTarget& target) {
   if (target.name.empty() || target.rootfs_spec.empty())
     return InvalidArgumentError("restore target needs a name and a root file system");
+  if (target.hostname) RETURN_IF_ERROR(CheckHostname(*target.hostname));
   bool pct = LooksLikePct(raw);
   Adapter a(raw, pct, target);
   return pct ? a.Pct() : a.Lxc();

@@ -13,6 +13,8 @@
 #ifndef CTDUMP_RESTORE_GUEST_CONFIG_H_
 #define CTDUMP_RESTORE_GUEST_CONFIG_H_
 
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +42,12 @@ struct RestoreTarget {
   std::string lxcpath;         // for the log file path
   IdMap map;                   // empty = privileged
   std::string source_volid;    // for the header comment
+  // --hostname: replaces lxc.uts.name (LXC) / hostname (pct). Checked by
+  // CheckHostname.
+  std::optional<std::string> hostname;
+  // --unique: called once per lxc.net.N.hwaddr / pct netN hwaddr= for a new
+  // address (as `pct restore --unique`); unset keeps the backed-up ones.
+  std::function<std::string()> new_hwaddr;
 };
 
 struct RestoredConfig {
@@ -68,6 +76,14 @@ bool IsRestorableLxcKey(const std::string& key, const std::string& value);
 // describe the guest (arch, hostname, memory, netN, ...); not hookscript,
 // devN, features or unknown keys.
 bool IsRestorablePctKey(const std::string& key);
+
+// A host name LXC and PVE accept: DNS labels of letters, digits and '-'
+// (not at either end, at most 63 each) joined by '.', at most 255 in all.
+Status CheckHostname(const std::string& name);
+
+// "xx:xx:xx:xx:xx:xx" from 6 random bytes, made a locally administered
+// unicast address (first byte: bit 1 set, bit 0 clear).
+std::string LocalMacAddress(const uint8_t (&random)[6]);
 
 Result<RestoredConfig> AdaptGuestConfig(const std::string& raw, const RestoreTarget& target);
 

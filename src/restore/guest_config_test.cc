@@ -94,6 +94,85 @@ TEST(GuestConfigTest, AdaptPctSanitizesLikePve) {
                                                   "dev0: /dev/sda", "features: nesting=1"}));
 }
 
+TEST(GuestConfigTest, HostnameAndUniqueHwaddrsLxc) {
+  const char* lxc =
+      "lxc.uts.name = web\n"
+      "lxc.net.0.type = veth\n"
+      "lxc.net.0.hwaddr = 00:16:3e:aa:bb:cc\n"
+      "lxc.net.1.type = veth\n"
+      "lxc.net.1.hwaddr = 00:16:3e:aa:bb:cd\n";
+  RestoreTarget t = Target(true);
+  auto r = AdaptGuestConfig(lxc, t);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->lxc_config.find("lxc.net.0.hwaddr = 00:16:3e:aa:bb:cc\n"), std::string::npos);
+  int n = 0;
+  t.hostname = "web-test";
+  t.new_hwaddr = [&n]() { return fmt::format("02:00:00:00:00:{:02x}", ++n); };
+  r = AdaptGuestConfig(lxc, t);
+  ASSERT_TRUE(r.ok());
+  const std::string& c = r->lxc_config;
+  EXPECT_EQ(c.find("00:16:3e"), std::string::npos) << c;
+  EXPECT_NE(c.find("lxc.net.0.hwaddr = 02:00:00:00:00:01\n"), std::string::npos) << c;
+  EXPECT_NE(c.find("lxc.net.1.hwaddr = 02:00:00:00:00:02\n"), std::string::npos) << c;
+  EXPECT_EQ(c.find("lxc.uts.name = web\n"), std::string::npos) << c;
+  EXPECT_EQ(c.find("lxc.uts.name"), c.rfind("lxc.uts.name"));
+  EXPECT_NE(c.find("lxc.uts.name = web-test\n"), std::string::npos) << c;
+  // A config without a host name gets one.
+  r = AdaptGuestConfig("lxc.arch = amd64\n", t);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->lxc_config.find("lxc.uts.name = web-test\n"), std::string::npos);
+}
+
+TEST(GuestConfigTest, HostnameAndUniqueHwaddrsPct) {
+  const char* pct =
+      "hostname: web\narch: amd64\n"
+      "net0: name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:00:01,ip=dhcp,type=veth\n"
+      "net1: hwaddr=BC:24:11:00:00:02,name=eth1,bridge=vmbr1\n"
+      "lxc.net.5.hwaddr: 00:16:3e:00:00:05\n";
+  RestoreTarget t = Target(true);
+  int n = 0;
+  t.hostname = "clone.example.org";
+  t.new_hwaddr = [&n]() { return fmt::format("02:00:00:00:00:{:02x}", ++n); };
+  auto r = AdaptGuestConfig(pct, t);
+  ASSERT_TRUE(r.ok());
+  const std::string& p = *r->pct_conf;
+  EXPECT_NE(p.find("hostname: clone.example.org\n"), std::string::npos) << p;
+  EXPECT_EQ(p.find("hostname: web"), std::string::npos) << p;
+  EXPECT_NE(p.find("net0: name=eth0,bridge=vmbr0,hwaddr=02:00:00:00:00:01,ip=dhcp,type=veth\n"),
+            std::string::npos)
+      << p;
+  EXPECT_NE(p.find("net1: hwaddr=02:00:00:00:00:02,name=eth1,bridge=vmbr1\n"), std::string::npos)
+      << p;
+  EXPECT_NE(p.find("lxc.net.5.hwaddr: 02:00:00:00:00:03\n"), std::string::npos) << p;
+  EXPECT_EQ(p.find("BC:24:11"), std::string::npos) << p;
+  const std::string& c = r->lxc_config;
+  EXPECT_NE(c.find("lxc.uts.name = clone.example.org\n"), std::string::npos) << c;
+  EXPECT_NE(c.find("lxc.net.5.hwaddr = 02:00:00:00:00:03\n"), std::string::npos) << c;
+  EXPECT_EQ(c.find("00:16:3e"), std::string::npos) << c;
+}
+
+TEST(GuestConfigTest, HostnamesAreChecked) {
+  for (const char* ok : {"web", "web-2", "a.b.c", "X1", "a23456789012345678901234567890123456789012345678901234567890123"})
+    EXPECT_TRUE(CheckHostname(ok).ok()) << ok;
+  for (const char* bad : {"", "-web", "web-", "a..b", "a.", "we b", "web;x", "web\nlxc.hook.start=x",
+                          "a234567890123456789012345678901234567890123456789012345678901234"})
+    EXPECT_FALSE(CheckHostname(bad).ok()) << bad;
+  RestoreTarget t = Target(true);
+  t.hostname = "bad name";
+  auto r = AdaptGuestConfig(kLxc, t);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("invalid host name 'bad name'"), std::string::npos);
+}
+
+TEST(GuestConfigTest, LocalMacAddresses) {
+  uint8_t ones[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  EXPECT_EQ(LocalMacAddress(ones), "fe:ff:ff:ff:ff:ff");
+  uint8_t zeros[6] = {0, 0, 0, 0, 0, 0};
+  EXPECT_EQ(LocalMacAddress(zeros), "02:00:00:00:00:00");
+  uint8_t some[6] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab};
+  EXPECT_EQ(LocalMacAddress(some), "02:23:45:67:89:ab");
+}
+
 TEST(GuestConfigTest, NeedsATarget) {
   RestoreTarget t;
   EXPECT_FALSE(AdaptGuestConfig(kLxc, t).ok());

@@ -1,6 +1,7 @@
 #include "restore/restore.h"
 
 #include <btrfsutil.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <dirent.h>
 #include <unistd.h>
@@ -170,6 +171,16 @@ Result<IdMap> TargetMap(const RestoreOptions& o, const BackedUpConfig& b, bool u
   return map;
 }
 
+std::string RandomMacAddress() {
+  uint8_t bytes[6];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = ::getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  return LocalMacAddress(bytes);
+}
+
 Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, const std::string& root,
                const IdMap& map, const RestoreOptions& o, Observer* log) {
   extract::ExtractOptions eo;
@@ -225,6 +236,7 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
         "invalid container name '{}' (letters, digits, '_', '.', '-'; at most 64)", o.name));
   if (!o.rootfs_dir.empty() && !o.rootfs_storage.empty())
     return InvalidArgumentError("give either --rootfs or --rootfs-storage, not both");
+  if (!o.hostname.empty()) RETURN_IF_ERROR(CheckHostname(o.hostname).WithContext("--hostname"));
   std::string ct_dir = fmt::format("{}/{}", paths.lxcpath, o.name);
 
   // The lock first, then the checks: two restores of one name cannot race.
@@ -273,6 +285,8 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
 
   ASSIGN_OR_RETURN(auto fw, provider->ArchiveGetFirewallConfig(volname));
   RestoreTarget target{o.name, rootfs.spec, rootfs.path, paths.lxcpath, map, o.volid};
+  if (!o.hostname.empty()) target.hostname = o.hostname;
+  if (o.unique) target.new_hwaddr = RandomMacAddress;
   ASSIGN_OR_RETURN(RestoredConfig cfg, AdaptGuestConfig(raw, target));
   for (const auto& k : cfg.dropped)
     log->Log(LogLevel::kWarn, fmt::format("not restoring '{}' from the backup's config (only keys "

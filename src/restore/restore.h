@@ -38,6 +38,10 @@ struct RestoreOptions {
   uint64_t bwlimit_kib = 0;         // 0 = unlimited
   bool force = false;               // overwrite existing files in an existing root
   bool start = false;               // start the container afterwards
+  // --unique: new random locally administered MAC addresses for every
+  // lxc.net.N.hwaddr / pct netN hwaddr (as `pct restore --unique`).
+  bool unique = false;
+  std::string hostname;             // --hostname (default: as backed up)
 };
 
 struct Paths {

@@ -2,6 +2,7 @@
 map, through the example provider's `tar` and `directory` mechanisms, and the
 failure paths: nothing half-created is left behind."""
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -141,6 +142,30 @@ class RestoreTest(RestoreBase):
         r = self.restore("test:x", self.env["CT_PRIV"])
         self.assertEqual(r.returncode, 1)
         self.assertIn("already exists", r.stderr)
+
+    def test_unique_and_hostname(self):
+        src = self.env["CT_UNPRIV"]
+        volid = self.backup_volid(src)
+        with open(os.path.join(self.ws.only_backup(src), "guest.conf"), "a") as f:
+            f.write("lxc.net.1.type = veth\nlxc.net.1.name = eth1\nlxc.net.1.hwaddr = 00:16:3e:aa:bb:cc\n")
+        name = self.new_name("u")
+        r = self.restore(volid, name, *MAP2, "--unique", "--hostname", "clone-1", "--start")
+        self.assertOk(r)
+        with open(os.path.join(self.env["LXCPATH"], name, "config")) as f:
+            config = f.read()
+        [mac] = re.findall(r"^lxc\.net\.1\.hwaddr = (\S+)$", config, re.M)
+        self.assertNotEqual(mac, "00:16:3e:aa:bb:cc")
+        self.assertRegex(mac, r"^[0-9a-f][26ae](:[0-9a-f]{2}){5}$")  # locally administered unicast
+        self.assertEqual(re.findall(r"^lxc\.uts\.name = (.*)$", config, re.M), ["clone-1"])
+        out = subprocess.run(["lxc-attach", "-P", self.env["LXCPATH"], "-n", name, "--", "sh", "-c",
+                              "hostname; cat /sys/class/net/eth1/address"],
+                             capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        self.assertEqual(out.stdout.split(), ["clone-1", mac], out.stderr)
+        # A bad name fails before anything is created.
+        r = self.restore(volid, self.new_name("v"), *MAP2, "--hostname", "bad;name")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--hostname: invalid host name 'bad;name'", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], self.created[-1])))
 
     def assertNoRestoreJournal(self):
         """A failed restore removed what it made, and so its journal too."""
