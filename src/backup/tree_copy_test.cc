@@ -1,0 +1,338 @@
+// Suspend mode's copier (tree_copy.h) on real temp trees: what a copy keeps
+// (owners, modes, times, xattrs, ACLs, hardlinks, special files), holes and
+// written zeros, paths beyond PATH_MAX, the second pass's updates and
+// deletions, exclusions. Tests named *Root* need root (owners, devices).
+#include "backup/tree_copy.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sys/file.h"
+#include "sys/unique_fd.h"
+
+namespace ctdump::backup {
+namespace {
+
+using ::testing::HasSubstr;
+
+class RecordingObserver : public Observer {
+ public:
+  void Log(LogLevel level, std::string_view message) noexcept override {
+    if (level == LogLevel::kWarn) warnings.emplace_back(message);
+  }
+  void OnProgress(const ctdump::Progress&) noexcept override {}
+  std::vector<std::string> warnings;
+};
+
+class TreeCopyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = sys::MakeTempDir("/var/tmp/ctdump-tree-copy-test.");
+    ASSERT_TRUE(dir.ok()) << dir.status().message();
+    dir_ = *dir;
+    from_ = dir_ + "/from";
+    to_ = dir_ + "/to";
+    ASSERT_EQ(::mkdir(from_.c_str(), 0755), 0);
+    ASSERT_EQ(::mkdir(to_.c_str(), 0700), 0);
+  }
+  void TearDown() override {
+    // rm copes with trees deeper than PATH_MAX.
+    EXPECT_EQ(std::system(("rm -rf --one-file-system " + dir_).c_str()), 0);
+  }
+
+  void Write(const std::string& rel, const std::string& data, mode_t mode = 0644) {
+    sys::UniqueFd fd(::open((from_ + "/" + rel).c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode));
+    ASSERT_TRUE(fd.valid()) << rel;
+    ASSERT_EQ(::write(fd.get(), data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  }
+  void Mkdir(const std::string& rel, mode_t mode = 0755) {
+    ASSERT_EQ(::mkdir((from_ + "/" + rel).c_str(), mode), 0) << rel;
+  }
+  static std::string Read(const std::string& path) {
+    auto s = sys::ReadFile(path);
+    return s.ok() ? *s : "<" + s.status().message() + ">";
+  }
+  static struct stat Lstat(const std::string& path) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+    return st;
+  }
+  static std::string Xattr(const std::string& path, const char* name) {
+    char buf[256];
+    ssize_t n = ::lgetxattr(path.c_str(), name, buf, sizeof(buf));
+    return n < 0 ? "<none>" : std::string(buf, static_cast<size_t>(n));
+  }
+  static std::string Run(const std::string& cmd) {
+    std::string out;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[512];
+    while (p && std::fgets(buf, sizeof(buf), p)) out += buf;
+    if (p) ::pclose(p);
+    return out;
+  }
+  TreeCopyStats Sync(TreeCopier& c) {
+    auto s = c.Sync();
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() ? *s : TreeCopyStats{};
+  }
+
+  std::string dir_, from_, to_;
+  RecordingObserver observer_;
+};
+
+TEST_F(TreeCopyTest, RootKeepsOwnersModesTimesXattrsAclsLinksAndSpecialFiles) {
+  Mkdir("etc", 0750);
+  Write("etc/shadow", "secret\n", 0640);
+  ASSERT_EQ(::chown((from_ + "/etc/shadow").c_str(), 0, 42), 0);
+  Write("bin-su", "elf", 0755);
+  ASSERT_EQ(::chown((from_ + "/bin-su").c_str(), 1000, 1001), 0);
+  ASSERT_EQ(::chmod((from_ + "/bin-su").c_str(), 04755), 0);
+  ASSERT_EQ(::setxattr((from_ + "/bin-su").c_str(), "user.note", "v1", 2, 0), 0);
+  ASSERT_EQ(::setxattr((from_ + "/etc").c_str(), "user.dir", "d", 1, 0), 0);
+  Write("acl", "a", 0664);
+  ASSERT_EQ(std::system(("setfacl -m u:1234:rwx,g:5678:r " + from_ + "/acl").c_str()), 0);
+  ASSERT_EQ(std::system(("setfacl -d -m u:1234:rx " + from_ + "/etc").c_str()), 0);
+  Write("hard1", "same inode");
+  ASSERT_EQ(::link((from_ + "/hard1").c_str(), (from_ + "/etc/hard2").c_str()), 0);
+  ASSERT_EQ(::symlink("../etc/shadow", (from_ + "/link").c_str()), 0);
+  ASSERT_EQ(::lchown((from_ + "/link").c_str(), 5, 6), 0);
+  ASSERT_EQ(::mkfifo((from_ + "/fifo").c_str(), 0620), 0);
+  ASSERT_EQ(::chmod((from_ + "/fifo").c_str(), 0620), 0);  // past the umask
+  ASSERT_EQ(::mknod((from_ + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+  struct timespec times[2] = {{100, 123456789}, {200, 987654321}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (from_ + "/bin-su").c_str(), times, 0), 0);
+  ASSERT_EQ(::utimensat(AT_FDCWD, (from_ + "/etc").c_str(), times, 0), 0);
+  ASSERT_EQ(::utimensat(AT_FDCWD, (from_ + "/link").c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
+
+  TreeCopier c(from_, to_, {}, &observer_);
+  TreeCopyStats s = Sync(c);
+  EXPECT_EQ(s.failed, 0u);
+  EXPECT_EQ(observer_.warnings, std::vector<std::string>{});
+
+  EXPECT_EQ(Read(to_ + "/etc/shadow"), "secret\n");
+  struct stat st = Lstat(to_ + "/etc/shadow");
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_gid, 42u);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  st = Lstat(to_ + "/bin-su");
+  EXPECT_EQ(st.st_uid, 1000u);
+  EXPECT_EQ(st.st_gid, 1001u);
+  EXPECT_EQ(st.st_mode & 07777, 04755u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 200);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 987654321);
+  EXPECT_EQ(st.st_atim.tv_nsec, 123456789);
+  EXPECT_EQ(Xattr(to_ + "/bin-su", "user.note"), "v1");
+  st = Lstat(to_ + "/etc");
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 987654321) << "directory times are set after its contents";
+  EXPECT_EQ(Xattr(to_ + "/etc", "user.dir"), "d");
+  EXPECT_EQ(Run("getfacl -cpn " + to_ + "/acl"), Run("getfacl -cpn " + from_ + "/acl"));
+  EXPECT_THAT(Run("getfacl -cpn " + to_ + "/acl"), HasSubstr("user:1234:rwx"));
+  EXPECT_EQ(Lstat(to_ + "/acl").st_mode & 07777, 0674u);  // the mask in the group bits
+  EXPECT_EQ(Run("getfacl -cpnd " + to_ + "/etc"), Run("getfacl -cpnd " + from_ + "/etc"));
+  EXPECT_THAT(Run("getfacl -cpnd " + to_ + "/etc"), HasSubstr("user:1234:r-x"));
+  EXPECT_EQ(Lstat(to_ + "/hard1").st_ino, Lstat(to_ + "/etc/hard2").st_ino);
+  EXPECT_EQ(Lstat(to_ + "/hard1").st_nlink, 2u);
+  char target[64] = {};
+  ASSERT_GT(::readlink((to_ + "/link").c_str(), target, sizeof(target)), 0);
+  EXPECT_STREQ(target, "../etc/shadow");
+  st = Lstat(to_ + "/link");
+  EXPECT_EQ(st.st_uid, 5u);
+  EXPECT_EQ(st.st_gid, 6u);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 987654321);
+  st = Lstat(to_ + "/fifo");
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0620u);
+  st = Lstat(to_ + "/null");
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_rdev, makedev(1, 3));
+}
+
+TEST_F(TreeCopyTest, HolesStayHolesAndWrittenZerosStayData) {
+  // 1 TiB of holes around 4 KiB of data: read in full this would take hours.
+  {
+    sys::UniqueFd fd(::open((from_ + "/sparse").c_str(), O_WRONLY | O_CREAT, 0644));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(::ftruncate(fd.get(), off_t{1} << 40), 0);
+    std::string data(4096, 'x');
+    ASSERT_EQ(::pwrite(fd.get(), data.data(), data.size(), off_t{1} << 39), 4096);
+  }
+  Write("holes-only", "");
+  ASSERT_EQ(::truncate((from_ + "/holes-only").c_str(), off_t{1} << 40), 0);
+  Write("zeros", std::string(1 << 20, '\0'));
+  ASSERT_EQ(::fsync(sys::UniqueFd(::open((from_ + "/zeros").c_str(), O_RDONLY)).get()), 0);
+
+  TreeCopier c(from_, to_, {}, &observer_);
+  TreeCopyStats s = Sync(c);
+  EXPECT_EQ(s.data_bytes, 4096u + (1u << 20));
+
+  struct stat st = Lstat(to_ + "/sparse");
+  EXPECT_EQ(st.st_size, off_t{1} << 40);
+  EXPECT_LE(st.st_blocks, 64) << "holes were written";
+  sys::UniqueFd fd(::open((to_ + "/sparse").c_str(), O_RDONLY));
+  char buf[4] = {};
+  ASSERT_EQ(::pread(fd.get(), buf, 4, (off_t{1} << 39) + 100), 4);
+  EXPECT_EQ(std::string(buf, 4), "xxxx");
+  st = Lstat(to_ + "/holes-only");
+  EXPECT_EQ(st.st_size, off_t{1} << 40);
+  EXPECT_EQ(st.st_blocks, 0);
+  st = Lstat(to_ + "/zeros");
+  EXPECT_EQ(st.st_size, 1 << 20);
+  EXPECT_GE(st.st_blocks, (1 << 20) / 512) << "written zeros became holes";
+  EXPECT_EQ(Read(to_ + "/zeros"), std::string(1 << 20, '\0'));
+}
+
+TEST_F(TreeCopyTest, PathsLongerThanPathMaxWithFewOpenFiles) {
+  sys::UniqueFd fd(::open(from_.c_str(), O_RDONLY | O_DIRECTORY));
+  const std::string name(30, 'd');
+  const int levels = 300;  // 9.3 KB: more than twice PATH_MAX, more levels than open files
+  for (int i = 0; i < levels; ++i) {
+    ASSERT_EQ(::mkdirat(fd.get(), name.c_str(), 0750), 0);
+    fd.Reset(::openat(fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY));
+    ASSERT_TRUE(fd.valid());
+  }
+  sys::UniqueFd f(::openat(fd.get(), "leaf", O_WRONLY | O_CREAT, 0600));
+  ASSERT_EQ(::write(f.get(), "deep\n", 5), 5);
+  f.Reset();
+  ASSERT_EQ(::symlinkat("x", fd.get(), "link"), 0);
+  ASSERT_EQ(::linkat(fd.get(), "leaf", fd.get(), "leaf2", 0), 0);
+  fd.Reset();
+
+  struct rlimit old;
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  struct rlimit low = {256, old.rlim_max};
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  TreeCopier c(from_, to_, {}, &observer_);
+  TreeCopyStats s = Sync(c);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_EQ(s.failed, 0u);
+  EXPECT_EQ(observer_.warnings, std::vector<std::string>{});
+  EXPECT_EQ(s.entries, static_cast<uint64_t>(levels) + 4);
+
+  fd.Reset(::open(to_.c_str(), O_RDONLY | O_DIRECTORY));
+  for (int i = 0; i < levels; ++i) {
+    fd.Reset(::openat(fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+    ASSERT_TRUE(fd.valid()) << "level " << i;
+  }
+  struct stat st;
+  ASSERT_EQ(::fstatat(fd.get(), "leaf", &st, 0), 0);
+  EXPECT_EQ(st.st_size, 5);
+  EXPECT_EQ(st.st_nlink, 2u);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  ASSERT_EQ(::fstatat(fd.get(), "link", &st, AT_SYMLINK_NOFOLLOW), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  fd.Reset();
+
+  // The second pass deletes the deep tree once it is gone, as deep.
+  ASSERT_EQ(std::system(("rm -rf " + from_ + "/" + name).c_str()), 0);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  s = Sync(c);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_EQ(s.deleted, 1u);
+  EXPECT_EQ(s.failed, 0u);
+  EXPECT_EQ(observer_.warnings, std::vector<std::string>{});
+  EXPECT_EQ(::access((to_ + "/" + name).c_str(), F_OK), -1);
+}
+
+TEST_F(TreeCopyTest, SecondPassCopiesOnlyWhatChangedAndDeletesWhatVanished) {
+  Mkdir("d");
+  Write("d/same", "unchanged");
+  Write("d/edit", "aaaa");
+  Write("d/gone", "x");
+  Mkdir("d/gone-dir");
+  Write("d/gone-dir/f", "y");
+  Write("d/becomes-dir", "z");
+  Write("chmod", "c");
+  Write("xattr", "x");
+  ASSERT_EQ(::setxattr((from_ + "/xattr").c_str(), "user.a", "1", 1, 0), 0);
+  Write("hard", "h");
+  ASSERT_EQ(::link((from_ + "/hard").c_str(), (from_ + "/hard-2").c_str()), 0);
+  // A file changed within a second of the pass that looked at it may have
+  // changed again in the same timestamp tick: only older ones are trusted.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+
+  TreeCopier c(from_, to_, {}, &observer_);
+  TreeCopyStats s = Sync(c);
+  EXPECT_EQ(s.failed, 0u);
+  ino_t same_ino = Lstat(to_ + "/d/same").st_ino;
+
+  s = Sync(c);  // nothing changed
+  EXPECT_EQ(s.copied, 0u) << s.Summary();
+  EXPECT_EQ(s.deleted, 0u);
+  EXPECT_EQ(s.data_bytes, 0u);
+
+  // Same size and mtime, new content: ctime tells.
+  struct stat before = Lstat(from_ + "/d/edit");
+  Write("d/edit", "bbbb");
+  struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (from_ + "/d/edit").c_str(), times, 0), 0);
+  ASSERT_EQ(::unlink((from_ + "/d/gone").c_str()), 0);
+  ASSERT_EQ(std::system(("rm -r " + from_ + "/d/gone-dir").c_str()), 0);
+  ASSERT_EQ(::unlink((from_ + "/d/becomes-dir").c_str()), 0);
+  Mkdir("d/becomes-dir");
+  Write("d/becomes-dir/inside", "i");
+  Write("d/new", "n");
+  ASSERT_EQ(::chmod((from_ + "/chmod").c_str(), 0600), 0);
+  ASSERT_EQ(::removexattr((from_ + "/xattr").c_str(), "user.a"), 0);
+  ASSERT_EQ(::unlink((from_ + "/hard-2").c_str()), 0);
+  Write("hard-2", "separate");
+
+  s = Sync(c);
+  EXPECT_EQ(s.failed, 0u);
+  EXPECT_EQ(s.deleted, 2u) << s.Summary();  // d/gone, d/gone-dir (becomes-dir is replaced)
+  EXPECT_EQ(Read(to_ + "/d/edit"), "bbbb");
+  EXPECT_EQ(Lstat(to_ + "/d/same").st_ino, same_ino) << "unchanged file copied again";
+  EXPECT_EQ(::access((to_ + "/d/gone").c_str(), F_OK), -1);
+  EXPECT_EQ(::access((to_ + "/d/gone-dir").c_str(), F_OK), -1);
+  EXPECT_TRUE(S_ISDIR(Lstat(to_ + "/d/becomes-dir").st_mode));
+  EXPECT_EQ(Read(to_ + "/d/becomes-dir/inside"), "i");
+  EXPECT_EQ(Read(to_ + "/d/new"), "n");
+  EXPECT_EQ(Lstat(to_ + "/chmod").st_mode & 07777, 0600u);
+  EXPECT_EQ(Xattr(to_ + "/xattr", "user.a"), "<none>");
+  EXPECT_EQ(Read(to_ + "/hard"), "h");
+  EXPECT_EQ(Read(to_ + "/hard-2"), "separate");
+  EXPECT_NE(Lstat(to_ + "/hard").st_ino, Lstat(to_ + "/hard-2").st_ino);
+  EXPECT_EQ(Lstat(to_ + "/d").st_mtim.tv_nsec, Lstat(from_ + "/d").st_mtim.tv_nsec);
+}
+
+TEST_F(TreeCopyTest, ExclusionsAndIncludedSources) {
+  Mkdir("tmp");
+  Write("tmp/junk", "j");
+  Mkdir("var");
+  Write("var/keep", "k");
+  Write("var/x.log", "l");
+  Mkdir("mnt");
+  Mkdir("mnt/data");
+  Write("mnt/data/f", "data");
+  TreeCopyOptions o;
+  o.sources = {"./", "./mnt/data"};
+  o.exclude_patterns = {"/tmp/?*", "*.log"};
+  TreeCopier c(from_, to_, o, &observer_);
+  Sync(c);
+  EXPECT_TRUE(S_ISDIR(Lstat(to_ + "/tmp").st_mode));
+  EXPECT_EQ(::access((to_ + "/tmp/junk").c_str(), F_OK), -1);
+  EXPECT_EQ(::access((to_ + "/var/x.log").c_str(), F_OK), -1);
+  EXPECT_EQ(Read(to_ + "/var/keep"), "k");
+  // A source below another is copied by its own walk, and the second pass
+  // keeps it.
+  EXPECT_EQ(Read(to_ + "/mnt/data/f"), "data");
+  TreeCopyStats s = Sync(c);
+  EXPECT_EQ(s.deleted, 0u);
+  EXPECT_EQ(Read(to_ + "/mnt/data/f"), "data");
+}
+
+}  // namespace
+}  // namespace ctdump::backup
