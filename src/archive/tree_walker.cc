@@ -313,6 +313,15 @@ Status Walker::VisitRegular(int dir_fd, const std::string& name, const std::stri
     return ErrnoError(errno, fmt::format("Failed to stat \"/{}\"", rel));
   if (!S_ISREG(fst.st_mode)) return Status::OK();  // replaced while we walked
   ASSIGN_OR_RETURN(EntryPtr e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), fst, rel));
+  // libarchive maps holes with FIEMAP; where that tells nothing and the
+  // blocks say there are holes, SEEK_DATA/SEEK_HOLE do (an all-hole file
+  // must never be read whole).
+  if (archive_entry_sparse_count(e.get()) == 0 && fst.st_size > 0 &&
+      static_cast<uint64_t>(fst.st_blocks) * 512 < static_cast<uint64_t>(fst.st_size)) {
+    for (auto [off, len] : DataRegions(fd.get(), static_cast<uint64_t>(fst.st_size)))
+      archive_entry_sparse_add_entry(e.get(), static_cast<la_int64_t>(off),
+                                     static_cast<la_int64_t>(len));
+  }
   ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   RETURN_IF_ERROR(visitor_->Visit(e.get(), rel, fd.get()));
   if (fst.st_nlink > 1) links_.emplace(std::make_pair(fst.st_dev, fst.st_ino), rel);
@@ -338,6 +347,32 @@ Result<std::string> NormalizeSource(const std::string& source) {
     pos = end + 1;
   }
   return out;
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> DataRegions(int fd, uint64_t size) {
+  std::vector<std::pair<uint64_t, uint64_t>> regions;
+  bool known = true;
+  for (uint64_t pos = 0; pos < size;) {
+    off_t data = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
+    if (data < 0) {
+      known = errno == ENXIO;  // ENXIO: hole from pos to the end
+      break;
+    }
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    if (hole <= data) {
+      known = false;
+      break;
+    }
+    uint64_t end = std::min(static_cast<uint64_t>(hole), size);
+    if (static_cast<uint64_t>(data) >= end) break;  // data beyond `size`: it grew
+    regions.emplace_back(static_cast<uint64_t>(data), end - static_cast<uint64_t>(data));
+    pos = end;
+  }
+  ::lseek(fd, 0, SEEK_SET);
+  if (!known) return {};
+  if (regions.empty()) return {{0, 0}};  // all hole
+  if (regions.size() == 1 && regions[0].first == 0 && regions[0].second == size) return {};
+  return regions;
 }
 
 bool WalkOrderLess(std::string_view a, std::string_view b) {

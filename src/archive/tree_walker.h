@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ctdump/observer.h"
@@ -78,6 +79,12 @@ Status WalkTree(const std::string& directory, const std::vector<std::string>& so
 // The order of the walk for paths relative to one source: depth first with
 // names sorted bytewise, i.e. paths compared component by component.
 bool WalkOrderLess(std::string_view a, std::string_view b);
+
+// The data regions of the file `fd` of `size` bytes by SEEK_DATA/SEEK_HOLE,
+// in libarchive's form: (offset, length) in order; one (0, 0) when it is all
+// hole; empty when it has no hole or the file system cannot tell. Written
+// zeros are data. The file offset is left at 0.
+std::vector<std::pair<uint64_t, uint64_t>> DataRegions(int fd, uint64_t size);
 
 // Copies [offset, offset+length) of `fd` to `write` in blocks of up to
 // buf.size(); a file that ended early makes *shrunk the missing length.

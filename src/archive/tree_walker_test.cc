@@ -139,3 +139,44 @@ TEST_F(TreeWalkerTest, WalkStopsWhenADirectoryMovesBelowAClosedAncestor) {
 
 }  // namespace
 }  // namespace ctdump::archive
+
+namespace ctdump::archive {
+namespace {
+
+// SEEK_DATA/SEEK_HOLE regions, as the walk uses them where libarchive's
+// FIEMAP map says nothing: an all-hole file is one empty region, written
+// zeros are data, a dense file has no map.
+TEST(DataRegionsTest, HolesDataAndWrittenZeros) {
+  auto dir = sys::MakeTempDir("/var/tmp/ctdump-regions-test.");
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  auto open = [&](const std::string& name) {
+    return sys::UniqueFd(
+        ::open((*dir + "/" + name).c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  };
+  constexpr uint64_t kTiB = uint64_t{1} << 40;
+  sys::UniqueFd hole = open("hole");
+  ASSERT_EQ(::ftruncate(hole.get(), static_cast<off_t>(kTiB)), 0);
+  using Regions = std::vector<std::pair<uint64_t, uint64_t>>;
+  EXPECT_EQ(DataRegions(hole.get(), kTiB), (Regions{{0, 0}}));
+
+  sys::UniqueFd mixed = open("mixed");
+  ASSERT_EQ(::ftruncate(mixed.get(), static_cast<off_t>(kTiB)), 0);
+  ASSERT_EQ(::pwrite(mixed.get(), "m", 1, kTiB / 2), 1);
+  ASSERT_EQ(::fsync(mixed.get()), 0);
+  Regions r = DataRegions(mixed.get(), kTiB);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_LE(r[0].first, kTiB / 2);
+  EXPECT_GT(r[0].first + r[0].second, kTiB / 2);
+  EXPECT_LT(r[0].second, uint64_t{1} << 20);
+  EXPECT_EQ(::lseek(mixed.get(), 0, SEEK_CUR), 0);
+
+  sys::UniqueFd zeros = open("zeros");
+  std::string z(1 << 20, '\0');
+  ASSERT_EQ(::write(zeros.get(), z.data(), z.size()), static_cast<ssize_t>(z.size()));
+  ASSERT_EQ(::fsync(zeros.get()), 0);
+  EXPECT_EQ(DataRegions(zeros.get(), z.size()), Regions{});  // dense: no map
+  EXPECT_TRUE(sys::RemoveTree(*dir).ok());
+}
+
+}  // namespace
+}  // namespace ctdump::archive

@@ -30,6 +30,7 @@
 
 #include "sys/file.h"
 #include "sys/subprocess.h"
+#include "sys/unique_fd.h"
 
 namespace ctdump::archive {
 namespace {
@@ -518,6 +519,55 @@ TEST_F(TreeWriterTest, SparseFileKeepsItsHoles) {
   EXPECT_EQ(std::string(c, 2), "yy");
   ::close(fd);
   ExpectSameTree(dest);
+}
+
+// A 1 TiB file that is all hole and a 1 TiB file with data in the middle
+// and at the end are archived without reading or feeding their holes
+// byte by byte; written zeros stay data. GNU tar restores both with holes.
+TEST_F(TreeWriterTest, HugeSparseFilesAreFastAndWrittenZerosStayData) {
+  constexpr off_t kTiB = off_t{1} << 40;
+  WriteFile(P("allhole"), "");
+  ASSERT_EQ(::truncate(P("allhole").c_str(), kTiB), 0);
+  WriteFile(P("tail"), "");
+  {
+    sys::UniqueFd fd(::open(P("tail").c_str(), O_WRONLY | O_CLOEXEC));
+    ASSERT_EQ(::pwrite(fd.get(), "mid", 3, kTiB / 2), 3);
+    ASSERT_EQ(::pwrite(fd.get(), "end", 3, kTiB - 3), 3);
+    ASSERT_EQ(::fsync(fd.get()), 0);
+  }
+  WriteFile(P("zeros"), std::string(1 << 20, '\0'));
+  Sh("sync " + Quote(P("zeros")));
+  TreeWriterOptions o;
+  o.compression = Compression::kNone;
+  auto start = std::chrono::steady_clock::now();
+  auto st = Write(o);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(st.ok()) << st.status().message();
+  EXPECT_LT(seconds, 5.0);
+  EXPECT_LT(st->archive_bytes, (1u << 20) + 256u * 1024);  // the zeros file is stored whole
+  EXPECT_GE(st->archive_bytes, 1u << 20);
+  std::string listing = Sh("tar -tvf " + Quote(archive_));
+  EXPECT_NE(listing.find(" 1099511627776 "), std::string::npos) << listing;
+
+  std::string dest = base_ + "/sparse-dest";
+  ASSERT_EQ(::mkdir(dest.c_str(), 0755), 0);
+  Sh("tar --sparse -xpf " + Quote(archive_) + " -C " + Quote(dest) + " ./allhole ./tail ./zeros");
+  struct stat s;
+  ASSERT_EQ(::stat((dest + "/allhole").c_str(), &s), 0);
+  EXPECT_EQ(s.st_size, kTiB);
+  EXPECT_EQ(s.st_blocks, 0);
+  ASSERT_EQ(::stat((dest + "/tail").c_str(), &s), 0);
+  EXPECT_EQ(s.st_size, kTiB);
+  EXPECT_LT(s.st_blocks * 512, 1 << 20);
+  sys::UniqueFd fd(::open((dest + "/tail").c_str(), O_RDONLY | O_CLOEXEC));
+  char buf[3];
+  ASSERT_EQ(::pread(fd.get(), buf, 3, kTiB / 2), 3);
+  EXPECT_EQ(std::string(buf, 3), "mid");
+  ASSERT_EQ(::pread(fd.get(), buf, 3, kTiB - 3), 3);
+  EXPECT_EQ(std::string(buf, 3), "end");
+  ASSERT_EQ(::stat((dest + "/zeros").c_str(), &s), 0);
+  EXPECT_EQ(s.st_size, 1 << 20);
+  EXPECT_GE(s.st_blocks * 512, 1 << 20);  // data, not a hole
 }
 
 TEST_F(TreeWriterTest, PrefixFilesComeFirstOwnedByUid0) {

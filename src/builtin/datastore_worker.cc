@@ -361,14 +361,20 @@ class Visitor : public archive::EntryVisitor {
       uint64_t end = 0, stored = 0;
       if (archive_entry_sparse_reset(ae) > 0) {
         la_int64_t off, len;
+        bool all_hole = true;  // only empty regions: libarchive's (0, 0)
         while (archive_entry_sparse_next(ae, &off, &len) == ARCHIVE_OK) {
           uint64_t o = static_cast<uint64_t>(off), l = static_cast<uint64_t>(len);
+          if (l == 0) continue;
+          all_hole = false;
           // Never trust a map beyond the size or out of order.
-          if (o < end || l == 0 || l > e.size || o > e.size - l) continue;
+          if (o < end || l > e.size || o > e.size - l) continue;
           e.sparse.emplace_back(o, l);
           end = o + l;
           stored += l;
         }
+        // An all-hole file is one empty region, no stored bytes (an empty
+        // map would mean a dense file, read whole).
+        if (all_hole && e.size > 0) e.sparse.emplace_back(0, 0);
         if (e.sparse.size() == 1 && e.sparse[0].first == 0 && e.sparse[0].second == e.size)
           e.sparse.clear();
       }

@@ -4,14 +4,17 @@
 #include "builtin/datastore_worker.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <chrono>
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -94,6 +97,52 @@ class DatastoreWorkerTest : public ::testing::Test {
     return out;
   }
 
+  // The stream through a pipe, given up after `seconds` (the worker is
+  // killed; *in_time false); keeps at most `keep` bytes, counts all.
+  std::string StreamWithin(double seconds, size_t keep, uint64_t* total, bool* in_time) {
+    int p[2];
+    EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    sys::UniqueFd r(p[0]), w(p[1]);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int null = ::open("/dev/null", O_RDWR);
+      ::dup2(null, 0);
+      ::dup2(null, 2);
+      ::dup2(w.get(), 1);
+      DatastoreWorkerConfig c;
+      c.directory = tree_;
+      c.sources = {"./"};
+      ::_exit(RunDatastoreWorker(c));
+    }
+    w.Reset();
+    std::string out;
+    *total = 0;
+    std::thread reader([&] {
+      char buf[1 << 16];
+      for (ssize_t n; (n = ::read(r.get(), buf, sizeof(buf))) > 0;) {
+        *total += static_cast<uint64_t>(n);
+        if (out.size() < keep) out.append(buf, std::min(static_cast<size_t>(n), keep - out.size()));
+      }
+    });
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    int status = -1;
+    *in_time = true;
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        *in_time = false;
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    reader.join();
+    if (*in_time) {
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    }
+    return out;
+  }
+
   std::string StreamThroughFile() {
     std::string path = dir_ + "/stream";
     sys::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -156,6 +205,34 @@ class DatastoreWorkerTest : public ::testing::Test {
   std::string dir_, tree_;
   std::map<std::string, std::string> want_;
 };
+
+// A 1 TiB all-hole file and a 1 TiB file with a little data are streamed
+// without reading their holes (the all-hole one as one empty region); a
+// file of written zeros stays data.
+TEST_F(DatastoreWorkerTest, HugeSparseFilesAreNotReadAndZerosStayData) {
+  constexpr uint64_t kTiB = uint64_t{1} << 40;
+  WriteSparse("allhole", kTiB, {});
+  WriteSparse("tail", kTiB, {{kTiB / 2, "mid"}, {kTiB - 3, "end"}});
+  Write("zeros", std::string(1 << 20, '\0'));
+  uint64_t total = 0;
+  bool in_time = false;
+  std::string stream = StreamWithin(10.0, 16 << 20, &total, &in_time);
+  ASSERT_TRUE(in_time) << "still streaming after 10 s: " << total << " bytes";
+  ASSERT_LT(total, (1u << 20) + (64u << 10));
+  auto entries = Entries(stream);
+  EXPECT_EQ(entries["allhole"].size, kTiB);
+  EXPECT_EQ(entries["allhole"].data_length, 0u);
+  EXPECT_EQ(entries["allhole"].sparse, (std::vector<std::pair<uint64_t, uint64_t>>{{0, 0}}));
+  EXPECT_EQ(entries["tail"].size, kTiB);
+  EXPECT_EQ(entries["tail"].data_length, entries["tail"].sparse.size() * 4096u);
+  EXPECT_TRUE(entries["zeros"].sparse.empty());
+  EXPECT_EQ(entries["zeros"].data_length, 1u << 20);
+  auto files = Files(stream);
+  EXPECT_EQ(files["allhole"], "");
+  EXPECT_EQ(files["zeros"], std::string(1 << 20, '\0'));
+  EXPECT_NE(files["tail"].find("mid"), std::string::npos);
+  EXPECT_NE(files["tail"].find("end"), std::string::npos);
+}
 
 // A file with an ACL mask keeps its own mode (group bits = the mask), as
 // GNU tar stores it, not the ACL's group:: bits; the ACL is kept whole.
