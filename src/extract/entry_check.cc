@@ -5,7 +5,9 @@
 
 #include <charconv>
 #include <cstring>
+#include <algorithm>
 #include <limits>
+#include <vector>
 
 namespace ctdump::extract {
 namespace {
@@ -41,6 +43,10 @@ uint32_t LoadLe(const char* p, int bytes) {
   uint32_t v = 0;
   for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
   return v;
+}
+
+void StoreLe(std::string* out, uint32_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
 }  // namespace
@@ -94,23 +100,43 @@ bool GidRepresentable(const IdMap& map, int64_t gid) {
 }
 
 std::optional<std::string> FilterPosixAclXattr(std::string_view value, const IdMap& map,
-                                               int* dropped) {
+                                               uint32_t fallback_uid, uint32_t fallback_gid,
+                                               int* fallen_back) {
   if (value.size() < kAclHeaderSize || (value.size() - kAclHeaderSize) % kAclEntrySize != 0)
     return std::nullopt;
   if (LoadLe(value.data(), 4) != kAclXattrVersion) return std::nullopt;
-  std::string out(value.substr(0, kAclHeaderSize));
+  struct Ace {
+    uint16_t tag, perm;
+    uint32_t id;
+  };
+  std::vector<Ace> aces;
+  bool changed = false;
   for (size_t off = kAclHeaderSize; off < value.size(); off += kAclEntrySize) {
     const char* e = value.data() + off;
-    uint16_t tag = static_cast<uint16_t>(LoadLe(e, 2));
-    uint32_t id = LoadLe(e + 4, 4);
-    bool keep = true;
-    if (tag == kAclUser) keep = UidRepresentable(map, id);
-    if (tag == kAclGroup) keep = GidRepresentable(map, id);
-    if (keep) {
-      out.append(e, kAclEntrySize);
-    } else {
-      ++*dropped;
+    Ace a{static_cast<uint16_t>(LoadLe(e, 2)), static_cast<uint16_t>(LoadLe(e + 2, 2)),
+          LoadLe(e + 4, 4)};
+    if ((a.tag == kAclUser && !UidRepresentable(map, a.id)) ||
+        (a.tag == kAclGroup && !GidRepresentable(map, a.id))) {
+      a.id = a.tag == kAclUser ? fallback_uid : fallback_gid;
+      ++*fallen_back;
+      changed = true;
     }
+    aces.push_back(a);
+  }
+  if (!changed) return std::string(value);
+  std::stable_sort(aces.begin(), aces.end(), [](const Ace& a, const Ace& b) {
+    bool named = a.tag == kAclUser || a.tag == kAclGroup;
+    return a.tag != b.tag ? a.tag < b.tag : named && a.id < b.id;
+  });
+  std::string out(value.substr(0, kAclHeaderSize));
+  for (size_t i = 0; i < aces.size(); ++i) {
+    Ace a = aces[i];
+    while (i + 1 < aces.size() && (a.tag == kAclUser || a.tag == kAclGroup) &&
+           aces[i + 1].tag == a.tag && aces[i + 1].id == a.id)
+      a.perm |= aces[++i].perm;
+    StoreLe(&out, a.tag, 2);
+    StoreLe(&out, a.perm, 2);
+    StoreLe(&out, a.id, 4);
   }
   return out;
 }

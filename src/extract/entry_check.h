@@ -47,12 +47,16 @@ bool IsBelowDev(std::string_view normalized);
 bool UidRepresentable(const IdMap& map, int64_t uid);
 bool GidRepresentable(const IdMap& map, int64_t gid);
 
-// Filters the value of a system.posix_acl_access / posix_acl_default xattr
+// Maps the value of a system.posix_acl_access / posix_acl_default xattr
 // (Linux format: le32 version 2, then {le16 tag, le16 perm, le32 id}
-// entries): named user/group entries whose id `map` cannot represent are
-// dropped and counted in *dropped. nullopt for a malformed value.
+// entries) into `map`: named user/group entries whose id `map` cannot
+// represent are given to `fallback_uid` / `fallback_gid` (never dropped,
+// as owners are) and counted in *fallen_back; entries that then name the
+// same id are merged (their permissions or-ed) and entries come out in the
+// kernel's order (by tag, then id). nullopt for a malformed value.
 std::optional<std::string> FilterPosixAclXattr(std::string_view value, const IdMap& map,
-                                               int* dropped);
+                                               uint32_t fallback_uid, uint32_t fallback_gid,
+                                               int* fallen_back);
 
 // name -> id from the text of an /etc/passwd or /etc/group file
 // ("name:x:id:..."); malformed lines are skipped, the first of two equal

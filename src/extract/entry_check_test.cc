@@ -113,7 +113,8 @@ std::string AclXattr(const std::vector<std::tuple<uint16_t, uint16_t, uint32_t>>
   return v;
 }
 
-TEST(FilterPosixAclXattrTest, DropsUnrepresentableNamedEntries) {
+// docs/restore.md: such entries go to 65534, never dropped.
+TEST(FilterPosixAclXattrTest, UnrepresentableNamedEntriesGoToTheFallback) {
   const uint32_t kUndef = 0xffffffff;
   std::string in = AclXattr({{0x01, 6, kUndef},
                              {0x02, 4, 1000},
@@ -122,26 +123,51 @@ TEST(FilterPosixAclXattrTest, DropsUnrepresentableNamedEntries) {
                              {0x08, 4, 4000000000u},
                              {0x10, 6, kUndef},
                              {0x20, 4, kUndef}});
-  int dropped = 0;
-  auto out = FilterPosixAclXattr(in, DefaultMap(), &dropped);
+  int fell_back = 0;
+  auto out = FilterPosixAclXattr(in, DefaultMap(), 65534, 65533, &fell_back);
   ASSERT_TRUE(out);
-  EXPECT_EQ(dropped, 2);
+  EXPECT_EQ(fell_back, 2);
   EXPECT_EQ(*out, AclXattr({{0x01, 6, kUndef},
                             {0x02, 4, 1000},
+                            {0x02, 4, 65534},
                             {0x04, 4, kUndef},
+                            {0x08, 4, 65533},
                             {0x10, 6, kUndef},
                             {0x20, 4, kUndef}}));
-  dropped = 0;
-  EXPECT_EQ(*FilterPosixAclXattr(in, IdMap(), &dropped), in);
-  EXPECT_EQ(dropped, 0);
+  fell_back = 0;
+  EXPECT_EQ(*FilterPosixAclXattr(in, IdMap(), 65534, 65534, &fell_back), in);
+  EXPECT_EQ(fell_back, 0);
+}
+
+TEST(FilterPosixAclXattrTest, FallbackEntriesMergeAndStaySorted) {
+  const uint32_t kUndef = 0xffffffff;
+  // 65535 sorts after the fallback; 65534 is already named; two unmapped ids.
+  std::string in = AclXattr({{0x01, 6, kUndef},
+                             {0x02, 1, 65534},
+                             {0x02, 4, 65535},
+                             {0x02, 2, 70000},
+                             {0x02, 4, 80000},
+                             {0x04, 4, kUndef},
+                             {0x10, 7, kUndef},
+                             {0x20, 0, kUndef}});
+  int fell_back = 0;
+  auto out = FilterPosixAclXattr(in, DefaultMap(), 65534, 65534, &fell_back);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(fell_back, 2);
+  EXPECT_EQ(*out, AclXattr({{0x01, 6, kUndef},
+                            {0x02, 7, 65534},
+                            {0x02, 4, 65535},
+                            {0x04, 4, kUndef},
+                            {0x10, 7, kUndef},
+                            {0x20, 0, kUndef}}));
 }
 
 TEST(FilterPosixAclXattrTest, Malformed) {
-  int dropped = 0;
-  EXPECT_FALSE(FilterPosixAclXattr("", DefaultMap(), &dropped));
-  EXPECT_FALSE(FilterPosixAclXattr(std::string("\x01\0\0\0", 4), DefaultMap(), &dropped));
-  EXPECT_FALSE(FilterPosixAclXattr(AclXattr({{1, 6, 0}}) + "x", DefaultMap(), &dropped));
-  EXPECT_TRUE(FilterPosixAclXattr(AclXattr({}), DefaultMap(), &dropped));
+  int n = 0;
+  EXPECT_FALSE(FilterPosixAclXattr("", DefaultMap(), 65534, 65534, &n));
+  EXPECT_FALSE(FilterPosixAclXattr(std::string("\x01\0\0\0", 4), DefaultMap(), 65534, 65534, &n));
+  EXPECT_FALSE(FilterPosixAclXattr(AclXattr({{1, 6, 0}}) + "x", DefaultMap(), 65534, 65534, &n));
+  EXPECT_TRUE(FilterPosixAclXattr(AclXattr({}), DefaultMap(), 65534, 65534, &n));
 }
 
 TEST(IdDatabaseTest, ParsesPasswdAndGroupText) {

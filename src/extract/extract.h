@@ -30,8 +30,9 @@ struct ExtractOptions {
   // members ("checking archive.." and PVE's error texts).
   bool untrusted = false;
   // Container-view ids that the target's map cannot represent (a privileged
-  // container's backup restored as unprivileged) are replaced by these and
-  // reported (count and the first paths). Documented in docs/restore.md.
+  // container's backup restored as unprivileged), as owners and in ACL
+  // entries, are replaced by these and reported (count and the first
+  // paths). Documented in docs/restore.md.
   uint32_t fallback_uid = 65534;
   uint32_t fallback_gid = 65534;
   std::optional<uint64_t> bwlimit;  // bytes/s read from the source
@@ -54,6 +55,7 @@ struct ExtractStats {
   uint64_t unmapped_ids = 0;                   // entries whose owner fell back
   std::vector<std::string> unmapped_examples;  // first few such paths
   uint64_t stripped_privileges = 0;            // files that lost setuid/setgid/capabilities
+  uint64_t unmapped_acl_entries = 0;           // ACL entries given to the fallback ids
 };
 
 // Extracts the (possibly compressed: zstd, gzip, xz, none — detected from

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <clocale>
 #include <cstring>
@@ -293,8 +294,10 @@ void Extractor::MapOwners(archive_entry* e, const std::string& name) {
   }
   archive_entry_set_uname(e, nullptr);
   archive_entry_set_gname(e, nullptr);
-  int dropped = FilterAcl(e) + FilterAclXattrs(e, name);
-  if (fell_back || dropped > 0) {
+  // GNU tar may store an ACL twice (SCHILY.acl.* and the raw xattr).
+  int acl_entries = std::max(FilterAcl(e), FilterAclXattrs(e, name));
+  stats_.unmapped_acl_entries += static_cast<uint64_t>(acl_entries);
+  if (fell_back || acl_entries > 0) {
     if (stats_.unmapped_ids < kMaxUnmappedExamples) Report('U', name);
     ++stats_.unmapped_ids;
   }
@@ -310,36 +313,45 @@ int Extractor::FilterAcl(archive_entry* e) const {
     int type, permset, tag, qual;
   };
   std::vector<Ace> keep;
-  int dropped = 0;
+  int fell_back = 0;
   bool changed = false;
   int type, permset, tag, qual;
   const char* ace_name;
   while (archive_entry_acl_next(e, want, &type, &permset, &tag, &qual, &ace_name) == ARCHIVE_OK) {
     bool user = tag == ARCHIVE_ENTRY_ACL_USER, group = tag == ARCHIVE_ENTRY_ACL_GROUP;
+    bool unknown = false;
     if ((user || group) && qual == -1) {  // libarchive: no id, only a name
       changed = true;
       auto id = ResolveAclName(ace_name ? ace_name : "", user ? c_.host_users : c_.host_groups);
       qual = id ? static_cast<int>(*id) : -1;
-      if (!id) {
-        ++dropped;
-        continue;
-      }
+      unknown = !id;
     }
-    if ((user && !UidRepresentable(c_.map, static_cast<uint32_t>(qual))) ||
+    // As for owners (docs/restore.md): an id the map cannot hold, or a
+    // name nobody knows, goes to the fallback id; the entry is kept.
+    if (unknown || (user && !UidRepresentable(c_.map, static_cast<uint32_t>(qual))) ||
         (group && !GidRepresentable(c_.map, static_cast<uint32_t>(qual)))) {
-      ++dropped;
+      qual = static_cast<int>(user ? c_.options.fallback_uid : c_.options.fallback_gid);
+      ++fell_back;
+      changed = true;
+    }
+    // Two entries for one id are invalid: permissions are or-ed.
+    auto same = std::find_if(keep.begin(), keep.end(), [&](const Ace& a) {
+      return (user || group) && a.type == type && a.tag == tag && a.qual == qual;
+    });
+    if (same != keep.end()) {
+      same->permset |= permset;
       continue;
     }
     keep.push_back({type, permset, tag, qual});
   }
-  if (dropped == 0 && !changed) return 0;
+  if (!changed) return 0;
   // Rebuilding re-adds the user::/group::/other:: entries libarchive derives
   // from the mode; adding them sets the same mode bits again. Names are
   // left out: archive_write_disk uses the numeric id.
   archive_entry_acl_clear(e);
   for (const Ace& a : keep)
     archive_entry_acl_add_entry(e, a.type, a.permset, a.tag, a.qual, nullptr);
-  return dropped;
+  return fell_back;
 }
 
 // GNU tar --xattrs-include='*' also stores the ACLs as raw xattrs; their ids
@@ -374,7 +386,8 @@ int Extractor::FilterAclXattrs(archive_entry* e, const std::string& name) {
     std::string v(static_cast<const char*>(value), size);
     if (acl) {
       int d = 0;
-      auto filtered = FilterPosixAclXattr(v, c_.map, &d);
+      auto filtered = FilterPosixAclXattr(v, c_.map, c_.options.fallback_uid,
+                                          c_.options.fallback_gid, &d);
       if (!filtered) {
         Report('W', fmt::format("'{}': dropped malformed xattr {}", name, n));
         changed = true;

@@ -61,7 +61,7 @@ void CheckName(std::string_view name) {
 
 void CheckAcl(std::string_view value) {
   int dropped = 0;
-  auto out = ex::FilterPosixAclXattr(value, TestMap(), &dropped);
+  auto out = ex::FilterPosixAclXattr(value, TestMap(), 65534, 65534, &dropped);
   if (!out) return;
   if (out->size() > value.size() || (out->size() - 4) % 8 != 0) __builtin_trap();
   if (out->size() + 8 * static_cast<size_t>(dropped) != value.size()) __builtin_trap();

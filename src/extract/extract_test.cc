@@ -529,8 +529,40 @@ TEST_F(ExtractTest, UnrepresentableOwnersFallBackAndAreReported) {
   EXPECT_EQ(st.st_gid, 165534u);
   EXPECT_EQ(st.st_mode & 07777, 0755u);
   EXPECT_EQ(Lstat(root_ + "/group").st_gid, 165534u);
+  // The ACL entry too goes to nobody (docs/restore.md), not away.
   EXPECT_EQ(AclNamed(Xattr(root_ + "/acl", "system.posix_acl_access")),
-            (std::vector<std::pair<int, uint32_t>>{{2, 101000}}));
+            (std::vector<std::pair<int, uint32_t>>{{2, 101000}, {2, 165534}}));
+  EXPECT_EQ(stats->unmapped_acl_entries, 1u);
+  EXPECT_FALSE(log_.Has("WARN")) << log_.All();
+}
+
+// GNU tar stores an ACL twice (SCHILY.acl.access and, with
+// --xattrs-include='*', the raw xattr): both ways an unmapped entry goes to
+// 65534 and merges with an entry already there.
+TEST_F(ExtractTest, UnrepresentableAclEntriesFromGnuTarGoToNobody) {
+  std::string src = dir_ + "/src";
+  ASSERT_EQ(::mkdir(src.c_str(), 0755), 0);
+  Shell("set -e; cd " + src + "; mkdir sbin; echo x > f; setfacl -m u:70000:r,u:65534:w,g:80000:x,u:7:r f");
+  for (const char* xattrs : {"", " --xattrs --xattrs-include='*'"}) {
+    std::string tar = dir_ + "/acl.tar";
+    Shell("tar --numeric-owner --acls" + std::string(xattrs) + " -cpf " + tar + " -C " + src + " .");
+    std::string root = dir_ + "/r" + std::to_string(std::strlen(xattrs));
+    MakeRoot(root);
+    auto stats = ExtractTarFile(tar, root, map_, {}, &log_);
+    ASSERT_TRUE(stats.ok()) << stats.status().message() << "\n" << log_.All();
+    EXPECT_EQ(AclNamed(Xattr(root + "/f", "system.posix_acl_access")),
+              (std::vector<std::pair<int, uint32_t>>{{2, 100007}, {2, 165534}, {8, 165534}}))
+        << xattrs;
+    std::string text;
+    FILE* p = ::popen(("getfacl -n --omit-header " + root + "/f").c_str(), "r");
+    char buf[256];
+    while (p && std::fgets(buf, sizeof(buf), p)) text += buf;
+    if (p) ::pclose(p);
+    EXPECT_NE(text.find("user:165534:rw-"), std::string::npos) << text;
+    EXPECT_NE(text.find("group:165534:--x"), std::string::npos) << text;
+    EXPECT_EQ(stats->unmapped_ids, 1u);
+    EXPECT_EQ(stats->unmapped_acl_entries, 2u) << xattrs;
+  }
   EXPECT_FALSE(log_.Has("WARN")) << log_.All();
 }
 

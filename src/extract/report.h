@@ -5,8 +5,8 @@
 //   "U <path>"      an entry whose owner or ACL entries fell back (only the
 //                   first kMaxUnmappedExamples)
 //   "E <message>"   an error; the child exits non-zero (see kExit*) after it
-//   "S <entries> <bytes> <skipped_existing> <unmapped_ids> <stripped_privileges>"
-//                   once, last
+//   "S <entries> <bytes> <skipped_existing> <unmapped_ids> <stripped_privileges>
+//      <unmapped_acl_entries>"   once, last
 //
 // Text is escaped ('\' -> "\\", newline -> "\n") so that a member name with
 // a newline stays one line. Anything else on stderr (a crash message) is

@@ -214,10 +214,13 @@ Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, cons
   if (stats->unmapped_ids) {
     std::string first;
     for (const auto& e : stats->unmapped_examples) first += (first.empty() ? "" : ", ") + e;
+    std::string acl = stats->unmapped_acl_entries
+                          ? fmt::format("{} ACL entries among them; ", stats->unmapped_acl_entries)
+                          : "";
     log->Log(LogLevel::kWarn,
-             fmt::format("{} entries had owners the new ID map ({}) cannot represent; they now belong "
-                         "to uid/gid {} inside the container (first: {})",
-                         stats->unmapped_ids, map.ToString(), eo.fallback_uid, first));
+             fmt::format("{} entries had owners or ACL entries the new ID map ({}) cannot represent; "
+                         "they now belong to uid/gid {} inside the container ({}first: {})",
+                         stats->unmapped_ids, map.ToString(), eo.fallback_uid, acl, first));
   }
   return Status::OK();
 }

@@ -108,6 +108,39 @@ class RestoreTest(RestoreBase):
         st = os.stat(os.path.join(self.env["LXCPATH"], name, "rootfs/srv/tricky/unmapped.txt"))
         self.assertEqual(st.st_uid, 200000 + 65534)
 
+    def test_acl_entries_the_new_map_cannot_hold_go_to_nobody(self):
+        # A privileged container's backup (host ids) made by GNU tar on a dir
+        # storage, restored unprivileged: the ACL entry for uid 70000 goes to
+        # 65534 inside the container, as the docs say, and is counted.
+        tree = os.path.join(self.ws.dir, "tree")
+        os.makedirs(os.path.join(tree, "sbin"))
+        path = os.path.join(tree, "shared.txt")
+        with open(path, "w") as f:
+            f.write("x\n")
+        subprocess.run(["setfacl", "-m", "u:70000:r,u:1000:rw", path], check=True)
+        meta = os.path.join(self.ws.dir, "meta/etc/vzdump")
+        os.makedirs(meta)
+        with open(os.path.join(meta, "pct.conf"), "w") as f:
+            f.write("lxc.uts.name = acl\n")
+        with open(os.path.join(self.ws.config, "storage.cfg"), "a") as f:
+            f.write("\ndir: local\n\tpath %s\n" % self.ws.target)
+        os.makedirs(os.path.join(self.ws.target, "dump"))
+        name = "vzdump-lxc-acl-2020_01_02-03_04_05.tar"
+        subprocess.run(["tar", "-cpf", os.path.join(self.ws.target, "dump", name), "--numeric-owner", "--acls",
+                        "-C", os.path.dirname(os.path.dirname(meta)), "./etc/vzdump/pct.conf", "-C", tree, "."],
+                       check=True)
+        ct = self.new_name("a")
+        r = self.restore("local:" + name, ct, "--unprivileged", "1", *MAP2)
+        self.assertOk(r)
+        self.assertIn("1 entries had owners or ACL entries the new ID map (u 0 200000 65536, g 0 200000 65536) "
+                      "cannot represent; they now belong to uid/gid 65534 inside the container (1 ACL entries "
+                      "among them; first: ./shared.txt)", r.stderr)
+        out = subprocess.run(["getfacl", "-n", "--omit-header",
+                              os.path.join(self.env["LXCPATH"], ct, "rootfs/shared.txt")],
+                             capture_output=True, text=True, check=True).stdout
+        self.assertIn("user:265534:r--", out)
+        self.assertIn("user:201000:rw-", out)
+
     def test_btrfs_subvolume_rootfs_bwlimit_and_firewall(self):
         src = self.env["CT_UNPRIV"]
         fw = os.path.join(self.env["LXCPATH"], src, "ctdump.fw")
