@@ -25,10 +25,13 @@ Status HookScript::Run(std::vector<std::string> argv, const HookEnv& env, Observ
   o.env = std::vector<std::string>();
   for (const char* keep : {"PATH", "LANG", "LC_ALL", "TZ", "HOME"})
     if (const char* v = ::getenv(keep)) o.env->push_back(fmt::format("{}={}", keep, v));
-  if (!env.storeid.empty()) o.env->push_back("STOREID=" + env.storeid);
-  if (!env.vmtype.empty()) o.env->push_back("VMTYPE=" + env.vmtype);
-  if (!env.hostname.empty()) o.env->push_back("HOSTNAME=" + env.hostname);
-  if (!env.target.empty()) o.env->push_back("TARGET=" + env.target);
+  for (const auto& [name, value] : {std::pair{"STOREID", &env.storeid},
+                                     {"DUMPDIR", &env.dumpdir},
+                                     {"VMTYPE", &env.vmtype},
+                                     {"HOSTNAME", &env.hostname},
+                                     {"TARGET", &env.target},
+                                     {"LOGFILE", &env.logfile}})
+    if (!value->empty()) o.env->push_back(fmt::format("{}={}", name, *value));
   std::string cmd = fmt::format("{}", fmt::join(argv, " "));
   auto r = sys::RunCommand(o, [log](const std::string& line) { log->Log(LogLevel::kInfo, line); });
   if (!r.ok()) return r.status().WithContext(fmt::format("command '{}' failed", cmd));

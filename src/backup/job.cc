@@ -40,6 +40,13 @@ constexpr const char* kPrivilegedWarning =
     "external backup of privileged container can only be restored as unprivileged which might "
     "not work in all cases";
 
+// The dir storage's log next to an archive: its name without ".tar[.ext]" /
+// ".tgz" plus ".log" (as DirProvider files it, and vzdump's LOGFILE).
+std::string VzdumpLogName(const std::string& archive) {
+  if (archive.ends_with(".tgz")) return archive.substr(0, archive.size() - 4) + ".log";
+  return archive.substr(0, archive.rfind(".tar")) + ".log";
+}
+
 std::string Duration(int64_t secs) {
   return fmt::format("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60);
 }
@@ -83,6 +90,7 @@ class Job {
   const Paths& paths_;
   Observer* obs_;
   HookScript hooks_;
+  HookEnv job_env_;  // the job phases' environment (STOREID, DUMPDIR)
   std::unique_ptr<Provider> provider_;
   Status CheckProtectedLimit(GuestRun& g);
   Status ApplyCompression();
@@ -140,9 +148,7 @@ JobResult Job::Run() {
         s = Status(s.code(), fmt::format("{}; job cleanup for external provider failed - {}",
                                          s.message(), c.message()));
     }
-    HookEnv abort_env;
-    abort_env.storeid = opts_.storage;
-    Status h = hooks_.RunJobPhase("job-abort", abort_env);
+    Status h = hooks_.RunJobPhase("job-abort", job_env_);
     if (!h.ok()) obs_->Log(LogLevel::kWarn, h.message());
     result.status = s;
     obs_->Log(LogLevel::kErr, "Backup job failed - " + s.message());
@@ -163,13 +169,15 @@ JobResult Job::Run() {
 }
 
 Status Job::RunJobBody(JobResult* result) {
-  HookEnv job_env;
-  job_env.storeid = opts_.storage;
+  // vzdump: DUMPDIR is known at job-init only when given (--dumpdir); a dir
+  // storage's comes with the storage.
+  job_env_.storeid = opts_.storage;
+  job_env_.dumpdir = opts_.dumpdir;
   // A job killed with SIGKILL left its containers stopped, frozen or with
   // snapshots: repair that first (under the global lock).
   auto repaired = RepairAbandoned(paths_.run_dir, obs_);
   if (!repaired.ok()) obs_->Log(LogLevel::kWarn, repaired.status().message());
-  RETURN_IF_ERROR(hooks_.RunJobPhase("job-init", job_env));
+  RETURN_IF_ERROR(hooks_.RunJobPhase("job-init", job_env_));
   // The provider's main instance lives in the job's private mount namespace
   // too: backup_container_prepare must see the mounted tree, and whatever it
   // mounts must not leak to the host (PVE's vzdump worker does the same).
@@ -181,9 +189,11 @@ Status Job::RunJobBody(JobResult* result) {
   } else {
     RETURN_IF_ERROR(OpenConfiguredStorage());
   }
+  if (auto* dir = dynamic_cast<builtin::DirProvider*>(provider_.get()))
+    job_env_.dumpdir = dir->dump_dir();
   RETURN_IF_ERROR(ApplyCompression());
   RETURN_IF_ERROR(provider_->JobInit(start_time_));
-  RETURN_IF_ERROR(hooks_.RunJobPhase("job-start", job_env));
+  RETURN_IF_ERROR(hooks_.RunJobPhase("job-start", job_env_));
   for (const auto& vmid : opts_.vmids) {
     RETURN_IF_ERROR(sys::CheckInterrupted());
     bool abort_job = false;
@@ -191,7 +201,7 @@ Status Job::RunJobBody(JobResult* result) {
     if (abort_job) return result->guests.back().status;
   }
   RETURN_IF_ERROR(provider_->JobCleanup());
-  return hooks_.RunJobPhase("job-end", job_env);
+  return hooks_.RunJobPhase("job-end", job_env_);
 }
 
 // vzdump's dumpdir: the built-in dir layout straight in that directory.
@@ -243,7 +253,8 @@ GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
   GuestRun g;
   g.vmid = vmid;
   g.log = &log;
-  g.hook_env.storeid = opts_.storage;
+  g.hook_env.storeid = job_env_.storeid;
+  g.hook_env.dumpdir = job_env_.dumpdir;
   std::string log_path = fmt::format("{}/lxc-{}.log", paths_.log_dir, vmid);
   Status s = vmid.find('/') == std::string::npos ? log.Open(log_path)
                                                  : InvalidArgumentError(fmt::format("invalid container name '{}'", vmid));
@@ -405,6 +416,11 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
         fmt::format("backup init failed: illegal characters in archive name '{}'", *archive));
   g.archive = *archive;
   g.hook_env.target = g.archive;
+  if (!g.hook_env.dumpdir.empty()) {
+    // A dir storage (or --dumpdir): full paths, as vzdump gives them.
+    g.hook_env.target = g.hook_env.dumpdir + "/" + g.archive;
+    g.hook_env.logfile = g.hook_env.dumpdir + "/" + VzdumpLogName(g.archive);
+  }
   RETURN_IF_ERROR(hooks_.RunGuestPhase("backup-start", g.mode_name, g.vmid, g.hook_env, g.log));
   RETURN_IF_ERROR(sys::CheckInterrupted());
 

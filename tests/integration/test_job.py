@@ -298,5 +298,70 @@ class VzdumpKeysTest(harness.IntegrationTest):
         self.assertIn("ERROR: %s:2: 'pigz' is not supported by ctdump (" % conf, r.stderr)
 
 
+class HookEnvironmentTest(harness.IntegrationTest):
+    """The hook script's arguments and environment are vzdump's for every
+    storage type (PVE::VZDump::run_hook_script)."""
+
+    KEYS = ("STOREID", "DUMPDIR", "VMTYPE", "HOSTNAME", "TARGET", "LOGFILE")
+
+    def run_with_hook(self, *args):
+        hook = os.path.join(self.ws.dir, "hook.sh")
+        trace = os.path.join(self.ws.dir, "trace")
+        with open(hook, "w") as f:
+            # One line per phase: the arguments, each variable (unset: '-'), and
+            # whether TARGET and LOGFILE exist as files at that moment.
+            f.write('#!/bin/sh\n{ printf "%%s" "$*"\n'
+                    '  for v in %s; do eval "printf \\" $v=%%s\\" \\"\\${$v--}\\""; done\n'
+                    '  [ -f "${TARGET-}" ] && printf " target-exists"\n'
+                    '  [ -f "${LOGFILE-}" ] && printf " logfile-exists"\n'
+                    '  echo; } >> %s\n' % (" ".join(self.KEYS), trace))
+        os.chmod(hook, 0o755)
+        r = self.ws.run(*args, "--script", hook, "--tmpdir", self.ws.tmp)
+        self.assertOk(r)
+        with open(trace) as f:
+            return {l.split()[0]: l for l in f.read().splitlines()}
+
+    def test_dir_storage_like_vzdump(self):
+        ct = self.env["CT_UNPRIV"]
+        dump = os.path.join(self.ws.target, "dump")
+        with open(os.path.join(self.ws.config, "storage.cfg"), "w") as f:
+            f.write("dir: local\n\tpath %s\n" % self.ws.target)
+        lines = self.run_with_hook("backup", ct, "--storage", "local")
+        archive = [n for n in os.listdir(dump) if n.endswith(".tar.zst")]
+        self.assertEqual(len(archive), 1, os.listdir(dump))
+        target = os.path.join(dump, archive[0])
+        logfile = target[:-len(".tar.zst")] + ".log"
+        guest = "STOREID=local DUMPDIR=%s VMTYPE=lxc HOSTNAME=%s TARGET=%s LOGFILE=%s" % (dump, ct, target,
+                                                                                        logfile)
+        self.assertEqual(lines["job-init"], "job-init STOREID=local DUMPDIR=- VMTYPE=- HOSTNAME=- TARGET=- "
+                         "LOGFILE=-")
+        for phase in ("job-start", "job-end"):
+            self.assertEqual(lines[phase], "%s STOREID=local DUMPDIR=%s VMTYPE=- HOSTNAME=- TARGET=- "
+                             "LOGFILE=-" % (phase, dump))
+        self.assertEqual(lines["backup-start"], "backup-start stop %s %s" % (ct, guest))
+        # The classic `scp $TARGET` hook: the archive is there at backup-end, the log at log-end.
+        self.assertEqual(lines["backup-end"], "backup-end stop %s %s target-exists" % (ct, guest))
+        self.assertEqual(lines["log-end"], "log-end stop %s %s target-exists logfile-exists" % (ct, guest))
+
+    def test_dumpdir_has_no_storeid_and_dumpdir_everywhere(self):
+        ct = self.env["CT_UNPRIV"]
+        dump = os.path.join(self.ws.dir, "dumpdir")
+        os.makedirs(dump)
+        lines = self.run_with_hook("backup", ct, "--dumpdir", dump)
+        archive = [n for n in os.listdir(dump) if n.endswith(".tar.zst")][0]
+        self.assertEqual(lines["job-init"], "job-init STOREID=- DUMPDIR=%s VMTYPE=- HOSTNAME=- TARGET=- "
+                         "LOGFILE=-" % dump)
+        self.assertTrue(lines["backup-end"].endswith(
+            "TARGET=%s/%s LOGFILE=%s/%s target-exists" % (dump, archive, dump, archive[:-8] + ".log")),
+            lines["backup-end"])
+
+    def test_provider_storage_has_no_dumpdir_or_logfile(self):
+        ct = self.env["CT_UNPRIV"]
+        lines = self.run_with_hook("backup", ct, "--storage", "test")
+        archive = os.path.relpath(self.ws.only_backup(ct), self.ws.target)
+        self.assertEqual(lines["backup-end"], "backup-end stop %s STOREID=test DUMPDIR=- VMTYPE=lxc "
+                         "HOSTNAME=%s TARGET=%s LOGFILE=-" % (ct, ct, archive))
+
+
 if __name__ == "__main__":
     unittest.main()
