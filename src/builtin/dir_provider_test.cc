@@ -318,6 +318,27 @@ TEST_F(DirProviderTest, RestoreReadsConfigsFromTheArchive) {
             Code::kNotFound);
 }
 
+// PVE extracts ./etc/vzdump/pct.conf wherever it is in the archive, and only
+// under that exact name.
+TEST_F(DirProviderTest, GuestConfigIsFoundAnywhereWithTheDotSlashName) {
+  ASSERT_TRUE(sys::MakeDirs(Dump()).ok());
+  std::string tree = base_ + "/last";
+  ASSERT_TRUE(sys::MakeDirs(tree + "/etc/vzdump").ok());
+  ASSERT_TRUE(sys::MakeDirs(tree + "/srv").ok());
+  WriteFile(tree + "/srv/a", std::string(100000, 'a'));
+  WriteFile(tree + "/etc/vzdump/pct.conf", "hostname: last\n");
+  WriteFile(tree + "/etc/vzdump/pct.fw", "[OPTIONS]\n");
+  const std::string last = "vzdump-lxc-7-2023_11_14-23_13_20.tar.gz";
+  Sh("tar -czf '" + Dump(last) + "' -C '" + tree + "' ./srv ./etc/vzdump/pct.conf ./etc/vzdump/pct.fw");
+  EXPECT_EQ(*Open()->ArchiveGetGuestConfig(last), "hostname: last\n");
+  EXPECT_EQ(**Open()->ArchiveGetFirewallConfig(last), "[OPTIONS]\n");
+  const std::string bare = "vzdump-lxc-8-2023_11_14-23_13_20.tar";
+  Sh("tar -cf '" + Dump(bare) + "' -C '" + tree + "' etc/vzdump/pct.conf srv");
+  auto r = Open()->ArchiveGetGuestConfig(bare);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kNotFound);
+}
+
 TEST_F(DirProviderTest, GuestConfigMissingFromArchive) {
   const std::string vol = "vzdump-lxc-5-2023_11_14-23_13_20.tar";
   ASSERT_TRUE(sys::MakeDirs(Dump()).ok());
@@ -326,7 +347,8 @@ TEST_F(DirProviderTest, GuestConfigMissingFromArchive) {
   Sh("tar -cf '" + Dump(vol) + "' -C '" + tree + "' .");
   auto r = Open()->ArchiveGetGuestConfig(vol);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().message(), "unable to find guest config in archive '" + vol + "'");
+  EXPECT_EQ(r.status().message(), "unable to find guest config in archive '" + vol +
+                                      "' (no member './etc/vzdump/pct.conf')");
   WriteFile(Dump("vzdump-lxc-6-2023_11_14-23_13_20.tar.zst"), "not an archive at all");
   auto bad = Open()->ArchiveGetGuestConfig("vzdump-lxc-6-2023_11_14-23_13_20.tar.zst");
   ASSERT_FALSE(bad.ok());
