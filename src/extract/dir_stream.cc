@@ -102,6 +102,7 @@ Status Walker::Run() {
   while (dir_.size() > 1 && dir_.ends_with('/')) dir_.pop_back();
   RETURN_IF_ERROR(Open());
   std::unique_ptr<archive_entry, EntryFree> entry(archive_entry_new());
+  bool first = true;
   for (;;) {
     archive_entry_clear(entry.get());
     int r = archive_read_next_header2(disk_.get(), entry.get());
@@ -111,6 +112,11 @@ Status Walker::Run() {
       return IOError(
           fmt::format("Failed to read directory '{}': {}", dir_, ErrorText(disk_.get())));
     }
+    // The first entry is the source itself: a directory, never a symlink
+    // standing in for one (it would be copied as one symlink).
+    if (first && archive_entry_filetype(entry.get()) != AE_IFDIR)
+      return InvalidArgumentError(fmt::format("'{}' is not a directory", dir_));
+    first = false;
     archive_read_disk_descend(disk_.get());
     if (archive_entry_filetype(entry.get()) == AE_IFSOCK) continue;
     const char* path = archive_entry_pathname(entry.get());

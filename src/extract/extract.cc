@@ -129,8 +129,21 @@ Result<ExtractStats> ExtractTarFile(const std::string& tar_path, const std::stri
 Result<ExtractStats> CopyDirectory(const std::string& source_dir, const std::string& root,
                                    const IdMap& map, const ExtractOptions& options,
                                    Observer* observer) {
-  if (!sys::IsDirectory(source_dir))
-    return InvalidArgumentError(fmt::format("not a directory '{}'", source_dir));
+  // The walk below is physical: a symlink as the source would be copied as
+  // one symlink (0 entries, "success"), whatever it points to.
+  sys::UniqueFd dir(::open(source_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir.valid()) {
+    struct stat st;
+    if (errno == ELOOP || (errno == ENOTDIR && ::lstat(source_dir.c_str(), &st) == 0 &&
+                           S_ISLNK(st.st_mode)))
+      return InvalidArgumentError(fmt::format(
+          "restore directory '{}' is a symbolic link: refusing it (the provider must name the "
+          "directory itself)",
+          source_dir));
+    if (errno == ENOTDIR || errno == ENOENT)
+      return InvalidArgumentError(fmt::format("not a directory '{}'", source_dir));
+    return ErrnoError(errno, fmt::format("Failed to open restore directory '{}'", source_dir));
+  }
   ASSIGN_OR_RETURN(ChildConfig config, PrepareChild(source_dir, root, map, options));
   ASSIGN_OR_RETURN(sys::Subprocess proc, StartChild(config));
   ChildSession session(std::move(proc), fmt::format("'{}'", source_dir), options.bwlimit,

@@ -2,6 +2,7 @@
 // by a container's root (map u/g 0 100000 65536) through a user namespace,
 // and checks the result from the host.
 #include "extract/extract.h"
+#include "extract/dir_stream.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -777,6 +778,25 @@ TEST_F(ExtractTest, DirectoryMechanismChecksItsInput) {
   auto r = CopyDirectory(dir_ + "/missing", root_, map_, {}, &log_);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "not a directory '" + dir_ + "/missing'");
+  // A provider's directory that is a symlink (to "/") was walked as one
+  // symlink: 0 entries and success.
+  ASSERT_EQ(::symlink("/", (dir_ + "/to-root").c_str()), 0);
+  r = CopyDirectory(dir_ + "/to-root", root_, map_, {}, &log_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "restore directory '" + dir_ +
+                                      "/to-root' is a symbolic link: refusing it (the provider "
+                                      "must name the directory itself)");
+  EXPECT_EQ(Shell("test -z \"$(ls -A " + root_ + ")\""), 0);
+  // The walk refuses a source that is no directory on its own as well.
+  std::string out;
+  Status s = StreamDirectory(dir_ + "/to-root",
+                             {[&out](const void* d, size_t n) {
+                                out.append(static_cast<const char*>(d), n);
+                                return Status::OK();
+                              },
+                              [] { return false; }},
+                             &log_);
+  EXPECT_EQ(s.message(), "'" + dir_ + "/to-root' is not a directory");
 }
 
 TEST_F(ExtractTest, RealRootfsTarball) {

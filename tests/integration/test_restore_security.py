@@ -133,6 +133,37 @@ class RestoreSecurityTest(RestoreBase):
                              text=True)
         self.assertIn("cap_net_raw", out.stdout)
 
+    def test_directory_mechanism_refuses_a_symlinked_directory(self):
+        # A provider whose archive-directory is a symlink to "/": the physical
+        # walk copied the symlink alone, and the restore reported success.
+        self.ws.write_storage({"restore-mechanism": "directory"})
+        volid = self.backup_volid(self.env["CT_UNPRIV"])
+        link = os.path.join(self.ws.dir, "to-root")
+        os.symlink("/", link)
+        provider = os.path.join(self.ws.dir, "symlink-provider.py")
+        with open(provider, "w") as f:
+            f.write("#!/usr/bin/python3\n"
+                    "import importlib.util, sys\n"
+                    "spec = importlib.util.spec_from_file_location('example', %r)\n"
+                    "m = importlib.util.module_from_spec(spec)\n"
+                    "spec.loader.exec_module(m)\n"
+                    "init = m.Provider.restore_container_init\n"
+                    "def symlinked(self, params):\n"
+                    "    init(self, params)\n"
+                    "    return {'archive-directory': %r}\n"
+                    "m.Provider.restore_container_init = symlinked\n"
+                    "sys.exit(m.main())\n" % (harness.EXAMPLE, link))
+        os.chmod(provider, 0o755)
+        with open(os.path.join(self.ws.config, "storage.cfg"), "w") as f:
+            f.write("provider: test\n\tcommand %s\n\tpath %s\n\trestore-mechanism directory\n"
+                    % (provider, self.ws.target))
+        name = self.new_name("d")
+        r = self.restore(volid, name, *MAP2)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("restore directory '%s' is a symbolic link: refusing it" % link, r.stderr)
+        self.assertNotIn("extracted 0 entries", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], name)))
+
 
 if __name__ == "__main__":
     unittest.main()
