@@ -133,16 +133,17 @@ Result<ExtractStats> CopyDirectory(const std::string& source_dir, const std::str
   // one symlink (0 entries, "success"), whatever it points to.
   sys::UniqueFd dir(::open(source_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir.valid()) {
+    const int err = errno;
     struct stat st;
-    if (errno == ELOOP || (errno == ENOTDIR && ::lstat(source_dir.c_str(), &st) == 0 &&
-                           S_ISLNK(st.st_mode)))
+    if (err == ELOOP || (err == ENOTDIR && ::lstat(source_dir.c_str(), &st) == 0 &&
+                         S_ISLNK(st.st_mode)))
       return InvalidArgumentError(fmt::format(
           "restore directory '{}' is a symbolic link: refusing it (the provider must name the "
           "directory itself)",
           source_dir));
-    if (errno == ENOTDIR || errno == ENOENT)
+    if (err == ENOTDIR || err == ENOENT)
       return InvalidArgumentError(fmt::format("not a directory '{}'", source_dir));
-    return ErrnoError(errno, fmt::format("Failed to open restore directory '{}'", source_dir));
+    return ErrnoError(err, fmt::format("Failed to open restore directory '{}'", source_dir));
   }
   ASSIGN_OR_RETURN(ChildConfig config, PrepareChild(source_dir, root, map, options));
   ASSIGN_OR_RETURN(sys::Subprocess proc, StartChild(config));
