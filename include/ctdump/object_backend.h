@@ -21,6 +21,8 @@
 //   Stat          fstatat                              stat (size, mtime)
 //   List          recursive readdir, filter, sort      nobjects list, filter, sort
 //   Delete        unlink                               remove; -ENOENT -> NotFound
+//   RemoveLeft-   old "~tmp." files, empty directories  nothing (no temporaries, no
+//   overs                                              directories)
 //
 // Names are keys, not paths: '/'-separated components of [A-Za-z0-9._-], each
 // 1..200 bytes, not "." or "..", at most 1024 bytes in all. The restricted
@@ -55,6 +57,12 @@ enum class Durability { kSync, kDeferred };
 struct ObjectStat {
   uint64_t size = 0;
   int64_t mtime_ns = 0;  // last write, nanoseconds since the epoch
+};
+
+// What RemoveLeftovers removed.
+struct LeftoverCount {
+  uint64_t temps = 0;  // temporaries of puts that never finished
+  uint64_t dirs = 0;   // empty directories
 };
 
 class ObjectBackend {
@@ -103,6 +111,18 @@ class ObjectBackend {
 
   // Removes `name`; NotFound naming the object if it does not exist.
   virtual Status Delete(const std::string& name) = 0;
+
+  // Removes what writers killed in the middle of a put leave below `prefix`
+  // ("" or a valid name followed by '/'): the backend's temporaries last
+  // written before `temps_older_than_ns` (backend time), and, if
+  // `empty_dirs`, directories that hold nothing (never `prefix` itself).
+  // Safe beside concurrent puts: a put whose directory is removed under it
+  // creates it again. Backends without temporaries or directories remove
+  // nothing.
+  virtual Result<LeftoverCount> RemoveLeftovers(const std::string& prefix,
+                                                int64_t temps_older_than_ns, bool empty_dirs) {
+    return LeftoverCount{};
+  }
 };
 
 // OK, or InvalidArgument naming `name` and saying what is wrong with it. Every

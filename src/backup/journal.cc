@@ -2,10 +2,14 @@
 
 #include <btrfsutil.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -85,6 +89,32 @@ Status Repair(const JournalState& s, Observer* log) {
   return first;
 }
 
+// A journal write killed between creating its temp file and the rename
+// leaves "<journal>.tmp.XXXXXX" (sys::WriteFileAtomic). No write takes ten
+// minutes: an older one is a dead writer's, a newer one may be a live one's.
+constexpr int64_t kStaleTempSeconds = 600;
+
+void RemoveStaleTemps(const std::string& dir, std::string_view prefix, Observer* log) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> stale;
+  const int64_t now = static_cast<int64_t>(::time(nullptr));
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    struct stat st;
+    if (!n.starts_with(prefix) || n.find(".json.tmp.") == std::string::npos) continue;
+    if (::fstatat(::dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    if (now - static_cast<int64_t>(st.st_mtime) > kStaleTempSeconds) stale.push_back(n);
+  }
+  for (const auto& n : stale) {
+    if (::unlinkat(::dirfd(d), n.c_str(), 0) == 0)
+      log->Log(LogLevel::kInfo,
+               fmt::format("removed \"{}/{}\", a journal write interrupted by a crash", dir, n));
+  }
+  ::closedir(d);
+}
+
 }  // namespace
 
 GuestJournal::GuestJournal(std::string run_dir, std::string vmid, std::string lxcpath) {
@@ -110,6 +140,7 @@ Status GuestJournal::Clear() {
 
 Result<int> RepairAbandoned(const std::string& run_dir, Observer* log) {
   std::string dir = run_dir + "/state";
+  RemoveStaleTemps(dir, "lxc-", log);
   DIR* d = ::opendir(dir.c_str());
   if (!d) return errno == ENOENT ? 0 : Result<int>(ErrnoError(errno, fmt::format("Failed to list \"{}\"", dir)));
   std::vector<std::string> files;

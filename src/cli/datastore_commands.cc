@@ -161,6 +161,10 @@ int RunGc(const CommandContext& c, const std::string& storage, bool dry_run) {
                          dry_run ? "would be removed" : "removed", r->bad_removed,
                          dry_run ? "would be removed" : "removed"));
   return 0;
+  if (!dry_run)
+    c.out->Log(LogLevel::kInfo, fmt::format("removed {} temporary files of interrupted writes and "
+                                            "{} empty snapshot directories",
+                                            r->temps_removed, r->dirs_removed));
 }
 
 int RunCatalog(const CommandContext& c, const std::string& volid, const std::string& path) {

@@ -19,6 +19,10 @@ namespace {
 
 using DigestSet = std::unordered_set<Digest, crypt::DigestHash>;
 
+// How old a backend temporary must be before gc takes it for a killed
+// writer's: an hour, far beyond any put, however stalled.
+constexpr int64_t kStaleTempAge = int64_t{3600} * 1'000'000'000;
+
 int Threads(int threads) {
   return threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
@@ -361,6 +365,18 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
     if (ds.backend().Stat(SnapshotPrefix(volname) + kManifestName).ok()) continue;  // published meanwhile
     if (!dry_run) ds.backend().Delete(n).IgnoreError();
     ++report.leftovers_removed;
+  }
+  // Temporaries of puts killed midway (old enough that no live writer, even
+  // a stalled one, still writes them) and the directories of snapshots that
+  // are gone. A backup's temporaries are newer than its start, hence than
+  // the cutoff; a put into a directory removed here creates it again.
+  if (!dry_run) {
+    const int64_t temps_cutoff = std::min(cutoff, gc_lock.mtime_ns - kStaleTempAge);
+    ASSIGN_OR_RETURN(LeftoverCount everywhere, ds.backend().RemoveLeftovers("", temps_cutoff, false));
+    ASSIGN_OR_RETURN(LeftoverCount snapshots,
+                     ds.backend().RemoveLeftovers("snapshots/", temps_cutoff, true));
+    report.temps_removed = everywhere.temps + snapshots.temps;
+    report.dirs_removed = snapshots.dirs;
   }
   return report;
 }

@@ -19,7 +19,9 @@
 //      and every running backup's start (less a second for mtime rounding);
 //      remove leftovers of killed backups (snapshot objects without a
 //      manifest whose container has no running backup) likewise; remove
-//      "<chunk>.bad" once the chunk is stored again or nothing references it
+//      "<chunk>.bad" once the chunk is stored again or nothing references it;
+//      remove the backend's temporaries of killed puts that are older than
+//      the cutoff and an hour, and empty snapshot directories
 //   6. release locks/gc
 // If anything in 2-4 cannot be read, gc removes nothing.
 #ifndef CTDUMP_DATASTORE_MAINTENANCE_H_
@@ -65,6 +67,8 @@ struct GcReport {
   uint64_t kept_recent = 0;     // unreferenced but too recent to remove
   uint64_t leftovers_removed = 0;
   uint64_t bad_removed = 0;     // damaged copies verify had moved aside ("<chunk>.bad")
+  uint64_t temps_removed = 0;   // temporaries of killed puts, older than an hour (not in a dry run)
+  uint64_t dirs_removed = 0;    // empty snapshot directories (not in a dry run)
 };
 
 Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer);

@@ -451,6 +451,42 @@ TEST_F(GcTest, RemovesOldLeftoversOfKilledBackups) {
   EXPECT_EQ(ds_->backend().List(SnapshotPrefix(vol2_))->size(), 3u);
 }
 
+TEST_F(GcTest, RemovesOldTempsOfKilledWritesAndEmptySnapshotDirectories) {
+  const std::string marker(store::kLocalTempMarker);
+  const std::string old_temp = "chunks/abcd/abcdef" + marker + "AAAAAAAAAAAA";
+  const std::string live_temp = "chunks/abcd/abcdee" + marker + "BBBBBBBBBBBB";
+  const std::string killed = FormatVolume("700", kT0 - 86400);
+  const std::string index_temp = "snapshots/" + killed + "/data.didx" + marker + "CCCCCCCCCCCC";
+  for (const std::string& t : {old_temp, live_temp, index_temp}) {
+    ASSERT_TRUE(sys::MakeDirs(PathOf(t.substr(0, t.rfind('/')))).ok());
+    ASSERT_TRUE(sys::WriteFileAtomic(PathOf(t), "half").ok());
+  }
+  ASSERT_TRUE(ds_->backend().Put(SnapshotPrefix(killed) + kMetaIndexName, "x").ok());
+  SetMtime("snapshots/" + killed, now_ - 7200);
+  SetMtime(old_temp, now_ - 7200);
+  ASSERT_TRUE(ds_->DeleteSnapshot(vol1_).ok());  // leaves its directory
+  ASSERT_TRUE(sys::IsDirectory(PathOf("snapshots/" + vol1_)));
+
+  GcReport dry = RunGc(true);
+  EXPECT_EQ(dry.temps_removed + dry.dirs_removed, 0u);
+  EXPECT_TRUE(Exists(old_temp));
+  GcReport report = RunGc();
+  EXPECT_EQ(report.leftovers_removed, 1u);
+  EXPECT_EQ(report.temps_removed, 2u);
+  EXPECT_FALSE(Exists(old_temp));
+  EXPECT_FALSE(Exists(index_temp));
+  EXPECT_TRUE(Exists(live_temp));  // a live writer's: too recent
+  EXPECT_FALSE(sys::PathExists(PathOf("snapshots/" + killed)));
+  EXPECT_FALSE(sys::PathExists(PathOf("snapshots/ct/700")));
+  EXPECT_FALSE(sys::PathExists(PathOf("snapshots/" + vol1_)));
+  EXPECT_EQ(report.dirs_removed, 3u);
+  EXPECT_TRUE(Exists(SnapshotPrefix(vol2_) + kManifestName));
+  ExpectTree(tree2_, ReadBack(*ds_, vol2_));
+  // The next backup creates its directories again.
+  ASSERT_TRUE(Backup(*ds_, "700", kT0, WorkerStream(tree1_)).ok());
+  EXPECT_TRUE(RunGc().dirs_removed == 0u);
+}
+
 TEST_F(GcTest, OneGcAtATime) {
   auto held = ds_->TakeLock(kGcLockName, std::nullopt, &observer_);
   ASSERT_TRUE(held.ok());
@@ -488,6 +524,10 @@ class HookBackend final : public ObjectBackend {
     return inner_->List(prefix);
   }
   Status Delete(const std::string& name) override { return inner_->Delete(name); }
+  Result<LeftoverCount> RemoveLeftovers(const std::string& prefix, int64_t temps_older_than_ns,
+                                        bool empty_dirs) override {
+    return inner_->RemoveLeftovers(prefix, temps_older_than_ns, empty_dirs);
+  }
 
  private:
   std::unique_ptr<ObjectBackend> inner_;

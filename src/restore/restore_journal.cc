@@ -2,11 +2,15 @@
 
 #include <btrfsutil.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <ctime>
+#include <string_view>
 #include <optional>
 
 #include <fmt/format.h>
@@ -72,6 +76,32 @@ Status Repair(const RestoreJournalState& s, Observer* log) {
   return first;
 }
 
+// A journal write killed between creating its temp file and the rename
+// leaves "<journal>.tmp.XXXXXX" (sys::WriteFileAtomic). No write takes ten
+// minutes: an older one is a dead writer's, a newer one may be a live one's.
+constexpr int64_t kStaleTempSeconds = 600;
+
+void RemoveStaleTemps(const std::string& dir, std::string_view prefix, Observer* log) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> stale;
+  const int64_t now = static_cast<int64_t>(::time(nullptr));
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    struct stat st;
+    if (!n.starts_with(prefix) || n.find(".json.tmp.") == std::string::npos) continue;
+    if (::fstatat(::dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    if (now - static_cast<int64_t>(st.st_mtime) > kStaleTempSeconds) stale.push_back(n);
+  }
+  for (const auto& n : stale) {
+    if (::unlinkat(::dirfd(d), n.c_str(), 0) == 0)
+      log->Log(LogLevel::kInfo,
+               fmt::format("removed \"{}/{}\", a journal write interrupted by a crash", dir, n));
+  }
+  ::closedir(d);
+}
+
 }  // namespace
 
 std::string RestoreLockPath(const std::string& run_dir, const std::string& name) {
@@ -114,6 +144,7 @@ Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log, c
   if (!only_name.empty()) {
     files.push_back(JournalPath(run_dir, only_name));
   } else {
+    RemoveStaleTemps(dir, kPrefix, log);
     DIR* d = ::opendir(dir.c_str());
     if (!d) return errno == ENOENT ? 0 : Result<int>(ErrnoError(errno, fmt::format("Failed to list \"{}\"", dir)));
     while (struct dirent* e = ::readdir(d)) {

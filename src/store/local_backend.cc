@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -134,19 +135,27 @@ class LocalBackend final : public ObjectBackend {
     RETURN_IF_ERROR(ValidateObjectName(name));
     const bool sync = durability == Durability::kSync;
     auto [dir, base] = SplitName(name);
-    ASSIGN_OR_RETURN(UniqueFd dir_fd, OpenDir(dir, name));
-    // A dedup hit costs one stat, not a write of the whole object.
-    ASSIGN_OR_RETURN(bool exists, IsObjectIn(dir_fd.get(), base, name));
-    if (exists) return sync ? ExistedDurably(dir_fd.get(), name) : Result<bool>(false);
-    ASSIGN_OR_RETURN(TempFile temp, WriteTemp(dir_fd.get(), base, data, name, sync));
+    UniqueFd dir_fd;
+    std::optional<TempFile> temp;
+    for (int attempt = 0; !temp; ++attempt) {
+      ASSIGN_OR_RETURN(dir_fd, OpenDir(dir, name));
+      // A dedup hit costs one stat, not a write of the whole object.
+      ASSIGN_OR_RETURN(bool exists, IsObjectIn(dir_fd.get(), base, name));
+      if (exists) return sync ? ExistedDurably(dir_fd.get(), name) : Result<bool>(false);
+      auto written = WriteTemp(dir_fd.get(), base, data, name, sync);
+      // Removed as empty (RemoveLeftovers) since we opened it: create it again.
+      if (!written.ok() && written.status().code() == Code::kNotFound && attempt < 8) continue;
+      if (!written.ok()) return written.status();
+      temp.emplace(std::move(*written));
+    }
     int err = 0;
-    if (::renameat2(dir_fd.get(), temp.name().c_str(), dir_fd.get(), base.c_str(),
+    if (::renameat2(dir_fd.get(), temp->name().c_str(), dir_fd.get(), base.c_str(),
                     RENAME_NOREPLACE) == 0) {
-      temp.Commit();
+      temp->Commit();
     } else if (errno == EINVAL || errno == ENOSYS) {
       // No RENAME_NOREPLACE here: link() fails with EEXIST just as atomically,
       // and the TempFile then removes the temp name.
-      if (::linkat(dir_fd.get(), temp.name().c_str(), dir_fd.get(), base.c_str(), 0) != 0) {
+      if (::linkat(dir_fd.get(), temp->name().c_str(), dir_fd.get(), base.c_str(), 0) != 0) {
         err = errno;
       }
     } else {
@@ -181,14 +190,19 @@ class LocalBackend final : public ObjectBackend {
   Status Put(const std::string& name, std::string_view data) override {
     RETURN_IF_ERROR(ValidateObjectName(name));
     auto [dir, base] = SplitName(name);
-    ASSIGN_OR_RETURN(UniqueFd dir_fd, OpenDir(dir, name));
-    ASSIGN_OR_RETURN(TempFile temp, WriteTemp(dir_fd.get(), base, data, name, true));
-    if (::renameat(dir_fd.get(), temp.name().c_str(), dir_fd.get(), base.c_str()) != 0) {
-      if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST) return DirConflict(name);
-      return ErrnoError(errno, fmt::format("Failed to publish {}", Path(name)));
+    for (int attempt = 0;; ++attempt) {
+      ASSIGN_OR_RETURN(UniqueFd dir_fd, OpenDir(dir, name));
+      auto temp = WriteTemp(dir_fd.get(), base, data, name, true);
+      // Removed as empty (RemoveLeftovers) since we opened it: create it again.
+      if (!temp.ok() && temp.status().code() == Code::kNotFound && attempt < 8) continue;
+      if (!temp.ok()) return temp.status();
+      if (::renameat(dir_fd.get(), temp->name().c_str(), dir_fd.get(), base.c_str()) != 0) {
+        if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST) return DirConflict(name);
+        return ErrnoError(errno, fmt::format("Failed to publish {}", Path(name)));
+      }
+      temp->Commit();
+      return SyncDir(dir_fd.get(), name);
     }
-    temp.Commit();
-    return SyncDir(dir_fd.get(), name);
   }
 
   Result<std::string> Get(const std::string& name) override {
@@ -244,6 +258,26 @@ class LocalBackend final : public ObjectBackend {
     RETURN_IF_ERROR(Walk(std::move(dir_fd), dir.empty() ? "" : dir + "/", tail, &out));
     std::sort(out.begin(), out.end());
     return out;
+  }
+
+  Result<LeftoverCount> RemoveLeftovers(const std::string& prefix, int64_t temps_older_than_ns,
+                                        bool empty_dirs) override {
+    std::string dir = prefix;
+    if (!dir.empty()) {
+      if (dir.back() != '/' || !ValidateObjectName(dir.substr(0, dir.size() - 1)).ok())
+        return InvalidArgumentError(
+            fmt::format("Invalid leftover prefix {}: not a name followed by '/'", QuoteName(prefix)));
+      dir.pop_back();
+    }
+    LeftoverCount count;
+    UniqueFd fd(::openat(root_fd_.get(), dir.empty() ? "." : dir.c_str(),
+                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) {
+      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) return count;
+      return ErrnoError(errno, fmt::format("Failed to open {}", Path(dir)));
+    }
+    RETURN_IF_ERROR(Sweep(std::move(fd), dir, temps_older_than_ns, empty_dirs, &count));
+    return count;
   }
 
   Status Delete(const std::string& name) override {
@@ -364,6 +398,45 @@ class LocalBackend final : public ObjectBackend {
         return ErrnoError(errno, fmt::format("Failed to fsync {}", what));
       return temp;
     }
+  }
+
+  // RemoveLeftovers below the directory `fd` (the directory `dir`).
+  Status Sweep(UniqueFd fd, const std::string& dir, int64_t temps_older_than_ns, bool empty_dirs,
+               LeftoverCount* count) const {
+    std::vector<std::string> names;
+    {
+      // The DIR owns a duplicate; `fd` stays for the *at calls below.
+      UniqueFd dup(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+      UniqueDir d(dup.valid() ? ::fdopendir(dup.get()) : nullptr);
+      if (!d) return ErrnoError(errno, fmt::format("Failed to list {}", Path(dir)));
+      dup.Release();
+      for (;;) {
+        errno = 0;
+        struct dirent* e = ::readdir(d.get());
+        if (e == nullptr) {
+          if (errno != 0) return ErrnoError(errno, fmt::format("Failed to list {}", Path(dir)));
+          break;
+        }
+        std::string_view n = e->d_name;
+        if (n != "." && n != "..") names.emplace_back(n);
+      }
+    }
+    for (const std::string& n : names) {
+      struct stat st;
+      if (::fstatat(fd.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone
+      std::string child = dir.empty() ? n : dir + "/" + n;
+      if (S_ISDIR(st.st_mode) && ComponentProblem(n).empty()) {
+        UniqueFd sub(::openat(fd.get(), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!sub.valid()) continue;
+        RETURN_IF_ERROR(Sweep(std::move(sub), child, temps_older_than_ns, empty_dirs, count));
+        // Fails (ENOTEMPTY) if anything is or has just been put in it.
+        if (empty_dirs && ::unlinkat(fd.get(), n.c_str(), AT_REMOVEDIR) == 0) ++count->dirs;
+      } else if (S_ISREG(st.st_mode) && n.find(kLocalTempMarker) != std::string::npos) {
+        int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+        if (mtime < temps_older_than_ns && ::unlinkat(fd.get(), n.c_str(), 0) == 0) ++count->temps;
+      }
+    }
+    return Status::OK();
   }
 
   // Appends the objects below the directory `fd` (whose key prefix is `key`)

@@ -6,11 +6,11 @@
 // the race atomically (EEXIST -> "already existed"); on file systems without
 // it, link() + unlink() gives the same guarantee. '~' cannot occur in an
 // object name, so a temp left by a crashed writer is never listed, never read
-// and never blocks a later put (a later GC may remove old ones).
+// and never blocks a later put (RemoveLeftovers removes old ones).
 //
-// Directories are created on demand and never removed by Delete: removing an
-// empty directory would race with a concurrent put into it, and a sharded
-// layout (the caller's business) keeps a fixed set anyway.
+// Directories are created on demand and never removed by Delete; only
+// RemoveLeftovers removes empty ones, and a put whose directory is removed
+// between opening it and creating its temp file opens (creates) it again.
 //
 // All access goes through a directory fd opened on the root, so the backend is
 // stateless beyond it and safe for concurrent use by threads and processes.

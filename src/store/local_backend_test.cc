@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ctime>
+
 #include "store/backend_conformance.h"
 #include "sys/file.h"
 
@@ -149,6 +151,64 @@ TEST_F(LocalBackendTest, PutsLeaveNoTempFiles) {
     ::closedir(d);
   }
   EXPECT_EQ(entries, 3);
+}
+
+// What killed writers leave: old temporaries go, a live writer's (recent)
+// stay; empty directories go bottom-up, the prefix itself and anything
+// holding an object stay.
+TEST_F(LocalBackendTest, RemoveLeftoversTakesOnlyOldTempsAndEmptyDirectories) {
+  auto store = MakeStore();
+  ASSERT_NE(store, nullptr);
+  const std::string root = dir_ + "/store1";
+  ASSERT_TRUE(store->PutIfAbsent("chunks/ab/abcd", "c").ok());
+  ASSERT_TRUE(store->Put("snapshots/ct/1/t1/manifest", "m").ok());
+  ASSERT_TRUE(sys::MakeDirs(root + "/snapshots/ct/2/t2").ok());  // a deleted snapshot's
+  ASSERT_TRUE(sys::MakeDirs(root + "/snapshots/ct/1/t3").ok());
+  const std::string marker(kLocalTempMarker);
+  const std::string old_chunk_temp = root + "/chunks/ab/abce" + marker + "AAAAAAAAAAAA";
+  const std::string old_index_temp = root + "/snapshots/ct/1/t3/data.didx" + marker + "BBBBBBBBBBBB";
+  const std::string live_temp = root + "/chunks/ab/abcf" + marker + "CCCCCCCCCCCC";
+  for (const std::string& t : {old_chunk_temp, old_index_temp, live_temp})
+    ASSERT_TRUE(sys::WriteFileAtomic(t, "half-writ").ok());
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  for (const std::string& t : {old_chunk_temp, old_index_temp}) {
+    struct timespec ts[2] = {{now - 7200, 0}, {now - 7200, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, t.c_str(), ts, 0), 0);
+  }
+  const int64_t cutoff = (now - 3600) * 1'000'000'000;
+
+  auto bad = store->RemoveLeftovers("snap", cutoff, true);
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  auto none = store->RemoveLeftovers("nothing/", cutoff, true);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->temps + none->dirs, 0u);
+
+  auto chunks = store->RemoveLeftovers("chunks/", cutoff, false);
+  ASSERT_TRUE(chunks.ok()) << chunks.status().ToString();
+  EXPECT_EQ(chunks->temps, 1u);
+  EXPECT_EQ(chunks->dirs, 0u);
+  EXPECT_FALSE(sys::PathExists(old_chunk_temp));
+  EXPECT_TRUE(sys::PathExists(live_temp));
+  EXPECT_TRUE(sys::PathExists(old_index_temp));  // not below the prefix
+
+  auto snaps = store->RemoveLeftovers("snapshots/", cutoff, true);
+  ASSERT_TRUE(snaps.ok()) << snaps.status().ToString();
+  EXPECT_EQ(snaps->temps, 1u);
+  EXPECT_EQ(snaps->dirs, 3u);  // ct/2/t2, ct/2, ct/1/t3
+  EXPECT_FALSE(sys::PathExists(root + "/snapshots/ct/2"));
+  EXPECT_FALSE(sys::PathExists(root + "/snapshots/ct/1/t3"));
+  EXPECT_EQ(*store->Get("snapshots/ct/1/t1/manifest"), "m");
+  EXPECT_TRUE(sys::PathExists(root + "/snapshots"));
+  EXPECT_EQ(*store->Get("chunks/ab/abcd"), "c");
+  // Everything empty below the root, and puts create their directories again.
+  ASSERT_TRUE(store->Delete("snapshots/ct/1/t1/manifest").ok());
+  auto all = store->RemoveLeftovers("", cutoff, true);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->dirs, 4u);  // snapshots/ct/1/t1, snapshots/ct/1, snapshots/ct, snapshots
+  EXPECT_TRUE(sys::PathExists(root + "/chunks/ab"));
+  ASSERT_TRUE(store->Put("snapshots/ct/1/t1/notes", "n").ok());
+  ASSERT_TRUE(store->PutIfAbsent("snapshots/ct/1/t1/manifest", "m2").ok());
+  EXPECT_EQ(*store->Get("snapshots/ct/1/t1/manifest"), "m2");
 }
 
 // Foreign files (symlinks, sockets, names outside the alphabet) are not objects.

@@ -3,8 +3,10 @@ the next backup (incremental or --force-full) stores it again, and every
 backup that needs it verifies and restores again; gc removes the damaged
 copy afterwards."""
 import glob
+import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 
@@ -162,6 +164,97 @@ class DatastoreHealTest(harness.IntegrationTest):
         # Moved aside, and healed by the next backup.
         self.assertTrue(os.path.exists(path + ".bad"))
         self.backup(ct)
+        self.verify_clean(*self.volids(ct))
+
+    def slow_backup(self, ct, lock):
+        """Starts a full backup slowed down by a bandwidth limit; returns once
+        it holds its lock and streams."""
+        while int(time.time()) <= self.last_start:
+            time.sleep(0.05)
+        self.last_start = int(time.time())
+        p = self.ws.start("backup", ct, "--storage", "ds", "--mode", "snapshot", "--tmpdir", self.ws.tmp,
+                          "--force-full", "--bwlimit", "8000")
+        deadline = time.time() + 60
+        while p.poll() is None and time.time() < deadline:
+            try:
+                with open(lock) as f:
+                    if json.load(f).get("pid") == p.pid:
+                        break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.02)
+        time.sleep(0.5)
+        return p
+
+    def test_gc_and_cleanup_remove_what_killed_writers_leave(self):
+        ct = self.env["CT_UNPRIV"]
+        snap = ("--mode", "snapshot")
+        self.backup(ct, *snap)
+        # A backup SIGKILLed while it streams.
+        lock = os.path.join(self.store, "locks", "backup." + ct)
+        p = self.slow_backup(ct, lock)
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate(timeout=60)
+        self.assertOk(self.ws.run("cleanup"))
+        # A deleted backup leaves its (empty) directory.
+        self.backup(ct, *snap)
+        v2 = self.volids(ct)[-1]
+        self.assertOk(self.ws.run("delete", v2))
+        deleted_dir = os.path.join(self.store, "snapshots", v2.split(":", 1)[1])
+        self.assertEqual(os.listdir(deleted_dir), [])
+        # Temporaries of killed writes: in the store and of the journals.
+        ghost = os.path.join(self.store, "snapshots/ct/ghost/2020-01-01T00_00_00Z")
+        os.makedirs(os.path.join(self.store, "chunks/0000"), exist_ok=True)
+        os.makedirs(ghost)
+        state = os.path.join(self.ws.run_dir, "state")
+        os.makedirs(state, exist_ok=True)
+        made = [os.path.join(self.store, "chunks/0000", "0" * 64 + "~tmp.AAAAAAAAAAAA"),
+                os.path.join(ghost, "data.didx~tmp.BBBBBBBBBBBB"),
+                os.path.join(self.store, "config~tmp.CCCCCCCCCCCC"),
+                os.path.join(state, "lxc-%s.json.tmp.DDDDDD" % ct),
+                os.path.join(state, "restore-x.json.tmp.EEEEEE")]
+        for f in made:
+            with open(f, "w") as fh:
+                fh.write("half")
+        old = time.time() - 7200
+        for dp, _, fns in os.walk(self.store):
+            for fn in fns:
+                if "~tmp." in fn:
+                    os.utime(os.path.join(dp, fn), (old, old))
+        for f in made[3:]:
+            os.utime(f, (old, old))
+        live_journal = os.path.join(state, "lxc-other.json.tmp.FFFFFF")
+        with open(live_journal, "w") as fh:
+            fh.write("being written")
+        r = self.ws.run("cleanup")
+        self.assertOk(r)
+        self.assertFalse(os.path.exists(made[3]), r.stderr)
+        self.assertFalse(os.path.exists(made[4]), r.stderr)
+        self.assertTrue(os.path.exists(live_journal), "a live journal write was removed")
+
+        # gc beside a live backup: old temporaries and empty directories go,
+        # the live backup's (and a fresh one) stay, the backup succeeds.
+        live_temp = os.path.join(self.store, "chunks/0000", "0" * 63 + "1~tmp.GGGGGGGGGGGG")
+        with open(live_temp, "w") as fh:
+            fh.write("being written")
+        p = self.slow_backup(ct, lock)
+        try:
+            self.assertIsNone(p.poll(), "the backup ended before gc")
+            r = self.ws.run("gc", "ds")
+            self.assertOk(r)
+        finally:
+            _, err = p.communicate(timeout=300)
+        self.assertEqual(p.returncode, 0, err[-3000:])
+        self.assertRegex(r.stderr, r"removed [1-9]\d* temporary files of interrupted writes and [1-9]\d* empty "
+                                   r"snapshot directories")
+        for f in made[:3]:
+            self.assertFalse(os.path.exists(f), f)
+        self.assertTrue(os.path.exists(live_temp), "a fresh temporary was removed")
+        self.assertFalse(os.path.exists(deleted_dir))
+        self.assertFalse(os.path.exists(os.path.dirname(ghost)))
+        for dp, dns, fns in os.walk(os.path.join(self.store, "snapshots")):
+            self.assertTrue(dns or fns, "empty directory left: %s" % dp)
+        os.unlink(live_temp)
         self.verify_clean(*self.volids(ct))
 
 
