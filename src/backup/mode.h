@@ -41,8 +41,8 @@ struct ModeContext {
   std::chrono::seconds stopwait{600};
   std::vector<const MountPoint*> included_mounts;  // mount points to back up
   std::string tmpdir;  // the container's job scratch directory (suspend copies into it)
-  std::vector<std::string> exclude_patterns;  // suspend: applied while copying, as vzdump's rsync
-  uint64_t bwlimit_kib = 0;                   // suspend: rsync --bwlimit
+  std::vector<std::string> exclude_patterns;  // suspend: applied while copying
+  uint64_t bwlimit_kib = 0;                   // suspend: limits the copy's file data too
   // Records, before each risky step, what a SIGKILL would leave to undo.
   GuestJournal* journal = nullptr;
   const IdMap* map = nullptr;  // the container's ID map (suspend copies as its root)
@@ -52,7 +52,7 @@ struct ModeContext {
 struct ConsistentTree {
   std::string directory;
   std::vector<std::string> sources;
-  // The tree is a copy (suspend's rsync, snapshot's reflink copies): inode
+  // The tree is a copy (suspend's copy, snapshot's reflink copies): inode
   // numbers and ctimes are the copy's, not the container's.
   bool copied = false;
 };

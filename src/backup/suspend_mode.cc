@@ -1,34 +1,65 @@
 // Mode `suspend`: copy the running container's tree, freeze it, copy what
-// changed, thaw; the provider reads the copy. The copy is made with rsync as
-// vzdump does (hardlinks, xattrs, ACLs, sparse files kept; numeric ids; the
-// job's exclusions applied while copying).
+// changed, thaw; the provider reads the copy. The copy is ctdump's own
+// (backup/tree_copy.h): paths of any length, holes kept as holes and written
+// zeros as data, hardlinks, xattrs, ACLs, numeric owners, the job's
+// exclusions applied while copying, every file that could not be copied
+// named in the log.
 //
-// The running container can change its tree while rsync walks it (swap a
-// directory for a symlink to a host path between rsync's lstat and open), so
-// rsync never runs as host root here: it runs as the container's root in its
-// user namespace (like the provider's worker), reading read-only bind mounts
-// of the rootfs and included mount points (mounted without following any
-// symlink) and writing into a fresh directory owned by the container's root.
+// The running container can change its tree while the copier walks it (swap
+// a directory for a symlink to a host path between a stat and an open), so
+// the copier never runs as host root here: it runs as the container's root
+// in its user namespace (like the provider's worker), reading read-only bind
+// mounts of the rootfs and included mount points (mounted without following
+// any symlink) and writing into a fresh directory owned by the container's
+// root. One copier process makes both passes, so the second knows what the
+// first saw: it sends "S <summary>" on stdout after each pass and, after
+// the first, waits for "2" on stdin, which ctdump writes once the container
+// is frozen. Its messages come as worker lines (builtin/worker_relay.h) on
+// stdout too, so they stay in order with the passes.
 #include <fmt/format.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include "backup/freeze.h"
 #include "backup/mode.h"
+#include "backup/tree_copy.h"
+#include "builtin/worker_relay.h"
 #include "sys/file.h"
-#include "sys/signals.h"
 #include "sys/mount.h"
+#include "sys/signals.h"
 #include "sys/subprocess.h"
 #include "userns/userns.h"
-
-#include <fcntl.h>
-#include <poll.h>
-#include <unistd.h>
 
 namespace ctdump::backup {
 namespace {
 
-constexpr const char* kRsync = "/usr/bin/rsync";
+// The copier process: both passes, reporting on fd 1, waiting on fd 0.
+int RunCopier(const std::string& from, const std::string& copy, const TreeCopyOptions& options) {
+  // Deleting a deep tree from the copy holds one fd per level.
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  builtin::LineObserver out(1);
+  TreeCopier copier(from, copy, options, &out);
+  for (int pass = 0; pass < 2; ++pass) {
+    if (pass == 1) {
+      char go = 0;
+      if (::read(0, &go, 1) != 1 || go != '2') return 1;  // ctdump gave up
+    }
+    auto stats = copier.Sync();
+    if (!stats.ok()) {
+      out.SendError(stats.status());
+      return 1;
+    }
+    if (!sys::WriteAll(1, "S " + stats->Summary() + "\n", "copier messages").ok()) return 1;
+  }
+  return 0;
+}
 
 class SuspendMode : public ModeSession {
  public:
@@ -43,12 +74,6 @@ class SuspendMode : public ModeSession {
     return kName;
   }
 
-  Status Prepare() override {
-    if (!sys::PathExists(kRsync))
-      return FailedPreconditionError("suspend mode needs rsync (apt-get install rsync)");
-    return Status::OK();
-  }
-
   Result<ConsistentTree> Enter() override {
     RETURN_IF_ERROR(MountSources());
     std::string copy = ctx_.tmpdir + "/root";
@@ -57,15 +82,47 @@ class SuspendMode : public ModeSession {
     if (::chown(copy.c_str(), ctx_.map->root_uid(), ctx_.map->root_gid()) != 0)
       return ErrnoError(errno, fmt::format("Failed to chown \"{}\"", copy));
     const std::string& from = ctx_.directory;
+    TreeCopyOptions options;
+    for (const MountPoint* mp : ctx_.included_mounts) options.sources.push_back("." + mp->path);
+    options.exclude_patterns = ctx_.exclude_patterns;
+    options.bwlimit = ctx_.bwlimit_kib * 1024;
     ctx_.log->Log(LogLevel::kInfo, fmt::format("starting first sync {}/ to {}", from, copy));
-    RETURN_IF_ERROR(Rsync(from, copy, /*first=*/true));
-    RETURN_IF_ERROR(sys::CheckInterrupted());
-    RETURN_IF_ERROR(ctx_.hooks->RunGuestPhase("pre-stop", "suspend", ctx_.vmid, *ctx_.hook_env, ctx_.log));
-    bool ours = ctx_.container->GetState() != container::State::kFrozen;
-    RETURN_IF_ERROR(ctx_.journal->Update([ours](JournalState& j) { j.frozen = ours; }));
-    RETURN_IF_ERROR(frozen_.Freeze());
-    ctx_.log->Log(LogLevel::kInfo, fmt::format("starting final sync {}/ to {}", from, copy));
-    Status synced = Rsync(from, copy, /*first=*/false);
+    sys::SpawnOptions so;
+    so.argv = {"ctdump suspend copier"};
+    so.pipe_stdin = so.pipe_stdout = so.pipe_stderr = true;
+    so.new_session = true;
+    so.cwd = "/";
+    ASSIGN_OR_RETURN(auto proc, userns::ForkAsContainerRoot(
+                                    *ctx_.map, so, [&] { return RunCopier(from, copy, options); }));
+    int passes = 0;
+    std::string pending;
+    Status reported;  // the copier's own error
+    Status synced = builtin::RelayWorker(
+        proc, "suspend copier", ctx_.log, [&](const char* d, size_t n) -> Status {
+          pending.append(d, n);
+          for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+            std::string line = pending.substr(0, nl);
+            pending.erase(0, nl + 1);
+            if (line.starts_with("S ")) {
+              RETURN_IF_ERROR(PassDone(++passes, line.substr(2), from, copy, proc));
+            } else if (line.starts_with("W ")) {
+              ctx_.log->Log(LogLevel::kWarn, line.substr(2));
+            } else if (line.starts_with("E ")) {  // "E <code> <message>"
+              int code = std::atoi(line.c_str() + 2);
+              bool known = code > 0 && code <= static_cast<int>(Code::kIOError);
+              size_t sp = line.find(' ', 2);
+              std::string msg = sp == std::string::npos ? line : line.substr(sp + 1);
+              if (reported.ok())
+                reported = Status(known ? static_cast<Code>(code) : Code::kInternal, msg);
+            } else {
+              ctx_.log->Log(LogLevel::kInfo, line.starts_with("I ") ? line.substr(2) : line);
+            }
+          }
+          return Status::OK();
+        });
+    if (!synced.ok() && !reported.ok()) synced = reported;
+    if (synced.ok() && passes != 2) synced = InternalError("the suspend copier stopped early");
+    if (!synced.ok()) synced = synced.WithContext(passes == 0 ? "first sync" : "final sync");
     RETURN_IF_ERROR(Resume());
     RETURN_IF_ERROR(synced);
     return ConsistentTree{copy, {"."}, true};
@@ -83,7 +140,8 @@ class SuspendMode : public ModeSession {
 
  private:
   Status MountSources() {
-    ASSIGN_OR_RETURN(auto root, sys::MountGuard::BindReadOnly(ctx_.config->rootfs_path, ctx_.directory));
+    ASSIGN_OR_RETURN(auto root,
+                     sys::MountGuard::BindReadOnly(ctx_.config->rootfs_path, ctx_.directory));
     mounts_.push_back(std::move(root));
     for (const MountPoint* mp : ctx_.included_mounts) {
       auto m = sys::MountGuard::BindReadOnlyBeneath(mp->source, ctx_.directory, mp->path);
@@ -93,83 +151,20 @@ class SuspendMode : public ModeSession {
     return Status::OK();
   }
 
-  Status Rsync(const std::string& from, const std::string& copy, bool first) {
-    sys::SpawnOptions o;
-    o.argv = {kRsync, "--stats", "-h", "-X", "-A", "--numeric-ids", "-aH", "--delete",
-              "--no-whole-file", "--sparse", "--one-file-system", "--relative"};
-    if (ctx_.bwlimit_kib) o.argv.push_back(fmt::format("--bwlimit={}", ctx_.bwlimit_kib));
-    for (const auto& p : ctx_.exclude_patterns) o.argv.push_back("--exclude=" + p);
-    o.argv.push_back(from + "/./");
-    for (const MountPoint* mp : ctx_.included_mounts) o.argv.push_back(from + "/." + mp->path);
-    o.argv.push_back(copy);
-    o.pipe_stdout = o.pipe_stderr = true;
-    o.new_session = true;
-    o.cwd = "/";
-    ASSIGN_OR_RETURN(auto proc, userns::SpawnAsContainerRoot(*ctx_.map, o));
-    std::string output, stats;
-    ASSIGN_OR_RETURN(int st, Drain(proc, &output));
-    for (size_t pos = 0; pos < output.size();) {
-      size_t nl = output.find('\n', pos);
-      std::string line = output.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-      if (line.rfind("Total transferred file size:", 0) == 0) stats = line;
-      if (nl == std::string::npos) break;
-      pos = nl + 1;
-    }
-    int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    // 24: files vanished while copying a running container (expected in the
-    // first pass, as for vzdump). 23: some files could not be read by the
-    // container's root (host-owned files; the provider's worker could not
-    // read them either).
-    if (code == 23)
-      ctx_.log->Log(LogLevel::kWarn, "some files could not be copied (not readable by the container's root): " +
-                                         FirstError(output));
-    if (code != 0 && code != 23 && !(first && code == 24)) {
-      std::string last = output;
-      while (!last.empty() && last.back() == '\n') last.pop_back();
-      last = last.substr(last.rfind('\n') + 1);
-      return IOError(fmt::format("rsync {} failed ({}): {}", first ? "first sync" : "final sync",
-                                 sys::DescribeWaitStatus(st), last));
-    }
-    ctx_.log->Log(LogLevel::kInfo, fmt::format("{} sync finished - {}", first ? "first" : "final",
-                                               stats.empty() ? "done" : stats));
-    return Status::OK();
-  }
-
-  static std::string FirstError(const std::string& output) {
-    size_t p = output.find("rsync: ");
-    if (p == std::string::npos) return "see rsync's output";
-    return output.substr(p, output.find('\n', p) - p);
-  }
-
-  // Reads stdout and stderr until exit; SIGINT/SIGTERM kill rsync.
-  Result<int> Drain(sys::Subprocess& proc, std::string* output) {
-    const int signals_before = sys::InterruptCount();
-    for (int fd : {proc.stdout_fd().get(), proc.stderr_fd().get()})
-      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-    for (;;) {
-      pollfd fds[3] = {{proc.stdout_fd().get(), POLLIN, 0}, {proc.stderr_fd().get(), POLLIN, 0},
-                       {sys::InterruptFd(), POLLIN, 0}};
-      ::poll(fds, 3, 1000);
-      if (sys::InterruptCount() != signals_before) {
-        proc.KillAndReap();
-        return CancelledError("interrupted by signal");
-      }
-      bool open = false;
-      for (sys::UniqueFd* fd : {&proc.stdout_fd(), &proc.stderr_fd()}) {
-        char buf[8192];
-        while (fd->valid()) {
-          ssize_t n = ::read(fd->get(), buf, sizeof(buf));
-          if (n > 0) {
-            output->append(buf, static_cast<size_t>(n));
-            continue;
-          }
-          if (n == 0) fd->Reset();
-          break;
-        }
-        open = open || fd->valid();
-      }
-      if (!open) return proc.Wait();
-    }
+  // After the first pass: hook, freeze, let the copier make the second.
+  Status PassDone(int pass, const std::string& summary, const std::string& from,
+                  const std::string& copy, sys::Subprocess& proc) {
+    ctx_.log->Log(LogLevel::kInfo,
+                  fmt::format("{} sync finished - {}", pass == 1 ? "first" : "final", summary));
+    if (pass != 1) return Status::OK();
+    RETURN_IF_ERROR(sys::CheckInterrupted());
+    RETURN_IF_ERROR(
+        ctx_.hooks->RunGuestPhase("pre-stop", "suspend", ctx_.vmid, *ctx_.hook_env, ctx_.log));
+    bool ours = ctx_.container->GetState() != container::State::kFrozen;
+    RETURN_IF_ERROR(ctx_.journal->Update([ours](JournalState& j) { j.frozen = ours; }));
+    RETURN_IF_ERROR(frozen_.Freeze());
+    ctx_.log->Log(LogLevel::kInfo, fmt::format("starting final sync {}/ to {}", from, copy));
+    return sys::WriteAll(proc.stdin_fd().get(), "2", "the suspend copier");
   }
 
   ModeContext ctx_;

@@ -33,8 +33,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-#define RETURN_FAILURE(expr)        \
-  do {                              \
+#define RETURN_FAILURE(expr)                     \
+  do {                                           \
     if (auto failure_ = (expr)) return failure_; \
   } while (0)
 
@@ -73,7 +73,7 @@ bool IsFatal(int err) {
 // An operation of a copy step that failed: errno and what was being done.
 struct Failure {
   int err = 0;
-  std::string what;  // "open", "mknod", "setxattr security.capability", ...
+  std::string what;     // "open", "mknod", "setxattr security.capability", ...
   bool source = false;  // on the source side (ENOENT there: the entry vanished)
 };
 
@@ -83,8 +83,8 @@ std::optional<Failure> Fail(std::string what, bool source = false, int err = err
 
 // The directories from a root down to the one last asked for, each opened
 // relative to its parent without following symlinks. Only the root and the
-// deepest kOpenLevels keep an fd (the walk keeps 64 of its own); a closed level is reopened from the
-// nearest open one (a tree deeper than the open-file limit is fine).
+// deepest kOpenLevels keep an fd (the walk keeps 64 of its own); a closed level is reopened from
+// the nearest open one (a tree deeper than the open-file limit is fine).
 class DirCursor {
  public:
   static constexpr size_t kOpenLevels = 16;
@@ -171,7 +171,7 @@ using Xattrs = std::vector<std::pair<std::string, std::string>>;
 std::optional<Failure> ReadXattrs(int fd, const std::string& path, bool follow, Xattrs* out) {
   std::vector<char> names(4096);
   for (;;) {
-    ssize_t n = fd >= 0   ? ::flistxattr(fd, names.data(), names.size())
+    ssize_t n = fd >= 0  ? ::flistxattr(fd, names.data(), names.size())
                 : follow ? ::listxattr(path.c_str(), names.data(), names.size())
                          : ::llistxattr(path.c_str(), names.data(), names.size());
     if (n >= 0) {
@@ -188,7 +188,7 @@ std::optional<Failure> ReadXattrs(int fd, const std::string& path, bool follow, 
     pos += name.size() + 1;
     if (!CopiedXattr(name)) continue;
     for (;;) {
-      ssize_t n = fd >= 0   ? ::fgetxattr(fd, name.c_str(), value.data(), value.size())
+      ssize_t n = fd >= 0  ? ::fgetxattr(fd, name.c_str(), value.data(), value.size())
                   : follow ? ::getxattr(path.c_str(), name.c_str(), value.data(), value.size())
                            : ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
       if (n >= 0) {
@@ -322,8 +322,8 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     // A change in the same timestamp tick as the walk's stat would leave
     // ctime as it is: such a file is copied again by the next pass.
     bool racy = st.st_ctim.tv_sec + 2 > now.tv_sec;
-    c_.seen_->map[rel] = Seen{st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtim, st.st_ctim,
-                              racy};
+    c_.seen_->map[rel] =
+        Seen{st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtim, st.st_ctim, racy};
   }
 
   // A new entry: the directories it is not in are complete.
@@ -391,7 +391,8 @@ class TreeCopier::Pass : public archive::EntryVisitor {
   std::optional<Failure> Remove(int dir_fd, const std::string& name) {
     if (::unlinkat(dir_fd, name.c_str(), 0) == 0 || errno == ENOENT) return std::nullopt;
     if (errno != EISDIR && errno != EPERM) return Fail("unlink");
-    sys::UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    sys::UniqueFd fd(
+        ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) return Fail("open to delete");
     RETURN_FAILURE(Empty(fd, 0));
     fd.Reset();
@@ -409,7 +410,8 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     for (const auto& n : names) {
       if (::unlinkat(fd.get(), n.c_str(), 0) == 0 || errno == ENOENT) continue;
       if (errno != EISDIR && errno != EPERM) return Fail("unlink");
-      sys::UniqueFd child(::openat(fd.get(), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      sys::UniqueFd child(
+          ::openat(fd.get(), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!child.valid()) return Fail("open to delete");
       const bool close = depth >= kKeepOpen;
       if (close) fd.Reset();
@@ -455,8 +457,7 @@ class TreeCopier::Pass : public archive::EntryVisitor {
                               bool* changed) {
     int tfd = dst_.Open(Parent(target_rel));
     if (tfd < 0) return Fail("open the link target's directory");
-    sys::UniqueFd target(
-        ::openat(tfd, Base(target_rel).c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    sys::UniqueFd target(::openat(tfd, Base(target_rel).c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     struct stat t;
     if (!target.valid() || ::fstat(target.get(), &t) != 0)
       return Fail("open the link target /" + target_rel);
@@ -579,7 +580,8 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     }
     if (S_ISDIR(st.st_mode)) return std::nullopt;
     struct timespec times[2] = {st.st_atim, st.st_mtim};
-    r = fd >= 0 ? ::futimens(fd, times) : ::utimensat(dfd, name.c_str(), times, AT_SYMLINK_NOFOLLOW);
+    r = fd >= 0 ? ::futimens(fd, times)
+                : ::utimensat(dfd, name.c_str(), times, AT_SYMLINK_NOFOLLOW);
     if (r != 0) return Fail("set times");
     return std::nullopt;
   }
@@ -588,7 +590,8 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     Xattrs now;
     if (auto f = ReadXattrs(fd, path, false, &now)) return Fail("listxattr", false, f->err);
     for (const auto& [n, v] : now) {
-      bool kept = std::any_of(keep.begin(), keep.end(), [&](const auto& k) { return k.first == n; });
+      bool kept =
+          std::any_of(keep.begin(), keep.end(), [&](const auto& k) { return k.first == n; });
       if (kept) continue;
       int r = fd >= 0 ? ::fremovexattr(fd, n.c_str()) : ::lremovexattr(path.c_str(), n.c_str());
       if (r != 0 && errno != ENODATA) return Fail("removexattr " + n);
@@ -631,8 +634,8 @@ class TreeCopier::Pass : public archive::EntryVisitor {
         loff_t ioff = off, ooff = off;
         n = ::copy_file_range(in, &ioff, out, &ooff, want, 0);
         errno_source_ = false;
-        if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP ||
-                      errno == ENOSYS || errno == EPERM)) {
+        if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS ||
+                      errno == EPERM)) {
           copy_file_range_ = errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP;
           n = ReadWrite(in, out, off, want);
         }

@@ -1,0 +1,125 @@
+"""Suspend mode's copy of a running container (backup/tree_copy.h): paths
+beyond PATH_MAX, a 1 TiB sparse file, written zeros, and files the copier
+cannot read named in the log. Backed up to the built-in `dir` storage (ctdump's
+own tar writer; GNU tar, which the example provider runs, takes minutes over
+a 2060-level tree)."""
+import glob
+import os
+import subprocess
+import tarfile
+import tempfile
+import unittest
+
+import harness
+
+ROOT = 100000  # the unprivileged container's root on the host (tests/realenv)
+
+
+class SuspendCopyTest(harness.IntegrationTest):
+
+    def setUp(self):
+        super().setUp()
+        with open(os.path.join(self.ws.config, "storage.cfg"), "w") as f:
+            f.write("dir: local\n\tpath %s\n" % self.ws.target)
+        os.makedirs(os.path.join(self.ws.target, "dump"))
+
+    def tearDown(self):
+        # A copy left by a failed run is deeper than shutil.rmtree recurses.
+        subprocess.run(["rm", "-rf", "--one-file-system", self.ws.tmp])
+        super().tearDown()
+
+    def make_deep(self, top, levels, file_at):
+        """`levels` directories "dd" below `top`, a file at depth `file_at`,
+        all owned by the container's root."""
+        os.makedirs(top)
+        os.chown(top, ROOT, ROOT)
+        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for i in range(1, levels + 1):
+                os.mkdir("dd", dir_fd=fd)
+                os.chown("dd", ROOT, ROOT, dir_fd=fd)
+                nfd = os.open("dd", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+                if i == file_at:
+                    f = os.open("f", os.O_WRONLY | os.O_CREAT, 0o640, dir_fd=fd)
+                    os.write(f, b"deep\n")
+                    os.fchown(f, ROOT, ROOT)
+                    os.close(f)
+        finally:
+            os.close(fd)
+
+    def test_deep_tree_sparse_file_and_zeros(self):
+        ct = self.env["CT_UNPRIV"]
+        srv = os.path.join(self.env["ROOTFS_UNPRIV"], "srv/suspend-it")
+        # 2060 levels of "dd/": the file at level 1500 lies 4.5 KB deep, beyond
+        # PATH_MAX (rsync dropped it with exit 23); below 2048 levels the walk
+        # stops with a warning, as in the other modes.
+        deep = os.path.join(srv, "deep")
+        try:
+            os.makedirs(srv)
+            os.chown(srv, ROOT, ROOT)
+            self.make_deep(deep, 2060, 1500)
+            sparse = os.path.join(srv, "sparse")
+            with open(sparse, "wb") as f:
+                f.truncate(1 << 40)
+                f.seek(1 << 39)
+                f.write(b"x" * 4096)
+            zeros = os.path.join(srv, "zeros")
+            with open(zeros, "wb") as f:
+                f.write(b"\0" * (1 << 20))
+                os.fsync(f.fileno())
+            secret = os.path.join(srv, "host-secret")
+            with open(secret, "w") as f:
+                f.write("host root only\n")
+            os.chmod(secret, 0o600)  # host root's: the container's root cannot read it
+            for p in (sparse, zeros):
+                os.chown(p, ROOT, ROOT)
+            self.assertGreaterEqual(os.stat(zeros).st_blocks, 2048)
+
+            # rsync read the holes of the 1 TiB file (not done after 240 s).
+            r = self.ws.run("backup", ct, "--storage", "local", "--tmpdir", self.ws.tmp,
+                            "--mode", "suspend", timeout=180)
+            self.assertOk(r)
+            self.assertIn("INFO: backup mode: suspend", r.stderr)
+            self.assertRegex(r.stderr, r"INFO: first sync finished - \d+ entries, \d+ copied")
+            self.assertRegex(r.stderr, r"INFO: final sync finished - \d+ entries, \d+ copied")
+            self.assertRegex(r.stderr, r"WARN: unable to read '/srv/suspend-it/deep/(dd/)+dd': "
+                                       r"nested deeper than 2048 directories")
+            # The unreadable file is named, not a generic permissions message.
+            self.assertIn("WARN: unable to read '/srv/suspend-it/host-secret': Permission denied",
+                          r.stderr)
+            self.assertNotIn("rsync", r.stderr)
+        finally:
+            subprocess.run(["rm", "-rf", "--one-file-system", srv], check=True)
+        [zst] = glob.glob(os.path.join(self.ws.target, "dump", "vzdump-lxc-%s-*.tar.zst" % ct))
+        archive = os.path.join(self.ws.dir, "archive.tar")
+        subprocess.run(["zstd", "-q", "-d", zst, "-o", archive], check=True)
+        deep_file = "./srv/suspend-it/deep/" + "dd/" * 1500 + "f"
+        self.assertGreater(len(deep_file), 4096)
+        with tarfile.open(archive) as tf:
+            names = set(tf.getnames())
+            self.assertIn(deep_file, names)
+            self.assertEqual(tf.extractfile(deep_file).read(), b"deep\n")
+            self.assertIn("./srv/suspend-it/deep/" + "dd/" * 2039 + "dd", names)
+            self.assertNotIn("./srv/suspend-it/host-secret", names)
+        # GNU tar gives back what the archive holds: the zeros as data, the
+        # 1 TiB file as holes around its 4 KiB.
+        with tempfile.TemporaryDirectory(dir=self.ws.dir) as out:
+            subprocess.run(["tar", "-xf", archive, "-C", out, "--sparse", "./srv/suspend-it/zeros",
+                            "./srv/suspend-it/sparse"], check=True, capture_output=True)
+            z = os.stat(os.path.join(out, "srv/suspend-it/zeros"))
+            self.assertEqual(z.st_size, 1 << 20)
+            self.assertGreaterEqual(z.st_blocks, 2048, "written zeros came back as holes")
+            s = os.stat(os.path.join(out, "srv/suspend-it/sparse"))
+            self.assertEqual(s.st_size, 1 << 40)
+            self.assertLess(s.st_blocks, 1024, "holes came back as data")
+            with open(os.path.join(out, "srv/suspend-it/sparse"), "rb") as f:
+                f.seek(1 << 39)
+                self.assertEqual(f.read(4096), b"x" * 4096)
+        self.assertRunning(ct)
+        self.assertNoLeftovers()
+
+
+if __name__ == "__main__":
+    unittest.main()
