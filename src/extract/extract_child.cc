@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +28,28 @@ namespace {
 // many the child gives up.
 constexpr size_t kMaxErrors = 20;
 constexpr size_t kReadBlockSize = 256 * 1024;
+// Directories with names this long get their times and mode from
+// FinishDeepDirs: libarchive applies them at the end by path, which fails
+// beyond PATH_MAX.
+constexpr size_t kDeepDirName = PATH_MAX / 2;
+
+// `path` (relative to the working directory) opened component by component,
+// never following symlinks; -1 with errno.
+int OpenDirDeep(const std::string& path) {
+  int fd = ::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  for (size_t pos = 0; fd >= 0 && pos < path.size();) {
+    size_t end = std::min(path.find('/', pos), path.size());
+    std::string comp = path.substr(pos, end - pos);
+    pos = end + 1;
+    if (comp.empty() || comp == ".") continue;
+    int next = ::openat(fd, comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
+    ::close(fd);
+    fd = next;
+    errno = err;
+  }
+  return fd;
+}
 
 struct ArchiveReadDeleter {
   void operator()(archive* a) const { archive_read_free(a); }
@@ -79,6 +102,10 @@ class Extractor {
   bool StripPrivilegedBits(archive_entry* e) const;
   int FilterAcl(archive_entry* e) const;
   int FilterAclXattrs(archive_entry* e, const std::string& name);
+  // A new directory with a name of kDeepDirName or more: its mode and times
+  // are set again after libarchive's deferred ones (FinishDeepDirs).
+  void RecordDeepDir(archive_entry* e, const std::string& name);
+  void FinishDeepDirs();
 
   void Report(char kind, std::string_view text) { WriteStderr(EncodeReport(kind, text)); }
   // Records an error; stops when it is fatal or one too many.
@@ -96,6 +123,12 @@ class Extractor {
   WriteArchive out_;
   ExtractStats stats_;
   bool privileges_stripped_ = false;  // the current entry's
+  struct DeepDir {
+    std::string name;
+    mode_t perm;
+    struct timespec times[2];  // atime, mtime
+  };
+  std::vector<DeepDir> deep_dirs_;
   size_t errors_ = 0;
   int exit_code_ = kExitOk;
   bool fatal_ = false;
@@ -185,7 +218,32 @@ int Extractor::ExtractAll() {
     Error(kExitIOError,
           fmt::format("Failed to finish extracting '{}': {}", c_.archive, ErrorText(out_.get())));
   }
+  if (!fatal_) FinishDeepDirs();
   return exit_code_;
+}
+
+void Extractor::RecordDeepDir(archive_entry* e, const std::string& name) {
+  int fd = OpenDirDeep(name);
+  if (fd >= 0) {  // an existing directory keeps its metadata, as libarchive does
+    ::close(fd);
+    return;
+  }
+  DeepDir d{name, archive_entry_perm(e), {}};
+  d.times[0] = archive_entry_atime_is_set(e)
+                   ? timespec{archive_entry_atime(e), archive_entry_atime_nsec(e)}
+                   : timespec{0, UTIME_OMIT};
+  d.times[1] = timespec{archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
+  deep_dirs_.push_back(std::move(d));
+}
+
+void Extractor::FinishDeepDirs() {
+  for (const auto& d : deep_dirs_) {
+    int fd = OpenDirDeep(d.name);
+    if (fd < 0) continue;  // not extracted (reported then)
+    if (::fchmod(fd, d.perm) != 0 || ::futimens(fd, d.times) != 0)
+      Report('W', fmt::format("'{}': cannot set mode and times: {}", d.name, std::strerror(errno)));
+    ::close(fd);
+  }
 }
 
 Extractor::Step Extractor::Process(archive_entry* e) {
@@ -213,6 +271,7 @@ Extractor::Step Extractor::Process(archive_entry* e) {
   privileges_stripped_ = false;
   MapOwners(e, *name);
   if (StripPrivilegedBits(e)) privileges_stripped_ = true;
+  if (type == AE_IFDIR && name->size() >= kDeepDirName) RecordDeepDir(e, *name);
 
   int r = archive_write_header(out_.get(), e);
   if (r == ARCHIVE_WARN) Report('W', fmt::format("'{}': {}", *name, ErrorText(out_.get())));
