@@ -5,10 +5,72 @@
 #include <time.h>
 
 #include <cerrno>
+#include <cstdint>
 
 #include <fmt/format.h>
 
 namespace ctdump::backup {
+
+namespace {
+
+// The length of the valid UTF-8 sequence at text[i] (no overlongs, no
+// surrogates, at most U+10FFFF), or 0.
+size_t Utf8Length(std::string_view text, size_t i, uint32_t* cp) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(text[i + k]); };
+  unsigned char c = b(0);
+  size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+  if (n == 0 || c > 0xF4 || i + n > text.size()) return 0;
+  uint32_t v = c & (0x7F >> n);
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(k) & 0xC0) != 0x80) return 0;
+    v = (v << 6) | (b(k) & 0x3F);
+  }
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (v < kMin[n] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+  *cp = v;
+  return n;
+}
+
+}  // namespace
+
+bool IsUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    uint32_t cp = 0;
+    size_t n = static_cast<unsigned char>(text[i]) < 0x80 ? 1 : Utf8Length(text, i, &cp);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string EscapeControl(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  auto hex = [&out](unsigned char c) { out += fmt::format("\\x{:02x}", c); };
+  for (size_t i = 0; i < text.size();) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (c == '\n') out += "\\n";
+      else if (c == '\r') out += "\\r";
+      else if ((c < 0x20 && c != '\t') || c == 0x7F) hex(c);
+      else out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    uint32_t cp = 0;
+    size_t n = Utf8Length(text, i, &cp);
+    if (n == 0 || cp <= 0x9F) {
+      // Not UTF-8, or a C1 control (U+0080-U+009F): every byte shown.
+      size_t len = n == 0 ? 1 : n;
+      for (size_t k = 0; k < len; ++k) hex(static_cast<unsigned char>(text[i + k]));
+      i += len;
+      continue;
+    }
+    out.append(text.substr(i, n));
+    i += n;
+  }
+  return out;
+}
 
 std::string_view LevelPrefix(LogLevel level) {
   switch (level) {
@@ -51,7 +113,8 @@ void TaskLog::Log(LogLevel level, std::string_view message) noexcept {
   if (level == LogLevel::kWarn) ++warnings_;
   if (file_) {
     try {
-      fmt::print(file_, "{} {}: {}\n", FormatTime(::time(nullptr)), LevelPrefix(level), message);
+      fmt::print(file_, "{} {}: {}\n", FormatTime(::time(nullptr)), LevelPrefix(level),
+                 EscapeControl(message));
       ::fflush(file_);
     } catch (...) {
       // A full disk must not stop the job's cleanup; the task log still gets the line.

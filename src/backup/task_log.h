@@ -3,12 +3,14 @@
 // A TaskLog is an Observer decorator: every line goes to the job's observer
 // (the task log) and, with a timestamp and vzdump's level prefix, into the
 // container's log file ("2026-11-26 06:00:00 INFO: ..."), which is later
-// handed to the provider's backup_handle_log_file. It counts warnings.
+// handed to the provider's backup_handle_log_file. It counts warnings. Lines
+// in the file are escaped (EscapeControl); the parent gets the raw message.
 #ifndef CTDUMP_BACKUP_TASK_LOG_H_
 #define CTDUMP_BACKUP_TASK_LOG_H_
 
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "ctdump/observer.h"
 #include "ctdump/status.h"
@@ -36,6 +38,15 @@ class TaskLog : public Observer {
   FILE* file_ = nullptr;
   int warnings_ = 0;
 };
+
+// `text` made safe for a terminal and a line-based log: control characters
+// (C0 but tab, DEL, the C1 range U+0080-U+009F) and bytes that are not valid
+// UTF-8 become \xHH (newline and carriage return \n and \r); everything else,
+// backslashes included, stays as it is. Names with escape codes (ESC, CSI)
+// cannot drive the terminal, and one message stays one line.
+std::string EscapeControl(std::string_view text);
+// True when `text` is valid UTF-8 (what JSON strings can carry).
+bool IsUtf8(std::string_view text);
 
 // "INFO", "WARN", "ERROR".
 std::string_view LevelPrefix(LogLevel level);

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "backup/task_log.h"
 #include "builtin/datastore_provider.h"
 #include "crypt/crypt.h"
 #include "datastore/maintenance.h"
@@ -167,6 +168,16 @@ int RunGc(const CommandContext& c, const std::string& storage, bool dry_run) {
                                             r->temps_removed, r->dirs_removed));
 }
 
+namespace {
+
+std::string HexBytes(std::string_view s) {
+  std::string out;
+  for (unsigned char ch : s) out += fmt::format("{:02x}", ch);
+  return out;
+}
+
+}  // namespace
+
 int RunCatalog(const CommandContext& c, const std::string& volid, const std::string& path) {
   auto v = OpenVolume(c, volid);
   if (!v.ok()) return Fail(c, v.status());
@@ -190,18 +201,24 @@ int RunCatalog(const CommandContext& c, const std::string& volid, const std::str
                 {"mtime", e.mtime_sec}};
       if (!e.link.empty()) j[e.is_hardlink() ? "hardlink" : "target"] = "/" + e.link;
       if (!e.link.empty() && !e.is_hardlink()) j["target"] = e.link;
+      // Names that are not UTF-8: the string has U+FFFD, "<key>-hex" the bytes.
+      for (const char* key : {"path", "hardlink", "target"})
+        if (j.contains(key) && !backup::IsUtf8(j[key].get<std::string>()))
+          j[std::string(key) + "-hex"] = HexBytes(j[key].get<std::string>());
       out.push_back(std::move(j));
       return Status::OK();
     }
+    // Text: control characters and bytes that are not UTF-8 as \xHH, one entry a line.
     std::string line = fmt::format("{} {:>6} {:>6} {:>12} {} {}", ModeString(e.mode), e.uid,
-                                   e.gid, e.size, TimeString(e.mtime_sec), shown);
-    if (S_ISLNK(e.mode)) line += " -> " + e.link;
-    if (e.is_hardlink()) line += " link to /" + e.link;
+                                   e.gid, e.size, TimeString(e.mtime_sec),
+                                   backup::EscapeControl(shown));
+    if (S_ISLNK(e.mode)) line += " -> " + backup::EscapeControl(e.link);
+    if (e.is_hardlink()) line += " link to /" + backup::EscapeControl(e.link);
     fmt::print("{}\n", line);
     return Status::OK();
   });
   if (!s.ok()) return Fail(c, s);
-  if (c.json) fmt::print("{}\n", out.dump(1));
+  if (c.json) fmt::print("{}\n", out.dump(1, ' ', false, json::error_handler_t::replace));
   if (!found) return Fail(c, NotFoundError(fmt::format("'/{}' is not in backup '{}'", *prefix, volid)));
   return 0;
 }

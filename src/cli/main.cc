@@ -22,6 +22,7 @@
 #include "backup/job_options.h"
 #include "backup/journal.h"
 #include "backup/retention.h"
+#include "backup/task_log.h"
 #include "cli/datastore_commands.h"
 #include "cli/renderer.h"
 #include "cli/verify_command.h"
@@ -138,12 +139,14 @@ int RunList(const Globals& g, const std::string& storage, const std::string& vmi
                      {"notes", b.notes ? nlohmann::json(*b.notes) : nlohmann::json()},
                      {"protected", b.is_protected}});
     }
-    fmt::print("{}\n", out.dump(2));
+    // Never aborts: bytes that are not UTF-8 (a provider's names, notes) become U+FFFD.
+    fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
     fmt::print("{:<50} {:<8} {:>12} {}\n", "VOLID", "VMID", "SIZE", "FLAGS");
     for (const auto& b : *list)
-      fmt::print("{:<50} {:<8} {:>12} {}\n", storage + ":" + b.volname, b.vmid,
-                 b.size ? HumanBytes(*b.size) : "-", b.is_protected ? "protected" : "");
+      fmt::print("{:<50} {:<8} {:>12} {}\n", backup::EscapeControl(storage + ":" + b.volname),
+                 backup::EscapeControl(b.vmid), b.size ? HumanBytes(*b.size) : "-",
+                 b.is_protected ? "protected" : "");
   }
   if (!sh.ok()) renderer->Log(LogLevel::kWarn, sh.message());
   return 0;

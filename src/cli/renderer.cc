@@ -24,7 +24,7 @@ class TextRenderer : public Renderer {
     if (quiet_ && level == LogLevel::kInfo) return;
     try {
       ClearBar();
-      fmt::print(stderr, "{}: {}\n", backup::LevelPrefix(level), message);
+      fmt::print(stderr, "{}: {}\n", backup::LevelPrefix(level), backup::EscapeControl(message));
       std::fflush(stderr);
     } catch (...) {
       // stderr is gone (a closed terminal): keep going, the cleanup matters more.
@@ -74,9 +74,10 @@ class TextRenderer : public Renderer {
     fmt::print(stderr, "\n{:<20} {:<8} {:>9} {:>12}  {}\n", "VMID", "STATUS", "TIME", "SIZE",
                "ARCHIVE");
     for (const auto& g : r.guests) {
-      fmt::print(stderr, "{:<20} {:<8} {:>9} {:>12}  {}\n", g.vmid, g.status.ok() ? "ok" : "err",
-                 fmt::format("{}s", g.seconds), g.size ? HumanBytes(*g.size) : "-",
-                 g.archive.empty() ? "-" : g.archive);
+      fmt::print(stderr, "{:<20} {:<8} {:>9} {:>12}  {}\n", backup::EscapeControl(g.vmid),
+                 g.status.ok() ? "ok" : "err", fmt::format("{}s", g.seconds),
+                 g.size ? HumanBytes(*g.size) : "-",
+                 g.archive.empty() ? "-" : backup::EscapeControl(g.archive));
     }
   }
 

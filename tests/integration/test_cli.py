@@ -160,5 +160,83 @@ class ExitCodeTest(harness.IntegrationTest):
         self.assertIn("%s:3: unknown key 'frobnicate'" % conf, r.stderr)
 
 
+class OutputTest(harness.IntegrationTest):
+    """Names with escape codes, newlines and non-UTF-8 bytes never reach the
+    terminal or the logs raw, and JSON output never aborts on them."""
+
+    ESC_NAME = b"esc\x1b[31mred\nline"
+    BAD_NAME = b"bad\xff\xfe"
+    HIDDEN_NAME = b"secret\x1b]0;pwned\x07"
+
+    def setUp(self):
+        super().setUp()
+        self.store = os.path.join(self.ws.dir, "ds")
+        os.makedirs(self.store)
+        with open(os.path.join(self.ws.config, "storage.cfg"), "w") as f:
+            f.write("datastore: ds\n\tpath %s\n" % self.store)
+        self.sub = "srv/ctdump-out-%d" % os.getpid()
+        self.tree = os.path.join(self.env["ROOTFS_UNPRIV"], self.sub).encode()
+        os.makedirs(self.tree)
+        os.chown(self.tree, 100000, 100000)
+        for name in (self.ESC_NAME, self.BAD_NAME):
+            p = os.path.join(self.tree, name)
+            with open(p, "wb") as f:
+                f.write(b"x\n")
+            os.chown(p, 100000, 100000)
+        # Host root's 0600 file: the container's root cannot read it (a warning naming it).
+        hidden = os.path.join(self.tree, self.HIDDEN_NAME)
+        with open(hidden, "wb") as f:
+            f.write(b"y\n")
+        os.chmod(hidden, 0o600)
+
+    def tearDown(self):
+        shutil.rmtree(self.tree, ignore_errors=True)
+        super().tearDown()
+
+    def run_bytes(self, *args):
+        return subprocess.run(self.ws.cmd(*args), capture_output=True, env=self.ws.environ(),
+                              stdin=subprocess.DEVNULL, timeout=300)
+
+    def assertNoControls(self, data, what):
+        bad = [c for c in data if c < 0x20 and c not in (0x0a, 0x09)]
+        self.assertEqual(bad, [], "%s has raw control characters: %r" % (what, data[-3000:]))
+
+    def test_names_and_notes_are_escaped_and_json_never_aborts(self):
+        ct = self.env["CT_UNPRIV"]
+        notes = "note \udcff \x1b[2J done"  # a non-UTF-8 byte and an escape code
+        r = self.run_bytes("backup", ct, "--storage", "ds", "--tmpdir", self.ws.tmp, "--notes-template", notes)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertNoControls(r.stderr, "backup's stderr")
+        self.assertIn(b"secret\\x1b]0;pwned\\x07", r.stderr)
+        with open(os.path.join(self.ws.logs, "lxc-%s.log" % ct), "rb") as f:
+            log = f.read()
+        self.assertNoControls(log, "the task log")
+        self.assertIn(b"secret\\x1b]0;pwned\\x07", log)
+
+        r = self.run_bytes("--output-format", "json", "list", "ds")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        backups = json.loads(r.stdout)
+        self.assertEqual(len(backups), 1)
+        self.assertEqual(backups[0]["notes"], "note \ufffd \x1b[2J done")
+        volid = backups[0]["volid"]
+
+        r = self.run_bytes("catalog", volid, "/" + self.sub)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNoControls(r.stdout, "catalog's output")
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 3, lines)  # the directory and its two readable files
+        self.assertTrue(any(l.endswith(b"/esc\\x1b[31mred\\nline") for l in lines), lines)
+        self.assertTrue(any(l.endswith(b"/bad\\xff\\xfe") for l in lines), lines)
+
+        r = self.run_bytes("--output-format", "json", "catalog", volid, "/" + self.sub)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        entries = {e["path"]: e for e in json.loads(r.stdout)}
+        base = "/" + self.sub + "/"
+        self.assertIn(base + "esc\x1b[31mred\nline", entries)
+        self.assertNotIn("path-hex", entries[base + "esc\x1b[31mred\nline"])
+        bad = entries[base + "bad\ufffd\ufffd"]
+        self.assertEqual(bytes.fromhex(bad["path-hex"]), (base.encode() + self.BAD_NAME))
+
+
 if __name__ == "__main__":
     unittest.main()
