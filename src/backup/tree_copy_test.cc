@@ -14,6 +14,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <string>
@@ -332,6 +333,19 @@ TEST_F(TreeCopyTest, ExclusionsAndIncludedSources) {
   TreeCopyStats s = Sync(c);
   EXPECT_EQ(s.deleted, 0u);
   EXPECT_EQ(Read(to_ + "/mnt/data/f"), "data");
+}
+
+TEST_F(TreeCopyTest, BandwidthLimitSlowsTheFileData) {
+  Write("big", std::string(3 << 20, 'b'));
+  TreeCopyOptions o;
+  o.bwlimit = 1 << 20;  // 1 MiB/s: 3 MiB take at least 2.8 s after the 128 KiB burst
+  TreeCopier c(from_, to_, o, &observer_);
+  auto start = std::chrono::steady_clock::now();
+  TreeCopyStats s = Sync(c);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(s.data_bytes, 3u << 20);
+  EXPECT_GE(secs, 2.8);
+  EXPECT_EQ(Read(to_ + "/big"), std::string(3 << 20, 'b'));
 }
 
 }  // namespace
