@@ -24,6 +24,10 @@
 //   RemoveLeft-   old "~tmp." files, empty directories  nothing (no temporaries, no
 //   overs                                              directories)
 //
+// Only objects are read: a backend refuses anything else found under an
+// object's name (a local FIFO, device or symlink: FailedPrecondition naming
+// it) without blocking on it.
+//
 // Names are keys, not paths: '/'-separated components of [A-Za-z0-9._-], each
 // 1..200 bytes, not "." or "..", at most 1024 bytes in all. The restricted
 // alphabet leaves room for backends to keep private files (temps) under names
@@ -48,6 +52,7 @@ namespace ctdump {
 
 inline constexpr size_t kMaxObjectNameLength = 1024;
 inline constexpr size_t kMaxObjectNameComponentLength = 200;
+inline constexpr uint64_t kUnboundedObjectSize = UINT64_MAX;
 
 // When a put is durable: before it returns (kSync), or after the next Sync()
 // (kDeferred: a backup writes thousands of chunks and syncs once before it
@@ -96,8 +101,11 @@ class ObjectBackend {
   // content, never a mix). For small mutable objects such as locks and indexes.
   virtual Status Put(const std::string& name, std::string_view data) = 0;
 
-  // The whole content; NotFound naming the object if it does not exist.
-  virtual Result<std::string> Get(const std::string& name) = 0;
+  // The whole content; NotFound naming the object if it does not exist,
+  // DataLoss naming it and the limit if it is larger than `max_size` (read
+  // no further: a caller bounds what it reads by its format's limits).
+  virtual Result<std::string> Get(const std::string& name,
+                                  uint64_t max_size = kUnboundedObjectSize) = 0;
 
   // Size and mtime; NotFound naming the object if it does not exist.
   virtual Result<ObjectStat> Stat(const std::string& name) = 0;

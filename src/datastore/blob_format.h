@@ -36,6 +36,9 @@ inline constexpr size_t kBlobHeaderSize = 56;
 inline constexpr size_t kBlobEncryptedHeaderSize = 92;
 inline constexpr size_t kBlobAadSize = 64;  // header bytes authenticated by GCM
 inline constexpr uint64_t kMaxBlobRawSize = 64ull << 20;
+// The largest blob (compression is kept only when it makes the payload
+// smaller): what a reader reads at most of a blob object.
+inline constexpr uint64_t kMaxBlobSize = kBlobEncryptedHeaderSize + kMaxBlobRawSize;
 
 enum class BlobType : uint8_t {
   kChunk = 1,     // a piece of a data or metadata stream

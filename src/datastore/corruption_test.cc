@@ -197,5 +197,81 @@ TEST_F(CorruptionTest, IndexForgedTogetherWithItsManifest) {
   for (const IndexEntry& e : forged) EXPECT_TRUE(Exists(ChunkObjectName(e.digest)));
 }
 
+// Not a file at all in an object's place: a FIFO (would block a reader), a
+// character device like /dev/zero (endless), a file far larger than any
+// blob. Every reader refuses it at once, naming it.
+class NonRegularTest : public CorruptionTest,
+                       public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    CorruptionTest::SetUp();
+    ::alarm(120);  // a hang fails the test instead of blocking it
+    Make(std::nullopt);
+  }
+  void TearDown() override {
+    ::alarm(0);
+    CorruptionTest::TearDown();
+  }
+  // Replaces `object` with the kind of file the test is about.
+  void Replace(const std::string& object) {
+    const std::string path = PathOf(object);
+    ASSERT_EQ(::unlink(path.c_str()), 0) << path;
+    if (GetParam() == "fifo") {
+      ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+    } else if (GetParam() == "zero") {
+      ASSERT_EQ(::mknod(path.c_str(), S_IFCHR | 0600, makedev(1, 5)), 0);
+    } else if (GetParam() == "symlink") {
+      ASSERT_EQ(::symlink("/dev/zero", path.c_str()), 0);
+    } else {
+      sys::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+      ASSERT_TRUE(fd.valid());
+      ASSERT_EQ(::ftruncate(fd.get(), int64_t{16} << 30), 0);  // 16 GiB, sparse
+    }
+  }
+};
+
+TEST_P(NonRegularTest, InPlaceOfAChunk) {
+  Replace(chunk_);
+  ExpectVerifyFails(chunk_, GetParam());
+  Status s = ReadWholeFile(*ds_, vol_, "random");
+  Status t = ReadWholeFile(*ds_, vol_, "text");
+  EXPECT_FALSE(s.ok() && t.ok());
+  EXPECT_EQ((s.ok() ? t : s).code(), Code::kDataLoss);
+}
+
+TEST_P(NonRegularTest, InPlaceOfAManifestOrIndex) {
+  for (const char* file : {kDataIndexName, kManifestName}) {
+    const std::string object = SnapshotPrefix(vol_) + file;
+    auto saved = sys::ReadFile(PathOf(object));
+    ASSERT_TRUE(saved.ok());
+    Replace(object);
+    ExpectVerifyFails(object, GetParam());
+    auto r = SnapshotReader::Open(*ds_, vol_);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kDataLoss) << r.status().ToString();
+    EXPECT_TRUE(Contains(r.status().message(), object)) << r.status().message();
+    // Listing does not hang; a manifest that is no file is no backup.
+    RecordingObserver obs;
+    auto list = ds_->ListSnapshots(std::nullopt, &obs);
+    ASSERT_TRUE(list.ok());
+    EXPECT_EQ(list->size(), std::string(file) == kManifestName ? 0u : 1u);
+    ASSERT_EQ(::unlink(PathOf(object).c_str()), 0);
+    ASSERT_TRUE(sys::WriteFileAtomic(PathOf(object), *saved).ok());
+  }
+  EXPECT_TRUE(RunVerify(std::nullopt).ok());
+}
+
+TEST_P(NonRegularTest, InPlaceOfTheConfig) {
+  Replace("config");
+  auto ds = TryOpen();
+  ASSERT_FALSE(ds.ok());
+  EXPECT_EQ(ds.status().code(), Code::kDataLoss) << ds.status().ToString();
+  EXPECT_TRUE(Contains(ds.status().message(), root_ + "/config")) << ds.status().message();
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, NonRegularTest,
+                         ::testing::Values("fifo", "zero", "symlink", "huge"),
+                         [](const auto& info) { return info.param; });
+
 }  // namespace
 }  // namespace ctdump::datastore

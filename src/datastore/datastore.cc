@@ -18,6 +18,8 @@ namespace {
 using json = nlohmann::json;
 
 constexpr char kConfigName[] = "config";
+constexpr uint64_t kMaxConfigSize = 64 << 10;
+constexpr uint64_t kMaxLockSize = 64 << 10;
 constexpr char kStoreFormat[] = "ctdump-datastore";
 
 std::string HostName() {
@@ -94,7 +96,7 @@ Result<std::unique_ptr<Datastore>> Datastore::Open(std::unique_ptr<ObjectBackend
   ds->backend_ = std::move(backend);
   ds->key_ = std::move(key);
   ds->name_ = std::move(name);
-  auto text = ds->backend_->Get(kConfigName);
+  auto text = ds->Fetch(kConfigName, kMaxConfigSize);
   if (!text.ok() && text.status().code() == Code::kNotFound) {
     json j = {{"format", kStoreFormat},
               {"version", 1},
@@ -104,7 +106,7 @@ Result<std::unique_ptr<Datastore>> Datastore::Open(std::unique_ptr<ObjectBackend
                 {"avg", ds->chunker_.avg_size},
                 {"max", ds->chunker_.max_size}}}};
     RETURN_IF_ERROR(ds->backend_->PutIfAbsent(kConfigName, j.dump(1, '\t') + "\n").status());
-    text = ds->backend_->Get(kConfigName);
+    text = ds->Fetch(kConfigName, kMaxConfigSize);
   }
   if (!text.ok()) return text.status();
   auto j = json::parse(*text, nullptr, false);
@@ -135,7 +137,7 @@ Result<std::unique_ptr<Datastore>> Datastore::Open(std::unique_ptr<ObjectBackend
 Result<Manifest> Datastore::ReadManifest(const std::string& volname) {
   ASSIGN_OR_RETURN(VolumeName v, ParseVolume(volname));
   std::string object = SnapshotPrefix(volname) + kManifestName;
-  auto blob = backend_->Get(object);
+  auto blob = Fetch(object);
   if (!blob.ok()) {
     if (blob.status().code() == Code::kNotFound)
       return NotFoundError(fmt::format("backup '{}' does not exist on {}", volname, name_));
@@ -155,7 +157,7 @@ Result<std::vector<IndexEntry>> Datastore::ReadIndex(const std::string& volname,
   const ManifestFile* f = m.File(file);
   std::string object = SnapshotPrefix(volname) + file;
   if (!f) return DataLossError(fmt::format("manifest of '{}' lists no {}", volname, file));
-  ASSIGN_OR_RETURN(std::string blob, backend_->Get(object));
+  ASSIGN_OR_RETURN(std::string blob, Fetch(object));
   std::string what = fmt::format("index '{}'", object);
   ASSIGN_OR_RETURN(std::string plain, DecodeBlob(blob, BlobType::kIndex, key(), &f->digest, what));
   if (plain.size() != f->size) return DataLossError(what + " has another size than its manifest says");
@@ -165,7 +167,7 @@ Result<std::vector<IndexEntry>> Datastore::ReadIndex(const std::string& volname,
 Result<std::vector<IndexEntry>> Datastore::ReadIndexUnpinned(const std::string& volname,
                                                              const std::string& file) {
   std::string object = SnapshotPrefix(volname) + file;
-  ASSIGN_OR_RETURN(std::string blob, backend_->Get(object));
+  ASSIGN_OR_RETURN(std::string blob, Fetch(object));
   std::string what = fmt::format("index '{}'", object);
   ASSIGN_OR_RETURN(std::string plain, DecodeBlob(blob, BlobType::kIndex, nullptr, nullptr, what));
   return ParseIndex(plain, what);
@@ -177,12 +179,12 @@ bool IsKeyError(const Status& s) {
 
 Result<std::string> Datastore::ReadChunk(const Digest& d) {
   std::string object = ChunkObjectName(d);
-  auto blob = backend_->Get(object);
+  auto blob = Fetch(object);
   if (!blob.ok() && blob.status().code() == Code::kNotFound &&
       backend_->Stat(BadChunkObjectName(d)).ok()) {
     // Verify moved it aside just now, or earlier; a backup may have stored
     // it again meanwhile.
-    blob = backend_->Get(object);
+    blob = Fetch(object);
     if (!blob.ok() && blob.status().code() == Code::kNotFound)
       return DataLossError(fmt::format(
           "chunk '{}' is damaged: verify moved it to '{}'; the next backup of a container that "
@@ -199,7 +201,7 @@ Status Datastore::QuarantineChunk(const Digest& d, const std::string& damaged) {
   // Put, not PutIfAbsent: an older .bad of the same chunk is replaced by the
   // latest damaged copy.
   RETURN_IF_ERROR(backend_->Put(bad, damaged));
-  auto now = backend_->Get(object);
+  auto now = Fetch(object);
   if (!now.ok()) return now.status().code() == Code::kNotFound ? Status::OK() : now.status();
   if (*now != damaged) return Status::OK();  // stored anew meanwhile
   Status s = backend_->Delete(object);
@@ -247,7 +249,7 @@ Result<std::vector<SnapshotInfo>> Datastore::ListSnapshots(const std::optional<s
 }
 
 Result<std::string> Datastore::GetText(const std::string& object) {
-  ASSIGN_OR_RETURN(std::string blob, backend_->Get(object));
+  ASSIGN_OR_RETURN(std::string blob, Fetch(object));
   return DecodeBlob(blob, BlobType::kText, key(), nullptr, fmt::format("'{}'", object));
 }
 
@@ -313,6 +315,15 @@ Status Datastore::DeleteSnapshot(const std::string& volname) {
   return Status::OK();
 }
 
+Result<std::string> Datastore::Fetch(const std::string& name, uint64_t max_size) {
+  auto data = backend_->Get(name, max_size);
+  // Something else than an object in an object's place is damage, not a
+  // precondition (which would read as a key error).
+  if (!data.ok() && data.status().code() == Code::kFailedPrecondition)
+    return DataLossError(fmt::format("{}: {}", name_, data.status().message()));
+  return data;
+}
+
 Result<LockInfo> Datastore::TakeLock(const std::string& object,
                                      const std::optional<std::string>& parent,
                                      Observer* observer) {
@@ -327,7 +338,7 @@ Result<LockInfo> Datastore::TakeLock(const std::string& object,
       l.mtime_ns = st.mtime_ns;
       return l;
     }
-    auto held = backend_->Get(object);
+    auto held = Fetch(object, kMaxLockSize);
     if (!held.ok()) {
       if (held.status().code() == Code::kNotFound) continue;  // released meanwhile
       return held.status();
@@ -358,7 +369,7 @@ Result<std::vector<LockInfo>> Datastore::ListLocks(const std::string& prefix) {
   ASSIGN_OR_RETURN(std::vector<std::string> names, backend_->List(prefix));
   std::vector<LockInfo> out;
   for (const auto& n : names) {
-    auto text = backend_->Get(n);
+    auto text = Fetch(n, kMaxLockSize);
     auto st = backend_->Stat(n);
     if (!text.ok() || !st.ok()) continue;  // released meanwhile
     auto l = ParseLock(n, *text);

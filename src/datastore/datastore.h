@@ -154,6 +154,11 @@ class Datastore {
   // parent of a running backup.
   Status DeleteSnapshot(const std::string& volname);
 
+  // The object `name`, read only if it is a regular file of at most
+  // `max_size` bytes (a FIFO, device or symlink in its place, or a larger
+  // file, is DataLoss naming it: never a hang or a huge allocation).
+  Result<std::string> Fetch(const std::string& name, uint64_t max_size = kMaxBlobSize);
+
   // Locks (see the table above). TakeLock fails with Unavailable naming the
   // holder when the lock is held by a live process or another host.
   Result<LockInfo> TakeLock(const std::string& object, const std::optional<std::string>& parent,

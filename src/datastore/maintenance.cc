@@ -42,6 +42,10 @@ std::optional<Digest> BadChunkId(const std::string& name) {
 }
 
 std::string MissingChunkProblem(Datastore& ds, const Digest& d) {
+  // Not listed, or gone when read: no file, or no regular one.
+  auto st = ds.backend().Stat(ChunkObjectName(d));
+  if (!st.ok() && st.status().code() != Code::kNotFound)
+    return fmt::format("chunk '{}' cannot be read: {}", ChunkObjectName(d), st.status().message());
   if (ds.backend().Stat(BadChunkObjectName(d)).ok())
     return fmt::format(
         "chunk '{}' is missing: an earlier verify found it damaged and moved it to '{}'; the "
@@ -89,9 +93,19 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
     volnames.push_back(*volname);
   } else {
     ASSIGN_OR_RETURN(std::vector<std::string> names, ds.backend().List("snapshots/ct/"));
+    const std::string suffix = std::string("/") + kManifestName;
+    std::set<std::string> with_manifest, without;
     for (const auto& n : names) {
-      const std::string suffix = std::string("/") + kManifestName;
-      if (n.ends_with(suffix)) volnames.push_back(n.substr(10, n.size() - 10 - suffix.size()));
+      std::string v = n.substr(10, n.rfind('/') - 10);
+      (n.ends_with(suffix) ? with_manifest : without).insert(v);
+    }
+    volnames.assign(with_manifest.begin(), with_manifest.end());
+    // A snapshot whose manifest is no file (a FIFO, a device...) is not
+    // listed; it is no killed backup's leftover either.
+    for (const auto& v : without) {
+      if (with_manifest.count(v)) continue;
+      auto st = ds.backend().Stat(SnapshotPrefix(v) + kManifestName);
+      if (!st.ok() && st.status().code() != Code::kNotFound) volnames.push_back(v);
     }
   }
   // What the snapshots need of each chunk. A snapshot that cannot be read
@@ -185,7 +199,7 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
     const std::string object = ChunkObjectName(d);
     auto use = users.find(d);  // read-only while the pool runs
     const ChunkUse* u = use == users.end() ? nullptr : &use->second;
-    auto blob = ds.backend().Get(object);
+    auto blob = ds.Fetch(object);
     Result<std::string> plain = blob.ok() ? DecodeBlob(*blob, BlobType::kChunk, ds.key(), &d,
                                                        fmt::format("chunk '{}'", object))
                                           : Result<std::string>(blob.status());
@@ -199,9 +213,11 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
       // Listed, then gone: gc removed it, which is no problem unless a
       // snapshot needs it.
       if (u) problem = MissingChunkProblem(ds, d);
-    } else if (!plain.ok() && !IsKeyError(plain.status()) &&
-               plain.status().code() != Code::kDataLoss) {
-      problem = plain.status().message();  // an I/O error: the chunk may be fine
+    } else if (!plain.ok() && (!blob.ok() || (!IsKeyError(plain.status()) &&
+                                              plain.status().code() != Code::kDataLoss))) {
+      // An I/O error (the chunk may be fine), or no file one can read as a
+      // chunk (a FIFO, a device, far too large): reported, not moved aside.
+      problem = plain.status().message();
     } else if (!plain.ok()) {
       // Damaged, or (a key error) not what a readable snapshot needs: a flag
       // or key fingerprint changed on disk. Moved aside so that the next

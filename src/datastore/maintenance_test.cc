@@ -515,9 +515,9 @@ class HookBackend final : public ObjectBackend {
   Status Put(const std::string& name, std::string_view data) override {
     return inner_->Put(name, data);
   }
-  Result<std::string> Get(const std::string& name) override {
+  Result<std::string> Get(const std::string& name, uint64_t max_size) override {
     if (name.starts_with("chunks/")) std::call_once(once_, hook_);
-    return inner_->Get(name);
+    return inner_->Get(name, max_size);
   }
   Result<ObjectStat> Stat(const std::string& name) override { return inner_->Stat(name); }
   Result<std::vector<std::string>> List(const std::string& prefix) override {

@@ -205,13 +205,21 @@ class LocalBackend final : public ObjectBackend {
     }
   }
 
-  Result<std::string> Get(const std::string& name) override {
+  Result<std::string> Get(const std::string& name, uint64_t max_size) override {
     RETURN_IF_ERROR(ValidateObjectName(name));
-    UniqueFd fd(::openat(root_fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    // O_NONBLOCK: a FIFO put in an object's place must not block the open
+    // (it is refused below, as is a device or a symlink).
+    UniqueFd fd(
+        ::openat(root_fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (!fd.valid()) return LookupError(errno, name, "open");
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) return LookupError(errno, name, "stat");
     RETURN_IF_ERROR(CheckRegular(st, name));
+    auto too_big = [&](uint64_t size) {
+      return DataLossError(fmt::format("{} is {} bytes, more than the {} bytes it can be",
+                                       Path(name), size, max_size));
+    };
+    if (static_cast<uint64_t>(st.st_size) > max_size) return too_big(st.st_size);
     std::string out;
     out.reserve(static_cast<size_t>(st.st_size));
     char buf[65536];
@@ -221,6 +229,7 @@ class LocalBackend final : public ObjectBackend {
       if (n < 0) return ErrnoError(errno, fmt::format("Failed to read {}", Path(name)));
       if (n == 0) return out;
       out.append(buf, static_cast<size_t>(n));
+      if (out.size() > max_size) return too_big(out.size());  // grew while read
     }
   }
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -209,6 +210,35 @@ TEST_F(LocalBackendTest, RemoveLeftoversTakesOnlyOldTempsAndEmptyDirectories) {
   ASSERT_TRUE(store->Put("snapshots/ct/1/t1/notes", "n").ok());
   ASSERT_TRUE(store->PutIfAbsent("snapshots/ct/1/t1/manifest", "m2").ok());
   EXPECT_EQ(*store->Get("snapshots/ct/1/t1/manifest"), "m2");
+}
+
+// A FIFO, a device or a symlink to one in an object's place is refused at
+// once, never read (which would block or never end); reads stop at max_size.
+TEST_F(LocalBackendTest, GetRefusesNonRegularFilesAndBoundsItsRead) {
+  ::alarm(60);  // a hang fails the test instead of blocking it
+  auto store = MakeStore();
+  ASSERT_NE(store, nullptr);
+  const std::string root = dir_ + "/store1";
+  ASSERT_TRUE(store->Put("d/big", std::string(1000, 'x')).ok());
+  ASSERT_EQ(::mkfifo((root + "/d/fifo").c_str(), 0600), 0);
+  ASSERT_EQ(::mknod((root + "/d/zero").c_str(), S_IFCHR | 0600, makedev(1, 5)), 0);
+  ASSERT_EQ(::symlink("/dev/zero", (root + "/d/link").c_str()), 0);
+  for (const char* name : {"d/fifo", "d/zero", "d/link"}) {
+    auto got = store->Get(name);
+    ASSERT_FALSE(got.ok()) << name;
+    EXPECT_EQ(got.status().code(), Code::kFailedPrecondition) << got.status().ToString();
+    EXPECT_NE(got.status().message().find(root + "/" + name), std::string::npos)
+        << got.status().message();
+    EXPECT_NE(got.status().message().find("not a regular file"), std::string::npos)
+        << got.status().message();
+  }
+  auto big = store->Get("d/big", 999);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), Code::kDataLoss);
+  EXPECT_NE(big.status().message().find("d/big"), std::string::npos) << big.status().message();
+  EXPECT_NE(big.status().message().find("999"), std::string::npos) << big.status().message();
+  EXPECT_EQ(store->Get("d/big", 1000)->size(), 1000u);
+  ::alarm(0);
 }
 
 // Foreign files (symlinks, sockets, names outside the alphabet) are not objects.

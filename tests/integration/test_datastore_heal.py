@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import time
 
@@ -256,6 +257,44 @@ class DatastoreHealTest(harness.IntegrationTest):
             self.assertTrue(dns or fns, "empty directory left: %s" % dp)
         os.unlink(live_temp)
         self.verify_clean(*self.volids(ct))
+
+    def test_no_file_in_place_of_a_store_object_hangs_anything(self):
+        # A FIFO blocks a plain open(), /dev/zero never ends: each must fail
+        # at once, naming the object, for verify, restore-file and list.
+        ct = self.env["CT_PRIV"]
+        self.backup(ct)
+        [v1] = self.volids(ct)
+        target = os.path.join(self.ws.dir, "files")
+        chunk = sorted(self.chunks(), key=os.path.getsize)[-1]
+        manifest = os.path.join(self.store, "snapshots", v1.split(":", 1)[1], "manifest")
+        config = os.path.join(self.store, "config")
+        for path in (chunk, manifest, config):
+            for kind in ("fifo", "zero"):
+                with self.subTest(object=os.path.relpath(path, self.store), kind=kind):
+                    saved = os.path.join(self.ws.dir, "saved-object")
+                    os.rename(path, saved)
+                    try:
+                        if kind == "fifo":
+                            os.mkfifo(path, 0o600)
+                        else:
+                            os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+                        for args in (("verify", "ds"), ("list", "ds"),
+                                     ("restore-file", v1, "/", "--target", target)):
+                            if args[0] == "list" and path == chunk:
+                                continue
+                            r = self.ws.run(*args, timeout=60)
+                            if args[0] == "list" and path == manifest:
+                                self.assertOk(r)  # a manifest that is no file is no backup
+                                self.assertNotIn(v1, r.stdout)
+                                continue
+                            self.assertEqual(r.returncode, 1, "%s: %s" % (args, r.stderr[-2000:]))
+                            self.assertIn(path, r.stderr, args)
+                            self.assertIn("not a regular file", r.stderr, args)
+                    finally:
+                        os.unlink(path)
+                        os.rename(saved, path)
+                        shutil.rmtree(target, ignore_errors=True)
+        self.verify_clean(v1)
 
 
 if __name__ == "__main__":
