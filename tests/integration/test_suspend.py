@@ -6,6 +6,7 @@ a 2060-level tree)."""
 import glob
 import hashlib
 import os
+import signal
 import subprocess
 import tarfile
 import tempfile
@@ -161,6 +162,40 @@ class SuspendCopyTest(harness.IntegrationTest):
         differ = {n: (suspend[n], stop[n]) for n in stop
                   if suspend[n] != stop[n] and not n.startswith("./etc/vzdump/")}
         self.assertEqual(differ, {})
+        self.assertRunning(ct)
+        self.assertNoLeftovers()
+
+    def test_sigterm_during_the_copy(self):
+        """SIGTERM while the copier is in its first pass (slowed by --bwlimit to
+        take minutes) ends the backup within seconds: the copier process is
+        gone, the container runs and is not frozen, the copy is removed."""
+        ct = self.env["CT_UNPRIV"]
+        p = self.ws.start("backup", ct, "--storage", "local", "--tmpdir", self.ws.tmp, "--mode", "suspend",
+                          "--bwlimit", "1024")
+        log = os.path.join(self.ws.logs, "lxc-%s.log" % ct)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if os.path.exists(log):
+                with open(log, errors="replace") as f:
+                    if "starting first sync" in f.read():
+                        break
+            time.sleep(0.1)
+        time.sleep(2)
+        self.assertIsNone(p.poll(), "the copy was over before the signal")
+        t = time.time()
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+        self.assertLess(time.time() - t, 15, err[-2000:])
+        self.assertEqual(p.returncode, 1, err[-2000:])
+        self.assertIn("interrupted by signal", err)
+        self.assertNotIn("starting final sync", err)
+        for pid in os.listdir("/proc"):  # the forked copier has ctdump's command line
+            if pid.isdigit():
+                try:
+                    with open("/proc/%s/cmdline" % pid, errors="replace") as f:
+                        self.assertNotIn(self.ws.config, f.read(), "a ctdump process was left behind")
+                except OSError:
+                    pass
         self.assertRunning(ct)
         self.assertNoLeftovers()
 
