@@ -120,6 +120,15 @@ class ObjectBackend {
   // Removes `name`; NotFound naming the object if it does not exist.
   virtual Status Delete(const std::string& name) = 0;
 
+  // True if the store holds nothing at all: no object, and (local) no file
+  // or directory of any name but "lost+found". A datastore is created only
+  // in an empty store, never among someone else's files.
+  virtual Result<bool> IsEmpty() {
+    auto all = List("");
+    if (!all.ok()) return all.status();
+    return all->empty();
+  }
+
   // Removes what writers killed in the middle of a put leave below `prefix`
   // ("" or a valid name followed by '/'): the backend's temporaries last
   // written before `temps_older_than_ns` (backend time), and, if

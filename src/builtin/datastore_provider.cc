@@ -55,7 +55,9 @@ Result<std::unique_ptr<Datastore>> OpenDatastore(const Section& section) {
   bo.file_mode = 0600;  // other containers' data: root only
   bo.dir_mode = 0700;
   ASSIGN_OR_RETURN(auto backend, store::OpenLocalBackend(path, bo));
-  return Datastore::Open(std::move(backend), std::move(key), fmt::format("datastore '{}'", id));
+  // Never creates: the first backup does (BackupInit), in an empty directory only.
+  return Datastore::Open(std::move(backend), std::move(key), fmt::format("datastore '{}'", id),
+                         /*create_if_empty=*/false);
 }
 
 Result<std::unique_ptr<DatastoreProvider>> DatastoreProvider::Create(const Section& section,
@@ -75,6 +77,8 @@ Result<std::string> DatastoreProvider::BackupInit(const std::string& vmid, int64
   if (!ValidateObjectName(vmid).ok() || vmid.find('/') != std::string::npos)
     return InvalidArgumentError(fmt::format(
         "container name '{}' cannot be stored in a datastore (allowed: A-Z a-z 0-9 . _ -)", vmid));
+  // A backup writes the config of a new store, in an empty directory only.
+  RETURN_IF_ERROR(ds_->EnsureCreated().WithContext(fmt::format("storage '{}'", storage_id_)));
   std::string volname = datastore::FormatVolume(vmid, start_time);
   auto exists = ds_->backend().Stat(datastore::SnapshotPrefix(volname) + datastore::kManifestName);
   if (exists.ok())

@@ -18,6 +18,7 @@
 #include "extract/extract.h"
 #include "fuse/snapshot_fs.h"
 #include "storage/registry.h"
+#include "store/local_backend.h"
 #include "sys/file.h"
 
 namespace ctdump::cli {
@@ -107,6 +108,26 @@ int RunKeyCreate(const CommandContext& c, const std::string& path) {
   return 0;
 }
 
+int RunDatastoreCreate(const CommandContext& c, const std::string& path) {
+  if (path.empty() || path[0] != '/')
+    return Fail(c, InvalidArgumentError(
+                       fmt::format("datastore path \"{}\" must be an absolute path", path)));
+  Status made = sys::MakeDirs(path, 0700);  // a missing directory is created
+  if (!made.ok()) return Fail(c, made);
+  store::LocalBackendOptions bo;
+  bo.file_mode = 0600;  // as OpenDatastore: other containers' data, root only
+  bo.dir_mode = 0700;
+  auto backend = store::OpenLocalBackend(path, bo);
+  if (!backend.ok()) return Fail(c, backend.status());
+  auto ds = datastore::Datastore::Create(std::move(*backend), fmt::format("datastore \"{}\"", path));
+  if (!ds.ok()) return Fail(c, ds.status());
+  c.out->Log(LogLevel::kInfo,
+             fmt::format("created a datastore in \"{}\"; use it with a storage.cfg section like "
+                         "'datastore: <id>' + 'path {}'",
+                         path, path));
+  return 0;
+}
+
 int RunVerify(const CommandContext& c, const std::string& storage,
               const std::optional<std::string>& volume) {
   auto ds = OpenById(c, storage);
@@ -161,11 +182,11 @@ int RunGc(const CommandContext& c, const std::string& storage, bool dry_run) {
                          HumanBytes(r->removed_bytes), r->kept_recent, r->leftovers_removed,
                          dry_run ? "would be removed" : "removed", r->bad_removed,
                          dry_run ? "would be removed" : "removed"));
-  return 0;
   if (!dry_run)
     c.out->Log(LogLevel::kInfo, fmt::format("removed {} temporary files of interrupted writes and "
                                             "{} empty snapshot directories",
                                             r->temps_removed, r->dirs_removed));
+  return 0;
 }
 
 namespace {

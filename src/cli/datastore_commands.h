@@ -20,6 +20,9 @@ struct CommandContext {
 };
 
 int RunKeyCreate(const CommandContext& c, const std::string& path);
+// `ctdump datastore create <path>`: a new datastore in an empty or missing
+// directory (never in one holding anything else, never over a datastore).
+int RunDatastoreCreate(const CommandContext& c, const std::string& path);
 int RunVerify(const CommandContext& c, const std::string& storage,
               const std::optional<std::string>& volume);
 int RunGc(const CommandContext& c, const std::string& storage, bool dry_run);

@@ -376,6 +376,13 @@ int Main(int argc, char** argv) {
   auto* key_create = key->add_subcommand("create", "create a new encryption key file (mode 0600)");
   key_create->add_option("file", key_path, "where to write the key")->required();
 
+  auto* dsc = app.add_subcommand("datastore", "manage datastores");
+  dsc->require_subcommand(1);
+  std::string ds_path;
+  auto* ds_create =
+      dsc->add_subcommand("create", "create a datastore in an empty or missing directory");
+  ds_create->add_option("path", ds_path, "the directory (absolute path)")->required();
+
   std::string verify_storage, verify_volume;
   auto* ver = app.add_subcommand(
       "verify",
@@ -435,6 +442,7 @@ int Main(int argc, char** argv) {
   auto renderer = MakeRenderer(g);
   CommandContext cc{g.paths.config_dir, g.output_format == "json", renderer.get()};
   if (*key_create) return RunKeyCreate(cc, key_path);
+  if (*ds_create) return RunDatastoreCreate(cc, ds_path);
   if (*ver) {
     std::optional<std::string> v;
     if (!verify_volume.empty()) {

@@ -91,28 +91,77 @@ std::string BackupLockName(const std::string& vmid) { return "locks/backup." + v
 
 Result<std::unique_ptr<Datastore>> Datastore::Open(std::unique_ptr<ObjectBackend> backend,
                                                    std::optional<crypt::Key> key,
-                                                   std::string name) {
+                                                   std::string name, bool create_if_empty) {
   std::unique_ptr<Datastore> ds(new Datastore());
   ds->backend_ = std::move(backend);
   ds->key_ = std::move(key);
   ds->name_ = std::move(name);
   auto text = ds->Fetch(kConfigName, kMaxConfigSize);
   if (!text.ok() && text.status().code() == Code::kNotFound) {
-    json j = {{"format", kStoreFormat},
-              {"version", 1},
-              {"created", static_cast<int64_t>(std::time(nullptr))},
-              {"chunker",
-               {{"min", ds->chunker_.min_size},
-                {"avg", ds->chunker_.avg_size},
-                {"max", ds->chunker_.max_size}}}};
-    RETURN_IF_ERROR(ds->backend_->PutIfAbsent(kConfigName, j.dump(1, '\t') + "\n").status());
-    text = ds->Fetch(kConfigName, kMaxConfigSize);
+    if (create_if_empty) {
+      RETURN_IF_ERROR(ds->EnsureCreated());
+      return ds;
+    }
+    RETURN_IF_ERROR(ds->CheckEmpty());
+    return ds;  // empty: no snapshots, nothing written until EnsureCreated
   }
   if (!text.ok()) return text.status();
-  auto j = json::parse(*text, nullptr, false);
+  RETURN_IF_ERROR(ds->LoadConfig(*text));
+  return ds;
+}
+
+Result<std::unique_ptr<Datastore>> Datastore::Create(std::unique_ptr<ObjectBackend> backend,
+                                                     std::string name) {
+  std::unique_ptr<Datastore> ds(new Datastore());
+  ds->backend_ = std::move(backend);
+  ds->name_ = std::move(name);
+  auto text = ds->Fetch(kConfigName, kMaxConfigSize);
+  if (text.ok())
+    return AlreadyExistsError(
+        fmt::format("{} is a datastore already: nothing to create", ds->backend_->Describe()));
+  if (text.status().code() != Code::kNotFound) return text.status();
+  RETURN_IF_ERROR(ds->EnsureCreated());
+  return ds;
+}
+
+Status Datastore::CheckEmpty() {
+  ASSIGN_OR_RETURN(bool empty, backend_->IsEmpty());
+  if (empty) return Status::OK();
+  return FailedPreconditionError(fmt::format(
+      "{}: {} is not empty and holds no datastore config, so it is no datastore; ctdump writes "
+      "none into it. Point the storage's path at a datastore, or at an empty or missing directory "
+      "and run 'ctdump datastore create <path>'",
+      name_, backend_->Describe()));
+}
+
+Status Datastore::EnsureCreated() {
+  if (exists_) return Status::OK();
+  auto text = Fetch(kConfigName, kMaxConfigSize);
+  if (!text.ok() && text.status().code() == Code::kNotFound) {
+    Status empty = CheckEmpty();
+    if (!empty.ok()) {
+      // Another process may have created the store since we looked.
+      text = Fetch(kConfigName, kMaxConfigSize);
+      if (!text.ok() && text.status().code() == Code::kNotFound) return empty;
+    } else {
+      json j = {{"format", kStoreFormat},
+                {"version", 1},
+                {"created", static_cast<int64_t>(std::time(nullptr))},
+                {"chunker",
+                 {{"min", chunker_.min_size}, {"avg", chunker_.avg_size}, {"max", chunker_.max_size}}}};
+      RETURN_IF_ERROR(backend_->PutIfAbsent(kConfigName, j.dump(1, '\t') + "\n").status());
+      text = Fetch(kConfigName, kMaxConfigSize);
+    }
+  }
+  if (!text.ok()) return text.status();
+  return LoadConfig(*text);
+}
+
+Status Datastore::LoadConfig(const std::string& text) {
+  auto j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("format", "") != kStoreFormat)
-    return DataLossError(fmt::format("{}: '{}' is not a ctdump datastore config", ds->name_,
-                                     ds->backend_->Describe() + "/" + kConfigName));
+    return DataLossError(fmt::format("{}: '{}' is not a ctdump datastore config", name_,
+                                     backend_->Describe() + "/" + kConfigName));
   // Integers only: a float converted to an integer type is undefined.
   auto uint_at = [](const json& o, const char* k) -> std::optional<uint64_t> {
     auto it = o.find(k);
@@ -121,17 +170,20 @@ Result<std::unique_ptr<Datastore>> Datastore::Open(std::unique_ptr<ObjectBackend
   };
   auto version = uint_at(j, "version");
   if (version != uint64_t{1})
-    return FailedPreconditionError(fmt::format("{}: unsupported datastore version {}", ds->name_,
+    return FailedPreconditionError(fmt::format("{}: unsupported datastore version {}", name_,
                                                j.contains("version") ? j["version"].dump() : "none"));
   const json& c = j.contains("chunker") ? j["chunker"] : json::object();
   auto mn = uint_at(c, "min"), avg = uint_at(c, "avg"), mx = uint_at(c, "max");
   if (!c.is_object() || !mn || !avg || !mx || *mx > UINT32_MAX)
-    return DataLossError(fmt::format("{}: bad chunker parameters in its config", ds->name_));
-  ds->chunker_.min_size = static_cast<uint32_t>(*mn);
-  ds->chunker_.avg_size = static_cast<uint32_t>(*avg);
-  ds->chunker_.max_size = static_cast<uint32_t>(*mx);
-  RETURN_IF_ERROR(Chunker::Validate(ds->chunker_));
-  return ds;
+    return DataLossError(fmt::format("{}: bad chunker parameters in its config", name_));
+  ChunkerParams p;
+  p.min_size = static_cast<uint32_t>(*mn);
+  p.avg_size = static_cast<uint32_t>(*avg);
+  p.max_size = static_cast<uint32_t>(*mx);
+  RETURN_IF_ERROR(Chunker::Validate(p));
+  chunker_ = p;
+  exists_ = true;
+  return Status::OK();
 }
 
 Result<Manifest> Datastore::ReadManifest(const std::string& volname) {
@@ -263,6 +315,7 @@ Result<std::optional<std::string>> Datastore::ReadNotes(const std::string& volna
 }
 
 Status Datastore::WriteNotes(const std::string& volname, const std::string& notes) {
+  if (!exists_) return NotFoundError(fmt::format("backup '{}' does not exist on {}", volname, name_));
   std::string object = SnapshotPrefix(volname) + kNotesName;
   if (notes.empty()) {
     Status s = backend_->Delete(object);
@@ -283,6 +336,7 @@ Result<bool> Datastore::IsProtected(const std::string& volname) {
 }
 
 Status Datastore::SetProtected(const std::string& volname, bool on) {
+  if (!exists_) return NotFoundError(fmt::format("backup '{}' does not exist on {}", volname, name_));
   std::string object = SnapshotPrefix(volname) + kProtectedName;
   if (on) return backend_->Put(object, "");
   Status s = backend_->Delete(object);
@@ -327,6 +381,7 @@ Result<std::string> Datastore::Fetch(const std::string& name, uint64_t max_size)
 Result<LockInfo> Datastore::TakeLock(const std::string& object,
                                      const std::optional<std::string>& parent,
                                      Observer* observer) {
+  RETURN_IF_ERROR(EnsureCreated());  // a lock first would make the store "not empty"
   json j = {{"host", HostName()}, {"pid", static_cast<int64_t>(::getpid())}};
   if (parent) j["parent"] = *parent;
   const std::string text = j.dump() + "\n";

@@ -107,12 +107,27 @@ struct LockInfo {
 
 class Datastore {
  public:
-  // Opens the store on `backend`, creating its config object if the store is
-  // empty. `key` (nullptr: none) encrypts new snapshots and decrypts
-  // encrypted ones. `name` names the store in messages ("datastore 'x'").
+  // Opens the store on `backend`. `key` (nullptr: none) encrypts new
+  // snapshots and decrypts encrypted ones. `name` names the store in
+  // messages ("datastore 'x'"). A backend without a config is a datastore
+  // only while it is empty (ObjectBackend::IsEmpty): then its config is
+  // written at once if `create_if_empty`, else at the first write
+  // (EnsureCreated; readers such as list and verify write nothing). A
+  // backend that holds anything else is FailedPrecondition saying so and
+  // how to create a datastore: nothing is ever written into it.
   static Result<std::unique_ptr<Datastore>> Open(std::unique_ptr<ObjectBackend> backend,
-                                                 std::optional<crypt::Key> key,
-                                                 std::string name);
+                                                 std::optional<crypt::Key> key, std::string name,
+                                                 bool create_if_empty = true);
+  // `ctdump datastore create`: writes the config into an empty backend.
+  // AlreadyExists if it is a datastore already, FailedPrecondition if it
+  // holds anything else.
+  static Result<std::unique_ptr<Datastore>> Create(std::unique_ptr<ObjectBackend> backend,
+                                                   std::string name);
+  // Writes the config of a store opened empty (before a backup's first
+  // write); another process may have created it meanwhile.
+  Status EnsureCreated();
+  // False for a store opened empty and not written to yet.
+  bool exists() const { return exists_; }
 
   ObjectBackend& backend() { return *backend_; }
   const crypt::Key* key() const { return key_ ? &*key_ : nullptr; }
@@ -169,11 +184,14 @@ class Datastore {
  private:
   Datastore() = default;
   Result<std::string> GetText(const std::string& object);
+  Status CheckEmpty();
+  Status LoadConfig(const std::string& text);
 
   std::unique_ptr<ObjectBackend> backend_;
   std::optional<crypt::Key> key_;
   std::string name_;
   ChunkerParams chunker_;
+  bool exists_ = false;  // the config is there
 };
 
 std::string BackupLockName(const std::string& vmid);  // "locks/backup.<vmid>"

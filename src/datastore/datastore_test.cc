@@ -83,6 +83,67 @@ TEST_F(DatastoreTest, OpenCreatesConfigAndReopenReadsIt) {
   ASSERT_NE(again->key(), nullptr);
 }
 
+// `list` and the like on a directory that is no datastore must never turn it
+// into one; a datastore is created only in an empty directory.
+TEST_F(DatastoreTest, NoDatastoreIsWrittenIntoADirectoryHoldingOtherFiles) {
+  auto open = [&](bool create) -> Result<std::unique_ptr<Datastore>> {
+    ASSIGN_OR_RETURN(auto backend, store::OpenLocalBackend(root_));
+    return Datastore::Open(std::move(backend), std::nullopt, "datastore 'test'", create);
+  };
+  // Empty (a file system's lost+found does not count): readers write nothing.
+  ASSERT_TRUE(sys::MakeDirs(root_ + "/lost+found").ok());
+  {
+    auto ds = open(false);
+    ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+    EXPECT_FALSE((*ds)->exists());
+    EXPECT_TRUE((*ds)->ListSnapshots(std::nullopt, nullptr)->empty());
+    auto v = Verify(**ds, std::nullopt, 2, nullptr);
+    ASSERT_TRUE(v.ok());
+    EXPECT_TRUE(v->ok());
+    auto gc = CollectGarbage(**ds, false, nullptr);
+    ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+    EXPECT_FALSE((*ds)->SetProtected(FormatVolume("1", kT0), true).ok());
+    EXPECT_EQ(*(*ds)->backend().List(""), std::vector<std::string>{});
+    EXPECT_FALSE(Exists("config"));
+    // The first backup creates it.
+    ASSERT_TRUE(Backup(**ds, "1", kT0, WorkerStream(SampleTree())).ok());
+    EXPECT_TRUE((*ds)->exists());
+    EXPECT_TRUE(Exists("config"));
+  }
+  ASSERT_TRUE(sys::RemoveTree(root_).ok());
+  ASSERT_TRUE(sys::MakeDirs(root_).ok());
+  // Someone else's files (whatever their names): refused, nothing written.
+  for (const char* foreign : {"important.txt", "my notes", ".hidden"}) {
+    SCOPED_TRACE(foreign);
+    ASSERT_TRUE(sys::WriteFileAtomic(root_ + "/" + foreign, "mine").ok());
+    for (bool create : {false, true}) {
+      auto ds = open(create);
+      ASSERT_FALSE(ds.ok());
+      EXPECT_EQ(ds.status().code(), Code::kFailedPrecondition) << ds.status().ToString();
+      EXPECT_TRUE(Contains(ds.status().message(), "ctdump datastore create")) << ds.status().message();
+      EXPECT_TRUE(Contains(ds.status().message(), root_)) << ds.status().message();
+    }
+    auto backend = store::OpenLocalBackend(root_);
+    auto created = Datastore::Create(std::move(*backend), "datastore 'test'");
+    EXPECT_EQ(created.status().code(), Code::kFailedPrecondition) << created.status().ToString();
+    EXPECT_FALSE(Exists("config"));
+    ASSERT_EQ(::unlink((root_ + "/" + foreign).c_str()), 0);
+  }
+  // `datastore create`: in an empty directory, once.
+  auto fresh = store::OpenLocalBackend(root_);
+  ASSERT_TRUE(fresh.ok());
+  auto created = Datastore::Create(std::move(*fresh), "datastore 'test'");
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_TRUE((*created)->exists());
+  EXPECT_TRUE(Exists("config"));
+  auto reopened = store::OpenLocalBackend(root_);
+  ASSERT_TRUE(reopened.ok());
+  auto again = Datastore::Create(std::move(*reopened), "datastore 'test'");
+  EXPECT_EQ(again.status().code(), Code::kAlreadyExists) << again.status().ToString();
+  ASSERT_TRUE(open(false).ok());
+  EXPECT_TRUE((*open(false))->exists());
+}
+
 TEST_F(DatastoreTest, OpenRejectsABadConfig) {
   ASSERT_NE(Open(), nullptr);
   struct Case {

@@ -282,6 +282,7 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
 }
 
 Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer) {
+  if (!ds.exists()) return GcReport{};  // an empty directory: nothing to collect, nothing written
   ASSIGN_OR_RETURN(LockInfo gc_lock, ds.TakeLock(kGcLockName, std::nullopt, observer));
   struct Release {
     Datastore& ds;

@@ -576,6 +576,7 @@ SnapshotWriter::~SnapshotWriter() = default;
 Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::Create(
     Datastore& ds, const WriterOptions& o, std::shared_ptr<const ParentSnapshot> parent,
     Observer* observer) {
+  RETURN_IF_ERROR(ds.EnsureCreated());  // a store opened empty: its config first
   auto impl = std::make_unique<Impl>(ds, o, std::move(parent), observer);
   RETURN_IF_ERROR(impl->Start());
   return std::unique_ptr<SnapshotWriter>(new SnapshotWriter(std::move(impl)));

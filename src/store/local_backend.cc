@@ -269,6 +269,25 @@ class LocalBackend final : public ObjectBackend {
     return out;
   }
 
+  Result<bool> IsEmpty() override {
+    // A descriptor of its own: readdir moves its offset.
+    UniqueFd own(::openat(root_fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    UniqueDir d(own.valid() ? ::fdopendir(own.get()) : nullptr);
+    if (!d) return ErrnoError(errno, fmt::format("Failed to list {}", Path("")));
+    own.Release();
+    for (;;) {
+      errno = 0;
+      struct dirent* e = ::readdir(d.get());
+      if (e == nullptr) {
+        if (errno != 0) return ErrnoError(errno, fmt::format("Failed to list {}", Path("")));
+        return true;
+      }
+      std::string_view n = e->d_name;
+      if (n == "." || n == ".." || n == "lost+found") continue;  // a file system's own
+      return false;
+    }
+  }
+
   Result<LeftoverCount> RemoveLeftovers(const std::string& prefix, int64_t temps_older_than_ns,
                                         bool empty_dirs) override {
     std::string dir = prefix;
@@ -414,11 +433,11 @@ class LocalBackend final : public ObjectBackend {
                LeftoverCount* count) const {
     std::vector<std::string> names;
     {
-      // The DIR owns a duplicate; `fd` stays for the *at calls below.
-      UniqueFd dup(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
-      UniqueDir d(dup.valid() ? ::fdopendir(dup.get()) : nullptr);
+      // The DIR reads its own descriptor; `fd` stays for the *at calls below.
+      UniqueFd own(::openat(fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      UniqueDir d(own.valid() ? ::fdopendir(own.get()) : nullptr);
       if (!d) return ErrnoError(errno, fmt::format("Failed to list {}", Path(dir)));
-      dup.Release();
+      own.Release();
       for (;;) {
         errno = 0;
         struct dirent* e = ::readdir(d.get());

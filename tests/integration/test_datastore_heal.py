@@ -296,6 +296,50 @@ class DatastoreHealTest(harness.IntegrationTest):
                         shutil.rmtree(target, ignore_errors=True)
         self.verify_clean(v1)
 
+    def test_datastore_create_and_no_store_written_into_other_files(self):
+        # An existing directory with someone's files configured as a
+        # datastore: list, verify, gc and backup refuse it and write nothing.
+        ct = self.env["CT_PRIV"]
+        mine = os.path.join(self.store, "important.txt")
+        with open(mine, "w") as f:
+            f.write("not a backup\n")
+        for args in (("list", "ds"), ("verify", "ds"), ("gc", "ds"),
+                     ("backup", ct, "--storage", "ds", "--tmpdir", self.ws.tmp)):
+            r = self.ws.run(*args)
+            self.assertNotEqual(r.returncode, 0, args)
+            self.assertIn("ctdump datastore create", r.stdout + r.stderr, args)
+            self.assertEqual(os.listdir(self.store), ["important.txt"], args)
+        r = self.ws.run("datastore", "create", self.store)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("not empty", r.stderr)
+        self.assertEqual(os.listdir(self.store), ["important.txt"])
+
+        # An empty directory: list writes nothing; the first backup creates it.
+        os.unlink(mine)
+        r = self.ws.run("list", "ds")
+        self.assertOk(r)
+        self.assertEqual(os.listdir(self.store), [])
+        self.backup(ct)
+        self.assertTrue(os.path.exists(os.path.join(self.store, "config")))
+        r = self.ws.run("datastore", "create", self.store)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("a datastore already", r.stderr)
+
+        # `datastore create` on a missing directory; the store works.
+        new = os.path.join(self.ws.dir, "new", "store")
+        r = self.ws.run("datastore", "create", new)
+        self.assertOk(r)
+        self.assertTrue(os.path.exists(os.path.join(new, "config")))
+        self.assertEqual(stat.S_IMODE(os.stat(new).st_mode), 0o700)
+        with open(os.path.join(self.ws.config, "storage.cfg"), "w") as f:
+            f.write("datastore: ds\n\tpath %s\n" % new)
+        self.store = new
+        self.backup(ct)
+        self.verify_clean(*self.volids(ct))
+        r = self.ws.run("datastore", "create", "relative/path")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("absolute", r.stderr)
+
 
 if __name__ == "__main__":
     import unittest
