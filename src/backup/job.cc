@@ -36,6 +36,9 @@ bool JobResult::ok() const {
 
 namespace {
 
+// ctdump.fw (PVE's <vmid>.fw): a regular file of at most this size.
+constexpr size_t kMaxFirewallConfigSize = 1 << 20;
+
 constexpr const char* kPrivilegedWarning =
     "external backup of privileged container can only be restored as unprivileged which might "
     "not work in all cases";
@@ -467,7 +470,7 @@ Status Job::RunProvider(GuestRun& g, const ConsistentTree& tree) {
   req.info.backup_user_id = g.map.root_uid();
   std::string fw = fmt::format("{}/{}/ctdump.fw", paths_.lxcpath, g.vmid);
   if (sys::PathExists(fw)) {
-    ASSIGN_OR_RETURN(req.info.firewall_config, sys::ReadFile(fw));
+    ASSIGN_OR_RETURN(req.info.firewall_config, sys::ReadRegularFile(fw, kMaxFirewallConfigSize));
   }
   if (opts_.bwlimit_kib) req.info.bandwidth_limit = opts_.bwlimit_kib * 1024;
 

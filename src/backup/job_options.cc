@@ -104,10 +104,12 @@ std::vector<std::string> SplitGuestList(const std::vector<std::string>& args) {
 
 Result<VzdumpConf> LoadNodeDefaults(const std::string& config_dir) {
   std::string path = config_dir + "/ctdump.conf";
-  auto text = sys::ReadFile(path);
+  auto text = sys::ReadRegularFile(path, kMaxNodeDefaultsSize);
   if (!text.ok()) {
     if (text.status().code() == Code::kNotFound) return VzdumpConf();
-    return text.status();
+    // A file that cannot be read is no usage error (InvalidArgument is: a
+    // wrong key or value in it).
+    return Status(Code::kFailedPrecondition, text.status().message());
   }
   return ParseVzdumpConf(*text, path);
 }

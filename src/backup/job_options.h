@@ -92,7 +92,12 @@ struct ResolvedJobOptions {
   std::vector<std::string> selection_warnings;
 };
 
+// ctdump.conf larger than this is refused.
+inline constexpr size_t kMaxNodeDefaultsSize = 1 << 20;
+
 // Reads <config_dir>/ctdump.conf; a missing file gives empty defaults.
+// Anything but a regular file of at most kMaxNodeDefaultsSize (a FIFO, a
+// device, a directory) is an error naming it.
 Result<VzdumpConf> LoadNodeDefaults(const std::string& config_dir);
 
 // vzdump's compress values: 0 and none -> "none", 1 and lzo -> "lzo", gzip,

@@ -1,12 +1,14 @@
 #include "backup/job_options.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "storage/registry.h"
 #include "sys/file.h"
 
 namespace ctdump::backup {
@@ -367,6 +369,43 @@ TEST_F(LxcPathTest, ExcludeAloneMeansAll) {
   r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir_);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+}
+
+// A FIFO, /dev/zero (through a symlink) or a huge file in place of ctdump.conf
+// or storage.cfg is an error naming the file, never a hang or an endless read.
+TEST(ConfigFileTest, RefusesFifoDeviceAndHugeFiles) {
+  char tmpl[] = "/tmp/ctdump-conffile.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  for (const std::string name : {"ctdump.conf", "storage.cfg"}) {
+    std::string path = dir + "/" + name;
+    auto load = [&]() -> Status {
+      if (name == "ctdump.conf") return LoadNodeDefaults(dir).status();
+      return storage::LoadStorageConfig(dir).status();
+    };
+    ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+    Status s = load();
+    EXPECT_FALSE(s.ok());
+    EXPECT_EQ(s.message(), fmt::format("\"{}\" is not a regular file", path));
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    ASSERT_EQ(::symlink("/dev/zero", path.c_str()), 0);
+    s = load();
+    EXPECT_EQ(s.message(), fmt::format("\"{}\" is not a regular file", path));
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    std::ofstream(path).close();
+    ASSERT_EQ(::truncate(path.c_str(), 8 << 20), 0);
+    s = load();
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.message().find(fmt::format("\"{}\" is larger than", path)), std::string::npos)
+        << s.message();
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    // A symlink to a regular file is fine (/etc/ctdump may be managed that way).
+    std::ofstream(dir + "/real") << (name == "ctdump.conf" ? "mode: stop\n" : "dir: d\n\tpath /\n");
+    ASSERT_EQ(::symlink((dir + "/real").c_str(), path.c_str()), 0);
+    EXPECT_TRUE(load().ok()) << load().message();
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+  }
+  ASSERT_TRUE(sys::RemoveTree(dir).ok());
 }
 
 }  // namespace

@@ -11,7 +11,8 @@ namespace ctdump::storage {
 
 Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir) {
   std::string path = config_dir + "/storage.cfg";
-  auto text = sys::ReadFile(path);
+  // Refuses a FIFO, device or directory in its place (no hang, no endless read).
+  auto text = sys::ReadRegularFile(path, kMaxStorageConfigSize);
   if (!text.ok()) {
     if (text.status().code() == Code::kNotFound) return std::vector<Section>();
     return text.status();

@@ -17,7 +17,12 @@
 
 namespace ctdump::storage {
 
+// storage.cfg larger than this is refused (PVE's hold a few KiB).
+inline constexpr size_t kMaxStorageConfigSize = 4 << 20;
+
 // Reads <config_dir>/storage.cfg; a missing file is an empty configuration.
+// Anything but a regular file of at most kMaxStorageConfigSize (a FIFO, a
+// device such as a symlink to /dev/zero, a directory) is an error naming it.
 Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir);
 
 // Creates the provider of storage `id` (starting it, for external ones).

@@ -21,7 +21,12 @@ class SelectionTest(harness.IntegrationTest):
     def test_exclude_list_is_split_and_never_stops_the_excluded(self):
         priv, unpriv = self.env["CT_PRIV"], self.env["CT_UNPRIV"]
         pid = init_pid(priv)
-        r = self.ws.run("--output-format", "json", "backup", "--all", "--exclude", priv + ",no-such-ct",
+        # Every container but the unprivileged one is excluded (other tests may
+        # have containers of their own in the lxcpath: never stop those).
+        others = sorted(n for n in os.listdir(self.env["LXCPATH"])
+                        if n != unpriv and os.path.exists(os.path.join(self.env["LXCPATH"], n, "config")))
+        self.assertIn(priv, others)
+        r = self.ws.run("--output-format", "json", "backup", "--all", "--exclude", ",".join(others + ["no-such-ct"]),
                         "--mode", "stop", "--storage", "test", "--tmpdir", self.ws.tmp)
         # The job ran, but an exclude that names nothing fails it.
         self.assertEqual(r.returncode, 1, r.stderr[-3000:])
@@ -74,10 +79,20 @@ class SelectionTest(harness.IntegrationTest):
         self.assertIn("ERROR: --all: no containers in lxcpath \"%s\": nothing to back up" % empty, r.stderr)
 
     def test_everything_excluded_fails(self):
-        r = self.ws.run("backup", "--all", "--exclude", "%s %s" % (self.env["CT_PRIV"], self.env["CT_UNPRIV"]),
-                        "--storage", "test")
+        lxcpath = tempfile.mkdtemp(prefix="ctdump-it-lxc2.", dir="/var/tmp")
+        try:
+            for name in ("web", "db"):
+                os.makedirs(os.path.join(lxcpath, name))
+                with open(os.path.join(lxcpath, name, "config"), "w") as f:
+                    f.write("lxc.uts.name = %s\n" % name)
+            r = subprocess.run([harness.BIN, "--lxcpath", lxcpath, "--config-dir", self.ws.config, "backup",
+                                "--all", "--exclude", "web db", "--storage", "test"], capture_output=True,
+                               text=True, env=self.ws.environ(), stdin=subprocess.DEVNULL, timeout=60)
+        finally:
+            shutil.rmtree(lxcpath)
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertIn("is excluded: nothing to back up", r.stderr)
+        self.assertIn("ERROR: --all: every container in lxcpath \"%s\" is excluded: nothing to back up" % lxcpath,
+                      r.stderr)
 
     def test_default_lxcpath_is_lxcs_configured_one(self):
         """Without --lxcpath, ctdump uses lxc.lxcpath from /etc/lxc/lxc.conf (here
@@ -236,6 +251,46 @@ class OutputTest(harness.IntegrationTest):
         self.assertNotIn("path-hex", entries[base + "esc\x1b[31mred\nline"])
         bad = entries[base + "bad\ufffd\ufffd"]
         self.assertEqual(bytes.fromhex(bad["path-hex"]), (base.encode() + self.BAD_NAME))
+
+
+class ConfigFileTest(harness.IntegrationTest):
+    """A FIFO or /dev/zero in place of a configuration file is an error naming
+    the file, never a hang or an unbounded read."""
+
+    def replace_with(self, path, kind):
+        os.unlink(path)
+        if kind == "fifo":
+            os.mkfifo(path)
+        else:
+            os.symlink("/dev/zero", path)
+
+    def test_storage_cfg_fifo_or_dev_zero(self):
+        cfg = os.path.join(self.ws.config, "storage.cfg")
+        for kind in ("fifo", "zero"):
+            self.replace_with(cfg, kind)
+            r = self.ws.run("list", "test", timeout=30)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("ERROR: \"%s\" is not a regular file" % cfg, r.stderr)
+
+    def test_ctdump_conf_fifo_or_dev_zero(self):
+        conf = os.path.join(self.ws.config, "ctdump.conf")
+        for kind in ("fifo", "zero"):
+            self.replace_with(conf, kind)
+            r = self.ws.run("backup", self.env["CT_UNPRIV"], "--storage", "test", timeout=30)
+            self.assertEqual(r.returncode, 1, r.stderr)  # a broken file, not a usage error
+            self.assertIn("ERROR: \"%s\" is not a regular file" % conf, r.stderr)
+
+    def test_firewall_config_fifo_fails_the_guest(self):
+        ct = self.env["CT_UNPRIV"]
+        fw = os.path.join(self.env["LXCPATH"], ct, "ctdump.fw")
+        os.mkfifo(fw)
+        try:
+            r = self.ws.run("backup", ct, "--storage", "test", "--tmpdir", self.ws.tmp, timeout=60)
+        finally:
+            os.unlink(fw)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("\"%s\" is not a regular file" % fw, r.stderr)
+        self.assertRunning(ct)
 
 
 if __name__ == "__main__":
