@@ -243,12 +243,7 @@ class TreeCopier::Pass : public archive::EntryVisitor {
   TreeCopyStats& stats() { return stats_; }
 
   bool IsUnchanged(const std::string& rel, const struct stat& st) override {
-    if (!update_) return false;
-    auto it = c_.seen_->map.find(rel);
-    if (it == c_.seen_->map.end()) return false;
-    const Seen& s = it->second;
-    return !s.racy && s.dev == st.st_dev && s.ino == st.st_ino && s.mode == st.st_mode &&
-           s.size == st.st_size && Same(s.mtime, st.st_mtim) && Same(s.ctime, st.st_ctim);
+    return update_ && Unchanged(rel, st);
   }
 
   Status SkippedUnchanged(const std::string& rel, const struct stat&) override {
@@ -260,6 +255,8 @@ class TreeCopier::Pass : public archive::EntryVisitor {
   void Unreadable(const std::string&, int) override { ++stats_.failed; }  // named by the walk
 
   Status Visit(archive_entry* e, const std::string& rel, int fd) override {
+    struct timespec looked;
+    ::clock_gettime(CLOCK_REALTIME, &looked);
     RETURN_IF_ERROR(Begin(rel));
     ++stats_.entries;
     if (const char* target = archive_entry_hardlink(e)) {
@@ -293,7 +290,7 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     }
     if (f) return Report(rel, *f);
     if (changed) ++stats_.copied;
-    Remember(rel, st);
+    Remember(rel, st, looked);
     return Status::OK();
   }
 
@@ -308,20 +305,20 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
   }
 
+  // What the previous pass saw of `rel` is what the walk sees now.
   bool Unchanged(const std::string& rel, const struct stat& st) {
     auto it = c_.seen_->map.find(rel);
     if (it == c_.seen_->map.end()) return false;
     const Seen& s = it->second;
     return !s.racy && s.dev == st.st_dev && s.ino == st.st_ino && s.mode == st.st_mode &&
-           Same(s.ctime, st.st_ctim) && Same(s.mtime, st.st_mtim);
+           s.size == st.st_size && Same(s.ctime, st.st_ctim) && Same(s.mtime, st.st_mtim);
   }
 
-  void Remember(const std::string& rel, const struct stat& st) {
-    struct timespec now;
-    ::clock_gettime(CLOCK_REALTIME, &now);
-    // A change in the same timestamp tick as the walk's stat would leave
-    // ctime as it is: such a file is copied again by the next pass.
-    bool racy = st.st_ctim.tv_sec + 2 > now.tv_sec;
+  // `looked`: the time the entry was visited, before its stat and copy.
+  void Remember(const std::string& rel, const struct stat& st, const struct timespec& looked) {
+    // A change in the same timestamp tick as the stat would leave ctime as
+    // it is: such an entry is copied again by the next pass.
+    bool racy = st.st_ctim.tv_sec + 2 > looked.tv_sec;
     c_.seen_->map[rel] =
         Seen{st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtim, st.st_ctim, racy};
   }
