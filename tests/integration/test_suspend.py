@@ -6,7 +6,9 @@ a 2060-level tree)."""
 import glob
 import hashlib
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import tarfile
 import tempfile
@@ -78,6 +80,9 @@ class SuspendCopyTest(harness.IntegrationTest):
             os.chmod(secret, 0o600)  # host root's: the container's root cannot read it
             for p in (sparse, zeros):
                 os.chown(p, ROOT, ROOT)
+            # The container's root may not create device nodes in its namespace.
+            os.mknod(os.path.join(srv, "null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+            os.chown(os.path.join(srv, "null"), ROOT, ROOT)
             self.assertGreaterEqual(os.stat(zeros).st_blocks, 2048)
 
             # rsync read the holes of the 1 TiB file (not done after 240 s).
@@ -92,6 +97,8 @@ class SuspendCopyTest(harness.IntegrationTest):
             # The unreadable file is named, not a generic permissions message.
             self.assertIn("WARN: unable to read '/srv/suspend-it/host-secret': Permission denied",
                           r.stderr)
+            self.assertIn("WARN: '/srv/suspend-it/null' not copied completely: mknod: Operation not "
+                          "permitted", r.stderr)
             self.assertNotIn("rsync", r.stderr)
         finally:
             subprocess.run(["rm", "-rf", "--one-file-system", srv], check=True)
@@ -196,6 +203,37 @@ class SuspendCopyTest(harness.IntegrationTest):
                         self.assertNotIn(self.ws.config, f.read(), "a ctdump process was left behind")
                 except OSError:
                     pass
+        self.assertRunning(ct)
+        self.assertNoLeftovers()
+
+    def test_included_mount_point(self):
+        """A mount point marked for backup is copied below its path by its own
+        walk; the second pass keeps it."""
+        ct = self.env["CT_UNPRIV"]
+        vol = os.path.join(self.ws.dir, "mp-data")
+        os.makedirs(os.path.join(vol, "sub"))
+        with open(os.path.join(vol, "sub/file.txt"), "w") as f:
+            f.write("on a mount point\n")
+        for p in (vol, os.path.join(vol, "sub"), os.path.join(vol, "sub/file.txt")):
+            os.chown(p, ROOT + 1000, ROOT + 1000)
+        target = os.path.join(self.env["ROOTFS_UNPRIV"], "srv/mdata")
+        os.makedirs(target)
+        entry = "lxc.mount.entry = %s srv/mdata none bind,optional,x-ctdump.backup 0 0" % vol
+        try:
+            with harness.extra_config(ct, entry):
+                r = self.ws.run("backup", ct, "--storage", "local", "--tmpdir", self.ws.tmp,
+                                "--mode", "suspend")
+            self.assertOk(r)
+            self.assertIn("including mount point lxc.mount.entry:1 ('/srv/mdata') in backup", r.stderr)
+            self.assertRegex(r.stderr, r"INFO: final sync finished - \d+ entries, \d+ copied \(.*\), 0 deleted")
+        finally:
+            shutil.rmtree(target, ignore_errors=True)
+        [zst] = glob.glob(os.path.join(self.ws.target, "dump", "vzdump-lxc-%s-*.tar.zst" % ct))
+        members = subprocess.run(["tar", "-I", "zstd", "--numeric-owner", "-tvf", zst], capture_output=True,
+                                 text=True, check=True).stdout.splitlines()
+        f = [l for l in members if l.endswith(" ./srv/mdata/sub/file.txt")]
+        self.assertEqual(len(f), 1, members[-20:])
+        self.assertIn(" 1000/1000 ", f[0])
         self.assertRunning(ct)
         self.assertNoLeftovers()
 
