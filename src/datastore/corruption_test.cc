@@ -200,8 +200,7 @@ TEST_F(CorruptionTest, IndexForgedTogetherWithItsManifest) {
 // Not a file at all in an object's place: a FIFO (would block a reader), a
 // character device like /dev/zero (endless), a file far larger than any
 // blob. Every reader refuses it at once, naming it.
-class NonRegularTest : public CorruptionTest,
-                       public ::testing::WithParamInterface<std::string> {
+class NonRegularTest : public CorruptionTest, public ::testing::WithParamInterface<std::string> {
  protected:
   void SetUp() override {
     CorruptionTest::SetUp();

@@ -90,8 +90,8 @@ std::string SnapshotPrefix(const std::string& volname) { return "snapshots/" + v
 std::string BackupLockName(const std::string& vmid) { return "locks/backup." + vmid; }
 
 Result<std::unique_ptr<Datastore>> Datastore::Open(std::unique_ptr<ObjectBackend> backend,
-                                                   std::optional<crypt::Key> key,
-                                                   std::string name, bool create_if_empty) {
+                                                   std::optional<crypt::Key> key, std::string name,
+                                                   bool create_if_empty) {
   std::unique_ptr<Datastore> ds(new Datastore());
   ds->backend_ = std::move(backend);
   ds->key_ = std::move(key);
@@ -144,11 +144,12 @@ Status Datastore::EnsureCreated() {
       text = Fetch(kConfigName, kMaxConfigSize);
       if (!text.ok() && text.status().code() == Code::kNotFound) return empty;
     } else {
-      json j = {{"format", kStoreFormat},
-                {"version", 1},
-                {"created", static_cast<int64_t>(std::time(nullptr))},
-                {"chunker",
-                 {{"min", chunker_.min_size}, {"avg", chunker_.avg_size}, {"max", chunker_.max_size}}}};
+      json j = {
+          {"format", kStoreFormat},
+          {"version", 1},
+          {"created", static_cast<int64_t>(std::time(nullptr))},
+          {"chunker",
+           {{"min", chunker_.min_size}, {"avg", chunker_.avg_size}, {"max", chunker_.max_size}}}};
       RETURN_IF_ERROR(backend_->PutIfAbsent(kConfigName, j.dump(1, '\t') + "\n").status());
       text = Fetch(kConfigName, kMaxConfigSize);
     }
@@ -170,8 +171,9 @@ Status Datastore::LoadConfig(const std::string& text) {
   };
   auto version = uint_at(j, "version");
   if (version != uint64_t{1})
-    return FailedPreconditionError(fmt::format("{}: unsupported datastore version {}", name_,
-                                               j.contains("version") ? j["version"].dump() : "none"));
+    return FailedPreconditionError(
+        fmt::format("{}: unsupported datastore version {}", name_,
+                    j.contains("version") ? j["version"].dump() : "none"));
   const json& c = j.contains("chunker") ? j["chunker"] : json::object();
   auto mn = uint_at(c, "min"), avg = uint_at(c, "avg"), mx = uint_at(c, "max");
   if (!c.is_object() || !mn || !avg || !mx || *mx > UINT32_MAX)
@@ -315,7 +317,8 @@ Result<std::optional<std::string>> Datastore::ReadNotes(const std::string& volna
 }
 
 Status Datastore::WriteNotes(const std::string& volname, const std::string& notes) {
-  if (!exists_) return NotFoundError(fmt::format("backup '{}' does not exist on {}", volname, name_));
+  if (!exists_)
+    return NotFoundError(fmt::format("backup '{}' does not exist on {}", volname, name_));
   std::string object = SnapshotPrefix(volname) + kNotesName;
   if (notes.empty()) {
     Status s = backend_->Delete(object);
@@ -336,7 +339,8 @@ Result<bool> Datastore::IsProtected(const std::string& volname) {
 }
 
 Status Datastore::SetProtected(const std::string& volname, bool on) {
-  if (!exists_) return NotFoundError(fmt::format("backup '{}' does not exist on {}", volname, name_));
+  if (!exists_)
+    return NotFoundError(fmt::format("backup '{}' does not exist on {}", volname, name_));
   std::string object = SnapshotPrefix(volname) + kProtectedName;
   if (on) return backend_->Put(object, "");
   Status s = backend_->Delete(object);

@@ -120,7 +120,8 @@ TEST_F(DatastoreTest, NoDatastoreIsWrittenIntoADirectoryHoldingOtherFiles) {
       auto ds = open(create);
       ASSERT_FALSE(ds.ok());
       EXPECT_EQ(ds.status().code(), Code::kFailedPrecondition) << ds.status().ToString();
-      EXPECT_TRUE(Contains(ds.status().message(), "ctdump datastore create")) << ds.status().message();
+      EXPECT_TRUE(Contains(ds.status().message(), "ctdump datastore create"))
+          << ds.status().message();
       EXPECT_TRUE(Contains(ds.status().message(), root_)) << ds.status().message();
     }
     auto backend = store::OpenLocalBackend(root_);

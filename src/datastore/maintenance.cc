@@ -87,9 +87,9 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
     RETURN_IF_ERROR(ParseVolume(*volname).status());
     auto st = ds.backend().Stat(SnapshotPrefix(*volname) + kManifestName);
     if (!st.ok() && st.status().code() == Code::kNotFound)
-      return NotFoundError(fmt::format(
-          "backup '{}' does not exist on {} ('ctdump list' shows the backups)", *volname,
-          ds.name()));
+      return NotFoundError(
+          fmt::format("backup '{}' does not exist on {} ('ctdump list' shows the backups)",
+                      *volname, ds.name()));
     volnames.push_back(*volname);
   } else {
     ASSIGN_OR_RETURN(std::vector<std::string> names, ds.backend().List("snapshots/ct/"));
@@ -113,9 +113,9 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
   // either: that is a problem too, and its chunks' content cannot be checked.
   struct ChunkUse {
     std::vector<size_t> snapshots;
-    uint64_t size = 0;       // plaintext bytes, as the first index says
-    size_t index = 0;        // that index, in index_objects
-    bool readable = false;   // needed by a snapshot readable with the key
+    uint64_t size = 0;      // plaintext bytes, as the first index says
+    size_t index = 0;       // that index, in index_objects
+    bool readable = false;  // needed by a snapshot readable with the key
   };
   std::map<Digest, ChunkUse> users;
   std::vector<std::string> index_objects;
@@ -159,10 +159,11 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
           u.size = size;
           u.index = index_objects.size() - 1;
         } else if (u.size != size) {
-          problems.push_back({fmt::format("index '{}' says chunk '{}' has {} bytes, index '{}' says {}",
-                                          index_objects.back(), ChunkObjectName(e.digest), size,
-                                          index_objects[u.index], u.size),
-                              {s}});
+          problems.push_back(
+              {fmt::format("index '{}' says chunk '{}' has {} bytes, index '{}' says {}",
+                           index_objects.back(), ChunkObjectName(e.digest), size,
+                           index_objects[u.index], u.size),
+               {s}});
         }
         if (u.snapshots.empty() || u.snapshots.back() != s) u.snapshots.push_back(s);
         u.readable |= m.ok();
@@ -389,7 +390,8 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
   // the cutoff; a put into a directory removed here creates it again.
   if (!dry_run) {
     const int64_t temps_cutoff = std::min(cutoff, gc_lock.mtime_ns - kStaleTempAge);
-    ASSIGN_OR_RETURN(LeftoverCount everywhere, ds.backend().RemoveLeftovers("", temps_cutoff, false));
+    ASSIGN_OR_RETURN(LeftoverCount everywhere,
+                     ds.backend().RemoveLeftovers("", temps_cutoff, false));
     ASSIGN_OR_RETURN(LeftoverCount snapshots,
                      ds.backend().RemoveLeftovers("snapshots/", temps_cutoff, true));
     report.temps_removed = everywhere.temps + snapshots.temps;

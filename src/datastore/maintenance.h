@@ -66,9 +66,9 @@ struct GcReport {
   uint64_t removed_bytes = 0;
   uint64_t kept_recent = 0;     // unreferenced but too recent to remove
   uint64_t leftovers_removed = 0;
-  uint64_t bad_removed = 0;     // damaged copies verify had moved aside ("<chunk>.bad")
-  uint64_t temps_removed = 0;   // temporaries of killed puts, older than an hour (not in a dry run)
-  uint64_t dirs_removed = 0;    // empty snapshot directories (not in a dry run)
+  uint64_t bad_removed = 0;    // damaged copies verify had moved aside ("<chunk>.bad")
+  uint64_t temps_removed = 0;  // temporaries of killed puts, older than an hour (not in a dry run)
+  uint64_t dirs_removed = 0;   // empty snapshot directories (not in a dry run)
 };
 
 Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer);

@@ -235,9 +235,8 @@ TEST_F(HealTest, MissingChunkIsStoredAgainByTheNextBackup) {
   VerifyReport report = RunVerify();
   ASSERT_EQ(report.problems.size(), 1u);
   EXPECT_FALSE(Exists(BadChunkObjectName(chunk_)));  // nothing to move aside
-  ASSERT_TRUE(Backup(*ds_, "500", kT0 + 10, WorkerStream(tree_),
-                     LoadParent(*ds_, "500", &observer_))
-                  .ok());
+  ASSERT_TRUE(
+      Backup(*ds_, "500", kT0 + 10, WorkerStream(tree_), LoadParent(*ds_, "500", &observer_)).ok());
   ExpectHealed(FormatVolume("500", kT0 + 10));
 }
 

@@ -293,8 +293,8 @@ class LocalBackend final : public ObjectBackend {
     std::string dir = prefix;
     if (!dir.empty()) {
       if (dir.back() != '/' || !ValidateObjectName(dir.substr(0, dir.size() - 1)).ok())
-        return InvalidArgumentError(
-            fmt::format("Invalid leftover prefix {}: not a name followed by '/'", QuoteName(prefix)));
+        return InvalidArgumentError(fmt::format(
+            "Invalid leftover prefix {}: not a name followed by '/'", QuoteName(prefix)));
       dir.pop_back();
     }
     LeftoverCount count;
@@ -454,13 +454,15 @@ class LocalBackend final : public ObjectBackend {
       if (::fstatat(fd.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone
       std::string child = dir.empty() ? n : dir + "/" + n;
       if (S_ISDIR(st.st_mode) && ComponentProblem(n).empty()) {
-        UniqueFd sub(::openat(fd.get(), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        UniqueFd sub(
+            ::openat(fd.get(), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!sub.valid()) continue;
         RETURN_IF_ERROR(Sweep(std::move(sub), child, temps_older_than_ns, empty_dirs, count));
         // Fails (ENOTEMPTY) if anything is or has just been put in it.
         if (empty_dirs && ::unlinkat(fd.get(), n.c_str(), AT_REMOVEDIR) == 0) ++count->dirs;
       } else if (S_ISREG(st.st_mode) && n.find(kLocalTempMarker) != std::string::npos) {
-        int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+        int64_t mtime =
+            static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
         if (mtime < temps_older_than_ns && ::unlinkat(fd.get(), n.c_str(), 0) == 0) ++count->temps;
       }
     }

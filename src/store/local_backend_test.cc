@@ -167,7 +167,8 @@ TEST_F(LocalBackendTest, RemoveLeftoversTakesOnlyOldTempsAndEmptyDirectories) {
   ASSERT_TRUE(sys::MakeDirs(root + "/snapshots/ct/1/t3").ok());
   const std::string marker(kLocalTempMarker);
   const std::string old_chunk_temp = root + "/chunks/ab/abce" + marker + "AAAAAAAAAAAA";
-  const std::string old_index_temp = root + "/snapshots/ct/1/t3/data.didx" + marker + "BBBBBBBBBBBB";
+  const std::string old_index_temp =
+      root + "/snapshots/ct/1/t3/data.didx" + marker + "BBBBBBBBBBBB";
   const std::string live_temp = root + "/chunks/ab/abcf" + marker + "CCCCCCCCCCCC";
   for (const std::string& t : {old_chunk_temp, old_index_temp, live_temp})
     ASSERT_TRUE(sys::WriteFileAtomic(t, "half-writ").ok());
