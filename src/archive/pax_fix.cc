@@ -2,12 +2,11 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace ctdump::archive {
 namespace {

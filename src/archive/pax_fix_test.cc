@@ -50,15 +50,15 @@ TEST(PaxTimeTest, ParsesDecimalNumbersAsPosixDefinesThem) {
 
 TEST(PaxTimeTest, LibarchiveTimesBecomeTheirDecimalValue) {
   std::map<std::string, std::string> cases = {
-      {"-1.25", "-0.75"},           // -1 s + 0.25 s
+      {"-1.25", "-0.75"},  // -1 s + 0.25 s
       {"-631152000.25", "-631151999.75"},
       {"-10.5", "-9.5"},
       {"-1.05", "-0.95"},
       {"-1.000000001", "-0.999999999"},
-      {"-5", "-5"},                 // no fraction: the same
-      {"5.25", "5.25"},             // after 1970: the same
+      {"-5", "-5"},      // no fraction: the same
+      {"5.25", "5.25"},  // after 1970: the same
       {"1796398325.839877162", "1796398325.839877162"},
-      {"-x.5", "-x.5"},             // not a time: left alone
+      {"-x.5", "-x.5"},  // not a time: left alone
   };
   for (const auto& [in, want] : cases) EXPECT_EQ(PaxTimeFromLibarchive(in), want) << in;
   // Each result read as POSIX says is the time libarchive meant.
@@ -81,7 +81,8 @@ TEST(XattrKeywordTest, GnuTarCodingOfPercentAndEquals) {
 }
 
 TEST(PaxRecordsTest, RoundTripWithCorrectLengths) {
-  std::vector<PaxRecord> records = {{"mtime", "-0.75"}, {"path", std::string(92, 'p')},
+  std::vector<PaxRecord> records = {{"mtime", "-0.75"},
+                                    {"path", std::string(92, 'p')},
                                     {"SCHILY.xattr.user.a b", std::string("v\0=\n", 4)}};
   std::string body = FormatPaxRecords(records);
   EXPECT_TRUE(body.starts_with("15 mtime=-0.75\n")) << body;
@@ -121,10 +122,11 @@ struct EntryDeleter {
 // the datastore's tar export use it) into a string.
 class FixedPaxWriter {
  public:
-  FixedPaxWriter() : fixer_([this](const char* d, size_t n) {
-    out_.append(d, n);
-    return Status::OK();
-  }) {
+  FixedPaxWriter()
+      : fixer_([this](const char* d, size_t n) {
+          out_.append(d, n);
+          return Status::OK();
+        }) {
     a_.reset(archive_write_new());
     archive_write_set_format_pax(a_.get());
     archive_write_set_format_option(a_.get(), "pax", "xattrheader", "SCHILY");
@@ -151,7 +153,7 @@ class FixedPaxWriter {
   static la_ssize_t Write(struct archive*, void* client, const void* buf, size_t n) {
     auto* self = static_cast<FixedPaxWriter*>(client);
     return self->fixer_.Write(static_cast<const char*>(buf), n).ok() ? static_cast<la_ssize_t>(n)
-                                                                       : -1;
+                                                                     : -1;
   }
 
   std::string out_;
@@ -196,8 +198,16 @@ class PaxWriterFixerTest : public ::testing::Test {
     std::ofstream(file, std::ios::binary) << tar;
     EXPECT_EQ(::mkdir(dest.c_str(), 0755), 0);
     sys::SpawnOptions o;
-    o.argv = {"tar", "--numeric-owner", "-p", "--xattrs", "--xattrs-include=user.*", "--acls",
-              "-xf", file, "-C", dest};
+    o.argv = {"tar",
+              "--numeric-owner",
+              "-p",
+              "--xattrs",
+              "--xattrs-include=user.*",
+              "--acls",
+              "-xf",
+              file,
+              "-C",
+              dest};
     auto r = sys::RunCommand(o);
     EXPECT_TRUE(r.ok() && sys::ExitedOk(r->wait_status)) << (r.ok() ? r->output : "");
     // GNU tar warns about every time before 1970 ("implausibly old time

@@ -203,7 +203,8 @@ Status TreeWriter::SetUp() {
   compress_.reset(archive_write_new());
   struct archive* a = compress_.get();
   if (!a) return InternalError("libarchive: out of memory");
-  if (archive_write_set_format_raw(a) != ARCHIVE_OK) return LibError("Failed to set up compression");
+  if (archive_write_set_format_raw(a) != ARCHIVE_OK)
+    return LibError("Failed to set up compression");
   int r = ARCHIVE_OK;
   if (options_.compression == Compression::kZstd) {
     r = archive_write_add_filter_zstd(a);

@@ -3,12 +3,14 @@
 // container's user namespace) and owners come out container-view.
 //
 // The format is vzdump's: member names "./path", numeric owners, modes with
-// setuid/setgid/sticky, mtimes, symlinks, hardlinks, sparse files (holes
-// kept), fifos, devices, sockets skipped, user.* and security.capability
-// xattrs and POSIX ACLs in pax headers (SCHILY.*, LIBARCHIVE.*), so GNU tar
-// and libarchive read it. Each source is walked without crossing into other
-// file systems; sources below it are walked separately (they are separate
-// file systems in a container backup).
+// setuid/setgid/sticky (a file with an ACL mask: its own mode, group bits
+// = the mask), mtimes (before 1970 too, as decimal numbers), symlinks,
+// hardlinks, sparse files (holes kept), fifos, devices, sockets skipped,
+// user.* and security.capability xattrs (SCHILY.xattr.<name>, '%' and '='
+// coded as GNU tar does) and POSIX ACLs (SCHILY.acl.*) in pax headers
+// (pax_fix.h), so GNU tar and libarchive read it. Each source is walked
+// without crossing into other file systems; sources below it are walked
+// separately (they are separate file systems in a container backup).
 #ifndef CTDUMP_ARCHIVE_TREE_WRITER_H_
 #define CTDUMP_ARCHIVE_TREE_WRITER_H_
 

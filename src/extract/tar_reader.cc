@@ -88,7 +88,6 @@ Status CheckUntrustedArchive(::archive* a, const std::string& name,
   return check.Finish();
 }
 
-
 TarStream::TarStream() : decode_(archive_read_new()), tar_(archive_read_new()) {
   if (!decode_ || !tar_) return;
   SupportTarFilters(decode_);

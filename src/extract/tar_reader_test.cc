@@ -63,8 +63,8 @@ class TarStreamTest : public ::testing::Test {
     std::mt19937 rng(7);
     for (auto& c : big) c = static_cast<char>(rng());
     File("a-big", big, 1700000000, 1);
-    File("early", "e", -1, 250000000);                    // -0.75 s
-    File("y1950", "y", -631152000, 750000000);            // 1950-01-01 00:00:00.75
+    File("early", "e", -1, 250000000);          // -0.75 s
+    File("y1950", "y", -631152000, 750000000);  // 1950-01-01 00:00:00.75
     File("late", "l", 1700000000, 123456789);
     std::string deep = std::string(150, 'd');
     ASSERT_EQ(::mkdir(P(deep).c_str(), 0755), 0);
@@ -130,9 +130,9 @@ class TarStreamTest : public ::testing::Test {
     EXPECT_EQ(deep->second.mtime_sec, -86400 * 365 - 1);
     EXPECT_EQ(deep->second.mtime_nsec, 1);
     ASSERT_TRUE(members.count("./names"));
-    EXPECT_EQ(members.at("./names").xattrs,
-              (std::set<std::string>{"user.eq=x", "user.name with space", "user.pct%41",
-                                     "user.plain"}));
+    EXPECT_EQ(
+        members.at("./names").xattrs,
+        (std::set<std::string>{"user.eq=x", "user.name with space", "user.pct%41", "user.plain"}));
   }
 
   std::string base_, src_;
@@ -141,8 +141,10 @@ class TarStreamTest : public ::testing::Test {
 TEST_F(TarStreamTest, GnuTarArchivesReadAsGnuTarReadsThem) {
   MakeTree();
   std::string tar = base_ + "/gnu.tar.zst";
-  ShOk("tar --format=pax --xattrs --xattrs-include='user.*' --acls --numeric-owner --sparse "
-       "-C '" + src_ + "' -cf - . | zstd -q -o '" + tar + "'");
+  ShOk(
+      "tar --format=pax --xattrs --xattrs-include='user.*' --acls --numeric-owner --sparse "
+      "-C '" +
+      src_ + "' -cf - . | zstd -q -o '" + tar + "'");
   ExpectAsTheTree(Read(tar));
   // libarchive alone gets them wrong (what FixEntry is for).
   auto raw = Read(tar, false);
