@@ -251,6 +251,22 @@ TEST_F(HealTest, QuarantineKeepsAGoodCopyStoredMeanwhile) {
   EXPECT_TRUE(ReadWholeFile(*ds_, vol_, "bin/big").ok());
 }
 
+TEST_F(HealTest, ReaderRacingVerifyNamesTheQuarantineOrReadsTheNewCopy) {
+  auto good = sys::ReadFile(PathOf(chunk_object_));
+  ASSERT_TRUE(good.ok());
+  // Moved aside (as verify does: the .bad first, then the chunk goes).
+  ASSERT_TRUE(ds_->backend().Put(BadChunkObjectName(chunk_), "damaged").ok());
+  ASSERT_TRUE(ds_->backend().Delete(chunk_object_).ok());
+  auto r = ds_->ReadChunk(chunk_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kDataLoss);
+  EXPECT_TRUE(Contains(r.status().message(), BadChunkObjectName(chunk_))) << r.status().message();
+  // Stored anew by a backup while the .bad is still there: read as usual.
+  ASSERT_TRUE(ds_->backend().PutIfAbsent(chunk_object_, *good).ok());
+  EXPECT_TRUE(ds_->ReadChunk(chunk_).ok());
+  EXPECT_TRUE(ReadWholeFile(*ds_, vol_, "bin/big").ok());
+}
+
 TEST_F(HealTest, GcRemovesTheDamagedCopyOnceStoredAgainOrUnreferenced) {
   FlipChunk();
   VerifyMovesItAside();
