@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "archive/tree_walker.h"
 #include "ctdump/units.h"
@@ -27,6 +28,24 @@ namespace ctdump::backup {
 
 struct SeenMap {
   std::unordered_map<std::string, TreeCopier::Seen> map;
+};
+
+// Passes messages on, each warning once: a file the first pass could not
+// copy is usually still uncopyable in the second.
+class TreeCopier::OnceObserver : public Observer {
+ public:
+  explicit OnceObserver(Observer* out) : out_(out) {}
+  void Log(LogLevel level, std::string_view message) noexcept override {
+    try {
+      if (level == LogLevel::kWarn && !warned_.emplace(message).second) return;
+    } catch (...) {  // out of memory: say it again rather than not at all
+    }
+    out_->Log(level, message);
+  }
+
+ private:
+  Observer* out_;
+  std::unordered_set<std::string> warned_;
 };
 
 namespace {
@@ -430,8 +449,8 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     if (IsFatal(f.err))
       return ErrnoError(f.err, fmt::format("Failed to copy \"/{}\" ({})", rel, f.what));
     ++stats_.failed;
-    c_.observer_->Log(LogLevel::kWarn, fmt::format("'/{}' not copied completely: {}: {}", rel,
-                                                   f.what, std::strerror(f.err)));
+    c_.once_->Log(LogLevel::kWarn, fmt::format("'/{}' not copied completely: {}: {}", rel, f.what,
+                                               std::strerror(f.err)));
     return Status::OK();
   }
 
@@ -639,7 +658,7 @@ class TreeCopier::Pass : public archive::EntryVisitor {
       } else {
         n = ReadWrite(in, out, off, want);
       }
-      if (n < 0) return Fail(errno_source_ ? "read" : "copy", errno_source_);
+      if (n < 0) return Fail(errno_source_ ? "read" : "write", errno_source_);
       if (n == 0) {
         *shrunk = true;
         return std::nullopt;
@@ -701,7 +720,7 @@ TreeCopier::TreeCopier(std::string from, std::string to, TreeCopyOptions options
     : from_(std::move(from)),
       to_(std::move(to)),
       options_(std::move(options)),
-      observer_(observer),
+      once_(std::make_unique<OnceObserver>(observer)),
       seen_(std::make_unique<SeenMap>()) {}
 
 TreeCopier::~TreeCopier() = default;
@@ -715,7 +734,7 @@ Result<TreeCopyStats> TreeCopier::Sync() {
   Pass pass(*this, passes_++ > 0, src.get(), dst.get());
   archive::WalkOptions wo;
   wo.exclude_patterns = options_.exclude_patterns;
-  RETURN_IF_ERROR(archive::WalkTree(from_, options_.sources, wo, &pass, observer_));
+  RETURN_IF_ERROR(archive::WalkTree(from_, options_.sources, wo, &pass, once_.get()));
   RETURN_IF_ERROR(pass.Finish());
   pass.stats().seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return pass.stats();

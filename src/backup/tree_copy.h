@@ -24,9 +24,9 @@
 // within the same timestamp tick and is copied again. Everything else is
 // brought up to date in place, and what vanished from `from` is deleted.
 //
-// Files that cannot be copied are named in a warning each and counted; the
-// copy goes on. Files that vanish while the tree is walked are no error.
-// Failing to write the copy (ENOSPC, EIO, ...) is.
+// Files that cannot be copied are named in a warning each (once, not again
+// by a later pass) and counted; the copy goes on. Files that vanish while the tree is walked are no
+// error. Failing to write the copy (ENOSPC, EIO, ...) is.
 #ifndef CTDUMP_BACKUP_TREE_COPY_H_
 #define CTDUMP_BACKUP_TREE_COPY_H_
 
@@ -86,9 +86,10 @@ class TreeCopier {
 
  private:
   class Pass;
+  class OnceObserver;
   std::string from_, to_;
   TreeCopyOptions options_;
-  Observer* observer_;
+  std::unique_ptr<OnceObserver> once_;
   int passes_ = 0;
   std::unique_ptr<struct SeenMap> seen_;
 };

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -307,6 +309,44 @@ TEST_F(TreeCopyTest, SecondPassCopiesOnlyWhatChangedAndDeletesWhatVanished) {
   EXPECT_EQ(Read(to_ + "/hard-2"), "separate");
   EXPECT_NE(Lstat(to_ + "/hard").st_ino, Lstat(to_ + "/hard-2").st_ino);
   EXPECT_EQ(Lstat(to_ + "/d").st_mtim.tv_nsec, Lstat(from_ + "/d").st_mtim.tv_nsec);
+}
+
+TEST_F(TreeCopyTest, TreeDeeperThanTheWalkIsCutWithOneWarning) {
+  sys::UniqueFd fd(::open(from_.c_str(), O_RDONLY | O_DIRECTORY));
+  for (int i = 0; i < 2050; ++i) {
+    ASSERT_EQ(::mkdirat(fd.get(), "d", 0755), 0);
+    fd.Reset(::openat(fd.get(), "d", O_RDONLY | O_DIRECTORY));
+    ASSERT_TRUE(fd.valid());
+  }
+  fd.Reset();
+  TreeCopier c(from_, to_, {}, &observer_);
+  TreeCopyStats s = Sync(c);
+  EXPECT_EQ(s.failed, 1u);
+  s = Sync(c);
+  EXPECT_EQ(s.failed, 1u);
+  ASSERT_EQ(observer_.warnings.size(), 1u) << "warned again by the second pass";
+  EXPECT_THAT(observer_.warnings[0], HasSubstr("nested deeper than 2048 directories"));
+  // 2048 levels below the root, as the other modes' walks.
+  fd.Reset(::open(to_.c_str(), O_RDONLY | O_DIRECTORY));
+  for (int i = 0; i < 2048; ++i) {
+    fd.Reset(::openat(fd.get(), "d", O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+    ASSERT_TRUE(fd.valid()) << "level " << i + 1;
+  }
+  struct stat st;
+  EXPECT_NE(::fstatat(fd.get(), "d", &st, AT_SYMLINK_NOFOLLOW), 0);
+  EXPECT_EQ(errno, ENOENT);
+}
+
+TEST_F(TreeCopyTest, RootFullCopyFailsNamingTheFile) {
+  ASSERT_EQ(::mount("tmpfs", to_.c_str(), "tmpfs", 0, "size=1m"), 0) << std::strerror(errno);
+  Mkdir("srv");
+  Write("srv/big", std::string(4 << 20, 'b'));
+  TreeCopier c(from_, to_, {}, &observer_);
+  auto s = c.Sync();
+  ::umount2(to_.c_str(), MNT_DETACH);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.status().message(), HasSubstr("\"/srv/big\""));
+  EXPECT_THAT(s.status().message(), HasSubstr("No space left on device"));
 }
 
 TEST_F(TreeCopyTest, FileChangedJustBeforeAPassIsCopiedAgainByTheNext) {
