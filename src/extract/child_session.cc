@@ -162,7 +162,7 @@ Result<ExtractStats> ChildSession::Finish() {
   reports_.Finish();
   ASSIGN_OR_RETURN(int wait_status, proc_.Wait());
   MaybeReportProgress(true);
-  RETURN_IF_ERROR(ChildStatus(wait_status, reports_.errors(), what_));
+  RETURN_IF_ERROR(ChildStatus(wait_status, reports_.errors(), what_, reports_.last_other()));
   auto stats = reports_.stats();
   if (!stats)
     return InternalError(

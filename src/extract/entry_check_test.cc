@@ -300,6 +300,26 @@ TEST(ReportTest, ChildStatus) {
   EXPECT_EQ(refused.code(), Code::kInvalidArgument);
   EXPECT_EQ(refused.message(), "refusing x (and 1 more errors)");
   EXPECT_EQ(ChildStatus(exited(kExitCorrupt), {"trunc"}, "x").code(), Code::kDataLoss);
+  // libarchive's exit(1) on a failed allocation, under the memory limit.
+  Status oom = ChildStatus(exited(1), {}, "'/a.tar'",
+                           "Fatal Internal Error in libarchive: Out of memory");
+  EXPECT_EQ(oom.message(),
+            "extracting '/a.tar' failed: the extraction process exited with code 1 after 'Fatal "
+            "Internal Error in libarchive: Out of memory' (the extraction's memory is limited; a "
+            "crafted or damaged archive?)");
+}
+
+TEST(ReportTest, LinesWithoutNewlineCannotGrowWithoutBound) {
+  RecordingObserver obs;
+  ReportCollector c(&obs);
+  std::string junk(1 << 20, 'j');
+  for (int i = 0; i < 64; ++i) c.Feed(junk);  // 64 MiB, no newline
+  c.Feed("\n" + EncodeReport('W', "after"));
+  c.Finish();
+  ASSERT_EQ(obs.lines.size(), 2u);
+  EXPECT_EQ(obs.lines[0].size(), std::string("extraction: ").size() + kMaxReportLine);
+  EXPECT_EQ(c.last_other().size(), kMaxReportLine);
+  EXPECT_EQ(obs.lines[1], "after");
 }
 
 TEST(TokenBucketTest, AverageRateAndBurst) {

@@ -46,6 +46,12 @@ struct ExtractOptions {
   // setuid-root shell or a cap_setuid binary from a backup would work on
   // the host. Counted in ExtractStats::stripped_privileges.
   bool strip_privileges = false;
+  // Address space of the extraction child (RLIMIT_AS). libarchive keeps
+  // some header data without bound (an old GNU sparse map: a 120 KB zstd
+  // archive asked for 2.4 GiB; every directory's deferred metadata until
+  // the end): past this the extraction fails naming the limit instead of
+  // exhausting the host. 0 = no limit.
+  uint64_t memory_limit = uint64_t{2} << 30;
 };
 
 struct ExtractStats {

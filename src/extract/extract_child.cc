@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <limits.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,6 +61,13 @@ struct ArchiveWriteDeleter {
 using ReadArchive = std::unique_ptr<archive, ArchiveReadDeleter>;
 using WriteArchive = std::unique_ptr<archive, ArchiveWriteDeleter>;
 
+uint64_t memory_limit = 0;  // the child's, for messages
+
+std::string MemoryLimitText() {
+  return fmt::format("the extraction may use at most {} MiB of memory; a crafted or damaged archive?",
+                     memory_limit >> 20);
+}
+
 void WriteStderr(std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::write(2, data.data(), data.size());
@@ -79,6 +87,7 @@ std::string ErrorText(archive* a) {
     std::string why = std::strerror(e);
     if (text.find(why) == std::string::npos) text += ": " + why;
   }
+  if (e == ENOMEM) text += " (" + MemoryLimitText() + ")";
   return text;
 }
 
@@ -147,6 +156,12 @@ int Extractor::Run() {
   // fail to convert non-ASCII ones. Loaded before the chroot hides the
   // locale files.
   std::setlocale(LC_CTYPE, "C.UTF-8");
+  if (c_.options.memory_limit) {
+    struct rlimit limit = {c_.options.memory_limit, c_.options.memory_limit};
+    if (::setrlimit(RLIMIT_AS, &limit) != 0)
+      return Fail(kExitIOError, fmt::format("Failed to limit the extraction's memory: {}",
+                                            std::strerror(errno)));
+  }
   ::umask(022);  // only for parent directories libarchive creates itself
   if (int r = EnterRoot(); r != kExitOk) return r;
   if (int r = OpenArchives(); r != kExitOk) return r;
@@ -470,8 +485,16 @@ int Extractor::FilterAclXattrs(archive_entry* e, const std::string& name) {
 }  // namespace
 
 int RunExtractChild(const ChildConfig& config) {
-  Extractor x(config);
-  return x.Run();
+  memory_limit = config.options.memory_limit;
+  try {
+    Extractor x(config);
+    return x.Run();
+  } catch (const std::bad_alloc&) {
+    WriteStderr(EncodeReport(
+        'E', fmt::format("Failed to extract '{}': out of memory ({})", config.archive,
+                         MemoryLimitText())));
+    return kExitCorrupt;
+  }
 }
 
 }  // namespace ctdump::extract

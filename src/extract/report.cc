@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "sys/subprocess.h"
@@ -80,10 +81,11 @@ void ReportCollector::Feed(std::string_view data) {
   for (;;) {
     size_t nl = data.find('\n');
     if (nl == std::string_view::npos) {
-      partial_.append(data);
+      partial_.append(data.substr(0, kMaxReportLine - std::min(partial_.size(), kMaxReportLine)));
       return;
     }
-    partial_.append(data.substr(0, nl));
+    partial_.append(
+        data.substr(0, std::min(nl, kMaxReportLine - std::min(partial_.size(), kMaxReportLine))));
     data.remove_prefix(nl + 1);
     std::string line = std::move(partial_);
     partial_.clear();
@@ -110,7 +112,10 @@ void ReportCollector::Warn(std::string message) {
 void ReportCollector::HandleLine(std::string_view line) {
   auto r = DecodeReport(line);
   if (!r) {
-    if (!line.empty()) Warn(fmt::format("extraction: {}", line));
+    if (!line.empty()) {
+      Warn(fmt::format("extraction: {}", line));
+      last_other_ = std::string(line);
+    }
     return;
   }
   switch (r->kind) {
@@ -142,11 +147,16 @@ std::optional<ExtractStats> ReportCollector::stats() const {
   return s;
 }
 
-Status ChildStatus(int wait_status, const std::vector<std::string>& errors, std::string_view what) {
+Status ChildStatus(int wait_status, const std::vector<std::string>& errors, std::string_view what,
+                   std::string_view other) {
   if (errors.empty()) {
     if (sys::ExitedOk(wait_status)) return Status::OK();
-    return IOError(fmt::format("extracting {} failed: the extraction process {}", what,
-                               sys::DescribeWaitStatus(wait_status)));
+    std::string why;
+    if (!other.empty()) why = fmt::format(" after '{}'", other);
+    if (other.find("Out of memory") != std::string_view::npos)
+      why += " (the extraction's memory is limited; a crafted or damaged archive?)";
+    return IOError(fmt::format("extracting {} failed: the extraction process {}{}", what,
+                               sys::DescribeWaitStatus(wait_status), why));
   }
   std::string message = errors.front();
   if (errors.size() > 1) message += fmt::format(" (and {} more errors)", errors.size() - 1);

@@ -61,6 +61,8 @@ class ReportCollector {
   void Finish();
 
   const std::vector<std::string>& errors() const { return errors_; }
+  // The last line that was no report (a crash message), "" if none.
+  const std::string& last_other() const { return last_other_; }
   // The child's final statistics with the unmapped examples; nullopt if the
   // "S" line never came.
   std::optional<ExtractStats> stats() const;
@@ -71,6 +73,7 @@ class ReportCollector {
 
   Observer* observer_;
   std::string partial_;
+  std::string last_other_;
   std::vector<std::string> errors_;
   std::vector<std::string> examples_;
   std::optional<ExtractStats> stats_;
@@ -78,8 +81,16 @@ class ReportCollector {
 };
 
 // The Status for a child that ended with `wait_status` after reporting
-// `errors` while extracting `what` (e.g. "'/path/x.tar'").
-Status ChildStatus(int wait_status, const std::vector<std::string>& errors, std::string_view what);
+// `errors` while extracting `what` (e.g. "'/path/x.tar'"). `other`, the
+// last line that was no report, explains a child that failed without one
+// (libarchive exits with "Fatal Internal Error in libarchive: Out of
+// memory" when an allocation fails deep in its header parsing).
+Status ChildStatus(int wait_status, const std::vector<std::string>& errors, std::string_view what,
+                   std::string_view other = "");
+
+// Lines longer than this (the child writes short ones) are cut: a child
+// that writes without newlines cannot grow the parent's memory.
+inline constexpr size_t kMaxReportLine = 64 * 1024;
 
 }  // namespace ctdump::extract
 

@@ -2,13 +2,90 @@
 host (config keys, ID maps, privileged files, resource exhaustion)."""
 import os
 import subprocess
+import sys
+import time
 import unittest
 
 import harness
 from test_restore import MAP2, RestoreBase
 
 
+def tar_header(name, size, typ=b"0", mode=0o644):
+    """A ustar header, written byte by byte (crafted archives need fields
+    tarfile will not write)."""
+    h = bytearray(512)
+    h[0:len(name)] = name.encode()
+    h[100:108] = b"%07o\0" % mode
+    h[108:116] = b"%07o\0" % 0
+    h[116:124] = b"%07o\0" % 0
+    h[124:136] = b"%011o\0" % size if size < 8 ** 11 else b"\x80" + size.to_bytes(11, "big")
+    h[136:148] = b"%011o\0" % 1700000000
+    h[148:156] = b" " * 8
+    h[156:157] = typ
+    h[257:263] = b"ustar\0"
+    h[263:265] = b"00"
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h)
+
+
+def tar_pad(n):
+    return b"\0" * (-n % 512)
+
+
+def pax_record(key, value):
+    body = b" " + key + b"=" + value + b"\n"
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n = len(str(n)) + len(body)
+    return str(n).encode() + body
+
+
+def old_gnu_sparse_bomb(out, blocks):
+    """A GNU 'S' (old sparse) member whose map goes on for `blocks` extension
+    blocks of 21 regions each: identical 512-byte blocks that zstd shrinks a
+    thousandfold, and that libarchive keeps in memory (~100 bytes a region)."""
+    octal = lambda v: b"%011o\0" % v
+    h = bytearray(tar_header("./sparse", 1, b"S"))
+    h[386:398], h[398:410] = octal(0), octal(1)
+    h[482] = 1  # extended
+    h[483:495] = octal(1)  # real size
+    h[257:265] = b"ustar  \0"
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\0 " % sum(h)
+    out.write(bytes(h))
+    ext = bytearray(512)
+    for i in range(21):
+        ext[i * 24:i * 24 + 12], ext[i * 24 + 12:i * 24 + 24] = octal(0), octal(1)
+    ext[504] = 1
+    chunk = bytes(ext) * 2048
+    for _ in range(blocks // 2048):
+        out.write(chunk)
+    ext[504] = 0
+    out.write(bytes(ext) + b"x" + tar_pad(1))
+
+
 class RestoreSecurityTest(RestoreBase):
+
+    def raw_dir_storage_archive(self, write_members):
+        """A zstd vzdump-layout archive on a `dir` storage `local` whose
+        members after ./etc/vzdump/pct.conf and ./sbin/ are written by
+        `write_members(file)` as raw tar bytes. Returns its volid."""
+        with open(os.path.join(self.ws.config, "storage.cfg"), "a") as f:
+            f.write("\ndir: local\n\tpath %s\n" % self.ws.target)
+        dump = os.path.join(self.ws.target, "dump")
+        os.makedirs(dump, exist_ok=True)
+        name = "vzdump-lxc-crafted-2021_01_02-03_04_%02d.tar.zst" % len(os.listdir(dump))
+        zstd = subprocess.Popen(["zstd", "-q", "-o", os.path.join(dump, name)], stdin=subprocess.PIPE)
+        conf = b"lxc.uts.name = crafted\n"
+        zstd.stdin.write(tar_header("./etc/vzdump/pct.conf", len(conf)) + conf + tar_pad(len(conf)))
+        zstd.stdin.write(tar_header("./sbin/", 0, b"5", 0o755))
+        write_members(zstd.stdin)
+        for i in range(10):
+            zstd.stdin.write(tar_header("./f%d" % i, 1) + b"x" + tar_pad(1))
+        zstd.stdin.write(b"\0" * 1024)
+        zstd.stdin.close()
+        self.assertEqual(zstd.wait(), 0)
+        return "local:" + name
 
     def dir_storage_archive(self, config, members=None, tree=None):
         """A vzdump-layout archive made by GNU tar on a `dir` storage `local`
@@ -163,6 +240,56 @@ class RestoreSecurityTest(RestoreBase):
         self.assertIn("restore directory '%s' is a symbolic link: refusing it" % link, r.stderr)
         self.assertNotIn("extracted 0 entries", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], name)))
+
+    def restore_measured(self, volid, name, *extra):
+        """Runs a restore; returns (result, the largest RSS in KiB of any of
+        its processes, the extraction child included)."""
+        probe = ("import resource, subprocess, sys\n"
+                 "r = subprocess.run(sys.argv[1:], capture_output=True, text=True, errors='replace',"
+                 " stdin=subprocess.DEVNULL)\n"
+                 "sys.stdout.write(r.stderr)\n"
+                 "print('maxrss=%d' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+                 "sys.exit(r.returncode)\n")
+        r = subprocess.run([sys.executable, "-c", probe] + self.ws.cmd("restore", volid, name, *extra),
+                           capture_output=True, text=True, env=self.ws.environ(), timeout=600)
+        rss = int(r.stdout.rsplit("maxrss=", 1)[1])
+        r.stderr = r.stdout
+        return r, rss
+
+    def test_crafted_header_data_cannot_exhaust_memory(self):
+        # 120 KB of zstd: 2.4 million sparse regions that libarchive keeps in
+        # memory (2.4 GiB before the extraction's memory was limited).
+        volid = self.raw_dir_storage_archive(lambda out: old_gnu_sparse_bomb(out, 2048 * 1200))
+        self.assertLess(os.path.getsize(os.path.join(self.ws.target, "dump", volid[6:])), 400 << 10)
+        name = self.new_name("o")
+        r, rss = self.restore_measured(volid, name, *MAP2)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("Out of memory' (the extraction's memory is limited; a crafted or damaged archive?)",
+                      r.stderr)
+        self.assertLess(rss, 2200 << 10, "the restore used %d MiB" % (rss >> 10))
+        self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], name)))
+
+    def test_a_huge_hole_is_not_written(self):
+        def members(out):
+            # A pax sparse file (GNU 1.0) of 1 TiB that is one hole.
+            real = 1 << 40
+            sparse_map = b"1\n%d\n0\n" % real
+            sparse_map += tar_pad(len(sparse_map))
+            pax = (pax_record(b"GNU.sparse.major", b"1") + pax_record(b"GNU.sparse.minor", b"0") +
+                   pax_record(b"GNU.sparse.name", b"./hole") + pax_record(b"GNU.sparse.realsize", b"%d" % real))
+            out.write(tar_header("./PaxHeaders/hole", len(pax), b"x") + pax + tar_pad(len(pax)))
+            out.write(tar_header("./GNUSparseFile.0/hole", len(sparse_map)) + sparse_map)
+        volid = self.raw_dir_storage_archive(members)
+        name = self.new_name("z")
+        started = time.monotonic()
+        r = self.restore(volid, name, *MAP2)
+        took = time.monotonic() - started
+        self.assertOk(r)
+        rootfs = os.path.join(self.env["LXCPATH"], name, "rootfs")
+        hole = os.stat(os.path.join(rootfs, "hole"))
+        self.assertEqual(hole.st_size, 1 << 40)
+        self.assertEqual(hole.st_blocks, 0, "the hole was written")
+        self.assertLess(took, 60)
 
 
 if __name__ == "__main__":
