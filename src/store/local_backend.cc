@@ -446,7 +446,11 @@ class LocalBackend final : public ObjectBackend {
           break;
         }
         std::string_view n = e->d_name;
-        if (n != "." && n != "..") names.emplace_back(n);
+        if (n == "." || n == "..") continue;
+        // One stat per directory and temp, not per object: a store holds
+        // millions of chunks.
+        bool maybe_dir = e->d_type == DT_DIR || e->d_type == DT_UNKNOWN;
+        if (maybe_dir || n.find(kLocalTempMarker) != std::string_view::npos) names.emplace_back(n);
       }
     }
     for (const std::string& n : names) {
