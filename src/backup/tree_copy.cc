@@ -92,9 +92,16 @@ bool IsFatal(int err) {
 // An operation of a copy step that failed: errno and what was being done.
 struct Failure {
   int err = 0;
-  std::string what;     // "open", "mknod", "setxattr security.capability", ...
-  bool source = false;  // on the source side (ENOENT there: the entry vanished)
+  std::string what;      // "open", "mknod", "setxattr security.capability", ...
+  bool source = false;   // on the source side (ENOENT there: the entry vanished)
+  bool partial = false;  // the entry is in the copy, some of its metadata is not
 };
+
+// A failure after the entry was made: only its metadata is incomplete.
+std::optional<Failure> Partial(std::optional<Failure> f) {
+  if (f) f->partial = true;
+  return f;
+}
 
 std::optional<Failure> Fail(std::string what, bool source = false, int err = errno) {
   return Failure{err, std::move(what), source};
@@ -135,7 +142,7 @@ class DirCursor {
   }
 
  private:
-  // The fd of level i - 1's child... i.e. of the first i names (0: root).
+  // The fd of the directory the first i names lead to (0: the root).
   int Fd(size_t i) const { return i == 0 ? root_ : fds_[i - 1].get(); }
 
   int OpenChild(int parent, const std::string& name) {
@@ -449,8 +456,9 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     if (IsFatal(f.err))
       return ErrnoError(f.err, fmt::format("Failed to copy \"/{}\" ({})", rel, f.what));
     ++stats_.failed;
-    c_.once_->Log(LogLevel::kWarn, fmt::format("'/{}' not copied completely: {}: {}", rel, f.what,
-                                               std::strerror(f.err)));
+    c_.once_->Log(LogLevel::kWarn,
+                  fmt::format("'/{}' not copied{}: {}: {}", rel, f.partial ? " completely" : "",
+                              f.what, std::strerror(f.err)));
     return Status::OK();
   }
 
@@ -524,10 +532,15 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     int flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | (in_place ? O_TRUNC : O_CREAT | O_EXCL);
     sys::UniqueFd out(::openat(dfd, name.c_str(), flags, 0600));
     if (!out.valid()) return Fail("create");
-    RETURN_FAILURE(CopyData(fd, out.get(), st.st_size));
+    if (auto f = CopyData(fd, out.get(), st.st_size)) {
+      // No half file in a backup: it is left out, named in the warning.
+      out.Reset();
+      if (::unlinkat(dfd, name.c_str(), 0) != 0) return Fail("remove the half-copied file");
+      return f;
+    }
     Xattrs x;
-    RETURN_FAILURE(ReadXattrs(fd, "", false, &x));
-    return SetMetadata(out.get(), -1, "", st, x, in_place);
+    RETURN_FAILURE(Partial(ReadXattrs(fd, "", false, &x)));
+    return Partial(SetMetadata(out.get(), -1, "", st, x, in_place));
   }
 
   std::optional<Failure> MakeDir(int dfd, const std::string& name, const std::string& rel,
@@ -545,15 +558,15 @@ class TreeCopier::Pass : public archive::EntryVisitor {
       fd = own.get();
     }
     Xattrs x;
-    RETURN_FAILURE(SourceXattrs(rel, &x));
-    return SetMetadata(fd, -1, "", st, x, existed);
+    RETURN_FAILURE(Partial(SourceXattrs(rel, &x)));
+    return Partial(SetMetadata(fd, -1, "", st, x, existed));
   }
 
   std::optional<Failure> MakeSymlink(int dfd, const std::string& name, const struct stat& st,
                                      const char* target) {
     RETURN_FAILURE(Replace(dfd, name));
     if (::symlinkat(target, dfd, name.c_str()) != 0) return Fail("symlink");
-    return SetMetadata(-1, dfd, name, st, {}, false);
+    return Partial(SetMetadata(-1, dfd, name, st, {}, false));
   }
 
   std::optional<Failure> MakeNode(int dfd, const std::string& name, const std::string& rel,
@@ -562,8 +575,8 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     if (::mknodat(dfd, name.c_str(), st.st_mode & (S_IFMT | 0600), st.st_rdev) != 0)
       return Fail(S_ISFIFO(st.st_mode) ? "mkfifo" : "mknod");
     Xattrs x;
-    RETURN_FAILURE(SourceXattrs(rel, &x));
-    return SetMetadata(-1, dfd, name, st, x, false);
+    RETURN_FAILURE(Partial(SourceXattrs(rel, &x)));
+    return Partial(SetMetadata(-1, dfd, name, st, x, false));
   }
 
   // The xattrs of a source entry without an open fd.

@@ -25,8 +25,9 @@
 // brought up to date in place, and what vanished from `from` is deleted.
 //
 // Files that cannot be copied are named in a warning each (once, not again
-// by a later pass) and counted; the copy goes on. Files that vanish while the tree is walked are no
-// error. Failing to write the copy (ENOSPC, EIO, ...) is.
+// by a later pass) and counted; the copy goes on. A file whose data cannot
+// be read is left out of the copy, never copied in part. Files that vanish while the tree is walked
+// are no error. Failing to write the copy (ENOSPC, EIO, ...) is.
 #ifndef CTDUMP_BACKUP_TREE_COPY_H_
 #define CTDUMP_BACKUP_TREE_COPY_H_
 
