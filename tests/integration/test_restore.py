@@ -141,6 +141,34 @@ class RestoreTest(RestoreBase):
         self.assertIn("user:265534:r--", out)
         self.assertIn("user:201000:rw-", out)
 
+    def test_guest_config_found_at_the_end_of_a_gnu_tar_archive(self):
+        # PVE finds ./etc/vzdump/pct.conf anywhere in the archive.
+        tree = os.path.join(self.ws.dir, "tree")
+        os.makedirs(os.path.join(tree, "sbin"))
+        os.makedirs(os.path.join(tree, "etc/vzdump"))
+        with open(os.path.join(tree, "etc/hostname"), "w") as f:
+            f.write("last\n")
+        with open(os.path.join(tree, "big"), "wb") as f:
+            f.write(os.urandom(4 << 20))
+        with open(os.path.join(tree, "etc/vzdump/pct.conf"), "w") as f:
+            f.write("arch: amd64\nhostname: config-last\n")
+        with open(os.path.join(self.ws.config, "storage.cfg"), "a") as f:
+            f.write("\ndir: local\n\tpath %s\n" % self.ws.target)
+        os.makedirs(os.path.join(self.ws.target, "dump"))
+        name = "vzdump-lxc-last-2020_01_02-03_04_05.tar.gz"
+        subprocess.run(["tar", "-czpf", os.path.join(self.ws.target, "dump", name), "--numeric-owner", "-C", tree,
+                        "./sbin", "./big", "./etc/hostname", "./etc/vzdump/pct.conf"], check=True)
+        out = subprocess.run(["tar", "-tzf", os.path.join(self.ws.target, "dump", name)], capture_output=True,
+                             text=True, check=True).stdout.split()
+        self.assertEqual(out[-1], "./etc/vzdump/pct.conf")
+        ct = self.new_name("l")
+        r = self.restore("local:" + name, ct, *MAP2)
+        self.assertOk(r)
+        with open(os.path.join(self.env["LXCPATH"], ct, "config")) as f:
+            self.assertIn("lxc.uts.name = config-last\n", f.read())
+        with open(os.path.join(self.env["LXCPATH"], ct, "pct.conf")) as f:
+            self.assertIn("hostname: config-last\n", f.read())
+
     def test_btrfs_subvolume_rootfs_bwlimit_and_firewall(self):
         src = self.env["CT_UNPRIV"]
         fw = os.path.join(self.env["LXCPATH"], src, "ctdump.fw")
