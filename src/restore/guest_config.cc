@@ -1,10 +1,10 @@
 #include "restore/guest_config.h"
 
+#include <fmt/format.h>
+
 #include <set>
 #include <sstream>
 #include <string_view>
-
-#include <fmt/format.h>
 
 namespace ctdump::restore {
 namespace {
@@ -77,8 +77,8 @@ bool Numbered(std::string_view k, std::string_view prefix) {
 }
 
 bool SkippedPctKey(const std::string& k) {
-  static const char* kSkip[] = {"digest", "rootfs", "snapshots", "unprivileged", "parent",
-                                "template", "lock", "snaptime", "snapstate"};
+  static const char* kSkip[] = {"digest",   "rootfs", "snapshots", "unprivileged", "parent",
+                                "template", "lock",   "snaptime",  "snapstate"};
   for (const char* s : kSkip)
     if (k == s) return true;
   return Numbered(k, "mp") || Numbered(k, "unused");
@@ -99,10 +99,11 @@ bool IsResourceLimit(std::string_view key) {
   for (std::string_view p : {"lxc.cgroup2.", "lxc.cgroup."}) {
     if (!key.starts_with(p)) continue;
     std::string_view file = key.substr(p.size());
-    static constexpr std::string_view kControllers[] = {"memory.", "cpu.",  "cpuset.",  "pids.",
+    static constexpr std::string_view kControllers[] = {"memory.", "cpu.",   "cpuset.", "pids.",
                                                         "io.",     "blkio.", "hugetlb."};
     for (std::string_view c : kControllers)
-      if (file.starts_with(c) && file.size() > c.size() && AllOf(file, "abcdefghijklmnopqrstuvwxyz0123456789_.") &&
+      if (file.starts_with(c) && file.size() > c.size() &&
+          AllOf(file, "abcdefghijklmnopqrstuvwxyz0123456789_.") &&
           file.find("..") == std::string_view::npos)
         return true;
     return false;
@@ -303,10 +304,10 @@ bool IsRegeneratedLxcKey(const std::string& key) {
 bool IsRestorableLxcKey(const std::string& key, const std::string& value) {
   // What the container is and does inside itself.
   static constexpr std::string_view kPlain[] = {
-      "lxc.arch",       "lxc.uts.name",    "lxc.signal.halt", "lxc.signal.reboot",
+      "lxc.arch",        "lxc.uts.name",   "lxc.signal.halt", "lxc.signal.reboot",
       "lxc.signal.stop", "lxc.start.auto", "lxc.start.delay", "lxc.start.order",
-      "lxc.group",      "lxc.tty.max",     "lxc.tty.dir",     "lxc.pty.max",
-      "lxc.init.cmd",   "lxc.init.cwd",    "lxc.init.uid",    "lxc.init.gid"};
+      "lxc.group",       "lxc.tty.max",    "lxc.tty.dir",     "lxc.pty.max",
+      "lxc.init.cmd",    "lxc.init.cwd",   "lxc.init.uid",    "lxc.init.gid"};
   for (std::string_view k : kPlain)
     if (key == k) return true;
   // NAME=value only: a bare NAME would copy the host's variable in.
@@ -323,10 +324,9 @@ bool IsRestorablePctKey(const std::string& key) {
   // on the host), devN (host devices), features (nesting, mounts, ...) or
   // anything unknown.
   static constexpr std::string_view kKeys[] = {
-      "arch",        "cmode",      "console",  "cores",    "cpulimit", "cpuunits",
-      "description", "hostname",   "memory",   "nameserver", "onboot", "ostype",
-      "protection",  "searchdomain", "startup", "swap",    "tags",     "timezone",
-      "tty"};
+      "arch",     "cmode",  "console",    "cores",    "cpulimit", "cpuunits",   "description",
+      "hostname", "memory", "nameserver", "onboot",   "ostype",   "protection", "searchdomain",
+      "startup",  "swap",   "tags",       "timezone", "tty"};
   for (std::string_view k : kKeys)
     if (key == k) return true;
   return Numbered(key, "net");
@@ -345,10 +345,12 @@ Status CheckHostname(const std::string& name) {
     if (dot == std::string::npos) dot = name.size();
     std::string_view label(name.data() + pos, dot - pos);
     if (label.empty() || label.size() > 63) return bad("each label must be 1 to 63 characters");
-    if (label.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") !=
+    if (label.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") !=
         std::string_view::npos)
       return bad("only letters, digits and '-' in a label");
-    if (label.front() == '-' || label.back() == '-') return bad("a label cannot begin or end with '-'");
+    if (label.front() == '-' || label.back() == '-')
+      return bad("a label cannot begin or end with '-'");
     pos = dot + 1;
   }
   return Status::OK();

@@ -25,8 +25,8 @@
 namespace ctdump::restore {
 
 struct BackedUpConfig {
-  bool is_pct = false;        // pct.conf syntax (else LXC)
-  bool unprivileged = false;  // as backed up
+  bool is_pct = false;                    // pct.conf syntax (else LXC)
+  bool unprivileged = false;              // as backed up
   std::vector<std::string> idmap_values;  // as backed up
   std::string hostname;
 };
@@ -36,12 +36,12 @@ struct BackedUpConfig {
 Result<BackedUpConfig> InspectGuestConfig(const std::string& raw);
 
 struct RestoreTarget {
-  std::string name;            // new container name
-  std::string rootfs_spec;     // "dir:/path" or "btrfs:/path"
-  std::string rootfs_path;     // the directory itself
-  std::string lxcpath;         // for the log file path
-  IdMap map;                   // empty = privileged
-  std::string source_volid;    // for the header comment
+  std::string name;          // new container name
+  std::string rootfs_spec;   // "dir:/path" or "btrfs:/path"
+  std::string rootfs_path;   // the directory itself
+  std::string lxcpath;       // for the log file path
+  IdMap map;                 // empty = privileged
+  std::string source_volid;  // for the header comment
   // --hostname: replaces lxc.uts.name (LXC) / hostname (pct). Checked by
   // CheckHostname.
   std::optional<std::string> hostname;
@@ -51,7 +51,7 @@ struct RestoreTarget {
 };
 
 struct RestoredConfig {
-  std::string lxc_config;              // <lxcpath>/<name>/config
+  std::string lxc_config;               // <lxcpath>/<name>/config
   std::optional<std::string> pct_conf;  // <lxcpath>/<name>/pct.conf (pct sources)
   // Keys of the backup not restored, "key = value" (LXC) or "key: value"
   // (pct), in config order.

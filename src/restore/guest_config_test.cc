@@ -46,7 +46,8 @@ TEST(GuestConfigTest, AdaptLxcReplacesRootfsMapAndLog) {
   EXPECT_EQ(c.find("100000"), std::string::npos);
   EXPECT_EQ(c.find("/var/lib/lxc/c1/lxc.log"), std::string::npos);
   EXPECT_NE(c.find("lxc.rootfs.path = dir:/var/lib/lxc/new1/rootfs\n"), std::string::npos);
-  EXPECT_NE(c.find("lxc.idmap = u 0 200000 65536\nlxc.idmap = g 0 200000 65536\n"), std::string::npos);
+  EXPECT_NE(c.find("lxc.idmap = u 0 200000 65536\nlxc.idmap = g 0 200000 65536\n"),
+            std::string::npos);
   EXPECT_NE(c.find("lxc.uts.name = web\n"), std::string::npos);
   EXPECT_NE(c.find("lxc.include = /usr/share/lxc/config/userns.conf\n"), std::string::npos);
   EXPECT_NE(c.find("lxc.log.file = /var/lib/lxc/new1/lxc.log\n"), std::string::npos);
@@ -63,10 +64,12 @@ TEST(GuestConfigTest, AdaptLxcToPrivilegedDropsUserns) {
 TEST(GuestConfigTest, AdaptPctSanitizesLikePve) {
   const char* pct =
       "#my web server\narch: amd64\nhostname: web\nmemory: 512\nlock: backup\n"
-      "rootfs: local:100/vm-100-disk-0.raw,size=8G\nmp0: local:subvol-100-disk-1,mp=/data,backup=1\n"
+      "rootfs: local:100/vm-100-disk-0.raw,size=8G\nmp0: "
+      "local:subvol-100-disk-1,mp=/data,backup=1\n"
       "unused0: local:vm-100-disk-9\nunprivileged: 1\ndigest: abc\nlxc.idmap: u 0 100000 65536\n"
       "lxc.cgroup2.devices.allow: c 10:200 rwm\nlxc.cgroup2.memory.max: 512M\n"
-      "hookscript: local:snippets/x.sh\ndev0: /dev/sda\nfeatures: nesting=1\n\n[snap]\nhostname: old\n";
+      "hookscript: local:snippets/x.sh\ndev0: /dev/sda\nfeatures: nesting=1\n\n[snap]\nhostname: "
+      "old\n";
   auto b = InspectGuestConfig(pct);
   ASSERT_TRUE(b.ok());
   EXPECT_TRUE(b->is_pct);
@@ -76,8 +79,8 @@ TEST(GuestConfigTest, AdaptPctSanitizesLikePve) {
   ASSERT_TRUE(r.ok());
   ASSERT_TRUE(r->pct_conf);
   const std::string& p = *r->pct_conf;
-  for (const char* gone : {"lock:", "local:100", "mp0:", "unused0:", "digest:", "[snap]", "old", "100000",
-                           "devices.allow", "hookscript", "dev0", "features"})
+  for (const char* gone : {"lock:", "local:100", "mp0:", "unused0:", "digest:", "[snap]", "old",
+                           "100000", "devices.allow", "hookscript", "dev0", "features"})
     EXPECT_EQ(p.find(gone), std::string::npos) << gone;
   for (const char* kept : {"#my web server\n", "memory: 512\n", "hostname: web\n",
                            "rootfs: /var/lib/lxc/new1/rootfs\n", "unprivileged: 1\n",
@@ -152,10 +155,12 @@ TEST(GuestConfigTest, HostnameAndUniqueHwaddrsPct) {
 }
 
 TEST(GuestConfigTest, HostnamesAreChecked) {
-  for (const char* ok : {"web", "web-2", "a.b.c", "X1", "a23456789012345678901234567890123456789012345678901234567890123"})
+  for (const char* ok : {"web", "web-2", "a.b.c", "X1",
+                         "a23456789012345678901234567890123456789012345678901234567890123"})
     EXPECT_TRUE(CheckHostname(ok).ok()) << ok;
-  for (const char* bad : {"", "-web", "web-", "a..b", "a.", "we b", "web;x", "web\nlxc.hook.start=x",
-                          "a234567890123456789012345678901234567890123456789012345678901234"})
+  for (const char* bad :
+       {"", "-web", "web-", "a..b", "a.", "we b", "web;x", "web\nlxc.hook.start=x",
+        "a234567890123456789012345678901234567890123456789012345678901234"})
     EXPECT_FALSE(CheckHostname(bad).ok()) << bad;
   RestoreTarget t = Target(true);
   t.hostname = "bad name";
@@ -205,11 +210,11 @@ TEST(GuestConfigTest, HostReachingKeysAreDroppedAndReported) {
   for (const char* kept : {"lxc.uts.name = web", "common.conf", "lxc.environment = A=1"})
     EXPECT_NE(r->lxc_config.find(kept), std::string::npos) << kept;
   // Each with its value, in config order; the link of the dropped phys NIC too.
-  EXPECT_EQ(r->dropped, (std::vector<std::string>{
-                            "lxc.hook.pre-start = /bin/evil", "lxc.mount.entry = / host none rbind 0 0",
-                            "lxc.include = /etc/evil.conf", "lxc.net.0.type = phys",
-                            "lxc.net.0.link = eth0", "lxc.apparmor.profile = unconfined",
-                            "lxc.cgroup2.devices.allow = a"}));
+  EXPECT_EQ(r->dropped,
+            (std::vector<std::string>{
+                "lxc.hook.pre-start = /bin/evil", "lxc.mount.entry = / host none rbind 0 0",
+                "lxc.include = /etc/evil.conf", "lxc.net.0.type = phys", "lxc.net.0.link = eth0",
+                "lxc.apparmor.profile = unconfined", "lxc.cgroup2.devices.allow = a"}));
 }
 
 // Every key found to reach the host from a restored config, and its

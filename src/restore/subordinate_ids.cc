@@ -1,9 +1,9 @@
 #include "restore/subordinate_ids.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
-
-#include <fmt/format.h>
 
 namespace ctdump::restore {
 namespace {
