@@ -82,16 +82,22 @@ class DatastoreTest(harness.IntegrationTest):
         return os.path.join(self.env["LXCPATH"], name)
 
     def wait_next_second(self, ct, storage):
-        # Volume names have one-second resolution.
+        # Volume names have one-second resolution. The job takes its start time
+        # a moment after the process starts, so the previous backup's name may
+        # be of any second up to the one it ended in.
         last = self.last_start.get((ct, storage))
         while last is not None and int(time.time()) <= last:
             time.sleep(0.05)
+        self.last_start[(ct, storage)] = int(time.time())
+
+    def backup_ended(self, ct, storage):
         self.last_start[(ct, storage)] = int(time.time())
 
     def backup(self, ct, *extra, storage="ds", ok=True):
         """Runs a backup; returns (result, the container's task log)."""
         self.wait_next_second(ct, storage)
         r = self.ws.run("backup", ct, "--storage", storage, "--tmpdir", self.ws.tmp, *extra)
+        self.backup_ended(ct, storage)
         if ok:
             self.assertOk(r)
         log = os.path.join(self.ws.logs, "lxc-%s.log" % ct)

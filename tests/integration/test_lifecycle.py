@@ -52,7 +52,7 @@ class LifecycleTest(harness.IntegrationTest):
         self.assertOk(r)
         self.assertEqual(len(self.listing()), 1)
         r = self.ws.run("prune", "test", ct, "--prune-backups", "keep-lots=1")
-        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.returncode, 2)  # a usage error (README: exit codes)
         self.assertIn("keep-lots", r.stderr)
 
     def test_storage_retention_and_protected_limit(self):
