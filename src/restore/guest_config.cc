@@ -94,12 +94,15 @@ std::string NetPrefix(std::string_view key) {
 
 // A cgroup resource limit: lxc.cgroup[2].<controller>.<file> of a controller
 // that only limits the container (not devices: that grants host devices),
-// the file a plain name inside the container's own cgroup.
+// the file a plain name inside the container's own cgroup. Of cpuset only
+// the CPU and memory-node lists: a partition root or exclusive CPUs would
+// take CPUs away from the host.
 bool IsResourceLimit(std::string_view key) {
   for (std::string_view p : {"lxc.cgroup2.", "lxc.cgroup."}) {
     if (!key.starts_with(p)) continue;
     std::string_view file = key.substr(p.size());
-    static constexpr std::string_view kControllers[] = {"memory.", "cpu.",   "cpuset.", "pids.",
+    if (file == "cpuset.cpus" || file == "cpuset.mems") return true;
+    static constexpr std::string_view kControllers[] = {"memory.", "cpu.",   "pids.",
                                                         "io.",     "blkio.", "hugetlb."};
     for (std::string_view c : kControllers)
       if (file.starts_with(c) && file.size() > c.size() &&
@@ -306,8 +309,8 @@ bool IsRestorableLxcKey(const std::string& key, const std::string& value) {
   static constexpr std::string_view kPlain[] = {
       "lxc.arch",        "lxc.uts.name",   "lxc.signal.halt", "lxc.signal.reboot",
       "lxc.signal.stop", "lxc.start.auto", "lxc.start.delay", "lxc.start.order",
-      "lxc.group",       "lxc.tty.max",    "lxc.tty.dir",     "lxc.pty.max",
-      "lxc.init.cmd",    "lxc.init.cwd",   "lxc.init.uid",    "lxc.init.gid"};
+      "lxc.group",       "lxc.tty.max",    "lxc.pty.max",     "lxc.init.cmd",
+      "lxc.init.cwd",    "lxc.init.uid",   "lxc.init.gid"};
   for (std::string_view k : kPlain)
     if (key == k) return true;
   // NAME=value only: a bare NAME would copy the host's variable in.

@@ -63,8 +63,9 @@ struct RestoredConfig {
 bool IsRegeneratedLxcKey(const std::string& key);
 // True for raw LXC keys a backup may carry into the restored config: the
 // container's architecture, host name, signals, autostart, ttys, init,
-// environment (NAME=value), cgroup resource limits (memory, cpu, cpuset,
-// pids, io, blkio, hugetlb; never devices), veth/empty networks (link,
+// environment (NAME=value), cgroup resource limits (memory, cpu,
+// cpuset.cpus/mems, pids, io, blkio, hugetlb; never devices), veth/empty
+// networks (link,
 // name, hwaddr, mtu, flags=up, IPv4/IPv6 addresses and gateways; never
 // scripts, host-side routes or other types) and lxc.include of the host's
 // /usr/share/lxc/config/[<distro>.]{common,userns}.conf. Everything else
