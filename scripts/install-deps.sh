@@ -32,7 +32,7 @@ PACKAGES=(
     # tests
     libgtest-dev libgmock-dev googletest python3
     # runtime + real-environment tests
-    lxc uidmap debootstrap btrfs-progs xfsprogs acl attr libcap2-bin zstd lzop bzip2 gzip tar rsync fuse3
+    lxc uidmap debootstrap btrfs-progs xfsprogs acl attr libcap2-bin zstd lzop bzip2 gzip tar fuse3
 )
 if [ -n "${CTDUMP_EXTRA_PACKAGES:-}" ]; then
     read -r -a extra <<<"$CTDUMP_EXTRA_PACKAGES"

@@ -215,7 +215,7 @@ class DatastoreTest(harness.IntegrationTest):
     # --- 2 ----------------------------------------------------------------
 
     def test_incremental_on_a_copied_tree(self):
-        """suspend mode (rsync copy: new inodes and ctimes) still reads only
+        """suspend mode (a copy: new inodes and ctimes) still reads only
         what changed: unchanged files are recognized by size, mtime, owner,
         mode, xattrs, ACLs and sparse map."""
         ct = self.env["CT_PRIV"]
