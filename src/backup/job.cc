@@ -104,7 +104,13 @@ class Job {
 
   int64_t start_time_ = 0;
   bool ionice_applied_ = false;
-  PruneOptions storage_prune_;  // the storage's prune-backups (default keep-all)
+  std::optional<PruneOptions> storage_prune_;  // the storage's prune-backups
+  // vzdump's order: the command line's, the storage's, ctdump.conf's, keep-all.
+  PruneOptions Retention() const {
+    if (opts_.prune) return *opts_.prune;
+    if (storage_prune_) return *storage_prune_;
+    return opts_.node_prune.value_or(PruneOptions());
+  }
   int max_protected_ = -1;      // the storage's max-protected-backups (-1: unlimited, as for root)
 };
 
@@ -516,7 +522,7 @@ Status Job::CheckProtectedLimit(GuestRun& g) {
 // vzdump with remove 0: nothing is pruned, so a retention that would keep N
 // backups refuses the N+1st unprotected one instead.
 Status Job::CheckBackupLimit(GuestRun& g) {
-  PruneOptions prune = opts_.prune.value_or(storage_prune_);
+  PruneOptions prune = Retention();
   if (opts_.remove || opts_.is_protected || prune.KeepsEverything()) return Status::OK();
   uint64_t limit = 0;
   for (const auto& k : {prune.keep_last, prune.keep_hourly, prune.keep_daily, prune.keep_weekly,
@@ -552,7 +558,7 @@ Status Job::AfterArchive(GuestRun& g, int64_t backup_time) {
     Status s = provider_->UpdateAttribute(g.archive, "protected", true);
     if (!s.ok()) return s.WithContext("unable to set protected flag");
   }
-  PruneOptions prune = opts_.prune.value_or(storage_prune_);
+  PruneOptions prune = Retention();
   if (prune.KeepsEverything() || !opts_.remove) return Status::OK();
   Info(g.log, "prune older backups with retention: " + prune.ToString());
   BackupEntry current;

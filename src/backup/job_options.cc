@@ -33,9 +33,9 @@ bool Contains(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
-// Retention: --prune-backups, --maxfiles, then ctdump.conf's prune-backups and
-// maxfiles (vzdump: maxfiles N is keep-last=N, 0 keep-all; deprecated, and
-// ignored beside prune-backups).
+// Retention: --prune-backups or --maxfiles into `prune`, ctdump.conf's
+// prune-backups or maxfiles into `node_prune` (vzdump: maxfiles N is
+// keep-last=N, 0 keep-all; deprecated, and ignored beside prune-backups).
 template <typename Where>
 Status ResolveRetention(const JobOptions& job, const VzdumpConf& node, const Where& from_node,
                         ResolvedJobOptions* r) {
@@ -70,10 +70,10 @@ Status ResolveRetention(const JobOptions& job, const VzdumpConf& node, const Whe
           node.filename));
     auto p = ParsePruneOptions(*v);
     if (!p.ok()) return p.status().WithContext(from_node("prune-backups"));
-    r->prune = *p;
+    r->node_prune = *p;
   } else if (maxfiles) {
     ASSIGN_OR_RETURN(uint64_t n, ParseUint(*maxfiles, from_node("maxfiles"), UINT32_MAX));
-    r->prune = from_maxfiles(n);
+    r->node_prune = from_maxfiles(n);
   }
   return Status::OK();
 }

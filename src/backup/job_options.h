@@ -76,9 +76,10 @@ struct ResolvedJobOptions {
   bool force_full = false;
   std::string notes_template;
   bool is_protected = false;
-  // From --prune-backups or ctdump.conf; nullopt: the storage's prune-backups
-  // (keep-all when it has none) decides.
-  std::optional<PruneOptions> prune;
+  // vzdump's order: --prune-backups (or --maxfiles), then the storage's
+  // prune-backups, then ctdump.conf's (node_prune), else keep-all.
+  std::optional<PruneOptions> prune;       // the command line's
+  std::optional<PruneOptions> node_prune;  // ctdump.conf's prune-backups or maxfiles
   bool remove = true;    // false: no pruning after the backup (vzdump's remove 0)
   uint32_t ionice = 7;   // vzdump's ionice: best-effort class level 0-7, 8 = idle class
   bool quiet = false;    // the CLI shows only warnings and errors

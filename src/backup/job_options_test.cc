@@ -250,16 +250,16 @@ TEST(JobOptionsTest, MaxfilesIsDeprecatedKeepLast) {
   j.storage = "s";
   auto r = ResolveJobOptions(j, Conf("maxfiles: 3\n"), "ctdump.conf", "/x");
   ASSERT_TRUE(r.ok()) << r.status().message();
-  ASSERT_TRUE(r->prune);
-  EXPECT_EQ(r->prune->ToString(), "keep-last=3");
+  ASSERT_TRUE(r->node_prune);
+  EXPECT_EQ(r->node_prune->ToString(), "keep-last=3");
   EXPECT_EQ(r->warnings, (std::vector<std::string>{"ctdump.conf:1: maxfiles: " + deprecated}));
   r = ResolveJobOptions(j, Conf("maxfiles: 0\n"), "ctdump.conf", "/x");
   ASSERT_TRUE(r.ok());
-  EXPECT_TRUE(r->prune->keep_all);
+  EXPECT_TRUE(r->node_prune->keep_all);
   // Beside prune-backups in the same place, maxfiles is ignored (vzdump's warning).
   r = ResolveJobOptions(j, Conf("maxfiles: 3\nprune-backups: keep-daily=2\n"), "ctdump.conf", "/x");
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->prune->ToString(), "keep-daily=2");
+  EXPECT_EQ(r->node_prune->ToString(), "keep-daily=2");
   EXPECT_EQ(r->warnings.back(), "both 'maxfiles' and 'prune-backups' defined as options in "
                                 "'ctdump.conf' - ignoring 'maxfiles'");
   // On the command line: --maxfiles wins over ctdump.conf, and conflicts with --prune-backups.

@@ -251,6 +251,24 @@ class VzdumpKeysTest(harness.IntegrationTest):
         self.assertIn("INFO: prune older backups with retention: keep-last=1", r.stderr)
         self.assertEqual(len(self.ws.backups_of(ct)), 1)
 
+    def test_storage_retention_comes_before_ctdump_conf(self):
+        """vzdump: --prune-backups, then the storage's prune-backups, then vzdump.conf's."""
+        ct = self.env["CT_UNPRIV"]
+        self.ws.write_storage({"prune-backups": "keep-last=2"})
+        self.write_conf("mode: stop\nprune-backups: keep-last=1\n")
+        for _ in range(3):
+            r = self.ws.backup(ct)
+            self.assertOk(r)
+            time.sleep(1.1)
+        self.assertIn("INFO: prune older backups with retention: keep-last=2", r.stderr)
+        self.assertEqual(len(self.ws.backups_of(ct)), 2)
+        # Without one on the storage, ctdump.conf's applies.
+        self.ws.write_storage({})
+        r = self.ws.backup(ct)
+        self.assertOk(r)
+        self.assertIn("INFO: prune older backups with retention: keep-last=1", r.stderr)
+        self.assertEqual(len(self.ws.backups_of(ct)), 1)
+
     def test_quiet_shows_only_warnings_and_errors(self):
         ct = self.env["CT_UNPRIV"]
         self.write_conf("mode: stop\nquiet: 1\nmailto: root@example.org\n")
