@@ -26,6 +26,7 @@
 #include "cli/datastore_commands.h"
 #include "cli/renderer.h"
 #include "cli/verify_command.h"
+#include "restore/guest_config.h"
 #include "restore/restore.h"
 #include "restore/restore_journal.h"
 #include "ctdump/idmap.h"
@@ -250,6 +251,7 @@ Status CheckRestoreArguments(const restore::RestoreOptions& o) {
     auto map = IdMap::Parse(o.idmap, true);
     if (!map.ok()) return map.status().WithContext("--idmap");
   }
+  if (!o.hostname.empty()) RETURN_IF_ERROR(restore::CheckHostname(o.hostname).WithContext("--hostname"));
   return Status::OK();
 }
 

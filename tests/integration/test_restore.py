@@ -224,7 +224,7 @@ class RestoreTest(RestoreBase):
         self.assertEqual(out.stdout.split(), ["clone-1", mac], out.stderr)
         # A bad name fails before anything is created.
         r = self.restore(volid, self.new_name("v"), *MAP2, "--hostname", "bad;name")
-        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.returncode, 2)  # a usage error
         self.assertIn("--hostname: invalid host name 'bad;name'", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], self.created[-1])))
 
