@@ -454,6 +454,16 @@ int Main(int argc, char** argv) {
     return RunVerifyStorage(cc, verify_storage, v);
   }
   if (*gcc) return RunGc(cc, gc_storage, gc_dry_run);
+  // A volume not of the form <storage>:<volname> is a usage error.
+  for (auto [given, volid] : {std::pair{bool(*cat), &cat_volume}, {bool(*rf), &rf_volume},
+                              {bool(*mnt), &mnt_volume}}) {
+    auto colon = volid->find(':');
+    if (given && (colon == std::string::npos || colon == 0 || colon + 1 == volid->size())) {
+      renderer->Log(LogLevel::kErr,
+                    fmt::format("volume '{}' is not of the form <storage>:<volname>", *volid));
+      return kExitUsage;
+    }
+  }
   if (*cat) return RunCatalog(cc, cat_volume, cat_path);
   if (*rf) return RunRestoreFile(cc, rf_volume, rf_paths, rf_target, rf_keep_privileges);
   if (*mnt) return RunMount(cc, mnt_volume, mnt_dir);
