@@ -774,6 +774,24 @@ TEST_F(ExtractTest, DirectoryMechanismRoundTripCrossesMountPoints) {
   EXPECT_EQ(again->entries, stats->entries - again->skipped_existing);
 }
 
+// A provider's directory holding a file that is one 1 TiB hole: streamed
+// and written as a hole, in seconds.
+TEST_F(ExtractTest, DirectoryMechanismKeepsAHugeHoleCheap) {
+  std::string src = dir_ + "/holes";
+  ASSERT_EQ(::mkdir(src.c_str(), 0755), 0);
+  Shell("truncate -s 1T " + src + "/hole && printf end >> " + src + "/hole");
+  auto started = std::chrono::steady_clock::now();
+  auto stats = CopyDirectory(src, root_, map_, {}, &log_);
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ASSERT_TRUE(stats.ok()) << stats.status().message() << "\n" << log_.All();
+  struct stat st = Lstat(root_ + "/hole");
+  EXPECT_EQ(st.st_size, (off_t{1} << 40) + 3);
+  EXPECT_LT(st.st_blocks * 512, 1 << 20);
+  EXPECT_LT(seconds, 30) << "a hole took " << seconds << " s";
+  std::cerr << "1 TiB hole through the directory mechanism: " << seconds << " s\n";
+}
+
 TEST_F(ExtractTest, DirectoryMechanismChecksItsInput) {
   auto r = CopyDirectory(dir_ + "/missing", root_, map_, {}, &log_);
   ASSERT_FALSE(r.ok());
