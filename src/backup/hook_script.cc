@@ -26,11 +26,11 @@ Status HookScript::Run(std::vector<std::string> argv, const HookEnv& env, Observ
   for (const char* keep : {"PATH", "LANG", "LC_ALL", "TZ", "HOME"})
     if (const char* v = ::getenv(keep)) o.env->push_back(fmt::format("{}={}", keep, v));
   for (const auto& [name, value] : {std::pair{"STOREID", &env.storeid},
-                                     {"DUMPDIR", &env.dumpdir},
-                                     {"VMTYPE", &env.vmtype},
-                                     {"HOSTNAME", &env.hostname},
-                                     {"TARGET", &env.target},
-                                     {"LOGFILE", &env.logfile}})
+                                    {"DUMPDIR", &env.dumpdir},
+                                    {"VMTYPE", &env.vmtype},
+                                    {"HOSTNAME", &env.hostname},
+                                    {"TARGET", &env.target},
+                                    {"LOGFILE", &env.logfile}})
     if (!value->empty()) o.env->push_back(fmt::format("{}={}", name, *value));
   std::string cmd = fmt::format("{}", fmt::join(argv, " "));
   auto r = sys::RunCommand(o, [log](const std::string& line) { log->Log(LogLevel::kInfo, line); });

@@ -8,9 +8,11 @@
 // files go to: a dir storage's <path>/dump or --dumpdir; unset for provider and
 // datastore storages, like PBS); in guest phases VMTYPE, HOSTNAME, TARGET (a
 // dir storage's full archive path, else the provider's archive name) and
-// LOGFILE (a dir storage's full log path) once known. Unset values are absent. Output lines go to the log as they come; a non-zero exit is an
-// error. Like vzdump, no timeout applies; SIGINT/SIGTERM to ctdump kill the
-// script's process group and fail the phase.
+// LOGFILE (a dir storage's full log path) once known. Unset values are absent.
+//
+// Output lines go to the log as they come; a non-zero exit is an error. Like
+// vzdump, no timeout applies; SIGINT/SIGTERM to ctdump kill the script's
+// process group and fail the phase.
 #ifndef CTDUMP_BACKUP_HOOK_SCRIPT_H_
 #define CTDUMP_BACKUP_HOOK_SCRIPT_H_
 

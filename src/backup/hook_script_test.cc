@@ -39,8 +39,8 @@ class HookScriptTest : public ::testing::Test {
 
 TEST_F(HookScriptTest, GuestPhaseGetsArgumentsAndEnvironment) {
   HookScript h(Script("echo \"$1 $2 $3 $STOREID $VMTYPE $HOSTNAME $TARGET ${DUMPDIR-unset} ${LOGFILE-unset}\"\n"), &obs_);
-  HookEnv env{.storeid = "store1", .vmtype = "lxc", .hostname = "web",
-              .target = "c1/2026-11-26T06:00:00Z"};
+  HookEnv env{
+      .storeid = "store1", .vmtype = "lxc", .hostname = "web", .target = "c1/2026-11-26T06:00:00Z"};
   ASSERT_TRUE(h.RunGuestPhase("backup-start", "stop", "c1", env, &obs_).ok());
   ASSERT_EQ(obs_.lines.size(), 1u);
   EXPECT_EQ(obs_.lines[0], "backup-start stop c1 store1 lxc web c1/2026-11-26T06:00:00Z unset unset");
@@ -50,9 +50,10 @@ TEST_F(HookScriptTest, GuestPhaseGetsArgumentsAndEnvironment) {
   env.logfile = "/srv/dump/vzdump-lxc-c1-2026_11_26-06_00_00.log";
   ASSERT_TRUE(h.RunGuestPhase("backup-end", "stop", "c1", env, &obs_).ok());
   ASSERT_EQ(obs_.lines.size(), 2u);
-  EXPECT_EQ(obs_.lines[1], "backup-end stop c1 store1 lxc web "
-                           "/srv/dump/vzdump-lxc-c1-2026_11_26-06_00_00.tar.zst /srv/dump "
-                           "/srv/dump/vzdump-lxc-c1-2026_11_26-06_00_00.log");
+  EXPECT_EQ(obs_.lines[1],
+            "backup-end stop c1 store1 lxc web "
+            "/srv/dump/vzdump-lxc-c1-2026_11_26-06_00_00.tar.zst /srv/dump "
+            "/srv/dump/vzdump-lxc-c1-2026_11_26-06_00_00.log");
 }
 
 TEST_F(HookScriptTest, JobPhaseHasOnlyThePhase) {

@@ -170,10 +170,12 @@ JobResult Job::Run() {
   bool guests_ok = std::all_of(result.guests.begin(), result.guests.end(),
                                [](const GuestResult& g) { return g.status.ok(); });
   if (result.ok()) Info(obs_, "Backup job finished successfully");
-  else if (result.status.ok() && !guests_ok) obs_->Log(LogLevel::kErr, "Backup job finished with errors");
+  else if (result.status.ok() && !guests_ok)
+    obs_->Log(LogLevel::kErr, "Backup job finished with errors");
   else if (result.status.ok())
-    obs_->Log(LogLevel::kErr, "Backup job finished with errors: the container selection has "
-                              "warnings (see above)");
+    obs_->Log(LogLevel::kErr,
+              "Backup job finished with errors: the container selection has "
+              "warnings (see above)");
   return result;
 }
 
@@ -529,13 +531,15 @@ Status Job::CheckBackupLimit(GuestRun& g) {
                         prune.keep_monthly, prune.keep_yearly})
     limit += k.value_or(0);
   ASSIGN_OR_RETURN(auto list, provider_->ListBackups(g.vmid));
-  uint64_t n = static_cast<uint64_t>(std::count_if(list.begin(), list.end(), [&](const BackupEntry& b) {
-    return b.vmid == g.vmid && !b.is_protected;
-  }));
+  uint64_t n =
+      static_cast<uint64_t>(std::count_if(list.begin(), list.end(), [&](const BackupEntry& b) {
+        return b.vmid == g.vmid && !b.is_protected;
+      }));
   if (n >= limit)
     return FailedPreconditionError(fmt::format(
         "There is a max backup limit of {} enforced by the target storage or the vzdump "
-        "parameters. Either increase the limit or delete old backups.", limit));
+        "parameters. Either increase the limit or delete old backups.",
+        limit));
   return Status::OK();
 }
 

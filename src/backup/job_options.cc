@@ -44,8 +44,10 @@ Status ResolveRetention(const JobOptions& job, const VzdumpConf& node, const Whe
       "use 'prune-backups' instead";
   auto from_maxfiles = [](uint64_t n) {
     PruneOptions p;
-    if (n == 0) p.keep_all = true;
-    else p.keep_last = static_cast<uint32_t>(n);
+    if (n == 0)
+      p.keep_all = true;
+    else
+      p.keep_last = static_cast<uint32_t>(n);
     return p;
   };
   if (job.prune_backups && job.maxfiles)
@@ -84,8 +86,8 @@ Result<std::string> NormalizeCompress(const std::string& value) {
   if (value == "1" || value == "lzo") return std::string("lzo");
   if (value == "0" || value == "none") return std::string("none");
   if (value == "zstd" || value == "gzip") return value;
-  return InvalidArgumentError(fmt::format(
-      "'{}' is not one of 0 (none), 1 (lzo), gzip, lzo, zstd, none", value));
+  return InvalidArgumentError(
+      fmt::format("'{}' is not one of 0 (none), 1 (lzo), gzip, lzo, zstd, none", value));
 }
 
 std::vector<std::string> SplitGuestList(const std::vector<std::string>& args) {
@@ -143,8 +145,9 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
   std::vector<std::string> exclude = SplitGuestList(job.exclude);
   if (job.all || !exclude.empty()) {  // vzdump: --exclude implies --all
     if (!vmids.empty() && !exclude.empty())
-      return InvalidArgumentError("--exclude: give it with --all (or alone, which means --all), "
-                                  "not with container names");
+      return InvalidArgumentError(
+          "--exclude: give it with --all (or alone, which means --all), "
+          "not with container names");
     if (!vmids.empty())
       return InvalidArgumentError("give either container names or --all, not both");
     ASSIGN_OR_RETURN(auto all, ListContainers(lxcpath));
@@ -154,8 +157,8 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
     for (size_t i = 0; i < exclude.size(); ++i)
       if (!Contains(all, exclude[i]) &&
           std::find(exclude.begin(), exclude.begin() + i, exclude[i]) == exclude.begin() + i)
-        r.selection_warnings.push_back(
-            fmt::format("--exclude: no container named '{}' in lxcpath \"{}\"", exclude[i], lxcpath));
+        r.selection_warnings.push_back(fmt::format(
+            "--exclude: no container named '{}' in lxcpath \"{}\"", exclude[i], lxcpath));
     for (auto& ct : all)
       if (!Contains(exclude, ct)) r.vmids.push_back(ct);
     if (r.vmids.empty())
@@ -163,8 +166,9 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
           "--all: every container in lxcpath \"{}\" is excluded: nothing to back up", lxcpath));
   } else {
     if (!exclude.empty() && !vmids.empty())
-      return InvalidArgumentError("--exclude: give it with --all (or alone, which means --all), "
-                                  "not with container names");
+      return InvalidArgumentError(
+          "--exclude: give it with --all (or alone, which means --all), "
+          "not with container names");
     if (vmids.empty()) return InvalidArgumentError("no container given (name one or use --all)");
     for (const auto& ct : vmids)
       if (!Contains(r.vmids, ct)) r.vmids.push_back(ct);
@@ -182,16 +186,17 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
     if (s && d)
       r.warnings.push_back(fmt::format(
           "both 'storage' and 'dumpdir' defined in '{}' - ignoring 'dumpdir'", node_file));
-    if (s) r.storage = *s;
-    else if (d) r.dumpdir = *d;
+    if (s)
+      r.storage = *s;
+    else if (d)
+      r.dumpdir = *d;
   }
   if (r.storage.empty() && r.dumpdir.empty())
     return InvalidArgumentError("no storage given (--storage or 'storage' in ctdump.conf)");
   if (!r.dumpdir.empty()) {
     while (r.dumpdir.size() > 1 && r.dumpdir.back() == '/') r.dumpdir.pop_back();
     if (r.dumpdir[0] != '/')
-      return InvalidArgumentError(
-          fmt::format("dumpdir '{}' must be an absolute path", r.dumpdir));
+      return InvalidArgumentError(fmt::format("dumpdir '{}' must be an absolute path", r.dumpdir));
   }
 
   if (job.mode) {
@@ -237,7 +242,8 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
   if (r.compress) {
     auto c = NormalizeCompress(*r.compress);
     if (!c.ok())
-      return c.status().WithContext(job.compress ? std::string("--compress") : from_node("compress"));
+      return c.status().WithContext(job.compress ? std::string("--compress")
+                                                 : from_node("compress"));
     r.compress = *c;
   }
   r.force_full = job.force_full;
@@ -254,23 +260,28 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
     ASSIGN_OR_RETURN(r.is_protected, ParseBool(*v, from_node("protected")));
   }
   RETURN_IF_ERROR(ResolveRetention(job, node, from_node, &r));
-  if (job.remove) r.remove = *job.remove;
+  if (job.remove)
+    r.remove = *job.remove;
   else if (auto v = node.Get("remove")) {
     ASSIGN_OR_RETURN(r.remove, ParseBool(*v, from_node("remove")));
   }
   if (job.ionice) {
-    if (*job.ionice > 8) return InvalidArgumentError(fmt::format("--ionice: {} is larger than 8", *job.ionice));
+    if (*job.ionice > 8)
+      return InvalidArgumentError(fmt::format("--ionice: {} is larger than 8", *job.ionice));
     r.ionice = *job.ionice;
   } else if (auto v = node.Get("ionice")) {
     ASSIGN_OR_RETURN(uint64_t n, ParseUint(*v, from_node("ionice"), 8));
     r.ionice = static_cast<uint32_t>(n);
   }
-  if (job.quiet) r.quiet = *job.quiet;
+  if (job.quiet)
+    r.quiet = *job.quiet;
   else if (auto v = node.Get("quiet")) {
     ASSIGN_OR_RETURN(r.quiet, ParseBool(*v, from_node("quiet")));
   }
-  if (job.node) r.node = *job.node;
-  else if (auto v = node.Get("node")) r.node = *v;
+  if (job.node)
+    r.node = *job.node;
+  else if (auto v = node.Get("node"))
+    r.node = *v;
 
   bool std_ex = true;
   if (job.stdexcludes) std_ex = *job.stdexcludes;

@@ -19,7 +19,7 @@ namespace ctdump::backup {
 
 // Where ctdump keeps its state; tests point all of it at a temporary root.
 struct Paths {
-  std::string lxcpath = "/var/lib/lxc";  // --lxcpath; the CLI's default is LXC's lxc.lxcpath
+  std::string lxcpath = "/var/lib/lxc";    // --lxcpath; the CLI's default is LXC's lxc.lxcpath
   std::string config_dir = "/etc/ctdump";  // --config-dir
   std::string log_dir = "/var/log/ctdump";  // env CTDUMP_LOG_DIR
   std::string run_dir = "/run/ctdump";  // env CTDUMP_RUN_DIR: locks, job mounts
@@ -80,10 +80,10 @@ struct ResolvedJobOptions {
   // prune-backups, then ctdump.conf's (node_prune), else keep-all.
   std::optional<PruneOptions> prune;       // the command line's
   std::optional<PruneOptions> node_prune;  // ctdump.conf's prune-backups or maxfiles
-  bool remove = true;    // false: no pruning after the backup (vzdump's remove 0)
-  uint32_t ionice = 7;   // vzdump's ionice: best-effort class level 0-7, 8 = idle class
-  bool quiet = false;    // the CLI shows only warnings and errors
-  std::string node;      // non-empty: the job runs only on the node of this name
+  bool remove = true;                      // false: no pruning after the backup (vzdump's remove 0)
+  uint32_t ionice = 7;  // vzdump's ionice: best-effort class level 0-7, 8 = idle class
+  bool quiet = false;   // the CLI shows only warnings and errors
+  std::string node;     // non-empty: the job runs only on the node of this name
   // Logged as warnings when the job starts; they do not fail it (ctdump.conf
   // keys that are ignored, maxfiles' deprecation, ...).
   std::vector<std::string> warnings;

@@ -1,12 +1,11 @@
 #include "backup/job_options.h"
 
+#include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
 
 #include "storage/registry.h"
 #include "sys/file.h"
@@ -70,9 +69,11 @@ TEST(JobOptionsTest, ErrorsNameTheOption) {
     std::string conf;
     std::string want;
   } cases[] = {
-      {"storage: s\nbwlimit: fast\n", "ctdump.conf:2: bwlimit: 'fast' is not a non-negative integer"},
+      {"storage: s\nbwlimit: fast\n",
+       "ctdump.conf:2: bwlimit: 'fast' is not a non-negative integer"},
       {"storage: s\nmode: fast\n", "ctdump.conf:2: mode: unknown mode 'fast'"},
-      {"storage: s\nstdexcludes: maybe\n", "ctdump.conf:2: stdexcludes: 'maybe' is not a boolean (0 or 1)"},
+      {"storage: s\nstdexcludes: maybe\n",
+       "ctdump.conf:2: stdexcludes: 'maybe' is not a boolean (0 or 1)"},
       {"storage: s\ntmpdir: relative\n", "tmpdir 'relative' must be an absolute path"},
       {"storage: s\nscript: /nonexistent/hook\n", "hook script '/nonexistent/hook' does not exist"},
       {"", "no storage given (--storage or 'storage' in ctdump.conf)"},
@@ -178,8 +179,8 @@ TEST_F(LxcPathTest, ExcludeMatchingNothingWarns) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->vmids, (std::vector<std::string>{"db"}));
   EXPECT_EQ(r->selection_warnings,
-            (std::vector<std::string>{fmt::format(
-                "--exclude: no container named 'wbe' in lxcpath \"{}\"", dir_)}));
+            (std::vector<std::string>{
+                fmt::format("--exclude: no container named 'wbe' in lxcpath \"{}\"", dir_)}));
 }
 
 TEST_F(LxcPathTest, EmptySelectionIsAnError) {
@@ -212,8 +213,8 @@ TEST(JobOptionsTest, CompressValuesAsVzdump) {
   struct Case {
     std::string value;
     std::string want;  // "" = error
-  } cases[] = {{"1", "lzo"}, {"lzo", "lzo"}, {"0", "none"},   {"none", "none"},
-               {"gzip", "gzip"}, {"zstd", "zstd"}, {"2", ""}, {"bzip2", ""}, {"", ""}};
+  } cases[] = {{"1", "lzo"},     {"lzo", "lzo"}, {"0", "none"}, {"none", "none"}, {"gzip", "gzip"},
+               {"zstd", "zstd"}, {"2", ""},      {"bzip2", ""}, {"", ""}};
   for (const auto& c : cases) {
     JobOptions j;
     j.vmids = {"c1"};
@@ -260,8 +261,9 @@ TEST(JobOptionsTest, MaxfilesIsDeprecatedKeepLast) {
   r = ResolveJobOptions(j, Conf("maxfiles: 3\nprune-backups: keep-daily=2\n"), "ctdump.conf", "/x");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->node_prune->ToString(), "keep-daily=2");
-  EXPECT_EQ(r->warnings.back(), "both 'maxfiles' and 'prune-backups' defined as options in "
-                                "'ctdump.conf' - ignoring 'maxfiles'");
+  EXPECT_EQ(r->warnings.back(),
+            "both 'maxfiles' and 'prune-backups' defined as options in "
+            "'ctdump.conf' - ignoring 'maxfiles'");
   // On the command line: --maxfiles wins over ctdump.conf, and conflicts with --prune-backups.
   j.maxfiles = 5;
   r = ResolveJobOptions(j, Conf("prune-backups: keep-daily=2\n"), "ctdump.conf", "/x");

@@ -1,13 +1,12 @@
 #include "backup/task_log.h"
 
 #include <fcntl.h>
-#include <unistd.h>
+#include <fmt/format.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
-
-#include <fmt/format.h>
 
 namespace ctdump::backup {
 
@@ -50,10 +49,14 @@ std::string EscapeControl(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
     unsigned char c = static_cast<unsigned char>(text[i]);
     if (c < 0x80) {
-      if (c == '\n') out += "\\n";
-      else if (c == '\r') out += "\\r";
-      else if ((c < 0x20 && c != '\t') || c == 0x7F) hex(c);
-      else out.push_back(static_cast<char>(c));
+      if (c == '\n')
+        out += "\\n";
+      else if (c == '\r')
+        out += "\\r";
+      else if ((c < 0x20 && c != '\t') || c == 0x7F)
+        hex(c);
+      else
+        out.push_back(static_cast<char>(c));
       ++i;
       continue;
     }

@@ -26,9 +26,13 @@ TEST(EscapeControlTest, Table) {
       {"back\\slash", "back\\slash"},
       {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
       {"bad\xff\xfe", "bad\\xff\\xfe"},
-      {"csi8\x9b" "2J", "csi8\\x9b2J"},                   // a lone C1 byte
-      {"c1\xc2\x9b" "2J", "c1\\xc2\\x9b2J"},               // U+009B, CSI as UTF-8
-      {"nbsp\xc2\xa0", "nbsp\xc2\xa0"},                     // U+00A0 is printable
+      {"csi8\x9b"
+       "2J",
+       "csi8\\x9b2J"},  // a lone C1 byte
+      {"c1\xc2\x9b"
+       "2J",
+       "c1\\xc2\\x9b2J"},                // U+009B, CSI as UTF-8
+      {"nbsp\xc2\xa0", "nbsp\xc2\xa0"},  // U+00A0 is printable
       {"overlong\xc0\xaf", "overlong\\xc0\\xaf"},
       {"surrogate\xed\xa0\x80", "surrogate\\xed\\xa0\\x80"},
       {"cut\xe2\x82", "cut\\xe2\\x82"},
@@ -67,7 +71,8 @@ TEST(TaskLogTest, FileLinesAreEscapedParentGetsTheMessage) {
   text << f.rdbuf();
   std::string s = text.str();
   ASSERT_FALSE(s.empty());
-  EXPECT_EQ(s.substr(s.find(' ', s.find(' ') + 1) + 1), "WARN: cannot read 'a\\x1b]0;x\\x07\\nb'\n");
+  EXPECT_EQ(s.substr(s.find(' ', s.find(' ') + 1) + 1),
+            "WARN: cannot read 'a\\x1b]0;x\\x07\\nb'\n");
   EXPECT_EQ(parent.lines, (std::vector<std::string>{"cannot read 'a\x1b]0;x\x07\nb'"}));
   ASSERT_TRUE(sys::RemoveTree(tmpl).ok());
 }

@@ -241,8 +241,8 @@ Status CheckRestoreArguments(const restore::RestoreOptions& o) {
     return InvalidArgumentError(
         fmt::format("volume '{}' is not of the form <storage>:<volname>", o.volid));
   if (o.name.empty() || o.name.size() > 64 || o.name[0] == '.' || o.name[0] == '-' ||
-      o.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
-          std::string::npos)
+      o.name.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
     return InvalidArgumentError(fmt::format(
         "invalid container name '{}' (letters, digits, '_', '.', '-'; at most 64)", o.name));
   if (!o.rootfs_dir.empty() && !o.rootfs_storage.empty())
@@ -283,7 +283,9 @@ int Main(int argc, char** argv) {
   g.paths.lxcpath = DefaultLxcPath();
   if (const char* v = std::getenv("CTDUMP_LOG_DIR")) g.paths.log_dir = v;
   if (const char* v = std::getenv("CTDUMP_RUN_DIR")) g.paths.run_dir = v;
-  app.add_option("--lxcpath", g.paths.lxcpath, "LXC container path (default: lxc.lxcpath of LXC's lxc.conf)")->capture_default_str();
+  app.add_option("--lxcpath", g.paths.lxcpath,
+                 "LXC container path (default: lxc.lxcpath of LXC's lxc.conf)")
+      ->capture_default_str();
   app.add_option("--config-dir", g.paths.config_dir, "directory of storage.cfg and ctdump.conf")
       ->capture_default_str();
   app.add_option("--output-format", g.output_format, "text or json")
@@ -295,11 +297,13 @@ int Main(int argc, char** argv) {
   auto* b = app.add_subcommand("backup", "back up containers (vzdump)");
   b->add_option("vmid", job.vmids, "container names (also lists: a,b)");
   b->add_flag("--all", job.all, "back up every container under lxcpath");
-  b->add_option("--exclude", job.exclude, "with --all: containers to skip (a list: a,b or 'a b'; repeatable)")
+  b->add_option("--exclude", job.exclude,
+                "with --all: containers to skip (a list: a,b or 'a b'; repeatable)")
       ->allow_extra_args(false);
   b->add_option("--storage", job.storage, "storage id from storage.cfg");
   b->add_option("--mode", job.mode, "backup mode: snapshot (default), suspend or stop")->check(CLI::IsMember({"stop", "suspend", "snapshot"}));
-  b->add_option("--exclude-path", job.exclude_paths, "exclude files matching this glob (repeatable)")
+  b->add_option("--exclude-path", job.exclude_paths,
+                "exclude files matching this glob (repeatable)")
       ->allow_extra_args(false);
   b->add_option("--include-mount", job.include_mounts,
                 "also back up the bind mount at this path in the container (repeatable)")
@@ -424,7 +428,8 @@ int Main(int argc, char** argv) {
     // "A subcommand is required" for `ctdump frobnicate`: name the word.
     if (dynamic_cast<const CLI::RequiredError*>(&e) && app.get_subcommands().empty() &&
         !app.remaining().empty()) {
-      std::fprintf(stderr, "unknown command '%s' (see ctdump --help)\n", app.remaining()[0].c_str());
+      std::fprintf(stderr, "unknown command '%s' (see ctdump --help)\n",
+                   app.remaining()[0].c_str());
       return kExitUsage;
     }
     return app.exit(e) == 0 ? kExitOk : kExitUsage;

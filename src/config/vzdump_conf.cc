@@ -159,9 +159,8 @@ Result<VzdumpConf> ParseVzdumpConf(std::string_view text, const std::string& fil
     const KeyInfo* info = FindKey(key);
     if (!info) return InvalidArgumentError(fmt::format("{}: unknown key '{}'", where, key));
     if (info->kind == KeyKind::kRejected) {
-      return InvalidArgumentError(
-          fmt::format("{}: '{}' is not supported by ctdump ({}); remove the line", where, key,
-                      info->why));
+      return InvalidArgumentError(fmt::format(
+          "{}: '{}' is not supported by ctdump ({}); remove the line", where, key, info->why));
     }
     if (info->kind == KeyKind::kNotYet)
       conf.warnings.push_back(fmt::format("{}: '{}': {}", where, key, info->why));

@@ -191,17 +191,36 @@ TEST(VzdumpConfTest, EveryKeyIsImplementedWarnedOrRejected) {
     const char* key;
     const char* kind;  // "ok", "warn", "reject"
   } cases[] = {
-      {"mode", "ok"},          {"storage", "ok"},        {"dumpdir", "ok"},
-      {"bwlimit", "ok"},       {"stdexcludes", "ok"},    {"exclude-path", "ok"},
-      {"tmpdir", "ok"},        {"script", "ok"},         {"lockwait", "ok"},
-      {"stopwait", "ok"},      {"remove", "ok"},         {"prune-backups", "ok"},
-      {"maxfiles", "ok"},      {"notes-template", "ok"}, {"protected", "ok"},
-      {"compress", "ok"},      {"zstd", "ok"},           {"ionice", "ok"},
-      {"quiet", "ok"},         {"node", "ok"},           {"mailto", "warn"},
-      {"mailnotification", "warn"},    {"notification-mode", "warn"},
-      {"notification-target", "warn"}, {"notification-policy", "warn"},
-      {"pigz", "reject"},      {"performance", "reject"}, {"fleecing", "reject"},
-      {"pbs-change-detection-mode", "reject"},            {"pool", "reject"},
+      {"mode", "ok"},
+      {"storage", "ok"},
+      {"dumpdir", "ok"},
+      {"bwlimit", "ok"},
+      {"stdexcludes", "ok"},
+      {"exclude-path", "ok"},
+      {"tmpdir", "ok"},
+      {"script", "ok"},
+      {"lockwait", "ok"},
+      {"stopwait", "ok"},
+      {"remove", "ok"},
+      {"prune-backups", "ok"},
+      {"maxfiles", "ok"},
+      {"notes-template", "ok"},
+      {"protected", "ok"},
+      {"compress", "ok"},
+      {"zstd", "ok"},
+      {"ionice", "ok"},
+      {"quiet", "ok"},
+      {"node", "ok"},
+      {"mailto", "warn"},
+      {"mailnotification", "warn"},
+      {"notification-mode", "warn"},
+      {"notification-target", "warn"},
+      {"notification-policy", "warn"},
+      {"pigz", "reject"},
+      {"performance", "reject"},
+      {"fleecing", "reject"},
+      {"pbs-change-detection-mode", "reject"},
+      {"pool", "reject"},
   };
   for (const auto& c : cases) {
     std::string text = std::string("# comment\nmode: stop\n") + c.key + ": x\n";
@@ -210,8 +229,9 @@ TEST(VzdumpConfTest, EveryKeyIsImplementedWarnedOrRejected) {
     if (std::string(c.kind) == "reject") {
       ASSERT_FALSE(conf.ok()) << c.key;
       EXPECT_EQ(conf.status().code(), Code::kInvalidArgument);
-      EXPECT_EQ(conf.status().message().rfind(where + "'" + c.key + "' is not supported by ctdump (", 0),
-                0u)
+      EXPECT_EQ(
+          conf.status().message().rfind(where + "'" + c.key + "' is not supported by ctdump (", 0),
+          0u)
           << conf.status().message();
       continue;
     }
