@@ -269,6 +269,24 @@ class VzdumpKeysTest(harness.IntegrationTest):
         self.assertIn("INFO: prune older backups with retention: keep-last=1", r.stderr)
         self.assertEqual(len(self.ws.backups_of(ct)), 1)
 
+    def test_compress_values_as_vzdump(self):
+        """vzdump's compress: 1 and lzo mean lzo, 0 none (command line and ctdump.conf)."""
+        ct = self.env["CT_UNPRIV"]
+        with open(os.path.join(self.ws.config, "storage.cfg"), "w") as f:
+            f.write("dir: local\n\tpath %s\n" % self.ws.target)
+        dump = os.path.join(self.ws.target, "dump")
+        suffixes = []
+        for extra, conf in ((["--compress", "1"], ""), ([], "compress: 0\n"), ([], "compress: lzo\n")):
+            self.write_conf("mode: stop\n" + conf)
+            before = set(os.listdir(dump)) if os.path.isdir(dump) else set()
+            r = self.ws.run("backup", ct, "--storage", "local", "--tmpdir", self.ws.tmp, *extra)
+            self.assertOk(r)
+            new = [n for n in set(os.listdir(dump)) - before if not n.endswith(".log")]
+            self.assertEqual(len(new), 1, new)
+            suffixes.append(new[0][new[0].index(".tar"):])
+            time.sleep(1.1)
+        self.assertEqual(suffixes, [".tar.lzo", ".tar", ".tar.lzo"])
+
     def test_quiet_shows_only_warnings_and_errors(self):
         ct = self.env["CT_UNPRIV"]
         self.write_conf("mode: stop\nquiet: 1\nmailto: root@example.org\n")
