@@ -363,7 +363,8 @@ int Main(int argc, char** argv) {
   auto* r = app.add_subcommand("restore", "restore a backup into a new container");
   r->add_option("volume", ro.volid, "<storage>:<volname>")->required();
   r->add_option("ct", ro.name, "name of the new container")->required();
-  r->add_option("--unprivileged", unpriv, "1: unprivileged (default: as backed up)")
+  r->add_option("--unprivileged", unpriv,
+                "1: unprivileged, 0: privileged (default: as backed up; a privileged backup needs 0 or 1)")
       ->check(CLI::IsMember({0, 1}));
   r->add_option("--rootfs", ro.rootfs_dir, "root file system directory (default <lxcpath>/<ct>/rootfs)");
   r->add_option("--rootfs-storage", ro.rootfs_storage, "btrfs:<path>: a new subvolume <path>/<ct>");
@@ -374,7 +375,11 @@ int Main(int argc, char** argv) {
   r->add_flag("--force", ro.force, "overwrite existing files in an existing root file system");
   r->add_flag("--start", ro.start, "start the container after the restore");
   r->add_flag("--unique", ro.unique, "new random MAC addresses for the container's networks");
-  r->add_option("--hostname", ro.hostname, "host name of the new container (default: as backed up)");
+  r->add_option("--hostname", ro.hostname, "host name of the new container (default: as backed up)")
+      ->check([](const std::string& v) {
+        return v.empty() ? std::string("--hostname must not be empty (leave it out to keep the backup's)")
+                         : std::string();
+      });
 
   auto* key = app.add_subcommand("key", "manage datastore encryption keys");
   key->require_subcommand(1);

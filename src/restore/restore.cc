@@ -266,6 +266,15 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   ASSIGN_OR_RETURN(BackedUpConfig backed_up, InspectGuestConfig(raw));
   bool unprivileged = o.unprivileged.value_or(!o.idmap.empty() || backed_up.unprivileged);
   if (!unprivileged && provider->external()) return FailedPreconditionError(kPrivilegedRefusal);
+  // A privileged container's root is host root: its files and its init come
+  // from the backup, which anyone who can write the storage can forge. Only
+  // an explicit --unprivileged 0 restores one privileged.
+  if (!unprivileged && !o.unprivileged)
+    return FailedPreconditionError(fmt::format(
+        "'{}' is the backup of a privileged container: restored as such, its files and programs "
+        "run as host root. Pass --unprivileged 1 to restore it unprivileged (recommended), or "
+        "--unprivileged 0 if you trust this backup",
+        o.volid));
   ASSIGN_OR_RETURN(IdMap map, TargetMap(o, backed_up, unprivileged, provider->external(), log));
   if (!backed_up.unprivileged && unprivileged)
     log->Log(LogLevel::kInfo, "restoring a privileged container's backup as unprivileged");

@@ -133,6 +133,16 @@ def loop_fs(directory, name, size, mkfs):
         subprocess.run(["umount", "-l", mnt], check=True)
 
 
+def trusted(volid, *extra):
+    """Restore arguments for a backup the test made itself: a privileged
+    container's backup is restored privileged only when asked to
+    (--unprivileged 0), unless the test chose otherwise."""
+    extra = list(extra)
+    if "--unprivileged" not in extra and env()["CT_PRIV"] in volid:
+        extra += ["--unprivileged", "0"]
+    return extra
+
+
 class Workspace:
     """A private configuration + target for one test."""
 

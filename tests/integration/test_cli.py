@@ -150,6 +150,7 @@ class ExitCodeTest(harness.IntegrationTest):
              "give either --rootfs or --rootfs-storage, not both"),
             (["restore", "test:x", "newct", "--unprivileged", "2"], 2, "--unprivileged"),
             (["restore", "test:x", "bad/name"], 2, "invalid container name 'bad/name'"),
+            (["restore", "test:x", "newct", "--hostname", ""], 2, "--hostname must not be empty"),
             # Not usage errors: the command ran and failed.
             (["list", "nosuch"], 1, "storage 'nosuch' does not exist"),
             (["backup", ct, "--storage", "nosuch", "--tmpdir", self.ws.tmp], 1, "'nosuch'"),

@@ -130,7 +130,7 @@ class DatastoreTest(harness.IntegrationTest):
         return v[0]
 
     def restore(self, volid, name, *extra):
-        return self.ws.run("restore", volid, name, *extra, timeout=600)
+        return self.ws.run("restore", volid, name, *harness.trusted(volid, *extra), timeout=600)
 
     def assertSameTree(self, want_lines, rootfs, map_host):
         want = without_excluded(want_lines)
@@ -147,7 +147,7 @@ class DatastoreTest(harness.IntegrationTest):
     def signal_mid_restore(self, volid, name, sig):
         """Starts a restore, sends `sig` once it is extracting; returns
         (exit code, stderr)."""
-        p = self.ws.start("restore", volid, name)
+        p = self.ws.start("restore", volid, name, *harness.trusted(volid))
         usr = os.path.join(self.ct_dir(name), "rootfs", "usr")
         deadline = time.time() + 60
         while not os.path.exists(usr) and time.time() < deadline and p.poll() is None:

@@ -94,7 +94,7 @@ class DatastoreHealTest(harness.IntegrationTest):
         self.verify_finds(obj, [v1])
         name = self.env["CT_UNPRIV"].replace("-unpriv", "-dsheal")
         self.created.append(name)
-        r = self.ws.run("restore", v1, name, timeout=600)
+        r = self.ws.run("restore", v1, name, *harness.trusted(v1), timeout=600)
         self.assertEqual(r.returncode, 1, r.stderr[-3000:])
         self.assertIn(obj + ".bad", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], name)))
@@ -117,7 +117,7 @@ class DatastoreHealTest(harness.IntegrationTest):
         self.verify_clean(*vols)
 
         # The oldest backup restores again.
-        r = self.ws.run("restore", v1, name, timeout=600)
+        r = self.ws.run("restore", v1, name, *harness.trusted(v1), timeout=600)
         self.assertOk(r)
         self.assertTrue(os.path.isdir(os.path.join(self.env["LXCPATH"], name, "rootfs", "usr")))
 

@@ -260,7 +260,7 @@ class FidelityTest(harness.IntegrationTest):
         self.assertEqual(z.returncode, 0)
         newct = self.new_name("g")
         start = time.monotonic()
-        r = self.ws.run("restore", "local:" + name, newct, timeout=900)
+        r = self.ws.run("restore", "local:" + name, newct, "--unprivileged", "0", timeout=900)
         self.assertOk(r)
         self.assertLess(time.monotonic() - start, 300)
         root = os.path.join(self.env["LXCPATH"], newct, "rootfs", self.rel)
@@ -275,7 +275,7 @@ class FidelityTest(harness.IntegrationTest):
         [volid] = [l.split()[0] for l in r.stdout.splitlines() if l.startswith("ds:")]
         newct = self.new_name("d")
         start = time.monotonic()
-        r = self.ws.run("restore", volid, newct, timeout=900)
+        r = self.ws.run("restore", volid, newct, *harness.trusted(volid), timeout=900)
         self.assertOk(r)
         self.assertLess(time.monotonic() - start, 300)
         root = os.path.join(self.env["LXCPATH"], newct, "rootfs", self.rel)

@@ -91,8 +91,12 @@ class RestoreSecurityTest(RestoreBase):
         """A vzdump-layout archive made by GNU tar on a `dir` storage `local`
         (a built-in, trusted storage): ./etc/vzdump/pct.conf = `config`, then
         `tree` (default: a tiny root file system). Returns its volid."""
-        with open(os.path.join(self.ws.config, "storage.cfg"), "a") as f:
-            f.write("\ndir: local\n\tpath %s\n" % self.ws.target)
+        cfg = os.path.join(self.ws.config, "storage.cfg")
+        with open(cfg) as f:
+            known = "\ndir: local\n" in f.read()
+        if not known:
+            with open(cfg, "a") as f:
+                f.write("\ndir: local\n\tpath %s\n" % self.ws.target)
         dump = os.path.join(self.ws.target, "dump")
         os.makedirs(dump, exist_ok=True)
         meta = os.path.join(self.ws.dir, "meta-%d" % len(os.listdir(dump)))
@@ -160,6 +164,29 @@ class RestoreSecurityTest(RestoreBase):
         self.assertOk(r)
         self.assertEqual(os.stat(os.path.join(self.env["LXCPATH"], name, "rootfs/etc/hostname")).st_uid,
                          200000)
+
+    def test_privileged_backup_is_restored_privileged_only_when_asked(self):
+        """A config without an ID map (or pct's unprivileged: 0) makes a
+        privileged container, whose root is host root: a crafted backup must
+        not get one without --unprivileged 0."""
+        for config in ("lxc.uts.name = crafted\n", "arch: amd64\nhostname: crafted\nunprivileged: 0\n",
+                       "lxc.uts.name = crafted\nlxc.id_map = u 0 0 65536\n"):
+            volid = self.dir_storage_archive(config)
+            name = self.new_name("p")
+            r = self.restore(volid, name, "--start")
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("is the backup of a privileged container", r.stderr)
+            self.assertIn("--unprivileged 1", r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(self.env["LXCPATH"], name)))
+        # Unprivileged on request; privileged when the admin says so.
+        r = self.restore(volid, name, "--unprivileged", "1", *MAP2)
+        self.assertOk(r)
+        self.assertEqual(os.stat(os.path.join(self.env["LXCPATH"], name, "rootfs/etc/hostname")).st_uid,
+                         200000)
+        other = self.new_name("q")
+        r = self.restore(volid, other, "--unprivileged", "0")
+        self.assertOk(r)
+        self.assertEqual(os.stat(os.path.join(self.env["LXCPATH"], other, "rootfs/etc/hostname")).st_uid, 0)
 
     def test_backed_up_id_map_inside_the_delegated_ids_is_used(self):
         with open("/etc/subuid") as f:
