@@ -21,7 +21,36 @@ namespace {
 
 constexpr size_t kMaxWorkerLine = 64 * 1024;
 
-void HandleLine(std::string_view line, Observer* observer, Status* error) {
+// A message travels as one line: '\\' and '\n' stand for a backslash and a
+// newline (a file name may hold newlines; it must not split the message).
+std::string EncodeLine(std::string_view message) {
+  std::string out;
+  out.reserve(message.size());
+  for (char c : message) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+std::string DecodeLine(std::string_view line) {
+  std::string out;
+  out.reserve(line.size());
+  for (size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '\\' && i + 1 < line.size() && (line[i + 1] == '\\' || line[i + 1] == 'n')) {
+      out += line[i + 1] == 'n' ? '\n' : '\\';
+      ++i;
+    } else {
+      out += line[i];
+    }
+  }
+  return out;
+}
+
+void HandleLine(std::string_view raw, Observer* observer, Status* error) {
+  const std::string decoded = DecodeLine(raw);
+  std::string_view line = decoded;
   std::string_view text = line.size() >= 2 ? line.substr(2) : std::string_view();
   if (line.starts_with("W ")) {
     observer->Log(LogLevel::kWarn, text);
@@ -73,18 +102,11 @@ void LineObserver::OnProgress(const Progress& p) noexcept {
 }
 
 void LineObserver::SendError(const Status& s) noexcept {
-  std::string msg = s.message();
-  std::replace(msg.begin(), msg.end(), '\n', ' ');
-  Write(fmt::format("E {} {}\n", static_cast<int>(s.code()), msg));
+  Write(fmt::format("E {} {}\n", static_cast<int>(s.code()), EncodeLine(s.message())));
 }
 
 void LineObserver::Send(char kind, std::string_view message) noexcept {
-  size_t pos = 0;
-  do {  // one line per line of the message
-    size_t nl = std::min(message.find('\n', pos), message.size());
-    Write(fmt::format("{} {}\n", kind, message.substr(pos, nl - pos)));
-    pos = nl + 1;
-  } while (pos < message.size());
+  Write(fmt::format("{} {}\n", kind, EncodeLine(message)));
 }
 
 void LineObserver::Write(const std::string& line) noexcept {

@@ -4,9 +4,10 @@
 // The worker writes its product (a tar stream, or the datastore's worker
 // stream) to fd 1 and messages to fd 2 as lines: "I <text>", "W <text>",
 // "P <bytes> <files>" (progress) and "E <code> <message>" (its error, a
-// status code of ctdump/status.h). ctdump, as host root, takes fd 1's bytes
-// and turns the lines into log lines and progress of its own observer; the
-// worker never holds a writable descriptor of the store.
+// status code of ctdump/status.h); in a message, "\n" and "\\" stand for a
+// newline and a backslash, so a message is always one line. ctdump, as host
+// root, takes fd 1's bytes and turns the lines into log lines and progress of
+// its own observer; the worker never holds a writable descriptor of the store.
 #ifndef CTDUMP_BUILTIN_WORKER_RELAY_H_
 #define CTDUMP_BUILTIN_WORKER_RELAY_H_
 
