@@ -6,17 +6,25 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <poll.h>
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <cinttypes>
+#include <cstdio>
 #include <vector>
 
 #include <memory>
 
 #include "extract/dir_stream.h"
+#include "extract/entry_check.h"
 #include "extract/tar_reader.h"
 #include "extract/tar_source.h"
 #include "sys/file.h"
 #include "sys/signals.h"
+#include "sys/subprocess.h"
 
 namespace ctdump::restore {
 namespace {
@@ -89,8 +97,9 @@ Result<ArchiveCheck> CheckDirectory(const std::string& dir, Observer* observer) 
 
 // Two readers: `raw` decompresses the whole file (so the checksums at the
 // end of the compressed stream are checked even after the tar stream's
-// end-of-archive marker); `tar` parses what `raw` yields.
-Result<ArchiveCheck> CheckTarFile(const std::string& path) {
+// end-of-archive marker); `tar` parses what `raw` yields. Every member name
+// and hardlink target must pass the rules the restore applies.
+Result<ArchiveCheck> CheckTarFileHere(const std::string& path) {
   ASSIGN_OR_RETURN(sys::UniqueFd fd, sys::OpenRegularFile(path));
   ASSIGN_OR_RETURN(auto source, extract::OpenTarSource(fd.get(), path));
   std::unique_ptr<archive, ReadFree> raw(archive_read_new()), tar(archive_read_new());
@@ -123,6 +132,14 @@ Result<ArchiveCheck> CheckTarFile(const std::string& path) {
     int r = archive_read_next_header(tar.get(), &e);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) return Damaged(path, tar.get());
+    const char* name = archive_entry_pathname(e);
+    auto normalized = extract::NormalizeEntryName(name ? name : "");
+    if (!normalized.ok())
+      return DataLossError(extract::RefusalMessage(name ? name : "", path, normalized.status().message()));
+    if (const char* target = archive_entry_hardlink(e)) {
+      auto t = extract::NormalizeHardlinkTarget(target);
+      if (!t.ok()) return DataLossError(extract::RefusalMessage(name, path, t.status().message()));
+    }
     ++check.entries;
     const void* block;
     size_t size;
@@ -141,6 +158,62 @@ Result<ArchiveCheck> CheckTarFile(const std::string& path) {
   check.read_bytes = static_cast<uint64_t>(archive_filter_bytes(raw.get(), -1));
   RETURN_IF_ERROR(CheckGzipTrailers(fd.get(), path));
   return check;
+}
+
+// The check runs in a child under an address-space limit, as the restore's
+// extraction does: a crafted archive (a sparse map of millions of entries in
+// a few KB) cannot make verify take the host's memory. The child reports
+// "OK <entries> <data> <read>" or "<code> <message>" on its stdout.
+Result<ArchiveCheck> CheckTarFile(const std::string& path, uint64_t memory_limit) {
+  const rlim_t limit_bytes = static_cast<rlim_t>(memory_limit);
+  sys::SpawnOptions o;
+  o.argv = {"ctdump-verify"};
+  o.pipe_stdout = true;
+  o.cwd = "/";
+  sys::SpawnHooks hooks;
+  hooks.run = [&path, limit_bytes]() {
+    struct rlimit limit = {limit_bytes, limit_bytes};
+    ::setrlimit(RLIMIT_AS, &limit);
+    auto check = CheckTarFileHere(path);
+    std::string line =
+        check.ok() ? fmt::format("OK {} {} {}", check->entries, check->data_bytes, check->read_bytes)
+                   : fmt::format("{} {}", static_cast<int>(check.status().code()),
+                                 check.status().message());
+    return sys::WriteAll(1, line, "the check's result").ok() ? 0 : 1;
+  };
+  ASSIGN_OR_RETURN(sys::Subprocess child, sys::Spawn(o, &hooks));
+  std::string out;
+  const int signals_before = sys::InterruptCount();
+  for (;;) {
+    pollfd fds[2] = {{child.stdout_fd().get(), POLLIN, 0}, {sys::InterruptFd(), POLLIN, 0}};
+    if (::poll(fds, 2, 1000) < 0 && errno != EINTR) return ErrnoError(errno, "poll");
+    if (sys::InterruptCount() != signals_before)
+      return CancelledError(fmt::format("verifying \"{}\": interrupted by signal", path));
+    if (!fds[0].revents) continue;
+    char buf[4096];
+    ssize_t n = ::read(child.stdout_fd().get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (out.size() < 65536) out.append(buf, static_cast<size_t>(n));
+  }
+  ASSIGN_OR_RETURN(int st, child.Wait());
+  ArchiveCheck check;
+  if (std::sscanf(out.c_str(), "OK %" SCNu64 " %" SCNu64 " %" SCNu64, &check.entries,
+                  &check.data_bytes, &check.read_bytes) == 3)
+    return check;
+  int code = 0;
+  auto [p, ec] = std::from_chars(out.data(), out.data() + out.size(), code);
+  if (ec == std::errc() && code > 0 && code <= static_cast<int>(Code::kIOError) &&
+      p < out.data() + out.size()) {
+    std::string msg(p + 1, static_cast<const char*>(out.data() + out.size()));
+    if (msg.find("allocate") != std::string::npos || msg.find("memory") != std::string::npos)
+      msg += fmt::format(" (reading it took more than {} MiB: crafted or damaged?)",
+                         memory_limit >> 20);
+    return Status(static_cast<Code>(code), msg);
+  }
+  return DataLossError(fmt::format("verifying \"{}\" failed: the check {}{}", path,
+                                   sys::DescribeWaitStatus(st),
+                                   sys::ExitedOk(st) ? "" : " (crafted or damaged archive?)"));
 }
 
 Result<ArchiveCheck> CheckBackup(Provider& provider, const std::string& volname,

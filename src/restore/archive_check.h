@@ -32,8 +32,13 @@ struct ArchiveCheck {
 Result<ArchiveCheck> CheckBackup(Provider& provider, const std::string& volname,
                                  Observer* observer);
 
-// The tar file at `path` (regular file; any compression a restore reads).
-Result<ArchiveCheck> CheckTarFile(const std::string& path);
+// The tar file at `path` (regular file; any compression a restore reads),
+// read in a child process whose address space is limited to `memory_limit`
+// (what the restore's extraction gets): a crafted archive fails, it cannot
+// take the host's memory. Member names and hardlink targets must pass the
+// restore's rules (extract/entry_check.h).
+Result<ArchiveCheck> CheckTarFile(const std::string& path,
+                                  uint64_t memory_limit = uint64_t{2} << 30);
 
 }  // namespace ctdump::restore
 

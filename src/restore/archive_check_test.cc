@@ -122,5 +122,58 @@ TEST_F(CheckTarFileTest, NotAnArchiveFifoOrDeviceFailsWithoutHanging) {
   EXPECT_FALSE(CheckTarFile(junk).ok());
 }
 
+// An old-GNU sparse member with 200,000 extension blocks of empty regions:
+// 100 MB of tar, a few hundred KB compressed, and libarchive keeps every
+// region in memory.
+TEST_F(CheckTarFileTest, SparseMapBombFailsInsideTheMemoryLimit) {
+  std::string path = dir_ + "/bomb.tar.zst";
+  std::string gen = dir_ + "/gen.py";
+  ASSERT_TRUE(sys::WriteFileAtomic(gen, R"(import sys
+def hdr(name, typ, size=0, extra=b''):
+    b = bytearray(512); b[0:len(name)] = name
+    b[100:108] = b'0000644\0'; b[108:116] = b'0000000\0'; b[116:124] = b'0000000\0'
+    b[124:136] = b'%011o\0' % size; b[136:148] = b'00000000000\0'; b[156:157] = typ
+    b[257:265] = b'ustar  \0'; b[386:386 + len(extra)] = extra
+    b[148:156] = b' ' * 8; b[148:156] = b'%06o\0 ' % sum(b); return bytes(b)
+out = sys.stdout.buffer
+conf = b'arch: amd64\n'
+out.write(hdr(b'./etc/vzdump/pct.conf', b'0', len(conf)))
+out.write(conf + bytes(512 - len(conf)))
+entry = b'00000000000\0' * 2
+out.write(hdr(b'./root/oldsparse', b'S', 0, entry * 4 + b'\1' + b'00000000000\0'))
+ext = entry * 21 + b'\1' + bytes(7)
+for i in range(200000): out.write(ext)
+out.write(entry * 21 + bytes(8)); out.write(bytes(1024))
+)", 0644).ok());
+  ASSERT_EQ(std::system(("python3 " + gen + " | zstd -q -c > " + path).c_str()), 0);
+  // Without the limit this verifies as intact at about 200 MB.
+  auto check = CheckTarFile(path, uint64_t{64} << 20);
+  ASSERT_FALSE(check.ok());
+  EXPECT_EQ(check.status().code(), Code::kDataLoss) << check.status().message();
+  EXPECT_NE(check.status().message().find("more than 64 MiB"), std::string::npos)
+      << check.status().message();
+}
+
+TEST_F(CheckTarFileTest, MembersTheRestoreRefusesAreDamage) {
+  for (const char* evil : {"abs", "dotdot", "link"}) {
+    std::string path = dir_ + "/" + evil + ".tar";
+    std::string script =
+        std::string("import tarfile, io\n") + "t = tarfile.open('" + path + "', 'w')\n" +
+        "i = tarfile.TarInfo('./etc/vzdump/pct.conf'); i.size = 3\n" +
+        "t.addfile(i, io.BytesIO(b'a:b'))\n" +
+        (std::string(evil) == "abs"      ? "i = tarfile.TarInfo('/etc/x')\n"
+         : std::string(evil) == "dotdot" ? "i = tarfile.TarInfo('./a/../../x')\n"
+                                         : "i = tarfile.TarInfo('./root/shadow'); i.type = "
+                                           "tarfile.LNKTYPE; i.linkname = '/etc/shadow'\n") +
+        "t.addfile(i, io.BytesIO(b''))\nt.close()\n";
+    ASSERT_TRUE(sys::WriteFileAtomic(dir_ + "/mk.py", script, 0644).ok());
+    ASSERT_EQ(std::system(("python3 " + dir_ + "/mk.py").c_str()), 0);
+    auto check = CheckTarFile(path);
+    ASSERT_FALSE(check.ok()) << evil;
+    EXPECT_NE(check.status().message().find("refusing entry"), std::string::npos)
+        << check.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace ctdump::restore
