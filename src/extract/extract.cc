@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 
 #include "extract/child_session.h"
@@ -145,6 +148,20 @@ Result<ExtractStats> CopyDirectory(const std::string& source_dir, const std::str
       return InvalidArgumentError(fmt::format("not a directory '{}'", source_dir));
     return ErrnoError(err, fmt::format("Failed to open restore directory '{}'", source_dir));
   }
+  // Nor may a symlink higher up the path lead elsewhere ("<link>/."): the
+  // provider names the directory by its real path, and never the host's root.
+  char real[PATH_MAX];
+  if (!::realpath(source_dir.c_str(), real))
+    return ErrnoError(errno, fmt::format("Failed to resolve restore directory '{}'", source_dir));
+  std::string given = std::filesystem::path(source_dir).lexically_normal().string();
+  while (given.size() > 1 && given.back() == '/') given.pop_back();
+  if (given != real)
+    return InvalidArgumentError(fmt::format(
+        "restore directory '{}' leads to '{}' through a symbolic link: refusing it (the provider "
+        "must name the directory by its real path)",
+        source_dir, real));
+  if (std::string_view(real) == "/")
+    return InvalidArgumentError("restore directory '/' is the host's root directory: refusing it");
   ASSIGN_OR_RETURN(ChildConfig config, PrepareChild(source_dir, root, map, options));
   ASSIGN_OR_RETURN(sys::Subprocess proc, StartChild(config));
   ChildSession session(std::move(proc), fmt::format("'{}'", source_dir), options.bwlimit,

@@ -805,6 +805,17 @@ TEST_F(ExtractTest, DirectoryMechanismChecksItsInput) {
                                       "/to-root' is a symbolic link: refusing it (the provider "
                                       "must name the directory itself)");
   EXPECT_EQ(Shell("test -z \"$(ls -A " + root_ + ")\""), 0);
+  // "<link>/." passed the check of the last component and followed the link.
+  for (const std::string& via : {dir_ + "/to-root/.", dir_ + "/to-root/etc/.."}) {
+    r = CopyDirectory(via, root_, map_, {}, &log_);
+    ASSERT_FALSE(r.ok()) << via;
+    EXPECT_NE(r.status().message().find("through a symbolic link"), std::string::npos)
+        << r.status().message();
+  }
+  r = CopyDirectory("/", root_, map_, {}, &log_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("host's root directory"), std::string::npos);
+  EXPECT_EQ(Shell("test -z \"$(ls -A " + root_ + ")\""), 0);
   // The walk refuses a source that is no directory on its own as well.
   std::string out;
   Status s = StreamDirectory(dir_ + "/to-root",
