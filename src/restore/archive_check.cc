@@ -168,7 +168,7 @@ Result<ArchiveCheck> CheckTarFile(const std::string& path, uint64_t memory_limit
   const rlim_t limit_bytes = static_cast<rlim_t>(memory_limit);
   sys::SpawnOptions o;
   o.argv = {"ctdump-verify"};
-  o.pipe_stdout = true;
+  o.pipe_stdout = o.pipe_stderr = true;
   o.cwd = "/";
   sys::SpawnHooks hooks;
   hooks.run = [&path, limit_bytes]() {
@@ -182,38 +182,52 @@ Result<ArchiveCheck> CheckTarFile(const std::string& path, uint64_t memory_limit
     return sys::WriteAll(1, line, "the check's result").ok() ? 0 : 1;
   };
   ASSIGN_OR_RETURN(sys::Subprocess child, sys::Spawn(o, &hooks));
-  std::string out;
+  std::string out, err;  // the result line; what libarchive may print before it exits
   const int signals_before = sys::InterruptCount();
-  for (;;) {
-    pollfd fds[2] = {{child.stdout_fd().get(), POLLIN, 0}, {sys::InterruptFd(), POLLIN, 0}};
-    if (::poll(fds, 2, 1000) < 0 && errno != EINTR) return ErrnoError(errno, "poll");
+  while (child.stdout_fd().valid() || child.stderr_fd().valid()) {
+    pollfd fds[3] = {{child.stdout_fd().get(), POLLIN, 0},
+                     {child.stderr_fd().get(), POLLIN, 0},
+                     {sys::InterruptFd(), POLLIN, 0}};
+    if (::poll(fds, 3, 1000) < 0 && errno != EINTR) return ErrnoError(errno, "poll");
     if (sys::InterruptCount() != signals_before)
       return CancelledError(fmt::format("verifying \"{}\": interrupted by signal", path));
-    if (!fds[0].revents) continue;
-    char buf[4096];
-    ssize_t n = ::read(child.stdout_fd().get(), buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (out.size() < 65536) out.append(buf, static_cast<size_t>(n));
+    for (int i = 0; i < 2; ++i) {
+      if (!fds[i].revents) continue;
+      sys::UniqueFd& fd = i == 0 ? child.stdout_fd() : child.stderr_fd();
+      std::string& into = i == 0 ? out : err;
+      char buf[4096];
+      ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        fd.Reset();
+      } else if (into.size() < 65536) {
+        into.append(buf, static_cast<size_t>(n));
+      }
+    }
   }
   ASSIGN_OR_RETURN(int st, child.Wait());
   ArchiveCheck check;
   if (std::sscanf(out.c_str(), "OK %" SCNu64 " %" SCNu64 " %" SCNu64, &check.entries,
                   &check.data_bytes, &check.read_bytes) == 3)
     return check;
+  const std::string limit_note =
+      fmt::format(" (reading it needed more than {} MiB: crafted or damaged?)", memory_limit >> 20);
   int code = 0;
   auto [p, ec] = std::from_chars(out.data(), out.data() + out.size(), code);
   if (ec == std::errc() && code > 0 && code <= static_cast<int>(Code::kIOError) &&
       p < out.data() + out.size()) {
     std::string msg(p + 1, static_cast<const char*>(out.data() + out.size()));
     if (msg.find("allocate") != std::string::npos || msg.find("memory") != std::string::npos)
-      msg += fmt::format(" (reading it took more than {} MiB: crafted or damaged?)",
-                         memory_limit >> 20);
+      msg += limit_note;
     return Status(static_cast<Code>(code), msg);
   }
-  return DataLossError(fmt::format("verifying \"{}\" failed: the check {}{}", path,
-                                   sys::DescribeWaitStatus(st),
-                                   sys::ExitedOk(st) ? "" : " (crafted or damaged archive?)"));
+  // libarchive ends the process itself when an allocation fails in places
+  // ("Fatal Internal Error in libarchive: Out of memory").
+  while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+  const bool memory = err.find("memory") != std::string::npos;
+  return DataLossError(fmt::format("verifying \"{}\" failed: the check {}{}{}", path,
+                                   sys::DescribeWaitStatus(st), err.empty() ? "" : ": " + err,
+                                   memory ? limit_note : " (crafted or damaged archive?)"));
 }
 
 Result<ArchiveCheck> CheckBackup(Provider& provider, const std::string& volname,
