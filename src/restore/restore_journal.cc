@@ -82,24 +82,10 @@ Status Repair(const RestoreJournalState& s, Observer* log) {
 constexpr int64_t kStaleTempSeconds = 600;
 
 void RemoveStaleTemps(const std::string& dir, std::string_view prefix, Observer* log) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return;
-  std::vector<std::string> stale;
-  const int64_t now = static_cast<int64_t>(::time(nullptr));
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    struct stat st;
-    if (!n.starts_with(prefix) || n.find(".json.tmp.") == std::string::npos) continue;
-    if (::fstatat(::dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
-      continue;
-    if (now - static_cast<int64_t>(st.st_mtime) > kStaleTempSeconds) stale.push_back(n);
-  }
-  for (const auto& n : stale) {
-    if (::unlinkat(::dirfd(d), n.c_str(), 0) == 0)
-      log->Log(LogLevel::kInfo,
-               fmt::format("removed \"{}/{}\", a journal write interrupted by a crash", dir, n));
-  }
-  ::closedir(d);
+  sys::RemoveStaleFiles(dir, prefix, ".json.tmp.", kStaleTempSeconds, [log](const std::string& p) {
+    log->Log(LogLevel::kInfo,
+             fmt::format("removed \"{}\", a journal write interrupted by a crash", p));
+  });
 }
 
 }  // namespace

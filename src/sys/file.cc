@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <ctime>
 #include <vector>
 
 #include <fmt/format.h>
@@ -53,6 +54,26 @@ Result<UniqueFd> OpenRegularFile(const std::string& path) {
   if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK) != 0)
     return ErrnoError(errno, fmt::format("Failed to set up \"{}\"", path));
   return fd;
+}
+
+void RemoveStaleFiles(const std::string& dir, std::string_view prefix, std::string_view marker,
+                      int64_t max_age_seconds,
+                      const std::function<void(const std::string& path)>& removed) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> stale;
+  const int64_t now = static_cast<int64_t>(::time(nullptr));
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    struct stat st;
+    if (!n.starts_with(prefix) || n.find(marker) == std::string::npos) continue;
+    if (::fstatat(::dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    if (now - static_cast<int64_t>(st.st_mtime) > max_age_seconds) stale.push_back(n);
+  }
+  for (const auto& n : stale)
+    if (::unlinkat(::dirfd(d), n.c_str(), 0) == 0 && removed) removed(dir + "/" + n);
+  ::closedir(d);
 }
 
 Result<std::string> ReadRegularFile(const std::string& path, size_t max_bytes) {

@@ -4,7 +4,10 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "ctdump/status.h"
 #include "sys/unique_fd.h"
@@ -19,6 +22,14 @@ Result<std::string> ReadFile(const std::string& path);
 // naming it, never a hang or an unbounded read. For files that others can
 // place (configs, sidecar files beside backups).
 Result<std::string> ReadRegularFile(const std::string& path, size_t max_bytes);
+
+// Removes the regular files directly in `dir` whose names start with
+// `prefix`, contain `marker` and were last modified more than
+// `max_age_seconds` ago (the temp files of writers killed before their
+// rename); `removed` gets each removed path. Best effort: errors are skipped.
+void RemoveStaleFiles(const std::string& dir, std::string_view prefix, std::string_view marker,
+                      int64_t max_age_seconds,
+                      const std::function<void(const std::string& path)>& removed);
 
 // Opens `path` read-only if it is a regular file (O_NONBLOCK while opening,
 // so a FIFO cannot block; cleared afterwards).
