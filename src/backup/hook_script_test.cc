@@ -39,8 +39,11 @@ class HookScriptTest : public ::testing::Test {
 
 TEST_F(HookScriptTest, GuestPhaseGetsArgumentsAndEnvironment) {
   HookScript h(Script("echo \"$1 $2 $3 $STOREID $VMTYPE $HOSTNAME $TARGET ${DUMPDIR-unset} ${LOGFILE-unset}\"\n"), &obs_);
-  HookEnv env{
-      .storeid = "store1", .vmtype = "lxc", .hostname = "web", .target = "c1/2026-11-26T06:00:00Z"};
+  HookEnv env;
+  env.storeid = "store1";
+  env.vmtype = "lxc";
+  env.hostname = "web";
+  env.target = "c1/2026-11-26T06:00:00Z";
   ASSERT_TRUE(h.RunGuestPhase("backup-start", "stop", "c1", env, &obs_).ok());
   ASSERT_EQ(obs_.lines.size(), 1u);
   EXPECT_EQ(obs_.lines[0], "backup-start stop c1 store1 lxc web c1/2026-11-26T06:00:00Z unset unset");
@@ -58,7 +61,9 @@ TEST_F(HookScriptTest, GuestPhaseGetsArgumentsAndEnvironment) {
 
 TEST_F(HookScriptTest, JobPhaseHasOnlyThePhase) {
   HookScript h(Script("echo \"$# $1\"\n"), &obs_);
-  ASSERT_TRUE(h.RunJobPhase("job-start", {"s"}).ok());
+  HookEnv env;
+  env.storeid = "s";
+  ASSERT_TRUE(h.RunJobPhase("job-start", env).ok());
   EXPECT_EQ(obs_.lines, std::vector<std::string>{"1 job-start"});
 }
 

@@ -13,6 +13,14 @@
 namespace ctdump::backup {
 namespace {
 
+// Container c1 to storage s, everything else as the command line leaves it.
+JobOptions OneContainer() {
+  JobOptions j;
+  j.vmids = {"c1"};
+  j.storage = "s";
+  return j;
+}
+
 VzdumpConf Conf(const std::string& text) {
   auto c = ParseVzdumpConf(text, "ctdump.conf");
   EXPECT_TRUE(c.ok()) << c.status().message();
@@ -147,7 +155,9 @@ class LxcPathTest : public ::testing::Test {
     }
   }
   void TearDown() override {
-    if (!dir_.empty()) EXPECT_TRUE(sys::RemoveTree(dir_).ok());
+    if (!dir_.empty()) {
+      EXPECT_TRUE(sys::RemoveTree(dir_).ok());
+    }
   }
   std::string dir_;
 };
@@ -221,8 +231,8 @@ TEST(JobOptionsTest, CompressValuesAsVzdump) {
     j.storage = "s";
     j.compress = c.value;
     auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", "/x");
-    auto from_conf = ResolveJobOptions(JobOptions{.vmids = {"c1"}, .storage = "s"},
-                                       Conf("compress: " + c.value + "\n"), "ctdump.conf", "/x");
+    auto from_conf =
+        ResolveJobOptions(OneContainer(), Conf("compress: " + c.value + "\n"), "ctdump.conf", "/x");
     if (c.want.empty()) {
       ASSERT_FALSE(r.ok()) << c.value;
       EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
@@ -311,7 +321,7 @@ TEST(JobOptionsTest, IoniceRemoveQuietNode) {
              {"remove: maybe\n", "ctdump.conf:1: remove: 'maybe' is not a boolean (0 or 1)"},
              {"quiet: 2\n", "ctdump.conf:1: quiet: '2' is not a boolean (0 or 1)"}};
   for (const auto& b : bad) {
-    auto e = ResolveJobOptions(JobOptions{.vmids = {"c1"}, .storage = "s"}, Conf(b.conf),
+    auto e = ResolveJobOptions(OneContainer(), Conf(b.conf),
                                "ctdump.conf", "/x");
     ASSERT_FALSE(e.ok()) << b.conf;
     EXPECT_EQ(e.status().message(), b.want);

@@ -296,7 +296,7 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   RETURN_IF_ERROR(cleanup.WithContext("restore cleanup failed"));
 
   ASSIGN_OR_RETURN(auto fw, provider->ArchiveGetFirewallConfig(volname));
-  RestoreTarget target{o.name, rootfs.spec, rootfs.path, paths.lxcpath, map, o.volid};
+  RestoreTarget target{o.name, rootfs.spec, rootfs.path, paths.lxcpath, map, o.volid, {}, {}};
   if (!o.hostname.empty()) target.hostname = o.hostname;
   if (o.unique) target.new_hwaddr = RandomMacAddress;
   ASSIGN_OR_RETURN(RestoredConfig cfg, AdaptGuestConfig(raw, target));
