@@ -233,12 +233,8 @@ Result<ArchiveCheck> CheckTarFile(const std::string& path, uint64_t memory_limit
 Result<ArchiveCheck> CheckBackup(Provider& provider, const std::string& volname,
                                  Observer* observer) {
   ASSIGN_OR_RETURN(RestoreMechanism mechanism, provider.RestoreGetMechanism(volname));
-  auto config = provider.ArchiveGetGuestConfig(volname);
-  if (!config.ok()) {
-    if (config.status().code() == Code::kNotFound && config.status().message().find("guest config") != std::string::npos)
-      return DataLossError(config.status().message());
-    return config.status();
-  }
+  // A restore needs it: a backup whose config cannot be read is damaged.
+  RETURN_IF_ERROR(provider.ArchiveGetGuestConfig(volname).status());
   ASSIGN_OR_RETURN(std::string path, provider.RestoreContainerInit(volname, mechanism));
   Result<ArchiveCheck> check = mechanism == RestoreMechanism::kTar ? CheckTarFile(path)
                                                                   : CheckDirectory(path, observer);
