@@ -121,7 +121,8 @@ class ObjectBackend {
   virtual Status Delete(const std::string& name) = 0;
 
   // True if the store holds nothing at all: no object, and (local) no file
-  // or directory of any name but "lost+found". A datastore is created only
+  // or directory of any name but "lost+found" and the backend's own temps
+  // (an object another writer is publishing). A datastore is created only
   // in an empty store, never among someone else's files.
   virtual Result<bool> IsEmpty() {
     auto all = List("");

@@ -102,8 +102,11 @@ Result<std::unique_ptr<Datastore>> Datastore::Open(std::unique_ptr<ObjectBackend
       RETURN_IF_ERROR(ds->EnsureCreated());
       return ds;
     }
-    RETURN_IF_ERROR(ds->CheckEmpty());
-    return ds;  // empty: no snapshots, nothing written until EnsureCreated
+    Status empty = ds->CheckEmpty();
+    if (empty.ok()) return ds;  // empty: no snapshots, nothing written until EnsureCreated
+    // A first backup elsewhere may have published the config since we looked.
+    text = ds->Fetch(kConfigName, kMaxConfigSize);
+    if (!text.ok() && text.status().code() == Code::kNotFound) return empty;
   }
   if (!text.ok()) return text.status();
   RETURN_IF_ERROR(ds->LoadConfig(*text));

@@ -284,6 +284,10 @@ class LocalBackend final : public ObjectBackend {
       }
       std::string_view n = e->d_name;
       if (n == "." || n == ".." || n == "lost+found") continue;  // a file system's own
+      // Another process's object being published (or an interrupted one) is
+      // no content: two first backups racing to create a store both see it
+      // empty until one config is there.
+      if (n.find(kLocalTempMarker) != std::string_view::npos) continue;
       return false;
     }
   }
