@@ -1,13 +1,12 @@
 // The container module against the real containers of the `realenv` fixture:
 // state, clean shutdown, start (from the host mount namespace), freeze, thaw.
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "container/container.h"
 #include "sys/mount.h"
@@ -74,13 +73,15 @@ TEST_F(ContainerTest, FreezeAndThawDirectly) {
 TEST_F(ContainerTest, FreezeUnderAForkLoopAlwaysCompletes) {
   auto attach = [&](const std::string& script) {
     sys::SpawnOptions o;
-    o.argv = {"lxc-attach", "-P", vars_["LXCPATH"], "-n", vars_["CT_PRIV"], "--", "sh", "-c", script};
+    o.argv = {"lxc-attach", "-P",  vars_["LXCPATH"], "-n", vars_["CT_PRIV"], "--", "sh",
+              "-c",         script};
     return o;
   };
   // Bounded as well, should the stop file never come.
-  auto loop = sys::Spawn(attach("rm -f /tmp/ctdump-forkloop.stop; i=0; "
-                                "while [ ! -e /tmp/ctdump-forkloop.stop ] && [ $i -lt 20000 ]; do "
-                                "i=$((i+1)); /bin/true; sleep 0.005; done"));
+  auto loop =
+      sys::Spawn(attach("rm -f /tmp/ctdump-forkloop.stop; i=0; "
+                        "while [ ! -e /tmp/ctdump-forkloop.stop ] && [ $i -lt 20000 ]; do "
+                        "i=$((i+1)); /bin/true; sleep 0.005; done"));
   ASSERT_TRUE(loop.ok()) << loop.status().message();
   usleep(300 * 1000);
   int failures = 0;

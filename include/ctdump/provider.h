@@ -20,11 +20,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "ctdump/idmap.h"
 #include "ctdump/observer.h"
@@ -34,10 +33,10 @@ namespace ctdump {
 
 // The INFO object of backup_container_prepare and backup_container.
 struct BackupInfo {
-  std::string directory;             // absolute path of the consistent tree
-  std::vector<std::string> sources;  // "./", "./<mp>" ... (suspend: ".")
-  uint32_t backup_user_id = 0;       // host uid of container root
-  std::string firewall_config;       // raw text, may be empty
+  std::string directory;                    // absolute path of the consistent tree
+  std::vector<std::string> sources;         // "./", "./<mp>" ... (suspend: ".")
+  uint32_t backup_user_id = 0;              // host uid of container root
+  std::string firewall_config;              // raw text, may be empty
   std::optional<uint64_t> bandwidth_limit;  // bytes/s; nullopt = unlimited
 
   nlohmann::json ToJson() const;
@@ -101,15 +100,15 @@ class Provider {
   // `vmtype_known` false maps to vmtype null (guest not found). Returns the
   // archive size on success (nullopt if the provider gave none).
   virtual Result<std::optional<uint64_t>> BackupCleanup(const std::string& vmid, bool vmtype_known,
-                                                        bool success,
-                                                        const std::string& error) = 0;
+                                                        bool success, const std::string& error) = 0;
   virtual Status BackupHandleLogFile(const std::string& vmid, const std::string& filename) = 0;
 
   // Restore (PVE §6): mechanism and guest type of a backup; its configs; the
   // path of the tar file or directory to extract; cleanup (always called).
   virtual Result<RestoreMechanism> RestoreGetMechanism(const std::string& volname) = 0;
   virtual Result<std::string> ArchiveGetGuestConfig(const std::string& volname) = 0;
-  virtual Result<std::optional<std::string>> ArchiveGetFirewallConfig(const std::string& volname) = 0;
+  virtual Result<std::optional<std::string>> ArchiveGetFirewallConfig(
+      const std::string& volname) = 0;
   // Returns the tar file (kTar) or directory (kDirectory) to extract.
   virtual Result<std::string> RestoreContainerInit(const std::string& volname,
                                                    RestoreMechanism mechanism) = 0;

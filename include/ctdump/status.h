@@ -21,8 +21,8 @@ namespace ctdump {
 // A small closed set of codes; the CLI maps them to exit codes.
 enum class Code {
   kOk = 0,
-  kInvalidArgument,     // bad input from the user or a peer (config, params)
-  kNotFound,            // a named thing (container, storage, file) does not exist
+  kInvalidArgument,  // bad input from the user or a peer (config, params)
+  kNotFound,         // a named thing (container, storage, file) does not exist
   kAlreadyExists,
   kPermissionDenied,
   kFailedPrecondition,  // the system is not in a state that allows the operation
@@ -82,7 +82,7 @@ Status ErrnoError(int err, std::string_view what);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok());
   }

@@ -39,7 +39,8 @@ class ZstdWriter : public Compressor {
   Status Init(const CompressorOptions& o) {
     cctx_.reset(ZSTD_createCCtx());
     if (!cctx_) return InternalError("zstd: out of memory");
-    RETURN_IF_ERROR(Check(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, o.zstd_level)));
+    RETURN_IF_ERROR(
+        Check(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, o.zstd_level)));
     RETURN_IF_ERROR(Check(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 1)));
     int threads = ResolveZstdThreads(o.zstd_threads);
     // One thread compresses inline (as `zstd -T1`); more run as zstd's workers.
@@ -74,7 +75,8 @@ class ZstdWriter : public Compressor {
 
   Status Check(size_t r) const {
     if (!ZSTD_isError(r)) return Status::OK();
-    return InternalError(fmt::format("zstd compression of {} failed: {}", what_, ZSTD_getErrorName(r)));
+    return InternalError(
+        fmt::format("zstd compression of {} failed: {}", what_, ZSTD_getErrorName(r)));
   }
 
   int fd_;

@@ -102,7 +102,8 @@ class DirChain {
     levels_.pop_back();
     Level& parent = levels_.back();
     if (parent.fd.valid()) return Status::OK();
-    parent.fd.Reset(::openat(child.fd.get(), "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    parent.fd.Reset(
+        ::openat(child.fd.get(), "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     struct stat st;
     if (!parent.fd.valid() || ::fstat(parent.fd.get(), &st) != 0)
       return ErrnoError(errno, fmt::format("Failed to reopen directory \"/{}\"", parent.rel));
@@ -268,8 +269,9 @@ Status Walker::VisitDirectory(DirChain& chain, const std::string& name, const st
   if (fst.st_dev != dev) return Status::OK();  // another file system: entry only
   if (chain.depth() >= kMaxWalkDepth) {
     // The walk recurses; a bounded depth keeps it within the stack.
-    observer_->Log(LogLevel::kWarn, fmt::format("unable to read '/{}': nested deeper than {} directories",
-                                                rel, kMaxWalkDepth));
+    observer_->Log(
+        LogLevel::kWarn,
+        fmt::format("unable to read '/{}': nested deeper than {} directories", rel, kMaxWalkDepth));
     visitor_->Unreadable(rel, ELOOP);
     return Status::OK();
   }

@@ -2,12 +2,11 @@
 #ifndef CTDUMP_ARCHIVE_TREE_WALKER_INL_H_
 #define CTDUMP_ARCHIVE_TREE_WALKER_INL_H_
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-
-#include <fmt/format.h>
 
 namespace ctdump::archive {
 

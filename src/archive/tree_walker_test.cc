@@ -103,7 +103,8 @@ TEST_F(TreeWalkerTest, TreeDeeperThanTheOpenFileLimitAndTheWalk) {
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
   ASSERT_TRUE(st.ok()) << st.message();
   ASSERT_EQ(observer_.warnings.size(), 1u);
-  EXPECT_THAT(observer_.warnings[0], EndsWith(fmt::format("': nested deeper than {} directories", kMaxWalkDepth)));
+  EXPECT_THAT(observer_.warnings[0],
+              EndsWith(fmt::format("': nested deeper than {} directories", kMaxWalkDepth)));
   ASSERT_EQ(r.unreadable.size(), 1u);
   ASSERT_EQ(r.visited.size(), 1 + kMaxWalkDepth + 1);  // the root, the directories kept, f
   std::string deepest;
@@ -129,7 +130,8 @@ TEST_F(TreeWalkerTest, WalkStopsWhenADirectoryMovesBelowAClosedAncestor) {
   bool moved = false;
   // a/d (level 2) goes into b while the walk is 100 levels below it.
   r.on_visit = [&](const std::string& rel) {
-    if (rel == deep && !moved) moved = ::rename((src_ + "/a/d").c_str(), (src_ + "/b/d").c_str()) == 0;
+    if (rel == deep && !moved)
+      moved = ::rename((src_ + "/a/d").c_str(), (src_ + "/b/d").c_str()) == 0;
   };
   Status st = WalkTree(src_, {"./"}, WalkOptions(), &r, &observer_);
   ASSERT_TRUE(moved);

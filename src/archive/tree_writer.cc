@@ -104,7 +104,6 @@ la_ssize_t SinkWrite(struct archive*, void* client, const void* buf, size_t n) {
   return static_cast<la_ssize_t>(n);
 }
 
-
 int ResolveThreads(int threads) {
   if (threads > 0) return threads;
   long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
@@ -275,7 +274,8 @@ Status TreeWriter::WriteHeader(archive_entry* e, const std::string& rel) {
     const char* msg = archive_error_string(writer_.get());
     // A name that is not UTF-8 is stored byte-exact (hdrcharset=BINARY) and
     // restored as it was: nothing to warn about.
-    bool binary_name = msg && std::string_view(msg).find("Can't translate") != std::string_view::npos;
+    bool binary_name =
+        msg && std::string_view(msg).find("Can't translate") != std::string_view::npos;
     if (!binary_name)
       observer_->Log(LogLevel::kWarn,
                      fmt::format("'/{}': {}", rel, msg ? msg : "libarchive warning"));
@@ -330,11 +330,10 @@ Status TreeWriter::WriteFileData(int fd, archive_entry* e, const std::string& re
     if (off < pos || off + len > size) continue;  // never trust a map beyond the size
     RETURN_IF_ERROR(WriteZeros(off - pos, rel));
     uint64_t missing = 0;
-    RETURN_IF_ERROR(ReadRange(fd, off, len, buf_, rel, &missing,
-                              [&](const char* data, size_t n) {
-                                stats_.file_bytes += n;
-                                return WriteBlock(data, n, rel);
-                              }));
+    RETURN_IF_ERROR(ReadRange(fd, off, len, buf_, rel, &missing, [&](const char* data, size_t n) {
+      stats_.file_bytes += n;
+      return WriteBlock(data, n, rel);
+    }));
     RETURN_IF_ERROR(WriteZeros(missing, rel));
     shrunk += missing;
     pos = off + len;

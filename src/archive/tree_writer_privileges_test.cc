@@ -6,7 +6,6 @@
 namespace ctdump::archive {
 namespace {
 
-
 // Runs WriteTree as "nobody" when we are root (root reads everything), so
 // permission checks apply. Returns the warnings and the unreadable count.
 struct Unprivileged {

@@ -11,7 +11,7 @@ TEST(CompressionTest, ParseAndSuffix) {
   EXPECT_EQ(*ParseCompression("gzip"), Compression::kGzip);
   EXPECT_EQ(*ParseCompression("none"), Compression::kNone);
   EXPECT_EQ(*ParseCompression("0"), Compression::kNone);  // vzdump's "no compression"
-  auto bzip2 = ParseCompression("bzip2");  // vzdump does not write it either
+  auto bzip2 = ParseCompression("bzip2");                 // vzdump does not write it either
   ASSERT_FALSE(bzip2.ok());
   EXPECT_THAT(bzip2.status().message(), HasSubstr("'bzip2'"));
   EXPECT_STREQ(ArchiveSuffix(Compression::kZstd), ".tar.zst");
@@ -105,8 +105,7 @@ TEST_F(TreeWriterTest, GnuTarGetsPreEpochTimesXattrNamesAndAclModes) {
   Sh("tar -p -xf " + Quote(archive_) + " -C " + Quote(plain) + " ./masked 2>&1");
   ASSERT_EQ(::lstat((plain + "/masked").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0664u);
-  EXPECT_EQ(Sh("getfacl -cp " + Quote(dest + "/masked")),
-            Sh("getfacl -cp " + Quote(P("masked"))));
+  EXPECT_EQ(Sh("getfacl -cp " + Quote(dest + "/masked")), Sh("getfacl -cp " + Quote(P("masked"))));
 }
 
 TEST_F(TreeWriterTest, EveryCompressionExtracts) {

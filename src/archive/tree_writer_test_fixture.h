@@ -3,8 +3,6 @@
 #ifndef CTDUMP_ARCHIVE_TREE_WRITER_TEST_FIXTURE_H_
 #define CTDUMP_ARCHIVE_TREE_WRITER_TEST_FIXTURE_H_
 
-#include "archive/tree_writer.h"
-
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
@@ -30,6 +28,7 @@
 #include <set>
 #include <sstream>
 
+#include "archive/tree_writer.h"
 #include "sys/file.h"
 #include "sys/subprocess.h"
 #include "sys/unique_fd.h"
@@ -126,7 +125,8 @@ inline std::string Describe(const std::string& path) {
 }
 
 // Every entry below `root` (sockets left out: tar skips them).
-inline std::map<std::string, std::string> Snapshot(const std::string& root, const std::string& rel = "") {
+inline std::map<std::string, std::string> Snapshot(const std::string& root,
+                                                   const std::string& rel = "") {
   std::map<std::string, std::string> out;
   std::string path = rel.empty() ? root : root + "/" + rel;
   out[rel.empty() ? "." : rel] = Describe(path);
@@ -282,8 +282,9 @@ class TreeWriterTest : public ::testing::Test {
   std::vector<std::string> TarList() {
     // A fixed locale and quoting: CI runs without LANG, where tar escapes
     // non-ASCII bytes.
-    std::string out = Sh("LC_ALL=C tar --quoting-style=escape --numeric-owner --xattrs --acls -tvf " +
-                         Quote(archive_) + " 2>&1");
+    std::string out =
+        Sh("LC_ALL=C tar --quoting-style=escape --numeric-owner --xattrs --acls -tvf " +
+           Quote(archive_) + " 2>&1");
     std::vector<std::string> lines;
     std::istringstream in(out);
     for (std::string line; std::getline(in, line);) {

@@ -20,8 +20,10 @@ Status FrozenContainer::Freeze() {
   int attempts = 1;
   Status s = ct_->Freeze(&attempts);
   if (s.ok() && attempts > 1)
-    log_->Log(LogLevel::kInfo, fmt::format("guest froze at attempt {} (the freezer stalled on a fork and was "
-                                           "thawed and set again)", attempts));
+    log_->Log(LogLevel::kInfo,
+              fmt::format("guest froze at attempt {} (the freezer stalled on a fork and was "
+                          "thawed and set again)",
+                          attempts));
   return s;
 }
 
@@ -31,7 +33,8 @@ Status FrozenContainer::Thaw() {
   Status s = ct_->Thaw();
   if (!s.ok()) return s.WithContext(fmt::format("unable to thaw container '{}'", ct_->name()));
   frozen_ = false;
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since_);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  since_);
   log_->Log(LogLevel::kInfo, fmt::format("guest was frozen for {} ms", ms.count()));
   return Status::OK();
 }

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-
 #include <sys/wait.h>
 
 #include "sys/subprocess.h"
@@ -37,8 +36,8 @@ Status HookScript::Run(std::vector<std::string> argv, const HookEnv& env, Observ
   if (!r.ok()) return r.status().WithContext(fmt::format("command '{}' failed", cmd));
   if (!sys::ExitedOk(r->wait_status)) {
     int st = r->wait_status;
-    std::string why = WIFEXITED(st) ? fmt::format("exit code {}", WEXITSTATUS(st))
-                                    : sys::DescribeWaitStatus(st);
+    std::string why =
+        WIFEXITED(st) ? fmt::format("exit code {}", WEXITSTATUS(st)) : sys::DescribeWaitStatus(st);
     return FailedPreconditionError(fmt::format("command '{}' failed: {}", cmd, why));
   }
   return Status::OK();

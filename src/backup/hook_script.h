@@ -35,7 +35,8 @@ struct HookEnv {
 
 class HookScript {
  public:
-  HookScript(std::string script, Observer* observer) : script_(std::move(script)), observer_(observer) {}
+  HookScript(std::string script, Observer* observer)
+      : script_(std::move(script)), observer_(observer) {}
 
   bool enabled() const { return !script_.empty(); }
   Status RunJobPhase(const std::string& phase, const HookEnv& env) const;

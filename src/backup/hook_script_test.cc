@@ -1,12 +1,11 @@
 #include "backup/hook_script.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "sys/file.h"
 
@@ -38,7 +37,9 @@ class HookScriptTest : public ::testing::Test {
 };
 
 TEST_F(HookScriptTest, GuestPhaseGetsArgumentsAndEnvironment) {
-  HookScript h(Script("echo \"$1 $2 $3 $STOREID $VMTYPE $HOSTNAME $TARGET ${DUMPDIR-unset} ${LOGFILE-unset}\"\n"), &obs_);
+  HookScript h(Script("echo \"$1 $2 $3 $STOREID $VMTYPE $HOSTNAME $TARGET ${DUMPDIR-unset} "
+                      "${LOGFILE-unset}\"\n"),
+               &obs_);
   HookEnv env;
   env.storeid = "store1";
   env.vmtype = "lxc";
@@ -46,7 +47,8 @@ TEST_F(HookScriptTest, GuestPhaseGetsArgumentsAndEnvironment) {
   env.target = "c1/2026-11-26T06:00:00Z";
   ASSERT_TRUE(h.RunGuestPhase("backup-start", "stop", "c1", env, &obs_).ok());
   ASSERT_EQ(obs_.lines.size(), 1u);
-  EXPECT_EQ(obs_.lines[0], "backup-start stop c1 store1 lxc web c1/2026-11-26T06:00:00Z unset unset");
+  EXPECT_EQ(obs_.lines[0],
+            "backup-start stop c1 store1 lxc web c1/2026-11-26T06:00:00Z unset unset");
   // A dir storage: DUMPDIR and LOGFILE too.
   env.dumpdir = "/srv/dump";
   env.target = "/srv/dump/vzdump-lxc-c1-2026_11_26-06_00_00.tar.zst";

@@ -1,5 +1,6 @@
 #include "backup/job.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -8,18 +9,16 @@
 #include <algorithm>
 #include <memory>
 
-#include <fmt/format.h>
-
 #include "backup/hook_script.h"
 #include "backup/mode.h"
 #include "backup/retention.h"
-#include "builtin/datastore_provider.h"
-#include "builtin/dir_provider.h"
 #include "backup/task_log.h"
 #include "container/container.h"
 #include "ctdump/container_config.h"
 #include "ctdump/provider.h"
-#include "storage/registry.h"
+#include "providers/datastore_provider.h"
+#include "providers/dir_provider.h"
+#include "registry/registry.h"
 #include "sys/file.h"
 #include "sys/lock_file.h"
 #include "sys/mount.h"
@@ -64,7 +63,7 @@ struct GuestRun {
   bool vmtype_known = false;
   std::string archive;
   HookEnv hook_env;
-  std::string mode_name;  // effective mode
+  std::string mode_name;                  // effective mode
   std::unique_ptr<GuestJournal> journal;  // declared before `mode`, which uses it
   std::unique_ptr<ModeSession> mode;
   sys::LockFile lock;
@@ -111,7 +110,7 @@ class Job {
     if (storage_prune_) return *storage_prune_;
     return opts_.node_prune.value_or(PruneOptions());
   }
-  int max_protected_ = -1;      // the storage's max-protected-backups (-1: unlimited, as for root)
+  int max_protected_ = -1;  // the storage's max-protected-backups (-1: unlimited, as for root)
 };
 
 JobResult Job::Run() {
@@ -169,7 +168,8 @@ JobResult Job::Run() {
   }
   bool guests_ok = std::all_of(result.guests.begin(), result.guests.end(),
                                [](const GuestResult& g) { return g.status.ok(); });
-  if (result.ok()) Info(obs_, "Backup job finished successfully");
+  if (result.ok())
+    Info(obs_, "Backup job finished successfully");
   else if (result.status.ok() && !guests_ok)
     obs_->Log(LogLevel::kErr, "Backup job finished with errors");
   else if (result.status.ok())
@@ -200,7 +200,7 @@ Status Job::RunJobBody(JobResult* result) {
   } else {
     RETURN_IF_ERROR(OpenConfiguredStorage());
   }
-  if (auto* dir = dynamic_cast<builtin::DirProvider*>(provider_.get()))
+  if (auto* dir = dynamic_cast<providers::DirProvider*>(provider_.get()))
     job_env_.dumpdir = dir->dump_dir();
   RETURN_IF_ERROR(ApplyCompression());
   RETURN_IF_ERROR(provider_->JobInit(start_time_));
@@ -220,14 +220,14 @@ Status Job::OpenDumpDir() {
   if (!sys::IsDirectory(opts_.dumpdir))
     return NotFoundError(fmt::format("dumpdir '{}' does not exist", opts_.dumpdir));
   Section sec{"dir", "", {{"path", opts_.dumpdir}}};
-  ASSIGN_OR_RETURN(auto dir, builtin::DirProvider::Create(sec, obs_));
+  ASSIGN_OR_RETURN(auto dir, providers::DirProvider::Create(sec, obs_));
   dir->set_dump_dir(opts_.dumpdir);
   provider_ = std::move(dir);
   return Status::OK();
 }
 
 Status Job::OpenConfiguredStorage() {
-  auto storages = storage::LoadStorageConfig(paths_.config_dir);
+  auto storages = registry::LoadStorageConfig(paths_.config_dir);
   if (!storages.ok())
     return storages.status().WithContext(
         fmt::format("could not get storage information for '{}'", opts_.storage));
@@ -248,7 +248,7 @@ Status Job::OpenConfiguredStorage() {
       }
     }
   }
-  auto p = storage::OpenStorage(*storages, opts_.storage, obs_);
+  auto p = registry::OpenStorage(*storages, opts_.storage, obs_);
   if (!p.ok())
     return p.status().WithContext(
         fmt::format("could not get storage information for '{}'", opts_.storage));
@@ -267,8 +267,9 @@ GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
   g.hook_env.storeid = job_env_.storeid;
   g.hook_env.dumpdir = job_env_.dumpdir;
   std::string log_path = fmt::format("{}/lxc-{}.log", paths_.log_dir, vmid);
-  Status s = vmid.find('/') == std::string::npos ? log.Open(log_path)
-                                                 : InvalidArgumentError(fmt::format("invalid container name '{}'", vmid));
+  Status s = vmid.find('/') == std::string::npos
+                 ? log.Open(log_path)
+                 : InvalidArgumentError(fmt::format("invalid container name '{}'", vmid));
   provider_->SetObserver(&log);
   if (s.ok()) {
     Info(&log, fmt::format("Starting Backup of VM {} (lxc)", vmid));
@@ -278,14 +279,17 @@ GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
   if (!s.ok()) {
     CleanupLocal(g);
     Status c = provider_->BackupCleanup(vmid, g.vmtype_known, false, s.message()).status();
-    if (!c.ok()) log.Log(LogLevel::kWarn, "backup cleanup for external provider failed - " + c.message());
-    Status h = hooks_.RunGuestPhase("backup-abort", g.mode_name.empty() ? opts_.mode : g.mode_name, vmid, g.hook_env, &log);
+    if (!c.ok())
+      log.Log(LogLevel::kWarn, "backup cleanup for external provider failed - " + c.message());
+    Status h = hooks_.RunGuestPhase("backup-abort", g.mode_name.empty() ? opts_.mode : g.mode_name,
+                                    vmid, g.hook_env, &log);
     if (!h.ok()) log.Log(LogLevel::kWarn, h.message());
     log.Log(LogLevel::kErr, fmt::format("Backup of VM {} failed - {}", vmid, s.message()));
     if (s.code() == Code::kCancelled) *abort_job = true;
   } else {
     CleanupLocal(g);
-    Info(&log, fmt::format("Finished Backup of VM {} ({})", vmid, Duration(::time(nullptr) - started)));
+    Info(&log,
+         fmt::format("Finished Backup of VM {} ({})", vmid, Duration(::time(nullptr) - started)));
   }
   res.status = s;
   res.archive = g.archive;
@@ -304,7 +308,8 @@ GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
       return res;
     }
   }
-  Status h = hooks_.RunGuestPhase("log-end", g.mode_name.empty() ? opts_.mode : g.mode_name, vmid, g.hook_env, obs_);
+  Status h = hooks_.RunGuestPhase("log-end", g.mode_name.empty() ? opts_.mode : g.mode_name, vmid,
+                                  g.hook_env, obs_);
   if (!h.ok()) obs_->Log(LogLevel::kWarn, h.message());
   if (sys::InterruptSignal() != 0 && res.status.ok()) {
     // A signal after this guest finished still ends the job here.
@@ -323,7 +328,8 @@ Status Job::LoadGuest(GuestRun& g) {
         fmt::format("container '{}' does not exist in lxcpath \"{}\"", g.vmid, paths_.lxcpath));
   g.vmtype_known = true;
   std::string pct = dir + "/pct.conf";
-  auto cfg = sys::PathExists(pct) ? ReadPctConfig(pct, g.vmid) : ReadLxcConfig(dir + "/config", g.vmid);
+  auto cfg =
+      sys::PathExists(pct) ? ReadPctConfig(pct, g.vmid) : ReadLxcConfig(dir + "/config", g.vmid);
   if (!cfg.ok()) return cfg.status();
   g.config = std::move(*cfg);
   for (const auto& w : g.config.warnings) g.log->Log(LogLevel::kWarn, w);
@@ -343,7 +349,8 @@ Status Job::LogMountPoints(GuestRun& g, std::vector<const MountPoint*>* included
       if (!mp.is_bind || mp.source.empty() || mp.source[0] != '/')
         return InvalidArgumentError(fmt::format(
             "mount point {} ('{}'): cannot back up volume '{}' on a plain LXC host (only bind "
-            "mounts of host directories can be included)", mp.key, mp.path, mp.source));
+            "mounts of host directories can be included)",
+            mp.key, mp.path, mp.source));
       Info(g.log, fmt::format("including mount point {} ('{}') in backup", mp.key, mp.path));
       included->push_back(&mp);
     } else {
@@ -384,8 +391,9 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   // (nothing to stop); snapshot falls back to suspend when it cannot work.
   g.mode_name = running ? opts_.mode : "stop";
   g.journal = std::make_unique<GuestJournal>(paths_.run_dir, g.vmid, paths_.lxcpath);
-  ASSIGN_OR_RETURN(g.tmpdir, sys::MakeTempDir(
-                                 fmt::format("{}/ctdumptmp{}_{}.", opts_.tmpdir, ::getpid(), g.vmid), 0711));
+  ASSIGN_OR_RETURN(
+      g.tmpdir,
+      sys::MakeTempDir(fmt::format("{}/ctdumptmp{}_{}.", opts_.tmpdir, ::getpid(), g.vmid), 0711));
   RETURN_IF_ERROR(g.journal->Update([&](JournalState& j) { j.tmpdir = g.tmpdir; }));
   g.snapdir = fmt::format("{}/mnt/{}", paths_.run_dir, g.vmid);
   ModeContext mctx;
@@ -418,7 +426,6 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   RETURN_IF_ERROR(CheckProtectedLimit(g));
   RETURN_IF_ERROR(CheckBackupLimit(g));
   if (opts_.bwlimit_kib) Info(g.log, fmt::format("bandwidth limit: {} KiB/s", opts_.bwlimit_kib));
-
 
   auto archive = provider_->BackupInit(g.vmid, backup_time);
   if (!archive.ok()) return archive.status().WithContext("backup init failed");
@@ -489,13 +496,14 @@ Status Job::RunProvider(GuestRun& g, const ConsistentTree& tree) {
 
 Status Job::ApplyCompression() {
   if (opts_.force_full) {
-    if (auto* ds = dynamic_cast<builtin::DatastoreProvider*>(provider_.get()))
+    if (auto* ds = dynamic_cast<providers::DatastoreProvider*>(provider_.get()))
       ds->set_force_full(true);
     else
-      obs_->Log(LogLevel::kInfo, "--force-full is ignored: only datastore storages back up incrementally");
+      obs_->Log(LogLevel::kInfo,
+                "--force-full is ignored: only datastore storages back up incrementally");
   }
   if (!opts_.compress && !opts_.zstd_threads) return Status::OK();
-  auto* dir = dynamic_cast<builtin::DirProvider*>(provider_.get());
+  auto* dir = dynamic_cast<providers::DirProvider*>(provider_.get());
   if (!dir) {
     obs_->Log(LogLevel::kInfo, "compress/zstd options are ignored for provider storages");
     return Status::OK();
@@ -515,9 +523,9 @@ Status Job::CheckProtectedLimit(GuestRun& g) {
     return b.vmid == g.vmid && b.is_protected;
   }));
   if (n >= max_protected_)
-    return FailedPreconditionError(fmt::format(
-        "The number of protected backups per guest is limited to {} on storage '{}'",
-        max_protected_, opts_.storage));
+    return FailedPreconditionError(
+        fmt::format("The number of protected backups per guest is limited to {} on storage '{}'",
+                    max_protected_, opts_.storage));
   return Status::OK();
 }
 

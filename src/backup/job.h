@@ -35,8 +35,8 @@ namespace ctdump::backup {
 
 struct GuestResult {
   std::string vmid;
-  Status status;            // OK or why the guest's backup failed
-  std::string archive;      // archive name, when backup_init succeeded
+  Status status;                 // OK or why the guest's backup failed
+  std::string archive;           // archive name, when backup_init succeeded
   std::optional<uint64_t> size;  // from backup_cleanup's stats
   int64_t seconds = 0;
   int warnings = 0;

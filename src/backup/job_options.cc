@@ -1,10 +1,9 @@
 #include "backup/job_options.h"
 
 #include <dirent.h>
+#include <fmt/format.h>
 
 #include <algorithm>
-
-#include <fmt/format.h>
 
 #include "backup/retention.h"
 #include "ctdump/exclude.h"
@@ -201,30 +200,39 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
 
   if (job.mode) {
     r.mode = *job.mode;
-    if (!ValidMode(r.mode)) return InvalidArgumentError(fmt::format("--mode: unknown mode '{}'", r.mode));
+    if (!ValidMode(r.mode))
+      return InvalidArgumentError(fmt::format("--mode: unknown mode '{}'", r.mode));
   } else if (auto v = node.Get("mode")) {
     r.mode = *v;
-    if (!ValidMode(r.mode)) return InvalidArgumentError(fmt::format("{}: unknown mode '{}'", from_node("mode"), r.mode));
+    if (!ValidMode(r.mode))
+      return InvalidArgumentError(fmt::format("{}: unknown mode '{}'", from_node("mode"), r.mode));
   }
 
-  if (job.bwlimit_kib) r.bwlimit_kib = *job.bwlimit_kib;
+  if (job.bwlimit_kib)
+    r.bwlimit_kib = *job.bwlimit_kib;
   else if (auto v = node.Get("bwlimit")) {
     ASSIGN_OR_RETURN(r.bwlimit_kib, ParseUint(*v, from_node("bwlimit"), UINT64_MAX / 1024));
   }
-  if (job.tmpdir) r.tmpdir = *job.tmpdir;
-  else if (auto v = node.Get("tmpdir")) r.tmpdir = *v;
+  if (job.tmpdir)
+    r.tmpdir = *job.tmpdir;
+  else if (auto v = node.Get("tmpdir"))
+    r.tmpdir = *v;
   if (r.tmpdir.empty() || r.tmpdir[0] != '/')
     return InvalidArgumentError(fmt::format("tmpdir '{}' must be an absolute path", r.tmpdir));
-  if (job.script) r.script = *job.script;
-  else if (auto v = node.Get("script")) r.script = *v;
+  if (job.script)
+    r.script = *job.script;
+  else if (auto v = node.Get("script"))
+    r.script = *v;
   if (!r.script.empty() && !sys::PathExists(r.script))
     return InvalidArgumentError(fmt::format("hook script '{}' does not exist", r.script));
-  if (job.lockwait_minutes) r.lockwait_minutes = *job.lockwait_minutes;
+  if (job.lockwait_minutes)
+    r.lockwait_minutes = *job.lockwait_minutes;
   else if (auto v = node.Get("lockwait")) {
     ASSIGN_OR_RETURN(uint64_t n, ParseUint(*v, from_node("lockwait"), 1000000));
     r.lockwait_minutes = static_cast<uint32_t>(n);
   }
-  if (job.stopwait_minutes) r.stopwait_minutes = *job.stopwait_minutes;
+  if (job.stopwait_minutes)
+    r.stopwait_minutes = *job.stopwait_minutes;
   else if (auto v = node.Get("stopwait")) {
     ASSIGN_OR_RETURN(uint64_t n, ParseUint(*v, from_node("stopwait"), 1000000));
     r.stopwait_minutes = static_cast<uint32_t>(n);
@@ -237,8 +245,10 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
           "--include-mount '{}': give the mount point's absolute path inside the container", m));
     r.include_mounts.push_back(m);
   }
-  if (job.compress) r.compress = *job.compress;
-  else if (auto v = node.Get("compress")) r.compress = *v;
+  if (job.compress)
+    r.compress = *job.compress;
+  else if (auto v = node.Get("compress"))
+    r.compress = *v;
   if (r.compress) {
     auto c = NormalizeCompress(*r.compress);
     if (!c.ok())
@@ -247,15 +257,19 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
     r.compress = *c;
   }
   r.force_full = job.force_full;
-  if (job.zstd_threads) r.zstd_threads = *job.zstd_threads;
+  if (job.zstd_threads)
+    r.zstd_threads = *job.zstd_threads;
   else if (auto v = node.Get("zstd")) {
     ASSIGN_OR_RETURN(uint64_t n, ParseUint(*v, from_node("zstd"), 256));
     r.zstd_threads = static_cast<uint32_t>(n);
   }
-  if (job.notes_template) r.notes_template = *job.notes_template;
-  else if (auto v = node.Get("notes-template")) r.notes_template = *v;
+  if (job.notes_template)
+    r.notes_template = *job.notes_template;
+  else if (auto v = node.Get("notes-template"))
+    r.notes_template = *v;
   RETURN_IF_ERROR(ValidateNotesTemplate(r.notes_template));
-  if (job.is_protected) r.is_protected = *job.is_protected;
+  if (job.is_protected)
+    r.is_protected = *job.is_protected;
   else if (auto v = node.Get("protected")) {
     ASSIGN_OR_RETURN(r.is_protected, ParseBool(*v, from_node("protected")));
   }
@@ -284,12 +298,14 @@ Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const Vzdump
     r.node = *v;
 
   bool std_ex = true;
-  if (job.stdexcludes) std_ex = *job.stdexcludes;
+  if (job.stdexcludes)
+    std_ex = *job.stdexcludes;
   else if (auto v = node.Get("stdexcludes")) {
     ASSIGN_OR_RETURN(std_ex, ParseBool(*v, from_node("stdexcludes")));
   }
   r.exclude_patterns = node.exclude_paths;
-  r.exclude_patterns.insert(r.exclude_patterns.end(), job.exclude_paths.begin(), job.exclude_paths.end());
+  r.exclude_patterns.insert(r.exclude_patterns.end(), job.exclude_paths.begin(),
+                            job.exclude_paths.end());
   if (std_ex) {
     const auto& std_list = StandardExcludes();
     r.exclude_patterns.insert(r.exclude_patterns.end(), std_list.begin(), std_list.end());

@@ -19,28 +19,28 @@ namespace ctdump::backup {
 
 // Where ctdump keeps its state; tests point all of it at a temporary root.
 struct Paths {
-  std::string lxcpath = "/var/lib/lxc";    // --lxcpath; the CLI's default is LXC's lxc.lxcpath
-  std::string config_dir = "/etc/ctdump";  // --config-dir
+  std::string lxcpath = "/var/lib/lxc";     // --lxcpath; the CLI's default is LXC's lxc.lxcpath
+  std::string config_dir = "/etc/ctdump";   // --config-dir
   std::string log_dir = "/var/log/ctdump";  // env CTDUMP_LOG_DIR
-  std::string run_dir = "/run/ctdump";  // env CTDUMP_RUN_DIR: locks, job mounts
+  std::string run_dir = "/run/ctdump";      // env CTDUMP_RUN_DIR: locks, job mounts
 };
 
 struct JobOptions {
   // Containers, in the order given; each element may be a PVE vmid list
   // ("web,db", "web db"): see SplitGuestList.
   std::vector<std::string> vmids;
-  bool all = false;                  // --all: every container under lxcpath
-  std::vector<std::string> exclude;  // --exclude (with --all), vmid lists as `vmids`
+  bool all = false;                    // --all: every container under lxcpath
+  std::vector<std::string> exclude;    // --exclude (with --all), vmid lists as `vmids`
   std::optional<std::string> storage;  // --storage (required after defaults)
   std::optional<std::string> mode;     // snapshot (default, falls back to suspend) | suspend | stop
-  std::vector<std::string> exclude_paths;  // --exclude-path, job's own
-  std::vector<std::string> include_mounts; // --include-mount /path: back up this bind mount too
-  std::optional<bool> stdexcludes;         // default true
-  std::optional<uint64_t> bwlimit_kib;     // KiB/s, 0 = unlimited
-  std::optional<std::string> tmpdir;       // default /var/tmp
-  std::optional<std::string> script;       // hook script
-  std::optional<uint32_t> lockwait_minutes;  // default 180
-  std::optional<uint32_t> stopwait_minutes;  // default 10
+  std::vector<std::string> exclude_paths;     // --exclude-path, job's own
+  std::vector<std::string> include_mounts;    // --include-mount /path: back up this bind mount too
+  std::optional<bool> stdexcludes;            // default true
+  std::optional<uint64_t> bwlimit_kib;        // KiB/s, 0 = unlimited
+  std::optional<std::string> tmpdir;          // default /var/tmp
+  std::optional<std::string> script;          // hook script
+  std::optional<uint32_t> lockwait_minutes;   // default 180
+  std::optional<uint32_t> stopwait_minutes;   // default 10
   std::optional<std::string> compress;        // zstd | gzip | none (built-in dir storage)
   std::optional<uint32_t> zstd_threads;       // --zstd N, 0 = half the cores
   bool force_full = false;                    // --force-full (datastore storage)
@@ -53,7 +53,7 @@ struct JobOptions {
   std::optional<bool> quiet;                  // default false: only warnings and errors shown
   std::optional<std::string> dumpdir;         // write to this directory instead of a storage
   std::optional<std::string> node;            // run only on this node (short host name)
-  std::string command_line;  // logged as "starting new backup job: <command_line>"
+  std::string command_line;                   // logged as "starting new backup job: <command_line>"
 };
 
 // Fully resolved options.

@@ -7,7 +7,7 @@
 
 #include <fstream>
 
-#include "storage/registry.h"
+#include "registry/registry.h"
 #include "sys/file.h"
 
 namespace ctdump::backup {
@@ -92,8 +92,11 @@ TEST(JobOptionsTest, ErrorsNameTheOption) {
     j.vmids = {"c1"};
     auto r = ResolveJobOptions(j, Conf(c.conf), "ctdump.conf", "/x");
     ASSERT_FALSE(r.ok()) << c.conf;
-    if (!c.want.empty()) EXPECT_EQ(r.status().message(), c.want);
-    else EXPECT_NE(r.status().message().find("exclude-path"), std::string::npos) << r.status().message();
+    if (!c.want.empty())
+      EXPECT_EQ(r.status().message(), c.want);
+    else
+      EXPECT_NE(r.status().message().find("exclude-path"), std::string::npos)
+          << r.status().message();
   }
 }
 
@@ -321,8 +324,7 @@ TEST(JobOptionsTest, IoniceRemoveQuietNode) {
              {"remove: maybe\n", "ctdump.conf:1: remove: 'maybe' is not a boolean (0 or 1)"},
              {"quiet: 2\n", "ctdump.conf:1: quiet: '2' is not a boolean (0 or 1)"}};
   for (const auto& b : bad) {
-    auto e = ResolveJobOptions(OneContainer(), Conf(b.conf),
-                               "ctdump.conf", "/x");
+    auto e = ResolveJobOptions(OneContainer(), Conf(b.conf), "ctdump.conf", "/x");
     ASSERT_FALSE(e.ok()) << b.conf;
     EXPECT_EQ(e.status().message(), b.want);
   }
@@ -393,7 +395,7 @@ TEST(ConfigFileTest, RefusesFifoDeviceAndHugeFiles) {
     std::string path = dir + "/" + name;
     auto load = [&]() -> Status {
       if (name == "ctdump.conf") return LoadNodeDefaults(dir).status();
-      return storage::LoadStorageConfig(dir).status();
+      return registry::LoadStorageConfig(dir).status();
     };
     ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
     Status s = load();

@@ -3,16 +3,15 @@
 #include <btrfsutil.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <ctime>
-#include <string_view>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "container/container.h"
 #include "sys/file.h"
@@ -62,11 +61,15 @@ Status Repair(const JournalState& s, Observer* log) {
     note(ct.status());
   } else {
     if (s.frozen && ct->GetState() == container::State::kFrozen) {
-      log->Log(LogLevel::kInfo, fmt::format("thawing container '{}' frozen by interrupted backup (pid {})", s.vmid, s.pid));
+      log->Log(LogLevel::kInfo,
+               fmt::format("thawing container '{}' frozen by interrupted backup (pid {})", s.vmid,
+                           s.pid));
       note(ct->Thaw());
     }
     if (s.stopped && !ct->IsRunning()) {
-      log->Log(LogLevel::kInfo, fmt::format("starting container '{}' stopped by interrupted backup (pid {})", s.vmid, s.pid));
+      log->Log(LogLevel::kInfo,
+               fmt::format("starting container '{}' stopped by interrupted backup (pid {})", s.vmid,
+                           s.pid));
       note(ct->Start());
     }
   }
@@ -75,7 +78,8 @@ Status Repair(const JournalState& s, Observer* log) {
     log->Log(LogLevel::kInfo, fmt::format("removing snapshot '{}' of interrupted backup", snap));
     btrfs_util_error e = btrfs_util_delete_subvolume(snap.c_str(), 0);
     if (e != BTRFS_UTIL_OK)
-      note(IOError(fmt::format("unable to delete snapshot '{}': {}", snap, btrfs_util_strerror(e))));
+      note(
+          IOError(fmt::format("unable to delete snapshot '{}': {}", snap, btrfs_util_strerror(e))));
   }
   for (const auto& dir : s.copies) {
     if (!sys::PathExists(dir)) continue;
@@ -83,7 +87,8 @@ Status Repair(const JournalState& s, Observer* log) {
     note(sys::RemoveTree(dir));
   }
   if (!s.tmpdir.empty() && sys::PathExists(s.tmpdir)) {
-    log->Log(LogLevel::kInfo, fmt::format("removing temporary directory '{}' of interrupted backup", s.tmpdir));
+    log->Log(LogLevel::kInfo,
+             fmt::format("removing temporary directory '{}' of interrupted backup", s.tmpdir));
     note(sys::RemoveTree(s.tmpdir));
   }
   return first;
@@ -128,11 +133,15 @@ Result<int> RepairAbandoned(const std::string& run_dir, Observer* log) {
   std::string dir = run_dir + "/state";
   RemoveStaleTemps(dir, "lxc-", log);
   DIR* d = ::opendir(dir.c_str());
-  if (!d) return errno == ENOENT ? 0 : Result<int>(ErrnoError(errno, fmt::format("Failed to list \"{}\"", dir)));
+  if (!d)
+    return errno == ENOENT
+               ? 0
+               : Result<int>(ErrnoError(errno, fmt::format("Failed to list \"{}\"", dir)));
   std::vector<std::string> files;
   while (struct dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
-    if (n.rfind("lxc-", 0) == 0 && n.size() > 5 && n.ends_with(".json")) files.push_back(dir + "/" + n);
+    if (n.rfind("lxc-", 0) == 0 && n.size() > 5 && n.ends_with(".json"))
+      files.push_back(dir + "/" + n);
   }
   ::closedir(d);
   int repaired = 0;

@@ -27,8 +27,8 @@ struct JournalState {
   pid_t pid = 0;
   std::string vmid;
   std::string lxcpath;
-  bool stopped = false;  // ctdump stopped the container and has not started it again
-  bool frozen = false;   // ctdump froze (or is about to freeze) the container
+  bool stopped = false;                // ctdump stopped the container and has not started it again
+  bool frozen = false;                 // ctdump froze (or is about to freeze) the container
   std::vector<std::string> snapshots;  // btrfs snapshots that may exist
   std::vector<std::string> copies;     // reflink copies (directories) that may exist
   std::string tmpdir;                  // the job's scratch directory

@@ -1,8 +1,8 @@
 #include "backup/retention.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace ctdump::backup {
 namespace {
@@ -26,13 +26,18 @@ Result<std::string> Render(const std::string& t, const NotesVars* vars) {
       std::string var = t.substr(i + 2, end - i - 2);
       const std::string* v = nullptr;
       if (vars) {
-        if (var == "cluster") v = &vars->cluster;
-        else if (var == "guestname") v = &vars->guestname;
-        else if (var == "node") v = &vars->node;
-        else if (var == "vmid") v = &vars->vmid;
+        if (var == "cluster")
+          v = &vars->cluster;
+        else if (var == "guestname")
+          v = &vars->guestname;
+        else if (var == "node")
+          v = &vars->node;
+        else if (var == "vmid")
+          v = &vars->vmid;
       }
       bool known = var == "cluster" || var == "guestname" || var == "node" || var == "vmid";
-      if (!known) return InvalidArgumentError(fmt::format("notes-template: unknown variable '{}'", var));
+      if (!known)
+        return InvalidArgumentError(fmt::format("notes-template: unknown variable '{}'", var));
       if (v) out += *v;
       i = end + 2;
     } else {
@@ -54,8 +59,9 @@ Result<int> PruneGuest(Provider& provider, const std::string& vmid, const PruneO
                        const std::optional<BackupEntry>& current, bool dry_run, Observer* log) {
   if (opts.KeepsEverything()) return 0;
   if (!provider.HasFeature("list_backups") || !provider.HasFeature("delete_backup"))
-    return FailedPreconditionError(fmt::format(
-        "storage '{}' cannot prune: its provider lacks list_backups/delete_backup", provider.storage_id()));
+    return FailedPreconditionError(
+        fmt::format("storage '{}' cannot prune: its provider lacks list_backups/delete_backup",
+                    provider.storage_id()));
   ASSIGN_OR_RETURN(auto list, provider.ListBackups(vmid));
   std::erase_if(list, [&](const BackupEntry& b) { return b.vmid != vmid || b.vmtype != "lxc"; });
   if (current && std::none_of(list.begin(), list.end(),

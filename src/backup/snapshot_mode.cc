@@ -10,11 +10,10 @@
 // leftover of an interrupted run is removed by the next run's Prepare().
 #include <btrfsutil.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include "backup/freeze.h"
 #include "backup/mode.h"
@@ -28,10 +27,10 @@ namespace {
 enum class Method { kBtrfsSnapshot, kReflinkCopy };
 
 struct Volume {
-  std::string key;      // "rootfs", "mp0", ...
-  std::string path;     // in the container ("/" for rootfs)
-  std::string source;   // host directory
-  std::string snapshot; // where the snapshot / copy goes (host)
+  std::string key;       // "rootfs", "mp0", ...
+  std::string path;      // in the container ("/" for rootfs)
+  std::string source;    // host directory
+  std::string snapshot;  // where the snapshot / copy goes (host)
   Method method = Method::kBtrfsSnapshot;
   bool taken = false;
 };
@@ -59,7 +58,8 @@ Status RemoveSnapshot(const Volume& v) {
   if (v.method == Method::kBtrfsSnapshot) {
     btrfs_util_error e = btrfs_util_delete_subvolume(v.snapshot.c_str(), 0);
     if (e != BTRFS_UTIL_OK && sys::PathExists(v.snapshot))
-      return IOError(fmt::format("unable to delete snapshot '{}': {}", v.snapshot, btrfs_util_strerror(e)));
+      return IOError(
+          fmt::format("unable to delete snapshot '{}': {}", v.snapshot, btrfs_util_strerror(e)));
     return Status::OK();
   }
   return sys::RemoveTree(v.snapshot);
@@ -92,8 +92,9 @@ class SnapshotMode : public ModeSession {
         return ModeFailure("some volumes do not support snapshots");
       }
       if (sys::PathExists(v.snapshot)) {
-        ctx_.log->Log(LogLevel::kInfo, fmt::format(
-            "removing leftover snapshot '{}' of an interrupted backup", v.snapshot));
+        ctx_.log->Log(
+            LogLevel::kInfo,
+            fmt::format("removing leftover snapshot '{}' of an interrupted backup", v.snapshot));
         RETURN_IF_ERROR(RemoveSnapshot(v));
       }
     }
@@ -102,7 +103,8 @@ class SnapshotMode : public ModeSession {
 
   Result<ConsistentTree> Enter() override {
     RETURN_IF_ERROR(sys::CheckInterrupted());
-    RETURN_IF_ERROR(ctx_.hooks->RunGuestPhase("pre-stop", "snapshot", ctx_.vmid, *ctx_.hook_env, ctx_.log));
+    RETURN_IF_ERROR(
+        ctx_.hooks->RunGuestPhase("pre-stop", "snapshot", ctx_.vmid, *ctx_.hook_env, ctx_.log));
     ctx_.log->Log(LogLevel::kInfo, "create storage snapshot 'vzdump'");
     Status taken = TakeAll();
     Status thawed = Resume();
@@ -124,13 +126,19 @@ class SnapshotMode : public ModeSession {
       announced = true;
       Status s = RemoveSnapshot(v);
       if (!s.ok()) {
-        ctx_.log->Log(LogLevel::kWarn, "snapshot 'vzdump' was not (fully) removed - " + s.message());
+        ctx_.log->Log(LogLevel::kWarn,
+                      "snapshot 'vzdump' was not (fully) removed - " + s.message());
         if (first.ok()) first = s;
       }
       v.taken = false;
     }
     if (first.ok())
-      ctx_.journal->Update([](JournalState& j) { j.snapshots.clear(); j.copies.clear(); }).IgnoreError();
+      ctx_.journal
+          ->Update([](JournalState& j) {
+            j.snapshots.clear();
+            j.copies.clear();
+          })
+          .IgnoreError();
     return first;
   }
 
@@ -144,8 +152,8 @@ class SnapshotMode : public ModeSession {
   }
 
   Status TakeAll() {
-    bool running = ctx_.container->IsRunning() &&
-                   ctx_.container->GetState() != container::State::kFrozen;
+    bool running =
+        ctx_.container->IsRunning() && ctx_.container->GetState() != container::State::kFrozen;
     // Written before the freeze, so the freeze window holds no fsync.
     RETURN_IF_ERROR(ctx_.journal->Update([&](JournalState& j) {
       j.frozen = running;
@@ -159,11 +167,13 @@ class SnapshotMode : public ModeSession {
         return ErrnoError(errno, fmt::format("Failed to sync \"{}\"", v.source));
       v.taken = true;  // from here on Leave() must remove it
       if (v.method == Method::kBtrfsSnapshot) {
-        btrfs_util_error e = btrfs_util_create_snapshot(v.source.c_str(), v.snapshot.c_str(),
-                                                        BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, nullptr, nullptr);
+        btrfs_util_error e =
+            btrfs_util_create_snapshot(v.source.c_str(), v.snapshot.c_str(),
+                                       BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, nullptr, nullptr);
         if (e != BTRFS_UTIL_OK) {
           v.taken = false;
-          return IOError(fmt::format("unable to snapshot {} ('{}'): {}", v.key, v.source, btrfs_util_strerror(e)));
+          return IOError(fmt::format("unable to snapshot {} ('{}'): {}", v.key, v.source,
+                                     btrfs_util_strerror(e)));
         }
       } else {
         RETURN_IF_ERROR(ReflinkCopy(v));
@@ -187,9 +197,9 @@ class SnapshotMode : public ModeSession {
     ConsistentTree tree{ctx_.directory, {}};
     for (const auto& v : volumes_) {
       if (v.method != Method::kBtrfsSnapshot) tree.copied = true;
-      Result<sys::MountGuard> m = v.path == "/"
-          ? sys::MountGuard::BindReadOnly(v.snapshot, ctx_.directory)
-          : sys::MountGuard::BindReadOnlyBeneath(v.snapshot, ctx_.directory, v.path);
+      Result<sys::MountGuard> m =
+          v.path == "/" ? sys::MountGuard::BindReadOnly(v.snapshot, ctx_.directory)
+                        : sys::MountGuard::BindReadOnlyBeneath(v.snapshot, ctx_.directory, v.path);
       if (!m.ok()) return m.status().WithContext(fmt::format("mount point {}", v.key));
       mounts_.push_back(std::move(*m));
       tree.sources.push_back(v.path == "/" ? "./" : "." + v.path);

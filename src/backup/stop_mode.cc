@@ -1,10 +1,9 @@
 // Mode `stop`: shut the container down cleanly, back up its file systems
 // while nothing runs, start it again.
+#include <fmt/format.h>
 #include <time.h>
 
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "backup/freeze.h"
 #include "backup/mode.h"
@@ -49,7 +48,8 @@ class StopMode : public ModeSession {
 
   Status Resume() override {
     if (!must_restart_) return Status::OK();
-    Status h = ctx_.hooks->RunGuestPhase("pre-restart", "stop", ctx_.vmid, *ctx_.hook_env, ctx_.log);
+    Status h =
+        ctx_.hooks->RunGuestPhase("pre-restart", "stop", ctx_.vmid, *ctx_.hook_env, ctx_.log);
     if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
     ctx_.log->Log(LogLevel::kInfo, "restarting vm");
     Status s = ctx_.container->Start();
@@ -59,14 +59,13 @@ class StopMode : public ModeSession {
       std::this_thread::sleep_for(std::chrono::seconds(1));
       s = ctx_.container->Start();
     }
-    if (!s.ok())
-      return s.WithContext(fmt::format("unable to restart container '{}'", ctx_.vmid));
+    if (!s.ok()) return s.WithContext(fmt::format("unable to restart container '{}'", ctx_.vmid));
     must_restart_ = false;
     ctx_.journal->Update([](JournalState& j) { j.stopped = false; }).IgnoreError();
     h = ctx_.hooks->RunGuestPhase("post-restart", "stop", ctx_.vmid, *ctx_.hook_env, ctx_.log);
     if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
-    ctx_.log->Log(LogLevel::kInfo,
-                  fmt::format("guest is online again after {} seconds", ::time(nullptr) - stopped_at_));
+    ctx_.log->Log(LogLevel::kInfo, fmt::format("guest is online again after {} seconds",
+                                               ::time(nullptr) - stopped_at_));
     return Status::OK();
   }
 
@@ -125,9 +124,7 @@ Status UnmountAll(std::vector<sys::MountGuard>& mounts) {
   return first;
 }
 
-Status ModeFailure(std::string why) {
-  return FailedPreconditionError("mode failure - " + why);
-}
+Status ModeFailure(std::string why) { return FailedPreconditionError("mode failure - " + why); }
 
 bool IsModeFailure(const Status& s) { return s.message().rfind("mode failure - ", 0) == 0; }
 

@@ -26,7 +26,7 @@
 #include "backup/freeze.h"
 #include "backup/mode.h"
 #include "backup/tree_copy.h"
-#include "builtin/worker_relay.h"
+#include "providers/worker_relay.h"
 #include "sys/file.h"
 #include "sys/mount.h"
 #include "sys/signals.h"
@@ -44,7 +44,7 @@ int RunCopier(const std::string& from, const std::string& copy, const TreeCopyOp
     rl.rlim_cur = rl.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &rl);
   }
-  builtin::LineObserver out(1);
+  providers::LineObserver out(1);
   TreeCopier copier(from, copy, options, &out);
   for (int pass = 0; pass < 2; ++pass) {
     if (pass == 1) {
@@ -97,7 +97,7 @@ class SuspendMode : public ModeSession {
     int passes = 0;
     std::string pending;
     Status reported;  // the copier's own error
-    Status synced = builtin::RelayWorker(
+    Status synced = providers::RelayWorker(
         proc, "suspend copier", ctx_.log, [&](const char* d, size_t n) -> Status {
           pending.append(d, n);
           for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {

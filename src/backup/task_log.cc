@@ -77,9 +77,12 @@ std::string EscapeControl(std::string_view text) {
 
 std::string_view LevelPrefix(LogLevel level) {
   switch (level) {
-    case LogLevel::kInfo: return "INFO";
-    case LogLevel::kWarn: return "WARN";
-    case LogLevel::kErr: break;
+    case LogLevel::kInfo:
+      return "INFO";
+    case LogLevel::kWarn:
+      return "WARN";
+    case LogLevel::kErr:
+      break;
   }
   return "ERROR";
 }

@@ -21,7 +21,7 @@
 
 #include "archive/tree_walker.h"
 #include "ctdump/units.h"
-#include "extract/token_bucket.h"
+#include "sys/token_bucket.h"
 #include "sys/unique_fd.h"
 
 namespace ctdump::backup {
@@ -721,7 +721,7 @@ class TreeCopier::Pass : public archive::EntryVisitor {
   std::set<std::string> source_rels_;
   std::set<std::string> protected_;  // the sources and their parents: never deleted
   std::vector<std::pair<std::string, std::array<struct timespec, 2>>> parent_times_;
-  std::optional<extract::TokenBucket> bucket_;
+  std::optional<sys::TokenBucket> bucket_;
   std::vector<char> buf_;
   bool copy_file_range_ = true;
   bool errno_source_ = false;

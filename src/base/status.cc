@@ -1,26 +1,38 @@
 #include "ctdump/status.h"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace ctdump {
 
 std::string_view CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kInvalidArgument: return "InvalidArgument";
-    case Code::kNotFound: return "NotFound";
-    case Code::kAlreadyExists: return "AlreadyExists";
-    case Code::kPermissionDenied: return "PermissionDenied";
-    case Code::kFailedPrecondition: return "FailedPrecondition";
-    case Code::kUnavailable: return "Unavailable";
-    case Code::kDeadlineExceeded: return "DeadlineExceeded";
-    case Code::kCancelled: return "Cancelled";
-    case Code::kDataLoss: return "DataLoss";
-    case Code::kInternal: return "Internal";
-    case Code::kIOError: return "IOError";
+    case Code::kOk:
+      return "OK";
+    case Code::kInvalidArgument:
+      return "InvalidArgument";
+    case Code::kNotFound:
+      return "NotFound";
+    case Code::kAlreadyExists:
+      return "AlreadyExists";
+    case Code::kPermissionDenied:
+      return "PermissionDenied";
+    case Code::kFailedPrecondition:
+      return "FailedPrecondition";
+    case Code::kUnavailable:
+      return "Unavailable";
+    case Code::kDeadlineExceeded:
+      return "DeadlineExceeded";
+    case Code::kCancelled:
+      return "Cancelled";
+    case Code::kDataLoss:
+      return "DataLoss";
+    case Code::kInternal:
+      return "Internal";
+    case Code::kIOError:
+      return "IOError";
   }
   return "Unknown";
 }
@@ -51,14 +63,27 @@ Status IOError(std::string m) { return Status(Code::kIOError, std::move(m)); }
 Status ErrnoError(int err, std::string_view what) {
   Code code = Code::kIOError;
   switch (err) {
-    case ENOENT: code = Code::kNotFound; break;
+    case ENOENT:
+      code = Code::kNotFound;
+      break;
     case EACCES:
-    case EPERM: code = Code::kPermissionDenied; break;
-    case EEXIST: code = Code::kAlreadyExists; break;
-    case EINTR: code = Code::kCancelled; break;
-    case EINVAL: code = Code::kInvalidArgument; break;
-    case ETIMEDOUT: code = Code::kDeadlineExceeded; break;
-    default: break;
+    case EPERM:
+      code = Code::kPermissionDenied;
+      break;
+    case EEXIST:
+      code = Code::kAlreadyExists;
+      break;
+    case EINTR:
+      code = Code::kCancelled;
+      break;
+    case EINVAL:
+      code = Code::kInvalidArgument;
+      break;
+    case ETIMEDOUT:
+      code = Code::kDeadlineExceeded;
+      break;
+    default:
+      break;
   }
   return Status(code, fmt::format("{}: {}", what, std::strerror(err)));
 }

@@ -1,8 +1,8 @@
 #include "ctdump/status.h"
 
-#include <cerrno>
-
 #include <gtest/gtest.h>
+
+#include <cerrno>
 
 namespace ctdump {
 namespace {
@@ -38,8 +38,7 @@ TEST(StatusTest, WithContextPrefixesMessage) {
 
 TEST(StatusTest, ErrnoMapping) {
   EXPECT_EQ(ErrnoError(ENOENT, "open \"/x\"").code(), Code::kNotFound);
-  EXPECT_EQ(ErrnoError(ENOENT, "open \"/x\"").message(),
-            "open \"/x\": No such file or directory");
+  EXPECT_EQ(ErrnoError(ENOENT, "open \"/x\"").message(), "open \"/x\": No such file or directory");
   EXPECT_EQ(ErrnoError(EACCES, "x").code(), Code::kPermissionDenied);
   EXPECT_EQ(ErrnoError(EIO, "x").code(), Code::kIOError);
 }

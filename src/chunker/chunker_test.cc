@@ -145,7 +145,8 @@ std::vector<size_t> DefinitionCuts(const ChunkerParams& p, const std::vector<uin
     g = z ^ (z >> 31);
   }
   const int bits = std::countr_zero(p.avg_size);
-  const uint64_t small = ~uint64_t{0} << (64 - (bits + 2)), large = ~uint64_t{0} << (64 - (bits - 2));
+  const uint64_t small = ~uint64_t{0} << (64 - (bits + 2)),
+                 large = ~uint64_t{0} << (64 - (bits - 2));
   std::vector<size_t> cuts;
   uint64_t h = 0;
   size_t length = 0;
@@ -174,7 +175,8 @@ TEST_P(ChunkerParamsTest, CutsLikeTheDefinition) {
   for (const auto& data : {RandomBytes(6 * kMiB + 3, 0xdef), text}) {
     EXPECT_EQ(Cuts(p, data), DefinitionCuts(p, data));
     std::mt19937 rng(7);
-    EXPECT_EQ(CutsInPieces(Chunker(p), data, [&] { return 1 + rng() % 300; }), DefinitionCuts(p, data));
+    EXPECT_EQ(CutsInPieces(Chunker(p), data, [&] { return 1 + rng() % 300; }),
+              DefinitionCuts(p, data));
   }
 }
 

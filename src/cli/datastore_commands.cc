@@ -1,24 +1,23 @@
 #include "cli/datastore_commands.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <ctime>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "backup/task_log.h"
-#include "builtin/datastore_provider.h"
 #include "crypt/crypt.h"
 #include "datastore/maintenance.h"
 #include "datastore/reader.h"
 #include "datastore/tar_export.h"
 #include "extract/extract.h"
 #include "fuse/snapshot_fs.h"
-#include "storage/registry.h"
-#include "store/local_backend.h"
+#include "objstore/local_backend.h"
+#include "providers/datastore_provider.h"
+#include "registry/registry.h"
 #include "sys/file.h"
 
 namespace ctdump::cli {
@@ -33,13 +32,13 @@ int Fail(const CommandContext& c, const Status& s) {
 
 Result<std::unique_ptr<datastore::Datastore>> OpenById(const CommandContext& c,
                                                        const std::string& id) {
-  ASSIGN_OR_RETURN(auto storages, storage::LoadStorageConfig(c.config_dir));
+  ASSIGN_OR_RETURN(auto storages, registry::LoadStorageConfig(c.config_dir));
   for (const auto& s : storages) {
     if (s.id != id) continue;
     if (s.type != "datastore")
       return InvalidArgumentError(
           fmt::format("storage '{}' is of type '{}', not a datastore", id, s.type));
-    return builtin::OpenDatastore(s);
+    return providers::OpenDatastore(s);
   }
   return NotFoundError(fmt::format("storage '{}' does not exist", id));
 }
@@ -63,13 +62,20 @@ Result<Volume> OpenVolume(const CommandContext& c, const std::string& volid) {
 
 char TypeChar(uint32_t mode) {
   switch (mode & S_IFMT) {
-    case S_IFDIR: return 'd';
-    case S_IFLNK: return 'l';
-    case S_IFCHR: return 'c';
-    case S_IFBLK: return 'b';
-    case S_IFIFO: return 'p';
-    case S_IFSOCK: return 's';
-    default: return '-';
+    case S_IFDIR:
+      return 'd';
+    case S_IFLNK:
+      return 'l';
+    case S_IFCHR:
+      return 'c';
+    case S_IFBLK:
+      return 'b';
+    case S_IFIFO:
+      return 'p';
+    case S_IFSOCK:
+      return 's';
+    default:
+      return '-';
   }
 }
 
@@ -114,12 +120,13 @@ int RunDatastoreCreate(const CommandContext& c, const std::string& path) {
                        fmt::format("datastore path \"{}\" must be an absolute path", path)));
   Status made = sys::MakeDirs(path, 0700);  // a missing directory is created
   if (!made.ok()) return Fail(c, made);
-  store::LocalBackendOptions bo;
+  objstore::LocalBackendOptions bo;
   bo.file_mode = 0600;  // as OpenDatastore: other containers' data, root only
   bo.dir_mode = 0700;
-  auto backend = store::OpenLocalBackend(path, bo);
+  auto backend = objstore::OpenLocalBackend(path, bo);
   if (!backend.ok()) return Fail(c, backend.status());
-  auto ds = datastore::Datastore::Create(std::move(*backend), fmt::format("datastore \"{}\"", path));
+  auto ds =
+      datastore::Datastore::Create(std::move(*backend), fmt::format("datastore \"{}\"", path));
   if (!ds.ok()) return Fail(c, ds.status());
   c.out->Log(LogLevel::kInfo,
              fmt::format("created a datastore in \"{}\"; use it with a storage.cfg section like "
@@ -216,9 +223,9 @@ int RunCatalog(const CommandContext& c, const std::string& volid, const std::str
     found = true;
     std::string shown = "/" + e.path;
     if (c.json) {
-      json j = {{"path", shown},       {"type", std::string(1, TypeChar(e.mode))},
+      json j = {{"path", shown},          {"type", std::string(1, TypeChar(e.mode))},
                 {"mode", e.mode & 07777}, {"uid", e.uid},
-                {"gid", e.gid},         {"size", e.size},
+                {"gid", e.gid},           {"size", e.size},
                 {"mtime", e.mtime_sec}};
       if (!e.link.empty()) j[e.is_hardlink() ? "hardlink" : "target"] = "/" + e.link;
       if (!e.link.empty() && !e.is_hardlink()) j["target"] = e.link;
@@ -230,9 +237,8 @@ int RunCatalog(const CommandContext& c, const std::string& volid, const std::str
       return Status::OK();
     }
     // Text: control characters and bytes that are not UTF-8 as \xHH, one entry a line.
-    std::string line = fmt::format("{} {:>6} {:>6} {:>12} {} {}", ModeString(e.mode), e.uid,
-                                   e.gid, e.size, TimeString(e.mtime_sec),
-                                   backup::EscapeControl(shown));
+    std::string line = fmt::format("{} {:>6} {:>6} {:>12} {} {}", ModeString(e.mode), e.uid, e.gid,
+                                   e.size, TimeString(e.mtime_sec), backup::EscapeControl(shown));
     if (S_ISLNK(e.mode)) line += " -> " + backup::EscapeControl(e.link);
     if (e.is_hardlink()) line += " link to /" + backup::EscapeControl(e.link);
     fmt::print("{}\n", line);
@@ -240,14 +246,16 @@ int RunCatalog(const CommandContext& c, const std::string& volid, const std::str
   });
   if (!s.ok()) return Fail(c, s);
   if (c.json) fmt::print("{}\n", out.dump(1, ' ', false, json::error_handler_t::replace));
-  if (!found) return Fail(c, NotFoundError(fmt::format("'/{}' is not in backup '{}'", *prefix, volid)));
+  if (!found)
+    return Fail(c, NotFoundError(fmt::format("'/{}' is not in backup '{}'", *prefix, volid)));
   return 0;
 }
 
 int RunRestoreFile(const CommandContext& c, const std::string& volid,
                    const std::vector<std::string>& paths, const std::string& target,
                    bool keep_privileges) {
-  if (::geteuid() != 0) return Fail(c, PermissionDeniedError("ctdump restore-file must run as root"));
+  if (::geteuid() != 0)
+    return Fail(c, PermissionDeniedError("ctdump restore-file must run as root"));
   auto v = OpenVolume(c, volid);
   if (!v.ok()) return Fail(c, v.status());
   datastore::ExportOptions eo;
@@ -257,7 +265,8 @@ int RunRestoreFile(const CommandContext& c, const std::string& volid,
     eo.paths.push_back(*n);
   }
   if (target.empty() || target[0] != '/')
-    return Fail(c, InvalidArgumentError(fmt::format("--target \"{}\" must be an absolute path", target)));
+    return Fail(
+        c, InvalidArgumentError(fmt::format("--target \"{}\" must be an absolute path", target)));
   Status made = sys::MakeDirs(target, 0755);
   if (!made.ok()) return Fail(c, made);
   auto reader = datastore::SnapshotReader::Open(*v->ds, v->volname);

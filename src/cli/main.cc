@@ -7,15 +7,14 @@
 // Exit codes (README "Exit codes"): 0 success, 1 a job or command failed,
 // 2 usage error (unknown command or option, missing or invalid argument or
 // option value, also a wrong value or unknown key in ctdump.conf).
+#include <fmt/format.h>
+#include <lxc/lxccontainer.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
-#include <lxc/lxccontainer.h>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "backup/job.h"
@@ -26,12 +25,12 @@
 #include "cli/datastore_commands.h"
 #include "cli/renderer.h"
 #include "cli/verify_command.h"
+#include "ctdump/idmap.h"
+#include "ctdump/version.h"
+#include "registry/registry.h"
 #include "restore/guest_config.h"
 #include "restore/restore.h"
 #include "restore/restore_journal.h"
-#include "ctdump/idmap.h"
-#include "ctdump/version.h"
-#include "storage/registry.h"
 #include "sys/file.h"
 #include "sys/lock_file.h"
 #include "sys/signals.h"
@@ -86,8 +85,8 @@ int RunBackup(const Globals& g, backup::JobOptions job) {
     renderer->Log(LogLevel::kErr, node.status().message());
     return ExitCodeOf(node.status());
   }
-  auto opts = backup::ResolveJobOptions(job, *node, g.paths.config_dir + "/ctdump.conf",
-                                        g.paths.lxcpath);
+  auto opts =
+      backup::ResolveJobOptions(job, *node, g.paths.config_dir + "/ctdump.conf", g.paths.lxcpath);
   if (!opts.ok()) {
     renderer->Log(LogLevel::kErr, opts.status().message());
     return ExitCodeOf(opts.status());
@@ -102,7 +101,8 @@ int RunBackup(const Globals& g, backup::JobOptions job) {
     nodename = nodename.substr(0, nodename.find('.'));
     if (opts->node != nodename) {
       renderer->Log(LogLevel::kInfo, fmt::format("skipping backup job: it is for node '{}', this "
-                                                 "is node '{}'", opts->node, nodename));
+                                                 "is node '{}'",
+                                                 opts->node, nodename));
       return kExitOk;
     }
   }
@@ -114,8 +114,8 @@ int RunBackup(const Globals& g, backup::JobOptions job) {
 // storage.cfg -> the provider of storage `id`.
 Result<std::unique_ptr<Provider>> OpenConfigured(const Globals& g, const std::string& id,
                                                  Observer* observer) {
-  ASSIGN_OR_RETURN(auto storages, storage::LoadStorageConfig(g.paths.config_dir));
-  return storage::OpenStorage(storages, id, observer);
+  ASSIGN_OR_RETURN(auto storages, registry::LoadStorageConfig(g.paths.config_dir));
+  return registry::OpenStorage(storages, id, observer);
 }
 
 int RunList(const Globals& g, const std::string& storage, const std::string& vmid) {
@@ -160,7 +160,7 @@ int RunPrune(const Globals& g, const std::string& storage, const std::string& vm
     renderer->Log(LogLevel::kErr, s.message());
     return 1;
   };
-  auto storages = storage::LoadStorageConfig(g.paths.config_dir);
+  auto storages = registry::LoadStorageConfig(g.paths.config_dir);
   if (!storages.ok()) return fail(storages.status());
   std::string text = opts_text;
   if (text.empty()) {
@@ -178,13 +178,14 @@ int RunPrune(const Globals& g, const std::string& storage, const std::string& vm
     renderer->Log(LogLevel::kInfo, "retention keeps everything (keep-all): nothing to prune");
     return 0;
   }
-  auto p = storage::OpenStorage(*storages, storage, renderer.get());
+  auto p = registry::OpenStorage(*storages, storage, renderer.get());
   if (!p.ok()) return fail(p.status());
   renderer->Log(LogLevel::kInfo, "retention: " + opts->ToString());
   auto n = backup::PruneGuest(**p, vmid, *opts, std::nullopt, dry_run, renderer.get());
   Status sh = (*p)->Shutdown();
   if (!n.ok()) return fail(n.status());
-  renderer->Log(LogLevel::kInfo, fmt::format("{} {} backup(s)", dry_run ? "would prune" : "pruned", *n));
+  renderer->Log(LogLevel::kInfo,
+                fmt::format("{} {} backup(s)", dry_run ? "would prune" : "pruned", *n));
   if (!sh.ok()) renderer->Log(LogLevel::kWarn, sh.message());
   return 0;
 }
@@ -214,7 +215,8 @@ int RunDelete(const Globals& g, const std::string& volid) {
   auto renderer = MakeRenderer(g);
   auto colon = volid.find(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == volid.size()) {
-    renderer->Log(LogLevel::kErr, fmt::format("volume '{}' is not of the form <storage>:<volname>", volid));
+    renderer->Log(LogLevel::kErr,
+                  fmt::format("volume '{}' is not of the form <storage>:<volname>", volid));
     return kExitUsage;
   }
   std::string storage = volid.substr(0, colon), volname = volid.substr(colon + 1);
@@ -251,7 +253,8 @@ Status CheckRestoreArguments(const restore::RestoreOptions& o) {
     auto map = IdMap::Parse(o.idmap, true);
     if (!map.ok()) return map.status().WithContext("--idmap");
   }
-  if (!o.hostname.empty()) RETURN_IF_ERROR(restore::CheckHostname(o.hostname).WithContext("--hostname"));
+  if (!o.hostname.empty())
+    RETURN_IF_ERROR(restore::CheckHostname(o.hostname).WithContext("--hostname"));
   return Status::OK();
 }
 
@@ -301,7 +304,8 @@ int Main(int argc, char** argv) {
                 "with --all: containers to skip (a list: a,b or 'a b'; repeatable)")
       ->allow_extra_args(false);
   b->add_option("--storage", job.storage, "storage id from storage.cfg");
-  b->add_option("--mode", job.mode, "backup mode: snapshot (default), suspend or stop")->check(CLI::IsMember({"stop", "suspend", "snapshot"}));
+  b->add_option("--mode", job.mode, "backup mode: snapshot (default), suspend or stop")
+      ->check(CLI::IsMember({"stop", "suspend", "snapshot"}));
   b->add_option("--exclude-path", job.exclude_paths,
                 "exclude files matching this glob (repeatable)")
       ->allow_extra_args(false);
@@ -332,8 +336,9 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(0u, 256u));
   b->add_flag("--force-full", job.force_full,
               "datastore storage: read every file, ignoring the previous backup");
-  b->add_option("--notes-template", job.notes_template,
-                "notes for the backup: {{guestname}} {{node}} {{vmid}} {{cluster}}, \\n for newlines");
+  b->add_option(
+      "--notes-template", job.notes_template,
+      "notes for the backup: {{guestname}} {{node}} {{vmid}} {{cluster}}, \\n for newlines");
   b->add_option("--protected", job.is_protected, "mark the backup protected (0|1)");
   b->add_option("--prune-backups", job.prune_backups,
                 "retention, e.g. keep-last=3,keep-daily=7 (default: the storage's)");
@@ -346,8 +351,9 @@ int Main(int argc, char** argv) {
   pr->add_option("--prune-backups", prune_opts, "retention (default: the storage's prune-backups)");
   pr->add_flag("--dry-run", prune_dry_run, "only show what would be removed");
 
-  auto* cl = app.add_subcommand(
-      "cleanup", "repair what a killed ctdump left: thaw/start containers, remove snapshots and half-restored containers");
+  auto* cl = app.add_subcommand("cleanup",
+                                "repair what a killed ctdump left: thaw/start containers, remove "
+                                "snapshots and half-restored containers");
 
   std::string list_storage, list_vmid;
   auto* l = app.add_subcommand("list", "list backups on a storage");
@@ -363,10 +369,12 @@ int Main(int argc, char** argv) {
   auto* r = app.add_subcommand("restore", "restore a backup into a new container");
   r->add_option("volume", ro.volid, "<storage>:<volname>")->required();
   r->add_option("ct", ro.name, "name of the new container")->required();
-  r->add_option("--unprivileged", unpriv,
-                "1: unprivileged, 0: privileged (default: as backed up; a privileged backup needs 0 or 1)")
+  r->add_option(
+       "--unprivileged", unpriv,
+       "1: unprivileged, 0: privileged (default: as backed up; a privileged backup needs 0 or 1)")
       ->check(CLI::IsMember({0, 1}));
-  r->add_option("--rootfs", ro.rootfs_dir, "root file system directory (default <lxcpath>/<ct>/rootfs)");
+  r->add_option("--rootfs", ro.rootfs_dir,
+                "root file system directory (default <lxcpath>/<ct>/rootfs)");
   r->add_option("--rootfs-storage", ro.rootfs_storage, "btrfs:<path>: a new subvolume <path>/<ct>");
   r->add_option("--idmap", ro.idmap, "ID map entry, e.g. \"u 0 200000 65536\" (repeatable)")
       ->allow_extra_args(false);
@@ -377,8 +385,9 @@ int Main(int argc, char** argv) {
   r->add_flag("--unique", ro.unique, "new random MAC addresses for the container's networks");
   r->add_option("--hostname", ro.hostname, "host name of the new container (default: as backed up)")
       ->check([](const std::string& v) {
-        return v.empty() ? std::string("--hostname must not be empty (leave it out to keep the backup's)")
-                         : std::string();
+        return v.empty()
+                   ? std::string("--hostname must not be empty (leave it out to keep the backup's)")
+                   : std::string();
       });
 
   auto* key = app.add_subcommand("key", "manage datastore encryption keys");
@@ -415,10 +424,12 @@ int Main(int argc, char** argv) {
   std::string rf_volume, rf_target;
   std::vector<std::string> rf_paths;
   bool rf_keep_privileges = false;
-  auto* rf = app.add_subcommand("restore-file", "restore files or directories of a datastore backup");
+  auto* rf =
+      app.add_subcommand("restore-file", "restore files or directories of a datastore backup");
   rf->add_option("volume", rf_volume, "<storage>:<volname>")->required();
   rf->add_option("path", rf_paths, "paths in the backup (e.g. /etc/hosts)")->required();
-  rf->add_option("--target", rf_target, "directory to restore into (created if missing)")->required();
+  rf->add_option("--target", rf_target, "directory to restore into (created if missing)")
+      ->required();
   rf->add_flag("--keep-setuid-and-caps", rf_keep_privileges,
                "keep setuid/setgid bits and file capabilities (default: removed)");
 
@@ -465,8 +476,8 @@ int Main(int argc, char** argv) {
   }
   if (*gcc) return RunGc(cc, gc_storage, gc_dry_run);
   // A volume not of the form <storage>:<volname> is a usage error.
-  for (auto [given, volid] : {std::pair{bool(*cat), &cat_volume}, {bool(*rf), &rf_volume},
-                              {bool(*mnt), &mnt_volume}}) {
+  for (auto [given, volid] :
+       {std::pair{bool(*cat), &cat_volume}, {bool(*rf), &rf_volume}, {bool(*mnt), &mnt_volume}}) {
     auto colon = volid->find(':');
     if (given && (colon == std::string::npos || colon == 0 || colon + 1 == volid->size())) {
       renderer->Log(LogLevel::kErr,

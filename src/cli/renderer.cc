@@ -1,10 +1,9 @@
 #include "cli/renderer.h"
 
+#include <fmt/format.h>
 #include <time.h>
 
 #include <cstdio>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "backup/task_log.h"
@@ -111,7 +110,9 @@ class JsonRenderer : public Renderer {
   void JobEnd(const backup::JobResult& r) override {
     nlohmann::json guests = nlohmann::json::array();
     for (const auto& g : r.guests) {
-      nlohmann::json j = {{"vmid", g.vmid}, {"ok", g.status.ok()}, {"seconds", g.seconds},
+      nlohmann::json j = {{"vmid", g.vmid},
+                          {"ok", g.status.ok()},
+                          {"seconds", g.seconds},
                           {"warnings", g.warnings}};
       if (!g.archive.empty()) j["archive"] = g.archive;
       if (g.size) j["size"] = *g.size;

@@ -27,7 +27,6 @@ class Renderer : public Observer {
 std::unique_ptr<Renderer> MakeTextRenderer(bool terminal);
 std::unique_ptr<Renderer> MakeJsonRenderer();
 
-
 }  // namespace ctdump::cli
 
 #endif  // CTDUMP_CLI_RENDERER_H_

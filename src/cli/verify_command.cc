@@ -6,8 +6,8 @@
 #include <chrono>
 
 #include "ctdump/units.h"
+#include "registry/registry.h"
 #include "restore/archive_check.h"
-#include "storage/registry.h"
 
 namespace ctdump::cli {
 namespace {
@@ -51,9 +51,9 @@ int VerifyArchives(const CommandContext& c, Provider& p, const std::string& stor
       continue;
     }
     bytes += check->read_bytes;
-    c.out->Log(LogLevel::kInfo, fmt::format("backup '{}:{}' is intact: {} entries, {} of data",
-                                            storage, name, check->entries,
-                                            HumanBytes(check->data_bytes)));
+    c.out->Log(LogLevel::kInfo,
+               fmt::format("backup '{}:{}' is intact: {} entries, {} of data", storage, name,
+                           check->entries, HumanBytes(check->data_bytes)));
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   c.out->Log(LogLevel::kInfo,
@@ -67,13 +67,13 @@ int VerifyArchives(const CommandContext& c, Provider& p, const std::string& stor
 
 int RunVerifyStorage(const CommandContext& c, const std::string& storage,
                      const std::optional<std::string>& volume) {
-  auto storages = storage::LoadStorageConfig(c.config_dir);
+  auto storages = registry::LoadStorageConfig(c.config_dir);
   if (!storages.ok()) return Fail(c, storages.status());
   auto section = std::find_if(storages->begin(), storages->end(),
                               [&](const Section& s) { return s.id == storage; });
   if (section != storages->end() && section->type == "datastore")
     return RunVerify(c, storage, volume);
-  auto p = storage::OpenStorage(*storages, storage, c.out);
+  auto p = registry::OpenStorage(*storages, storage, c.out);
   if (!p.ok()) return Fail(c, p.status());
   int rc = VerifyArchives(c, **p, storage, volume);
   Status sh = (*p)->Shutdown();

@@ -1,9 +1,12 @@
 #include "container/container.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <linux/close_range.h>
+#include <lxc/lxccontainer.h>
 #include <sched.h>
 #include <signal.h>
-#include <linux/close_range.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,10 +17,6 @@
 #include <sstream>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <lxc/lxccontainer.h>
 
 #include "sys/file.h"
 #include "sys/signals.h"
@@ -52,7 +51,9 @@ Container::Container(std::string name, std::string lxcpath, lxc_container* c)
     : name_(std::move(name)), lxcpath_(std::move(lxcpath)), c_(c) {}
 
 Container::Container(Container&& o) noexcept
-    : name_(std::move(o.name_)), lxcpath_(std::move(o.lxcpath_)), c_(std::exchange(o.c_, nullptr)) {}
+    : name_(std::move(o.name_)),
+      lxcpath_(std::move(o.lxcpath_)),
+      c_(std::exchange(o.c_, nullptr)) {}
 
 Container& Container::operator=(Container&& o) noexcept {
   if (this != &o) {
@@ -85,8 +86,7 @@ State Container::GetState() const {
   State s = ParseState(c_->state(c_));
   // liblxc's state comes from its monitor, which does not notice a freezer
   // written directly (as Freeze() does): the cgroup is the truth.
-  if (s == State::kRunning || s == State::kFrozen || s == State::kThawed ||
-      s == State::kFreezing) {
+  if (s == State::kRunning || s == State::kFrozen || s == State::kThawed || s == State::kFreezing) {
     auto path = FreezerStatePath();
     if (path.ok()) {
       bool v2 = path->ends_with("cgroup.freeze");
@@ -160,10 +160,9 @@ Status Container::Start(std::chrono::seconds timeout) {
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-    return IOError(fmt::format("failed to start container '{}' (see its LXC log{})", name_,
-                               WIFEXITED(st) && WEXITSTATUS(st) == 2
-                                   ? "; could not enter the host mount namespace"
-                                   : ""));
+    return IOError(fmt::format(
+        "failed to start container '{}' (see its LXC log{})", name_,
+        WIFEXITED(st) && WEXITSTATUS(st) == 2 ? "; could not enter the host mount namespace" : ""));
   }
   if (!c_->wait(c_, "RUNNING", static_cast<int>(timeout.count())))
     return DeadlineExceededError(
@@ -226,15 +225,17 @@ static std::string DescribeTasks(const std::string& cgroup_dir) {
       // "pid (comm) S ...": comm may hold spaces and parentheses.
       auto close = stat->rfind(')');
       auto open = stat->find('(');
-      if (close == std::string::npos || open == std::string::npos || close + 2 >= stat->size()) continue;
-      out.push_back(fmt::format("{} {} {} {}", tid, stat->substr(open, close - open + 1), (*stat)[close + 2],
-                                wchan.ok() && !wchan->empty() ? *wchan : "-"));
+      if (close == std::string::npos || open == std::string::npos || close + 2 >= stat->size())
+        continue;
+      out.push_back(fmt::format("{} {} {} {}", tid, stat->substr(open, close - open + 1),
+                                (*stat)[close + 2], wchan.ok() && !wchan->empty() ? *wchan : "-"));
     }
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec))
       if (e.is_directory(ec)) dirs.push_back(e.path().string());
   }
-  return out.empty() ? "no tasks found" : fmt::format("tasks (tid comm state wchan): {}", fmt::join(out, "; "));
+  return out.empty() ? "no tasks found"
+                     : fmt::format("tasks (tid comm state wchan): {}", fmt::join(out, "; "));
 }
 
 // A cgroup can stay "freezing" for good when the request races a fork or an
@@ -271,8 +272,8 @@ Status Container::Freeze(int* attempts) {
     std::string tasks = last ? DescribeTasks(dir) : std::string();
     RETURN_IF_ERROR(WriteSmall(path, v2 ? "0" : "THAWED"));
     if (last)
-      return DeadlineExceededError(fmt::format("container '{}' did not freeze within 30 s ({} attempts); {}",
-                                               name_, attempt, tasks));
+      return DeadlineExceededError(fmt::format(
+          "container '{}' did not freeze within 30 s ({} attempts); {}", name_, attempt, tasks));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }

@@ -21,7 +21,17 @@ struct lxc_container;
 
 namespace ctdump::container {
 
-enum class State { kStopped, kStarting, kRunning, kStopping, kAborting, kFreezing, kFrozen, kThawed, kUnknown };
+enum class State {
+  kStopped,
+  kStarting,
+  kRunning,
+  kStopping,
+  kAborting,
+  kFreezing,
+  kFrozen,
+  kThawed,
+  kUnknown
+};
 
 class Container {
  public:

@@ -1,5 +1,3 @@
-#include "datastore/codec.h"
-
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -12,6 +10,7 @@
 #include <vector>
 
 #include "datastore/blob_format.h"
+#include "datastore/codec.h"
 #include "datastore/datastore_test_util.h"
 #include "datastore/entry_format.h"
 #include "datastore/index_format.h"

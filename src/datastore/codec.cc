@@ -1,13 +1,12 @@
 #include "datastore/codec.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <zstd.h>
 
 #include <bit>
 #include <cstring>
 #include <memory>
-
-#include <fmt/format.h>
 
 #include "datastore/index_format.h"
 #include "datastore/manifest_format.h"
@@ -192,8 +191,8 @@ Result<std::string> DecodeBlob(std::string_view blob, BlobType type, const crypt
                       crypt::FingerprintString(key->fingerprint())));
     const auto* iv = reinterpret_cast<const uint8_t*>(blob.data() + 64);
     const auto* tag = reinterpret_cast<const uint8_t*>(blob.data() + 76);
-    Status s = key->Decrypt(blob.substr(kBlobEncryptedHeaderSize),
-                            blob.substr(0, kBlobAadSize), iv, tag, &decrypted);
+    Status s = key->Decrypt(blob.substr(kBlobEncryptedHeaderSize), blob.substr(0, kBlobAadSize), iv,
+                            tag, &decrypted);
     if (!s.ok()) return Damaged(what, "authentication failed (GCM tag mismatch)");
     payload = decrypted;
   } else {
@@ -210,14 +209,14 @@ Result<std::string> DecodeBlob(std::string_view blob, BlobType type, const crypt
     size_t n = ZSTD_decompressDCtx(ThreadDctx(), plain.data(), plain.size(), payload.data(),
                                    payload.size());
     if (ZSTD_isError(n) || n != info.raw_size)
-      return Damaged(what, fmt::format("zstd: {}", ZSTD_isError(n) ? ZSTD_getErrorName(n)
-                                                                    : "short frame"));
+      return Damaged(
+          what, fmt::format("zstd: {}", ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame"));
   } else {
     if (payload.size() != info.raw_size) return Damaged(what, "payload size mismatch");
     plain.assign(payload);
   }
-  Digest got = info.fingerprint ? key->KeyedDigest(plain.data(), plain.size())
-                                : crypt::Sha256(plain);
+  Digest got =
+      info.fingerprint ? key->KeyedDigest(plain.data(), plain.size()) : crypt::Sha256(plain);
   if (got != info.digest) return Damaged(what, "digest mismatch");
   if (expected && *expected != info.digest)
     return Damaged(what, "content does not match its name or reference");

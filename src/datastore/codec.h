@@ -9,13 +9,12 @@
 #define CTDUMP_DATASTORE_CODEC_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "crypt/crypt.h"
 #include "ctdump/status.h"
@@ -31,7 +30,7 @@ Digest ComputeDigest(const crypt::Key* key, std::string_view plain);
 
 struct BlobOptions {
   BlobType type = BlobType::kChunk;
-  int zstd_level = 1;       // 0: store uncompressed
+  int zstd_level = 1;  // 0: store uncompressed
   const crypt::Key* key = nullptr;
 };
 

@@ -1,12 +1,11 @@
 #include "datastore/datastore.h"
 
+#include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <ctime>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "datastore/manifest_format.h"
@@ -52,9 +51,10 @@ std::string FormatVolume(const std::string& vmid, int64_t time) {
 
 Result<VolumeName> ParseVolume(const std::string& volname) {
   auto bad = [&volname](std::string_view why) {
-    return InvalidArgumentError(fmt::format("'{}' is not a datastore volume ({}; expected "
-                                            "ct/<container>/YYYY-MM-DDTHH_MM_SSZ)",
-                                            volname, why));
+    return InvalidArgumentError(
+        fmt::format("'{}' is not a datastore volume ({}; expected "
+                    "ct/<container>/YYYY-MM-DDTHH_MM_SSZ)",
+                    volname, why));
   };
   if (!volname.starts_with("ct/")) return bad("no ct/ prefix");
   size_t slash = volname.find('/', 3);
@@ -209,15 +209,16 @@ Result<Manifest> Datastore::ReadManifest(const std::string& volname) {
   return m;
 }
 
-Result<std::vector<IndexEntry>> Datastore::ReadIndex(const std::string& volname,
-                                                     const Manifest& m, const std::string& file) {
+Result<std::vector<IndexEntry>> Datastore::ReadIndex(const std::string& volname, const Manifest& m,
+                                                     const std::string& file) {
   const ManifestFile* f = m.File(file);
   std::string object = SnapshotPrefix(volname) + file;
   if (!f) return DataLossError(fmt::format("manifest of '{}' lists no {}", volname, file));
   ASSIGN_OR_RETURN(std::string blob, Fetch(object));
   std::string what = fmt::format("index '{}'", object);
   ASSIGN_OR_RETURN(std::string plain, DecodeBlob(blob, BlobType::kIndex, key(), &f->digest, what));
-  if (plain.size() != f->size) return DataLossError(what + " has another size than its manifest says");
+  if (plain.size() != f->size)
+    return DataLossError(what + " has another size than its manifest says");
   return ParseIndex(plain, what);
 }
 
@@ -359,9 +360,9 @@ Status Datastore::DeleteSnapshot(const std::string& volname) {
   ASSIGN_OR_RETURN(std::vector<LockInfo> locks, ListLocks(BackupLockName(v.vmid)));
   for (const auto& l : locks) {
     if (l.parent && *l.parent == volname)
-      return FailedPreconditionError(fmt::format(
-          "backup '{}' is the base of a running backup (pid {} on {}); try again later", volname,
-          l.pid, l.host));
+      return FailedPreconditionError(
+          fmt::format("backup '{}' is the base of a running backup (pid {} on {}); try again later",
+                      volname, l.pid, l.host));
   }
   const std::string prefix = SnapshotPrefix(volname);
   Status s = backend_->Delete(prefix + kManifestName);
@@ -386,8 +387,7 @@ Result<std::string> Datastore::Fetch(const std::string& name, uint64_t max_size)
 }
 
 Result<LockInfo> Datastore::TakeLock(const std::string& object,
-                                     const std::optional<std::string>& parent,
-                                     Observer* observer) {
+                                     const std::optional<std::string>& parent, Observer* observer) {
   RETURN_IF_ERROR(EnsureCreated());  // a lock first would make the store "not empty"
   json j = {{"host", HostName()}, {"pid", static_cast<int64_t>(::getpid())}};
   if (parent) j["parent"] = *parent;
@@ -409,13 +409,12 @@ Result<LockInfo> Datastore::TakeLock(const std::string& object,
     bool stale = l.ok() && l->host == HostName() && !sys::ProcessAlive(static_cast<pid_t>(l->pid));
     if (!stale) {
       if (!l.ok()) return l.status();
-      return UnavailableError(fmt::format("{}: '{}' is held by pid {} on {}", name_, object,
-                                          l->pid, l->host));
+      return UnavailableError(
+          fmt::format("{}: '{}' is held by pid {} on {}", name_, object, l->pid, l->host));
     }
     if (observer)
-      observer->Log(LogLevel::kWarn,
-                    fmt::format("{}: removing stale lock '{}' of dead process {}", name_, object,
-                                l->pid));
+      observer->Log(LogLevel::kWarn, fmt::format("{}: removing stale lock '{}' of dead process {}",
+                                                 name_, object, l->pid));
     Status d = backend_->Delete(object);
     if (!d.ok() && d.code() != Code::kNotFound) return d;
   }

@@ -87,7 +87,7 @@ TEST_F(DatastoreTest, OpenCreatesConfigAndReopenReadsIt) {
 // into one; a datastore is created only in an empty directory.
 TEST_F(DatastoreTest, NoDatastoreIsWrittenIntoADirectoryHoldingOtherFiles) {
   auto open = [&](bool create) -> Result<std::unique_ptr<Datastore>> {
-    ASSIGN_OR_RETURN(auto backend, store::OpenLocalBackend(root_));
+    ASSIGN_OR_RETURN(auto backend, objstore::OpenLocalBackend(root_));
     return Datastore::Open(std::move(backend), std::nullopt, "datastore 'test'", create);
   };
   // Empty (a file system's lost+found does not count): readers write nothing.
@@ -124,20 +124,20 @@ TEST_F(DatastoreTest, NoDatastoreIsWrittenIntoADirectoryHoldingOtherFiles) {
           << ds.status().message();
       EXPECT_TRUE(Contains(ds.status().message(), root_)) << ds.status().message();
     }
-    auto backend = store::OpenLocalBackend(root_);
+    auto backend = objstore::OpenLocalBackend(root_);
     auto created = Datastore::Create(std::move(*backend), "datastore 'test'");
     EXPECT_EQ(created.status().code(), Code::kFailedPrecondition) << created.status().ToString();
     EXPECT_FALSE(Exists("config"));
     ASSERT_EQ(::unlink((root_ + "/" + foreign).c_str()), 0);
   }
   // `datastore create`: in an empty directory, once.
-  auto fresh = store::OpenLocalBackend(root_);
+  auto fresh = objstore::OpenLocalBackend(root_);
   ASSERT_TRUE(fresh.ok());
   auto created = Datastore::Create(std::move(*fresh), "datastore 'test'");
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   EXPECT_TRUE((*created)->exists());
   EXPECT_TRUE(Exists("config"));
-  auto reopened = store::OpenLocalBackend(root_);
+  auto reopened = objstore::OpenLocalBackend(root_);
   ASSERT_TRUE(reopened.ok());
   auto again = Datastore::Create(std::move(*reopened), "datastore 'test'");
   EXPECT_EQ(again.status().code(), Code::kAlreadyExists) << again.status().ToString();
@@ -399,8 +399,7 @@ TEST_F(DatastoreTest, ParentIsTheNewestReadableSnapshotOfTheContainer) {
   const std::string stream = WorkerStream(tree);
   EXPECT_EQ(LoadParent(*ds, "501", nullptr), nullptr);
   // Out of time order on purpose, and another container in between.
-  for (int64_t t : {kT0 + 20, kT0, kT0 + 10})
-    ASSERT_TRUE(Backup(*ds, "501", t, stream).ok());
+  for (int64_t t : {kT0 + 20, kT0, kT0 + 10}) ASSERT_TRUE(Backup(*ds, "501", t, stream).ok());
   ASSERT_TRUE(Backup(*ds, "5010", kT0 + 30, stream).ok());
   auto p = LoadParent(*ds, "501", nullptr);
   ASSERT_NE(p, nullptr);
@@ -591,7 +590,6 @@ TEST_F(DatastoreTest, ProtectionNotesAndDelete) {
   EXPECT_EQ(ds->DeleteSnapshot("ct/800/../x").code(), Code::kInvalidArgument);
   EXPECT_EQ(SnapshotReader::Open(*ds, vol).status().code(), Code::kNotFound);
 }
-
 
 }  // namespace
 }  // namespace ctdump::datastore

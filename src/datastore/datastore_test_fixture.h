@@ -4,7 +4,6 @@
 #ifndef CTDUMP_DATASTORE_DATASTORE_TEST_FIXTURE_H_
 #define CTDUMP_DATASTORE_DATASTORE_TEST_FIXTURE_H_
 
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -30,12 +29,11 @@
 #include "datastore/manifest_format.h"
 #include "datastore/reader.h"
 #include "datastore/writer.h"
-#include "store/local_backend.h"
+#include "objstore/local_backend.h"
 #include "sys/file.h"
 
 namespace ctdump::datastore {
 namespace {
-
 
 using testing::Contains;
 using testing::EntryFrame;
@@ -121,7 +119,7 @@ class DatastoreTest : public ::testing::Test {
   void TearDown() override { EXPECT_TRUE(sys::RemoveTree(dir_).ok()); }
 
   Result<std::unique_ptr<Datastore>> TryOpen(std::optional<crypt::Key> key = std::nullopt) {
-    ASSIGN_OR_RETURN(auto backend, store::OpenLocalBackend(root_));
+    ASSIGN_OR_RETURN(auto backend, objstore::OpenLocalBackend(root_));
     return Datastore::Open(std::move(backend), std::move(key), "datastore 'test'");
   }
   std::unique_ptr<Datastore> Open(std::optional<crypt::Key> key = std::nullopt) {
@@ -266,7 +264,6 @@ class DatastoreTest : public ::testing::Test {
 
 // ---------------------------------------------------------------------------
 // Names
-
 
 }  // namespace
 }  // namespace ctdump::datastore

@@ -1,5 +1,7 @@
 #include "datastore/maintenance.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -8,8 +10,6 @@
 #include <set>
 #include <thread>
 #include <unordered_set>
-
-#include <fmt/format.h>
 
 #include "datastore/manifest_format.h"
 #include "sys/signals.h"
@@ -24,7 +24,8 @@ using DigestSet = std::unordered_set<Digest, crypt::DigestHash>;
 constexpr int64_t kStaleTempAge = int64_t{3600} * 1'000'000'000;
 
 int Threads(int threads) {
-  return threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return threads > 0 ? threads
+                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 // The chunk id in a chunk object name, if it is one.
@@ -313,9 +314,9 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
       if (l.parent && marked_parents.insert(*l.parent).second) {
         Status s = mark_snapshot(*l.parent);
         if (!s.ok())
-          return FailedPreconditionError(fmt::format(
-              "cannot read '{}', the base of a running backup ({}); nothing removed", *l.parent,
-              s.message()));
+          return FailedPreconditionError(
+              fmt::format("cannot read '{}', the base of a running backup ({}); nothing removed",
+                          *l.parent, s.message()));
       }
     }
     return Status::OK();
@@ -380,7 +381,8 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
     if (!v.ok() || busy_vmids.count(v->vmid)) continue;
     auto st = ds.backend().Stat(n);
     if (!st.ok() || st->mtime_ns >= cutoff) continue;
-    if (ds.backend().Stat(SnapshotPrefix(volname) + kManifestName).ok()) continue;  // published meanwhile
+    if (ds.backend().Stat(SnapshotPrefix(volname) + kManifestName).ok())
+      continue;  // published meanwhile
     if (!dry_run) ds.backend().Delete(n).IgnoreError();
     ++report.leftovers_removed;
   }

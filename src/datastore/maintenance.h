@@ -41,11 +41,11 @@ namespace ctdump::datastore {
 struct VerifyReport {
   uint64_t snapshots = 0;
   uint64_t chunks = 0;
-  uint64_t chunk_bytes = 0;   // plaintext bytes re-hashed
-  uint64_t logical_bytes = 0;  // file bytes of the verified snapshots
+  uint64_t chunk_bytes = 0;       // plaintext bytes re-hashed
+  uint64_t logical_bytes = 0;     // file bytes of the verified snapshots
   uint64_t other_key_chunks = 0;  // encrypted with another key: presence checked only
   std::vector<std::string> other_key_snapshots;
-  std::vector<std::string> problems;          // one line per damaged/missing object
+  std::vector<std::string> problems;           // one line per damaged/missing object
   std::vector<std::string> damaged_snapshots;  // volnames
   // Deleted while verify ran: their problems (and the chunks gc removed
   // after them) are not reported.
@@ -56,15 +56,15 @@ struct VerifyReport {
 // `volname` nullopt: the whole store. `threads` 0: one per core. A `volname`
 // that is not a volume name is InvalidArgument, one without a manifest
 // NotFound ("does not exist"): neither is reported as damage.
-Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& volname,
-                            int threads, Observer* observer);
+Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& volname, int threads,
+                            Observer* observer);
 
 struct GcReport {
-  uint64_t chunks = 0;          // chunk objects seen
-  uint64_t marked = 0;          // referenced
-  uint64_t removed = 0;         // removed (or would be, dry run)
+  uint64_t chunks = 0;   // chunk objects seen
+  uint64_t marked = 0;   // referenced
+  uint64_t removed = 0;  // removed (or would be, dry run)
   uint64_t removed_bytes = 0;
-  uint64_t kept_recent = 0;     // unreferenced but too recent to remove
+  uint64_t kept_recent = 0;  // unreferenced but too recent to remove
   uint64_t leftovers_removed = 0;
   uint64_t bad_removed = 0;    // damaged copies verify had moved aside ("<chunk>.bad")
   uint64_t temps_removed = 0;  // temporaries of killed puts, older than an hour (not in a dry run)

@@ -467,7 +467,7 @@ TEST_F(GcTest, RemovesOldLeftoversOfKilledBackups) {
 }
 
 TEST_F(GcTest, RemovesOldTempsOfKilledWritesAndEmptySnapshotDirectories) {
-  const std::string marker(store::kLocalTempMarker);
+  const std::string marker(objstore::kLocalTempMarker);
   const std::string old_temp = "chunks/abcd/abcdef" + marker + "AAAAAAAAAAAA";
   const std::string live_temp = "chunks/abcd/abcdee" + marker + "BBBBBBBBBBBB";
   const std::string killed = FormatVolume("700", kT0 - 86400);
@@ -561,7 +561,7 @@ TEST_F(GcTest, VerifyIgnoresABackupDeletedAndCollectedWhileItRuns) {
     }
     // Once verify has read the indexes (vol1_'s too), vol1_ is deleted and
     // gc removes the chunks only it needed.
-    auto backend = store::OpenLocalBackend(root_);
+    auto backend = objstore::OpenLocalBackend(root_);
     ASSERT_TRUE(backend.ok());
     GcReport gc;
     auto racing = Datastore::Open(
@@ -597,7 +597,6 @@ TEST_F(GcTest, VerifyIgnoresABackupDeletedAndCollectedWhileItRuns) {
 
 // ---------------------------------------------------------------------------
 // Locks, protection, notes
-
 
 }  // namespace
 }  // namespace ctdump::datastore

@@ -1,5 +1,7 @@
 #include "datastore/reader.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
@@ -7,8 +9,6 @@
 #include <map>
 #include <mutex>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "datastore/entry_format.h"
 #include "datastore/manifest_format.h"
@@ -21,7 +21,8 @@ class StreamReader::Impl {
  public:
   Impl(Datastore& ds, const std::vector<IndexEntry>& index, std::string what, int prefetch)
       : ds_(ds), index_(index), what_(std::move(what)), prefetch_(prefetch) {
-    int threads = prefetch > 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : 0;
+    int threads =
+        prefetch > 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : 0;
     for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
   }
 
@@ -53,8 +54,10 @@ class StreamReader::Impl {
       l.lock();
       Slot s;
       s.done = true;
-      if (r.ok()) s.data = std::make_shared<const std::string>(std::move(*r));
-      else s.error = r.status();
+      if (r.ok())
+        s.data = std::make_shared<const std::string>(std::move(*r));
+      else
+        s.error = r.status();
       it = slots_.insert_or_assign(i, std::move(s)).first;
     }
     cv_done_.wait(l, [&] { return slots_[i].done; });
@@ -63,8 +66,10 @@ class StreamReader::Impl {
     auto data = s.data;
     // Drop what lies behind (keep a few for small backward steps).
     for (auto e = slots_.begin(); e != slots_.end();) {
-      if (e->first + 4 < i && e->second.done) e = slots_.erase(e);
-      else ++e;
+      if (e->first + 4 < i && e->second.done)
+        e = slots_.erase(e);
+      else
+        ++e;
     }
     // A random reader may leave far-ahead slots: bound the map.
     while (slots_.size() > static_cast<size_t>(prefetch_) + 16) {
@@ -105,8 +110,10 @@ class StreamReader::Impl {
       l.lock();
       auto it = slots_.find(i);
       if (it == slots_.end()) continue;  // dropped meanwhile
-      if (r.ok()) it->second.data = std::make_shared<const std::string>(std::move(*r));
-      else it->second.error = r.status();
+      if (r.ok())
+        it->second.data = std::make_shared<const std::string>(std::move(*r));
+      else
+        it->second.error = r.status();
       it->second.done = true;
       cv_done_.notify_all();
     }
@@ -135,8 +142,9 @@ StreamReader::~StreamReader() = default;
 Status StreamReader::Read(uint64_t offset, uint64_t length,
                           const std::function<Status(const char* data, size_t size)>& sink) {
   if (offset > size() || length > size() - offset)
-    return DataLossError(fmt::format("{}: read of {} bytes at {} beyond the end of the {}-byte stream",
-                                     what_, length, offset, size()));
+    return DataLossError(
+        fmt::format("{}: read of {} bytes at {} beyond the end of the {}-byte stream", what_,
+                    length, offset, size()));
   size_t i = static_cast<size_t>(
       std::upper_bound(index_.begin(), index_.end(), offset,
                        [](uint64_t v, const IndexEntry& e) { return v < e.end; }) -
@@ -163,8 +171,8 @@ Result<std::unique_ptr<SnapshotReader>> SnapshotReader::Open(Datastore& ds,
   ASSIGN_OR_RETURN(auto data, ds.ReadIndex(volname, r->manifest_, kDataIndexName));
   r->meta_ = std::make_unique<StreamReader>(ds, std::move(meta),
                                             fmt::format("metadata of '{}'", volname), 4);
-  r->data_ = std::make_unique<StreamReader>(ds, std::move(data),
-                                            fmt::format("data of '{}'", volname), 8);
+  r->data_ =
+      std::make_unique<StreamReader>(ds, std::move(data), fmt::format("data of '{}'", volname), 8);
   return r;
 }
 

@@ -28,8 +28,7 @@ namespace ctdump::datastore {
 class StreamReader {
  public:
   // `prefetch`: chunks decoded ahead of a sequential reader (0: none).
-  StreamReader(Datastore& ds, std::vector<IndexEntry> index, std::string what,
-               int prefetch = 8);
+  StreamReader(Datastore& ds, std::vector<IndexEntry> index, std::string what, int prefetch = 8);
   ~StreamReader();
   StreamReader(const StreamReader&) = delete;
   StreamReader& operator=(const StreamReader&) = delete;

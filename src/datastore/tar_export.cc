@@ -2,12 +2,11 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <memory>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "archive/pax_fix.h"
 #include "sys/locale.h"
@@ -40,7 +39,6 @@ la_ssize_t SinkWrite(struct archive*, void* client, const void* buf, size_t n) {
   return static_cast<la_ssize_t>(n);
 }
 
-
 bool Selected(const std::vector<std::string>& paths, const std::string& p) {
   if (paths.empty()) return true;
   for (const auto& sel : paths) {
@@ -64,7 +62,8 @@ void FillEntry(const Entry& e, archive_entry* a) {
   if (S_ISLNK(e.mode)) archive_entry_set_symlink(a, e.link.c_str());
   if (S_ISCHR(e.mode) || S_ISBLK(e.mode)) archive_entry_set_rdev(a, static_cast<dev_t>(e.rdev));
   archive_entry_set_size(a, S_ISREG(e.mode) ? static_cast<la_int64_t>(e.size) : 0);
-  for (const auto& [n, v] : e.xattrs) archive_entry_xattr_add_entry(a, n.c_str(), v.data(), v.size());
+  for (const auto& [n, v] : e.xattrs)
+    archive_entry_xattr_add_entry(a, n.c_str(), v.data(), v.size());
   if (!e.acl_access.empty())
     archive_entry_acl_from_text(a, e.acl_access.c_str(), ARCHIVE_ENTRY_ACL_TYPE_ACCESS);
   if (!e.acl_default.empty())
@@ -81,8 +80,7 @@ Result<std::string> NormalizeSnapshotPath(const std::string& path) {
   while (pos <= path.size()) {
     size_t end = std::min(path.find('/', pos), path.size());
     std::string_view c(path.data() + pos, end - pos);
-    if (c == "..")
-      return InvalidArgumentError(fmt::format("path '{}' contains \"..\"", path));
+    if (c == "..") return InvalidArgumentError(fmt::format("path '{}' contains \"..\"", path));
     if (!c.empty() && c != ".") out += (out.empty() ? "" : "/") + std::string(c);
     pos = end + 1;
   }
@@ -110,7 +108,7 @@ Result<ExportStats> ExportTar(SnapshotReader& reader, const ExportOptions& optio
       archive_write_open2(a.get(), &sink, nullptr, SinkWrite, nullptr, nullptr) != ARCHIVE_OK)
     return lib_error("Failed to set up the tar stream");
   ExportStats stats;
-  std::set<std::string> found;  // selected paths seen
+  std::set<std::string> found;           // selected paths seen
   std::set<std::string> exported_files;  // with a selection: hardlink targets available
   std::unique_ptr<archive_entry, EntryDeleter> ae(archive_entry_new());
   Status s = reader.ForEachEntry([&](const Entry& e) -> Status {
@@ -121,7 +119,8 @@ Result<ExportStats> ExportTar(SnapshotReader& reader, const ExportOptions& optio
     if (e.is_hardlink() && !options.paths.empty() && !exported_files.count(e.link)) {
       if (observer)
         observer->Log(LogLevel::kWarn, fmt::format("'/{}': hardlink to '/{}' outside the selection "
-                                                   "skipped", e.path, e.link));
+                                                   "skipped",
+                                                   e.path, e.link));
       return Status::OK();
     }
     archive_entry_clear(ae.get());
@@ -129,7 +128,8 @@ Result<ExportStats> ExportTar(SnapshotReader& reader, const ExportOptions& optio
     fixer.BeginHeader(archive::HeaderPerm(ae.get()));
     int r = archive_write_header(a.get(), ae.get());
     Status fixed = fixer.EndHeader();
-    if (r < ARCHIVE_WARN) return lib_error(fmt::format("Failed to write the header of '/{}'", e.path));
+    if (r < ARCHIVE_WARN)
+      return lib_error(fmt::format("Failed to write the header of '/{}'", e.path));
     RETURN_IF_ERROR(fixed);
     ++stats.entries;
     if (e.is_regular()) {
@@ -154,7 +154,8 @@ Result<ExportStats> ExportTar(SnapshotReader& reader, const ExportOptions& optio
     archive_write_fail(a.get());
     return NotFoundError(fmt::format("'/{}' is not in backup '{}'", p, reader.volname()));
   }
-  if (archive_write_close(a.get()) != ARCHIVE_OK) return lib_error("Failed to finish the tar stream");
+  if (archive_write_close(a.get()) != ARCHIVE_OK)
+    return lib_error("Failed to finish the tar stream");
   RETURN_IF_ERROR(fixer.Flush());
   return stats;
 }

@@ -14,7 +14,7 @@
 #include "datastore/datastore.h"
 #include "datastore/reader.h"
 #include "datastore/writer.h"
-#include "store/local_backend.h"
+#include "objstore/local_backend.h"
 
 namespace {
 
@@ -24,7 +24,7 @@ ds::Datastore& Store() {
   static ds::Datastore* store = [] {
     char tmpl[] = "/tmp/ctdump-worker-fuzz.XXXXXX";
     if (!::mkdtemp(tmpl)) __builtin_trap();
-    auto backend = ctdump::store::OpenLocalBackend(tmpl);
+    auto backend = ctdump::objstore::OpenLocalBackend(tmpl);
     if (!backend.ok()) __builtin_trap();
     auto d = ds::Datastore::Open(std::move(*backend), std::nullopt, "fuzz store");
     if (!d.ok()) __builtin_trap();

@@ -1,6 +1,5 @@
-#include "datastore/writer.h"
-
 #include "datastore/datastore_test_fixture.h"
+#include "datastore/writer.h"
 
 namespace ctdump::datastore {
 namespace {
@@ -266,7 +265,6 @@ TEST_F(WorkerStreamTest, AbortAfterFinishFailedLeavesNothing) {
 
 // ---------------------------------------------------------------------------
 // Verify
-
 
 }  // namespace
 }  // namespace ctdump::datastore

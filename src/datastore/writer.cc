@@ -1,5 +1,6 @@
 #include "datastore/writer.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,8 +14,6 @@
 #include <thread>
 #include <unordered_set>
 
-#include <fmt/format.h>
-
 #include "ctdump/chunker.h"
 #include "datastore/entry_format.h"
 #include "datastore/manifest_format.h"
@@ -27,8 +26,7 @@ namespace {
 // digest of each lands in its index slot.
 class ChunkUploader {
  public:
-  ChunkUploader(Datastore& ds, int threads, int zstd_level)
-      : ds_(ds), zstd_level_(zstd_level) {
+  ChunkUploader(Datastore& ds, int threads, int zstd_level) : ds_(ds), zstd_level_(zstd_level) {
     if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     max_queued_ = static_cast<size_t>(threads) * 2;
     for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
@@ -137,7 +135,8 @@ class ChunkUploader {
         o.zstd_level = zstd_level_;
         o.key = ds_.key();
         ASSIGN_OR_RETURN(std::string blob, EncodeBlob(t.data, d, o));
-        ASSIGN_OR_RETURN(bool created, ds_.backend().PutIfAbsent(name, blob, Durability::kDeferred));
+        ASSIGN_OR_RETURN(bool created,
+                         ds_.backend().PutIfAbsent(name, blob, Durability::kDeferred));
         if (created) {
           ++new_chunks_;
           new_bytes_ += t.data.size();
@@ -310,14 +309,14 @@ class SnapshotWriter::Impl {
   WriterStats stats_;
   Status error_;
 
-  char header_[5];           // the frame header being read
+  char header_[5];  // the frame header being read
   size_t header_len_ = 0;
-  uint8_t frame_type_ = 0;   // of the frame being read
-  uint64_t frame_left_ = 0;  // its payload bytes still to come
-  std::string in_;           // the record being read
+  uint8_t frame_type_ = 0;     // of the frame being read
+  uint64_t frame_left_ = 0;    // its payload bytes still to come
+  std::string in_;             // the record being read
   uint64_t pending_data_ = 0;  // bytes of the current file still to come
   bool ended_ = false;
-  std::string record_;   // scratch for encoding
+  std::string record_;  // scratch for encoding
 
   // The run of parent chunks being reused: [run_first_, run_last_], put at
   // new stream offset run_base_.
@@ -438,11 +437,10 @@ Status SnapshotWriter::Impl::Reuse(Entry* e) {
     return Status::OK();
   }
   auto chunk_of = [&prev](uint64_t off) {
-    return static_cast<size_t>(std::upper_bound(prev.begin(), prev.end(), off,
-                                                [](uint64_t v, const IndexEntry& x) {
-                                                  return v < x.end;
-                                                }) -
-                               prev.begin());
+    return static_cast<size_t>(
+        std::upper_bound(prev.begin(), prev.end(), off,
+                         [](uint64_t v, const IndexEntry& x) { return v < x.end; }) -
+        prev.begin());
   };
   size_t first = chunk_of(e->data_offset);
   size_t last = chunk_of(e->data_offset + e->data_length - 1);
@@ -501,10 +499,10 @@ Status SnapshotWriter::Impl::RecheckTouched() {
   for (const Digest& d : up_.touched()) {
     auto st = ds_.backend().Stat(ChunkObjectName(d));
     if (!st.ok())
-      return DataLossError(fmt::format(
-          "chunk {} was removed by a concurrent garbage collection; the backup was not "
-          "published, run it again",
-          d.Hex()));
+      return DataLossError(
+          fmt::format("chunk {} was removed by a concurrent garbage collection; the backup was not "
+                      "published, run it again",
+                      d.Hex()));
   }
   return Status::OK();
 }
@@ -541,16 +539,11 @@ Result<Manifest> SnapshotWriter::Impl::Finish() {
   m.chunk_min = ds_.chunker_params().min_size;
   m.chunk_avg = ds_.chunker_params().avg_size;
   m.chunk_max = ds_.chunker_params().max_size;
-  m.stats = {{"entries", stats_.entries},
-             {"bytes", stats_.file_bytes},
-             {"read-bytes", stats_.read_bytes},
-             {"reused-bytes", stats_.reused_bytes},
-             {"reused-files", stats_.reused_files},
-             {"chunks", stats_.chunks},
-             {"new-chunks", stats_.new_chunks},
-             {"new-bytes", stats_.new_bytes},
-             {"stored-bytes", stats_.stored_bytes},
-             {"meta-bytes", meta_.position()},
+  m.stats = {{"entries", stats_.entries},           {"bytes", stats_.file_bytes},
+             {"read-bytes", stats_.read_bytes},     {"reused-bytes", stats_.reused_bytes},
+             {"reused-files", stats_.reused_files}, {"chunks", stats_.chunks},
+             {"new-chunks", stats_.new_chunks},     {"new-bytes", stats_.new_bytes},
+             {"stored-bytes", stats_.stored_bytes}, {"meta-bytes", meta_.position()},
              {"data-bytes", data_.position()}};
   std::string plain = EncodeManifest(m);
   BlobOptions bo;
@@ -559,8 +552,7 @@ Result<Manifest> SnapshotWriter::Impl::Finish() {
   ASSIGN_OR_RETURN(std::string blob, EncodeBlob(plain, ComputeDigest(ds_.key(), plain), bo));
   std::string object = SnapshotPrefix(o_.volname) + kManifestName;
   ASSIGN_OR_RETURN(bool created, ds_.backend().PutIfAbsent(object, blob));
-  if (!created)
-    return AlreadyExistsError(fmt::format("backup '{}' exists already", o_.volname));
+  if (!created) return AlreadyExistsError(fmt::format("backup '{}' exists already", o_.volname));
   written_.clear();  // published: nothing to undo
   return m;
 }
@@ -617,8 +609,7 @@ std::shared_ptr<const ParentSnapshot> LoadParent(Datastore& ds, const std::strin
       if (observer)
         observer->Log(LogLevel::kWarn,
                       fmt::format("cannot use '{}' for change detection ({}); reading everything",
-                                  volname,
-                                  (!meta.ok() ? meta.status() : data.status()).message()));
+                                  volname, (!meta.ok() ? meta.status() : data.status()).message()));
       return nullptr;
     }
     // A parent whose chunks are not all there (verify moved a damaged one

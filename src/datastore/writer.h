@@ -55,23 +55,23 @@ struct ParentSnapshot {
 
 struct WriterStats {
   uint64_t entries = 0;
-  uint64_t file_bytes = 0;     // logical bytes of regular files
-  uint64_t read_bytes = 0;     // bytes the worker read and sent
-  uint64_t reused_bytes = 0;   // file bytes taken from the parent unread
+  uint64_t file_bytes = 0;    // logical bytes of regular files
+  uint64_t read_bytes = 0;    // bytes the worker read and sent
+  uint64_t reused_bytes = 0;  // file bytes taken from the parent unread
   uint64_t reused_files = 0;
-  uint64_t chunks = 0;         // chunks hashed
-  uint64_t new_chunks = 0;     // chunks written
-  uint64_t new_bytes = 0;      // plaintext bytes of new chunks
-  uint64_t stored_bytes = 0;   // blob bytes of new chunks
-  uint64_t dedup_chunks = 0;   // chunks found stored already
+  uint64_t chunks = 0;        // chunks hashed
+  uint64_t new_chunks = 0;    // chunks written
+  uint64_t new_bytes = 0;     // plaintext bytes of new chunks
+  uint64_t stored_bytes = 0;  // blob bytes of new chunks
+  uint64_t dedup_chunks = 0;  // chunks found stored already
 };
 
 class SnapshotWriter {
  public:
   // `parent` may be null (a full backup).
-  static Result<std::unique_ptr<SnapshotWriter>> Create(Datastore& ds, const WriterOptions& o,
-                                                        std::shared_ptr<const ParentSnapshot> parent,
-                                                        Observer* observer);
+  static Result<std::unique_ptr<SnapshotWriter>> Create(
+      Datastore& ds, const WriterOptions& o, std::shared_ptr<const ParentSnapshot> parent,
+      Observer* observer);
   ~SnapshotWriter();
 
   // The next bytes of the worker stream, as they came. Errors name what was

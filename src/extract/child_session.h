@@ -23,8 +23,8 @@
 #include "ctdump/status.h"
 #include "extract/extract.h"
 #include "extract/report.h"
-#include "extract/token_bucket.h"
 #include "sys/subprocess.h"
+#include "sys/token_bucket.h"
 
 namespace ctdump::extract {
 
@@ -56,7 +56,7 @@ class ChildSession {
 
   sys::Subprocess proc_;
   std::string what_;
-  std::optional<TokenBucket> bucket_;
+  std::optional<sys::TokenBucket> bucket_;
   std::optional<uint64_t> total_;
   Observer* observer_;
   ReportCollector reports_;

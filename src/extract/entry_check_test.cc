@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "extract/report.h"
-#include "extract/token_bucket.h"
 
 namespace ctdump::extract {
 namespace {
@@ -301,8 +300,8 @@ TEST(ReportTest, ChildStatus) {
   EXPECT_EQ(refused.message(), "refusing x (and 1 more errors)");
   EXPECT_EQ(ChildStatus(exited(kExitCorrupt), {"trunc"}, "x").code(), Code::kDataLoss);
   // libarchive's exit(1) on a failed allocation, under the memory limit.
-  Status oom = ChildStatus(exited(1), {}, "'/a.tar'",
-                           "Fatal Internal Error in libarchive: Out of memory");
+  Status oom =
+      ChildStatus(exited(1), {}, "'/a.tar'", "Fatal Internal Error in libarchive: Out of memory");
   EXPECT_EQ(oom.message(),
             "extracting '/a.tar' failed: the extraction process exited with code 1 after 'Fatal "
             "Internal Error in libarchive: Out of memory' (the extraction's memory is limited; a "
@@ -320,38 +319,6 @@ TEST(ReportTest, LinesWithoutNewlineCannotGrowWithoutBound) {
   EXPECT_EQ(obs.lines[0].size(), std::string("extraction: ").size() + kMaxReportLine);
   EXPECT_EQ(c.last_other().size(), kMaxReportLine);
   EXPECT_EQ(obs.lines[1], "after");
-}
-
-TEST(TokenBucketTest, AverageRateAndBurst) {
-  using namespace std::chrono;
-  auto t = TokenBucket::Clock::time_point();
-  TokenBucket b(100000, t);  // 100 kB/s: burst 12500
-  uint64_t first = b.Allowance(1 << 20, t);
-  EXPECT_EQ(first, 12500u);
-  b.Consume(first);
-  EXPECT_EQ(b.Allowance(1 << 20, t), 0u);
-  EXPECT_GT(b.Delay(1 << 20, t), nanoseconds(0));
-  // Over 10 simulated seconds, about 1 MB more goes through.
-  uint64_t sent = 0;
-  for (int ms = 1; ms <= 10000; ++ms) {
-    auto now = t + milliseconds(ms);
-    uint64_t a = b.Allowance(1 << 20, now);
-    b.Consume(a);
-    sent += a;
-  }
-  EXPECT_NEAR(static_cast<double>(sent), 1e6, 5000);
-}
-
-TEST(TokenBucketTest, SlowRateStillMakesProgress) {
-  using namespace std::chrono;
-  auto t = TokenBucket::Clock::time_point();
-  TokenBucket b(10, t);  // burst floor 4096
-  uint64_t a = b.Allowance(100000, t);
-  EXPECT_EQ(a, 4096u);
-  b.Consume(a);
-  auto d = b.Delay(100000, t);
-  EXPECT_GE(d, seconds(409));
-  EXPECT_EQ(b.Allowance(100000, t + d), 4096u);
 }
 
 }  // namespace

@@ -138,8 +138,8 @@ Result<ExtractStats> CopyDirectory(const std::string& source_dir, const std::str
   if (!dir.valid()) {
     const int err = errno;
     struct stat st;
-    if (err == ELOOP || (err == ENOTDIR && ::lstat(source_dir.c_str(), &st) == 0 &&
-                         S_ISLNK(st.st_mode)))
+    if (err == ELOOP ||
+        (err == ENOTDIR && ::lstat(source_dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode)))
       return InvalidArgumentError(fmt::format(
           "restore directory '{}' is a symbolic link: refusing it (the provider must name the "
           "directory itself)",
@@ -176,8 +176,7 @@ Result<ExtractStats> ExtractStream(
     const std::string& what,
     const std::function<Status(const std::function<Status(const void*, size_t)>& write,
                                const std::function<bool()>& closed)>& produce,
-    const std::string& root, const IdMap& map, const ExtractOptions& options,
-    Observer* observer) {
+    const std::string& root, const IdMap& map, const ExtractOptions& options, Observer* observer) {
   ASSIGN_OR_RETURN(ChildConfig config, PrepareChild(what, root, map, options));
   ASSIGN_OR_RETURN(sys::Subprocess proc, StartChild(config));
   ChildSession session(std::move(proc), fmt::format("'{}'", what), options.bwlimit, std::nullopt,

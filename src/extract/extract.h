@@ -86,8 +86,7 @@ Result<ExtractStats> ExtractStream(
     const std::string& what,
     const std::function<Status(const std::function<Status(const void*, size_t)>& write,
                                const std::function<bool()>& closed)>& produce,
-    const std::string& root, const IdMap& map, const ExtractOptions& options,
-    Observer* observer);
+    const std::string& root, const IdMap& map, const ExtractOptions& options, Observer* observer);
 
 }  // namespace ctdump::extract
 

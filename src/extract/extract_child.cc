@@ -64,8 +64,9 @@ using WriteArchive = std::unique_ptr<archive, ArchiveWriteDeleter>;
 uint64_t memory_limit = 0;  // the child's, for messages
 
 std::string MemoryLimitText() {
-  return fmt::format("the extraction may use at most {} MiB of memory; a crafted or damaged archive?",
-                     memory_limit >> 20);
+  return fmt::format(
+      "the extraction may use at most {} MiB of memory; a crafted or damaged archive?",
+      memory_limit >> 20);
 }
 
 void WriteStderr(std::string_view data) {
@@ -159,8 +160,8 @@ int Extractor::Run() {
   if (c_.options.memory_limit) {
     struct rlimit limit = {c_.options.memory_limit, c_.options.memory_limit};
     if (::setrlimit(RLIMIT_AS, &limit) != 0)
-      return Fail(kExitIOError, fmt::format("Failed to limit the extraction's memory: {}",
-                                            std::strerror(errno)));
+      return Fail(kExitIOError,
+                  fmt::format("Failed to limit the extraction's memory: {}", std::strerror(errno)));
   }
   ::umask(022);  // only for parent directories libarchive creates itself
   if (int r = EnterRoot(); r != kExitOk) return r;
@@ -202,8 +203,7 @@ int Extractor::OpenArchives() {
   // providers, restore-file targets holding other data). A built-in store's
   // own stream is extracted into a fresh root under the chroot, so a symlink
   // it contains can only lead elsewhere inside that same new root.
-  if (c_.options.untrusted || c_.options.secure_symlinks)
-    flags |= ARCHIVE_EXTRACT_SECURE_SYMLINKS;
+  if (c_.options.untrusted || c_.options.secure_symlinks) flags |= ARCHIVE_EXTRACT_SECURE_SYMLINKS;
   if (!c_.options.force) flags |= ARCHIVE_EXTRACT_NO_OVERWRITE;
   // No archive_write_disk_set_standard_lookup(): owners are numeric ids,
   // never names looked up in the target's /etc/passwd.
@@ -460,8 +460,8 @@ int Extractor::FilterAclXattrs(archive_entry* e, const std::string& name) {
     std::string v(static_cast<const char*>(value), size);
     if (acl) {
       int d = 0;
-      auto filtered = FilterPosixAclXattr(v, c_.map, c_.options.fallback_uid,
-                                          c_.options.fallback_gid, &d);
+      auto filtered =
+          FilterPosixAclXattr(v, c_.map, c_.options.fallback_uid, c_.options.fallback_gid, &d);
       if (!filtered) {
         Report('W', fmt::format("'{}': dropped malformed xattr {}", name, n));
         changed = true;
@@ -490,9 +490,8 @@ int RunExtractChild(const ChildConfig& config) {
     Extractor x(config);
     return x.Run();
   } catch (const std::bad_alloc&) {
-    WriteStderr(EncodeReport(
-        'E', fmt::format("Failed to extract '{}': out of memory ({})", config.archive,
-                         MemoryLimitText())));
+    WriteStderr(EncodeReport('E', fmt::format("Failed to extract '{}': out of memory ({})",
+                                              config.archive, MemoryLimitText())));
     return kExitCorrupt;
   }
 }

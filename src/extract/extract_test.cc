@@ -253,10 +253,12 @@ TEST_F(ExtractTest, UnrepresentableOwnersFallBackAndAreReported) {
 TEST_F(ExtractTest, UnrepresentableAclEntriesFromGnuTarGoToNobody) {
   std::string src = dir_ + "/src";
   ASSERT_EQ(::mkdir(src.c_str(), 0755), 0);
-  Shell("set -e; cd " + src + "; mkdir sbin; echo x > f; setfacl -m u:70000:r,u:65534:w,g:80000:x,u:7:r f");
+  Shell("set -e; cd " + src +
+        "; mkdir sbin; echo x > f; setfacl -m u:70000:r,u:65534:w,g:80000:x,u:7:r f");
   for (const char* xattrs : {"", " --xattrs --xattrs-include='*'"}) {
     std::string tar = dir_ + "/acl.tar";
-    Shell("tar --numeric-owner --acls" + std::string(xattrs) + " -cpf " + tar + " -C " + src + " .");
+    Shell("tar --numeric-owner --acls" + std::string(xattrs) + " -cpf " + tar + " -C " + src +
+          " .");
     std::string root = dir_ + "/r" + std::to_string(std::strlen(xattrs));
     MakeRoot(root);
     auto stats = ExtractTarFile(tar, root, map_, {}, &log_);
@@ -423,7 +425,8 @@ TEST_F(ExtractTest, StripPrivilegesRemovesSetidBitsAndCapabilities) {
   std::string src = dir_ + "/src";
   ASSERT_EQ(::mkdir(src.c_str(), 0755), 0);
   MakeTree(src);
-  Shell("set -e; cd " + src + "; mkdir shared; chmod 2775 shared; printf g > sgid; chmod 2755 sgid");
+  Shell("set -e; cd " + src +
+        "; mkdir shared; chmod 2775 shared; printf g > sgid; chmod 2755 sgid");
   std::string tar = dir_ + "/backup.tar";
   Shell("tar --numeric-owner --xattrs --xattrs-include='*' --acls -cpf " + tar + " -C " + src +
         " .");

@@ -4,9 +4,6 @@
 #ifndef CTDUMP_EXTRACT_EXTRACT_TEST_FIXTURE_H_
 #define CTDUMP_EXTRACT_EXTRACT_TEST_FIXTURE_H_
 
-#include "extract/extract.h"
-#include "extract/dir_stream.h"
-
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -28,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "extract/dir_stream.h"
+#include "extract/extract.h"
 #include "sys/file.h"
 #include "sys/signals.h"
 
@@ -72,7 +71,7 @@ struct Member {
 };
 
 inline Member File(std::string name, std::string data, mode_t perm = 0644, int64_t uid = 0,
-            int64_t gid = 0) {
+                   int64_t gid = 0) {
   Member m;
   m.name = std::move(name);
   m.data = std::move(data);
@@ -112,7 +111,7 @@ inline Member CharDevice(std::string name, dev_t rdev) {
 }
 
 inline void WriteTar(const std::string& path, const std::vector<Member>& members,
-              const char* filter = nullptr) {
+                     const char* filter = nullptr) {
   archive* a = archive_write_new();
   ASSERT_EQ(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
   if (filter) {

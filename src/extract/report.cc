@@ -41,8 +41,11 @@ std::string Unescape(std::string_view text) {
 }
 
 bool ParseStats(std::string_view text, ExtractStats* stats) {
-  uint64_t* fields[] = {&stats->entries, &stats->bytes, &stats->skipped_existing,
-                        &stats->unmapped_ids, &stats->stripped_privileges,
+  uint64_t* fields[] = {&stats->entries,
+                        &stats->bytes,
+                        &stats->skipped_existing,
+                        &stats->unmapped_ids,
+                        &stats->stripped_privileges,
                         &stats->unmapped_acl_entries};
   const char* p = text.data();
   const char* end = text.data() + text.size();
@@ -66,8 +69,8 @@ std::string EncodeReport(char kind, std::string_view text) {
 
 std::string EncodeStats(const ExtractStats& s) {
   return EncodeReport(
-      'S', fmt::format("{} {} {} {} {} {}", s.entries, s.bytes, s.skipped_existing,
-                       s.unmapped_ids, s.stripped_privileges, s.unmapped_acl_entries));
+      'S', fmt::format("{} {} {} {} {} {}", s.entries, s.bytes, s.skipped_existing, s.unmapped_ids,
+                       s.stripped_privileges, s.unmapped_acl_entries));
 }
 
 std::optional<ReportLine> DecodeReport(std::string_view line) {

@@ -17,7 +17,7 @@
 #include "datastore/datastore_test_util.h"
 #include "datastore/reader.h"
 #include "datastore/writer.h"
-#include "store/local_backend.h"
+#include "objstore/local_backend.h"
 #include "sys/file.h"
 
 namespace ctdump::fuse::testing {
@@ -67,7 +67,7 @@ class SnapshotTest : public ::testing::Test {
     ASSERT_TRUE(dir.ok()) << dir.status().ToString();
     dir_ = *dir;
     ASSERT_TRUE(sys::MakeDirs(dir_ + "/store").ok());
-    auto backend = store::OpenLocalBackend(dir_ + "/store");
+    auto backend = objstore::OpenLocalBackend(dir_ + "/store");
     ASSERT_TRUE(backend.ok()) << backend.status().ToString();
     auto ds = datastore::Datastore::Open(std::move(*backend), std::nullopt, "datastore 'test'");
     ASSERT_TRUE(ds.ok()) << ds.status().ToString();

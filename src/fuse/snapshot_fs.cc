@@ -391,8 +391,8 @@ Result<std::unique_ptr<fuse_args, ArgsDeleter>> MakeArgs(const std::string& voln
   std::unique_ptr<fuse_args, ArgsDeleter> args(new fuse_args(FUSE_ARGS_INIT(0, nullptr)));
   // nosuid, nodev: a backup's setuid files and device nodes must not become
   // usable on the host through the mount (libfuse's default, said outright).
-  std::string opts = "ro,nosuid,nodev,default_permissions,subtype=ctdump,fsname=" +
-                     EscapeOpt("ctdump:" + volname);
+  std::string opts =
+      "ro,nosuid,nodev,default_permissions,subtype=ctdump,fsname=" + EscapeOpt("ctdump:" + volname);
   if (o.allow_other) opts += ",allow_other";
   for (const std::string& a : {std::string("ctdump"), std::string("-o"), opts}) {
     if (fuse_opt_add_arg(args.get(), a.c_str()) != 0) return InternalError("out of memory");

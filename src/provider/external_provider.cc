@@ -1,9 +1,8 @@
 #include "provider/external_provider.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include "ctdump/version.h"
 #include "userns/userns.h"
@@ -35,7 +34,8 @@ Result<std::unique_ptr<ExternalProvider>> ExternalProvider::Create(const Section
     return InvalidArgumentError(
         fmt::format("storage '{}': command \"{}\" must be an absolute path", section.id, *cmd));
   if (::access(cmd->c_str(), X_OK) != 0)
-    return ErrnoError(errno, fmt::format("storage '{}': provider command \"{}\"", section.id, *cmd));
+    return ErrnoError(errno,
+                      fmt::format("storage '{}': provider command \"{}\"", section.id, *cmd));
   p->command_ = *cmd;
   p->storage_config_ = json::object();
   for (const auto& [k, v] : section.options) p->storage_config_[k] = v;
@@ -46,8 +46,7 @@ Result<std::unique_ptr<ExternalProvider>> ExternalProvider::Create(const Section
           "storage '{}': timeout '{}' is not a positive number of seconds", section.id, *t));
     p->options_.backup_timeout = p->options_.call_timeout = *secs;
   }
-  ASSIGN_OR_RETURN(p->main_,
-                   p->StartInstance("main", nullptr, &p->features_, &p->provider_name_));
+  ASSIGN_OR_RETURN(p->main_, p->StartInstance("main", nullptr, &p->features_, &p->provider_name_));
   return p;
 }
 
@@ -78,9 +77,9 @@ Result<std::unique_ptr<ProtocolClient>> ExternalProvider::StartInstance(
     return InvalidArgumentError(fmt::format("{} answered hello without an api-version", label));
   int64_t version = r["api-version"].get<int64_t>();
   if (version != kProtocolVersion)
-    return FailedPreconditionError(fmt::format(
-        "{} speaks provider protocol version {}, ctdump knows only version {}", label, version,
-        kProtocolVersion));
+    return FailedPreconditionError(
+        fmt::format("{} speaks provider protocol version {}, ctdump knows only version {}", label,
+                    version, kProtocolVersion));
   if (provider_name) {
     if (!r.contains("provider-name") || !r["provider-name"].is_string() ||
         r["provider-name"].get<std::string>().empty())
@@ -136,9 +135,9 @@ Status ExternalProvider::JobInit(int64_t start_time) {
 Status ExternalProvider::JobCleanup() { return CallMain("job_cleanup", json::object()).status(); }
 
 Result<std::string> ExternalProvider::BackupInit(const std::string& vmid, int64_t start_time) {
-  ASSIGN_OR_RETURN(json r, CallMain("backup_init", {{"vmid", vmid},
-                                                     {"vmtype", "lxc"},
-                                                     {"start-time", start_time}}));
+  ASSIGN_OR_RETURN(
+      json r,
+      CallMain("backup_init", {{"vmid", vmid}, {"vmtype", "lxc"}, {"start-time", start_time}}));
   if (!r.is_object())
     return InvalidArgumentError("did not receive a valid result from the backup provider");
   if (!r.contains("archive-name") || !r["archive-name"].is_string() ||
@@ -185,10 +184,11 @@ Result<std::optional<uint64_t>> ExternalProvider::BackupCleanup(const std::strin
                                                                 bool vmtype_known, bool success,
                                                                 const std::string& error) {
   json info = success ? json::object() : json{{"error", error}};
-  ASSIGN_OR_RETURN(json r, CallMain("backup_cleanup", {{"vmid", vmid},
-                                                        {"vmtype", vmtype_known ? json("lxc") : json()},
-                                                        {"success", success},
-                                                        {"info", info}}));
+  ASSIGN_OR_RETURN(json r,
+                   CallMain("backup_cleanup", {{"vmid", vmid},
+                                               {"vmtype", vmtype_known ? json("lxc") : json()},
+                                               {"success", success},
+                                               {"info", info}}));
   if (r.is_object() && r.contains("stats") && r["stats"].is_object() &&
       r["stats"].contains("archive-size") && r["stats"]["archive-size"].is_number_unsigned())
     return std::optional<uint64_t>(r["stats"]["archive-size"].get<uint64_t>());
@@ -204,7 +204,8 @@ Result<RestoreMechanism> ExternalProvider::RestoreGetMechanism(const std::string
   if (!r.is_object() || !r.contains("mechanism") || !r["mechanism"].is_string())
     return InvalidArgumentError(
         fmt::format("{}: restore_get_mechanism did not return a mechanism", main_->label()));
-  std::string vmtype = r.contains("vmtype") && r["vmtype"].is_string() ? r["vmtype"].get<std::string>() : "";
+  std::string vmtype =
+      r.contains("vmtype") && r["vmtype"].is_string() ? r["vmtype"].get<std::string>() : "";
   if (vmtype != "lxc")
     return InvalidArgumentError(fmt::format("cannot restore non-LXC guest of type '{}'", vmtype));
   const std::string& m = r["mechanism"].get_ref<const std::string&>();
@@ -225,7 +226,8 @@ Result<std::string> ExternalProvider::ArchiveGetGuestConfig(const std::string& v
 Result<std::optional<std::string>> ExternalProvider::ArchiveGetFirewallConfig(
     const std::string& volname) {
   ASSIGN_OR_RETURN(json r, CallMain("archive_get_firewall_config", {{"volname", volname}}));
-  if (!r.is_object() || !r.contains("config") || !(r["config"].is_string() || r["config"].is_null()))
+  if (!r.is_object() || !r.contains("config") ||
+      !(r["config"].is_string() || r["config"].is_null()))
     return InvalidArgumentError(
         fmt::format("{}: archive_get_firewall_config did not return a config", main_->label()));
   if (r["config"].is_null()) return std::optional<std::string>();
@@ -234,10 +236,11 @@ Result<std::optional<std::string>> ExternalProvider::ArchiveGetFirewallConfig(
 
 Result<std::string> ExternalProvider::RestoreContainerInit(const std::string& volname,
                                                            RestoreMechanism mechanism) {
-  ASSIGN_OR_RETURN(json r, CallMain("restore_container_init",
-                                    {{"volname", volname}, {"info", json::object()}}));
+  ASSIGN_OR_RETURN(
+      json r, CallMain("restore_container_init", {{"volname", volname}, {"info", json::object()}}));
   const char* key = mechanism == RestoreMechanism::kTar ? "tar-path" : "archive-directory";
-  if (!r.is_object() || !r.contains(key) || !r[key].is_string() || r[key].get<std::string>().empty())
+  if (!r.is_object() || !r.contains(key) || !r[key].is_string() ||
+      r[key].get<std::string>().empty())
     return InvalidArgumentError(mechanism == RestoreMechanism::kTar
                                     ? "did not get path to tar file from backup provider"
                                     : "did not get path to archive directory from backup provider");
@@ -251,8 +254,8 @@ Status ExternalProvider::RestoreContainerCleanup(const std::string& volname) {
 
 Status ExternalProvider::RequireFeature(std::string_view feature, std::string_view method) const {
   if (HasFeature(feature)) return Status::OK();
-  return FailedPreconditionError(fmt::format("provider '{}' ({}) does not implement {}",
-                                             storage_id_, provider_name_, method));
+  return FailedPreconditionError(
+      fmt::format("provider '{}' ({}) does not implement {}", storage_id_, provider_name_, method));
 }
 
 Result<std::vector<BackupEntry>> ExternalProvider::ListBackups(

@@ -9,9 +9,8 @@
 #ifndef CTDUMP_PROVIDER_MESSAGE_H_
 #define CTDUMP_PROVIDER_MESSAGE_H_
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "ctdump/status.h"
 
@@ -22,7 +21,7 @@ inline constexpr int kMaxMessageDepth = 64;
 struct Message {
   enum class Kind { kNotification, kResponse };
   Kind kind = Kind::kNotification;
-  nlohmann::json body;  // the whole object
+  nlohmann::json body;    // the whole object
   bool is_error = false;  // responses: an "error" member
 };
 

@@ -14,6 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const auto& b = m->body;
   if (!b.is_object() || b["jsonrpc"] != "2.0") std::abort();
-  if (m->kind == ctdump::provider::Message::Kind::kResponse && !b["id"].is_number_integer()) std::abort();
+  if (m->kind == ctdump::provider::Message::Kind::kResponse && !b["id"].is_number_integer())
+    std::abort();
   return 0;
 }

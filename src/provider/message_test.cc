@@ -1,8 +1,8 @@
 #include "provider/message.h"
 
-#include <random>
-
 #include <gtest/gtest.h>
+
+#include <random>
 
 namespace ctdump::provider {
 namespace {
@@ -52,9 +52,15 @@ TEST(MessageTest, RandomMutationsNeverCrash) {
     for (int e = 0; e < edits; ++e) {
       size_t pos = rng() % (s.size() + 1);
       switch (rng() % 3) {
-        case 0: s.insert(pos, 1, "[]{}\",:0a\\"[rng() % 11]); break;
-        case 1: if (pos < s.size()) s.erase(pos, 1); break;
-        default: if (pos < s.size()) s[pos] = static_cast<char>(rng()); break;
+        case 0:
+          s.insert(pos, 1, "[]{}\",:0a\\"[rng() % 11]);
+          break;
+        case 1:
+          if (pos < s.size()) s.erase(pos, 1);
+          break;
+        default:
+          if (pos < s.size()) s[pos] = static_cast<char>(rng());
+          break;
       }
     }
     auto m = ParseMessage(s);

@@ -1,8 +1,7 @@
 #include "provider/protocol_client.h"
 
-#include "provider/message.h"
-
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <unistd.h>
@@ -10,8 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include <fmt/format.h>
-
+#include "provider/message.h"
 #include "sys/file.h"
 #include "sys/signals.h"
 
@@ -43,7 +41,8 @@ LogLevel ParseLevel(const json& v) {
 
 std::optional<uint64_t> AsCount(const json& v) {
   if (v.is_number_unsigned()) return v.get<uint64_t>();
-  if (v.is_number_integer() && v.get<int64_t>() >= 0) return static_cast<uint64_t>(v.get<int64_t>());
+  if (v.is_number_integer() && v.get<int64_t>() >= 0)
+    return static_cast<uint64_t>(v.get<int64_t>());
   return std::nullopt;
 }
 
@@ -82,8 +81,8 @@ void ProtocolClient::HandleNotification(const json& msg) {
   const json& params = msg.contains("params") ? msg["params"] : kEmpty;
   if (method == "log") {
     if (!params.is_object() || !params.contains("message") || !params["message"].is_string()) {
-      observer_->Log(LogLevel::kWarn, fmt::format("{} sent a log notification without a message",
-                                                  label_));
+      observer_->Log(LogLevel::kWarn,
+                     fmt::format("{} sent a log notification without a message", label_));
       return;
     }
     const std::string& text = params["message"].get_ref<const std::string&>();
@@ -91,7 +90,8 @@ void ProtocolClient::HandleNotification(const json& msg) {
     size_t start = 0;
     for (;;) {
       size_t nl = text.find('\n', start);
-      std::string part = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+      std::string part =
+          text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
       if (!part.empty() || start == 0) observer_->Log(level, Printable(part, 1 << 16));
       if (nl == std::string::npos) break;
       start = nl + 1;
@@ -103,8 +103,8 @@ void ProtocolClient::HandleNotification(const json& msg) {
     if (params.contains("total-bytes")) p.total_bytes = AsCount(params["total-bytes"]);
     observer_->OnProgress(p);
   } else {
-    observer_->Log(LogLevel::kWarn, fmt::format("{} sent unknown notification '{}'", label_,
-                                                Printable(method, 64)));
+    observer_->Log(LogLevel::kWarn,
+                   fmt::format("{} sent unknown notification '{}'", label_, Printable(method, 64)));
   }
 }
 
@@ -165,7 +165,8 @@ Status ProtocolClient::ReadAvailable(int64_t id, std::optional<json>* response, 
     RETURN_IF_ERROR(HandleStdoutLine(l, id, response));
   }
   if (out_buf_.size() > kMaxLine)
-    return InvalidArgumentError(fmt::format("{} wrote a line longer than {} bytes", label_, kMaxLine));
+    return InvalidArgumentError(
+        fmt::format("{} wrote a line longer than {} bytes", label_, kMaxLine));
   return Status::OK();
 }
 
@@ -173,7 +174,8 @@ Status ProtocolClient::ExitedError(const std::string& method) {
   std::string how = "closed its output";
   auto st = DrainUntilExit(std::chrono::milliseconds(2000));
   if (st) how = sys::DescribeWaitStatus(*st);
-  return UnavailableError(fmt::format("{} exited unexpectedly during '{}' ({})", label_, method, how));
+  return UnavailableError(
+      fmt::format("{} exited unexpectedly during '{}' ({})", label_, method, how));
 }
 
 Result<json> ProtocolClient::Call(const std::string& method, const json& params,
@@ -203,8 +205,10 @@ Result<json> ProtocolClient::Call(const std::string& method, const json& params,
   for (;;) {
     if (written < out.size()) {
       ssize_t n = ::write(process_.stdin_fd().get(), out.data() + written, out.size() - written);
-      if (n > 0) written += static_cast<size_t>(n);
-      else if (n < 0 && errno != EAGAIN && errno != EINTR) return Fail(ExitedError(method));
+      if (n > 0)
+        written += static_cast<size_t>(n);
+      else if (n < 0 && errno != EAGAIN && errno != EINTR)
+        return Fail(ExitedError(method));
     }
     {
       Status s = ReadAvailable(id, &response, &eof);
@@ -276,7 +280,8 @@ Status ProtocolClient::Shutdown(std::chrono::seconds timeout) {
     auto st = DrainUntilExit(std::chrono::seconds(10));
     if (st) {
       if (s.ok() && !sys::ExitedOk(*st))
-        s = UnavailableError(fmt::format("{} {} after shutdown", label_, sys::DescribeWaitStatus(*st)));
+        s = UnavailableError(
+            fmt::format("{} {} after shutdown", label_, sys::DescribeWaitStatus(*st)));
     } else {
       process_.KillAndReap();
       if (s.ok())

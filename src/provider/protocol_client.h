@@ -17,9 +17,8 @@
 #define CTDUMP_PROVIDER_PROTOCOL_CLIENT_H_
 
 #include <chrono>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "ctdump/observer.h"
 #include "ctdump/status.h"

@@ -17,8 +17,10 @@ using json = nlohmann::json;
 class RecordingObserver : public Observer {
  public:
   void Log(LogLevel level, std::string_view message) noexcept override {
-    lines.push_back(std::string(level == LogLevel::kInfo ? "info: " :
-                                level == LogLevel::kWarn ? "warn: " : "err: ") + std::string(message));
+    lines.push_back(std::string(level == LogLevel::kInfo   ? "info: "
+                                : level == LogLevel::kWarn ? "warn: "
+                                                           : "err: ") +
+                    std::string(message));
   }
   void OnProgress(const Progress& p) noexcept override { last_bytes = p.bytes; }
   std::vector<std::string> lines;
@@ -41,8 +43,12 @@ class ProtocolClientTest : public ::testing::Test {
 TEST_F(ProtocolClientTest, ResultNotificationsAndStderr) {
   auto c = Start(
       "read l; echo 'to stderr' >&2;"
-      "echo '{\"jsonrpc\":\"2.0\",\"method\":\"log\",\"params\":{\"level\":\"warn\",\"message\":\"careful\"}}';"
-      "echo '{\"jsonrpc\":\"2.0\",\"method\":\"progress\",\"params\":{\"bytes\":42,\"files\":1,\"total-bytes\":null}}';"
+      "echo "
+      "'{\"jsonrpc\":\"2.0\",\"method\":\"log\",\"params\":{\"level\":\"warn\",\"message\":"
+      "\"careful\"}}';"
+      "echo "
+      "'{\"jsonrpc\":\"2.0\",\"method\":\"progress\",\"params\":{\"bytes\":42,\"files\":1,\"total-"
+      "bytes\":null}}';"
       "echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"x\":1}}';"
       "read l; echo '{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":null}'; exit 0");
   auto r = c->Call("hello", json::object(), std::chrono::seconds(10));
@@ -57,7 +63,8 @@ TEST_F(ProtocolClientTest, ResultNotificationsAndStderr) {
 
 TEST_F(ProtocolClientTest, ErrorResponseCarriesProviderMessage) {
   auto c = Start(
-      "read l; echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":1,\"message\":\"disk full\"}}';"
+      "read l; echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":1,\"message\":\"disk "
+      "full\"}}';"
       "cat >/dev/null");
   auto r = c->Call("job_init", json::object(), std::chrono::seconds(10));
   ASSERT_FALSE(r.ok());
@@ -103,7 +110,8 @@ TEST_F(ProtocolClientTest, HangTimesOutAndKills) {
 TEST_F(ProtocolClientTest, NotificationAfterResponseIsKeptForNextCall) {
   auto c = Start(
       "read l; printf '%s\\n%s\\n' '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1}' "
-      "'{\"jsonrpc\":\"2.0\",\"method\":\"log\",\"params\":{\"level\":\"info\",\"message\":\"late\"}}';"
+      "'{\"jsonrpc\":\"2.0\",\"method\":\"log\",\"params\":{\"level\":\"info\",\"message\":"
+      "\"late\"}}';"
       "read l; echo '{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":2}'; cat >/dev/null");
   ASSERT_EQ(*c->Call("a", nullptr, std::chrono::seconds(10)), 1);
   ASSERT_EQ(*c->Call("b", nullptr, std::chrono::seconds(10)), 2);
@@ -118,8 +126,9 @@ TEST_F(ProtocolClientTest, MissingJsonrpcMemberIsInvalid) {
 }
 
 TEST_F(ProtocolClientTest, ShutdownKillsProviderThatDoesNotExit) {
-  auto c = Start("read l; echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}'; trap '' TERM; "
-                 "while :; do sleep 1; done");
+  auto c = Start(
+      "read l; echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}'; trap '' TERM; "
+      "while :; do sleep 1; done");
   Status s = c->Shutdown(std::chrono::seconds(5));
   EXPECT_FALSE(s.ok());
   EXPECT_FALSE(c->alive());
@@ -142,7 +151,8 @@ TEST_F(ProtocolClientTest, FirstSignalAbandonsCallButKeepsProvider) {
   sys::InstallInterruptHandlers();
   sys::ResetInterruptForTest();
   auto c = Start(
-      "read l; kill -TERM $PPID; sleep 0.5; echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"late\"}';"
+      "read l; kill -TERM $PPID; sleep 0.5; echo "
+      "'{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"late\"}';"
       "read l; echo '{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":\"cleanup\"}'; cat >/dev/null");
   auto r = c->Call("backup_container_prepare", nullptr, std::chrono::seconds(10));
   ASSERT_FALSE(r.ok());
@@ -155,8 +165,9 @@ TEST_F(ProtocolClientTest, FirstSignalAbandonsCallButKeepsProvider) {
 }
 
 TEST_F(ProtocolClientTest, StderrIsSplitOnCarriageReturnsAndCleaned) {
-  auto c = Start("read l; printf 'a\\rb\\n\\033[31mred\\n' >&2; sleep 0.2;"
-                 "echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}'; cat >/dev/null");
+  auto c = Start(
+      "read l; printf 'a\\rb\\n\\033[31mred\\n' >&2; sleep 0.2;"
+      "echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}'; cat >/dev/null");
   ASSERT_TRUE(c->Call("a", nullptr, std::chrono::seconds(10)).ok());
   EXPECT_NE(std::find(obs_.lines.begin(), obs_.lines.end(), "info: provider: a"), obs_.lines.end());
   EXPECT_NE(std::find(obs_.lines.begin(), obs_.lines.end(), "info: provider: b"), obs_.lines.end());
@@ -167,8 +178,9 @@ TEST_F(ProtocolClientTest, StderrIsSplitOnCarriageReturnsAndCleaned) {
 TEST_F(ProtocolClientTest, LargeRequestToSlowReaderDoesNotDeadlock) {
   // The provider writes a lot to stderr before reading its request: ctdump
   // must keep reading while it writes.
-  auto c = Start("head -c 300000 /dev/zero | tr '\\0' x >&2; read l;"
-                 "echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}'; cat >/dev/null");
+  auto c = Start(
+      "head -c 300000 /dev/zero | tr '\\0' x >&2; read l;"
+      "echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}'; cat >/dev/null");
   nlohmann::json big = {{"guest-config", std::string(1 << 20, 'c')}};
   auto r = c->Call("backup_container", big, std::chrono::seconds(20));
   ASSERT_TRUE(r.ok()) << r.status().message();

@@ -3,20 +3,18 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fmt/format.h>
-#include <unistd.h>
-#include <zlib.h>
-
 #include <poll.h>
 #include <sys/resource.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cinttypes>
 #include <cstdio>
-#include <vector>
-
 #include <memory>
+#include <vector>
 
 #include "extract/dir_stream.h"
 #include "extract/entry_check.h"
@@ -69,8 +67,8 @@ Status CheckGzipTrailers(int fd, const std::string& path) {
         continue;
       }
       if (r != Z_OK && r != Z_BUF_ERROR)
-        return DataLossError(fmt::format("\"{}\" is damaged: gzip: {}", path,
-                                         z.msg ? z.msg : "invalid data"));
+        return DataLossError(
+            fmt::format("\"{}\" is damaged: gzip: {}", path, z.msg ? z.msg : "invalid data"));
     }
   }
   if (r != Z_STREAM_END)
@@ -135,7 +133,8 @@ Result<ArchiveCheck> CheckTarFileHere(const std::string& path) {
     const char* name = archive_entry_pathname(e);
     auto normalized = extract::NormalizeEntryName(name ? name : "");
     if (!normalized.ok())
-      return DataLossError(extract::RefusalMessage(name ? name : "", path, normalized.status().message()));
+      return DataLossError(
+          extract::RefusalMessage(name ? name : "", path, normalized.status().message()));
     if (const char* target = archive_entry_hardlink(e)) {
       auto t = extract::NormalizeHardlinkTarget(target);
       if (!t.ok()) return DataLossError(extract::RefusalMessage(name, path, t.status().message()));
@@ -175,10 +174,10 @@ Result<ArchiveCheck> CheckTarFile(const std::string& path, uint64_t memory_limit
     struct rlimit limit = {limit_bytes, limit_bytes};
     ::setrlimit(RLIMIT_AS, &limit);
     auto check = CheckTarFileHere(path);
-    std::string line =
-        check.ok() ? fmt::format("OK {} {} {}", check->entries, check->data_bytes, check->read_bytes)
-                   : fmt::format("{} {}", static_cast<int>(check.status().code()),
-                                 check.status().message());
+    std::string line = check.ok() ? fmt::format("OK {} {} {}", check->entries, check->data_bytes,
+                                                check->read_bytes)
+                                  : fmt::format("{} {}", static_cast<int>(check.status().code()),
+                                                check.status().message());
     return sys::WriteAll(1, line, "the check's result").ok() ? 0 : 1;
   };
   ASSIGN_OR_RETURN(sys::Subprocess child, sys::Spawn(o, &hooks));
@@ -236,8 +235,8 @@ Result<ArchiveCheck> CheckBackup(Provider& provider, const std::string& volname,
   // A restore needs it: a backup whose config cannot be read is damaged.
   RETURN_IF_ERROR(provider.ArchiveGetGuestConfig(volname).status());
   ASSIGN_OR_RETURN(std::string path, provider.RestoreContainerInit(volname, mechanism));
-  Result<ArchiveCheck> check = mechanism == RestoreMechanism::kTar ? CheckTarFile(path)
-                                                                  : CheckDirectory(path, observer);
+  Result<ArchiveCheck> check =
+      mechanism == RestoreMechanism::kTar ? CheckTarFile(path) : CheckDirectory(path, observer);
   Status cleanup = provider.RestoreContainerCleanup(volname);
   if (check.ok() && !cleanup.ok()) return cleanup;
   return check;

@@ -25,7 +25,8 @@ class CheckTarFileTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     fs::create_directories(dir_ + "/tree/etc/vzdump");
-    ASSERT_TRUE(sys::WriteFileAtomic(dir_ + "/tree/etc/vzdump/pct.conf", "arch: amd64\n", 0644).ok());
+    ASSERT_TRUE(
+        sys::WriteFileAtomic(dir_ + "/tree/etc/vzdump/pct.conf", "arch: amd64\n", 0644).ok());
     // Incompressible data: a flipped byte lands in stored data that decodes
     // fine, so only a checksum can notice it.
     std::mt19937 rng(3);
@@ -144,7 +145,9 @@ out.write(hdr(b'./root/oldsparse', b'S', 0, entry * 4 + b'\1' + b'00000000000\0'
 ext = entry * 21 + b'\1' + bytes(7)
 for i in range(200000): out.write(ext)
 out.write(entry * 21 + bytes(8)); out.write(bytes(1024))
-)", 0644).ok());
+)",
+                                   0644)
+                  .ok());
   ASSERT_EQ(std::system(("python3 " + gen + " | zstd -q -c > " + path).c_str()), 0);
   // Without the limit this verifies as intact at about 200 MB.
   auto check = CheckTarFile(path, uint64_t{64} << 20);

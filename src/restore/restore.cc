@@ -1,21 +1,20 @@
 #include "restore/restore.h"
 
 #include <btrfsutil.h>
+#include <dirent.h>
+#include <fmt/format.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <dirent.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include "container/container.h"
 #include "ctdump/idmap.h"
 #include "ctdump/provider.h"
 #include "extract/extract.h"
+#include "registry/registry.h"
 #include "restore/guest_config.h"
 #include "restore/restore_journal.h"
 #include "restore/subordinate_ids.h"
-#include "storage/registry.h"
 #include "sys/file.h"
 #include "sys/lock_file.h"
 
@@ -35,7 +34,8 @@ class Undo {
     if (committed_) return;
     bool clean = true;
     if (!subvolume_.empty() && sys::PathExists(subvolume_)) {
-      btrfs_util_error e = btrfs_util_delete_subvolume(subvolume_.c_str(), BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
+      btrfs_util_error e =
+          btrfs_util_delete_subvolume(subvolume_.c_str(), BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
       if (e != BTRFS_UTIL_OK) {
         log_->Log(LogLevel::kWarn, fmt::format("unable to delete subvolume '{}': {}", subvolume_,
                                                btrfs_util_strerror(e)));
@@ -95,8 +95,8 @@ Result<Rootfs> CreateRootfs(const RestoreOptions& o, const Paths& paths, const I
   Rootfs r;
   if (!o.rootfs_storage.empty()) {
     if (o.rootfs_storage.rfind("btrfs:", 0) != 0)
-      return InvalidArgumentError(fmt::format(
-          "--rootfs-storage '{}': only 'btrfs:<path>' is supported", o.rootfs_storage));
+      return InvalidArgumentError(
+          fmt::format("--rootfs-storage '{}': only 'btrfs:<path>' is supported", o.rootfs_storage));
     std::string base = o.rootfs_storage.substr(6);
     if (base.empty() || base[0] != '/')
       return InvalidArgumentError(
@@ -107,28 +107,33 @@ Result<Rootfs> CreateRootfs(const RestoreOptions& o, const Paths& paths, const I
     RETURN_IF_ERROR(undo.WillCreateSubvolume(r.path));
     btrfs_util_error e = btrfs_util_create_subvolume(r.path.c_str(), 0, nullptr, nullptr);
     if (e != BTRFS_UTIL_OK)
-      return IOError(fmt::format("unable to create btrfs subvolume '{}': {}", r.path,
-                                 btrfs_util_strerror(e)));
+      return IOError(
+          fmt::format("unable to create btrfs subvolume '{}': {}", r.path, btrfs_util_strerror(e)));
     r.spec = "btrfs:" + r.path;
   } else {
-    r.path = o.rootfs_dir.empty() ? fmt::format("{}/{}/rootfs", paths.lxcpath, o.name) : o.rootfs_dir;
+    r.path =
+        o.rootfs_dir.empty() ? fmt::format("{}/{}/rootfs", paths.lxcpath, o.name) : o.rootfs_dir;
     while (r.path.size() > 1 && r.path.back() == '/') r.path.pop_back();
     if (r.path[0] != '/' || r.path == "/")
-      return InvalidArgumentError(fmt::format("--rootfs '{}' must be an absolute path other than /", r.path));
+      return InvalidArgumentError(
+          fmt::format("--rootfs '{}' must be an absolute path other than /", r.path));
     struct stat st;
     if (::lstat(r.path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
-      return InvalidArgumentError(fmt::format("root file system '{}' is not a directory (or is a symlink)", r.path));
+      return InvalidArgumentError(
+          fmt::format("root file system '{}' is not a directory (or is a symlink)", r.path));
     if (sys::PathExists(r.path)) {
       if (!o.force && !IsEmptyDir(r.path))
         return AlreadyExistsError(fmt::format(
-            "root file system '{}' exists and is not empty (use --force to restore over it)", r.path));
+            "root file system '{}' exists and is not empty (use --force to restore over it)",
+            r.path));
     } else {
       RETURN_IF_ERROR(undo.WillCreateDir(r.path));
       RETURN_IF_ERROR(sys::MakeDirs(r.path, 0755));
     }
     r.spec = "dir:" + r.path;
   }
-  if (::chown(r.path.c_str(), map.root_uid(), map.root_gid()) != 0 || ::chmod(r.path.c_str(), 0755) != 0)
+  if (::chown(r.path.c_str(), map.root_uid(), map.root_gid()) != 0 ||
+      ::chmod(r.path.c_str(), 0755) != 0)
     return ErrnoError(errno, fmt::format("Failed to prepare root file system '{}'", r.path));
   return r;
 }
@@ -151,22 +156,28 @@ Status CheckBackedUpMap(const IdMap& map) {
 Result<IdMap> TargetMap(const RestoreOptions& o, const BackedUpConfig& b, bool unprivileged,
                         bool untrusted, Observer* log) {
   if (!unprivileged) {
-    if (!o.idmap.empty()) return InvalidArgumentError("--idmap needs an unprivileged container (drop --unprivileged 0)");
+    if (!o.idmap.empty())
+      return InvalidArgumentError(
+          "--idmap needs an unprivileged container (drop --unprivileged 0)");
     return IdMap();
   }
   // An external backup's map would choose host ids for the new container:
   // not trusted, PVE's default unless --idmap says otherwise.
   std::vector<std::string> backed_up = b.unprivileged ? b.idmap_values : std::vector<std::string>();
   if (untrusted && o.idmap.empty() && !backed_up.empty()) {
-    log->Log(LogLevel::kInfo, "not using the ID map stored in an external backup; default map (give --idmap to choose)");
+    log->Log(
+        LogLevel::kInfo,
+        "not using the ID map stored in an external backup; default map (give --idmap to choose)");
     backed_up.clear();
   }
   const auto& values = !o.idmap.empty() ? o.idmap : backed_up;
   auto map = IdMap::Parse(values, true);
-  if (!map.ok()) return map.status().WithContext(!o.idmap.empty() ? "--idmap" : "backed-up lxc.idmap");
+  if (!map.ok())
+    return map.status().WithContext(!o.idmap.empty() ? "--idmap" : "backed-up lxc.idmap");
   for (const auto& e : map->entries())
     if (e.host_start == 0)
-      return InvalidArgumentError(fmt::format("ID map ({}) maps container ids to host id 0", map->ToString()));
+      return InvalidArgumentError(
+          fmt::format("ID map ({}) maps container ids to host id 0", map->ToString()));
   if (o.idmap.empty() && !backed_up.empty()) RETURN_IF_ERROR(CheckBackedUpMap(*map));
   return map;
 }
@@ -192,23 +203,26 @@ Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, cons
     // Straight from the store into the extraction: no file in between. A
     // fresh root holds nothing a symlink could be abused to reach.
     if (!o.force) eo.secure_symlinks = false;
-    log->Log(LogLevel::kInfo, fmt::format("extracting backup '{}' from storage '{}'", volname,
-                                          p.storage_id()));
+    log->Log(LogLevel::kInfo,
+             fmt::format("extracting backup '{}' from storage '{}'", volname, p.storage_id()));
     stats = extract::ExtractStream(
         volname,
         [&](const std::function<Status(const void*, size_t)>& write,
-            const std::function<bool()>& closed) { return p.StreamRestore(volname, write, closed); },
+            const std::function<bool()>& closed) {
+          return p.StreamRestore(volname, write, closed);
+        },
         root, map, eo, log);
   } else {
     ASSIGN_OR_RETURN(std::string source, p.RestoreContainerInit(volname, m));
     log->Log(LogLevel::kInfo,
-             fmt::format("extracting {} '{}'", m == RestoreMechanism::kTar ? "archive" : "directory",
-                         source));
+             fmt::format("extracting {} '{}'",
+                         m == RestoreMechanism::kTar ? "archive" : "directory", source));
     stats = m == RestoreMechanism::kTar ? extract::ExtractTarFile(source, root, map, eo, log)
                                         : extract::CopyDirectory(source, root, map, eo, log);
   }
   if (!stats.ok()) return stats.status();
-  log->Log(LogLevel::kInfo, fmt::format("extracted {} entries, {} bytes", stats->entries, stats->bytes));
+  log->Log(LogLevel::kInfo,
+           fmt::format("extracted {} entries, {} bytes", stats->entries, stats->bytes));
   if (stats->skipped_existing)
     log->Log(LogLevel::kInfo, fmt::format("kept {} existing files", stats->skipped_existing));
   if (stats->unmapped_ids) {
@@ -217,10 +231,11 @@ Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, cons
     std::string acl = stats->unmapped_acl_entries
                           ? fmt::format("{} ACL entries among them; ", stats->unmapped_acl_entries)
                           : "";
-    log->Log(LogLevel::kWarn,
-             fmt::format("{} entries had owners or ACL entries the new ID map ({}) cannot represent; "
-                         "they now belong to uid/gid {} inside the container ({}first: {})",
-                         stats->unmapped_ids, map.ToString(), eo.fallback_uid, acl, first));
+    log->Log(
+        LogLevel::kWarn,
+        fmt::format("{} entries had owners or ACL entries the new ID map ({}) cannot represent; "
+                    "they now belong to uid/gid {} inside the container ({}first: {})",
+                    stats->unmapped_ids, map.ToString(), eo.fallback_uid, acl, first));
   }
   return Status::OK();
 }
@@ -230,11 +245,12 @@ Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, cons
 Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   auto colon = o.volid.find(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == o.volid.size())
-    return InvalidArgumentError(fmt::format("volume '{}' is not of the form <storage>:<volname>", o.volid));
+    return InvalidArgumentError(
+        fmt::format("volume '{}' is not of the form <storage>:<volname>", o.volid));
   std::string storage_id = o.volid.substr(0, colon), volname = o.volid.substr(colon + 1);
   if (o.name.empty() || o.name.size() > 64 || o.name[0] == '.' || o.name[0] == '-' ||
-      o.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
-          std::string::npos)
+      o.name.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
     return InvalidArgumentError(fmt::format(
         "invalid container name '{}' (letters, digits, '_', '.', '-'; at most 64)", o.name));
   if (!o.rootfs_dir.empty() && !o.rootfs_storage.empty())
@@ -245,21 +261,23 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   // The lock first, then the checks: two restores of one name cannot race.
   RETURN_IF_ERROR(sys::MakeDirs(paths.run_dir + "/lock", 0755));
   auto warn = [log](const std::string& m) { log->Log(LogLevel::kWarn, m); };
-  ASSIGN_OR_RETURN(auto lock, sys::LockFile::Acquire(
-                                  RestoreLockPath(paths.run_dir, o.name),
-                                  std::chrono::milliseconds(0), warn));
+  ASSIGN_OR_RETURN(auto lock, sys::LockFile::Acquire(RestoreLockPath(paths.run_dir, o.name),
+                                                     std::chrono::milliseconds(0), warn));
   // A restore of this name killed earlier (SIGKILL, power loss) left what
   // its journal lists: removed first, as `ctdump cleanup` would.
-  RETURN_IF_ERROR(RepairAbandonedRestores(paths.run_dir, log, o.name).status().WithContext(
-      fmt::format("unable to remove what an interrupted restore of '{}' left", o.name)));
+  RETURN_IF_ERROR(RepairAbandonedRestores(paths.run_dir, log, o.name)
+                      .status()
+                      .WithContext(fmt::format(
+                          "unable to remove what an interrupted restore of '{}' left", o.name)));
   if (sys::PathExists(ct_dir + "/config"))
-    return AlreadyExistsError(fmt::format("container '{}' already exists in lxcpath \"{}\"", o.name, paths.lxcpath));
+    return AlreadyExistsError(
+        fmt::format("container '{}' already exists in lxcpath \"{}\"", o.name, paths.lxcpath));
   if (sys::PathExists(ct_dir) && !IsEmptyDir(ct_dir) && !o.force)
     return AlreadyExistsError(fmt::format(
         "directory \"{}\" exists and is not empty (use --force to restore into it)", ct_dir));
 
-  ASSIGN_OR_RETURN(auto storages, storage::LoadStorageConfig(paths.config_dir));
-  ASSIGN_OR_RETURN(auto provider, storage::OpenStorage(storages, storage_id, log));
+  ASSIGN_OR_RETURN(auto storages, registry::LoadStorageConfig(paths.config_dir));
+  ASSIGN_OR_RETURN(auto provider, registry::OpenStorage(storages, storage_id, log));
   log->Log(LogLevel::kInfo, fmt::format("restoring '{}' as container '{}'", o.volid, o.name));
 
   ASSIGN_OR_RETURN(std::string raw, provider->ArchiveGetGuestConfig(volname));
@@ -305,7 +323,8 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
                                           "that cannot reach the host are restored)",
                                           k));
   if (fw && !fw->empty()) RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/ctdump.fw", *fw, 0640));
-  if (cfg.pct_conf) RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/pct.conf", *cfg.pct_conf, 0640));
+  if (cfg.pct_conf)
+    RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/pct.conf", *cfg.pct_conf, 0640));
   RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/config", cfg.lxc_config, 0640));
   Status shutdown = provider->Shutdown();
   if (!shutdown.ok()) log->Log(LogLevel::kWarn, shutdown.message());
@@ -314,7 +333,8 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
                                         o.name, rootfs.spec, map.ToString()));
   if (o.start) {
     ASSIGN_OR_RETURN(auto ct, container::Container::Open(o.name, paths.lxcpath));
-    RETURN_IF_ERROR(ct.Start().WithContext(fmt::format("restored container '{}' did not start", o.name)));
+    RETURN_IF_ERROR(
+        ct.Start().WithContext(fmt::format("restored container '{}' did not start", o.name)));
     log->Log(LogLevel::kInfo, fmt::format("started container '{}'", o.name));
   }
   return Status::OK();

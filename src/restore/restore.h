@@ -29,19 +29,19 @@
 namespace ctdump::restore {
 
 struct RestoreOptions {
-  std::string volid;                // <storage>:<volname>
-  std::string name;                 // the new container
+  std::string volid;                 // <storage>:<volname>
+  std::string name;                  // the new container
   std::optional<bool> unprivileged;  // default: as backed up
-  std::string rootfs_dir;           // --rootfs DIR (default <lxcpath>/<name>/rootfs)
-  std::string rootfs_storage;       // --rootfs-storage btrfs:<path>
-  std::vector<std::string> idmap;   // --idmap "u 0 200000 65536" ... (default: as backed up)
-  uint64_t bwlimit_kib = 0;         // 0 = unlimited
-  bool force = false;               // overwrite existing files in an existing root
-  bool start = false;               // start the container afterwards
+  std::string rootfs_dir;            // --rootfs DIR (default <lxcpath>/<name>/rootfs)
+  std::string rootfs_storage;        // --rootfs-storage btrfs:<path>
+  std::vector<std::string> idmap;    // --idmap "u 0 200000 65536" ... (default: as backed up)
+  uint64_t bwlimit_kib = 0;          // 0 = unlimited
+  bool force = false;                // overwrite existing files in an existing root
+  bool start = false;                // start the container afterwards
   // --unique: new random locally administered MAC addresses for every
   // lxc.net.N.hwaddr / pct netN hwaddr (as `pct restore --unique`).
   bool unique = false;
-  std::string hostname;             // --hostname (default: as backed up)
+  std::string hostname;  // --hostname (default: as backed up)
 };
 
 struct Paths {

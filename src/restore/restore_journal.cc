@@ -3,6 +3,7 @@
 #include <btrfsutil.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,11 +11,9 @@
 #include <cerrno>
 #include <chrono>
 #include <ctime>
-#include <string_view>
-#include <optional>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
 
 #include "sys/file.h"
 #include "sys/lock_file.h"
@@ -50,9 +49,10 @@ Result<RestoreJournalState> FromJson(const std::string& text, const std::string&
 // Removes what one dead restore created, newest first; every step is tried.
 Status Repair(const RestoreJournalState& s, Observer* log) {
   if (sys::PathExists(s.ct_dir + "/config")) {
-    log->Log(LogLevel::kWarn, fmt::format("container '{}' has a config since its restore was interrupted (pid "
-                                          "{}); leaving it alone",
-                                          s.name, s.pid));
+    log->Log(LogLevel::kWarn,
+             fmt::format("container '{}' has a config since its restore was interrupted (pid "
+                         "{}); leaving it alone",
+                         s.name, s.pid));
     return Status::OK();
   }
   Status first;
@@ -63,14 +63,18 @@ Status Repair(const RestoreJournalState& s, Observer* log) {
     }
   };
   if (!s.subvolume.empty() && sys::PathExists(s.subvolume)) {
-    log->Log(LogLevel::kInfo, fmt::format("removing subvolume '{}' of interrupted restore of '{}'", s.subvolume, s.name));
-    btrfs_util_error e = btrfs_util_delete_subvolume(s.subvolume.c_str(), BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
+    log->Log(LogLevel::kInfo, fmt::format("removing subvolume '{}' of interrupted restore of '{}'",
+                                          s.subvolume, s.name));
+    btrfs_util_error e =
+        btrfs_util_delete_subvolume(s.subvolume.c_str(), BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
     if (e != BTRFS_UTIL_OK)
-      note(IOError(fmt::format("unable to delete subvolume '{}': {}", s.subvolume, btrfs_util_strerror(e))));
+      note(IOError(
+          fmt::format("unable to delete subvolume '{}': {}", s.subvolume, btrfs_util_strerror(e))));
   }
   for (auto it = s.dirs.rbegin(); it != s.dirs.rend(); ++it) {
     if (!sys::PathExists(*it)) continue;
-    log->Log(LogLevel::kInfo, fmt::format("removing '{}' of interrupted restore of '{}'", *it, s.name));
+    log->Log(LogLevel::kInfo,
+             fmt::format("removing '{}' of interrupted restore of '{}'", *it, s.name));
     note(sys::RemoveTree(*it));
   }
   return first;
@@ -112,8 +116,11 @@ Status RestoreJournal::WillCreateSubvolume(const std::string& subvolume) {
 }
 
 Status RestoreJournal::Write() {
-  json j = {{"pid", state_.pid},   {"name", state_.name},          {"ct_dir", state_.ct_dir},
-            {"dirs", state_.dirs}, {"subvolume", state_.subvolume}};
+  json j = {{"pid", state_.pid},
+            {"name", state_.name},
+            {"ct_dir", state_.ct_dir},
+            {"dirs", state_.dirs},
+            {"subvolume", state_.subvolume}};
   RETURN_IF_ERROR(sys::MakeDirs(path_.substr(0, path_.rfind('/')), 0755));
   return sys::WriteFileAtomic(path_, j.dump() + "\n", 0600);
 }
@@ -124,7 +131,8 @@ Status RestoreJournal::Clear() {
   return Status::OK();
 }
 
-Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log, const std::string& only_name) {
+Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log,
+                                    const std::string& only_name) {
   std::string dir = run_dir + "/state";
   std::vector<std::string> files;
   if (!only_name.empty()) {
@@ -132,7 +140,10 @@ Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log, c
   } else {
     RemoveStaleTemps(dir, kPrefix, log);
     DIR* d = ::opendir(dir.c_str());
-    if (!d) return errno == ENOENT ? 0 : Result<int>(ErrnoError(errno, fmt::format("Failed to list \"{}\"", dir)));
+    if (!d)
+      return errno == ENOENT
+                 ? 0
+                 : Result<int>(ErrnoError(errno, fmt::format("Failed to list \"{}\"", dir)));
     while (struct dirent* e = ::readdir(d)) {
       std::string n = e->d_name;
       if (n.rfind(kPrefix, 0) == 0 && n.ends_with(".json")) files.push_back(dir + "/" + n);
@@ -154,11 +165,13 @@ Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log, c
     std::optional<sys::LockFile> lock;
     if (only_name.empty()) {
       if (s->name.empty() || s->name.find('/') != std::string::npos || s->name[0] == '.') {
-        log->Log(LogLevel::kWarn, fmt::format("restore journal \"{}\" names no valid container", f));
+        log->Log(LogLevel::kWarn,
+                 fmt::format("restore journal \"{}\" names no valid container", f));
         continue;
       }
-      auto l = sys::LockFile::Acquire(RestoreLockPath(run_dir, s->name), std::chrono::milliseconds(0),
-                                      [&](const std::string& m) { log->Log(LogLevel::kWarn, m); });
+      auto l =
+          sys::LockFile::Acquire(RestoreLockPath(run_dir, s->name), std::chrono::milliseconds(0),
+                                 [&](const std::string& m) { log->Log(LogLevel::kWarn, m); });
       if (!l.ok()) continue;  // a restore of that name is running: it repairs this itself
       lock.emplace(std::move(*l));
       // One may have run between the read and the lock and handled it.

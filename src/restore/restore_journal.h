@@ -24,10 +24,10 @@ namespace ctdump::restore {
 
 struct RestoreJournalState {
   pid_t pid = 0;
-  std::string name;                // the container being restored
-  std::string ct_dir;              // <lxcpath>/<name>: its config marks a finished restore
-  std::vector<std::string> dirs;   // directories the restore creates, in order
-  std::string subvolume;           // a btrfs subvolume it creates
+  std::string name;               // the container being restored
+  std::string ct_dir;             // <lxcpath>/<name>: its config marks a finished restore
+  std::vector<std::string> dirs;  // directories the restore creates, in order
+  std::string subvolume;          // a btrfs subvolume it creates
 };
 
 class RestoreJournal {

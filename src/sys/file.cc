@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,8 +11,6 @@
 #include <cstdlib>
 #include <ctime>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace ctdump::sys {
 
@@ -136,7 +135,8 @@ Status MakeDirs(const std::string& path, mode_t mode) {
     if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST)
       return ErrnoError(errno, fmt::format("Failed to create directory \"{}\"", cur));
   }
-  if (!IsDirectory(path)) return FailedPreconditionError(fmt::format("\"{}\" is not a directory", path));
+  if (!IsDirectory(path))
+    return FailedPreconditionError(fmt::format("\"{}\" is not a directory", path));
   return Status::OK();
 }
 
@@ -148,7 +148,8 @@ static Status RemoveAt(int parent, const std::string& name, const std::string& f
   }
   if (S_ISDIR(st.st_mode)) {
     if (st.st_dev != dev)
-      return FailedPreconditionError(fmt::format("Refusing to remove \"{}\": it is a mount point", full));
+      return FailedPreconditionError(
+          fmt::format("Refusing to remove \"{}\": it is a mount point", full));
     int dfd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", full));
     DIR* d = ::fdopendir(dfd);

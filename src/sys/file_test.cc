@@ -1,11 +1,10 @@
 #include "sys/file.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
-
-#include <gtest/gtest.h>
 
 namespace ctdump::sys {
 namespace {

@@ -1,6 +1,7 @@
 #include "sys/lock_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/file.h>  // flock
 #include <unistd.h>
@@ -8,8 +9,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "sys/signals.h"
 #include "sys/subprocess.h"

@@ -1,6 +1,7 @@
 #include "sys/mount.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/openat2.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -8,8 +9,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
-#include <fmt/format.h>
 
 namespace ctdump::sys {
 
@@ -35,14 +34,19 @@ MountGuard& MountGuard::operator=(MountGuard&& o) noexcept {
 
 Result<MountGuard> MountGuard::Attach(const std::string& source, int target_fd,
                                       const std::string& target_name) {
-  UniqueFd tree(::open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
-  if (!tree.valid()) return ErrnoError(errno, fmt::format("Failed to clone mount tree of \"{}\"", source));
+  UniqueFd tree(
+      ::open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+  if (!tree.valid())
+    return ErrnoError(errno, fmt::format("Failed to clone mount tree of \"{}\"", source));
   struct mount_attr attr {};
   attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
   if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) != 0)
-    return ErrnoError(errno, fmt::format("Failed to make the bind mount of \"{}\" read-only", source));
-  if (::move_mount(tree.get(), "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
-    return ErrnoError(errno, fmt::format("Failed to bind-mount \"{}\" at \"{}\"", source, target_name));
+    return ErrnoError(errno,
+                      fmt::format("Failed to make the bind mount of \"{}\" read-only", source));
+  if (::move_mount(tree.get(), "", target_fd, "",
+                   MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+    return ErrnoError(errno,
+                      fmt::format("Failed to bind-mount \"{}\" at \"{}\"", source, target_name));
   MountGuard g;
   g.mount_fd_ = std::move(tree);
   g.name_ = target_name;
@@ -51,11 +55,13 @@ Result<MountGuard> MountGuard::Attach(const std::string& source, int target_fd,
 
 Result<MountGuard> MountGuard::BindReadOnly(const std::string& source, const std::string& target) {
   UniqueFd t(::open(target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!t.valid()) return ErrnoError(errno, fmt::format("Failed to open mount point \"{}\"", target));
+  if (!t.valid())
+    return ErrnoError(errno, fmt::format("Failed to open mount point \"{}\"", target));
   return Attach(source, t.get(), target);
 }
 
-Result<MountGuard> MountGuard::BindReadOnlyBeneath(const std::string& source, const std::string& root,
+Result<MountGuard> MountGuard::BindReadOnlyBeneath(const std::string& source,
+                                                   const std::string& root,
                                                    const std::string& relative) {
   UniqueFd r(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!r.valid()) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", root));
@@ -71,8 +77,10 @@ Result<MountGuard> MountGuard::BindReadOnlyBeneath(const std::string& source, co
     if (e == ELOOP)
       return PermissionDeniedError(fmt::format(
           "mount point '{}' is or passes through a symlink inside the container; refusing to "
-          "mount there", relative));
-    return ErrnoError(e, fmt::format("mount point '{}' in the container's root file system", relative));
+          "mount there",
+          relative));
+    return ErrnoError(
+        e, fmt::format("mount point '{}' in the container's root file system", relative));
   }
   UniqueFd t(fd);
   return Attach(source, t.get(), root + "/" + rel);

@@ -1,19 +1,18 @@
 #include "sys/subprocess.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <linux/close_range.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "sys/file.h"
 #include "sys/signals.h"
@@ -266,7 +265,8 @@ Result<RunResult> RunCommand(const SpawnOptions& options,
   bool open = true;
   std::chrono::steady_clock::time_point exited_at{};
   while (open) {
-    pollfd fds[3] = {{p[0].get(), POLLIN, 0}, {proc.pidfd(), POLLIN, 0}, {InterruptFd(), POLLIN, 0}};
+    pollfd fds[3] = {
+        {p[0].get(), POLLIN, 0}, {proc.pidfd(), POLLIN, 0}, {InterruptFd(), POLLIN, 0}};
     ::poll(fds, 3, status ? 50 : 1000);
     if (InterruptCount() != signals_before) {
       proc.KillAndReap();

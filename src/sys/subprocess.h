@@ -26,7 +26,7 @@ struct SpawnOptions {
   std::optional<std::vector<std::string>> env;
   // Extra variables added to the (inherited or given) environment, "KEY=VALUE".
   std::vector<std::string> extra_env;
-  std::string cwd;  // empty: inherit
+  std::string cwd;           // empty: inherit
   bool pipe_stdin = false;   // else /dev/null
   bool pipe_stdout = false;  // else inherited
   bool pipe_stderr = false;  // else inherited

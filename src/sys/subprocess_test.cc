@@ -1,10 +1,9 @@
 #include "sys/subprocess.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 namespace ctdump::sys {
 namespace {

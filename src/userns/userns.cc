@@ -1,14 +1,13 @@
 #include "userns/userns.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <grp.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
 #include <cerrno>
-
-#include <fmt/format.h>
 
 #include "sys/file.h"
 
@@ -51,8 +50,8 @@ Result<sys::Subprocess> ForkAsContainerRoot(const IdMap& map, const sys::SpawnOp
     if (e.host_start == 0)
       return PermissionDeniedError(fmt::format(
           "ID map ({}) maps container {} {} to host id 0: refusing to run the worker with host "
-          "root's identity inside the user namespace", map.ToString(),
-          e.type == 'u' ? "uid" : "gid", e.ct_start));
+          "root's identity inside the user namespace",
+          map.ToString(), e.type == 'u' ? "uid" : "gid", e.ct_start));
   }
   sys::SpawnHooks hooks;
   hooks.run = std::move(fn);
@@ -106,7 +105,8 @@ Result<sys::Subprocess> ForkAsContainerRoot(const IdMap& map, const sys::SpawnOp
     return sys::WriteAll(go[1].get(), "2", "user namespace sync pipe");
   };
   auto proc = sys::Spawn(options, &hooks);
-  if (!proc.ok()) return proc.status().WithContext(fmt::format("user namespace ({})", map.ToString()));
+  if (!proc.ok())
+    return proc.status().WithContext(fmt::format("user namespace ({})", map.ToString()));
   return proc;
 }
 

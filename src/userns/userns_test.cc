@@ -3,14 +3,13 @@
 #include "userns/userns.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <map>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "sys/file.h"
 
@@ -78,17 +77,17 @@ TEST_F(UsernsTest, SeesContainerOwners) {
 }
 
 TEST_F(UsernsTest, ReadsContainerFilesButNotHostRootFiles) {
-  std::string out = RunCapture(map_,
-                               "cd " + dir_ +
-                                   " && for f in ctroot ct1000 hostroot hostroot640 unmapped; do "
-                                   "if cat $f >/dev/null 2>&1; then echo $f READ; else echo $f "
-                                   "DENY; fi; done");
-  EXPECT_EQ(out,
-            "ctroot READ\nct1000 READ\nhostroot DENY\nhostroot640 DENY\nunmapped READ\n");
+  std::string out =
+      RunCapture(map_, "cd " + dir_ +
+                           " && for f in ctroot ct1000 hostroot hostroot640 unmapped; do "
+                           "if cat $f >/dev/null 2>&1; then echo $f READ; else echo $f "
+                           "DENY; fi; done");
+  EXPECT_EQ(out, "ctroot READ\nct1000 READ\nhostroot DENY\nhostroot640 DENY\nunmapped READ\n");
 }
 
 TEST_F(UsernsTest, CannotWriteIntoHostRootDirectory) {
-  std::string out = RunCapture(map_, "touch " + dir_ + "/new 2>/dev/null && echo WROTE || echo DENY");
+  std::string out =
+      RunCapture(map_, "touch " + dir_ + "/new 2>/dev/null && echo WROTE || echo DENY");
   EXPECT_EQ(out, "DENY\n");
   EXPECT_FALSE(sys::PathExists(dir_ + "/new"));
 }

@@ -1,4 +1,4 @@
-#include "store/backend_conformance.h"
+#include "objstore/backend_conformance.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <latch>
 #include <thread>
 
-namespace ctdump::store {
+namespace ctdump::objstore {
 namespace {
 
 const Status& StatusOf(const Status& s) { return s; }
@@ -355,4 +355,4 @@ void RunBackendConformance(BackendFactory make) {
   for (const std::string& name : BackendConformanceCases()) RunBackendConformanceCase(name, make);
 }
 
-}  // namespace ctdump::store
+}  // namespace ctdump::objstore

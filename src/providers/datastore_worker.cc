@@ -1,8 +1,9 @@
-#include "builtin/datastore_worker.h"
+#include "providers/datastore_worker.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -13,17 +14,15 @@
 #include <set>
 #include <thread>
 
-#include <fmt/format.h>
-
 #include "archive/pax_fix.h"
 #include "archive/tree_walker.h"
-#include "builtin/worker_relay.h"
 #include "datastore/codec.h"
 #include "datastore/entry_format.h"
-#include "extract/token_bucket.h"
+#include "providers/worker_relay.h"
 #include "sys/file.h"
+#include "sys/token_bucket.h"
 
-namespace ctdump::builtin {
+namespace ctdump::providers {
 namespace {
 
 using datastore::Entry;
@@ -83,8 +82,8 @@ class FrameWriter {
   // reported in `*shrunk`. `moved(n)` sees every piece. A file system that
   // cannot splice turns splicing off and reads instead.
   template <typename Moved>
-  Status SpliceData(int file, uint64_t offset, uint64_t length, const std::string& rel, uint64_t* shrunk,
-                    std::vector<char>& scratch, Moved&& moved) {
+  Status SpliceData(int file, uint64_t offset, uint64_t length, const std::string& rel,
+                    uint64_t* shrunk, std::vector<char>& scratch, Moved&& moved) {
     while (length > 0) {
       size_t k = static_cast<size_t>(std::min<uint64_t>(length, datastore::kMaxFrameSize));
       char h[5];
@@ -100,7 +99,9 @@ class FrameWriter {
         if (n < 0 && !splice_) {  // read and write instead, for this frame and on
           size_t want = std::min(k - done, scratch.size());
           n = ::pread(file, scratch.data(), want, static_cast<off_t>(offset + done));
-          if (n > 0) RETURN_IF_ERROR(sys::WriteAll(fd_, std::string_view(scratch.data(), n), "the worker stream"));
+          if (n > 0)
+            RETURN_IF_ERROR(
+                sys::WriteAll(fd_, std::string_view(scratch.data(), n), "the worker stream"));
         }
         if (n < 0) {
           if (errno == EINTR) continue;
@@ -118,7 +119,8 @@ class FrameWriter {
         std::memset(scratch.data(), 0, std::min(scratch.size(), k - done));
         for (size_t left = k - done; left > 0;) {
           size_t z = std::min(left, scratch.size());
-          RETURN_IF_ERROR(sys::WriteAll(fd_, std::string_view(scratch.data(), z), "the worker stream"));
+          RETURN_IF_ERROR(
+              sys::WriteAll(fd_, std::string_view(scratch.data(), z), "the worker stream"));
           left -= z;
         }
         *shrunk += length - done;
@@ -388,9 +390,8 @@ class Visitor : public archive::EntryVisitor {
   static bool SameContent(const Entry& p, const Entry& e) {
     return p.is_regular() && e.is_regular() && p.size == e.size && p.mode == e.mode &&
            p.uid == e.uid && p.gid == e.gid && p.mtime_sec == e.mtime_sec &&
-           p.mtime_nsec == e.mtime_nsec && p.xattrs == e.xattrs &&
-           p.acl_access == e.acl_access && p.acl_default == e.acl_default &&
-           p.sparse == e.sparse && p.data_length == e.data_length;
+           p.mtime_nsec == e.mtime_nsec && p.xattrs == e.xattrs && p.acl_access == e.acl_access &&
+           p.acl_default == e.acl_default && p.sparse == e.sparse && p.data_length == e.data_length;
   }
 
   static std::string AclText(archive_entry* ae, int type) {
@@ -466,7 +467,7 @@ class Visitor : public archive::EntryVisitor {
   std::vector<char> buf_;
   std::set<std::string> source_rels_;
   std::set<std::string> first_source_seen_;
-  std::optional<extract::TokenBucket> bucket_;
+  std::optional<sys::TokenBucket> bucket_;
   Entry unchanged_;
   Status parent_error_;
   std::string record_;
@@ -491,4 +492,4 @@ int RunDatastoreWorker(const DatastoreWorkerConfig& config) {
   return 0;
 }
 
-}  // namespace ctdump::builtin
+}  // namespace ctdump::providers

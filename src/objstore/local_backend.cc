@@ -1,4 +1,4 @@
-#include "store/local_backend.h"
+#include "objstore/local_backend.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -74,7 +74,7 @@ Status ValidateObjectName(std::string_view name) {
   }
 }
 
-namespace store {
+namespace objstore {
 namespace {
 
 using sys::UniqueFd;
@@ -539,5 +539,5 @@ Result<std::unique_ptr<ObjectBackend>> OpenLocalBackend(const std::string& root,
       std::make_unique<LocalBackend>(std::move(clean), std::move(fd), options));
 }
 
-}  // namespace store
+}  // namespace objstore
 }  // namespace ctdump

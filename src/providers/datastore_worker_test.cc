@@ -1,9 +1,10 @@
 // The datastore worker's stream from a real tree: file data spliced into a
 // pipe (the way ctdump runs it) and read and written into a plain file give
 // the same bytes, and every file's data arrives whole.
-#include "builtin/datastore_worker.h"
+#include "providers/datastore_worker.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,15 +17,13 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "datastore/codec.h"
 #include "datastore/datastore_test_util.h"
 #include "datastore/entry_format.h"
 #include "sys/file.h"
 #include "sys/unique_fd.h"
 
-namespace ctdump::builtin {
+namespace ctdump::providers {
 namespace {
 
 using datastore::testing::RandomBytes;
@@ -48,13 +47,16 @@ class DatastoreWorkerTest : public ::testing::Test {
   // A sparse file: `data` at each offset, holes between; the worker sends
   // the data regions only, back to back (block-aligned here: holes are
   // found by block).
-  void WriteSparse(const std::string& rel, uint64_t size, const std::map<uint64_t, std::string>& data) {
-    sys::UniqueFd fd(::open((tree_ + "/" + rel).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  void WriteSparse(const std::string& rel, uint64_t size,
+                   const std::map<uint64_t, std::string>& data) {
+    sys::UniqueFd fd(
+        ::open((tree_ + "/" + rel).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     ASSERT_TRUE(fd.valid());
     ASSERT_EQ(::ftruncate(fd.get(), static_cast<off_t>(size)), 0);
     std::string stored;
     for (const auto& [off, d] : data) {
-      ASSERT_EQ(::pwrite(fd.get(), d.data(), d.size(), static_cast<off_t>(off)), static_cast<ssize_t>(d.size()));
+      ASSERT_EQ(::pwrite(fd.get(), d.data(), d.size(), static_cast<off_t>(off)),
+                static_cast<ssize_t>(d.size()));
       stored += d;
     }
     ASSERT_EQ(::fsync(fd.get()), 0);
@@ -88,7 +90,8 @@ class DatastoreWorkerTest : public ::testing::Test {
     // Read beside the worker: the pipe holds far less than the stream.
     std::thread reader([&] {
       char buf[1 << 16];
-      for (ssize_t n; (n = ::read(r.get(), buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+      for (ssize_t n; (n = ::read(r.get(), buf, sizeof(buf))) > 0;)
+        out.append(buf, static_cast<size_t>(n));
     });
     int status = RunWorker(w.get());
     w.Reset();
@@ -163,9 +166,11 @@ class DatastoreWorkerTest : public ::testing::Test {
     while (pos + 5 <= stream.size()) {
       uint8_t type = static_cast<uint8_t>(stream[pos]);
       uint32_t len = 0;
-      for (int i = 0; i < 4; ++i) len |= static_cast<uint32_t>(static_cast<uint8_t>(stream[pos + 1 + i])) << (8 * i);
+      for (int i = 0; i < 4; ++i)
+        len |= static_cast<uint32_t>(static_cast<uint8_t>(stream[pos + 1 + i])) << (8 * i);
       EXPECT_LE(len, datastore::kMaxFrameSize);
-      std::string_view payload(stream.data() + pos + 5, std::min<size_t>(len, stream.size() - pos - 5));
+      std::string_view payload(stream.data() + pos + 5,
+                               std::min<size_t>(len, stream.size() - pos - 5));
       pos += 5 + len;
       if (type == datastore::kFrameEntry) {
         datastore::Entry e;
@@ -190,10 +195,12 @@ class DatastoreWorkerTest : public ::testing::Test {
     std::map<std::string, datastore::Entry> entries;
     for (size_t pos = 0; pos + 5 <= stream.size();) {
       uint32_t len = 0;
-      for (int i = 0; i < 4; ++i) len |= static_cast<uint32_t>(static_cast<uint8_t>(stream[pos + 1 + i])) << (8 * i);
+      for (int i = 0; i < 4; ++i)
+        len |= static_cast<uint32_t>(static_cast<uint8_t>(stream[pos + 1 + i])) << (8 * i);
       if (static_cast<uint8_t>(stream[pos]) == datastore::kFrameEntry) {
         datastore::Entry e;
-        auto n = datastore::DecodeEntry(std::string_view(stream).substr(pos + 5, len), &e, "worker stream");
+        auto n = datastore::DecodeEntry(std::string_view(stream).substr(pos + 5, len), &e,
+                                        "worker stream");
         EXPECT_TRUE(n.ok()) << n.status().ToString();
         entries[e.path] = e;
       }
@@ -252,24 +259,26 @@ TEST_F(DatastoreWorkerTest, AclMaskedFileKeepsItsMode) {
 }
 
 TEST_F(DatastoreWorkerTest, SplicedAndCopiedStreamsAreTheSame) {
-  Write("big", RandomBytes((3 << 20) + 5, 1));      // three full frames and a bit, spliced
-  Write("exact", RandomBytes(1 << 20, 2));           // exactly one frame
-  Write("mid", RandomBytes(64 << 10, 3));            // the smallest spliced size
-  Write("sub/small", RandomBytes(5000, 4));          // through the buffer
+  Write("big", RandomBytes((3 << 20) + 5, 1));  // three full frames and a bit, spliced
+  Write("exact", RandomBytes(1 << 20, 2));      // exactly one frame
+  Write("mid", RandomBytes(64 << 10, 3));       // the smallest spliced size
+  Write("sub/small", RandomBytes(5000, 4));     // through the buffer
   Write("sub/empty", "");
-  WriteSparse("sparse", 8 << 20, {{4096, RandomBytes(4096, 5)}, {1 << 20, RandomBytes((1 << 20) + 8192, 6)}});
+  WriteSparse("sparse", 8 << 20,
+              {{4096, RandomBytes(4096, 5)}, {1 << 20, RandomBytes((1 << 20) + 8192, 6)}});
   std::string piped = StreamThroughPipe();
   std::string copied = StreamThroughFile();
   ASSERT_FALSE(piped.empty());
-  EXPECT_TRUE(piped == copied) << "the spliced stream differs (" << piped.size() << " vs " << copied.size()
-                               << " bytes)";
+  EXPECT_TRUE(piped == copied) << "the spliced stream differs (" << piped.size() << " vs "
+                               << copied.size() << " bytes)";
   auto files = Files(piped);
   ASSERT_EQ(files.size(), want_.size());
   for (const auto& [rel, data] : want_) {
     ASSERT_TRUE(files.count(rel)) << rel;
-    EXPECT_TRUE(files[rel] == data) << rel << ": " << files[rel].size() << " bytes, want " << data.size();
+    EXPECT_TRUE(files[rel] == data)
+        << rel << ": " << files[rel].size() << " bytes, want " << data.size();
   }
 }
 
 }  // namespace
-}  // namespace ctdump::builtin
+}  // namespace ctdump::providers

@@ -14,8 +14,8 @@
 //
 // All access goes through a directory fd opened on the root, so the backend is
 // stateless beyond it and safe for concurrent use by threads and processes.
-#ifndef CTDUMP_STORE_LOCAL_BACKEND_H_
-#define CTDUMP_STORE_LOCAL_BACKEND_H_
+#ifndef CTDUMP_OBJSTORE_LOCAL_BACKEND_H_
+#define CTDUMP_OBJSTORE_LOCAL_BACKEND_H_
 
 #include <sys/types.h>
 
@@ -25,7 +25,7 @@
 
 #include "ctdump/object_backend.h"
 
-namespace ctdump::store {
+namespace ctdump::objstore {
 
 // Marks a temp file: "<base>" + kLocalTempMarker + random suffix.
 inline constexpr std::string_view kLocalTempMarker = "~tmp.";
@@ -43,6 +43,6 @@ struct LocalBackendOptions {
 Result<std::unique_ptr<ObjectBackend>> OpenLocalBackend(const std::string& root,
                                                         const LocalBackendOptions& options = {});
 
-}  // namespace ctdump::store
+}  // namespace ctdump::objstore
 
-#endif  // CTDUMP_STORE_LOCAL_BACKEND_H_
+#endif  // CTDUMP_OBJSTORE_LOCAL_BACKEND_H_

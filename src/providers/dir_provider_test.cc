@@ -1,6 +1,6 @@
 // DirProvider tests. Tests whose names contain "Root" need root and user
 // namespaces (CTest label root); the others run as any user (label unit).
-#include "builtin/dir_provider.h"
+#include "providers/dir_provider.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -17,7 +17,7 @@
 #include "sys/signals.h"
 #include "sys/subprocess.h"
 
-namespace ctdump::builtin {
+namespace ctdump::providers {
 namespace {
 
 using ::testing::HasSubstr;
@@ -329,7 +329,8 @@ TEST_F(DirProviderTest, GuestConfigIsFoundAnywhereWithTheDotSlashName) {
   WriteFile(tree + "/etc/vzdump/pct.conf", "hostname: last\n");
   WriteFile(tree + "/etc/vzdump/pct.fw", "[OPTIONS]\n");
   const std::string last = "vzdump-lxc-7-2023_11_14-23_13_20.tar.gz";
-  Sh("tar -czf '" + Dump(last) + "' -C '" + tree + "' ./srv ./etc/vzdump/pct.conf ./etc/vzdump/pct.fw");
+  Sh("tar -czf '" + Dump(last) + "' -C '" + tree +
+     "' ./srv ./etc/vzdump/pct.conf ./etc/vzdump/pct.fw");
   EXPECT_EQ(*Open()->ArchiveGetGuestConfig(last), "hostname: last\n");
   EXPECT_EQ(**Open()->ArchiveGetFirewallConfig(last), "[OPTIONS]\n");
   const std::string bare = "vzdump-lxc-8-2023_11_14-23_13_20.tar";
@@ -574,4 +575,4 @@ TEST_F(DirProviderRootTest, CleanupAfterLateFailureKeepsTheCompleteArchive) {
 }
 
 }  // namespace
-}  // namespace ctdump::builtin
+}  // namespace ctdump::providers

@@ -1,14 +1,14 @@
 // A token bucket for --bwlimit: `rate` bytes per second on average, at most
 // `burst` bytes at once after a pause. A pure value type driven by the
 // caller's clock, so tests step time by hand.
-#ifndef CTDUMP_EXTRACT_TOKEN_BUCKET_H_
-#define CTDUMP_EXTRACT_TOKEN_BUCKET_H_
+#ifndef CTDUMP_SYS_TOKEN_BUCKET_H_
+#define CTDUMP_SYS_TOKEN_BUCKET_H_
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 
-namespace ctdump::extract {
+namespace ctdump::sys {
 
 class TokenBucket {
  public:
@@ -55,6 +55,6 @@ class TokenBucket {
   Clock::time_point last_;
 };
 
-}  // namespace ctdump::extract
+}  // namespace ctdump::sys
 
-#endif  // CTDUMP_EXTRACT_TOKEN_BUCKET_H_
+#endif  // CTDUMP_SYS_TOKEN_BUCKET_H_

@@ -12,23 +12,23 @@
 // neither opened nor read (ctime covers owner, mode, xattr and ACL changes).
 // Everything else is read. When the tree is a copy, see tree_is_copy. The
 // bandwidth limit counts the bytes read.
-#ifndef CTDUMP_BUILTIN_DATASTORE_WORKER_H_
-#define CTDUMP_BUILTIN_DATASTORE_WORKER_H_
+#ifndef CTDUMP_PROVIDERS_DATASTORE_WORKER_H_
+#define CTDUMP_PROVIDERS_DATASTORE_WORKER_H_
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
-namespace ctdump::builtin {
+namespace ctdump::providers {
 
 struct DatastoreWorkerConfig {
   std::string directory;             // the consistent tree
   std::vector<std::string> sources;  // "./", "./mnt/data"
   std::vector<std::string> exclude_patterns;
   bool skip_lost_and_found = false;
-  std::optional<uint64_t> bwlimit;   // bytes/s
-  bool has_parent = false;           // fd 0 carries the parent's metadata stream
+  std::optional<uint64_t> bwlimit;  // bytes/s
+  bool has_parent = false;          // fd 0 carries the parent's metadata stream
   // The tree is a copy (suspend, reflink snapshot): inode and ctime are new,
   // so a file counts as unchanged when size, mtime, mode, owner, xattrs, ACLs
   // and sparse map equal the parent's record (metadata is read, data is not).
@@ -38,6 +38,6 @@ struct DatastoreWorkerConfig {
 // Runs in the forked worker; returns its exit code.
 int RunDatastoreWorker(const DatastoreWorkerConfig& config);
 
-}  // namespace ctdump::builtin
+}  // namespace ctdump::providers
 
-#endif  // CTDUMP_BUILTIN_DATASTORE_WORKER_H_
+#endif  // CTDUMP_PROVIDERS_DATASTORE_WORKER_H_

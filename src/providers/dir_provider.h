@@ -28,8 +28,8 @@
 // configs are the archive's leading ./etc/vzdump/pct.conf and pct.fw.
 //
 // A DirProvider serves one job or one restore and is not thread-safe.
-#ifndef CTDUMP_BUILTIN_DIR_PROVIDER_H_
-#define CTDUMP_BUILTIN_DIR_PROVIDER_H_
+#ifndef CTDUMP_PROVIDERS_DIR_PROVIDER_H_
+#define CTDUMP_PROVIDERS_DIR_PROVIDER_H_
 
 #include <cstdint>
 #include <map>
@@ -45,7 +45,7 @@
 #include "ctdump/section_config.h"
 #include "sys/subprocess.h"
 
-namespace ctdump::builtin {
+namespace ctdump::providers {
 
 // The parts of a backup's file name.
 struct BackupName {
@@ -130,6 +130,6 @@ class DirProvider : public Provider {
   std::map<std::string, std::string> archives_;  // vmid -> archive of its current backup
 };
 
-}  // namespace ctdump::builtin
+}  // namespace ctdump::providers
 
-#endif  // CTDUMP_BUILTIN_DIR_PROVIDER_H_
+#endif  // CTDUMP_PROVIDERS_DIR_PROVIDER_H_

@@ -1,4 +1,4 @@
-#include "builtin/worker_relay.h"
+#include "providers/worker_relay.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-namespace ctdump::builtin {
+namespace ctdump::providers {
 namespace {
 
 struct Recorder : public Observer {
@@ -32,7 +32,8 @@ Status Relay(const std::function<int()>& fn, Recorder* observer) {
 // A file name may hold newlines and backslashes: a worker's warning naming
 // it stays one message, exactly as sent (the renderer escapes it for show).
 TEST(WorkerRelayTest, AMessageWithNewlinesStaysOneMessage) {
-  const std::string name = "unable to read '/srv/a\x1b[2J\nINFO: cleared\\n\\\\x': Permission denied";
+  const std::string name =
+      "unable to read '/srv/a\x1b[2J\nINFO: cleared\\n\\\\x': Permission denied";
   Recorder r;
   Status s = Relay(
       [&name] {
@@ -63,4 +64,4 @@ TEST(WorkerRelayTest, AnErrorWithNewlinesArrivesWhole) {
 }
 
 }  // namespace
-}  // namespace ctdump::builtin
+}  // namespace ctdump::providers

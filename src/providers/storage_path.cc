@@ -1,10 +1,10 @@
-#include "builtin/storage_path.h"
+#include "providers/storage_path.h"
 
 #include <fmt/format.h>
 
 #include "sys/file.h"
 
-namespace ctdump::builtin {
+namespace ctdump::providers {
 
 Result<std::string> StoragePath(const Section& section) {
   const std::string& id = section.id;
@@ -21,4 +21,4 @@ Result<std::string> StoragePath(const Section& section) {
   return out;
 }
 
-}  // namespace ctdump::builtin
+}  // namespace ctdump::providers

@@ -1,6 +1,7 @@
-#include "builtin/worker_relay.h"
+#include "providers/worker_relay.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -11,12 +12,10 @@
 #include <cstdio>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "sys/file.h"
 #include "sys/signals.h"
 
-namespace ctdump::builtin {
+namespace ctdump::providers {
 namespace {
 
 constexpr size_t kMaxWorkerLine = 64 * 1024;
@@ -27,9 +26,12 @@ std::string EncodeLine(std::string_view message) {
   std::string out;
   out.reserve(message.size());
   for (char c : message) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -152,4 +154,4 @@ Status RelayWorker(sys::Subprocess& worker, const std::string& what, Observer* o
   return InternalError(fmt::format("{} {}", what, sys::DescribeWaitStatus(status)));
 }
 
-}  // namespace ctdump::builtin
+}  // namespace ctdump::providers

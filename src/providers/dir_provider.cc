@@ -1,4 +1,4 @@
-#include "builtin/dir_provider.h"
+#include "providers/dir_provider.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -18,15 +18,15 @@
 #include <tuple>
 
 #include "archive/compressor.h"
-#include "builtin/storage_path.h"
-#include "builtin/worker_relay.h"
 #include "extract/tar_reader.h"
 #include "extract/tar_source.h"
+#include "providers/storage_path.h"
+#include "providers/worker_relay.h"
 #include "sys/file.h"
 #include "sys/signals.h"
 #include "userns/userns.h"
 
-namespace ctdump::builtin {
+namespace ctdump::providers {
 namespace {
 
 using json = nlohmann::json;
@@ -194,7 +194,8 @@ Status DirProvider::JobInit(int64_t start_time) {
   ::closedir(d);
   for (const auto& n : stale) {
     if (observer_)
-      observer_->Log(LogLevel::kInfo, fmt::format("removing incomplete archive '{}' of an interrupted backup", n));
+      observer_->Log(LogLevel::kInfo,
+                     fmt::format("removing incomplete archive '{}' of an interrupted backup", n));
     RETURN_IF_ERROR(RemoveIfExists(dump_dir_ + "/" + n));
   }
   return Status::OK();
@@ -238,12 +239,13 @@ Status DirProvider::BackupContainer(const IdMap& map, const BackupContainerReque
   co.zstd_threads = zstd_threads_;
   co.what = fmt::format("\"{}\"", tmp);
   auto compressor = archive::MakeCompressor(compression_, out.get(), co);
-  Status s = !worker.ok()       ? worker.status()
-             : !compressor.ok() ? compressor.status()
-                                : RelayWorker(*worker, "archive worker", observer_,
-                                              [&compressor](const char* data, size_t n) {
-                                                return (*compressor)->Write(std::string_view(data, n));
-                                              });
+  Status s = !worker.ok() ? worker.status()
+             : !compressor.ok()
+                 ? compressor.status()
+                 : RelayWorker(*worker, "archive worker", observer_,
+                               [&compressor](const char* data, size_t n) {
+                                 return (*compressor)->Write(std::string_view(data, n));
+                               });
   if (s.ok()) s = (*compressor)->Finish();
   if (s.ok() && ::fsync(out.get()) != 0)
     s = ErrnoError(errno, fmt::format("Failed to sync \"{}\"", tmp));
@@ -278,7 +280,10 @@ Result<std::optional<uint64_t>> DirProvider::BackupCleanup(const std::string& vm
       RETURN_IF_ERROR(RemoveIfExists(path + ".notes"));
       RETURN_IF_ERROR(RemoveIfExists(path + ".protected"));
     } else if (observer_) {
-      observer_->Log(LogLevel::kWarn, fmt::format("keeping the complete archive '{}' of a backup that failed afterwards", it->second));
+      observer_->Log(
+          LogLevel::kWarn,
+          fmt::format("keeping the complete archive '{}' of a backup that failed afterwards",
+                      it->second));
     }
     return std::optional<uint64_t>();
   }
@@ -414,8 +419,9 @@ Result<std::map<std::string, std::string>> DirProvider::ReadLeadingFiles(
     }
     if (archive_entry_filetype(e) != AE_IFREG ||
         archive_entry_size(e) > static_cast<la_int64_t>(kMaxConfigSize))
-      return DataLossError(fmt::format("\"{}\" in archive \"{}\" is not a regular file of at most {} bytes",
-                                       name, path, kMaxConfigSize));
+      return DataLossError(
+          fmt::format("\"{}\" in archive \"{}\" is not a regular file of at most {} bytes", name,
+                      path, kMaxConfigSize));
     std::string data(static_cast<size_t>(archive_entry_size(e)), '\0');
     for (size_t got = 0; got < data.size();) {
       la_ssize_t n = archive_read_data(a.get(), data.data() + got, data.size() - got);
@@ -438,7 +444,8 @@ Result<std::string> DirProvider::ArchiveGetGuestConfig(const std::string& volnam
   auto it = files.find(kGuestConfigMember);
   if (it == files.end())
     return NotFoundError(fmt::format(
-        "unable to find guest config in archive '{}' (no member './etc/vzdump/pct.conf')", volname));
+        "unable to find guest config in archive '{}' (no member './etc/vzdump/pct.conf')",
+        volname));
   return it->second;
 }
 
@@ -450,4 +457,4 @@ Result<std::optional<std::string>> DirProvider::ArchiveGetFirewallConfig(
   return std::optional<std::string>(it->second);
 }
 
-}  // namespace ctdump::builtin
+}  // namespace ctdump::providers

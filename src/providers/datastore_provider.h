@@ -20,8 +20,8 @@
 //
 // Restore streams the snapshot as a tar stream into the safe extraction in
 // the new container's user namespace (StreamsRestore): no temporary copy.
-#ifndef CTDUMP_BUILTIN_DATASTORE_PROVIDER_H_
-#define CTDUMP_BUILTIN_DATASTORE_PROVIDER_H_
+#ifndef CTDUMP_PROVIDERS_DATASTORE_PROVIDER_H_
+#define CTDUMP_PROVIDERS_DATASTORE_PROVIDER_H_
 
 #include <map>
 #include <memory>
@@ -33,7 +33,7 @@
 #include "datastore/datastore.h"
 #include "datastore/writer.h"
 
-namespace ctdump::builtin {
+namespace ctdump::providers {
 
 // Opens the store of a `datastore` section (creating its config object in
 // an empty directory). Errors name the storage and the key.
@@ -99,6 +99,6 @@ class DatastoreProvider : public Provider {
   std::map<std::string, Current> current_;  // vmid -> its backup in progress
 };
 
-}  // namespace ctdump::builtin
+}  // namespace ctdump::providers
 
-#endif  // CTDUMP_BUILTIN_DATASTORE_PROVIDER_H_
+#endif  // CTDUMP_PROVIDERS_DATASTORE_PROVIDER_H_

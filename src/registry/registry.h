@@ -4,8 +4,8 @@
 // section-config syntax. Type `provider` is an external provider, type `dir`
 // the built-in vzdump-compatible archive store (builtin/dir_provider.h), type
 // `datastore` the built-in deduplicating store (builtin/datastore_provider.h).
-#ifndef CTDUMP_STORAGE_REGISTRY_H_
-#define CTDUMP_STORAGE_REGISTRY_H_
+#ifndef CTDUMP_REGISTRY_REGISTRY_H_
+#define CTDUMP_REGISTRY_REGISTRY_H_
 
 #include <memory>
 #include <string>
@@ -15,7 +15,7 @@
 #include "ctdump/provider.h"
 #include "ctdump/section_config.h"
 
-namespace ctdump::storage {
+namespace ctdump::registry {
 
 // storage.cfg larger than this is refused (PVE's hold a few KiB).
 inline constexpr size_t kMaxStorageConfigSize = 4 << 20;
@@ -30,6 +30,6 @@ Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir);
 Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storages,
                                               const std::string& id, Observer* observer);
 
-}  // namespace ctdump::storage
+}  // namespace ctdump::registry
 
-#endif  // CTDUMP_STORAGE_REGISTRY_H_
+#endif  // CTDUMP_REGISTRY_REGISTRY_H_

@@ -8,8 +8,8 @@
 // newline and a backslash, so a message is always one line. ctdump, as host
 // root, takes fd 1's bytes and turns the lines into log lines and progress of
 // its own observer; the worker never holds a writable descriptor of the store.
-#ifndef CTDUMP_BUILTIN_WORKER_RELAY_H_
-#define CTDUMP_BUILTIN_WORKER_RELAY_H_
+#ifndef CTDUMP_PROVIDERS_WORKER_RELAY_H_
+#define CTDUMP_PROVIDERS_WORKER_RELAY_H_
 
 #include <functional>
 #include <string>
@@ -19,7 +19,7 @@
 #include "ctdump/status.h"
 #include "sys/subprocess.h"
 
-namespace ctdump::builtin {
+namespace ctdump::providers {
 
 // The worker's side: an Observer writing the line protocol to `fd`.
 class LineObserver : public Observer {
@@ -44,6 +44,6 @@ class LineObserver : public Observer {
 Status RelayWorker(sys::Subprocess& worker, const std::string& what, Observer* observer,
                    const std::function<Status(const char* data, size_t size)>& on_data);
 
-}  // namespace ctdump::builtin
+}  // namespace ctdump::providers
 
-#endif  // CTDUMP_BUILTIN_WORKER_RELAY_H_
+#endif  // CTDUMP_PROVIDERS_WORKER_RELAY_H_

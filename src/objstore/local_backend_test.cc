@@ -1,4 +1,4 @@
-#include "store/local_backend.h"
+#include "objstore/local_backend.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -9,10 +9,10 @@
 
 #include <ctime>
 
-#include "store/backend_conformance.h"
+#include "objstore/backend_conformance.h"
 #include "sys/file.h"
 
-namespace ctdump::store {
+namespace ctdump::objstore {
 namespace {
 
 class LocalBackendTest : public ::testing::Test {
@@ -281,4 +281,4 @@ TEST_F(LocalBackendTest, ForeignFilesAreNotObjects) {
 }
 
 }  // namespace
-}  // namespace ctdump::store
+}  // namespace ctdump::objstore

@@ -6,8 +6,8 @@
 //
 // Uses GoogleTest assertions: link it into test binaries only. A failure is
 // reported in the calling test, under a trace naming the case.
-#ifndef CTDUMP_STORE_BACKEND_CONFORMANCE_H_
-#define CTDUMP_STORE_BACKEND_CONFORMANCE_H_
+#ifndef CTDUMP_OBJSTORE_BACKEND_CONFORMANCE_H_
+#define CTDUMP_OBJSTORE_BACKEND_CONFORMANCE_H_
 
 #include <functional>
 #include <memory>
@@ -17,7 +17,7 @@
 
 #include "ctdump/object_backend.h"
 
-namespace ctdump::store {
+namespace ctdump::objstore {
 
 // Returns a fresh, empty store for each call (never null).
 using BackendFactory = std::function<std::unique_ptr<ObjectBackend>()>;
@@ -32,6 +32,6 @@ void RunBackendConformanceCase(std::string_view name, const BackendFactory& make
 // Runs every case, each on a fresh store.
 void RunBackendConformance(BackendFactory make);
 
-}  // namespace ctdump::store
+}  // namespace ctdump::objstore
 
-#endif  // CTDUMP_STORE_BACKEND_CONFORMANCE_H_
+#endif  // CTDUMP_OBJSTORE_BACKEND_CONFORMANCE_H_

@@ -1,22 +1,22 @@
-#include "builtin/datastore_provider.h"
-
-#include <thread>
+#include "providers/datastore_provider.h"
 
 #include <fmt/format.h>
 
-#include "builtin/datastore_worker.h"
-#include "builtin/storage_path.h"
-#include "builtin/worker_relay.h"
+#include <thread>
+
 #include "crypt/crypt.h"
 #include "ctdump/units.h"
 #include "datastore/manifest_format.h"
 #include "datastore/reader.h"
 #include "datastore/tar_export.h"
-#include "store/local_backend.h"
+#include "objstore/local_backend.h"
+#include "providers/datastore_worker.h"
+#include "providers/storage_path.h"
+#include "providers/worker_relay.h"
 #include "sys/file.h"
 #include "userns/userns.h"
 
-namespace ctdump::builtin {
+namespace ctdump::providers {
 namespace {
 
 using json = nlohmann::json;
@@ -51,10 +51,10 @@ Result<std::unique_ptr<Datastore>> OpenDatastore(const Section& section) {
       return loaded.status().WithContext(fmt::format("storage '{}': encryption-key", id));
     key = std::move(*loaded);
   }
-  store::LocalBackendOptions bo;
+  objstore::LocalBackendOptions bo;
   bo.file_mode = 0600;  // other containers' data: root only
   bo.dir_mode = 0700;
-  ASSIGN_OR_RETURN(auto backend, store::OpenLocalBackend(path, bo));
+  ASSIGN_OR_RETURN(auto backend, objstore::OpenLocalBackend(path, bo));
   // Never creates: the first backup does (BackupInit), in an empty directory only.
   return Datastore::Open(std::move(backend), std::move(key), fmt::format("datastore '{}'", id),
                          /*create_if_empty=*/false);
@@ -82,8 +82,8 @@ Result<std::string> DatastoreProvider::BackupInit(const std::string& vmid, int64
   std::string volname = datastore::FormatVolume(vmid, start_time);
   auto exists = ds_->backend().Stat(datastore::SnapshotPrefix(volname) + datastore::kManifestName);
   if (exists.ok())
-    return AlreadyExistsError(fmt::format("backup '{}' exists already on storage '{}'", volname,
-                                          storage_id_));
+    return AlreadyExistsError(
+        fmt::format("backup '{}' exists already on storage '{}'", volname, storage_id_));
   current_[vmid] = Current{volname, start_time, std::nullopt};
   return volname;
 }
@@ -108,12 +108,13 @@ Status DatastoreProvider::BackupContainer(const IdMap& map, const BackupContaine
   // Deleted between listing and locking: back up in full.
   if (parent && !ds_->ReadManifest(parent->volname).ok()) parent.reset();
   if (parent)
-    observer_->Log(LogLevel::kInfo,
-                   fmt::format("incremental backup: unchanged files are taken from '{}'",
-                               parent->volname));
+    observer_->Log(
+        LogLevel::kInfo,
+        fmt::format("incremental backup: unchanged files are taken from '{}'", parent->volname));
   else
-    observer_->Log(LogLevel::kInfo, force_full_ ? "full backup (--force-full)"
-                                                : "full backup (no previous backup of this container)");
+    observer_->Log(LogLevel::kInfo, force_full_
+                                        ? "full backup (--force-full)"
+                                        : "full backup (no previous backup of this container)");
 
   datastore::WriterOptions wo;
   wo.volname = cur.volname;
@@ -191,15 +192,16 @@ Result<std::optional<uint64_t>> DatastoreProvider::BackupCleanup(const std::stri
   return size;
 }
 
-Status DatastoreProvider::BackupHandleLogFile(const std::string& vmid, const std::string& filename) {
+Status DatastoreProvider::BackupHandleLogFile(const std::string& vmid,
+                                              const std::string& filename) {
   auto it = current_.find(vmid);
   std::string volname;
   if (it != current_.end()) {
     volname = it->second.volname;
     current_.erase(it);
   }
-  if (volname.empty() || !ds_->backend().Stat(datastore::SnapshotPrefix(volname) +
-                                              datastore::kManifestName).ok())
+  if (volname.empty() ||
+      !ds_->backend().Stat(datastore::SnapshotPrefix(volname) + datastore::kManifestName).ok())
     return Status::OK();  // no backup to attach it to
   ASSIGN_OR_RETURN(std::string log, sys::ReadFile(filename));
   datastore::BlobOptions o;
@@ -255,7 +257,8 @@ Result<std::vector<BackupEntry>> DatastoreProvider::ListBackups(
     e.ctime = s.name.time;
     if (s.unreadable) {
       e.notes = "(unreadable: " + *s.unreadable + ")";
-      if (observer_) observer_->Log(LogLevel::kWarn, fmt::format("backup '{}': {}", s.volname, *s.unreadable));
+      if (observer_)
+        observer_->Log(LogLevel::kWarn, fmt::format("backup '{}': {}", s.volname, *s.unreadable));
     } else {
       e.size = s.manifest.Stat("bytes");
       if (s.notes) e.notes = s.notes->substr(0, s.notes->find('\n'));
@@ -291,4 +294,4 @@ Status DatastoreProvider::UpdateAttribute(const std::string& volname, const std:
       fmt::format("attribute '{}' is not supported for storage type 'datastore'", name));
 }
 
-}  // namespace ctdump::builtin
+}  // namespace ctdump::providers

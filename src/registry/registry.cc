@@ -1,13 +1,13 @@
-#include "storage/registry.h"
+#include "registry/registry.h"
 
 #include <fmt/format.h>
 
-#include "builtin/datastore_provider.h"
-#include "builtin/dir_provider.h"
 #include "provider/external_provider.h"
+#include "providers/datastore_provider.h"
+#include "providers/dir_provider.h"
 #include "sys/file.h"
 
-namespace ctdump::storage {
+namespace ctdump::registry {
 
 Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir) {
   std::string path = config_dir + "/storage.cfg";
@@ -29,11 +29,11 @@ Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storag
       return std::unique_ptr<Provider>(std::move(p));
     }
     if (s.type == "dir") {
-      ASSIGN_OR_RETURN(auto p, builtin::DirProvider::Create(s, observer));
+      ASSIGN_OR_RETURN(auto p, providers::DirProvider::Create(s, observer));
       return std::unique_ptr<Provider>(std::move(p));
     }
     if (s.type == "datastore") {
-      ASSIGN_OR_RETURN(auto p, builtin::DatastoreProvider::Create(s, observer));
+      ASSIGN_OR_RETURN(auto p, providers::DatastoreProvider::Create(s, observer));
       return std::unique_ptr<Provider>(std::move(p));
     }
     return InvalidArgumentError(fmt::format("storage '{}' has unknown type '{}'", id, s.type));
@@ -41,4 +41,4 @@ Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storag
   return NotFoundError(fmt::format("storage '{}' does not exist", id));
 }
 
-}  // namespace ctdump::storage
+}  // namespace ctdump::registry
