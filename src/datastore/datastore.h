@@ -33,7 +33,7 @@
 //     verify re-checks that a snapshot with a problem still exists before it
 //     reports it (so the chunks gc removes after a delete are no damage).
 //
-// Why gc is safe beside backups (gc.cc has the details): gc marks every
+// Why gc is safe beside backups (maintenance.cc has the details): gc marks every
 // chunk referenced by a manifest and by the parent of every running backup,
 // and sweeps only unmarked chunks whose mtime is older than both its own
 // start and the start of every running backup (both taken from backend

@@ -1,7 +1,7 @@
 // The parent's side of one extraction: feeds the child's stdin and listens
 // to its stderr.
 //
-// ctdump is single-threaded, so one poll() loop does both: while a Write()
+// One poll() loop on the calling thread does both: while a Write()
 // waits for room in the stdin pipe (or for bwlimit tokens) it keeps reading
 // the child's report lines, so a child that reports a lot can never block
 // ctdump feeding it. A child that stops reading (it refused a member and

@@ -9,7 +9,8 @@
 
 namespace ctdump::sys {
 
-// Moves the calling (single-threaded) process into a new mount namespace whose
+// Moves the calling process (called before it starts any thread, so that all
+// its threads share the namespace) into a new mount namespace whose
 // mounts are slaves of the host's: mounts made afterwards are invisible to the
 // rest of the host and vanish when the process dies. Idempotent.
 Status EnterPrivateMountNamespace();

@@ -1,9 +1,12 @@
 // Child processes: spawn with pipes, wait with a deadline, kill and reap.
 //
 // A Subprocess that is destroyed while its child still runs kills the child
-// with SIGKILL and reaps it, so no code path leaks a process. ctdump's main
-// process stays single-threaded so that children may call unshare(CLONE_NEWUSER)
-// after fork; all I/O with children is poll()-based.
+// with SIGKILL and reaps it, so no code path leaks a process. Process control
+// (fork, wait, signals, namespaces) happens on ctdump's main thread only; a
+// forked child is single-threaded whatever its parent runs (the datastore's
+// chunk and prefetch pools, a feeder thread, libzstd's workers), so it may
+// call unshare(CLONE_NEWUSER), and it only makes system calls until exec.
+// All I/O with children is poll()-based.
 #ifndef CTDUMP_SYS_SUBPROCESS_H_
 #define CTDUMP_SYS_SUBPROCESS_H_
 
