@@ -1,13 +1,17 @@
-# ctdump_module(<name> SOURCES ... DEPS ...): one static library per module,
-# target ctdump_<name>, public headers from include/, private ones from src/.
+# ctdump_module(<name> SOURCES ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...] [DEPS ...]):
+# one static library per module, target ctdump_<name>, public headers from
+# include/, private ones from src/. PUBLIC_DEPS/PRIVATE_DEPS: the module's direct
+# module dependencies, exactly the "depends on" row of docs/architecture.md
+# (PUBLIC when a header of the module includes the dependency's headers); DEPS:
+# external libraries (PUBLIC). tests/layering/check_layering.py checks them.
 function(ctdump_module name)
-  cmake_parse_arguments(M "" "" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(M "" "" "SOURCES;DEPS;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
   add_library(ctdump_${name} STATIC ${M_SOURCES})
   target_include_directories(ctdump_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include)
   # Internal headers are included as "sys/file.h": -iquote keeps <sys/file.h>
   # pointing at the system header.
   target_compile_options(ctdump_${name} PUBLIC -iquote ${PROJECT_SOURCE_DIR}/src)
-  target_link_libraries(ctdump_${name} PUBLIC ${M_DEPS})
+  target_link_libraries(ctdump_${name} PUBLIC ${M_PUBLIC_DEPS} ${M_DEPS} PRIVATE ${M_PRIVATE_DEPS})
 endfunction()
 
 # ctdump_test(<name> SOURCES ... DEPS ... [LABELS ...] [ROOT_BY_NAME]): a
