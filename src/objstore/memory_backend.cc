@@ -1,0 +1,253 @@
+#include "objstore/memory_backend.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <utility>
+
+namespace ctdump::objstore {
+namespace {
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+// A string as it goes into a message: quoted, unprintable bytes escaped.
+std::string Quote(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  return out + "\"";
+}
+
+int64_t RealtimeNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// The objects of one store, shared by every MemoryBackend made by Share().
+struct MemoryBackend::Store {
+  struct Object {
+    // Immutable once stored: Get copies it outside the lock.
+    std::shared_ptr<const std::string> data;
+    int64_t mtime_ns = 0;
+  };
+
+  std::function<int64_t()> clock_ns;  // set once, before any sharing
+
+  // Guards `objects` and `unsynced`: writers (puts, touch, delete, sync and
+  // the test hooks) hold it exclusively, readers (get, stat, list) shared.
+  // The clock is called under it.
+  mutable std::shared_mutex mu;
+  std::map<std::string, Object> objects;  // std::string's order: bytewise
+  std::set<std::string> unsynced;         // names whose last write was a kDeferred put
+
+  int64_t Now() const { return clock_ns ? clock_ns() : RealtimeNs(); }
+
+  // OK unless `name` would be an object and a "directory" of others at once
+  // (an ancestor is an object, or objects lie below it). Caller holds mu.
+  Status CheckNoConflict(const std::string& name, const std::string& describe) const {
+    bool conflict = false;
+    for (size_t slash = name.find('/'); slash != std::string::npos && !conflict;
+         slash = name.find('/', slash + 1)) {
+      conflict = objects.count(name.substr(0, slash)) > 0;
+    }
+    const std::string below = name + "/";
+    auto it = objects.lower_bound(below);
+    conflict = conflict || (it != objects.end() && it->first.starts_with(below));
+    if (!conflict) return Status::OK();
+    return FailedPreconditionError(fmt::format(
+        "Object {} in {} conflicts with a directory of other objects", Quote(name), describe));
+  }
+};
+
+MemoryBackend::MemoryBackend(MemoryBackendOptions options)
+    : store_(std::make_shared<Store>()), label_(std::move(options.label)) {
+  store_->clock_ns = std::move(options.clock_ns);
+}
+
+MemoryBackend::MemoryBackend(std::shared_ptr<Store> store, std::string label)
+    : store_(std::move(store)), label_(std::move(label)) {}
+
+MemoryBackend::~MemoryBackend() = default;
+
+std::unique_ptr<MemoryBackend> MemoryBackend::Share(std::string label) const {
+  return std::unique_ptr<MemoryBackend>(new MemoryBackend(store_, std::move(label)));
+}
+
+std::string MemoryBackend::Describe() const { return "memory:" + label_; }
+
+namespace {
+
+Status NotFoundIn(const std::string& name, const std::string& describe) {
+  return NotFoundError(fmt::format("Object {} not found in {}", Quote(name), describe));
+}
+
+}  // namespace
+
+Result<bool> MemoryBackend::PutIfAbsent(const std::string& name, std::string_view data,
+                                        Durability durability) {
+  RETURN_IF_ERROR(ValidateObjectName(name));
+  auto bytes = std::make_shared<const std::string>(data);  // copied outside the lock
+  std::unique_lock<std::shared_mutex> l(store_->mu);
+  if (store_->objects.count(name)) {
+    // "Already existed" is as durable as "written" (the caller is about to
+    // reference it), as in the local backend.
+    if (durability == Durability::kSync) store_->unsynced.erase(name);
+    return false;
+  }
+  RETURN_IF_ERROR(store_->CheckNoConflict(name, Describe()));
+  store_->objects[name] = Store::Object{std::move(bytes), store_->Now()};
+  if (durability == Durability::kDeferred) store_->unsynced.insert(name);
+  return true;
+}
+
+Status MemoryBackend::Sync() {
+  std::unique_lock<std::shared_mutex> l(store_->mu);
+  store_->unsynced.clear();
+  return Status::OK();
+}
+
+Status MemoryBackend::Touch(const std::string& name) {
+  RETURN_IF_ERROR(ValidateObjectName(name));
+  std::unique_lock<std::shared_mutex> l(store_->mu);
+  auto it = store_->objects.find(name);
+  if (it == store_->objects.end()) return NotFoundIn(name, Describe());
+  it->second.mtime_ns = store_->Now();
+  return Status::OK();
+}
+
+Status MemoryBackend::Put(const std::string& name, std::string_view data) {
+  RETURN_IF_ERROR(ValidateObjectName(name));
+  auto bytes = std::make_shared<const std::string>(data);
+  std::unique_lock<std::shared_mutex> l(store_->mu);
+  if (!store_->objects.count(name)) RETURN_IF_ERROR(store_->CheckNoConflict(name, Describe()));
+  store_->objects[name] = Store::Object{std::move(bytes), store_->Now()};
+  store_->unsynced.erase(name);
+  return Status::OK();
+}
+
+Result<std::string> MemoryBackend::Get(const std::string& name, uint64_t max_size) {
+  RETURN_IF_ERROR(ValidateObjectName(name));
+  std::shared_ptr<const std::string> data;
+  {
+    std::shared_lock<std::shared_mutex> l(store_->mu);
+    auto it = store_->objects.find(name);
+    if (it == store_->objects.end()) return NotFoundIn(name, Describe());
+    data = it->second.data;
+  }
+  if (data->size() > max_size)
+    return DataLossError(
+        fmt::format("Object {} in {} is {} bytes, more than the {} bytes it can be", Quote(name),
+                    Describe(), data->size(), max_size));
+  return *data;
+}
+
+Result<ObjectStat> MemoryBackend::Stat(const std::string& name) {
+  RETURN_IF_ERROR(ValidateObjectName(name));
+  std::shared_lock<std::shared_mutex> l(store_->mu);
+  auto it = store_->objects.find(name);
+  if (it == store_->objects.end()) return NotFoundIn(name, Describe());
+  return ObjectStat{it->second.data->size(), it->second.mtime_ns};
+}
+
+Result<std::vector<std::string>> MemoryBackend::List(const std::string& prefix) {
+  // As the interface says: the part before the last '/' a valid name, the
+  // rest valid name characters.
+  size_t slash = prefix.rfind('/');
+  Status valid =
+      slash == std::string::npos ? Status::OK() : ValidateObjectName(prefix.substr(0, slash));
+  std::string_view tail =
+      std::string_view(prefix).substr(slash == std::string::npos ? 0 : slash + 1);
+  if (valid.ok() && !std::all_of(tail.begin(), tail.end(), IsNameChar))
+    valid = InvalidArgumentError("bad character");
+  if (!valid.ok())
+    return InvalidArgumentError(
+        fmt::format("Invalid list prefix {}: {}", Quote(prefix), valid.message()));
+  std::vector<std::string> out;
+  std::shared_lock<std::shared_mutex> l(store_->mu);
+  for (auto it = store_->objects.lower_bound(prefix);
+       it != store_->objects.end() && it->first.starts_with(prefix); ++it) {
+    out.push_back(it->first);
+  }
+  return out;
+}
+
+Status MemoryBackend::Delete(const std::string& name) {
+  RETURN_IF_ERROR(ValidateObjectName(name));
+  std::unique_lock<std::shared_mutex> l(store_->mu);
+  if (store_->objects.erase(name) == 0) return NotFoundIn(name, Describe());
+  store_->unsynced.erase(name);
+  return Status::OK();
+}
+
+Result<bool> MemoryBackend::IsEmpty() {
+  std::shared_lock<std::shared_mutex> l(store_->mu);
+  return store_->objects.empty();
+}
+
+Result<LeftoverCount> MemoryBackend::RemoveLeftovers(const std::string& prefix, int64_t, bool) {
+  if (!prefix.empty() &&
+      (prefix.back() != '/' || !ValidateObjectName(prefix.substr(0, prefix.size() - 1)).ok()))
+    return InvalidArgumentError(
+        fmt::format("Invalid leftover prefix {}: not a name followed by '/'", Quote(prefix)));
+  return LeftoverCount{};
+}
+
+std::vector<std::string> MemoryBackend::DropUnsynced() {
+  std::unique_lock<std::shared_mutex> l(store_->mu);
+  std::vector<std::string> lost(store_->unsynced.begin(), store_->unsynced.end());
+  for (const auto& name : lost) store_->objects.erase(name);
+  store_->unsynced.clear();
+  return lost;
+}
+
+std::vector<std::string> MemoryBackend::Unsynced() const {
+  std::shared_lock<std::shared_mutex> l(store_->mu);
+  return {store_->unsynced.begin(), store_->unsynced.end()};
+}
+
+Status MemoryBackend::SetMtime(const std::string& name, int64_t mtime_ns) {
+  std::unique_lock<std::shared_mutex> l(store_->mu);
+  auto it = store_->objects.find(name);
+  if (it == store_->objects.end()) return NotFoundIn(name, Describe());
+  it->second.mtime_ns = mtime_ns;
+  return Status::OK();
+}
+
+Status MemoryBackend::Overwrite(const std::string& name, std::string_view data) {
+  auto bytes = std::make_shared<const std::string>(data);
+  std::unique_lock<std::shared_mutex> l(store_->mu);
+  auto it = store_->objects.find(name);
+  if (it == store_->objects.end()) return NotFoundIn(name, Describe());
+  it->second.data = std::move(bytes);
+  return Status::OK();
+}
+
+uint64_t MemoryBackend::ObjectCount() const {
+  std::shared_lock<std::shared_mutex> l(store_->mu);
+  return store_->objects.size();
+}
+
+uint64_t MemoryBackend::TotalBytes() const {
+  std::shared_lock<std::shared_mutex> l(store_->mu);
+  uint64_t total = 0;
+  for (const auto& [name, object] : store_->objects) total += object.data->size();
+  return total;
+}
+
+}  // namespace ctdump::objstore
