@@ -324,7 +324,7 @@ Result<size_t> DecodeEntry(std::string_view data, Entry* e, const std::string& w
   if (regions > r.left() / 16) return Damaged(what, "sparse map exceeds the record");
   uint64_t end = 0, stored = 0;
   for (uint32_t i = 0; i < regions; ++i) {
-    uint64_t o, l;
+    uint64_t o = 0, l = 0;  // set by U64: the region count was checked against left()
     r.U64(&o);
     r.U64(&l);
     if (o < end || l > e->size || o > e->size - l)
