@@ -2,7 +2,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "ctdump/exclude.h"
+#include "sys/dir_list.h"
 #include "sys/unique_fd.h"
 
 namespace ctdump::archive {
@@ -60,23 +60,12 @@ void FilterXattrs(archive_entry* e) {
 
 // The names in a directory, sorted bytewise.
 Result<std::vector<std::string>> ReadNames(int dir_fd, const std::string& rel) {
-  int dup_fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) return ErrnoError(errno, fmt::format("Failed to read directory \"/{}\"", rel));
-  DIR* dir = ::fdopendir(dup_fd);
-  if (!dir) {
-    ::close(dup_fd);
-    return ErrnoError(errno, fmt::format("Failed to read directory \"/{}\"", rel));
-  }
   std::vector<std::string> names;
-  errno = 0;
-  while (struct dirent* d = ::readdir(dir)) {
-    if (std::strcmp(d->d_name, ".") != 0 && std::strcmp(d->d_name, "..") != 0)
-      names.emplace_back(d->d_name);
-    errno = 0;
-  }
-  int err = errno;
-  ::closedir(dir);
-  if (err != 0) return ErrnoError(err, fmt::format("Failed to read directory \"/{}\"", rel));
+  RETURN_IF_ERROR(sys::VisitDirectoryAt(dir_fd, fmt::format("directory \"/{}\"", rel),
+                                        [&names](std::string_view name, unsigned char) {
+                                          names.emplace_back(name);
+                                          return true;
+                                        }));
   std::sort(names.begin(), names.end());
   return names;
 }

@@ -2,7 +2,6 @@
 
 #include "fuse/snapshot_fs.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fuse_log.h>
@@ -21,6 +20,7 @@
 #include <optional>
 
 #include "fuse/snapshot_tree.h"
+#include "sys/dir_list.h"
 #include "sys/signals.h"
 
 namespace ctdump::fuse {
@@ -377,12 +377,12 @@ Status CheckMountpoint(const std::string& mp) {
   if (::stat(mp.c_str(), &st) != 0) return ErrnoError(errno, fmt::format("Mount point \"{}\"", mp));
   if (!S_ISDIR(st.st_mode))
     return FailedPreconditionError(fmt::format("Mount point \"{}\" is not a directory", mp));
-  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(mp.c_str()), ::closedir);
-  if (!dir) return ErrnoError(errno, fmt::format("Failed to open mount point \"{}\"", mp));
-  while (const dirent* d = ::readdir(dir.get())) {
-    if (std::strcmp(d->d_name, ".") != 0 && std::strcmp(d->d_name, "..") != 0)
-      return FailedPreconditionError(fmt::format("Mount point \"{}\" is not empty", mp));
-  }
+  auto entries = sys::ListDirectory(mp);
+  if (!entries.ok())
+    return Status(entries.status().code(),
+                  fmt::format("Mount point: {}", entries.status().message()));
+  if (!entries->empty())
+    return FailedPreconditionError(fmt::format("Mount point \"{}\" is not empty", mp));
   return Status::OK();
 }
 

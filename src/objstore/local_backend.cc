@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "sys/dir_list.h"
 #include "sys/file.h"
 #include "sys/unique_fd.h"
 
@@ -117,11 +118,6 @@ std::pair<std::string, std::string> SplitName(const std::string& name) {
   if (pos == std::string::npos) return {"", name};
   return {name.substr(0, pos), name.substr(pos + 1)};
 }
-
-struct DirCloser {
-  void operator()(DIR* d) const { ::closedir(d); }
-};
-using UniqueDir = std::unique_ptr<DIR, DirCloser>;
 
 class LocalBackend final : public ObjectBackend {
  public:
@@ -272,24 +268,19 @@ class LocalBackend final : public ObjectBackend {
   Result<bool> IsEmpty() override {
     // A descriptor of its own: readdir moves its offset.
     UniqueFd own(::openat(root_fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    UniqueDir d(own.valid() ? ::fdopendir(own.get()) : nullptr);
-    if (!d) return ErrnoError(errno, fmt::format("Failed to list {}", Path("")));
-    own.Release();
-    for (;;) {
-      errno = 0;
-      struct dirent* e = ::readdir(d.get());
-      if (e == nullptr) {
-        if (errno != 0) return ErrnoError(errno, fmt::format("Failed to list {}", Path("")));
-        return true;
-      }
-      std::string_view n = e->d_name;
-      if (n == "." || n == ".." || n == "lost+found") continue;  // a file system's own
-      // Another process's object being published (or an interrupted one) is
-      // no content: two first backups racing to create a store both see it
-      // empty until one config is there.
-      if (n.find(kLocalTempMarker) != std::string_view::npos) continue;
-      return false;
-    }
+    if (!own.valid()) return ErrnoError(errno, fmt::format("Failed to list {}", Path("")));
+    bool empty = true;
+    RETURN_IF_ERROR(
+        sys::VisitDirectoryAt(own.get(), Path(""), [&empty](std::string_view n, unsigned char) {
+          if (n == "lost+found") return true;  // a file system's own
+          // Another process's object being published (or an interrupted one)
+          // is no content: two first backups racing to create a store both
+          // see it empty until one config is there.
+          if (n.find(kLocalTempMarker) != std::string_view::npos) return true;
+          empty = false;
+          return false;
+        }));
+    return empty;
   }
 
   Result<LeftoverCount> RemoveLeftovers(const std::string& prefix, int64_t temps_older_than_ns,
@@ -436,27 +427,16 @@ class LocalBackend final : public ObjectBackend {
   Status Sweep(UniqueFd fd, const std::string& dir, int64_t temps_older_than_ns, bool empty_dirs,
                LeftoverCount* count) const {
     std::vector<std::string> names;
-    {
-      // The DIR reads its own descriptor; `fd` stays for the *at calls below.
-      UniqueFd own(::openat(fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      UniqueDir d(own.valid() ? ::fdopendir(own.get()) : nullptr);
-      if (!d) return ErrnoError(errno, fmt::format("Failed to list {}", Path(dir)));
-      own.Release();
-      for (;;) {
-        errno = 0;
-        struct dirent* e = ::readdir(d.get());
-        if (e == nullptr) {
-          if (errno != 0) return ErrnoError(errno, fmt::format("Failed to list {}", Path(dir)));
-          break;
-        }
-        std::string_view n = e->d_name;
-        if (n == "." || n == "..") continue;
-        // One stat per directory and temp, not per object: a store holds
-        // millions of chunks.
-        bool maybe_dir = e->d_type == DT_DIR || e->d_type == DT_UNKNOWN;
-        if (maybe_dir || n.find(kLocalTempMarker) != std::string_view::npos) names.emplace_back(n);
-      }
-    }
+    // The listing reads a duplicate; `fd` stays for the *at calls below.
+    RETURN_IF_ERROR(sys::VisitDirectoryAt(
+        fd.get(), Path(dir), [&names](std::string_view n, unsigned char type) {
+          // One stat per directory and temp, not per object: a store holds
+          // millions of chunks.
+          bool maybe_dir = type == DT_DIR || type == DT_UNKNOWN;
+          if (maybe_dir || n.find(kLocalTempMarker) != std::string_view::npos)
+            names.emplace_back(n);
+          return true;
+        }));
     for (const std::string& n : names) {
       struct stat st;
       if (::fstatat(fd.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone
@@ -481,35 +461,29 @@ class LocalBackend final : public ObjectBackend {
   // to `out`; at this level only entries starting with `filter`.
   Status Walk(UniqueFd fd, const std::string& key, std::string_view filter,
               std::vector<std::string>* out) const {
-    UniqueDir dir(::fdopendir(fd.get()));
-    if (!dir) return ErrnoError(errno, fmt::format("Failed to list {}", Path(key)));
-    fd.Release();
-    for (;;) {
-      errno = 0;
-      struct dirent* entry = ::readdir(dir.get());
-      if (entry == nullptr) {
-        if (errno != 0) return ErrnoError(errno, fmt::format("Failed to list {}", Path(key)));
-        return Status::OK();
-      }
-      std::string_view entry_name = entry->d_name;
-      // Temps ("~tmp.") and foreign files fail this, so they are never listed.
-      if (!ComponentProblem(entry_name).empty() || !entry_name.starts_with(filter)) continue;
-      unsigned char type = entry->d_type;
-      if (type == DT_UNKNOWN) {
-        struct stat st;
-        if (::fstatat(::dirfd(dir.get()), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-        type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_UNKNOWN;
-      }
-      std::string child = key + std::string(entry_name);
-      if (type == DT_REG) {
-        out->push_back(std::move(child));
-      } else if (type == DT_DIR) {
-        UniqueFd sub(::openat(::dirfd(dir.get()), entry->d_name,
-                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!sub.valid()) return ErrnoError(errno, fmt::format("Failed to open {}", Path(child)));
-        RETURN_IF_ERROR(Walk(std::move(sub), child + "/", "", out));
-      }
-    }
+    Status walked;
+    RETURN_IF_ERROR(sys::VisitDirectoryAt(
+        fd.get(), Path(key), [&](std::string_view entry_name, unsigned char type) {
+          // Temps ("~tmp.") and foreign files fail this, so they are never listed.
+          if (!ComponentProblem(entry_name).empty() || !entry_name.starts_with(filter)) return true;
+          std::string name(entry_name);
+          if (type == DT_UNKNOWN) {
+            struct stat st;
+            if (::fstatat(fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return true;
+            type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_UNKNOWN;
+          }
+          std::string child = key + name;
+          if (type == DT_REG) {
+            out->push_back(std::move(child));
+          } else if (type == DT_DIR) {
+            UniqueFd sub(
+                ::openat(fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            walked = sub.valid() ? Walk(std::move(sub), child + "/", "", out)
+                                 : ErrnoError(errno, fmt::format("Failed to open {}", Path(child)));
+          }
+          return walked.ok();
+        }));
+    return walked;
   }
 
   const std::string root_;

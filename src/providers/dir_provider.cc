@@ -2,7 +2,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -22,6 +21,7 @@
 #include "extract/tar_source.h"
 #include "providers/storage_path.h"
 #include "providers/worker_relay.h"
+#include "sys/dir_list.h"
 #include "sys/file.h"
 #include "sys/signals.h"
 #include "userns/userns.h"
@@ -184,14 +184,14 @@ Result<std::string> DirProvider::BackupInit(const std::string& vmid, int64_t sta
 }
 
 Status DirProvider::JobInit(int64_t start_time) {
-  DIR* d = ::opendir(dump_dir_.c_str());
-  if (!d) return Status::OK();
+  auto entries = sys::ListDirectory(dump_dir_);
+  if (!entries.ok())  // none yet: nothing interrupted
+    return entries.status().code() == Code::kNotFound ? Status::OK() : entries.status();
   std::vector<std::string> stale;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
+  for (const auto& e : *entries) {
+    const std::string& n = e.name;
     if (n.rfind("vzdump-", 0) == 0 && n.size() > 4 && n.ends_with(".tmp")) stale.push_back(n);
   }
-  ::closedir(d);
   for (const auto& n : stale) {
     if (observer_)
       observer_->Log(LogLevel::kInfo,
@@ -302,15 +302,12 @@ Status DirProvider::BackupHandleLogFile(const std::string& vmid, const std::stri
 
 Result<std::vector<BackupEntry>> DirProvider::ListBackups(const std::optional<std::string>& vmid) {
   std::vector<BackupEntry> out;
-  DIR* dir = ::opendir(dump_dir_.c_str());
-  if (!dir) {
-    if (errno == ENOENT) return out;
-    return ErrnoError(errno, fmt::format("Failed to open \"{}\"", dump_dir_));
+  auto entries = sys::ListDirectory(dump_dir_);
+  if (!entries.ok()) {
+    if (entries.status().code() == Code::kNotFound) return out;
+    return entries.status();
   }
-  std::vector<std::string> names;
-  while (struct dirent* d = ::readdir(dir)) names.emplace_back(d->d_name);
-  ::closedir(dir);
-  for (const auto& name : names) {
+  for (const auto& [name, type] : *entries) {
     auto parsed = ParseBackupName(name);
     if (!parsed || (vmid && parsed->vmid != *vmid)) continue;
     std::string path = dump_dir_ + "/" + name;

@@ -1,7 +1,6 @@
 #include "restore/restore.h"
 
 #include <btrfsutil.h>
-#include <dirent.h>
 #include <fmt/format.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -15,6 +14,7 @@
 #include "restore/guest_config.h"
 #include "restore/restore_journal.h"
 #include "restore/subordinate_ids.h"
+#include "sys/dir_list.h"
 #include "sys/file.h"
 #include "sys/lock_file.h"
 
@@ -80,14 +80,10 @@ struct Rootfs {
   std::string path;
 };
 
+// A directory that cannot be read completely counts as not empty.
 bool IsEmptyDir(const std::string& p) {
-  DIR* d = ::opendir(p.c_str());
-  if (!d) return false;
-  int n = 0;
-  while (struct dirent* e = ::readdir(d))
-    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") ++n;
-  ::closedir(d);
-  return n == 0;
+  auto entries = sys::ListDirectory(p);
+  return entries.ok() && entries->empty();
 }
 
 Result<Rootfs> CreateRootfs(const RestoreOptions& o, const Paths& paths, const IdMap& map,

@@ -1,6 +1,5 @@
 #include "sys/file.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -11,6 +10,8 @@
 #include <cstdlib>
 #include <ctime>
 #include <vector>
+
+#include "sys/dir_list.h"
 
 namespace ctdump::sys {
 
@@ -58,21 +59,20 @@ Result<UniqueFd> OpenRegularFile(const std::string& path) {
 void RemoveStaleFiles(const std::string& dir, std::string_view prefix, std::string_view marker,
                       int64_t max_age_seconds,
                       const std::function<void(const std::string& path)>& removed) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return;
-  std::vector<std::string> stale;
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return;
+  auto entries = ListDirectoryAt(fd.get(), fmt::format("\"{}\"", dir));
+  if (!entries.ok()) return;
   const int64_t now = static_cast<int64_t>(::time(nullptr));
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
+  for (const auto& [n, type] : *entries) {
     struct stat st;
     if (!n.starts_with(prefix) || n.find(marker) == std::string::npos) continue;
-    if (::fstatat(::dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+    if (::fstatat(fd.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
       continue;
-    if (now - static_cast<int64_t>(st.st_mtime) > max_age_seconds) stale.push_back(n);
+    if (now - static_cast<int64_t>(st.st_mtime) > max_age_seconds &&
+        ::unlinkat(fd.get(), n.c_str(), 0) == 0 && removed)
+      removed(dir + "/" + n);
   }
-  for (const auto& n : stale)
-    if (::unlinkat(::dirfd(d), n.c_str(), 0) == 0 && removed) removed(dir + "/" + n);
-  ::closedir(d);
 }
 
 Result<std::string> ReadRegularFile(const std::string& path, size_t max_bytes) {
@@ -150,25 +150,12 @@ static Status RemoveAt(int parent, const std::string& name, const std::string& f
     if (st.st_dev != dev)
       return FailedPreconditionError(
           fmt::format("Refusing to remove \"{}\": it is a mount point", full));
-    int dfd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", full));
-    DIR* d = ::fdopendir(dfd);
-    if (!d) {
-      ::close(dfd);
-      return ErrnoError(errno, fmt::format("Failed to open \"{}\"", full));
-    }
-    std::vector<std::string> names;
-    while (struct dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    Status s;
-    for (const auto& n : names) {
-      s = RemoveAt(::dirfd(d), n, full + "/" + n, dev);
-      if (!s.ok()) break;
-    }
-    ::closedir(d);
-    RETURN_IF_ERROR(s);
+    UniqueFd dfd(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dfd.valid()) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", full));
+    ASSIGN_OR_RETURN(std::vector<DirEntry> entries,
+                     ListDirectoryAt(dfd.get(), fmt::format("\"{}\"", full)));
+    for (const auto& e : entries)
+      RETURN_IF_ERROR(RemoveAt(dfd.get(), e.name, full + "/" + e.name, dev));
     if (::unlinkat(parent, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
       return ErrnoError(errno, fmt::format("Failed to remove \"{}\"", full));
     return Status::OK();
