@@ -1,0 +1,110 @@
+// `ctdump backup`: vzdump's options (README's option table); ctdump.conf
+// supplies what the command line leaves out (backup/job_options.h).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include "backup/job.h"
+#include "backup/job_options.h"
+#include "cli/commands.h"
+
+namespace ctdump::cli {
+namespace {
+
+int RunBackup(const Context& ctx, backup::JobOptions job) {
+  auto renderer = MakeRenderer(ctx);
+  if (::geteuid() != 0) {
+    renderer->Log(LogLevel::kErr, "ctdump backup must run as root");
+    return kExitFailed;
+  }
+  const backup::Paths& paths = ctx.paths;
+  auto node = backup::LoadNodeDefaults(paths.config_dir);
+  if (!node.ok()) {
+    renderer->Log(LogLevel::kErr, node.status().message());
+    return ExitCodeOf(node.status());
+  }
+  auto opts =
+      backup::ResolveJobOptions(job, *node, paths.config_dir + "/ctdump.conf", paths.lxcpath);
+  if (!opts.ok()) {
+    renderer->Log(LogLevel::kErr, opts.status().message());
+    return ExitCodeOf(opts.status());
+  }
+  renderer->SetQuiet(opts->quiet);
+  if (!opts->node.empty()) {
+    // vzdump's node: the job runs only on that node (PVE's nodename: the
+    // host name up to the first dot).
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    std::string nodename = host;
+    nodename = nodename.substr(0, nodename.find('.'));
+    if (opts->node != nodename) {
+      renderer->Log(LogLevel::kInfo, fmt::format("skipping backup job: it is for node '{}', this "
+                                                 "is node '{}'",
+                                                 opts->node, nodename));
+      return kExitOk;
+    }
+  }
+  backup::JobResult result = backup::RunBackupJob(*opts, paths, renderer.get());
+  renderer->JobEnd(result);
+  return result.ok() ? kExitOk : kExitFailed;
+}
+
+}  // namespace
+
+void RegisterBackup(CLI::App& app, Context& ctx) {
+  auto job = std::make_shared<backup::JobOptions>();
+  auto* b = app.add_subcommand("backup", "back up containers (vzdump)");
+  b->add_option("vmid", job->vmids, "container names (also lists: a,b)");
+  b->add_flag("--all", job->all, "back up every container under lxcpath");
+  b->add_option("--exclude", job->exclude,
+                "with --all: containers to skip (a list: a,b or 'a b'; repeatable)")
+      ->allow_extra_args(false);
+  b->add_option("--storage", job->storage, "storage id from storage.cfg");
+  b->add_option("--mode", job->mode, "backup mode: snapshot (default), suspend or stop")
+      ->check(CLI::IsMember({"stop", "suspend", "snapshot"}));
+  b->add_option("--exclude-path", job->exclude_paths,
+                "exclude files matching this glob (repeatable)")
+      ->allow_extra_args(false);
+  b->add_option("--include-mount", job->include_mounts,
+                "also back up the bind mount at this path in the container (repeatable)")
+      ->allow_extra_args(false);
+  b->add_option("--stdexcludes", job->stdexcludes, "exclude temporary files (0|1, default 1)");
+  b->add_option("--bwlimit", job->bwlimit_kib, "bandwidth limit in KiB/s (0 = unlimited)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
+  b->add_option("--tmpdir", job->tmpdir, "directory for temporary files (default /var/tmp)");
+  b->add_option("--script", job->script, "hook script");
+  b->add_option("--lockwait", job->lockwait_minutes, "minutes to wait for the global lock (180)")
+      ->check(CLI::Range(0u, 1000000u));
+  b->add_option("--stopwait", job->stopwait_minutes, "minutes to wait for a clean stop (10)")
+      ->check(CLI::Range(0u, 1000000u));
+
+  b->add_option("--compress", job->compress,
+                "dir storage: 0 (none), 1 (lzo, as vzdump), gzip, lzo, zstd, none");
+  b->add_option("--dumpdir", job->dumpdir, "write the archives into this directory (no storage)");
+  b->add_option("--maxfiles", job->maxfiles, "deprecated: --prune-backups keep-last=N")
+      ->check(CLI::Range(0u, 1000000u));
+  b->add_option("--remove", job->remove,
+                "prune by the retention after the backup (0|1, default 1)");
+  b->add_option("--ionice", job->ionice, "I/O priority: 0-7 best effort, 8 idle (default 7)")
+      ->check(CLI::Range(0u, 8u));
+  b->add_option("--quiet", job->quiet, "show only warnings and errors (0|1)");
+  b->add_option("--node", job->node, "run only on this node (host name)");
+  b->add_option("--zstd", job->zstd_threads, "zstd threads, 0 = half the cores (default 1)")
+      ->check(CLI::Range(0u, 256u));
+  b->add_flag("--force-full", job->force_full,
+              "datastore storage: read every file, ignoring the previous backup");
+  b->add_option(
+      "--notes-template", job->notes_template,
+      "notes for the backup: {{guestname}} {{node}} {{vmid}} {{cluster}}, \\n for newlines");
+  b->add_option("--protected", job->is_protected, "mark the backup protected (0|1)");
+  b->add_option("--prune-backups", job->prune_backups,
+                "retention, e.g. keep-last=3,keep-daily=7 (default: the storage's)");
+  ctx.AddRunner(b, [&ctx, job] {
+    backup::JobOptions j = *job;
+    j.command_line = ctx.command_line;
+    return RunBackup(ctx, std::move(j));
+  });
+}
+
+}  // namespace ctdump::cli

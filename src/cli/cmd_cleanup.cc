@@ -1,0 +1,45 @@
+// `ctdump cleanup`: repairs what a killed ctdump left (backup/journal.h,
+// restore/restore_journal.h).
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+
+#include "backup/journal.h"
+#include "cli/commands.h"
+#include "restore/restore_journal.h"
+#include "sys/file.h"
+#include "sys/lock_file.h"
+
+namespace ctdump::cli {
+namespace {
+
+int RunCleanup(const Context& ctx) {
+  auto renderer = MakeRenderer(ctx);
+  const std::string& run_dir = ctx.paths.run_dir;
+  // Under the global job lock: never race a job that is repairing too.
+  auto warn = [&](const std::string& m) { renderer->Log(LogLevel::kWarn, m); };
+  Status made = sys::MakeDirs(run_dir, 0755);
+  auto lock = made.ok()
+                  ? sys::LockFile::Acquire(run_dir + "/ctdump.lock", std::chrono::seconds(60), warn)
+                  : Result<sys::LockFile>(made);
+  if (!lock.ok()) return Fail(*renderer, lock.status());
+  auto n = backup::RepairAbandoned(run_dir, renderer.get());
+  auto r = restore::RepairAbandonedRestores(run_dir, renderer.get());
+  if (n.ok()) renderer->Log(LogLevel::kInfo, fmt::format("repaired {} interrupted backup(s)", *n));
+  if (r.ok()) renderer->Log(LogLevel::kInfo, fmt::format("removed {} interrupted restore(s)", *r));
+  for (const Status& s : {n.status(), r.status()})
+    if (!s.ok()) renderer->Log(LogLevel::kErr, s.message());
+  return n.ok() && r.ok() ? kExitOk : kExitFailed;
+}
+
+}  // namespace
+
+void RegisterCleanup(CLI::App& app, Context& ctx) {
+  auto* cl = app.add_subcommand("cleanup",
+                                "repair what a killed ctdump left: thaw/start containers, remove "
+                                "snapshots and half-restored containers");
+  ctx.AddRunner(cl, [&ctx] { return RunCleanup(ctx); });
+}
+
+}  // namespace ctdump::cli

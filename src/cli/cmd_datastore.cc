@@ -1,0 +1,51 @@
+// `ctdump datastore create <path>`: a new datastore in an empty or missing
+// directory (never in one holding anything else, never over a datastore).
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "datastore/datastore.h"
+#include "objstore/local_backend.h"
+#include "sys/file.h"
+
+namespace ctdump::cli {
+namespace {
+
+int RunDatastoreCreate(Renderer& out, const std::string& path) {
+  if (path.empty() || path[0] != '/')
+    return Fail(out, InvalidArgumentError(
+                         fmt::format("datastore path \"{}\" must be an absolute path", path)));
+  Status made = sys::MakeDirs(path, 0700);  // a missing directory is created
+  if (!made.ok()) return Fail(out, made);
+  objstore::LocalBackendOptions bo;
+  bo.file_mode = 0600;  // as OpenDatastore: other containers' data, root only
+  bo.dir_mode = 0700;
+  auto backend = objstore::OpenLocalBackend(path, bo);
+  if (!backend.ok()) return Fail(out, backend.status());
+  auto ds =
+      datastore::Datastore::Create(std::move(*backend), fmt::format("datastore \"{}\"", path));
+  if (!ds.ok()) return Fail(out, ds.status());
+  out.Log(LogLevel::kInfo,
+          fmt::format("created a datastore in \"{}\"; use it with a storage.cfg section like "
+                      "'datastore: <id>' + 'path {}'",
+                      path, path));
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterDatastore(CLI::App& app, Context& ctx) {
+  auto* dsc = app.add_subcommand("datastore", "manage datastores");
+  dsc->require_subcommand(1);
+  auto path = std::make_shared<std::string>();
+  auto* create =
+      dsc->add_subcommand("create", "create a datastore in an empty or missing directory");
+  create->add_option("path", *path, "the directory (absolute path)")->required();
+  ctx.AddRunner(create, [&ctx, path] {
+    auto renderer = MakeRenderer(ctx);
+    return RunDatastoreCreate(*renderer, *path);
+  });
+}
+
+}  // namespace ctdump::cli

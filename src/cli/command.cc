@@ -1,0 +1,50 @@
+#include "cli/command.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include "registry/registry.h"
+
+namespace ctdump::cli {
+
+int ExitCodeOf(const Status& s) {
+  return s.code() == Code::kInvalidArgument ? kExitUsage : kExitFailed;
+}
+
+int Fail(Renderer& out, const Status& s) {
+  out.Log(LogLevel::kErr, s.message());
+  return kExitFailed;
+}
+
+void Context::AddRunner(const CLI::App* sub, std::function<int()> run) {
+  runners_.emplace_back(sub, std::move(run));
+}
+
+const std::function<int()>* Context::Selected() const {
+  for (const auto& [sub, run] : runners_)
+    if (*sub) return &run;
+  return nullptr;
+}
+
+std::unique_ptr<Renderer> MakeRenderer(const Context& c) {
+  if (c.json()) return MakeJsonRenderer();
+  return MakeTextRenderer(::isatty(2));
+}
+
+Result<std::unique_ptr<Provider>> OpenConfiguredStorage(const Context& c, const std::string& id,
+                                                        Observer* observer) {
+  ASSIGN_OR_RETURN(auto storages, registry::LoadStorageConfig(c.paths.config_dir));
+  return registry::OpenStorage(storages, id, observer);
+}
+
+Result<std::pair<std::string, std::string>> SplitVolumeId(const std::string& volid) {
+  auto colon = volid.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == volid.size())
+    return InvalidArgumentError(
+        fmt::format("volume '{}' is not of the form <storage>:<volname>", volid));
+  return std::pair{volid.substr(0, colon), volid.substr(colon + 1)};
+}
+
+}  // namespace ctdump::cli

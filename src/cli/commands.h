@@ -1,0 +1,30 @@
+// One registration function per `ctdump` subcommand (cli/command.h says how
+// they work together). RegisterAll adds them in the order `ctdump --help`
+// lists them.
+#ifndef CTDUMP_CLI_COMMANDS_H_
+#define CTDUMP_CLI_COMMANDS_H_
+
+#include "cli/command.h"
+
+namespace ctdump::cli {
+
+void RegisterBackup(CLI::App& app, Context& ctx);       // cmd_backup.cc
+void RegisterPrune(CLI::App& app, Context& ctx);        // cmd_prune.cc
+void RegisterCleanup(CLI::App& app, Context& ctx);      // cmd_cleanup.cc
+void RegisterList(CLI::App& app, Context& ctx);         // cmd_list.cc
+void RegisterDelete(CLI::App& app, Context& ctx);       // cmd_delete.cc
+void RegisterRestore(CLI::App& app, Context& ctx);      // cmd_restore.cc
+void RegisterKey(CLI::App& app, Context& ctx);          // cmd_key.cc: key create
+void RegisterDatastore(CLI::App& app, Context& ctx);    // cmd_datastore.cc: datastore create
+void RegisterVerify(CLI::App& app, Context& ctx);       // cmd_verify.cc
+void RegisterGc(CLI::App& app, Context& ctx);           // cmd_gc.cc
+void RegisterCatalog(CLI::App& app, Context& ctx);      // cmd_catalog.cc
+void RegisterRestoreFile(CLI::App& app, Context& ctx);  // cmd_restore_file.cc
+void RegisterMount(CLI::App& app, Context& ctx);        // cmd_mount.cc
+
+// Every subcommand above, in this order.
+void RegisterAll(CLI::App& app, Context& ctx);
+
+}  // namespace ctdump::cli
+
+#endif  // CTDUMP_CLI_COMMANDS_H_

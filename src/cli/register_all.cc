@@ -1,0 +1,21 @@
+#include "cli/commands.h"
+
+namespace ctdump::cli {
+
+void RegisterAll(CLI::App& app, Context& ctx) {
+  RegisterBackup(app, ctx);
+  RegisterPrune(app, ctx);
+  RegisterCleanup(app, ctx);
+  RegisterList(app, ctx);
+  RegisterDelete(app, ctx);
+  RegisterRestore(app, ctx);
+  RegisterKey(app, ctx);
+  RegisterDatastore(app, ctx);
+  RegisterVerify(app, ctx);
+  RegisterGc(app, ctx);
+  RegisterCatalog(app, ctx);
+  RegisterRestoreFile(app, ctx);
+  RegisterMount(app, ctx);
+}
+
+}  // namespace ctdump::cli
