@@ -10,14 +10,13 @@
 #include <memory>
 
 #include "backup/hook_script.h"
-#include "backup/mode.h"
+#include "backup/journal.h"
+#include "backup/mode_adapters.h"
 #include "backup/retention.h"
 #include "backup/task_log.h"
 #include "container/container.h"
 #include "ctdump/container_config.h"
 #include "ctdump/provider.h"
-#include "providers/datastore_provider.h"
-#include "providers/dir_provider.h"
 #include "registry/registry.h"
 #include "sys/file.h"
 #include "sys/lock_file.h"
@@ -25,6 +24,9 @@
 #include "sys/signals.h"
 
 namespace ctdump::backup {
+
+using modes::ConsistentTree;
+using modes::ModeSession;
 
 bool JobResult::ok() const {
   if (!status.ok() || !selection_warnings.empty()) return false;
@@ -57,14 +59,17 @@ std::string Duration(int64_t secs) {
 struct GuestRun {
   std::string vmid;
   TaskLog* log = nullptr;
-  std::optional<container::Container> ct;
+  std::unique_ptr<container::Control> ct;
   ContainerConfig config;
   IdMap map;
   bool vmtype_known = false;
   std::string archive;
   HookEnv hook_env;
-  std::string mode_name;                  // effective mode
-  std::unique_ptr<GuestJournal> journal;  // declared before `mode`, which uses it
+  std::string mode_name;  // effective mode
+  // Declared before `mode`, which uses them until it is destroyed.
+  std::unique_ptr<GuestJournal> journal;
+  std::unique_ptr<GuestModeJournal> mode_journal;
+  std::unique_ptr<GuestModeHooks> mode_hooks;
   std::unique_ptr<ModeSession> mode;
   sys::LockFile lock;
   std::string tmpdir;
@@ -73,8 +78,11 @@ struct GuestRun {
 
 class Job {
  public:
-  Job(const ResolvedJobOptions& o, const Paths& p, Observer* obs)
-      : opts_(o), paths_(p), obs_(obs), hooks_(o.script, obs) {}
+  Job(const ResolvedJobOptions& o, const Paths& p, Observer* obs, const JobSeams& seams)
+      : opts_(o), paths_(p), obs_(obs), hooks_(o.script, obs), seams_(seams) {
+    if (!seams_.containers) seams_.containers = &container::LxcOpener();
+    if (!seams_.modes) seams_.modes = &modes::RealModes();
+  }
 
   JobResult Run();
 
@@ -92,12 +100,11 @@ class Job {
   const Paths& paths_;
   Observer* obs_;
   HookScript hooks_;
+  JobSeams seams_;
   HookEnv job_env_;  // the job phases' environment (STOREID, DUMPDIR)
   std::unique_ptr<Provider> provider_;
   Status CheckProtectedLimit(GuestRun& g);
-  Status ApplyCompression();
-  Status OpenDumpDir();
-  Status OpenConfiguredStorage();
+  Status OpenJobStorage();
   Status CheckBackupLimit(GuestRun& g);
   Status AfterArchive(GuestRun& g, int64_t backup_time);
 
@@ -110,7 +117,7 @@ class Job {
     if (storage_prune_) return *storage_prune_;
     return opts_.node_prune.value_or(PruneOptions());
   }
-  int max_protected_ = -1;  // the storage's max-protected-backups (-1: unlimited, as for root)
+  int64_t max_protected_ = -1;  // the storage's max-protected-backups (-1: unlimited, as for root)
 };
 
 JobResult Job::Run() {
@@ -192,17 +199,14 @@ Status Job::RunJobBody(JobResult* result) {
   // The provider's main instance lives in the job's private mount namespace
   // too: backup_container_prepare must see the mounted tree, and whatever it
   // mounts must not leak to the host (PVE's vzdump worker does the same).
-  container::RememberHostMountNamespace();
-  RETURN_IF_ERROR(sys::EnterPrivateMountNamespace());
-  RETURN_IF_ERROR(sys::CheckInterrupted());
-  if (!opts_.dumpdir.empty()) {
-    RETURN_IF_ERROR(OpenDumpDir());
+  if (seams_.enter_mount_namespace) {
+    RETURN_IF_ERROR(seams_.enter_mount_namespace());
   } else {
-    RETURN_IF_ERROR(OpenConfiguredStorage());
+    container::RememberHostMountNamespace();
+    RETURN_IF_ERROR(sys::EnterPrivateMountNamespace());
   }
-  if (auto* dir = dynamic_cast<providers::DirProvider*>(provider_.get()))
-    job_env_.dumpdir = dir->dump_dir();
-  RETURN_IF_ERROR(ApplyCompression());
+  RETURN_IF_ERROR(sys::CheckInterrupted());
+  RETURN_IF_ERROR(OpenJobStorage());
   RETURN_IF_ERROR(provider_->JobInit(start_time_));
   RETURN_IF_ERROR(hooks_.RunJobPhase("job-start", job_env_));
   for (const auto& vmid : opts_.vmids) {
@@ -215,44 +219,22 @@ Status Job::RunJobBody(JobResult* result) {
   return hooks_.RunJobPhase("job-end", job_env_);
 }
 
-// vzdump's dumpdir: the built-in dir layout straight in that directory.
-Status Job::OpenDumpDir() {
-  if (!sys::IsDirectory(opts_.dumpdir))
-    return NotFoundError(fmt::format("dumpdir '{}' does not exist", opts_.dumpdir));
-  Section sec{"dir", "", {{"path", opts_.dumpdir}}};
-  ASSIGN_OR_RETURN(auto dir, providers::DirProvider::Create(sec, obs_));
-  dir->set_dump_dir(opts_.dumpdir);
-  provider_ = std::move(dir);
-  return Status::OK();
-}
-
-Status Job::OpenConfiguredStorage() {
-  auto storages = registry::LoadStorageConfig(paths_.config_dir);
-  if (!storages.ok())
-    return storages.status().WithContext(
-        fmt::format("could not get storage information for '{}'", opts_.storage));
-  for (const auto& sec : *storages) {
-    if (sec.id != opts_.storage) continue;
-    if (auto v = sec.Get("prune-backups")) {
-      auto po = ParsePruneOptions(*v);
-      if (!po.ok())
-        return po.status().WithContext(fmt::format("storage '{}': prune-backups", opts_.storage));
-      storage_prune_ = *po;
-    }
-    if (auto v = sec.Get("max-protected-backups")) {
-      try {
-        max_protected_ = std::stoi(*v);
-      } catch (...) {
-        return InvalidArgumentError(fmt::format(
-            "storage '{}': max-protected-backups '{}' is not an integer", opts_.storage, *v));
-      }
-    }
-  }
-  auto p = registry::OpenStorage(*storages, opts_.storage, obs_);
-  if (!p.ok())
-    return p.status().WithContext(
-        fmt::format("could not get storage information for '{}'", opts_.storage));
-  provider_ = std::move(*p);
+// --dumpdir or --storage, with the job's options for the storages that use them.
+Status Job::OpenJobStorage() {
+  registry::BackupJobSettings settings;
+  settings.compress = opts_.compress;
+  settings.zstd_threads = opts_.zstd_threads;
+  settings.force_full = opts_.force_full;
+  Result<registry::BackupStorage> storage =
+      seams_.open_storage ? seams_.open_storage(settings, obs_)
+      : !opts_.dumpdir.empty()
+          ? registry::OpenDumpDir(opts_.dumpdir, settings, obs_)
+          : registry::OpenBackupStorage(paths_.config_dir, opts_.storage, settings, obs_);
+  if (!storage.ok()) return storage.status();
+  provider_ = std::move(storage->provider);
+  storage_prune_ = storage->settings.prune;
+  max_protected_ = storage->settings.max_protected;
+  if (!storage->dump_dir.empty()) job_env_.dumpdir = storage->dump_dir;
   return Status::OK();
 }
 
@@ -334,8 +316,7 @@ Status Job::LoadGuest(GuestRun& g) {
   g.config = std::move(*cfg);
   for (const auto& w : g.config.warnings) g.log->Log(LogLevel::kWarn, w);
   ASSIGN_OR_RETURN(g.map, g.config.GetIdMap());
-  ASSIGN_OR_RETURN(auto ct, container::Container::Open(g.vmid, paths_.lxcpath));
-  g.ct.emplace(std::move(ct));
+  ASSIGN_OR_RETURN(g.ct, seams_.containers->Open(g.vmid, paths_.lxcpath));
   return Status::OK();
 }
 
@@ -396,11 +377,13 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
       sys::MakeTempDir(fmt::format("{}/ctdumptmp{}_{}.", opts_.tmpdir, ::getpid(), g.vmid), 0711));
   RETURN_IF_ERROR(g.journal->Update([&](JournalState& j) { j.tmpdir = g.tmpdir; }));
   g.snapdir = fmt::format("{}/mnt/{}", paths_.run_dir, g.vmid);
-  ModeContext mctx;
-  mctx.container = &*g.ct;
+  g.mode_journal = std::make_unique<GuestModeJournal>(g.journal.get());
+  g.mode_hooks = std::make_unique<GuestModeHooks>(&hooks_, g.vmid, &g.hook_env, g.log);
+  modes::ModeContext mctx;
+  mctx.container = g.ct.get();
   mctx.config = &g.config;
   mctx.log = g.log;
-  mctx.hooks = &hooks_;
+  mctx.hooks = g.mode_hooks.get();
   mctx.vmid = g.vmid;
   mctx.stopwait = std::chrono::seconds(opts_.stopwait_minutes * 60);
   mctx.included_mounts = included;
@@ -408,16 +391,15 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   mctx.bwlimit_kib = opts_.bwlimit_kib;
   mctx.directory = g.snapdir;
   mctx.tmpdir = g.tmpdir;
-  mctx.hook_env = &g.hook_env;
-  mctx.journal = g.journal.get();
+  mctx.journal = g.mode_journal.get();
   mctx.map = &g.map;
-  ASSIGN_OR_RETURN(g.mode, CreateModeSession(g.mode_name, mctx));
+  ASSIGN_OR_RETURN(g.mode, seams_.modes->Create(g.mode_name, mctx));
   Status prepared = g.mode->Prepare();
-  if (!prepared.ok() && IsModeFailure(prepared) && g.mode_name == "snapshot") {
+  if (!prepared.ok() && modes::IsModeFailure(prepared) && g.mode_name == "snapshot") {
     Info(g.log, prepared.message());
     Info(g.log, "trying 'suspend' mode instead");
     g.mode_name = "suspend";
-    ASSIGN_OR_RETURN(g.mode, CreateModeSession(g.mode_name, mctx));
+    ASSIGN_OR_RETURN(g.mode, seams_.modes->Create(g.mode_name, mctx));
     prepared = g.mode->Prepare();
   }
   RETURN_IF_ERROR(prepared);
@@ -492,28 +474,6 @@ Status Job::RunProvider(GuestRun& g, const ConsistentTree& tree) {
   ASSIGN_OR_RETURN(req.worker_state, provider_->BackupContainerPrepare(g.vmid, req.info));
   RETURN_IF_ERROR(sys::CheckInterrupted());
   return provider_->BackupContainer(g.map, req);
-}
-
-Status Job::ApplyCompression() {
-  if (opts_.force_full) {
-    if (auto* ds = dynamic_cast<providers::DatastoreProvider*>(provider_.get()))
-      ds->set_force_full(true);
-    else
-      obs_->Log(LogLevel::kInfo,
-                "--force-full is ignored: only datastore storages back up incrementally");
-  }
-  if (!opts_.compress && !opts_.zstd_threads) return Status::OK();
-  auto* dir = dynamic_cast<providers::DirProvider*>(provider_.get());
-  if (!dir) {
-    obs_->Log(LogLevel::kInfo, "compress/zstd options are ignored for provider storages");
-    return Status::OK();
-  }
-  if (opts_.compress) {
-    ASSIGN_OR_RETURN(auto c, archive::ParseCompression(*opts_.compress));
-    dir->set_compression(c);
-  }
-  if (opts_.zstd_threads) dir->set_zstd_threads(static_cast<int>(*opts_.zstd_threads));
-  return Status::OK();
 }
 
 Status Job::CheckProtectedLimit(GuestRun& g) {
@@ -612,8 +572,9 @@ void Job::CleanupLocal(GuestRun& g) {
 
 }  // namespace
 
-JobResult RunBackupJob(const ResolvedJobOptions& options, const Paths& paths, Observer* observer) {
-  Job job(options, paths, observer);
+JobResult RunBackupJob(const ResolvedJobOptions& options, const Paths& paths, Observer* observer,
+                       const JobSeams& seams) {
+  Job job(options, paths, observer, seams);
   return job.Run();
 }
 

@@ -23,13 +23,17 @@
 #define CTDUMP_BACKUP_JOB_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "backup/job_options.h"
+#include "container/control.h"
 #include "ctdump/observer.h"
 #include "ctdump/status.h"
+#include "modes/mode.h"
+#include "registry/registry.h"
 
 namespace ctdump::backup {
 
@@ -51,8 +55,25 @@ struct JobResult {
   bool ok() const;
 };
 
+// What the job reaches outside the process through, so that tests can drive
+// it with a recording provider, fake containers and fake modes. An empty or
+// null member is the real one.
+struct JobSeams {
+  // Opens the job's storage (the provider and its settings). Real:
+  // registry::OpenDumpDir for --dumpdir, else registry::OpenBackupStorage.
+  std::function<Result<registry::BackupStorage>(const registry::BackupJobSettings& settings,
+                                                Observer* observer)>
+      open_storage;
+  container::Opener* containers = nullptr;  // real: liblxc (container::LxcOpener)
+  modes::ModeFactory* modes = nullptr;      // real: modes::RealModes
+  // Enters the job's private mount namespace. Real: remembers the host's
+  // (container::RememberHostMountNamespace), then sys::EnterPrivateMountNamespace.
+  std::function<Status()> enter_mount_namespace;
+};
+
 // Runs one backup job. Logs through `observer`; never prints.
-JobResult RunBackupJob(const ResolvedJobOptions& options, const Paths& paths, Observer* observer);
+JobResult RunBackupJob(const ResolvedJobOptions& options, const Paths& paths, Observer* observer,
+                       const JobSeams& seams = {});
 
 }  // namespace ctdump::backup
 

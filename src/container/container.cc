@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -42,6 +43,19 @@ State ParseState(const char* s) {
 }
 
 }  // namespace
+
+Opener& LxcOpener() {
+  class LxcContainers : public Opener {
+   public:
+    Result<std::unique_ptr<Control>> Open(const std::string& name,
+                                          const std::string& lxcpath) override {
+      ASSIGN_OR_RETURN(auto ct, Container::Open(name, lxcpath));
+      return std::unique_ptr<Control>(std::make_unique<Container>(std::move(ct)));
+    }
+  };
+  static LxcContainers opener;
+  return opener;
+}
 
 void RememberHostMountNamespace() {
   if (g_host_mnt_ns < 0) g_host_mnt_ns = ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);

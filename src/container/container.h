@@ -15,51 +15,40 @@
 #include <memory>
 #include <string>
 
+#include "container/control.h"
 #include "ctdump/status.h"
 
 struct lxc_container;
 
 namespace ctdump::container {
 
-enum class State {
-  kStopped,
-  kStarting,
-  kRunning,
-  kStopping,
-  kAborting,
-  kFreezing,
-  kFrozen,
-  kThawed,
-  kUnknown
-};
-
-class Container {
+class Container : public Control {
  public:
   // NotFound when no container `name` is defined under `lxcpath`.
   static Result<Container> Open(const std::string& name, const std::string& lxcpath);
 
   Container(Container&&) noexcept;
   Container& operator=(Container&&) noexcept;
-  ~Container();
+  ~Container() override;
 
-  const std::string& name() const { return name_; }
+  const std::string& name() const override { return name_; }
   const std::string& lxcpath() const { return lxcpath_; }
 
-  State GetState() const;
-  bool IsRunning() const;
+  State GetState() const override;
+  bool IsRunning() const override;
   pid_t InitPid() const;
 
   // Clean shutdown (SIGPWR to init) waiting up to `timeout`; a frozen
   // container is thawed first. Error "container '<name>' did not stop within
   // N s" on timeout (the container is left running, never killed).
-  Status Shutdown(std::chrono::seconds timeout);
+  Status Shutdown(std::chrono::seconds timeout) override;
   // Starts the container daemonized and waits until it is RUNNING.
-  Status Start(std::chrono::seconds timeout = std::chrono::seconds(60));
+  Status Start(std::chrono::seconds timeout = kStartTimeout) override;
   // Freezes through the cgroup freezer and waits until every task is
   // frozen, thawing and retrying when the cgroup stays "freezing" (see the
   // .cc). `attempts`, if given, receives how many freezes it took.
-  Status Freeze(int* attempts = nullptr);
-  Status Thaw();
+  Status Freeze(int* attempts = nullptr) override;
+  Status Thaw() override;
 
  private:
   Container(std::string name, std::string lxcpath, lxc_container* c);
@@ -69,6 +58,9 @@ class Container {
   std::string lxcpath_;
   lxc_container* c_ = nullptr;
 };
+
+// liblxc's containers.
+Opener& LxcOpener();
 
 // Remembers the mount namespace ctdump started in; call once before entering
 // a private one. Container::Start() uses it.

@@ -105,6 +105,13 @@ class DirProvider : public Provider {
   // The job's --compress / --zstd override the storage's keys (vzdump's
   // options; ignored for external providers, as in PVE).
   void set_compression(archive::Compression c) { compression_ = c; }
+  // The same by vzdump's normalized name (none, lzo, gzip, zstd).
+  Status OverrideCompression(const std::string& name) {
+    auto c = archive::ParseCompression(name);
+    if (!c.ok()) return c.status();
+    compression_ = *c;
+    return Status::OK();
+  }
   void set_zstd_threads(int n) { zstd_threads_ = n; }
   int zstd_threads() const { return zstd_threads_; }
   // The storage's retention and protection limit (nullopt / -1 when unset).

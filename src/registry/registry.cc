@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstdlib>
+
 #include "provider/external_provider.h"
 #include "providers/datastore_provider.h"
 #include "providers/dir_provider.h"
@@ -20,25 +23,117 @@ Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir) {
   return ParseSectionConfig(*text, path);
 }
 
+namespace {
+
+// Says which of a backup job's settings a storage of another type ignores.
+void LogIgnored(const BackupJobSettings& job, const std::string& type, Observer* observer) {
+  if (job.force_full && type != "datastore")
+    observer->Log(LogLevel::kInfo,
+                  "--force-full is ignored: only datastore storages back up incrementally");
+  if ((job.compress || job.zstd_threads) && type != "dir")
+    observer->Log(LogLevel::kInfo, "compress/zstd options are ignored for provider storages");
+}
+
+Result<std::unique_ptr<providers::DirProvider>> CreateDir(const Section& s,
+                                                          const BackupJobSettings& job,
+                                                          Observer* observer) {
+  ASSIGN_OR_RETURN(auto p, providers::DirProvider::Create(s, observer));
+  if (job.compress) RETURN_IF_ERROR(p->OverrideCompression(*job.compress));
+  if (job.zstd_threads) p->set_zstd_threads(static_cast<int>(*job.zstd_threads));
+  return p;
+}
+
+Result<std::unique_ptr<Provider>> CreateProvider(const Section& s, const BackupJobSettings& job,
+                                                 Observer* observer, std::string* dump_dir) {
+  if (s.type == "provider") {
+    ASSIGN_OR_RETURN(auto p, provider::ExternalProvider::Create(s, observer));
+    return std::unique_ptr<Provider>(std::move(p));
+  }
+  if (s.type == "dir") {
+    ASSIGN_OR_RETURN(auto p, CreateDir(s, job, observer));
+    if (dump_dir) *dump_dir = p->dump_dir();
+    return std::unique_ptr<Provider>(std::move(p));
+  }
+  if (s.type == "datastore") {
+    ASSIGN_OR_RETURN(auto p, providers::DatastoreProvider::Create(s, observer));
+    p->set_force_full(job.force_full);
+    return std::unique_ptr<Provider>(std::move(p));
+  }
+  return InvalidArgumentError(fmt::format("storage '{}' has unknown type '{}'", s.id, s.type));
+}
+
+// The provider of section `s`; `dump_dir`, if given, receives a dir
+// storage's directory of files.
+Result<std::unique_ptr<Provider>> Create(const Section& s, const BackupJobSettings& job,
+                                         Observer* observer, std::string* dump_dir) {
+  auto p = CreateProvider(s, job, observer, dump_dir);
+  if (p.ok()) LogIgnored(job, s.type, observer);
+  return p;
+}
+
+const Section* Find(const std::vector<Section>& storages, const std::string& id) {
+  for (const auto& s : storages)
+    if (s.id == id) return &s;
+  return nullptr;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storages,
                                               const std::string& id, Observer* observer) {
-  for (const auto& s : storages) {
-    if (s.id != id) continue;
-    if (s.type == "provider") {
-      ASSIGN_OR_RETURN(auto p, provider::ExternalProvider::Create(s, observer));
-      return std::unique_ptr<Provider>(std::move(p));
-    }
-    if (s.type == "dir") {
-      ASSIGN_OR_RETURN(auto p, providers::DirProvider::Create(s, observer));
-      return std::unique_ptr<Provider>(std::move(p));
-    }
-    if (s.type == "datastore") {
-      ASSIGN_OR_RETURN(auto p, providers::DatastoreProvider::Create(s, observer));
-      return std::unique_ptr<Provider>(std::move(p));
-    }
-    return InvalidArgumentError(fmt::format("storage '{}' has unknown type '{}'", id, s.type));
+  const Section* s = Find(storages, id);
+  if (!s) return NotFoundError(fmt::format("storage '{}' does not exist", id));
+  return Create(*s, BackupJobSettings(), observer, nullptr);
+}
+
+Result<StorageSettings> ParseStorageSettings(const Section& section) {
+  StorageSettings settings;
+  if (auto v = section.Get("prune-backups")) {
+    auto po = ParsePruneOptions(*v);
+    if (!po.ok())
+      return po.status().WithContext(fmt::format("storage '{}': prune-backups", section.id));
+    settings.prune = *po;
   }
-  return NotFoundError(fmt::format("storage '{}' does not exist", id));
+  if (auto v = section.Get("max-protected-backups")) {
+    char* end = nullptr;
+    errno = 0;
+    long long n = std::strtoll(v->c_str(), &end, 10);
+    if (v->empty() || *end != '\0' || errno != 0 || n < -1)
+      return InvalidArgumentError(fmt::format(
+          "storage '{}': max-protected-backups '{}' is not an integer >= -1", section.id, *v));
+    settings.max_protected = n;
+  }
+  return settings;
+}
+
+Result<BackupStorage> OpenBackupStorage(const std::string& config_dir, const std::string& id,
+                                        const BackupJobSettings& job, Observer* observer) {
+  auto context = [&id](const Status& s) {
+    return s.WithContext(fmt::format("could not get storage information for '{}'", id));
+  };
+  auto storages = LoadStorageConfig(config_dir);
+  if (!storages.ok()) return context(storages.status());
+  const Section* sec = Find(*storages, id);
+  if (!sec) return context(NotFoundError(fmt::format("storage '{}' does not exist", id)));
+  BackupStorage storage;
+  ASSIGN_OR_RETURN(storage.settings, ParseStorageSettings(*sec));
+  auto p = Create(*sec, job, observer, &storage.dump_dir);
+  if (!p.ok()) return context(p.status());
+  storage.provider = std::move(*p);
+  return storage;
+}
+
+Result<BackupStorage> OpenDumpDir(const std::string& dir, const BackupJobSettings& job,
+                                  Observer* observer) {
+  if (!sys::IsDirectory(dir)) return NotFoundError(fmt::format("dumpdir '{}' does not exist", dir));
+  Section sec{"dir", "", {{"path", dir}}};
+  ASSIGN_OR_RETURN(auto p, CreateDir(sec, job, observer));
+  LogIgnored(job, sec.type, observer);
+  p->set_dump_dir(dir);
+  BackupStorage storage;
+  storage.dump_dir = dir;
+  storage.provider = std::move(p);
+  return storage;
 }
 
 }  // namespace ctdump::registry

@@ -2,17 +2,25 @@
 //
 // <config-dir>/storage.cfg holds one section per storage, in Proxmox
 // section-config syntax. Type `provider` is an external provider, type `dir`
-// the built-in vzdump-compatible archive store (builtin/dir_provider.h), type
-// `datastore` the built-in deduplicating store (builtin/datastore_provider.h).
+// the built-in vzdump-compatible archive store (providers/dir_provider.h),
+// type `datastore` the built-in deduplicating store
+// (providers/datastore_provider.h). This is the one place that knows the
+// concrete provider classes: everything above it sees ctdump::Provider, the
+// settings every storage type has (StorageSettings) and, for a backup job,
+// the job options only some storages use (BackupJobSettings), handed to the
+// provider here when it is created.
 #ifndef CTDUMP_REGISTRY_REGISTRY_H_
 #define CTDUMP_REGISTRY_REGISTRY_H_
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ctdump/observer.h"
 #include "ctdump/provider.h"
+#include "ctdump/prune.h"
 #include "ctdump/section_config.h"
 
 namespace ctdump::registry {
@@ -29,6 +37,46 @@ Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir);
 // NotFound "storage '<id>' does not exist" when no section has that id.
 Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storages,
                                               const std::string& id, Observer* observer);
+
+// The keys of a section that every storage type has, checked.
+struct StorageSettings {
+  std::optional<PruneOptions> prune;  // prune-backups; nullopt when unset
+  int64_t max_protected = -1;         // max-protected-backups; -1 (unset): unlimited
+};
+
+// Errors name the storage and the key ("storage '<id>': prune-backups: ...").
+Result<StorageSettings> ParseStorageSettings(const Section& section);
+
+// A backup job's options that only some storages use. The registry gives
+// them to the provider it creates; the others log that they ignore them.
+struct BackupJobSettings {
+  // vzdump's compress, normalized (none, lzo, gzip, zstd): overrides a dir
+  // storage's `compress`; nullopt: the storage's.
+  std::optional<std::string> compress;
+  std::optional<uint32_t> zstd_threads;  // overrides a dir storage's `zstd`
+  bool force_full = false;               // datastore: read every file, ignore the parent
+};
+
+// A storage opened for a backup job.
+struct BackupStorage {
+  std::unique_ptr<Provider> provider;
+  StorageSettings settings;
+  // Where the files go when the storage is a directory of vzdump files (a
+  // dir storage's <path>/dump, --dumpdir): the hook scripts' DUMPDIR.
+  // Empty for the other storages.
+  std::string dump_dir;
+};
+
+// Storage `id` of <config_dir>/storage.cfg. A configuration that cannot be
+// read and a provider that cannot be created are "could not get storage
+// information for '<id>': ..." (vzdump's words); bad settings name the key.
+Result<BackupStorage> OpenBackupStorage(const std::string& config_dir, const std::string& id,
+                                        const BackupJobSettings& job, Observer* observer);
+
+// vzdump's --dumpdir: the dir storage's files straight in `dir`, which must
+// exist; no storage settings.
+Result<BackupStorage> OpenDumpDir(const std::string& dir, const BackupJobSettings& job,
+                                  Observer* observer);
 
 }  // namespace ctdump::registry
 

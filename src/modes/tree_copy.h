@@ -28,8 +28,8 @@
 // by a later pass) and counted; the copy goes on. A file whose data cannot
 // be read is left out of the copy, never copied in part. Files that vanish while the tree is walked
 // are no error. Failing to write the copy (ENOSPC, EIO, ...) is.
-#ifndef CTDUMP_BACKUP_TREE_COPY_H_
-#define CTDUMP_BACKUP_TREE_COPY_H_
+#ifndef CTDUMP_MODES_TREE_COPY_H_
+#define CTDUMP_MODES_TREE_COPY_H_
 
 #include <sys/stat.h>
 
@@ -41,7 +41,7 @@
 #include "ctdump/observer.h"
 #include "ctdump/status.h"
 
-namespace ctdump::backup {
+namespace ctdump::modes {
 
 struct TreeCopyOptions {
   // Below `from`, as for the walk: "./", "./mnt/data" (copied to the same
@@ -95,6 +95,6 @@ class TreeCopier {
   std::unique_ptr<struct SeenMap> seen_;
 };
 
-}  // namespace ctdump::backup
+}  // namespace ctdump::modes
 
-#endif  // CTDUMP_BACKUP_TREE_COPY_H_
+#endif  // CTDUMP_MODES_TREE_COPY_H_

@@ -12,30 +12,36 @@
 // stop: clean shutdown within stopwait, rootfs (and included mount points)
 // bind-mounted read-only at the directory, restart as soon as the provider
 // is done. suspend and snapshot implement the same interface.
-#ifndef CTDUMP_BACKUP_MODE_H_
-#define CTDUMP_BACKUP_MODE_H_
+//
+// The modes sit below the job: what they need from it comes through narrow
+// interfaces (container::Control, ModeHooks for the hook script's phases,
+// ModeJournal for what a SIGKILL would leave to undo), which the job
+// implements and tests fake.
+#ifndef CTDUMP_MODES_MODE_H_
+#define CTDUMP_MODES_MODE_H_
 
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "backup/hook_script.h"
-#include "backup/journal.h"
-#include "container/container.h"
+#include "container/control.h"
 #include "ctdump/container_config.h"
 #include "ctdump/observer.h"
 #include "ctdump/status.h"
+#include "modes/mode_hooks.h"
+#include "modes/mode_journal.h"
 #include "sys/mount.h"
 
-namespace ctdump::backup {
+namespace ctdump::modes {
 
+// Everything a mode session uses; the pointers are not owned and must
+// outlive the session.
 struct ModeContext {
-  container::Container* container = nullptr;
+  container::Control* container = nullptr;
   const ContainerConfig* config = nullptr;
   Observer* log = nullptr;
-  const HookScript* hooks = nullptr;
-  const HookEnv* hook_env = nullptr;  // live: the archive name (TARGET) is set after Prepare()
+  ModeHooks* hooks = nullptr;
   std::string vmid;
   std::string directory;  // where the tree is to appear (exists, empty)
   std::chrono::seconds stopwait{600};
@@ -44,7 +50,7 @@ struct ModeContext {
   std::vector<std::string> exclude_patterns;  // suspend: applied while copying
   uint64_t bwlimit_kib = 0;                   // suspend: limits the copy's file data too
   // Records, before each risky step, what a SIGKILL would leave to undo.
-  GuestJournal* journal = nullptr;
+  ModeJournal* journal = nullptr;
   const IdMap* map = nullptr;  // the container's ID map (suspend copies as its root)
 };
 
@@ -79,6 +85,18 @@ class ModeSession {
   virtual Status Leave() = 0;
 };
 
+// Creates mode sessions; the job gets one (the real modes by default).
+class ModeFactory {
+ public:
+  virtual ~ModeFactory() = default;
+  // `mode` is "stop", "suspend" or "snapshot"; anything else is InvalidArgument.
+  virtual Result<std::unique_ptr<ModeSession>> Create(const std::string& mode,
+                                                      const ModeContext& ctx) = 0;
+};
+
+// The real modes (CreateModeSession).
+ModeFactory& RealModes();
+
 // `mode` is "stop", "suspend" or "snapshot". A container that is not running
 // is backed up in "stop" mode (nothing to stop), as vzdump does.
 Result<std::unique_ptr<ModeSession>> CreateModeSession(const std::string& mode,
@@ -95,6 +113,6 @@ Status UnmountAll(std::vector<sys::MountGuard>& mounts);
 std::unique_ptr<ModeSession> MakeSuspendMode(const ModeContext& ctx);
 std::unique_ptr<ModeSession> MakeSnapshotMode(const ModeContext& ctx);
 
-}  // namespace ctdump::backup
+}  // namespace ctdump::modes
 
-#endif  // CTDUMP_BACKUP_MODE_H_
+#endif  // CTDUMP_MODES_MODE_H_

@@ -5,12 +5,12 @@
 
 #include <thread>
 
-#include "backup/freeze.h"
-#include "backup/mode.h"
+#include "modes/freeze.h"
+#include "modes/mode.h"
 #include "sys/file.h"
 #include "sys/signals.h"
 
-namespace ctdump::backup {
+namespace ctdump::modes {
 namespace {
 
 class StopMode : public ModeSession {
@@ -32,14 +32,13 @@ class StopMode : public ModeSession {
         return FailedPreconditionError(fmt::format(
             "container '{}' is frozen (not by ctdump); thaw it or use --mode snapshot", ctx_.vmid));
       RETURN_IF_ERROR(sys::CheckInterrupted());
-      RETURN_IF_ERROR(
-          ctx_.hooks->RunGuestPhase("pre-stop", "stop", ctx_.vmid, *ctx_.hook_env, ctx_.log));
+      RETURN_IF_ERROR(ctx_.hooks->Run(HookPhase::kPreStop, "stop"));
       RETURN_IF_ERROR(sys::CheckInterrupted());
       ctx_.log->Log(LogLevel::kInfo, "stopping virtual guest");
       stopped_at_ = ::time(nullptr);
       // Marked before the call: a shutdown that half-worked still gets a start.
       must_restart_ = true;
-      RETURN_IF_ERROR(ctx_.journal->Update([](JournalState& j) { j.stopped = true; }));
+      RETURN_IF_ERROR(ctx_.journal->SetStopped(true));
       RETURN_IF_ERROR(ctx_.container->Shutdown(ctx_.stopwait));
     }
     ASSIGN_OR_RETURN(auto sources, MountAll());
@@ -48,21 +47,20 @@ class StopMode : public ModeSession {
 
   Status Resume() override {
     if (!must_restart_) return Status::OK();
-    Status h =
-        ctx_.hooks->RunGuestPhase("pre-restart", "stop", ctx_.vmid, *ctx_.hook_env, ctx_.log);
+    Status h = ctx_.hooks->Run(HookPhase::kPreRestart, "stop");
     if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
     ctx_.log->Log(LogLevel::kInfo, "restarting vm");
-    Status s = ctx_.container->Start();
+    Status s = ctx_.container->Start(container::kStartTimeout);
     if (!s.ok()) {
       // One more try: a start can fail transiently (a racing lxc-* command).
       ctx_.log->Log(LogLevel::kWarn, s.message() + " - trying again");
       std::this_thread::sleep_for(std::chrono::seconds(1));
-      s = ctx_.container->Start();
+      s = ctx_.container->Start(container::kStartTimeout);
     }
     if (!s.ok()) return s.WithContext(fmt::format("unable to restart container '{}'", ctx_.vmid));
     must_restart_ = false;
-    ctx_.journal->Update([](JournalState& j) { j.stopped = false; }).IgnoreError();
-    h = ctx_.hooks->RunGuestPhase("post-restart", "stop", ctx_.vmid, *ctx_.hook_env, ctx_.log);
+    ctx_.journal->SetStopped(false).IgnoreError();
+    h = ctx_.hooks->Run(HookPhase::kPostRestart, "stop");
     if (!h.ok()) ctx_.log->Log(LogLevel::kWarn, h.message());
     ctx_.log->Log(LogLevel::kInfo, fmt::format("guest is online again after {} seconds",
                                                ::time(nullptr) - stopped_at_));
@@ -105,11 +103,11 @@ std::unique_ptr<ModeSession> MakeStopMode(const ModeContext& ctx) {
 
 Status ThawWithHooks(const ModeContext& ctx, const char* mode, FrozenContainer& frozen) {
   if (!frozen.frozen()) return Status::OK();
-  Status h = ctx.hooks->RunGuestPhase("pre-restart", mode, ctx.vmid, *ctx.hook_env, ctx.log);
+  Status h = ctx.hooks->Run(HookPhase::kPreRestart, mode);
   if (!h.ok()) ctx.log->Log(LogLevel::kWarn, h.message());
   RETURN_IF_ERROR(frozen.Thaw());
-  ctx.journal->Update([](JournalState& j) { j.frozen = false; }).IgnoreError();
-  h = ctx.hooks->RunGuestPhase("post-restart", mode, ctx.vmid, *ctx.hook_env, ctx.log);
+  ctx.journal->SetFrozen(false).IgnoreError();
+  h = ctx.hooks->Run(HookPhase::kPostRestart, mode);
   if (!h.ok()) ctx.log->Log(LogLevel::kWarn, h.message());
   return Status::OK();
 }
@@ -128,6 +126,18 @@ Status ModeFailure(std::string why) { return FailedPreconditionError("mode failu
 
 bool IsModeFailure(const Status& s) { return s.message().rfind("mode failure - ", 0) == 0; }
 
+const char* HookPhaseName(HookPhase phase) {
+  switch (phase) {
+    case HookPhase::kPreStop:
+      return "pre-stop";
+    case HookPhase::kPreRestart:
+      return "pre-restart";
+    case HookPhase::kPostRestart:
+      return "post-restart";
+  }
+  return "unknown";
+}
+
 Result<std::unique_ptr<ModeSession>> CreateModeSession(const std::string& mode,
                                                        const ModeContext& ctx) {
   if (mode == "stop") return MakeStopMode(ctx);
@@ -136,4 +146,16 @@ Result<std::unique_ptr<ModeSession>> CreateModeSession(const std::string& mode,
   return InvalidArgumentError(fmt::format("unknown backup mode '{}'", mode));
 }
 
-}  // namespace ctdump::backup
+ModeFactory& RealModes() {
+  class Real : public ModeFactory {
+   public:
+    Result<std::unique_ptr<ModeSession>> Create(const std::string& mode,
+                                                const ModeContext& ctx) override {
+      return CreateModeSession(mode, ctx);
+    }
+  };
+  static Real modes;
+  return modes;
+}
+
+}  // namespace ctdump::modes

@@ -1,8 +1,8 @@
-#include "backup/freeze.h"
+#include "modes/freeze.h"
 
 #include <fmt/format.h>
 
-namespace ctdump::backup {
+namespace ctdump::modes {
 
 Status FrozenContainer::Freeze() {
   if (frozen_) return Status::OK();
@@ -39,4 +39,4 @@ Status FrozenContainer::Thaw() {
   return Status::OK();
 }
 
-}  // namespace ctdump::backup
+}  // namespace ctdump::modes

@@ -1,18 +1,18 @@
 // A frozen container that is thawed again on every exit path.
-#ifndef CTDUMP_BACKUP_FREEZE_H_
-#define CTDUMP_BACKUP_FREEZE_H_
+#ifndef CTDUMP_MODES_FREEZE_H_
+#define CTDUMP_MODES_FREEZE_H_
 
 #include <chrono>
 
-#include "container/container.h"
+#include "container/control.h"
 #include "ctdump/observer.h"
 #include "ctdump/status.h"
 
-namespace ctdump::backup {
+namespace ctdump::modes {
 
 class FrozenContainer {
  public:
-  FrozenContainer(container::Container* ct, Observer* log) : ct_(ct), log_(log) {}
+  FrozenContainer(container::Control* ct, Observer* log) : ct_(ct), log_(log) {}
   FrozenContainer(const FrozenContainer&) = delete;
   FrozenContainer& operator=(const FrozenContainer&) = delete;
   ~FrozenContainer() {
@@ -29,13 +29,13 @@ class FrozenContainer {
   bool foreign() const { return foreign_; }
 
  private:
-  container::Container* ct_;
+  container::Control* ct_;
   Observer* log_;
   bool frozen_ = false;
   bool foreign_ = false;
   std::chrono::steady_clock::time_point since_;
 };
 
-}  // namespace ctdump::backup
+}  // namespace ctdump::modes
 
-#endif  // CTDUMP_BACKUP_FREEZE_H_
+#endif  // CTDUMP_MODES_FREEZE_H_

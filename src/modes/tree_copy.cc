@@ -1,4 +1,4 @@
-#include "backup/tree_copy.h"
+#include "modes/tree_copy.h"
 
 #include <archive_entry.h>
 #include <dirent.h>
@@ -24,7 +24,7 @@
 #include "sys/token_bucket.h"
 #include "sys/unique_fd.h"
 
-namespace ctdump::backup {
+namespace ctdump::modes {
 
 struct SeenMap {
   std::unordered_map<std::string, TreeCopier::Seen> map;
@@ -753,4 +753,4 @@ Result<TreeCopyStats> TreeCopier::Sync() {
   return pass.stats();
 }
 
-}  // namespace ctdump::backup
+}  // namespace ctdump::modes

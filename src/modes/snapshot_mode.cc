@@ -8,20 +8,18 @@
 // to `suspend`, as vzdump does. The snapshots are mounted read-only in the
 // job's private mount namespace and removed when the provider is done; a
 // leftover of an interrupted run is removed by the next run's Prepare().
-#include <btrfsutil.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "backup/freeze.h"
-#include "backup/mode.h"
+#include "modes/freeze.h"
+#include "modes/mode.h"
+#include "modes/volume_snapshot.h"
 #include "sys/file.h"
 #include "sys/signals.h"
-#include "sys/subprocess.h"
+#include "sys/unique_fd.h"
 
-namespace ctdump::backup {
+namespace ctdump::modes {
 namespace {
 
 enum class Method { kBtrfsSnapshot, kReflinkCopy };
@@ -38,30 +36,8 @@ struct Volume {
 std::string Dirname(const std::string& p) { return p.substr(0, p.rfind('/')); }
 std::string Basename(const std::string& p) { return p.substr(p.rfind('/') + 1); }
 
-// True when the file system of `dir` can share extents (FICLONE works).
-bool SupportsReflink(const std::string& dir) {
-  std::string a = dir + "/.ctdump-reflink-probe.XXXXXX";
-  std::vector<char> name(a.begin(), a.end());
-  name.push_back('\0');
-  sys::UniqueFd src(::mkostemp(name.data(), O_CLOEXEC));
-  if (!src.valid()) return false;
-  std::string src_path(name.data()), dst_path = src_path + ".clone";
-  bool ok = ::write(src.get(), "x", 1) == 1;
-  sys::UniqueFd dst(::open(dst_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  ok = ok && dst.valid() && ::ioctl(dst.get(), FICLONE, src.get()) == 0;
-  ::unlink(src_path.c_str());
-  ::unlink(dst_path.c_str());
-  return ok;
-}
-
 Status RemoveSnapshot(const Volume& v) {
-  if (v.method == Method::kBtrfsSnapshot) {
-    btrfs_util_error e = btrfs_util_delete_subvolume(v.snapshot.c_str(), 0);
-    if (e != BTRFS_UTIL_OK && sys::PathExists(v.snapshot))
-      return IOError(
-          fmt::format("unable to delete snapshot '{}': {}", v.snapshot, btrfs_util_strerror(e)));
-    return Status::OK();
-  }
+  if (v.method == Method::kBtrfsSnapshot) return DeleteBtrfsSnapshot(v.snapshot);
   return sys::RemoveTree(v.snapshot);
 }
 
@@ -82,7 +58,7 @@ class SnapshotMode : public ModeSession {
     AddVolume("rootfs", "/", ctx_.config->rootfs_path);
     for (const MountPoint* mp : ctx_.included_mounts) AddVolume(mp->key, mp->path, mp->source);
     for (auto& v : volumes_) {
-      if (btrfs_util_is_subvolume(v.source.c_str()) == BTRFS_UTIL_OK) {
+      if (IsBtrfsSubvolume(v.source)) {
         v.method = Method::kBtrfsSnapshot;
         v.snapshot = Dirname(v.source) + "/.ctdump-snap." + Basename(v.source);
       } else if (SupportsReflink(Dirname(v.source))) {
@@ -103,8 +79,7 @@ class SnapshotMode : public ModeSession {
 
   Result<ConsistentTree> Enter() override {
     RETURN_IF_ERROR(sys::CheckInterrupted());
-    RETURN_IF_ERROR(
-        ctx_.hooks->RunGuestPhase("pre-stop", "snapshot", ctx_.vmid, *ctx_.hook_env, ctx_.log));
+    RETURN_IF_ERROR(ctx_.hooks->Run(HookPhase::kPreStop, "snapshot"));
     ctx_.log->Log(LogLevel::kInfo, "create storage snapshot 'vzdump'");
     Status taken = TakeAll();
     Status thawed = Resume();
@@ -132,13 +107,7 @@ class SnapshotMode : public ModeSession {
       }
       v.taken = false;
     }
-    if (first.ok())
-      ctx_.journal
-          ->Update([](JournalState& j) {
-            j.snapshots.clear();
-            j.copies.clear();
-          })
-          .IgnoreError();
+    if (first.ok()) ctx_.journal->ClearSnapshots().IgnoreError();
     return first;
   }
 
@@ -155,11 +124,10 @@ class SnapshotMode : public ModeSession {
     bool running =
         ctx_.container->IsRunning() && ctx_.container->GetState() != container::State::kFrozen;
     // Written before the freeze, so the freeze window holds no fsync.
-    RETURN_IF_ERROR(ctx_.journal->Update([&](JournalState& j) {
-      j.frozen = running;
-      for (const auto& v : volumes_)
-        (v.method == Method::kBtrfsSnapshot ? j.snapshots : j.copies).push_back(v.snapshot);
-    }));
+    std::vector<std::string> snapshots, copies;
+    for (const auto& v : volumes_)
+      (v.method == Method::kBtrfsSnapshot ? snapshots : copies).push_back(v.snapshot);
+    RETURN_IF_ERROR(ctx_.journal->AddSnapshots(running, snapshots, copies));
     if (running) RETURN_IF_ERROR(frozen_.Freeze());
     for (auto& v : volumes_) {
       sys::UniqueFd fd(::open(v.source.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -167,29 +135,19 @@ class SnapshotMode : public ModeSession {
         return ErrnoError(errno, fmt::format("Failed to sync \"{}\"", v.source));
       v.taken = true;  // from here on Leave() must remove it
       if (v.method == Method::kBtrfsSnapshot) {
-        btrfs_util_error e =
-            btrfs_util_create_snapshot(v.source.c_str(), v.snapshot.c_str(),
-                                       BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, nullptr, nullptr);
-        if (e != BTRFS_UTIL_OK) {
+        Status s = CreateBtrfsSnapshot(v.source, v.snapshot);
+        if (!s.ok()) {
           v.taken = false;
-          return IOError(fmt::format("unable to snapshot {} ('{}'): {}", v.key, v.source,
-                                     btrfs_util_strerror(e)));
+          return IOError(
+              fmt::format("unable to snapshot {} ('{}'): {}", v.key, v.source, s.message()));
         }
       } else {
-        RETURN_IF_ERROR(ReflinkCopy(v));
+        Status s = ReflinkCopy(v.source, v.snapshot);
+        if (!s.ok())
+          return IOError(
+              fmt::format("reflink copy of {} ('{}') failed: {}", v.key, v.source, s.message()));
       }
     }
-    return Status::OK();
-  }
-
-  Status ReflinkCopy(const Volume& v) {
-    RETURN_IF_ERROR(sys::MakeDirs(v.snapshot, 0700));
-    sys::SpawnOptions o;
-    o.argv = {"cp", "-a", "--reflink=always", "--one-file-system", v.source + "/.", v.snapshot};
-    ASSIGN_OR_RETURN(auto r, sys::RunCommand(o));
-    if (!sys::ExitedOk(r.wait_status))
-      return IOError(fmt::format("reflink copy of {} ('{}') failed: {}", v.key, v.source,
-                                 r.output.substr(0, r.output.find('\n'))));
     return Status::OK();
   }
 
@@ -219,4 +177,4 @@ std::unique_ptr<ModeSession> MakeSnapshotMode(const ModeContext& ctx) {
   return std::make_unique<SnapshotMode>(ctx);
 }
 
-}  // namespace ctdump::backup
+}  // namespace ctdump::modes

@@ -2,7 +2,7 @@
 // (owners, modes, times, xattrs, ACLs, hardlinks, special files), holes and
 // written zeros, paths beyond PATH_MAX, the second pass's updates and
 // deletions, exclusions. Tests named *Root* need root (owners, devices).
-#include "backup/tree_copy.h"
+#include "modes/tree_copy.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -26,7 +26,7 @@
 #include "sys/file.h"
 #include "sys/unique_fd.h"
 
-namespace ctdump::backup {
+namespace ctdump::modes {
 namespace {
 
 using ::testing::HasSubstr;
@@ -400,4 +400,4 @@ TEST_F(TreeCopyTest, BandwidthLimitSlowsTheFileData) {
 }
 
 }  // namespace
-}  // namespace ctdump::backup
+}  // namespace ctdump::modes

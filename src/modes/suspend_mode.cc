@@ -1,6 +1,6 @@
 // Mode `suspend`: copy the running container's tree, freeze it, copy what
 // changed, thaw; the provider reads the copy. The copy is ctdump's own
-// (backup/tree_copy.h): paths of any length, holes kept as holes and written
+// (modes/tree_copy.h): paths of any length, holes kept as holes and written
 // zeros as data, hardlinks, xattrs, ACLs, numeric owners, the job's
 // exclusions applied while copying, every file that could not be copied
 // named in the log.
@@ -23,9 +23,9 @@
 
 #include <cstdlib>
 
-#include "backup/freeze.h"
-#include "backup/mode.h"
-#include "backup/tree_copy.h"
+#include "modes/freeze.h"
+#include "modes/mode.h"
+#include "modes/tree_copy.h"
 #include "providers/worker_relay.h"
 #include "sys/file.h"
 #include "sys/mount.h"
@@ -33,7 +33,7 @@
 #include "sys/subprocess.h"
 #include "userns/userns.h"
 
-namespace ctdump::backup {
+namespace ctdump::modes {
 namespace {
 
 // The copier process: both passes, reporting on fd 1, waiting on fd 0.
@@ -158,10 +158,9 @@ class SuspendMode : public ModeSession {
                   fmt::format("{} sync finished - {}", pass == 1 ? "first" : "final", summary));
     if (pass != 1) return Status::OK();
     RETURN_IF_ERROR(sys::CheckInterrupted());
-    RETURN_IF_ERROR(
-        ctx_.hooks->RunGuestPhase("pre-stop", "suspend", ctx_.vmid, *ctx_.hook_env, ctx_.log));
+    RETURN_IF_ERROR(ctx_.hooks->Run(HookPhase::kPreStop, "suspend"));
     bool ours = ctx_.container->GetState() != container::State::kFrozen;
-    RETURN_IF_ERROR(ctx_.journal->Update([ours](JournalState& j) { j.frozen = ours; }));
+    RETURN_IF_ERROR(ctx_.journal->SetFrozen(ours));
     RETURN_IF_ERROR(frozen_.Freeze());
     ctx_.log->Log(LogLevel::kInfo, fmt::format("starting final sync {}/ to {}", from, copy));
     return sys::WriteAll(proc.stdin_fd().get(), "2", "the suspend copier");
@@ -178,4 +177,4 @@ std::unique_ptr<ModeSession> MakeSuspendMode(const ModeContext& ctx) {
   return std::make_unique<SuspendMode>(ctx);
 }
 
-}  // namespace ctdump::backup
+}  // namespace ctdump::modes
