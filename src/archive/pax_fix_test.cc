@@ -16,6 +16,7 @@
 #include <memory>
 #include <sstream>
 
+#include "archive/archive_handle.h"
 #include "sys/file.h"
 #include "sys/subprocess.h"
 
@@ -111,13 +112,6 @@ TEST(TarHeaderTest, ChecksumAndSize) {
   EXPECT_EQ(TarHeaderSize(block), 0x102u);
 }
 
-struct WriteDeleter {
-  void operator()(struct archive* a) const { archive_write_free(a); }
-};
-struct EntryDeleter {
-  void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
-
 // libarchive's pax writer through a PaxWriterFixer (as the tree writer and
 // the datastore's tar export use it) into a string.
 class FixedPaxWriter {
@@ -158,12 +152,11 @@ class FixedPaxWriter {
 
   std::string out_;
   PaxWriterFixer fixer_;
-  std::unique_ptr<struct archive, WriteDeleter> a_;
+  WriteHandle a_;
 };
 
-std::unique_ptr<archive_entry, EntryDeleter> File(const std::string& name, mode_t perm,
-                                                  size_t size) {
-  std::unique_ptr<archive_entry, EntryDeleter> e(archive_entry_new());
+EntryHandle File(const std::string& name, mode_t perm, size_t size) {
+  EntryHandle e(archive_entry_new());
   archive_entry_set_pathname(e.get(), name.c_str());
   archive_entry_set_filetype(e.get(), AE_IFREG);
   archive_entry_set_perm(e.get(), perm);

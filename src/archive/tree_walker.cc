@@ -15,22 +15,13 @@
 #include <set>
 #include <vector>
 
+#include "archive/archive_handle.h"
 #include "ctdump/exclude.h"
 #include "sys/dir_list.h"
 #include "sys/unique_fd.h"
 
 namespace ctdump::archive {
 namespace {
-
-struct DiskDeleter {
-  void operator()(struct archive* a) const {
-    if (a) archive_read_free(a);
-  }
-};
-struct EntryDeleter {
-  void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
-using EntryPtr = std::unique_ptr<archive_entry, EntryDeleter>;
 
 std::string Join(const std::string& rel, const std::string& name) {
   return rel.empty() ? name : rel + "/" + name;
@@ -130,8 +121,8 @@ class Walker {
                         const struct stat& st, dev_t dev);
   Status VisitRegular(int dir_fd, const std::string& name, const std::string& rel,
                       const struct stat& st);
-  Result<EntryPtr> MakeEntry(int fd, const std::string& source_path, const struct stat& st,
-                             const std::string& rel);
+  Result<EntryHandle> MakeEntry(int fd, const std::string& source_path, const struct stat& st,
+                                const std::string& rel);
   void Unreadable(const std::string& rel, int err);
   // How path-based lookups reach `name` in `dir_fd` (`dir_fd` itself for an
   // empty name; container path `rel`): through /proc/self/fd, or by full path
@@ -142,7 +133,7 @@ class Walker {
   Observer* observer_;
   ExcludeMatcher matcher_;
   std::set<std::string> source_rels_;
-  std::unique_ptr<struct archive, DiskDeleter> disk_;
+  ReadHandle disk_;
   std::map<std::pair<dev_t, ino_t>, std::string> links_;  // first member of each hardlinked inode
   bool proc_fd_ = false;
   std::string directory_;  // the tree's root on the host
@@ -171,9 +162,9 @@ void Walker::Unreadable(const std::string& rel, int err) {
 
 // Fills an entry from stat plus libarchive's metadata lookups. `fd` may be
 // -1; `source_path` names the object for path-based lookups.
-Result<EntryPtr> Walker::MakeEntry(int fd, const std::string& source_path, const struct stat& st,
-                                   const std::string& rel) {
-  EntryPtr e(archive_entry_new());
+Result<EntryHandle> Walker::MakeEntry(int fd, const std::string& source_path, const struct stat& st,
+                                      const std::string& rel) {
+  EntryHandle e(archive_entry_new());
   if (!e) return InternalError("libarchive: out of memory");
   archive_entry_copy_sourcepath(e.get(), source_path.c_str());
   int r = archive_read_disk_entry_from_file(disk_.get(), e.get(), fd, &st);
@@ -201,7 +192,7 @@ Status Walker::WalkSource(const std::string& directory, const std::string& rel) 
   if (::fstat(fd.get(), &st) != 0)
     return ErrnoError(errno, fmt::format("Failed to stat \"{}\"", path));
   directory_ = directory;
-  ASSIGN_OR_RETURN(EntryPtr e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), st, rel));
+  ASSIGN_OR_RETURN(EntryHandle e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), st, rel));
   RETURN_IF_ERROR(visitor_->Visit(e.get(), rel, -1));
   DirChain chain;
   chain.Push(std::move(fd), st, rel);
@@ -231,7 +222,7 @@ Status Walker::VisitEntry(DirChain& chain, const std::string& name, const std::s
   }
   if (S_ISREG(st.st_mode)) return VisitRegular(dir_fd, name, rel, st);
   // Symlinks, fifos, devices: metadata only.
-  ASSIGN_OR_RETURN(EntryPtr e, MakeEntry(-1, ProcPath(dir_fd, name, rel), st, rel));
+  ASSIGN_OR_RETURN(EntryHandle e, MakeEntry(-1, ProcPath(dir_fd, name, rel), st, rel));
   return visitor_->Visit(e.get(), rel, -1);
 }
 
@@ -245,7 +236,7 @@ Status Walker::VisitDirectory(DirChain& chain, const std::string& name, const st
     if (err != EACCES && err != EPERM)
       return ErrnoError(err, fmt::format("Failed to open directory \"/{}\"", rel));
     // Keep the directory itself, as tar does, without its contents.
-    ASSIGN_OR_RETURN(EntryPtr e, MakeEntry(-1, ProcPath(dir_fd, name, rel), st, rel));
+    ASSIGN_OR_RETURN(EntryHandle e, MakeEntry(-1, ProcPath(dir_fd, name, rel), st, rel));
     RETURN_IF_ERROR(visitor_->Visit(e.get(), rel, -1));
     Unreadable(rel, err);
     return Status::OK();
@@ -253,7 +244,7 @@ Status Walker::VisitDirectory(DirChain& chain, const std::string& name, const st
   struct stat fst;
   if (::fstat(fd.get(), &fst) != 0)
     return ErrnoError(errno, fmt::format("Failed to stat \"/{}\"", rel));
-  ASSIGN_OR_RETURN(EntryPtr e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), fst, rel));
+  ASSIGN_OR_RETURN(EntryHandle e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), fst, rel));
   RETURN_IF_ERROR(visitor_->Visit(e.get(), rel, -1));
   if (fst.st_dev != dev) return Status::OK();  // another file system: entry only
   if (chain.depth() >= kMaxWalkDepth) {
@@ -275,7 +266,7 @@ Status Walker::VisitRegular(int dir_fd, const std::string& name, const std::stri
   if (st.st_nlink > 1) {
     auto it = links_.find({st.st_dev, st.st_ino});
     if (it != links_.end()) {
-      EntryPtr e(archive_entry_new());
+      EntryHandle e(archive_entry_new());
       archive_entry_copy_stat(e.get(), &st);
       archive_entry_set_pathname(e.get(), MemberName(rel).c_str());
       archive_entry_set_hardlink(e.get(), MemberName(it->second).c_str());
@@ -303,7 +294,7 @@ Status Walker::VisitRegular(int dir_fd, const std::string& name, const std::stri
   if (::fstat(fd.get(), &fst) != 0)
     return ErrnoError(errno, fmt::format("Failed to stat \"/{}\"", rel));
   if (!S_ISREG(fst.st_mode)) return Status::OK();  // replaced while we walked
-  ASSIGN_OR_RETURN(EntryPtr e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), fst, rel));
+  ASSIGN_OR_RETURN(EntryHandle e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), fst, rel));
   // libarchive maps holes with FIEMAP; where that tells nothing and the
   // blocks say there are holes, SEEK_DATA/SEEK_HOLE do (an all-hole file
   // must never be read whole).

@@ -34,6 +34,7 @@
 #include <set>
 #include <thread>
 
+#include "archive/archive_handle.h"
 #include "archive/pax_fix.h"
 #include "archive/tree_walker.h"
 #include "sys/locale.h"
@@ -68,16 +69,6 @@ class Throttle {
   double tokens_;
   Clock::time_point last_;
 };
-
-struct ArchiveDeleter {
-  void operator()(struct archive* a) const {
-    if (a) archive_write_free(a);
-  }
-};
-struct EntryDeleter {
-  void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
-using EntryPtr = std::unique_ptr<archive_entry, EntryDeleter>;
 
 // Where libarchive's output goes: all of it to `fd`, counted.
 struct Sink {
@@ -118,6 +109,13 @@ class TreeWriter : public EntryVisitor {
         throttle_(options.bwlimit),
         fixer_([this](const char* data, size_t n) { return Output(data, n); }),
         buf_(kChunk) {}
+  // Freeing a writer that Close() did not close (after a failure) closes it:
+  // libarchive then writes the end of the archive through TarWrite into
+  // fixer_ and compress_, so the writers go first, while those still exist.
+  ~TreeWriter() {
+    writer_.reset();
+    compress_.reset();
+  }
 
   Status Open(int out_fd);
   Status WritePrefixFile(const std::string& name, const std::string& content);
@@ -148,8 +146,8 @@ class TreeWriter : public EntryVisitor {
   TreeWriterOptions options_;
   Observer* observer_;
   Throttle throttle_;
-  std::unique_ptr<struct archive, ArchiveDeleter> writer_;    // pax, unblocked
-  std::unique_ptr<struct archive, ArchiveDeleter> compress_;  // raw + filter; null: none
+  WriteHandle writer_;    // pax, unblocked
+  WriteHandle compress_;  // raw + filter; null: none
   Sink sink_;
   PaxWriterFixer fixer_;
   Status output_error_;  // the first failure below writer_
@@ -232,7 +230,7 @@ Status TreeWriter::Open(int out_fd) {
   sink_.fd = out_fd;
   if (compress_) {
     // The raw format's one member is the whole tar stream.
-    EntryPtr e(archive_entry_new());
+    EntryHandle e(archive_entry_new());
     archive_entry_set_pathname(e.get(), "tar");
     archive_entry_set_filetype(e.get(), AE_IFREG);
     if (archive_write_open2(compress_.get(), &sink_, nullptr, SinkWrite, nullptr, nullptr) !=
@@ -346,7 +344,7 @@ Status TreeWriter::WriteFileData(int fd, archive_entry* e, const std::string& re
 }
 
 Status TreeWriter::WritePrefixFile(const std::string& name, const std::string& content) {
-  EntryPtr e(archive_entry_new());
+  EntryHandle e(archive_entry_new());
   archive_entry_set_pathname(e.get(), name.c_str());
   archive_entry_set_filetype(e.get(), AE_IFREG);
   archive_entry_set_perm(e.get(), 0644);

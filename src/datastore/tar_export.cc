@@ -8,18 +8,12 @@
 #include <memory>
 #include <set>
 
+#include "archive/archive_handle.h"
 #include "archive/pax_fix.h"
 #include "sys/locale.h"
 
 namespace ctdump::datastore {
 namespace {
-
-struct WriteDeleter {
-  void operator()(struct archive* a) const { archive_write_free(a); }
-};
-struct EntryDeleter {
-  void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
 
 // libarchive's pax output, corrected as GNU tar writes it (archive/pax_fix.h).
 struct Sink {
@@ -91,7 +85,7 @@ Result<ExportStats> ExportTar(SnapshotReader& reader, const ExportOptions& optio
                               const std::function<Status(const void* data, size_t size)>& write,
                               const std::function<bool()>& closed, Observer* observer) {
   sys::ScopedUtf8Locale utf8;
-  std::unique_ptr<struct archive, WriteDeleter> a(archive_write_new());
+  archive::WriteHandle a(archive_write_new());
   if (!a) return InternalError("libarchive: out of memory");
   archive::PaxWriterFixer fixer([&write](const char* d, size_t n) { return write(d, n); });
   Sink sink{&fixer, Status::OK(), 0};
@@ -110,7 +104,7 @@ Result<ExportStats> ExportTar(SnapshotReader& reader, const ExportOptions& optio
   ExportStats stats;
   std::set<std::string> found;           // selected paths seen
   std::set<std::string> exported_files;  // with a selection: hardlink targets available
-  std::unique_ptr<archive_entry, EntryDeleter> ae(archive_entry_new());
+  archive::EntryHandle ae(archive_entry_new());
   Status s = reader.ForEachEntry([&](const Entry& e) -> Status {
     if (closed && closed()) return CancelledError("consumer closed");
     if (!Selected(options.paths, e.path)) return Status::OK();

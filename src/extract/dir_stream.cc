@@ -9,25 +9,14 @@
 #include <string_view>
 #include <vector>
 
+#include "archive/archive_handle.h"
+
 namespace ctdump::extract {
 namespace {
 
-struct ReadFree {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
-struct WriteFree {
-  void operator()(archive* a) const { archive_write_free(a); }
-};
-struct EntryFree {
-  void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
-struct ResolverFree {
-  void operator()(archive_entry_linkresolver* r) const { archive_entry_linkresolver_free(r); }
-};
-
 constexpr size_t kZeroBlock = 1 << 20;
 
-std::string ErrorText(archive* a) {
+std::string ErrorText(::archive* a) {
   const char* s = archive_error_string(a);
   return s ? s : "unknown error";
 }
@@ -46,7 +35,7 @@ class Walker {
   Status Run();
 
  private:
-  static la_ssize_t WriteCallback(archive*, void* self, const void* data, size_t size);
+  static la_ssize_t WriteCallback(::archive*, void* self, const void* data, size_t size);
   Status Open();
   Status WriteEntry(archive_entry* e);
   Status CopyData(const std::string& name);
@@ -59,15 +48,15 @@ class Walker {
   std::string dir_;
   const StreamSink& sink_;
   Observer* observer_;
-  std::unique_ptr<archive, ReadFree> disk_;
-  std::unique_ptr<archive, WriteFree> out_;
-  std::unique_ptr<archive_entry_linkresolver, ResolverFree> links_;
+  archive::ReadHandle disk_;
+  archive::WriteHandle out_;
+  archive::LinkResolverHandle links_;
   Status sink_status_;
   bool sink_closed_ = false;
   std::vector<char> zeros_;
 };
 
-la_ssize_t Walker::WriteCallback(archive*, void* self, const void* data, size_t size) {
+la_ssize_t Walker::WriteCallback(::archive*, void* self, const void* data, size_t size) {
   auto* w = static_cast<Walker*>(self);
   if (w->sink_closed_ || !w->sink_status_.ok()) return -1;
   w->sink_status_ = w->sink_.write(data, size);
@@ -101,7 +90,7 @@ Status Walker::Open() {
 Status Walker::Run() {
   while (dir_.size() > 1 && dir_.ends_with('/')) dir_.pop_back();
   RETURN_IF_ERROR(Open());
-  std::unique_ptr<archive_entry, EntryFree> entry(archive_entry_new());
+  archive::EntryHandle entry(archive_entry_new());
   bool first = true;
   for (;;) {
     archive_entry_clear(entry.get());

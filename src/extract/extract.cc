@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "archive/archive_handle.h"
 #include "extract/child_session.h"
 #include "extract/dir_stream.h"
 #include "extract/extract_child.h"
@@ -28,10 +29,6 @@ namespace ctdump::extract {
 namespace {
 
 constexpr size_t kFeedBlock = 256 * 1024;
-
-struct ReadFree {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
 
 // The target root must be a directory; the child checks it enters the same.
 Result<ChildConfig> PrepareChild(const std::string& archive_name, const std::string& root,
@@ -74,7 +71,7 @@ Result<sys::Subprocess> StartChild(const ChildConfig& config) {
 Status CheckUntrustedFile(int fd, const std::string& path, Observer* observer) {
   if (observer) observer->Log(LogLevel::kInfo, "checking archive..");
   ASSIGN_OR_RETURN(auto source, OpenTarSource(fd, path));
-  std::unique_ptr<archive, ReadFree> a(archive_read_new());
+  archive::ReadHandle a(archive_read_new());
   if (!a) return InternalError("out of memory creating a libarchive reader");
   SupportTarInput(a.get());
   if (OpenArchiveOn(a.get(), source.get()) != ARCHIVE_OK) {

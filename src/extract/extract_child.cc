@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "archive/archive_handle.h"
 #include "extract/entry_check.h"
 #include "extract/report.h"
 #include "extract/tar_reader.h"
@@ -52,15 +53,6 @@ int OpenDirDeep(const std::string& path) {
   return fd;
 }
 
-struct ArchiveReadDeleter {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
-struct ArchiveWriteDeleter {
-  void operator()(archive* a) const { archive_write_free(a); }
-};
-using ReadArchive = std::unique_ptr<archive, ArchiveReadDeleter>;
-using WriteArchive = std::unique_ptr<archive, ArchiveWriteDeleter>;
-
 uint64_t memory_limit = 0;  // the child's, for messages
 
 std::string MemoryLimitText() {
@@ -78,7 +70,7 @@ void WriteStderr(std::string_view data) {
   }
 }
 
-std::string ErrorText(archive* a) {
+std::string ErrorText(::archive* a) {
   const char* s = archive_error_string(a);
   std::string text = s ? s : "unknown error";
   // libarchive's disk writer often says only "Write failed": add the errno
@@ -130,7 +122,7 @@ class Extractor {
 
   const ChildConfig& c_;
   TarStream in_;  // times and xattr names as GNU tar reads them
-  WriteArchive out_;
+  archive::WriteHandle out_;
   ExtractStats stats_;
   bool privileges_stripped_ = false;  // the current entry's
   struct DeepDir {

@@ -16,6 +16,7 @@
 #include <regex>
 #include <tuple>
 
+#include "archive/archive_handle.h"
 #include "archive/compressor.h"
 #include "extract/tar_reader.h"
 #include "extract/tar_source.h"
@@ -82,10 +83,6 @@ Result<sys::UniqueFd> OpenArchiveFile(const std::string& path, const std::string
         fmt::format("backup '{}' does not exist on storage '{}'", volname, storage_id));
   return fd;
 }
-
-struct ReadDeleter {
-  void operator()(struct archive* a) const { archive_read_free(a); }
-};
 
 }  // namespace
 
@@ -396,7 +393,7 @@ Result<std::map<std::string, std::string>> DirProvider::ReadLeadingFiles(
   ASSIGN_OR_RETURN(std::string path, BackupPath(volname));
   ASSIGN_OR_RETURN(sys::UniqueFd fd, OpenArchiveFile(path, volname, storage_id_));
   ASSIGN_OR_RETURN(auto source, extract::OpenTarSource(fd.get(), path));
-  std::unique_ptr<struct archive, ReadDeleter> a(archive_read_new());
+  archive::ReadHandle a(archive_read_new());
   extract::SupportTarInput(a.get());
   if (extract::OpenArchiveOn(a.get(), source.get()) != ARCHIVE_OK)
     return DataLossError(
