@@ -31,6 +31,9 @@ PACKAGES=(
     nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libacl1-dev
     # tests
     libgtest-dev libgmock-dev googletest python3
+    # CI: sanitizer builds and fuzz targets (clang, its ASan/UBSan/TSan and
+    # libFuzzer runtimes), the format check
+    clang-14 libclang-rt-14-dev clang-format-14
     # runtime + real-environment tests
     lxc uidmap debootstrap btrfs-progs xfsprogs acl attr libcap2-bin zstd lzop bzip2 gzip tar fuse3
 )

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -175,8 +176,10 @@ inline std::vector<std::pair<std::string, MemberInfo>> ReadWithLibarchive(const 
     m.size = archive_entry_size(e);
     if (auto* h = archive_entry_hardlink(e)) m.hardlink = h;
     if (auto* s = archive_entry_symlink(e)) m.symlink = s;
-    if (auto* t = archive_entry_acl_to_text(e, nullptr, ARCHIVE_ENTRY_ACL_STYLE_EXTRA_ID))
+    if (char* t = archive_entry_acl_to_text(e, nullptr, ARCHIVE_ENTRY_ACL_STYLE_EXTRA_ID)) {
       m.acl = t;
+      std::free(t);  // the caller owns the text (LeakSanitizer)
+    }
     archive_entry_xattr_reset(e);
     const char* name;
     const void* value;
