@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "provider/volume_id.h"
 #include "registry/registry.h"
 
 namespace ctdump::cli {
@@ -40,11 +41,8 @@ Result<std::unique_ptr<Provider>> OpenConfiguredStorage(const Context& c, const 
 }
 
 Result<std::pair<std::string, std::string>> SplitVolumeId(const std::string& volid) {
-  auto colon = volid.find(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == volid.size())
-    return InvalidArgumentError(
-        fmt::format("volume '{}' is not of the form <storage>:<volname>", volid));
-  return std::pair{volid.substr(0, colon), volid.substr(colon + 1)};
+  ASSIGN_OR_RETURN(provider::VolumeId id, provider::ParseVolumeId(volid));
+  return std::pair{std::move(id.storage), std::move(id.volname)};
 }
 
 }  // namespace ctdump::cli

@@ -10,6 +10,7 @@
 #include "ctdump/idmap.h"
 #include "ctdump/provider.h"
 #include "extract/extract.h"
+#include "provider/volume_id.h"
 #include "registry/registry.h"
 #include "restore/guest_config.h"
 #include "restore/restore_journal.h"
@@ -239,11 +240,9 @@ Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, cons
 }  // namespace
 
 Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
-  auto colon = o.volid.find(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == o.volid.size())
-    return InvalidArgumentError(
-        fmt::format("volume '{}' is not of the form <storage>:<volname>", o.volid));
-  std::string storage_id = o.volid.substr(0, colon), volname = o.volid.substr(colon + 1);
+  ASSIGN_OR_RETURN(provider::VolumeId volid, provider::ParseVolumeId(o.volid));
+  const std::string& storage_id = volid.storage;
+  const std::string& volname = volid.volname;
   if (o.name.empty() || o.name.size() > 64 || o.name[0] == '.' || o.name[0] == '-' ||
       o.name.find_first_not_of(
           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
