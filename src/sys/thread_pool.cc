@@ -1,0 +1,68 @@
+#include "sys/thread_pool.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace ctdump::sys {
+
+int ThreadPool::ResolveThreads(int threads) {
+  return threads > 0 ? threads
+                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+ThreadPool::ThreadPool(int threads, size_t max_queued) : max_queued_(max_queued) {
+  const int n = ResolveThreads(threads);
+  threads_.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+  }
+  work_.notify_all();
+  for (std::thread& t : threads_) t.join();
+}
+
+bool ThreadPool::Submit(std::function<void()> task) {
+  std::unique_lock<std::mutex> l(mu_);
+  space_.wait(l, [this] { return max_queued_ == 0 || queue_.size() < max_queued_ || refused_; });
+  if (refused_) return false;
+  queue_.push_back(std::move(task));
+  l.unlock();
+  work_.notify_one();
+  return true;
+}
+
+void ThreadPool::Refuse() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    refused_ = true;
+  }
+  space_.notify_all();
+}
+
+void ThreadPool::Wait() {
+  std::unique_lock<std::mutex> l(mu_);
+  idle_.wait(l, [this] { return queue_.empty() && running_ == 0; });
+}
+
+void ThreadPool::Run() {
+  std::unique_lock<std::mutex> l(mu_);
+  for (;;) {
+    work_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping_, and nothing left to run
+    std::function<void()> task = std::move(queue_.front());
+    queue_.pop_front();
+    ++running_;
+    l.unlock();
+    space_.notify_one();
+    task();
+    task = nullptr;  // the task's captures go before it counts as finished
+    l.lock();
+    if (--running_ == 0 && queue_.empty()) idle_.notify_all();
+  }
+}
+
+}  // namespace ctdump::sys
