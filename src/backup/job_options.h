@@ -3,12 +3,20 @@
 // Values come from the command line and, for anything not given there, from
 // <config-dir>/ctdump.conf (vzdump.conf syntax). exclude-path lists are
 // concatenated: node defaults first, then the job's.
+//
+// JobOptionTable() lists every option once: vzdump's name, its ctdump.conf
+// key, its `ctdump backup` flag, its type and limits, its default and how the
+// command line, ctdump.conf and the storage combine. ResolveJobOptions walks
+// that table in order; a new option is a new row (and a field in JobOptions
+// and ResolvedJobOptions), not new resolution code.
 #ifndef CTDUMP_BACKUP_JOB_OPTIONS_H_
 #define CTDUMP_BACKUP_JOB_OPTIONS_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ctdump/prune.h"
@@ -81,9 +89,10 @@ struct ResolvedJobOptions {
   std::optional<PruneOptions> prune;       // the command line's
   std::optional<PruneOptions> node_prune;  // ctdump.conf's prune-backups or maxfiles
   bool remove = true;                      // false: no pruning after the backup (vzdump's remove 0)
-  uint32_t ionice = 7;  // vzdump's ionice: best-effort class level 0-7, 8 = idle class
-  bool quiet = false;   // the CLI shows only warnings and errors
-  std::string node;     // non-empty: the job runs only on the node of this name
+  uint32_t ionice = 7;      // vzdump's ionice: best-effort class level 0-7, 8 = idle class
+  bool quiet = false;       // the CLI shows only warnings and errors
+  bool stdexcludes = true;  // the standard excludes are part of exclude_patterns
+  std::string node;         // non-empty: the job runs only on the node of this name
   // Logged as warnings when the job starts; they do not fail it (ctdump.conf
   // keys that are ignored, maxfiles' deprecation, ...).
   std::vector<std::string> warnings;
@@ -117,6 +126,73 @@ std::vector<std::string> SplitGuestList(const std::vector<std::string>& args);
 Result<ResolvedJobOptions> ResolveJobOptions(const JobOptions& job, const VzdumpConf& node,
                                              const std::string& node_file,
                                              const std::string& lxcpath);
+
+// vzdump's order of retention: the command line's (prune-backups or
+// maxfiles), else the storage's prune-backups (`storage`), else ctdump.conf's,
+// else keep-all.
+PruneOptions EffectiveRetention(const ResolvedJobOptions& r,
+                                const std::optional<PruneOptions>& storage);
+
+// How an option's sources combine, highest first.
+enum class OptionPrecedence {
+  kCommandLineOnly,      // only the command line sets it
+  kCommandLineThenConf,  // the command line's, else ctdump.conf's, else the default
+  // The command line's, else ctdump.conf's, else the storage's own setting
+  // (applied by the storage's provider), else the provider's default.
+  kCommandLineThenConfThenStorage,
+  kConfThenCommandLine,  // a list: ctdump.conf's entries first, then the command line's
+  // storage / dumpdir: at most one on the command line; else ctdump.conf's
+  // (its storage wins over its dumpdir, with a warning); one is required.
+  kStorageOrDumpdir,
+  // prune-backups / maxfiles: EffectiveRetention's order; the two conflict on
+  // the command line, and ctdump.conf's maxfiles is ignored beside its
+  // prune-backups (a warning).
+  kRetention,
+};
+
+enum class OptionType {
+  kFlag,    // a flag without value (--all)
+  kBool,    // 0|1 (ctdump.conf also takes yes/no, on/off, true/false)
+  kUint,    // a non-negative integer of at most JobOptionSpec::max
+  kString,  // text (some are checked: mode, compress, tmpdir, script, ...)
+  kList,    // repeatable; each value one item
+};
+
+// What a row's resolver sees.
+struct JobOptionInputs {
+  const JobOptions& job;
+  const VzdumpConf& node;
+  const std::string& node_file;  // ctdump.conf's path, for messages
+  const std::string& lxcpath;    // for --all
+  // "<file>:<line>: <key>", naming where ctdump.conf set `key`.
+  std::string FromNode(std::string_view key) const;
+};
+
+// One job option.
+struct JobOptionSpec {
+  std::string_view name;      // vzdump's option name (include-mount, force-full: ctdump's own)
+  std::string_view conf_key;  // its key in ctdump.conf; empty: not settable there
+  std::string_view flag;      // its `ctdump backup` flag; "vmid": the positional arguments
+  OptionType type = OptionType::kString;
+  uint64_t max = 0;  // kUint: the largest value taken from either source
+  // The resolved value (as `show` prints it) when no source sets the option;
+  // empty: none.
+  std::string_view default_value;
+  OptionPrecedence precedence = OptionPrecedence::kCommandLineThenConf;
+  // Non-empty: this option is resolved together with the row of that name
+  // (and `resolve` is empty).
+  std::string_view resolved_with;
+  // Resolves the option into `r`; errors name the option and its source.
+  std::function<Status(const JobOptionInputs&, ResolvedJobOptions*)> resolve;
+  // Sets the command line's value from text, as the CLI parses it.
+  std::function<Status(JobOptions*, const std::string&)> set_cli;
+  // The resolved value as text; empty for rows resolved with another one.
+  std::function<std::string(const ResolvedJobOptions&)> show;
+};
+
+// Every option of a backup job, in the order ResolveJobOptions resolves
+// them (that order decides which error is reported when several are wrong).
+const std::vector<JobOptionSpec>& JobOptionTable();
 
 // Names of the containers defined under `lxcpath` (directories with a
 // `config` file), sorted.

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
+#include <set>
+#include <tuple>
 
 #include "registry/registry.h"
 #include "sys/file.h"
@@ -420,6 +423,231 @@ TEST(ConfigFileTest, RefusesFifoDeviceAndHugeFiles) {
     ASSERT_EQ(::unlink(path.c_str()), 0);
   }
   ASSERT_TRUE(sys::RemoveTree(dir).ok());
+}
+
+// --- The option table -------------------------------------------------------
+
+const JobOptionSpec* Spec(std::string_view name) {
+  for (const auto& spec : JobOptionTable())
+    if (spec.name == name) return &spec;
+  return nullptr;
+}
+
+// Every key ctdump.conf implements (vzdump_conf.h) has exactly one row; names
+// and flags are unique; a row either resolves itself or names a row that does.
+TEST(JobOptionTableTest, OneRowPerOptionAndEveryConfKey) {
+  std::set<std::string> conf_keys, names, flags;
+  for (const auto& spec : JobOptionTable()) {
+    EXPECT_TRUE(names.insert(std::string(spec.name)).second) << spec.name;
+    EXPECT_TRUE(flags.insert(std::string(spec.flag)).second) << spec.name;
+    if (!spec.conf_key.empty()) {
+      EXPECT_TRUE(conf_keys.insert(std::string(spec.conf_key)).second) << spec.name;
+      // The key is one ctdump.conf accepts.
+      auto conf = ParseVzdumpConf(std::string(spec.conf_key) + ": 1\n", "ctdump.conf");
+      EXPECT_TRUE(conf.ok()) << spec.name << ": " << conf.status().message();
+    }
+    EXPECT_TRUE(spec.set_cli) << spec.name;
+    if (spec.resolved_with.empty()) {
+      EXPECT_TRUE(spec.resolve) << spec.name;
+      EXPECT_TRUE(spec.show) << spec.name;
+    } else {
+      EXPECT_FALSE(spec.resolve) << spec.name;
+      const JobOptionSpec* with = Spec(spec.resolved_with);
+      ASSERT_NE(with, nullptr) << spec.name << " -> " << spec.resolved_with;
+      EXPECT_TRUE(with->resolve) << spec.resolved_with;
+    }
+    if (spec.type == OptionType::kUint) {
+      EXPECT_GT(spec.max, 0u) << spec.name;
+    }
+  }
+  EXPECT_EQ(conf_keys,
+            (std::set<std::string>{"mode",        "storage",        "dumpdir",   "bwlimit",
+                                   "stdexcludes", "exclude-path",   "tmpdir",    "script",
+                                   "lockwait",    "stopwait",       "remove",    "prune-backups",
+                                   "maxfiles",    "notes-template", "protected", "compress",
+                                   "zstd",        "ionice",         "quiet",     "node"}));
+}
+
+// With nothing set but the container and the storage, every option has the
+// table's default.
+TEST(JobOptionTableTest, DefaultsAreTheTables) {
+  auto r = ResolveJobOptions(OneContainer(), VzdumpConf(), "ctdump.conf", "/x");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  for (const auto& spec : JobOptionTable()) {
+    if (!spec.show || spec.name == "vmid" || spec.name == "storage") continue;
+    EXPECT_EQ(spec.show(*r), spec.default_value) << spec.name;
+  }
+}
+
+// A value for each option that takes one from the command line and from
+// ctdump.conf, and how it shows once resolved.
+struct Sample {
+  std::string conf, conf_shown, cli, cli_shown;
+};
+
+const std::map<std::string, Sample>& Samples() {
+  static const std::map<std::string, Sample> samples = {
+      {"mode", {"stop", "stop", "suspend", "suspend"}},
+      {"bwlimit", {"100", "100", "5", "5"}},
+      {"tmpdir", {"/conf", "/conf", "/cli", "/cli"}},
+      {"script", {"/", "/", "/tmp", "/tmp"}},
+      {"lockwait", {"3", "3", "4", "4"}},
+      {"stopwait", {"5", "5", "6", "6"}},
+      {"compress", {"1", "lzo", "gzip", "gzip"}},
+      {"zstd", {"2", "2", "3", "3"}},
+      {"notes-template",
+       {"conf {{vmid}}", "conf {{vmid}}", "cli {{guestname}}", "cli {{guestname}}"}},
+      {"protected", {"yes", "1", "0", "0"}},
+      {"remove", {"off", "0", "1", "1"}},
+      {"ionice", {"3", "3", "8", "8"}},
+      {"quiet", {"true", "1", "0", "0"}},
+      {"node", {"pve1", "pve1", "pve2", "pve2"}},
+      {"stdexcludes", {"0", "0", "1", "1"}},
+  };
+  return samples;
+}
+
+// For every option the command line and ctdump.conf can both set: the
+// command line's wins, ctdump.conf's comes next, then the default.
+TEST(JobOptionTableTest, CommandLineThenConfThenDefaultForEveryKey) {
+  size_t checked = 0;
+  for (const auto& spec : JobOptionTable()) {
+    if (spec.precedence != OptionPrecedence::kCommandLineThenConf &&
+        spec.precedence != OptionPrecedence::kCommandLineThenConfThenStorage)
+      continue;
+    auto it = Samples().find(std::string(spec.name));
+    ASSERT_NE(it, Samples().end()) << "no sample for " << spec.name;
+    const Sample& sample = it->second;
+    VzdumpConf conf = Conf(std::string(spec.conf_key) + ": " + sample.conf + "\n");
+
+    auto none = ResolveJobOptions(OneContainer(), VzdumpConf(), "ctdump.conf", "/x");
+    ASSERT_TRUE(none.ok()) << spec.name << ": " << none.status().message();
+    EXPECT_EQ(spec.show(*none), spec.default_value) << spec.name;
+
+    auto from_conf = ResolveJobOptions(OneContainer(), conf, "ctdump.conf", "/x");
+    ASSERT_TRUE(from_conf.ok()) << spec.name << ": " << from_conf.status().message();
+    EXPECT_EQ(spec.show(*from_conf), sample.conf_shown) << spec.name;
+
+    JobOptions j = OneContainer();
+    ASSERT_TRUE(spec.set_cli(&j, sample.cli).ok()) << spec.name;
+    auto from_cli = ResolveJobOptions(j, conf, "ctdump.conf", "/x");
+    ASSERT_TRUE(from_cli.ok()) << spec.name << ": " << from_cli.status().message();
+    EXPECT_EQ(spec.show(*from_cli), sample.cli_shown) << spec.name;
+    ++checked;
+  }
+  EXPECT_EQ(checked, Samples().size());
+}
+
+// Integers: the limit holds for ctdump.conf's values and the command line's,
+// and errors name where the value came from.
+TEST(JobOptionTableTest, IntegerLimitsFromEitherSource) {
+  for (const auto& spec : JobOptionTable()) {
+    if (spec.type != OptionType::kUint || !spec.resolve) continue;
+    std::string key(spec.conf_key);
+    auto at_max = ResolveJobOptions(OneContainer(), Conf(fmt::format("{}: {}\n", key, spec.max)),
+                                    "ctdump.conf", "/x");
+    ASSERT_TRUE(at_max.ok()) << key << ": " << at_max.status().message();
+    EXPECT_EQ(spec.show(*at_max), std::to_string(spec.max)) << key;
+    auto over = ResolveJobOptions(OneContainer(), Conf(fmt::format("{}: {}\n", key, spec.max + 1)),
+                                  "ctdump.conf", "/x");
+    ASSERT_FALSE(over.ok()) << key;
+    EXPECT_EQ(over.status().code(), Code::kInvalidArgument);
+    EXPECT_EQ(over.status().message(),
+              fmt::format("ctdump.conf:1: {}: {} is larger than {}", key, spec.max + 1, spec.max));
+    auto text = ResolveJobOptions(OneContainer(), Conf(key + ": -1\n"), "ctdump.conf", "/x");
+    ASSERT_FALSE(text.ok()) << key;
+    EXPECT_EQ(text.status().message(),
+              fmt::format("ctdump.conf:1: {}: '-1' is not a non-negative integer", key));
+    JobOptions j = OneContainer();
+    Status s = spec.set_cli(&j, std::to_string(spec.max + 1));
+    EXPECT_EQ(s.message(),
+              fmt::format("{}: {} is larger than {}", spec.flag, spec.max + 1, spec.max))
+        << key;
+  }
+  JobOptions j = OneContainer();
+  j.ionice = 9;  // the command line's value, set past the CLI's own check
+  auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", "/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "--ionice: 9 is larger than 8");
+}
+
+// Booleans: vzdump.conf's spellings, and an error naming file and line.
+TEST(JobOptionTableTest, BooleansFromConf) {
+  for (const auto& spec : JobOptionTable()) {
+    if (spec.type != OptionType::kBool) continue;
+    std::string key(spec.conf_key);
+    for (auto [text, shown] : {std::pair{"1", "1"},
+                               {"yes", "1"},
+                               {"on", "1"},
+                               {"true", "1"},
+                               {"0", "0"},
+                               {"no", "0"},
+                               {"off", "0"},
+                               {"false", "0"}}) {
+      auto r =
+          ResolveJobOptions(OneContainer(), Conf(key + ": " + text + "\n"), "ctdump.conf", "/x");
+      ASSERT_TRUE(r.ok()) << key << ": " << r.status().message();
+      EXPECT_EQ(spec.show(*r), shown) << key << " " << text;
+    }
+    auto bad = ResolveJobOptions(OneContainer(), Conf("\n" + key + ": 2\n"), "ctdump.conf", "/x");
+    ASSERT_FALSE(bad.ok()) << key;
+    EXPECT_EQ(bad.status().message(),
+              fmt::format("ctdump.conf:2: {}: '2' is not a boolean (0 or 1)", key));
+  }
+}
+
+// Several wrong values: the first in the table's order is reported.
+TEST(JobOptionTableTest, ErrorsInTableOrder) {
+  auto r = ResolveJobOptions(OneContainer(), Conf("ionice: 9\nmode: fast\nbwlimit: x\n"),
+                             "ctdump.conf", "/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "ctdump.conf:2: mode: unknown mode 'fast'");
+  JobOptions j = OneContainer();
+  j.mode = "fast";
+  r = ResolveJobOptions(j, Conf("mode: stop\n"), "ctdump.conf", "/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "--mode: unknown mode 'fast'");
+}
+
+// Retention, vzdump's order: the command line's, the storage's, ctdump.conf's, keep-all.
+TEST(JobOptionTableTest, RetentionCommandLineThenStorageThenConf) {
+  PruneOptions storage;
+  storage.keep_daily = 4;
+  auto none = ResolveJobOptions(OneContainer(), VzdumpConf(), "ctdump.conf", "/x");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(EffectiveRetention(*none, std::nullopt).KeepsEverything());
+  EXPECT_EQ(EffectiveRetention(*none, storage).ToString(), "keep-daily=4");
+  auto conf =
+      ResolveJobOptions(OneContainer(), Conf("prune-backups: keep-last=2\n"), "ctdump.conf", "/x");
+  ASSERT_TRUE(conf.ok());
+  EXPECT_EQ(EffectiveRetention(*conf, std::nullopt).ToString(), "keep-last=2");
+  EXPECT_EQ(EffectiveRetention(*conf, storage).ToString(), "keep-daily=4");
+  for (auto [name, value, want] : {std::tuple{"prune-backups", "keep-weekly=1", "keep-weekly=1"},
+                                   {"maxfiles", "5", "keep-last=5"},
+                                   {"maxfiles", "0", "keep-all=1"}}) {
+    JobOptions j = OneContainer();
+    ASSERT_TRUE(Spec(name)->set_cli(&j, value).ok());
+    auto cli = ResolveJobOptions(j, Conf("prune-backups: keep-last=2\n"), "ctdump.conf", "/x");
+    ASSERT_TRUE(cli.ok()) << cli.status().message();
+    EXPECT_EQ(EffectiveRetention(*cli, storage).ToString(), want) << name << " " << value;
+    EXPECT_EQ(Spec("prune-backups")->show(*cli), want);
+  }
+}
+
+// storage / dumpdir through the table's command-line setters.
+TEST(JobOptionTableTest, StorageOrDumpdir) {
+  JobOptions j;
+  ASSERT_TRUE(Spec("vmid")->set_cli(&j, "c1,c2").ok());
+  ASSERT_TRUE(Spec("dumpdir")->set_cli(&j, "/d/").ok());
+  auto r = ResolveJobOptions(j, Conf("storage: s\n"), "ctdump.conf", "/x");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(Spec("vmid")->show(*r), "c1,c2");
+  EXPECT_EQ(r->dumpdir, "/d");
+  EXPECT_EQ(Spec("storage")->show(*r), "");
+  ASSERT_TRUE(Spec("storage")->set_cli(&j, "s").ok());
+  r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", "/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "cannot use options 'storage' and 'dumpdir' at the same time");
 }
 
 }  // namespace
