@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <clocale>
 #include <cstdint>
 #include <cstring>
@@ -144,9 +145,13 @@ class Env {
     return std::move(*p);
   }
 
-  // The container's tree (as root: owners and modes are part of it).
-  void MakeTree() {
+  // The container's tree (as root: owners and modes are part of it), its
+  // owners shifted by `id_base`, the host id of container root, and backed
+  // up with `map` (empty: a privileged container).
+  void MakeTree(uint32_t id_base = 0, IdMap id_map = IdMap()) {
     tree = base + "/rootfs";
+    this->id_base = id_base;
+    map = std::move(id_map);
     auto add = [this](const std::string& rel, char type, mode_t mode, const std::string& data = "",
                       uid_t uid = 0, gid_t gid = 0) {
       std::string p = rel.empty() ? tree : tree + "/" + rel;
@@ -160,7 +165,7 @@ class Env {
         ASSERT_OK(sys::WriteFileAtomic(p, data, mode));
       }
       if (type != 'h') {
-        ASSERT_EQ(::lchown(p.c_str(), uid, gid), 0) << p;
+        ASSERT_EQ(::lchown(p.c_str(), uid + this->id_base, gid + this->id_base), 0) << p;
       }
       if (type == 'd' || type == 'f') {
         ASSERT_EQ(::chmod(p.c_str(), mode), 0) << p;
@@ -199,12 +204,14 @@ class Env {
     r.exclude_patterns = {"/tmp/?*"};
     r.info.directory = tree;
     r.info.sources = {"./"};
-    r.info.backup_user_id = 0;  // privileged: host root, no user namespace
+    r.info.backup_user_id = map.root_uid();  // privileged: 0, host root
     r.info.firewall_config = kFirewall;
     return r;
   }
 
   std::string base, storage, tree, log_file;
+  uint32_t id_base = 0;
+  IdMap map;  // the container's; empty: privileged, no user namespace
   RecordingObserver obs;
 
  private:
@@ -236,7 +243,7 @@ void BackupGuest(Env& env, Provider& p, const std::string& vmid, int64_t start, 
   ASSERT_OK(state);
   req.worker_state = *state;
   const int warnings_before = env.obs.warnings;
-  Status s = p.BackupContainer(IdMap(), req);
+  Status s = p.BackupContainer(env.map, req);
   ASSERT_TRUE(s.ok()) << "backup_container: " << s.ToString() << "\n" << env.obs.All();
   EXPECT_EQ(env.obs.warnings, warnings_before) << "a backup of a readable tree logged warnings:\n"
                                                << env.obs.All();
@@ -313,8 +320,8 @@ std::string EntryText(const std::string& what, mode_t perm, int64_t uid, int64_t
                      mtime ? fmt::format(" mtime={}", *mtime) : "");
 }
 
-// The tree below `root` as the host sees it.
-void ScanDirectory(const std::string& root, Tree* out) {
+// The tree below `root` as the host sees it, owners less `id_base`.
+void ScanDirectory(const std::string& root, Tree* out, uint32_t id_base = 0) {
   std::map<ino_t, std::set<std::string>> names;
   auto add = [&](const std::string& path, const std::string& rel) {
     struct stat st;
@@ -334,7 +341,7 @@ void ScanDirectory(const std::string& root, Tree* out) {
       what = fmt::format("type {:o}", st.st_mode & S_IFMT);
     }
     out->entries[rel] =
-        EntryText(what, st.st_mode, st.st_uid, st.st_gid,
+        EntryText(what, st.st_mode, int64_t{st.st_uid} - id_base, int64_t{st.st_gid} - id_base,
                   S_ISLNK(st.st_mode) ? std::nullopt : std::optional<int64_t>(st.st_mtime));
   };
   ASSERT_NO_FATAL_FAILURE(add(root, "."));
@@ -471,7 +478,7 @@ void Restore(Env& env, const std::string& volname, Tree* out) {
 // configs vzdump writes into the archive) are allowed on top.
 void ExpectSameTree(Env& env, Tree got) {
   Tree want;
-  ASSERT_NO_FATAL_FAILURE(ScanDirectory(env.tree, &want));
+  ASSERT_NO_FATAL_FAILURE(ScanDirectory(env.tree, &want, env.id_base));
   want.entries.erase(kExcluded);
   std::erase_if(got.entries, [](const auto& kv) { return kv.first.rfind("etc/vzdump", 0) == 0; });
   for (const auto& [path, text] : want.entries) {
@@ -496,12 +503,16 @@ void BackupSequenceRoot(Env& env) {
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(p->storage_id().empty(), false);
   EXPECT_EQ(p->name().empty(), false) << "provider_name is shown in the task log";
+  Tree before, after;
+  ASSERT_NO_FATAL_FAILURE(ScanDirectory(env.tree, &before));
   ASSERT_OK(p->JobInit(kStart));
   BackupOutcome b;
   ASSERT_NO_FATAL_FAILURE(BackupGuest(env, *p, "101", kStart, &b));
   EXPECT_OK(p->JobCleanup());
   EXPECT_OK(p->JobCleanup()) << "job_cleanup must be idempotent";
   EXPECT_OK(p->Shutdown());
+  ASSERT_NO_FATAL_FAILURE(ScanDirectory(env.tree, &after));
+  EXPECT_EQ(before.entries, after.entries) << "the backup changed the container's tree";
 
   auto q = env.Open();  // archive_get_*_config come from another instance
   ASSERT_NE(q, nullptr);
@@ -716,6 +727,46 @@ void RestoreGivesBackTheTreeRoot(Env& env) {
   }
 }
 
+// An unprivileged container (map 0 -> 100000): the worker runs as its root
+// in a user namespace, and the backup holds the container's view of the
+// owners (uid 0 for host uid 100000), as the restore expects.
+void UnprivilegedBackupRoot(Env& env) {
+  auto map = IdMap::Parse({"u 0 100000 65536", "g 0 100000 65536"}, true);
+  ASSERT_OK(map);
+  ASSERT_OK(sys::RemoveTree(env.tree));
+  ASSERT_NO_FATAL_FAILURE(env.MakeTree(100000, *map));
+  BackupOutcome b;
+  ASSERT_NO_FATAL_FAILURE(BackupJob(env, "101", kStart, &b));
+  Tree restored;
+  ASSERT_NO_FATAL_FAILURE(Restore(env, b.volname, &restored));
+  ExpectSameTree(env, restored);
+}
+
+// info.bandwidth-limit is honoured: 64 KiB of data at 32 KiB/s cannot take
+// less than a second (whatever burst the provider allows).
+void BandwidthLimitIsHonouredRoot(Env& env) {
+  auto p = env.Open();
+  ASSERT_NE(p, nullptr);
+  ASSERT_OK(p->JobInit(kStart));
+  auto archive = p->BackupInit("101", kStart);
+  ASSERT_OK(archive);
+  BackupContainerRequest req = env.Request("101");
+  req.info.bandwidth_limit = 32 << 10;
+  auto state = p->BackupContainerPrepare("101", req.info);
+  ASSERT_OK(state);
+  req.worker_state = *state;
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_OK(p->BackupContainer(env.map, req));
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::seconds(1))
+      << "64 KiB at 32 KiB/s took "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+  EXPECT_OK(p->BackupCleanup("101", true, true, ""));
+  EXPECT_OK(p->BackupHandleLogFile("101", env.log_file));
+  EXPECT_OK(p->JobCleanup());
+  EXPECT_OK(p->Shutdown());
+}
+
 // A backup_container that fails, then backup_cleanup(success=false) as the
 // job calls it after its local cleanup, the log file, job_cleanup: nothing
 // is listed, and the same backup can be made again.
@@ -864,6 +915,8 @@ constexpr Case kCases[] = {
     {"PruneKeepsProtectedRoot", PruneKeepsProtectedRoot},
     {"DeleteRemovesTheBackupRoot", DeleteRemovesTheBackupRoot},
     {"RestoreGivesBackTheTreeRoot", RestoreGivesBackTheTreeRoot},
+    {"UnprivilegedBackupRoot", UnprivilegedBackupRoot},
+    {"BandwidthLimitIsHonouredRoot", BandwidthLimitIsHonouredRoot},
     {"FailedBackupLeavesNothingRoot", FailedBackupLeavesNothingRoot},
     {"BackupInitRefusesAnExistingNameRoot", BackupInitRefusesAnExistingNameRoot},
     {"BackupInitRefusesBadVmids", BackupInitRefusesBadVmids},

@@ -34,6 +34,8 @@ enum class Fault {
   kTinySize,           // backup_cleanup reports one byte
   kGuestConfigChanged,
   kNoOptionalMethods,
+  kWorkerAsHostRoot,  // backup_container ignores the container's ID map
+  kNoBandwidthLimit,  // backup_container ignores info.bandwidth-limit
 };
 
 class FaultyProvider : public Provider {
@@ -72,7 +74,8 @@ class FaultyProvider : public Provider {
     BackupContainerRequest r = req;
     if (fault_ == Fault::kExclusionsIgnored) r.exclude_patterns.clear();
     if (fault_ == Fault::kHardlinkLost) r.exclude_patterns.push_back("/data/hardlink");
-    Status s = p_->BackupContainer(map, r);
+    if (fault_ == Fault::kNoBandwidthLimit) r.info.bandwidth_limit.reset();
+    Status s = p_->BackupContainer(fault_ == Fault::kWorkerAsHostRoot ? IdMap() : map, r);
     return fault_ == Fault::kErrorsSwallowed ? Status::OK() : s;
   }
   Result<std::optional<uint64_t>> BackupCleanup(const std::string& vmid, bool known, bool success,
@@ -210,6 +213,8 @@ TEST_F(FaultyConformanceRoot, EachFaultFailsItsCase) {
       {"UnknownVolumesAreErrors", Fault::kErrorsWithoutName, "the error does not name"},
       {"BackupSequenceRoot", Fault::kTinySize, "archive-size is smaller than the data"},
       {"BackupSequenceRoot", Fault::kGuestConfigChanged, "lock: backup"},
+      {"UnprivilegedBackupRoot", Fault::kWorkerAsHostRoot, "owner=100000:100000"},
+      {"BandwidthLimitIsHonouredRoot", Fault::kNoBandwidthLimit, "64 KiB at 32 KiB/s took"},
   };
   std::set<std::string> covered;
   for (const auto& c : cases) {
