@@ -60,7 +60,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!r.ok()) __builtin_trap();
   ctdump::Status read = (*r)->ForEachEntry([&](const ds::Entry& e) -> ctdump::Status {
     if (!e.is_regular()) return ctdump::Status::OK();
-    return (*r)->ReadFile(e, true, [](const char*, size_t) { return ctdump::Status::OK(); });
+    // Holes are read back as zeros only in small files: a record may rightly
+    // describe a terabyte of holes, which takes that long to read as zeros.
+    const bool with_holes = e.size <= (1u << 20);
+    return (*r)->ReadFile(e, with_holes, [](const char*, size_t) { return ctdump::Status::OK(); });
   });
   if (!read.ok()) __builtin_trap();
   Store().DeleteSnapshot(o.volname).IgnoreError();
