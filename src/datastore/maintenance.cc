@@ -8,11 +8,11 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 #include <unordered_set>
 
 #include "datastore/manifest_format.h"
 #include "sys/signals.h"
+#include "sys/thread_pool.h"
 
 namespace ctdump::datastore {
 namespace {
@@ -23,10 +23,7 @@ using DigestSet = std::unordered_set<Digest, crypt::DigestHash>;
 // writer's: an hour, far beyond any put, however stalled.
 constexpr int64_t kStaleTempAge = int64_t{3600} * 1'000'000'000;
 
-int Threads(int threads) {
-  return threads > 0 ? threads
-                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
+int Threads(int threads) { return sys::ThreadPool::ResolveThreads(threads); }
 
 // The chunk id in a chunk object name, if it is one.
 std::optional<Digest> ChunkId(const std::string& name) {
@@ -58,15 +55,16 @@ std::string MissingChunkProblem(Datastore& ds, const Digest& d) {
 // Runs fn(i) for i in [0, n) on `threads` threads; stops early on interrupt.
 void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
   std::atomic<size_t> next{0};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&] {
+  sys::ThreadPool pool(threads);
+  // One task per thread, each taking the next i until none is left.
+  for (int t = 0; t < pool.threads(); ++t)
+    pool.Submit([&] {
       for (size_t i; (i = next.fetch_add(1)) < n;) {
         if (sys::InterruptCount() > 0) return;
         fn(i);
       }
     });
-  for (auto& t : pool) t.join();
+  pool.Wait();
 }
 
 void Progress(Observer* observer, uint64_t bytes, uint64_t files) {

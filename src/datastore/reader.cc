@@ -5,34 +5,31 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "datastore/entry_format.h"
 #include "datastore/manifest_format.h"
+#include "sys/thread_pool.h"
 
 namespace ctdump::datastore {
 
 // Decoded chunks by index position. A sequential reader asks for chunk i;
-// chunks i+1..i+prefetch are queued for the decoder threads.
+// chunks i+1..i+prefetch are queued, in that order, for the decoder threads
+// (one per CPU; none without prefetch).
 class StreamReader::Impl {
  public:
   Impl(Datastore& ds, const std::vector<IndexEntry>& index, std::string what, int prefetch)
       : ds_(ds), index_(index), what_(std::move(what)), prefetch_(prefetch) {
-    int threads =
-        prefetch > 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : 0;
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+    if (prefetch > 0) pool_ = std::make_unique<sys::ThreadPool>(0);
   }
 
   ~Impl() {
     {
       std::lock_guard<std::mutex> l(mu_);
-      stop_ = true;
+      stop_ = true;  // queued decodes return at once
     }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
+    pool_.reset();
   }
 
   // The plaintext of chunk i (kept until the next Get of a later chunk).
@@ -42,8 +39,8 @@ class StreamReader::Impl {
     for (size_t k = i + 1; k < index_.size() && k <= i + static_cast<size_t>(prefetch_); ++k) {
       if (slots_.count(k) == 0) {
         slots_[k] = Slot{};
-        queue_.push_back(k);
-        cv_.notify_one();
+        // Unbounded: never blocks (the window bounds what is queued).
+        pool_->Submit([this, k] { Prefetch(k); });
       }
     }
     auto it = slots_.find(i);
@@ -97,38 +94,35 @@ class StreamReader::Impl {
     return plain;
   }
 
-  void Run() {
+  // On the pool: decodes chunk i into its slot unless it was dropped or
+  // decoded meanwhile.
+  void Prefetch(size_t i) {
     std::unique_lock<std::mutex> l(mu_);
-    for (;;) {
-      cv_.wait(l, [this] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
-      size_t i = queue_.front();
-      queue_.pop_front();
-      if (slots_.count(i) == 0 || slots_[i].done) continue;
-      l.unlock();
-      auto r = Decode(i);
-      l.lock();
-      auto it = slots_.find(i);
-      if (it == slots_.end()) continue;  // dropped meanwhile
-      if (r.ok())
-        it->second.data = std::make_shared<const std::string>(std::move(*r));
-      else
-        it->second.error = r.status();
-      it->second.done = true;
-      cv_done_.notify_all();
-    }
+    if (stop_ || slots_.count(i) == 0 || slots_[i].done) return;
+    l.unlock();
+    auto r = Decode(i);
+    l.lock();
+    auto it = slots_.find(i);
+    if (it == slots_.end()) return;  // dropped meanwhile
+    if (r.ok())
+      it->second.data = std::make_shared<const std::string>(std::move(*r));
+    else
+      it->second.error = r.status();
+    it->second.done = true;
+    cv_done_.notify_all();
   }
 
   Datastore& ds_;
   const std::vector<IndexEntry>& index_;
   std::string what_;
   int prefetch_;
-  std::vector<std::thread> threads_;
-  std::mutex mu_;
-  std::condition_variable cv_, cv_done_;
-  std::deque<size_t> queue_;
+  std::mutex mu_;                    // guards slots_ and stop_
+  std::condition_variable cv_done_;  // a slot became done
   std::map<size_t, Slot> slots_;
   bool stop_ = false;
+  // Last: the destructor resets it first, so queued decodes find stop_ set and
+  // the members above still exist.
+  std::unique_ptr<sys::ThreadPool> pool_;
 };
 
 StreamReader::StreamReader(Datastore& ds, std::vector<IndexEntry> index, std::string what,

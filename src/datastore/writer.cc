@@ -7,39 +7,29 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <mutex>
-#include <thread>
 #include <unordered_set>
 
 #include "ctdump/chunker.h"
 #include "datastore/entry_format.h"
 #include "datastore/manifest_format.h"
 #include "sys/signals.h"
+#include "sys/thread_pool.h"
 
 namespace ctdump::datastore {
 namespace {
 
 // Hashes, compresses, encrypts and stores chunks on a pool of threads; the
-// digest of each lands in its index slot.
+// digest of each lands in its index slot, so the order in which chunks finish
+// does not matter. At most two chunks per thread wait in memory: Submit
+// blocks the stream until the pool catches up.
 class ChunkUploader {
  public:
-  ChunkUploader(Datastore& ds, int threads, int zstd_level) : ds_(ds), zstd_level_(zstd_level) {
-    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    max_queued_ = static_cast<size_t>(threads) * 2;
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
-  }
-
-  ~ChunkUploader() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      stop_ = true;
-    }
-    cv_work_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
+  ChunkUploader(Datastore& ds, int threads, int zstd_level)
+      : ds_(ds),
+        zstd_level_(zstd_level),
+        pool_(threads, static_cast<size_t>(sys::ThreadPool::ResolveThreads(threads)) * 2) {}
 
   void AddKnown(const Digest& d) {
     std::lock_guard<std::mutex> l(known_mu_);
@@ -49,21 +39,17 @@ class ChunkUploader {
   std::mutex& index_mu() { return index_mu_; }
 
   // Queues a chunk; blocks while the queue is full. Returns the first error
-  // of any chunk so far.
+  // of any chunk so far (then the chunk is not queued).
   Status Submit(std::string data, std::vector<IndexEntry>* index, size_t slot) {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_space_.wait(l, [this] { return queue_.size() < max_queued_ || !error_.ok(); });
-    if (!error_.ok()) return error_;
-    queue_.push_back(Task{std::move(data), index, slot});
-    ++pending_;
-    cv_work_.notify_one();
+    RETURN_IF_ERROR(error());
+    if (!pool_.Submit([this, t = Task{std::move(data), index, slot}] { Run(t); })) return error();
     return Status::OK();
   }
 
+  // Waits for every queued chunk; the first error of any.
   Status Drain() {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_idle_.wait(l, [this] { return pending_ == 0; });
-    return error_;
+    pool_.Wait();
+    return error();
   }
 
   std::vector<Digest> touched() {
@@ -86,23 +72,20 @@ class ChunkUploader {
     size_t slot;
   };
 
-  void Run() {
-    for (;;) {
-      Task t;
-      {
-        std::unique_lock<std::mutex> l(mu_);
-        cv_work_.wait(l, [this] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        t = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      cv_space_.notify_one();
-      Status s = Store(t);
-      std::lock_guard<std::mutex> l(mu_);
-      if (!s.ok() && error_.ok()) error_ = s;
-      if (--pending_ == 0) cv_idle_.notify_all();
-      if (!error_.ok()) cv_space_.notify_all();
+  Status error() {
+    std::lock_guard<std::mutex> l(error_mu_);
+    return error_;
+  }
+
+  // On the pool. The first failure stops the stream: Submit refuses more.
+  void Run(const Task& t) {
+    Status s = Store(t);
+    if (s.ok()) return;
+    {
+      std::lock_guard<std::mutex> l(error_mu_);
+      if (error_.ok()) error_ = s;
     }
+    pool_.Refuse();
   }
 
   Status Store(const Task& t) {
@@ -158,20 +141,17 @@ class ChunkUploader {
 
   Datastore& ds_;
   const int zstd_level_;
-  size_t max_queued_ = 2;
-  std::vector<std::thread> threads_;
-  std::mutex mu_;
-  std::condition_variable cv_work_, cv_space_, cv_idle_;
-  std::deque<Task> queue_;
-  size_t pending_ = 0;
-  bool stop_ = false;
-  Status error_;
-  std::mutex known_mu_;
+  std::mutex error_mu_;  // guards error_
+  Status error_;         // the first failed chunk's
+  std::mutex known_mu_;  // guards known_ and touched_
   std::unordered_set<Digest, crypt::DigestHash> known_;
   std::vector<Digest> touched_;  // found stored already (datastore.h: re-checked)
-  std::mutex index_mu_;
+  std::mutex index_mu_;          // guards the streams' indexes (slots filled by Store)
   std::atomic<uint64_t> chunks_{0}, new_chunks_{0}, new_bytes_{0}, stored_bytes_{0},
       dedup_chunks_{0};
+  // Last: destroyed first, it runs what is queued and joins its threads while
+  // the members above still exist.
+  sys::ThreadPool pool_;
 };
 
 // One stream (metadata or data) being cut into chunks.
