@@ -20,27 +20,29 @@ int RunPrune(const Context& ctx, const PruneArgs& a) {
   auto renderer = MakeRenderer(ctx);
   auto storages = registry::LoadStorageConfig(ctx.paths.config_dir);
   if (!storages.ok()) return Fail(*renderer, storages.status());
-  std::string text = a.prune_backups;
-  if (text.empty()) {
-    for (const auto& s : *storages)
-      if (s.id == a.storage && s.Get("prune-backups")) text = *s.Get("prune-backups");
+  // --prune-backups, else the storage's prune-backups (parsed by the
+  // registry, errors naming the storage), else keep-all.
+  PruneOptions opts;
+  if (!a.prune_backups.empty()) {
+    auto given = ParsePruneOptions(a.prune_backups);
+    if (!given.ok()) {
+      renderer->Log(LogLevel::kErr, given.status().WithContext("--prune-backups").message());
+      return kExitUsage;
+    }
+    opts = *given;
+  } else if (const Section* section = FindStorageSection(*storages, a.storage)) {
+    auto settings = registry::ParseStorageSettings(*section);
+    if (!settings.ok()) return Fail(*renderer, settings.status());
+    opts = settings->prune.value_or(PruneOptions());
   }
-  auto opts = ParsePruneOptions(text);
-  if (!opts.ok() && !a.prune_backups.empty()) {
-    renderer->Log(LogLevel::kErr, opts.status().WithContext("--prune-backups").message());
-    return kExitUsage;
-  }
-  if (!opts.ok())
-    return Fail(*renderer,
-                opts.status().WithContext(fmt::format("storage '{}': prune-backups", a.storage)));
-  if (opts->KeepsEverything()) {
+  if (opts.KeepsEverything()) {
     renderer->Log(LogLevel::kInfo, "retention keeps everything (keep-all): nothing to prune");
     return kExitOk;
   }
   auto p = registry::OpenStorage(*storages, a.storage, renderer.get());
   if (!p.ok()) return Fail(*renderer, p.status());
-  renderer->Log(LogLevel::kInfo, "retention: " + opts->ToString());
-  auto n = backup::PruneGuest(**p, a.vmid, *opts, std::nullopt, a.dry_run, renderer.get());
+  renderer->Log(LogLevel::kInfo, "retention: " + opts.ToString());
+  auto n = backup::PruneGuest(**p, a.vmid, opts, std::nullopt, a.dry_run, renderer.get());
   Status sh = (*p)->Shutdown();
   if (!n.ok()) return Fail(*renderer, n.status());
   renderer->Log(LogLevel::kInfo,

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <chrono>
 #include <optional>
 
@@ -111,10 +110,8 @@ int RunVerifyStorage(const Context& ctx, Renderer& out, const std::string& stora
                      const std::optional<std::string>& volume) {
   auto storages = registry::LoadStorageConfig(ctx.paths.config_dir);
   if (!storages.ok()) return Fail(out, storages.status());
-  auto section = std::find_if(storages->begin(), storages->end(),
-                              [&](const Section& s) { return s.id == storage; });
-  if (section != storages->end() && section->type == "datastore")
-    return RunVerifyDatastore(ctx, out, storage, volume);
+  const Section* section = FindStorageSection(*storages, storage);
+  if (section && section->type == "datastore") return RunVerifyDatastore(ctx, out, storage, volume);
   auto p = registry::OpenStorage(*storages, storage, &out);
   if (!p.ok()) return Fail(out, p.status());
   int rc = VerifyArchives(out, **p, storage, volume);

@@ -40,6 +40,13 @@ Result<std::unique_ptr<Provider>> OpenConfiguredStorage(const Context& c, const 
   return registry::OpenStorage(storages, id, observer);
 }
 
+const Section* FindStorageSection(const std::vector<Section>& storages, const std::string& id) {
+  const Section* found = nullptr;
+  for (const auto& s : storages)
+    if (s.id == id) found = &s;
+  return found;
+}
+
 Result<std::pair<std::string, std::string>> SplitVolumeId(const std::string& volid) {
   ASSIGN_OR_RETURN(provider::VolumeId id, provider::ParseVolumeId(volid));
   return std::pair{std::move(id.storage), std::move(id.volname)};

@@ -10,14 +10,14 @@ namespace ctdump::cli {
 Result<std::unique_ptr<datastore::Datastore>> OpenDatastoreStorage(const Context& ctx,
                                                                    const std::string& id) {
   ASSIGN_OR_RETURN(auto storages, registry::LoadStorageConfig(ctx.paths.config_dir));
-  for (const auto& s : storages) {
-    if (s.id != id) continue;
-    if (s.type != "datastore")
-      return InvalidArgumentError(
-          fmt::format("storage '{}' is of type '{}', not a datastore", id, s.type));
-    return providers::OpenDatastore(s);
-  }
-  return NotFoundError(fmt::format("storage '{}' does not exist", id));
+  const Section* s = FindStorageSection(storages, id);
+  if (!s) return NotFoundError(fmt::format("storage '{}' does not exist", id));
+  if (s->type != "datastore")
+    return InvalidArgumentError(
+        fmt::format("storage '{}' is of type '{}', not a datastore", id, s->type));
+  // The registry opens providers, not the store beneath one: the one call
+  // into providers/ left in the cli.
+  return providers::OpenDatastore(*s);
 }
 
 Result<DatastoreVolume> OpenDatastoreVolume(const Context& ctx, const std::string& volid) {
