@@ -387,15 +387,18 @@ TEST_F(JobTest, FailingLogFileHandlingAfterAFailedGuestAbortsTheJob) {
 // SIGTERM while the provider reads the container: the remaining guests are
 // skipped; the container is given back and unlocked, the provider still
 // gets backup_cleanup(0) and job_cleanup. Whether the provider call itself
-// fails or returns, the job notices the signal.
-class InterruptTest : public JobTest, public ::testing::WithParamInterface<bool> {};
+// fails or returns, the job notices the signal; and a provider error
+// "interrupted by signal" alone aborts too (vzdump re-throws it, §5.1).
+enum class Interrupt { kSignalProviderFails, kSignalProviderReturns, kProviderCancelledOnly };
+
+class InterruptTest : public JobTest, public ::testing::WithParamInterface<Interrupt> {};
 
 TEST_P(InterruptTest, RemainingGuestsSkippedCleanupStillCalled) {
-  bool provider_fails = GetParam();
-  script_.during_backup_container = [](const std::string& vmid) {
-    if (vmid == "101") ::raise(SIGTERM);
-  };
-  if (provider_fails)
+  if (GetParam() != Interrupt::kProviderCancelledOnly)
+    script_.during_backup_container = [](const std::string& vmid) {
+      if (vmid == "101") ::raise(SIGTERM);
+    };
+  if (GetParam() != Interrupt::kSignalProviderReturns)
     script_.failures["backup_container 101"] = CancelledError("interrupted by signal");
   JobResult r = Run({"101", "102", "103"});
   EXPECT_EQ(r.status.code(), Code::kCancelled) << r.status.message();
@@ -413,7 +416,10 @@ TEST_P(InterruptTest, RemainingGuestsSkippedCleanupStillCalled) {
   EXPECT_THAT(events_->All(), Not(Contains("hook job-end")));
 }
 
-INSTANTIATE_TEST_SUITE_P(ProviderFailsOrReturns, InterruptTest, ::testing::Bool());
+INSTANTIATE_TEST_SUITE_P(Each, InterruptTest,
+                         ::testing::Values(Interrupt::kSignalProviderFails,
+                                           Interrupt::kSignalProviderReturns,
+                                           Interrupt::kProviderCancelledOnly));
 
 // §5.3: job_init dies: no guest is backed up; job_cleanup and job-abort run.
 TEST_F(JobTest, FailingJobInitBacksUpNothing) {
