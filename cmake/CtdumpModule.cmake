@@ -75,7 +75,7 @@ endfunction()
 # for CTDUMP_FUZZ_SECONDS over the checked-in seeds in fuzz/corpus/<name>/
 # (scripts/fuzz-smoke.sh); a crash, a leak, undefined behaviour or a missing
 # corpus fails it. `ninja fuzz_targets` builds them all.
-set(CTDUMP_FUZZ_SECONDS 15 CACHE STRING "Seconds each fuzz smoke test runs")
+set(CTDUMP_FUZZ_SECONDS 10 CACHE STRING "Seconds each fuzz smoke test runs")
 if(CTDUMP_FUZZ AND NOT TARGET fuzz_targets)
   add_custom_target(fuzz_targets)
 endif()

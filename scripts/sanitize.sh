@@ -6,7 +6,7 @@
 #   tsan  GCC, ThreadSanitizer in build-tsan: the unit tests of the modules that
 #         start threads (CTDUMP_TSAN_MODULES in cmake/CtdumpModule.cmake).
 #   fuzz  clang 14 (libFuzzer), ASan + UBSan in build-fuzz: every fuzz target
-#         for CTDUMP_FUZZ_SECONDS (default 15) over its seeds in fuzz/corpus
+#         for CTDUMP_FUZZ_SECONDS (default 10) over its seeds in fuzz/corpus
 #         (scripts/fuzz-smoke.sh, CTest label "fuzz").
 # Not run under the sanitizers:
 #   - tests labelled "root" (not even built): they clone into user namespaces,
@@ -33,7 +33,7 @@ case $kind in
     tsan) config+=(-DCMAKE_CXX_COMPILER=g++ -DCTDUMP_SANITIZE=thread)
           target=unit_tests labels='^unit$' ;;
     fuzz) config+=(-DCMAKE_CXX_COMPILER=clang++-14 -DCTDUMP_SANITIZE=address,undefined
-                   -DCTDUMP_FUZZ=ON -DCTDUMP_FUZZ_SECONDS="${CTDUMP_FUZZ_SECONDS:-15}")
+                   -DCTDUMP_FUZZ=ON -DCTDUMP_FUZZ_SECONDS="${CTDUMP_FUZZ_SECONDS:-10}")
           target=fuzz_targets labels='^fuzz$' exclude='^$' ;;
     *) echo "sanitize.sh: unknown kind '$kind' (asan, tsan or fuzz)" >&2; exit 2 ;;
 esac

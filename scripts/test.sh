@@ -16,7 +16,7 @@
 # Each step prints its time; the first failing step ends the run.
 # Usage: sudo scripts/test.sh [ctest args for the "tests" step]
 # Environment: CTDUMP_SKIP="asan tsan fuzz" leaves steps out (local runs only);
-#   CTDUMP_FUZZ_SECONDS (default 15) per fuzz target.
+#   CTDUMP_FUZZ_SECONDS (default 10) per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
