@@ -1,20 +1,16 @@
 #include "backup/journal.h"
 
 #include <btrfsutil.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <ctime>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "container/container.h"
 #include "sys/file.h"
+#include "sys/journal.h"
 #include "sys/subprocess.h"
 
 namespace ctdump::backup {
@@ -30,9 +26,10 @@ json ToJson(const JournalState& s) {
 
 Result<JournalState> FromJson(const std::string& text, const std::string& path) {
   json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return DataLossError(fmt::format("journal \"{}\" is damaged: not a JSON object", path));
   JournalState s;
-  try {
-    if (j.is_discarded() || !j.is_object()) throw std::runtime_error("not a JSON object");
+  try {  // nlohmann-json reports a missing key or a wrong type by throwing
     s.pid = j.at("pid").get<pid_t>();
     s.vmid = j.at("vmid").get<std::string>();
     s.lxcpath = j.at("lxcpath").get<std::string>();
@@ -94,22 +91,12 @@ Status Repair(const JournalState& s, Observer* log) {
   return first;
 }
 
-// A journal write killed between creating its temp file and the rename
-// leaves "<journal>.tmp.XXXXXX" (sys::WriteFileAtomic). No write takes ten
-// minutes: an older one is a dead writer's, a newer one may be a live one's.
-constexpr int64_t kStaleTempSeconds = 600;
-
-void RemoveStaleTemps(const std::string& dir, std::string_view prefix, Observer* log) {
-  sys::RemoveStaleFiles(dir, prefix, ".json.tmp.", kStaleTempSeconds, [log](const std::string& p) {
-    log->Log(LogLevel::kInfo,
-             fmt::format("removed \"{}\", a journal write interrupted by a crash", p));
-  });
-}
+constexpr std::string_view kPrefix = "lxc-";
 
 }  // namespace
 
-GuestJournal::GuestJournal(std::string run_dir, std::string vmid, std::string lxcpath) {
-  path_ = fmt::format("{}/state/lxc-{}.json", run_dir, vmid);
+GuestJournal::GuestJournal(std::string run_dir, std::string vmid, std::string lxcpath)
+    : path_(sys::JournalPath(run_dir, kPrefix, vmid)) {
   state_.pid = ::getpid();
   state_.vmid = std::move(vmid);
   state_.lxcpath = std::move(lxcpath);
@@ -118,53 +105,27 @@ GuestJournal::GuestJournal(std::string run_dir, std::string vmid, std::string lx
 Status GuestJournal::Update(const std::function<void(JournalState&)>& change) {
   if (path_.empty()) return Status::OK();
   change(state_);
-  RETURN_IF_ERROR(sys::MakeDirs(path_.substr(0, path_.rfind('/')), 0755));
-  return sys::WriteFileAtomic(path_, ToJson(state_).dump() + "\n", 0600);
+  return sys::WriteJournal(path_, ToJson(state_).dump() + "\n");
 }
 
 Status GuestJournal::Clear() {
   if (path_.empty()) return Status::OK();
-  if (::unlink(path_.c_str()) != 0 && errno != ENOENT)
-    return ErrnoError(errno, fmt::format("Failed to remove journal \"{}\"", path_));
-  return Status::OK();
+  return sys::ClearJournal(path_);
 }
 
 Result<int> RepairAbandoned(const std::string& run_dir, Observer* log) {
-  std::string dir = run_dir + "/state";
-  RemoveStaleTemps(dir, "lxc-", log);
-  DIR* d = ::opendir(dir.c_str());
-  if (!d)
-    return errno == ENOENT
-               ? 0
-               : Result<int>(ErrnoError(errno, fmt::format("Failed to list \"{}\"", dir)));
-  std::vector<std::string> files;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n.rfind("lxc-", 0) == 0 && n.size() > 5 && n.ends_with(".json"))
-      files.push_back(dir + "/" + n);
-  }
-  ::closedir(d);
-  int repaired = 0;
-  Status first;
-  for (const auto& f : files) {
-    auto text = sys::ReadFile(f);
-    if (!text.ok()) continue;
-    auto s = FromJson(*text, f);
-    if (!s.ok()) {
-      log->Log(LogLevel::kWarn, s.status().message());
-      continue;
-    }
-    if (sys::ProcessAlive(s->pid)) continue;
-    Status r = Repair(*s, log);
-    if (r.ok()) {
-      ::unlink(f.c_str());
-      ++repaired;
-    } else if (first.ok()) {
-      first = r;
-    }
-  }
-  if (!first.ok()) return first;
-  return repaired;
+  ASSIGN_OR_RETURN(std::vector<std::string> paths, sys::ListJournals(run_dir, kPrefix, log));
+  return sys::RepairJournals(
+      paths, [log](const std::string& path, const std::string& text) -> Result<sys::JournalRepair> {
+        auto s = FromJson(text, path);
+        if (!s.ok()) {
+          log->Log(LogLevel::kWarn, s.status().message());
+          return sys::JournalRepair::kSkipped;
+        }
+        if (sys::ProcessAlive(s->pid)) return sys::JournalRepair::kSkipped;
+        RETURN_IF_ERROR(Repair(*s, log));
+        return sys::JournalRepair::kRepaired;
+      });
 }
 
 }  // namespace ctdump::backup

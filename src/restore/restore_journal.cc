@@ -1,21 +1,17 @@
 #include "restore/restore_journal.h"
 
 #include <btrfsutil.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <ctime>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
 
 #include "sys/file.h"
+#include "sys/journal.h"
 #include "sys/lock_file.h"
 #include "sys/subprocess.h"
 
@@ -24,17 +20,14 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr const char* kPrefix = "restore-";
-
-std::string JournalPath(const std::string& run_dir, const std::string& name) {
-  return fmt::format("{}/state/{}{}.json", run_dir, kPrefix, name);
-}
+constexpr std::string_view kPrefix = "restore-";
 
 Result<RestoreJournalState> FromJson(const std::string& text, const std::string& path) {
   json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return DataLossError(fmt::format("restore journal \"{}\" is damaged: not a JSON object", path));
   RestoreJournalState s;
-  try {
-    if (j.is_discarded() || !j.is_object()) throw std::runtime_error("not a JSON object");
+  try {  // nlohmann-json reports a missing key or a wrong type by throwing
     s.pid = j.at("pid").get<pid_t>();
     s.name = j.at("name").get<std::string>();
     s.ct_dir = j.at("ct_dir").get<std::string>();
@@ -80,16 +73,36 @@ Status Repair(const RestoreJournalState& s, Observer* log) {
   return first;
 }
 
-// A journal write killed between creating its temp file and the rename
-// leaves "<journal>.tmp.XXXXXX" (sys::WriteFileAtomic). No write takes ten
-// minutes: an older one is a dead writer's, a newer one may be a live one's.
-constexpr int64_t kStaleTempSeconds = 600;
-
-void RemoveStaleTemps(const std::string& dir, std::string_view prefix, Observer* log) {
-  sys::RemoveStaleFiles(dir, prefix, ".json.tmp.", kStaleTempSeconds, [log](const std::string& p) {
-    log->Log(LogLevel::kInfo,
-             fmt::format("removed \"{}\", a journal write interrupted by a crash", p));
-  });
+// Repairs the journal at `path` (`text`) if its restore is dead; the caller
+// holds the restore lock of `only_name` when that is not empty, else the
+// journal's restore lock is taken here.
+Result<sys::JournalRepair> RepairOne(const std::string& run_dir, const std::string& only_name,
+                                     const std::string& path, const std::string& text,
+                                     Observer* log) {
+  auto s = FromJson(text, path);
+  if (!s.ok()) {
+    log->Log(LogLevel::kWarn, s.status().message());
+    return sys::JournalRepair::kSkipped;
+  }
+  if (sys::ProcessAlive(s->pid)) return sys::JournalRepair::kSkipped;
+  std::optional<sys::LockFile> lock;
+  if (only_name.empty()) {
+    if (s->name.empty() || s->name.find('/') != std::string::npos || s->name[0] == '.') {
+      log->Log(LogLevel::kWarn,
+               fmt::format("restore journal \"{}\" names no valid container", path));
+      return sys::JournalRepair::kSkipped;
+    }
+    auto l = sys::LockFile::Acquire(RestoreLockPath(run_dir, s->name), std::chrono::milliseconds(0),
+                                    [&](const std::string& m) { log->Log(LogLevel::kWarn, m); });
+    // A restore of that name is running: it repairs this itself.
+    if (!l.ok()) return sys::JournalRepair::kSkipped;
+    lock.emplace(std::move(*l));
+    // One may have run between the read and the lock and handled it.
+    auto again = sys::ReadFile(path);
+    if (!again.ok() || *again != text) return sys::JournalRepair::kSkipped;
+  }
+  RETURN_IF_ERROR(Repair(*s, log));
+  return sys::JournalRepair::kRepaired;
 }
 
 }  // namespace
@@ -99,7 +112,7 @@ std::string RestoreLockPath(const std::string& run_dir, const std::string& name)
 }
 
 RestoreJournal::RestoreJournal(const std::string& run_dir, std::string name, std::string ct_dir)
-    : path_(JournalPath(run_dir, name)) {
+    : path_(sys::JournalPath(run_dir, kPrefix, name)) {
   state_.pid = ::getpid();
   state_.name = std::move(name);
   state_.ct_dir = std::move(ct_dir);
@@ -121,73 +134,24 @@ Status RestoreJournal::Write() {
             {"ct_dir", state_.ct_dir},
             {"dirs", state_.dirs},
             {"subvolume", state_.subvolume}};
-  RETURN_IF_ERROR(sys::MakeDirs(path_.substr(0, path_.rfind('/')), 0755));
-  return sys::WriteFileAtomic(path_, j.dump() + "\n", 0600);
+  return sys::WriteJournal(path_, j.dump() + "\n");
 }
 
-Status RestoreJournal::Clear() {
-  if (::unlink(path_.c_str()) != 0 && errno != ENOENT)
-    return ErrnoError(errno, fmt::format("Failed to remove journal \"{}\"", path_));
-  return Status::OK();
-}
+Status RestoreJournal::Clear() { return sys::ClearJournal(path_); }
 
 Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log,
                                     const std::string& only_name) {
-  std::string dir = run_dir + "/state";
-  std::vector<std::string> files;
+  std::vector<std::string> paths;
   if (!only_name.empty()) {
-    files.push_back(JournalPath(run_dir, only_name));
+    paths.push_back(sys::JournalPath(run_dir, kPrefix, only_name));
   } else {
-    RemoveStaleTemps(dir, kPrefix, log);
-    DIR* d = ::opendir(dir.c_str());
-    if (!d)
-      return errno == ENOENT
-                 ? 0
-                 : Result<int>(ErrnoError(errno, fmt::format("Failed to list \"{}\"", dir)));
-    while (struct dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n.rfind(kPrefix, 0) == 0 && n.ends_with(".json")) files.push_back(dir + "/" + n);
-    }
-    ::closedir(d);
+    ASSIGN_OR_RETURN(paths, sys::ListJournals(run_dir, kPrefix, log));
+    if (!paths.empty()) RETURN_IF_ERROR(sys::MakeDirs(run_dir + "/lock", 0755));
   }
-  if (only_name.empty() && !files.empty()) RETURN_IF_ERROR(sys::MakeDirs(run_dir + "/lock", 0755));
-  int repaired = 0;
-  Status first;
-  for (const auto& f : files) {
-    auto text = sys::ReadFile(f);
-    if (!text.ok()) continue;  // none (the usual case for one name)
-    auto s = FromJson(*text, f);
-    if (!s.ok()) {
-      log->Log(LogLevel::kWarn, s.status().message());
-      continue;
-    }
-    if (sys::ProcessAlive(s->pid)) continue;
-    std::optional<sys::LockFile> lock;
-    if (only_name.empty()) {
-      if (s->name.empty() || s->name.find('/') != std::string::npos || s->name[0] == '.') {
-        log->Log(LogLevel::kWarn,
-                 fmt::format("restore journal \"{}\" names no valid container", f));
-        continue;
-      }
-      auto l =
-          sys::LockFile::Acquire(RestoreLockPath(run_dir, s->name), std::chrono::milliseconds(0),
-                                 [&](const std::string& m) { log->Log(LogLevel::kWarn, m); });
-      if (!l.ok()) continue;  // a restore of that name is running: it repairs this itself
-      lock.emplace(std::move(*l));
-      // One may have run between the read and the lock and handled it.
-      auto again = sys::ReadFile(f);
-      if (!again.ok() || *again != *text) continue;
-    }
-    Status r = Repair(*s, log);
-    if (r.ok()) {
-      ::unlink(f.c_str());
-      ++repaired;
-    } else if (first.ok()) {
-      first = r;
-    }
-  }
-  if (!first.ok()) return first;
-  return repaired;
+  // A missing journal (the usual case for one name) is skipped.
+  return sys::RepairJournals(paths, [&](const std::string& path, const std::string& text) {
+    return RepairOne(run_dir, only_name, path, text, log);
+  });
 }
 
 }  // namespace ctdump::restore

@@ -1,0 +1,60 @@
+// Crash journals: what a running operation has changed and must undo, in a
+// file that outlives a SIGKILL (no destructors run), so that a later process
+// (`ctdump cleanup`, the next job or restore) can undo it.
+//
+// A journal is one file <run>/state/<prefix><name>.json, replaced atomically
+// and durably (temp file, fsync, rename, fsync of the directory) before each
+// risky step and removed when nothing is left to undo. What it says (JSON
+// text) and how it is undone belong to its user (backup/journal.h,
+// restore/restore_journal.h); this is the part they share: the file, finding
+// the journals left behind, and the repair loop.
+#ifndef CTDUMP_SYS_JOURNAL_H_
+#define CTDUMP_SYS_JOURNAL_H_
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctdump/observer.h"
+#include "ctdump/status.h"
+
+namespace ctdump::sys {
+
+// <run_dir>/state/<prefix><name>.json
+std::string JournalPath(const std::string& run_dir, std::string_view prefix, std::string_view name);
+
+// Replaces the journal at `path` with `text` (mode 0600; the state
+// directory is created 0755 if missing); durable when it returns OK. One
+// writer per journal: its operation.
+Status WriteJournal(const std::string& path, std::string_view text);
+
+// Removes the journal at `path` (a missing one is fine): nothing left to undo.
+Status ClearJournal(const std::string& path);
+
+// The journals <run_dir>/state/<prefix>*.json, after removing the temp files
+// of journal writes killed before their rename (older than ten minutes; a
+// newer one may be a live writer's), each removal logged to `log`. A missing
+// state directory is no journal.
+Result<std::vector<std::string>> ListJournals(const std::string& run_dir, std::string_view prefix,
+                                              Observer* log);
+
+// What a repair callback did with one journal.
+enum class JournalRepair {
+  kRepaired,  // undone (or nothing to undo): the journal is removed
+  kSkipped,   // not this process's to repair now (its writer lives, it is
+              // damaged, another process holds it): the journal stays
+};
+
+// For each of `paths` that can be read (a vanished one is skipped), calls
+// `repair(path, text)`; removes the journals it repaired. An error keeps that
+// journal, the others are still handled, and the first error is returned;
+// otherwise the number repaired.
+Result<int> RepairJournals(
+    const std::vector<std::string>& paths,
+    const std::function<Result<JournalRepair>(const std::string& path, const std::string& text)>&
+        repair);
+
+}  // namespace ctdump::sys
+
+#endif  // CTDUMP_SYS_JOURNAL_H_
