@@ -305,6 +305,75 @@ TEST_F(DatastoreFaultTest, FailingSyncFailsTheBackupBeforeItsManifest) {
 }
 
 // ---------------------------------------------------------------------------
+// A backup that finds chunks stored already
+
+// The second backup of a tree finds its chunks stored: it must refresh their
+// mtime (gc's sweep spares them) or fail, never rely on them silently.
+TEST_F(DatastoreFaultTest, FailingTouchOfADedupedChunkFailsTheBackup) {
+  FaultStore s = StoreWithABackup();
+  ASSERT_NE(s.ds, nullptr);
+  const std::string vol = FormatVolume("500", kT0 + 60);
+  Fault f;
+  f.ops = {BackendOp::kTouch};
+  f.prefix = "chunks/";
+  f.nth = 2;
+  s.plan->AddFault(f);
+  auto m = Backup(*s.ds, "500", kT0 + 60, WorkerStream(ChangedTree()));
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), Code::kIOError) << m.status().ToString();
+  EXPECT_TRUE(Contains(m.status().message(), "touch \"chunks/")) << m.status().ToString();
+  EXPECT_TRUE(s.memory->List(SnapshotPrefix(vol))->empty());
+  EXPECT_EQ(Volnames(*s.ds, "500"), std::vector<std::string>{FormatVolume("500", kT0)});
+  ASSERT_TRUE(Backup(*s.ds, "500", kT0 + 60, WorkerStream(ChangedTree())).ok());
+  ExpectTree(ChangedTree(), ReadBack(*s.ds, vol));
+}
+
+// A chunk whose presence cannot be checked is not taken for absent (and
+// written again) nor for present: the backup fails.
+TEST_F(DatastoreFaultTest, FailingStatOfAChunkFailsTheBackup) {
+  FaultStore s = StoreWithABackup();
+  ASSERT_NE(s.ds, nullptr);
+  Fault f;
+  f.ops = {BackendOp::kStat};
+  f.prefix = "chunks/";
+  f.nth = 5;
+  f.error = UnavailableError("injected: connection reset");
+  s.plan->AddFault(f);
+  s.plan->ResetCounts();
+  auto m = Backup(*s.ds, "500", kT0 + 60, WorkerStream(ChangedTree()));
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), Code::kUnavailable) << m.status().ToString();
+  EXPECT_TRUE(Contains(m.status().message(), "stat \"chunks/")) << m.status().ToString();
+  EXPECT_TRUE(s.memory->List(SnapshotPrefix(FormatVolume("500", kT0 + 60)))->empty());
+  EXPECT_EQ(Volnames(*s.ds, "500").size(), 1u);
+}
+
+// A parent whose index cannot be read is no reason to fail: the backup reads
+// everything, and says why.
+TEST_F(DatastoreFaultTest, UnreadableParentMeansAFullBackupWithAWarning) {
+  FaultStore s = StoreWithABackup();
+  ASSERT_NE(s.ds, nullptr);
+  const std::string index = SnapshotPrefix(FormatVolume("500", kT0)) + kDataIndexName;
+  Fault f;
+  f.ops = {BackendOp::kGet};
+  f.prefix = index;
+  s.plan->AddFault(f);
+  EXPECT_EQ(LoadParent(*s.ds, "500", &observer_), nullptr);
+  EXPECT_TRUE(Contains(observer_.All(), index)) << observer_.All();
+  EXPECT_TRUE(Contains(observer_.All(), "reading everything")) << observer_.All();
+  WriterStats stats;
+  ASSERT_TRUE(
+      Backup(*s.ds, "500", kT0 + 60, WorkerStream(ChangedTree()), nullptr, SIZE_MAX, &stats).ok());
+  EXPECT_EQ(stats.reused_files, 0u);
+  EXPECT_GT(stats.dedup_chunks, 0u);
+  ExpectTree(ChangedTree(), ReadBack(*s.ds, FormatVolume("500", kT0 + 60)));
+  // Readable again: it is the parent.
+  auto parent = LoadParent(*s.ds, "500", &observer_);
+  ASSERT_NE(parent, nullptr);
+  EXPECT_EQ(parent->volname, FormatVolume("500", kT0 + 60));
+}
+
+// ---------------------------------------------------------------------------
 // Damaged reads
 
 class DamagedReadTest : public DatastoreFaultTest {
