@@ -39,6 +39,9 @@ case $kind in
 esac
 dir=build-$kind
 export CCACHE_DIR=${CCACHE_DIR:-/var/cache/ctdump/ccache}
+# Paths relative to the checkout in ccache's hashes: CI's fresh clone in another
+# directory still hits the objects of earlier runs on this machine.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
 cmake -S . -B "$dir" -G Ninja "${config[@]}" >/dev/null
 cmake --build "$dir" -j "$(nproc)" --target "$target"
 
