@@ -18,11 +18,16 @@
 #     fails. The main build runs them.
 # Any report fails the run (-fno-sanitize-recover, halt_on_error);
 # suppressions, each with its reason, are in scripts/sanitizers/.
-# Usage: scripts/sanitize.sh asan|tsan|fuzz [ctest args]
+# Usage: scripts/sanitize.sh asan|tsan|fuzz [--build-only|--test-only] [ctest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-kind=${1:?usage: sanitize.sh asan|tsan|fuzz [ctest args]}
+kind=${1:?usage: sanitize.sh asan|tsan|fuzz [--build-only|--test-only] [ctest args]}
 shift
+phase=all
+case ${1:-} in
+    --build-only) phase=build; shift ;;
+    --test-only) phase=test; shift ;;
+esac
 # -O1: the sanitizers' usual level (fast enough, few false reports from
 # optimisation); -g1: line numbers in reports at a fraction of -g's cost.
 config=(-DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1")
@@ -42,8 +47,11 @@ export CCACHE_DIR=${CCACHE_DIR:-/var/cache/ctdump/ccache}
 # Paths relative to the checkout in ccache's hashes: CI's fresh clone in another
 # directory still hits the objects of earlier runs on this machine.
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
-cmake -S . -B "$dir" -G Ninja "${config[@]}" >/dev/null
-cmake --build "$dir" -j "$(nproc)" --target "$target"
+if [ "$phase" != test ]; then
+    cmake -S . -B "$dir" -G Ninja "${config[@]}" >/dev/null
+    cmake --build "$dir" -j "$(nproc)" --target "$target"
+fi
+[ "$phase" != build ] || exit 0
 
 supp=$PWD/scripts/sanitizers
 # Instrumented frames are 4-8 times larger: the tree walk's 2048 levels
