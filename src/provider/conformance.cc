@@ -21,6 +21,8 @@
 
 #include "ctdump/idmap.h"
 #include "sys/file.h"
+#include "sys/signals.h"
+#include "sys/subprocess.h"
 
 namespace ctdump::provider {
 namespace {
@@ -767,6 +769,51 @@ void BandwidthLimitIsHonouredRoot(Env& env) {
   EXPECT_OK(p->Shutdown());
 }
 
+// ctdump killed in the middle of backup_container (here: SIGTERM cancels
+// the call, then the provider object goes without backup_cleanup, as after
+// a crash): the next job's listing does not show the partial backup, and
+// the same backup can be made.
+void InterruptedBackupIsNotListedRoot(Env& env) {
+  {
+    auto p = env.Open();
+    ASSERT_NE(p, nullptr);
+    ASSERT_OK(p->JobInit(kStart));
+    ASSERT_OK(p->BackupInit("101", kStart));
+    BackupContainerRequest req = env.Request("101");
+    req.info.bandwidth_limit = 1;  // one byte per second: it would take a day
+    auto state = p->BackupContainerPrepare("101", req.info);
+    ASSERT_OK(state);
+    req.worker_state = *state;
+    sys::InstallInterruptHandlers();
+    sys::ResetInterruptForTest();
+    sys::SpawnOptions o;
+    o.argv = {"/bin/sh", "-c", fmt::format("sleep 0.5; kill -TERM {}", ::getpid())};
+    auto killer = sys::Spawn(o);
+    ASSERT_OK(killer);
+    auto start = std::chrono::steady_clock::now();
+    Status s = p->BackupContainer(env.map, req);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+    EXPECT_OK(killer->Wait());
+    sys::ResetInterruptForTest();
+    EXPECT_FALSE(s.ok()) << "backup_container was not interrupted";
+  }  // no backup_cleanup, no job_cleanup, no shutdown
+  auto p = env.Open();
+  ASSERT_NE(p, nullptr);
+  ASSERT_OK(p->JobInit(kStart + 1));
+  if (p->HasFeature("list_backups")) {
+    auto list = p->ListBackups(std::nullopt);
+    ASSERT_OK(list);
+    EXPECT_TRUE(list->empty()) << "an interrupted backup is listed: " << list->front().volname;
+  }
+  EXPECT_OK(p->JobCleanup());
+  EXPECT_OK(p->Shutdown());
+  BackupOutcome again;
+  ASSERT_NO_FATAL_FAILURE(BackupJob(env, "101", kStart, &again));
+  Tree restored;
+  ASSERT_NO_FATAL_FAILURE(Restore(env, again.volname, &restored));
+  ExpectSameTree(env, restored);
+}
+
 // A backup_container that fails, then backup_cleanup(success=false) as the
 // job calls it after its local cleanup, the log file, job_cleanup: nothing
 // is listed, and the same backup can be made again.
@@ -918,6 +965,7 @@ constexpr Case kCases[] = {
     {"UnprivilegedBackupRoot", UnprivilegedBackupRoot},
     {"BandwidthLimitIsHonouredRoot", BandwidthLimitIsHonouredRoot},
     {"FailedBackupLeavesNothingRoot", FailedBackupLeavesNothingRoot},
+    {"InterruptedBackupIsNotListedRoot", InterruptedBackupIsNotListedRoot},
     {"BackupInitRefusesAnExistingNameRoot", BackupInitRefusesAnExistingNameRoot},
     {"BackupInitRefusesBadVmids", BackupInitRefusesBadVmids},
     {"CleanupOfAGuestThatNeverStarted", CleanupOfAGuestThatNeverStarted},

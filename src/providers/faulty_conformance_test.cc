@@ -10,6 +10,7 @@
 
 #include "provider/conformance.h"
 #include "providers/dir_provider.h"
+#include "sys/file.h"
 
 namespace ctdump::providers {
 namespace {
@@ -36,12 +37,13 @@ enum class Fault {
   kNoOptionalMethods,
   kWorkerAsHostRoot,  // backup_container ignores the container's ID map
   kNoBandwidthLimit,  // backup_container ignores info.bandwidth-limit
+  kPartialPublished,  // a failed backup_container leaves its archive
 };
 
 class FaultyProvider : public Provider {
  public:
-  FaultyProvider(std::unique_ptr<Provider> inner, Fault fault)
-      : p_(std::move(inner)), fault_(fault) {}
+  FaultyProvider(std::unique_ptr<DirProvider> inner, Fault fault)
+      : dir_(inner.get()), p_(std::move(inner)), fault_(fault) {}
 
   const std::string& storage_id() const override { return p_->storage_id(); }
   const std::string& name() const override { return p_->name(); }
@@ -58,6 +60,7 @@ class FaultyProvider : public Provider {
   Result<std::string> BackupInit(const std::string& vmid, int64_t t) override {
     if (fault_ == Fault::kAnyVmid) return p_->BackupInit("4711", t);
     auto r = p_->BackupInit(vmid, t);
+    if (r.ok()) archive_ = *r;
     if (!r.ok() && fault_ == Fault::kExistingNameReused) {
       auto list = p_->ListBackups(vmid);
       if (list.ok() && !list->empty()) return (*list)[0].volname;
@@ -76,6 +79,8 @@ class FaultyProvider : public Provider {
     if (fault_ == Fault::kHardlinkLost) r.exclude_patterns.push_back("/data/hardlink");
     if (fault_ == Fault::kNoBandwidthLimit) r.info.bandwidth_limit.reset();
     Status s = p_->BackupContainer(fault_ == Fault::kWorkerAsHostRoot ? IdMap() : map, r);
+    if (!s.ok() && fault_ == Fault::kPartialPublished)
+      sys::WriteFileAtomic(dir_->dump_dir() + "/" + archive_, "partial").IgnoreError();
     return fault_ == Fault::kErrorsSwallowed ? Status::OK() : s;
   }
   Result<std::optional<uint64_t>> BackupCleanup(const std::string& vmid, bool known, bool success,
@@ -134,8 +139,10 @@ class FaultyProvider : public Provider {
     return s;
   }
 
+  DirProvider* dir_;
   std::unique_ptr<Provider> p_;
   Fault fault_;
+  std::string archive_;
   bool cleaned_ = false;
 };
 
@@ -215,6 +222,8 @@ TEST_F(FaultyConformanceRoot, EachFaultFailsItsCase) {
       {"BackupSequenceRoot", Fault::kGuestConfigChanged, "lock: backup"},
       {"UnprivilegedBackupRoot", Fault::kWorkerAsHostRoot, "owner=100000:100000"},
       {"BandwidthLimitIsHonouredRoot", Fault::kNoBandwidthLimit, "64 KiB at 32 KiB/s took"},
+      {"InterruptedBackupIsNotListedRoot", Fault::kPartialPublished,
+       "an interrupted backup is listed"},
   };
   std::set<std::string> covered;
   for (const auto& c : cases) {
