@@ -24,6 +24,11 @@
 //   RemoveLeft-   old "~tmp." files, empty directories  nothing (no temporaries, no
 //   overs                                              directories)
 //
+// A third backend keeps the objects in memory (objstore/memory_backend.h),
+// with no temporaries and no directories as on RADOS, for tests of everything
+// above the interface; objstore/fault_backend.h wraps any backend to fail,
+// damage or delay chosen calls.
+//
 // Only objects are read: a backend refuses anything else found under an
 // object's name (a local FIFO, device or symlink: FailedPrecondition naming
 // it) without blocking on it.
