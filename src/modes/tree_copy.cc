@@ -21,6 +21,7 @@
 
 #include "archive/tree_walker.h"
 #include "ctdump/units.h"
+#include "sys/dir_list.h"
 #include "sys/token_bucket.h"
 #include "sys/unique_fd.h"
 
@@ -397,17 +398,12 @@ class TreeCopier::Pass : public archive::EntryVisitor {
 
   template <typename Fn>
   Status ListNames(int fd, const std::string& rel, Fn&& fn) {
-    int dup = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR* dir = dup < 0 ? nullptr : ::fdopendir(dup);
-    if (!dir) {
-      if (dup >= 0) ::close(dup);
-      return ErrnoError(errno, fmt::format("Failed to read the copy of \"/{}\"", rel));
-    }
-    while (struct dirent* de = ::readdir(dir)) {
-      if (std::strcmp(de->d_name, ".") != 0 && std::strcmp(de->d_name, "..") != 0) fn(de->d_name);
-    }
-    ::closedir(dir);
-    return Status::OK();
+    // A readdir error is one too: a short list would leave stale files.
+    return sys::VisitDirectoryAt(fd, fmt::format("the copy of \"/{}\"", rel),
+                                 [&fn](std::string_view name, unsigned char) {
+                                   fn(std::string(name));
+                                   return true;
+                                 });
   }
 
   // Removes `name` in `dir_fd`, a whole tree if it is a directory.
