@@ -1,6 +1,6 @@
 #include "backup/job_options.h"
 
-#include <dirent.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,7 +8,9 @@
 
 #include "backup/retention.h"
 #include "ctdump/exclude.h"
+#include "sys/dir_list.h"
 #include "sys/file.h"
+#include "sys/unique_fd.h"
 
 namespace ctdump::backup {
 namespace {
@@ -486,15 +488,16 @@ Result<VzdumpConf> LoadNodeDefaults(const std::string& config_dir) {
 }
 
 Result<std::vector<std::string>> ListContainers(const std::string& lxcpath) {
-  DIR* d = ::opendir(lxcpath.c_str());
-  if (!d) return ErrnoError(errno, fmt::format("Failed to list lxcpath \"{}\"", lxcpath));
+  std::string what = fmt::format("lxcpath \"{}\"", lxcpath);
+  sys::UniqueFd dir(::open(lxcpath.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) return ErrnoError(errno, "Failed to list " + what);
+  // A readdir error fails the listing: --all must never skip a container.
   std::vector<std::string> out;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
-    if (sys::PathExists(lxcpath + "/" + n + "/config")) out.push_back(n);
-  }
-  ::closedir(d);
+  RETURN_IF_ERROR(sys::VisitDirectoryAt(dir.get(), what, [&](std::string_view n, unsigned char) {
+    std::string name(n);
+    if (sys::PathExists(lxcpath + "/" + name + "/config")) out.push_back(name);
+    return true;
+  }));
   std::sort(out.begin(), out.end());
   return out;
 }

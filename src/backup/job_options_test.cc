@@ -225,6 +225,20 @@ TEST_F(LxcPathTest, EmptySelectionIsAnError) {
   EXPECT_EQ(r.status().message(), "no container given (name one or use --all)");
 }
 
+TEST_F(LxcPathTest, ListContainersSortedWithConfigOnly) {
+  Make({"web", "db", "mail"});
+  ASSERT_TRUE(sys::MakeDirs(dir_ + "/noconfig").ok());
+  std::ofstream(dir_ + "/file") << "x\n";
+  auto r = ListContainers(dir_);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(*r, (std::vector<std::string>{"db", "mail", "web"}));
+  r = ListContainers(dir_ + "/missing");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kNotFound);
+  EXPECT_EQ(r.status().message(),
+            fmt::format("Failed to list lxcpath \"{}/missing\": No such file or directory", dir_));
+}
+
 TEST(JobOptionsTest, CompressValuesAsVzdump) {
   struct Case {
     std::string value;
