@@ -270,7 +270,9 @@ TEST_P(GuestFailureTest, LocalCleanupBeforeBackupCleanupThenNextGuest) {
   ExpectInOrder(order);
   EXPECT_EQ(events_->With("backup_cleanup 101").size(), 1u);
   EXPECT_THAT(events_->All(), Not(Contains("hook backup-end stop 101")));
-  if (!entered) EXPECT_THAT(events_->All(), Not(Contains("ct 101 shutdown")));
+  if (!entered) {
+    EXPECT_THAT(events_->All(), Not(Contains("ct 101 shutdown")));
+  }
   EXPECT_TRUE(Logged("ERROR: Backup of VM 101 failed - " + error));
   EXPECT_TRUE(Logged("ERROR: Backup job finished with errors"));
 }
