@@ -594,6 +594,56 @@ TEST_F(GcFaultTest, UnreadableIndexStopsGcBeforeAnyDelete) {
   ExpectCollected();
 }
 
+TEST_F(GcFaultTest, FailingListIsNoEmptyStore) {
+  // A listing of the snapshots that fails is an error for verify, gc and
+  // list, never "no snapshots" (for gc: every chunk unreferenced).
+  Fault f;
+  f.ops = {BackendOp::kList};
+  f.prefix = "snapshots/";
+  f.times = kEveryTime;
+  s_.plan->AddFault(f);
+  auto verify = Verify(*s_.ds, std::nullopt, 2, nullptr);
+  EXPECT_EQ(verify.status().code(), Code::kIOError) << verify.status().ToString();
+  auto list = s_.ds->ListSnapshots(std::nullopt, &observer_);
+  EXPECT_EQ(list.status().code(), Code::kIOError) << list.status().ToString();
+  auto gc = CollectGarbage(*s_.ds, false, &observer_);
+  EXPECT_EQ(gc.status().code(), Code::kIOError) << gc.status().ToString();
+  EXPECT_EQ(ChunkNames().size(), keep_.size() + garbage_);
+  EXPECT_EQ(s_.memory->Stat(kGcLockName).status().code(), Code::kNotFound);
+  s_.plan->Clear();
+  ASSERT_TRUE(CollectGarbage(*s_.ds, false, &observer_).ok());
+  ExpectCollected();
+}
+
+TEST_F(GcFaultTest, SnapshotDeleteFailingAfterItsManifestLeavesWhatGcRemoves) {
+  // The manifest goes first: the snapshot is gone for every reader even if
+  // deleting the rest fails; gc removes the rest once it is old enough.
+  const std::string vol2 = FormatVolume("500", kT0 + 60);
+  ASSERT_TRUE(Backup(*s_.ds, "500", kT0 + 60, WorkerStream(ChangedTree())).ok());
+  Fault f;
+  f.ops = {BackendOp::kDelete};
+  f.prefix = SnapshotPrefix(vol2) + kDataIndexName;
+  f.times = kEveryTime;
+  s_.plan->AddFault(f);
+  Status del = s_.ds->DeleteSnapshot(vol2);
+  EXPECT_EQ(del.code(), Code::kIOError) << del.ToString();
+  EXPECT_TRUE(Contains(del.message(), f.prefix)) << del.ToString();
+  EXPECT_EQ(Volnames(*s_.ds, "500"), std::vector<std::string>{vol_});
+  EXPECT_EQ(s_.ds->ReadManifest(vol2).status().code(), Code::kNotFound);
+  // Deleting stopped at the first failure (data.didx sorts first).
+  EXPECT_EQ(*s_.memory->List(SnapshotPrefix(vol2)),
+            (std::vector<std::string>{SnapshotPrefix(vol2) + kDataIndexName,
+                                      SnapshotPrefix(vol2) + kMetaIndexName}));
+  EXPECT_TRUE(RunVerify(*s_.ds).ok());
+  s_.plan->Clear();
+  now_ += 2 * kHour;
+  auto gc = CollectGarbage(*s_.ds, false, &observer_);
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_EQ(gc->leftovers_removed, 2u);
+  EXPECT_TRUE(s_.memory->List(SnapshotPrefix(vol2))->empty());
+  ExpectCollected();
+}
+
 // ---------------------------------------------------------------------------
 // Latency
 
