@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "registry/registry.h"
 
 namespace ctdump::cli {
 namespace {
@@ -16,7 +17,7 @@ int RunDelete(const Context& ctx, const std::string& volid) {
     return kExitUsage;
   }
   const auto& [storage, volname] = *parts;
-  auto p = OpenConfiguredStorage(ctx, storage, renderer.get());
+  auto p = registry::OpenStorage(ctx.paths.config_dir, storage, renderer.get());
   Status s = p.status();
   if (s.ok()) {
     s = (*p)->DeleteBackup(volname);

@@ -7,6 +7,7 @@
 
 #include "backup/task_log.h"
 #include "cli/commands.h"
+#include "registry/registry.h"
 
 namespace ctdump::cli {
 namespace {
@@ -18,7 +19,7 @@ struct ListArgs {
 int RunList(const Context& ctx, const ListArgs& a) {
   auto renderer = MakeRenderer(ctx);
   const std::string& storage = a.storage;
-  auto p = OpenConfiguredStorage(ctx, storage, renderer.get());
+  auto p = registry::OpenStorage(ctx.paths.config_dir, storage, renderer.get());
   if (!p.ok()) return Fail(*renderer, p.status());
   auto list = (*p)->ListBackups(a.vmid.empty() ? std::nullopt : std::optional<std::string>(a.vmid));
   Status sh = (*p)->Shutdown();

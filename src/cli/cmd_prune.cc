@@ -30,8 +30,8 @@ int RunPrune(const Context& ctx, const PruneArgs& a) {
       return kExitUsage;
     }
     opts = *given;
-  } else if (const Section* section = FindStorageSection(*storages, a.storage)) {
-    auto settings = registry::ParseStorageSettings(*section);
+  } else if (auto section = registry::FindStorage(*storages, a.storage); section.ok()) {
+    auto settings = registry::ParseStorageSettings(**section);
     if (!settings.ok()) return Fail(*renderer, settings.status());
     opts = settings->prune.value_or(PruneOptions());
   }

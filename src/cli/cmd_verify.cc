@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/datastore_storage.h"
+#include "ctdump/section_config.h"
 #include "ctdump/units.h"
 #include "datastore/maintenance.h"
 #include "registry/registry.h"
@@ -110,8 +111,9 @@ int RunVerifyStorage(const Context& ctx, Renderer& out, const std::string& stora
                      const std::optional<std::string>& volume) {
   auto storages = registry::LoadStorageConfig(ctx.paths.config_dir);
   if (!storages.ok()) return Fail(out, storages.status());
-  const Section* section = FindStorageSection(*storages, storage);
-  if (section && section->type == "datastore") return RunVerifyDatastore(ctx, out, storage, volume);
+  auto section = registry::FindStorage(*storages, storage);
+  if (section.ok() && (*section)->type == "datastore")
+    return RunVerifyDatastore(ctx, out, storage, volume);
   auto p = registry::OpenStorage(*storages, storage, &out);
   if (!p.ok()) return Fail(out, p.status());
   int rc = VerifyArchives(out, **p, storage, volume);

@@ -6,7 +6,6 @@
 #include <CLI/CLI.hpp>
 
 #include "provider/volume_id.h"
-#include "registry/registry.h"
 
 namespace ctdump::cli {
 
@@ -32,19 +31,6 @@ const std::function<int()>* Context::Selected() const {
 std::unique_ptr<Renderer> MakeRenderer(const Context& c) {
   if (c.json()) return MakeJsonRenderer();
   return MakeTextRenderer(::isatty(2));
-}
-
-Result<std::unique_ptr<Provider>> OpenConfiguredStorage(const Context& c, const std::string& id,
-                                                        Observer* observer) {
-  ASSIGN_OR_RETURN(auto storages, registry::LoadStorageConfig(c.paths.config_dir));
-  return registry::OpenStorage(storages, id, observer);
-}
-
-const Section* FindStorageSection(const std::vector<Section>& storages, const std::string& id) {
-  const Section* found = nullptr;
-  for (const auto& s : storages)
-    if (s.id == id) found = &s;
-  return found;
 }
 
 Result<std::pair<std::string, std::string>> SplitVolumeId(const std::string& volid) {

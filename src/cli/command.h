@@ -23,7 +23,6 @@
 #include "backup/job_options.h"
 #include "cli/renderer.h"
 #include "ctdump/provider.h"
-#include "ctdump/section_config.h"
 #include "ctdump/status.h"
 
 namespace CLI {
@@ -64,15 +63,6 @@ class Context {
 
 // A text renderer on stderr (a progress bar on a terminal), or JSON events.
 std::unique_ptr<Renderer> MakeRenderer(const Context& c);
-
-// storage.cfg of --config-dir -> the provider of storage `id` (started, for
-// an external one); NotFound "storage '<id>' does not exist".
-Result<std::unique_ptr<Provider>> OpenConfiguredStorage(const Context& c, const std::string& id,
-                                                        Observer* observer);
-
-// The section of storage `id` in `storages`, or nullptr. (The registry has no
-// lookup of its own yet; this is the cli's only one.)
-const Section* FindStorageSection(const std::vector<Section>& storages, const std::string& id);
 
 // "<storage>:<volname>" -> {storage, volname}; InvalidArgument "volume '<v>'
 // is not of the form <storage>:<volname>" without a colon or with either part

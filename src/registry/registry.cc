@@ -71,19 +71,34 @@ Result<std::unique_ptr<Provider>> Create(const Section& s, const BackupJobSettin
   return p;
 }
 
-const Section* Find(const std::vector<Section>& storages, const std::string& id) {
+}  // namespace
+
+Result<const Section*> FindStorage(const std::vector<Section>& storages, const std::string& id) {
+  // ParseSectionConfig refuses duplicate ids: the first is the only one.
   for (const auto& s : storages)
     if (s.id == id) return &s;
-  return nullptr;
+  return NotFoundError(fmt::format("storage '{}' does not exist", id));
 }
-
-}  // namespace
 
 Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storages,
                                               const std::string& id, Observer* observer) {
-  const Section* s = Find(storages, id);
-  if (!s) return NotFoundError(fmt::format("storage '{}' does not exist", id));
+  ASSIGN_OR_RETURN(const Section* s, FindStorage(storages, id));
   return Create(*s, BackupJobSettings(), observer, nullptr);
+}
+
+Result<std::unique_ptr<Provider>> OpenStorage(const std::string& config_dir, const std::string& id,
+                                              Observer* observer) {
+  ASSIGN_OR_RETURN(auto storages, LoadStorageConfig(config_dir));
+  return OpenStorage(storages, id, observer);
+}
+
+Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const std::vector<Section>& storages,
+                                                            const std::string& id) {
+  ASSIGN_OR_RETURN(const Section* s, FindStorage(storages, id));
+  if (s->type != "datastore")
+    return InvalidArgumentError(
+        fmt::format("storage '{}' is of type '{}', not a datastore", id, s->type));
+  return providers::OpenDatastore(*s);
 }
 
 Result<StorageSettings> ParseStorageSettings(const Section& section) {
@@ -113,8 +128,9 @@ Result<BackupStorage> OpenBackupStorage(const std::string& config_dir, const std
   };
   auto storages = LoadStorageConfig(config_dir);
   if (!storages.ok()) return context(storages.status());
-  const Section* sec = Find(*storages, id);
-  if (!sec) return context(NotFoundError(fmt::format("storage '{}' does not exist", id)));
+  auto found = FindStorage(*storages, id);
+  if (!found.ok()) return context(found.status());
+  const Section* sec = *found;
   BackupStorage storage;
   ASSIGN_OR_RETURN(storage.settings, ParseStorageSettings(*sec));
   auto p = Create(*sec, job, observer, &storage.dump_dir);

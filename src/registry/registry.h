@@ -22,6 +22,7 @@
 #include "ctdump/provider.h"
 #include "ctdump/prune.h"
 #include "ctdump/section_config.h"
+#include "datastore/datastore.h"
 
 namespace ctdump::registry {
 
@@ -33,10 +34,23 @@ inline constexpr size_t kMaxStorageConfigSize = 4 << 20;
 // device such as a symlink to /dev/zero, a directory) is an error naming it.
 Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir);
 
+// The section of storage `id`; NotFound "storage '<id>' does not exist".
+Result<const Section*> FindStorage(const std::vector<Section>& storages, const std::string& id);
+
 // Creates the provider of storage `id` (starting it, for external ones).
 // NotFound "storage '<id>' does not exist" when no section has that id.
 Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storages,
                                               const std::string& id, Observer* observer);
+// The same for storage `id` of <config_dir>/storage.cfg.
+Result<std::unique_ptr<Provider>> OpenStorage(const std::string& config_dir, const std::string& id,
+                                              Observer* observer);
+
+// The store of datastore storage `id` itself, for the commands that work on
+// it rather than through the provider interface (verify, gc, catalog,
+// restore-file, mount). NotFound as FindStorage; InvalidArgument "storage
+// '<id>' is of type '<type>', not a datastore" for a storage of another type.
+Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const std::vector<Section>& storages,
+                                                            const std::string& id);
 
 // The keys of a section that every storage type has, checked.
 struct StorageSettings {

@@ -143,5 +143,44 @@ TEST_F(OpenBackupStorageTest, DumpDirIsADirStorageWithoutSettings) {
             "dumpdir '" + dir_ + "/none' does not exist");
 }
 
+TEST_F(OpenBackupStorageTest, FindStorageNamesAMissingOne) {
+  std::vector<Section> storages{Storage({{"path", "/x"}}), Section{"datastore", "ds", {}}};
+  auto found = FindStorage(storages, "ds");
+  ASSERT_TRUE(found.ok()) << found.status().message();
+  EXPECT_EQ(*found, &storages[1]);
+  auto missing = FindStorage(storages, "nope");
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_EQ(missing.status().message(), "storage 'nope' does not exist");
+}
+
+TEST_F(OpenBackupStorageTest, OpenStorageReadsTheConfigDir) {
+  WriteConfig("dir: backups\n\tpath " + dir_ + "/store\n");
+  auto p = OpenStorage(dir_, "backups", &log_);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_NE(dynamic_cast<providers::DirProvider*>(p->get()), nullptr);
+  auto missing = OpenStorage(dir_, "nope", &log_);
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_EQ(missing.status().message(), "storage 'nope' does not exist");
+  WriteConfig("dir: backups\n\tpath " + dir_ + "/store\ndir: backups\n\tpath /x\n");
+  EXPECT_FALSE(OpenStorage(dir_, "backups", &log_).ok());  // duplicate id
+}
+
+TEST_F(OpenBackupStorageTest, OpenDatastoreOnlyOpensDatastores) {
+  std::vector<Section> storages{Storage({{"path", dir_ + "/store"}}),
+                                Section{"datastore", "ds", {{"path", dir_ + "/store"}}}};
+  auto ds = OpenDatastore(storages, "ds");
+  ASSERT_TRUE(ds.ok()) << ds.status().message();
+  EXPECT_EQ((*ds)->name(), "datastore 'ds'");
+  EXPECT_FALSE((*ds)->exists());  // opening never creates the store
+  auto other = OpenDatastore(storages, "backups");
+  EXPECT_EQ(other.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(other.status().message(), "storage 'backups' is of type 'dir', not a datastore");
+  auto missing = OpenDatastore(storages, "nope");
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_EQ(missing.status().message(), "storage 'nope' does not exist");
+  storages[1].options.emplace_back("bogus", "1");
+  EXPECT_EQ(OpenDatastore(storages, "ds").status().message(), "storage 'ds': unknown key 'bogus'");
+}
+
 }  // namespace
 }  // namespace ctdump::registry
