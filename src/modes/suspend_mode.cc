@@ -14,7 +14,7 @@
 // root. One copier process makes both passes, so the second knows what the
 // first saw: it sends "S <summary>" on stdout after each pass and, after
 // the first, waits for "2" on stdin, which ctdump writes once the container
-// is frozen. Its messages come as worker lines (builtin/worker_relay.h) on
+// is frozen. Its messages come as worker lines (userns/worker_relay.h) on
 // stdout too, so they stay in order with the passes.
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -26,12 +26,12 @@
 #include "modes/freeze.h"
 #include "modes/mode.h"
 #include "modes/tree_copy.h"
-#include "providers/worker_relay.h"
 #include "sys/file.h"
 #include "sys/mount.h"
 #include "sys/signals.h"
 #include "sys/subprocess.h"
 #include "userns/userns.h"
+#include "userns/worker_relay.h"
 
 namespace ctdump::modes {
 namespace {
@@ -44,7 +44,7 @@ int RunCopier(const std::string& from, const std::string& copy, const TreeCopyOp
     rl.rlim_cur = rl.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &rl);
   }
-  providers::LineObserver out(1);
+  userns::LineObserver out(1);
   TreeCopier copier(from, copy, options, &out);
   for (int pass = 0; pass < 2; ++pass) {
     if (pass == 1) {
@@ -97,7 +97,7 @@ class SuspendMode : public ModeSession {
     int passes = 0;
     std::string pending;
     Status reported;  // the copier's own error
-    Status synced = providers::RelayWorker(
+    Status synced = userns::RelayWorker(
         proc, "suspend copier", ctx_.log, [&](const char* d, size_t n) -> Status {
           pending.append(d, n);
           for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {

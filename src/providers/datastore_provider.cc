@@ -12,9 +12,9 @@
 #include "objstore/local_backend.h"
 #include "providers/datastore_worker.h"
 #include "providers/storage_path.h"
-#include "providers/worker_relay.h"
 #include "sys/file.h"
 #include "userns/userns.h"
+#include "userns/worker_relay.h"
 
 namespace ctdump::providers {
 namespace {
@@ -145,8 +145,8 @@ Status DatastoreProvider::BackupContainer(const IdMap& map, const BackupContaine
   if (parent)
     feeder = std::thread(FeedParent, ds_.get(), parent.get(), std::move(worker->stdin_fd()));
   auto start = std::chrono::steady_clock::now();
-  Status s = RelayWorker(*worker, "backup worker", observer_,
-                         [&writer](const char* d, size_t n) { return writer->Feed(d, n); });
+  Status s = userns::RelayWorker(*worker, "backup worker", observer_,
+                                 [&writer](const char* d, size_t n) { return writer->Feed(d, n); });
   if (feeder.joinable()) feeder.join();
   Result<datastore::Manifest> m = s.ok() ? writer->Finish() : Result<datastore::Manifest>(s);
   if (!m.ok()) {

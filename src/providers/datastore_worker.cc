@@ -18,9 +18,9 @@
 #include "archive/tree_walker.h"
 #include "datastore/codec.h"
 #include "datastore/entry_format.h"
-#include "providers/worker_relay.h"
 #include "sys/file.h"
 #include "sys/token_bucket.h"
+#include "userns/worker_relay.h"
 
 namespace ctdump::providers {
 namespace {
@@ -257,7 +257,7 @@ class ParentCursor {
 
 class Visitor : public archive::EntryVisitor {
  public:
-  Visitor(const DatastoreWorkerConfig& c, LineObserver* obs)
+  Visitor(const DatastoreWorkerConfig& c, userns::LineObserver* obs)
       : c_(c), obs_(obs), out_(1), parent_(0), buf_(1 << 20) {
     for (const auto& s : c.sources) {
       auto rel = archive::NormalizeSource(s);
@@ -461,7 +461,7 @@ class Visitor : public archive::EntryVisitor {
   }
 
   const DatastoreWorkerConfig& c_;
-  LineObserver* obs_;
+  userns::LineObserver* obs_;
   FrameWriter out_;
   ParentCursor parent_;
   std::vector<char> buf_;
@@ -478,7 +478,7 @@ class Visitor : public archive::EntryVisitor {
 }  // namespace
 
 int RunDatastoreWorker(const DatastoreWorkerConfig& config) {
-  LineObserver obs(2);
+  userns::LineObserver obs(2);
   Visitor v(config, &obs);
   archive::WalkOptions wo;
   wo.exclude_patterns = config.exclude_patterns;

@@ -21,11 +21,11 @@
 #include "extract/tar_reader.h"
 #include "extract/tar_source.h"
 #include "providers/storage_path.h"
-#include "providers/worker_relay.h"
 #include "sys/dir_list.h"
 #include "sys/file.h"
 #include "sys/signals.h"
 #include "userns/userns.h"
+#include "userns/worker_relay.h"
 
 namespace ctdump::providers {
 namespace {
@@ -64,7 +64,7 @@ Status FsyncDir(const std::string& dir) {
 
 // Runs in the forked worker (container root): the archive goes to fd 1.
 int RunWorker(const BackupInfo& info, const archive::TreeWriterOptions& options) {
-  LineObserver obs(2);
+  userns::LineObserver obs(2);
   auto stats = archive::WriteTree(info.directory, info.sources, options, 1, &obs);
   if (!stats.ok()) {
     obs.SendError(stats.status());
@@ -239,10 +239,10 @@ Status DirProvider::BackupContainer(const IdMap& map, const BackupContainerReque
   Status s = !worker.ok() ? worker.status()
              : !compressor.ok()
                  ? compressor.status()
-                 : RelayWorker(*worker, "archive worker", observer_,
-                               [&compressor](const char* data, size_t n) {
-                                 return (*compressor)->Write(std::string_view(data, n));
-                               });
+                 : userns::RelayWorker(*worker, "archive worker", observer_,
+                                       [&compressor](const char* data, size_t n) {
+                                         return (*compressor)->Write(std::string_view(data, n));
+                                       });
   if (s.ok()) s = (*compressor)->Finish();
   if (s.ok() && ::fsync(out.get()) != 0)
     s = ErrnoError(errno, fmt::format("Failed to sync \"{}\"", tmp));

@@ -1,4 +1,4 @@
-#include "providers/worker_relay.h"
+#include "userns/worker_relay.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -15,7 +15,7 @@
 #include "sys/file.h"
 #include "sys/signals.h"
 
-namespace ctdump::providers {
+namespace ctdump::userns {
 namespace {
 
 constexpr size_t kMaxWorkerLine = 64 * 1024;
@@ -154,4 +154,4 @@ Status RelayWorker(sys::Subprocess& worker, const std::string& what, Observer* o
   return InternalError(fmt::format("{} {}", what, sys::DescribeWaitStatus(status)));
 }
 
-}  // namespace ctdump::providers
+}  // namespace ctdump::userns

@@ -1,5 +1,6 @@
-// The channel between a built-in provider and its worker, the process that
-// runs as the container's root in its user namespace and reads the tree.
+// The channel between ctdump and a worker, a process it spawned as the
+// container's root in its user namespace (userns.h) that reads the tree: a
+// built-in provider's archive or backup worker, suspend's copier.
 //
 // The worker writes its product (a tar stream, or the datastore's worker
 // stream) to fd 1 and messages to fd 2 as lines: "I <text>", "W <text>",
@@ -8,8 +9,8 @@
 // newline and a backslash, so a message is always one line. ctdump, as host
 // root, takes fd 1's bytes and turns the lines into log lines and progress of
 // its own observer; the worker never holds a writable descriptor of the store.
-#ifndef CTDUMP_PROVIDERS_WORKER_RELAY_H_
-#define CTDUMP_PROVIDERS_WORKER_RELAY_H_
+#ifndef CTDUMP_USERNS_WORKER_RELAY_H_
+#define CTDUMP_USERNS_WORKER_RELAY_H_
 
 #include <functional>
 #include <string>
@@ -19,7 +20,7 @@
 #include "ctdump/status.h"
 #include "sys/subprocess.h"
 
-namespace ctdump::providers {
+namespace ctdump::userns {
 
 // The worker's side: an Observer writing the line protocol to `fd`.
 class LineObserver : public Observer {
@@ -44,6 +45,6 @@ class LineObserver : public Observer {
 Status RelayWorker(sys::Subprocess& worker, const std::string& what, Observer* observer,
                    const std::function<Status(const char* data, size_t size)>& on_data);
 
-}  // namespace ctdump::providers
+}  // namespace ctdump::userns
 
-#endif  // CTDUMP_PROVIDERS_WORKER_RELAY_H_
+#endif  // CTDUMP_USERNS_WORKER_RELAY_H_

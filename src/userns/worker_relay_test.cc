@@ -1,4 +1,4 @@
-#include "providers/worker_relay.h"
+#include "userns/worker_relay.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-namespace ctdump::providers {
+namespace ctdump::userns {
 namespace {
 
 struct Recorder : public Observer {
@@ -64,4 +64,4 @@ TEST(WorkerRelayTest, AnErrorWithNewlinesArrivesWhole) {
 }
 
 }  // namespace
-}  // namespace ctdump::providers
+}  // namespace ctdump::userns
