@@ -867,7 +867,7 @@ void RunProviderConformanceCase(std::string_view name, const ProviderFactory& op
   SCOPED_TRACE(fmt::format("provider conformance case {}", name));
   const bool root = name.find("Root") != std::string_view::npos;
   if (root && ::geteuid() != 0)
-    GTEST_SKIP() << "needs root (the worker's mount namespace, owners, the restore's chroot)";
+    GTEST_SKIP() << "needs root (the worker's mount namespace, the tree's owners)";
   Env env(open);
   ASSERT_NO_FATAL_FAILURE(env.SetUp());
   if (root) {

@@ -16,23 +16,27 @@
 //
 // then what a backup must be afterwards: listed with its vmid, ctime and
 // size; notes and protection round trip through a new listing of a new
-// provider object; retention (ctdump's MarkBackups over list_backups,
-// carried out with delete_backup) never removes a protected backup;
+// provider object; retention (keep-last chosen from list_backups'
+// ctimes and flags, carried out with delete_backup) never removes a protected backup;
 // delete_backup removes exactly the backup it names; the restore
 // (restore_get_mechanism, restore_container_init or the stream,
-// restore_container_cleanup) gives back the same tree through the same
-// extraction `ctdump restore` uses. And the failure paths: a failed
+// restore_container_cleanup) gives back the same tree (compared entry by
+// entry with what the tar file, directory or stream holds); an unprivileged
+// container's backup (worker in a user namespace) holds the container's
+// owners; info.bandwidth-limit is honoured. And the failure paths: a failed
 // backup_container then backup_cleanup(success=false) leaves nothing listed
 // and the name free; backup_init of an existing name or of a vmid that is
-// not one is refused and harms nothing; cleanup of a guest that never
-// started; unknown and missing volume names fail with a message naming them.
+// not one is refused and harms nothing; a backup interrupted by a signal and
+// never cleaned up (ctdump killed) is not listed by the next job; cleanup of
+// a guest that never started; unknown and missing volume names fail with a
+// message naming them.
 //
 // Optional methods are used only if the provider claims them
 // (Provider::HasFeature); a case that needs an unclaimed feature is skipped
 // with a GTEST_SKIP message naming the feature, never passed silently.
 //
 // Cases whose names contain "Root" need root (the worker's mount namespace,
-// chown, the extraction's chroot); as another user they are skipped. Register
+// chown); as another user they are skipped. Register
 // the binary with ctdump_test(... ROOT_BY_NAME).
 //
 // Uses GoogleTest assertions: link it into test binaries only. Failures are
