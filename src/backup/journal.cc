@@ -1,6 +1,5 @@
 #include "backup/journal.h"
 
-#include <btrfsutil.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -9,6 +8,7 @@
 #include <string_view>
 
 #include "container/container.h"
+#include "modes/volume_snapshot.h"
 #include "sys/file.h"
 #include "sys/journal.h"
 #include "sys/subprocess.h"
@@ -73,10 +73,7 @@ Status Repair(const JournalState& s, Observer* log) {
   for (const auto& snap : s.snapshots) {
     if (!sys::PathExists(snap)) continue;
     log->Log(LogLevel::kInfo, fmt::format("removing snapshot '{}' of interrupted backup", snap));
-    btrfs_util_error e = btrfs_util_delete_subvolume(snap.c_str(), 0);
-    if (e != BTRFS_UTIL_OK)
-      note(
-          IOError(fmt::format("unable to delete snapshot '{}': {}", snap, btrfs_util_strerror(e))));
+    note(modes::DeleteBtrfsSnapshot(snap));
   }
   for (const auto& dir : s.copies) {
     if (!sys::PathExists(dir)) continue;
