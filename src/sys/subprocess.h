@@ -2,11 +2,14 @@
 //
 // A Subprocess that is destroyed while its child still runs kills the child
 // with SIGKILL and reaps it, so no code path leaks a process. Process control
-// (fork, wait, signals, namespaces) happens on ctdump's main thread only; a
-// forked child is single-threaded whatever its parent runs (the datastore's
-// chunk and prefetch pools, a feeder thread, libzstd's workers), so it may
-// call unshare(CLONE_NEWUSER), and it only makes system calls until exec.
-// All I/O with children is poll()-based.
+// (fork, wait, signals, namespaces) happens on ctdump's main thread only. A
+// forked child is single-threaded whatever its parent runs, so it may call
+// unshare(CLONE_NEWUSER); but children that run ctdump's code without exec
+// (the providers' workers, the extraction child) must be forked while no
+// other thread runs, or a lock another thread held (the allocator's) stays
+// held in the child: thread pools start their threads with their first task
+// (sys/thread_pool.h), the datastore's feeder thread and libzstd's workers
+// start after the fork. All I/O with children is poll()-based.
 #ifndef CTDUMP_SYS_SUBPROCESS_H_
 #define CTDUMP_SYS_SUBPROCESS_H_
 

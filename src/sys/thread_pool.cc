@@ -10,10 +10,12 @@ int ThreadPool::ResolveThreads(int threads) {
                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-ThreadPool::ThreadPool(int threads, size_t max_queued) : max_queued_(max_queued) {
-  const int n = ResolveThreads(threads);
-  threads_.reserve(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
+ThreadPool::ThreadPool(int threads, size_t max_queued)
+    : max_queued_(max_queued), threads_wanted_(ResolveThreads(threads)) {}
+
+int ThreadPool::started_threads() {
+  std::lock_guard<std::mutex> l(mu_);
+  return static_cast<int>(threads_.size());
 }
 
 ThreadPool::~ThreadPool() {
@@ -29,6 +31,11 @@ bool ThreadPool::Submit(std::function<void()> task) {
   std::unique_lock<std::mutex> l(mu_);
   space_.wait(l, [this] { return max_queued_ == 0 || queue_.size() < max_queued_ || refused_; });
   if (refused_) return false;
+  if (threads_.empty()) {
+    // They wait for mu_ before they look at queue_.
+    threads_.reserve(static_cast<size_t>(threads_wanted_));
+    for (int i = 0; i < threads_wanted_; ++i) threads_.emplace_back([this] { Run(); });
+  }
   queue_.push_back(std::move(task));
   l.unlock();
   work_.notify_one();

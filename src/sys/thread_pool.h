@@ -8,6 +8,13 @@
 // wait to start, so a producer faster than the pool holds at most that many
 // tasks (and their data) in memory.
 //
+// Threads start with the first task, not before: an object that owns an
+// idle pool (a reader not yet read, a writer not yet fed) leaves the process
+// single-threaded, so the process may still fork a child that runs code
+// without exec (the datastore worker, the extraction child). A fork while
+// pool threads run could leave a lock (the allocator's) held forever in the
+// child, which is what the provider conformance suite once hit under ASan.
+//
 // Thread-safety: every method may be called from any thread, except that
 // Wait() and the destructor must not be called from a task (they wait for
 // it). Tasks must not throw (an exception ends the process).
@@ -29,7 +36,8 @@ class ThreadPool {
   // `threads` as given, or one per CPU (at least 1) if <= 0.
   static int ResolveThreads(int threads);
 
-  // Starts ResolveThreads(threads) threads. `max_queued`: 0 is unbounded.
+  // ResolveThreads(threads) threads, started by the first Submit.
+  // `max_queued`: 0 is unbounded.
   explicit ThreadPool(int threads, size_t max_queued = 0);
   // Lets the threads run every task already queued, then joins them.
   ~ThreadPool();
@@ -49,13 +57,16 @@ class ThreadPool {
   // Blocks until no task is queued or running.
   void Wait();
 
-  int threads() const { return static_cast<int>(threads_.size()); }
+  int threads() const { return threads_wanted_; }
+  // Threads started so far: 0 until the first Submit, then threads().
+  int started_threads();
 
  private:
   void Run();
 
   const size_t max_queued_;
-  // mu_ guards queue_, running_, refused_ and stopping_; the three condition
+  const int threads_wanted_;
+  // mu_ guards queue_, running_, refused_, stopping_ and threads_; the three condition
   // variables are waited on with it. Tasks run without it held, so a task may
   // Submit (a pool with a full queue would then wait for its own threads).
   std::mutex mu_;
@@ -66,8 +77,8 @@ class ThreadPool {
   size_t running_ = 0;  // tasks taken from queue_ and not yet finished
   bool refused_ = false;
   bool stopping_ = false;  // the destructor: threads end once queue_ is empty
-  // Last: the threads start after every member above is constructed. Only
-  // the constructor and the destructor touch the vector itself.
+  // Empty until the first Submit starts them all (under mu_); joined by the
+  // destructor, which no Submit may race.
   std::vector<std::thread> threads_;
 };
 

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "sys/dir_list.h"
+
 namespace ctdump::sys {
 namespace {
 
@@ -41,6 +43,34 @@ TEST(ThreadPoolTest, ResolveThreads) {
   EXPECT_GE(ThreadPool::ResolveThreads(-1), 1);
   ThreadPool pool(0);
   EXPECT_EQ(pool.threads(), ThreadPool::ResolveThreads(0));
+}
+
+// The process's threads, as the kernel counts them.
+size_t TaskCount() {
+  auto tasks = ListDirectory("/proc/self/task");
+  return tasks.ok() ? tasks->size() : 0;
+}
+
+// An idle pool starts no thread, so its owner may still fork children that
+// run without exec (the datastore worker); the first task starts them all.
+TEST(ThreadPoolTest, ThreadsStartWithTheFirstTask) {
+  const size_t before = TaskCount();
+  ASSERT_GE(before, 1u);
+  {
+    ThreadPool idle(4);
+    EXPECT_EQ(idle.started_threads(), 0);
+    EXPECT_EQ(TaskCount(), before);
+  }  // an idle pool's destructor has nothing to join
+  ThreadPool pool(3);
+  EXPECT_EQ(TaskCount(), before);
+  std::atomic<int> done{0};
+  ASSERT_TRUE(pool.Submit([&] { ++done; }));
+  EXPECT_EQ(pool.started_threads(), 3);
+  EXPECT_EQ(TaskCount(), before + 3);
+  ASSERT_TRUE(pool.Submit([&] { ++done; }));
+  pool.Wait();
+  EXPECT_EQ(done.load(), 2);
+  EXPECT_EQ(pool.started_threads(), 3);
 }
 
 TEST(ThreadPoolTest, WaitReturnsWhenEveryTaskRan) {
