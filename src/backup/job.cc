@@ -112,11 +112,7 @@ class Job {
   bool ionice_applied_ = false;
   std::optional<PruneOptions> storage_prune_;  // the storage's prune-backups
   // vzdump's order: the command line's, the storage's, ctdump.conf's, keep-all.
-  PruneOptions Retention() const {
-    if (opts_.prune) return *opts_.prune;
-    if (storage_prune_) return *storage_prune_;
-    return opts_.node_prune.value_or(PruneOptions());
-  }
+  PruneOptions Retention() const { return EffectiveRetention(opts_, storage_prune_); }
   int64_t max_protected_ = -1;  // the storage's max-protected-backups (-1: unlimited, as for root)
 };
 
