@@ -1,4 +1,4 @@
-"""Suspend mode's copy of a running container (backup/tree_copy.h): paths
+"""Suspend mode's copy of a running container (modes/tree_copy.h): paths
 beyond PATH_MAX, a 1 TiB sparse file, written zeros, and files the copier
 cannot read named in the log. Backed up to the built-in `dir` storage (ctdump's
 own tar writer; GNU tar, which the example provider runs, takes minutes over
