@@ -616,7 +616,7 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     if (auto f = ReadXattrs(fd, path, false, &now)) return Fail("listxattr", false, f->err);
     for (const auto& [n, v] : now) {
       bool kept =
-          std::any_of(keep.begin(), keep.end(), [&](const auto& k) { return k.first == n; });
+          std::any_of(keep.begin(), keep.end(), [&n = n](const auto& k) { return k.first == n; });
       if (kept) continue;
       int r = fd >= 0 ? ::fremovexattr(fd, n.c_str()) : ::lremovexattr(path.c_str(), n.c_str());
       if (r != 0 && errno != ENODATA) return Fail("removexattr " + n);
