@@ -17,13 +17,7 @@ namespace {
 // usage error before anything is locked or read; RunRestore checks them too).
 Status CheckRestoreArguments(const restore::RestoreOptions& o) {
   RETURN_IF_ERROR(SplitVolumeId(o.volid).status());
-  if (o.name.empty() || o.name.size() > 64 || o.name[0] == '.' || o.name[0] == '-' ||
-      o.name.find_first_not_of(
-          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
-    return InvalidArgumentError(fmt::format(
-        "invalid container name '{}' (letters, digits, '_', '.', '-'; at most 64)", o.name));
-  if (!o.rootfs_dir.empty() && !o.rootfs_storage.empty())
-    return InvalidArgumentError("give either --rootfs or --rootfs-storage, not both");
+  RETURN_IF_ERROR(restore::CheckRestoreNames(o));
   if (!o.idmap.empty()) {
     auto map = IdMap::Parse(o.idmap, true);
     if (!map.ok()) return map.status().WithContext("--idmap");

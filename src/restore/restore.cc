@@ -239,10 +239,7 @@ Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, cons
 
 }  // namespace
 
-Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
-  ASSIGN_OR_RETURN(provider::VolumeId volid, provider::ParseVolumeId(o.volid));
-  const std::string& storage_id = volid.storage;
-  const std::string& volname = volid.volname;
+Status CheckRestoreNames(const RestoreOptions& o) {
   if (o.name.empty() || o.name.size() > 64 || o.name[0] == '.' || o.name[0] == '-' ||
       o.name.find_first_not_of(
           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
@@ -250,6 +247,14 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
         "invalid container name '{}' (letters, digits, '_', '.', '-'; at most 64)", o.name));
   if (!o.rootfs_dir.empty() && !o.rootfs_storage.empty())
     return InvalidArgumentError("give either --rootfs or --rootfs-storage, not both");
+  return Status::OK();
+}
+
+Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
+  ASSIGN_OR_RETURN(provider::VolumeId volid, provider::ParseVolumeId(o.volid));
+  const std::string& storage_id = volid.storage;
+  const std::string& volname = volid.volname;
+  RETURN_IF_ERROR(CheckRestoreNames(o));
   if (!o.hostname.empty()) RETURN_IF_ERROR(CheckHostname(o.hostname).WithContext("--hostname"));
   std::string ct_dir = fmt::format("{}/{}", paths.lxcpath, o.name);
 

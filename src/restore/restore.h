@@ -50,6 +50,13 @@ struct Paths {
   std::string run_dir;
 };
 
+// The checks of the options that need no storage and no file system, each
+// an InvalidArgument naming the option: the new container's name (letters,
+// digits, '_', '.', '-', at most 64, not starting with '.' or '-') and
+// --rootfs against --rootfs-storage. RunRestore runs them first; the CLI
+// runs them to tell a usage error from a failed restore.
+Status CheckRestoreNames(const RestoreOptions& options);
+
 Status RunRestore(const RestoreOptions& options, const Paths& paths, Observer* observer);
 
 }  // namespace ctdump::restore

@@ -66,7 +66,9 @@ TEST(ThreadPoolTest, ThreadsStartWithTheFirstTask) {
   std::atomic<int> done{0};
   ASSERT_TRUE(pool.Submit([&] { ++done; }));
   EXPECT_EQ(pool.started_threads(), 3);
-  EXPECT_EQ(TaskCount(), before + 3);
+  // At least: ThreadSanitizer starts a thread of its own with the first
+  // pthread_create.
+  EXPECT_GE(TaskCount(), before + 3);
   ASSERT_TRUE(pool.Submit([&] { ++done; }));
   pool.Wait();
   EXPECT_EQ(done.load(), 2);
