@@ -253,17 +253,21 @@ Result<std::string> Datastore::ReadChunk(const Digest& d) {
   return DecodeBlob(*blob, BlobType::kChunk, key(), &d, fmt::format("chunk '{}'", object));
 }
 
-Status Datastore::QuarantineChunk(const Digest& d, const std::string& damaged) {
+Result<bool> Datastore::QuarantineChunk(const Digest& d, const std::string& damaged) {
   const std::string object = ChunkObjectName(d);
   const std::string bad = BadChunkObjectName(d);
   // Put, not PutIfAbsent: an older .bad of the same chunk is replaced by the
   // latest damaged copy.
   RETURN_IF_ERROR(backend_->Put(bad, damaged));
   auto now = Fetch(object);
-  if (!now.ok()) return now.status().code() == Code::kNotFound ? Status::OK() : now.status();
-  if (*now != damaged) return Status::OK();  // stored anew meanwhile
+  if (!now.ok()) {
+    if (now.status().code() == Code::kNotFound) return true;
+    return now.status();
+  }
+  if (*now != damaged) return false;  // stored anew meanwhile, or the first read was damaged
   Status s = backend_->Delete(object);
-  return s.code() == Code::kNotFound ? Status::OK() : s;
+  if (!s.ok() && s.code() != Code::kNotFound) return s;
+  return true;
 }
 
 Result<std::vector<SnapshotInfo>> Datastore::ListSnapshots(const std::optional<std::string>& vmid,

@@ -156,8 +156,9 @@ class Datastore {
   // Moves the damaged chunk `d` aside to BadChunkObjectName(d) so that the
   // next backup with its content stores it again. `damaged` is the blob as
   // read; the chunk is removed only while it still holds exactly these bytes
-  // (a good copy a backup stored meanwhile stays).
-  Status QuarantineChunk(const Digest& d, const std::string& damaged);
+  // (a good copy a backup stored meanwhile, or a read that was damaged only
+  // on its way, stays). True if the chunk is gone now, false if it stayed.
+  Result<bool> QuarantineChunk(const Digest& d, const std::string& damaged);
 
   Result<std::optional<std::string>> ReadNotes(const std::string& volname);
   Status WriteNotes(const std::string& volname, const std::string& notes);

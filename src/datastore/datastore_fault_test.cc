@@ -453,6 +453,9 @@ TEST_F(DamagedReadTest, OneBadReadDoesNotCostTheGoodChunk) {
   VerifyReport report = RunVerify(*s_.ds);
   ASSERT_EQ(report.problems.size(), 1u);
   EXPECT_TRUE(Contains(report.problems[0], chunk_object_)) << report.problems[0];
+  // The message says what happened: not "moved to".
+  EXPECT_TRUE(Contains(report.problems[0], "the stored chunk is intact")) << report.problems[0];
+  EXPECT_FALSE(Contains(report.problems[0], "moved to")) << report.problems[0];
   EXPECT_TRUE(s_.memory->Stat(chunk_object_).ok());
   ExpectTree(tree_, ReadBack(*s_.ds, vol_));
   EXPECT_TRUE(RunVerify(*s_.ds).ok());

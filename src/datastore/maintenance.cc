@@ -227,10 +227,17 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
         why = fmt::format("chunk '{}' is damaged: {}, but '{}' needs it {}", object, why,
                           volnames[u->snapshots.front()],
                           ds.key() ? "encrypted with the configured key" : "not encrypted");
-      Status q = ds.QuarantineChunk(d, *blob);
-      problem = q.ok() ? fmt::format("{}; moved to '{}' so that the next backup stores it again",
-                                     why, BadChunkObjectName(d))
-                       : fmt::format("{}; could not move it aside: {}", why, q.message());
+      Result<bool> q = ds.QuarantineChunk(d, *blob);
+      if (!q.ok())
+        problem = fmt::format("{}; could not move it aside: {}", why, q.status().message());
+      else if (*q)
+        problem = fmt::format("{}; moved to '{}' so that the next backup stores it again", why,
+                              BadChunkObjectName(d));
+      else
+        problem = fmt::format(
+            "{}; read again, the stored chunk is intact (a read error of the storage, or a "
+            "backup stored it anew meanwhile), so it stays; the bytes read are in '{}'",
+            why, BadChunkObjectName(d));
     } else if (u && plain->size() != u->size) {
       // The chunk is right (it matches its id): the index is wrong.
       problem = fmt::format("index '{}' says chunk '{}' has {} bytes; it has {}",

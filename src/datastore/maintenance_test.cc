@@ -245,7 +245,9 @@ TEST_F(HealTest, QuarantineKeepsAGoodCopyStoredMeanwhile) {
   // has stored the chunk anew: the good copy stays.
   auto good = sys::ReadFile(PathOf(chunk_object_));
   ASSERT_TRUE(good.ok());
-  ASSERT_TRUE(ds_->QuarantineChunk(chunk_, "damaged bytes").ok());
+  auto moved = ds_->QuarantineChunk(chunk_, "damaged bytes");
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  EXPECT_FALSE(*moved);
   EXPECT_TRUE(Exists(chunk_object_));
   EXPECT_EQ(*sys::ReadFile(PathOf(chunk_object_)), *good);
   EXPECT_TRUE(ReadWholeFile(*ds_, vol_, "bin/big").ok());
