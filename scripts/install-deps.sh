@@ -28,9 +28,11 @@ PACKAGES=(
     g++ cmake ninja-build ccache pkg-config
     # libraries
     lxc-dev libbtrfsutil-dev libarchive-dev libzstd-dev zlib1g-dev libssl-dev libfuse3-dev
-    nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libacl1-dev
+    nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libacl1-dev libcurl4-openssl-dev
     # tests
     libgtest-dev libgmock-dev googletest python3
+    # notification tests: a real SMTP server, a real sendmail (msmtp) relaying to it
+    python3-aiosmtpd msmtp
     # CI: sanitizer builds and fuzz targets (clang, its ASan/UBSan/TSan and
     # libFuzzer runtimes), the format check
     clang-14 libclang-rt-14-dev clang-format-14

@@ -31,6 +31,9 @@ struct Paths {
   std::string config_dir = "/etc/ctdump";   // --config-dir
   std::string log_dir = "/var/log/ctdump";  // env CTDUMP_LOG_DIR
   std::string run_dir = "/run/ctdump";      // env CTDUMP_RUN_DIR: locks, job mounts
+  // env CTDUMP_STATE_DIR: what outlives a run: the scheduler's job states
+  // (jobs/), each container's last backup result (guests/)
+  std::string state_dir = "/var/lib/ctdump";
 };
 
 struct JobOptions {

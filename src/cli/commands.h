@@ -21,6 +21,11 @@ void RegisterGc(CLI::App& app, Context& ctx);           // cmd_gc.cc
 void RegisterCatalog(CLI::App& app, Context& ctx);      // cmd_catalog.cc
 void RegisterRestoreFile(CLI::App& app, Context& ctx);  // cmd_restore_file.cc
 void RegisterMount(CLI::App& app, Context& ctx);        // cmd_mount.cc
+void RegisterRestoreTest(CLI::App& app, Context& ctx);  // cmd_restore_test.cc: restore-test
+void RegisterJob(CLI::App& app, Context& ctx);          // cmd_job.cc: job list|show|run
+void RegisterScheduler(CLI::App& app, Context& ctx);    // cmd_scheduler.cc: scheduler
+void RegisterNotify(CLI::App& app, Context& ctx);       // cmd_notify.cc: notify test
+void RegisterStatus(CLI::App& app, Context& ctx);       // cmd_status.cc: status
 
 // Every subcommand above, in this order.
 void RegisterAll(CLI::App& app, Context& ctx);

@@ -46,6 +46,7 @@ int Main(int argc, char** argv) {
   ctx.paths.lxcpath = DefaultLxcPath();
   if (const char* v = std::getenv("CTDUMP_LOG_DIR")) ctx.paths.log_dir = v;
   if (const char* v = std::getenv("CTDUMP_RUN_DIR")) ctx.paths.run_dir = v;
+  if (const char* v = std::getenv("CTDUMP_STATE_DIR")) ctx.paths.state_dir = v;
   ctx.command_line = CommandLine(argc, argv);
   app.add_option("--lxcpath", ctx.paths.lxcpath,
                  "LXC container path (default: lxc.lxcpath of LXC's lxc.conf)")

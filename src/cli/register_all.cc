@@ -16,6 +16,11 @@ void RegisterAll(CLI::App& app, Context& ctx) {
   RegisterCatalog(app, ctx);
   RegisterRestoreFile(app, ctx);
   RegisterMount(app, ctx);
+  RegisterRestoreTest(app, ctx);
+  RegisterJob(app, ctx);
+  RegisterScheduler(app, ctx);
+  RegisterNotify(app, ctx);
+  RegisterStatus(app, ctx);
 }
 
 }  // namespace ctdump::cli
