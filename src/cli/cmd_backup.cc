@@ -8,12 +8,15 @@
 #include "backup/job.h"
 #include "backup/job_options.h"
 #include "cli/commands.h"
+#include "cli/job_runners.h"
 
 namespace ctdump::cli {
-namespace {
 
-int RunBackup(const Context& ctx, backup::JobOptions job) {
-  auto renderer = MakeRenderer(ctx);
+int RunBackupCommand(const Context& ctx, Renderer& out, backup::JobOptions job,
+                     const BackupNotifyOptions& notify, const std::string& job_id) {
+  (void)notify;
+  (void)job_id;
+  Renderer* renderer = &out;
   if (::geteuid() != 0) {
     renderer->Log(LogLevel::kErr, "ctdump backup must run as root");
     return kExitFailed;
@@ -45,12 +48,10 @@ int RunBackup(const Context& ctx, backup::JobOptions job) {
       return kExitOk;
     }
   }
-  backup::JobResult result = backup::RunBackupJob(*opts, paths, renderer.get());
+  backup::JobResult result = backup::RunBackupJob(*opts, paths, renderer);
   renderer->JobEnd(result);
   return result.ok() ? kExitOk : kExitFailed;
 }
-
-}  // namespace
 
 void RegisterBackup(CLI::App& app, Context& ctx) {
   auto job = std::make_shared<backup::JobOptions>();
@@ -103,7 +104,8 @@ void RegisterBackup(CLI::App& app, Context& ctx) {
   ctx.AddRunner(b, [&ctx, job] {
     backup::JobOptions j = *job;
     j.command_line = ctx.command_line;
-    return RunBackup(ctx, std::move(j));
+    auto renderer = MakeRenderer(ctx);
+    return RunBackupCommand(ctx, *renderer, std::move(j), BackupNotifyOptions{}, "");
   });
 }
 
