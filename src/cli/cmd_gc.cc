@@ -6,12 +6,12 @@
 
 #include "cli/commands.h"
 #include "cli/datastore_storage.h"
+#include "cli/job_runners.h"
 #include "datastore/maintenance.h"
 
 namespace ctdump::cli {
-namespace {
 
-int RunGc(const Context& ctx, Renderer& out, const std::string& storage, bool dry_run) {
+int RunGcCommand(const Context& ctx, Renderer& out, const std::string& storage, bool dry_run) {
   auto ds = OpenDatastoreStorage(ctx, storage);
   if (!ds.ok()) return Fail(out, ds.status());
   out.Log(LogLevel::kInfo, fmt::format("garbage collection on storage '{}'{}", storage,
@@ -33,6 +33,8 @@ int RunGc(const Context& ctx, Renderer& out, const std::string& storage, bool dr
   return kExitOk;
 }
 
+namespace {
+
 struct GcArgs {
   std::string storage;
   bool dry_run = false;
@@ -47,7 +49,7 @@ void RegisterGc(CLI::App& app, Context& ctx) {
   gcc->add_flag("--dry-run", a->dry_run, "only count what would be removed");
   ctx.AddRunner(gcc, [&ctx, a] {
     auto renderer = MakeRenderer(ctx);
-    return RunGc(ctx, *renderer, a->storage, a->dry_run);
+    return RunGcCommand(ctx, *renderer, a->storage, a->dry_run);
   });
 }
 

@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/datastore_storage.h"
+#include "cli/job_runners.h"
 #include "ctdump/section_config.h"
 #include "ctdump/units.h"
 #include "datastore/maintenance.h"
@@ -127,6 +128,10 @@ struct VerifyArgs {
 };
 
 }  // namespace
+
+int RunVerifyCommand(const Context& ctx, Renderer& out, const VerifyRun& run) {
+  return RunVerifyStorage(ctx, out, run.storage, std::nullopt);
+}
 
 void RegisterVerify(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<VerifyArgs>();
