@@ -514,6 +514,65 @@ PruneOptions EffectiveRetention(const ResolvedJobOptions& r,
   return r.node_prune.value_or(PruneOptions());
 }
 
+Status SetJobOptionText(JobOptions* job, std::string_view name, const std::string& value) {
+  const JobOptionSpec* spec = nullptr;
+  for (const JobOptionSpec& s : JobOptionTable())
+    if (s.name == name) spec = &s;
+  if (!spec) return NotFoundError(fmt::format("unknown option '{}'", name));
+  std::string what(name);
+  auto absolute = [&]() -> Status {
+    if (value.empty() || value[0] != '/')
+      return InvalidArgumentError(fmt::format("{}: '{}' must be an absolute path", what, value));
+    return Status::OK();
+  };
+  switch (spec->type) {
+    case OptionType::kFlag:
+    case OptionType::kBool: {
+      ASSIGN_OR_RETURN(bool b, ParseBool(value, what));
+      return spec->set_cli(job, b ? "1" : "0");
+    }
+    case OptionType::kUint: {
+      ASSIGN_OR_RETURN(uint64_t n, ParseUint(value, what, spec->max));
+      return spec->set_cli(job, fmt::format("{}", n));
+    }
+    case OptionType::kList: {
+      if (name == "exclude-path") {
+        auto words = SplitShellWords(value);
+        if (!words.ok()) return words.status().WithContext(what);
+        for (const std::string& w : *words) {
+          if (w.empty()) return InvalidArgumentError(what + ": empty path");
+          auto matcher = ExcludeMatcher::Create({w});
+          if (!matcher.ok()) return matcher.status().WithContext(what);
+          RETURN_IF_ERROR(spec->set_cli(job, w));
+        }
+        return Status::OK();
+      }
+      if (name == "include-mount") RETURN_IF_ERROR(absolute());
+      if (SplitGuestList({value}).empty())
+        return InvalidArgumentError(fmt::format("{}: '{}' names nothing", what, value));
+      return spec->set_cli(job, value);
+    }
+    case OptionType::kString:
+      break;
+  }
+  Status check;
+  if (name == "mode") {
+    check = CheckMode(value).status();
+  } else if (name == "compress") {
+    check = NormalizeCompress(value).status();
+  } else if (name == "prune-backups") {
+    check = ParsePruneOptions(value).status();
+  } else if (name == "notes-template") {
+    check = ValidateNotesTemplate(value);
+  } else if (name == "tmpdir" || name == "dumpdir") {
+    RETURN_IF_ERROR(absolute());
+  } else if (value.empty()) {
+    check = InvalidArgumentError("empty value");
+  }
+  if (!check.ok()) return check.WithContext(what);
+  return spec->set_cli(job, value);
+}
+
 const std::vector<JobOptionSpec>& JobOptionTable() {
   static const std::vector<JobOptionSpec> table = MakeTable();
   return table;

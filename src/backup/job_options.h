@@ -197,6 +197,15 @@ struct JobOptionSpec {
 // them (that order decides which error is reported when several are wrong).
 const std::vector<JobOptionSpec>& JobOptionTable();
 
+// jobs.cfg: sets the option `name` (a JobOptionTable row's vzdump name) of
+// `job` from its text, checking the value as far as that needs no other
+// option, ctdump.conf or the host: booleans (0|1), numbers and their limits,
+// mode, compress, prune-backups, notes-template, exclude-path (shell words as
+// in ctdump.conf, each a valid pattern), absolute tmpdir / dumpdir /
+// include-mount. NotFound for a name that is no row; InvalidArgument
+// "<name>: <why>" for a bad value.
+Status SetJobOptionText(JobOptions* job, std::string_view name, const std::string& value);
+
 // Names of the containers defined under `lxcpath` (directories with a
 // `config` file), sorted.
 Result<std::vector<std::string>> ListContainers(const std::string& lxcpath);

@@ -1,0 +1,154 @@
+#include "jobs/job_notification.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace ctdump::jobs {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+NotifySettings Settings(std::vector<std::string> mailto,
+                        std::optional<std::string> mailnotification,
+                        std::optional<std::string> mode) {
+  NotifySettings s;
+  s.mailto = std::move(mailto);
+  s.mailnotification = std::move(mailnotification);
+  s.notification_mode = std::move(mode);
+  return s;
+}
+
+TEST(JobNotificationTest, RouteAsVzdump) {
+  struct {
+    const char* name;
+    NotifySettings s;
+    bool failed;
+    NotifyRoute route;
+  } cases[] = {
+      {"AutoWithoutMailto", Settings({}, std::nullopt, std::nullopt), false,
+       NotifyRoute::kNotificationSystem},
+      {"AutoWithMailto", Settings({"a@b"}, std::nullopt, std::nullopt), false,
+       NotifyRoute::kSendmail},
+      {"AutoMailOnFailureOnlySuccess", Settings({"a@b"}, "failure", "auto"), false,
+       NotifyRoute::kNone},
+      {"AutoMailOnFailureOnlyFailed", Settings({"a@b"}, "failure", "auto"), true,
+       NotifyRoute::kSendmail},
+      {"LegacyWithoutMailto", Settings({}, "always", "legacy-sendmail"), true, NotifyRoute::kNone},
+      {"SystemIgnoresMailnotification", Settings({"a@b"}, "failure", "notification-system"), false,
+       NotifyRoute::kNotificationSystem},
+  };
+  for (const auto& c : cases) EXPECT_EQ(ChooseRoute(c.s, c.failed), c.route) << c.name;
+}
+
+TEST(JobNotificationTest, MergeTakesCtdumpConfForWhatIsNotGiven) {
+  auto node = ParseVzdumpConf(
+      "mailto: root, admin@example.com\nmailnotification: failure\nnotification-mode: auto\n",
+      "/etc/ctdump/ctdump.conf");
+  ASSERT_TRUE(node.ok()) << node.status().message();
+  auto m = MergeNotifySettings(NotifySettings(), *node);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(m->mailto, std::vector<std::string>({"root", "admin@example.com"}));
+  EXPECT_EQ(m->mailnotification, "failure");
+  EXPECT_EQ(m->notification_mode, "auto");
+  auto given = MergeNotifySettings(Settings({"x@y"}, "always", "notification-system"), *node);
+  ASSERT_TRUE(given.ok());
+  EXPECT_EQ(given->mailto, std::vector<std::string>({"x@y"}));
+  EXPECT_EQ(given->mailnotification, "always");
+  EXPECT_EQ(given->notification_mode, "notification-system");
+
+  auto bad = ParseVzdumpConf("mode: stop\nmailnotification: sometimes\n", "/c/ctdump.conf");
+  ASSERT_TRUE(bad.ok());
+  auto e = MergeNotifySettings(NotifySettings(), *bad);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().message(),
+            "/c/ctdump.conf:2: mailnotification: 'sometimes' is not one of always, failure");
+}
+
+backup::JobResult Result2() {
+  backup::JobResult r;
+  backup::GuestResult a;
+  a.vmid = "web";
+  a.archive = "ct/web/2026-12-04T02:00:00Z";
+  a.size = 3 * 1024 * 1024;
+  a.seconds = 65;
+  backup::GuestResult b;
+  b.vmid = "db";
+  b.status = FailedPreconditionError("container 'db' does not exist");
+  r.guests = {a, b};
+  return r;
+}
+
+TEST(JobNotificationTest, BackupFailed) {
+  backup::JobResult r = Result2();
+  notify::Notification n = BackupNotification(
+      r, 70, {"INFO: starting new backup job", "ERROR: db failed"}, "pve1", "daily", 1796342400);
+  EXPECT_EQ(n.severity, notify::Severity::kError);
+  EXPECT_EQ(n.title, "vzdump backup status (pve1): backup failed");
+  EXPECT_EQ(n.timestamp, 1796342400);
+  EXPECT_EQ(n.fields.at("type"), "vzdump");
+  EXPECT_EQ(n.fields.at("hostname"), "pve1");
+  EXPECT_EQ(n.fields.at("job-id"), "daily");
+  EXPECT_THAT(n.message, HasSubstr("db: container 'db' does not exist\n"));
+  EXPECT_THAT(n.message, HasSubstr("VMID"));
+  EXPECT_THAT(n.message, HasSubstr("Filename"));
+  EXPECT_THAT(n.message, HasSubstr("ct/web/2026-12-04T02:00:00Z"));
+  EXPECT_THAT(n.message, HasSubstr("1m 5s"));
+  EXPECT_THAT(n.message, HasSubstr("Total running time: 1m 10s\n"));
+  EXPECT_THAT(n.message, HasSubstr("Total size: 3.0 MiB\n"));
+  EXPECT_THAT(n.message, HasSubstr("ERROR: db failed\n"));
+}
+
+TEST(JobNotificationTest, BackupSucceededFromTheCommandLine) {
+  backup::JobResult r = Result2();
+  r.guests.pop_back();
+  notify::Notification n = BackupNotification(r, 65, {}, "pve1", "", 1);
+  EXPECT_EQ(n.severity, notify::Severity::kInfo);
+  EXPECT_EQ(n.title, "vzdump backup status (pve1): backup successful");
+  EXPECT_EQ(n.fields.count("job-id"), 0u);
+  EXPECT_THAT(n.message, Not(HasSubstr("failed")));
+}
+
+TEST(JobNotificationTest, JobFailedBeforeAnyContainer) {
+  backup::JobResult r;
+  r.status = FailedPreconditionError("--all: no containers in lxcpath \"/x\": nothing to back up");
+  EXPECT_FALSE(r.ok());
+  notify::Notification n = BackupNotification(r, 0, {}, "h", "j", 1);
+  EXPECT_EQ(n.severity, notify::Severity::kError);
+  EXPECT_THAT(n.message, HasSubstr("job: --all: no containers in lxcpath \"/x\""));
+}
+
+TEST(JobNotificationTest, SelectionWarningsFail) {
+  backup::JobResult r = Result2();
+  r.guests.pop_back();
+  r.selection_warnings = {"--exclude: no container named 'x'"};
+  EXPECT_EQ(BackupErrors(r), "selection: --exclude: no container named 'x'\n");
+}
+
+TEST(JobNotificationTest, Durations) {
+  EXPECT_EQ(FormatDuration(0), "0s");
+  EXPECT_EQ(FormatDuration(59), "59s");
+  EXPECT_EQ(FormatDuration(60), "1m 0s");
+  EXPECT_EQ(FormatDuration(3725), "1h 2m 5s");
+}
+
+TEST(JobNotificationTest, TaskNotification) {
+  notify::Notification n = TaskNotification("gc", false, "Garbage Collect Datastore 's' failed",
+                                            "store locked", {"INFO: x"}, "h", "g1", 5);
+  EXPECT_EQ(n.severity, notify::Severity::kError);
+  EXPECT_EQ(n.fields.at("type"), "gc");
+  EXPECT_EQ(n.fields.at("job-id"), "g1");
+  EXPECT_EQ(n.message, "store locked\n\nLogs\n====\nINFO: x\n");
+}
+
+TEST(JobNotificationTest, LongLogsKeepTheirEnd) {
+  std::vector<std::string> log;
+  for (int i = 0; i < 1500; ++i) log.push_back("line " + std::to_string(i));
+  notify::Notification n = TaskNotification("verify", true, "t", "", log, "h", "", 5);
+  EXPECT_THAT(n.message, HasSubstr("(500 earlier lines left out)\nline 500\n"));
+  EXPECT_THAT(n.message, HasSubstr("line 1499\n"));
+  EXPECT_THAT(n.message, Not(HasSubstr("line 499\n")));
+}
+
+}  // namespace
+}  // namespace ctdump::jobs

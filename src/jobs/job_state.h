@@ -1,0 +1,49 @@
+// What the scheduler and `ctdump job run` remember of a job between runs:
+// <state_dir>/jobs/<type>-<id>.json, written atomically (sys::WriteFileAtomic).
+//
+//   {"created": 1764900000, "last-start": 1764907200, "last-end": 1764907260,
+//    "result": "ok", "message": "", "pid": 4242, "last-skip": 1764903600}
+//
+// `created`: when the scheduler first saw the job (the base of its first
+// run); `pid`: set while `job run` runs it (a pid that is gone means the run
+// died without recording its end); `last-skip`: a due run the scheduler left
+// out on purpose (disabled job, or missed during downtime with repeat-missed 0).
+// Every field is optional.
+#ifndef CTDUMP_JOBS_JOB_STATE_H_
+#define CTDUMP_JOBS_JOB_STATE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "ctdump/status.h"
+
+namespace ctdump::jobs {
+
+struct JobState {
+  std::optional<int64_t> created;
+  std::optional<int64_t> last_start;
+  std::optional<int64_t> last_end;
+  std::optional<int64_t> last_skip;
+  std::string result;   // "" (never ended), "ok" or "error"
+  std::string message;  // the error of the last run
+  std::optional<int64_t> pid;
+
+  bool operator==(const JobState&) const = default;
+};
+
+// "<state_dir>/jobs/<key>.json", key = JobConfig::StateKey().
+std::string JobStatePath(const std::string& state_dir, const std::string& key);
+
+std::string EncodeJobState(const JobState& state);
+// InvalidArgument naming `what` for text that is no state.
+Result<JobState> DecodeJobState(const std::string& text, const std::string& what);
+
+// A missing file is an empty state.
+Result<JobState> LoadJobState(const std::string& path);
+// Creates the directory; atomic replace.
+Status SaveJobState(const std::string& path, const JobState& state);
+
+}  // namespace ctdump::jobs
+
+#endif  // CTDUMP_JOBS_JOB_STATE_H_

@@ -1,0 +1,43 @@
+#include "jobs/schedule.h"
+
+#include <algorithm>
+
+namespace ctdump::jobs {
+namespace {
+
+int64_t Base(const JobState& s, int64_t now) {
+  std::optional<int64_t> base;
+  for (const auto& t : {s.created, s.last_start, s.last_skip})
+    if (t) base = base ? std::max(*base, *t) : *t;
+  return base.value_or(now);
+}
+
+}  // namespace
+
+Due ComputeDue(const JobConfig& job, const JobState& state, int64_t now, bool startup) {
+  Due due;
+  if (!job.schedule) return due;
+  std::optional<int64_t> next = job.schedule->NextAfter(Base(state, now));
+  if (!next) return due;
+  if (*next > now) {
+    due.next_run = job.enabled ? next : std::nullopt;
+    return due;
+  }
+  due.missed = startup && now - *next >= kMissedAfterSeconds;
+  if (!job.enabled || (due.missed && !job.repeat_missed)) {
+    due.action = DueAction::kSkip;
+    due.next_run = job.enabled ? job.schedule->NextAfter(now) : std::nullopt;
+    return due;
+  }
+  due.action = DueAction::kRun;
+  due.next_run = next;
+  return due;
+}
+
+std::optional<int64_t> NextRun(const JobConfig& job, const JobState& state, int64_t now) {
+  if (!job.enabled || !job.schedule) return std::nullopt;
+  // In the past when overdue (no scheduler running, or it is busy).
+  return job.schedule->NextAfter(Base(state, now));
+}
+
+}  // namespace ctdump::jobs
