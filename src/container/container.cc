@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 #include <linux/close_range.h>
 #include <lxc/lxccontainer.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -295,6 +296,185 @@ Status Container::Freeze(int* attempts) {
 Status Container::Thaw() {
   ASSIGN_OR_RETURN(std::string path, FreezerStatePath());
   return WriteSmall(path, path.ends_with("cgroup.freeze") ? "0" : "THAWED");
+}
+
+}  // namespace ctdump::container
+
+namespace ctdump::container {
+
+Status Container::Stop(std::chrono::seconds timeout) {
+  if (!IsRunning()) return Status::OK();
+  if (GetState() == State::kFrozen) Thaw().IgnoreError();  // a frozen init cannot be killed
+  if (!c_->stop(c_) && IsRunning())
+    return IOError(fmt::format("failed to stop container '{}'", name_));
+  if (!c_->wait(c_, "STOPPED", static_cast<int>(timeout.count())) && IsRunning())
+    return DeadlineExceededError(
+        fmt::format("container '{}' did not stop within {} s", name_, timeout.count()));
+  return Status::OK();
+}
+
+Result<CommandResult> Container::RunCommand(const std::vector<std::string>& argv,
+                                            std::chrono::seconds timeout, size_t max_output) {
+  if (argv.empty()) return InvalidArgumentError("no command to run");
+  if (!IsRunning())
+    return FailedPreconditionError(fmt::format("container '{}' is not running", name_));
+  int out[2], status[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return ErrnoError(errno, "pipe");
+  sys::UniqueFd out_r(out[0]), out_w(out[1]);
+  if (::pipe2(status, O_CLOEXEC) != 0) return ErrnoError(errno, "pipe");
+  sys::UniqueFd status_r(status[0]), status_w(status[1]);
+  sigset_t all, saved;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, &saved);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (g_host_mnt_ns >= 0 && ::setns(g_host_mnt_ns, CLONE_NEWNS) != 0) ::_exit(2);
+    // The output pipe as 3, the status pipe as 4, nothing else of ctdump's.
+    int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0 || ::dup2(out_w.get(), 100) < 0 || ::dup2(status_w.get(), 101) < 0 ||
+        ::dup2(100, 3) < 0 || ::dup2(101, 4) < 0 || ::dup2(null, 0) < 0)
+      ::_exit(3);
+    ::close_range(5, ~0U, 0);
+    lxc_container* c = lxc_container_new(name_.c_str(), lxcpath_.c_str());
+    if (!c) ::_exit(3);
+    lxc_attach_options_t o = LXC_ATTACH_OPTIONS_DEFAULT;
+    o.env_policy = LXC_ATTACH_CLEAR_ENV;
+    char path_env[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    char home_env[] = "HOME=/root";
+    char* env[] = {path_env, home_env, nullptr};
+    o.extra_env_vars = env;
+    o.stdin_fd = 0;
+    o.stdout_fd = 3;
+    o.stderr_fd = 3;
+    o.initial_cwd = const_cast<char*>("/");
+    std::vector<const char*> args;
+    for (const auto& a : argv) args.push_back(a.c_str());
+    args.push_back(nullptr);
+    int st = c->attach_run_wait(c, &o, args[0], args.data());
+    ssize_t w = ::write(4, &st, sizeof(st));
+    ::_exit(w == sizeof(st) ? 0 : 4);
+  }
+  int fork_errno = errno;
+  ::sigprocmask(SIG_SETMASK, &saved, nullptr);
+  if (pid < 0) return ErrnoError(fork_errno, "fork");
+  out_w.Reset();
+  status_w.Reset();
+  ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);
+  auto reap = [pid](bool kill) {
+    if (kill) ::kill(pid, SIGKILL);
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return st;
+  };
+  CommandResult r;
+  auto drain = [&] {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::read(out_r.get(), buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return n == 0;  // EOF
+      size_t room = max_output > r.output.size() ? max_output - r.output.size() : 0;
+      if (static_cast<size_t>(n) > room) r.output_truncated = true;
+      r.output.append(buf, std::min(room, static_cast<size_t>(n)));
+    }
+  };
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const int signals_before = sys::InterruptCount();
+  int raw = 0;
+  bool have_status = false, out_open = true;
+  while (!have_status) {
+    if (sys::InterruptCount() != signals_before) {
+      reap(true);
+      return CancelledError("interrupted by signal");
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      reap(true);
+      drain();
+      return DeadlineExceededError(fmt::format("'{}' in container '{}' did not finish within {} s",
+                                               fmt::join(argv, " "), name_, timeout.count()));
+    }
+    pollfd fds[3] = {{status_r.get(), POLLIN, 0},
+                     {out_open ? out_r.get() : -1, POLLIN, 0},
+                     {sys::InterruptFd(), POLLIN, 0}};
+    int n = ::poll(fds, 3, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    if (n < 0 && errno != EINTR) {
+      int e = errno;
+      reap(true);
+      return ErrnoError(e, "poll");
+    }
+    if (out_open && fds[1].revents) out_open = !drain();
+    if (fds[0].revents) {
+      ssize_t got = ::read(status_r.get(), &raw, sizeof(raw));
+      if (got < 0 && errno == EINTR) continue;
+      if (got != sizeof(raw)) {
+        int st = reap(false);
+        return IOError(fmt::format("failed to attach to container '{}' (helper {})", name_,
+                                   WIFEXITED(st) && WEXITSTATUS(st) == 2
+                                       ? "could not enter the host mount namespace"
+                                       : "ended early"));
+      }
+      have_status = true;
+    }
+  }
+  reap(false);
+  // What the command wrote before it ended; a daemon it left behind may
+  // keep the pipe open, so only what is there now.
+  drain();
+  if (raw < 0) return IOError(fmt::format("failed to attach to container '{}'", name_));
+  if (WIFEXITED(raw)) {
+    r.exit_code = WEXITSTATUS(raw);
+  } else if (WIFSIGNALED(raw)) {
+    r.exit_code = 128 + WTERMSIG(raw);
+  }
+  return r;
+}
+
+Status Container::WaitForInit(std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const int signals_before = sys::InterruptCount();
+  Status last = FailedPreconditionError(fmt::format("container '{}' is not running", name_));
+  for (;;) {
+    if (sys::InterruptCount() != signals_before) return CancelledError("interrupted by signal");
+    auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline -
+                                                                 std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    if (GetState() == State::kRunning) {
+      pid_t pid = InitPid();
+      if (pid > 0 && ::kill(pid, 0) == 0) {
+        auto r = RunCommand({"/bin/sh", "-c", "true"}, std::min(left, std::chrono::seconds(30)));
+        if (r.ok() && r->exit_code == 0) return Status::OK();
+        last =
+            r.ok()
+                ? IOError(fmt::format("'/bin/sh -c true' in container '{}' exited with {}{}", name_,
+                                      r->exit_code, r->output.empty() ? "" : ": " + r->output))
+                : r.status();
+        if (r.status().code() == Code::kCancelled) return r.status();
+      } else {
+        last = FailedPreconditionError(fmt::format("container '{}' has no init process", name_));
+      }
+    } else {
+      last = FailedPreconditionError(fmt::format("container '{}' is not running", name_));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return DeadlineExceededError(fmt::format("container '{}' was not ready within {} s: {}", name_,
+                                           timeout.count(), last.message()));
+}
+
+Status Container::Destroy() {
+  if (IsRunning())
+    return FailedPreconditionError(fmt::format("container '{}' is still running", name_));
+  if (!c_->destroy(c_))
+    return IOError(fmt::format("liblxc failed to destroy container '{}'", name_));
+  return Status::OK();
 }
 
 }  // namespace ctdump::container

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "container/control.h"
 #include "ctdump/status.h"
@@ -21,6 +22,13 @@
 struct lxc_container;
 
 namespace ctdump::container {
+
+// What a command run inside a container did.
+struct CommandResult {
+  int exit_code = -1;  // the exit status; 128+N when killed by signal N
+  std::string output;  // stdout and stderr, interleaved, bounded
+  bool output_truncated = false;
+};
 
 class Container : public Control {
  public:
@@ -49,6 +57,26 @@ class Container : public Control {
   // .cc). `attempts`, if given, receives how many freezes it took.
   Status Freeze(int* attempts = nullptr) override;
   Status Thaw() override;
+
+  // Stops the container hard (liblxc's stop: init and every task killed)
+  // and waits until it is STOPPED. OK when it is not running.
+  Status Stop(std::chrono::seconds timeout = std::chrono::seconds(30));
+  // Runs `argv` inside the running container (all its namespaces and its
+  // cgroup, as container root, a clean environment with a standard PATH,
+  // stdin /dev/null) and waits up to `timeout`. stdout and stderr are
+  // captured together, at most `max_output` bytes. Attaching happens in a
+  // child in the host's mount namespace, as Start() does. On timeout
+  // DeadlineExceeded (the command may still run inside: stop the
+  // container); SIGINT/SIGTERM: Cancelled.
+  Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
+                                   std::chrono::seconds timeout, size_t max_output = 65536);
+  // Waits until the container is RUNNING, its init has a pid that exists
+  // and a command (/bin/true, else /bin/sh -c true) runs inside through
+  // attach; retried until `timeout`.
+  Status WaitForInit(std::chrono::seconds timeout);
+  // liblxc's destroy of a stopped container: its root file system (dir
+  // backend) and its directory under the lxcpath.
+  Status Destroy();
 
  private:
   Container(std::string name, std::string lxcpath, lxc_container* c);

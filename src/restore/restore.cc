@@ -62,8 +62,11 @@ class Undo {
     subvolume_ = s;
     return journal_->WillCreateSubvolume(s);
   }
-  void Commit() {
+  // `keep_journal`: a restore test's container stays listed until it is
+  // destroyed.
+  void Commit(bool keep_journal = false) {
     committed_ = true;
+    if (keep_journal) return;
     Status s = journal_->Clear();
     if (!s.ok()) log_->Log(LogLevel::kWarn, s.message());
   }
@@ -297,7 +300,7 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   if (!backed_up.unprivileged && unprivileged)
     log->Log(LogLevel::kInfo, "restoring a privileged container's backup as unprivileged");
 
-  RestoreJournal journal(paths.run_dir, o.name, ct_dir);
+  RestoreJournal journal(paths.run_dir, o.name, ct_dir, o.throwaway);
   Undo undo(log, &journal);
   if (!sys::PathExists(ct_dir)) {
     RETURN_IF_ERROR(undo.WillCreateDir(ct_dir));
@@ -328,7 +331,7 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/config", cfg.lxc_config, 0640));
   Status shutdown = provider->Shutdown();
   if (!shutdown.ok()) log->Log(LogLevel::kWarn, shutdown.message());
-  undo.Commit();
+  undo.Commit(o.throwaway);
   log->Log(LogLevel::kInfo, fmt::format("restored container '{}' (root file system {}, ID map {})",
                                         o.name, rootfs.spec, map.ToString()));
   if (o.start) {

@@ -42,6 +42,10 @@ struct RestoreOptions {
   // lxc.net.N.hwaddr / pct netN hwaddr (as `pct restore --unique`).
   bool unique = false;
   std::string hostname;  // --hostname (default: as backed up)
+  // A restore test's throw-away container (test_restore.h): the restore
+  // journal is kept after the restore, marked so that `ctdump cleanup`
+  // stops and removes the container; the test clears it after destroying it.
+  bool throwaway = false;
 };
 
 struct Paths {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string_view>
 
+#include "container/container.h"
 #include "sys/file.h"
 #include "sys/journal.h"
 #include "sys/lock_file.h"
@@ -33,6 +34,7 @@ Result<RestoreJournalState> FromJson(const std::string& text, const std::string&
     s.ct_dir = j.at("ct_dir").get<std::string>();
     s.dirs = j.at("dirs").get<std::vector<std::string>>();
     s.subvolume = j.at("subvolume").get<std::string>();
+    s.throwaway = j.value("throwaway", false);
   } catch (const std::exception& e) {
     return DataLossError(fmt::format("restore journal \"{}\" is damaged: {}", path, e.what()));
   }
@@ -41,7 +43,18 @@ Result<RestoreJournalState> FromJson(const std::string& text, const std::string&
 
 // Removes what one dead restore created, newest first; every step is tried.
 Status Repair(const RestoreJournalState& s, Observer* log) {
-  if (sys::PathExists(s.ct_dir + "/config")) {
+  if (s.throwaway) {
+    // A restore test's container: stopped (it may still run after the test
+    // was killed), then removed with everything else the journal lists.
+    std::string lxcpath = s.ct_dir.substr(0, s.ct_dir.rfind('/'));
+    auto ct = container::Container::Open(s.name, lxcpath);
+    if (ct.ok() && ct->IsRunning()) {
+      log->Log(LogLevel::kInfo,
+               fmt::format("stopping container '{}' of interrupted restore test", s.name));
+      RETURN_IF_ERROR(ct->Stop().WithContext(
+          fmt::format("unable to stop the restore test's container '{}'", s.name)));
+    }
+  } else if (sys::PathExists(s.ct_dir + "/config")) {
     log->Log(LogLevel::kWarn,
              fmt::format("container '{}' has a config since its restore was interrupted (pid "
                          "{}); leaving it alone",
@@ -111,9 +124,11 @@ std::string RestoreLockPath(const std::string& run_dir, const std::string& name)
   return fmt::format("{}/lock/lxc-{}.lock", run_dir, name);
 }
 
-RestoreJournal::RestoreJournal(const std::string& run_dir, std::string name, std::string ct_dir)
+RestoreJournal::RestoreJournal(const std::string& run_dir, std::string name, std::string ct_dir,
+                               bool throwaway)
     : path_(sys::JournalPath(run_dir, kPrefix, name)) {
   state_.pid = ::getpid();
+  state_.throwaway = throwaway;
   state_.name = std::move(name);
   state_.ct_dir = std::move(ct_dir);
 }
@@ -129,15 +144,17 @@ Status RestoreJournal::WillCreateSubvolume(const std::string& subvolume) {
 }
 
 Status RestoreJournal::Write() {
-  json j = {{"pid", state_.pid},
-            {"name", state_.name},
-            {"ct_dir", state_.ct_dir},
-            {"dirs", state_.dirs},
-            {"subvolume", state_.subvolume}};
+  json j = {
+      {"pid", state_.pid},   {"name", state_.name},           {"ct_dir", state_.ct_dir},
+      {"dirs", state_.dirs}, {"subvolume", state_.subvolume}, {"throwaway", state_.throwaway}};
   return sys::WriteJournal(path_, j.dump() + "\n");
 }
 
 Status RestoreJournal::Clear() { return sys::ClearJournal(path_); }
+
+Status ClearRestoreJournal(const std::string& run_dir, const std::string& name) {
+  return sys::ClearJournal(sys::JournalPath(run_dir, kPrefix, name));
+}
 
 Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log,
                                     const std::string& only_name) {

@@ -28,11 +28,16 @@ struct RestoreJournalState {
   std::string ct_dir;             // <lxcpath>/<name>: its config marks a finished restore
   std::vector<std::string> dirs;  // directories the restore creates, in order
   std::string subvolume;          // a btrfs subvolume it creates
+  // A restore test's throw-away container (test_restore.h): the journal
+  // stays after the restore until the test has destroyed the container, and
+  // a repair stops the container and removes it even though it has a config.
+  bool throwaway = false;
 };
 
 class RestoreJournal {
  public:
-  RestoreJournal(const std::string& run_dir, std::string name, std::string ct_dir);
+  RestoreJournal(const std::string& run_dir, std::string name, std::string ct_dir,
+                 bool throwaway = false);
   RestoreJournal(const RestoreJournal&) = delete;
   RestoreJournal& operator=(const RestoreJournal&) = delete;
   // Leaves the file: only Clear() says there is nothing left to undo.
@@ -50,6 +55,10 @@ class RestoreJournal {
   std::string path_;
   RestoreJournalState state_;
 };
+
+// Removes the journal of container `name` (a restore test, once it has
+// destroyed its throw-away container). A missing journal is OK.
+Status ClearRestoreJournal(const std::string& run_dir, const std::string& name);
 
 // The lock a restore of container `name` holds from start to end.
 std::string RestoreLockPath(const std::string& run_dir, const std::string& name);
