@@ -5,12 +5,12 @@
 // Keys (PVE's vzdump.conf schema, plus `node`) fall in three groups:
 //  - implemented: mode, storage, dumpdir, bwlimit, stdexcludes, exclude-path,
 //    tmpdir, script, lockwait, stopwait, remove, prune-backups, maxfiles,
-//    notes-template, protected, compress, zstd, ionice, quiet, node. Their
-//    values are not validated here; the job options do that (naming the line:
-//    VzdumpConf::Where).
-//  - not yet implemented, accepted with a warning naming file and line:
-//    mailto, mailnotification, notification-mode, notification-target,
-//    notification-policy.
+//    notes-template, protected, compress, zstd, ionice, quiet, node, mailto,
+//    mailnotification, notification-mode. Their values are not validated
+//    here; the job options and the job's notification do that (naming the
+//    line: VzdumpConf::Where).
+//  - deprecated by PVE 8.2, accepted with a warning naming file and line:
+//    notification-target, notification-policy.
 //  - rejected with an error naming file, line, key and why: pigz,
 //    performance, fleecing, pbs-change-detection-mode, pool.
 //

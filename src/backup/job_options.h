@@ -100,6 +100,7 @@ struct ResolvedJobOptions {
   // keys that are ignored, maxfiles' deprecation, ...).
   std::vector<std::string> warnings;
   std::string command_line;
+  std::string job_id;  // jobs.cfg id ("" from the CLI): recorded in each container's guest state
   // Problems with the selection that do not stop the job but fail it (exit
   // non-zero): an --exclude naming no container. The job logs them as warnings.
   std::vector<std::string> selection_warnings;

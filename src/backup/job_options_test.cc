@@ -377,15 +377,39 @@ TEST(JobOptionsTest, DumpdirOrStorageAsVzdump) {
   EXPECT_EQ(r.status().message(), "dumpdir 'relative' must be an absolute path");
 }
 
+TEST(JobOptionsTest, SetJobOptionTextChecksValues) {
+  JobOptions j;
+  EXPECT_TRUE(SetJobOptionText(&j, "mode", "suspend").ok());
+  EXPECT_EQ(j.mode, "suspend");
+  EXPECT_TRUE(SetJobOptionText(&j, "all", "1").ok());
+  EXPECT_TRUE(j.all);
+  EXPECT_TRUE(SetJobOptionText(&j, "vmid", "a,b").ok());
+  EXPECT_EQ(j.vmids, (std::vector<std::string>{"a,b"}));
+  EXPECT_TRUE(SetJobOptionText(&j, "exclude-path", "/a '/b c'").ok());
+  EXPECT_EQ(j.exclude_paths, (std::vector<std::string>{"/a", "/b c"}));
+  EXPECT_TRUE(SetJobOptionText(&j, "ionice", "8").ok());
+  EXPECT_EQ(j.ionice, 8u);
+  EXPECT_EQ(SetJobOptionText(&j, "frob", "1").code(), Code::kNotFound);
+  EXPECT_EQ(SetJobOptionText(&j, "ionice", "9").message(), "ionice: 9 is larger than 8");
+  EXPECT_EQ(SetJobOptionText(&j, "remove", "2").message(), "remove: '2' is not a boolean (0 or 1)");
+  EXPECT_EQ(SetJobOptionText(&j, "mode", "quick").message(), "mode: unknown mode 'quick'");
+  EXPECT_EQ(SetJobOptionText(&j, "dumpdir", "x").message(),
+            "dumpdir: 'x' must be an absolute path");
+  EXPECT_EQ(SetJobOptionText(&j, "storage", "").message(), "storage: empty value");
+  EXPECT_EQ(SetJobOptionText(&j, "exclude", ",").message(), "exclude: ',' names nothing");
+}
+
 TEST(JobOptionsTest, IgnoredConfKeysAreWarnings) {
   JobOptions j;
   j.vmids = {"c1"};
   j.storage = "s";
-  auto r = ResolveJobOptions(j, Conf("mailto: root\n"), "ctdump.conf", "/x");
+  auto r = ResolveJobOptions(j, Conf("notification-policy: always\n"), "ctdump.conf", "/x");
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->warnings, (std::vector<std::string>{
-                             "ctdump.conf:1: 'mailto': ctdump does not send notifications yet; "
-                             "the key is ignored"}));
+  EXPECT_EQ(r->warnings,
+            (std::vector<std::string>{
+                "ctdump.conf:1: 'notification-policy': deprecated since Proxmox VE 8.2 and "
+                "ignored: notifications go by notification-mode and the matchers of "
+                "notifications.cfg"}));
 }
 
 TEST_F(LxcPathTest, ExcludeAloneMeansAll) {

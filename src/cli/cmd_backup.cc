@@ -1,6 +1,7 @@
 // `ctdump backup`: vzdump's options (README's option table); ctdump.conf
 // supplies what the command line leaves out (backup/job_options.h).
 #include <fmt/format.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -9,38 +10,59 @@
 #include "backup/job_options.h"
 #include "cli/commands.h"
 #include "cli/job_runners.h"
+#include "cli/log_capture.h"
+#include "jobs/job_notification.h"
 
 namespace ctdump::cli {
 
+namespace {
+
+// The job's notification (jobs/job_notification.h): sent after the summary,
+// through `out`; never changes the exit code.
+void Notify(const Context& ctx, Renderer& out, const jobs::NotifySettings& settings,
+            const backup::JobResult& result, int64_t start, const std::vector<std::string>& log,
+            const std::string& job_id) {
+  int64_t now = ::time(nullptr);
+  auto n = jobs::BackupNotification(result, now - start, log, jobs::ShortHostname(), job_id, now);
+  jobs::SendNotification(ctx.paths.config_dir, settings, n, &out);
+}
+
+}  // namespace
+
 int RunBackupCommand(const Context& ctx, Renderer& out, backup::JobOptions job,
                      const BackupNotifyOptions& notify, const std::string& job_id) {
-  (void)notify;
-  (void)job_id;
-  Renderer* renderer = &out;
   if (::geteuid() != 0) {
-    renderer->Log(LogLevel::kErr, "ctdump backup must run as root");
+    out.Log(LogLevel::kErr, "ctdump backup must run as root");
     return kExitFailed;
   }
+  const int64_t start = ::time(nullptr);
+  LogCapture capture(out);
+  Renderer* renderer = &capture;
+  jobs::NotifySettings settings{notify.mailto, notify.mailnotification, notify.notification_mode};
+  backup::JobResult result;
+  // A job that fails before any container runs notifies too (the settings
+  // given so far: ctdump.conf's join once it could be read).
+  auto fail_early = [&](const Status& s) {
+    renderer->Log(LogLevel::kErr, s.message());
+    result.status = s;
+    Notify(ctx, out, settings, result, start, capture.lines(), job_id);
+    return ExitCodeOf(s);
+  };
   const backup::Paths& paths = ctx.paths;
   auto node = backup::LoadNodeDefaults(paths.config_dir);
-  if (!node.ok()) {
-    renderer->Log(LogLevel::kErr, node.status().message());
-    return ExitCodeOf(node.status());
-  }
+  if (!node.ok()) return fail_early(node.status());
+  auto merged = jobs::MergeNotifySettings(settings, *node);
+  if (!merged.ok()) return fail_early(merged.status());
+  settings = *merged;
   auto opts =
       backup::ResolveJobOptions(job, *node, paths.config_dir + "/ctdump.conf", paths.lxcpath);
-  if (!opts.ok()) {
-    renderer->Log(LogLevel::kErr, opts.status().message());
-    return ExitCodeOf(opts.status());
-  }
+  if (!opts.ok()) return fail_early(opts.status());
+  opts->job_id = job_id;
   renderer->SetQuiet(opts->quiet);
   if (!opts->node.empty()) {
     // vzdump's node: the job runs only on that node (PVE's nodename: the
     // host name up to the first dot).
-    char host[256] = {};
-    ::gethostname(host, sizeof(host) - 1);
-    std::string nodename = host;
-    nodename = nodename.substr(0, nodename.find('.'));
+    std::string nodename = jobs::ShortHostname();
     if (opts->node != nodename) {
       renderer->Log(LogLevel::kInfo, fmt::format("skipping backup job: it is for node '{}', this "
                                                  "is node '{}'",
@@ -48,8 +70,9 @@ int RunBackupCommand(const Context& ctx, Renderer& out, backup::JobOptions job,
       return kExitOk;
     }
   }
-  backup::JobResult result = backup::RunBackupJob(*opts, paths, renderer);
+  result = backup::RunBackupJob(*opts, paths, renderer);
   renderer->JobEnd(result);
+  Notify(ctx, out, settings, result, start, capture.lines(), job_id);
   return result.ok() ? kExitOk : kExitFailed;
 }
 
@@ -101,11 +124,32 @@ void RegisterBackup(CLI::App& app, Context& ctx) {
   b->add_option("--protected", job->is_protected, "mark the backup protected (0|1)");
   b->add_option("--prune-backups", job->prune_backups,
                 "retention, e.g. keep-last=3,keep-daily=7 (default: the storage's)");
-  ctx.AddRunner(b, [&ctx, job] {
+  auto notify = std::make_shared<BackupNotifyOptions>();
+  auto mailto = std::make_shared<std::vector<std::string>>();
+  b->add_option("--mailto", *mailto,
+                "mail the job's notification to these addresses (a list: a,b; repeatable)")
+      ->allow_extra_args(false);
+  b->add_option("--mailnotification", notify->mailnotification,
+                "with --mailto: always (default) or failure")
+      ->check(CLI::IsMember({"always", "failure"}));
+  b->add_option("--notification-mode", notify->notification_mode,
+                "auto (default: legacy-sendmail with mailto, else notification-system), "
+                "legacy-sendmail or notification-system")
+      ->check(CLI::IsMember({"auto", "legacy-sendmail", "notification-system"}));
+  ctx.AddRunner(b, [&ctx, job, notify, mailto] {
     backup::JobOptions j = *job;
     j.command_line = ctx.command_line;
     auto renderer = MakeRenderer(ctx);
-    return RunBackupCommand(ctx, *renderer, std::move(j), BackupNotifyOptions{}, "");
+    BackupNotifyOptions n = *notify;
+    for (const std::string& m : *mailto) {
+      auto list = jobs::ParseMailto(m);
+      if (!list.ok()) {
+        renderer->Log(LogLevel::kErr, "--" + list.status().message());
+        return kExitUsage;
+      }
+      n.mailto.insert(n.mailto.end(), list->begin(), list->end());
+    }
+    return RunBackupCommand(ctx, *renderer, std::move(j), n, "");
   });
 }
 

@@ -20,18 +20,19 @@ using config::Where;
 // with it. Keep in step with README.md ("ctdump.conf keys").
 enum class KeyKind {
   kImplemented,
-  kNotYet,    // accepted with a warning until the notifications work lands
+  kIgnored,   // accepted with a warning: ctdump does nothing with it
   kRejected,  // an error: ctdump cannot do what the key asks
 };
 
 struct KeyInfo {
   std::string_view name;
   KeyKind kind;
-  std::string_view why;  // kNotYet / kRejected: the reason shown to the admin
+  std::string_view why;  // kIgnored / kRejected: the reason shown to the admin
 };
 
-constexpr std::string_view kNoNotifications =
-    "ctdump does not send notifications yet; the key is ignored";
+constexpr std::string_view kDeprecatedNotify =
+    "deprecated since Proxmox VE 8.2 and ignored: notifications go by notification-mode and the "
+    "matchers of notifications.cfg";
 
 constexpr KeyInfo kKeys[] = {
     {"mode", KeyKind::kImplemented, ""},
@@ -54,11 +55,11 @@ constexpr KeyInfo kKeys[] = {
     {"ionice", KeyKind::kImplemented, ""},
     {"quiet", KeyKind::kImplemented, ""},
     {"node", KeyKind::kImplemented, ""},
-    {"mailto", KeyKind::kNotYet, kNoNotifications},
-    {"mailnotification", KeyKind::kNotYet, kNoNotifications},
-    {"notification-mode", KeyKind::kNotYet, kNoNotifications},
-    {"notification-target", KeyKind::kNotYet, kNoNotifications},
-    {"notification-policy", KeyKind::kNotYet, kNoNotifications},
+    {"mailto", KeyKind::kImplemented, ""},
+    {"mailnotification", KeyKind::kImplemented, ""},
+    {"notification-mode", KeyKind::kImplemented, ""},
+    {"notification-target", KeyKind::kIgnored, kDeprecatedNotify},
+    {"notification-policy", KeyKind::kIgnored, kDeprecatedNotify},
     {"pigz", KeyKind::kRejected,
      "ctdump compresses gzip itself with one thread; use 'compress: zstd' and 'zstd: <threads>'"},
     {"performance", KeyKind::kRejected,
@@ -162,7 +163,7 @@ Result<VzdumpConf> ParseVzdumpConf(std::string_view text, const std::string& fil
       return InvalidArgumentError(fmt::format(
           "{}: '{}' is not supported by ctdump ({}); remove the line", where, key, info->why));
     }
-    if (info->kind == KeyKind::kNotYet)
+    if (info->kind == KeyKind::kIgnored)
       conf.warnings.push_back(fmt::format("{}: '{}': {}", where, key, info->why));
     std::string value(Trim(line.substr(colon + 1)));
     if (key == "exclude-path") {

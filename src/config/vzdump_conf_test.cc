@@ -211,9 +211,9 @@ TEST(VzdumpConfTest, EveryKeyIsImplementedWarnedOrRejected) {
       {"ionice", "ok"},
       {"quiet", "ok"},
       {"node", "ok"},
-      {"mailto", "warn"},
-      {"mailnotification", "warn"},
-      {"notification-mode", "warn"},
+      {"mailto", "ok"},
+      {"mailnotification", "ok"},
+      {"notification-mode", "ok"},
       {"notification-target", "warn"},
       {"notification-policy", "warn"},
       {"pigz", "reject"},
@@ -239,8 +239,9 @@ TEST(VzdumpConfTest, EveryKeyIsImplementedWarnedOrRejected) {
     if (std::string(c.kind) == "warn") {
       ASSERT_EQ(conf->warnings.size(), 1u) << c.key;
       EXPECT_EQ(conf->warnings[0], where + "'" + c.key +
-                                       "': ctdump does not send notifications yet; the key is "
-                                       "ignored");
+                                       "': deprecated since Proxmox VE 8.2 and ignored: "
+                                       "notifications go by notification-mode and the matchers "
+                                       "of notifications.cfg");
     } else {
       EXPECT_TRUE(conf->warnings.empty()) << c.key;
     }

@@ -289,13 +289,14 @@ class VzdumpKeysTest(harness.IntegrationTest):
 
     def test_quiet_shows_only_warnings_and_errors(self):
         ct = self.env["CT_UNPRIV"]
-        self.write_conf("mode: stop\nquiet: 1\nmailto: root@example.org\n")
+        self.write_conf("mode: stop\nquiet: 1\nnotification-policy: always\n")
         r = self.ws.backup(ct)
         self.assertOk(r)
         conf = os.path.join(self.ws.config, "ctdump.conf")
         lines = r.stderr.splitlines()
-        self.assertEqual(lines[0], "WARN: %s:3: 'mailto': ctdump does not send notifications yet; the key "
-                         "is ignored" % conf)
+        self.assertEqual(lines[0], "WARN: %s:3: 'notification-policy': deprecated since Proxmox VE 8.2 and "
+                         "ignored: notifications go by notification-mode and the matchers of notifications.cfg"
+                         % conf)
         self.assertEqual([l for l in lines if not l.startswith("WARN: ")], [])
         # The task log still has everything.
         with open(os.path.join(self.ws.logs, "lxc-%s.log" % ct)) as f:

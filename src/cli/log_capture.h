@@ -1,0 +1,41 @@
+// A Renderer that passes everything on to another one and keeps every log
+// line ("INFO: ...", also those a quiet renderer hides) for the job's
+// notification.
+#ifndef CTDUMP_CLI_LOG_CAPTURE_H_
+#define CTDUMP_CLI_LOG_CAPTURE_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backup/task_log.h"
+#include "cli/renderer.h"
+
+namespace ctdump::cli {
+
+class LogCapture : public Renderer {
+ public:
+  explicit LogCapture(Renderer& inner) : inner_(inner) {}
+
+  void Log(LogLevel level, std::string_view message) noexcept override {
+    try {
+      lines_.push_back(std::string(backup::LevelPrefix(level)) + ": " + std::string(message));
+    } catch (...) {
+      // Out of memory: the line still goes to the task log.
+    }
+    inner_.Log(level, message);
+  }
+  void OnProgress(const Progress& p) noexcept override { inner_.OnProgress(p); }
+  void JobEnd(const backup::JobResult& r) override { inner_.JobEnd(r); }
+  void SetQuiet(bool quiet) override { inner_.SetQuiet(quiet); }
+
+  const std::vector<std::string>& lines() const { return lines_; }
+
+ private:
+  Renderer& inner_;
+  std::vector<std::string> lines_;
+};
+
+}  // namespace ctdump::cli
+
+#endif  // CTDUMP_CLI_LOG_CAPTURE_H_
