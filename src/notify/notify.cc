@@ -1,7 +1,64 @@
-// First commit: the interface compiles and links; the implementation follows.
+// Dispatch: matchers pick targets, each gets bounded retries with backoff.
 #include "notify/notify.h"
 
+#include <fmt/format.h>
+
+#include <chrono>
+#include <thread>
+
+#include "notify/transport.h"
+#include "sys/signals.h"
+
 namespace ctdump::notify {
+namespace {
+
+void Log(Observer* observer, LogLevel level, const std::string& line) {
+  if (observer) observer->Log(level, line);
+}
+
+// Sleeps `seconds`, false as soon as a new interrupt signal arrived.
+bool Backoff(int seconds, int interrupts_before) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (sys::InterruptCount() != interrupts_before) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return sys::InterruptCount() == interrupts_before;
+}
+
+// Errors of the configuration or the notification itself (a template that
+// cannot render) do not get better by retrying.
+bool Retryable(const Status& s) { return s.code() != Code::kInvalidArgument; }
+
+Status SendWithRetries(const Target& t, const Notification& n, Observer* observer) {
+  int interrupts = sys::InterruptCount();
+  std::string who = fmt::format("notification target '{}' ({})", t.name, TargetTypeName(t.type));
+  for (int attempt = 1;; ++attempt) {
+    Status s = SendOnce(t, n);
+    if (s.ok()) {
+      if (attempt > 1)
+        Log(observer, LogLevel::kInfo, fmt::format("{}: sent on attempt {}", who, attempt));
+      return s;
+    }
+    bool last = attempt == kMaxAttempts || !Retryable(s);
+    if (!last) {
+      int wait = kBackoffSeconds[attempt - 1];
+      Log(observer, LogLevel::kInfo,
+          fmt::format("{}: attempt {}/{} failed: {}; retrying in {} s", who, attempt, kMaxAttempts,
+                      s.message(), wait));
+      if (Backoff(wait, interrupts)) continue;
+      Log(observer, LogLevel::kWarn,
+          fmt::format("{} failed: {} (interrupted, not retried)", who, s.message()));
+      return s;
+    }
+    Log(observer, LogLevel::kWarn,
+        fmt::format("{} failed after {} attempt{}: {}", who, attempt, attempt == 1 ? "" : "s",
+                    s.message()));
+    return s;
+  }
+}
+
+}  // namespace
 
 std::string_view SeverityName(Severity severity) {
   switch (severity) {
@@ -24,7 +81,8 @@ Result<Severity> ParseSeverity(std::string_view name) {
                      Severity::kUnknown}) {
     if (SeverityName(s) == name) return s;
   }
-  return InvalidArgumentError("invalid severity '" + std::string(name) + "'");
+  return InvalidArgumentError(fmt::format(
+      "invalid severity '{}' (expected info, notice, warning, error or unknown)", name));
 }
 
 const Target* Config::FindTarget(std::string_view name) const {
@@ -34,26 +92,40 @@ const Target* Config::FindTarget(std::string_view name) const {
   return nullptr;
 }
 
-Result<Config> LoadConfig(const std::string& /*config_dir*/) {
-  return InternalError("notify::LoadConfig: not implemented yet");
+size_t Dispatch(const Config& config, const Notification& n, Observer* observer) {
+  size_t sent = 0;
+  for (const std::string& name : MatchingTargets(config, n)) {
+    const Target* t = config.FindTarget(name);
+    if (t && SendWithRetries(*t, n, observer).ok()) ++sent;
+  }
+  return sent;
 }
 
-Result<Config> ParseConfig(std::string_view, const std::string&, std::string_view,
-                           const std::string&) {
-  return InternalError("notify::ParseConfig: not implemented yet");
+Status SendTest(const Config& config, const std::string& target, Observer* observer) {
+  const Target* t = config.FindTarget(target);
+  if (!t) {
+    return NotFoundError(
+        fmt::format("notification target '{}' does not exist (in {})", target, config.source));
+  }
+  Notification n;
+  n.severity = Severity::kInfo;
+  n.title = "Test notification";
+  n.message = fmt::format("This is a test of the notification target '{}'.", target);
+  n.timestamp = static_cast<int64_t>(::time(nullptr));
+  n.fields = {{"type", "system"}, {"hostname", ShortHostname()}};
+  Status s = SendWithRetries(*t, n, observer);
+  if (!s.ok()) {
+    return Status(s.code(), fmt::format("notification target '{}' ({}): {}", target,
+                                        TargetTypeName(t->type), s.message()));
+  }
+  return s;
 }
 
-std::vector<std::string> MatchingTargets(const Config&, const Notification&) { return {}; }
-
-size_t Dispatch(const Config&, const Notification&, Observer*) { return 0; }
-
-Status SendTest(const Config&, const std::string& target, Observer*) {
-  return InternalError("notify test " + target + ": not implemented yet");
-}
-
-Status SendMail(const std::vector<std::string>&, const std::string&, const std::string&,
-                Observer*) {
-  return InternalError("notify::SendMail: not implemented yet");
+Status SendMail(const std::vector<std::string>& to, const std::string& subject,
+                const std::string& body, Observer* /*observer*/) {
+  MailParts p{"ctdump", "root", to, subject, body, static_cast<int64_t>(::time(nullptr))};
+  return RunSendmail(to, "root", FormatMail(p, false))
+      .WithContext(fmt::format("sending mail to {}", fmt::join(to, ", ")));
 }
 
 }  // namespace ctdump::notify

@@ -63,6 +63,9 @@ struct NameValue {
 enum class TargetType { kSendmail, kSmtp, kGotify, kWebhook };
 enum class SmtpMode { kInsecure, kStarttls, kTls };
 
+// "sendmail", "smtp", "gotify", "webhook" (the section types).
+std::string_view TargetTypeName(TargetType type);
+
 // One target section; only the fields of its type are used.
 struct Target {
   TargetType type = TargetType::kSendmail;
@@ -110,7 +113,8 @@ struct Matcher {
   std::string name;
   std::string comment;
   bool disable = false;
-  std::vector<Severity> match_severity;  // any of them
+  // Each match-severity line: any of its severities.
+  std::vector<std::vector<Severity>> match_severity;
   std::vector<FieldMatch> match_field;
   std::vector<DailyDuration> match_calendar;  // any of them, local time
   bool mode_any = false;                      // mode all (default) | any

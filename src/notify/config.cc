@@ -1,0 +1,574 @@
+// notifications.cfg and priv/notifications.cfg: PVE's section config format
+// (proxmox-section-config: "<type>: <id>" at column 0, indented
+// "<key> <value>" lines, array properties as repeated keys), validated whole
+// at load time with file:line in every error.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "notify/matcher.h"
+#include "notify/notify.h"
+#include "notify/template.h"
+#include "notify/transport.h"
+#include "sys/file.h"
+
+namespace ctdump::notify {
+namespace {
+
+struct RawOption {
+  std::string key;
+  std::string value;
+  size_t line = 0;
+};
+
+struct RawSection {
+  std::string type;
+  std::string id;
+  size_t line = 0;
+  std::vector<RawOption> options;
+};
+
+bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && IsBlank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsBlank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// SAFE_ID: [A-Za-z0-9_][A-Za-z0-9._\-]*
+bool IsSafeId(std::string_view s) {
+  auto ok = [](char c, bool first) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           (!first && (c == '.' || c == '-'));
+  };
+  if (s.empty() || s.size() > 64 || !ok(s[0], true)) return false;
+  return std::all_of(s.begin() + 1, s.end(), [&](char c) { return ok(c, false); });
+}
+
+class Errors {
+ public:
+  explicit Errors(std::string file) : file_(std::move(file)) {}
+  Status At(size_t line, std::string_view what) const {
+    return InvalidArgumentError(fmt::format("{}:{}: {}", file_, line, what));
+  }
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+};
+
+Result<std::vector<RawSection>> ParseSections(std::string_view text, const Errors& err) {
+  std::vector<RawSection> sections;
+  bool in_section = false;
+  size_t line_no = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line = text.substr(pos, nl == text.npos ? text.npos : nl - pos);
+    pos = nl == text.npos ? text.size() : nl + 1;
+    ++line_no;
+    std::string_view t = Trim(line);
+    if (!t.empty() && t.front() == '#') continue;
+    if (t.empty()) {
+      in_section = false;
+      continue;
+    }
+    if (IsBlank(line.front())) {
+      if (!in_section) return err.At(line_no, fmt::format("option '{}' outside a section", t));
+      size_t sp = 0;
+      while (sp < t.size() && !IsBlank(t[sp])) ++sp;
+      RawOption opt{std::string(t.substr(0, sp)), std::string(Trim(t.substr(sp))), line_no};
+      if (opt.value.empty()) {
+        return err.At(line_no, fmt::format("option '{}' without a value", opt.key));
+      }
+      sections.back().options.push_back(std::move(opt));
+      continue;
+    }
+    size_t colon = t.find(':');
+    if (colon == std::string_view::npos) {
+      return err.At(line_no, fmt::format("unable to parse line '{}', expected '<type>: <name>' "
+                                         "or an indented option",
+                                         t));
+    }
+    RawSection s{std::string(Trim(t.substr(0, colon))), std::string(Trim(t.substr(colon + 1))),
+                 line_no};
+    if (!IsSafeId(s.id)) return err.At(line_no, fmt::format("invalid name '{}'", s.id));
+    for (const RawSection& other : sections) {
+      if (other.id == s.id) {
+        return err.At(line_no,
+                      fmt::format("duplicate name '{}' (first at line {})", s.id, other.line));
+      }
+    }
+    sections.push_back(std::move(s));
+    in_section = true;
+  }
+  return sections;
+}
+
+Result<bool> ParseBool(std::string_view v) {
+  std::string s(v);
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (s == "1" || s == "on" || s == "yes" || s == "true") return true;
+  if (s == "0" || s == "off" || s == "no" || s == "false") return false;
+  return InvalidArgumentError(fmt::format("invalid boolean '{}'", v));
+}
+
+Result<std::string> DecodeBase64(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (in.size() % 4 == 1) return InvalidArgumentError(fmt::format("invalid base64 '{}'", in));
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = value(c);
+    if (v < 0) return InvalidArgumentError(fmt::format("invalid base64 '{}'", in));
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+// "name=<name>,value=<base64>" (PVE's KeyAndBase64Val property string).
+Result<NameValue> ParseNameValue(std::string_view text) {
+  NameValue nv;
+  bool has_name = false;
+  bool has_value = false;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string_view part = text.substr(start, comma == text.npos ? text.npos : comma - start);
+    size_t eq = part.find('=');
+    std::string_view k = Trim(part.substr(0, eq));
+    std::string_view v = eq == part.npos ? "" : Trim(part.substr(eq + 1));
+    if (eq == part.npos) {
+      return InvalidArgumentError(fmt::format("invalid property '{}' (expected key=value)", part));
+    }
+    if (k == "name" && !has_name) {
+      nv.name = std::string(v);
+      has_name = true;
+    } else if (k == "value" && !has_value) {
+      ASSIGN_OR_RETURN(nv.value, DecodeBase64(v));
+      has_value = true;
+    } else {
+      return InvalidArgumentError(fmt::format("unknown or repeated property '{}'", k));
+    }
+    if (comma == text.npos) break;
+    start = comma + 1;
+  }
+  if (!has_name || nv.name.empty()) return InvalidArgumentError("missing 'name='");
+  return nv;
+}
+
+bool IsEmailish(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || c == '<' || c == '>' || c == ',' || c == '"' || c == '(' ||
+        c == ')' || c == ';')
+      return false;
+  }
+  return s.front() != '-';
+}
+
+// An HTTP token (RFC 9110) for header names.
+bool IsHeaderName(std::string_view s) {
+  if (s.empty()) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+bool IsHttpUrl(std::string_view s) {
+  return (s.substr(0, 7) == "http://" && s.size() > 7) ||
+         (s.substr(0, 8) == "https://" && s.size() > 8);
+}
+
+// Key tables: which keys a section type takes; '*' marks repeatable ones.
+const std::map<std::string, std::vector<std::string>>& PublicKeys() {
+  static const std::map<std::string, std::vector<std::string>> k = {
+      {"sendmail",
+       {"mailto*", "mailto-user*", "from-address", "author", "comment", "disable", "origin"}},
+      {"smtp",
+       {"server", "port", "mode", "username", "mailto*", "mailto-user*", "from-address", "author",
+        "comment", "disable", "origin"}},
+      {"gotify", {"server", "comment", "disable", "origin"}},
+      {"webhook", {"url", "method", "header*", "body", "comment", "disable", "origin"}},
+      {"matcher",
+       {"match-severity*", "match-field*", "match-calendar*", "mode", "invert-match", "target*",
+        "comment", "disable", "origin"}},
+  };
+  return k;
+}
+
+const std::map<std::string, std::vector<std::string>>& PrivateKeys() {
+  static const std::map<std::string, std::vector<std::string>> k = {
+      {"sendmail", {}},         {"smtp", {"password"}}, {"gotify", {"token"}},
+      {"webhook", {"secret*"}}, {"matcher", {}},
+  };
+  return k;
+}
+
+// Unknown types, unknown and repeated keys.
+Status CheckKeys(const RawSection& s, const std::map<std::string, std::vector<std::string>>& table,
+                 const Errors& err) {
+  auto it = table.find(s.type);
+  if (it == table.end()) {
+    return err.At(s.line, fmt::format("unknown section type '{}' (expected sendmail, smtp, "
+                                      "gotify, webhook or matcher)",
+                                      s.type));
+  }
+  std::set<std::string> seen;
+  for (const RawOption& o : s.options) {
+    const auto& keys = it->second;
+    bool repeatable = std::find(keys.begin(), keys.end(), o.key + "*") != keys.end();
+    bool single = std::find(keys.begin(), keys.end(), o.key) != keys.end();
+    if (!repeatable && !single) {
+      return err.At(o.line, fmt::format("unknown key '{}' in {} '{}'", o.key, s.type, s.id));
+    }
+    if (single && !seen.insert(o.key).second) {
+      return err.At(o.line, fmt::format("key '{}' given twice in {} '{}'", o.key, s.type, s.id));
+    }
+  }
+  return Status::OK();
+}
+
+TargetType TypeOf(const std::string& type) {
+  if (type == "smtp") return TargetType::kSmtp;
+  if (type == "gotify") return TargetType::kGotify;
+  if (type == "webhook") return TargetType::kWebhook;
+  return TargetType::kSendmail;
+}
+
+// Template texts of a webhook and where they were written, checked once the
+// secrets are known.
+struct PendingTemplate {
+  std::string target;
+  size_t line;
+  std::string text;
+  std::string what;
+};
+
+Status ApplyTargetOption(Target& t, const RawOption& o, const Errors& err,
+                         std::vector<PendingTemplate>& templates) {
+  auto bad = [&](std::string_view why) {
+    return err.At(o.line, fmt::format("{} '{}': {} '{}': {}", TargetTypeName(t.type), t.name, o.key,
+                                      o.value, why));
+  };
+  const std::string& k = o.key;
+  const std::string& v = o.value;
+  if (k == "comment") {
+    t.comment = v;
+  } else if (k == "origin") {
+    if (v != "user-created" && v != "builtin" && v != "modified-builtin") {
+      return bad("expected user-created, builtin or modified-builtin");
+    }
+  } else if (k == "disable") {
+    Result<bool> b = ParseBool(v);
+    if (!b.ok()) return bad(b.status().message());
+    t.disable = *b;
+  } else if (k == "mailto") {
+    if (!IsEmailish(v)) return bad("not an e-mail address");
+    t.mailto.push_back(v);
+  } else if (k == "mailto-user") {
+    size_t at = v.find('@');
+    if (at == 0 || at == std::string::npos || at + 1 == v.size() || !IsEmailish(v)) {
+      return bad("expected <user>@<realm>");
+    }
+    t.mailto_user.push_back(v);
+  } else if (k == "from-address") {
+    if (!IsEmailish(v)) return bad("not an e-mail address");
+    t.from_address = v;
+  } else if (k == "author") {
+    if (v.find_first_of("\r\n") != std::string::npos) return bad("not a single line");
+    t.author = v;
+  } else if (k == "server") {
+    if (t.type == TargetType::kGotify) {
+      if (!IsHttpUrl(v)) return bad("expected an http:// or https:// URL");
+    } else if (v.find_first_of(" /@") != std::string::npos) {
+      return bad("expected a host name or address");
+    }
+    t.server = v;
+  } else if (k == "port") {
+    char* end = nullptr;
+    long p = std::strtol(v.c_str(), &end, 10);
+    if (*end != '\0' || p < 1 || p > 65535) return bad("expected a port number 1..65535");
+    t.port = static_cast<uint16_t>(p);
+  } else if (k == "mode") {
+    if (v == "insecure") {
+      t.mode = SmtpMode::kInsecure;
+    } else if (v == "starttls") {
+      t.mode = SmtpMode::kStarttls;
+    } else if (v == "tls") {
+      t.mode = SmtpMode::kTls;
+    } else {
+      return bad("expected insecure, starttls or tls");
+    }
+  } else if (k == "username") {
+    t.username = v;
+  } else if (k == "url") {
+    if (!IsHttpUrl(v)) return bad("expected an http:// or https:// URL");
+    t.url = v;
+    templates.push_back({t.name, o.line, v, "url"});
+  } else if (k == "method") {
+    if (v != "post" && v != "put" && v != "get") return bad("expected post, put or get");
+    t.method = v;
+  } else if (k == "header") {
+    Result<NameValue> nv = ParseNameValue(v);
+    if (!nv.ok()) return bad(nv.status().message());
+    if (!IsHeaderName(nv->name)) return bad(fmt::format("invalid header name '{}'", nv->name));
+    templates.push_back({t.name, o.line, nv->value, "header " + nv->name});
+    t.headers.push_back(std::move(*nv));
+  } else if (k == "body") {
+    Result<std::string> body = DecodeBase64(v);
+    if (!body.ok()) return bad(body.status().message());
+    t.body = *body;
+    templates.push_back({t.name, o.line, t.body, "body"});
+  }
+  return Status::OK();
+}
+
+Status ApplyMatcherOption(Matcher& m, const RawOption& o, const Errors& err) {
+  auto bad = [&](std::string_view why) {
+    return err.At(o.line, fmt::format("matcher '{}': {} '{}': {}", m.name, o.key, o.value, why));
+  };
+  const std::string& k = o.key;
+  const std::string& v = o.value;
+  if (k == "comment") {
+    m.comment = v;
+  } else if (k == "origin") {
+    if (v != "user-created" && v != "builtin" && v != "modified-builtin") {
+      return bad("expected user-created, builtin or modified-builtin");
+    }
+  } else if (k == "disable" || k == "invert-match") {
+    Result<bool> b = ParseBool(v);
+    if (!b.ok()) return bad(b.status().message());
+    (k == "disable" ? m.disable : m.invert_match) = *b;
+  } else if (k == "mode") {
+    if (v != "all" && v != "any") return bad("expected all or any");
+    m.mode_any = v == "any";
+  } else if (k == "match-severity") {
+    Result<std::vector<Severity>> s = ParseSeverityList(v);
+    if (!s.ok()) return bad(s.status().message());
+    m.match_severity.push_back(std::move(*s));
+  } else if (k == "match-field") {
+    Result<FieldMatch> f = ParseFieldMatch(v);
+    if (!f.ok()) return bad(f.status().message());
+    m.match_field.push_back(std::move(*f));
+  } else if (k == "match-calendar") {
+    Result<DailyDuration> d = ParseDailyDuration(v);
+    if (!d.ok()) return bad(d.status().message());
+    m.match_calendar.push_back(std::move(*d));
+  } else if (k == "target") {
+    if (!IsSafeId(v)) return bad("invalid target name");
+    m.targets.push_back(v);
+  }
+  return Status::OK();
+}
+
+Status CheckRequired(const Target& t, size_t line, const Errors& err) {
+  auto missing = [&](std::string_view key) {
+    return err.At(line, fmt::format("{} '{}': missing '{}'", TargetTypeName(t.type), t.name, key));
+  };
+  switch (t.type) {
+    case TargetType::kSendmail:
+      if (t.mailto.empty() && t.mailto_user.empty()) return missing("mailto' or 'mailto-user");
+      break;
+    case TargetType::kSmtp:
+      if (t.server.empty()) return missing("server");
+      if (t.from_address.empty()) return missing("from-address");
+      if (t.mailto.empty() && t.mailto_user.empty()) return missing("mailto' or 'mailto-user");
+      break;
+    case TargetType::kGotify:
+      if (t.server.empty()) return missing("server");
+      break;
+    case TargetType::kWebhook:
+      if (t.url.empty()) return missing("url");
+      break;
+  }
+  return Status::OK();
+}
+
+// The secrets of priv/notifications.cfg, merged into the targets.
+Status ApplyPrivate(Config& config, std::string_view priv_text, const Errors& err,
+                    std::map<std::string, size_t>& token_lines) {
+  ASSIGN_OR_RETURN(std::vector<RawSection> sections, ParseSections(priv_text, err));
+  for (const RawSection& s : sections) {
+    RETURN_IF_ERROR(CheckKeys(s, PrivateKeys(), err));
+    Target* t = nullptr;
+    for (Target& candidate : config.targets) {
+      if (candidate.name == s.id) t = &candidate;
+    }
+    if (!t || TargetTypeName(t->type) != s.type) {
+      return err.At(s.line, fmt::format("secrets for {} '{}', which notifications.cfg does not "
+                                        "define",
+                                        s.type, s.id));
+    }
+    token_lines[s.id] = s.line;
+    for (const RawOption& o : s.options) {
+      if (o.key == "password") {
+        t->password = o.value;
+      } else if (o.key == "token") {
+        t->token = o.value;
+      } else if (o.key == "secret") {
+        Result<NameValue> nv = ParseNameValue(o.value);
+        if (!nv.ok()) {
+          return err.At(o.line,
+                        fmt::format("webhook '{}': secret: {}", s.id, nv.status().message()));
+        }
+        for (const NameValue& other : t->secrets) {
+          if (other.name == nv->name) {
+            return err.At(o.line,
+                          fmt::format("webhook '{}': secret '{}' given twice", s.id, nv->name));
+          }
+        }
+        t->secrets.push_back(std::move(*nv));
+      }
+    }
+  }
+  return Status::OK();
+}
+
+constexpr std::string_view kDefaultConfig =
+    "sendmail: mail-to-root\n"
+    "\tmailto-user root@pam\n"
+    "\tcomment Send mails to root@pam's email address\n"
+    "\torigin builtin\n"
+    "\n"
+    "matcher: default-matcher\n"
+    "\tmode all\n"
+    "\ttarget mail-to-root\n"
+    "\tcomment Route all notifications to mail-to-root\n"
+    "\torigin builtin\n";
+
+}  // namespace
+
+std::string_view TargetTypeName(TargetType type) {
+  switch (type) {
+    case TargetType::kSendmail:
+      return "sendmail";
+    case TargetType::kSmtp:
+      return "smtp";
+    case TargetType::kGotify:
+      return "gotify";
+    case TargetType::kWebhook:
+      return "webhook";
+  }
+  return "sendmail";
+}
+
+std::vector<std::string> ResolveMailtoUsers(const std::vector<std::string>& users) {
+  std::vector<std::string> out;
+  for (const std::string& u : users) out.push_back(u.substr(0, u.find('@')));
+  return out;
+}
+
+Result<Config> ParseConfig(std::string_view text, const std::string& filename,
+                           std::string_view priv_text, const std::string& priv_filename) {
+  Errors err(filename);
+  ASSIGN_OR_RETURN(std::vector<RawSection> sections, ParseSections(text, err));
+  Config config;
+  config.source = filename;
+  std::vector<PendingTemplate> templates;
+  std::map<std::string, size_t> target_lines;
+  std::vector<std::pair<const RawSection*, size_t>> matcher_sections;
+  for (const RawSection& s : sections) {
+    RETURN_IF_ERROR(CheckKeys(s, PublicKeys(), err));
+    if (s.type == "matcher") {
+      Matcher m;
+      m.name = s.id;
+      for (const RawOption& o : s.options) RETURN_IF_ERROR(ApplyMatcherOption(m, o, err));
+      matcher_sections.emplace_back(&s, config.matchers.size());
+      config.matchers.push_back(std::move(m));
+      continue;
+    }
+    Target t;
+    t.type = TypeOf(s.type);
+    t.name = s.id;
+    for (const RawOption& o : s.options) RETURN_IF_ERROR(ApplyTargetOption(t, o, err, templates));
+    RETURN_IF_ERROR(CheckRequired(t, s.line, err));
+    for (const std::string& m : ResolveMailtoUsers(t.mailto_user)) {
+      if (std::find(t.mailto.begin(), t.mailto.end(), m) == t.mailto.end()) t.mailto.push_back(m);
+    }
+    target_lines[t.name] = s.line;
+    config.targets.push_back(std::move(t));
+  }
+  // Matchers name existing targets.
+  for (const auto& [raw, index] : matcher_sections) {
+    for (const RawOption& o : raw->options) {
+      if (o.key == "target" && !config.FindTarget(o.value)) {
+        return err.At(o.line, fmt::format("matcher '{}': unknown target '{}'", raw->id, o.value));
+      }
+    }
+  }
+  Errors priv_err(priv_filename);
+  std::map<std::string, size_t> priv_lines;
+  RETURN_IF_ERROR(ApplyPrivate(config, priv_text, priv_err, priv_lines));
+  for (const Target& t : config.targets) {
+    if (t.type == TargetType::kGotify && t.token.empty()) {
+      return err.At(target_lines[t.name],
+                    fmt::format("gotify '{}': no token in {}", t.name, priv_filename));
+    }
+    if (t.type == TargetType::kSmtp && !t.username.empty() && t.password.empty()) {
+      return err.At(target_lines[t.name], fmt::format("smtp '{}': username without a password "
+                                                      "in {}",
+                                                      t.name, priv_filename));
+    }
+  }
+  // Templates, now that the secrets are known.
+  for (const PendingTemplate& p : templates) {
+    std::set<std::string> secrets;
+    for (const NameValue& s : config.FindTarget(p.target)->secrets) secrets.insert(s.name);
+    Result<Template> t = Template::Parse(p.text, secrets);
+    if (!t.ok()) {
+      return err.At(p.line,
+                    fmt::format("webhook '{}': {}: {}", p.target, p.what, t.status().message()));
+    }
+  }
+  return config;
+}
+
+Result<Config> LoadConfig(const std::string& config_dir) {
+  std::string path = config_dir + "/notifications.cfg";
+  std::string priv_path = config_dir + "/priv/notifications.cfg";
+  constexpr size_t kMaxBytes = 1 << 20;
+  std::string priv_text;
+  if (sys::PathExists(priv_path)) {
+    ASSIGN_OR_RETURN(priv_text, sys::ReadRegularFile(priv_path, kMaxBytes));
+  }
+  if (sys::PathExists(path)) {
+    ASSIGN_OR_RETURN(std::string text, sys::ReadRegularFile(path, kMaxBytes));
+    return ParseConfig(text, path, priv_text, priv_path);
+  }
+  ASSIGN_OR_RETURN(Config config,
+                   ParseConfig(kDefaultConfig, "built-in default", priv_text, priv_path));
+  config.source = "built-in default";
+  std::string sendmail = SendmailPath();
+  if (::access(sendmail.c_str(), X_OK) != 0) {
+    config.targets.clear();
+    config.matchers.front().targets.clear();
+    config.info.push_back(fmt::format(
+        "no {} and no sendmail program at {}: the default notification target mail-to-root is "
+        "skipped",
+        path, sendmail));
+  }
+  return config;
+}
+
+}  // namespace ctdump::notify
