@@ -198,6 +198,17 @@ class Comparison {
       c.uid = static_cast<uint32_t>(archive_entry_uid(e));
       c.gid = static_cast<uint32_t>(archive_entry_gid(e));
       c.size = static_cast<uint64_t>(archive_entry_size(e));
+      // libarchive gives the group bits of an entry with an access ACL from
+      // its group:: entry; on disk they are the ACL's mask (as tar stored
+      // the mode and as the restore writes it).
+      if (archive_entry_acl_reset(e, ARCHIVE_ENTRY_ACL_TYPE_ACCESS) > 0) {
+        int type, permset, tag, qual;
+        const char* acl_name;
+        while (archive_entry_acl_next(e, ARCHIVE_ENTRY_ACL_TYPE_ACCESS, &type, &permset, &tag,
+                                      &qual, &acl_name) == ARCHIVE_OK)
+          if (tag == ARCHIVE_ENTRY_ACL_MASK)
+            c.mode = (c.mode & ~070u) | ((static_cast<uint32_t>(permset) & 7u) << 3);
+      }
       if (const char* h = archive_entry_hardlink(e)) {
         c.type = CatalogEntry::Type::kHardlink;
         auto t = extract::NormalizeHardlinkTarget(h);
