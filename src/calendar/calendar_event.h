@@ -32,17 +32,17 @@
 
 namespace ctdump::calendar {
 
-// One element of a field's list: a single value, a range a..b, or a repetition
-// start[..end]/step.
+// One element of a field's list, as proxmox-time's DateTimeValue: a single
+// value, a range a..b, or a repetition start[..end]/step (step 0: start only).
 struct DateTimeValue {
+  enum class Kind { kSingle, kRange, kRepeated };
+  Kind kind = Kind::kSingle;
   uint32_t start = 0;
-  uint32_t end = 0;       // == start for a single value
-  uint32_t step = 0;      // 0: no repetition
-  bool open_end = false;  // repetition without an end ("5/10": 5, 15, ... up to the field's max)
+  uint32_t end = 0;      // kRange, and kRepeated when has_end
+  uint32_t step = 0;     // kRepeated
+  bool has_end = false;  // kRepeated: "4..10/2" has one, "5/10" repeats without a bound
 
-  bool Contains(uint32_t v) const;
-  // The smallest value > `v` that Contains() accepts, if any (no upper bound check).
-  std::optional<uint32_t> NextAfter(uint32_t v) const;
+  bool operator==(const DateTimeValue&) const = default;
 };
 
 class CalendarEvent {
@@ -53,19 +53,26 @@ class CalendarEvent {
 
   // The first occurrence strictly after `after` (seconds since the epoch), in
   // the process's local time (TZ) unless the event ends in UTC; nullopt if
-  // there is none (e.g. `2021-02-30`, or only years that have passed) within the
-  // search horizon (year 9999 in proxmox-time terms).
+  // there is none: `2021-02-30`, only years that have passed, or no match
+  // within proxmox-time's bound of 1000 field steps (`*-02-30` gives up after
+  // some hundred years; a weekday on a date such as `fri *-02-29` is found, 28
+  // years take fewer steps). Steps jump field by field (year, month, day,
+  // weekday, hour, minute, second), so it never walks minutes one by one.
   std::optional<int64_t> NextAfter(int64_t after) const;
-  // As NextAfter, with the zone given: `utc` true evaluates in UTC whatever the
-  // event says, false in the process's local time unless the event says UTC.
+  // As NextAfter, with the zone given: UTC if `utc`, else the process's local
+  // time, whatever the event says (proxmox-time's compute_next_event(event,
+  // last, utc)).
   std::optional<int64_t> NextAfter(int64_t after, bool utc) const;
 
   // The text it was parsed from.
   const std::string& text() const { return text_; }
   bool utc() const { return utc_; }
 
-  // A normalized form, e.g. "mon..fri *-*-* 02:00:00" (parses back to the same event).
+  // A normalized form, e.g. "mon..fri *-*-* 02:00:00" (parses back to an equal event).
   std::string ToString() const;
+
+  // Equal when they match the same fields in the same way (the text aside).
+  bool operator==(const CalendarEvent& other) const;
 
  private:
   CalendarEvent() = default;
