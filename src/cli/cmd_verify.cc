@@ -3,10 +3,15 @@
 // external providers a full read of each backup as a restore reads it
 // (restore/archive_check.h). Exit code 0 when every backup checked is
 // intact, 1 when one is damaged or cannot be read, or on any other failure.
+// --vmid: one container's backups. --ignore-verified [--outdated-after N]
+// (PBS's names): a datastore's backups whose last verify was ok (within N
+// days) are skipped; each verify records its outcome per backup
+// (datastore/maintenance.h, verify state).
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 
 #include "cli/commands.h"
@@ -21,18 +26,35 @@
 namespace ctdump::cli {
 namespace {
 
+// --ignore-verified without --outdated-after: a backup verified ok once is
+// not verified again (PBS).
+constexpr uint32_t kNeverOutdated = UINT32_MAX;
+
 // The datastore's verify: every chunk re-hashed, every reference checked
 // (datastore/maintenance.h).
-int RunVerifyDatastore(const Context& ctx, Renderer& out, const std::string& storage,
+int RunVerifyDatastore(const Context& ctx, Renderer& out, const VerifyRun& run,
                        const std::optional<std::string>& volume) {
+  const std::string& storage = run.storage;
   auto ds = OpenDatastoreStorage(ctx, storage);
   if (!ds.ok()) return Fail(out, ds.status());
   out.Log(LogLevel::kInfo,
-          volume ? fmt::format("verifying backup '{}' on storage '{}'", *volume, storage)
-                 : fmt::format("verifying every chunk and backup of storage '{}'", storage));
+          volume     ? fmt::format("verifying backup '{}' on storage '{}'", *volume, storage)
+          : run.vmid ? fmt::format("verifying the backups of container '{}' on storage '{}'",
+                                   *run.vmid, storage)
+                     : fmt::format("verifying every chunk and backup of storage '{}'", storage));
+  datastore::VerifyOptions o;
+  o.volname = volume;
+  o.vmid = run.vmid;
+  if (run.skip_verified_days) o.skip_verified_s = int64_t{*run.skip_verified_days} * 86400;
   auto start = std::chrono::steady_clock::now();
-  auto r = datastore::Verify(**ds, volume, 0, &out);
+  auto r = datastore::Verify(**ds, o, &out);
   if (!r.ok()) return Fail(out, r.status());
+  if (run.skip_verified_days)
+    out.Log(LogLevel::kInfo,
+            *run.skip_verified_days == kNeverOutdated
+                ? fmt::format("skipped {} backup(s) verified ok before", r->skipped)
+                : fmt::format("skipped {} backup(s) verified ok within {} day(s)", r->skipped,
+                              *run.skip_verified_days));
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const auto& p : r->problems) out.Log(LogLevel::kErr, p);
   for (const auto& v : r->damaged_snapshots)
@@ -64,8 +86,9 @@ int RunVerifyDatastore(const Context& ctx, Renderer& out, const std::string& sto
 
 // The backups to check: all of the storage's, or `volume` if it exists.
 Result<std::vector<std::string>> Selected(Provider& p, const std::string& storage,
-                                          const std::optional<std::string>& volume) {
-  ASSIGN_OR_RETURN(auto list, p.ListBackups(std::nullopt));
+                                          const std::optional<std::string>& volume,
+                                          const std::optional<std::string>& vmid) {
+  ASSIGN_OR_RETURN(auto list, p.ListBackups(vmid));
   std::vector<std::string> names;
   for (const auto& b : list)
     if (!volume || b.volname == *volume) names.push_back(b.volname);
@@ -76,8 +99,9 @@ Result<std::vector<std::string>> Selected(Provider& p, const std::string& storag
 }
 
 int VerifyArchives(Renderer& out, Provider& p, const std::string& storage,
-                   const std::optional<std::string>& volume) {
-  auto names = Selected(p, storage, volume);
+                   const std::optional<std::string>& volume,
+                   const std::optional<std::string>& vmid) {
+  auto names = Selected(p, storage, volume, vmid);
   if (!names.ok()) return Fail(out, names.status());
   out.Log(LogLevel::kInfo,
           volume ? fmt::format("verifying backup '{}:{}' by reading it whole", storage, *volume)
@@ -108,29 +132,36 @@ int VerifyArchives(Renderer& out, Provider& p, const std::string& storage,
   return damaged ? kExitFailed : kExitOk;
 }
 
-int RunVerifyStorage(const Context& ctx, Renderer& out, const std::string& storage,
+int RunVerifyStorage(const Context& ctx, Renderer& out, const VerifyRun& run,
                      const std::optional<std::string>& volume) {
+  const std::string& storage = run.storage;
   auto storages = registry::LoadStorageConfig(ctx.paths.config_dir);
   if (!storages.ok()) return Fail(out, storages.status());
   auto section = registry::FindStorage(*storages, storage);
   if (section.ok() && (*section)->type == "datastore")
-    return RunVerifyDatastore(ctx, out, storage, volume);
+    return RunVerifyDatastore(ctx, out, run, volume);
   auto p = registry::OpenStorage(*storages, storage, &out);
   if (!p.ok()) return Fail(out, p.status());
-  int rc = VerifyArchives(out, **p, storage, volume);
+  if (run.skip_verified_days)
+    out.Log(LogLevel::kInfo, fmt::format("storage '{}' keeps no verify state (only datastores "
+                                         "do): every backup is read",
+                                         storage));
+  int rc = VerifyArchives(out, **p, storage, volume, run.vmid);
   Status sh = (*p)->Shutdown();
   if (!sh.ok()) out.Log(LogLevel::kWarn, sh.message());
   return rc;
 }
 
 struct VerifyArgs {
-  std::string storage, volume;
+  std::string storage, volume, vmid;
+  bool ignore_verified = false;
+  std::optional<uint32_t> outdated_after;
 };
 
 }  // namespace
 
 int RunVerifyCommand(const Context& ctx, Renderer& out, const VerifyRun& run) {
-  return RunVerifyStorage(ctx, out, run.storage, std::nullopt);
+  return RunVerifyStorage(ctx, out, run, std::nullopt);
 }
 
 void RegisterVerify(CLI::App& app, Context& ctx) {
@@ -140,6 +171,15 @@ void RegisterVerify(CLI::App& app, Context& ctx) {
       "check backups: a datastore's chunks and references; other storages' archives read whole");
   ver->add_option("storage", a->storage, "storage id")->required();
   ver->add_option("volume", a->volume, "only this backup (<volname> or <storage>:<volname>)");
+  ver->add_option("--vmid", a->vmid, "only this container's backups");
+  auto* ignore = ver->add_flag("--ignore-verified", a->ignore_verified,
+                               "datastore: skip backups whose last verify was ok (PBS's "
+                               "ignore-verified)");
+  ver->add_option("--outdated-after", a->outdated_after,
+                  "with --ignore-verified: verify again once the last ok verify is this many "
+                  "days old (default: never)")
+      ->check(CLI::Range(0u, 100000u))
+      ->needs(ignore);
   ctx.AddRunner(ver, [&ctx, a] {
     auto renderer = MakeRenderer(ctx);
     // `volume` without the "<storage>:" prefix, or nullopt for every backup.
@@ -148,7 +188,11 @@ void RegisterVerify(CLI::App& app, Context& ctx) {
       v = a->volume;
       if (v->starts_with(a->storage + ":")) v = v->substr(a->storage.size() + 1);
     }
-    return RunVerifyStorage(ctx, *renderer, a->storage, v);
+    VerifyRun run;
+    run.storage = a->storage;
+    if (!a->vmid.empty()) run.vmid = a->vmid;
+    if (a->ignore_verified) run.skip_verified_days = a->outdated_after.value_or(kNeverOutdated);
+    return RunVerifyStorage(ctx, *renderer, run, v);
   });
 }
 

@@ -1,12 +1,14 @@
 #include "datastore/maintenance.h"
 
 #include <fmt/format.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <unordered_set>
 
@@ -77,8 +79,69 @@ void Progress(Observer* observer, uint64_t bytes, uint64_t files) {
 
 }  // namespace
 
+std::optional<VerifyState> ReadVerifyState(Datastore& ds, const std::string& volname) {
+  auto text = ds.Fetch(SnapshotPrefix(volname) + kVerifyStateName, kMaxVerifyStateSize);
+  if (!text.ok()) return std::nullopt;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  auto state = j.find("state");
+  auto time = j.find("time");
+  if (state == j.end() || !state->is_string() || time == j.end() || !time->is_number_integer())
+    return std::nullopt;
+  if (*state != "ok" && *state != "failed") return std::nullopt;
+  VerifyState v;
+  v.ok = *state == "ok";
+  v.time = time->get<int64_t>();
+  auto problems = j.find("problems");
+  if (problems != j.end() && problems->is_number_unsigned()) v.problems = problems->get<uint64_t>();
+  return v;
+}
+
+bool RecentlyVerified(const std::optional<VerifyState>& state, int64_t now, int64_t max_age_s) {
+  // A time in the future (a clock set back) is no reason to skip forever.
+  return state && state->ok && state->time <= now && now - state->time < max_age_s;
+}
+
+namespace {
+
+// Records the outcome for the snapshot; a snapshot deleted meanwhile loses
+// the record again. Failing is a warning: the verify's result stands.
+void WriteVerifyState(Datastore& ds, const std::string& volname, const VerifyState& v,
+                      Observer* observer) {
+  const std::string object = SnapshotPrefix(volname) + kVerifyStateName;
+  nlohmann::json j = {
+      {"state", v.ok ? "ok" : "failed"}, {"time", v.time}, {"problems", v.problems}};
+  Status s = ds.backend().Put(object, j.dump() + "\n");
+  if (s.ok()) {
+    auto st = ds.backend().Stat(SnapshotPrefix(volname) + kManifestName);
+    if (!st.ok() && st.status().code() == Code::kNotFound) {
+      Status d = ds.backend().Delete(object);
+      if (d.ok() || d.code() == Code::kNotFound) return;
+      s = d;
+    } else {
+      return;
+    }
+  }
+  if (observer)
+    observer->Log(LogLevel::kWarn, fmt::format("could not record the verify state of backup "
+                                               "'{}': {}",
+                                               volname, s.message()));
+}
+
+}  // namespace
+
 Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& volname, int threads,
                             Observer* observer) {
+  VerifyOptions o;
+  o.volname = volname;
+  o.threads = threads;
+  return Verify(ds, o, observer);
+}
+
+Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observer* observer) {
+  const std::optional<std::string>& volname = options.volname;
+  const int threads = options.threads;
+  const int64_t now = options.now ? options.now : static_cast<int64_t>(::time(nullptr));
   VerifyReport report;
   std::vector<std::string> volnames;
   if (volname) {
@@ -91,7 +154,13 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
                       *volname, ds.name()));
     volnames.push_back(*volname);
   } else {
-    ASSIGN_OR_RETURN(std::vector<std::string> names, ds.backend().List("snapshots/ct/"));
+    std::string prefix = "snapshots/ct/";
+    if (options.vmid) {
+      if (!ValidateObjectName(*options.vmid).ok() || options.vmid->find('/') != std::string::npos)
+        return InvalidArgumentError(fmt::format("'{}' is not a container id", *options.vmid));
+      prefix += *options.vmid + "/";
+    }
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ds.backend().List(prefix));
     const std::string suffix = std::string("/") + kManifestName;
     std::set<std::string> with_manifest, without;
     for (const auto& n : names) {
@@ -106,6 +175,16 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
       auto st = ds.backend().Stat(SnapshotPrefix(v) + kManifestName);
       if (!st.ok() && st.status().code() != Code::kNotFound) volnames.push_back(v);
     }
+  }
+  if (options.skip_verified_s) {
+    std::vector<std::string> due;
+    for (auto& v : volnames) {
+      if (RecentlyVerified(ReadVerifyState(ds, v), now, *options.skip_verified_s))
+        ++report.skipped;
+      else
+        due.push_back(std::move(v));
+    }
+    volnames = std::move(due);
   }
   // What the snapshots need of each chunk. A snapshot that cannot be read
   // with the configured key (or without one) cannot be restored with it
@@ -172,7 +251,7 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
   // Which chunks to read: all of the store, or those of the snapshot.
   std::vector<Digest> chunks;
   std::set<Digest> present;
-  if (volname) {
+  if (volname || options.vmid || report.skipped) {
     for (const auto& [d, u] : users) chunks.push_back(d);
   } else {
     ASSIGN_OR_RETURN(std::vector<std::string> names, ds.backend().List("chunks/"));
@@ -285,6 +364,22 @@ Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& vol
   for (size_t s : other_key) report.other_key_snapshots.push_back(volnames[s]);
   report.deleted_meanwhile = gone.size();
   std::sort(report.problems.begin(), report.problems.end());
+  if (options.record_state) {
+    // Per snapshot: how many problems concern it. A snapshot under another
+    // key was not verified (its chunks' content is unknown): no record.
+    std::map<size_t, uint64_t> count;
+    for (const Problem& p : problems)
+      if (p.damages)
+        for (size_t s : p.snapshots) ++count[s];
+    for (size_t s = 0; s < volnames.size(); ++s) {
+      if (gone.count(s) || other_key.count(s)) continue;
+      VerifyState v;
+      v.ok = !damaged.count(s);
+      v.time = now;
+      v.problems = count.count(s) ? count[s] : 0;
+      WriteVerifyState(ds, volnames[s], v, observer);
+    }
+  }
   return report;
 }
 

@@ -9,6 +9,20 @@
 // to "<chunk>.bad" (Datastore::QuarantineChunk), so that the next backup
 // with its content stores it again and heals every snapshot that needs it.
 //
+// Verify state (PBS keeps it in the manifest's unprotected part; ours is
+// immutable and signed, so it is an object of its own): after verify has
+// checked a snapshot it records the outcome in
+// "snapshots/ct/<vmid>/<time>/verify.json", plain JSON (never secret)
+//   {"state": "ok" | "failed", "time": <unix s, the verify's start>,
+//    "problems": <number of problems that concern the snapshot>}
+// written with Put (atomic). A snapshot deleted while verify writes it loses
+// the record again (and gc removes one left behind, as any object of a
+// snapshot without manifest); a live snapshot's record is never touched by
+// gc. A missing, unreadable or malformed record means "not verified".
+// VerifyOptions::skip_verified_s skips snapshots whose last verify was ok
+// and younger than that (PBS's ignore-verified + outdated-after; unlike PBS a
+// failed one is always verified again).
+//
 // GC (see datastore.h for the locking table and why it is safe beside
 // backups):
 //   1. take locks/gc (one gc at a time); its backend mtime is gc's start
@@ -50,14 +64,48 @@ struct VerifyReport {
   // Deleted while verify ran: their problems (and the chunks gc removed
   // after them) are not reported.
   uint64_t deleted_meanwhile = 0;
+  // Verified ok within VerifyOptions::skip_verified_s: not read again.
+  uint64_t skipped = 0;
   bool ok() const { return problems.empty(); }
 };
+
+struct VerifyOptions {
+  // One snapshot; nullopt: every snapshot (of `vmid`).
+  std::optional<std::string> volname;
+  std::optional<std::string> vmid;  // only this container's snapshots
+  int threads = 0;                  // 0: one per core
+  // Skip snapshots whose verify state is "ok" and younger than this many
+  // seconds; nullopt: verify every selected snapshot.
+  std::optional<int64_t> skip_verified_s;
+  int64_t now = 0;           // unix s of "now" (the states' age, the time recorded); 0: the clock
+  bool record_state = true;  // write each verified snapshot's verify state
+};
+
+// Verify of every selected snapshot. Without `volname`, `vmid` and skipped
+// snapshots every chunk of the store is read (unreferenced ones too);
+// otherwise the chunks the verified snapshots reference.
+Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observer* observer);
 
 // `volname` nullopt: the whole store. `threads` 0: one per core. A `volname`
 // that is not a volume name is InvalidArgument, one without a manifest
 // NotFound ("does not exist"): neither is reported as damage.
 Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& volname, int threads,
                             Observer* observer);
+
+inline constexpr char kVerifyStateName[] = "verify.json";  // below a snapshot's prefix
+inline constexpr uint64_t kMaxVerifyStateSize = 64 << 10;
+
+struct VerifyState {
+  bool ok = false;
+  int64_t time = 0;  // unix s: the start of the verify that wrote it
+  uint64_t problems = 0;
+};
+
+// The snapshot's verify state; nullopt when there is none or it cannot be
+// read or parsed (verified again).
+std::optional<VerifyState> ReadVerifyState(Datastore& ds, const std::string& volname);
+// True if `state` is ok and younger than `max_age_s` at `now`.
+bool RecentlyVerified(const std::optional<VerifyState>& state, int64_t now, int64_t max_age_s);
 
 struct GcReport {
   uint64_t chunks = 0;   // chunk objects seen

@@ -598,6 +598,231 @@ TEST_F(GcTest, VerifyIgnoresABackupDeletedAndCollectedWhileItRuns) {
 }
 
 // ---------------------------------------------------------------------------
+// Verify state: what verify records per snapshot, and skipping what it
+// verified recently (PBS's ignore-verified + outdated-after)
+
+class VerifyStateTest : public VerifyTest {
+ protected:
+  VerifyReport RunWith(const VerifyOptions& o) {
+    auto r = Verify(*ds_, o, nullptr);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : VerifyReport{};
+  }
+  static VerifyOptions Skipping(int64_t now, int64_t days) {
+    VerifyOptions o;
+    o.threads = 2;
+    o.now = now;
+    o.skip_verified_s = days * 86400;
+    return o;
+  }
+  std::string StateObject(const std::string& vol) { return SnapshotPrefix(vol) + kVerifyStateName; }
+};
+
+TEST_F(VerifyStateTest, VerifyRecordsOkWithItsStartTime) {
+  EXPECT_FALSE(ReadVerifyState(*ds_, vol_));
+  VerifyOptions o;
+  o.now = kT0 + 100;
+  VerifyReport r = RunWith(o);
+  EXPECT_TRUE(r.ok());
+  for (const auto& v : {vol_, other_vol_}) {
+    auto state = ReadVerifyState(*ds_, v);
+    ASSERT_TRUE(state) << v;
+    EXPECT_TRUE(state->ok);
+    EXPECT_EQ(state->time, kT0 + 100);
+    EXPECT_EQ(state->problems, 0u);
+  }
+  // Not a snapshot object for anyone else: listing and reading stay as they were.
+  auto list = ds_->ListSnapshots(std::nullopt, nullptr);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->size(), 2u);
+}
+
+TEST_F(VerifyStateTest, SkipsOnlySnapshotsVerifiedOkWithinTheDays) {
+  const int64_t t = kT0 + 1000;
+  VerifyReport first = RunWith(Skipping(t, 3));  // nothing recorded yet: everything
+  EXPECT_EQ(first.snapshots, 2u);
+  EXPECT_EQ(first.skipped, 0u);
+  VerifyReport second = RunWith(Skipping(t + 3 * 86400 - 1, 3));
+  EXPECT_TRUE(second.ok());
+  EXPECT_EQ(second.snapshots, 0u);
+  EXPECT_EQ(second.skipped, 2u);
+  EXPECT_EQ(second.chunks, 0u);
+  // Exactly N days later the record is outdated.
+  VerifyReport third = RunWith(Skipping(t + 3 * 86400, 3));
+  EXPECT_EQ(third.snapshots, 2u);
+  EXPECT_EQ(third.skipped, 0u);
+  EXPECT_EQ(ReadVerifyState(*ds_, vol_)->time, t + 3 * 86400);
+  // Without skipping everything is verified, recently verified or not.
+  VerifyOptions all;
+  all.now = t + 3 * 86400 + 1;
+  EXPECT_EQ(RunWith(all).snapshots, 2u);
+  // 0 days: nothing is recent enough.
+  EXPECT_EQ(RunWith(Skipping(t + 3 * 86400 + 2, 0)).snapshots, 2u);
+  // A record from the future (the clock was set back) is not trusted.
+  EXPECT_EQ(RunWith(Skipping(t, 30)).snapshots, 2u);
+}
+
+TEST_F(VerifyStateTest, DamagedSnapshotIsRecordedFailedAndVerifiedAgain) {
+  ASSERT_TRUE(ds_->backend().Delete(chunk_object_).ok());
+  VerifyReport first = RunWith(Skipping(kT0 + 10, 7));
+  EXPECT_EQ(first.damaged_snapshots, std::vector<std::string>{vol_});
+  auto state = ReadVerifyState(*ds_, vol_);
+  ASSERT_TRUE(state);
+  EXPECT_FALSE(state->ok);
+  EXPECT_EQ(state->problems, 1u);
+  EXPECT_TRUE(ReadVerifyState(*ds_, other_vol_)->ok);
+  // The next run skips the good one and checks the damaged one again,
+  // reading only its chunks.
+  VerifyReport second = RunWith(Skipping(kT0 + 20, 7));
+  EXPECT_EQ(second.skipped, 1u);
+  EXPECT_EQ(second.snapshots, 1u);
+  EXPECT_EQ(second.damaged_snapshots, std::vector<std::string>{vol_});
+  EXPECT_LE(second.chunks, ChunksOf(*ds_, vol_).size());
+}
+
+TEST_F(VerifyStateTest, UnreadableRecordMeansNotVerified) {
+  ASSERT_TRUE(RunWith(Skipping(kT0, 7)).ok());
+  for (const std::string& text :
+       {std::string("{not json"), std::string("{\"state\":\"ok\"}"),
+        std::string("{\"state\":\"great\",\"time\":1}"), std::string("[1,2]"),
+        std::string(kMaxVerifyStateSize + 1, ' ')}) {
+    ASSERT_TRUE(ds_->backend().Put(StateObject(vol_), text).ok());
+    EXPECT_FALSE(ReadVerifyState(*ds_, vol_)) << text.substr(0, 40);
+    VerifyReport r = RunWith(Skipping(kT0 + 1, 7));
+    EXPECT_EQ(r.skipped, 1u) << text.substr(0, 40);  // other_vol_ only
+    EXPECT_EQ(r.snapshots, 1u);
+    EXPECT_TRUE(ReadVerifyState(*ds_, vol_)->ok);  // written anew
+  }
+  // A FIFO in its place is no hang and no record.
+  ASSERT_TRUE(ds_->backend().Delete(StateObject(vol_)).ok());
+  ASSERT_EQ(::mkfifo(PathOf(StateObject(vol_)).c_str(), 0600), 0);
+  EXPECT_FALSE(ReadVerifyState(*ds_, vol_));
+}
+
+TEST_F(VerifyStateTest, OnlyTheContainersSnapshotsWithVmid) {
+  VerifyOptions o;
+  o.vmid = "501";
+  VerifyReport r = RunWith(o);
+  EXPECT_EQ(r.snapshots, 1u);
+  EXPECT_EQ(r.chunks, ChunksOf(*ds_, other_vol_).size());
+  EXPECT_FALSE(ReadVerifyState(*ds_, vol_));
+  EXPECT_TRUE(ReadVerifyState(*ds_, other_vol_));
+  o.vmid = "../x";
+  EXPECT_EQ(Verify(*ds_, o, nullptr).status().code(), Code::kInvalidArgument);
+  o.vmid = "777";
+  EXPECT_EQ(RunWith(o).snapshots, 0u);
+}
+
+TEST_F(VerifyStateTest, RecordOffWritesNothing) {
+  VerifyOptions o;
+  o.record_state = false;
+  EXPECT_TRUE(RunWith(o).ok());
+  EXPECT_FALSE(Exists(StateObject(vol_)));
+}
+
+TEST(RecentlyVerifiedTest, Boundaries) {
+  VerifyState ok{true, 1000, 0}, failed{false, 1000, 2};
+  EXPECT_TRUE(RecentlyVerified(ok, 1000, 1));
+  EXPECT_TRUE(RecentlyVerified(ok, 1099, 100));
+  EXPECT_FALSE(RecentlyVerified(ok, 1100, 100));
+  EXPECT_FALSE(RecentlyVerified(ok, 999, 100));  // from the future
+  EXPECT_FALSE(RecentlyVerified(failed, 1001, 100));
+  EXPECT_FALSE(RecentlyVerified(std::nullopt, 1001, 100));
+  EXPECT_FALSE(RecentlyVerified(ok, 1000, 0));
+}
+
+// gc keeps a live snapshot's record (it is no leftover); deleting the
+// snapshot removes it.
+TEST_F(GcTest, KeepsTheVerifyStateOfALiveSnapshotDeleteRemovesIt) {
+  ASSERT_TRUE(Verify(*ds_, std::nullopt, 2, nullptr).ok());
+  const std::string state1 = SnapshotPrefix(vol1_) + kVerifyStateName;
+  const std::string state2 = SnapshotPrefix(vol2_) + kVerifyStateName;
+  ASSERT_TRUE(Exists(state1));
+  SetMtime("snapshots", now_ - 2 * 86400);
+  SetMtime("chunks", now_ - 2 * 86400);
+  GcReport report = RunGc();
+  EXPECT_EQ(report.leftovers_removed, 0u);
+  EXPECT_TRUE(Exists(state1));
+  EXPECT_TRUE(ReadVerifyState(*ds_, vol1_));
+  ASSERT_TRUE(ds_->DeleteSnapshot(vol1_).ok());
+  EXPECT_FALSE(Exists(state1));
+  EXPECT_TRUE(Exists(state2));
+  RunGc();
+  EXPECT_TRUE(ReadVerifyState(*ds_, vol2_));
+}
+
+// A snapshot deleted while verify runs gets no record (none left behind for
+// gc either); the other one does.
+TEST_F(GcTest, VerifyRecordsNothingForABackupDeletedWhileItRuns) {
+  auto backend = objstore::OpenLocalBackend(root_);
+  ASSERT_TRUE(backend.ok());
+  auto racing = Datastore::Open(
+      std::make_unique<HookBackend>(std::move(*backend),
+                                    [&] { ASSERT_TRUE(ds_->DeleteSnapshot(vol1_).ok()); }),
+      std::nullopt, "datastore 'test'");
+  ASSERT_TRUE(racing.ok());
+  auto r = Verify(**racing, VerifyOptions{}, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->ok());
+  EXPECT_FALSE(Exists(SnapshotPrefix(vol1_) + kVerifyStateName));
+  EXPECT_TRUE(ReadVerifyState(*ds_, vol2_));
+}
+
+// Deleted between verify's check and its write of the record: the record
+// goes again, so no object of the deleted snapshot is left.
+class DeleteBeforeStatePut final : public ObjectBackend {
+ public:
+  DeleteBeforeStatePut(std::unique_ptr<ObjectBackend> inner, std::function<void()> hook)
+      : inner_(std::move(inner)), hook_(std::move(hook)) {}
+  std::string Describe() const override { return inner_->Describe(); }
+  Result<bool> PutIfAbsent(const std::string& name, std::string_view data,
+                           Durability durability) override {
+    return inner_->PutIfAbsent(name, data, durability);
+  }
+  Status Sync() override { return inner_->Sync(); }
+  Status Touch(const std::string& name) override { return inner_->Touch(name); }
+  Status Put(const std::string& name, std::string_view data) override {
+    if (name.ends_with(kVerifyStateName)) std::call_once(once_, hook_);
+    return inner_->Put(name, data);
+  }
+  Result<std::string> Get(const std::string& name, uint64_t max_size) override {
+    return inner_->Get(name, max_size);
+  }
+  Result<ObjectStat> Stat(const std::string& name) override { return inner_->Stat(name); }
+  Result<std::vector<std::string>> List(const std::string& prefix) override {
+    return inner_->List(prefix);
+  }
+  Status Delete(const std::string& name) override { return inner_->Delete(name); }
+  Result<LeftoverCount> RemoveLeftovers(const std::string& prefix, int64_t temps_older_than_ns,
+                                        bool empty_dirs) override {
+    return inner_->RemoveLeftovers(prefix, temps_older_than_ns, empty_dirs);
+  }
+
+ private:
+  std::unique_ptr<ObjectBackend> inner_;
+  std::function<void()> hook_;
+  std::once_flag once_;
+};
+
+TEST_F(GcTest, VerifyStateOfABackupDeletedJustBeforeItsWriteIsRemoved) {
+  auto backend = objstore::OpenLocalBackend(root_);
+  ASSERT_TRUE(backend.ok());
+  auto racing = Datastore::Open(
+      std::make_unique<DeleteBeforeStatePut>(std::move(*backend),
+                                             [&] { ASSERT_TRUE(ds_->DeleteSnapshot(vol1_).ok()); }),
+      std::nullopt, "datastore 'test'");
+  ASSERT_TRUE(racing.ok());
+  VerifyOptions o;
+  o.volname = vol1_;
+  auto r = Verify(**racing, o, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(Exists(SnapshotPrefix(vol1_) + kVerifyStateName));
+  auto left = ds_->backend().List(SnapshotPrefix(vol1_));
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->empty());
+}
+
+// ---------------------------------------------------------------------------
 // Locks, protection, notes
 
 }  // namespace
