@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "backup/guest_state.h"
 #include "backup/hook_script.h"
 #include "backup/journal.h"
 #include "backup/mode_adapters.h"
@@ -571,7 +572,10 @@ void Job::CleanupLocal(GuestRun& g) {
 JobResult RunBackupJob(const ResolvedJobOptions& options, const Paths& paths, Observer* observer,
                        const JobSeams& seams) {
   Job job(options, paths, observer, seams);
-  return job.Run();
+  JobResult result = job.Run();
+  // For `ctdump status`; best effort (a failing write is a warning).
+  RecordJobResult(paths.state_dir, options, result, observer);
+  return result;
 }
 
 }  // namespace ctdump::backup

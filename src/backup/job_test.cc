@@ -15,6 +15,7 @@
 
 #include <fstream>
 
+#include "backup/guest_state.h"
 #include "backup/job_test_fakes.h"
 #include "sys/signals.h"
 
@@ -59,6 +60,7 @@ class JobTest : public ::testing::Test {
     paths_.config_dir = root_ + "/etc";
     paths_.log_dir = root_ + "/log";
     paths_.run_dir = root_ + "/run";
+    paths_.state_dir = root_ + "/state";
     for (const auto& d : {paths_.lxcpath, paths_.config_dir, root_ + "/tmp"})
       ASSERT_TRUE(sys::MakeDirs(d, 0755).ok());
     std::string hook = root_ + "/hook.sh";
@@ -433,6 +435,48 @@ TEST_F(JobTest, FailingJobInitBacksUpNothing) {
   ExpectInOrder({"job_init", "job_cleanup", "hook job-abort"});
   EXPECT_THAT(events_->All(), Not(Contains("hook job-start")));
   EXPECT_TRUE(Logged("ERROR: Backup job failed - server unreachable"));
+}
+
+// Every selected container's result is recorded for `ctdump status`
+// (guest_state.h): backed up, failed, never reached.
+TEST_F(JobTest, RecordsEachContainersResult) {
+  opts_.job_id = "nightly";
+  JobResult r = Run({"999", "101"});
+  ASSERT_EQ(r.guests.size(), 2u);
+  auto missing = ReadGuestRecord(paths_.state_dir, "999");
+  ASSERT_TRUE(missing.ok()) << missing.status().ToString();
+  EXPECT_EQ(missing->result, GuestOutcome::kError);
+  EXPECT_EQ(missing->message, r.guests[0].status.message());
+  EXPECT_EQ(missing->storage, "rec");
+  EXPECT_EQ(missing->job_id, "nightly");
+  auto ok = ReadGuestRecord(paths_.state_dir, "101");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->result, GuestOutcome::kOk);
+  EXPECT_EQ(ok->archive, "ct-101-archive");
+  EXPECT_EQ(ok->size, 4096u);
+  EXPECT_GE(ok->time, ::time(nullptr) - 60);
+  EXPECT_TRUE(ok->message.empty());
+  // A job that fails before the containers: each gets the job's error.
+  script_.failures["job_init"] = UnavailableError("server unreachable");
+  Run({"101", "102"});
+  for (const char* vmid : {"101", "102"}) {
+    auto rec = ReadGuestRecord(paths_.state_dir, vmid);
+    ASSERT_TRUE(rec.ok()) << vmid;
+    EXPECT_EQ(rec->result, GuestOutcome::kError);
+    EXPECT_EQ(rec->message,
+              "the backup job failed before this container's backup: server unreachable");
+    EXPECT_TRUE(rec->archive.empty());
+  }
+}
+
+TEST_F(JobTest, UnwritableGuestStateIsOnlyAWarning) {
+  std::ofstream(paths_.state_dir = root_ + "/not-a-dir") << "x";
+  JobResult r = Run({"101"});
+  EXPECT_TRUE(r.ok()) << r.status.message();
+  bool warned = false;
+  for (const auto& l : log_.lines)
+    warned |= l.starts_with("WARN: could not record the result of container '101'");
+  EXPECT_TRUE(warned) << ::testing::PrintToString(log_.lines);
 }
 
 // §2.2: job_cleanup dies on the success path: called again, job-abort, the
