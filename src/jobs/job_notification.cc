@@ -135,6 +135,10 @@ notify::Notification TaskNotification(const std::string& type, bool ok, const st
   return n;
 }
 
+Status CheckNotifyConfig(const std::string& config_dir) {
+  return notify::LoadConfig(config_dir).status();
+}
+
 void SendNotification(const std::string& config_dir, const NotifySettings& settings,
                       const notify::Notification& n, Observer* observer) {
   bool failed = n.severity == notify::Severity::kError;

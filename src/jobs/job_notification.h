@@ -62,6 +62,10 @@ notify::Notification TaskNotification(const std::string& type, bool ok, const st
                                       const std::string& hostname, const std::string& job_id,
                                       int64_t now);
 
+// Loads <config_dir>/notifications.cfg to report its errors early (`job
+// list`, the scheduler's start); OK when it is fine or missing.
+Status CheckNotifyConfig(const std::string& config_dir);
+
 // Sends `n` by `settings` (ChooseRoute with failed = severity error):
 // SendMail or the notification system of <config_dir>/notifications.cfg.
 // Logs what it did and any problem through `observer`; never fails.
