@@ -4,21 +4,38 @@
 // (src/calendar_event.rs, src/parse_helpers.rs), which PVE's pvescheduler and
 // PBS use, so that a jobs.cfg `schedule` means here what it means there:
 //
-//   event    := alias | [weekdays] [date] [time] ["UTC"]      (at least one part)
-//   alias    := minutely | hourly | daily | weekly | monthly | yearly | annually
-//             | quarterly | semiannually | semi-annually
-//   weekdays := wd ("," wd)*,  wd := day | day ".." day   (mon, tue, ... or monday, ...)
-//   date     := [[year "-"] month "-"] day   (each a value list, see below)
-//   time     := hour ":" minute [":" second]  |  minute   (a lone list means minutes)
-//   list     := value ("," value)*,  value := "*" | n | n ".." m | (n | n ".." m) "/" step
+//   event    := (keyword | [weekdays] [date] [time]) [" "* "UTC"]   (at least one part)
+//   keyword  := minutely | hourly | daily | weekly | monthly | yearly | annually
+//             | quarterly | semiannually | semi-annually          (lower case only)
+//   weekdays := wd ("," wd)*,  wd := day | day ".." day   (mon..sun or monday..sunday, any
+//                                                          case; fri..mon wraps)
+//   date     := [years "-"] months "-" days
+//   time     := [hours ":"] minutes [":" seconds]          (a lone list is minutes)
+//   list     := "*" | "*/" step | value ("," value)*
+//   value    := n | n ".." m | n "/" step | n ".." m "/" step
 //
-// Unspecified fields default as in proxmox-time: fields left of the first given
-// one are "any", fields right of it are 0 (`sat` = sat 00:00:00, `02:00` = every
-// day at 02:00:00, `*/15` = minutes 0,15,30,45 of every hour).
+// Parts are separated by optional spaces or tabs; nothing else is skipped.
+// Bounds as upstream: years 0..2199, months 0..12 (0 never matches), days
+// 0..31, hours 0..23, minutes and seconds 0..59; a step is bounded likewise.
+// `*/step` starts at the field's first value (1 for months and days, else 0).
+// Defaults as in proxmox-time: no time part is 00:00:00; a time without
+// seconds has second 0; a time without hours is every hour; no date or
+// weekday part is every day. So `sat` = sat 00:00:00, `02:00` = daily
+// 02:00:00, `*/15` = minutes 0, 15, 30, 45 of every hour. Where nom
+// backtracks, so does this parser: `25:00` is every hour at minute 25 (the
+// hour list fails and the text is read again as minute:second), as upstream.
 //
-// A CalendarEvent is an immutable value; it is safe to share between threads
-// (NextAfter reads the time-zone database through localtime_r / mktime, which
-// take the process's TZ).
+// Evaluation is compute_next_event: fields from year down to second, each
+// jumping to its next allowed value or carrying into the larger field, at
+// most 1001 steps. In local time a wall-clock time that does not exist is
+// read with the offset before the change (a daily 02:30 skips the spring
+// transition day), and one that exists twice happens once, at its first
+// instance not before the search start (see calendar_event.cc for where that
+// pins down what glibc's mktime leaves to chance upstream).
+//
+// A CalendarEvent is an immutable value, safe to share between threads
+// (NextAfter reads the zone through localtime_r and timegm; the zone is the
+// process's TZ).
 #ifndef CTDUMP_CALENDAR_CALENDAR_EVENT_H_
 #define CTDUMP_CALENDAR_CALENDAR_EVENT_H_
 
