@@ -37,15 +37,7 @@ namespace {
 // (vzdump's lockwait default).
 constexpr int kLockWaitMinutes = 180;
 
-std::string LocalTime(std::optional<int64_t> t) {
-  if (!t) return "-";
-  time_t tt = static_cast<time_t>(*t);
-  struct tm tm {};
-  ::localtime_r(&tt, &tm);
-  char buf[64];
-  ::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
+std::string LocalTime(std::optional<int64_t> t) { return t ? jobs::FormatLocalTime(*t) : "-"; }
 
 // Diagnostics go to stderr as text also with --output-format json, whose
 // stdout carries the answer.

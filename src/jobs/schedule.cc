@@ -1,5 +1,7 @@
 #include "jobs/schedule.h"
 
+#include <time.h>
+
 #include <algorithm>
 
 namespace ctdump::jobs {
@@ -38,6 +40,15 @@ std::optional<int64_t> NextRun(const JobConfig& job, const JobState& state, int6
   if (!job.enabled || !job.schedule) return std::nullopt;
   // In the past when overdue (no scheduler running, or it is busy).
   return job.schedule->NextAfter(Base(state, now));
+}
+
+std::string FormatLocalTime(int64_t t) {
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm {};
+  ::localtime_r(&tt, &tm);
+  char buf[64];
+  ::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
 }
 
 }  // namespace ctdump::jobs

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "jobs/job_config.h"
 #include "jobs/job_state.h"
@@ -46,6 +47,9 @@ Due ComputeDue(const JobConfig& job, const JobState& state, int64_t now, bool st
 // The next run as `job list` shows it (nullopt: disabled, no schedule, or
 // none); in the past when the job is overdue.
 std::optional<int64_t> NextRun(const JobConfig& job, const JobState& state, int64_t now);
+
+// "2026-12-05 02:00:00" in the process's local time (TZ).
+std::string FormatLocalTime(int64_t t);
 
 }  // namespace ctdump::jobs
 

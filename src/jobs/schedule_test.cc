@@ -119,5 +119,9 @@ TEST(ScheduleTest, NextRunAsJobListShowsIt) {
   EXPECT_EQ(NextRun(Job("sat 02:00"), Created(kT0), kT0), kT0 + kDay + 2 * kHour);
 }
 
+TEST(ScheduleTest, LocalTime) {
+  EXPECT_EQ(FormatLocalTime(kT0 + 2 * kHour + 5), "2026-12-04 02:00:05");
+}
+
 }  // namespace
 }  // namespace ctdump::jobs
