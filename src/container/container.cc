@@ -302,6 +302,14 @@ Status Container::Thaw() {
 
 namespace ctdump::container {
 
+void RemoveLxcLockFiles(const std::string& name, const std::string& lxcpath) {
+  if (name.empty() || name.find('/') != std::string::npos || name[0] == '.') return;
+  // liblxc: <rundir>/lxc/lock/<lxcpath>/.<name> (root's rundir is /run).
+  std::string dir = "/run/lxc/lock/" + lxcpath;
+  ::unlink((dir + "/." + name).c_str());
+  ::rmdir((dir + "/" + name).c_str());
+}
+
 Status Container::Stop(std::chrono::seconds timeout) {
   if (!IsRunning()) return Status::OK();
   if (GetState() == State::kFrozen) Thaw().IgnoreError();  // a frozen init cannot be killed

@@ -75,7 +75,8 @@ class Container : public Control {
   // attach; retried until `timeout`.
   Status WaitForInit(std::chrono::seconds timeout);
   // liblxc's destroy of a stopped container: its root file system (dir
-  // backend) and its directory under the lxcpath.
+  // backend) and its directory under the lxcpath (the lock files stay: see
+  // RemoveLxcLockFiles).
   Status Destroy();
 
  private:
@@ -89,6 +90,12 @@ class Container : public Control {
 
 // liblxc's containers.
 Opener& LxcOpener();
+
+// Removes the lock files liblxc keeps for container `name` of `lxcpath`
+// (/run/lxc/lock/<lxcpath>/.<name>; liblxc never removes them): for a
+// container that was destroyed and whose name is not reused (a restore
+// test's). Missing files are fine.
+void RemoveLxcLockFiles(const std::string& name, const std::string& lxcpath);
 
 // Remembers the mount namespace ctdump started in; call once before entering
 // a private one. Container::Start() uses it.

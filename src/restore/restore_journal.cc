@@ -115,6 +115,12 @@ Result<sys::JournalRepair> RepairOne(const std::string& run_dir, const std::stri
     if (!again.ok() || *again != text) return sys::JournalRepair::kSkipped;
   }
   RETURN_IF_ERROR(Repair(*s, log));
+  if (s->throwaway) {
+    // A restore test's name is never used again: its lock files go too
+    // (the restore lock only when this repair took it, not the caller).
+    if (only_name.empty()) ::unlink(RestoreLockPath(run_dir, s->name).c_str());
+    container::RemoveLxcLockFiles(s->name, s->ct_dir.substr(0, s->ct_dir.rfind('/')));
+  }
   return sys::JournalRepair::kRepaired;
 }
 

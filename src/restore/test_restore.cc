@@ -426,12 +426,17 @@ class Guard {
     bool clean = true;
     auto ct = container::Container::Open(name_, paths_.lxcpath);
     if (ct.ok()) {
+      auto t = Clock::now();
+      bool was_running = ct->IsRunning();
       Status s = ct->Stop();
       if (!s.ok()) {
         log_->Log(LogLevel::kErr,
                   fmt::format("unable to stop test container '{}': {}", name_, s.message()));
         clean = false;
       } else {
+        if (was_running)
+          log_->Log(LogLevel::kInfo,
+                    fmt::format("stopped container '{}' ({:.1f} s)", name_, Since(t)));
         s = ct->Destroy();
         if (!s.ok()) log_->Log(LogLevel::kWarn, s.message());  // removed below
       }
@@ -447,6 +452,9 @@ class Guard {
     if (clean) {
       Status s = ClearRestoreJournal(paths_.run_dir, name_);
       if (!s.ok()) log_->Log(LogLevel::kWarn, s.message());
+      // The name is never used again: its lock files go too.
+      ::unlink(RestoreLockPath(paths_.run_dir, name_).c_str());
+      container::RemoveLxcLockFiles(name_, paths_.lxcpath);
     }
     clean_ = clean;
     return clean;
@@ -776,9 +784,24 @@ Result<RestoreTestResult> RunRestoreTest(const RestoreTestOptions& o, const Path
       fail(ready);
       break;
     }
+    // A systemd container: until it has finished booting (running, or
+    // degraded: a unit failed, reported as a warning).
+    auto boot = ct->RunCommand({"/bin/sh", "-c",
+                                "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; "
+                                "then systemctl is-system-running --wait; fi"},
+                               std::chrono::seconds(o.timeout_s));
+    if (!boot.ok()) {
+      fail(boot.status().WithContext("waiting for systemd in the container"));
+      break;
+    }
+    std::string systemd = boot->output;
+    while (!systemd.empty() && (systemd.back() == '\n' || systemd.back() == ' '))
+      systemd.pop_back();
+    if (!systemd.empty() && systemd != "running")
+      log->Log(LogLevel::kWarn, fmt::format("systemd in the container is '{}'", systemd));
     log->Log(LogLevel::kInfo,
-             fmt::format("init ready: RUNNING, init pid {}, attach runs commands ({:.1f} s)",
-                         ct->InitPid(), end(true)));
+             fmt::format("init ready: RUNNING, init pid {}, attach runs commands{} ({:.1f} s)",
+                         ct->InitPid(), systemd.empty() ? "" : ", systemd " + systemd, end(true)));
 
     begin("check");
     std::vector<std::string> argv = o.check.empty()
