@@ -181,9 +181,11 @@ std::vector<GuestRecord> GuestRecordsOf(const ResolvedJobOptions& options, const
   return out;
 }
 
-void RecordJobResult(const std::string& state_dir, const ResolvedJobOptions& options,
-                     const JobResult& result, Observer* observer) {
-  for (const auto& r : GuestRecordsOf(options, result, ::time(nullptr))) {
+namespace {
+
+void WriteAll(const std::string& state_dir, const std::vector<GuestRecord>& records,
+              Observer* observer) {
+  for (const auto& r : records) {
     Status s = WriteGuestRecord(state_dir, r);
     if (!s.ok() && observer)
       observer->Log(LogLevel::kWarn,
@@ -191,6 +193,30 @@ void RecordJobResult(const std::string& state_dir, const ResolvedJobOptions& opt
                                 "'ctdump status': {}",
                                 r.vmid, s.message()));
   }
+}
+
+}  // namespace
+
+void RecordJobResult(const std::string& state_dir, const ResolvedJobOptions& options,
+                     const JobResult& result, Observer* observer) {
+  WriteAll(state_dir, GuestRecordsOf(options, result, ::time(nullptr)), observer);
+}
+
+void RecordJobFailure(const std::string& state_dir, const std::vector<std::string>& vmids,
+                      const std::string& storage, const std::string& job_id, const Status& why,
+                      Observer* observer) {
+  std::vector<GuestRecord> records;
+  for (const auto& vmid : SplitGuestList(vmids)) {
+    GuestRecord r;
+    r.vmid = vmid;
+    r.time = ::time(nullptr);
+    r.storage = storage;
+    r.job_id = job_id;
+    r.result = GuestOutcome::kError;
+    r.message = fmt::format("the backup job failed before it started: {}", why.message());
+    records.push_back(std::move(r));
+  }
+  WriteAll(state_dir, records, observer);
 }
 
 }  // namespace ctdump::backup

@@ -78,6 +78,13 @@ std::vector<GuestRecord> GuestRecordsOf(const ResolvedJobOptions& options, const
 void RecordJobResult(const std::string& state_dir, const ResolvedJobOptions& options,
                      const JobResult& result, Observer* observer);
 
+// For a job that failed before RunBackupJob (its options did not resolve):
+// each named container (`vmids` as the job gives them, PVE lists allowed)
+// gets an "error" record with `why`. Failures are warnings through `observer`.
+void RecordJobFailure(const std::string& state_dir, const std::vector<std::string>& vmids,
+                      const std::string& storage, const std::string& job_id, const Status& why,
+                      Observer* observer);
+
 }  // namespace ctdump::backup
 
 #endif  // CTDUMP_BACKUP_GUEST_STATE_H_

@@ -166,5 +166,29 @@ TEST(GuestRecordsOfTest, OneRecordPerSelectedContainer) {
   EXPECT_EQ(GuestRecordsOf(o, r, 1000)[1].result, GuestOutcome::kWarning);
 }
 
+TEST_F(GuestStateTest, JobFailureBeforeTheJobRecordsEachNamedContainer) {
+  RecordJobFailure(dir_, {"web,db", "app"}, "pbs", "nightly",
+                   InvalidArgumentError("compress: 'zip' is not a compression"), nullptr);
+  for (const char* vmid : {"web", "db", "app"}) {
+    auto r = ReadGuestRecord(dir_, vmid);
+    ASSERT_TRUE(r.ok()) << vmid;
+    EXPECT_EQ(r->result, GuestOutcome::kError);
+    EXPECT_EQ(r->storage, "pbs");
+    EXPECT_EQ(r->job_id, "nightly");
+    EXPECT_EQ(r->message,
+              "the backup job failed before it started: compress: 'zip' is not a compression");
+  }
+  // A name that cannot be a file is a warning, the others are written.
+  struct Warnings : Observer {
+    std::vector<std::string> lines;
+    void Log(LogLevel, std::string_view m) noexcept override { lines.emplace_back(m); }
+  } log;
+  RecordJobFailure(dir_, {"../x", "ok1"}, "", "", InternalError("x"), &log);
+  EXPECT_TRUE(ReadGuestRecord(dir_, "ok1").ok());
+  ASSERT_EQ(log.lines.size(), 1u);
+  EXPECT_EQ(log.lines[0].rfind("could not record the result of container '../x'", 0), 0u)
+      << log.lines[0];
+}
+
 }  // namespace
 }  // namespace ctdump::backup
