@@ -27,8 +27,9 @@ namespace ctdump::cli {
 namespace {
 
 // --ignore-verified without --outdated-after: a backup verified ok once is
-// not verified again (PBS).
-constexpr uint32_t kNeverOutdated = UINT32_MAX;
+// not verified again (PBS); 100 years, as jobs.cfg's verify jobs say it
+// (jobs::kNeverOutdatedDays).
+constexpr uint32_t kNeverOutdated = 36500;
 
 // The datastore's verify: every chunk re-hashed, every reference checked
 // (datastore/maintenance.h).
@@ -51,7 +52,7 @@ int RunVerifyDatastore(const Context& ctx, Renderer& out, const VerifyRun& run,
   if (!r.ok()) return Fail(out, r.status());
   if (run.skip_verified_days)
     out.Log(LogLevel::kInfo,
-            *run.skip_verified_days == kNeverOutdated
+            *run.skip_verified_days >= kNeverOutdated
                 ? fmt::format("skipped {} backup(s) verified ok before", r->skipped)
                 : fmt::format("skipped {} backup(s) verified ok within {} day(s)", r->skipped,
                               *run.skip_verified_days));
@@ -178,7 +179,7 @@ void RegisterVerify(CLI::App& app, Context& ctx) {
   ver->add_option("--outdated-after", a->outdated_after,
                   "with --ignore-verified: verify again once the last ok verify is this many "
                   "days old (default: never)")
-      ->check(CLI::Range(0u, 100000u))
+      ->check(CLI::Range(0u, kNeverOutdated))
       ->needs(ignore);
   ctx.AddRunner(ver, [&ctx, a] {
     auto renderer = MakeRenderer(ctx);
