@@ -1,0 +1,388 @@
+"""Scheduled jobs on real containers (issue 11 items 1, 3, 4, 8): `ctdump job
+list|show|run` and `ctdump scheduler` as a real process that lets a `minutely`
+job fire for real, SIGTERM during a running job, a job process that dies, and
+the notifications of jobs, received by a real HTTP server on 127.0.0.1 as a
+webhook target of notifications.cfg.
+"""
+import base64
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import harness
+
+# Every notification as one JSON object (proxmox-notify's template helpers).
+BODY = ('{"title": {{ json title }}, "severity": {{ json severity }}, "type": {{ json fields.type }}, '
+        '"hostname": {{ json fields.hostname }}, "message": {{ json message }}, '
+        '"fields": {{ json fields }}}')
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with self.server.cond:
+            self.server.received.append(json.loads(body))
+            self.server.cond.notify_all()
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class Webhook:
+    """An HTTP server on 127.0.0.1 (port from the kernel) keeping every notification."""
+
+    def __init__(self):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+        self.server.received = []
+        self.server.cond = threading.Condition()
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait(self, pred, timeout=60):
+        with self.server.cond:
+            self.server.cond.wait_for(lambda: any(pred(n) for n in self.server.received), timeout)
+            return [n for n in self.server.received if pred(n)]
+
+    def all(self):
+        with self.server.cond:
+            return list(self.server.received)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+class SchedulerTest(harness.IntegrationTest):
+
+    def setUp(self):
+        super().setUp()
+        self.state = os.path.join(self.ws.dir, "state")
+        self.hook = Webhook()
+        with open(os.path.join(self.ws.config, "notifications.cfg"), "w") as f:
+            f.write("webhook: hook\n\turl http://127.0.0.1:%d/notify\n\tmethod post\n\tbody %s\n\n"
+                    "matcher: everything\n\ttarget hook\n"
+                    % (self.hook.port, base64.b64encode(BODY.encode()).decode()))
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.hook.close()
+        super().tearDown()
+
+    def environ(self):
+        e = self.ws.environ()
+        e["CTDUMP_STATE_DIR"] = self.state
+        return e
+
+    def run_ctdump(self, *args, timeout=300):
+        return subprocess.run(self.ws.cmd(*args), capture_output=True, text=True, errors="replace",
+                              env=self.environ(), timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def start_scheduler(self, *extra):
+        p = subprocess.Popen(self.ws.cmd("scheduler", *extra), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, errors="replace", env=self.environ(),
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def write_jobs(self, text):
+        with open(os.path.join(self.ws.config, "jobs.cfg"), "w") as f:
+            f.write(text)
+
+    def job_state(self, key):
+        path = os.path.join(self.state, "jobs", key + ".json")
+        if not os.path.exists(path):
+            return {}
+        with open(path) as f:
+            return json.load(f)
+
+    def write_state(self, key, state):
+        os.makedirs(os.path.join(self.state, "jobs"), exist_ok=True)
+        with open(os.path.join(self.state, "jobs", key + ".json"), "w") as f:
+            json.dump(state, f)
+
+    def wait_for(self, pred, timeout, what):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if pred():
+                return
+            time.sleep(0.2)
+        self.fail("timed out waiting for " + what)
+
+    def assertGlobalLockFree(self):
+        lock = os.path.join(self.ws.run_dir, "ctdump.lock")
+        r = subprocess.run(["flock", "-n", lock, "true"])
+        self.assertEqual(r.returncode, 0, "the global job lock is still held")
+
+    def stop(self, p, timeout=120):
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=timeout)
+        return out, err
+
+    # -- the scheduler lets a minutely job fire for real -------------------------------------
+
+    def test_minutely_job_fires_and_sigterm_stops_the_scheduler(self):
+        ct = self.env["CT_UNPRIV"]
+        self.write_jobs("vzdump: every-minute\n\tschedule minutely\n\tvmid %s\n\tstorage test\n"
+                        "\ttmpdir %s\n\n"
+                        "vzdump: broken\n\tschedule minutely\n\tvmid %s\n\tfrobnicate 1\n"
+                        % (ct, self.ws.tmp, ct))
+        p = self.start_scheduler()
+        started = time.time()
+        # Fires at the first minute boundary after the scheduler saw the job.
+        self.wait_for(lambda: self.job_state("vzdump-every-minute").get("result") == "ok"
+                      or p.poll() is not None, 200, "the minutely job's first run")
+        self.assertIsNone(p.poll(), "the scheduler exited")
+        state = self.job_state("vzdump-every-minute")
+        self.assertEqual(state["result"], "ok", state)
+        self.assertNotIn("pid", state)
+        self.assertGreaterEqual(state["last-start"], state["created"])
+        self.assertLessEqual(state["last-start"] % 60, 2, "started at a minute boundary")
+        self.assertLessEqual(state["last-start"], state["last-end"])
+        self.assertLess(state["last-start"] - started, 62)
+        self.assertEqual(len([b for b in self.ws.backups_of(ct) if not b.endswith(".failed")]), 1)
+        # Its notification: one per job, info, type vzdump, with the job's id.
+        sent = self.hook.wait(lambda n: n["type"] == "vzdump")
+        self.assertEqual(sent[0]["severity"], "info")
+        self.assertEqual(sent[0]["fields"]["job-id"], "every-minute")
+        self.assertRegex(sent[0]["title"], r"^vzdump backup status \(.+\): backup successful$")
+        self.assertIn("Total running time:", sent[0]["message"])
+        self.assertIn(ct, sent[0]["message"])
+        # The broken section was reported once (type system), naming file:line.
+        system = self.hook.wait(lambda n: n["type"] == "system")
+        self.assertEqual(len(system), 1)
+        self.assertIn("jobs.cfg:10: unknown key 'frobnicate' in vzdump job 'broken'", system[0]["message"])
+        self.assertEqual(system[0]["severity"], "error")
+        # SIGTERM: a running job (if the next minute started one) is aborted; exit 0.
+        out, err = self.stop(p)
+        self.assertEqual(p.returncode, 0, err[-3000:])
+        self.assertIn("INFO: starting vzdump job 'every-minute'", err)
+        self.assertIn("INFO: ctdump scheduler stopped by signal", err)
+        self.assertEqual(err.count("unknown key 'frobnicate'"), 1, "reported every minute")
+        self.assertEqual(len([n for n in self.hook.all() if n["type"] == "system"]), 1)
+        self.assertRunning(ct)
+        self.assertGlobalLockFree()
+        self.assertNoLeftovers()
+
+    def test_sigterm_during_a_running_job(self):
+        ct = self.env["CT_UNPRIV"]
+        self.ws.write_storage({"test-hang": "backup_container"})
+        # Missed while the scheduler was down, repeat-missed 1: runs at startup.
+        self.write_jobs("vzdump: nightly\n\tschedule 02:00\n\tvmid %s\n\tstorage test\n\ttmpdir %s\n"
+                        "\trepeat-missed 1\n" % (ct, self.ws.tmp))
+        self.write_state("vzdump-nightly", {"created": int(time.time()) - 3 * 86400})
+        p = self.start_scheduler()
+        self.wait_for(lambda: harness.ct_state(ct) == "STOPPED" or p.poll() is not None, 60,
+                      "the backup to stop the container")
+        self.assertIsNone(p.poll(), "the scheduler exited")
+        time.sleep(1.0)  # inside backup_container, hanging
+        self.assertIn("pid", self.job_state("vzdump-nightly"))
+        out, err = self.stop(p)
+        self.assertEqual(p.returncode, 0, err[-3000:])
+        self.assertIn("running a run missed while the scheduler was not running (repeat-missed 1)", err)
+        self.assertIn("sending SIGTERM to job 'nightly'", err)
+        self.assertIn("interrupted by signal", err)
+        self.assertRunning(ct)
+        self.assertGlobalLockFree()
+        self.assertNoLeftovers()
+        state = self.job_state("vzdump-nightly")
+        self.assertEqual(state["result"], "error", state)
+        self.assertNotIn("pid", state)
+
+    def test_missed_run_is_skipped_without_repeat_missed(self):
+        self.write_jobs("gc: nightly\n\tschedule 02:00\n\tstorage test\n")
+        created = int(time.time()) - 3 * 86400
+        self.write_state("gc-nightly", {"created": created})
+        r = self.run_ctdump("scheduler", "--once")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("gc job 'nightly': a run was missed while the scheduler was not running; skipped "
+                      "(repeat-missed 0)", r.stderr)
+        state = self.job_state("gc-nightly")
+        self.assertNotIn("last-start", state)
+        self.assertGreaterEqual(state["last-skip"], created)
+        self.assertEqual(self.hook.all(), [])
+
+    def test_a_job_process_that_dies_is_recorded_and_the_scheduler_goes_on(self):
+        ct = self.env["CT_UNPRIV"]
+        self.ws.write_storage({"test-hang": "backup_container"})
+        self.write_jobs("vzdump: nightly\n\tschedule 02:00\n\tvmid %s\n\tstorage test\n\ttmpdir %s\n"
+                        "\trepeat-missed 1\n" % (ct, self.ws.tmp))
+        self.write_state("vzdump-nightly", {"created": int(time.time()) - 86400 - 3600})
+        p = self.start_scheduler()
+        self.wait_for(lambda: "pid" in self.job_state("vzdump-nightly") or p.poll() is not None, 60,
+                      "the job to start")
+        child = self.job_state("vzdump-nightly")["pid"]
+        self.wait_for(lambda: harness.ct_state(ct) == "STOPPED", 60, "the backup to stop the container")
+        time.sleep(1.0)
+        os.kill(child, signal.SIGKILL)
+        self.wait_for(lambda: self.job_state("vzdump-nightly").get("result") == "error", 30,
+                      "the scheduler to record the lost run")
+        state = self.job_state("vzdump-nightly")
+        self.assertIn("killed by signal 9", state["message"])
+        self.assertNotIn("pid", state)
+        sent = self.hook.wait(lambda n: n["type"] == "vzdump")
+        self.assertEqual(sent[0]["severity"], "error")
+        self.assertIn("killed by signal 9", sent[0]["message"])
+        self.assertEqual(sent[0]["fields"]["job-id"], "nightly")
+        self.assertIsNone(p.poll(), "the scheduler died with its job")
+        out, err = self.stop(p)
+        self.assertEqual(p.returncode, 0, err[-3000:])
+        # The kernel dropped the dead job's locks.
+        self.assertGlobalLockFree()
+
+    def test_second_scheduler_is_refused(self):
+        self.write_jobs("")
+        p = self.start_scheduler()
+        pidfile = os.path.join(self.ws.run_dir, "scheduler.pid")
+        self.wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), 20,
+                      "the first scheduler's pid file")
+        r = self.run_ctdump("scheduler", "--once")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("another scheduler is running", r.stderr)
+        self.assertIn(str(p.pid), r.stderr)
+        out, err = self.stop(p)
+        self.assertEqual(p.returncode, 0, err)
+
+    # -- job run / list / show ------------------------------------------------------------------
+
+    def test_job_run_of_a_failing_job_exits_1_and_notifies(self):
+        self.write_jobs("vzdump: ghost\n\tschedule daily\n\tvmid no-such-ct\n\tstorage test\n\ttmpdir %s\n"
+                        "\tenabled 0\n" % self.ws.tmp)
+        r = self.run_ctdump("job", "run", "ghost")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        sent = self.hook.wait(lambda n: n["type"] == "vzdump")
+        self.assertEqual(len(sent), 1)
+        n = sent[0]
+        self.assertEqual(n["severity"], "error")
+        self.assertRegex(n["title"], r"^vzdump backup status \(.+\): backup failed$")
+        self.assertEqual(n["fields"]["job-id"], "ghost")
+        self.assertIn("no-such-ct: ", n["message"])
+        self.assertIn("VMID", n["message"])
+        state = self.job_state("vzdump-ghost")
+        self.assertEqual(state["result"], "error")
+        self.assertIn("no-such-ct", state["message"])
+        show = self.run_ctdump("job", "show", "ghost")
+        self.assertEqual(show.returncode, 0, show.stderr)
+        self.assertIn("vzdump: ghost\n\tschedule daily\n", show.stdout)
+        self.assertRegex(show.stdout, r"result\s+error\n")
+
+    def test_a_job_that_selects_nothing_fails_and_notifies(self):
+        a, b = self.env["CT_PRIV"], self.env["CT_UNPRIV"]
+        others = [c for c in os.listdir(self.env["LXCPATH"])
+                  if os.path.exists(os.path.join(self.env["LXCPATH"], c, "config"))]
+        self.write_jobs("vzdump: nothing\n\tschedule daily\n\tall 1\n\texclude %s\n\tstorage test\n"
+                        % ",".join(sorted(set(others + [a, b]))))
+        r = self.run_ctdump("job", "run", "nothing")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("is excluded: nothing to back up", r.stderr)
+        sent = self.hook.wait(lambda n: n["type"] == "vzdump")
+        self.assertEqual(sent[0]["severity"], "error")
+        self.assertIn("nothing to back up", sent[0]["message"])
+
+    def test_backup_command_mailto_uses_sendmail(self):
+        # vzdump's legacy mail: --mailto goes to sendmail (a recording script), not the matchers.
+        ct = self.env["CT_UNPRIV"]
+        mails = os.path.join(self.ws.dir, "mails")
+        sendmail = os.path.join(self.ws.dir, "sendmail")
+        with open(sendmail, "w") as f:
+            f.write('#!/bin/sh\n{ echo "ARGS: $*"; cat; } >> %s\n' % mails)
+        os.chmod(sendmail, 0o755)
+        env = self.environ()
+        env["CTDUMP_SENDMAIL"] = sendmail
+        r = subprocess.run(self.ws.cmd("backup", ct, "--storage", "test", "--tmpdir", self.ws.tmp,
+                                       "--mailto", "admin@example.com,ops@example.com"),
+                           capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=300)
+        self.assertOk(r)
+        with open(mails) as f:
+            mail = f.read()
+        self.assertIn("admin@example.com", mail)
+        self.assertIn("ops@example.com", mail)
+        self.assertIn("backup successful", mail)
+        self.assertEqual(self.hook.all(), [], "mailto mode must not use the notification system")
+        # mailnotification failure: nothing on success.
+        os.unlink(mails)
+        r = subprocess.run(self.ws.cmd("backup", ct, "--storage", "test", "--tmpdir", self.ws.tmp,
+                                       "--mailto", "admin@example.com", "--mailnotification", "failure"),
+                           capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=300)
+        self.assertOk(r)
+        self.assertFalse(os.path.exists(mails))
+
+    def test_job_list_shows_broken_sections_and_the_good_jobs(self):
+        self.write_jobs("vzdump: good\n\tschedule sat 02:00\n\tall 1\n\tstorage test\n\n"
+                        "vzdump: typo\n\tschedule daily\n\tall 1\n\tstorrage test\n\n"
+                        "gc: badtime\n\tstorage test\n\tschedule mon..fri 25:61\n\n"
+                        "verify: v\n\tstorage test\n\tenabled 0\n\tschedule hourly\n")
+        cfg = os.path.join(self.ws.config, "jobs.cfg")
+        r = self.run_ctdump("job", "list")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("ERROR: %s:9: unknown key 'storrage' in vzdump job 'typo'" % cfg, r.stderr)
+        self.assertIn("ERROR: %s:13: schedule: invalid calendar event 'mon..fri 25:61'" % cfg, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["ID", "TYPE", "SCHEDULE", "ENABLED", "NEXT-RUN", "LAST-RUN",
+                                            "RESULT"])
+        self.assertRegex(lines[1], r"^good\s+vzdump\s+sat 02:00\s+1\s+\d{4}-\d\d-\d\d 02:00:00\s+-\s+-$")
+        self.assertRegex(lines[2], r"^v\s+verify\s+hourly\s+0\s+-\s+-\s+-$")
+        self.assertEqual(len(lines), 3)
+        j = self.run_ctdump("--output-format", "json", "job", "list")
+        self.assertEqual(j.returncode, 1)
+        jobs = json.loads(j.stdout)
+        self.assertEqual([x["id"] for x in jobs], ["good", "v"])
+        good = jobs[0]
+        self.assertEqual((good["type"], good["schedule"], good["enabled"], good["storage"], good["all"]),
+                         ("vzdump", "sat 02:00", 1, "test", "1"))
+        self.assertIsInstance(good["next-run"], int)
+        self.assertGreater(good["next-run"], time.time())
+        self.assertLessEqual(good["next-run"], time.time() + 7 * 86400)
+        self.assertEqual(time.localtime(good["next-run"]).tm_wday, 5)
+        self.assertNotIn("next-run", jobs[1])
+        # A broken job cannot be run.
+        r = self.run_ctdump("job", "run", "typo")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("unknown key 'storrage'", r.stderr)
+        self.assertIn("no job 'typo' in %s" % cfg, r.stderr)
+
+    # -- the systemd unit ---------------------------------------------------------------------
+
+    def test_unit_file_starts_an_existing_subcommand(self):
+        unit = os.path.join(harness.SRC, "packaging/systemd/ctdump-scheduler.service")
+        with open(unit) as f:
+            text = f.read()
+        m = re.search(r"^ExecStart=(\S+) (.*)$", text, re.M)
+        self.assertIsNotNone(m)
+        self.assertEqual(m.group(1), "/usr/sbin/ctdump")
+        self.assertEqual(m.group(2), "scheduler")
+        self.assertIn("\nType=simple\n", text)
+        r = subprocess.run([harness.BIN] + m.group(2).split() + ["--help"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("--once", r.stdout)
+        analyze = shutil.which("systemd-analyze")
+        if analyze:
+            d = tempfile.mkdtemp(prefix="ctdump-unit.")
+            try:
+                copy = os.path.join(d, "ctdump-scheduler.service")
+                with open(copy, "w") as f:
+                    f.write(text.replace("/usr/sbin/ctdump", harness.BIN))
+                r = subprocess.run([analyze, "verify", copy], capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertNotIn("ctdump-scheduler.service:", r.stderr)
+            finally:
+                shutil.rmtree(d)
+
+
+if __name__ == "__main__":
+    unittest.main()
