@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "backup/guest_state.h"
 #include "backup/job.h"
 #include "backup/job_options.h"
 #include "cli/commands.h"
@@ -56,7 +57,12 @@ int RunBackupCommand(const Context& ctx, Renderer& out, backup::JobOptions job,
   settings = *merged;
   auto opts =
       backup::ResolveJobOptions(job, *node, paths.config_dir + "/ctdump.conf", paths.lxcpath);
-  if (!opts.ok()) return fail_early(opts.status());
+  if (!opts.ok()) {
+    // `ctdump status` shows the job's error for each container it names.
+    backup::RecordJobFailure(paths.state_dir, job.vmids, job.storage.value_or(""), job_id,
+                             opts.status(), renderer);
+    return fail_early(opts.status());
+  }
   opts->job_id = job_id;
   renderer->SetQuiet(opts->quiet);
   if (!opts->node.empty()) {

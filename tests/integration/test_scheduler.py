@@ -249,8 +249,12 @@ class SchedulerTest(harness.IntegrationTest):
         self.write_jobs("")
         p = self.start_scheduler()
         pidfile = os.path.join(self.ws.run_dir, "scheduler.pid")
-        self.wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), 20,
-                      "the first scheduler's pid file")
+        def pid_written():
+            if not os.path.exists(pidfile):
+                return False
+            with open(pidfile) as f:
+                return f.read().strip() != ""
+        self.wait_for(pid_written, 20, "the first scheduler's pid file")
         r = self.run_ctdump("scheduler", "--once")
         self.assertEqual(r.returncode, 1)
         self.assertIn("another scheduler is running", r.stderr)
@@ -316,6 +320,7 @@ class SchedulerTest(harness.IntegrationTest):
         self.assertEqual(self.hook.all(), [], "mailto mode must not use the notification system")
         # mailnotification failure: nothing on success.
         os.unlink(mails)
+        time.sleep(1.1)  # archive names have one-second resolution
         r = subprocess.run(self.ws.cmd("backup", ct, "--storage", "test", "--tmpdir", self.ws.tmp,
                                        "--mailto", "admin@example.com", "--mailnotification", "failure"),
                            capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=300)
