@@ -1,5 +1,6 @@
-// `ctdump notify test <target>` and `ctdump notify list`: the notification
-// targets and matchers of <config-dir>/notifications.cfg (docs/notifications.md).
+// `ctdump notify test <target>`, `ctdump notify list` and `ctdump notify send`:
+// the notification targets and matchers of <config-dir>/notifications.cfg
+// (docs/notifications.md).
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -139,6 +140,43 @@ int RunNotifyList(const Context& ctx) {
   return kExitOk;
 }
 
+struct SendArgs {
+  std::string severity = "info";
+  std::string title;
+  std::string message;
+  std::vector<std::string> fields;
+};
+
+// Dispatches a notification through the matchers, as a job would.
+int RunNotifySend(const Context& ctx, const SendArgs& a) {
+  auto renderer = MakeRenderer(ctx);
+  Result<notify::Severity> severity = notify::ParseSeverity(a.severity);
+  if (!severity.ok()) return Fail(*renderer, severity.status());
+  notify::Notification n;
+  n.severity = *severity;
+  n.title = a.title;
+  n.message = a.message;
+  n.timestamp = static_cast<int64_t>(::time(nullptr));
+  for (const std::string& f : a.fields) {
+    size_t eq = f.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Fail(*renderer,
+                  InvalidArgumentError(fmt::format("--field '{}': expected <name>=<value>", f)));
+    }
+    n.fields[f.substr(0, eq)] = f.substr(eq + 1);
+  }
+  Result<notify::Config> config = Load(ctx, *renderer);
+  if (!config.ok()) return Fail(*renderer, config.status());
+  std::vector<std::string> targets = notify::MatchingTargets(*config, n);
+  size_t sent = notify::Dispatch(*config, n, renderer.get());
+  std::string summary =
+      fmt::format("notification sent to {} of {} matching target(s){}{}", sent, targets.size(),
+                  targets.empty() ? "" : ": ", fmt::join(targets, ", "));
+  if (sent < targets.size()) return Fail(*renderer, UnavailableError(summary));
+  renderer->Log(LogLevel::kInfo, summary);
+  return kExitOk;
+}
+
 }  // namespace
 
 void RegisterNotify(CLI::App& app, Context& ctx) {
@@ -150,6 +188,15 @@ void RegisterNotify(CLI::App& app, Context& ctx) {
   ctx.AddRunner(test, [&ctx, target] { return RunNotifyTest(ctx, *target); });
   auto* list = n->add_subcommand("list", "list the targets and matchers");
   ctx.AddRunner(list, [&ctx] { return RunNotifyList(ctx); });
+  auto send_args = std::make_shared<SendArgs>();
+  auto* send = n->add_subcommand(
+      "send", "send a notification through the matchers (as a job's notification goes)");
+  send->add_option("--severity", send_args->severity, "info|notice|warning|error|unknown")
+      ->capture_default_str();
+  send->add_option("--title", send_args->title, "title (the mail's subject)")->required();
+  send->add_option("--message", send_args->message, "message text");
+  send->add_option("--field", send_args->fields, "metadata field <name>=<value> (repeatable)");
+  ctx.AddRunner(send, [&ctx, send_args] { return RunNotifySend(ctx, *send_args); });
 }
 
 }  // namespace ctdump::cli

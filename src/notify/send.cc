@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 
+#include "notify/template.h"
 #include "notify/transport.h"
 #include "sys/file.h"
 #include "sys/subprocess.h"
@@ -287,7 +288,12 @@ Status SendOnce(const Target& t, const Notification& n) {
     }
     case TargetType::kWebhook: {
       std::vector<std::string> mask;
-      for (const NameValue& s : t.secrets) mask.push_back(s.value);
+      // As written and as the helpers render them (PVE masks exact matches only).
+      for (const NameValue& s : t.secrets) {
+        mask.push_back(s.value);
+        mask.push_back(UrlEncode(s.value));
+        mask.push_back(JsonEscape(s.value));
+      }
       Result<HttpRequest> req = BuildWebhookRequest(t, n);
       if (!req.ok()) {
         return Status(req.status().code(), Masked(req.status().message(), mask));
