@@ -115,6 +115,7 @@ StatusReport Classify(const StatusInput& in) {
   std::set<std::string> vmids(in.containers.begin(), in.containers.end());
   for (const auto& [vmid, r] : records) vmids.insert(vmid);
   if (!in.only.empty()) vmids = std::set<std::string>(in.only.begin(), in.only.end());
+  for (const auto& x : in.exclude) vmids.erase(x);
   const std::set<std::string> configured(in.containers.begin(), in.containers.end());
 
   for (const auto& vmid : vmids) {

@@ -54,6 +54,7 @@ struct StatusInput {
   int64_t max_age = kDefaultStatusMaxAge;
   std::vector<std::string> containers;  // under lxcpath
   std::vector<std::string> only;        // non-empty: only these containers
+  std::vector<std::string> exclude;     // never these containers
   std::vector<std::string> storages;    // listed
   // --storage: only backups and last jobs of this storage count.
   std::optional<std::string> only_storage;

@@ -167,6 +167,15 @@ TEST_F(ClassifyTest, OnlyTheNamedContainers) {
   EXPECT_EQ(Classify(in_).state, CheckState::kCritical);
 }
 
+TEST_F(ClassifyTest, ExcludedContainersAreNotChecked) {
+  in_.containers.push_back("scratch");
+  EXPECT_EQ(Classify(in_).state, CheckState::kCritical);
+  in_.exclude = {"scratch"};
+  StatusReport r = Classify(in_);
+  EXPECT_EQ(r.state, CheckState::kOk);
+  EXPECT_EQ(r.containers.size(), 2u);
+}
+
 TEST_F(ClassifyTest, OnlyOneStorage) {
   in_.only_storage = "pbs";
   Record("web", GuestOutcome::kError, "failed on local", "local");

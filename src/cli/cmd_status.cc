@@ -1,4 +1,4 @@
-// `ctdump status [--max-age DURATION] [--storage ID] [vmid...]`: every
+// `ctdump status [--max-age DURATION] [--storage ID] [--exclude a,b] [vmid...]`: every
 // container (under lxcpath, or with a recorded last job) with its newest
 // backup per storage, its age and size, and its last job's result, as a
 // monitoring check (backup/status_check.h): the first line is Nagios
@@ -33,6 +33,7 @@ struct StatusArgs {
   std::string max_age;
   std::string storage;
   std::vector<std::string> vmids;
+  std::vector<std::string> exclude;
 };
 
 std::string UtcTime(int64_t t) {
@@ -159,6 +160,7 @@ int RunStatus(const Context& ctx, const StatusArgs& a) {
     in.max_age = *age;
   }
   in.only = backup::SplitGuestList(a.vmids);
+  in.exclude = backup::SplitGuestList(a.exclude);
   if (!a.storage.empty()) in.only_storage = a.storage;
   auto storages = registry::LoadStorageConfig(ctx.paths.config_dir);
   if (!storages.ok()) return Unknown(ctx, storages.status().message());
@@ -202,6 +204,10 @@ void RegisterStatus(CLI::App& app, Context& ctx) {
                 "critical when a container has no backup younger than this (90m, 36h, 2d, 1w, "
                 "1d12h; default 26h)");
   s->add_option("--storage", a->storage, "only this storage's backups and jobs");
+  s->add_option("--exclude", a->exclude,
+                "containers not to check (a list: a,b or 'a b'; repeatable), e.g. those no job "
+                "backs up")
+      ->allow_extra_args(false);
   ctx.AddRunner(s, [&ctx, a] { return RunStatus(ctx, *a); });
 }
 
