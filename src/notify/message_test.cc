@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
+
 #include "notify/transport.h"
 #include "sys/file.h"
 
@@ -156,6 +158,27 @@ TEST_F(SendmailTest, ExitWithoutReadingABigMessageIsAnErrorNotASignal) {
   Status s = SendMail({"a@example.com"}, "s", std::string(1 << 20, 'x'), nullptr);
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(s.message(), HasSubstr("exited with code 1"));
+}
+
+TEST_F(SendmailTest, BackgroundChildHoldingTheOutputDoesNotDelay) {
+  Script("cat >/dev/null; sleep 30 & exit 0\n");
+  auto start = std::chrono::steady_clock::now();
+  Status s = SendMail({"a@example.com"}, "s", "b", nullptr);
+  EXPECT_TRUE(s.ok()) << s.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+// A program that never finishes is killed after kAttemptTimeoutSeconds (10 s).
+TEST_F(SendmailTest, HungProgramIsKilledAtTheTimeout) {
+  Script("exec sleep 600\n");
+  auto start = std::chrono::steady_clock::now();
+  Status s = SendMail({"a@example.com"}, "s", "b", nullptr);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Code::kDeadlineExceeded);
+  EXPECT_THAT(s.message(), HasSubstr("did not finish within 10 s"));
+  EXPECT_GE(elapsed, std::chrono::seconds(kAttemptTimeoutSeconds));
+  EXPECT_LT(elapsed, std::chrono::seconds(kAttemptTimeoutSeconds + 5));
 }
 
 TEST_F(SendmailTest, MissingProgram) {

@@ -205,14 +205,23 @@ Status RunSendmail(const std::vector<std::string>& to, const std::string& from,
   pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
   size_t written = 0;
   std::string output;
-  bool out_open = true, err_open = true;
+  bool out_open = true, err_open = true, exited = false;
   std::string write_error;
-  while (Clock::now() < deadline && (child.stdin_fd().valid() || out_open || err_open)) {
-    struct pollfd fds[3] = {{child.stdin_fd().get(), POLLOUT, 0},
+  auto read_from = [&](int fd, bool& open) {
+    char buf[4096];
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n > 0 && output.size() < 16384) output.append(buf, static_cast<size_t>(n));
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) open = false;
+  };
+  // Until the message is written and the program has exited (or closed its
+  // output); a background child that keeps the output open cannot hold us.
+  while (Clock::now() < deadline && !exited && (child.stdin_fd().valid() || out_open || err_open)) {
+    struct pollfd fds[4] = {{child.stdin_fd().get(), POLLOUT, 0},
                             {out_open ? child.stdout_fd().get() : -1, POLLIN, 0},
-                            {err_open ? child.stderr_fd().get() : -1, POLLIN, 0}};
+                            {err_open ? child.stderr_fd().get() : -1, POLLIN, 0},
+                            {child.stdin_fd().valid() ? -1 : child.pidfd(), POLLIN, 0}};
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (::poll(fds, 3, static_cast<int>(std::max<int64_t>(1, left.count()))) < 0 &&
+    if (::poll(fds, 4, static_cast<int>(std::max<int64_t>(1, left.count()))) < 0 &&
         errno != EINTR) {
       break;
     }
@@ -223,14 +232,19 @@ Status RunSendmail(const std::vector<std::string>& to, const std::string& from,
       if (n < 0 && errno != EAGAIN && errno != EINTR) write_error = std::strerror(errno);
       if (written == message.size() || !write_error.empty()) child.stdin_fd().Reset();
     }
-    for (int i = 1; i < 3; ++i) {
-      if (!fds[i].revents) continue;
-      char buf[4096];
-      ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
-      if (n > 0 && output.size() < 16384) output.append(buf, static_cast<size_t>(n));
-      if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
-        (i == 1 ? out_open : err_open) = false;
-      }
+    if (fds[1].revents) read_from(fds[1].fd, out_open);
+    if (fds[2].revents) read_from(fds[2].fd, err_open);
+    if (fds[3].revents) exited = true;
+  }
+  // What the program wrote before it exited.
+  for (auto [fd, open] : {std::pair{child.stdout_fd().get(), &out_open},
+                          std::pair{child.stderr_fd().get(), &err_open}}) {
+    if (!*open) continue;
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    for (int i = 0; i < 8 && *open; ++i) {
+      size_t before = output.size();
+      read_from(fd, *open);
+      if (output.size() == before) break;
     }
   }
   struct timespec zero {};
