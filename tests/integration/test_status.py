@@ -5,6 +5,7 @@ last job; a tiny --max-age and a job whose storage fails make it CRITICAL
 (exit 2) with the reason; verify --ignore-verified skips what it verified."""
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -126,6 +127,15 @@ class StatusTest(harness.IntegrationTest):
         self.assertEqual(other["state"], "CRITICAL")
         self.assertEqual(other["reasons"], ["no backup on any storage"])
         self.assertIsNone(other["newest"])
+        # A restore test's throw-away container is not checked.
+        throwaway = os.path.join(self.env["LXCPATH"], "ctdump-rt-0-0")
+        os.makedirs(throwaway)
+        try:
+            open(os.path.join(throwaway, "config"), "w").close()
+            out = self.status_json(rc=2)
+            self.assertNotIn("ctdump-rt-0-0", {c["vmid"] for c in out["containers"]})
+        finally:
+            shutil.rmtree(throwaway)
         # Left out with --exclude (a PVE list): the rest decides.
         out = self.status_json("--exclude", "%s,no-such-ct" % self.env["CT_PRIV"], rc=None)
         self.assertNotIn(self.env["CT_PRIV"], {c["vmid"] for c in out["containers"]})
