@@ -42,11 +42,13 @@ int RunBackupCommand(const Context& ctx, Renderer& out, backup::JobOptions job,
   jobs::NotifySettings settings{notify.mailto, notify.mailnotification, notify.notification_mode};
   backup::JobResult result;
   // A job that fails before any container runs notifies too (the settings
-  // given so far: ctdump.conf's join once it could be read).
+  // given so far: ctdump.conf's join once it could be read), except for a
+  // usage error typed on the command line, which its author sees.
   auto fail_early = [&](const Status& s) {
     renderer->Log(LogLevel::kErr, s.message());
     result.status = s;
-    Notify(ctx, out, settings, result, start, capture.lines(), job_id);
+    if (!job_id.empty() || s.code() != Code::kInvalidArgument)
+      Notify(ctx, out, settings, result, start, capture.lines(), job_id);
     return ExitCodeOf(s);
   };
   const backup::Paths& paths = ctx.paths;

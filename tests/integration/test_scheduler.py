@@ -361,6 +361,43 @@ class SchedulerTest(harness.IntegrationTest):
         self.assertIn("unknown key 'storrage'", r.stderr)
         self.assertIn("no job 'typo' in %s" % cfg, r.stderr)
 
+    def test_verify_gc_and_restore_test_jobs_notify(self):
+        ct = self.env["CT_UNPRIV"]
+        store = os.path.join(self.ws.dir, "ds")
+        os.makedirs(store)
+        with open(os.path.join(self.ws.config, "storage.cfg"), "a") as f:
+            f.write("\ndatastore: ds\n\tpath %s\n" % store)
+        self.assertOk(self.ws.run("backup", ct, "--storage", "ds", "--tmpdir", self.ws.tmp))
+        self.write_jobs("verify: v\n\tstorage ds\n\tignore-verified 1\n\tschedule sat 04:00\n\n"
+                        "gc: g\n\tstorage ds\n\n"
+                        "restore-test: rt\n\tstorage ds\n\tvmid %s\n\tcheck test -d /etc\n\n"
+                        "restore-test: none\n\tstorage ds\n\tvmid %s\n" % (ct, self.env["CT_PRIV"]))
+        expected = {"v": ("verify", "Verify Datastore 'ds' successful"),
+                    "g": ("gc", "Garbage Collect Datastore 'ds' successful")}
+        for job, (kind, title) in expected.items():
+            r = self.run_ctdump("job", "run", job)
+            self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+            sent = self.hook.wait(lambda n, kind=kind: n["type"] == kind)
+            self.assertEqual(len(sent), 1, sent)
+            self.assertEqual((sent[0]["severity"], sent[0]["title"], sent[0]["fields"]["job-id"]),
+                             ("info", title, job))
+            self.assertIn("Logs", sent[0]["message"])
+            self.assertEqual(self.job_state("%s-%s" % (kind, job))["result"], "ok")
+        r = self.run_ctdump("job", "run", "rt", timeout=900)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        sent = self.hook.wait(lambda n: n["type"] == "restore-test")
+        self.assertEqual(sent[0]["severity"], "info")
+        self.assertRegex(sent[0]["title"], r"^restore test \(.+\): job 'rt' successful$")
+        self.assertIn("ds:", sent[0]["message"])
+        # A container without a backup on the storage fails the job.
+        r = self.run_ctdump("job", "run", "none")
+        self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+        self.assertIn("no backup of container '%s' on storage 'ds'" % self.env["CT_PRIV"], r.stderr)
+        sent = self.hook.wait(lambda n: n["type"] == "restore-test" and n["severity"] == "error")
+        self.assertIn("no backup of container", sent[0]["message"])
+        self.assertEqual(self.job_state("restore-test-none")["result"], "error")
+        self.assertGlobalLockFree()
+
     # -- the systemd unit ---------------------------------------------------------------------
 
     def test_unit_file_starts_an_existing_subcommand(self):
