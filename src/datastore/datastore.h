@@ -7,6 +7,7 @@
 //   snapshots/ct/<vmid>/<time>/data.didx     index blob of the data stream
 //   snapshots/ct/<vmid>/<time>/manifest      manifest blob, written LAST
 //   snapshots/ct/<vmid>/<time>/task.log      text blob (after the manifest)
+//   snapshots/ct/<vmid>/<time>/verify.json   verify state (maintenance.h), mutable
 //   snapshots/ct/<vmid>/<time>/notes         text blob, mutable
 //   snapshots/ct/<vmid>/<time>/protected     empty; present = protected
 //   locks/backup.<vmid>                      a running backup (JSON)

@@ -175,6 +175,9 @@ class Workspace:
         e = dict(os.environ)
         e["CTDUMP_LOG_DIR"] = self.logs
         e["CTDUMP_RUN_DIR"] = self.run_dir
+        # each container's last result (ctdump status), the scheduler's job
+        # states: never the host's /var/lib/ctdump
+        e["CTDUMP_STATE_DIR"] = os.path.join(self.dir, "state")
         return e
 
     def run(self, *args, timeout=300):
