@@ -150,7 +150,6 @@ TEST_F(SendmailTest, FailureCarriesExitCodeAndOutput) {
   Status s = SendMail({"a@example.com"}, "s", "b", nullptr);
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(s.message(), HasSubstr("exited with code 75: sendmail: cannot deliver"));
-  EXPECT_THAT(s.message(), HasSubstr("sending mail to a@example.com"));
 }
 
 TEST_F(SendmailTest, ExitWithoutReadingABigMessageIsAnErrorNotASignal) {

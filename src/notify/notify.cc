@@ -124,8 +124,9 @@ Status SendTest(const Config& config, const std::string& target, Observer* obser
 Status SendMail(const std::vector<std::string>& to, const std::string& subject,
                 const std::string& body, Observer* /*observer*/) {
   MailParts p{"ctdump", "root", to, subject, body, static_cast<int64_t>(::time(nullptr))};
-  return RunSendmail(to, "root", FormatMail(p, false))
-      .WithContext(fmt::format("sending mail to {}", fmt::join(to, ", ")));
+  // The caller names the recipients in its message (jobs: "sending the
+  // notification mail to <to> failed: <this>").
+  return RunSendmail(to, "root", FormatMail(p, false));
 }
 
 }  // namespace ctdump::notify

@@ -158,8 +158,9 @@ Result<Config> ParseConfig(std::string_view text, const std::string& filename,
 std::vector<std::string> MatchingTargets(const Config& config, const Notification& n);
 
 // Matchers pick targets; each is sent to with bounded retries + backoff; never
-// fails, problems are logged through `observer` (may be null) as warnings;
-// returns how many targets got it.
+// fails: a target that failed every attempt is one kWarn line through
+// `observer` (may be null) naming the target and the error, earlier attempts
+// are kInfo lines; returns how many targets got it.
 size_t Dispatch(const Config& config, const Notification& n, Observer* observer);
 
 // Sends a test notification to the named target (disabled or not), with the
@@ -167,7 +168,10 @@ size_t Dispatch(const Config& config, const Notification& n, Observer* observer)
 Status SendTest(const Config& config, const std::string& target, Observer* observer);
 
 // vzdump's legacy mail (mailto): sendmail (env CTDUMP_SENDMAIL, default
-// /usr/sbin/sendmail), From root, one attempt with a timeout.
+// /usr/sbin/sendmail) as `sendmail -B 8BITMIME -f root -- <to...>`, From
+// "ctdump <root>", one attempt of at most kAttemptTimeoutSeconds. The error
+// names the program and its exit status and output, not the recipients (the
+// caller's message does); `observer` is not used.
 Status SendMail(const std::vector<std::string>& to, const std::string& subject,
                 const std::string& body, Observer* observer);
 
