@@ -3,6 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <random>
+
+#include "config/config_test_util.h"
+
 namespace ctdump::jobs {
 namespace {
 
@@ -261,6 +265,41 @@ TEST(JobConfigTest, LoadMissingFileIsEmpty) {
   EXPECT_TRUE(c->jobs.empty());
   EXPECT_TRUE(c->errors.empty());
   EXPECT_EQ(c->file, "/nonexistent-ctdump-config/jobs.cfg");
+}
+
+// Deterministic stand-in for a fuzzer: mutated files never crash the parser,
+// every error is InvalidArgument naming the file and a line, and every job
+// returned is complete.
+TEST(JobConfigTest, RandomizedNeverCrashes) {
+  const std::string seed =
+      "vzdump: a\n\tschedule mon..fri 02:00\n\tall 1\n\texclude b,c\n\tstorage s\n"
+      "\texclude-path /tmp/?* '/x y'\n\tmailto r@x\n\n"
+      "verify: v\n\tstorage s\n\tignore-verified 1\n\toutdated-after 3\n\n"
+      "gc: g\n\tstorage s\n\tschedule */15\n\n"
+      "restore-test: r\n\tstorage s\n\tvmid a b\n\tcheck true\n";
+  const std::vector<std::string> tokens = {"\n", "\t",       ":",    ": ",        " ",    "#",
+                                           "'",  "vzdump: ", "gc: ", "schedule ", "all ", "vmid ",
+                                           "..", "*/",       "0",    "-"};
+  std::mt19937 rng(4711);
+  int good = 0, broken = 0;
+  for (int iter = 0; iter < 5000; ++iter) {
+    std::string text = testing_util::Mutate(seed, rng, tokens);
+    JobsConfig c = Parse(text);
+    for (const Status& e : c.errors) {
+      ASSERT_EQ(e.code(), Code::kInvalidArgument);
+      ASSERT_EQ(e.message().rfind(std::string(kFile) + ":", 0), 0u) << e.message();
+    }
+    broken += c.errors.empty() ? 0 : 1;
+    for (const JobConfig& j : c.jobs) {
+      ++good;
+      ASSERT_FALSE(j.id.empty());
+      ASSERT_GT(j.line, 0u);
+      if (j.type == JobType::kVzdump) ASSERT_TRUE(j.schedule.has_value());
+      if (j.type != JobType::kVzdump) ASSERT_FALSE(j.storage.empty());
+    }
+  }
+  EXPECT_GT(good, 1000);
+  EXPECT_GT(broken, 1000);
 }
 
 }  // namespace
