@@ -27,14 +27,18 @@ TEST(CommandsTest, EverySubcommandInHelpOrder) {
   EXPECT_EQ(
       Names(app.get_subcommands({})),
       (std::vector<std::string>{"backup", "prune", "cleanup", "list", "delete", "restore", "key",
-                                "datastore", "verify", "gc", "catalog", "restore-file", "mount"}));
+                                "datastore", "verify", "gc", "catalog", "restore-file", "mount",
+                                "restore-test", "job", "scheduler", "notify", "status"}));
+  EXPECT_EQ(Names(app.get_subcommand("job")->get_subcommands({})),
+            (std::vector<std::string>{"list", "show", "run"}));
   EXPECT_EQ(Names(app.get_subcommand("key")->get_subcommands({})),
             (std::vector<std::string>{"create"}));
   EXPECT_EQ(Names(app.get_subcommand("datastore")->get_subcommands({})),
             (std::vector<std::string>{"create"}));
 }
 
-// `ctdump backup` takes exactly the options of the job option table.
+// `ctdump backup` takes exactly the options of the job option table, and
+// vzdump's notification options (job_runners.h: BackupNotifyOptions).
 TEST(CommandsTest, BackupOptionsAreTheJobOptionTable) {
   CLI::App app;
   Context ctx;
@@ -46,6 +50,7 @@ TEST(CommandsTest, BackupOptionsAreTheJobOptionTable) {
     registered.insert(o->get_name());
   }
   for (const auto& spec : backup::JobOptionTable()) table.insert(std::string(spec.flag));
+  table.insert({"--mailto", "--mailnotification", "--notification-mode"});
   EXPECT_EQ(registered, table);
 }
 

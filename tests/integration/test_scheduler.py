@@ -155,6 +155,8 @@ class SchedulerTest(harness.IntegrationTest):
         self.assertLessEqual(state["last-start"] % 60, 2, "started at a minute boundary")
         self.assertLessEqual(state["last-start"], state["last-end"])
         self.assertLess(state["last-start"] - started, 62)
+        print("\nminutely job: started %.1f s after the scheduler, ran %d s"
+              % (state["last-start"] - started, state["last-end"] - state["last-start"]))
         self.assertEqual(len([b for b in self.ws.backups_of(ct) if not b.endswith(".failed")]), 1)
         # Its notification: one per job, info, type vzdump, with the job's id.
         sent = self.hook.wait(lambda n: n["type"] == "vzdump")
@@ -244,6 +246,27 @@ class SchedulerTest(harness.IntegrationTest):
         self.assertEqual(p.returncode, 0, err[-3000:])
         # The kernel dropped the dead job's locks.
         self.assertGlobalLockFree()
+
+    def test_sighup_reads_jobs_cfg_at_once(self):
+        self.write_jobs("")
+        p = self.start_scheduler()
+        pidfile = os.path.join(self.ws.run_dir, "scheduler.pid")
+        self.wait_for(lambda: os.path.exists(pidfile), 20, "the scheduler to start")
+        time.sleep(0.5)
+        # Due since yesterday; not the scheduler's first pass, so not "missed": it runs.
+        self.write_jobs("gc: g\n\tstorage no-such-storage\n\tschedule 02:00\n")
+        self.write_state("gc-g", {"created": int(time.time()) - 86400 - 3600})
+        p.send_signal(signal.SIGHUP)
+        self.wait_for(lambda: self.job_state("gc-g").get("result") == "error", 20, "the job after SIGHUP")
+        self.assertIn("storage 'no-such-storage' does not exist", self.job_state("gc-g")["message"])
+        sent = self.hook.wait(lambda n: n["type"] == "gc")
+        self.assertEqual((sent[0]["severity"], sent[0]["title"]),
+                         ("error", "Garbage Collect Datastore 'no-such-storage' failed"))
+        self.assertIn("storage 'no-such-storage' does not exist", sent[0]["message"])
+        out, err = self.stop(p)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("SIGHUP: reading jobs.cfg again", err)
+        self.assertIn("INFO: starting gc job 'g'", err)
 
     def test_second_scheduler_is_refused(self):
         self.write_jobs("")
