@@ -94,8 +94,8 @@ Result<std::vector<RawSection>> ParseSections(std::string_view text, const Error
                                          "or an indented option",
                                          t));
     }
-    RawSection s{std::string(Trim(t.substr(0, colon))), std::string(Trim(t.substr(colon + 1))),
-                 line_no};
+    RawSection s{
+        std::string(Trim(t.substr(0, colon))), std::string(Trim(t.substr(colon + 1))), line_no, {}};
     if (!IsSafeId(s.id)) return err.At(line_no, fmt::format("invalid name '{}'", s.id));
     for (const RawSection& other : sections) {
       if (other.id == s.id) {
