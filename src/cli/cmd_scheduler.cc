@@ -24,6 +24,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <map>
 #include <set>
 
 #include "cli/commands.h"
@@ -104,6 +105,9 @@ class Scheduler {
   const Context& ctx_;
   Renderer& out_;
   std::set<std::string> reported_;  // config errors notified, as long as they persist
+  // When each job was first seen, should its state not be writable (else a
+  // job whose `created` cannot be saved would count from "now" every minute).
+  std::map<std::string, int64_t> first_seen_;
 };
 
 void Scheduler::Notify(const std::string& type, const std::string& title, const std::string& error,
@@ -260,7 +264,8 @@ void Scheduler::Tick(bool startup) {
       continue;
     }
     if (!state.created) {
-      state.created = now;
+      auto seen = first_seen_.emplace(job.StateKey(), now).first;
+      state.created = seen->second;
       Save(path, state);
     }
     jobs::Due due = jobs::ComputeDue(job, state, now, startup);
