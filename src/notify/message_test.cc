@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "ctdump/observer.h"
 #include "notify/transport.h"
 #include "sys/file.h"
 
@@ -199,6 +200,45 @@ TEST(HttpTest, SecretsAreMaskedInErrors) {
   Status s = SendHttp(req, {"topsecret"});
   EXPECT_THAT(s.message(), HasSubstr("http://127.0.0.1:1/<masked>"));
   EXPECT_THAT(s.message(), Not(HasSubstr("topsecret")));
+}
+
+}  // namespace
+}  // namespace ctdump::notify
+
+namespace ctdump::notify {
+namespace {
+
+class Recorder : public Observer {
+ public:
+  void Log(LogLevel level, std::string_view message) noexcept override {
+    lines.emplace_back(level, std::string(message));
+  }
+  std::vector<std::pair<LogLevel, std::string>> lines;
+};
+
+// One target that works (a sendmail script), one that cannot render its
+// template (not retried): Dispatch counts one, warns once about the other.
+TEST_F(SendmailTest, DispatchCountsTheTargetsThatGotIt) {
+  Script("cat > \"$(dirname \"$0\")/msg\"\n");
+  Result<Config> c = ParseConfig(
+      "sendmail: mail\n\tmailto a@example.com\n\n"
+      "webhook: hook\n\turl http://127.0.0.1:1/{{ url-encode fields.job-id }}\n\n"
+      "matcher: all\n\ttarget hook\n\ttarget mail\n",
+      "n.cfg", "", "p.cfg");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  Notification n;
+  n.severity = Severity::kError;
+  n.title = "backup failed";
+  n.fields = {{"type", "vzdump"}};  // no job-id: url-encode fails
+  Recorder rec;
+  EXPECT_EQ(Dispatch(*c, n, &rec), 1u);
+  ASSERT_EQ(rec.lines.size(), 1u);
+  EXPECT_EQ(rec.lines[0].first, LogLevel::kWarn);
+  EXPECT_THAT(rec.lines[0].second,
+              HasSubstr("notification target 'hook' (webhook) failed after 1 attempt: failed to "
+                        "render webhook url: url-encode: missing parameter (fields.job-id is not "
+                        "set)"));
+  EXPECT_THAT(*sys::ReadFile(dir_ + "/msg"), HasSubstr("Subject: backup failed\n"));
 }
 
 }  // namespace

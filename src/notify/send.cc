@@ -79,6 +79,26 @@ std::string CurlError(CURLcode code, const char* errbuf) {
   return errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(code));
 }
 
+// What a failed transfer means for a retry: a refused login, an untrusted
+// certificate or a malformed URL stays so (not retried); anything else may be
+// passing (a connection refused, a timeout, a dropped link).
+Status TransferError(CURLcode code, std::string message) {
+  switch (code) {
+    case CURLE_LOGIN_DENIED:
+      return PermissionDeniedError(std::move(message));
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_USE_SSL_FAILED:
+      return FailedPreconditionError(std::move(message));
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return InvalidArgumentError(std::move(message));
+    default:
+      return UnavailableError(std::move(message));
+  }
+}
+
 std::string Masked(std::string s, const std::vector<std::string>& mask) {
   for (const std::string& secret : mask) {
     if (secret.empty()) continue;
@@ -133,15 +153,18 @@ Status SendHttp(const HttpRequest& req, const std::vector<std::string>& mask) {
   curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &response);
   CURLcode rc = curl_easy_perform(c.get());
   if (rc != CURLE_OK) {
-    return UnavailableError(
-        Masked(fmt::format("{} {}: {}", req.method, req.url, CurlError(rc, errbuf)), mask));
+    return TransferError(
+        rc, Masked(fmt::format("{} {}: {}", req.method, req.url, CurlError(rc, errbuf)), mask));
   }
   long code = 0;
   curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &code);
   if (code < 200 || code > 299) {
-    return UnavailableError(Masked(fmt::format("{} {}: HTTP status {}: {}", req.method, req.url,
-                                               code, FirstLine(response, 200)),
-                                   mask));
+    std::string message = Masked(fmt::format("{} {}: HTTP status {}: {}", req.method, req.url, code,
+                                             FirstLine(response, 200)),
+                                 mask);
+    // A client error (a wrong token, a bad request) stays; 408, 429 and 5xx may pass.
+    bool permanent = code >= 400 && code < 500 && code != 408 && code != 429;
+    return permanent ? FailedPreconditionError(message) : UnavailableError(message);
   }
   return Status::OK();
 }
@@ -178,8 +201,8 @@ Status SendSmtp(const Target& t, const std::string& message) {
   curl_easy_setopt(c.get(), CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(message.size()));
   CURLcode rc = curl_easy_perform(c.get());
   if (rc != CURLE_OK) {
-    return UnavailableError(
-        Masked(fmt::format("{}: {}", url, CurlError(rc, errbuf)), {t.password}));
+    return TransferError(rc,
+                         Masked(fmt::format("{}: {}", url, CurlError(rc, errbuf)), {t.password}));
   }
   return Status::OK();
 }

@@ -98,7 +98,7 @@ class HttpRecorder(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         self.server.requests.append({"method": self.command, "path": self.path,
                                      "headers": dict(self.headers.items()), "body": body})
-        status = 500 if self.path.startswith("/fail") else 200
+        status = 500 if self.path.startswith("/fail") else 403 if self.path.startswith("/forbidden") else 200
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -266,6 +266,7 @@ class NotifyTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("notification target 'relay' (smtp)", r.stderr)
         self.assertIn("Login denied", r.stderr)
+        self.assertIn("failed after 1 attempt:", r.stderr)  # a refused login is not retried
         self.assertNotIn("wrong", r.stderr.replace("Login denied", ""))
         self.assertEqual(self.starttls.inbox.messages, [])
 
@@ -275,6 +276,7 @@ class NotifyTest(unittest.TestCase):
         r = self.ctdump("notify", "test", "relay", env={"CTDUMP_NOTIFY_CA_FILE": ""})
         self.assertEqual(r.returncode, 1)
         self.assertIn("certificate", r.stderr.lower())
+        self.assertIn("failed after 1 attempt:", r.stderr)
         self.assertEqual(self.starttls.inbox.messages, [])
 
     # --- sendmail (msmtp) ---------------------------------------------------
@@ -379,6 +381,15 @@ class NotifyTest(unittest.TestCase):
         self.assertIn("?token=<masked>", r.stderr)  # the secret in the URL
         self.assertNotIn("t%2Fk", r.stderr)
         self.assertEqual(len(self.http.requests), 3)  # three attempts
+
+    def test_webhook_client_error_is_not_retried(self):
+        text, priv = self.webhook(path="/forbidden")
+        self.write(text, priv)
+        r = self.ctdump("notify", "test", "hook")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("HTTP status 403", r.stderr)
+        self.assertIn("failed after 1 attempt:", r.stderr)
+        self.assertEqual(len(self.http.requests), 1)
 
     # --- Dispatch: matchers, unreachable targets, retries ----------------------
 
