@@ -240,6 +240,17 @@ class NotifyTest(unittest.TestCase):
         self.assertFalse(tls)
         self.check_mail(msg, "ops@example.com, root")
 
+    def test_smtp_message_text_arrives_unchanged(self):
+        # Lines starting with dots (SMTP's end marker), non-ASCII, a long line.
+        text, priv = self.smtp_target("relay", self.plain, "insecure", auth=False)
+        self.write(text + "\nmatcher: all\n\ttarget relay\n", priv)
+        message = ".\n..two dots\nUmlaute: \u00e4\u00f6\u00fc\n" + "x" * 1500 + "\nend"
+        r = self.ctdump("notify", "send", "--title", "Sicherung \u00fcberpr\u00fcft", "--message", message)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (_, _, msg, _, _), = self.plain.inbox.wait()
+        self.assertEqual(msg["Subject"], "Sicherung \u00fcberpr\u00fcft")
+        self.assertEqual(msg.get_content().replace("\r\n", "\n").rstrip("\n"), message)
+
     def test_smtp_starttls_with_auth(self):
         text, priv = self.smtp_target("relay", self.starttls, "starttls")
         self.write(text, priv)
