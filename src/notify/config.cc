@@ -3,6 +3,7 @@
 // "<key> <value>" lines, array properties as repeated keys), validated whole
 // at load time with file:line in every error.
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -549,16 +550,26 @@ Result<Config> LoadConfig(const std::string& config_dir) {
   std::string priv_path = config_dir + "/priv/notifications.cfg";
   constexpr size_t kMaxBytes = 1 << 20;
   std::string priv_text;
+  std::string priv_warning;
   if (sys::PathExists(priv_path)) {
     ASSIGN_OR_RETURN(priv_text, sys::ReadRegularFile(priv_path, kMaxBytes));
+    struct stat st {};
+    if (::stat(priv_path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      priv_warning =
+          fmt::format("{} holds secrets but others may read it (mode {:04o}); make it 0600",
+                      priv_path, st.st_mode & 07777);
+    }
   }
   if (sys::PathExists(path)) {
     ASSIGN_OR_RETURN(std::string text, sys::ReadRegularFile(path, kMaxBytes));
-    return ParseConfig(text, path, priv_text, priv_path);
+    ASSIGN_OR_RETURN(Config config, ParseConfig(text, path, priv_text, priv_path));
+    if (!priv_warning.empty()) config.info.push_back(priv_warning);
+    return config;
   }
   ASSIGN_OR_RETURN(Config config,
                    ParseConfig(kDefaultConfig, "built-in default", priv_text, priv_path));
   config.source = "built-in default";
+  if (!priv_warning.empty()) config.info.push_back(priv_warning);
   std::string sendmail = SendmailPath();
   if (::access(sendmail.c_str(), X_OK) != 0) {
     config.targets.clear();

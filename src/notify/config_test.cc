@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "notify/notify.h"
 #include "notify/transport.h"
@@ -227,6 +228,12 @@ TEST_F(LoadConfigTest, ReadsBothFiles) {
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->source, dir_ + "/notifications.cfg");
   EXPECT_EQ(c->targets[0].token, "t");
+  EXPECT_TRUE(c->info.empty());
+  ASSERT_EQ(chmod((dir_ + "/priv/notifications.cfg").c_str(), 0644), 0);
+  c = LoadConfig(dir_);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_EQ(c->info.size(), 1u);
+  EXPECT_THAT(c->info[0], HasSubstr("others may read it (mode 0644); make it 0600"));
   // A configured file without matchers sends nothing.
   EXPECT_TRUE(MatchingTargets(*c, Notification{}).empty());
 }

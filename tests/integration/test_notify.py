@@ -195,8 +195,10 @@ class NotifyTest(unittest.TestCase):
     def write(self, text, priv=""):
         with open(os.path.join(self.cfg, "notifications.cfg"), "w") as f:
             f.write(text)
-        with open(os.path.join(self.cfg, "priv", "notifications.cfg"), "w") as f:
+        priv_path = os.path.join(self.cfg, "priv", "notifications.cfg")
+        with open(priv_path, "w") as f:
             f.write(priv)
+        os.chmod(priv_path, 0o600)
 
     def ctdump(self, *args, env=None, json_output=False):
         e = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
