@@ -17,10 +17,12 @@
 // naming file:line and the offending text.
 //
 // Sending never fails the caller: each target is tried with a timeout per
-// attempt and retried with backoff (kMaxAttempts attempts, kBackoff between
-// them, so one unreachable target costs at most kMaxTargetSeconds); problems
-// are logged through the Observer as warnings naming the target. Targets are
-// sent to one after the other on the calling thread.
+// attempt and retried with backoff (kMaxAttempts attempts, kBackoffSeconds
+// between them, so one unreachable target costs at most kMaxTargetSeconds;
+// failures that will not pass, like a refused login, are not retried); a
+// target that failed is one warning through the Observer naming it. Targets
+// are sent to one after the other on the calling thread; no state is shared
+// between calls (thread-compatible).
 #ifndef CTDUMP_NOTIFY_NOTIFY_H_
 #define CTDUMP_NOTIFY_NOTIFY_H_
 
@@ -113,10 +115,12 @@ struct Matcher {
   std::string name;
   std::string comment;
   bool disable = false;
-  // Each match-severity line: any of its severities.
+  // A match-severity line matches any of its severities.
+  // Every entry below is one config line; `mode` combines them (all: each
+  // must match, any: one). No entry at all: the matcher always matches.
   std::vector<std::vector<Severity>> match_severity;
   std::vector<FieldMatch> match_field;
-  std::vector<DailyDuration> match_calendar;  // any of them, local time
+  std::vector<DailyDuration> match_calendar;  // local time
   bool mode_any = false;                      // mode all (default) | any
   bool invert_match = false;
   std::vector<std::string> targets;
