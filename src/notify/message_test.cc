@@ -186,6 +186,16 @@ TEST_F(SendmailTest, MissingProgram) {
   Status s = SendMail({"a@example.com"}, "s", "b", nullptr);
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(s.message(), HasSubstr("/nonexistent/sendmail"));
+  // Not retried: a sendmail target fails at once.
+  Target t;
+  t.name = "m";
+  t.mailto = {"a@example.com"};
+  Config c;
+  c.targets = {t};
+  auto start = std::chrono::steady_clock::now();
+  s = SendTest(c, "m", nullptr);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
 }
 
 TEST(HttpTest, ClosedPortIsUnavailable) {

@@ -27,11 +27,12 @@ bool Backoff(int seconds, int interrupts_before) {
 }
 
 // Errors of the configuration or the notification itself (a template that
-// cannot render, a refused login, an untrusted certificate, an HTTP 4xx) do
-// not get better by retrying; the transports say which is which.
+// cannot render, a refused login, an untrusted certificate, an HTTP 4xx, a
+// sendmail program that does not exist) do not get better by retrying; the
+// transports say which is which.
 bool Retryable(const Status& s) {
   return s.code() != Code::kInvalidArgument && s.code() != Code::kPermissionDenied &&
-         s.code() != Code::kFailedPrecondition;
+         s.code() != Code::kFailedPrecondition && s.code() != Code::kNotFound;
 }
 
 Status SendWithRetries(const Target& t, const Notification& n, Observer* observer) {
