@@ -60,7 +60,10 @@ int RunRestoreTestCommand(const Context& ctx, Renderer& out, const RestoreTestRu
     return kExitFailed;
   }
   auto volume = SplitVolumeId(run.volume);
-  if (!volume.ok()) return Fail(out, volume.status());
+  if (!volume.ok()) {
+    out.Log(LogLevel::kErr, volume.status().message());
+    return kExitUsage;
+  }
   restore::RestoreTestOptions o;
   o.volid = run.volume;
   o.check = run.check;
