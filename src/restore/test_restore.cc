@@ -122,8 +122,9 @@ Result<IdMap> PickTestMap(const BackedUpConfig& b, const std::string& lxcpath, O
   if (!u || !g)
     return FailedPreconditionError(fmt::format(
         "no range of {} subordinate ids of root (/etc/subuid, /etc/subgid) that differs from the "
-        "backed-up ID map ({}); the test container needs its own, e.g. add 'root:{}:{}' to both",
-        count, backed.empty() ? "none" : backed.ToString(), 1000000, count));
+        "backed-up ID map ({}); the test container needs its own: add a line 'root:<start>:{}' "
+        "with ids nobody else uses to both files",
+        count, backed.empty() ? "none" : backed.ToString(), count));
   return IdMap::Parse({fmt::format("u 0 {} {}", *u, count), fmt::format("g 0 {} {}", *g, count)},
                       true);
 }
