@@ -109,6 +109,74 @@ TEST(SectionConfigTest, Get) {
   EXPECT_EQ((*sections)[0].Get("nope"), std::nullopt);
 }
 
+TEST(SectionConfigLinesTest, KeepsLineNumbers) {
+  ParsedSectionConfig p =
+      ParseSectionConfigLines("# c\ndir: a\n\tpath /a\n# c\n\tshared\n\nnfs: b\n", kFile);
+  ASSERT_TRUE(p.errors.empty()) << p.errors[0].status.message();
+  ASSERT_EQ(p.sections.size(), 2u);
+  EXPECT_EQ(p.sections[0].line, 2u);
+  EXPECT_EQ(p.sections[0].option_lines, std::vector<size_t>({3, 5}));
+  EXPECT_EQ(p.sections[0].section.Get("shared"), "1");
+  EXPECT_EQ(p.sections[1].line, 7u);
+  EXPECT_TRUE(p.sections[1].option_lines.empty());
+}
+
+TEST(SectionConfigLinesTest, RepeatedKeysOnlyWhereAllowed) {
+  const std::string text = "sendmail: m\n\tmailto a@b\n\tmailto c@d\n\tauthor x\n\tauthor y\n";
+  ParsedSectionConfig strict = ParseSectionConfigLines(text, kFile);
+  ASSERT_EQ(strict.errors.size(), 2u);
+  EXPECT_EQ(strict.errors[0].status.message(),
+            std::string(kFile) + ":3: duplicate option 'mailto' in section 'm'");
+  EXPECT_EQ(strict.errors[0].section, 0u);
+
+  SectionConfigOptions options;
+  options.repeatable = [](std::string_view type, std::string_view key) {
+    return type == "sendmail" && key == "mailto";
+  };
+  ParsedSectionConfig p = ParseSectionConfigLines(text, kFile, options);
+  ASSERT_EQ(p.errors.size(), 1u);
+  EXPECT_EQ(p.errors[0].line, 5u);
+  EXPECT_EQ(p.errors[0].status.message(),
+            std::string(kFile) + ":5: duplicate option 'author' in section 'm'");
+  ASSERT_EQ(p.sections.size(), 1u);
+  const Section& s = p.sections[0].section;
+  ASSERT_EQ(s.options.size(), 3u);  // the second author is left out
+  EXPECT_EQ(s.options[1], std::make_pair(std::string("mailto"), std::string("c@d")));
+  EXPECT_EQ(p.sections[0].option_lines, std::vector<size_t>({2, 3, 4}));
+}
+
+TEST(SectionConfigLinesTest, RequireValueAndIdRule) {
+  SectionConfigOptions options;
+  options.require_value = true;
+  options.valid_id = [](std::string_view id) { return !id.empty() && id[0] == '_'; };
+  ParsedSectionConfig p =
+      ParseSectionConfigLines("matcher: _m\n\tinvert-match\n\nmatcher: m\n\tx 1\n", kFile, options);
+  ASSERT_EQ(p.errors.size(), 2u);
+  EXPECT_EQ(p.errors[0].status.message(),
+            std::string(kFile) + ":2: option 'invert-match' without a value");
+  EXPECT_EQ(p.errors[1].status.message(), std::string(kFile) + ":4: invalid section id 'm'");
+  EXPECT_EQ(p.errors[1].section, std::nullopt);
+  ASSERT_EQ(p.sections.size(), 1u);  // line 5 belongs to the broken header: skipped
+}
+
+// Every error is collected, in line order; the storage.cfg parser returns the first.
+TEST(SectionConfigLinesTest, CollectsEveryError) {
+  const std::string text =
+      "\tpath /x\ndir a\n\tpath /y\n\ndir: b\n\tpath /b\n\tpath /c\n\nd r: c\n";
+  ParsedSectionConfig p = ParseSectionConfigLines(text, kFile);
+  ASSERT_EQ(p.errors.size(), 4u);
+  EXPECT_EQ(p.errors[0].line, 1u);
+  EXPECT_EQ(p.errors[1].line, 2u);
+  EXPECT_EQ(p.errors[2].line, 7u);
+  EXPECT_EQ(p.errors[3].line, 9u);
+  ASSERT_EQ(p.sections.size(), 1u);
+  EXPECT_EQ(p.sections[0].section.id, "b");
+  Result<std::vector<Section>> first = ParseSectionConfig(text, kFile);
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.status().message(),
+            std::string(kFile) + ":1: option 'path /x' outside a section");
+}
+
 // Deterministic stand-in for config_section_fuzz.
 TEST(SectionConfigTest, RandomizedNeverCrashes) {
   const std::vector<std::string> tokens = {
