@@ -4,6 +4,8 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -35,6 +38,7 @@
 #include "sys/file.h"
 #include "sys/lock_file.h"
 #include "sys/signals.h"
+#include "sys/subprocess.h"
 #include "sys/unique_fd.h"
 
 namespace ctdump::restore {
@@ -378,11 +382,81 @@ uint64_t CountRegularFiles(const std::string& root) {
   return n;
 }
 
+// WalkTarFile in a child whose address space is limited as the restore's
+// extraction is (archive_check.h): a crafted archive's headers cannot take
+// the host's memory. The child reports the comparison as JSON on stdout.
+Result<CompareReport> CompareTarFileInChild(const std::string& path, const std::string& rootfs,
+                                            const IdMap& map, const RestoreTestOptions& o,
+                                            uint64_t regular_files) {
+  constexpr uint64_t kMemoryLimit = uint64_t{2} << 30;
+  sys::SpawnOptions so;
+  so.argv = {"ctdump-restore-test-compare"};
+  so.pipe_stdout = true;
+  so.cwd = "/";
+  sys::SpawnHooks hooks;
+  hooks.run = [&]() {
+    struct rlimit limit = {kMemoryLimit, kMemoryLimit};
+    ::setrlimit(RLIMIT_AS, &limit);
+    Comparison cmp(o, rootfs, map, regular_files);
+    Status s = WalkTarFile(cmp, path);
+    nlohmann::json j;
+    if (s.ok()) {
+      const CompareReport& r = cmp.report();
+      j = {{"entries", r.entries},
+           {"files_sampled", r.files_sampled},
+           {"bytes_sampled", r.bytes_sampled},
+           {"mismatches", r.mismatches},
+           {"first", r.first_mismatches}};
+    } else {
+      j = {{"code", static_cast<int>(s.code())}, {"message", s.message()}};
+    }
+    std::string out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return sys::WriteAll(1, out, "the comparison's result").ok() ? 0 : 1;
+  };
+  ASSIGN_OR_RETURN(sys::Subprocess child, sys::Spawn(so, &hooks));
+  std::string out;
+  const int signals_before = sys::InterruptCount();
+  while (child.stdout_fd().valid()) {
+    pollfd fds[2] = {{child.stdout_fd().get(), POLLIN, 0}, {sys::InterruptFd(), POLLIN, 0}};
+    if (::poll(fds, 2, 1000) < 0 && errno != EINTR) return ErrnoError(errno, "poll");
+    if (sys::InterruptCount() != signals_before) return CancelledError("interrupted by signal");
+    if (!fds[0].revents) continue;
+    char buf[4096];
+    ssize_t n = ::read(child.stdout_fd().get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      child.stdout_fd().Reset();
+    else if (out.size() < (1 << 20))
+      out.append(buf, static_cast<size_t>(n));
+  }
+  ASSIGN_OR_RETURN(int st, child.Wait());
+  nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return DataLossError(fmt::format(
+        "comparing \"{}\" failed: the comparison {} (it may use at most {} MiB: crafted or "
+        "damaged archive?)",
+        path, sys::DescribeWaitStatus(st), kMemoryLimit >> 20));
+  try {
+    if (j.contains("code"))
+      return Status(static_cast<Code>(j.at("code").get<int>()), j.at("message").get<std::string>());
+    CompareReport r;
+    r.entries = j.at("entries").get<uint64_t>();
+    r.files_sampled = j.at("files_sampled").get<uint64_t>();
+    r.bytes_sampled = j.at("bytes_sampled").get<uint64_t>();
+    r.mismatches = j.at("mismatches").get<uint64_t>();
+    r.first_mismatches = j.at("first").get<std::vector<std::string>>();
+    return r;
+  } catch (const std::exception& e) {
+    return InternalError(fmt::format("the comparison's result is malformed: {}", e.what()));
+  }
+}
+
 // Compares the backup `volname` of `p` with the restored root.
 Result<CompareReport> CompareBackup(Provider& p, const std::string& volname,
                                     const RestoreTestOptions& o, const std::string& rootfs,
                                     const IdMap& map, Observer* log) {
-  Comparison cmp(o, rootfs, map, CountRegularFiles(rootfs));
+  const uint64_t regular_files = CountRegularFiles(rootfs);
+  Comparison cmp(o, rootfs, map, regular_files);
   Status s;
   if (p.StreamsRestore() && !p.external()) {
     s = WalkStream(cmp, fmt::format("backup '{}'", volname),
@@ -397,7 +471,11 @@ Result<CompareReport> CompareBackup(Provider& p, const std::string& volname,
       return source.status();
     }
     if (m == RestoreMechanism::kTar) {
-      s = WalkTarFile(cmp, *source);
+      auto r = CompareTarFileInChild(*source, rootfs, map, o, regular_files);
+      Status cleanup = p.RestoreContainerCleanup(volname);
+      RETURN_IF_ERROR(r.status());
+      RETURN_IF_ERROR(cleanup.WithContext("restore cleanup failed"));
+      return r;
     } else {
       s = WalkStream(cmp, fmt::format("directory \"{}\"", *source),
                      [&](const Provider::TarWriteFn& write, const std::function<bool()>& closed) {
@@ -625,9 +703,7 @@ bool InSample(uint64_t index, uint64_t total, uint64_t want) {
 
 Result<CompareReport> CompareTarWithRoot(const std::string& tar_path, const std::string& rootfs,
                                          const IdMap& map, const RestoreTestOptions& options) {
-  Comparison cmp(options, rootfs, map, CountRegularFiles(rootfs));
-  RETURN_IF_ERROR(WalkTarFile(cmp, tar_path));
-  return cmp.report();
+  return CompareTarFileInChild(tar_path, rootfs, map, options, CountRegularFiles(rootfs));
 }
 
 std::string IsolateConfig(const std::string& lxc_config) {
