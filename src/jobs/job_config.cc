@@ -6,28 +6,13 @@
 #include <functional>
 #include <map>
 
+#include "ctdump/section_config.h"
 #include "sys/file.h"
 
 namespace ctdump::jobs {
 namespace {
 
 constexpr size_t kMaxJobsCfgSize = 1 << 20;
-
-bool IsBlank(char c) { return c == ' ' || c == '\t'; }
-
-std::string Trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && (IsBlank(s[b]) || s[b] == '\r')) ++b;
-  while (e > b && (IsBlank(s[e - 1]) || s[e - 1] == '\r')) --e;
-  return std::string(s.substr(b, e - b));
-}
-
-bool ValidName(std::string_view s) {
-  if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-}
 
 Result<bool> ParseBool(const std::string& key, const std::string& v) {
   if (v == "1") return true;
@@ -43,15 +28,6 @@ Result<uint32_t> ParseUint(const std::string& key, const std::string& v, uint32_
   return static_cast<uint32_t>(n);
 }
 
-// A section as read: header and key lines with their line numbers.
-struct RawSection {
-  std::string type, id;
-  size_t line = 0;
-  std::vector<std::pair<std::string, std::string>> options;
-  std::vector<size_t> lines;
-  std::vector<Status> errors;
-};
-
 // Applies one key of a section to `job`; errors are "<key>: <why>" (the
 // caller adds file:line).
 using KeyHandler = std::function<Status(JobConfig*, const std::string&)>;
@@ -64,7 +40,8 @@ Status SetSchedule(JobConfig* job, const std::string& v) {
 }
 
 Status SetStorage(JobConfig* job, const std::string& v) {
-  if (!ValidName(v)) return InvalidArgumentError(fmt::format("storage: '{}' is no storage id", v));
+  if (!IsPveSectionId(v))
+    return InvalidArgumentError(fmt::format("storage: '{}' is no storage id", v));
   job->storage = v;
   return Status::OK();
 }
@@ -240,74 +217,6 @@ std::optional<JobType> ParseType(std::string_view t) {
   return std::nullopt;
 }
 
-// Splits the text into sections (section_config.h's grammar), with a list
-// of errors per section and the errors outside any section.
-std::vector<RawSection> Split(std::string_view text, const std::string& file,
-                              std::vector<Status>* loose) {
-  std::vector<RawSection> out;
-  bool in_section = false;
-  size_t line_no = 0;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view raw = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    ++line_no;
-    std::string line = Trim(raw);
-    auto err = [&](const std::string& why) {
-      Status s = InvalidArgumentError(fmt::format("{}:{}: {}", file, line_no, why));
-      if (in_section)
-        out.back().errors.push_back(s);
-      else
-        loose->push_back(s);
-    };
-    if (line.empty()) {
-      in_section = false;
-      if (nl == text.size()) break;
-      continue;
-    }
-    if (line[0] == '#') continue;
-    if (!IsBlank(raw[0])) {
-      // A header "<type>: <id>".
-      in_section = false;
-      size_t colon = line.find(':');
-      std::string type = colon == std::string::npos ? "" : Trim(line.substr(0, colon));
-      std::string id = colon == std::string::npos ? "" : Trim(line.substr(colon + 1));
-      if (colon == std::string::npos || !ValidName(type) || !ValidName(id)) {
-        err(fmt::format("'{}' is no section header '<type>: <id>'", line));
-        // Its indented lines belong to no section: skip them quietly.
-        out.push_back(RawSection{});
-        out.back().line = line_no;
-        out.back().errors.push_back(Status());  // marks the section as broken
-        in_section = true;
-        continue;
-      }
-      RawSection s;
-      s.type = type;
-      s.id = id;
-      s.line = line_no;
-      out.push_back(std::move(s));
-      in_section = true;
-      continue;
-    }
-    if (!in_section) {
-      err(fmt::format("'{}' is outside of any section", line));
-      continue;
-    }
-    RawSection& s = out.back();
-    size_t sp = line.find_first_of(" \t");
-    std::string key = line.substr(0, sp);
-    std::string value = sp == std::string::npos ? "1" : Trim(line.substr(sp));
-    for (const auto& [k, v] : s.options)
-      if (k == key) err(fmt::format("key '{}' given twice", key));
-    s.options.emplace_back(key, value);
-    s.lines.push_back(line_no);
-    if (nl == text.size()) break;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string_view JobTypeName(JobType type) {
@@ -360,52 +269,49 @@ const JobConfig* JobsConfig::Find(std::string_view id) const {
 JobsConfig ParseJobsConfig(std::string_view text, const std::string& filename) {
   JobsConfig cfg;
   cfg.file = filename;
-  std::vector<Status> loose;
-  std::vector<RawSection> raw = Split(text, filename, &loose);
-  // Errors in file order: loose ones interleave by line; keep it simple and
-  // report per section in order, loose ones where they belong.
-  std::vector<std::pair<size_t, Status>> errors;
-  auto line_of = [&](const Status& s) {
-    // "<file>:<line>: ..."
-    size_t a = s.message().find(':', filename.size());
-    return static_cast<size_t>(std::atoi(s.message().c_str() + a + 1));
-  };
-  for (const Status& s : loose) errors.emplace_back(line_of(s), s);
+  ParsedSectionConfig parsed = ParseSectionConfigLines(text, filename);
+  std::vector<std::pair<size_t, Status>> errors;  // (line, error), sorted at the end
+  std::vector<bool> broken(parsed.sections.size(), false);
+  for (const SectionConfigError& e : parsed.errors) {
+    errors.emplace_back(e.line, e.status);
+    if (e.section) broken[*e.section] = true;
+  }
   std::map<std::string, size_t> seen;  // id -> header line
-  for (RawSection& s : raw) {
-    if (!s.errors.empty() && s.type.empty()) {  // a broken header
-      for (const Status& e : s.errors)
-        if (!e.ok()) errors.emplace_back(line_of(e), e);
-      continue;
-    }
-    std::vector<Status> errs = s.errors;
+  for (size_t index = 0; index < parsed.sections.size(); ++index) {
+    const LocatedSection& located = parsed.sections[index];
+    const Section& s = located.section;
+    bool ok = !broken[index];
     auto at = [&](size_t line, const std::string& why) {
-      errs.push_back(InvalidArgumentError(fmt::format("{}:{}: {}", filename, line, why)));
+      errors.emplace_back(line,
+                          InvalidArgumentError(fmt::format("{}:{}: {}", filename, line, why)));
+      ok = false;
     };
     auto type = ParseType(s.type);
     if (!type) {
-      at(s.line, fmt::format("unknown job type '{}' (vzdump, verify, gc or restore-test)", s.type));
-    } else if (seen.count(s.id)) {
-      at(s.line, fmt::format("job id '{}' is already used on line {}", s.id, seen[s.id]));
-    } else {
-      seen[s.id] = s.line;
-      JobConfig job;
-      job.type = *type;
-      job.id = s.id;
-      job.file = filename;
-      job.line = s.line;
-      job.options = s.options;
-      for (size_t i = 0; i < s.options.size(); ++i) {
-        Status st = ApplyKey(&job, s.options[i].first, s.options[i].second);
-        if (!st.ok()) at(s.lines[i], st.message());
-      }
-      if (errs.empty()) {
-        Status st = Finish(&job);
-        if (!st.ok()) at(s.line, st.message());
-      }
-      if (errs.empty()) cfg.jobs.push_back(std::move(job));
+      at(located.line,
+         fmt::format("unknown job type '{}' (vzdump, verify, gc or restore-test)", s.type));
+      continue;
     }
-    for (const Status& e : errs) errors.emplace_back(line_of(e), e);
+    if (seen.count(s.id)) {
+      at(located.line, fmt::format("job id '{}' is already used on line {}", s.id, seen[s.id]));
+      continue;
+    }
+    seen[s.id] = located.line;
+    JobConfig job;
+    job.type = *type;
+    job.id = s.id;
+    job.file = filename;
+    job.line = located.line;
+    job.options = s.options;
+    for (size_t i = 0; i < s.options.size(); ++i) {
+      Status st = ApplyKey(&job, s.options[i].first, s.options[i].second);
+      if (!st.ok()) at(located.option_lines[i], st.message());
+    }
+    if (ok) {
+      Status st = Finish(&job);
+      if (!st.ok()) at(located.line, st.message());
+    }
+    if (ok) cfg.jobs.push_back(std::move(job));
   }
   std::stable_sort(errors.begin(), errors.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -203,11 +203,11 @@ TEST(JobConfigTest, ErrorsNameFileLineAndText) {
       {"UnknownType", "backup: bad\n\tschedule daily\n",
        "4: unknown job type 'backup' (vzdump, verify, gc or restore-test)"},
       {"DuplicateId", "gc: good1\n\tstorage s\n", "4: job id 'good1' is already used on line 1"},
-      {"DuplicateKey", "gc: bad\n\tstorage s\n\tstorage t\n", "6: key 'storage' given twice"},
+      {"DuplicateKey", "gc: bad\n\tstorage s\n\tstorage t\n",
+       "6: duplicate option 'storage' in section 'bad'"},
       {"BadHeader", "vzdump bad\n\tschedule daily\n",
-       "4: 'vzdump bad' is no section header '<type>: <id>'"},
-      {"BadId", "vzdump: b/ad\n\tschedule daily\n",
-       "4: 'vzdump: b/ad' is no section header '<type>: <id>'"},
+       "4: unable to parse line 'vzdump bad', expected '<type>: <id>' or an indented option"},
+      {"BadId", "vzdump: b/ad\n\tschedule daily\n", "4: invalid section id 'b/ad'"},
   };
   for (const BadCase& c : cases) {
     std::string text = std::string("gc: good1\n\tstorage s\n\n") + c.section +
@@ -226,9 +226,26 @@ TEST(JobConfigTest, ErrorsNameFileLineAndText) {
 TEST(JobConfigTest, IndentedLineOutsideASection) {
   JobsConfig c = Parse("\tstorage s\ngc: g\n\tstorage s\n");
   ASSERT_EQ(c.errors.size(), 1u);
-  EXPECT_EQ(c.errors[0].message(),
-            std::string(kFile) + ":1: 'storage s' is outside of any section");
+  EXPECT_EQ(c.errors[0].message(), std::string(kFile) + ":1: option 'storage s' outside a section");
   ASSERT_EQ(c.jobs.size(), 1u);
+}
+
+// storage.cfg's grammar (config's ParseSectionConfigLines): CRLF, comments
+// inside a section, a whitespace-only line ends a section, no space before
+// the colon of a header.
+TEST(JobConfigTest, SectionConfigGrammar) {
+  JobsConfig c =
+      Parse("gc: a\r\n# note\r\n\tstorage s\r\n\r\ngc: b\n\tstorage t\n \t\n\tschedule daily\n");
+  ASSERT_EQ(c.errors.size(), 1u);
+  EXPECT_EQ(c.errors[0].message(),
+            std::string(kFile) + ":8: option 'schedule daily' outside a section");
+  ASSERT_EQ(c.jobs.size(), 2u);
+  EXPECT_EQ(c.jobs[0].storage, "s");
+  EXPECT_EQ(c.jobs[1].line, 5u);
+  c = Parse("gc : a\n\tstorage s\n");
+  ASSERT_EQ(c.errors.size(), 1u);
+  EXPECT_EQ(c.errors[0].message(), std::string(kFile) + ":1: invalid section type 'gc '");
+  EXPECT_TRUE(c.jobs.empty());
 }
 
 TEST(JobConfigTest, EveryErrorOfASectionIsReportedInLineOrder) {
