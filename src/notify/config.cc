@@ -1,7 +1,7 @@
 // notifications.cfg and priv/notifications.cfg: PVE's section config format
-// (proxmox-section-config: "<type>: <id>" at column 0, indented
-// "<key> <value>" lines, array properties as repeated keys), validated whole
-// at load time with file:line in every error.
+// (ctdump/section_config.h's grammar with proxmox-section-config's rules for
+// these files: SAFE_ID names, every key needs a value, array properties as
+// repeated keys), validated whole at load time with file:line in every error.
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "ctdump/section_config.h"
 #include "notify/matcher.h"
 #include "notify/notify.h"
 #include "notify/template.h"
@@ -19,19 +20,7 @@
 namespace ctdump::notify {
 namespace {
 
-struct RawOption {
-  std::string key;
-  std::string value;
-  size_t line = 0;
-};
-
-struct RawSection {
-  std::string type;
-  std::string id;
-  size_t line = 0;
-  std::vector<RawOption> options;
-};
-
+// Blanks of a property string ("name=...,value=...").
 bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
 std::string_view Trim(std::string_view s) {
@@ -61,54 +50,6 @@ class Errors {
  private:
   std::string file_;
 };
-
-Result<std::vector<RawSection>> ParseSections(std::string_view text, const Errors& err) {
-  std::vector<RawSection> sections;
-  bool in_section = false;
-  size_t line_no = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == text.npos ? text.npos : nl - pos);
-    pos = nl == text.npos ? text.size() : nl + 1;
-    ++line_no;
-    std::string_view t = Trim(line);
-    if (!t.empty() && t.front() == '#') continue;
-    if (t.empty()) {
-      in_section = false;
-      continue;
-    }
-    if (IsBlank(line.front())) {
-      if (!in_section) return err.At(line_no, fmt::format("option '{}' outside a section", t));
-      size_t sp = 0;
-      while (sp < t.size() && !IsBlank(t[sp])) ++sp;
-      RawOption opt{std::string(t.substr(0, sp)), std::string(Trim(t.substr(sp))), line_no};
-      if (opt.value.empty()) {
-        return err.At(line_no, fmt::format("option '{}' without a value", opt.key));
-      }
-      sections.back().options.push_back(std::move(opt));
-      continue;
-    }
-    size_t colon = t.find(':');
-    if (colon == std::string_view::npos) {
-      return err.At(line_no, fmt::format("unable to parse line '{}', expected '<type>: <name>' "
-                                         "or an indented option",
-                                         t));
-    }
-    RawSection s{
-        std::string(Trim(t.substr(0, colon))), std::string(Trim(t.substr(colon + 1))), line_no, {}};
-    if (!IsSafeId(s.id)) return err.At(line_no, fmt::format("invalid name '{}'", s.id));
-    for (const RawSection& other : sections) {
-      if (other.id == s.id) {
-        return err.At(line_no,
-                      fmt::format("duplicate name '{}' (first at line {})", s.id, other.line));
-      }
-    }
-    sections.push_back(std::move(s));
-    in_section = true;
-  }
-  return sections;
-}
 
 Result<bool> ParseBool(std::string_view v) {
   std::string s(v);
@@ -202,8 +143,10 @@ bool IsHttpUrl(std::string_view s) {
 }
 
 // Key tables: which keys a section type takes; '*' marks repeatable ones.
-const std::map<std::string, std::vector<std::string>>& PublicKeys() {
-  static const std::map<std::string, std::vector<std::string>> k = {
+using KeyTable = std::map<std::string, std::vector<std::string>>;
+
+const KeyTable& PublicKeys() {
+  static const KeyTable k = {
       {"sendmail",
        {"mailto*", "mailto-user*", "from-address", "author", "comment", "disable", "origin"}},
       {"smtp",
@@ -218,33 +161,57 @@ const std::map<std::string, std::vector<std::string>>& PublicKeys() {
   return k;
 }
 
-const std::map<std::string, std::vector<std::string>>& PrivateKeys() {
-  static const std::map<std::string, std::vector<std::string>> k = {
+const KeyTable& PrivateKeys() {
+  static const KeyTable k = {
       {"sendmail", {}},         {"smtp", {"password"}}, {"gotify", {"token"}},
       {"webhook", {"secret*"}}, {"matcher", {}},
   };
   return k;
 }
 
-// Unknown types, unknown and repeated keys.
-Status CheckKeys(const RawSection& s, const std::map<std::string, std::vector<std::string>>& table,
-                 const Errors& err) {
+// The file's sections, or its first error in line order: a syntax error, a
+// key given twice that the table does not mark repeatable, a name used twice.
+Result<std::vector<LocatedSection>> ReadSections(std::string_view text, const KeyTable& table,
+                                                 const Errors& err) {
+  SectionConfigOptions options;
+  options.valid_id = IsSafeId;
+  options.require_value = true;
+  options.repeatable = [&table](std::string_view type, std::string_view key) {
+    auto it = table.find(std::string(type));
+    if (it == table.end()) return true;  // CheckKeys reports the type
+    // Marked '*', or unknown (CheckKeys reports the key).
+    return std::find(it->second.begin(), it->second.end(), key) == it->second.end();
+  };
+  ParsedSectionConfig parsed = ParseSectionConfigLines(text, err.file(), options);
+  std::map<std::string, size_t> first_line;
+  for (const LocatedSection& s : parsed.sections) {
+    if (!parsed.errors.empty() && parsed.errors.front().line < s.line) break;
+    auto [it, inserted] = first_line.emplace(s.section.id, s.line);
+    if (!inserted) {
+      return err.At(
+          s.line, fmt::format("duplicate name '{}' (first at line {})", s.section.id, it->second));
+    }
+  }
+  if (!parsed.errors.empty()) return parsed.errors.front().status;
+  return std::move(parsed.sections);
+}
+
+// Unknown types and keys.
+Status CheckKeys(const LocatedSection& located, const KeyTable& table, const Errors& err) {
+  const Section& s = located.section;
   auto it = table.find(s.type);
   if (it == table.end()) {
-    return err.At(s.line, fmt::format("unknown section type '{}' (expected sendmail, smtp, "
-                                      "gotify, webhook or matcher)",
-                                      s.type));
+    return err.At(located.line, fmt::format("unknown section type '{}' (expected sendmail, smtp, "
+                                            "gotify, webhook or matcher)",
+                                            s.type));
   }
-  std::set<std::string> seen;
-  for (const RawOption& o : s.options) {
-    const auto& keys = it->second;
-    bool repeatable = std::find(keys.begin(), keys.end(), o.key + "*") != keys.end();
-    bool single = std::find(keys.begin(), keys.end(), o.key) != keys.end();
-    if (!repeatable && !single) {
-      return err.At(o.line, fmt::format("unknown key '{}' in {} '{}'", o.key, s.type, s.id));
-    }
-    if (single && !seen.insert(o.key).second) {
-      return err.At(o.line, fmt::format("key '{}' given twice in {} '{}'", o.key, s.type, s.id));
+  const auto& keys = it->second;
+  for (size_t i = 0; i < s.options.size(); ++i) {
+    const std::string& key = s.options[i].first;
+    if (std::find(keys.begin(), keys.end(), key) == keys.end() &&
+        std::find(keys.begin(), keys.end(), key + "*") == keys.end()) {
+      return err.At(located.option_lines[i],
+                    fmt::format("unknown key '{}' in {} '{}'", key, s.type, s.id));
     }
   }
   return Status::OK();
@@ -266,14 +233,13 @@ struct PendingTemplate {
   std::string what;
 };
 
-Status ApplyTargetOption(Target& t, const RawOption& o, const Errors& err,
-                         std::vector<PendingTemplate>& templates) {
+// One option (key `k`, value `v`, on `line`) of a target's section.
+Status ApplyTargetOption(Target& t, const std::string& k, const std::string& v, size_t line,
+                         const Errors& err, std::vector<PendingTemplate>& templates) {
   auto bad = [&](std::string_view why) {
-    return err.At(o.line, fmt::format("{} '{}': {} '{}': {}", TargetTypeName(t.type), t.name, o.key,
-                                      o.value, why));
+    return err.At(line,
+                  fmt::format("{} '{}': {} '{}': {}", TargetTypeName(t.type), t.name, k, v, why));
   };
-  const std::string& k = o.key;
-  const std::string& v = o.value;
   if (k == "comment") {
     t.comment = v;
   } else if (k == "origin") {
@@ -326,7 +292,7 @@ Status ApplyTargetOption(Target& t, const RawOption& o, const Errors& err,
   } else if (k == "url") {
     if (!IsHttpUrl(v)) return bad("expected an http:// or https:// URL");
     t.url = v;
-    templates.push_back({t.name, o.line, v, "url"});
+    templates.push_back({t.name, line, v, "url"});
   } else if (k == "method") {
     if (v != "post" && v != "put" && v != "get") return bad("expected post, put or get");
     t.method = v;
@@ -334,23 +300,22 @@ Status ApplyTargetOption(Target& t, const RawOption& o, const Errors& err,
     Result<NameValue> nv = ParseNameValue(v);
     if (!nv.ok()) return bad(nv.status().message());
     if (!IsHeaderName(nv->name)) return bad(fmt::format("invalid header name '{}'", nv->name));
-    templates.push_back({t.name, o.line, nv->value, "header " + nv->name});
+    templates.push_back({t.name, line, nv->value, "header " + nv->name});
     t.headers.push_back(std::move(*nv));
   } else if (k == "body") {
     Result<std::string> body = DecodeBase64(v);
     if (!body.ok()) return bad(body.status().message());
     t.body = *body;
-    templates.push_back({t.name, o.line, t.body, "body"});
+    templates.push_back({t.name, line, t.body, "body"});
   }
   return Status::OK();
 }
 
-Status ApplyMatcherOption(Matcher& m, const RawOption& o, const Errors& err) {
+Status ApplyMatcherOption(Matcher& m, const std::string& k, const std::string& v, size_t line,
+                          const Errors& err) {
   auto bad = [&](std::string_view why) {
-    return err.At(o.line, fmt::format("matcher '{}': {} '{}': {}", m.name, o.key, o.value, why));
+    return err.At(line, fmt::format("matcher '{}': {} '{}': {}", m.name, k, v, why));
   };
-  const std::string& k = o.key;
-  const std::string& v = o.value;
   if (k == "comment") {
     m.comment = v;
   } else if (k == "origin") {
@@ -409,33 +374,37 @@ Status CheckRequired(const Target& t, size_t line, const Errors& err) {
 // The secrets of priv/notifications.cfg, merged into the targets.
 Status ApplyPrivate(Config& config, std::string_view priv_text, const Errors& err,
                     std::map<std::string, size_t>& token_lines) {
-  ASSIGN_OR_RETURN(std::vector<RawSection> sections, ParseSections(priv_text, err));
-  for (const RawSection& s : sections) {
-    RETURN_IF_ERROR(CheckKeys(s, PrivateKeys(), err));
+  ASSIGN_OR_RETURN(std::vector<LocatedSection> sections,
+                   ReadSections(priv_text, PrivateKeys(), err));
+  for (const LocatedSection& located : sections) {
+    RETURN_IF_ERROR(CheckKeys(located, PrivateKeys(), err));
+    const Section& s = located.section;
     Target* t = nullptr;
     for (Target& candidate : config.targets) {
       if (candidate.name == s.id) t = &candidate;
     }
     if (!t || TargetTypeName(t->type) != s.type) {
-      return err.At(s.line, fmt::format("secrets for {} '{}', which notifications.cfg does not "
-                                        "define",
-                                        s.type, s.id));
+      return err.At(located.line,
+                    fmt::format("secrets for {} '{}', which notifications.cfg does not "
+                                "define",
+                                s.type, s.id));
     }
-    token_lines[s.id] = s.line;
-    for (const RawOption& o : s.options) {
-      if (o.key == "password") {
-        t->password = o.value;
-      } else if (o.key == "token") {
-        t->token = o.value;
-      } else if (o.key == "secret") {
-        Result<NameValue> nv = ParseNameValue(o.value);
+    token_lines[s.id] = located.line;
+    for (size_t i = 0; i < s.options.size(); ++i) {
+      const auto& [key, value] = s.options[i];
+      size_t line = located.option_lines[i];
+      if (key == "password") {
+        t->password = value;
+      } else if (key == "token") {
+        t->token = value;
+      } else if (key == "secret") {
+        Result<NameValue> nv = ParseNameValue(value);
         if (!nv.ok()) {
-          return err.At(o.line,
-                        fmt::format("webhook '{}': secret: {}", s.id, nv.status().message()));
+          return err.At(line, fmt::format("webhook '{}': secret: {}", s.id, nv.status().message()));
         }
         for (const NameValue& other : t->secrets) {
           if (other.name == nv->name) {
-            return err.At(o.line,
+            return err.At(line,
                           fmt::format("webhook '{}': secret '{}' given twice", s.id, nv->name));
           }
         }
@@ -483,38 +452,48 @@ std::vector<std::string> ResolveMailtoUsers(const std::vector<std::string>& user
 Result<Config> ParseConfig(std::string_view text, const std::string& filename,
                            std::string_view priv_text, const std::string& priv_filename) {
   Errors err(filename);
-  ASSIGN_OR_RETURN(std::vector<RawSection> sections, ParseSections(text, err));
+  ASSIGN_OR_RETURN(std::vector<LocatedSection> sections, ReadSections(text, PublicKeys(), err));
   Config config;
   config.source = filename;
   std::vector<PendingTemplate> templates;
   std::map<std::string, size_t> target_lines;
-  std::vector<std::pair<const RawSection*, size_t>> matcher_sections;
-  for (const RawSection& s : sections) {
-    RETURN_IF_ERROR(CheckKeys(s, PublicKeys(), err));
+  std::vector<const LocatedSection*> matcher_sections;
+  for (const LocatedSection& located : sections) {
+    RETURN_IF_ERROR(CheckKeys(located, PublicKeys(), err));
+    const Section& s = located.section;
     if (s.type == "matcher") {
       Matcher m;
       m.name = s.id;
-      for (const RawOption& o : s.options) RETURN_IF_ERROR(ApplyMatcherOption(m, o, err));
-      matcher_sections.emplace_back(&s, config.matchers.size());
+      for (size_t i = 0; i < s.options.size(); ++i) {
+        const auto& [key, value] = s.options[i];
+        RETURN_IF_ERROR(ApplyMatcherOption(m, key, value, located.option_lines[i], err));
+      }
+      matcher_sections.push_back(&located);
       config.matchers.push_back(std::move(m));
       continue;
     }
     Target t;
     t.type = TypeOf(s.type);
     t.name = s.id;
-    for (const RawOption& o : s.options) RETURN_IF_ERROR(ApplyTargetOption(t, o, err, templates));
-    RETURN_IF_ERROR(CheckRequired(t, s.line, err));
+    for (size_t i = 0; i < s.options.size(); ++i) {
+      const auto& [key, value] = s.options[i];
+      RETURN_IF_ERROR(ApplyTargetOption(t, key, value, located.option_lines[i], err, templates));
+    }
+    RETURN_IF_ERROR(CheckRequired(t, located.line, err));
     for (const std::string& m : ResolveMailtoUsers(t.mailto_user)) {
       if (std::find(t.mailto.begin(), t.mailto.end(), m) == t.mailto.end()) t.mailto.push_back(m);
     }
-    target_lines[t.name] = s.line;
+    target_lines[t.name] = located.line;
     config.targets.push_back(std::move(t));
   }
   // Matchers name existing targets.
-  for (const auto& [raw, index] : matcher_sections) {
-    for (const RawOption& o : raw->options) {
-      if (o.key == "target" && !config.FindTarget(o.value)) {
-        return err.At(o.line, fmt::format("matcher '{}': unknown target '{}'", raw->id, o.value));
+  for (const LocatedSection* located : matcher_sections) {
+    const Section& s = located->section;
+    for (size_t i = 0; i < s.options.size(); ++i) {
+      const auto& [key, value] = s.options[i];
+      if (key == "target" && !config.FindTarget(value)) {
+        return err.At(located->option_lines[i],
+                      fmt::format("matcher '{}': unknown target '{}'", s.id, value));
       }
     }
   }

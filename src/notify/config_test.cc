@@ -113,7 +113,7 @@ TEST(ConfigTest, ErrorsNameFileLineAndText) {
        "notifications.cfg:3: unknown key 'colour' in sendmail 'a'"},
       {"pager: a\n\tmailto x@y\n", "", "notifications.cfg:1: unknown section type 'pager'"},
       {"sendmail: a\n\tmailto x@y\n\tauthor A\n\tauthor B\n", "",
-       "notifications.cfg:4: key 'author' given twice"},
+       "notifications.cfg:4: duplicate option 'author' in section 'a'"},
       {"sendmail: a\n\tcomment no recipients\n", "",
        "notifications.cfg:1: sendmail 'a': missing 'mailto' or 'mailto-user'"},
       {"sendmail: a\n\tmailto x@y\n\tdisable maybe\n", "",
@@ -157,7 +157,7 @@ TEST(ConfigTest, ErrorsNameFileLineAndText) {
       {"sendmail: a\n\tmailto x@y\n\nmatcher: a\n", "",
        "notifications.cfg:4: duplicate name 'a' (first at line 1)"},
       {"sendmail a\n", "", "notifications.cfg:1: unable to parse line 'sendmail a'"},
-      {"sendmail: a b\n", "", "notifications.cfg:1: invalid name 'a b'"},
+      {"sendmail: a b\n", "", "notifications.cfg:1: invalid section id 'a b'"},
       {"sendmail: a\n\tmailto x@y\n", "smtp: a\n\tpassword p\n",
        "priv/notifications.cfg:1: secrets for smtp 'a', which notifications.cfg does not define"},
       {"gotify: g\n\tserver http://x\n", "gotify: g\n\ttoken t\n\tcolour red\n",
@@ -171,6 +171,36 @@ TEST(ConfigTest, ErrorsNameFileLineAndText) {
     EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << c.text;
     EXPECT_THAT(r.status().message(), HasSubstr(c.error)) << c.text;
   }
+}
+
+// storage.cfg's grammar (config's ParseSectionConfigLines) with this file's
+// rules: CRLF, comments inside a section, repeated array keys, the first
+// error in line order.
+TEST(ConfigTest, SectionConfigGrammar) {
+  Result<Config> c = Parse(
+      "sendmail: m\r\n\tmailto a@b\r\n# note\r\n\tmailto c@d\r\n\r\n"
+      "matcher: _all\n\ttarget m\n\ttarget m\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_THAT(c->targets[0].mailto, ElementsAre("a@b", "c@d"));
+  EXPECT_THAT(c->matchers[0].targets, ElementsAre("m", "m"));
+  c = Parse("sendmail : m\n\tmailto a@b\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(),
+              HasSubstr("notifications.cfg:1: invalid section type 'sendmail '"));
+  // The duplicate name (line 4) comes before the bad line 6.
+  c = Parse("sendmail: m\n\tmailto a@b\n\nsendmail: m\n\tmailto a@b\n\tmailto\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(),
+              HasSubstr("notifications.cfg:4: duplicate name 'm' (first at line 1)"));
+  c = Parse("sendmail: m\n\tmailto a@b\n \t\n\tcomment x\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(),
+              HasSubstr("notifications.cfg:4: option 'comment x' outside a section"));
+  c = Parse("webhook: w\n\turl http://x/\n",
+            "webhook: w\n\tsecret name=a,value=eA==\n\tsecret name=b,value=eA==\n\ttoken t\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(),
+              HasSubstr("priv/notifications.cfg:4: unknown key 'token' in webhook 'w'"));
 }
 
 class LoadConfigTest : public ::testing::Test {
