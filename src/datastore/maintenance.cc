@@ -128,6 +128,35 @@ void WriteVerifyState(Datastore& ds, const std::string& volname, const VerifySta
                                                volname, s.message()));
 }
 
+// The snapshots other than `verified` (with a manifest) whose indexes
+// reference a chunk of `broken`, each with those chunks. A snapshot whose
+// indexes cannot be read is left out (this verify did not check it; the
+// next one that does reports it).
+Result<std::map<std::string, std::vector<Digest>>> OtherSnapshotsNeeding(
+    Datastore& ds, const std::set<Digest>& broken, const std::vector<std::string>& verified) {
+  const std::set<std::string> skip(verified.begin(), verified.end());
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ds.backend().List("snapshots/ct/"));
+  const std::string suffix = std::string("/") + kManifestName;
+  std::map<std::string, std::vector<Digest>> out;
+  for (const auto& n : names) {
+    if (!n.ends_with(suffix)) continue;
+    std::string v = n.substr(10, n.size() - 10 - suffix.size());
+    if (skip.count(v) || !ParseVolume(v).ok()) continue;
+    RETURN_IF_ERROR(sys::CheckInterrupted());
+    auto m = ds.ReadManifest(v);
+    if (!m.ok() && !IsKeyError(m.status())) continue;
+    std::set<Digest> needs;
+    for (const char* file : {kMetaIndexName, kDataIndexName}) {
+      auto index = m.ok() ? ds.ReadIndex(v, *m, file) : ds.ReadIndexUnpinned(v, file);
+      if (!index.ok()) continue;
+      for (const auto& e : *index)
+        if (broken.count(e.digest)) needs.insert(e.digest);
+    }
+    if (!needs.empty()) out[v].assign(needs.begin(), needs.end());
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<VerifyReport> Verify(Datastore& ds, const std::optional<std::string>& volname, int threads,
@@ -202,6 +231,9 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
     std::string text;
     std::vector<size_t> snapshots;
     bool damages = true;  // the snapshots are damaged (else: other key)
+    // The chunk found damaged or missing: every snapshot that needs it is
+    // damaged, also one this verify did not read.
+    std::optional<Digest> broken_chunk;
   };
   std::vector<Problem> problems;
   for (size_t s = 0; s < volnames.size(); ++s) {
@@ -267,7 +299,7 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
     }
     for (const auto& [d, u] : users) {
       if (present.count(d)) continue;
-      problems.push_back({MissingChunkProblem(ds, d), u.snapshots});
+      problems.push_back({MissingChunkProblem(ds, d), u.snapshots, true, d});
     }
   }
   std::mutex mu;
@@ -285,13 +317,17 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
     if (plain.ok()) bytes += plain->size();
     ++done;
     bool other_key = false;
+    bool broken = false;  // damaged or missing, not an I/O error or a wrong index
     std::string problem;
     if (!plain.ok() && IsKeyError(plain.status()) && !(u && u->readable)) {
       other_key = true;  // present; its content needs the other key
     } else if (!plain.ok() && plain.status().code() == Code::kNotFound) {
       // Listed, then gone: gc removed it, which is no problem unless a
       // snapshot needs it.
-      if (u) problem = MissingChunkProblem(ds, d);
+      if (u) {
+        problem = MissingChunkProblem(ds, d);
+        broken = true;
+      }
     } else if (!plain.ok() && (!blob.ok() || (!IsKeyError(plain.status()) &&
                                               plain.status().code() != Code::kDataLoss))) {
       // An I/O error (the chunk may be fine), or no file one can read as a
@@ -307,6 +343,7 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
                           volnames[u->snapshots.front()],
                           ds.key() ? "encrypted with the configured key" : "not encrypted");
       Result<bool> q = ds.QuarantineChunk(d, *blob);
+      broken = !q.ok() || *q;
       if (!q.ok())
         problem = fmt::format("{}; could not move it aside: {}", why, q.status().message());
       else if (*q)
@@ -325,7 +362,8 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
     std::lock_guard<std::mutex> l(mu);
     if (other_key) ++report.other_key_chunks;
     if (!problem.empty()) {
-      problems.push_back({problem, u ? u->snapshots : std::vector<size_t>{}});
+      problems.push_back({problem, u ? u->snapshots : std::vector<size_t>{}, true,
+                          broken ? std::optional<Digest>(d) : std::nullopt});
     }
     auto now = std::chrono::steady_clock::now();
     if (now - last > std::chrono::milliseconds(500)) {
@@ -363,8 +401,43 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
   for (size_t s : damaged) report.damaged_snapshots.push_back(volnames[s]);
   for (size_t s : other_key) report.other_key_snapshots.push_back(volnames[s]);
   report.deleted_meanwhile = gone.size();
+  // A verify that read only some snapshots (one, a container's, or the
+  // ones not skipped) and found a chunk damaged (moved aside) or missing:
+  // every other snapshot that needs it cannot be restored either. They are
+  // damaged too and recorded failed, else --ignore-verified would skip them
+  // (for ever without --outdated-after) while their restore fails. Their
+  // indexes are read only then: the common path stays as cheap.
+  std::set<Digest> broken;
+  for (const Problem& p : problems)
+    if (p.broken_chunk && p.damages &&
+        std::any_of(p.snapshots.begin(), p.snapshots.end(),
+                    [&](size_t s) { return !gone.count(s); }))
+      broken.insert(*p.broken_chunk);
+  std::vector<std::pair<std::string, uint64_t>> also_damaged;  // volname, broken chunks it needs
+  if (!broken.empty() && (volname || options.vmid || report.skipped)) {
+    auto others = OtherSnapshotsNeeding(ds, broken, volnames);
+    if (!others.ok()) {
+      report.problems.push_back(
+          fmt::format("could not look for other backups that need the damaged or missing "
+                      "chunks: {}",
+                      others.status().message()));
+    } else {
+      for (auto& [v, chunks] : *others) {
+        report.problems.push_back(fmt::format(
+            "backup '{}' (not read by this verify) needs {} chunk{} this verify found damaged or "
+            "missing: '{}'{}",
+            v, chunks.size(), chunks.size() == 1 ? "" : "s", ChunkObjectName(chunks.front()),
+            chunks.size() > 1 ? fmt::format(" and {} more", chunks.size() - 1) : ""));
+        report.damaged_snapshots.push_back(v);
+        also_damaged.emplace_back(v, chunks.size());
+      }
+    }
+  }
+  std::sort(report.damaged_snapshots.begin(), report.damaged_snapshots.end());
   std::sort(report.problems.begin(), report.problems.end());
   if (options.record_state) {
+    for (const auto& [v, n] : also_damaged)
+      WriteVerifyState(ds, v, VerifyState{false, now, n}, observer);
     // Per snapshot: how many problems concern it. A snapshot under another
     // key was not verified (its chunks' content is unknown): no record.
     std::map<size_t, uint64_t> count;

@@ -21,7 +21,10 @@
 // gc. A missing, unreadable or malformed record means "not verified".
 // VerifyOptions::skip_verified_s skips snapshots whose last verify was ok
 // and younger than that (PBS's ignore-verified + outdated-after; unlike PBS a
-// failed one is always verified again).
+// failed one is always verified again). A verify that reads only some
+// snapshots and finds a chunk damaged (moved aside) or missing reads the
+// indexes of the others too, and reports and records "failed" every one that
+// needs that chunk: skipped, it would stay "ok" while its restore fails.
 //
 // GC (see datastore.h for the locking table and why it is safe beside
 // backups):

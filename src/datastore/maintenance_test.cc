@@ -731,6 +731,115 @@ TEST(RecentlyVerifiedTest, Boundaries) {
   EXPECT_FALSE(RecentlyVerified(ok, 1000, 0));
 }
 
+// A partial verify (--vmid, --ignore-verified, one backup) that finds a
+// chunk damaged and moves it aside breaks every backup that needs the chunk,
+// also those it did not read: they are recorded failed (and reported), so
+// that --ignore-verified does not skip them forever while their restore fails.
+class SharedChunkTest : public VerifyStateTest {
+ protected:
+  void SetUp() override {
+    VerifyStateTest::SetUp();
+    // Another container with the same data: it shares chunk_ with vol_.
+    ASSERT_TRUE(Backup(*ds_, "502", kT0, WorkerStream(tree_)).ok());
+    shared_vol_ = FormatVolume("502", kT0);
+    ASSERT_TRUE(ChunksOf(*ds_, shared_vol_).count(chunk_));
+    ASSERT_FALSE(ChunksOf(*ds_, other_vol_).count(chunk_));
+  }
+  void FlipChunk() {
+    auto blob = sys::ReadFile(PathOf(chunk_object_));
+    ASSERT_TRUE(blob.ok());
+    std::string bad = *blob;
+    bad[bad.size() - 100] ^= 0x10;
+    ASSERT_TRUE(sys::WriteFileAtomic(PathOf(chunk_object_), bad).ok());
+  }
+  // `vol` is recorded failed at `t` and the next --ignore-verified verify
+  // reads it again and finds it damaged.
+  void ExpectFailedAndVerifiedAgain(const std::string& vol, int64_t t) {
+    auto state = ReadVerifyState(*ds_, vol);
+    ASSERT_TRUE(state);
+    EXPECT_FALSE(state->ok);
+    EXPECT_EQ(state->time, t);
+    EXPECT_EQ(state->problems, 1u);
+    EXPECT_TRUE(ReadVerifyState(*ds_, other_vol_)->ok);
+    VerifyReport next = RunWith(Skipping(t + 10, 7));
+    EXPECT_TRUE(std::count(next.damaged_snapshots.begin(), next.damaged_snapshots.end(), vol))
+        << vol;
+    EXPECT_FALSE(ReadVerifyState(*ds_, vol)->ok);
+  }
+  std::string shared_vol_;
+};
+
+TEST_F(SharedChunkTest, VerifyOfOneContainerMarksTheOthersThatNeedTheChunk) {
+  ASSERT_TRUE(RunWith(Skipping(kT0 + 10, 7)).ok());  // all three ok
+  ASSERT_TRUE(ReadVerifyState(*ds_, shared_vol_)->ok);
+  FlipChunk();
+  VerifyOptions o;
+  o.threads = 2;
+  o.now = kT0 + 20;
+  o.vmid = "500";
+  VerifyReport r = RunWith(o);
+  EXPECT_EQ(r.snapshots, 1u);
+  EXPECT_FALSE(Exists(chunk_object_));  // moved aside
+  // vol_ (verified) and shared_vol_ (not read) are damaged; other_vol_ is not.
+  EXPECT_EQ(r.damaged_snapshots, (std::vector<std::string>{vol_, shared_vol_}));
+  ASSERT_EQ(r.problems.size(), 2u);
+  EXPECT_TRUE(std::any_of(
+      r.problems.begin(), r.problems.end(),
+      [&](const std::string& p) { return Contains(p, shared_vol_) && Contains(p, chunk_object_); }))
+      << r.problems[0] << "\n"
+      << r.problems[1];
+  EXPECT_FALSE(ReadVerifyState(*ds_, vol_)->ok);
+  ExpectFailedAndVerifiedAgain(shared_vol_, kT0 + 20);
+}
+
+TEST_F(SharedChunkTest, IgnoreVerifiedMarksTheSkippedThatNeedTheChunk) {
+  ASSERT_TRUE(RunWith(Skipping(kT0 + 10, 7)).ok());
+  // vol_ is due again (its record is gone), the other two are skipped.
+  ASSERT_TRUE(ds_->backend().Delete(StateObject(vol_)).ok());
+  FlipChunk();
+  VerifyReport r = RunWith(Skipping(kT0 + 20, 7));
+  EXPECT_EQ(r.snapshots, 1u);
+  EXPECT_EQ(r.skipped, 2u);
+  EXPECT_EQ(r.damaged_snapshots, (std::vector<std::string>{vol_, shared_vol_}));
+  ExpectFailedAndVerifiedAgain(shared_vol_, kT0 + 20);
+}
+
+TEST_F(SharedChunkTest, VerifyOfOneBackupMarksTheOthersThatNeedTheChunk) {
+  ASSERT_TRUE(RunWith(Skipping(kT0 + 10, 7)).ok());
+  FlipChunk();
+  VerifyOptions o;
+  o.threads = 2;
+  o.now = kT0 + 20;
+  o.volname = vol_;
+  VerifyReport r = RunWith(o);
+  EXPECT_EQ(r.damaged_snapshots, (std::vector<std::string>{vol_, shared_vol_}));
+  ExpectFailedAndVerifiedAgain(shared_vol_, kT0 + 20);
+}
+
+TEST_F(SharedChunkTest, NothingDamagedChangesNoOtherRecord) {
+  ASSERT_TRUE(RunWith(Skipping(kT0 + 10, 7)).ok());
+  VerifyOptions o;
+  o.threads = 2;
+  o.now = kT0 + 20;
+  o.vmid = "500";
+  EXPECT_TRUE(RunWith(o).ok());
+  EXPECT_EQ(ReadVerifyState(*ds_, shared_vol_)->time, kT0 + 10);
+  EXPECT_TRUE(ReadVerifyState(*ds_, shared_vol_)->ok);
+}
+
+TEST_F(SharedChunkTest, RecordOffMarksNothingButReports) {
+  ASSERT_TRUE(RunWith(Skipping(kT0 + 10, 7)).ok());
+  FlipChunk();
+  VerifyOptions o;
+  o.threads = 2;
+  o.now = kT0 + 20;
+  o.vmid = "500";
+  o.record_state = false;
+  VerifyReport r = RunWith(o);
+  EXPECT_EQ(r.damaged_snapshots, (std::vector<std::string>{vol_, shared_vol_}));
+  EXPECT_TRUE(ReadVerifyState(*ds_, shared_vol_)->ok);
+}
+
 // gc keeps a live snapshot's record (it is no leftover); deleting the
 // snapshot removes it.
 TEST_F(GcTest, KeepsTheVerifyStateOfALiveSnapshotDeleteRemovesIt) {
