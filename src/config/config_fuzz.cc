@@ -64,6 +64,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 #elif defined(CTDUMP_FUZZ_SECTION)
   auto sections = ctdump::ParseSectionConfig(text, "/storage.cfg");
   if (!sections.ok()) CheckError(sections.status(), "/storage.cfg:");
+  // The collecting parser, as storage.cfg and as notifications.cfg read it:
+  // lines ascend, every option has its line, every error names file:line.
+  ctdump::SectionConfigOptions notify_like;
+  notify_like.require_value = true;
+  notify_like.repeatable = [](std::string_view, std::string_view key) { return key == "target"; };
+  for (const ctdump::SectionConfigOptions& options :
+       {ctdump::SectionConfigOptions{}, notify_like}) {
+    ctdump::ParsedSectionConfig parsed = ctdump::ParseSectionConfigLines(text, "/s.cfg", options);
+    size_t last = 0;
+    for (const ctdump::LocatedSection& s : parsed.sections) {
+      Check(s.line > last && s.option_lines.size() == s.section.options.size());
+      last = s.line;
+      for (size_t line : s.option_lines) {
+        Check(line > last);
+        last = line;
+      }
+      Check(!s.section.type.empty() && options.valid_id(s.section.id));
+    }
+    last = 0;
+    for (const ctdump::SectionConfigError& e : parsed.errors) {
+      Check(e.line > last && (!e.section || *e.section < parsed.sections.size()));
+      last = e.line;
+      CheckError(e.status, "/s.cfg:" + std::to_string(e.line) + ": ");
+    }
+    if (sections.ok() && options.repeatable == nullptr) {
+      Check(parsed.errors.empty() && parsed.sections.size() == sections->size());
+    }
+  }
 #elif defined(CTDUMP_FUZZ_VZDUMP)
   auto conf = ctdump::ParseVzdumpConf(text, "/vzdump.conf");
   if (!conf.ok()) {
