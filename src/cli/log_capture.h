@@ -1,6 +1,10 @@
 // A Renderer that passes everything on to another one and keeps every log
 // line ("INFO: ...", also those a quiet renderer hides) for the job's
-// notification.
+// notification. A kept line is escaped as the task log escapes it
+// (backup::EscapeControl): a message may carry text from inside a container
+// (a path, a name), and its line breaks or control bytes must not forge lines
+// in the mail body (a lone "." ends a message for sendmail without -i) nor
+// put raw bytes into a JSON body. The inner renderer gets the raw message.
 #ifndef CTDUMP_CLI_LOG_CAPTURE_H_
 #define CTDUMP_CLI_LOG_CAPTURE_H_
 
@@ -19,7 +23,8 @@ class LogCapture : public Renderer {
 
   void Log(LogLevel level, std::string_view message) noexcept override {
     try {
-      lines_.push_back(std::string(backup::LevelPrefix(level)) + ": " + std::string(message));
+      lines_.push_back(std::string(backup::LevelPrefix(level)) + ": " +
+                       backup::EscapeControl(message));
     } catch (...) {
       // Out of memory: the line still goes to the task log.
     }

@@ -61,6 +61,52 @@ TEST(MessageTest, NonAsciiSubjectIsEncodedAndNoHeaderInjection) {
   EXPECT_THAT(m, Not(HasSubstr("\nBcc:")));
 }
 
+// Title (Subject) and author (From's display name) may carry text from a job;
+// a CR or LF in them must not start a header of its own (no Bcc injection),
+// in either line-end style, also when the text is not ASCII (RFC 2047).
+TEST(MessageTest, CrLfInSubjectOrAuthorCannotInjectHeaders) {
+  for (bool crlf : {false, true}) {
+    MailParts p = Parts();
+    p.subject = "backup ok\r\nBcc: evil@x";
+    p.author = "ctdump\r\nBcc: evil2@x\nX-A: 1\rX-B: 2";
+    std::string m = FormatMail(p, crlf);
+    std::string headers = m.substr(0, m.find(crlf ? "\r\n\r\n" : "\n\n"));
+    EXPECT_THAT(headers, HasSubstr("Subject: backup ok  Bcc: evil@x"));
+    EXPECT_THAT(headers, HasSubstr("From: ctdump  Bcc: evil2@x X-A: 1 X-B: 2 <root@example.com>"));
+    for (std::string_view bad : {"\nBcc", "\rBcc", "\nX-A", "\rX-A", "\nX-B", "\rX-B"}) {
+      EXPECT_THAT(headers, Not(HasSubstr(std::string(bad)))) << crlf;
+    }
+    // Nine headers, each on a line of its own.
+    size_t lines = 0;
+    for (char c : headers) lines += c == '\n';
+    EXPECT_EQ(lines, 8u) << headers;
+    p.subject = "\xc3\xa4\r\nBcc: evil@x";
+    m = FormatMail(p, crlf);
+    headers = m.substr(0, m.find(crlf ? "\r\n\r\n" : "\n\n"));
+    EXPECT_THAT(headers, HasSubstr("Subject: =?utf-8?B?"));
+    EXPECT_THAT(headers, Not(HasSubstr("\nBcc")));
+  }
+}
+
+// A body's line ends are the transport's: CRLF for SMTP (a bare CR or LF is
+// not sent), LF for sendmail; lines starting with "." are left to the
+// transport (libcurl dot-stuffs SMTP uploads; sendmail gets -i).
+TEST(MessageTest, BodyLineEndsAreNormalized) {
+  MailParts p = Parts();
+  p.body = "a\r\nb\rc\n.\n.x\n";
+  std::string m = FormatMail(p, true);
+  EXPECT_THAT(m, HasSubstr("\r\n\r\na\r\nbc\r\n.\r\n.x\r\n"));
+  size_t bare = 0;
+  for (size_t i = 0; i < m.size(); ++i) {
+    bare += (m[i] == '\n' && (i == 0 || m[i - 1] != '\r')) ||
+            (m[i] == '\r' && (i + 1 == m.size() || m[i + 1] != '\n'));
+  }
+  EXPECT_EQ(bare, 0u);
+  m = FormatMail(p, false);
+  EXPECT_THAT(m, HasSubstr("\n\na\nbc\n.\n.x\n"));
+  EXPECT_THAT(m, Not(HasSubstr("\r")));
+}
+
 TEST(MessageTest, LongLinesAreQuotedPrintable) {
   MailParts p = Parts();
   p.body = std::string(2000, 'x') + "=\n";
@@ -83,6 +129,13 @@ TEST(MessageTest, GotifyBodyAsProxmoxNotify) {
   EXPECT_EQ(GotifyBody(n),
             R"({"extras":{"client::display":{"contentType":"text/markdown"}},)"
             R"("message":"```\nct 101: error\n\n```","priority":9,"title":"backup \"failed\""})");
+  // Text from a container (ESC, bytes that are not UTF-8) stays valid JSON.
+  n.title = "ct\x1b[2J\xff";
+  n.message = "/srv/\xfe\xc3\xa4\n";
+  EXPECT_EQ(GotifyBody(n),
+            "{\"extras\":{\"client::display\":{\"contentType\":\"text/markdown\"}},"
+            "\"message\":\"```\\n/srv/\xef\xbf\xbd\xc3\xa4\\n\\n```\",\"priority\":9,"
+            "\"title\":\"ct\\u001b[2J\xef\xbf\xbd\"}");
   EXPECT_EQ(GotifyPriority(Severity::kInfo), 1);
   EXPECT_EQ(GotifyPriority(Severity::kNotice), 3);
   EXPECT_EQ(GotifyPriority(Severity::kWarning), 5);
@@ -139,11 +192,25 @@ TEST_F(SendmailTest, PipesTheMessageWithEnvelopeArguments) {
   Status s = SendMail({"a@example.com", "b@example.com"}, "subject", "body\n", nullptr);
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(*sys::ReadFile(dir_ + "/args"),
-            "-B\n8BITMIME\n-f\nroot\n--\na@example.com\nb@example.com\n");
+            "-i\n-B\n8BITMIME\n-f\nroot\n--\na@example.com\nb@example.com\n");
   std::string msg = *sys::ReadFile(dir_ + "/msg");
   EXPECT_THAT(msg, StartsWith("From: ctdump <root>\nTo: a@example.com, b@example.com\n"
                               "Subject: subject\n"));
   EXPECT_THAT(msg, HasSubstr("\n\nbody\n"));
+}
+
+// sendmail (Postfix, Exim, sendmail) ends the message at a line that is just
+// "." unless given -i (or -oi): the stub does so too, so a body line "."
+// (text from inside a container) must not cut the mail short.
+TEST_F(SendmailTest, LoneDotLineDoesNotEndTheMessage) {
+  Script(
+      "dot=1; for a in \"$@\"; do case \"$a\" in -i|-oi) dot=0;; --) break;; esac; done\n"
+      "if [ $dot = 1 ]; then awk '/^\\.$/{exit} {print}' > \"$(dirname \"$0\")/msg\"; cat "
+      ">/dev/null\n"
+      "else cat > \"$(dirname \"$0\")/msg\"; fi\n");
+  Status s = SendMail({"a@example.com"}, "s", "first\n.\nINFO: forged\n.x\nlast\n", nullptr);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_THAT(*sys::ReadFile(dir_ + "/msg"), HasSubstr("\n\nfirst\n.\nINFO: forged\n.x\nlast\n"));
 }
 
 TEST_F(SendmailTest, FailureCarriesExitCodeAndOutput) {

@@ -212,7 +212,9 @@ Status RunSendmail(const std::vector<std::string>& to, const std::string& from,
   std::string path = SendmailPath();
   if (to.empty()) return InvalidArgumentError("no recipients");
   sys::SpawnOptions opts;
-  opts.argv = {path, "-B", "8BITMIME", "-f", from, "--"};
+  // -i: a line with a lone "." is text, not the end of the message (Postfix,
+  // Exim and sendmail stop there without it; msmtp accepts and ignores it).
+  opts.argv = {path, "-i", "-B", "8BITMIME", "-f", from, "--"};
   opts.argv.insert(opts.argv.end(), to.begin(), to.end());
   opts.pipe_stdin = opts.pipe_stdout = opts.pipe_stderr = true;
   opts.new_session = true;

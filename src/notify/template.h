@@ -7,7 +7,7 @@
 //            secrets, secrets.<name> (`fields.[name]` works too), "literal"
 //   helpers: json <value>        JSON (serde_json's compact form, keys sorted)
 //            escape <value>      JSON string escaping without the quotes
-//            url-encode <value>  percent-encoding (proxmox-notify's set)
+//            url-encode <value>  percent-encoding of all but RFC 3986 unreserved
 // Rendering is as PVE's: no escaping by default; timestamp renders as its
 // decimal number, fields/secrets as "[object]"; a field the notification
 // does not have renders empty (`json` gives null), and `escape`/`url-encode`
@@ -62,10 +62,15 @@ class Template {
 };
 
 // JSON string escaping as serde_json (", \, \b \f \n \r \t, other control
-// characters as \u00xx), without the quotes.
+// characters as \u00xx), without the quotes. Bytes that are not well-formed
+// UTF-8 become U+FFFD (each maximal ill-formed part one, as Rust's
+// from_utf8_lossy): the result is always valid UTF-8 JSON. Every JSON the
+// module writes (gotify body, the json and escape helpers) goes through it.
 std::string JsonEscape(std::string_view s);
-// proxmox-notify's url-encode: controls, non-ASCII and :/?#[]@!$&'()*+,;=%
-// and space as %XX (upper case).
+// url-encode: every byte but RFC 3986's unreserved characters (ALPHA DIGIT
+// - . _ ~) as %XX (upper case). proxmox-notify's set (CONTROLS and
+// :/?#[]@!$&'()*+,;=% and space) is a subset; it also leaves " < > \ ^ ` { | }
+// raw, which a URL must not contain.
 std::string UrlEncode(std::string_view s);
 
 }  // namespace ctdump::notify

@@ -1,7 +1,10 @@
 #include "notify/template.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cctype>
 
 namespace ctdump::notify {
 namespace {
@@ -86,11 +89,52 @@ TEST(TemplateTest, EscapeHelper) {
 }
 
 TEST(TemplateTest, UrlEncodeHelper) {
-  EXPECT_EQ(Render("{{ url-encode title }}"), "backup%20\"ok\"");
+  EXPECT_EQ(Render("{{ url-encode title }}"), "backup%20%22ok%22");
   EXPECT_EQ(Render("{{ url-encode secrets.token }}"), "s3cr3t%2F%2B");
   EXPECT_EQ(Render("{{ url-encode \"a b\" }}"), "a%20b");
-  EXPECT_EQ(UrlEncode(":/?#[]@!$&'()*+,;=% ~-._<>\"{}|\\^`\n\xc3\xa4"),
-            "%3A%2F%3F%23%5B%5D%40%21%24%26%27%28%29%2A%2B%2C%3B%3D%25%20~-._<>\"{}|\\^`%0A%C3%A4");
+  // proxmox-notify's set (:/?#[]@!$&'()*+,;=%, space, controls, non-ASCII)
+  // and also " < > \ ^ ` { | } and DEL, which a URL must not contain raw;
+  // only RFC 3986's unreserved characters stay.
+  EXPECT_EQ(UrlEncode(":/?#[]@!$&'()*+,;=% ~-._<>\"{}|\\^`\n\x7f\xc3\xa4"),
+            "%3A%2F%3F%23%5B%5D%40%21%24%26%27%28%29%2A%2B%2C%3B%3D%25%20~-._%3C%3E%22%7B%7D%7C%5C%"
+            "5E%60%0A%7F%C3%A4");
+  EXPECT_EQ(UrlEncode("AZaz09-._~"), "AZaz09-._~");
+  for (int c = 0; c < 256; ++c) {
+    std::string one(1, static_cast<char>(c));
+    bool unreserved = std::isalnum(c) || one == "-" || one == "." || one == "_" || one == "~";
+    EXPECT_EQ(UrlEncode(one), unreserved ? one : fmt::format("%{:02X}", c)) << c;
+  }
+}
+
+// JSON must be UTF-8 (RFC 8259): bytes that are not well-formed UTF-8 become
+// U+FFFD (one per maximal ill-formed part, as Rust's from_utf8_lossy), in
+// JsonEscape and so in the escape and json helpers.
+TEST(TemplateTest, JsonEscapeReplacesInvalidUtf8) {
+  const std::string kFffd = "\xef\xbf\xbd";
+  EXPECT_EQ(JsonEscape("a\xff"
+                       "b"),
+            "a" + kFffd + "b");
+  EXPECT_EQ(JsonEscape("\xc0\x80"), kFffd + kFffd);                          // overlong NUL
+  EXPECT_EQ(JsonEscape("\xed\xa0\x80"), kFffd + kFffd + kFffd);              // a surrogate
+  EXPECT_EQ(JsonEscape("\xf4\x90\x80\x80"), kFffd + kFffd + kFffd + kFffd);  // > U+10FFFF
+  EXPECT_EQ(JsonEscape("\xe2\x82x"), kFffd + "x");      // truncated, one U+FFFD
+  EXPECT_EQ(JsonEscape("end\xe2\x82"), "end" + kFffd);  // truncated at the end
+  EXPECT_EQ(JsonEscape("\x80"), kFffd);                 // a lone continuation byte
+  EXPECT_EQ(JsonEscape("\xf5\x80"), kFffd + kFffd);
+  // Well-formed sequences of every length stay, ESC is \u001b.
+  EXPECT_EQ(
+      JsonEscape("\xc3\xa4 \xe2\x82\xac \xf0\x9f\x98\x80 \xef\xbf\xbf \xf4\x8f\xbf\xbf \x1b[31m"),
+      "\xc3\xa4 \xe2\x82\xac \xf0\x9f\x98\x80 \xef\xbf\xbf \xf4\x8f\xbf\xbf \\u001b[31m");
+  TemplateData d = Data();
+  d.title = "ct\xff\x1b";
+  d.fields["path"] = "/x\xfe";
+  Result<Template> t = Template::Parse("{{ escape title }}|{{ json title }}|{{ json fields }}", {});
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  Result<std::string> out = t->Render(d);
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_EQ(*out, "ct" + kFffd + "\\u001b|\"ct" + kFffd + "\\u001b\"|" +
+                      "{\"hello\":\"hello world\",\"job-id\":\"daily\",\"path\":\"/x" + kFffd +
+                      "\",\"test\":\"escaped\\nstring\"}");
 }
 
 TEST(TemplateTest, CommentsAndEscapedBraces) {

@@ -99,6 +99,12 @@ class HttpRecorder(http.server.BaseHTTPRequestHandler):
         self.server.requests.append({"method": self.command, "path": self.path,
                                      "headers": dict(self.headers.items()), "body": body})
         status = 500 if self.path.startswith("/fail") else 403 if self.path.startswith("/forbidden") else 200
+        if self.path.startswith("/strict"):
+            # A strict server: a body that is not UTF-8 JSON is a client error.
+            try:
+                json.loads(body.decode("utf-8"))
+            except ValueError:
+                status = 400
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -206,7 +212,8 @@ class NotifyTest(unittest.TestCase):
         e.update(env or {})
         cmd = [BIN, "--config-dir", self.cfg] + (["--output-format", "json"] if json_output else []) + list(args)
         start = time.monotonic()
-        r = subprocess.run(cmd, capture_output=True, text=True, env=e, stdin=subprocess.DEVNULL, timeout=120)
+        r = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=e, stdin=subprocess.DEVNULL,
+                           timeout=120)
         r.elapsed = time.monotonic() - start
         return r
 
@@ -252,6 +259,62 @@ class NotifyTest(unittest.TestCase):
         (_, _, msg, _, _), = self.plain.inbox.wait()
         self.assertEqual(msg["Subject"], "Sicherung \u00fcberpr\u00fcft")
         self.assertEqual(msg.get_content().replace("\r\n", "\n").rstrip("\n"), message)
+
+    def test_dot_lines_and_line_ends_arrive_intact(self):
+        # Through SMTP (libcurl dot-stuffs the upload) and sendmail (msmtp, given -i
+        # so that a real Postfix/Exim would not end the message at the "." line): a
+        # line "." or ".x" is text; a CR before LF is the message's own line end.
+        text, priv = self.smtp_target("relay", self.plain, "insecure", auth=False)
+        self.write(text + "\nsendmail: mail\n\tmailto admin@example.com\n\tfrom-address b@example.com\n\n"
+                   "matcher: all\n\ttarget relay\n\ttarget mail\n", priv)
+        message = "first\n.\n.x\n..\ncr\r\nlf\n. \nlast"
+        r = self.ctdump("notify", "send", "--title", "dots", "--message", message)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        msgs = self.plain.inbox.wait(2)
+        self.assertEqual(len(msgs), 2)
+        for (_, _, msg, _, _) in msgs:
+            self.assertEqual(msg.get_content().replace("\r\n", "\n").rstrip("\n"),
+                             "first\n.\n.x\n..\ncr\nlf\n. \nlast")
+        with open(self.path("sendmail.args")) as f:
+            self.assertIn("-i -B 8BITMIME -f b@example.com -- admin@example.com", f.read())
+
+    def test_title_cannot_inject_mail_headers(self):
+        # The title becomes the Subject: a CR/LF in it must not start a header
+        # (Bcc) in the mail, whether sent over SMTP or through sendmail.
+        text, priv = self.smtp_target("relay", self.plain, "insecure", auth=False)
+        self.write(text + "\nsendmail: mail\n\tmailto admin@example.com\n\tfrom-address b@example.com\n\n"
+                   "matcher: all\n\ttarget relay\n\ttarget mail\n", priv)
+        r = self.ctdump("notify", "send", "--title", "backup ok\r\nBcc: evil@x\nX-Evil: 1", "--message", "m")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        msgs = self.plain.inbox.wait(2)
+        self.assertEqual(len(msgs), 2)
+        for (_, rcpts, msg, _, _) in msgs:
+            self.assertNotIn("evil@x", rcpts)
+            self.assertIsNone(msg["Bcc"])
+            self.assertIsNone(msg["X-Evil"])
+            self.assertEqual(" ".join(msg["Subject"].split()), "backup ok Bcc: evil@x X-Evil: 1")
+            self.assertEqual(msg.get_content().strip(), "m")
+
+    @unittest.skipUnless(os.geteuid() == 0, "ctdump backup runs as root only")
+    def test_backup_log_lines_are_escaped_in_the_mail(self):
+        # The job's log in the notification is escaped as the task log is: a
+        # name with line breaks (here the command line; inside a job, e.g. a
+        # path from a container) cannot forge log lines or a lone "." line.
+        state = tempfile.mkdtemp(dir=self.tmp)
+        env = {"CTDUMP_STATE_DIR": state, "CTDUMP_LOG_DIR": os.path.join(state, "log"),
+               "CTDUMP_RUN_DIR": os.path.join(state, "run")}
+        forged = "x\n.\nINFO: backup successful\x1b[2J"
+        r = self.ctdump("backup", forged, "--mailto", "root", "--storage", "nope", env=env)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        (_, rcpts, msg, _, _), = self.plain.inbox.wait()
+        self.assertEqual(rcpts, ["root"])
+        body = msg.get_content()
+        self.assertIn("backup 'x\\n.\\nINFO: backup successful\\x1b[2J'", body)
+        lines = body.replace("\r\n", "\n").split("\n")
+        self.assertNotIn(".", lines)
+        self.assertNotIn("INFO: backup successful", lines)
+        self.assertNotIn("\x1b", body)
+        self.assertIn("storage 'nope' does not exist", body)
 
     def test_smtp_starttls_with_auth(self):
         text, priv = self.smtp_target("relay", self.starttls, "starttls")
@@ -305,7 +368,7 @@ class NotifyTest(unittest.TestCase):
         self.assertEqual(msg["From"], "ctdump <backup@example.com>")
         self.assertIn("This is a test of the notification target 'mail'.", msg.get_content())
         with open(self.path("sendmail.args")) as f:
-            self.assertIn("-B 8BITMIME -f backup@example.com -- admin@example.com root", f.read())
+            self.assertIn("-i -B 8BITMIME -f backup@example.com -- admin@example.com root", f.read())
 
     def test_default_config_mails_root(self):
         # No notifications.cfg: PVE's default target mail-to-root and default-matcher.
@@ -353,6 +416,29 @@ class NotifyTest(unittest.TestCase):
         self.assertEqual(body["priority"], 1)
         self.assertEqual(body["message"], "```\nThis is a test of the notification target 'phone'.\n```")
         self.assertEqual(body["extras"], {"client::display": {"contentType": "text/markdown"}})
+
+    def test_invalid_utf8_and_controls_give_valid_json(self):
+        # Text from inside a container may hold ESC and bytes that are not
+        # UTF-8: gotify and webhook bodies stay UTF-8 JSON (U+FFFD), so a strict
+        # server takes them (a 4xx would not be retried: the notification lost).
+        text, priv = self.webhook(path="/strict")
+        self.write(text + "\ngotify: phone\n\tserver http://127.0.0.1:%d/strict\n\n"
+                   "matcher: all\n\ttarget hook\n\ttarget phone\n" % self.http_port,
+                   priv + "\ngotify: phone\n\ttoken tok\n")
+        r = self.ctdump("notify", "send", "--title", "ct\x1b[2J\udcff", "--message", "/srv/\udcfe\u00e4",
+                        "--field", "type=vzdump", "--field", "hostname=a\"<>\\^`{|}", "--field", "path=/x\udcfd")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(self.http.requests), 2, r.stderr)
+        by_path = {req["path"].split("?")[0]: req for req in self.http.requests}
+        gotify = json.loads(by_path["/strict/message"]["body"].decode("utf-8"))
+        self.assertEqual(gotify["title"], "ct\x1b[2J\ufffd")
+        self.assertEqual(gotify["message"], "```\n/srv/\ufffd\u00e4\n```")
+        # url-encode leaves only RFC 3986's unreserved characters.
+        hook = by_path["/strict/a%22%3C%3E%5C%5E%60%7B%7C%7D"]
+        body = json.loads(hook["body"].decode("utf-8"))
+        self.assertEqual(body["title"], "ct\x1b[2J\ufffd")
+        self.assertEqual(body["message"], "/srv/\ufffd\u00e4")
+        self.assertEqual(body["fields"]["path"], "/x\ufffd")
 
     def webhook(self, name="hook", path="/hook", method="post"):
         body = ('{"title":"{{ escape title }}","message":"{{ escape message }}","severity":"{{ severity }}",'
