@@ -172,7 +172,7 @@ size_t Dispatch(const Config& config, const Notification& n, Observer* observer)
 Status SendTest(const Config& config, const std::string& target, Observer* observer);
 
 // vzdump's legacy mail (mailto): sendmail (env CTDUMP_SENDMAIL, default
-// /usr/sbin/sendmail) as `sendmail -B 8BITMIME -f root -- <to...>`, From
+// /usr/sbin/sendmail) as `sendmail -i -B 8BITMIME -f root -- <to...>`, From
 // "ctdump <root>", one attempt of at most kAttemptTimeoutSeconds. The error
 // names the program and its exit status and output, not the recipients (the
 // caller's message does); `observer` is not used.
