@@ -185,6 +185,24 @@ TEST_F(LxcPathTest, CommaListsInNamesAndExcludes) {
   EXPECT_TRUE(r->selection_warnings.empty());
 }
 
+// A restore test's throw-away container left behind (SIGKILL) is not backed
+// up by --all; only such containers: nothing to back up.
+TEST_F(LxcPathTest, AllSkipsRestoreTestContainers) {
+  Make({"web", "ctdump-rt-4242-0"});
+  JobOptions j;
+  j.storage = "s";
+  j.all = true;
+  auto r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir_);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->vmids, (std::vector<std::string>{"web"}));
+  // Named, it is what was asked for.
+  j.all = false;
+  j.vmids = {"ctdump-rt-4242-0"};
+  r = ResolveJobOptions(j, VzdumpConf(), "ctdump.conf", dir_);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->vmids, (std::vector<std::string>{"ctdump-rt-4242-0"}));
+}
+
 TEST_F(LxcPathTest, ExcludeMatchingNothingWarns) {
   Make({"web", "db"});
   JobOptions j;
