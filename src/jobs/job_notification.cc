@@ -135,12 +135,34 @@ notify::Notification TaskNotification(const std::string& type, bool ok, const st
   return n;
 }
 
-Status CheckNotifyConfig(const std::string& config_dir) {
-  return notify::LoadConfig(config_dir).status();
+Status CheckNotifyConfig(const std::string& config_dir, std::vector<std::string>* warnings) {
+  auto config = notify::LoadConfig(config_dir);
+  if (config.ok() && warnings) *warnings = config->info;
+  return config.status();
+}
+
+Result<notify::Config> DefaultNotifyConfig() {
+  // The text of PVE's default (notify/config.cc keeps the same for a missing
+  // notifications.cfg but does not export it).
+  constexpr std::string_view kPveDefault =
+      "sendmail: mail-to-root\n"
+      "\tmailto-user root@pam\n"
+      "\tcomment Send mails to root@pam's email address\n"
+      "\torigin builtin\n"
+      "\n"
+      "matcher: default-matcher\n"
+      "\tmode all\n"
+      "\ttarget mail-to-root\n"
+      "\tcomment Route all notifications to mail-to-root\n"
+      "\torigin builtin\n";
+  ASSIGN_OR_RETURN(notify::Config config,
+                   notify::ParseConfig(kPveDefault, "built-in default", "", ""));
+  config.source = "built-in default";
+  return config;
 }
 
 void SendNotification(const std::string& config_dir, const NotifySettings& settings,
-                      const notify::Notification& n, Observer* observer) {
+                      const notify::Notification& n, Observer* observer, bool fallback_to_default) {
   bool failed = n.severity == notify::Severity::kError;
   switch (ChooseRoute(settings, failed)) {
     case NotifyRoute::kNone:
@@ -158,6 +180,13 @@ void SendNotification(const std::string& config_dir, const NotifySettings& setti
     }
     case NotifyRoute::kNotificationSystem: {
       auto config = notify::LoadConfig(config_dir);
+      if (!config.ok() && fallback_to_default) {
+        observer->Log(LogLevel::kWarn, "notifications.cfg cannot be used (" +
+                                           config.status().message() +
+                                           "): sending through the built-in default "
+                                           "(mail-to-root) instead");
+        config = DefaultNotifyConfig();
+      }
       if (!config.ok()) {
         observer->Log(LogLevel::kWarn, "no notification sent: " + config.status().message());
         return;

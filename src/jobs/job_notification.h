@@ -63,14 +63,26 @@ notify::Notification TaskNotification(const std::string& type, bool ok, const st
                                       int64_t now);
 
 // Loads <config_dir>/notifications.cfg to report its errors early (`job
-// list`, the scheduler's start); OK when it is fine or missing.
-Status CheckNotifyConfig(const std::string& config_dir);
+// list`, the scheduler's start); OK when it is fine or missing. `warnings`
+// (may be null) gets the loaded config's info lines (e.g. the secrets file
+// readable by others, no sendmail for the default target).
+Status CheckNotifyConfig(const std::string& config_dir,
+                         std::vector<std::string>* warnings = nullptr);
+
+// Proxmox VE's built-in notification config (sendmail target mail-to-root to
+// root, matcher default-matcher), as notify::LoadConfig uses it when there is
+// no notifications.cfg.
+Result<notify::Config> DefaultNotifyConfig();
 
 // Sends `n` by `settings` (ChooseRoute with failed = severity error):
 // SendMail or the notification system of <config_dir>/notifications.cfg.
+// With `fallback_to_default`, a notifications.cfg that does not load is
+// replaced by DefaultNotifyConfig() (for the scheduler's notification about
+// configuration errors, which may be errors of notifications.cfg itself).
 // Logs what it did and any problem through `observer`; never fails.
 void SendNotification(const std::string& config_dir, const NotifySettings& settings,
-                      const notify::Notification& n, Observer* observer);
+                      const notify::Notification& n, Observer* observer,
+                      bool fallback_to_default = false);
 
 }  // namespace ctdump::jobs
 

@@ -2,12 +2,43 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "sys/file.h"
 
 namespace ctdump::jobs {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+class Lines : public Observer {
+ public:
+  void Log(LogLevel, std::string_view m) noexcept override { lines.emplace_back(m); }
+  std::string All() const {
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+  }
+  std::vector<std::string> lines;
+};
+
+// A config dir and a sendmail that records its mail in <dir>/mail.
+struct MailDir {
+  MailDir() {
+    dir = *sys::MakeTempDir("/tmp/job_notification_test.");
+    std::string sendmail = dir + "/sendmail";
+    EXPECT_TRUE(sys::WriteFileAtomic(sendmail, "#!/bin/sh\ncat > " + dir + "/mail\n", 0755).ok());
+    ::setenv("CTDUMP_SENDMAIL", sendmail.c_str(), 1);
+  }
+  ~MailDir() { ::unsetenv("CTDUMP_SENDMAIL"); }
+  std::string Mail() const {
+    auto text = sys::ReadRegularFile(dir + "/mail", 1 << 20);
+    return text.ok() ? *text : "";
+  }
+  std::string dir;
+};
 
 NotifySettings Settings(std::vector<std::string> mailto,
                         std::optional<std::string> mailnotification,
@@ -148,6 +179,36 @@ TEST(JobNotificationTest, LongLogsKeepTheirEnd) {
   EXPECT_THAT(n.message, HasSubstr("(500 earlier lines left out)\nline 500\n"));
   EXPECT_THAT(n.message, HasSubstr("line 1499\n"));
   EXPECT_THAT(n.message, Not(HasSubstr("line 499\n")));
+}
+
+// The scheduler's notification about configuration errors may be about
+// notifications.cfg itself: it goes through PVE's default (mail-to-root)
+// rather than nowhere.
+TEST(JobNotificationTest, BrokenNotificationsCfgFallsBackToTheDefault) {
+  MailDir d;
+  ASSERT_TRUE(sys::WriteFileAtomic(d.dir + "/notifications.cfg", "frobnicate: x\n", 0644).ok());
+  notify::Notification n = TaskNotification("system", false, "configuration errors",
+                                            "notifications.cfg:1: broken", {}, "h", "", 5);
+  Lines log;
+  SendNotification(d.dir, NotifySettings(), n, &log);  // a job's: nothing sent
+  EXPECT_EQ(d.Mail(), "");
+  EXPECT_THAT(log.All(), HasSubstr("no notification sent"));
+  Lines fallback;
+  SendNotification(d.dir, NotifySettings(), n, &fallback, true);
+  EXPECT_THAT(d.Mail(), HasSubstr("configuration errors"));
+  EXPECT_THAT(d.Mail(), HasSubstr("notifications.cfg:1: broken"));
+  EXPECT_THAT(fallback.All(), HasSubstr("built-in default"));
+}
+
+TEST(JobNotificationTest, CheckNotifyConfigReturnsTheConfigsWarnings) {
+  MailDir d;
+  ASSERT_TRUE(sys::MakeDirs(d.dir + "/priv", 0700).ok());
+  ASSERT_TRUE(sys::WriteFileAtomic(d.dir + "/priv/notifications.cfg", "", 0644).ok());
+  ::chmod((d.dir + "/priv/notifications.cfg").c_str(), 0644);
+  std::vector<std::string> warnings;
+  ASSERT_TRUE(CheckNotifyConfig(d.dir, &warnings).ok());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("others may read it"));
 }
 
 }  // namespace
