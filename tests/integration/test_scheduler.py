@@ -424,12 +424,19 @@ class SchedulerTest(harness.IntegrationTest):
     # -- the systemd unit ---------------------------------------------------------------------
 
     def test_unit_file_starts_an_existing_subcommand(self):
-        unit = os.path.join(harness.SRC, "packaging/systemd/ctdump-scheduler.service")
+        # Configured by CMake with the install prefix: it starts the binary `ninja install` puts
+        # there and names the operations.md installed beside it.
+        build = os.path.dirname(harness.BIN)
+        unit = os.path.join(build, "packaging/systemd/ctdump-scheduler.service")
         with open(unit) as f:
             text = f.read()
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            prefix = re.search(r"^CMAKE_INSTALL_PREFIX:PATH=(.*)$", f.read(), re.M).group(1)
         m = re.search(r"^ExecStart=(\S+) (.*)$", text, re.M)
         self.assertIsNotNone(m)
-        self.assertEqual(m.group(1), "/usr/sbin/ctdump")
+        self.assertEqual(m.group(1), prefix + "/sbin/ctdump")
+        self.assertIn("\nDocumentation=file://%s/share/doc/ctdump/operations.md\n" % prefix, text)
+        self.assertNotIn("@", text)
         self.assertEqual(m.group(2), "scheduler")
         self.assertIn("\nType=simple\n", text)
         r = subprocess.run([harness.BIN] + m.group(2).split() + ["--help"], capture_output=True, text=True)
@@ -441,7 +448,7 @@ class SchedulerTest(harness.IntegrationTest):
             try:
                 copy = os.path.join(d, "ctdump-scheduler.service")
                 with open(copy, "w") as f:
-                    f.write(text.replace("/usr/sbin/ctdump", harness.BIN))
+                    f.write(text.replace(prefix + "/sbin/ctdump", harness.BIN))
                 r = subprocess.run([analyze, "verify", copy], capture_output=True, text=True)
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertNotIn("ctdump-scheduler.service:", r.stderr)
