@@ -3,7 +3,11 @@
 //
 // `job run` runs a job now, whether it is enabled or not (PVE's "Run now"),
 // records its start and end in the job's state and exits with the job's exit
-// code; the scheduler runs every job this way, in a child process. A vzdump
+// code; the scheduler runs every job this way, in a child process. It holds
+// the job's lock (<run_dir>/job-<type>-<id>.lock, jobs/job_state.h) for the
+// whole run: a second `job run` of the same job is refused, `job list` shows
+// the job as running while the lock is held, and its state is read and
+// written only under it. A vzdump
 // job is `ctdump backup` with the section's options (it takes the global job
 // lock and notifies itself); verify, gc and restore-test jobs take the global
 // job lock here, so that jobs run one at a time, and send one notification
@@ -37,6 +41,14 @@ namespace {
 // (vzdump's lockwait default).
 constexpr int kLockWaitMinutes = 180;
 
+// How long `job run` waits for its job's lock: the scheduler holds it for a
+// moment each minute to read and write the job's state.
+constexpr auto kJobLockWait = std::chrono::seconds(5);
+
+// Restore tests' throw-away containers (src/restore/test_restore.h:
+// ctdump-rt-<pid>-<n>); `all 1` never selects them.
+constexpr std::string_view kRestoreTestPrefix = "ctdump-rt-";
+
 std::string LocalTime(std::optional<int64_t> t) { return t ? jobs::FormatLocalTime(*t) : "-"; }
 
 // Diagnostics go to stderr as text also with --output-format json, whose
@@ -57,7 +69,10 @@ Listed Describe(const Context& ctx, const jobs::JobConfig& job, int64_t now, Ren
     l.state = *state;
   else
     diag.Log(LogLevel::kWarn, state.status().message());
-  l.running = l.state.pid && sys::ProcessAlive(static_cast<pid_t>(*l.state.pid));
+  // Running: its lock is held (a pid in the state may be reused after a crash).
+  auto held = jobs::JobLockHeld(jobs::JobLockPath(ctx.paths.run_dir, job.StateKey()));
+  if (!held.ok()) diag.Log(LogLevel::kWarn, held.status().message());
+  l.running = held.ok() && *held;
   l.next_run = jobs::NextRun(job, l.state, now);
   return l;
 }
@@ -85,7 +100,7 @@ nlohmann::json ToJson(const Listed& l) {
   put("last-run-end", l.state.last_end);
   j["result"] = ResultText(l);
   if (!l.state.message.empty()) j["message"] = l.state.message;
-  if (l.running) j["pid"] = *l.state.pid;
+  if (l.running && l.state.pid) j["pid"] = *l.state.pid;
   return j;
 }
 
@@ -100,7 +115,9 @@ Result<jobs::JobsConfig> LoadAndReport(const Context& ctx, Renderer& diag, bool*
   if (!cfg.ok()) return cfg.status();
   *clean = cfg->errors.empty();
   for (const Status& e : cfg->errors) diag.Log(LogLevel::kErr, e.message());
-  Status n = jobs::CheckNotifyConfig(ctx.paths.config_dir);
+  std::vector<std::string> warnings;
+  Status n = jobs::CheckNotifyConfig(ctx.paths.config_dir, &warnings);
+  for (const std::string& w : warnings) diag.Log(LogLevel::kWarn, w);
   if (!n.ok()) {
     *clean = false;
     diag.Log(LogLevel::kErr, n.message());
@@ -183,7 +200,8 @@ Result<std::vector<std::string>> RestoreTestVolumes(const Context& ctx, Renderer
     ASSIGN_OR_RETURN(auto all, backup::ListContainers(ctx.paths.lxcpath));
     cts.clear();
     for (const auto& ct : all)
-      if (std::find(job.exclude.begin(), job.exclude.end(), ct) == job.exclude.end())
+      if (std::find(job.exclude.begin(), job.exclude.end(), ct) == job.exclude.end() &&
+          !ct.starts_with(kRestoreTestPrefix))
         cts.push_back(ct);
     if (cts.empty())
       return FailedPreconditionError(fmt::format(
@@ -276,6 +294,9 @@ int RunTaskJob(const Context& ctx, Renderer& out, const jobs::JobConfig& job) {
   auto n = jobs::TaskNotification(std::string(jobs::JobTypeName(job.type)), code == kExitOk,
                                   TaskTitle(job, code == kExitOk, host), errors, capture.lines(),
                                   host, job.id, now);
+  // As PBS's verify and gc notifications (server/notifications.rs).
+  if (job.type == jobs::JobType::kVerify || job.type == jobs::JobType::kGc)
+    n.fields["datastore"] = job.storage;
   jobs::SendNotification(ctx.paths.config_dir, jobs::NotifySettings(), n, &out);
   return code;
 }
@@ -301,14 +322,23 @@ int RunRun(const Context& ctx, const std::string& id) {
     return Fail(*renderer, NotFoundError(fmt::format("no job '{}' in {}", id, cfg->file)));
   }
   std::string path = jobs::JobStatePath(ctx.paths.state_dir, job->StateKey());
+  // Held for the whole run (released by the kernel should this process die).
+  Status dirs = sys::MakeDirs(ctx.paths.run_dir, 0755);
+  if (!dirs.ok()) return Fail(*renderer, dirs);
+  auto job_lock = sys::LockFile::Acquire(
+      jobs::JobLockPath(ctx.paths.run_dir, job->StateKey()), kJobLockWait,
+      [&renderer](const std::string& m) { renderer->Log(LogLevel::kInfo, m); });
+  if (!job_lock.ok()) {
+    if (job_lock.status().code() == Code::kUnavailable)
+      return Fail(*renderer, FailedPreconditionError(fmt::format("job '{}' is already running: {}",
+                                                                 id, job_lock.status().message())));
+    return Fail(*renderer, job_lock.status());
+  }
   auto state = jobs::LoadJobState(path);
   if (!state.ok()) {
     renderer->Log(LogLevel::kWarn, state.status().message() + " (starting a new state)");
     state = jobs::JobState();
   }
-  if (state->pid && *state->pid != ::getpid() && sys::ProcessAlive(static_cast<pid_t>(*state->pid)))
-    return Fail(*renderer, FailedPreconditionError(fmt::format(
-                               "job '{}' is already running (pid {})", id, *state->pid)));
   state->last_start = ::time(nullptr);
   if (!state->created) state->created = state->last_start;
   state->pid = ::getpid();
@@ -320,7 +350,8 @@ int RunRun(const Context& ctx, const std::string& id) {
   LogCapture capture(*renderer);
   int code = RunJobOfType(ctx, capture, *job);
 
-  // The scheduler may have written meanwhile (created): start from the file.
+  // Nobody writes it while the lock is held; the file is read again anyway,
+  // should it have been edited by hand.
   auto end = jobs::LoadJobState(path);
   jobs::JobState done = end.ok() ? *end : *state;
   done.last_start = state->last_start;

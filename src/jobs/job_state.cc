@@ -1,10 +1,13 @@
 #include "jobs/job_state.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 
 #include <nlohmann/json.hpp>
 
 #include "sys/file.h"
+#include "sys/unique_fd.h"
 
 namespace ctdump::jobs {
 namespace {
@@ -29,6 +32,25 @@ Status GetTime(const nlohmann::json& j, const char* key, std::optional<int64_t>*
 
 std::string JobStatePath(const std::string& state_dir, const std::string& key) {
   return state_dir + "/jobs/" + key + ".json";
+}
+
+std::string JobLockPath(const std::string& run_dir, const std::string& key) {
+  return run_dir + "/job-" + key + ".lock";
+}
+
+Result<bool> JobLockHeld(const std::string& path) {
+  sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return false;
+    return ErrnoError(errno, fmt::format("Failed to open lock file \"{}\"", path));
+  }
+  if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) return false;  // released with fd
+  if (errno == EWOULDBLOCK) return true;
+  return ErrnoError(errno, fmt::format("Failed to test lock \"{}\"", path));
+}
+
+bool StartedWithoutEnd(const JobState& s) {
+  return s.last_start && (!s.last_end || *s.last_end < *s.last_start);
 }
 
 std::string EncodeJobState(const JobState& s) {

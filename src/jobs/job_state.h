@@ -5,10 +5,16 @@
 //    "result": "ok", "message": "", "pid": 4242, "last-skip": 1764903600}
 //
 // `created`: when the scheduler first saw the job (the base of its first
-// run); `pid`: set while `job run` runs it (a pid that is gone means the run
-// died without recording its end); `last-skip`: a due run the scheduler left
-// out on purpose (disabled job, or missed during downtime with repeat-missed 0).
+// run); `pid`: set while `job run` runs it (for the user; whether the job runs
+// is decided by its lock, below, not by this pid, which may be reused); `last-skip`: a due run the
+// scheduler left out on purpose (disabled job, or missed during downtime with repeat-missed 0).
 // Every field is optional.
+//
+// The job lock <run_dir>/job-<key>.lock (a sys::LockFile flock): `job run`
+// holds it for its whole run; "running" means it is held. Every
+// read-modify-write of a job's state happens under it, so a scheduler and a
+// `job run` by hand never overwrite each other's state, and a run that started
+// and has no end while the lock is free died (a crash, SIGKILL, power loss).
 #ifndef CTDUMP_JOBS_JOB_STATE_H_
 #define CTDUMP_JOBS_JOB_STATE_H_
 
@@ -34,6 +40,15 @@ struct JobState {
 
 // "<state_dir>/jobs/<key>.json", key = JobConfig::StateKey().
 std::string JobStatePath(const std::string& state_dir, const std::string& key);
+
+// "<run_dir>/job-<key>.lock".
+std::string JobLockPath(const std::string& run_dir, const std::string& key);
+// Whether someone holds the job lock at `path` (a missing file: no). Tests
+// with a shared non-blocking flock, released at once, and writes nothing.
+Result<bool> JobLockHeld(const std::string& path);
+
+// The state says the last run started and has no end after its start.
+bool StartedWithoutEnd(const JobState& state);
 
 std::string EncodeJobState(const JobState& state);
 // InvalidArgument naming `what` for text that is no state.

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "sys/file.h"
+#include "sys/lock_file.h"
 
 namespace ctdump::jobs {
 namespace {
@@ -49,6 +50,42 @@ TEST(JobStateTest, BadStateIsAnErrorNamingTheFile) {
   auto s = DecodeJobState("{\"unknown\":1,\"pid\":null}", "x");
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(*s, JobState());
+}
+
+// "Running" is the job lock held, not a pid that may have been reused.
+TEST(JobStateTest, JobLockHeld) {
+  auto dir = sys::MakeTempDir("/tmp/jobs_state_test.");
+  ASSERT_TRUE(dir.ok());
+  std::string path = JobLockPath(*dir, "gc-g");
+  EXPECT_EQ(path, *dir + "/job-gc-g.lock");
+  auto held = JobLockHeld(path);
+  ASSERT_TRUE(held.ok()) << held.status().message();
+  EXPECT_FALSE(*held);  // no file
+  {
+    auto lock = sys::LockFile::Acquire(path, std::chrono::milliseconds(0), nullptr);
+    ASSERT_TRUE(lock.ok()) << lock.status().message();
+    held = JobLockHeld(path);
+    ASSERT_TRUE(held.ok());
+    EXPECT_TRUE(*held);
+    // Testing took nothing: the holder is still the only one.
+    EXPECT_FALSE(sys::LockFile::Acquire(path, std::chrono::milliseconds(0), nullptr).ok());
+  }
+  held = JobLockHeld(path);
+  ASSERT_TRUE(held.ok());
+  EXPECT_FALSE(*held);
+  // Testing leaves the lock free for the next holder.
+  EXPECT_TRUE(sys::LockFile::Acquire(path, std::chrono::milliseconds(0), nullptr).ok());
+}
+
+TEST(JobStateTest, StartedWithoutEnd) {
+  JobState s;
+  EXPECT_FALSE(StartedWithoutEnd(s));
+  s.last_start = 100;
+  EXPECT_TRUE(StartedWithoutEnd(s));
+  s.last_end = 50;  // the previous run's end
+  EXPECT_TRUE(StartedWithoutEnd(s));
+  s.last_end = 100;
+  EXPECT_FALSE(StartedWithoutEnd(s));
 }
 
 }  // namespace

@@ -11,12 +11,14 @@ int64_t Base(const JobState& s, int64_t now) {
   std::optional<int64_t> base;
   for (const auto& t : {s.created, s.last_start, s.last_skip})
     if (t) base = base ? std::max(*base, *t) : *t;
-  return base.value_or(now);
+  // In the future: the clock was ahead when it was written.
+  return base ? std::min(*base, now) : now;
 }
 
 }  // namespace
 
-Due ComputeDue(const JobConfig& job, const JobState& state, int64_t now, bool startup) {
+Due ComputeDue(const JobConfig& job, const JobState& state, int64_t now,
+               std::optional<int64_t> startup_tick) {
   Due due;
   if (!job.schedule) return due;
   std::optional<int64_t> next = job.schedule->NextAfter(Base(state, now));
@@ -25,7 +27,7 @@ Due ComputeDue(const JobConfig& job, const JobState& state, int64_t now, bool st
     due.next_run = job.enabled ? next : std::nullopt;
     return due;
   }
-  due.missed = startup && now - *next >= kMissedAfterSeconds;
+  due.missed = startup_tick && *startup_tick - *next >= kMissedAfterSeconds;
   if (!job.enabled || (due.missed && !job.repeat_missed)) {
     due.action = DueAction::kSkip;
     due.next_run = job.enabled ? job.schedule->NextAfter(now) : std::nullopt;
@@ -34,6 +36,18 @@ Due ComputeDue(const JobConfig& job, const JobState& state, int64_t now, bool st
   due.action = DueAction::kRun;
   due.next_run = next;
   return due;
+}
+
+bool ClampFutureTimes(JobState* state, int64_t now) {
+  bool clamped = false;
+  for (std::optional<int64_t>* t :
+       {&state->created, &state->last_start, &state->last_end, &state->last_skip}) {
+    if (*t && **t > now) {
+      *t = now;
+      clamped = true;
+    }
+  }
+  return clamped;
 }
 
 std::optional<int64_t> NextRun(const JobConfig& job, const JobState& state, int64_t now) {

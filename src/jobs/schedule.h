@@ -7,9 +7,15 @@
 // several occurrences passed, the job runs once.
 //
 // repeat-missed (PVE's jobs.cfg option, default 0): on the scheduler's first
-// tick after it started, a run that was due more than kMissedAfterSeconds ago
-// (missed while ctdump was down) runs then with repeat-missed 1; with 0 it is
-// skipped (recorded as last-skip) and the next run counts from now.
+// tick after it started, a run that was due more than kMissedAfterSeconds
+// before that tick began (missed while ctdump was down) runs then with
+// repeat-missed 1; with 0 it is skipped (recorded as last-skip) and the next
+// run counts from now. A run that became due while an earlier job of the same
+// tick ran is not missed: it runs.
+//
+// A time of the state in the future (the clock was ahead when it was written
+// and has been corrected since) counts as now: the job is not suspended until
+// the clock catches up. ClampFutureTimes rewrites such a state.
 // A disabled job never runs; a run it would have had is skipped the same way,
 // so that enabling it later does not start it at once.
 #ifndef CTDUMP_JOBS_SCHEDULE_H_
@@ -41,8 +47,15 @@ struct Due {
   bool missed = false;  // the occurrence was missed during downtime
 };
 
-// `startup`: the scheduler's first tick since it started.
-Due ComputeDue(const JobConfig& job, const JobState& state, int64_t now, bool startup);
+// `startup_tick`: on the scheduler's first tick since it started, the time
+// that tick began (taken once per tick); nullopt on later ticks. `now`: the
+// time the job is looked at (later than the tick's start when jobs before it
+// ran).
+Due ComputeDue(const JobConfig& job, const JobState& state, int64_t now,
+               std::optional<int64_t> startup_tick);
+
+// Sets every time of `state` that is after `now` to `now`; whether one was.
+bool ClampFutureTimes(JobState* state, int64_t now);
 
 // The next run as `job list` shows it (nullopt: disabled, no schedule, or
 // none); in the past when the job is overdue.

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import fcntl
 import unittest
 
 import harness
@@ -188,17 +189,27 @@ class SchedulerTest(harness.IntegrationTest):
         self.write_jobs("vzdump: nightly\n\tschedule 02:00\n\tvmid %s\n\tstorage test\n\ttmpdir %s\n"
                         "\trepeat-missed 1\n" % (ct, self.ws.tmp))
         self.write_state("vzdump-nightly", {"created": int(time.time()) - 3 * 86400})
-        p = self.start_scheduler()
+        # A job running longer than --warn-after is reported once (type system), not stopped.
+        p = self.start_scheduler("--warn-after", "3")
         self.wait_for(lambda: harness.ct_state(ct) == "STOPPED" or p.poll() is not None, 60,
                       "the backup to stop the container")
         self.assertIsNone(p.poll(), "the scheduler exited")
         time.sleep(1.0)  # inside backup_container, hanging
         self.assertIn("pid", self.job_state("vzdump-nightly"))
+        slow = self.hook.wait(lambda n: n["type"] == "system", 30)
+        self.assertEqual(len(slow), 1, slow)
+        self.assertEqual(slow[0]["severity"], "warning")
+        self.assertEqual(slow[0]["fields"]["job-id"], "nightly")
+        self.assertRegex(slow[0]["title"], r"job 'nightly' running for \d+s$")
+        self.assertIn("It is not stopped", slow[0]["message"])
+        self.assertEqual(harness.ct_state(ct), "STOPPED", "the job was stopped")
+        self.assertNotIn("result", self.job_state("vzdump-nightly"), "the job ended")
         out, err = self.stop(p)
         self.assertEqual(p.returncode, 0, err[-3000:])
         self.assertIn("running a run missed while the scheduler was not running (repeat-missed 1)", err)
         self.assertIn("sending SIGTERM to job 'nightly'", err)
         self.assertIn("interrupted by signal", err)
+        self.assertEqual(err.count("has been running for"), 1, err[-3000:])
         self.assertRunning(ct)
         self.assertGlobalLockFree()
         self.assertNoLeftovers()
@@ -246,6 +257,107 @@ class SchedulerTest(harness.IntegrationTest):
         self.assertEqual(p.returncode, 0, err[-3000:])
         # The kernel dropped the dead job's locks.
         self.assertGlobalLockFree()
+
+    # -- what "running" means, and a state that cannot be written -------------------------------
+
+    def hold_job_lock(self, key):
+        os.makedirs(self.ws.run_dir, exist_ok=True)
+        f = open(os.path.join(self.ws.run_dir, "job-%s.lock" % key), "a+")
+        self.addCleanup(f.close)
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return f
+
+    def test_running_is_the_job_lock_not_a_reused_pid(self):
+        self.write_jobs("gc: g\n\tstorage no-such-storage\n\tschedule 02:00\n")
+        # After power loss the state names a pid that now belongs to another process (this one).
+        started = int(time.time()) - 600
+        self.write_state("gc-g", {"created": started - 86400, "last-start": started,
+                                  "pid": os.getpid()})
+        j = self.run_ctdump("--output-format", "json", "job", "list")
+        self.assertEqual(j.returncode, 0, j.stderr)
+        self.assertEqual(json.loads(j.stdout)[0]["result"], "aborted")
+        # The scheduler records the lost run (once) instead of skipping the job forever.
+        r = self.run_ctdump("scheduler", "--once")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        state = self.job_state("gc-g")
+        self.assertEqual(state["result"], "error", state)
+        self.assertIn("is gone without recording its end", state["message"])
+        self.assertNotIn("pid", state)
+        sent = self.hook.wait(lambda n: n["type"] == "gc")
+        self.assertEqual((len(sent), sent[0]["severity"]), (1, "error"))
+        # `job run` holds the job's lock: while it is held the job is running, and a second
+        # `job run` is refused.
+        lock = self.hold_job_lock("gc-g")
+        j = self.run_ctdump("--output-format", "json", "job", "list")
+        self.assertEqual(json.loads(j.stdout)[0]["result"], "running")
+        r = self.run_ctdump("job", "run", "g")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("job 'g' is already running", r.stderr)
+        # The scheduler leaves a running job's state alone.
+        before = self.job_state("gc-g")
+        self.write_state("gc-g", dict(before, **{"last-start": int(time.time()), "pid": os.getpid()}))
+        before = self.job_state("gc-g")
+        r = self.run_ctdump("scheduler", "--once")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.job_state("gc-g"), before)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        r = self.run_ctdump("job", "run", "g")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertNotIn("already running", r.stderr)
+        self.assertIn("storage 'no-such-storage' does not exist", self.job_state("gc-g")["message"])
+
+    def test_a_state_that_cannot_be_written_does_not_run_the_job_every_minute(self):
+        if not shutil.which("chattr"):
+            self.skipTest("no chattr")
+        self.write_jobs("gc: g\n\tstorage no-such-storage\n\tschedule 02:00\n\trepeat-missed 1\n")
+        self.write_state("gc-g", {"created": int(time.time()) - 86400 - 3600})
+        jobs_dir = os.path.join(self.state, "jobs")
+        # Immutable: nothing can be created in it, not even by root (as on a full disk).
+        subprocess.run(["chattr", "+i", jobs_dir], check=True)
+        self.addCleanup(subprocess.run, ["chattr", "-i", jobs_dir])
+        p = self.start_scheduler()
+        self.hook.wait(lambda n: n["type"] == "gc", 60)
+        # More passes (SIGHUP), each must not find the same occurrence due again.
+        for _ in range(2):
+            p.send_signal(signal.SIGHUP)
+            time.sleep(2.0)
+        out, err = self.stop(p)
+        self.assertEqual(p.returncode, 0, err[-3000:])
+        self.assertEqual(err.count("INFO: starting gc job 'g'"), 1, err[-3000:])
+        self.assertEqual(len([n for n in self.hook.all() if n["type"] == "gc"]), 1)
+        self.assertIn("cannot record the job's start", err)
+
+    def test_a_future_last_start_does_not_suspend_the_job(self):
+        # Written while the clock was a day ahead; 02:00 was due yesterday.
+        now = int(time.time())
+        self.write_jobs("gc: g\n\tstorage no-such-storage\n\tschedule 02:00\n")
+        self.write_state("gc-g", {"created": now - 3 * 86400, "last-start": now + 86400,
+                                  "last-end": now + 86400 + 5, "result": "ok"})
+        r = self.run_ctdump("scheduler", "--once")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("gc job 'g': its state has times in the future", r.stderr)
+        state = self.job_state("gc-g")
+        self.assertLessEqual(state["last-start"], int(time.time()))
+        j = self.run_ctdump("--output-format", "json", "job", "list")
+        nxt = json.loads(j.stdout)[0]["next-run"]
+        self.assertLessEqual(nxt, int(time.time()) + 86400)
+
+    def test_restore_test_containers_are_not_selected_by_all(self):
+        # A restore test's throw-away container left behind (SIGKILL): all 1 leaves it out.
+        left = os.path.join(self.env["LXCPATH"], "ctdump-rt-999999-0")
+        if os.path.exists(left):
+            self.skipTest("a real leftover exists")
+        os.makedirs(left)
+        self.addCleanup(shutil.rmtree, left, True)
+        with open(os.path.join(left, "config"), "w") as f:
+            f.write("lxc.uts.name = ctdump-rt-999999-0\n")
+        store = os.path.join(self.ws.dir, "ds")
+        os.makedirs(store)
+        with open(os.path.join(self.ws.config, "storage.cfg"), "a") as f:
+            f.write("\ndatastore: ds\n\tpath %s\n" % store)
+        self.write_jobs("restore-test: rt\n\tstorage ds\n\tall 1\n")
+        r = self.run_ctdump("job", "run", "rt")
+        self.assertNotIn("ctdump-rt-999999-0", r.stderr)
 
     def test_sighup_reads_jobs_cfg_at_once(self):
         self.write_jobs("")
@@ -404,6 +516,7 @@ class SchedulerTest(harness.IntegrationTest):
             self.assertEqual(len(sent), 1, sent)
             self.assertEqual((sent[0]["severity"], sent[0]["title"], sent[0]["fields"]["job-id"]),
                              ("info", title, job))
+            self.assertEqual(sent[0]["fields"]["datastore"], "ds")  # as PBS's
             self.assertIn("Logs", sent[0]["message"])
             self.assertEqual(self.job_state("%s-%s" % (kind, job))["result"], "ok")
         r = self.run_ctdump("job", "run", "rt", timeout=900)
