@@ -186,7 +186,7 @@ TEST_F(LxcPathTest, CommaListsInNamesAndExcludes) {
 }
 
 // A restore test's throw-away container left behind (SIGKILL) is not backed
-// up by --all; only such containers: nothing to back up.
+// up by --all.
 TEST_F(LxcPathTest, AllSkipsRestoreTestContainers) {
   Make({"web", "ctdump-rt-4242-0"});
   JobOptions j;
