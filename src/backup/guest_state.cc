@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -119,6 +120,15 @@ Result<GuestRecord> ReadGuestRecord(const std::string& state_dir, const std::str
     return DataLossError(
         fmt::format("guest state \"{}\" is malformed: it is for container '{}'", path, r.vmid));
   return r;
+}
+
+Status RemoveGuestRecord(const std::string& state_dir, const std::string& vmid) {
+  ASSIGN_OR_RETURN(std::string path, GuestRecordPath(state_dir, vmid));
+  if (::unlink(path.c_str()) == 0) return Status::OK();
+  if (errno == ENOENT)
+    return NotFoundError(
+        fmt::format("container '{}' has no recorded last job (no \"{}\")", vmid, path));
+  return ErrnoError(errno, fmt::format("Failed to remove \"{}\"", path));
 }
 
 Result<std::vector<GuestRecord>> ReadGuestRecords(const std::string& state_dir,

@@ -62,6 +62,10 @@ Status WriteGuestRecord(const std::string& state_dir, const GuestRecord& record)
 // kMaxGuestRecordSize).
 Result<GuestRecord> ReadGuestRecord(const std::string& state_dir, const std::string& vmid);
 
+// Removes the container's record (`ctdump status --forget`): NotFound
+// naming the file when there is none.
+Status RemoveGuestRecord(const std::string& state_dir, const std::string& vmid);
+
 // Every record, by vmid. A missing directory is none. Records that cannot be
 // read are left out, each named in `problems` ("<file>: <why>").
 Result<std::vector<GuestRecord>> ReadGuestRecords(const std::string& state_dir,

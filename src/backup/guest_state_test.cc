@@ -118,6 +118,23 @@ TEST_F(GuestStateTest, CorruptRecordsAreProblemsNamingTheFile) {
   EXPECT_EQ(problems.size(), bad.size() + 3);
 }
 
+TEST_F(GuestStateTest, RemoveForgetsOneContainer) {
+  ASSERT_TRUE(WriteGuestRecord(dir_, Sample("web")).ok());
+  ASSERT_TRUE(WriteGuestRecord(dir_, Sample("wbe")).ok());
+  ASSERT_TRUE(RemoveGuestRecord(dir_, "wbe").ok());
+  EXPECT_EQ(ReadGuestRecord(dir_, "wbe").status().code(), Code::kNotFound);
+  std::vector<std::string> problems;
+  auto all = ReadGuestRecords(dir_, &problems);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].vmid, "web");
+  Status again = RemoveGuestRecord(dir_, "wbe");
+  EXPECT_EQ(again.code(), Code::kNotFound);
+  EXPECT_NE(again.message().find(dir_ + "/guests/wbe.json"), std::string::npos) << again.message();
+  EXPECT_EQ(RemoveGuestRecord(dir_, "../web").code(), Code::kInvalidArgument);
+  EXPECT_TRUE(ReadGuestRecord(dir_, "web").ok());
+}
+
 TEST_F(GuestStateTest, NamesThatCannotBeFilesAreRefused) {
   for (const char* vmid : {"", ".hidden", "a/b", ".."}) {
     GuestRecord r = Sample(vmid);

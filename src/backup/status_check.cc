@@ -112,11 +112,31 @@ StatusReport Classify(const StatusInput& in) {
   std::map<std::string, const GuestRecord*> records;
   for (const auto& r : in.records)
     if (counts(r.storage)) records[r.vmid] = &r;
-  std::set<std::string> vmids(in.containers.begin(), in.containers.end());
-  for (const auto& [vmid, r] : records) vmids.insert(vmid);
-  if (!in.only.empty()) vmids = std::set<std::string>(in.only.begin(), in.only.end());
+  auto restore_test = [](const std::string& vmid) { return vmid.starts_with(kRestoreTestPrefix); };
+  std::set<std::string> configured;
+  for (const auto& vmid : in.containers)
+    if (!restore_test(vmid)) configured.insert(vmid);
+  std::set<std::string> vmids = configured;
+  // Containers known only from their record (not under lxcpath: destroyed,
+  // or a name that never was one): while the record is younger than max-age
+  // (so that a failure shows that long), never a restore test's. Without a
+  // list of lxcpath, every record.
+  std::set<std::string> gone;
+  for (const auto& [vmid, r] : records) {
+    if (configured.count(vmid) || restore_test(vmid)) continue;
+    if (!in.containers_listed) {
+      vmids.insert(vmid);
+    } else if (in.now - r->time < in.max_age) {
+      vmids.insert(vmid);
+      gone.insert(vmid);
+    }
+  }
+  // Named containers are checked in full, whatever their record.
+  if (!in.only.empty()) {
+    vmids = std::set<std::string>(in.only.begin(), in.only.end());
+    gone.clear();
+  }
   for (const auto& x : in.exclude) vmids.erase(x);
-  const std::set<std::string> configured(in.containers.begin(), in.containers.end());
 
   for (const auto& vmid : vmids) {
     ContainerStatus c;
@@ -130,11 +150,13 @@ StatusReport Classify(const StatusInput& in) {
     if (!c.backups.empty()) c.newest = c.backups.front();
     if (auto it = records.find(vmid); it != records.end()) c.last_job = *it->second;
 
-    if (!c.newest) {
+    // A container that is gone needs no new backups: only its last job counts.
+    const bool is_gone = gone.count(vmid) > 0;
+    if (!is_gone && !c.newest) {
       Flag(&c, CheckState::kCritical,
            in.only_storage ? fmt::format("no backup on storage '{}'", *in.only_storage)
                            : std::string("no backup on any storage"));
-    } else if (in.now - c.newest->ctime >= in.max_age) {
+    } else if (!is_gone && in.now - c.newest->ctime >= in.max_age) {
       Flag(&c, CheckState::kCritical,
            fmt::format("no backup within {}: the newest is {} old ({}:{})", max_age,
                        FormatDuration(in.now - c.newest->ctime), c.newest->storage,
@@ -148,6 +170,11 @@ StatusReport Classify(const StatusInput& in) {
       Flag(&c, CheckState::kWarning,
            fmt::format("last backup job had {} warning(s) ({})", c.last_job->warnings,
                        UtcTime(c.last_job->time)));
+    if (is_gone && c.state != CheckState::kOk)
+      c.reasons.push_back(fmt::format(
+          "not under lxcpath: checked until its last job is {} old (at {}); 'ctdump status "
+          "--forget {}' forgets it now",
+          max_age, UtcTime(c.last_job->time + in.max_age), vmid));
     report.state = Worse(report.state, c.state);
     report.containers.push_back(std::move(c));
   }

@@ -9,8 +9,13 @@
 //             containers cannot be listed, or a container's last job had
 //             warnings
 //   ok        otherwise
-// A container is every one under lxcpath and every one with a guest record
-// (or only those asked for).
+// The containers: those asked for (checked in full), or every one under
+// lxcpath and every one known only from its guest record (destroyed, or a
+// mistyped name) while the record is younger than max-age; such a container
+// is checked on its last job only (it needs no new backups). A restore
+// test's throw-away container (kRestoreTestPrefix) and its record are never
+// checked unless asked for. If lxcpath could not be listed, every record
+// counts in full.
 #ifndef CTDUMP_BACKUP_STATUS_CHECK_H_
 #define CTDUMP_BACKUP_STATUS_CHECK_H_
 
@@ -29,6 +34,9 @@ namespace ctdump::backup {
 // The default --max-age: a daily job, with two hours for the job's own
 // duration and a late start.
 inline constexpr int64_t kDefaultStatusMaxAge = 26 * 3600;
+
+// How restore/test_restore.cc names its throw-away containers.
+inline constexpr std::string_view kRestoreTestPrefix = "ctdump-rt-";
 
 // "90m", "36h", "2d", "1w", "45s", and sums such as "1d12h" (s, m, h, d, w);
 // InvalidArgument naming the text for anything else (a bare number too: the
@@ -53,9 +61,12 @@ struct StatusInput {
   int64_t now = 0;
   int64_t max_age = kDefaultStatusMaxAge;
   std::vector<std::string> containers;  // under lxcpath
-  std::vector<std::string> only;        // non-empty: only these containers
-  std::vector<std::string> exclude;     // never these containers
-  std::vector<std::string> storages;    // listed
+  // False when lxcpath could not be listed: whether a container still
+  // exists is unknown, so every record counts in full.
+  bool containers_listed = true;
+  std::vector<std::string> only;      // non-empty: only these containers
+  std::vector<std::string> exclude;   // never these containers
+  std::vector<std::string> storages;  // listed
   // --storage: only backups and last jobs of this storage count.
   std::optional<std::string> only_storage;
   // Storages that could not be listed: id -> why.

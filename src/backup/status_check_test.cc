@@ -146,15 +146,88 @@ TEST_F(ClassifyTest, CriticalWinsOverWarning) {
   EXPECT_EQ(Classify(in_).state, CheckState::kCritical);
 }
 
-TEST_F(ClassifyTest, ContainersWithARecordButNoConfigAreChecked) {
+// A container that is not under lxcpath (destroyed, or a typo such as
+// `ctdump backup wbe`) is known only from its record: it is checked while
+// the record is younger than max-age, and then only on its last job (it
+// needs no new backups), unless it is named.
+TEST_F(ClassifyTest, ContainerKnownOnlyFromARecentRecordIsCheckedOnItsLastJob) {
   Record("gone", GuestOutcome::kOk);
   StatusReport r = Classify(in_);
   ASSERT_EQ(r.containers.size(), 3u);
   EXPECT_FALSE(Of(r, "gone").configured);
-  EXPECT_EQ(Of(r, "gone").state, CheckState::kCritical);  // no backup on any storage
+  EXPECT_EQ(Of(r, "gone").state, CheckState::kOk);  // no backup, but it is gone
+  EXPECT_EQ(r.state, CheckState::kOk);
+  // Its failure shows until the record is max-age old.
+  in_.records.clear();
+  Record("wbe", GuestOutcome::kError, "container 'wbe' does not exist");
+  r = Classify(in_);
+  EXPECT_EQ(r.state, CheckState::kCritical);
+  ASSERT_EQ(Of(r, "wbe").reasons.size(), 2u);
+  EXPECT_NE(Of(r, "wbe").reasons[0].find("does not exist"), std::string::npos);
+  EXPECT_NE(Of(r, "wbe").reasons[1].find("not under lxcpath"), std::string::npos)
+      << Of(r, "wbe").reasons[1];
+  EXPECT_NE(Of(r, "wbe").reasons[1].find("ctdump status --forget wbe"), std::string::npos)
+      << Of(r, "wbe").reasons[1];
   // Backups of containers neither configured nor recorded are not checked.
   Backup("old", "pbs", kNow - 300 * kHour);
   EXPECT_EQ(Classify(in_).containers.size(), 3u);
+}
+
+TEST_F(ClassifyTest, RecordOfAGoneContainerAgesOutAtMaxAge) {
+  Record("wbe", GuestOutcome::kError, "container 'wbe' does not exist");
+  in_.records.back().time = kNow - 26 * kHour + 1;
+  EXPECT_EQ(Classify(in_).state, CheckState::kCritical);
+  in_.records.back().time = kNow - 26 * kHour;
+  StatusReport r = Classify(in_);
+  EXPECT_EQ(r.state, CheckState::kOk);
+  EXPECT_EQ(r.containers.size(), 2u);
+  // A destroyed container whose last job was ok and whose newest backup is
+  // older than max-age (the record is the job's end, later than the backup's
+  // start): never critical, neither before nor after its record ages out.
+  in_.records.clear();
+  Record("gone", GuestOutcome::kOk);
+  in_.records.back().time = kNow - 26 * kHour + 60;
+  Backup("gone", "pbs", kNow - 26 * kHour - 60);
+  EXPECT_EQ(Classify(in_).state, CheckState::kOk);
+  in_.records.back().time = kNow - 27 * kHour;
+  r = Classify(in_);
+  EXPECT_EQ(r.state, CheckState::kOk);
+  EXPECT_EQ(r.containers.size(), 2u);
+}
+
+TEST_F(ClassifyTest, NamedContainerIsCheckedInFullWhateverItsRecord) {
+  Record("gone", GuestOutcome::kOk);
+  in_.records.back().time = kNow - 300 * kHour;
+  in_.only = {"gone"};
+  StatusReport r = Classify(in_);
+  ASSERT_EQ(r.containers.size(), 1u);
+  EXPECT_EQ(Of(r, "gone").state, CheckState::kCritical);  // no backup on any storage
+  ASSERT_TRUE(Of(r, "gone").last_job);
+}
+
+TEST_F(ClassifyTest, RestoreTestContainersAndTheirRecordsAreNotChecked) {
+  in_.containers.push_back("ctdump-rt-web-1a2b");
+  Record("ctdump-rt-db-3c4d", GuestOutcome::kError, "boom");
+  StatusReport r = Classify(in_);
+  EXPECT_EQ(r.state, CheckState::kOk);
+  EXPECT_EQ(r.containers.size(), 2u);
+  // Named, it is checked.
+  in_.only = {"ctdump-rt-db-3c4d"};
+  EXPECT_EQ(Classify(in_).state, CheckState::kCritical);
+}
+
+TEST_F(ClassifyTest, UnlistedLxcpathChecksEveryRecordInFull) {
+  // Whether a container still exists is unknown: no record is dropped.
+  in_.containers.clear();
+  in_.containers_listed = false;
+  in_.problems.push_back("cannot list /var/lib/lxc");
+  Record("web", GuestOutcome::kOk);
+  in_.records.back().time = kNow - 300 * kHour;
+  Record("gone", GuestOutcome::kOk);
+  StatusReport r = Classify(in_);
+  ASSERT_EQ(r.containers.size(), 2u);
+  EXPECT_EQ(Of(r, "web").state, CheckState::kOk);
+  EXPECT_EQ(Of(r, "gone").state, CheckState::kCritical);  // no backup on any storage
 }
 
 TEST_F(ClassifyTest, OnlyTheNamedContainers) {

@@ -1,14 +1,18 @@
 // `ctdump status [--max-age DURATION] [--storage ID] [--exclude a,b] [vmid...]`: every
-// container (under lxcpath, or with a recorded last job) with its newest
+// container (under lxcpath, or with a recent recorded last job) with its newest
 // backup per storage, its age and size, and its last job's result, as a
 // monitoring check (backup/status_check.h): the first line is Nagios
 // plugin output ("CTDUMP OK - ..."), the exit code 0 ok, 1 warning,
 // 2 critical, 3 unknown (the check itself could not run: a bad --max-age,
 // storage.cfg unreadable). --output-format json prints one JSON object.
+// A container not under lxcpath is checked while its record is younger than
+// max-age (backup/status_check.h); `ctdump status --forget <vmid>` removes
+// its record at once (and checks nothing).
 #include <fmt/format.h>
 #include <time.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -28,13 +32,13 @@ using backup::NewestBackup;
 using json = nlohmann::json;
 
 constexpr int kExitUnknown = 3;  // Nagios: the check could not be made
-constexpr std::string_view kRestoreTestPrefix = "ctdump-rt-";
 
 struct StatusArgs {
   std::string max_age;
   std::string storage;
   std::vector<std::string> vmids;
   std::vector<std::string> exclude;
+  std::vector<std::string> forget;
 };
 
 std::string UtcTime(int64_t t) {
@@ -151,7 +155,38 @@ void PrintText(const backup::StatusReport& r, const backup::StatusInput& in) {
   for (const auto& w : r.warnings) fmt::print("warning: {}\n", EscapeControl(w));
 }
 
+// --forget: removes each container's record; checks nothing.
+int RunForget(const Context& ctx, const StatusArgs& a) {
+  auto renderer = MakeRenderer(ctx);
+  if (!a.vmids.empty() || !a.max_age.empty() || !a.storage.empty() || !a.exclude.empty()) {
+    Status s = InvalidArgumentError(
+        "--forget checks nothing: it takes no containers to check, --max-age, --storage or "
+        "--exclude");
+    Fail(*renderer, s);
+    return ExitCodeOf(s);
+  }
+  int rc = kExitOk;
+  json forgotten = json::array();
+  for (const auto& vmid : backup::SplitGuestList(a.forget)) {
+    Status s = backup::RemoveGuestRecord(ctx.paths.state_dir, vmid);
+    if (!s.ok()) {
+      rc = std::max(rc, Fail(*renderer, s));
+      continue;
+    }
+    forgotten.push_back(vmid);
+    if (!ctx.json())
+      fmt::print("forgot container '{}': its last job is no longer recorded\n",
+                 backup::EscapeControl(vmid));
+  }
+  if (ctx.json())
+    fmt::print(
+        "{}\n",
+        json({{"forgotten", forgotten}}).dump(2, ' ', false, json::error_handler_t::replace));
+  return rc;
+}
+
 int RunStatus(const Context& ctx, const StatusArgs& a) {
+  if (!a.forget.empty()) return RunForget(ctx, a);
   auto renderer = MakeRenderer(ctx);
   backup::StatusInput in;
   in.now = ::time(nullptr);
@@ -174,15 +209,15 @@ int RunStatus(const Context& ctx, const StatusArgs& a) {
     if (s.Get("disable").value_or("0") == "1") continue;  // PVE's disabled storage
     ListStorage(*storages, s.id, renderer.get(), &in);
   }
+  // (Classify leaves out restore tests' throw-away containers: a check
+  // during a restore test must not turn critical.)
   auto containers = backup::ListContainers(ctx.paths.lxcpath);
   if (containers.ok()) {
-    // A restore test's throw-away container (restore/test_restore.cc names
-    // them so) is no container to back up: a check during a restore test
-    // must not turn critical.
-    for (auto& name : *containers)
-      if (!name.starts_with(kRestoreTestPrefix)) in.containers.push_back(std::move(name));
-  } else
+    in.containers = std::move(*containers);
+  } else {
+    in.containers_listed = false;
     in.problems.push_back(containers.status().message());
+  }
   auto records = backup::ReadGuestRecords(ctx.paths.state_dir, &in.problems);
   if (records.ok())
     in.records = std::move(*records);
@@ -212,6 +247,11 @@ void RegisterStatus(CLI::App& app, Context& ctx) {
   s->add_option("--exclude", a->exclude,
                 "containers not to check (a list: a,b or 'a b'; repeatable), e.g. those no job "
                 "backs up")
+      ->allow_extra_args(false);
+  s->add_option("--forget", a->forget,
+                "forget these containers (a list: a,b): remove their recorded last job (a "
+                "destroyed or mistyped container is otherwise checked until its record is "
+                "--max-age old); checks nothing")
       ->allow_extra_args(false);
   ctx.AddRunner(s, [&ctx, a] { return RunStatus(ctx, *a); });
 }

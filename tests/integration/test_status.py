@@ -195,6 +195,50 @@ class StatusTest(harness.IntegrationTest):
         self.assertEqual(out["state"], "WARNING")
         self.assertEqual(out["containers"][0]["state"], "OK")
 
+    def test_gone_or_mistyped_container_ages_out_or_is_forgotten(self):
+        # A typo: the job fails and records an error for a container that never existed.
+        r = self.ws.run("backup", "wbe", "--storage", "test", "--tmpdir", self.ws.tmp)
+        self.assertNotEqual(r.returncode, 0)
+        rec = self.record("wbe")
+        self.assertEqual(rec["result"], "error")
+        # Its failure shows while the record is younger than max-age ...
+        out = self.status_json(rc=2)
+        by = {c["vmid"]: c for c in out["containers"]}
+        self.assertIn("wbe", by)
+        wbe = by["wbe"]
+        self.assertFalse(wbe["configured"])
+        self.assertEqual(wbe["state"], "CRITICAL")
+        self.assertTrue(wbe["reasons"][0].startswith("last backup job failed"), wbe["reasons"])
+        self.assertTrue(wbe["reasons"][1].startswith("not under lxcpath"), wbe["reasons"])
+        self.assertIn("'ctdump status --forget wbe'", wbe["reasons"][1])
+        # ... and not once it is older (here: than a 1s max-age).
+        time.sleep(2)
+        out = self.status_json("--max-age", "1s", rc=None)
+        self.assertNotIn("wbe", {c["vmid"] for c in out["containers"]})
+        # Named, it is checked whatever its record's age.
+        out = self.status_json("wbe", "--max-age", "1s", rc=2)
+        self.assertEqual([c["vmid"] for c in out["containers"]], ["wbe"])
+        # A restore test's throw-away container's record is never checked.
+        rt = dict(rec, vmid="ctdump-rt-0-1")
+        with open(os.path.join(self.ws.state, "guests", "ctdump-rt-0-1.json"), "w") as f:
+            json.dump(rt, f)
+        out = self.status_json(rc=2)
+        self.assertNotIn("ctdump-rt-0-1", {c["vmid"] for c in out["containers"]})
+        self.assertIn("wbe", {c["vmid"] for c in out["containers"]})
+
+        # --forget removes the record at once, and checks nothing.
+        r = self.ws.run("--output-format", "json", "status", "--forget", "wbe,ctdump-rt-0-1")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"forgotten": ["wbe", "ctdump-rt-0-1"]})
+        self.assertFalse(os.path.exists(os.path.join(self.ws.state, "guests", "wbe.json")))
+        out = self.status_json(rc=None)
+        self.assertNotIn("wbe", {c["vmid"] for c in out["containers"]})
+        r = self.ws.run("status", "--forget", "wbe")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("container 'wbe' has no recorded last job", r.stderr)
+        r = self.ws.run("status", "--forget", "wbe", self.ct)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+
     def verify(self, *args):
         r = self.ws.run("verify", "ds", *args)
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
