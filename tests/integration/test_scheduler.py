@@ -380,6 +380,33 @@ class SchedulerTest(harness.IntegrationTest):
         self.assertIn("SIGHUP: reading jobs.cfg again", err)
         self.assertIn("INFO: starting gc job 'g'", err)
 
+    def test_sighup_during_a_job_reads_jobs_cfg_before_the_next_job(self):
+        ct = self.env["CT_UNPRIV"]
+        hook = os.path.join(self.ws.dir, "slow-hook.sh")
+        with open(hook, "w") as f:
+            f.write('#!/bin/sh\nif [ "$1" = job-init ]; then sleep 4; exit 1; fi\nexit 0\n')
+        os.chmod(hook, 0o755)
+        slow = ("vzdump: slow\n\tschedule 02:00\n\tvmid %s\n\tstorage test\n\tscript %s\n"
+                "\trepeat-missed 1\n" % (ct, hook))
+        self.write_jobs(slow)
+        self.write_state("vzdump-slow", {"created": int(time.time()) - 86400 - 3600})
+        p = self.start_scheduler()
+        self.wait_for(lambda: "pid" in self.job_state("vzdump-slow") or p.poll() is not None, 30,
+                      "the slow job to start")
+        # While it runs: a new job, due, and SIGHUP. It runs right after the slow one, in the
+        # same pass, not at the next minute.
+        self.write_jobs(slow + "\ngc: g\n\tstorage no-such-storage\n\tschedule 02:00\n"
+                        "\trepeat-missed 1\n")
+        self.write_state("gc-g", {"created": int(time.time()) - 86400 - 3600})
+        p.send_signal(signal.SIGHUP)
+        self.wait_for(lambda: self.job_state("gc-g").get("result") == "error", 70, "the new job")
+        first, then = self.job_state("vzdump-slow"), self.job_state("gc-g")
+        self.assertEqual(first["result"], "error", first)
+        self.assertLessEqual(then["last-start"] - first["last-end"], 2, (first, then))
+        out, err = self.stop(p)
+        self.assertEqual(p.returncode, 0, err[-3000:])
+        self.assertIn("SIGHUP: jobs.cfg is read again before the next job", err)
+
     def test_second_scheduler_is_refused(self):
         self.write_jobs("")
         p = self.start_scheduler()
