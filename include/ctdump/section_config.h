@@ -50,6 +50,10 @@ struct Section {
   bool operator==(const Section&) const = default;
 };
 
+// PVE's parse_boolean, the booleans of every section-config file:
+// 1|on|yes|true -> true, 0|off|no|false -> false (any case), else nullopt.
+std::optional<bool> ParsePveBool(std::string_view value);
+
 // Sections in file order; the first error (in line order) fails the parse.
 Result<std::vector<Section>> ParseSectionConfig(std::string_view text, const std::string& filename);
 

@@ -8,6 +8,7 @@
 
 #include "backup/retention.h"
 #include "ctdump/exclude.h"
+#include "ctdump/section_config.h"
 #include "sys/dir_list.h"
 #include "sys/file.h"
 #include "sys/unique_fd.h"
@@ -24,8 +25,7 @@ Result<uint64_t> ParseUint(const std::string& v, const std::string& what, uint64
 }
 
 Result<bool> ParseBool(const std::string& v, const std::string& what) {
-  if (v == "1" || v == "yes" || v == "on" || v == "true") return true;
-  if (v == "0" || v == "no" || v == "off" || v == "false") return false;
+  if (std::optional<bool> b = ParsePveBool(v)) return *b;
   return InvalidArgumentError(fmt::format("{}: '{}' is not a boolean (0 or 1)", what, v));
 }
 

@@ -107,6 +107,8 @@ ParsedSectionConfig ParseSectionConfigLines(std::string_view text, const std::st
   return out;
 }
 
+std::optional<bool> ParsePveBool(std::string_view value) { return config::ParsePveBool(value); }
+
 Result<std::vector<Section>> ParseSectionConfig(std::string_view text,
                                                 const std::string& filename) {
   ParsedSectionConfig parsed = ParseSectionConfigLines(text, filename);

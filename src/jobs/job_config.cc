@@ -14,9 +14,9 @@ namespace {
 
 constexpr size_t kMaxJobsCfgSize = 1 << 20;
 
+// PVE's booleans: 1|on|yes|true, 0|off|no|false, any case.
 Result<bool> ParseBool(const std::string& key, const std::string& v) {
-  if (v == "1") return true;
-  if (v == "0") return false;
+  if (std::optional<bool> b = ParsePveBool(v)) return *b;
   return InvalidArgumentError(fmt::format("{}: '{}' is not a boolean (0 or 1)", key, v));
 }
 

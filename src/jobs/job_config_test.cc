@@ -55,7 +55,7 @@ TEST(JobConfigTest, EveryJobType) {
       "\tcheck test -f /etc/hostname\n"
       "\tschedule monthly\n"
       "\ttimeout 600\n"
-      "\tenabled 0\n");
+      "\tenabled No\n");
   ASSERT_TRUE(c.errors.empty()) << c.errors[0].message();
   ASSERT_EQ(c.jobs.size(), 4u);
   const JobConfig& v = c.jobs[0];

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "backup/task_log.h"
 #include "ctdump/units.h"
 
 namespace ctdump::jobs {
@@ -78,9 +79,13 @@ std::string BackupSummary(const backup::JobResult& result, int64_t total_seconds
   uint64_t total_size = 0;
   for (const auto& g : result.guests) {
     if (g.size) total_size += *g.size;
-    out += fmt::format("{:<16} {:<16} {:<8} {:>10} {:>12}  {}\n", g.vmid, g.vmid,
+    // Names, archives and messages may carry text from inside a container
+    // (a path): escaped as in the task log, so one entry stays one line.
+    std::string vmid = backup::EscapeControl(g.vmid);
+    out += fmt::format("{:<16} {:<16} {:<8} {:>10} {:>12}  {}\n", vmid, vmid,
                        g.status.ok() ? "ok" : "err", FormatDuration(g.seconds),
-                       g.size ? HumanBytes(*g.size) : "-", g.archive.empty() ? "-" : g.archive);
+                       g.size ? HumanBytes(*g.size) : "-",
+                       g.archive.empty() ? "-" : backup::EscapeControl(g.archive));
   }
   out += fmt::format("\nTotal running time: {}\nTotal size: {}\n", FormatDuration(total_seconds),
                      HumanBytes(total_size));
@@ -89,10 +94,15 @@ std::string BackupSummary(const backup::JobResult& result, int64_t total_seconds
 
 std::string BackupErrors(const backup::JobResult& result) {
   std::string out;
-  if (!result.status.ok()) out += "job: " + result.status.message() + "\n";
+  // Escaped as in the task log: an error may quote a path from inside a
+  // container, which must not forge lines of the message.
+  if (!result.status.ok()) out += "job: " + backup::EscapeControl(result.status.message()) + "\n";
   for (const auto& g : result.guests)
-    if (!g.status.ok()) out += g.vmid + ": " + g.status.message() + "\n";
-  for (const auto& w : result.selection_warnings) out += "selection: " + w + "\n";
+    if (!g.status.ok())
+      out +=
+          backup::EscapeControl(g.vmid) + ": " + backup::EscapeControl(g.status.message()) + "\n";
+  for (const auto& w : result.selection_warnings)
+    out += "selection: " + backup::EscapeControl(w) + "\n";
   return out;
 }
 
@@ -126,7 +136,7 @@ notify::Notification TaskNotification(const std::string& type, bool ok, const st
   n.title = title;
   n.timestamp = now;
   std::string msg;
-  if (!ok && !error.empty()) msg += error + "\n\n";
+  if (!ok && !error.empty()) msg += backup::EscapeControl(error) + "\n\n";
   if (!log.empty()) msg += "Logs\n====\n" + LogText(log);
   n.message = std::move(msg);
   n.fields["type"] = type;
@@ -141,25 +151,7 @@ Status CheckNotifyConfig(const std::string& config_dir, std::vector<std::string>
   return config.status();
 }
 
-Result<notify::Config> DefaultNotifyConfig() {
-  // The text of PVE's default (notify/config.cc keeps the same for a missing
-  // notifications.cfg but does not export it).
-  constexpr std::string_view kPveDefault =
-      "sendmail: mail-to-root\n"
-      "\tmailto-user root@pam\n"
-      "\tcomment Send mails to root@pam's email address\n"
-      "\torigin builtin\n"
-      "\n"
-      "matcher: default-matcher\n"
-      "\tmode all\n"
-      "\ttarget mail-to-root\n"
-      "\tcomment Route all notifications to mail-to-root\n"
-      "\torigin builtin\n";
-  ASSIGN_OR_RETURN(notify::Config config,
-                   notify::ParseConfig(kPveDefault, "built-in default", "", ""));
-  config.source = "built-in default";
-  return config;
-}
+Result<notify::Config> DefaultNotifyConfig() { return notify::DefaultConfig(); }
 
 void SendNotification(const std::string& config_dir, const NotifySettings& settings,
                       const notify::Notification& n, Observer* observer, bool fallback_to_default) {

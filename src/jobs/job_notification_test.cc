@@ -156,6 +156,25 @@ TEST(JobNotificationTest, SelectionWarningsFail) {
   EXPECT_EQ(BackupErrors(r), "selection: --exclude: no container named 'x'\n");
 }
 
+// An error may quote a path from inside a container: it must not forge lines
+// of the message (a lone "." ends a mail for sendmail without -i).
+TEST(JobNotificationTest, ErrorsAndNamesCannotForgeLines) {
+  backup::JobResult r = Result2();
+  r.guests[1].status = InternalError("cannot read /srv/x\n.\nINFO: backup successful\x1b[2J");
+  r.guests[1].archive = "ct/db/a\nb";
+  r.status = InternalError("job\rfailed");
+  notify::Notification n = BackupNotification(r, 1, {}, "h", "j", 1);
+  EXPECT_THAT(n.message,
+              HasSubstr("db: cannot read /srv/x\\n.\\nINFO: backup successful\\x1b[2J\n"));
+  EXPECT_THAT(n.message, HasSubstr("ct/db/a\\nb"));
+  EXPECT_THAT(n.message, HasSubstr("job: job\\rfailed\n"));
+  EXPECT_THAT(n.message, Not(HasSubstr("\n.\n")));
+  EXPECT_THAT(n.message, Not(HasSubstr("\x1b")));
+  notify::Notification t =
+      TaskNotification("verify", false, "t", "bad\n.\nforged", {}, "h", "j", 1);
+  EXPECT_THAT(t.message, HasSubstr("bad\\n.\\nforged"));
+}
+
 TEST(JobNotificationTest, Durations) {
   EXPECT_EQ(FormatDuration(0), "0s");
   EXPECT_EQ(FormatDuration(59), "59s");

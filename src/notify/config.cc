@@ -52,10 +52,7 @@ class Errors {
 };
 
 Result<bool> ParseBool(std::string_view v) {
-  std::string s(v);
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (s == "1" || s == "on" || s == "yes" || s == "true") return true;
-  if (s == "0" || s == "off" || s == "no" || s == "false") return false;
+  if (std::optional<bool> b = ParsePveBool(v)) return *b;
   return InvalidArgumentError(fmt::format("invalid boolean '{}'", v));
 }
 
@@ -428,6 +425,12 @@ constexpr std::string_view kDefaultConfig =
     "\torigin builtin\n";
 
 }  // namespace
+
+Result<Config> DefaultConfig() {
+  ASSIGN_OR_RETURN(Config config, ParseConfig(kDefaultConfig, "built-in default", "", ""));
+  config.source = "built-in default";
+  return config;
+}
 
 std::string_view TargetTypeName(TargetType type) {
   switch (type) {

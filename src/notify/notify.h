@@ -153,6 +153,11 @@ inline constexpr int kMaxTargetSeconds = 35;
 // sendmail program exists. Errors name file:line and the offending text.
 Result<Config> LoadConfig(const std::string& config_dir);
 
+// PVE's built-in default, what a missing notifications.cfg means: the
+// sendmail target mail-to-root (root's mail) and default-matcher routing
+// everything to it. Its source is "built-in default".
+Result<Config> DefaultConfig();
+
 // Parses the two files' text (priv_text may be empty); what LoadConfig uses.
 Result<Config> ParseConfig(std::string_view text, const std::string& filename,
                            std::string_view priv_text, const std::string& priv_filename);
