@@ -13,6 +13,8 @@ void RegisterPrune(CLI::App& app, Context& ctx);        // cmd_prune.cc
 void RegisterCleanup(CLI::App& app, Context& ctx);      // cmd_cleanup.cc
 void RegisterList(CLI::App& app, Context& ctx);         // cmd_list.cc
 void RegisterDelete(CLI::App& app, Context& ctx);       // cmd_delete.cc
+void RegisterProtect(CLI::App& app, Context& ctx);      // cmd_attributes.cc
+void RegisterNotes(CLI::App& app, Context& ctx);        // cmd_attributes.cc
 void RegisterRestore(CLI::App& app, Context& ctx);      // cmd_restore.cc
 void RegisterKey(CLI::App& app, Context& ctx);          // cmd_key.cc: key create
 void RegisterDatastore(CLI::App& app, Context& ctx);    // cmd_datastore.cc: datastore create

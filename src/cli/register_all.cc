@@ -8,6 +8,8 @@ void RegisterAll(CLI::App& app, Context& ctx) {
   RegisterCleanup(app, ctx);
   RegisterList(app, ctx);
   RegisterDelete(app, ctx);
+  RegisterProtect(app, ctx);
+  RegisterNotes(app, ctx);
   RegisterRestore(app, ctx);
   RegisterKey(app, ctx);
   RegisterDatastore(app, ctx);

@@ -1,6 +1,7 @@
 #include "registry/registry.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -12,15 +13,19 @@
 
 namespace ctdump::registry {
 
-Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir) {
-  std::string path = config_dir + "/storage.cfg";
+Result<StorageConfig> LoadStorageConfig(const std::string& config_dir) {
+  StorageConfig config;
+  config.path = config_dir + "/storage.cfg";
   // Refuses a FIFO, device or directory in its place (no hang, no endless read).
-  auto text = sys::ReadRegularFile(path, kMaxStorageConfigSize);
+  auto text = sys::ReadRegularFile(config.path, kMaxStorageConfigSize);
   if (!text.ok()) {
-    if (text.status().code() == Code::kNotFound) return std::vector<Section>();
+    if (text.status().code() == Code::kNotFound) return config;
     return text.status();
   }
-  return ParseSectionConfig(*text, path);
+  ASSIGN_OR_RETURN(std::vector<Section> sections, ParseSectionConfig(*text, config.path));
+  static_cast<std::vector<Section>&>(config) = std::move(sections);
+  config.exists = true;
+  return config;
 }
 
 namespace {
@@ -80,9 +85,36 @@ Result<const Section*> FindStorage(const std::vector<Section>& storages, const s
   return NotFoundError(fmt::format("storage '{}' does not exist", id));
 }
 
+Result<const Section*> FindStorage(const StorageConfig& config, const std::string& id) {
+  auto found = FindStorage(static_cast<const std::vector<Section>&>(config), id);
+  if (found.ok()) return found;
+  std::string where;
+  if (!config.exists) {
+    // The first command on a fresh host: say what is missing and how it looks.
+    // One line: log lines escape newlines.
+    where = fmt::format(
+        ": no storage.cfg at {}; create it, e.g. with the line \"dir: {}\" and below it the "
+        "indented line \"path /var/lib/vz\"",
+        config.path, IsPveSectionId(id) ? id : "local");
+  } else if (config.empty()) {
+    where = fmt::format(": {} has no storages", config.path);
+  } else {
+    std::vector<std::string> ids;
+    for (const auto& s : config) ids.push_back(s.id);
+    where = fmt::format(" in {} (it has: {})", config.path, fmt::join(ids, ", "));
+  }
+  return NotFoundError(found.status().message() + where);
+}
+
 Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storages,
                                               const std::string& id, Observer* observer) {
   ASSIGN_OR_RETURN(const Section* s, FindStorage(storages, id));
+  return Create(*s, BackupJobSettings(), observer, nullptr);
+}
+
+Result<std::unique_ptr<Provider>> OpenStorage(const StorageConfig& config, const std::string& id,
+                                              Observer* observer) {
+  ASSIGN_OR_RETURN(const Section* s, FindStorage(config, id));
   return Create(*s, BackupJobSettings(), observer, nullptr);
 }
 
@@ -92,13 +124,27 @@ Result<std::unique_ptr<Provider>> OpenStorage(const std::string& config_dir, con
   return OpenStorage(storages, id, observer);
 }
 
+namespace {
+
+Result<std::unique_ptr<datastore::Datastore>> OpenDatastoreOf(const Section& s) {
+  if (s.type != "datastore")
+    return InvalidArgumentError(
+        fmt::format("storage '{}' is of type '{}', not a datastore", s.id, s.type));
+  return providers::OpenDatastore(s);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const std::vector<Section>& storages,
                                                             const std::string& id) {
   ASSIGN_OR_RETURN(const Section* s, FindStorage(storages, id));
-  if (s->type != "datastore")
-    return InvalidArgumentError(
-        fmt::format("storage '{}' is of type '{}', not a datastore", id, s->type));
-  return providers::OpenDatastore(*s);
+  return OpenDatastoreOf(*s);
+}
+
+Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const StorageConfig& config,
+                                                            const std::string& id) {
+  ASSIGN_OR_RETURN(const Section* s, FindStorage(config, id));
+  return OpenDatastoreOf(*s);
 }
 
 Result<StorageSettings> ParseStorageSettings(const Section& section) {

@@ -29,18 +29,35 @@ namespace ctdump::registry {
 // storage.cfg larger than this is refused (PVE's hold a few KiB).
 inline constexpr size_t kMaxStorageConfigSize = 4 << 20;
 
+// The sections of one storage.cfg, and where it is: the functions below
+// that take one name the file when a storage is not found (first-run help).
+// A plain std::vector<Section> works everywhere too, without the file.
+struct StorageConfig : std::vector<Section> {
+  std::string path;     // <config_dir>/storage.cfg
+  bool exists = false;  // false: there is no such file (an empty configuration)
+};
+
 // Reads <config_dir>/storage.cfg; a missing file is an empty configuration.
 // Anything but a regular file of at most kMaxStorageConfigSize (a FIFO, a
 // device such as a symlink to /dev/zero, a directory) is an error naming it.
-Result<std::vector<Section>> LoadStorageConfig(const std::string& config_dir);
+Result<StorageConfig> LoadStorageConfig(const std::string& config_dir);
 
 // The section of storage `id`; NotFound "storage '<id>' does not exist".
 Result<const Section*> FindStorage(const std::vector<Section>& storages, const std::string& id);
+// The same, and the error goes on to name the file: when it is missing,
+// ": no storage.cfg at <path>; create it, e.g. with the line "dir: <id>" and
+// below it the indented line "path /var/lib/vz"" (one line; 'local' for an
+// id that could not be one); else " in <path> (it has: a, b)" or ": <path>
+// has no storages".
+Result<const Section*> FindStorage(const StorageConfig& config, const std::string& id);
 
 // Creates the provider of storage `id` (starting it, for external ones).
-// NotFound "storage '<id>' does not exist" when no section has that id.
+// NotFound "storage '<id>' does not exist" when no section has that id (with
+// a StorageConfig, naming the file as FindStorage does).
 Result<std::unique_ptr<Provider>> OpenStorage(const std::vector<Section>& storages,
                                               const std::string& id, Observer* observer);
+Result<std::unique_ptr<Provider>> OpenStorage(const StorageConfig& config, const std::string& id,
+                                              Observer* observer);
 // The same for storage `id` of <config_dir>/storage.cfg.
 Result<std::unique_ptr<Provider>> OpenStorage(const std::string& config_dir, const std::string& id,
                                               Observer* observer);
@@ -50,6 +67,8 @@ Result<std::unique_ptr<Provider>> OpenStorage(const std::string& config_dir, con
 // restore-file, mount). NotFound as FindStorage; InvalidArgument "storage
 // '<id>' is of type '<type>', not a datastore" for a storage of another type.
 Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const std::vector<Section>& storages,
+                                                            const std::string& id);
+Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const StorageConfig& config,
                                                             const std::string& id);
 
 // The keys of a section that every storage type has, checked.

@@ -114,7 +114,8 @@ TEST_F(OpenBackupStorageTest, ErrorsSayWhichStorage) {
   WriteConfig("dir: backups\n\tpath " + dir_ + "/store\n\tmax-protected-backups x\n");
   auto missing = OpenBackupStorage(dir_, "nope", BackupJobSettings(), &log_);
   EXPECT_EQ(missing.status().message(),
-            "could not get storage information for 'nope': storage 'nope' does not exist");
+            "could not get storage information for 'nope': storage 'nope' does not exist in " +
+                dir_ + "/storage.cfg (it has: backups)");
   auto bad = OpenBackupStorage(dir_, "backups", BackupJobSettings(), &log_);
   EXPECT_EQ(bad.status().message(),
             "storage 'backups': max-protected-backups 'x' is not an integer >= -1");
@@ -160,7 +161,8 @@ TEST_F(OpenBackupStorageTest, OpenStorageReadsTheConfigDir) {
   EXPECT_NE(dynamic_cast<providers::DirProvider*>(p->get()), nullptr);
   auto missing = OpenStorage(dir_, "nope", &log_);
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
-  EXPECT_EQ(missing.status().message(), "storage 'nope' does not exist");
+  EXPECT_EQ(missing.status().message(),
+            "storage 'nope' does not exist in " + dir_ + "/storage.cfg (it has: backups)");
   WriteConfig("dir: backups\n\tpath " + dir_ + "/store\ndir: backups\n\tpath /x\n");
   EXPECT_FALSE(OpenStorage(dir_, "backups", &log_).ok());  // duplicate id
 }
@@ -180,6 +182,51 @@ TEST_F(OpenBackupStorageTest, OpenDatastoreOnlyOpensDatastores) {
   EXPECT_EQ(missing.status().message(), "storage 'nope' does not exist");
   storages[1].options.emplace_back("bogus", "1");
   EXPECT_EQ(OpenDatastore(storages, "ds").status().message(), "storage 'ds': unknown key 'bogus'");
+}
+
+// First-run help: every lookup through LoadStorageConfig names the file, and
+// a missing one comes with the path and a section to start from.
+TEST_F(OpenBackupStorageTest, AStorageNotFoundNamesTheFile) {
+  const std::string cfg = dir_ + "/storage.cfg";
+  auto none = LoadStorageConfig(dir_);
+  ASSERT_TRUE(none.ok()) << none.status().message();
+  EXPECT_FALSE(none->exists);
+  EXPECT_EQ(none->path, cfg);
+  EXPECT_THAT(*none, IsEmpty());
+  const std::string first_run = "storage 'local' does not exist: no storage.cfg at " + cfg +
+                                "; create it, e.g. with the line \"dir: local\" and below it the "
+                                "indented line \"path /var/lib/vz\"";
+  EXPECT_EQ(FindStorage(*none, "local").status().message(), first_run);
+  EXPECT_EQ(OpenStorage(dir_, "local", &log_).status().message(), first_run);
+  EXPECT_EQ(OpenDatastore(*none, "local").status().message(), first_run);
+  EXPECT_EQ(OpenBackupStorage(dir_, "local", BackupJobSettings(), &log_).status().message(),
+            "could not get storage information for 'local': " + first_run);
+  // The example is a section that works for the id asked for, or 'local'
+  // when that id could not be one.
+  EXPECT_THAT(FindStorage(*none, "backups").status().message(), HasSubstr("\"dir: backups\""));
+  EXPECT_THAT(FindStorage(*none, "1bad").status().message(), HasSubstr("\"dir: local\""));
+
+  WriteConfig("# nothing yet\n");
+  auto empty = LoadStorageConfig(dir_);
+  ASSERT_TRUE(empty.ok()) << empty.status().message();
+  EXPECT_TRUE(empty->exists);
+  EXPECT_EQ(FindStorage(*empty, "local").status().message(),
+            "storage 'local' does not exist: " + cfg + " has no storages");
+
+  WriteConfig("dir: backups\n\tpath " + dir_ + "/store\n\ndatastore: ds\n\tpath " + dir_ +
+              "/store\n");
+  auto two = LoadStorageConfig(dir_);
+  ASSERT_TRUE(two.ok()) << two.status().message();
+  auto missing = FindStorage(*two, "local");
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_EQ(missing.status().message(),
+            "storage 'local' does not exist in " + cfg + " (it has: backups, ds)");
+  EXPECT_EQ(OpenStorage(*two, "local", &log_).status().message(), missing.status().message());
+  EXPECT_EQ(OpenDatastore(*two, "local").status().message(), missing.status().message());
+  EXPECT_EQ(*FindStorage(*two, "ds"), &(*two)[1]);
+  // A plain list of sections knows no file.
+  std::vector<Section> plain = *two;
+  EXPECT_EQ(FindStorage(plain, "local").status().message(), "storage 'local' does not exist");
 }
 
 }  // namespace

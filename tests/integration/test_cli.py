@@ -297,5 +297,37 @@ class ConfigFileTest(harness.IntegrationTest):
         self.assertRunning(ct)
 
 
+class FirstRunTest(harness.IntegrationTest):
+    """A fresh host: the first command names the missing storage.cfg, with the
+    path and a section to start from; an unknown id names the file and the
+    ids it has."""
+
+    def test_missing_storage_cfg_is_named(self):
+        cfg = os.path.join(self.ws.config, "storage.cfg")
+        os.unlink(cfg)
+        ct = self.env["CT_UNPRIV"]
+        hint = ("storage 'local' does not exist: no storage.cfg at %s; create it, e.g. with the line "
+                "\"dir: local\" and below it the indented line \"path /var/lib/vz\"" % cfg)
+        for args in (["backup", ct, "--storage", "local", "--tmpdir", self.ws.tmp], ["list", "local"],
+                     ["delete", "local:vzdump-lxc-%s-2026_01_01-00_00_00.tar.zst" % ct],
+                     ["restore", "local:vzdump-lxc-%s-2026_01_01-00_00_00.tar.zst" % ct, "newct"],
+                     ["verify", "local"], ["gc", "local"]):
+            r = self.ws.run(*args, timeout=60)
+            self.assertEqual(r.returncode, 1, args)
+            self.assertIn(hint, r.stderr, args)
+        self.assertEqual(self.ws.backups_of(ct), [])
+        self.assertRunning(ct)
+        # The hint's section works as it says.
+        target = os.path.join(self.ws.dir, "vz")
+        with open(cfg, "w") as f:
+            f.write("dir: local\n\tpath %s\n" % target)
+        os.makedirs(os.path.join(target, "dump"))
+        r = self.ws.run("list", "local")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.ws.run("list", "nope")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("storage 'nope' does not exist in %s (it has: local)" % cfg, r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,151 @@
+// `ctdump protect <storage>:<volname> 0|1` and `ctdump notes
+// <storage>:<volname> [--set TEXT]`: a backup's attributes after the fact,
+// through Provider::UpdateAttribute (external providers: the protocol's
+// update_attribute), as PVE's `pvesh set .../content/<volid> --protected
+// --notes`. Protecting checks the storage's max-protected-backups.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "cli/attributes.h"
+#include "cli/commands.h"
+#include "registry/registry.h"
+
+namespace ctdump::cli {
+namespace {
+
+struct AttributeArgs {
+  std::string volid;
+  std::string value;               // protect: 0|1
+  std::optional<std::string> set;  // notes --set
+};
+
+// An opened storage and the backup asked for; `entry` is set when the
+// provider can list its backups (every built-in one can).
+struct Target {
+  std::string storage, volname;
+  registry::StorageSettings settings;
+  std::unique_ptr<Provider> provider;
+  std::vector<BackupEntry> list;
+  const BackupEntry* entry = nullptr;
+};
+
+Result<Target> Open(const Context& ctx, const std::string& storage, const std::string& volname,
+                    Observer* observer) {
+  Target t;
+  t.storage = storage;
+  t.volname = volname;
+  ASSIGN_OR_RETURN(auto config, registry::LoadStorageConfig(ctx.paths.config_dir));
+  ASSIGN_OR_RETURN(const Section* section, registry::FindStorage(config, storage));
+  ASSIGN_OR_RETURN(t.settings, registry::ParseStorageSettings(*section));
+  ASSIGN_OR_RETURN(t.provider, registry::OpenStorage(config, storage, observer));
+  if (!t.provider->HasFeature("update_attribute"))
+    return FailedPreconditionError(fmt::format(
+        "storage '{}' (type '{}') does not support notes or protection: its provider does not "
+        "implement update_attribute",
+        storage, section->type));
+  if (t.provider->HasFeature("list_backups")) {
+    ASSIGN_OR_RETURN(t.list, t.provider->ListBackups(std::nullopt));
+    ASSIGN_OR_RETURN(t.entry, FindBackup(t.list, volname, storage));
+  }
+  return t;
+}
+
+// Runs `work` on the opened target, then shuts the provider down; logs the
+// first error.
+int WithTarget(const Context& ctx, const std::string& volid, Renderer& out,
+               const std::function<Status(Target&)>& work) {
+  auto parts = SplitVolumeId(volid);
+  if (!parts.ok()) {
+    out.Log(LogLevel::kErr, parts.status().message());
+    return kExitUsage;
+  }
+  auto t = Open(ctx, parts->first, parts->second, &out);
+  Status s = t.status();
+  if (t.ok()) s = work(*t);
+  if (t.ok() && t->provider) {
+    Status sh = t->provider->Shutdown();
+    if (s.ok()) s = sh;
+  }
+  if (!s.ok()) return Fail(out, s);
+  return kExitOk;
+}
+
+void PrintJson(const nlohmann::json& j) {
+  fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+int RunProtect(const Context& ctx, const AttributeArgs& a) {
+  auto renderer = MakeRenderer(ctx);
+  auto on = ParseProtectValue(a.value);
+  if (!on.ok()) {
+    renderer->Log(LogLevel::kErr, on.status().message());
+    return kExitUsage;
+  }
+  return WithTarget(ctx, a.volid, *renderer, [&](Target& t) -> Status {
+    if (*on && t.settings.max_protected >= 0) {
+      if (!t.entry)
+        return FailedPreconditionError(fmt::format(
+            "storage '{}' limits protected backups (max-protected-backups {}) but its provider "
+            "cannot list them",
+            t.storage, t.settings.max_protected));
+      RETURN_IF_ERROR(CheckProtectedLimit(t.list, *t.entry, t.settings.max_protected, t.storage));
+    }
+    RETURN_IF_ERROR(t.provider->UpdateAttribute(t.volname, "protected", *on));
+    if (ctx.json())
+      PrintJson({{"volid", a.volid}, {"protected", *on}});
+    else
+      renderer->Log(LogLevel::kInfo,
+                    fmt::format("backup '{}' is {}", a.volid, *on ? "protected" : "not protected"));
+    return Status::OK();
+  });
+}
+
+int RunNotes(const Context& ctx, const AttributeArgs& a) {
+  auto renderer = MakeRenderer(ctx);
+  return WithTarget(ctx, a.volid, *renderer, [&](Target& t) -> Status {
+    std::optional<std::string> notes;
+    if (a.set) {
+      RETURN_IF_ERROR(t.provider->UpdateAttribute(t.volname, "notes", *a.set));
+      if (!a.set->empty()) notes = *a.set;
+    } else {
+      if (!t.entry)
+        return FailedPreconditionError(fmt::format(
+            "storage '{}' cannot show notes: its provider does not implement list_backups",
+            t.storage));
+      notes = t.entry->notes;
+    }
+    if (ctx.json()) {
+      PrintJson({{"volid", a.volid}, {"notes", notes ? nlohmann::json(*notes) : nlohmann::json()}});
+    } else if (a.set) {
+      renderer->Log(LogLevel::kInfo,
+                    fmt::format("notes of backup '{}' {}", a.volid, notes ? "set" : "removed"));
+    } else if (notes) {
+      fmt::print("{}\n", *notes);
+    }
+    return Status::OK();
+  });
+}
+
+}  // namespace
+
+void RegisterProtect(CLI::App& app, Context& ctx) {
+  auto a = std::make_shared<AttributeArgs>();
+  auto* p =
+      app.add_subcommand("protect", "protect a backup from deletion and pruning (1) or not (0)");
+  p->add_option("volume", a->volid, "<storage>:<volname>")->required();
+  p->add_option("value", a->value, "1: protected, 0: not")->required();
+  ctx.AddRunner(p, [&ctx, a] { return RunProtect(ctx, *a); });
+}
+
+void RegisterNotes(CLI::App& app, Context& ctx) {
+  auto a = std::make_shared<AttributeArgs>();
+  auto* n = app.add_subcommand("notes", "show a backup's notes, or set them with --set");
+  n->add_option("volume", a->volid, "<storage>:<volname>")->required();
+  n->add_option("--set", a->set, "the new notes ('' removes them)");
+  ctx.AddRunner(n, [&ctx, a] { return RunNotes(ctx, *a); });
+}
+
+}  // namespace ctdump::cli
