@@ -43,6 +43,19 @@ State ParseState(const char* s) {
   return State::kUnknown;
 }
 
+// In a child forked (all signals blocked) to start or enter a container:
+// default signal dispositions, an empty mask, the host's mount namespace (so
+// the container never sees the job's private mounts); exits 2 when that
+// namespace cannot be entered.
+void EnterHostNamespaceInChild() {
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (g_host_mnt_ns >= 0 && ::setns(g_host_mnt_ns, CLONE_NEWNS) != 0) ::_exit(2);
+}
+
 }  // namespace
 
 Opener& LxcOpener() {
@@ -154,12 +167,7 @@ Status Container::Start(std::chrono::seconds timeout) {
   if (pid == 0) {
     // The container inherits what this child has: default signal dispositions
     // (ctdump ignores SIGPIPE), an empty mask, none of ctdump's descriptors.
-    for (int sig = 1; sig < NSIG; ++sig)
-      if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (g_host_mnt_ns >= 0 && ::setns(g_host_mnt_ns, CLONE_NEWNS) != 0) ::_exit(2);
+    EnterHostNamespaceInChild();
     ::close_range(3, ~0U, 0);
     lxc_container* c = lxc_container_new(name_.c_str(), lxcpath_.c_str());
     if (!c) ::_exit(3);
@@ -336,12 +344,7 @@ Result<CommandResult> Container::RunCommand(const std::vector<std::string>& argv
   ::sigprocmask(SIG_SETMASK, &all, &saved);
   pid_t pid = ::fork();
   if (pid == 0) {
-    for (int sig = 1; sig < NSIG; ++sig)
-      if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (g_host_mnt_ns >= 0 && ::setns(g_host_mnt_ns, CLONE_NEWNS) != 0) ::_exit(2);
+    EnterHostNamespaceInChild();
     // The output pipe as 3, the status pipe as 4, nothing else of ctdump's.
     int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null < 0 || ::dup2(out_w.get(), 100) < 0 || ::dup2(status_w.get(), 101) < 0 ||
