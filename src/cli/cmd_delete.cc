@@ -1,13 +1,38 @@
-// `ctdump delete <storage>:<volname>`.
+// `ctdump delete <storage>:<volname>`. Says what the removal frees: on a
+// datastore the chunks no backup references any more, which only a gc
+// removes (datastore/usage.h; one pass over the store's indexes); on other
+// storages the archive's size, freed at once.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "ctdump/units.h"
+#include "datastore/usage.h"
 #include "registry/registry.h"
 
 namespace ctdump::cli {
 namespace {
+
+// Logs what deleting from `storage` freed (a problem computing it is a
+// warning: the delete itself succeeded).
+void ReportFreed(const std::vector<Section>& storages, const Section& section,
+                 const std::string& storage, std::optional<uint64_t> archive_size, Renderer& out) {
+  if (section.type != "datastore") {
+    if (archive_size)  // dir: the file is gone
+      out.Log(LogLevel::kInfo, fmt::format("freed {}", HumanBytes(*archive_size)));
+    return;
+  }
+  auto ds = registry::OpenDatastore(storages, storage);
+  Result<datastore::StoreUsage> u =
+      ds.ok() ? datastore::ComputeUsage(**ds, std::nullopt, &out) : ds.status();
+  if (!u.ok()) {
+    out.Log(LogLevel::kWarn,
+            fmt::format("cannot compute what a gc would free: {}", u.status().message()));
+    return;
+  }
+  out.Log(LogLevel::kInfo, datastore::DescribeUnreferenced(*u, storage));
+}
 
 int RunDelete(const Context& ctx, const std::string& volid) {
   auto renderer = MakeRenderer(ctx);
@@ -17,15 +42,28 @@ int RunDelete(const Context& ctx, const std::string& volid) {
     return kExitUsage;
   }
   const auto& [storage, volname] = *parts;
-  auto p = registry::OpenStorage(ctx.paths.config_dir, storage, renderer.get());
+  auto storages = registry::LoadStorageConfig(ctx.paths.config_dir);
+  if (!storages.ok()) return Fail(*renderer, storages.status());
+  auto section = registry::FindStorage(*storages, storage);
+  if (!section.ok()) return Fail(*renderer, section.status());
+  auto p = registry::OpenStorage(*storages, storage, renderer.get());
   Status s = p.status();
+  std::optional<uint64_t> archive_size;
   if (s.ok()) {
+    if ((*section)->type == "dir") {
+      // The archive's size, for "freed": the listing of a directory is cheap.
+      auto list = (*p)->ListBackups(std::nullopt);
+      if (list.ok())
+        for (const auto& b : *list)
+          if (b.volname == volname) archive_size = b.size;
+    }
     s = (*p)->DeleteBackup(volname);
     Status sh = (*p)->Shutdown();
     if (s.ok()) s = sh;
   }
   if (!s.ok()) return Fail(*renderer, s);
   renderer->Log(LogLevel::kInfo, fmt::format("removed backup '{}'", volid));
+  ReportFreed(*storages, **section, storage, archive_size, *renderer);
   return kExitOk;
 }
 

@@ -1,11 +1,16 @@
 // `ctdump prune <storage> <ct>`: retention on its own, by --prune-backups or
-// the storage's prune-backups.
+// the storage's prune-backups. Says what the removals free: on a datastore
+// the chunks no backup references any more, which only a gc removes
+// (datastore/usage.h); on a dir storage the archives' sizes, freed at once.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <map>
 
 #include "backup/retention.h"
 #include "cli/commands.h"
+#include "ctdump/units.h"
+#include "datastore/usage.h"
 #include "registry/registry.h"
 
 namespace ctdump::cli {
@@ -41,12 +46,41 @@ int RunPrune(const Context& ctx, const PruneArgs& a) {
   }
   auto p = registry::OpenStorage(*storages, a.storage, renderer.get());
   if (!p.ok()) return Fail(*renderer, p.status());
+  auto section = registry::FindStorage(*storages, a.storage);
+  const std::string type = section.ok() ? (*section)->type : "";
+  // A dir storage's archives before, for what the removals freed.
+  std::map<std::string, std::optional<uint64_t>> before;
+  if (type == "dir" && !a.dry_run) {
+    auto list = (*p)->ListBackups(a.vmid);
+    if (list.ok())
+      for (const auto& b : *list) before[b.volname] = b.size;
+  }
   renderer->Log(LogLevel::kInfo, "retention: " + opts.ToString());
   auto n = backup::PruneGuest(**p, a.vmid, opts, std::nullopt, a.dry_run, renderer.get());
+  std::optional<uint64_t> freed;
+  if (n.ok() && *n > 0 && !before.empty()) {
+    auto after = (*p)->ListBackups(a.vmid);
+    if (after.ok()) {
+      for (const auto& b : *after) before.erase(b.volname);
+      freed = 0;
+      for (const auto& [volname, size] : before) *freed += size.value_or(0);
+    }
+  }
   Status sh = (*p)->Shutdown();
   if (!n.ok()) return Fail(*renderer, n.status());
   renderer->Log(LogLevel::kInfo,
                 fmt::format("{} {} backup(s)", a.dry_run ? "would prune" : "pruned", *n));
+  if (freed) renderer->Log(LogLevel::kInfo, fmt::format("freed {}", HumanBytes(*freed)));
+  if (type == "datastore" && !a.dry_run && *n > 0) {
+    auto ds = registry::OpenDatastore(*storages, a.storage);
+    Result<datastore::StoreUsage> u =
+        ds.ok() ? datastore::ComputeUsage(**ds, std::nullopt, renderer.get()) : ds.status();
+    if (u.ok())
+      renderer->Log(LogLevel::kInfo, datastore::DescribeUnreferenced(*u, a.storage));
+    else
+      renderer->Log(LogLevel::kWarn,
+                    fmt::format("cannot compute what a gc would free: {}", u.status().message()));
+  }
   if (!sh.ok()) renderer->Log(LogLevel::kWarn, sh.message());
   return kExitOk;
 }
