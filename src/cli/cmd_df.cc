@@ -54,6 +54,7 @@ int DatastoreDf(const Context& ctx, Renderer& out, const std::vector<Section>& s
                {"leftover-bytes", u->leftover_bytes},
                {"unreferenced-recent", u->unreferenced_recent_bytes},
                {"missing-chunks", u->missing_chunks},
+               {"unreadable-backups", u->unreadable_snapshots},
                {"backups", u->snapshots.size()},
                {"logical", u->logical_bytes},
                {"dedup-factor", u->dedup_factor()},
@@ -80,10 +81,15 @@ int DatastoreDf(const Context& ctx, Renderer& out, const std::vector<Section>& s
   if (u->missing_chunks > 0)
     fmt::print("  {:<28} {:>12}  (run 'ctdump verify {}')\n", "missing chunks", u->missing_chunks,
                backup::EscapeControl(storage));
-  fmt::print("\n{:<10} {:>8} {:>12} {:>12} {:>12}\n", "VMID", "BACKUPS", "SIZE", "UNIQUE",
+  if (!u->unreadable_snapshots.empty())
+    fmt::print(
+        "  {:<28} {:>12}  (gc removes nothing until they are deleted; run 'ctdump verify "
+        "{}')\n",
+        "unreadable backups", u->unreadable_snapshots.size(), backup::EscapeControl(storage));
+  fmt::print("\n{:<16} {:>8} {:>12} {:>12} {:>12}\n", "VMID", "BACKUPS", "SIZE", "UNIQUE",
              "STORED");
   for (const auto& c : u->containers)
-    fmt::print("{:<10} {:>8} {:>12} {:>12} {:>12}\n", backup::EscapeControl(c.vmid), c.backups,
+    fmt::print("{:<16} {:>8} {:>12} {:>12} {:>12}\n", backup::EscapeControl(c.vmid), c.backups,
                HumanBytes(c.logical), HumanBytes(c.unique), HumanBytes(c.stored));
   return kExitOk;
 }

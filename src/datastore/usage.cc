@@ -108,21 +108,26 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
   for (const auto& info : infos) {
     RETURN_IF_ERROR(sys::CheckInterrupted());
     std::vector<Digest> refs;
-    bool gone = false;
+    bool skip = false;
     for (const char* file : {kMetaIndexName, kDataIndexName}) {
       auto index = info.unreadable ? ds.ReadIndexUnpinned(info.volname, file)
                                    : ds.ReadIndex(info.volname, info.manifest, file);
       if (!index.ok()) {
-        if (index.status().code() == Code::kNotFound &&
-            !ds.backend().Stat(SnapshotPrefix(info.volname) + kManifestName).ok()) {
-          gone = true;  // deleted meanwhile
-          break;
+        skip = true;
+        // Deleted meanwhile, or damaged (listed; gc removes nothing then).
+        if (index.status().code() != Code::kNotFound ||
+            ds.backend().Stat(SnapshotPrefix(info.volname) + kManifestName).ok()) {
+          with_manifest.insert(info.volname);
+          u.unreadable_snapshots.push_back(info.volname);
+          if (observer)
+            observer->Log(LogLevel::kWarn, fmt::format("cannot read backup '{}': {}", info.volname,
+                                                       index.status().message()));
         }
-        return index.status().WithContext(fmt::format("backup '{}'", info.volname));
+        break;
       }
       for (const auto& e : *index) refs.push_back(e.digest);
     }
-    if (gone) continue;
+    if (skip) continue;
     with_manifest.insert(info.volname);
     std::sort(refs.begin(), refs.end());
     refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
@@ -162,6 +167,29 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
     snaps.push_back(std::move(su));
   }
   u.missing_chunks = missing.size();
+  // Manifests ListSnapshots skipped (damaged; or published since it read):
+  // gc marks their indexes too, or removes nothing if it cannot read them.
+  const std::string manifest_suffix = std::string("/") + kManifestName;
+  for (const auto& [n, st] : snapshot_objects) {
+    if (!n.ends_with(manifest_suffix)) continue;
+    std::string volname = n.substr(10, n.size() - 10 - manifest_suffix.size());
+    if (!with_manifest.insert(volname).second) continue;
+    for (const char* file : {kMetaIndexName, kDataIndexName}) {
+      auto index = ds.ReadIndexUnpinned(volname, file);
+      if (!index.ok()) {
+        if (index.status().code() != Code::kNotFound || ds.backend().Stat(n).ok())
+          u.unreadable_snapshots.push_back(volname);
+        break;
+      }
+      for (const auto& e : *index) {
+        auto ch = chunks.find(e.digest);
+        if (ch == chunks.end()) continue;
+        // Referenced, but by no backup listed: unique to none.
+        Refer(ch->second.snapshot, kSeveral);
+        Refer(ch->second.container, kSeveral);
+      }
+    }
+  }
 
   for (auto& [d, ch] : chunks) {
     if (ch.snapshot == kNone) {
@@ -200,6 +228,9 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
     u.reclaimable_bytes += st.size;
   }
 
+  if (!u.unreadable_snapshots.empty()) {  // gc would remove nothing
+    u.reclaimable_bytes = u.reclaimable_chunks = u.leftover_bytes = 0;
+  }
   for (auto& s : snaps)
     if (!vmid || s.vmid == *vmid) u.snapshots.push_back(std::move(s));
   std::sort(containers.begin(), containers.end(),
@@ -210,6 +241,11 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
 }
 
 std::string DescribeUnreferenced(const StoreUsage& after, const std::string& storage) {
+  if (!after.unreadable_snapshots.empty())
+    return fmt::format(
+        "a gc would remove nothing while backup '{}' cannot be read: run 'ctdump "
+        "verify {}'",
+        after.unreadable_snapshots.front(), storage);
   const uint64_t unreferenced = after.reclaimable_bytes + after.unreferenced_recent_bytes;
   if (unreferenced == 0)
     return "every chunk is still referenced by another backup: a gc would free nothing";

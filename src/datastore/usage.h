@@ -14,7 +14,8 @@
 // "Reclaimable" is what a gc started now would remove: unreferenced chunks
 // older than both now and every running backup's start (less a second, as
 // gc), leftovers of killed backups (snapshot objects without a manifest of a
-// container without a running backup), and ".bad" copies gc would drop. An
+// container without a running backup), and ".bad" copies gc would drop; 0
+// while a backup's indexes cannot be read (gc then removes nothing). An
 // unreferenced chunk written since (a running backup's) is counted in
 // `unreferenced_recent_bytes` instead. Concurrent backups, deletes and gcs
 // make the numbers a moment's picture, never wrong by more than what changed.
@@ -64,6 +65,9 @@ struct StoreUsage {
   uint64_t unreferenced_recent_bytes = 0;  // unreferenced, too recent for gc now
   uint64_t logical_bytes = 0;              // sum of the snapshots' logical sizes
   uint64_t missing_chunks = 0;             // referenced, not stored (verify says more)
+  // Backups whose manifest is there but whose indexes cannot be read: gc
+  // removes nothing then (reclaimable is 0); verify names the damage.
+  std::vector<std::string> unreadable_snapshots;
   // logical_bytes / referenced_bytes (PBS's deduplication factor); 0 when
   // nothing is referenced.
   double dedup_factor() const {

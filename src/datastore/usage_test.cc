@@ -197,6 +197,42 @@ TEST_F(UsageTest, LeftoversAndRunningBackups) {
   ASSERT_TRUE(ds_->ReleaseLock(lock->object).ok());
 }
 
+// A backup whose index cannot be read: gc removes nothing (it cannot know
+// what that backup needs), so nothing is reclaimable; its manifest damaged,
+// its chunks still count as referenced (gc reads the index unpinned).
+TEST_F(UsageTest, UnreadableBackupsMakeNothingReclaimable) {
+  auto tree1 = TreeBuilder().Dir("").File("a", RandomBytes(600000, 31)).Build();
+  auto tree2 = TreeBuilder().Dir("").File("b", RandomBytes(600000, 32)).Build();
+  auto tree3 = TreeBuilder().Dir("").File("c", RandomBytes(600000, 33)).Build();
+  ASSERT_TRUE(Backup(*ds_, "900", kT0, WorkerStream(tree1)).ok());
+  ASSERT_TRUE(Backup(*ds_, "901", kT0, WorkerStream(tree2)).ok());
+  ASSERT_TRUE(Backup(*ds_, "902", kT0, WorkerStream(tree3)).ok());
+  const std::string v1 = FormatVolume("900", kT0), v2 = FormatVolume("901", kT0),
+                    v3 = FormatVolume("902", kT0);
+  const uint64_t stored1 = SizeOf(ChunksOf(*ds_, v1)), stored2 = SizeOf(ChunksOf(*ds_, v2));
+  ASSERT_TRUE(ds_->DeleteSnapshot(v3).ok());
+  SetMtime("chunks", std::time(nullptr) - 86400);
+  const uint64_t garbage = Usage().reclaimable_bytes;
+  ASSERT_GT(garbage, 0u);
+
+  // A damaged manifest: the backup is not listed, its chunks stay referenced.
+  ASSERT_TRUE(ds_->backend().Put(SnapshotPrefix(v2) + kManifestName, "garbage").ok());
+  StoreUsage u = Usage();
+  EXPECT_EQ(u.snapshots.size(), 1u);
+  EXPECT_TRUE(u.unreadable_snapshots.empty());
+  EXPECT_EQ(u.reclaimable_bytes, garbage);
+  EXPECT_EQ(u.referenced_bytes, stored1 + stored2);
+  EXPECT_EQ(u.leftover_bytes, 0u);  // its objects are no leftovers
+
+  // A damaged index: gc refuses, nothing is reclaimable, the backup is named.
+  ASSERT_TRUE(ds_->backend().Put(SnapshotPrefix(v1) + kDataIndexName, "garbage").ok());
+  StoreUsage d = Usage();
+  EXPECT_EQ(d.unreadable_snapshots, std::vector<std::string>{v1});
+  EXPECT_EQ(d.reclaimable_bytes, 0u);
+  EXPECT_TRUE(Contains(DescribeUnreferenced(d, "s"), "a gc would remove nothing"));
+  EXPECT_FALSE(CollectGarbage(*ds_, true, nullptr).ok());
+}
+
 // Timing on a bigger store (run by hand: --gtest_also_run_disabled_tests;
 // CTDUMP_USAGE_BENCH_SNAPSHOTS, default 40). Small chunks (min 256 B, avg
 // 1 KiB) give many chunks and index entries per byte: 40 backups of a 24 MiB
