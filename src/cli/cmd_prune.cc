@@ -27,6 +27,10 @@ int RunPrune(const Context& ctx, const PruneArgs& a) {
   if (!storages.ok()) return Fail(*renderer, storages.status());
   // --prune-backups, else the storage's prune-backups (parsed by the
   // registry, errors naming the storage), else keep-all.
+  // The storage first: an unknown one (or no storage.cfg) is an error naming
+  // the file, whatever the retention.
+  auto section = registry::FindStorage(*storages, a.storage);
+  if (!section.ok()) return Fail(*renderer, section.status());
   PruneOptions opts;
   if (!a.prune_backups.empty()) {
     auto given = ParsePruneOptions(a.prune_backups);
@@ -35,7 +39,7 @@ int RunPrune(const Context& ctx, const PruneArgs& a) {
       return kExitUsage;
     }
     opts = *given;
-  } else if (auto section = registry::FindStorage(*storages, a.storage); section.ok()) {
+  } else {
     auto settings = registry::ParseStorageSettings(**section);
     if (!settings.ok()) return Fail(*renderer, settings.status());
     opts = settings->prune.value_or(PruneOptions());
@@ -46,8 +50,7 @@ int RunPrune(const Context& ctx, const PruneArgs& a) {
   }
   auto p = registry::OpenStorage(*storages, a.storage, renderer.get());
   if (!p.ok()) return Fail(*renderer, p.status());
-  auto section = registry::FindStorage(*storages, a.storage);
-  const std::string type = section.ok() ? (*section)->type : "";
+  const std::string type = (*section)->type;
   // A dir storage's archives before, for what the removals freed.
   std::map<std::string, std::optional<uint64_t>> before;
   if (type == "dir" && !a.dry_run) {

@@ -311,7 +311,8 @@ class FirstRunTest(harness.IntegrationTest):
         for args in (["backup", ct, "--storage", "local", "--tmpdir", self.ws.tmp], ["list", "local"],
                      ["delete", "local:vzdump-lxc-%s-2026_01_01-00_00_00.tar.zst" % ct],
                      ["restore", "local:vzdump-lxc-%s-2026_01_01-00_00_00.tar.zst" % ct, "newct"],
-                     ["verify", "local"], ["gc", "local"]):
+                     ["verify", "local"], ["gc", "local"], ["prune", "local", ct],
+                     ["prune", "local", ct, "--prune-backups", "keep-last=1"]):
             r = self.ws.run(*args, timeout=60)
             self.assertEqual(r.returncode, 1, args)
             self.assertIn(hint, r.stderr, args)
@@ -325,6 +326,10 @@ class FirstRunTest(harness.IntegrationTest):
         r = self.ws.run("list", "local")
         self.assertEqual(r.returncode, 0, r.stderr)
         r = self.ws.run("list", "nope")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("storage 'nope' does not exist in %s (it has: local)" % cfg, r.stderr)
+        # prune of an unknown storage is an error, also when the retention keeps everything
+        r = self.ws.run("prune", "nope", ct)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("storage 'nope' does not exist in %s (it has: local)" % cfg, r.stderr)
 
