@@ -234,6 +234,12 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
     // The chunk found damaged or missing: every snapshot that needs it is
     // damaged, also one this verify did not read.
     std::optional<Digest> broken_chunk;
+
+    // {text, snapshots[, damages[, broken_chunk]]} (a constructor, so that
+    // the short forms are not missing-field-initializers).
+    Problem(std::string t, std::vector<size_t> s, bool d = true,
+            std::optional<Digest> chunk = std::nullopt)
+        : text(std::move(t)), snapshots(std::move(s)), damages(d), broken_chunk(chunk) {}
   };
   std::vector<Problem> problems;
   for (size_t s = 0; s < volnames.size(); ++s) {
