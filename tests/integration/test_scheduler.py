@@ -82,6 +82,10 @@ class SchedulerTest(harness.IntegrationTest):
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+        # The tests' own cleanups (chattr -i of a state directory) before the
+        # workspace goes: unittest would run them after tearDown, when the
+        # removal of an immutable directory has already failed.
+        self.doCleanups()
         self.hook.close()
         super().tearDown()
 
