@@ -27,20 +27,6 @@ constexpr int64_t kStaleTempAge = int64_t{3600} * 1'000'000'000;
 
 int Threads(int threads) { return sys::ThreadPool::ResolveThreads(threads); }
 
-// The chunk id in a chunk object name, if it is one.
-std::optional<Digest> ChunkId(const std::string& name) {
-  if (!name.starts_with("chunks/") || name.size() != 7 + 5 + 64) return std::nullopt;
-  auto d = Digest::FromHex(std::string_view(name).substr(12));
-  if (!d.ok() || ChunkObjectName(*d) != name) return std::nullopt;
-  return *d;
-}
-
-// The chunk id of a chunk verify moved aside ("<chunk>.bad"), if `name` is one.
-std::optional<Digest> BadChunkId(const std::string& name) {
-  if (!name.ends_with(kBadChunkSuffix)) return std::nullopt;
-  return ChunkId(name.substr(0, name.size() - std::string_view(kBadChunkSuffix).size()));
-}
-
 std::string MissingChunkProblem(Datastore& ds, const Digest& d) {
   // Not listed, or gone when read: no file, or no regular one.
   auto st = ds.backend().Stat(ChunkObjectName(d));
@@ -294,8 +280,8 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
   } else {
     ASSIGN_OR_RETURN(std::vector<std::string> names, ds.backend().List("chunks/"));
     for (const auto& n : names) {
-      if (BadChunkId(n)) continue;  // moved aside by an earlier verify
-      auto d = ChunkId(n);
+      if (BadChunkIdOfObject(n)) continue;  // moved aside by an earlier verify
+      auto d = ChunkIdOfObject(n);
       if (!d) {
         problems.push_back({fmt::format("'{}' is not a chunk name", n), {}});
         continue;
@@ -462,6 +448,49 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
   return report;
 }
 
+std::optional<Digest> ChunkIdOfObject(std::string_view name) {
+  if (!name.starts_with("chunks/") || name.size() != 7 + 5 + 64) return std::nullopt;
+  auto d = Digest::FromHex(name.substr(12));
+  if (!d.ok() || ChunkObjectName(*d) != name) return std::nullopt;
+  return *d;
+}
+
+std::optional<Digest> BadChunkIdOfObject(std::string_view name) {
+  if (!name.ends_with(kBadChunkSuffix)) return std::nullopt;
+  return ChunkIdOfObject(name.substr(0, name.size() - std::string_view(kBadChunkSuffix).size()));
+}
+
+std::string SnapshotOfObject(const std::string& name) {
+  return name.substr(10, name.rfind('/') - 10);
+}
+
+Status AddRunningBackups(Datastore& ds, GcHorizon& h,
+                         const std::function<Status(const LockInfo&)>& running) {
+  ASSIGN_OR_RETURN(std::vector<LockInfo> locks, ds.ListLocks("locks/backup."));
+  for (const auto& l : locks) {
+    h.oldest_start_ns = std::min(h.oldest_start_ns, l.mtime_ns);
+    h.busy_vmids.insert(l.object.substr(std::string("locks/backup.").size()));
+    if (running) RETURN_IF_ERROR(running(l));
+  }
+  return Status::OK();
+}
+
+Status ForEachReference(Datastore& ds, const std::string& volname, const Manifest* manifest,
+                        const std::function<void(const IndexEntry&)>& fn) {
+  for (const char* file : {kMetaIndexName, kDataIndexName}) {
+    ASSIGN_OR_RETURN(std::vector<IndexEntry> index, manifest
+                                                        ? ds.ReadIndex(volname, *manifest, file)
+                                                        : ds.ReadIndexUnpinned(volname, file));
+    for (const auto& e : index) fn(e);
+  }
+  return Status::OK();
+}
+
+bool GcRemovesLeftover(const GcHorizon& h, const std::string& volname, int64_t mtime_ns) {
+  auto v = ParseVolume(volname);
+  return v.ok() && !h.busy_vmids.count(v->vmid) && mtime_ns < h.cutoff_ns();
+}
+
 Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer) {
   if (!ds.exists()) return GcReport{};  // an empty directory: nothing to collect, nothing written
   ASSIGN_OR_RETURN(LockInfo gc_lock, ds.TakeLock(kGcLockName, std::nullopt, observer));
@@ -470,26 +499,18 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
     ~Release() { ds.ReleaseLock(kGcLockName).IgnoreError(); }
   } release{ds};
   GcReport report;
-  int64_t cutoff = gc_lock.mtime_ns;
+  GcHorizon horizon{gc_lock.mtime_ns, {}};
   DigestSet marked;
   std::set<std::string> marked_parents;
-  std::set<std::string> busy_vmids;
   auto mark_snapshot = [&](const std::string& volname) -> Status {
     auto m = ds.ReadManifest(volname);
     // A snapshot under another key: its indexes are plain, read them unpinned.
     if (!m.ok() && !IsKeyError(m.status())) return m.status();
-    for (const char* file : {kMetaIndexName, kDataIndexName}) {
-      ASSIGN_OR_RETURN(std::vector<IndexEntry> index, m.ok() ? ds.ReadIndex(volname, *m, file)
-                                                             : ds.ReadIndexUnpinned(volname, file));
-      for (const auto& e : index) marked.insert(e.digest);
-    }
-    return Status::OK();
+    return ForEachReference(ds, volname, m.ok() ? &*m : nullptr,
+                            [&](const IndexEntry& e) { marked.insert(e.digest); });
   };
   auto mark_running = [&]() -> Status {
-    ASSIGN_OR_RETURN(std::vector<LockInfo> locks, ds.ListLocks("locks/backup."));
-    for (const auto& l : locks) {
-      cutoff = std::min(cutoff, l.mtime_ns);
-      busy_vmids.insert(l.object.substr(std::string("locks/backup.").size()));
+    return AddRunningBackups(ds, horizon, [&](const LockInfo& l) -> Status {
       if (l.parent && marked_parents.insert(*l.parent).second) {
         Status s = mark_snapshot(*l.parent);
         if (!s.ok())
@@ -497,8 +518,8 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
               fmt::format("cannot read '{}', the base of a running backup ({}); nothing removed",
                           *l.parent, s.message()));
       }
-    }
-    return Status::OK();
+      return Status::OK();
+    });
   };
   RETURN_IF_ERROR(mark_running());
   ASSIGN_OR_RETURN(std::vector<std::string> snapshot_objects, ds.backend().List("snapshots/ct/"));
@@ -506,7 +527,7 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
   for (const auto& n : snapshot_objects) {
     const std::string suffix = std::string("/") + kManifestName;
     if (!n.ends_with(suffix)) continue;
-    std::string volname = n.substr(10, n.size() - 10 - suffix.size());
+    std::string volname = SnapshotOfObject(n);
     with_manifest.insert(volname);
     Status s = mark_snapshot(volname);
     if (!s.ok()) {
@@ -518,15 +539,18 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
   }
   RETURN_IF_ERROR(mark_running());
   report.marked = marked.size();
-  cutoff -= 1'000'000'000;  // mtimes may be rounded to the second
+  const int64_t cutoff = horizon.cutoff_ns();
 
   ASSIGN_OR_RETURN(std::vector<std::string> chunk_names, ds.backend().List("chunks/"));
   for (const auto& n : chunk_names) {
     RETURN_IF_ERROR(sys::CheckInterrupted());
-    if (auto bad = BadChunkId(n)) {
-      // A damaged copy verify moved aside: kept while some snapshot needs the
-      // chunk and it is not stored again (for whoever wants to look at it).
-      if (marked.count(*bad) && !ds.backend().Stat(ChunkObjectName(*bad)).ok()) continue;
+    if (auto bad = BadChunkIdOfObject(n)) {
+      // A damaged copy verify moved aside (kept for whoever wants to look at it).
+      // (Whether the chunk is stored again matters only while it is referenced.)
+      const bool referenced = marked.count(*bad) > 0;
+      if (!GcRemovesBadCopy(referenced,
+                            referenced && ds.backend().Stat(ChunkObjectName(*bad)).ok()))
+        continue;
       if (!dry_run) {
         Status s = ds.backend().Delete(n);
         if (!s.ok() && s.code() != Code::kNotFound) return s;
@@ -534,13 +558,13 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
       ++report.bad_removed;
       continue;
     }
-    auto d = ChunkId(n);
+    auto d = ChunkIdOfObject(n);
     if (!d) continue;
     ++report.chunks;
     if (marked.count(*d)) continue;
     auto st = ds.backend().Stat(n);
     if (!st.ok()) continue;
-    if (st->mtime_ns >= cutoff) {
+    if (!GcRemovesUnreferencedChunk(horizon, st->mtime_ns)) {
       ++report.kept_recent;
       continue;
     }
@@ -553,13 +577,10 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
   }
   // Leftovers of killed backups: snapshot objects without a manifest.
   for (const auto& n : snapshot_objects) {
-    size_t last = n.rfind('/');
-    std::string volname = n.substr(10, last - 10);
+    std::string volname = SnapshotOfObject(n);
     if (with_manifest.count(volname)) continue;
-    auto v = ParseVolume(volname);
-    if (!v.ok() || busy_vmids.count(v->vmid)) continue;
     auto st = ds.backend().Stat(n);
-    if (!st.ok() || st->mtime_ns >= cutoff) continue;
+    if (!st.ok() || !GcRemovesLeftover(horizon, volname, st->mtime_ns)) continue;
     if (ds.backend().Stat(SnapshotPrefix(volname) + kManifestName).ok())
       continue;  // published meanwhile
     if (!dry_run) ds.backend().Delete(n).IgnoreError();

@@ -41,12 +41,19 @@
 //      the cutoff and an hour, and empty snapshot directories
 //   6. release locks/gc
 // If anything in 2-4 cannot be read, gc removes nothing.
+//
+// The rules of 2-5 are the functions below (GcHorizon, ForEachReference,
+// GcRemoves*): space accounting (usage.h) applies the same ones, so that what
+// `ctdump df` calls reclaimable is what gc removes.
 #ifndef CTDUMP_DATASTORE_MAINTENANCE_H_
 #define CTDUMP_DATASTORE_MAINTENANCE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ctdump/observer.h"
@@ -123,6 +130,50 @@ struct GcReport {
 };
 
 Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer);
+
+// --- gc's mark and sweep rules (CollectGarbage and ComputeUsage) ---
+
+// The chunk id in a chunk object's name ("chunks/<4 hex>/<64 hex>"), if it is one.
+std::optional<Digest> ChunkIdOfObject(std::string_view name);
+// The chunk id of a copy verify moved aside ("<chunk>.bad"), if `name` is one.
+std::optional<Digest> BadChunkIdOfObject(std::string_view name);
+// The volname of a snapshot object "snapshots/ct/<vmid>/<time>/<file>".
+std::string SnapshotOfObject(const std::string& name);
+
+// What bounds gc's sweep: its start and the running backups'.
+struct GcHorizon {
+  int64_t oldest_start_ns = 0;       // gc's start, or a running backup's if older
+  std::set<std::string> busy_vmids;  // containers with a running backup
+  // What is older than this is old enough to remove (less a second: mtimes
+  // may be rounded to the second).
+  int64_t cutoff_ns() const { return oldest_start_ns - 1'000'000'000; }
+};
+
+// Adds the running backups (locks/backup.*) to `h`, calling `running` (if
+// set) for each (gc marks its parent; an error is returned as is).
+Status AddRunningBackups(Datastore& ds, GcHorizon& h,
+                         const std::function<Status(const LockInfo&)>& running = {});
+
+// The chunks a snapshot references, as gc marks them: both indexes, pinned
+// by its `manifest`, or read unpinned when it is nullptr (a manifest under
+// another key). The first error is returned (the entries of an index read
+// before it have been passed to `fn`).
+Status ForEachReference(Datastore& ds, const std::string& volname, const Manifest* manifest,
+                        const std::function<void(const IndexEntry&)>& fn);
+
+// Whether gc removes an unreferenced chunk last modified at `mtime_ns`.
+inline bool GcRemovesUnreferencedChunk(const GcHorizon& h, int64_t mtime_ns) {
+  return mtime_ns < h.cutoff_ns();
+}
+// Whether gc removes a "<chunk>.bad" copy: it is kept only while some
+// snapshot references the chunk and the chunk is not stored again.
+inline bool GcRemovesBadCopy(bool referenced, bool chunk_stored) {
+  return !referenced || chunk_stored;
+}
+// Whether gc removes an object of snapshot `volname`, which has no manifest
+// (a killed backup's leftover), last modified at `mtime_ns`: not while its
+// container has a running backup, nor when it is too recent.
+bool GcRemovesLeftover(const GcHorizon& h, const std::string& volname, int64_t mtime_ns);
 
 }  // namespace ctdump::datastore
 

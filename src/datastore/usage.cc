@@ -10,20 +10,12 @@
 #include <unordered_set>
 
 #include "ctdump/units.h"
+#include "datastore/maintenance.h"
 #include "datastore/manifest_format.h"
 #include "sys/signals.h"
 
 namespace ctdump::datastore {
 namespace {
-
-// The chunk id in a chunk object name, if it is one (as gc's ChunkId in
-// maintenance.cc: the two should move to datastore.h together).
-std::optional<Digest> ChunkIdOf(std::string_view name) {
-  if (!name.starts_with("chunks/") || name.size() != 7 + 5 + 64) return std::nullopt;
-  auto d = Digest::FromHex(name.substr(12));
-  if (!d.ok() || ChunkObjectName(*d) != name) return std::nullopt;
-  return *d;
-}
 
 constexpr int32_t kNone = -1;
 constexpr int32_t kSeveral = -2;
@@ -57,14 +49,8 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
   if (now_ns == 0) now_ns = NowNs();
 
   // Running backups first (as gc): their start bounds what is old enough.
-  int64_t cutoff = now_ns;
-  std::set<std::string> busy_vmids;
-  ASSIGN_OR_RETURN(std::vector<LockInfo> locks, ds.ListLocks("locks/backup."));
-  for (const auto& l : locks) {
-    cutoff = std::min(cutoff, l.mtime_ns);
-    busy_vmids.insert(l.object.substr(std::string("locks/backup.").size()));
-  }
-  cutoff -= 1'000'000'000;  // mtimes may be rounded to the second
+  GcHorizon horizon{now_ns, {}};
+  RETURN_IF_ERROR(AddRunningBackups(ds, horizon));
 
   // Every object, stat'ed.
   std::unordered_map<Digest, Chunk, crypt::DigestHash> chunks;
@@ -80,17 +66,13 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
     }
     ++u.objects;
     u.total_bytes += st->size;
-    if (auto d = ChunkIdOf(n)) {
+    if (auto d = ChunkIdOfObject(n)) {
       ++u.chunks;
       u.chunk_bytes += st->size;
       chunks[*d] = Chunk{st->size, st->mtime_ns};
-    } else if (n.ends_with(kBadChunkSuffix)) {
-      auto b = ChunkIdOf(
-          std::string_view(n).substr(0, n.size() - std::string_view(kBadChunkSuffix).size()));
-      if (b) {
-        u.chunk_bytes += st->size;
-        bad.emplace_back(*b, st->size);
-      }
+    } else if (auto b = BadChunkIdOfObject(n)) {
+      u.chunk_bytes += st->size;
+      bad.emplace_back(*b, st->size);
     } else if (n.starts_with("snapshots/ct/")) {
       snapshot_objects[n] = *st;
     }
@@ -108,26 +90,20 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
   for (const auto& info : infos) {
     RETURN_IF_ERROR(sys::CheckInterrupted());
     std::vector<Digest> refs;
-    bool skip = false;
-    for (const char* file : {kMetaIndexName, kDataIndexName}) {
-      auto index = info.unreadable ? ds.ReadIndexUnpinned(info.volname, file)
-                                   : ds.ReadIndex(info.volname, info.manifest, file);
-      if (!index.ok()) {
-        skip = true;
-        // Deleted meanwhile, or damaged (listed; gc removes nothing then).
-        if (index.status().code() != Code::kNotFound ||
-            ds.backend().Stat(SnapshotPrefix(info.volname) + kManifestName).ok()) {
-          with_manifest.insert(info.volname);
-          u.unreadable_snapshots.push_back(info.volname);
-          if (observer)
-            observer->Log(LogLevel::kWarn, fmt::format("cannot read backup '{}': {}", info.volname,
-                                                       index.status().message()));
-        }
-        break;
+    Status read = ForEachReference(ds, info.volname, info.unreadable ? nullptr : &info.manifest,
+                                   [&](const IndexEntry& e) { refs.push_back(e.digest); });
+    if (!read.ok()) {
+      // Deleted meanwhile, or damaged (listed; gc removes nothing then).
+      if (read.code() != Code::kNotFound ||
+          ds.backend().Stat(SnapshotPrefix(info.volname) + kManifestName).ok()) {
+        with_manifest.insert(info.volname);
+        u.unreadable_snapshots.push_back(info.volname);
+        if (observer)
+          observer->Log(LogLevel::kWarn,
+                        fmt::format("cannot read backup '{}': {}", info.volname, read.message()));
       }
-      for (const auto& e : *index) refs.push_back(e.digest);
+      continue;
     }
-    if (skip) continue;
     with_manifest.insert(info.volname);
     std::sort(refs.begin(), refs.end());
     refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
@@ -172,28 +148,22 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
   const std::string manifest_suffix = std::string("/") + kManifestName;
   for (const auto& [n, st] : snapshot_objects) {
     if (!n.ends_with(manifest_suffix)) continue;
-    std::string volname = n.substr(10, n.size() - 10 - manifest_suffix.size());
+    std::string volname = SnapshotOfObject(n);
     if (!with_manifest.insert(volname).second) continue;
-    for (const char* file : {kMetaIndexName, kDataIndexName}) {
-      auto index = ds.ReadIndexUnpinned(volname, file);
-      if (!index.ok()) {
-        if (index.status().code() != Code::kNotFound || ds.backend().Stat(n).ok())
-          u.unreadable_snapshots.push_back(volname);
-        break;
-      }
-      for (const auto& e : *index) {
-        auto ch = chunks.find(e.digest);
-        if (ch == chunks.end()) continue;
-        // Referenced, but by no backup listed: unique to none.
-        Refer(ch->second.snapshot, kSeveral);
-        Refer(ch->second.container, kSeveral);
-      }
-    }
+    Status read = ForEachReference(ds, volname, nullptr, [&](const IndexEntry& e) {
+      auto ch = chunks.find(e.digest);
+      if (ch == chunks.end()) return;
+      // Referenced, but by no backup listed: unique to none.
+      Refer(ch->second.snapshot, kSeveral);
+      Refer(ch->second.container, kSeveral);
+    });
+    if (!read.ok() && (read.code() != Code::kNotFound || ds.backend().Stat(n).ok()))
+      u.unreadable_snapshots.push_back(volname);
   }
 
   for (auto& [d, ch] : chunks) {
     if (ch.snapshot == kNone) {
-      if (ch.mtime_ns < cutoff) {
+      if (GcRemovesUnreferencedChunk(horizon, ch.mtime_ns)) {
         u.reclaimable_bytes += ch.size;
         ++u.reclaimable_chunks;
       } else {
@@ -211,19 +181,16 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
       for (int32_t c : shared[d]) containers[c].stored += ch.size;
     }
   }
-  // "<chunk>.bad": gc keeps one only while a snapshot needs the chunk and it
-  // is not stored again.
+  // "<chunk>.bad" copies (a referenced chunk not stored is in `missing`).
   for (const auto& [d, size] : bad) {
-    if (missing.count(d)) continue;
-    u.reclaimable_bytes += size;
+    const bool stored = chunks.count(d) > 0;
+    const bool referenced = missing.count(d) || (stored && chunks[d].snapshot != kNone);
+    if (GcRemovesBadCopy(referenced, stored)) u.reclaimable_bytes += size;
   }
   // Leftovers of killed backups.
   for (const auto& [n, st] : snapshot_objects) {
-    size_t last = n.rfind('/');
-    std::string volname = n.substr(10, last - 10);
-    if (with_manifest.count(volname)) continue;
-    auto v = ParseVolume(volname);
-    if (!v.ok() || busy_vmids.count(v->vmid) || st.mtime_ns >= cutoff) continue;
+    std::string volname = SnapshotOfObject(n);
+    if (with_manifest.count(volname) || !GcRemovesLeftover(horizon, volname, st.mtime_ns)) continue;
     u.leftover_bytes += st.size;
     u.reclaimable_bytes += st.size;
   }

@@ -1,10 +1,11 @@
 // Space accounting of a datastore (`ctdump list --sizes`, `ctdump df`, and
 // what `delete`/`prune` report a gc would free).
 //
-// One pass, like gc's mark phase (maintenance.h) but read-only and taking no
-// lock: every object of the store is listed and stat'ed (sizes as stored:
-// compressed, encrypted), and both indexes of every snapshot are read. Per
-// snapshot, over the distinct chunks its indexes reference:
+// One pass, like gc's mark phase but read-only and taking no lock, with gc's
+// own rules (maintenance.h: GcHorizon, ForEachReference, GcRemoves*): every
+// object of the store is listed and stat'ed (sizes as stored: compressed,
+// encrypted), and both indexes of every snapshot are read. Per snapshot, over
+// the distinct chunks its indexes reference:
 //   stored  bytes of all those chunks
 //   unique  bytes of those chunks no other snapshot references (what a gc
 //           would free after deleting only this snapshot)
