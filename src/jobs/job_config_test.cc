@@ -311,8 +311,11 @@ TEST(JobConfigTest, RandomizedNeverCrashes) {
       ++good;
       ASSERT_FALSE(j.id.empty());
       ASSERT_GT(j.line, 0u);
-      if (j.type == JobType::kVzdump) ASSERT_TRUE(j.schedule.has_value());
-      if (j.type != JobType::kVzdump) ASSERT_FALSE(j.storage.empty());
+      if (j.type == JobType::kVzdump) {
+        ASSERT_TRUE(j.schedule.has_value());
+      } else {
+        ASSERT_FALSE(j.storage.empty());
+      }
     }
   }
   EXPECT_GT(good, 1000);
