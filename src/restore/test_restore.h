@@ -33,6 +33,7 @@
 #include "ctdump/observer.h"
 #include "ctdump/status.h"
 #include "restore/restore.h"
+#include "restore/restore_compare.h"
 #include "restore/subordinate_ids.h"
 
 namespace ctdump::restore {
@@ -51,14 +52,6 @@ struct PhaseTime {
   std::string phase;
   double seconds = 0;
   bool ok = true;
-};
-
-struct CompareReport {
-  uint64_t entries = 0;        // archive entries compared (metadata)
-  uint64_t files_sampled = 0;  // regular files compared byte for byte
-  uint64_t bytes_sampled = 0;
-  uint64_t mismatches = 0;
-  std::vector<std::string> first_mismatches;  // up to 10, "<path>: <what>"
 };
 
 struct RestoreTestResult {
@@ -94,54 +87,6 @@ std::optional<uint64_t> PickFreeIdBlock(const std::vector<IdRange>& delegated,
 
 // The host ranges of one type ('u' or 'g') of `map`.
 std::vector<IdRange> HostRanges(const IdMap& map, char type);
-
-// One archive entry as a restore sees it (container-view owner).
-struct CatalogEntry {
-  enum class Type { kFile, kDir, kSymlink, kHardlink, kChar, kBlock, kFifo, kOther };
-  std::string path;  // relative, no leading "./" or "/", "" for the root
-  Type type = Type::kOther;
-  uint32_t mode = 0;  // permission bits (07777)
-  uint32_t uid = 0, gid = 0;
-  uint64_t size = 0;
-  std::string link;  // symlink target / hardlink target path
-};
-
-// The differences between `entry` and what lies at rootfs/entry.path on the
-// host (owner through `map`; an owner the map cannot represent is not
-// compared, the restore gave it the fallback id). Empty: equal. A
-// symlink's own mode is not compared; a hardlink must share the inode of its
-// target.
-std::vector<std::string> CompareEntry(const CatalogEntry& entry, const std::string& rootfs,
-                                      const IdMap& map);
-
-// Compares a regular file's content as it arrives in pieces.
-class ContentComparer {
- public:
-  // Opens rootfs/path (no symlinks followed).
-  explicit ContentComparer(const std::string& host_path);
-  ~ContentComparer();
-  ContentComparer(const ContentComparer&) = delete;
-  ContentComparer& operator=(const ContentComparer&) = delete;
-  void Feed(const void* data, size_t size);
-  // Empty when equal, else what differs ("content differs at byte N", "host
-  // file is longer").
-  std::string Finish();
-
- private:
-  int fd_ = -1;
-  uint64_t offset_ = 0;
-  std::string mismatch_;
-};
-
-// Whether archive entry number `index` (among regular files, from 0) is in
-// the sample of `want` files spread over `total` regular files.
-bool InSample(uint64_t index, uint64_t total, uint64_t want);
-
-// Compares the tar file `tar_path` (any compression a restore reads) with
-// `rootfs`, where it was restored with `map`, as RunRestoreTest compares a
-// backup: every entry's metadata, a sample of regular files' content.
-Result<CompareReport> CompareTarWithRoot(const std::string& tar_path, const std::string& rootfs,
-                                         const IdMap& map, const RestoreTestOptions& options);
 
 // Rewrites a restored LXC config for the test: no network (every
 // lxc.net.* key dropped, lxc.net.0.type = empty), no autostart.
