@@ -1,24 +1,18 @@
 #include "provider/conformance.h"
 
-#include <archive.h>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
-#include <filesystem>
 #include <iostream>
 #include <map>
 #include <optional>
-#include <set>
 
 #include "ctdump/idmap.h"
-#include "provider/conformance_tree.h"
+#include "provider/conformance_env.h"
 #include "sys/file.h"
 #include "sys/signals.h"
 #include "sys/subprocess.h"
@@ -26,354 +20,26 @@
 namespace ctdump::provider {
 namespace {
 
-using conformance::ReadTar;
+using conformance::BackupGuest;
+using conformance::BackupJob;
+using conformance::BackupOutcome;
+using conformance::Env;
+using conformance::ExpectErrorNaming;
+using conformance::ExpectSameTree;
+using conformance::Find;
+using conformance::kDataSize;
+using conformance::kDay;
+using conformance::kFirewall;
+using conformance::kGuestConfig;
+using conformance::kNotes;
+using conformance::kStart;
+using conformance::List;
+using conformance::Restore;
 using conformance::ScanDirectory;
 using conformance::Tree;
+using conformance::Volnames;
 
 using json = nlohmann::json;
-
-const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-const Status& StatusOf(const Result<T>& r) {
-  return r.status();
-}
-
-// Succeeds for an OK status or result; the failure message is the error.
-template <typename R>
-::testing::AssertionResult IsOk(const R& result) {
-  const Status& s = StatusOf(result);
-  if (s.ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << s.ToString();
-}
-
-#define EXPECT_OK(expr) EXPECT_TRUE(IsOk(expr))
-#define ASSERT_OK(expr) ASSERT_TRUE(IsOk(expr))
-
-// Expects `result` to fail with a message that names `name` (the user must
-// see which backup or guest the error is about).
-template <typename R>
-void ExpectErrorNaming(const R& result, const std::string& name, const std::string& what) {
-  const Status& s = StatusOf(result);
-  EXPECT_FALSE(s.ok()) << what << " succeeded for '" << name << "'";
-  if (!s.ok()) {
-    EXPECT_NE(s.message().find(name), std::string::npos)
-        << what << ": the error does not name '" << name << "': " << s.message();
-  }
-}
-
-// Skips the calling case (a void function) unless the provider claims every
-// feature listed.
-#define REQUIRE_FEATURES(provider, ...)                                                           \
-  do {                                                                                            \
-    std::string missing_;                                                                         \
-    for (const char* f : {__VA_ARGS__})                                                           \
-      if (!(provider).HasFeature(f)) missing_ += (missing_.empty() ? "" : ", ") + std::string(f); \
-    if (!missing_.empty())                                                                        \
-      GTEST_SKIP() << "provider '" << (provider).name()                                           \
-                   << "' does not claim the optional method(s) " << missing_;                     \
-  } while (0)
-
-constexpr int64_t kStart = 1700000000;  // 2023-11-14 22:13:20 UTC: no DST change near
-constexpr int64_t kDay = 86400;
-constexpr int64_t kMtime = 1600000000;
-constexpr uint32_t kUser = 1000, kGroup = 1001;  // a container user's file
-constexpr size_t kDataSize = 64 << 10;
-constexpr char kGuestConfig[] =
-    "arch: amd64\nhostname: ct-conformance\nmemory: 512\nostype: debian\n"
-    "rootfs: local:101/vm-101-disk-0.raw,size=8G\n";
-constexpr char kFirewall[] = "[OPTIONS]\nenable: 1\n";
-constexpr char kNotes[] =
-    "nightly \xe2\x80\x94 Gr\xc3\xbc\xc3\x9f"
-    "e \xe6\x97\xa5\xe6\x9c\xac";
-constexpr char kNonAscii[] =
-    "data/Gr\xc3\xbc\xc3\x9f"
-    "e-\xe6\x97\xa5\xe6\x9c\xac.txt";
-// What the standard exclusion "/tmp/?*" keeps out of the backup.
-constexpr char kExcluded[] = "tmp/junk";
-
-// Deterministic bytes covering all 256 values (no compressor shrinks them).
-std::string Bytes(size_t size, uint32_t seed) {
-  std::string out(size, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (char& c : out) {
-    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-    c = static_cast<char>(x);
-  }
-  return out;
-}
-
-class RecordingObserver : public Observer {
- public:
-  void Log(LogLevel level, std::string_view message) noexcept override {
-    const char* prefix = level == LogLevel::kInfo   ? "INFO: "
-                         : level == LogLevel::kWarn ? "WARN: "
-                                                    : "ERROR: ";
-    lines.push_back(prefix + std::string(message));
-    if (level == LogLevel::kWarn) ++warnings;
-  }
-  std::string All() const {
-    std::string out;
-    for (const auto& l : lines) out += l + "\n";
-    return out;
-  }
-  std::vector<std::string> lines;
-  int warnings = 0;
-};
-
-// One case's world: a fresh storage, the container tree, scratch space.
-class Env {
- public:
-  explicit Env(const ProviderFactory& factory) : factory_(factory) {}
-  ~Env() {
-    if (!base.empty()) {
-      EXPECT_OK(sys::RemoveTree(base));
-    }
-  }
-
-  void SetUp() {
-    auto dir = sys::MakeTempDir("/var/tmp/ctdump-provider-conformance.");
-    ASSERT_OK(dir);
-    base = *dir;
-    ASSERT_EQ(::chmod(base.c_str(), 0755), 0);  // container root must traverse it
-    storage = base + "/storage";
-    ASSERT_EQ(::mkdir(storage.c_str(), 0755), 0);
-    log_file = base + "/task.log";
-    ASSERT_OK(sys::WriteFileAtomic(log_file, "INFO: starting new backup job\n"));
-  }
-
-  // A new provider object on this case's storage; null after a failure.
-  std::unique_ptr<Provider> Open() {
-    auto p = factory_(storage, &obs);
-    EXPECT_TRUE(p.ok()) << "opening the provider failed: " << p.status().ToString();
-    if (!p.ok()) return nullptr;
-    EXPECT_NE(*p, nullptr);
-    return std::move(*p);
-  }
-
-  // The container's tree (as root: owners and modes are part of it), its
-  // owners shifted by `id_base`, the host id of container root, and backed
-  // up with `map` (empty: a privileged container).
-  void MakeTree(uint32_t id_base = 0, IdMap id_map = IdMap()) {
-    tree = base + "/rootfs";
-    this->id_base = id_base;
-    map = std::move(id_map);
-    auto add = [this](const std::string& rel, char type, mode_t mode, const std::string& data = "",
-                      uid_t uid = 0, gid_t gid = 0) {
-      std::string p = rel.empty() ? tree : tree + "/" + rel;
-      if (type == 'd') {
-        ASSERT_EQ(::mkdir(p.c_str(), mode), 0) << p << ": " << std::strerror(errno);
-      } else if (type == 'l') {
-        ASSERT_EQ(::symlink(data.c_str(), p.c_str()), 0) << p << ": " << std::strerror(errno);
-      } else if (type == 'h') {
-        ASSERT_EQ(::link((tree + "/" + data).c_str(), p.c_str()), 0) << p;
-      } else {
-        ASSERT_OK(sys::WriteFileAtomic(p, data, mode));
-      }
-      if (type != 'h') {
-        ASSERT_EQ(::lchown(p.c_str(), uid + this->id_base, gid + this->id_base), 0) << p;
-      }
-      if (type == 'd' || type == 'f') {
-        ASSERT_EQ(::chmod(p.c_str(), mode), 0) << p;
-      }
-    };
-    add("", 'd', 0755);
-    add("etc", 'd', 0755);
-    add("etc/hostname", 'f', 0644, "ct-conformance\n");
-    add("etc/data-link", 'l', 0777, "../data/file");
-    add("usr", 'd', 0755);
-    add("usr/sbin", 'd', 0755);
-    add("usr/sbin/init", 'f', 0755, "#!/bin/sh\nexit 0\n");
-    add("sbin", 'l', 0777, "usr/sbin");
-    add("data", 'd', 0750, "", kUser, kGroup);
-    add("data/file", 'f', 0640, Bytes(kDataSize, 7), kUser, kGroup);
-    add("data/hardlink", 'h', 0, "data/file");
-    add(kNonAscii, 'f', 0600, "non-ASCII name\n");
-    add("empty", 'd', 0700);
-    add("tmp", 'd', 01777);
-    add(kExcluded, 'f', 0644, "excluded by /tmp/?*\n");
-    // Distinct times, set last (creating entries changes their directory's).
-    int64_t t = kMtime;
-    for (const auto& e : std::filesystem::recursive_directory_iterator(tree)) {
-      struct timespec ts[2] = {{t, 0}, {t, 0}};
-      ASSERT_EQ(::utimensat(AT_FDCWD, e.path().c_str(), ts, AT_SYMLINK_NOFOLLOW), 0);
-      t += 60;
-    }
-    struct timespec ts[2] = {{t, 0}, {t, 0}};
-    ASSERT_EQ(::utimensat(AT_FDCWD, tree.c_str(), ts, AT_SYMLINK_NOFOLLOW), 0);
-  }
-
-  BackupContainerRequest Request(const std::string& vmid) const {
-    BackupContainerRequest r;
-    r.vmid = vmid;
-    r.guest_config = kGuestConfig;
-    r.exclude_patterns = {"/tmp/?*"};
-    r.info.directory = tree;
-    r.info.sources = {"./"};
-    r.info.backup_user_id = map.root_uid();  // privileged: 0, host root
-    r.info.firewall_config = kFirewall;
-    return r;
-  }
-
-  std::string base, storage, tree, log_file;
-  uint32_t id_base = 0;
-  IdMap map;  // the container's; empty: privileged, no user namespace
-  RecordingObserver obs;
-
- private:
-  const ProviderFactory& factory_;
-};
-
-// ---- the backup job's calls ------------------------------------------------
-
-struct BackupOutcome {
-  std::string volname;
-  std::optional<uint64_t> size;  // backup_cleanup's archive-size
-};
-
-// One guest in the job's order on `p` (job_init done by the caller). With
-// `notes`/`protect` the attributes are set where the job sets them: after
-// the archive, before backup_cleanup.
-void BackupGuest(Env& env, Provider& p, const std::string& vmid, int64_t start, BackupOutcome* out,
-                 const std::optional<std::string>& notes = std::nullopt, bool protect = false) {
-  SCOPED_TRACE(fmt::format("backup of '{}' at {}", vmid, start));
-  auto archive = p.BackupInit(vmid, start);
-  ASSERT_OK(archive);
-  ASSERT_TRUE(IsValidArchiveName(*archive))
-      << "illegal characters in archive name '" << *archive << "'";
-  auto mechanism = p.BackupGetMechanism(vmid);
-  ASSERT_OK(mechanism);
-  ASSERT_EQ(*mechanism, "directory");
-  BackupContainerRequest req = env.Request(vmid);
-  auto state = p.BackupContainerPrepare(vmid, req.info);
-  ASSERT_OK(state);
-  req.worker_state = *state;
-  const int warnings_before = env.obs.warnings;
-  Status s = p.BackupContainer(env.map, req);
-  ASSERT_TRUE(s.ok()) << "backup_container: " << s.ToString() << "\n" << env.obs.All();
-  EXPECT_EQ(env.obs.warnings, warnings_before) << "a backup of a readable tree logged warnings:\n"
-                                               << env.obs.All();
-  if (notes) {
-    EXPECT_OK(p.UpdateAttribute(*archive, "notes", *notes));
-  }
-  if (protect) {
-    EXPECT_OK(p.UpdateAttribute(*archive, "protected", true));
-  }
-  auto size = p.BackupCleanup(vmid, true, true, "");
-  ASSERT_OK(size);
-  if (*size) {
-    EXPECT_GE(**size, kDataSize) << "archive-size is smaller than the data backed up";
-    EXPECT_LE(**size, 2 * kDataSize + (1 << 20)) << "archive-size is implausibly large";
-  }
-  EXPECT_OK(p.BackupHandleLogFile(vmid, env.log_file));
-  out->volname = *archive;
-  out->size = *size;
-}
-
-// A whole job of one guest on a new provider object.
-void BackupJob(Env& env, const std::string& vmid, int64_t start, BackupOutcome* out,
-               const std::optional<std::string>& notes = std::nullopt, bool protect = false) {
-  auto p = env.Open();
-  ASSERT_NE(p, nullptr);
-  ASSERT_OK(p->JobInit(start));
-  ASSERT_NO_FATAL_FAILURE(BackupGuest(env, *p, vmid, start, out, notes, protect));
-  EXPECT_OK(p->JobCleanup());
-  EXPECT_OK(p->Shutdown());
-}
-
-// The listing of a new provider object.
-std::vector<BackupEntry> List(Env& env, const std::optional<std::string>& vmid) {
-  auto p = env.Open();
-  if (!p) return {};
-  auto list = p->ListBackups(vmid);
-  EXPECT_TRUE(list.ok()) << "list_backups: " << list.status().ToString();
-  EXPECT_OK(p->Shutdown());
-  return list.ok() ? *list : std::vector<BackupEntry>();
-}
-
-std::vector<std::string> Volnames(const std::vector<BackupEntry>& list) {
-  std::vector<std::string> out;
-  for (const auto& e : list) out.push_back(e.volname);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-const BackupEntry* Find(const std::vector<BackupEntry>& list, const std::string& volname) {
-  for (const auto& e : list)
-    if (e.volname == volname) return &e;
-  return nullptr;
-}
-
-// ---- trees -----------------------------------------------------------------
-
-// Restores `volname` as `ctdump restore` does (restore/restore.cc): a
-// provider object of its own, restore_get_mechanism, then the stream of a
-// built-in store or restore_container_init's tar file or directory, and
-// restore_container_cleanup always. What the extraction would get is read
-// into `out` (container-perspective owners, as the protocol says).
-void Restore(Env& env, const std::string& volname, Tree* out) {
-  SCOPED_TRACE("restore of '" + volname + "'");
-  auto p = env.Open();
-  ASSERT_NE(p, nullptr);
-  auto mechanism = p->RestoreGetMechanism(volname);
-  ASSERT_OK(mechanism);
-  if (p->StreamsRestore() && !p->external()) {
-    std::string stream;
-    Status s = p->StreamRestore(
-        volname,
-        [&stream](const void* data, size_t size) {
-          stream.append(static_cast<const char*>(data), size);
-          return Status::OK();
-        },
-        [] { return false; });
-    EXPECT_OK(s);
-    if (s.ok())
-      ReadTar(
-          "the restore stream",
-          [&stream](struct archive* a) {
-            return archive_read_open_memory(a, stream.data(), stream.size());
-          },
-          out);
-  } else {
-    auto source = p->RestoreContainerInit(volname, *mechanism);
-    EXPECT_OK(source);
-    if (source.ok() && *mechanism == RestoreMechanism::kTar) {
-      EXPECT_TRUE(sys::OpenRegularFile(*source).ok()) << "tar-path \"" << *source << "\"";
-      ReadTar(
-          *source,
-          [&source](struct archive* a) {
-            return archive_read_open_filename(a, source->c_str(), 65536);
-          },
-          out);
-    } else if (source.ok()) {
-      EXPECT_TRUE(sys::IsDirectory(*source)) << "archive-directory \"" << *source << "\"";
-      ScanDirectory(*source, out);
-    }
-  }
-  EXPECT_OK(p->RestoreContainerCleanup(volname));
-  EXPECT_OK(p->Shutdown());
-}
-
-// The restored tree must be the backed-up one: every entry with its type,
-// mode, owners, mtime, content or symlink target, the hardlink as one; the
-// excluded file absent. A dir-style archive's ./etc/vzdump/ members (the
-// configs vzdump writes into the archive) are allowed on top.
-void ExpectSameTree(Env& env, Tree got) {
-  Tree want;
-  ASSERT_NO_FATAL_FAILURE(ScanDirectory(env.tree, &want, env.id_base));
-  want.entries.erase(kExcluded);
-  std::erase_if(got.entries, [](const auto& kv) { return kv.first.rfind("etc/vzdump", 0) == 0; });
-  for (const auto& [path, text] : want.entries) {
-    auto it = got.entries.find(path);
-    if (it == got.entries.end())
-      ADD_FAILURE() << "missing after restore: " << path << " (" << text << ")";
-    else
-      EXPECT_EQ(it->second, text) << "differs after restore: " << path;
-  }
-  for (const auto& [path, text] : got.entries)
-    if (!want.entries.count(path))
-      ADD_FAILURE() << "not in the backup, but restored: " << path << " (" << text << ")";
-  EXPECT_EQ(got.hardlinks, want.hardlinks) << "hardlinks differ";
-}
 
 // ---- the cases -------------------------------------------------------------
 
