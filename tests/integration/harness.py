@@ -51,10 +51,17 @@ def ct_state(name):
     state = r.stdout.strip()
     # lxc-info does not notice a freezer written directly (as ctdump does).
     freezer = "/sys/fs/cgroup/freezer/lxc.payload.%s/freezer.state" % name
-    if state == "RUNNING" and os.path.exists(freezer):
-        with open(freezer) as f:
-            if f.read().strip() in ("FROZEN", "FREEZING"):
-                return "FROZEN"
+    if state == "RUNNING":
+        try:
+            with open(freezer) as f:
+                if f.read().strip() in ("FROZEN", "FREEZING"):
+                    return "FROZEN"
+        except FileNotFoundError:
+            # No freezer cgroup, or it went away since lxc-info looked (the
+            # container is stopping): ask again instead of failing the test.
+            r = subprocess.run(["lxc-info", "-P", env()["LXCPATH"], "-n", name, "-s", "-H"],
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            return r.stdout.strip()
     return state
 
 

@@ -209,6 +209,9 @@ class NotifyTest(unittest.TestCase):
     def ctdump(self, *args, env=None, json_output=False):
         e = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         e.update({"CTDUMP_SENDMAIL": self.sendmail, "CTDUMP_NOTIFY_CA_FILE": self.ca})
+        # Never the host's state, logs or locks, whatever a test runs.
+        e.update({"CTDUMP_STATE_DIR": self.path("state"), "CTDUMP_LOG_DIR": self.path("log"),
+                  "CTDUMP_RUN_DIR": self.path("run")})
         e.update(env or {})
         cmd = [BIN, "--config-dir", self.cfg] + (["--output-format", "json"] if json_output else []) + list(args)
         start = time.monotonic()
