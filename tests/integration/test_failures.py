@@ -2,6 +2,7 @@
 the next container is still backed up, and every container keeps running."""
 import os
 import signal
+import subprocess
 import time
 import unittest
 
@@ -9,6 +10,12 @@ import harness
 
 
 class FailureTest(harness.IntegrationTest):
+
+    def tearDown(self):
+        # Cleanups (a ctdump still running after a failure) before the
+        # workspace goes: unittest would run them after tearDown.
+        self.doCleanups()
+        super().tearDown()
 
     def job(self, storage_extra, first=None, second=None, extra=()):
         """Backs up [first, second] where the fault hits `first` only."""
@@ -106,6 +113,10 @@ class FailureTest(harness.IntegrationTest):
                 ct = self.env["CT_UNPRIV"]
                 self.ws.write_storage({"test-hang": "backup_container"})
                 p = self.ws.start("backup", ct, "--storage", "test", "--tmpdir", self.ws.tmp)
+                # If the test fails before ctdump ends, stop it as an admin would
+                # (it restarts the container), never leave it running past the
+                # workspace's removal.
+                self.addCleanup(stop_process, p)
                 deadline = time.time() + 30
                 while harness.ct_state(ct) != "STOPPED" and time.time() < deadline:
                     time.sleep(0.05)
@@ -120,6 +131,16 @@ class FailureTest(harness.IntegrationTest):
                 # Locks were released: the next backup works.
                 self.ws.write_storage({})
                 self.assertOk(self.ws.backup(ct))
+
+
+def stop_process(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
 
 
 if __name__ == "__main__":
