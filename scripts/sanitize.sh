@@ -12,10 +12,11 @@
 #   - tests labelled "root" (not even built): they clone into user namespaces,
 #     mount FUSE file systems and loop devices and run real containers; the
 #     main build's run covers them;
-#   - CheckTarFileTest.*: the check reads the archive in a child limited to
-#     2 GiB of address space (RLIMIT_AS), and ASan's and TSan's shadow memory
-#     alone is terabytes of address space, so every allocation in that child
-#     fails. The main build runs them.
+#   - CheckTarFileTest.* and CompareTarTest.* (the restore test's compare of
+#     a tar archive): they read the archive in a child limited to 2 GiB of
+#     address space (RLIMIT_AS), and ASan's and TSan's shadow memory alone is
+#     terabytes of address space, so every allocation in that child fails.
+#     The main build runs them.
 # Any report fails the run (-fno-sanitize-recover, halt_on_error);
 # suppressions, each with its reason, are in scripts/sanitizers/.
 # Usage: scripts/sanitize.sh asan|tsan|fuzz [--build-only|--test-only] [ctest args]
@@ -31,7 +32,7 @@ esac
 # -O1: the sanitizers' usual level (fast enough, few false reports from
 # optimisation); -g1: line numbers in reports at a fraction of -g's cost.
 config=(-DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1")
-exclude='^CheckTarFileTest\.'
+exclude='^(CheckTarFileTest|CompareTarTest)\.'
 case $kind in
     asan) config+=(-DCMAKE_CXX_COMPILER=g++ -DCTDUMP_SANITIZE=address,undefined)
           target=unit_tests labels='^unit$' ;;
