@@ -368,11 +368,25 @@ Status CheckRequired(const Target& t, size_t line, const Errors& err) {
   return Status::OK();
 }
 
+// An error about a line of priv/notifications.cfg without the line's text:
+// the file holds secrets, and errors reach job list, notify list and logs.
+Status RedactedPrivError(const Status& s, const Errors& err) {
+  const std::string& m = s.message();
+  const std::string head = err.file() + ":";
+  size_t end = m.rfind(head, 0) == 0 ? m.find(':', head.size()) : std::string::npos;
+  std::string where = end == std::string::npos ? err.file() : m.substr(0, end);
+  return InvalidArgumentError(where +
+                              ": malformed line (not shown: this file holds secrets; expected "
+                              "'<type>: <name>' and indented 'password', 'token' or "
+                              "'secret name=<name>,value=<base64>' lines)");
+}
+
 // The secrets of priv/notifications.cfg, merged into the targets.
 Status ApplyPrivate(Config& config, std::string_view priv_text, const Errors& err,
                     std::map<std::string, size_t>& token_lines) {
-  ASSIGN_OR_RETURN(std::vector<LocatedSection> sections,
-                   ReadSections(priv_text, PrivateKeys(), err));
+  Result<std::vector<LocatedSection>> read = ReadSections(priv_text, PrivateKeys(), err);
+  if (!read.ok()) return RedactedPrivError(read.status(), err);
+  std::vector<LocatedSection> sections = std::move(*read);
   for (const LocatedSection& located : sections) {
     RETURN_IF_ERROR(CheckKeys(located, PrivateKeys(), err));
     const Section& s = located.section;
@@ -397,7 +411,13 @@ Status ApplyPrivate(Config& config, std::string_view priv_text, const Errors& er
       } else if (key == "secret") {
         Result<NameValue> nv = ParseNameValue(value);
         if (!nv.ok()) {
-          return err.At(line, fmt::format("webhook '{}': secret: {}", s.id, nv.status().message()));
+          // Only messages that quote no part of the value.
+          const std::string& m = nv.status().message();
+          bool safe = m.rfind("missing", 0) == 0 || m.rfind("unknown or repeated property", 0) == 0;
+          return err.At(line, fmt::format("webhook '{}': secret: {}", s.id,
+                                          safe ? m
+                                               : "not of the form name=<name>,value=<base64> "
+                                                 "(not shown: this file holds secrets)"));
         }
         for (const NameValue& other : t->secrets) {
           if (other.name == nv->name) {

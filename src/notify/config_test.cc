@@ -12,6 +12,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 Result<Config> Parse(std::string_view text, std::string_view priv = "") {
   return ParseConfig(text, "/etc/ctdump/notifications.cfg", priv,
@@ -215,6 +216,29 @@ class LoadConfigTest : public ::testing::Test {
   }
   std::string dir_;
 };
+
+// The priv file holds secrets: its errors name file and line, never its text
+// (they reach job list, notify list and the scheduler's log).
+TEST(ConfigTest, PrivErrorsNeverQuoteTheSecrets) {
+  const char* text =
+      "webhook: w\n\turl http://x/\n\nsmtp: m\n\tserver s\n\tmailto a@b\n\tfrom-address c@d\n";
+  struct {
+    const char* priv;
+    const char* error;
+  } cases[] = {
+      {"password hunter2\n", "priv/notifications.cfg:1: malformed line (not shown"},
+      {"smtp m\n\tpassword hunter2\n", "priv/notifications.cfg:1: malformed line (not shown"},
+      {"webhook: w\n\tsecret name=s,value=hunter2!!\n",
+       "priv/notifications.cfg:2: webhook 'w': secret: not of the form"},
+      {"webhook: w\n\tsecret hunter2\n", "priv/notifications.cfg:2: webhook 'w': secret: not of"},
+  };
+  for (const auto& c : cases) {
+    Result<Config> r = Parse(text, c.priv);
+    ASSERT_FALSE(r.ok()) << c.priv;
+    EXPECT_THAT(r.status().message(), HasSubstr(c.error)) << c.priv;
+    EXPECT_THAT(r.status().message(), Not(HasSubstr("hunter2"))) << r.status().message();
+  }
+}
 
 TEST_F(LoadConfigTest, DefaultWithoutAFile) {
   Result<Config> c = LoadConfig(dir_);
