@@ -8,17 +8,26 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace ctdump {
 
 enum class LogLevel { kInfo, kWarn, kErr };
 
-// Cumulative progress of the current operation.
+// Cumulative progress of the current operation (phase). A new phase, or
+// bytes going down, starts a new bar / rate / ETA.
 struct Progress {
   uint64_t bytes = 0;
   uint64_t files = 0;
-  std::optional<uint64_t> total_bytes;
+  std::optional<uint64_t> total_bytes;  // where known (previous backup, tree size)
+  std::optional<uint64_t> total_files;
+  // What the work is, one of the names docs/json-events.md lists ("backup",
+  // "rsync-first", "rsync-final", "remove-copy", "restore", "verify",
+  // "gc-mark", "gc-sweep", ...). Empty: the command's main work.
+  std::string phase;
+  // The path being worked on, for the terminal bar only (may be empty).
+  std::string current;
 };
 
 class Observer {

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/key_store_commands.h"
 #include "crypt/crypt.h"
 
 namespace ctdump::cli {
@@ -33,6 +34,7 @@ void RegisterKey(CLI::App& app, Context& ctx) {
     auto renderer = MakeRenderer(ctx);
     return RunKeyCreate(*renderer, *path);
   });
+  RegisterKeyStoreCommands(*key, ctx);
 }
 
 }  // namespace ctdump::cli
