@@ -29,10 +29,15 @@ PACKAGES=(
     # libraries
     lxc-dev libbtrfsutil-dev libarchive-dev libzstd-dev zlib1g-dev libssl-dev libfuse3-dev
     nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libacl1-dev libcurl4-openssl-dev
+    libqrencode-dev
     # tests
     libgtest-dev libgmock-dev googletest python3
     # notification tests: a real SMTP server, a real sendmail (msmtp) relaying to it
     python3-aiosmtpd msmtp
+    # the JSON event schema test; shell completion and man page tests
+    python3-jsonschema bash-completion zsh man-db
+    # the Debian package (dpkg-buildpackage) and its CI install test
+    debhelper dpkg-dev fakeroot
     # CI: sanitizer builds and fuzz targets (clang, its ASan/UBSan/TSan and
     # libFuzzer runtimes), the format check
     clang-14 libclang-rt-14-dev clang-format-14
