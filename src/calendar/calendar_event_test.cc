@@ -10,30 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "base/test_util.h"
+
 namespace ctdump::calendar {
 namespace {
 
-// Sets TZ for its lifetime and restores the previous value after.
-class ScopedTz {
- public:
-  explicit ScopedTz(const char* tz) {
-    const char* old = getenv("TZ");
-    if (old != nullptr) old_ = old;
-    setenv("TZ", tz, 1);
-    tzset();
-  }
-  ~ScopedTz() {
-    if (old_) {
-      setenv("TZ", old_->c_str(), 1);
-    } else {
-      unsetenv("TZ");
-    }
-    tzset();
-  }
-
- private:
-  std::optional<std::string> old_;
-};
+using ::ctdump::testing::ScopedTz;
 
 // Runs every test in UTC unless it sets another zone, so that events without
 // "UTC" do not depend on the machine's zone.

@@ -151,8 +151,6 @@ Status CheckNotifyConfig(const std::string& config_dir, std::vector<std::string>
   return config.status();
 }
 
-Result<notify::Config> DefaultNotifyConfig() { return notify::DefaultConfig(); }
-
 void SendNotification(const std::string& config_dir, const NotifySettings& settings,
                       const notify::Notification& n, Observer* observer, bool fallback_to_default) {
   bool failed = n.severity == notify::Severity::kError;
@@ -177,7 +175,7 @@ void SendNotification(const std::string& config_dir, const NotifySettings& setti
                                            config.status().message() +
                                            "): sending through the built-in default "
                                            "(mail-to-root) instead");
-        config = DefaultNotifyConfig();
+        config = notify::DefaultConfig();
       }
       if (!config.ok()) {
         observer->Log(LogLevel::kWarn, "no notification sent: " + config.status().message());

@@ -69,17 +69,12 @@ notify::Notification TaskNotification(const std::string& type, bool ok, const st
 Status CheckNotifyConfig(const std::string& config_dir,
                          std::vector<std::string>* warnings = nullptr);
 
-// Proxmox VE's built-in notification config (sendmail target mail-to-root to
-// root, matcher default-matcher), as notify::LoadConfig uses it when there is
-// no notifications.cfg.
-Result<notify::Config> DefaultNotifyConfig();
-
 // Sends `n` by `settings` (ChooseRoute with failed = severity error):
 // SendMail or the notification system of <config_dir>/notifications.cfg.
 // With `fallback_to_default`, a notifications.cfg that does not load is
-// replaced by DefaultNotifyConfig() (for the scheduler's notification about
-// configuration errors, which may be errors of notifications.cfg itself).
-// Logs what it did and any problem through `observer`; never fails.
+// replaced by notify::DefaultConfig(), PVE's built-in mail-to-root (for the scheduler's
+// notification about configuration errors, which may be errors of notifications.cfg itself). Logs
+// what it did and any problem through `observer`; never fails.
 void SendNotification(const std::string& config_dir, const NotifySettings& settings,
                       const notify::Notification& n, Observer* observer,
                       bool fallback_to_default = false);

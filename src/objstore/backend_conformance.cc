@@ -9,6 +9,8 @@
 #include <latch>
 #include <thread>
 
+#include "base/test_util.h"
+
 namespace ctdump::objstore {
 namespace {
 
@@ -38,17 +40,6 @@ void ExpectError(const R& result, Code code, const std::string& name) {
   EXPECT_NE(s.message().find("\"" + name + "\""), std::string::npos) << s.ToString();
 }
 
-// Deterministic bytes covering all 256 values.
-std::string Bytes(size_t size, uint32_t seed) {
-  std::string out(size, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (char& c : out) {
-    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-    c = static_cast<char>(x);
-  }
-  return out;
-}
-
 void ExpectContent(ObjectBackend& b, const std::string& name, const std::string& want) {
   auto got = b.Get(name);
   ASSERT_OK(got);
@@ -65,7 +56,7 @@ void RoundTrip(ObjectBackend& b) {
       {"empty", ""},
       {"binary", all_bytes + std::string("\0\0\n\r", 4)},
       {"deep/a/b/c/d", "nested"},
-      {"big/8MiB", Bytes(8 << 20, 1)},
+      {"big/8MiB", ::ctdump::testing::PatternBytes(8 << 20, 1)},
       {std::string(kMaxObjectNameComponentLength, 'x'), "longest component"},
       {".hidden/_-.x", "odd but valid characters"},
   };
@@ -202,7 +193,7 @@ void InvalidNamesAreRejected(ObjectBackend& b) {
       std::string(kMaxObjectNameLength - 1, 'l') + "/x",
   };
   for (const std::string& name : bad) {
-    SCOPED_TRACE(testing::Message() << "name of " << name.size() << " bytes");
+    SCOPED_TRACE(::testing::Message() << "name of " << name.size() << " bytes");
     EXPECT_EQ(ValidateObjectName(name).code(), Code::kInvalidArgument);
     EXPECT_EQ(b.PutIfAbsent(name, "x").status().code(), Code::kInvalidArgument);
     EXPECT_EQ(b.Put(name, "x").code(), Code::kInvalidArgument);
@@ -240,7 +231,8 @@ void ConcurrentPutIfAbsent(ObjectBackend& b) {
     threads.emplace_back([&, t] {
       start.arrive_and_wait();
       for (int r = 0; r < kRounds; ++r) {
-        auto put = b.PutIfAbsent("race/" + std::to_string(r), Bytes(64 << 10, t + 1));
+        auto put = b.PutIfAbsent("race/" + std::to_string(r),
+                                 ::ctdump::testing::PatternBytes(64 << 10, t + 1));
         if (!put.ok()) errors[t] = put.status().ToString();
         won[r][t] = put.ok() && *put;
       }
@@ -254,13 +246,15 @@ void ConcurrentPutIfAbsent(ObjectBackend& b) {
       if (won[r][t]) ++winners, winner = t;
     }
     ASSERT_EQ(winners, 1) << "round " << r;
-    ExpectContent(b, "race/" + std::to_string(r), Bytes(64 << 10, winner + 1));
+    ExpectContent(b, "race/" + std::to_string(r),
+                  ::ctdump::testing::PatternBytes(64 << 10, winner + 1));
   }
 }
 
 // Readers racing a replacing writer see one whole version or the other.
 void PutIsAtomicForReaders(ObjectBackend& b) {
-  const std::string versions[2] = {Bytes(256 << 10, 7), Bytes(200 << 10, 8)};
+  const std::string versions[2] = {::ctdump::testing::PatternBytes(256 << 10, 7),
+                                   ::ctdump::testing::PatternBytes(200 << 10, 8)};
   ASSERT_OK(b.Put("index", versions[0]));
   constexpr int kReaders = 3;
   std::latch start(kReaders + 1);

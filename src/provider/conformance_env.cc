@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "base/test_util.h"
 #include "sys/file.h"
 
 namespace ctdump::provider::conformance {
@@ -23,17 +24,6 @@ constexpr char kNonAscii[] =
     "e-\xe6\x97\xa5\xe6\x9c\xac.txt";
 // What the standard exclusion "/tmp/?*" keeps out of the backup.
 constexpr char kExcluded[] = "tmp/junk";
-
-// Deterministic bytes covering all 256 values (no compressor shrinks them).
-std::string Bytes(size_t size, uint32_t seed) {
-  std::string out(size, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (char& c : out) {
-    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-    c = static_cast<char>(x);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -96,7 +86,7 @@ void Env::MakeTree(uint32_t id_base, IdMap id_map) {
   add("usr/sbin/init", 'f', 0755, "#!/bin/sh\nexit 0\n");
   add("sbin", 'l', 0777, "usr/sbin");
   add("data", 'd', 0750, "", kUser, kGroup);
-  add("data/file", 'f', 0640, Bytes(kDataSize, 7), kUser, kGroup);
+  add("data/file", 'f', 0640, ::ctdump::testing::PatternBytes(kDataSize, 7), kUser, kGroup);
   add("data/hardlink", 'h', 0, "data/file");
   add(kNonAscii, 'f', 0600, "non-ASCII name\n");
   add("empty", 'd', 0700);

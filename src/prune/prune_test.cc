@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "base/test_util.h"
+
 namespace ctdump {
 namespace {
 
@@ -20,27 +22,7 @@ constexpr PruneMark K = PruneMark::kKeep;
 constexpr PruneMark R = PruneMark::kRemove;
 constexpr PruneMark P = PruneMark::kProtected;
 
-// Sets TZ for its lifetime and restores the previous value after.
-class ScopedTz {
- public:
-  explicit ScopedTz(const char* tz) {
-    const char* old = getenv("TZ");
-    if (old != nullptr) old_ = old;
-    setenv("TZ", tz, 1);
-    tzset();
-  }
-  ~ScopedTz() {
-    if (old_) {
-      setenv("TZ", old_->c_str(), 1);
-    } else {
-      unsetenv("TZ");
-    }
-    tzset();
-  }
-
- private:
-  std::optional<std::string> old_;
-};
+using ::ctdump::testing::ScopedTz;
 
 // Runs every test in UTC unless it sets another zone.
 class PruneTest : public ::testing::Test {
