@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <cinttypes>
 #include <cstdio>
 #include <vector>
 
@@ -65,9 +64,7 @@ void HandleLine(std::string_view raw, Observer* observer, Status* error) {
     if (error->ok())
       *error = Status(known ? static_cast<Code>(code) : Code::kInternal, std::string(msg));
   } else if (line.starts_with("P ")) {
-    Progress pr;
-    if (std::sscanf(std::string(text).c_str(), "%" SCNu64 " %" SCNu64, &pr.bytes, &pr.files) == 2)
-      observer->OnProgress(pr);
+    if (auto pr = ParseProgress(text)) observer->OnProgress(*pr);
   } else if (line.starts_with("I ")) {
     observer->Log(LogLevel::kInfo, text);
   } else if (!line.empty()) {
@@ -93,14 +90,66 @@ void PumpMessages(sys::UniqueFd& from, std::string* pending, Observer* observer,
   if (pending->size() > kMaxWorkerLine) pending->clear();
 }
 
+// The next space-separated field of `text`, advancing it.
+std::string_view NextField(std::string_view& text) {
+  size_t sp = text.find(' ');
+  std::string_view field = text.substr(0, sp);
+  text = sp == std::string_view::npos ? std::string_view() : text.substr(sp + 1);
+  return field;
+}
+
+bool ParseCount(std::string_view field, uint64_t* out) {
+  auto [p, ec] = std::from_chars(field.data(), field.data() + field.size(), *out);
+  return ec == std::errc() && p == field.data() + field.size() && !field.empty();
+}
+
+bool ParseOptionalCount(std::string_view field, std::optional<uint64_t>* out) {
+  if (field == "-") return true;
+  uint64_t v;
+  if (!ParseCount(field, &v)) return false;
+  *out = v;
+  return true;
+}
+
 }  // namespace
+
+std::string FormatProgress(const Progress& p) {
+  auto opt = [](const std::optional<uint64_t>& v) {
+    return v ? fmt::format("{}", *v) : std::string("-");
+  };
+  // A phase is a name without spaces ("rsync-first"); anything else would
+  // shift the fields.
+  std::string phase = p.phase.empty() || p.phase.find(' ') != std::string::npos ? "-" : p.phase;
+  std::string out = fmt::format("{} {} {} {} {}", p.bytes, p.files, opt(p.total_bytes),
+                                opt(p.total_files), phase);
+  if (!p.current.empty()) out += " " + p.current;
+  return out;
+}
+
+std::optional<Progress> ParseProgress(std::string_view text) {
+  Progress p;
+  if (!ParseCount(NextField(text), &p.bytes) || !ParseCount(NextField(text), &p.files))
+    return std::nullopt;
+  if (text.empty()) return p;  // the short form
+  if (!ParseOptionalCount(NextField(text), &p.total_bytes) ||
+      !ParseOptionalCount(NextField(text), &p.total_files))
+    return std::nullopt;
+  std::string_view phase = NextField(text);
+  if (phase.empty()) return std::nullopt;
+  if (phase != "-") p.phase = phase;
+  p.current = text;
+  return p;
+}
 
 void LineObserver::Log(LogLevel level, std::string_view message) noexcept {
   Send(level == LogLevel::kInfo ? 'I' : 'W', message);
 }
 
 void LineObserver::OnProgress(const Progress& p) noexcept {
-  Write(fmt::format("P {} {}\n", p.bytes, p.files));
+  try {
+    Write(fmt::format("P {}\n", EncodeLine(FormatProgress(p))));
+  } catch (...) {  // out of memory: progress is not worth failing for
+  }
 }
 
 void LineObserver::SendError(const Status& s) noexcept {

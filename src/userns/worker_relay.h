@@ -4,7 +4,9 @@
 //
 // The worker writes its product (a tar stream, or the datastore's worker
 // stream) to fd 1 and messages to fd 2 as lines: "I <text>", "W <text>",
-// "P <bytes> <files>" (progress) and "E <code> <message>" (its error, a
+// "P <bytes> <files> [<total-bytes> <total-files> <phase> [<current>]]"
+// (progress; "-" for an unknown total or an empty phase) and
+// "E <code> <message>" (its error, a
 // status code of ctdump/status.h); in a message, "\n" and "\\" stand for a
 // newline and a backslash, so a message is always one line. ctdump, as host
 // root, takes fd 1's bytes and turns the lines into log lines and progress of
@@ -13,6 +15,7 @@
 #define CTDUMP_USERNS_WORKER_RELAY_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,6 +39,12 @@ class LineObserver : public Observer {
   void Write(const std::string& line) noexcept;
   int fd_;
 };
+
+// The text of a "P" line (after "P "), before line encoding, and back.
+// Parsing accepts the short form "<bytes> <files>"; nullopt for anything
+// else.
+std::string FormatProgress(const Progress& p);
+std::optional<Progress> ParseProgress(std::string_view text);
 
 // ctdump's side: until the worker closes both pipes, hands the bytes of its
 // stdout to `on_data` and its messages to `observer`, then waits for it. An
