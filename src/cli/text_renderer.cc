@@ -1,30 +1,54 @@
 // The text renderer: vzdump-style log lines on stderr, a progress bar on a
-// terminal, a progress line every 10 s otherwise, the summary table.
+// terminal, a progress line every 10 s otherwise (progress_display.h), the
+// summary table.
 #include <fmt/format.h>
-#include <time.h>
+#include <sys/ioctl.h>
 
 #include <cstdio>
 
 #include "backup/task_log.h"
+#include "cli/progress_display.h"
 #include "cli/renderer.h"
 
 namespace ctdump::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+void WriteErr(std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  std::fflush(stderr);
+}
+
+size_t TerminalWidth() {
+  struct winsize ws {};
+  if (::ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
+}
+
+ProgressDisplay::Options DisplayOptions(bool terminal) {
+  ProgressDisplay::Options o;
+  o.terminal = terminal;
+  o.write = WriteErr;
+  o.width = TerminalWidth;
+  return o;
+}
 
 class TextRenderer : public Renderer {
  public:
-  explicit TextRenderer(bool terminal) : terminal_(terminal) {}
+  explicit TextRenderer(bool terminal) : progress_(DisplayOptions(terminal)) {}
+  ~TextRenderer() override {
+    try {
+      if (!quiet_) progress_.Finish();
+    } catch (...) {
+    }
+  }
 
   void SetQuiet(bool quiet) override { quiet_ = quiet; }
 
   void Log(LogLevel level, std::string_view message) noexcept override {
     if (quiet_ && level == LogLevel::kInfo) return;
     try {
-      ClearBar();
-      fmt::print(stderr, "{}: {}\n", backup::LevelPrefix(level), backup::EscapeControl(message));
-      std::fflush(stderr);
+      progress_.ClearBar();
+      WriteErr(fmt::format("{}: {}\n", backup::LevelPrefix(level), backup::EscapeControl(message)));
     } catch (...) {
       // stderr is gone (a closed terminal): keep going, the cleanup matters more.
     }
@@ -33,42 +57,13 @@ class TextRenderer : public Renderer {
   void OnProgress(const Progress& p) noexcept override {
     if (quiet_) return;
     try {
-      Draw(p);
+      progress_.Update(p);
     } catch (...) {
     }
   }
 
-  void Draw(const Progress& p) {
-    auto now = Clock::now();
-    if (p.bytes < last_bytes_) start_ = now;  // a new operation began
-    if (start_ == Clock::time_point()) start_ = now;
-    last_bytes_ = p.bytes;
-    double secs = std::chrono::duration<double>(now - start_).count();
-    double rate = secs > 0.5 ? p.bytes / secs : 0;
-    if (terminal_) {
-      if (now - last_draw_ < std::chrono::milliseconds(100)) return;
-      last_draw_ = now;
-      std::string bar;
-      if (p.total_bytes && *p.total_bytes > 0) {
-        double f = std::min(1.0, static_cast<double>(p.bytes) / *p.total_bytes);
-        int fill = static_cast<int>(f * 30);
-        bar = fmt::format("[{}{}] {:3.0f}% ", std::string(fill, '#'), std::string(30 - fill, '.'),
-                          f * 100);
-      }
-      fmt::print(stderr, "\r{}{} {} files {}/s\x1b[K", bar, HumanBytes(p.bytes), p.files,
-                 HumanBytes(static_cast<uint64_t>(rate)));
-      bar_shown_ = true;
-    } else {
-      if (now - last_draw_ < std::chrono::seconds(10)) return;
-      last_draw_ = now;
-      fmt::print(stderr, "INFO: progress: {}, {} files, {}/s\n", HumanBytes(p.bytes), p.files,
-                 HumanBytes(static_cast<uint64_t>(rate)));
-    }
-    std::fflush(stderr);
-  }
-
   void JobEnd(const backup::JobResult& r) override {
-    ClearBar();
+    if (!quiet_) progress_.Finish();
     if (r.guests.empty() || quiet_) return;
     fmt::print(stderr, "\n{:<20} {:<8} {:>9} {:>12}  {}\n", "VMID", "STATUS", "TIME", "SIZE",
                "ARCHIVE");
@@ -81,15 +76,8 @@ class TextRenderer : public Renderer {
   }
 
  private:
-  void ClearBar() {
-    if (bar_shown_) fmt::print(stderr, "\r\x1b[K");
-    bar_shown_ = false;
-  }
-  bool terminal_;
   bool quiet_ = false;
-  bool bar_shown_ = false;
-  Clock::time_point start_{}, last_draw_{};
-  uint64_t last_bytes_ = 0;
+  ProgressDisplay progress_;
 };
 
 }  // namespace

@@ -101,9 +101,13 @@ class SuspendMode : public ModeSession {
         proc, "suspend copier", ctx_.log, [&](const char* d, size_t n) -> Status {
           pending.append(d, n);
           for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
-            std::string line = pending.substr(0, nl);
+            std::string line = userns::DecodeLine(std::string_view(pending).substr(0, nl));
             pending.erase(0, nl + 1);
-            if (line.starts_with("S ")) {
+            if (line.starts_with("P ")) {
+              // Progress that does not parse is dropped, never a failure.
+              if (auto p = userns::ParseProgress(std::string_view(line).substr(2)))
+                ctx_.log->OnProgress(*p);
+            } else if (line.starts_with("S ")) {
               RETURN_IF_ERROR(PassDone(++passes, line.substr(2), from, copy, proc));
             } else if (line.starts_with("W ")) {
               ctx_.log->Log(LogLevel::kWarn, line.substr(2));

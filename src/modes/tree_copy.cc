@@ -43,6 +43,7 @@ class TreeCopier::OnceObserver : public Observer {
     }
     out_->Log(level, message);
   }
+  void OnProgress(const Progress& p) noexcept override { out_->OnProgress(p); }
 
  private:
   Observer* out_;
@@ -52,6 +53,7 @@ class TreeCopier::OnceObserver : public Observer {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr auto kProgressInterval = std::chrono::milliseconds(250);
 
 #define RETURN_FAILURE(expr)                     \
   do {                                           \
@@ -243,6 +245,7 @@ class TreeCopier::Pass : public archive::EntryVisitor {
   Pass(TreeCopier& c, bool update, int src_root, int dst_root)
       : c_(c),
         update_(update),
+        phase_(update ? "rsync-final" : "rsync-first"),
         src_root_(src_root),
         dst_root_(dst_root),
         src_(src_root, /*create=*/false),
@@ -269,6 +272,21 @@ class TreeCopier::Pass : public archive::EntryVisitor {
 
   TreeCopyStats& stats() { return stats_; }
 
+  // Progress at most every kProgressInterval (or now): a later pass knows
+  // how many entries to expect from the one before.
+  void ReportProgress(bool force) {
+    auto now = Clock::now();
+    if (!force && now - last_progress_ < kProgressInterval) return;
+    last_progress_ = now;
+    Progress p;
+    p.phase = phase_;
+    p.bytes = stats_.data_bytes;
+    p.files = stats_.entries;
+    if (c_.previous_entries_ > 0) p.total_files = c_.previous_entries_;
+    p.current = "/" + current_;
+    c_.once_->OnProgress(p);
+  }
+
   bool IsUnchanged(const std::string& rel, const struct stat& st) override {
     return update_ && Unchanged(rel, st);
   }
@@ -276,6 +294,8 @@ class TreeCopier::Pass : public archive::EntryVisitor {
   Status SkippedUnchanged(const std::string& rel, const struct stat&) override {
     RETURN_IF_ERROR(Begin(rel));
     ++stats_.entries;
+    current_ = rel;
+    ReportProgress(false);
     return Status::OK();
   }
 
@@ -286,6 +306,8 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     ::clock_gettime(CLOCK_REALTIME, &looked);
     RETURN_IF_ERROR(Begin(rel));
     ++stats_.entries;
+    current_ = rel;
+    ReportProgress(false);
     if (const char* target = archive_entry_hardlink(e)) {
       bool changed = true;
       if (auto f = Link(rel, std::string(target).substr(2), &changed)) return Report(rel, *f);
@@ -674,6 +696,7 @@ class TreeCopier::Pass : public archive::EntryVisitor {
       }
       if (bucket_) bucket_->Consume(static_cast<uint64_t>(n));
       stats_.data_bytes += static_cast<uint64_t>(n);
+      ReportProgress(false);  // a large file
       off += n;
       len -= n;
     }
@@ -711,6 +734,9 @@ class TreeCopier::Pass : public archive::EntryVisitor {
 
   TreeCopier& c_;
   const bool update_;
+  const char* phase_;
+  std::string current_;
+  Clock::time_point last_progress_{};
   const int src_root_, dst_root_;
   DirCursor src_, dst_;
   std::vector<OpenDir> dirs_;
@@ -745,6 +771,8 @@ Result<TreeCopyStats> TreeCopier::Sync() {
   wo.exclude_patterns = options_.exclude_patterns;
   RETURN_IF_ERROR(archive::WalkTree(from_, options_.sources, wo, &pass, once_.get()));
   RETURN_IF_ERROR(pass.Finish());
+  pass.ReportProgress(true);
+  previous_entries_ = pass.stats().entries;
   pass.stats().seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return pass.stats();
 }

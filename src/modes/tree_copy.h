@@ -24,6 +24,11 @@
 // within the same timestamp tick and is copied again. Everything else is
 // brought up to date in place, and what vanished from `from` is deleted.
 //
+// Progress: phase "rsync-first" for the first pass, "rsync-final" for later
+// ones (the names of vzdump's rsync passes), file data bytes copied, entries
+// walked (of the previous pass's count, a later pass's total), the current
+// path; at most every 250 ms and once at the end of a pass.
+//
 // Files that cannot be copied are named in a warning each (once, not again
 // by a later pass) and counted; the copy goes on. A file whose data cannot
 // be read is left out of the copy, never copied in part. Files that vanish while the tree is walked
@@ -92,6 +97,7 @@ class TreeCopier {
   TreeCopyOptions options_;
   std::unique_ptr<OnceObserver> once_;
   int passes_ = 0;
+  uint64_t previous_entries_ = 0;  // walked by the last pass: the next one's total
   std::unique_ptr<struct SeenMap> seen_;
 };
 

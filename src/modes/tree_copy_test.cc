@@ -36,8 +36,9 @@ class RecordingObserver : public Observer {
   void Log(LogLevel level, std::string_view message) noexcept override {
     if (level == LogLevel::kWarn) warnings.emplace_back(message);
   }
-  void OnProgress(const ctdump::Progress&) noexcept override {}
+  void OnProgress(const ctdump::Progress& p) noexcept override { progress.push_back(p); }
   std::vector<std::string> warnings;
+  std::vector<ctdump::Progress> progress;
 };
 
 class TreeCopyTest : public ::testing::Test {
@@ -397,6 +398,38 @@ TEST_F(TreeCopyTest, BandwidthLimitSlowsTheFileData) {
   EXPECT_EQ(s.data_bytes, 3u << 20);
   EXPECT_GE(secs, 2.8);
   EXPECT_EQ(Read(to_ + "/big"), std::string(3 << 20, 'b'));
+}
+
+// Each pass reports its phase; the last report of a pass has its counts;
+// the final pass counts against the first pass's entries.
+TEST_F(TreeCopyTest, PassesReportProgressWithPhaseAndTotals) {
+  Mkdir("d");
+  Write("d/a", std::string(100000, 'a'));
+  Write("b", "bb");
+  RecordingObserver obs;
+  TreeCopier copier(from_, to_, {}, &obs);
+  auto first = copier.Sync();
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_FALSE(obs.progress.empty());
+  const ctdump::Progress& end1 = obs.progress.back();
+  EXPECT_EQ(end1.phase, "rsync-first");
+  EXPECT_EQ(end1.files, first->entries);
+  EXPECT_EQ(end1.bytes, 100002u);
+  EXPECT_EQ(end1.total_files, std::nullopt);
+  EXPECT_EQ(end1.current.front(), '/');
+  size_t after_first = obs.progress.size();
+  Write("b", "changed");
+  auto final_pass = copier.Sync();
+  ASSERT_TRUE(final_pass.ok()) << final_pass.status().message();
+  ASSERT_GT(obs.progress.size(), after_first);
+  const ctdump::Progress& end2 = obs.progress.back();
+  EXPECT_EQ(end2.phase, "rsync-final");
+  EXPECT_EQ(end2.files, final_pass->entries);
+  EXPECT_EQ(end2.bytes, final_pass->data_bytes);
+  EXPECT_EQ(end2.total_files, first->entries);
+  for (size_t i = 1; i < obs.progress.size(); ++i)
+    if (obs.progress[i].phase == obs.progress[i - 1].phase)
+      EXPECT_GE(obs.progress[i].bytes, obs.progress[i - 1].bytes);
 }
 
 }  // namespace

@@ -35,20 +35,6 @@ std::string EncodeLine(std::string_view message) {
   return out;
 }
 
-std::string DecodeLine(std::string_view line) {
-  std::string out;
-  out.reserve(line.size());
-  for (size_t i = 0; i < line.size(); ++i) {
-    if (line[i] == '\\' && i + 1 < line.size() && (line[i + 1] == '\\' || line[i + 1] == 'n')) {
-      out += line[i + 1] == 'n' ? '\n' : '\\';
-      ++i;
-    } else {
-      out += line[i];
-    }
-  }
-  return out;
-}
-
 void HandleLine(std::string_view raw, Observer* observer, Status* error) {
   const std::string decoded = DecodeLine(raw);
   std::string_view line = decoded;
@@ -112,6 +98,20 @@ bool ParseOptionalCount(std::string_view field, std::optional<uint64_t>* out) {
 }
 
 }  // namespace
+
+std::string DecodeLine(std::string_view line) {
+  std::string out;
+  out.reserve(line.size());
+  for (size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '\\' && i + 1 < line.size() && (line[i + 1] == '\\' || line[i + 1] == 'n')) {
+      out += line[i + 1] == 'n' ? '\n' : '\\';
+      ++i;
+    } else {
+      out += line[i];
+    }
+  }
+  return out;
+}
 
 std::string FormatProgress(const Progress& p) {
   auto opt = [](const std::optional<uint64_t>& v) {

@@ -40,6 +40,10 @@ class LineObserver : public Observer {
   int fd_;
 };
 
+// A line as sent, with "\n" and "\\" turned back into a newline and a
+// backslash (for a worker whose lines arrive on its stdout, suspend's copier).
+std::string DecodeLine(std::string_view line);
+
 // The text of a "P" line (after "P "), before line encoding, and back.
 // Parsing accepts the short form "<bytes> <files>"; nullopt for anything
 // else.
