@@ -10,7 +10,10 @@
 // encrypted blob header, is the first 8 bytes of HMAC-SHA256(id_key,
 // "ctdump fingerprint v1"), printed "aa:bb:cc:dd:ee:ff:00:11".
 //
-// The key file is specified in docs/formats/key-file.md (key_format.h).
+// The key file is specified in docs/formats/key-file.md (key_format.h):
+// version 2 protects the master key with a passphrase (scrypt, then
+// AES-256-GCM); fingerprint and times stay readable without it. Version 1
+// files (key in clear) are still read.
 //
 // Thread-safety: Digest is a value. A Key's const methods may be called from
 // several threads at once (no shared mutable state).
@@ -60,6 +63,22 @@ using Fingerprint = std::array<uint8_t, kFingerprintSize>;
 // "aa:bb:cc:dd:ee:ff:00:11".
 std::string FingerprintString(const Fingerprint& fp);
 
+// How a key file protects the master key: not at all ("none", for unattended
+// use) or by a passphrase through scrypt ("scrypt", the default of `key
+// create`).
+enum class Kdf { kNone, kScrypt };
+// "none" | "scrypt".
+std::string_view KdfName(Kdf kdf);
+
+// What a key file tells without its passphrase.
+struct KeyFileInfo {
+  Fingerprint fingerprint{};
+  int64_t created = 0;   // Unix seconds
+  int64_t modified = 0;  // Unix seconds; = created in a version 1 file
+  Kdf kdf = Kdf::kNone;
+  int version = 0;  // of the file format
+};
+
 class Key {
  public:
   // 32 bytes from the OS's CSPRNG (RAND_bytes).
@@ -69,11 +88,28 @@ class Key {
 
   // Reads a key file (docs/formats/key-file.md). Errors name `path`: missing
   // (NotFound), unreadable, not a ctdump key file, unsupported version,
-  // damaged (checksum mismatch).
+  // damaged (DataLoss naming the member, e.g. "checksum mismatch"). For a
+  // passphrase-protected file it asks ReadPassphrase("Passphrase for key
+  // <path>: ", false) (crypt/passphrase.h); a wrong passphrase is
+  // PermissionDenied "wrong passphrase for key file \"<path>\"".
   static Result<Key> LoadFile(const std::string& path);
+  // The same with the passphrase given (ignored for "kdf": "none").
+  static Result<Key> LoadFile(const std::string& path, std::string_view passphrase);
+  // Fingerprint, times, KDF and version of a key file; no passphrase needed.
+  // Errors as LoadFile's.
+  static Result<KeyFileInfo> ReadFileInfo(const std::string& path);
+
   // Writes the key file with mode 0600, refusing to overwrite an existing
-  // file (AlreadyExists naming it). Durable (fsync) on success.
-  Status SaveFile(const std::string& path) const;
+  // file (AlreadyExists naming it). Durable (fsync) on success; nothing is
+  // left behind on failure. `passphrase` must not be empty for kScrypt
+  // (InvalidArgument). The 1-argument form writes "kdf": "none".
+  Status SaveFile(const std::string& path, Kdf kdf, std::string_view passphrase) const;
+  Status SaveFile(const std::string& path) const { return SaveFile(path, Kdf::kNone, {}); }
+  // Replaces the existing key file at `path` atomically (temp file, fsync,
+  // rename, fsync of the directory: a crash leaves the old or the new file,
+  // both working), keeping its `created` time: `key change-passphrase`.
+  Status ReplaceFile(const std::string& path, Kdf kdf, std::string_view passphrase,
+                     int64_t created) const;
 
   // HMAC-SHA256(id_key, data): the chunk id (and blob digest) under this key.
   Digest KeyedDigest(const void* data, size_t size) const;

@@ -328,7 +328,7 @@ TEST(KeyFormatTest, ParseErrors) {
       {std::string(kKeyFileMaxSize + 1, ' '), Code::kInvalidArgument,
        p + "not a ctdump key file (too large)"},
       {replaced("\"version\": 1", "\"version\": 7"), Code::kInvalidArgument,
-       p + "unsupported key file version 7 (this ctdump reads version 1)"},
+       p + "unsupported key file version 7 (this ctdump reads versions 1 and 2)"},
       {replaced("\"version\": 1", "\"version\": \"1\""), Code::kDataLoss,
        p + "damaged: \"version\" is missing or not an integer"},
       {replaced("\"kdf\": \"none\"", "\"kdf\": \"argon2id\""), Code::kInvalidArgument,
@@ -460,17 +460,23 @@ TEST_F(KeyFileTest, LoadErrorsNamePath) {
     std::string message;
   };
   const std::string p = "\"" + path + "\": ";
+  const std::string checksum = good->substr(good->find("\"checksum\": \"") + 13, 16);
   const std::vector<Case> cases = {
       {"garbage\n", Code::kInvalidArgument, p + "not a ctdump key file (not JSON)"},
-      {replaced("\"version\": 1", "\"version\": 7"), Code::kInvalidArgument,
-       p + "unsupported key file version 7 (this ctdump reads version 1)"},
-      {replaced(kGoldenChecksum, "0000000000000000"), Code::kDataLoss,
-       p + "damaged: checksum mismatch"},
+      {replaced("\"version\": 2", "\"version\": 7"), Code::kInvalidArgument,
+       p + "unsupported key file version 7 (this ctdump reads versions 1 and 2)"},
+      {replaced(checksum, "0000000000000000"), Code::kDataLoss, p + "damaged: checksum mismatch"},
+      {FormatKeyFile(Key::FromMaster(Master(0)), 0), Code::kOk, ""},  // version 1 still reads
   };
   for (const Case& c : cases) {
     ASSERT_EQ(::unlink(path.c_str()), 0);
     Write(path, c.text);
     Result<Key> k = Key::LoadFile(path);
+    if (c.code == Code::kOk) {
+      ASSERT_TRUE(k.ok()) << k.status().ToString();
+      EXPECT_EQ(k->master(), Master(0));
+      continue;
+    }
     ASSERT_FALSE(k.ok()) << c.text;
     EXPECT_EQ(k.status().code(), c.code);
     EXPECT_EQ(k.status().message(), c.message);
