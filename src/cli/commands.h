@@ -29,6 +29,7 @@ void RegisterJob(CLI::App& app, Context& ctx);          // cmd_job.cc: job list|
 void RegisterScheduler(CLI::App& app, Context& ctx);    // cmd_scheduler.cc: scheduler
 void RegisterNotify(CLI::App& app, Context& ctx);       // cmd_notify.cc: notify test
 void RegisterStatus(CLI::App& app, Context& ctx);       // cmd_status.cc: status
+void RegisterCliDump(CLI::App& app, Context& ctx);      // cmd_cli_dump.cc: __cli-dump (hidden)
 
 // Every subcommand above, in this order.
 void RegisterAll(CLI::App& app, Context& ctx);

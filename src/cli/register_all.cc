@@ -24,6 +24,7 @@ void RegisterAll(CLI::App& app, Context& ctx) {
   RegisterScheduler(app, ctx);
   RegisterNotify(app, ctx);
   RegisterStatus(app, ctx);
+  RegisterCliDump(app, ctx);
 }
 
 }  // namespace ctdump::cli
