@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ctdump {
 
@@ -30,6 +31,25 @@ struct Progress {
   std::string current;
 };
 
+// What a backup job is about to do (Observer::OnJobStart).
+struct JobInfo {
+  std::vector<std::string> vmids;  // the selected containers, in job order
+  std::string storage;             // storage id; empty with --dumpdir
+  std::string dumpdir;             // --dumpdir, else empty
+  std::string mode;                // stop | suspend | snapshot
+};
+
+// How one container's work ended (Observer::OnGuestEnd).
+struct GuestSummary {
+  std::string vmid;
+  bool ok = true;
+  std::string error;             // why it failed (empty when ok)
+  std::string archive;           // the backup's name, when one was started
+  std::optional<uint64_t> size;  // where known
+  int64_t seconds = 0;
+  int warnings = 0;
+};
+
 class Observer {
  public:
   virtual ~Observer() = default;
@@ -38,6 +58,15 @@ class Observer {
   // output that fails (a closed terminal, a full disk) must not stop them.
   virtual void Log(LogLevel level, std::string_view message) noexcept = 0;
   virtual void OnProgress(const Progress& progress) noexcept {}
+  // The structure of the work, for machine output (docs/json-events.md:
+  // job-start, guest-start, guest-end). A backup job calls OnJobStart once,
+  // then OnGuestStart/OnGuestEnd around each container; a restore brackets
+  // its new container the same way. Log lines and progress between
+  // OnGuestStart and OnGuestEnd belong to that container. An Observer that
+  // wraps another must forward these (the defaults drop them).
+  virtual void OnJobStart(const JobInfo& job) noexcept {}
+  virtual void OnGuestStart(std::string_view vmid) noexcept {}
+  virtual void OnGuestEnd(const GuestSummary& guest) noexcept {}
 };
 
 }  // namespace ctdump

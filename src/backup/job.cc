@@ -126,6 +126,7 @@ JobResult Job::Run() {
   int ioprio = opts_.ionice > 7 ? kIoprioClassIdle << 13
                                 : (kIoprioClassBe << 13) | static_cast<int>(opts_.ionice);
   ionice_applied_ = ::syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, ioprio) == 0;
+  obs_->OnJobStart(JobInfo{opts_.vmids, opts_.storage, opts_.dumpdir, opts_.mode});
   Info(obs_, "starting new backup job: " + opts_.command_line);
   for (const auto& w : opts_.warnings) obs_->Log(LogLevel::kWarn, w);
   result.selection_warnings = opts_.selection_warnings;
@@ -209,7 +210,11 @@ Status Job::RunJobBody(JobResult* result) {
   for (const auto& vmid : opts_.vmids) {
     RETURN_IF_ERROR(sys::CheckInterrupted());
     bool abort_job = false;
+    obs_->OnGuestStart(vmid);
     result->guests.push_back(RunGuest(vmid, &abort_job));
+    const GuestResult& g = result->guests.back();
+    obs_->OnGuestEnd(GuestSummary{vmid, g.status.ok(), g.status.ok() ? "" : g.status.message(),
+                                  g.archive, g.size, g.seconds, g.warnings});
     if (abort_job) return result->guests.back().status;
   }
   RETURN_IF_ERROR(provider_->JobCleanup());

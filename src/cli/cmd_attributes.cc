@@ -58,10 +58,7 @@ Result<Target> Open(const Context& ctx, const std::string& storage, const std::s
 int WithTarget(const Context& ctx, const std::string& volid, Renderer& out,
                const std::function<Status(Target&)>& work) {
   auto parts = SplitVolumeId(volid);
-  if (!parts.ok()) {
-    out.Log(LogLevel::kErr, parts.status().message());
-    return kExitUsage;
-  }
+  if (!parts.ok()) return UsageError(out, parts.status());
   auto t = Open(ctx, parts->first, parts->second, &out);
   Status s = t.status();
   if (t.ok()) s = work(*t);
@@ -73,17 +70,10 @@ int WithTarget(const Context& ctx, const std::string& volid, Renderer& out,
   return kExitOk;
 }
 
-void PrintJson(const nlohmann::json& j) {
-  fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
 int RunProtect(const Context& ctx, const AttributeArgs& a) {
   auto renderer = MakeRenderer(ctx);
   auto on = ParseProtectValue(a.value);
-  if (!on.ok()) {
-    renderer->Log(LogLevel::kErr, on.status().message());
-    return kExitUsage;
-  }
+  if (!on.ok()) return UsageError(*renderer, on.status());
   return WithTarget(ctx, a.volid, *renderer, [&](Target& t) -> Status {
     if (*on && t.settings.max_protected >= 0) {
       if (!t.entry)
@@ -94,9 +84,8 @@ int RunProtect(const Context& ctx, const AttributeArgs& a) {
       RETURN_IF_ERROR(CheckProtectedLimit(t.list, *t.entry, t.settings.max_protected, t.storage));
     }
     RETURN_IF_ERROR(t.provider->UpdateAttribute(t.volname, "protected", *on));
-    if (ctx.json())
-      PrintJson({{"volid", a.volid}, {"protected", *on}});
-    else
+    renderer->OnResult(true, kExitOk, {{"volid", a.volid}, {"protected", *on}});
+    if (!ctx.json())
       renderer->Log(LogLevel::kInfo,
                     fmt::format("backup '{}' is {}", a.volid, *on ? "protected" : "not protected"));
     return Status::OK();
@@ -117,14 +106,15 @@ int RunNotes(const Context& ctx, const AttributeArgs& a) {
             t.storage));
       notes = t.entry->notes;
     }
-    if (ctx.json()) {
-      PrintJson({{"volid", a.volid}, {"notes", notes ? nlohmann::json(*notes) : nlohmann::json()}});
-    } else if (a.set) {
+    renderer->OnResult(
+        true, kExitOk,
+        {{"volid", a.volid}, {"notes", notes ? nlohmann::json(*notes) : nlohmann::json()}});
+    if (ctx.json()) return Status::OK();
+    if (a.set)
       renderer->Log(LogLevel::kInfo,
                     fmt::format("notes of backup '{}' {}", a.volid, notes ? "set" : "removed"));
-    } else if (notes) {
+    else if (notes)
       fmt::print("{}\n", *notes);
-    }
     return Status::OK();
   });
 }

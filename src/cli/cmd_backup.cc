@@ -32,10 +32,7 @@ void Notify(const Context& ctx, Renderer& out, const jobs::NotifySettings& setti
 
 int RunBackupCommand(const Context& ctx, Renderer& out, backup::JobOptions job,
                      const BackupNotifyOptions& notify, const std::string& job_id) {
-  if (::geteuid() != 0) {
-    out.Log(LogLevel::kErr, "ctdump backup must run as root");
-    return kExitFailed;
-  }
+  if (::geteuid() != 0) return Fail(out, PermissionDeniedError("ctdump backup must run as root"));
   const int64_t start = ::time(nullptr);
   LogCapture capture(out);
   Renderer* renderer = &capture;
@@ -44,8 +41,9 @@ int RunBackupCommand(const Context& ctx, Renderer& out, backup::JobOptions job,
   // A job that fails before any container runs notifies too (the settings
   // given so far: ctdump.conf's join once it could be read), except for a
   // usage error typed on the command line, which its author sees.
+  // JSON: an `error` event ends the stream (no job started, no job-end).
   auto fail_early = [&](const Status& s) {
-    renderer->Log(LogLevel::kErr, s.message());
+    renderer->Error(s.message(), ExitCodeOf(s));
     result.status = s;
     if (!job_id.empty() || s.code() != Code::kInvalidArgument)
       Notify(ctx, out, settings, result, start, capture.lines(), job_id);
@@ -75,6 +73,7 @@ int RunBackupCommand(const Context& ctx, Renderer& out, backup::JobOptions job,
       renderer->Log(LogLevel::kInfo, fmt::format("skipping backup job: it is for node '{}', this "
                                                  "is node '{}'",
                                                  opts->node, nodename));
+      renderer->JobEnd(backup::JobResult());  // JSON: job-end, ok, no guests
       return kExitOk;
     }
   }
@@ -151,10 +150,8 @@ void RegisterBackup(CLI::App& app, Context& ctx) {
     BackupNotifyOptions n = *notify;
     for (const std::string& m : *mailto) {
       auto list = jobs::ParseMailto(m);
-      if (!list.ok()) {
-        renderer->Log(LogLevel::kErr, "--" + list.status().message());
-        return kExitUsage;
-      }
+      if (!list.ok())
+        return UsageError(*renderer, InvalidArgumentError("--" + list.status().message()));
       n.mailto.insert(n.mailto.end(), list->begin(), list->end());
     }
     return RunBackupCommand(ctx, *renderer, std::move(j), n, "");

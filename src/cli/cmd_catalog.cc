@@ -1,5 +1,6 @@
 // `ctdump catalog <storage>:<volname> [<path>]`: the files of a datastore
-// backup, `ls -l` style, or a JSON array with --output-format json.
+// backup, `ls -l` style, or with --output-format json a result event whose
+// "data" is the array of entries.
 #include <fmt/format.h>
 #include <sys/stat.h>
 
@@ -66,10 +67,10 @@ std::string HexBytes(std::string_view s) {
 
 int RunCatalog(const Context& ctx, Renderer& out, const std::string& volid,
                const std::string& path) {
+  auto prefix = datastore::NormalizeSnapshotPath(path);  // ".." is a usage error
+  if (!prefix.ok()) return UsageError(out, prefix.status());
   auto v = OpenDatastoreVolume(ctx, volid);
   if (!v.ok()) return Fail(out, v.status());
-  auto prefix = datastore::NormalizeSnapshotPath(path);
-  if (!prefix.ok()) return Fail(out, prefix.status());
   auto reader = datastore::SnapshotReader::Open(*v->ds, v->volname);
   if (!reader.ok()) return Fail(out, reader.status());
   bool found = false;
@@ -104,9 +105,9 @@ int RunCatalog(const Context& ctx, Renderer& out, const std::string& volid,
     return Status::OK();
   });
   if (!s.ok()) return Fail(out, s);
-  if (ctx.json()) fmt::print("{}\n", listing.dump(1, ' ', false, json::error_handler_t::replace));
   if (!found)
     return Fail(out, NotFoundError(fmt::format("'/{}' is not in backup '{}'", *prefix, volid)));
+  out.OnResult(true, kExitOk, listing);  // JSON: "data" is the array of entries
   return kExitOk;
 }
 
@@ -124,10 +125,7 @@ void RegisterCatalog(CLI::App& app, Context& ctx) {
   ctx.AddRunner(cat, [&ctx, a] {
     auto renderer = MakeRenderer(ctx);
     // A volume not of the form <storage>:<volname> is a usage error.
-    if (Status s = SplitVolumeId(a->volume).status(); !s.ok()) {
-      renderer->Log(LogLevel::kErr, s.message());
-      return kExitUsage;
-    }
+    if (Status s = SplitVolumeId(a->volume).status(); !s.ok()) return UsageError(*renderer, s);
     return RunCatalog(ctx, *renderer, a->volume, a->path);
   });
 }

@@ -30,7 +30,13 @@ int RunCleanup(const Context& ctx) {
   if (r.ok()) renderer->Log(LogLevel::kInfo, fmt::format("removed {} interrupted restore(s)", *r));
   for (const Status& s : {n.status(), r.status()})
     if (!s.ok()) renderer->Log(LogLevel::kErr, s.message());
-  return n.ok() && r.ok() ? kExitOk : kExitFailed;
+  // JSON: the result also when a part failed (its error was logged); null
+  // counts for the part that failed.
+  const bool ok = n.ok() && r.ok();
+  renderer->OnResult(ok, ok ? kExitOk : kExitFailed,
+                     {{"repaired-backups", n.ok() ? nlohmann::json(*n) : nlohmann::json()},
+                      {"removed-restores", r.ok() ? nlohmann::json(*r) : nlohmann::json()}});
+  return ok ? kExitOk : kExitFailed;
 }
 
 }  // namespace

@@ -14,8 +14,8 @@ namespace {
 
 int RunDatastoreCreate(Renderer& out, const std::string& path) {
   if (path.empty() || path[0] != '/')
-    return Fail(out, InvalidArgumentError(
-                         fmt::format("datastore path \"{}\" must be an absolute path", path)));
+    return UsageError(out, InvalidArgumentError(fmt::format(
+                               "datastore path \"{}\" must be an absolute path", path)));
   Status made = sys::MakeDirs(path, 0700);  // a missing directory is created
   if (!made.ok()) return Fail(out, made);
   objstore::LocalBackendOptions bo;
@@ -30,6 +30,7 @@ int RunDatastoreCreate(Renderer& out, const std::string& path) {
           fmt::format("created a datastore in \"{}\"; use it with a storage.cfg section like "
                       "'datastore: <id>' + 'path {}'",
                       path, path));
+  out.OnResult(true, kExitOk, {{"path", path}});
   return kExitOk;
 }
 

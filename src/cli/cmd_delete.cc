@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "ctdump/units.h"
@@ -15,13 +16,19 @@ namespace ctdump::cli {
 namespace {
 
 // Logs what deleting from `storage` freed (a problem computing it is a
-// warning: the delete itself succeeded).
-void ReportFreed(const std::vector<Section>& storages, const Section& section,
-                 const std::string& storage, std::optional<uint64_t> archive_size, Renderer& out) {
+// warning: the delete itself succeeded); returns it as the result's fields
+// "freed-bytes" (freed at once) and "gc-reclaimable-bytes" (a datastore's
+// chunks no backup references, which a gc would free).
+nlohmann::json ReportFreed(const std::vector<Section>& storages, const Section& section,
+                           const std::string& storage, std::optional<uint64_t> archive_size,
+                           Renderer& out) {
+  nlohmann::json freed = {{"freed-bytes", nullptr}, {"gc-reclaimable-bytes", nullptr}};
   if (section.type != "datastore") {
-    if (archive_size)  // dir: the file is gone
+    if (archive_size) {  // dir: the file is gone
       out.Log(LogLevel::kInfo, fmt::format("freed {}", HumanBytes(*archive_size)));
-    return;
+      freed["freed-bytes"] = *archive_size;
+    }
+    return freed;
   }
   auto ds = registry::OpenDatastore(storages, storage);
   Result<datastore::StoreUsage> u =
@@ -29,18 +36,17 @@ void ReportFreed(const std::vector<Section>& storages, const Section& section,
   if (!u.ok()) {
     out.Log(LogLevel::kWarn,
             fmt::format("cannot compute what a gc would free: {}", u.status().message()));
-    return;
+    return freed;
   }
   out.Log(LogLevel::kInfo, datastore::DescribeUnreferenced(*u, storage));
+  freed["gc-reclaimable-bytes"] = u->reclaimable_bytes;
+  return freed;
 }
 
 int RunDelete(const Context& ctx, const std::string& volid) {
   auto renderer = MakeRenderer(ctx);
   auto parts = SplitVolumeId(volid);
-  if (!parts.ok()) {
-    renderer->Log(LogLevel::kErr, parts.status().message());
-    return kExitUsage;
-  }
+  if (!parts.ok()) return UsageError(*renderer, parts.status());
   const auto& [storage, volname] = *parts;
   auto storages = registry::LoadStorageConfig(ctx.paths.config_dir);
   if (!storages.ok()) return Fail(*renderer, storages.status());
@@ -63,7 +69,9 @@ int RunDelete(const Context& ctx, const std::string& volid) {
   }
   if (!s.ok()) return Fail(*renderer, s);
   renderer->Log(LogLevel::kInfo, fmt::format("removed backup '{}'", volid));
-  ReportFreed(*storages, **section, storage, archive_size, *renderer);
+  nlohmann::json data = ReportFreed(*storages, **section, storage, archive_size, *renderer);
+  data["volume"] = volid;
+  renderer->OnResult(true, kExitOk, data);
   return kExitOk;
 }
 

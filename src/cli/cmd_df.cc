@@ -2,7 +2,8 @@
 // (datastore/usage.h): the total on disk, what the backups reference, what a
 // gc would free, the deduplication factor and per container its backups,
 // logical, unique and stored bytes. For other storages: the archives' sizes
-// per container (no dedup). A table, or an object with --output-format json.
+// per container (no dedup). A table, or with --output-format json a result
+// event whose "data" is an object.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -22,10 +23,6 @@ struct DfArgs {
   std::string storage;
 };
 
-void PrintJson(const nlohmann::json& out) {
-  fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
 int DatastoreDf(const Context& ctx, Renderer& out, const std::vector<Section>& storages,
                 const std::string& storage) {
   auto ds = registry::OpenDatastore(storages, storage);
@@ -40,25 +37,26 @@ int DatastoreDf(const Context& ctx, Renderer& out, const std::vector<Section>& s
                             {"size", c.logical},
                             {"unique-size", c.unique},
                             {"stored-size", c.stored}});
-    PrintJson({{"storage", storage},
-               {"type", "datastore"},
-               {"total", u->total_bytes},
-               {"objects", u->objects},
-               {"chunk-bytes", u->chunk_bytes},
-               {"chunks", u->chunks},
-               {"metadata-bytes", u->total_bytes - u->chunk_bytes},
-               {"referenced", u->referenced_bytes},
-               {"referenced-chunks", u->referenced_chunks},
-               {"reclaimable", u->reclaimable_bytes},
-               {"reclaimable-chunks", u->reclaimable_chunks},
-               {"leftover-bytes", u->leftover_bytes},
-               {"unreferenced-recent", u->unreferenced_recent_bytes},
-               {"missing-chunks", u->missing_chunks},
-               {"unreadable-backups", u->unreadable_snapshots},
-               {"backups", u->snapshots.size()},
-               {"logical", u->logical_bytes},
-               {"dedup-factor", u->dedup_factor()},
-               {"containers", containers}});
+    out.OnResult(true, kExitOk,
+                 {{"storage", storage},
+                  {"type", "datastore"},
+                  {"total", u->total_bytes},
+                  {"objects", u->objects},
+                  {"chunk-bytes", u->chunk_bytes},
+                  {"chunks", u->chunks},
+                  {"metadata-bytes", u->total_bytes - u->chunk_bytes},
+                  {"referenced", u->referenced_bytes},
+                  {"referenced-chunks", u->referenced_chunks},
+                  {"reclaimable", u->reclaimable_bytes},
+                  {"reclaimable-chunks", u->reclaimable_chunks},
+                  {"leftover-bytes", u->leftover_bytes},
+                  {"unreferenced-recent", u->unreferenced_recent_bytes},
+                  {"missing-chunks", u->missing_chunks},
+                  {"unreadable-backups", u->unreadable_snapshots},
+                  {"backups", u->snapshots.size()},
+                  {"logical", u->logical_bytes},
+                  {"dedup-factor", u->dedup_factor()},
+                  {"containers", containers}});
     return kExitOk;
   }
   fmt::print("storage '{}' (datastore)\n", backup::EscapeControl(storage));
@@ -123,12 +121,15 @@ int ArchiveDf(const Context& ctx, Renderer& out, const std::vector<Section>& sto
     for (const auto& [vmid, r] : rows)
       containers.push_back(
           {{"vmid", vmid}, {"backups", r.backups}, {"size", r.size}, {"unknown-size", r.unknown}});
-    PrintJson({{"storage", storage},
-               {"type", section.type},
-               {"total", total},
-               {"backups", list->size()},
-               {"unknown-size", unknown},
-               {"containers", containers}});
+    if (!sh.ok()) out.Log(LogLevel::kWarn, sh.message());
+    out.OnResult(true, kExitOk,
+                 {{"storage", storage},
+                  {"type", section.type},
+                  {"total", total},
+                  {"backups", list->size()},
+                  {"unknown-size", unknown},
+                  {"containers", containers}});
+    return kExitOk;
   } else {
     fmt::print("storage '{}' ({}): archives, no deduplication\n", backup::EscapeControl(storage),
                backup::EscapeControl(section.type));

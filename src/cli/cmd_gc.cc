@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/datastore_storage.h"
@@ -30,6 +31,19 @@ int RunGcCommand(const Context& ctx, Renderer& out, const std::string& storage, 
     out.Log(LogLevel::kInfo, fmt::format("removed {} temporary files of interrupted writes and "
                                          "{} empty snapshot directories",
                                          r->temps_removed, r->dirs_removed));
+  // With --dry-run the counts are what a gc would remove.
+  out.OnResult(true, kExitOk,
+               {{"storage", storage},
+                {"dry-run", dry_run},
+                {"chunks", r->chunks},
+                {"referenced-chunks", r->marked},
+                {"removed-chunks", r->removed},
+                {"removed-bytes", r->removed_bytes},
+                {"kept-recent", r->kept_recent},
+                {"leftovers-removed", r->leftovers_removed},
+                {"bad-removed", r->bad_removed},
+                {"temps-removed", r->temps_removed},
+                {"dirs-removed", r->dirs_removed}});
   return kExitOk;
 }
 

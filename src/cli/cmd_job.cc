@@ -51,10 +51,6 @@ constexpr std::string_view kRestoreTestPrefix = "ctdump-rt-";
 
 std::string LocalTime(std::optional<int64_t> t) { return t ? jobs::FormatLocalTime(*t) : "-"; }
 
-// Diagnostics go to stderr as text also with --output-format json, whose
-// stdout carries the answer.
-std::unique_ptr<Renderer> Diagnostics() { return MakeTextRenderer(false); }
-
 struct Listed {
   const jobs::JobConfig* job;
   jobs::JobState state;
@@ -104,10 +100,6 @@ nlohmann::json ToJson(const Listed& l) {
   return j;
 }
 
-void PrintJson(const nlohmann::json& j) {
-  fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
 // Loads jobs.cfg; its errors (and notifications.cfg's) are logged. Returns
 // whether everything was fine in *clean.
 Result<jobs::JobsConfig> LoadAndReport(const Context& ctx, Renderer& diag, bool* clean) {
@@ -126,7 +118,7 @@ Result<jobs::JobsConfig> LoadAndReport(const Context& ctx, Renderer& diag, bool*
 }
 
 int RunList(const Context& ctx) {
-  auto diag = Diagnostics();
+  auto diag = MakeRenderer(ctx);
   bool clean = true;
   auto cfg = LoadAndReport(ctx, *diag, &clean);
   if (!cfg.ok()) return Fail(*diag, cfg.status());
@@ -134,7 +126,8 @@ int RunList(const Context& ctx) {
   if (ctx.json()) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& job : cfg->jobs) out.push_back(ToJson(Describe(ctx, job, now, *diag)));
-    PrintJson(out);
+    // A jobs.cfg with broken sections: the jobs that could be read, ok false.
+    diag->OnResult(clean, clean ? kExitOk : kExitFailed, out);
   } else {
     fmt::print("{:<24} {:<13} {:<20} {:<7} {:<19} {:<19} {}\n", "ID", "TYPE", "SCHEDULE", "ENABLED",
                "NEXT-RUN", "LAST-RUN", "RESULT");
@@ -151,7 +144,7 @@ int RunList(const Context& ctx) {
 }
 
 int RunShow(const Context& ctx, const std::string& id) {
-  auto diag = Diagnostics();
+  auto diag = MakeRenderer(ctx);
   auto cfg = jobs::LoadJobsConfig(ctx.paths.config_dir);
   if (!cfg.ok()) return Fail(*diag, cfg.status());
   const jobs::JobConfig* job = cfg->Find(id);
@@ -162,7 +155,7 @@ int RunShow(const Context& ctx, const std::string& id) {
   }
   Listed l = Describe(ctx, *job, ::time(nullptr), *diag);
   if (ctx.json()) {
-    PrintJson(ToJson(l));
+    diag->OnResult(true, kExitOk, ToJson(l));
     return kExitOk;
   }
   using backup::EscapeControl;

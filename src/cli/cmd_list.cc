@@ -1,7 +1,7 @@
-// `ctdump list <storage> [--vmid <ct>] [--sizes]`: a table, or a JSON array
-// with --output-format json. --sizes on a datastore adds each backup's unique
-// and stored bytes (datastore/usage.h): it reads every index of the store and
-// stats every object, as gc's mark phase does, hence opt-in.
+// `ctdump list <storage> [--vmid <ct>] [--sizes]`: a table, or with
+// --output-format json a result event whose "data" is an array of backups. --sizes on a datastore
+// adds each backup's unique and stored bytes (datastore/usage.h): it reads every index of the store
+// and stats every object, as gc's mark phase does, hence opt-in.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -83,8 +83,9 @@ int RunList(const Context& ctx, const ListArgs& a) {
                      {"notes", b.notes ? nlohmann::json(*b.notes) : nlohmann::json()},
                      {"protected", b.is_protected}});
     }
-    // Never aborts: bytes that are not UTF-8 (a provider's names, notes) become U+FFFD.
-    fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+    if (!sh.ok()) renderer->Log(LogLevel::kWarn, sh.message());
+    renderer->OnResult(true, kExitOk, out);  // the result event: "data" is the array
+    return kExitOk;
   } else if (sizes) {
     fmt::print("{:<50} {:<8} {:>12} {:>12} {:>12} {}\n", "VOLID", "VMID", "SIZE", "UNIQUE",
                "STORED", "FLAGS");

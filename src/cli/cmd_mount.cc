@@ -23,6 +23,7 @@ int RunMount(const Context& ctx, Renderer& out, const std::string& volid, const 
   fuse::MountOptions mo;
   Status s = fuse::MountSnapshot(**reader, dir, mo, &out);
   if (!s.ok()) return Fail(out, s);
+  out.OnResult(true, kExitOk, {{"volume", volid}, {"dir", dir}});  // once unmounted
   return kExitOk;
 }
 
@@ -40,10 +41,7 @@ void RegisterMount(CLI::App& app, Context& ctx) {
   ctx.AddRunner(mnt, [&ctx, a] {
     auto renderer = MakeRenderer(ctx);
     // A volume not of the form <storage>:<volname> is a usage error.
-    if (Status s = SplitVolumeId(a->volume).status(); !s.ok()) {
-      renderer->Log(LogLevel::kErr, s.message());
-      return kExitUsage;
-    }
+    if (Status s = SplitVolumeId(a->volume).status(); !s.ok()) return UsageError(*renderer, s);
     return RunMount(ctx, *renderer, a->volume, a->dir);
   });
 }

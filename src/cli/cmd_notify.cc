@@ -27,6 +27,7 @@ int RunNotifyTest(const Context& ctx, const std::string& target) {
   Status s = notify::SendTest(*config, target, renderer.get());
   if (!s.ok()) return Fail(*renderer, s);
   renderer->Log(LogLevel::kInfo, fmt::format("test notification sent to target '{}'", target));
+  renderer->OnResult(true, kExitOk, {{"target", target}});
   return kExitOk;
 }
 
@@ -118,8 +119,8 @@ int RunNotifyList(const Context& ctx) {
                           {"rules", MatcherRules(m)},
                           {"target", m.targets}});
     }
-    nlohmann::json out = {{"source", config->source}, {"targets", targets}, {"matchers", matchers}};
-    fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+    renderer->OnResult(true, kExitOk,
+                       {{"source", config->source}, {"targets", targets}, {"matchers", matchers}});
     return kExitOk;
   }
   fmt::print("source: {}\n\n{:<20} {:<9} {:<8} {}\n", config->source, "TARGET", "TYPE", "ENABLED",
@@ -151,7 +152,7 @@ struct SendArgs {
 int RunNotifySend(const Context& ctx, const SendArgs& a) {
   auto renderer = MakeRenderer(ctx);
   Result<notify::Severity> severity = notify::ParseSeverity(a.severity);
-  if (!severity.ok()) return Fail(*renderer, severity.status());
+  if (!severity.ok()) return UsageError(*renderer, severity.status().WithContext("--severity"));
   notify::Notification n;
   n.severity = *severity;
   n.title = a.title;
@@ -160,8 +161,8 @@ int RunNotifySend(const Context& ctx, const SendArgs& a) {
   for (const std::string& f : a.fields) {
     size_t eq = f.find('=');
     if (eq == std::string::npos || eq == 0) {
-      return Fail(*renderer,
-                  InvalidArgumentError(fmt::format("--field '{}': expected <name>=<value>", f)));
+      return UsageError(
+          *renderer, InvalidArgumentError(fmt::format("--field '{}': expected <name>=<value>", f)));
     }
     n.fields[f.substr(0, eq)] = f.substr(eq + 1);
   }
@@ -174,6 +175,7 @@ int RunNotifySend(const Context& ctx, const SendArgs& a) {
                   targets.empty() ? "" : ": ", fmt::join(targets, ", "));
   if (sent < targets.size()) return Fail(*renderer, UnavailableError(summary));
   renderer->Log(LogLevel::kInfo, summary);
+  renderer->OnResult(true, kExitOk, {{"sent", sent}, {"targets", targets}});
   return kExitOk;
 }
 

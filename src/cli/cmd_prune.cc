@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "backup/retention.h"
 #include "cli/commands.h"
@@ -34,19 +35,30 @@ int RunPrune(const Context& ctx, const PruneArgs& a) {
   PruneOptions opts;
   if (!a.prune_backups.empty()) {
     auto given = ParsePruneOptions(a.prune_backups);
-    if (!given.ok()) {
-      renderer->Log(LogLevel::kErr, given.status().WithContext("--prune-backups").message());
-      return kExitUsage;
-    }
+    if (!given.ok()) return UsageError(*renderer, given.status().WithContext("--prune-backups"));
     opts = *given;
   } else {
     auto settings = registry::ParseStorageSettings(**section);
     if (!settings.ok()) return Fail(*renderer, settings.status());
     opts = settings->prune.value_or(PruneOptions());
   }
+  // JSON: the result; the counts are what would be removed with --dry-run.
+  auto result = [&](uint64_t pruned, std::optional<uint64_t> freed,
+                    std::optional<uint64_t> reclaimable) {
+    renderer->OnResult(
+        true, kExitOk,
+        {{"storage", a.storage},
+         {"vmid", a.vmid},
+         {"dry-run", a.dry_run},
+         {"retention", opts.ToString()},
+         {"pruned", pruned},
+         {"freed-bytes", freed ? nlohmann::json(*freed) : nlohmann::json()},
+         {"gc-reclaimable-bytes", reclaimable ? nlohmann::json(*reclaimable) : nlohmann::json()}});
+    return kExitOk;
+  };
   if (opts.KeepsEverything()) {
     renderer->Log(LogLevel::kInfo, "retention keeps everything (keep-all): nothing to prune");
-    return kExitOk;
+    return result(0, std::nullopt, std::nullopt);
   }
   auto p = registry::OpenStorage(*storages, a.storage, renderer.get());
   if (!p.ok()) return Fail(*renderer, p.status());
@@ -74,18 +86,21 @@ int RunPrune(const Context& ctx, const PruneArgs& a) {
   renderer->Log(LogLevel::kInfo,
                 fmt::format("{} {} backup(s)", a.dry_run ? "would prune" : "pruned", *n));
   if (freed) renderer->Log(LogLevel::kInfo, fmt::format("freed {}", HumanBytes(*freed)));
+  std::optional<uint64_t> reclaimable;
   if (type == "datastore" && !a.dry_run && *n > 0) {
     auto ds = registry::OpenDatastore(*storages, a.storage);
     Result<datastore::StoreUsage> u =
         ds.ok() ? datastore::ComputeUsage(**ds, std::nullopt, renderer.get()) : ds.status();
-    if (u.ok())
+    if (u.ok()) {
       renderer->Log(LogLevel::kInfo, datastore::DescribeUnreferenced(*u, a.storage));
-    else
+      reclaimable = u->reclaimable_bytes;
+    } else {
       renderer->Log(LogLevel::kWarn,
                     fmt::format("cannot compute what a gc would free: {}", u.status().message()));
+    }
   }
   if (!sh.ok()) renderer->Log(LogLevel::kWarn, sh.message());
-  return kExitOk;
+  return result(*n, freed, reclaimable);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // `ctdump restore <storage>:<volname> <ct>`: a backup into a new container
 // (restore/restore.h).
 #include <fmt/format.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -29,21 +30,23 @@ Status CheckRestoreArguments(const restore::RestoreOptions& o) {
 
 int RunRestoreCmd(const Context& ctx, const restore::RestoreOptions& o) {
   auto renderer = MakeRenderer(ctx);
-  if (::geteuid() != 0) {
-    renderer->Log(LogLevel::kErr, "ctdump restore must run as root");
-    return kExitFailed;
-  }
+  if (::geteuid() != 0)
+    return Fail(*renderer, PermissionDeniedError("ctdump restore must run as root"));
   Status usage = CheckRestoreArguments(o);
-  if (!usage.ok()) {
-    renderer->Log(LogLevel::kErr, usage.message());
-    return kExitUsage;
-  }
+  if (!usage.ok()) return UsageError(*renderer, usage);
   restore::Paths paths{ctx.paths.lxcpath, ctx.paths.config_dir, ctx.paths.run_dir};
+  // JSON: guest-start and guest-end around the work on the new container
+  // (its log lines and progress carry its name), then the result.
+  const int64_t start = ::time(nullptr);
+  renderer->OnGuestStart(o.name);
   Status s = restore::RunRestore(o, paths, renderer.get());
-  if (!s.ok()) {
-    renderer->Log(LogLevel::kErr, "restore failed - " + s.message());
-    return kExitFailed;
-  }
+  const int64_t seconds = ::time(nullptr) - start;
+  renderer->OnGuestEnd(
+      GuestSummary{o.name, s.ok(), s.ok() ? "" : s.message(), "", std::nullopt, seconds, 0});
+  if (!s.ok()) return Fail(*renderer, Status(s.code(), "restore failed - " + s.message()));
+  renderer->OnResult(
+      true, kExitOk,
+      {{"volume", o.volid}, {"vmid", o.name}, {"seconds", seconds}, {"started", o.start}});
   return kExitOk;
 }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/datastore_storage.h"
@@ -20,19 +21,20 @@ namespace {
 int RunRestoreFile(const Context& ctx, Renderer& out, const std::string& volid,
                    const std::vector<std::string>& paths, const std::string& target,
                    bool keep_privileges) {
+  // Wrong paths are usage errors, found before anything is opened.
+  datastore::ExportOptions eo;
+  for (const auto& p : paths) {
+    auto n = datastore::NormalizeSnapshotPath(p);
+    if (!n.ok()) return UsageError(out, n.status());
+    eo.paths.push_back(*n);
+  }
+  if (target.empty() || target[0] != '/')
+    return UsageError(
+        out, InvalidArgumentError(fmt::format("--target \"{}\" must be an absolute path", target)));
   if (::geteuid() != 0)
     return Fail(out, PermissionDeniedError("ctdump restore-file must run as root"));
   auto v = OpenDatastoreVolume(ctx, volid);
   if (!v.ok()) return Fail(out, v.status());
-  datastore::ExportOptions eo;
-  for (const auto& p : paths) {
-    auto n = datastore::NormalizeSnapshotPath(p);
-    if (!n.ok()) return Fail(out, n.status());
-    eo.paths.push_back(*n);
-  }
-  if (target.empty() || target[0] != '/')
-    return Fail(
-        out, InvalidArgumentError(fmt::format("--target \"{}\" must be an absolute path", target)));
   Status made = sys::MakeDirs(target, 0755);
   if (!made.ok()) return Fail(out, made);
   auto reader = datastore::SnapshotReader::Open(*v->ds, v->volname);
@@ -59,6 +61,12 @@ int RunRestoreFile(const Context& ctx, Renderer& out, const std::string& volid,
             fmt::format("removed setuid/setgid bits or file capabilities from {} files (give "
                         "--keep-setuid-and-caps to keep them)",
                         stats->stripped_privileges));
+  out.OnResult(true, kExitOk,
+               {{"volume", volid},
+                {"target", target},
+                {"entries", stats->entries},
+                {"bytes", stats->bytes},
+                {"stripped-privileges", stats->stripped_privileges}});
   return kExitOk;
 }
 
@@ -83,10 +91,7 @@ void RegisterRestoreFile(CLI::App& app, Context& ctx) {
   ctx.AddRunner(rf, [&ctx, a] {
     auto renderer = MakeRenderer(ctx);
     // A volume not of the form <storage>:<volname> is a usage error.
-    if (Status s = SplitVolumeId(a->volume).status(); !s.ok()) {
-      renderer->Log(LogLevel::kErr, s.message());
-      return kExitUsage;
-    }
+    if (Status s = SplitVolumeId(a->volume).status(); !s.ok()) return UsageError(*renderer, s);
     return RunRestoreFile(ctx, *renderer, a->volume, a->paths, a->target, a->keep_privileges);
   });
 }

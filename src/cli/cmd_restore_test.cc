@@ -4,8 +4,8 @@
 // test passed, 1 when it failed, 2 on a usage error.
 //
 // With --output-format json the log lines are JSON events and the last line
-// is the result:
-//   {"event":"restore-test-end","ok":true,"volume":"..","container":"..",
+// is the result event (docs/json-events.md), its "data":
+//   {"volume":"..","container":"..","idmap":[..],
 //    "phases":[{"phase":"restore","seconds":1.2,"ok":true},..],
 //    "total-seconds":..,"check-exit":0,"compare":{..},"cleaned":true}
 #include <fmt/format.h>
@@ -26,9 +26,7 @@ nlohmann::json ResultJson(const restore::RestoreTestResult& r) {
   nlohmann::json phases = nlohmann::json::array();
   for (const auto& p : r.phases)
     phases.push_back({{"phase", p.phase}, {"seconds", p.seconds}, {"ok", p.ok}});
-  nlohmann::json j = {{"event", "restore-test-end"},
-                      {"ok", r.passed},
-                      {"volume", r.volid},
+  nlohmann::json j = {{"volume", r.volid},
                       {"container", r.container},
                       {"idmap", r.idmap},
                       {"phases", phases},
@@ -39,8 +37,7 @@ nlohmann::json ResultJson(const restore::RestoreTestResult& r) {
                         {"files-sampled", r.compare.files_sampled},
                         {"bytes-sampled", r.compare.bytes_sampled},
                         {"mismatches", r.compare.mismatches},
-                        {"first-mismatches", r.compare.first_mismatches}}},
-                      {"time", ::time(nullptr)}};
+                        {"first-mismatches", r.compare.first_mismatches}}}};
   if (r.check_exit) {
     j["check-exit"] = *r.check_exit;
     j["check-output"] = r.check_output;
@@ -55,15 +52,10 @@ nlohmann::json ResultJson(const restore::RestoreTestResult& r) {
 }  // namespace
 
 int RunRestoreTestCommand(const Context& ctx, Renderer& out, const RestoreTestRun& run) {
-  if (::geteuid() != 0) {
-    out.Log(LogLevel::kErr, "ctdump restore-test must run as root");
-    return kExitFailed;
-  }
   auto volume = SplitVolumeId(run.volume);
-  if (!volume.ok()) {
-    out.Log(LogLevel::kErr, volume.status().message());
-    return kExitUsage;
-  }
+  if (!volume.ok()) return UsageError(out, volume.status());
+  if (::geteuid() != 0)
+    return Fail(out, PermissionDeniedError("ctdump restore-test must run as root"));
   restore::RestoreTestOptions o;
   o.volid = run.volume;
   o.check = run.check;
@@ -77,11 +69,9 @@ int RunRestoreTestCommand(const Context& ctx, Renderer& out, const RestoreTestRu
                            p.ok ? "" : " (failed)");
   out.Log(LogLevel::kInfo,
           fmt::format("timings: {}; total {:.1f} s", timings, result->total_seconds));
-  if (ctx.json())
-    fmt::print(stdout, "{}\n",
-               ResultJson(*result).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  std::fflush(stdout);
-  return result->passed ? kExitOk : kExitFailed;
+  const int code = result->passed ? kExitOk : kExitFailed;
+  out.OnResult(result->passed, code, ResultJson(*result));
+  return code;
 }
 
 void RegisterRestoreTest(CLI::App& app, Context& ctx) {

@@ -473,8 +473,10 @@ int RunScheduler(const Context& ctx, const SchedulerArgs& args) {
     startup = false;
     if (args.once || !scheduler.Sleep()) break;
   }
-  out->Log(LogLevel::kInfo, Interrupted() ? "ctdump scheduler stopped by signal"
-                                          : "ctdump scheduler finished (--once)");
+  const bool by_signal = Interrupted();
+  out->Log(LogLevel::kInfo,
+           by_signal ? "ctdump scheduler stopped by signal" : "ctdump scheduler finished (--once)");
+  out->OnResult(true, kExitOk, {{"stopped-by", by_signal ? "signal" : "once"}});
   return kExitOk;
 }
 

@@ -4,7 +4,8 @@
 // monitoring check (backup/status_check.h): the first line is Nagios
 // plugin output ("CTDUMP OK - ..."), the exit code 0 ok, 1 warning,
 // 2 critical, 3 unknown (the check itself could not run: a bad --max-age,
-// storage.cfg unreadable). --output-format json prints one JSON object.
+// storage.cfg unreadable). --output-format json: a result event whose "data"
+// is the report (docs/json-events.md).
 // A container not under lxcpath is checked while its record is younger than
 // max-age (backup/status_check.h); `ctdump status --forget <vmid>` removes
 // its record at once (and checks nothing).
@@ -50,10 +51,11 @@ std::string UtcTime(int64_t t) {
   return buf;
 }
 
-int Unknown(const Context& ctx, const std::string& why) {
+// JSON: the result event, "data" the state as a check that ran.
+int Unknown(const Context& ctx, Renderer& out, const std::string& why) {
   if (ctx.json())
-    fmt::print("{}\n", json({{"state", "UNKNOWN"}, {"exit", kExitUnknown}, {"summary", why}})
-                           .dump(2, ' ', false, json::error_handler_t::replace));
+    out.OnResult(false, kExitUnknown,
+                 {{"state", "UNKNOWN"}, {"exit", kExitUnknown}, {"summary", why}});
   else
     fmt::print("CTDUMP UNKNOWN - {}\n", backup::EscapeControl(why));
   return kExitUnknown;
@@ -159,18 +161,17 @@ void PrintText(const backup::StatusReport& r, const backup::StatusInput& in) {
 int RunForget(const Context& ctx, const StatusArgs& a) {
   auto renderer = MakeRenderer(ctx);
   if (!a.vmids.empty() || !a.max_age.empty() || !a.storage.empty() || !a.exclude.empty()) {
-    Status s = InvalidArgumentError(
-        "--forget checks nothing: it takes no containers to check, --max-age, --storage or "
-        "--exclude");
-    Fail(*renderer, s);
-    return ExitCodeOf(s);
+    return UsageError(*renderer, InvalidArgumentError("--forget checks nothing: it takes no "
+                                                      "containers to check, --max-age, --storage "
+                                                      "or --exclude"));
   }
   int rc = kExitOk;
   json forgotten = json::array();
   for (const auto& vmid : backup::SplitGuestList(a.forget)) {
     Status s = backup::RemoveGuestRecord(ctx.paths.state_dir, vmid);
     if (!s.ok()) {
-      rc = std::max(rc, Fail(*renderer, s));
+      renderer->Log(LogLevel::kErr, s.message());
+      rc = kExitFailed;
       continue;
     }
     forgotten.push_back(vmid);
@@ -178,10 +179,7 @@ int RunForget(const Context& ctx, const StatusArgs& a) {
       fmt::print("forgot container '{}': its last job is no longer recorded\n",
                  backup::EscapeControl(vmid));
   }
-  if (ctx.json())
-    fmt::print(
-        "{}\n",
-        json({{"forgotten", forgotten}}).dump(2, ' ', false, json::error_handler_t::replace));
+  renderer->OnResult(rc == kExitOk, rc, {{"forgotten", forgotten}});
   return rc;
 }
 
@@ -192,17 +190,17 @@ int RunStatus(const Context& ctx, const StatusArgs& a) {
   in.now = ::time(nullptr);
   if (!a.max_age.empty()) {
     auto age = backup::ParseDuration(a.max_age);
-    if (!age.ok()) return Unknown(ctx, "--max-age: " + age.status().message());
+    if (!age.ok()) return Unknown(ctx, *renderer, "--max-age: " + age.status().message());
     in.max_age = *age;
   }
   in.only = backup::SplitGuestList(a.vmids);
   in.exclude = backup::SplitGuestList(a.exclude);
   if (!a.storage.empty()) in.only_storage = a.storage;
   auto storages = registry::LoadStorageConfig(ctx.paths.config_dir);
-  if (!storages.ok()) return Unknown(ctx, storages.status().message());
+  if (!storages.ok()) return Unknown(ctx, *renderer, storages.status().message());
   if (in.only_storage) {
     auto s = registry::FindStorage(*storages, *in.only_storage);
-    if (!s.ok()) return Unknown(ctx, s.status().message());
+    if (!s.ok()) return Unknown(ctx, *renderer, s.status().message());
   }
   for (const auto& s : *storages) {
     if (in.only_storage && s.id != *in.only_storage) continue;
@@ -225,7 +223,7 @@ int RunStatus(const Context& ctx, const StatusArgs& a) {
     in.problems.push_back(records.status().message());
   backup::StatusReport report = backup::Classify(in);
   if (ctx.json())
-    fmt::print("{}\n", ReportJson(report, in).dump(2, ' ', false, json::error_handler_t::replace));
+    renderer->OnResult(report.exit_code() == 0, report.exit_code(), ReportJson(report, in));
   else
     PrintText(report, in);
   return report.exit_code();

@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "cli/commands.h"
@@ -82,7 +83,28 @@ int RunVerifyDatastore(const Context& ctx, Renderer& out, const VerifyRun& run,
                       secs > 0 ? static_cast<double>(r->chunk_bytes) / secs / 1048576 : 0.0,
                       r->ok() ? "no problems found"
                               : fmt::format("{} problem(s) found", r->problems.size())));
-  return r->ok() ? 0 : 1;
+  auto volids = [&](const std::vector<std::string>& names) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& n : names) a.push_back(storage + ":" + n);
+    return a;
+  };
+  const int code = r->ok() ? kExitOk : kExitFailed;
+  out.OnResult(r->ok(), code,
+               {{"storage", storage},
+                {"type", "datastore"},
+                {"volume", volume ? nlohmann::json(storage + ":" + *volume) : nlohmann::json()},
+                {"vmid", run.vmid ? nlohmann::json(*run.vmid) : nlohmann::json()},
+                {"backups", r->snapshots},
+                {"skipped", r->skipped},
+                {"chunks", r->chunks},
+                {"chunk-bytes", r->chunk_bytes},
+                {"seconds", secs},
+                {"problems", r->problems},
+                {"damaged", volids(r->damaged_snapshots)},
+                {"other-key", volids(r->other_key_snapshots)},
+                {"other-key-chunks", r->other_key_chunks},
+                {"deleted-meanwhile", r->deleted_meanwhile}});
+  return code;
 }
 
 // The backups to check: all of the storage's, or `volume` if it exists.
@@ -99,7 +121,7 @@ Result<std::vector<std::string>> Selected(Provider& p, const std::string& storag
   return names;
 }
 
-int VerifyArchives(Renderer& out, Provider& p, const std::string& storage,
+int VerifyArchives(Renderer& out, Provider& p, const std::string& storage, const std::string& type,
                    const std::optional<std::string>& volume,
                    const std::optional<std::string>& vmid) {
   auto names = Selected(p, storage, volume, vmid);
@@ -111,11 +133,13 @@ int VerifyArchives(Renderer& out, Provider& p, const std::string& storage,
   auto start = std::chrono::steady_clock::now();
   size_t damaged = 0;
   uint64_t bytes = 0;
+  nlohmann::json damaged_volids = nlohmann::json::array();
   for (const auto& name : *names) {
     auto check = restore::CheckBackup(p, name, &out);
     if (!check.ok() && check.status().code() == Code::kCancelled) return Fail(out, check.status());
     if (!check.ok()) {
       ++damaged;
+      damaged_volids.push_back(storage + ":" + name);
       out.Log(LogLevel::kErr, fmt::format("backup '{}:{}' is damaged: {}", storage, name,
                                           check.status().message()));
       continue;
@@ -130,7 +154,17 @@ int VerifyArchives(Renderer& out, Provider& p, const std::string& storage,
           fmt::format("verified {} backup(s), {} read in {:.1f} s; {}", names->size(),
                       HumanBytes(bytes), secs,
                       damaged ? fmt::format("{} damaged", damaged) : "no problems found"));
-  return damaged ? kExitFailed : kExitOk;
+  const int code = damaged ? kExitFailed : kExitOk;
+  out.OnResult(damaged == 0, code,
+               {{"storage", storage},
+                {"type", type},
+                {"volume", volume ? nlohmann::json(storage + ":" + *volume) : nlohmann::json()},
+                {"vmid", vmid ? nlohmann::json(*vmid) : nlohmann::json()},
+                {"backups", names->size()},
+                {"read-bytes", bytes},
+                {"seconds", secs},
+                {"damaged", damaged_volids}});
+  return code;
 }
 
 int RunVerifyStorage(const Context& ctx, Renderer& out, const VerifyRun& run,
@@ -147,7 +181,8 @@ int RunVerifyStorage(const Context& ctx, Renderer& out, const VerifyRun& run,
     out.Log(LogLevel::kInfo, fmt::format("storage '{}' keeps no verify state (only datastores "
                                          "do): every backup is read",
                                          storage));
-  int rc = VerifyArchives(out, **p, storage, volume, run.vmid);
+  int rc =
+      VerifyArchives(out, **p, storage, section.ok() ? (*section)->type : "", volume, run.vmid);
   Status sh = (*p)->Shutdown();
   if (!sh.ok()) out.Log(LogLevel::kWarn, sh.message());
   return rc;

@@ -14,8 +14,19 @@ int ExitCodeOf(const Status& s) {
 }
 
 int Fail(Renderer& out, const Status& s) {
-  out.Log(LogLevel::kErr, s.message());
+  out.Error(s.message(), kExitFailed);
   return kExitFailed;
+}
+
+int UsageError(Renderer& out, const Status& s) {
+  out.Error(s.message(), kExitUsage);
+  return kExitUsage;
+}
+
+int FailOrUsage(Renderer& out, const Status& s) {
+  int code = ExitCodeOf(s);
+  out.Error(s.message(), code);
+  return code;
 }
 
 void Context::AddRunner(const CLI::App* sub, std::function<int()> run) {
@@ -29,7 +40,7 @@ const std::function<int()>* Context::Selected() const {
 }
 
 std::unique_ptr<Renderer> MakeRenderer(const Context& c) {
-  if (c.json()) return MakeJsonRenderer();
+  if (c.json()) return MakeJsonRenderer(c.command);
   return MakeTextRenderer(::isatty(2));
 }
 

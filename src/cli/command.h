@@ -8,9 +8,14 @@
 // the runner of the subcommand that was given. Registration order is the
 // order of `ctdump --help`.
 //
-// Exit codes (README "Exit codes"): 0 success, 1 a job or command failed,
-// 2 usage error (unknown command or option, missing or invalid argument or
-// option value, also a wrong value or unknown key in ctdump.conf).
+// Exit codes (README "Exit codes", docs/json-events.md): 0 success, 1 a job
+// or command failed, 2 usage error (unknown command or option, missing or
+// invalid argument or option value, also a wrong value or unknown key in
+// ctdump.conf). `status` is a monitoring check with Nagios' codes instead.
+//
+// With --output-format json every command ends with one terminal event on
+// stdout (docs/json-events.md): `result` (Renderer::OnResult), `job-end`
+// (backup) or `error` (Fail, UsageError).
 #ifndef CTDUMP_CLI_COMMAND_H_
 #define CTDUMP_CLI_COMMAND_H_
 
@@ -38,8 +43,13 @@ inline constexpr int kExitUsage = 2;
 // Our own checks of option values report InvalidArgument: a usage error.
 int ExitCodeOf(const Status& s);
 
-// Logs `s` as an error and returns kExitFailed.
+// Reports `s` as the command's error (Renderer::Error) and returns kExitFailed.
 int Fail(Renderer& out, const Status& s);
+// Reports `s` as a usage error and returns kExitUsage.
+int UsageError(Renderer& out, const Status& s);
+// Reports `s` with the exit code ExitCodeOf(s) and returns it: for a Status
+// whose InvalidArgument means a wrong argument or option (or ctdump.conf).
+int FailOrUsage(Renderer& out, const Status& s);
 
 // The global options and the runners. Lives for the whole of main(); the
 // runners may keep references to it.
@@ -48,6 +58,7 @@ class Context {
   backup::Paths paths;
   std::string output_format = "text";  // --output-format: text | json
   std::string command_line;            // backup's "starting new backup job: <command_line>"
+  std::string command;                 // the subcommand's words ("job run"), set once parsed
 
   bool json() const { return output_format == "json"; }
 

@@ -22,21 +22,36 @@ class LogCapture : public Renderer {
   explicit LogCapture(Renderer& inner) : inner_(inner) {}
 
   void Log(LogLevel level, std::string_view message) noexcept override {
+    Keep(level, message);
+    inner_.Log(level, message);
+  }
+  void OnProgress(const Progress& p) noexcept override { inner_.OnProgress(p); }
+  void OnJobStart(const JobInfo& job) noexcept override { inner_.OnJobStart(job); }
+  void OnGuestStart(std::string_view vmid) noexcept override { inner_.OnGuestStart(vmid); }
+  void OnGuestEnd(const GuestSummary& g) noexcept override { inner_.OnGuestEnd(g); }
+  void JobEnd(const backup::JobResult& r) override { inner_.JobEnd(r); }
+  void SetQuiet(bool quiet) override { inner_.SetQuiet(quiet); }
+  // An error is an "ERROR: " line of the log.
+  void Error(std::string_view message, int exit_code) noexcept override {
+    Keep(LogLevel::kErr, message);
+    inner_.Error(message, exit_code);
+  }
+  void OnResult(bool ok, int exit_code, const nlohmann::json& data) override {
+    inner_.OnResult(ok, exit_code, data);
+  }
+
+  const std::vector<std::string>& lines() const { return lines_; }
+
+ private:
+  void Keep(LogLevel level, std::string_view message) noexcept {
     try {
       lines_.push_back(std::string(backup::LevelPrefix(level)) + ": " +
                        backup::EscapeControl(message));
     } catch (...) {
       // Out of memory: the line still goes to the task log.
     }
-    inner_.Log(level, message);
   }
-  void OnProgress(const Progress& p) noexcept override { inner_.OnProgress(p); }
-  void JobEnd(const backup::JobResult& r) override { inner_.JobEnd(r); }
-  void SetQuiet(bool quiet) override { inner_.SetQuiet(quiet); }
 
-  const std::vector<std::string>& lines() const { return lines_; }
-
- private:
   Renderer& inner_;
   std::vector<std::string> lines_;
 };

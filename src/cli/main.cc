@@ -13,6 +13,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "ctdump/version.h"
@@ -38,6 +40,43 @@ std::string CommandLine(int argc, char** argv) {
   return s;
 }
 
+// --output-format json anywhere on the command line (also where the parse
+// failed before reaching it): errors of the command line are then an `error`
+// event on stdout too (docs/json-events.md).
+bool JsonAsked(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--output-format=json") return true;
+    if (a == "--output-format" && i + 1 < argc && std::string_view(argv[i + 1]) == "json")
+      return true;
+  }
+  return false;
+}
+
+// The words of the subcommands given ("job run"); empty when none was.
+std::string CommandWords(const CLI::App& app) {
+  std::string words;
+  for (const CLI::App* a = &app;;) {
+    auto subs = a->get_subcommands();
+    if (subs.empty()) return words;
+    a = subs.front();
+    words += (words.empty() ? "" : " ") + a->get_name();
+  }
+}
+
+// A usage error of the command line: CLI11's text on stderr (with its hint
+// to --help) and, when JSON was asked for, an `error` event on stdout.
+int UsageFailure(const CLI::App& app, bool json, const std::string& message,
+                 const std::function<int()>& print_text) {
+  if (json)
+    PrintJsonEvent({{"event", "error"},
+                    {"command", CommandWords(app)},
+                    {"message", message},
+                    {"exit", kExitUsage}});
+  print_text();
+  return kExitUsage;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"ctdump - consistent backups of LXC containers through backup providers"};
   app.fallthrough();
@@ -58,23 +97,37 @@ int Main(int argc, char** argv) {
   app.set_version_flag("--version", Version());
   RegisterAll(app, ctx);
 
+  const bool json = JsonAsked(argc, argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // --help, --version: not errors.
+    if (e.get_exit_code() == 0) return app.exit(e) == 0 ? kExitOk : kExitUsage;
     // "A subcommand is required" for `ctdump frobnicate`: name the word.
     if (dynamic_cast<const CLI::RequiredError*>(&e) && app.get_subcommands().empty() &&
         !app.remaining().empty()) {
-      std::fprintf(stderr, "unknown command '%s' (see ctdump --help)\n",
-                   app.remaining()[0].c_str());
-      return kExitUsage;
+      std::string m = "unknown command '" + app.remaining()[0] + "' (see ctdump --help)";
+      return UsageFailure(app, json, m, [&] {
+        std::fprintf(stderr, "%s\n", m.c_str());
+        return 0;
+      });
     }
-    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+    return UsageFailure(app, json, e.what(), [&] { return app.exit(e); });
   }
+  ctx.command = CommandWords(app);
   // Every command talks to child processes: never die of SIGPIPE, and turn
   // SIGINT/SIGTERM/SIGHUP into an orderly stop.
   sys::InstallInterruptHandlers();
   const std::function<int()>* run = ctx.Selected();
-  return run ? (*run)() : kExitUsage;
+  if (!run) {
+    // A command group without its subcommand is refused by the parse;
+    // nothing else gets here.
+    return UsageFailure(app, json, "no command given (see ctdump --help)", [] {
+      std::fprintf(stderr, "no command given (see ctdump --help)\n");
+      return 0;
+    });
+  }
+  return (*run)();
 }
 
 }  // namespace
@@ -86,6 +139,10 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     // Reaching here unwound every guard (containers restarted, mounts gone).
     std::fprintf(stderr, "ERROR: internal error: %s\n", e.what());
+    if (ctdump::cli::JsonAsked(argc, argv))
+      ctdump::cli::PrintJsonEvent({{"event", "error"},
+                                   {"message", std::string("internal error: ") + e.what()},
+                                   {"exit", 1}});
     return 1;
   }
 }

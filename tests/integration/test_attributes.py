@@ -11,6 +11,7 @@ import time
 import unittest
 
 import harness
+import json_events
 
 # The example provider without the optional update_attribute: what a
 # minimal third-party provider looks like to ctdump.
@@ -51,7 +52,7 @@ class AttributesTest(harness.IntegrationTest):
     def entries(self, storage, ct):
         r = self.ws.run("--output-format", "json", "list", storage, "--vmid", ct)
         self.assertOk(r)
-        return json.loads(r.stdout[r.stdout.index("["):])
+        return json_events.result(r.stdout)
 
     def two_backups(self, storage):
         """Two backups of the unprivileged container on `storage` (names have
@@ -76,7 +77,7 @@ class AttributesTest(harness.IntegrationTest):
         # Protect: JSON result, the storage's flag, `list`.
         r = self.ws.run("--output-format", "json", "protect", first, "1")
         self.assertOk(r)
-        self.assertEqual(json.loads(r.stdout), {"volid": first, "protected": True})
+        self.assertEqual(json_events.result(r.stdout), {"volid": first, "protected": True})
         self.assertEqual(on_disk(first)[0], True)
         self.assertEqual([e["protected"] for e in self.entries(storage, ct)], [True, False])
         # Again: nothing changes, the limit counts it once.
@@ -98,18 +99,18 @@ class AttributesTest(harness.IntegrationTest):
         self.assertOk(r)
         self.assertEqual(r.stdout, "before the upgrade\n")
         r = self.ws.run("--output-format", "json", "notes", first)
-        self.assertEqual(json.loads(r.stdout), {"volid": first, "notes": "before the upgrade"})
+        self.assertEqual(json_events.result(r.stdout), {"volid": first, "notes": "before the upgrade"})
         self.assertEqual(self.entries(storage, ct)[0]["notes"], "before the upgrade")
         r = self.ws.run("--output-format", "json", "notes", first, "--set", "")
         self.assertOk(r)
-        self.assertEqual(json.loads(r.stdout), {"volid": first, "notes": None})
+        self.assertEqual(json_events.result(r.stdout), {"volid": first, "notes": None})
         self.assertEqual(on_disk(first)[1], None)
         r = self.ws.run("notes", first)
         self.assertOk(r)
         self.assertEqual(r.stdout, "")
         # Unprotected, it is deleted.
         r = self.ws.run("--output-format", "json", "protect", first, "0")
-        self.assertEqual(json.loads(r.stdout), {"volid": first, "protected": False})
+        self.assertEqual(json_events.result(r.stdout), {"volid": first, "protected": False})
         self.assertEqual(on_disk(first)[0], False)
         self.assertOk(self.ws.run("delete", first))
         self.assertEqual([e["volid"] for e in self.entries(storage, ct)], [second])

@@ -7,6 +7,7 @@ import tarfile
 import unittest
 
 import harness
+import json_events
 
 PROBES = "srv/tricky/hello.txt,srv/tricky/uid1000.txt,srv/tricky/hostroot.txt,srv/tricky/unmapped.txt,etc/shadow"
 
@@ -139,12 +140,12 @@ class BackupTest(harness.IntegrationTest):
         self.assertTrue(any(e["event"] == "log" for e in events))
         r = self.ws.run("--output-format", "json", "list", "test")
         self.assertOk(r)
-        vols = json.loads(r.stdout)
+        vols = json_events.result(r.stdout)
         self.assertEqual(sorted(v["vmid"] for v in vols), sorted([a, b]))
         r = self.ws.run("delete", vols[0]["volid"])
         self.assertOk(r)
         r = self.ws.run("--output-format", "json", "list", "test")
-        self.assertEqual(len(json.loads(r.stdout)), 1)
+        self.assertEqual(len(json_events.result(r.stdout)), 1)
 
 
 if __name__ == "__main__":

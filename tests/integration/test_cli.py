@@ -8,6 +8,7 @@ import tempfile
 import unittest
 
 import harness
+import json_events
 
 
 def init_pid(ct):
@@ -234,7 +235,7 @@ class OutputTest(harness.IntegrationTest):
 
         r = self.run_bytes("--output-format", "json", "list", "ds")
         self.assertEqual(r.returncode, 0, r.stderr)
-        backups = json.loads(r.stdout)
+        backups = json_events.result(r.stdout)
         self.assertEqual(len(backups), 1)
         self.assertEqual(backups[0]["notes"], "note \ufffd \x1b[2J done")
         volid = backups[0]["volid"]
@@ -249,7 +250,7 @@ class OutputTest(harness.IntegrationTest):
 
         r = self.run_bytes("--output-format", "json", "catalog", volid, "/" + self.sub)
         self.assertEqual(r.returncode, 0, r.stderr)
-        entries = {e["path"]: e for e in json.loads(r.stdout)}
+        entries = {e["path"]: e for e in json_events.result(r.stdout)}
         base = "/" + self.sub + "/"
         self.assertIn(base + "esc\x1b[31mred\nline", entries)
         self.assertNotIn("path-hex", entries[base + "esc\x1b[31mred\nline"])

@@ -16,6 +16,7 @@ import time
 import unittest
 
 import harness
+import json_events
 from test_restore import MAP2, manifest, manifest_lines, strip_sparse
 
 UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
@@ -646,7 +647,7 @@ class DatastoreTest(harness.IntegrationTest):
         self.assertRegex(line, r"^-rw-r----- +0 +42 +\d+ \d{4}-\d\d-\d\d \d\d:\d\d /etc/shadow$")
         r = self.ws.run("--output-format", "json", "catalog", volid, "/srv/tricky/uid1000.txt")
         self.assertOk(r)
-        [e] = json.loads(r.stdout[r.stdout.index("["):])
+        [e] = json_events.result(r.stdout)
         self.assertEqual((e["path"], e["uid"], e["gid"], e["mode"], e["type"]),
                          ("/srv/tricky/uid1000.txt", 1000, 1000, 0o600, "-"))
         r = self.ws.run("catalog", volid, "/srv/tricky")
@@ -733,7 +734,7 @@ class DatastoreTest(harness.IntegrationTest):
         self.assertEqual(len(kept), 2)
         r, _ = self.backup(ct, "--protected", "1", "--notes-template", "{{guestname}} keep")
         r = self.ws.run("--output-format", "json", "list", "ds")
-        entries = json.loads(r.stdout[r.stdout.index("["):])
+        entries = json_events.result(r.stdout)
         prot = [e for e in entries if e["protected"]]
         self.assertEqual(len(prot), 1, entries)
         self.assertEqual(prot[0]["notes"], "%s keep" % ct)

@@ -5,6 +5,7 @@ import time
 import unittest
 
 import harness
+import json_events
 
 
 class LifecycleTest(harness.IntegrationTest):
@@ -12,7 +13,7 @@ class LifecycleTest(harness.IntegrationTest):
     def listing(self):
         r = self.ws.run("--output-format", "json", "list", "test")
         self.assertOk(r)
-        return sorted(json.loads(r.stdout), key=lambda v: v["ctime"])
+        return sorted(json_events.result(r.stdout), key=lambda v: v["ctime"])
 
     def test_notes_protected_and_prune_after_backup(self):
         ct = self.env["CT_PRIV"]

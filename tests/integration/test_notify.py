@@ -15,6 +15,7 @@ import email
 import email.policy
 import http.server
 import json
+import json_events
 import os
 import shutil
 import socket
@@ -570,7 +571,7 @@ class NotifyTest(unittest.TestCase):
         self.write(text + "\nmatcher: m\n\tmatch-field regex:hostname=^pve\n\tmode any\n\ttarget hook\n", priv)
         r = self.ctdump("notify", "list", json_output=True)
         self.assertEqual(r.returncode, 0, r.stderr)
-        out = json.loads(r.stdout)
+        out = json_events.result(r.stdout)
         hook, = out["targets"]
         self.assertEqual(hook["type"], "webhook")
         self.assertEqual(hook["secret"], ["token"])

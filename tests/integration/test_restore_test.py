@@ -81,8 +81,11 @@ class RestoreTestTest(harness.IntegrationTest):
         the log messages)."""
         r = self.ws.run("--output-format", "json", "restore-test", volid, *extra, timeout=timeout)
         events = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
-        ends = [e for e in events if e["event"] == "restore-test-end"]
+        # The result event (docs/json-events.md): its data with its "ok".
+        ends = [dict(e["data"], ok=e["ok"]) for e in events
+                if e["event"] == "result" and e["command"] == "restore-test"]
         self.assertEqual(len(ends), 1, r.stdout[-3000:] + r.stderr[-3000:])
+        self.assertEqual(events[-1]["event"], "result")
         log = [e["message"] for e in events if e["event"] == "log"]
         return r.returncode, ends[0], log
 

@@ -19,6 +19,7 @@ import fcntl
 import unittest
 
 import harness
+import json_events
 
 # Every notification as one JSON object (proxmox-notify's template helpers).
 BODY = ('{"title": {{ json title }}, "severity": {{ json severity }}, "type": {{ json fields.type }}, '
@@ -279,7 +280,7 @@ class SchedulerTest(harness.IntegrationTest):
                                   "pid": os.getpid()})
         j = self.run_ctdump("--output-format", "json", "job", "list")
         self.assertEqual(j.returncode, 0, j.stderr)
-        self.assertEqual(json.loads(j.stdout)[0]["result"], "aborted")
+        self.assertEqual(json_events.result(j.stdout)[0]["result"], "aborted")
         # The scheduler records the lost run (once) instead of skipping the job forever.
         r = self.run_ctdump("scheduler", "--once")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -293,7 +294,7 @@ class SchedulerTest(harness.IntegrationTest):
         # `job run` is refused.
         lock = self.hold_job_lock("gc-g")
         j = self.run_ctdump("--output-format", "json", "job", "list")
-        self.assertEqual(json.loads(j.stdout)[0]["result"], "running")
+        self.assertEqual(json_events.result(j.stdout)[0]["result"], "running")
         r = self.run_ctdump("job", "run", "g")
         self.assertEqual(r.returncode, 1)
         self.assertIn("job 'g' is already running", r.stderr)
@@ -343,7 +344,7 @@ class SchedulerTest(harness.IntegrationTest):
         state = self.job_state("gc-g")
         self.assertLessEqual(state["last-start"], int(time.time()))
         j = self.run_ctdump("--output-format", "json", "job", "list")
-        nxt = json.loads(j.stdout)[0]["next-run"]
+        nxt = json_events.result(j.stdout)[0]["next-run"]
         self.assertLessEqual(nxt, int(time.time()) + 86400)
 
     def test_restore_test_containers_are_not_selected_by_all(self):
@@ -511,7 +512,7 @@ class SchedulerTest(harness.IntegrationTest):
         self.assertEqual(len(lines), 3)
         j = self.run_ctdump("--output-format", "json", "job", "list")
         self.assertEqual(j.returncode, 1)
-        jobs = json.loads(j.stdout)
+        jobs = json_events.result(j.stdout)
         self.assertEqual([x["id"] for x in jobs], ["good", "v"])
         good = jobs[0]
         self.assertEqual((good["type"], good["schedule"], good["enabled"], good["storage"], good["all"]),

@@ -9,6 +9,7 @@ import re
 import time
 
 import harness
+import json_events
 
 UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
 SIZE = r"([\d.]+ (?:B|KiB|MiB|GiB|TiB))"
@@ -55,7 +56,7 @@ class SpaceTest(harness.IntegrationTest):
     def json_of(self, *args):
         r = self.ws.run("--output-format", "json", *args)
         self.assertOk(r)
-        return json.loads(r.stdout)
+        return json_events.result(r.stdout)
 
     def timed_json(self, *args):
         start = time.monotonic()
@@ -169,7 +170,7 @@ class SpaceTest(harness.IntegrationTest):
         # --sizes on a dir storage adds nothing, and says so.
         r = self.ws.run("--output-format", "json", "list", "local", "--sizes")
         self.assertOk(r)
-        self.assertIsNone(json.loads(r.stdout)[0]["unique-size"])
+        self.assertIsNone(json_events.result(r.stdout)[0]["unique-size"])
         r = self.ws.run("delete", listed[0]["volid"])
         self.assertOk(r)
         m = re.search("freed " + SIZE, r.stderr)

@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import harness
+import json_events
 
 
 class StatusWorkspace(harness.Workspace):
@@ -56,7 +57,7 @@ class StatusTest(harness.IntegrationTest):
         r = self.status(*args)
         if rc is not None:
             self.assertEqual(r.returncode, rc, "stdout:\n%s\nstderr:\n%s" % (r.stdout, r.stderr[-3000:]))
-        return json.loads(r.stdout)
+        return json_events.result(r.stdout)
 
     def record(self, ct):
         with open(os.path.join(self.ws.state, "guests", ct + ".json")) as f:
@@ -229,7 +230,7 @@ class StatusTest(harness.IntegrationTest):
         # --forget removes the record at once, and checks nothing.
         r = self.ws.run("--output-format", "json", "status", "--forget", "wbe,ctdump-rt-0-1")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertEqual(json.loads(r.stdout), {"forgotten": ["wbe", "ctdump-rt-0-1"]})
+        self.assertEqual(json_events.result(r.stdout), {"forgotten": ["wbe", "ctdump-rt-0-1"]})
         self.assertFalse(os.path.exists(os.path.join(self.ws.state, "guests", "wbe.json")))
         out = self.status_json(rc=None)
         self.assertNotIn("wbe", {c["vmid"] for c in out["containers"]})
