@@ -13,13 +13,16 @@
 # webhook on 127.0.0.1, and the monitoring check (before the restore into a new
 # container: the restore test needs a subordinate id range no container uses).
 # Usage: sudo scripts/demo.sh      (KEEP=1 keeps the demo containers)
+# Environment: CTDUMP_BIN runs that binary (e.g. the installed /usr/sbin/ctdump,
+#   scripts/deb.sh --test) instead of building ./build/ctdump;
+#   CTDUMP_EXAMPLE_PROVIDER the example provider (default: examples/providers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
 src=$(pwd)
 bash scripts/install-deps.sh
 bash tests/realenv/make-rootfs-cache.sh
-bash scripts/build.sh
+[ -n "${CTDUMP_BIN:-}" ] || bash scripts/build.sh
 
 demo=/var/tmp/ctdump-demo
 cleanup() { [ "${KEEP:-0}" = 1 ] || bash "$src/tests/realenv/teardown.sh" "$demo" >/dev/null 2>&1 || true; }
@@ -39,10 +42,10 @@ dir: archives
 	path $demo/store
 
 provider: example
-	command $src/examples/providers/dir-example.py
+	command ${CTDUMP_EXAMPLE_PROVIDER:-$src/examples/providers/dir-example.py}
 	path $demo/backups
 CFG
-ctdump=(build/ctdump --lxcpath "$demo/lxc" --config-dir "$demo/etc")
+ctdump=("${CTDUMP_BIN:-build/ctdump}" --lxcpath "$demo/lxc" --config-dir "$demo/etc")
 export CTDUMP_LOG_DIR=$demo/log CTDUMP_RUN_DIR=$demo/run CTDUMP_STATE_DIR=$demo/state
 
 echo "== backup of two running containers into the built-in datastore (full, deduplicated)"

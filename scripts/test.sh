@@ -13,12 +13,16 @@
 #   fuzz    every fuzz target (clang, libFuzzer, ASan + UBSan, ./build-fuzz) for
 #           a short time over its seed corpus in fuzz/corpus
 #           (scripts/sanitize.sh fuzz)
+#   deb     the Debian package: built from debian/ outside the tree, installed
+#           with dpkg -i, smoke-tested (version, man page, units, the demo
+#           against the installed binary), listed (dpkg -L) and purged
+#           (scripts/deb.sh --test; the packages stay in /var/tmp/ctdump-deb)
 # The sanitizer trees are built in the background, niced, while the step
 # before runs its tests (which leave most of the 2 cores idle): asan's during
 # "tests", tsan's during "asan", fuzz's during "tsan". Each step prints its
 # time; the first failure ends the run.
 # Usage: sudo scripts/test.sh [ctest args for the "tests" step]
-# Environment: CTDUMP_SKIP="asan tsan fuzz" leaves steps out (local runs only);
+# Environment: CTDUMP_SKIP="asan tsan fuzz deb" leaves steps out (local runs only);
 #   CTDUMP_FUZZ_SECONDS (default 10) per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,4 +83,5 @@ start_build fuzz
 step tsan bash scripts/sanitize.sh tsan --test-only
 finish_build fuzz
 step fuzz bash scripts/sanitize.sh fuzz --test-only
+step deb bash scripts/deb.sh --test
 echo "== all steps passed in $SECONDS s"
