@@ -35,10 +35,12 @@ bool SigpipePending() {
 }  // namespace
 
 ChildSession::ChildSession(sys::Subprocess proc, std::string what, std::optional<uint64_t> bwlimit,
-                           std::optional<uint64_t> total, Observer* observer)
+                           std::optional<uint64_t> total, Observer* observer,
+                           std::optional<uint64_t> logical_total)
     : proc_(std::move(proc)),
       what_(std::move(what)),
       total_(total),
+      logical_total_(logical_total),
       observer_(observer),
       reports_(observer),
       signals_before_(sys::InterruptCount()),
@@ -117,8 +119,15 @@ void ChildSession::MaybeReportProgress(bool force) {
   if (!force && now - last_progress_ < kProgressInterval) return;
   last_progress_ = now;
   Progress p;
-  p.bytes = sent_;
-  p.total_bytes = total_;
+  p.phase = "restore";
+  p.files = reports_.entries();
+  if (total_) {
+    p.bytes = sent_;
+    p.total_bytes = total_;
+  } else {
+    p.bytes = reports_.bytes();
+    p.total_bytes = logical_total_;
+  }
   observer_->OnProgress(p);
 }
 

@@ -31,9 +31,12 @@ namespace ctdump::extract {
 class ChildSession {
  public:
   // `proc` has stdin and stderr pipes. `what` names the source in errors
-  // ("'/x/y.tar'"). `total` is the source size for progress, if known.
+  // ("'/x/y.tar'"). Progress (phase "restore"): with `total`, the source's
+  // size, the bytes sent of it; else the file data written, of
+  // `logical_total` if known. Files: the entries written.
   ChildSession(sys::Subprocess proc, std::string what, std::optional<uint64_t> bwlimit,
-               std::optional<uint64_t> total, Observer* observer);
+               std::optional<uint64_t> total, Observer* observer,
+               std::optional<uint64_t> logical_total = std::nullopt);
   ~ChildSession();
   ChildSession(const ChildSession&) = delete;
   ChildSession& operator=(const ChildSession&) = delete;
@@ -58,6 +61,7 @@ class ChildSession {
   std::string what_;
   std::optional<sys::TokenBucket> bucket_;
   std::optional<uint64_t> total_;
+  std::optional<uint64_t> logical_total_;
   Observer* observer_;
   ReportCollector reports_;
   bool closed_ = false;

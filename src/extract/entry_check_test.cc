@@ -276,6 +276,26 @@ TEST(ReportTest, CollectorSplitsChunksAndKeepsFirstExamples) {
   EXPECT_EQ(obs.lines, (std::vector<std::string>{"careful", "extraction: some crash text"}));
 }
 
+TEST(ReportTest, ProgressLinesCountUntilTheStats) {
+  RecordingObserver obs;
+  ReportCollector c(&obs);
+  EXPECT_EQ(c.entries(), 0u);
+  c.Feed(EncodeReport('P', "10 2048"));
+  EXPECT_EQ(c.entries(), 10u);
+  EXPECT_EQ(c.bytes(), 2048u);
+  c.Feed(EncodeReport('P', "garbage"));  // dropped, no warning, no failure
+  EXPECT_EQ(c.entries(), 10u);
+  ExtractStats s;
+  s.entries = 12;
+  s.bytes = 4096;
+  c.Feed(EncodeStats(s));
+  c.Finish();
+  EXPECT_EQ(c.entries(), 12u);
+  EXPECT_EQ(c.bytes(), 4096u);
+  EXPECT_TRUE(obs.lines.empty());
+  EXPECT_TRUE(c.errors().empty());
+}
+
 TEST(ReportTest, WarningsAreCapped) {
   RecordingObserver obs;
   ReportCollector c(&obs);

@@ -162,7 +162,7 @@ Result<ExtractStats> CopyDirectory(const std::string& source_dir, const std::str
   ASSIGN_OR_RETURN(ChildConfig config, PrepareChild(source_dir, root, map, options));
   ASSIGN_OR_RETURN(sys::Subprocess proc, StartChild(config));
   ChildSession session(std::move(proc), fmt::format("'{}'", source_dir), options.bwlimit,
-                       std::nullopt, observer);
+                       std::nullopt, observer, options.logical_total);
   StreamSink sink{[&session](const void* d, size_t n) { return session.Write(d, n); },
                   [&session]() { return session.closed(); }};
   RETURN_IF_ERROR(StreamDirectory(source_dir, sink, observer));
@@ -177,7 +177,7 @@ Result<ExtractStats> ExtractStream(
   ASSIGN_OR_RETURN(ChildConfig config, PrepareChild(what, root, map, options));
   ASSIGN_OR_RETURN(sys::Subprocess proc, StartChild(config));
   ChildSession session(std::move(proc), fmt::format("'{}'", what), options.bwlimit, std::nullopt,
-                       observer);
+                       observer, options.logical_total);
   Status s = produce([&session](const void* d, size_t n) { return session.Write(d, n); },
                      [&session]() { return session.closed(); });
   const bool child_stopped = session.closed();

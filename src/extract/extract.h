@@ -52,6 +52,9 @@ struct ExtractOptions {
   // the end): past this the extraction fails naming the limit instead of
   // exhausting the host. 0 = no limit.
   uint64_t memory_limit = uint64_t{2} << 30;
+  // Progress (phase "restore"): the backup's logical size (file data), the
+  // total of a stream whose own size is unknown; nullopt: none known.
+  std::optional<uint64_t> logical_total;
 };
 
 struct ExtractStats {

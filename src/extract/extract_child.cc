@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <clocale>
 #include <cstring>
 #include <memory>
@@ -110,6 +111,13 @@ class Extractor {
   void FinishDeepDirs();
 
   void Report(char kind, std::string_view text) { WriteStderr(EncodeReport(kind, text)); }
+  // "P <entries> <bytes>", at most every 250 ms.
+  void ReportProgress() {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_progress_ < std::chrono::milliseconds(250)) return;
+    last_progress_ = now;
+    Report('P', fmt::format("{} {}", stats_.entries, stats_.bytes));
+  }
   // Records an error; stops when it is fatal or one too many.
   Step Error(int code, std::string message);
   Step Refuse(std::string_view name, std::string_view why) {
@@ -124,6 +132,7 @@ class Extractor {
   TarStream in_;  // times and xattr names as GNU tar reads them
   archive::WriteHandle out_;
   ExtractStats stats_;
+  std::chrono::steady_clock::time_point last_progress_{};
   bool privileges_stripped_ = false;  // the current entry's
   struct DeepDir {
     std::string name;
@@ -298,6 +307,7 @@ Extractor::Step Extractor::Process(archive_entry* e) {
   }
   ++stats_.entries;
   if (privileges_stripped_) ++stats_.stripped_privileges;
+  ReportProgress();
   return Step::kNext;
 }
 

@@ -24,6 +24,10 @@ TEST_F(ExtractTest, GnuTarArchiveKeepsMetadataWithShiftedOwners) {
   EXPECT_TRUE(log_.Has("INFO: checking archive..")) << log_.All();
   EXPECT_FALSE(log_.Has("WARN")) << log_.All();
   EXPECT_EQ(log_.last_progress.bytes, static_cast<uint64_t>(Lstat(tar).st_size));
+  // The restore's progress counts the files it wrote (it said "0 files").
+  EXPECT_EQ(log_.last_progress.phase, "restore");
+  EXPECT_EQ(log_.last_progress.files, stats->entries);
+  EXPECT_EQ(log_.last_progress.total_bytes, static_cast<uint64_t>(Lstat(tar).st_size));
   ExpectNothingOutside();
 }
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cinttypes>
+#include <cstdio>
 
 #include "sys/subprocess.h"
 
@@ -76,7 +78,7 @@ std::string EncodeStats(const ExtractStats& s) {
 std::optional<ReportLine> DecodeReport(std::string_view line) {
   if (line.size() < 2 || line[1] != ' ') return std::nullopt;
   char kind = line[0];
-  if (kind != 'W' && kind != 'U' && kind != 'E' && kind != 'S') return std::nullopt;
+  if (kind != 'W' && kind != 'U' && kind != 'E' && kind != 'S' && kind != 'P') return std::nullopt;
   return ReportLine{kind, Unescape(line.substr(2))};
 }
 
@@ -131,6 +133,15 @@ void ReportCollector::HandleLine(std::string_view line) {
     case 'U':
       if (examples_.size() < kMaxUnmappedExamples) examples_.push_back(std::move(r->text));
       break;
+    case 'P': {
+      // Progress that does not parse is dropped: it never fails a restore.
+      uint64_t e = 0, b = 0;
+      if (std::sscanf(r->text.c_str(), "%" SCNu64 " %" SCNu64, &e, &b) == 2) {
+        entries_ = e;
+        bytes_ = b;
+      }
+      break;
+    }
     case 'S': {
       ExtractStats s;
       if (ParseStats(r->text, &s)) {

@@ -4,6 +4,8 @@
 //                   an xattr); extraction goes on
 //   "U <path>"      an entry whose owner or ACL entries fell back (only the
 //                   first kMaxUnmappedExamples)
+//   "P <entries> <bytes>"   entries and file data written so far (at most
+//                   every 250 ms; progress only)
 //   "E <message>"   an error; the child exits non-zero (see kExit*) after it
 //   "S <entries> <bytes> <skipped_existing> <unmapped_ids> <stripped_privileges>
 //      <unmapped_acl_entries>"   once, last
@@ -66,6 +68,10 @@ class ReportCollector {
   // The child's final statistics with the unmapped examples; nullopt if the
   // "S" line never came.
   std::optional<ExtractStats> stats() const;
+  // The latest "P" (or the stats once they came): entries and file bytes
+  // written so far.
+  uint64_t entries() const { return stats_ ? stats_->entries : entries_; }
+  uint64_t bytes() const { return stats_ ? stats_->bytes : bytes_; }
 
  private:
   void HandleLine(std::string_view line);
@@ -78,6 +84,7 @@ class ReportCollector {
   std::vector<std::string> examples_;
   std::optional<ExtractStats> stats_;
   size_t warnings_ = 0;
+  uint64_t entries_ = 0, bytes_ = 0;
 };
 
 // The Status for a child that ended with `wait_status` after reporting

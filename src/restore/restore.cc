@@ -192,6 +192,16 @@ std::string RandomMacAddress() {
   return LocalMacAddress(bytes);
 }
 
+// The backup's logical size (file data) as the store lists it: the total of
+// a streamed restore's progress; nullopt when the listing has none.
+std::optional<uint64_t> LogicalSize(Provider& p, const std::string& volname) {
+  auto list = p.ListBackups(std::nullopt);
+  if (!list.ok()) return std::nullopt;  // progress without a total
+  for (const auto& e : *list)
+    if (e.volname == volname) return e.size;
+  return std::nullopt;
+}
+
 Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, const std::string& root,
                const IdMap& map, const RestoreOptions& o, Observer* log) {
   extract::ExtractOptions eo;
@@ -203,6 +213,7 @@ Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, cons
     // Straight from the store into the extraction: no file in between. A
     // fresh root holds nothing a symlink could be abused to reach.
     if (!o.force) eo.secure_symlinks = false;
+    eo.logical_total = LogicalSize(p, volname);
     log->Log(LogLevel::kInfo,
              fmt::format("extracting backup '{}' from storage '{}'", volname, p.storage_id()));
     stats = extract::ExtractStream(

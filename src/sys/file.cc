@@ -140,7 +140,20 @@ Status MakeDirs(const std::string& path, mode_t mode) {
   return Status::OK();
 }
 
-static Status RemoveAt(int parent, const std::string& name, const std::string& full, dev_t dev) {
+namespace {
+
+struct RemoveCounts {
+  const RemoveProgressFn* removed;
+  uint64_t entries = 0, bytes = 0;
+  void Count(const struct stat& st) {
+    ++entries;
+    if (S_ISREG(st.st_mode)) bytes += static_cast<uint64_t>(st.st_size);
+    if (*removed) (*removed)(entries, bytes);
+  }
+};
+
+Status RemoveAt(int parent, const std::string& name, const std::string& full, dev_t dev,
+                RemoveCounts* counts) {
   struct stat st;
   if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return Status::OK();
@@ -155,17 +168,23 @@ static Status RemoveAt(int parent, const std::string& name, const std::string& f
     ASSIGN_OR_RETURN(std::vector<DirEntry> entries,
                      ListDirectoryAt(dfd.get(), fmt::format("\"{}\"", full)));
     for (const auto& e : entries)
-      RETURN_IF_ERROR(RemoveAt(dfd.get(), e.name, full + "/" + e.name, dev));
+      RETURN_IF_ERROR(RemoveAt(dfd.get(), e.name, full + "/" + e.name, dev, counts));
     if (::unlinkat(parent, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
       return ErrnoError(errno, fmt::format("Failed to remove \"{}\"", full));
+    counts->Count(st);
     return Status::OK();
   }
   if (::unlinkat(parent, name.c_str(), 0) != 0 && errno != ENOENT)
     return ErrnoError(errno, fmt::format("Failed to remove \"{}\"", full));
+  counts->Count(st);
   return Status::OK();
 }
 
-Status RemoveTree(const std::string& path) {
+}  // namespace
+
+Status RemoveTree(const std::string& path) { return RemoveTree(path, RemoveProgressFn()); }
+
+Status RemoveTree(const std::string& path, const RemoveProgressFn& removed) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return Status::OK();
@@ -175,7 +194,8 @@ Status RemoveTree(const std::string& path) {
   UniqueFd pfd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!pfd.valid()) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", parent));
   std::string base = path.substr(path.rfind('/') + 1);
-  return RemoveAt(pfd.get(), base, path, st.st_dev);
+  RemoveCounts counts{&removed};
+  return RemoveAt(pfd.get(), base, path, st.st_dev, &counts);
 }
 
 Result<std::string> MakeTempDir(const std::string& prefix, mode_t mode) {

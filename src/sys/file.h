@@ -45,6 +45,10 @@ Status MakeDirs(const std::string& path, mode_t mode = 0755);
 // rm -rf that does not cross mount points (a mounted snapshot below `path` is an
 // error, never a deletion of its content). A missing path is OK.
 Status RemoveTree(const std::string& path);
+// The same, calling `removed` after each entry with the entries removed so
+// far and the sizes of the regular files among them (st_size).
+using RemoveProgressFn = std::function<void(uint64_t entries, uint64_t bytes)>;
+Status RemoveTree(const std::string& path, const RemoveProgressFn& removed);
 
 // mkdtemp(prefix + "XXXXXX"), then `mode`: a fresh directory nobody else can
 // have prepared (unlike a predictable name in a shared /var/tmp).

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 namespace ctdump::sys {
 namespace {
@@ -67,6 +69,21 @@ TEST_F(FileTest, MakeDirsAndRemoveTree) {
   ASSERT_TRUE(RemoveTree(dir_ + "/x").ok());
   EXPECT_FALSE(PathExists(dir_ + "/x"));
   EXPECT_TRUE(RemoveTree(dir_ + "/x").ok());
+}
+
+TEST_F(FileTest, RemoveTreeCountsWhatItRemoves) {
+  ASSERT_TRUE(MakeDirs(dir_ + "/x/y").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/x/y/f", std::string(1000, 'a')).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/x/g", std::string(24, 'b')).ok());
+  ASSERT_EQ(::symlink("/nonexistent/target/of/some/length", (dir_ + "/x/l").c_str()), 0);
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  ASSERT_TRUE(
+      RemoveTree(dir_ + "/x", [&](uint64_t n, uint64_t b) { calls.emplace_back(n, b); }).ok());
+  EXPECT_FALSE(PathExists(dir_ + "/x"));
+  // f, y, g, l, x: one call each; symlinks and directories add no bytes.
+  ASSERT_EQ(calls.size(), 5u);
+  EXPECT_EQ(calls.back(), std::make_pair(uint64_t{5}, uint64_t{1024}));
+  for (size_t i = 1; i < calls.size(); ++i) EXPECT_EQ(calls[i].first, calls[i - 1].first + 1);
 }
 
 TEST_F(FileTest, MakeDirsOverFileFails) {
