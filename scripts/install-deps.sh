@@ -36,6 +36,8 @@ PACKAGES=(
     python3-aiosmtpd msmtp
     # the JSON event schema test; shell completion and man page tests
     python3-jsonschema bash-completion zsh man-db
+    # man pages: rst2man (gen-man.py)
+    python3-docutils
     # the Debian package (dpkg-buildpackage) and its CI install test
     debhelper dpkg-dev fakeroot
     # CI: sanitizer builds and fuzz targets (clang, its ASan/UBSan/TSan and
