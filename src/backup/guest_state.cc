@@ -36,6 +36,7 @@ json ToJson(const GuestRecord& r) {
             {"seconds", r.seconds},
             {"warnings", r.warnings}};
   if (!r.dumpdir.empty()) j["dumpdir"] = r.dumpdir;
+  if (r.logical_bytes) j["logical-bytes"] = *r.logical_bytes;
   return j;
 }
 
@@ -70,6 +71,9 @@ Result<GuestRecord> FromJson(const std::string& text, const std::string& path) {
     return bad("a text field is no string");
   auto size = j.find("size");
   if (size != j.end() && size->is_number_unsigned()) r.size = size->get<uint64_t>();
+  auto logical = j.find("logical-bytes");
+  if (logical != j.end() && logical->is_number_unsigned())
+    r.logical_bytes = logical->get<uint64_t>();
   auto seconds = j.find("seconds");
   if (seconds != j.end() && seconds->is_number_integer()) r.seconds = seconds->get<int64_t>();
   auto warnings = j.find("warnings");
@@ -183,6 +187,7 @@ std::vector<GuestRecord> GuestRecordsOf(const ResolvedJobOptions& options, const
       if (!g->status.ok()) r.message = g->status.message();
       r.archive = g->archive;
       r.size = g->size;
+      r.logical_bytes = g->logical_bytes;
       r.seconds = g->seconds;
       r.warnings = g->warnings;
     }

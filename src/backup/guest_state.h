@@ -6,7 +6,8 @@
 //   {"vmid": "web", "time": <unix s: the end of the job>,
 //    "storage": "<id>" (or "" with "dumpdir": "<dir>"), "job-id": "<id>",
 //    "result": "ok" | "warning" | "error", "message": "<why>",
-//    "archive": "<name>", "size": <bytes>, "seconds": <n>, "warnings": <n>}
+//    "archive": "<name>", "size": <bytes>, "seconds": <n>, "warnings": <n>,
+//    "logical-bytes": <bytes>}   (the next backup's progress total; optional)
 // A container the job never reached (it failed first: storage, lock,
 // job-init...) gets "error" with the job's failure. Writing is best effort:
 // a failing write is a warning, never a failed backup.
@@ -41,6 +42,7 @@ struct GuestRecord {
   std::string message;  // the error (result kError)
   std::string archive;  // the archive made, when the provider named one
   std::optional<uint64_t> size;
+  std::optional<uint64_t> logical_bytes;  // GuestResult::logical_bytes
   int64_t seconds = 0;
   int warnings = 0;
 

@@ -32,6 +32,7 @@ class GuestStateTest : public ::testing::Test {
     r.result = GuestOutcome::kOk;
     r.archive = "ct/web/2025-11-26T08_22_59Z";
     r.size = 123456789;
+    r.logical_bytes = 987654321;
     r.seconds = 42;
     return r;
   }
@@ -44,6 +45,7 @@ TEST_F(GuestStateTest, RoundTrip) {
   failed.result = GuestOutcome::kError;
   failed.message = "could not get storage information for 'x': \"quoted\"\nsecond line";
   failed.size.reset();
+  failed.logical_bytes.reset();
   failed.archive.clear();
   failed.job_id.clear();
   failed.storage.clear();

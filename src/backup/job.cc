@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "backup/guest_progress.h"
 #include "backup/guest_state.h"
 #include "backup/hook_script.h"
 #include "backup/journal.h"
@@ -106,6 +107,7 @@ class Job {
   std::unique_ptr<Provider> provider_;
   Status CheckProtectedLimit(GuestRun& g);
   Status OpenJobStorage();
+  std::optional<uint64_t> PreviousLogicalBytes(const std::string& vmid) const;
   Status CheckBackupLimit(GuestRun& g);
   Status AfterArchive(GuestRun& g, int64_t backup_time);
 
@@ -221,6 +223,15 @@ Status Job::RunJobBody(JobResult* result) {
   return hooks_.RunJobPhase("job-end", job_env_);
 }
 
+// The last backup's logical size to the same storage, from the container's
+// record: the total of this backup's progress (none when unknown).
+std::optional<uint64_t> Job::PreviousLogicalBytes(const std::string& vmid) const {
+  if (paths_.state_dir.empty()) return std::nullopt;
+  auto r = ReadGuestRecord(paths_.state_dir, vmid);
+  if (!r.ok() || r->storage != opts_.storage || r->dumpdir != opts_.dumpdir) return std::nullopt;
+  return r->logical_bytes;
+}
+
 // --dumpdir or --storage, with the job's options for the storages that use them.
 Status Job::OpenJobStorage() {
   registry::BackupJobSettings settings;
@@ -254,7 +265,9 @@ GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
   Status s = vmid.find('/') == std::string::npos
                  ? log.Open(log_path)
                  : InvalidArgumentError(fmt::format("invalid container name '{}'", vmid));
-  provider_->SetObserver(&log);
+  std::optional<uint64_t> previous = PreviousLogicalBytes(vmid);
+  GuestProgress progress(&log, previous);
+  provider_->SetObserver(&progress);
   if (s.ok()) {
     Info(&log, fmt::format("Starting Backup of VM {} (lxc)", vmid));
     Info(&log, fmt::format("Backup started at {}", FormatTime(started)));
@@ -276,6 +289,7 @@ GuestResult Job::RunGuest(const std::string& vmid, bool* abort_job) {
          fmt::format("Finished Backup of VM {} ({})", vmid, Duration(::time(nullptr) - started)));
   }
   res.status = s;
+  res.logical_bytes = s.ok() && progress.logical_bytes() ? progress.logical_bytes() : previous;
   res.archive = g.archive;
   res.seconds = ::time(nullptr) - started;
   Info(&log, fmt::format("Backup finished at {}", FormatTime(::time(nullptr))));
@@ -558,7 +572,7 @@ void Job::CleanupLocal(GuestRun& g) {
   }
   if (!g.snapdir.empty()) ::rmdir(g.snapdir.c_str());
   if (!g.tmpdir.empty()) {
-    Status s = sys::RemoveTree(g.tmpdir);
+    Status s = RemoveTreeWithProgress(g.tmpdir, g.log);
     if (!s.ok()) {
       g.log->Log(LogLevel::kWarn, s.message());
       clean = false;

@@ -42,6 +42,9 @@ struct GuestResult {
   Status status;                 // OK or why the guest's backup failed
   std::string archive;           // archive name, when backup_init succeeded
   std::optional<uint64_t> size;  // from backup_cleanup's stats
+  // The backup's logical size (file data) as its progress counted it; after
+  // a failure the previous backup's. The next backup's progress total.
+  std::optional<uint64_t> logical_bytes;
   int64_t seconds = 0;
   int warnings = 0;
 };
