@@ -131,7 +131,9 @@ _ctdump_containers() {
 # "volid" fields, whatever the layout of the output around them).
 _ctdump_volids() { # storage
     local bin=${_ctdump_bin:-ctdump}
-    "$bin" --config-dir "$_ctdump_confdir" --output-format json list "$1" 2>/dev/null |
+    # No terminal to prompt on, and a slow provider does not hang the shell.
+    timeout 10 "$bin" --config-dir "$_ctdump_confdir" --output-format json list "$1" \
+        </dev/null 2>/dev/null |
         grep -o '"volid": *"[^"]*"' | sed 's/^"volid": *"//; s/"$//'
 }
 
@@ -265,7 +267,8 @@ _ctdump_containers() {
 
 _ctdump_volids() { # storage
   local bin=${_ctdump_bin:-ctdump}
-  $bin --config-dir $_ctdump_confdir --output-format json list $1 2>/dev/null |
+  # No terminal to prompt on, and a slow provider does not hang the shell.
+  timeout 10 $bin --config-dir $_ctdump_confdir --output-format json list $1 </dev/null 2>/dev/null |
     grep -o '"volid": *"[^"]*"' | sed 's/^"volid": *"//; s/"$//'
 }
 
