@@ -123,6 +123,7 @@ class TreeWriter : public EntryVisitor {
   TreeStats stats() const { return stats_; }
 
   Status Visit(archive_entry* e, const std::string& rel, int fd) override {
+    current_ = rel;  // for the terminal's progress bar
     RETURN_IF_ERROR(WriteHeader(e, rel));
     if (fd >= 0) return WriteFileData(fd, e, rel);
     return Status::OK();
@@ -156,6 +157,7 @@ class TreeWriter : public EntryVisitor {
   uint64_t throttled_ = 0;  // tar stream bytes already charged
   TreeStats stats_;
   Clock::time_point last_progress_{};
+  std::string current_;  // the entry being written, relative
 };
 
 Status TreeWriter::LibError(const std::string& what) {
@@ -261,6 +263,7 @@ void TreeWriter::Progress(bool force) {
   ctdump::Progress p;
   p.bytes = stats_.file_bytes;
   p.files = stats_.entries;
+  p.current = "/" + current_;
   observer_->OnProgress(p);
 }
 

@@ -382,6 +382,8 @@ TEST_F(TreeWriterTest, StatsAndProgress) {
   EXPECT_GE(observer_.progress_calls, 1);
   EXPECT_EQ(observer_.last.bytes, 12000u);
   EXPECT_EQ(observer_.last.files, 3u);
+  // The walk is sorted: the last entry written is "b".
+  EXPECT_EQ(observer_.last.current, "/b");
 }
 
 TEST_F(TreeWriterTest, BandwidthLimitSlowsTheTarStream) {
