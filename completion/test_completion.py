@@ -136,6 +136,8 @@ class BashTest(unittest.TestCase):
         self.assertEqual(self.complete(c + "list "), ["local", "store"])
         self.assertEqual(self.complete(c + "gc s"), ["store"])
         self.assertEqual(self.complete(c + "status --storage l"), ["local"])
+        self.assertEqual(self.complete(c + "backup --storage=lo"), ["local"])
+        self.assertEqual(self.complete(c + "backup --mode=st"), ["stop"])
         # Without --config-dir: /etc/ctdump's, whatever it holds; never ours.
         self.assertNotIn("store", self.complete("ctdump list "))
 
@@ -219,6 +221,7 @@ zpty -d z
             self.assertEqual(self.typed(c + "backup --storage lo"),
                              c + "backup --storage local ")
             self.assertEqual(self.typed(c + "backup w"), c + "backup web ")
+            self.assertEqual(self.typed(c + "backup --storage=st"), c + "backup --storage=store ")
             self.assertEqual(self.typed(c + "job run ni"), c + "job run nightly ")
             self.assertEqual(self.typed(c + "delete lo"), c + "delete local:")
             self.assertEqual(self.typed(c + "delete local:"), c + "delete local:%s " % ARCHIVE)

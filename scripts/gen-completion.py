@@ -202,6 +202,11 @@ _ctdump() {
     COMPREPLY=()
     if [[ -n $pending ]]; then
         _ctdump_values "${valopts[$pending]}" "$cur" "$first"
+    elif [[ $cur == --*=* && -n ${valopts[${cur%%=*}]+x} ]]; then
+        # --opt=value: bash replaces only what follows the '=' (a word break)
+        # unless COMP_WORDBREAKS lacks it.
+        _ctdump_values "${valopts[${cur%%=*}]}" "${cur#*=}" "$first"
+        [[ $COMP_WORDBREAKS == *=* ]] || COMPREPLY=("${COMPREPLY[@]/#/${cur%%=*}=}")
     elif [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
     elif [[ -n $subs && $npos -eq 0 ]]; then
@@ -336,6 +341,10 @@ _ctdump() {
   done
   if [[ -n $pending ]]; then
     _ctdump_values $valopts[$pending] $first
+  elif [[ $PREFIX == --*=* ]] && (( ${+valopts[${PREFIX%%=*}]} )); then
+    kind=$valopts[${PREFIX%%=*}]
+    compset -P '*='
+    _ctdump_values $kind $first
   elif [[ $PREFIX == -* ]]; then
     _describe -t options 'option' opts
   elif (( $#subs && npos == 0 )); then
