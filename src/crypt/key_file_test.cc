@@ -74,6 +74,35 @@ TEST(KeyFileV2Test, ScryptRoundTripAndClearMembers) {
   EXPECT_NE(SealedText(key, "correct horse"), text);
 }
 
+// The example of docs/formats/key-file.md. Opened independently with Python
+// (hashlib.scrypt, cryptography's HKDF and AESGCM, the AAD and checksum as
+// documented): it pins the version 2 format.
+TEST(KeyFileV2Test, DocumentedExampleOpens) {
+  const std::string text =
+      "{\n"
+      "  \"format\": \"ctdump-key\",\n"
+      "  \"version\": 2,\n"
+      "  \"created\": \"2024-05-01T12:00:00Z\",\n"
+      "  \"modified\": \"2024-05-01T12:00:00Z\",\n"
+      "  \"kdf\": \"scrypt\",\n"
+      "  \"scrypt\": {\n"
+      "    \"n\": 65536,\n"
+      "    \"r\": 8,\n"
+      "    \"p\": 1,\n"
+      "    \"salt\": \"7f2870f8eff0905be74e27be58cb486db71b864a65812f6ebe575a9a37bb6d00\"\n"
+      "  },\n"
+      "  \"iv\": \"5a2d44c49c544d8017f88c67\",\n"
+      "  \"data\": \"c0ce422635408e9e7f69b1796f2167097b21d8eb854430f95d910f182e08305e\",\n"
+      "  \"tag\": \"65d5df125a7c5c6188aa3c921794107d\",\n"
+      "  \"fingerprint\": \"e5:ae:8c:4c:4b:89:73:94\",\n"
+      "  \"checksum\": \"1183eacf8c2a359c\"\n"
+      "}\n";
+  Result<Key> k = Open(text, "correct horse battery staple");
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  EXPECT_EQ(k->master(), Master(0));
+  EXPECT_EQ(Open(text, "correct horse battery stapl").status().code(), Code::kPermissionDenied);
+}
+
 TEST(KeyFileV2Test, WrongPassphrase) {
   std::string text = SealedText(Key::FromMaster(Master(3)), "correct horse");
   for (std::string_view wrong : {"correct hors", "Correct horse", "correct horse ", "x"}) {
