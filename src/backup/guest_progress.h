@@ -28,6 +28,9 @@ class GuestProgress : public Observer {
     out_->Log(level, message);
   }
   void OnProgress(const Progress& p) noexcept override;
+  void OnJobStart(const JobInfo& j) noexcept override { out_->OnJobStart(j); }
+  void OnGuestStart(std::string_view vmid) noexcept override { out_->OnGuestStart(vmid); }
+  void OnGuestEnd(const GuestSummary& g) noexcept override { out_->OnGuestEnd(g); }
 
   // The largest byte count of phase "backup" (nullopt: none reported).
   std::optional<uint64_t> logical_bytes() const { return logical_; }

@@ -29,6 +29,9 @@ class TaskLog : public Observer {
 
   void Log(LogLevel level, std::string_view message) noexcept override;
   void OnProgress(const Progress& p) noexcept override { parent_->OnProgress(p); }
+  void OnJobStart(const JobInfo& j) noexcept override { parent_->OnJobStart(j); }
+  void OnGuestStart(std::string_view vmid) noexcept override { parent_->OnGuestStart(vmid); }
+  void OnGuestEnd(const GuestSummary& g) noexcept override { parent_->OnGuestEnd(g); }
 
   int warnings() const { return warnings_; }
 

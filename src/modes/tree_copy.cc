@@ -44,6 +44,9 @@ class TreeCopier::OnceObserver : public Observer {
     out_->Log(level, message);
   }
   void OnProgress(const Progress& p) noexcept override { out_->OnProgress(p); }
+  void OnJobStart(const JobInfo& j) noexcept override { out_->OnJobStart(j); }
+  void OnGuestStart(std::string_view vmid) noexcept override { out_->OnGuestStart(vmid); }
+  void OnGuestEnd(const GuestSummary& g) noexcept override { out_->OnGuestEnd(g); }
 
  private:
   Observer* out_;
