@@ -78,10 +78,16 @@ fi
 [ "$test" = 1 ] || exit 0
 
 [ "$(id -u)" = 0 ] || die "--test must run as root"
-# The state before: what purge must leave as it was.
-before() { { find /etc/ctdump /var/lib/ctdump 2>/dev/null || true; } | sort; }
+# The state before: what purge must leave as it was (all but ctdump's own
+# state files, which purge removes).
+before() {
+    { find /etc/ctdump /var/lib/ctdump -mindepth 1 2>/dev/null || true; } |
+        grep -v '^/var/lib/ctdump/\(guests\|jobs\)\(/\|$\)' | sort || true
+}
 dpkg --purge ctdump >/dev/null 2>&1 || true
 state_before=$(before)
+new_dirs=()
+for d in /etc/ctdump /var/lib/ctdump; do [ -e "$d" ] || new_dirs+=("$d"); done
 
 echo "== dpkg -i $(basename "$deb")"
 if ! dpkg -i "$deb"; then
@@ -103,7 +109,7 @@ for unit in ctdump-scheduler.service ctdump-cleanup.service; do
 done
 dpkg-query -W -f='${Conffiles}\n' ctdump | grep -q "^ /etc/ctdump/ctdump.conf " ||
     die "/etc/ctdump/ctdump.conf is not a conffile"
-for d in /etc/ctdump /var/lib/ctdump; do
+for d in "${new_dirs[@]}"; do  # an existing one keeps the admin's mode
     [ "$(stat -c %a "$d")" = 700 ] || die "$d is not mode 0700"
 done
 file -L /usr/sbin/ctdump | grep -q ", stripped" || die "/usr/sbin/ctdump is not stripped"

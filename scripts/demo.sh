@@ -120,7 +120,9 @@ rc=0; "${ctdump[@]}" status --max-age 1h ctdemo-unpriv ctdemo-priv || rc=$?
 echo "(status exit $rc)"; [ "$rc" -le 1 ]
 echo
 volid=$("${ctdump[@]}" --output-format json list local --vmid ctdemo-unpriv |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)[-1]["volid"])')
+    python3 -c 'import json, sys
+data = [e for e in map(json.loads, sys.stdin) if e["event"] == "result"][0]["data"]
+print(data[-1]["volid"])')
 echo "== restore $volid into a new unprivileged container with ID map 0 200000 65536, and start it"
 "${ctdump[@]}" restore "$volid" ctdemo-restored --idmap "u 0 200000 65536" --idmap "g 0 200000 65536" --start
 echo
