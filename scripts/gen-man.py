@@ -94,8 +94,9 @@ def command_section(cmd):
         for o in opts:
             out += option_entry(o, False)
     if cmd["subcommands"]:
-        out += ["Commands: " + ", ".join("**%s**" % esc(s["path"]) for s in cmd["subcommands"]) +
-                ".", ""]
+        out += ["Commands:", ""]
+        for s in cmd["subcommands"]:
+            out += ["**%s**" % esc(s["path"]), "    " + esc(s["description"] or "-"), ""]
     for s in cmd["subcommands"]:
         out += command_section(s)
     return out

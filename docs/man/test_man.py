@@ -2,8 +2,8 @@
 
 - ctdump(8) against `ctdump ... --help`, walked from the top through every
   "Subcommands:" list: every command has its subsection, with exactly the
-  arguments and options --help shows (names, types, help text) and in the
-  same order; the global options likewise.
+  arguments, options and subcommands --help shows (names, types, help text)
+  and in the same order; the global options likewise.
 - Every page formats without a warning: groff -ww (tbl, man macros), man
   --warnings, and lexgrog (mandb's reading of the NAME section).
 - The key lists of the section 5 pages against the keys the code takes:
@@ -68,7 +68,7 @@ class Page:
             elif line.startswith(".SS "):
                 sub, group = unescape(line[4:]).strip('"'), None
                 self.subsections.append(sub)
-            elif line in ("Arguments:", "Options:"):
+            elif line in ("Arguments:", "Options:", "Commands:"):
                 group = line[:-1]
             elif line == ".TP" and lines[i + 1].startswith(".B "):
                 term = lines[i + 1][3:]
@@ -160,6 +160,10 @@ class CtdumpPageTest(unittest.TestCase):
                 want_opt = [(normalize_term(t, False), d) for t, d in h.get("Options", [])
                             if t != "-h,--help"]
                 self.assertEqual(self.man_entries(title, "Options"), want_opt)
+                subs = [(unescape(t).split(" ")[-1], d)
+                        for g, t, d in self.page.entries.get(("COMMANDS", title), [])
+                        if g == "Commands"]
+                self.assertEqual(subs, h.get("Subcommands", []))
         self.assertEqual(documented, {" ".join(["ctdump"] + p) for p, _ in commands[1:]},
                          "ctdump(8) documents commands --help does not list")
 
