@@ -4,8 +4,10 @@
 //   offset size  field
 //   0      8     magic "CTDBLOB" followed by the format version byte 0x01
 //   8      1     type (BlobType)
-//   9      1     flags (kBlobZstd | kBlobEncrypted); other bits must be 0
-//   10     6     reserved, 0
+//   9      1     flags (kBlobZstd | kBlobEncrypted | kBlobCrc); other bits must be 0
+//   10     4     with kBlobCrc: CRC-32 (zlib) of the whole blob with these 4
+//                bytes as 0, little endian; else 0
+//   14     2     reserved, 0
 //   16     8     raw_size: plaintext length, little endian, <= kMaxBlobRawSize
 //   24     32    digest of the plaintext: SHA-256, or under a key
 //                HMAC-SHA256(id_key, plaintext); for a chunk this is its id
@@ -17,10 +19,13 @@
 //   92            end of the encrypted header (kBlobEncryptedHeaderSize)
 //   then the payload: the plaintext, zstd-compressed if kBlobZstd, then
 //   AES-256-GCM-encrypted if kBlobEncrypted, with bytes [0, 64) of the header
-//   as additional authenticated data.
+//   (the CRC field as 0) as additional authenticated data. Encrypted blobs
+//   carry kBlobCrc (those written before it existed do not): the CRC lets
+//   verify find damage without the key. It is no authentication (GCM is):
+//   it is computed last, over the finished blob.
 //
 // Reading checks, in order: size, magic, version, type, flags, reserved
-// bytes, key fingerprint, GCM tag, zstd frame (exactly raw_size bytes), and
+// bytes, CRC (if kBlobCrc), key fingerprint, GCM tag, zstd frame (exactly raw_size bytes), and
 // the digest of the plaintext against the header (and, for chunks, against
 // the name the chunk was stored under).
 #ifndef CTDUMP_DATASTORE_BLOB_FORMAT_H_
@@ -49,6 +54,8 @@ enum class BlobType : uint8_t {
 
 inline constexpr uint8_t kBlobZstd = 0x01;
 inline constexpr uint8_t kBlobEncrypted = 0x02;
+inline constexpr uint8_t kBlobCrc = 0x04;  // bytes [10, 14) hold the blob's CRC-32
+inline constexpr size_t kBlobCrcOffset = 10;
 
 }  // namespace ctdump::datastore
 

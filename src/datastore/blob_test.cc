@@ -72,7 +72,8 @@ TEST(BlobTest, RoundTripEveryTypeCompressionAndKey) {
           ASSERT_TRUE(info.ok()) << info.status().ToString();
           EXPECT_EQ(info->type, type);
           const bool zstd = level > 0 && c.compressible;
-          EXPECT_EQ(info->flags, (zstd ? kBlobZstd : 0) | (k ? kBlobEncrypted : 0));
+          EXPECT_EQ(info->flags, (zstd ? kBlobZstd : 0) | (k ? kBlobEncrypted | kBlobCrc : 0));
+          EXPECT_EQ(info->crc.has_value(), k != nullptr);
           EXPECT_EQ(info->raw_size, c.bytes.size());
           EXPECT_EQ(info->digest, ComputeDigest(k, c.bytes));
           EXPECT_EQ(info->fingerprint.has_value(), k != nullptr);
@@ -105,7 +106,10 @@ TEST(BlobTest, EncryptionUsesFreshIvs) {
   const crypt::Key key = TestKey(2);
   std::string a = Encode("same plaintext", BlobType::kChunk, 0, &key);
   std::string b = Encode("same plaintext", BlobType::kChunk, 0, &key);
-  EXPECT_EQ(a.substr(0, kBlobAadSize), b.substr(0, kBlobAadSize));
+  // The same header (the CRC apart: it covers the IV and ciphertext too).
+  EXPECT_EQ(a.substr(0, kBlobCrcOffset), b.substr(0, kBlobCrcOffset));
+  EXPECT_EQ(a.substr(kBlobCrcOffset + 4, kBlobAadSize - kBlobCrcOffset - 4),
+            b.substr(kBlobCrcOffset + 4, kBlobAadSize - kBlobCrcOffset - 4));
   EXPECT_NE(a.substr(kBlobAadSize), b.substr(kBlobAadSize));
 }
 
@@ -238,7 +242,8 @@ size_t ExpectDamageDetected(const std::string& blob, const std::string& plain, B
       }
       const Status& s = r.status();
       EXPECT_TRUE(Contains(s.message(), kWhat)) << "flip at " << i << ": " << s.message();
-      if (encrypted && i >= kBlobHeaderSize && i < kBlobHeaderSize + crypt::kFingerprintSize) {
+      if (encrypted && !info->crc && i >= kBlobHeaderSize &&
+          i < kBlobHeaderSize + crypt::kFingerprintSize) {
         EXPECT_EQ(s.code(), Code::kPermissionDenied) << "flip at " << i << ": " << s.message();
       } else if (!encrypted && i == 9) {
         // The flags now claim encryption: no key configured.
@@ -316,7 +321,7 @@ TEST(BlobCorruptionTest, EncryptedCompressedBlob) {
   const crypt::Key key = TestKey(10);
   std::string plain = TextBytes(64 * 1024, 5);
   std::string blob = Encode(plain, BlobType::kManifest, 1, &key);
-  ASSERT_EQ(blob[9], kBlobZstd | kBlobEncrypted);
+  ASSERT_EQ(blob[9], kBlobZstd | kBlobEncrypted | kBlobCrc);
   EXPECT_EQ(ExpectDamageDetected(blob, plain, BlobType::kManifest, &key), 0u);
 }
 
@@ -324,7 +329,7 @@ TEST(BlobCorruptionTest, EncryptedRawBlob) {
   const crypt::Key key = TestKey(11);
   std::string plain = RandomBytes(2000, 3);
   std::string blob = Encode(plain, BlobType::kChunk, 1, &key);
-  ASSERT_EQ(blob[9], kBlobEncrypted);
+  ASSERT_EQ(blob[9], kBlobEncrypted | kBlobCrc);
   EXPECT_EQ(ExpectDamageDetected(blob, plain, BlobType::kChunk, &key), 0u);
 }
 
@@ -371,7 +376,9 @@ TEST(BlobCorruptionTest, HeaderFieldsAreChecked) {
       {"version", [](std::string* b) { (*b)[7] = 2; }, "version"},
       {"type 0", [](std::string* b) { (*b)[8] = 0; }, "unknown blob type"},
       {"type 5", [](std::string* b) { (*b)[8] = 5; }, "unknown blob type"},
-      {"flags", [](std::string* b) { (*b)[9] = 4; }, "flags"},
+      {"flags", [](std::string* b) { (*b)[9] = 8; }, "flags"},
+      {"CRC field without its flag", [](std::string* b) { (*b)[11] = 1; }, "reserved"},
+      {"CRC flag without a CRC", [](std::string* b) { (*b)[9] = kBlobCrc; }, "CRC mismatch"},
       {"reserved", [](std::string* b) { (*b)[15] = 1; }, "reserved"},
       {"raw size", [](std::string* b) { PutU64At(b, 16, kMaxBlobRawSize + 1); }, "size"},
       {"digest", [](std::string* b) { (*b)[40] ^= 1; }, "digest"},
@@ -386,6 +393,67 @@ TEST(BlobCorruptionTest, HeaderFieldsAreChecked) {
     EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
     EXPECT_TRUE(Contains(r.status().message(), c.problem)) << r.status().message();
   }
+}
+
+// Without the key, the CRC finds every flipped byte of an encrypted blob
+// (verify without the key), and header damage besides.
+TEST(BlobCorruptionTest, EncryptedBlobDamageIsFoundWithoutTheKey) {
+  const crypt::Key key = TestKey(14);
+  for (const std::string& plain : {TextBytes(20000, 3), RandomBytes(3000, 4), std::string()}) {
+    std::string blob = Encode(plain, BlobType::kChunk, 1, &key);
+    const Digest id = ComputeDigest(&key, plain);
+    auto info = CheckBlobWithoutKey(blob, BlobType::kChunk, &id, kWhat);
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    EXPECT_TRUE(info->crc.has_value());
+    EXPECT_EQ(info->raw_size, plain.size());
+    std::string bad = blob;
+    for (size_t i : Positions(blob.size())) {
+      for (uint8_t flip : {0x01, 0x80}) {
+        bad[i] = static_cast<char>(blob[i] ^ flip);
+        auto r = CheckBlobWithoutKey(bad, BlobType::kChunk, &id, kWhat);
+        bad[i] = blob[i];
+        ASSERT_FALSE(r.ok()) << "undetected flip at " << i;
+        EXPECT_EQ(r.status().code(), Code::kDataLoss) << r.status().message();
+        EXPECT_TRUE(Contains(r.status().message(), kWhat)) << r.status().message();
+      }
+    }
+    // Cut short, or named by another id, or of another type.
+    EXPECT_FALSE(
+        CheckBlobWithoutKey(blob.substr(0, blob.size() - 1), BlobType::kChunk, &id, kWhat).ok());
+    Digest other = id;
+    other.bytes[0] ^= 1;
+    EXPECT_FALSE(CheckBlobWithoutKey(blob, BlobType::kChunk, &other, kWhat).ok());
+    EXPECT_FALSE(CheckBlobWithoutKey(blob, BlobType::kIndex, &id, kWhat).ok());
+  }
+}
+
+// Encrypted blobs written before the CRC existed (flags 0x02, bytes 10..15
+// zero) still decode, and without the key their header and sizes are checked.
+TEST(BlobTest, EncryptedBlobWithoutCrcStillDecodes) {
+  const crypt::Key key = TestKey(15);
+  const std::string plain = RandomBytes(5000, 6);
+  const Digest d = ComputeDigest(&key, plain);
+  std::string header(kBlobHeaderSize, '\0');
+  std::memcpy(header.data(), kBlobMagic, 8);
+  header[8] = static_cast<char>(BlobType::kChunk);
+  header[9] = static_cast<char>(kBlobEncrypted);
+  PutU64At(&header, 16, plain.size());
+  std::memcpy(header.data() + 24, d.bytes.data(), 32);
+  header.append(reinterpret_cast<const char*>(key.fingerprint().data()), crypt::kFingerprintSize);
+  uint8_t iv[crypt::kIvSize], tag[crypt::kTagSize];
+  std::string cipher;
+  ASSERT_TRUE(key.Encrypt(plain, header, iv, tag, &cipher).ok());
+  std::string blob = header;
+  blob.append(reinterpret_cast<const char*>(iv), sizeof(iv));
+  blob.append(reinterpret_cast<const char*>(tag), sizeof(tag));
+  blob += cipher;
+  auto got = DecodeBlob(blob, BlobType::kChunk, &key, &d, kWhat);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, plain);
+  auto info = CheckBlobWithoutKey(blob, BlobType::kChunk, &d, kWhat);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_FALSE(info->crc.has_value());
+  EXPECT_EQ(ExpectDamageDetected(blob, plain, BlobType::kChunk, &key), 0u);
 }
 
 }  // namespace

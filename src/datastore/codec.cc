@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <memory>
@@ -96,6 +98,32 @@ Status Damaged(const std::string& what, std::string_view problem) {
   return DataLossError(fmt::format("{} is damaged: {}", what, problem));
 }
 
+// CRC-32 of `blob` with its CRC field read as 0.
+uint32_t BlobCrc(std::string_view blob) {
+  static constexpr char kZero[4] = {};
+  auto crc = [](uLong c, std::string_view s) {
+    for (size_t off = 0; off < s.size();) {  // zlib's length is a uInt
+      uInt n = static_cast<uInt>(std::min<size_t>(s.size() - off, 1u << 30));
+      c = ::crc32(c, reinterpret_cast<const Bytef*>(s.data() + off), n);
+      off += n;
+    }
+    return c;
+  };
+  uLong c = ::crc32(0L, Z_NULL, 0);
+  c = crc(c, blob.substr(0, kBlobCrcOffset));
+  c = crc(c, std::string_view(kZero, 4));
+  c = crc(c, blob.substr(kBlobCrcOffset + 4));
+  return static_cast<uint32_t>(c);
+}
+
+// The GCM additional data: header bytes [0, kBlobAadSize), the CRC field as 0
+// (it is computed over the finished blob, after encryption).
+std::string BlobAad(std::string_view blob) {
+  std::string aad(blob.substr(0, kBlobAadSize));
+  std::memset(aad.data() + kBlobCrcOffset, 0, 4);
+  return aad;
+}
+
 }  // namespace
 
 Digest ComputeDigest(const crypt::Key* key, std::string_view plain) {
@@ -122,7 +150,7 @@ Result<std::string> EncodeBlob(std::string_view plain, const Digest& digest,
       flags |= kBlobZstd;
     }
   }
-  if (options.key) flags |= kBlobEncrypted;
+  if (options.key) flags |= kBlobEncrypted | kBlobCrc;
   header[9] = static_cast<char>(flags);
   std::string size_le;
   PutU64(&size_le, plain.size());
@@ -142,6 +170,9 @@ Result<std::string> EncodeBlob(std::string_view plain, const Digest& digest,
   header.append(reinterpret_cast<const char*>(iv), sizeof(iv));
   header.append(reinterpret_cast<const char*>(tag), sizeof(tag));
   header.append(cipher);
+  std::string crc_le;
+  PutU32(&crc_le, BlobCrc(header));
+  std::memcpy(header.data() + kBlobCrcOffset, crc_le.data(), 4);
   return header;
 }
 
@@ -155,9 +186,11 @@ Result<BlobInfo> ParseBlobHeader(std::string_view blob, const std::string& what)
   if (type < 1 || type > 4) return Damaged(what, fmt::format("unknown blob type {}", type));
   info.type = static_cast<BlobType>(type);
   info.flags = static_cast<uint8_t>(blob[9]);
-  if (info.flags & ~(kBlobZstd | kBlobEncrypted)) return Damaged(what, "unknown blob flags");
-  for (size_t i = 10; i < 16; ++i)
+  if (info.flags & ~(kBlobZstd | kBlobEncrypted | kBlobCrc))
+    return Damaged(what, "unknown blob flags");
+  for (size_t i = (info.flags & kBlobCrc) ? kBlobCrcOffset + 4 : kBlobCrcOffset; i < 16; ++i)
     if (blob[i] != 0) return Damaged(what, "reserved header bytes are set");
+  if (info.flags & kBlobCrc) info.crc = GetU32(blob.data() + kBlobCrcOffset);
   info.raw_size = GetU64(blob.data() + 16);
   if (info.raw_size > kMaxBlobRawSize) return Damaged(what, "implausible plaintext size");
   std::memcpy(info.digest.bytes.data(), blob.data() + 24, 32);
@@ -171,12 +204,30 @@ Result<BlobInfo> ParseBlobHeader(std::string_view blob, const std::string& what)
   return info;
 }
 
+Result<BlobInfo> CheckBlobWithoutKey(std::string_view blob, BlobType type, const Digest* expected,
+                                     const std::string& what) {
+  ASSIGN_OR_RETURN(BlobInfo info, ParseBlobHeader(blob, what));
+  if (info.type != type)
+    return Damaged(what, fmt::format("blob type {} where {} was expected",
+                                     static_cast<int>(info.type), static_cast<int>(type)));
+  if (info.crc && BlobCrc(blob) != *info.crc) return Damaged(what, "CRC mismatch");
+  const size_t header = info.fingerprint ? kBlobEncryptedHeaderSize : kBlobHeaderSize;
+  const uint64_t payload = blob.size() - header;
+  if ((info.flags & kBlobZstd) ? payload >= info.raw_size || payload == 0
+                               : payload != info.raw_size)
+    return Damaged(what, "payload size does not fit the plaintext size");
+  if (expected && *expected != info.digest)
+    return Damaged(what, "content does not match its name or reference");
+  return info;
+}
+
 Result<std::string> DecodeBlob(std::string_view blob, BlobType type, const crypt::Key* key,
                                const Digest* expected, const std::string& what) {
   ASSIGN_OR_RETURN(BlobInfo info, ParseBlobHeader(blob, what));
   if (info.type != type)
     return Damaged(what, fmt::format("blob type {} where {} was expected",
                                      static_cast<int>(info.type), static_cast<int>(type)));
+  if (info.crc && BlobCrc(blob) != *info.crc) return Damaged(what, "CRC mismatch");
   std::string_view payload;
   std::string decrypted;
   if (info.fingerprint) {
@@ -191,8 +242,8 @@ Result<std::string> DecodeBlob(std::string_view blob, BlobType type, const crypt
                       crypt::FingerprintString(key->fingerprint())));
     const auto* iv = reinterpret_cast<const uint8_t*>(blob.data() + 64);
     const auto* tag = reinterpret_cast<const uint8_t*>(blob.data() + 76);
-    Status s = key->Decrypt(blob.substr(kBlobEncryptedHeaderSize), blob.substr(0, kBlobAadSize), iv,
-                            tag, &decrypted);
+    Status s =
+        key->Decrypt(blob.substr(kBlobEncryptedHeaderSize), BlobAad(blob), iv, tag, &decrypted);
     if (!s.ok()) return Damaged(what, "authentication failed (GCM tag mismatch)");
     payload = decrypted;
   } else {
@@ -353,14 +404,18 @@ uint64_t Manifest::Stat(const char* key) const {
   return it->get<uint64_t>();
 }
 
-std::string EncodeManifest(const Manifest& m) {
+nlohmann::json ManifestJson(const Manifest& m) {
   nlohmann::json j;
   j["format"] = kManifestFormat;
-  j["version"] = kManifestVersion;
+  j["version"] = m.version;
   j["vmid"] = m.vmid;
   j["backup-time"] = m.backup_time;
-  j["guest-config"] = m.guest_config;
-  j["firewall-config"] = m.firewall_config ? nlohmann::json(*m.firewall_config) : nullptr;
+  if (m.version == 1 || !m.private_part) {
+    j["guest-config"] = m.guest_config;
+    j["firewall-config"] = m.firewall_config ? nlohmann::json(*m.firewall_config) : nullptr;
+  } else {
+    j["private"] = *m.private_part;
+  }
   j["unprivileged"] = m.unprivileged;
   nlohmann::json files = nlohmann::json::array();
   for (const auto& f : m.files)
@@ -368,9 +423,16 @@ std::string EncodeManifest(const Manifest& m) {
   j["files"] = files;
   j["parent"] = m.parent ? nlohmann::json(*m.parent) : nullptr;
   j["key-fingerprint"] = m.key_fingerprint ? nlohmann::json(*m.key_fingerprint) : nullptr;
+  if (m.wrapped_key) j["rsa-encrypted-key"] = *m.wrapped_key;
+  if (m.master_fingerprint) j["master-key-fingerprint"] = *m.master_fingerprint;
   j["chunker"] = {{"min", m.chunk_min}, {"avg", m.chunk_avg}, {"max", m.chunk_max}};
   j["stats"] = m.stats;
-  return j.dump(1, '\t', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (m.signature) j["signature"] = *m.signature;
+  return j;
+}
+
+std::string EncodeManifest(const Manifest& m) {
+  return ManifestJson(m).dump(1, '\t', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 Result<Manifest> ParseManifest(std::string_view text, const std::string& what) {
@@ -388,13 +450,29 @@ Result<Manifest> ParseManifest(std::string_view text, const std::string& what) {
     for (const nlohmann::json* v : integers)
       if (!v->is_number_integer()) return Damaged(what, "bad manifest field: not an integer");
     int version = j.at("version").get<int>();
-    if (version != kManifestVersion)
+    if (version != 1 && version != kManifestVersion)
       return Damaged(what, fmt::format("unsupported manifest version {}", version));
+    m.version = version;
     m.vmid = j.at("vmid").get<std::string>();
     m.backup_time = j.at("backup-time").get<int64_t>();
-    m.guest_config = j.at("guest-config").get<std::string>();
-    if (!j.at("firewall-config").is_null())
-      m.firewall_config = j.at("firewall-config").get<std::string>();
+    if (version >= 2 && j.contains("private")) {
+      // Sealed under a key (manifest.h): the configs are in "private".
+      m.private_part = j["private"].get<std::string>();
+      m.sensitive = false;
+      if (j.contains("guest-config") || j.contains("firewall-config"))
+        return Damaged(what, "a sealed manifest with its configs in the clear");
+    } else {
+      m.guest_config = j.at("guest-config").get<std::string>();
+      if (!j.at("firewall-config").is_null())
+        m.firewall_config = j.at("firewall-config").get<std::string>();
+    }
+    if (version >= 2 && j.contains("signature")) {
+      m.signature = j["signature"].get<std::string>();
+      if (!Digest::FromHex(*m.signature).ok()) return Damaged(what, "malformed signature");
+    }
+    if (j.contains("rsa-encrypted-key")) m.wrapped_key = j["rsa-encrypted-key"].get<std::string>();
+    if (j.contains("master-key-fingerprint"))
+      m.master_fingerprint = j["master-key-fingerprint"].get<std::string>();
     m.unprivileged = j.value("unprivileged", false);
     for (const auto& f : j.at("files")) {
       ManifestFile mf;
@@ -419,6 +497,13 @@ Result<Manifest> ParseManifest(std::string_view text, const std::string& what) {
   }
   if (!m.File(kMetaIndexName) || !m.File(kDataIndexName))
     return Damaged(what, "manifest lists no metadata or data index");
+  // A v2 manifest under a key is sealed: signed, its configs private. One
+  // without a key has neither.
+  if (m.version >= 2 && m.key_fingerprint.has_value() != m.signature.has_value())
+    return Damaged(what, m.signature ? "a signature without a key fingerprint"
+                                     : "encrypted backup without a signature");
+  if (m.version >= 2 && m.key_fingerprint.has_value() != m.private_part.has_value())
+    return Damaged(what, "the private part does not fit the key fingerprint");
   return m;
 }
 

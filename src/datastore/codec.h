@@ -46,10 +46,19 @@ struct BlobInfo {
   uint64_t raw_size;
   Digest digest;
   std::optional<crypt::Fingerprint> fingerprint;
+  std::optional<uint32_t> crc;  // kBlobCrc: the blob's CRC-32
 };
 
 // Parses and checks the header only.
 Result<BlobInfo> ParseBlobHeader(std::string_view blob, const std::string& what);
+
+// What can be checked of a blob without its key: the header, the CRC (if the
+// blob has one: encrypted blobs written since kBlobCrc), that the payload's
+// length fits the plaintext size, and the header's digest against `expected`.
+// DataLoss naming `what` on a mismatch. The content itself is not checked
+// (that needs the key): `crc` of the result says whether the CRC was.
+Result<BlobInfo> CheckBlobWithoutKey(std::string_view blob, BlobType type, const Digest* expected,
+                                     const std::string& what);
 
 // Decodes a blob of type `type`, checking everything (blob_format.h); the
 // digest must match `expected` when given. An encrypted blob needs `key`
@@ -108,6 +117,7 @@ struct ManifestFile {
 };
 
 struct Manifest {
+  int version = 2;  // manifest_format.h: 2 written, 1 still read
   std::string vmid;
   int64_t backup_time = 0;
   std::string guest_config;
@@ -118,13 +128,30 @@ struct Manifest {
   std::optional<std::string> key_fingerprint;
   uint32_t chunk_min = 0, chunk_avg = 0, chunk_max = 0;
   nlohmann::json stats = nlohmann::json::object();
+  // Version 2 under a key (manifest.h): the encrypted configs (hex of a text
+  // blob) and the signature (64 hex). `sensitive` is false while the configs
+  // are not decrypted: guest_config and firewall_config are then empty.
+  std::optional<std::string> private_part;
+  std::optional<std::string> signature;
+  bool sensitive = true;
+  // The content key wrapped to the master public key (hex), and the master
+  // key's fingerprint.
+  std::optional<std::string> wrapped_key;
+  std::optional<std::string> master_fingerprint;
 
   const ManifestFile* File(std::string_view name) const;
   // A non-negative integer of `stats`, 0 when missing or of another type.
   uint64_t Stat(const char* key) const;
 };
 
+// The manifest's JSON as written: version 1 or 2 as `m.version` says, its
+// "private" and "signature" members as they are in `m` (SealManifest in
+// manifest.h fills them).
+nlohmann::json ManifestJson(const Manifest& m);
 std::string EncodeManifest(const Manifest& m);
+// Parses a manifest of version 1 or 2. A sealed version 2 manifest (under a
+// key) is returned with `sensitive` false; its signature is not checked
+// (UnsealManifest does that with the key).
 Result<Manifest> ParseManifest(std::string_view json, const std::string& what);
 
 }  // namespace ctdump::datastore

@@ -15,6 +15,7 @@
 #include "datastore/datastore_test_util.h"
 #include "datastore/entry_format.h"
 #include "datastore/index_format.h"
+#include "datastore/manifest.h"
 #include "datastore/manifest_format.h"
 
 namespace ctdump::datastore {
@@ -454,8 +455,10 @@ TEST(EntryTest, IsRegular) {
 // ---------------------------------------------------------------------------
 // Manifests
 
+// A version 1 manifest (its configs in the clear, encrypted as a whole under a key).
 Manifest FullManifest() {
   Manifest m;
+  m.version = 1;
   m.vmid = "101";
   m.backup_time = 1764145379;
   m.guest_config = "arch: amd64\nhostname: ct\n\xc3\xa9\n";
@@ -479,10 +482,14 @@ TEST(ManifestTest, RoundTrip) {
   minimal.key_fingerprint.reset();
   minimal.unprivileged = false;
   minimal.stats = nlohmann::json::object();
-  for (const Manifest& want : {FullManifest(), minimal}) {
+  Manifest minimal_v2 = minimal;
+  minimal_v2.version = 2;
+  for (const Manifest& want : {FullManifest(), minimal, minimal_v2}) {
     std::string text = EncodeManifest(want);
     auto got = ParseManifest(text, "manifest 'x'");
     ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->version, want.version);
+    EXPECT_TRUE(got->sensitive);
     EXPECT_EQ(got->vmid, want.vmid);
     EXPECT_EQ(got->backup_time, want.backup_time);
     EXPECT_EQ(got->guest_config, want.guest_config);
@@ -516,7 +523,8 @@ TEST(ManifestTest, RejectsDamage) {
   };
   const Case cases[] = {
       {"wrong format", [](auto& j) { j["format"] = "ctdump-other"; }, "not a ctdump"},
-      {"version 2", [](auto& j) { j["version"] = 2; }, "version 2"},
+      {"version 3", [](auto& j) { j["version"] = 3; }, "version 3"},
+      {"version 0", [](auto& j) { j["version"] = 0; }, "version 0"},
       {"version as a string", [](auto& j) { j["version"] = "1"; }, "bad manifest field"},
       {"no format", [](auto& j) { j.erase("format"); }, "bad manifest field"},
       {"no vmid", [](auto& j) { j.erase("vmid"); }, "bad manifest field"},
@@ -561,6 +569,112 @@ TEST(ManifestTest, RejectsDamage) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), Code::kDataLoss);
     EXPECT_TRUE(Contains(r.status().message(), "manifest 'm'")) << r.status().message();
+  }
+}
+
+// Version 2 under a key: public members readable without it, the configs
+// private, everything signed.
+TEST(ManifestTest, SealedRoundTrip) {
+  const crypt::Key key = TestKey(7);
+  Manifest want = FullManifest();
+  want.version = 2;
+  auto text = SealManifest(want, &key);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_FALSE(Contains(*text, "hostname")) << *text;  // the configs are private
+  EXPECT_FALSE(Contains(*text, "enable: 1")) << *text;
+  auto got = ParseManifest(*text, "manifest 'x'");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->version, 2);
+  EXPECT_FALSE(got->sensitive);
+  EXPECT_EQ(got->guest_config, "");
+  EXPECT_EQ(got->vmid, want.vmid);
+  EXPECT_EQ(got->stats, want.stats);
+  EXPECT_EQ(got->key_fingerprint, crypt::FingerprintString(key.fingerprint()));
+  ASSERT_TRUE(got->signature.has_value());
+  ASSERT_TRUE(UnsealManifest(*text, key, &*got, "manifest 'x'").ok());
+  EXPECT_TRUE(got->sensitive);
+  EXPECT_EQ(got->guest_config, want.guest_config);
+  EXPECT_EQ(got->firewall_config, want.firewall_config);
+  // Another key does not match the signature.
+  auto again = ParseManifest(*text, "manifest 'x'");
+  Status other = UnsealManifest(*text, TestKey(8), &*again, "manifest 'x'");
+  EXPECT_EQ(other.code(), Code::kDataLoss);
+  EXPECT_TRUE(Contains(other.message(), "signature does not match")) << other.message();
+  // Without a key: plain, no signature, the configs in the clear.
+  auto plain = SealManifest(want, nullptr);
+  ASSERT_TRUE(plain.ok());
+  auto p = ParseManifest(*plain, "manifest 'x'");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_TRUE(p->sensitive);
+  EXPECT_FALSE(p->signature.has_value());
+  EXPECT_FALSE(p->key_fingerprint.has_value());
+  EXPECT_EQ(p->guest_config, want.guest_config);
+}
+
+// Any change to a sealed manifest, however small, breaks its signature; a
+// manifest stripped of its seal is refused by the parser.
+TEST(ManifestTest, SealedManifestCannotBeChanged) {
+  const crypt::Key key = TestKey(9);
+  Manifest m = FullManifest();
+  m.version = 2;
+  auto text = SealManifest(m, &key);
+  ASSERT_TRUE(text.ok());
+  const nlohmann::json good = nlohmann::json::parse(*text);
+  using Mutate = std::function<void(nlohmann::json&)>;
+  const std::pair<const char*, Mutate> changes[] = {
+      {"backup time",
+       [](auto& j) { j["backup-time"] = j["backup-time"].template get<int64_t>() + 1; }},
+      {"vmid", [](auto& j) { j["vmid"] = "102"; }},
+      {"index digest", [](auto& j) { j["files"][1]["digest"] = std::string(64, 'b'); }},
+      {"index size", [](auto& j) { j["files"][0]["size"] = 1; }},
+      {"stats", [](auto& j) { j["stats"]["bytes"] = 1; }},
+      {"unprivileged", [](auto& j) { j["unprivileged"] = false; }},
+      {"a new member", [](auto& j) { j["notes"] = "x"; }},
+      {"parent", [](auto& j) { j["parent"] = nullptr; }},
+      {"signature", [](auto& j) { j["signature"] = std::string(64, '0'); }},
+      {"private part",
+       [](auto& j) {
+         std::string p = j["private"];
+         p[p.size() - 1] = p.back() == '0' ? '1' : '0';
+         j["private"] = p;
+       }},
+  };
+  for (const auto& [name, mutate] : changes) {
+    SCOPED_TRACE(name);
+    nlohmann::json j = good;
+    mutate(j);
+    const std::string changed = j.dump(1, '\t');
+    auto parsed = ParseManifest(changed, "manifest 'x'");
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+    Status s = UnsealManifest(changed, key, &*parsed, "manifest 'x'");
+    EXPECT_EQ(s.code(), Code::kDataLoss) << s.message();
+    EXPECT_TRUE(Contains(s.message(), "manifest 'x'")) << s.message();
+    EXPECT_FALSE(parsed->sensitive);
+  }
+  // Formatting is not signed: the same JSON differently spaced still verifies.
+  auto compact = ParseManifest(good.dump(), "manifest 'x'");
+  ASSERT_TRUE(compact.ok());
+  EXPECT_TRUE(UnsealManifest(good.dump(), key, &*compact, "manifest 'x'").ok());
+  // Stripped of parts of its seal: refused when parsed.
+  const std::pair<const char*, Mutate> stripped[] = {
+      {"no signature", [](auto& j) { j.erase("signature"); }},
+      {"no private part",
+       [](auto& j) {
+         j.erase("private");
+         j["guest-config"] = "x";
+         j["firewall-config"] = nullptr;
+       }},
+      {"no key fingerprint", [](auto& j) { j["key-fingerprint"] = nullptr; }},
+      {"configs in the clear too", [](auto& j) { j["guest-config"] = "x"; }},
+      {"malformed signature", [](auto& j) { j["signature"] = "zz"; }},
+  };
+  for (const auto& [name, mutate] : stripped) {
+    SCOPED_TRACE(name);
+    nlohmann::json j = good;
+    mutate(j);
+    auto parsed = ParseManifest(j.dump(), "manifest 'x'");
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_EQ(parsed.status().code(), Code::kDataLoss);
   }
 }
 

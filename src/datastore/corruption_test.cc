@@ -64,7 +64,10 @@ class CorruptionTest : public DatastoreTest {
   void FlipEverywhere(const std::string& object) {
     auto blob = sys::ReadFile(PathOf(object));
     ASSERT_TRUE(blob.ok());
-    size_t header = key_ ? kBlobEncryptedHeaderSize : kBlobHeaderSize;
+    // Manifests (version 2) are plain blobs under a key too.
+    auto info = ParseBlobHeader(*blob, object);
+    ASSERT_TRUE(info.ok());
+    size_t header = info->fingerprint ? kBlobEncryptedHeaderSize : kBlobHeaderSize;
     for (size_t at = 0; at < header; ++at)
       for (uint8_t mask : {0x01, 0x02, 0x80}) FlipAndVerify(object, at, mask);
     for (size_t at = header; at < blob->size(); at += std::max<size_t>(1, blob->size() / 16))
@@ -130,19 +133,60 @@ TEST_F(CorruptionTest, KeyFingerprintOfAChunkOrManifest) {
   }
 }
 
+// Whoever can write the store can write a manifest that is not signed: a
+// store with a key refuses it, be it of version 1 (plaintext blob) or an
+// unsigned version 2 one.
 TEST_F(CorruptionTest, PlaintextManifestInAnEncryptedStore) {
   Make(TestKey(54));
   const std::string object = SnapshotPrefix(vol_) + kManifestName;
   auto m = ds_->ReadManifest(vol_);
   ASSERT_TRUE(m.ok());
-  std::string plain = EncodeManifest(*m);
+  ASSERT_TRUE(m->signature.has_value());
+  Manifest unsigned_m = *m;
+  unsigned_m.signature.reset();
+  unsigned_m.private_part.reset();
+  unsigned_m.key_fingerprint.reset();
+  for (int version : {1, 2}) {
+    SCOPED_TRACE(version);
+    unsigned_m.version = version;
+    std::string plain = EncodeManifest(unsigned_m);
+    BlobOptions bo;
+    bo.type = BlobType::kManifest;
+    auto blob = EncodeBlob(plain, crypt::Sha256(plain), bo);
+    ASSERT_TRUE(blob.ok());
+    ASSERT_TRUE(sys::WriteFileAtomic(PathOf(object), *blob).ok());
+    ExpectVerifyFails(object, "plaintext manifest");
+    ExpectVerifyFails(version == 1 ? "not encrypted" : "not signed", "plaintext manifest");
+    EXPECT_FALSE(SnapshotReader::Open(*ds_, vol_).ok());
+    EXPECT_FALSE(ds_->ReadManifestPublic(vol_).ok());
+    // Listed as unreadable, never a parent.
+    auto list = ds_->ListSnapshots(std::nullopt, nullptr);
+    ASSERT_TRUE(list.ok());
+    ASSERT_EQ(list->size(), 1u);
+    EXPECT_TRUE((*list)[0].unreadable.has_value());
+    EXPECT_EQ(LoadParent(*ds_, "800", nullptr), nullptr);
+  }
+}
+
+// A sealed manifest with its public part changed (here: another index
+// size, signature kept) fails its signature: verify with the key names it.
+TEST_F(CorruptionTest, SealedManifestChangedWithoutTheKey) {
+  Make(TestKey(57));
+  const std::string object = SnapshotPrefix(vol_) + kManifestName;
+  auto blob = ds_->backend().Get(object);
+  ASSERT_TRUE(blob.ok());
+  auto text = DecodeBlob(*blob, BlobType::kManifest, nullptr, nullptr, object);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  auto j = nlohmann::json::parse(*text);
+  j["stats"]["bytes"] = 1;
+  std::string changed = j.dump(1, '\t');
   BlobOptions bo;
   bo.type = BlobType::kManifest;
-  auto blob = EncodeBlob(plain, crypt::Sha256(plain), bo);
-  ASSERT_TRUE(blob.ok());
-  ASSERT_TRUE(sys::WriteFileAtomic(PathOf(object), *blob).ok());
-  ExpectVerifyFails(object, "plaintext manifest");
-  ExpectVerifyFails("not encrypted", "plaintext manifest");
+  auto forged = EncodeBlob(changed, crypt::Sha256(changed), bo);
+  ASSERT_TRUE(forged.ok());
+  ASSERT_TRUE(sys::WriteFileAtomic(PathOf(object), *forged).ok());
+  ExpectVerifyFails("signature does not match", "changed manifest");
+  ExpectVerifyFails(object, "changed manifest");
   EXPECT_FALSE(SnapshotReader::Open(*ds_, vol_).ok());
 }
 

@@ -4,10 +4,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "datastore/manifest.h"
 #include "datastore/manifest_format.h"
 #include "sys/subprocess.h"
 
@@ -90,11 +92,11 @@ std::string SnapshotPrefix(const std::string& volname) { return "snapshots/" + v
 std::string BackupLockName(const std::string& vmid) { return "locks/backup." + vmid; }
 
 Result<std::unique_ptr<Datastore>> Datastore::Open(std::unique_ptr<ObjectBackend> backend,
-                                                   std::optional<crypt::Key> key, std::string name,
+                                                   KeyRing keys, std::string name,
                                                    bool create_if_empty) {
   std::unique_ptr<Datastore> ds(new Datastore());
   ds->backend_ = std::move(backend);
-  ds->key_ = std::move(key);
+  ds->keys_ = std::move(keys);
   ds->name_ = std::move(name);
   auto text = ds->Fetch(kConfigName, kMaxConfigSize);
   if (!text.ok() && text.status().code() == Code::kNotFound) {
@@ -191,7 +193,50 @@ Status Datastore::LoadConfig(const std::string& text) {
   return Status::OK();
 }
 
+std::optional<crypt::Fingerprint> ParseFingerprint(std::string_view text) {
+  crypt::Fingerprint fp;
+  if (text.size() != fp.size() * 3 - 1) return std::nullopt;
+  for (size_t i = 0; i < fp.size(); ++i) {
+    if (i > 0 && text[3 * i - 1] != ':') return std::nullopt;
+    unsigned v = 0;
+    for (char c : text.substr(3 * i, 2)) {
+      int n = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+              : (c >= 'a' && c <= 'f')                    ? c - 'a' + 10
+              : (c >= 'A' && c <= 'F')                    ? c - 'A' + 10
+                                                          : -1;
+      if (n < 0) return std::nullopt;
+      v = v * 16 + static_cast<unsigned>(n);
+    }
+    fp[i] = static_cast<uint8_t>(v);
+  }
+  return fp;
+}
+
+Result<std::string> Datastore::Decode(std::string_view blob, BlobType type, const Digest* expected,
+                                      const std::string& what, bool may_prompt) {
+  ASSIGN_OR_RETURN(BlobInfo info, ParseBlobHeader(blob, what));
+  const crypt::Key* key = nullptr;
+  if (info.fingerprint) {
+    auto k = keys_.Require(*info.fingerprint, what, "encrypted", may_prompt);
+    if (!k.ok()) {
+      // Damage (a changed fingerprint too, with a CRC) is damage, not a key question.
+      RETURN_IF_ERROR(CheckBlobWithoutKey(blob, type, expected, what).status());
+      return k.status();
+    }
+    key = *k;
+  }
+  return DecodeBlob(blob, type, key, expected, what);
+}
+
 Result<Manifest> Datastore::ReadManifest(const std::string& volname) {
+  return ReadManifest(volname, true, true);
+}
+
+Result<Manifest> Datastore::ReadManifestPublic(const std::string& volname) {
+  return ReadManifest(volname, false, true);
+}
+
+Result<Manifest> Datastore::ReadManifest(const std::string& volname, bool whole, bool may_prompt) {
   ASSIGN_OR_RETURN(VolumeName v, ParseVolume(volname));
   std::string object = SnapshotPrefix(volname) + kManifestName;
   auto blob = Fetch(object);
@@ -200,9 +245,30 @@ Result<Manifest> Datastore::ReadManifest(const std::string& volname) {
       return NotFoundError(fmt::format("backup '{}' does not exist on {}", volname, name_));
     return blob.status();
   }
-  ASSIGN_OR_RETURN(std::string text, DecodeBlob(*blob, BlobType::kManifest, key(), nullptr,
-                                                fmt::format("manifest '{}'", object)));
-  ASSIGN_OR_RETURN(Manifest m, ParseManifest(text, fmt::format("manifest '{}'", object)));
+  const std::string what = fmt::format("manifest '{}'", object);
+  ASSIGN_OR_RETURN(std::string text, Decode(*blob, BlobType::kManifest, nullptr, what, may_prompt));
+  ASSIGN_OR_RETURN(Manifest m, ParseManifest(text, what));
+  const bool encrypted = ParseBlobHeader(*blob, what)->fingerprint.has_value();
+  if (encrypted && m.version != 1)
+    return DataLossError(
+        fmt::format("{} is damaged: an encrypted manifest of version {}", what, m.version));
+  if (!encrypted && keys_.has_current()) {
+    // Whoever can write the store could have written it: refused, as PBS.
+    if (m.version == 1)
+      return PermissionDeniedError(
+          fmt::format("{} is not encrypted, but the storage has an encryption key", what));
+    if (!m.signature)
+      return PermissionDeniedError(
+          fmt::format("{} is not signed, but the storage has an encryption key", what));
+  }
+  if (m.signature) {
+    auto fp = ParseFingerprint(*m.key_fingerprint);
+    if (!fp) return DataLossError(fmt::format("{} is damaged: bad key fingerprint", what));
+    if (whole) {
+      ASSIGN_OR_RETURN(const crypt::Key* key, keys_.Require(*fp, what));
+      RETURN_IF_ERROR(UnsealManifest(text, *key, &m, what));
+    }
+  }
   if (m.vmid != v.vmid || m.backup_time != v.time)
     return DataLossError(fmt::format("manifest '{}' describes another backup ({} at {})", object,
                                      m.vmid, m.backup_time));
@@ -216,7 +282,7 @@ Result<std::vector<IndexEntry>> Datastore::ReadIndex(const std::string& volname,
   if (!f) return DataLossError(fmt::format("manifest of '{}' lists no {}", volname, file));
   ASSIGN_OR_RETURN(std::string blob, Fetch(object));
   std::string what = fmt::format("index '{}'", object);
-  ASSIGN_OR_RETURN(std::string plain, DecodeBlob(blob, BlobType::kIndex, key(), &f->digest, what));
+  ASSIGN_OR_RETURN(std::string plain, Decode(blob, BlobType::kIndex, &f->digest, what));
   if (plain.size() != f->size)
     return DataLossError(what + " has another size than its manifest says");
   return ParseIndex(plain, what);
@@ -250,7 +316,7 @@ Result<std::string> Datastore::ReadChunk(const Digest& d) {
           object, BadChunkObjectName(d)));
   }
   if (!blob.ok()) return blob.status();
-  return DecodeBlob(*blob, BlobType::kChunk, key(), &d, fmt::format("chunk '{}'", object));
+  return Decode(*blob, BlobType::kChunk, &d, fmt::format("chunk '{}'", object));
 }
 
 Result<bool> Datastore::QuarantineChunk(const Digest& d, const std::string& damaged) {
@@ -282,7 +348,7 @@ Result<std::vector<SnapshotInfo>> Datastore::ListSnapshots(const std::optional<s
     std::string volname = n.substr(10, n.size() - 10 - suffix.size());
     auto v = ParseVolume(volname);
     if (!v.ok()) continue;
-    auto m = ReadManifest(volname);
+    auto m = ReadManifest(volname, /*whole=*/false, /*may_prompt=*/false);
     SnapshotInfo info;
     info.volname = volname;
     info.name = *v;
@@ -298,7 +364,22 @@ Result<std::vector<SnapshotInfo>> Datastore::ListSnapshots(const std::optional<s
       continue;
     }
     info.manifest = std::move(*m);
-    auto notes = ReadNotes(volname);
+    info.manifest_read = true;
+    if (info.manifest.key_fingerprint) {
+      auto fp = ParseFingerprint(*info.manifest.key_fingerprint);
+      if (fp && keys_.Knows(*fp) == false)
+        info.unreadable =
+            keys_.empty() ? fmt::format(
+                                "backup '{}' is encrypted with key {}, and no "
+                                "encryption key is configured",
+                                volname, *info.manifest.key_fingerprint)
+                          : fmt::format(
+                                "backup '{}' is encrypted with key {}, not with the "
+                                "configured key {}",
+                                volname, *info.manifest.key_fingerprint, keys_.KnownFingerprints());
+    }
+    // Notes only with a key at hand: a listing never asks for a passphrase.
+    auto notes = GetText(SnapshotPrefix(volname) + kNotesName, /*may_prompt=*/false);
     if (notes.ok()) info.notes = *notes;
     auto prot = IsProtected(volname);
     info.is_protected = prot.ok() && *prot;
@@ -310,9 +391,9 @@ Result<std::vector<SnapshotInfo>> Datastore::ListSnapshots(const std::optional<s
   return out;
 }
 
-Result<std::string> Datastore::GetText(const std::string& object) {
+Result<std::string> Datastore::GetText(const std::string& object, bool may_prompt) {
   ASSIGN_OR_RETURN(std::string blob, Fetch(object));
-  return DecodeBlob(blob, BlobType::kText, key(), nullptr, fmt::format("'{}'", object));
+  return Decode(blob, BlobType::kText, nullptr, fmt::format("'{}'", object), may_prompt);
 }
 
 Result<std::optional<std::string>> Datastore::ReadNotes(const std::string& volname) {
@@ -332,10 +413,11 @@ Status Datastore::WriteNotes(const std::string& volname, const std::string& note
     Status s = backend_->Delete(object);
     return s.code() == Code::kNotFound ? Status::OK() : s;
   }
+  ASSIGN_OR_RETURN(const crypt::Key* key, CurrentKey());
   BlobOptions o;
   o.type = BlobType::kText;
-  o.key = key();
-  ASSIGN_OR_RETURN(std::string blob, EncodeBlob(notes, ComputeDigest(key(), notes), o));
+  o.key = key;
+  ASSIGN_OR_RETURN(std::string blob, EncodeBlob(notes, ComputeDigest(key, notes), o));
   return backend_->Put(object, blob);
 }
 

@@ -68,6 +68,7 @@
 #include "ctdump/object_backend.h"
 #include "ctdump/observer.h"
 #include "datastore/codec.h"
+#include "datastore/key_ring.h"
 
 namespace ctdump::datastore {
 
@@ -90,9 +91,13 @@ std::string SnapshotPrefix(const std::string& volname);  // "snapshots/<volname>
 struct SnapshotInfo {
   std::string volname;
   VolumeName name;
-  // Why the manifest could not be read with the configured key (encrypted
-  // with another key, or none configured); `manifest` is then empty.
+  // Why the backup cannot be read with the configured keys (encrypted with
+  // another key, or none configured). `manifest` may still hold its public
+  // part (manifest_read).
   std::optional<std::string> unreadable;
+  // `manifest` holds the manifest's public part (version 2: always; a
+  // version 1 manifest only with its key). Its configs only if `sensitive`.
+  bool manifest_read = false;
   Manifest manifest;
   std::optional<std::string> notes;
   bool is_protected = false;
@@ -108,8 +113,9 @@ struct LockInfo {
 
 class Datastore {
  public:
-  // Opens the store on `backend`. `key` (nullptr: none) encrypts new
-  // snapshots and decrypts encrypted ones. `name` names the store in
+  // Opens the store on `backend`. `keys` (key_ring.h; empty: none) hold the
+  // key that encrypts new snapshots and those that decrypt older ones; they
+  // are loaded only when a read or write needs them. `name` names the store in
   // messages ("datastore 'x'"). A backend without a config is a datastore
   // only while it is empty (ObjectBackend::IsEmpty): then its config is
   // written at once if `create_if_empty`, else at the first write
@@ -117,7 +123,7 @@ class Datastore {
   // backend that holds anything else is FailedPrecondition saying so and
   // how to create a datastore: nothing is ever written into it.
   static Result<std::unique_ptr<Datastore>> Open(std::unique_ptr<ObjectBackend> backend,
-                                                 std::optional<crypt::Key> key, std::string name,
+                                                 KeyRing keys, std::string name,
                                                  bool create_if_empty = true);
   // `ctdump datastore create`: writes the config into an empty backend.
   // AlreadyExists if it is a datastore already, FailedPrecondition if it
@@ -131,17 +137,33 @@ class Datastore {
   bool exists() const { return exists_; }
 
   ObjectBackend& backend() { return *backend_; }
-  const crypt::Key* key() const { return key_ ? &*key_ : nullptr; }
+  KeyRing& keys() { return keys_; }
+  // The key for new snapshots (loading it), nullptr for a plain store.
+  Result<const crypt::Key*> CurrentKey() { return keys_.Current(); }
   const ChunkerParams& chunker_params() const { return chunker_; }
   const std::string& name() const { return name_; }
 
-  // Snapshots (those with a manifest), oldest first; `vmid` filters.
-  // Snapshots encrypted with another key (or with a key while none is
-  // configured) are listed with `unreadable` set; damaged ones are skipped
-  // with a warning.
+  // Snapshots (those with a manifest), oldest first; `vmid` filters. Reads
+  // the manifests' public parts (ReadManifestPublic) and loads no key that
+  // needs a passphrase (notes are read only with a key at hand). Snapshots
+  // encrypted with another key (or with a key while none is configured) are
+  // listed with `unreadable` set; damaged ones are skipped with a warning.
   Result<std::vector<SnapshotInfo>> ListSnapshots(const std::optional<std::string>& vmid,
                                                   Observer* observer);
+  // The manifest, whole: a sealed one's signature checked and its configs
+  // decrypted with the key of its fingerprint (loaded if need be). Refuses
+  // (PermissionDenied) an unsigned manifest (a version 1 one not encrypted)
+  // when the store has a key for new backups.
   Result<Manifest> ReadManifest(const std::string& volname);
+  // Its public part without any key (version 2; `sensitive` false under a
+  // key, the signature's presence and form checked, not its value). A
+  // version 1 manifest is encrypted under a key: read with it, as before.
+  Result<Manifest> ReadManifestPublic(const std::string& volname);
+  // Decodes a blob (DecodeBlob) with the key its header names, from the
+  // ring; key errors as KeyRing::Require. `may_prompt` false: no key that
+  // needs a passphrase is loaded.
+  Result<std::string> Decode(std::string_view blob, BlobType type, const Digest* expected,
+                             const std::string& what, bool may_prompt = true);
   // The index `file` ("meta.didx"/"data.didx") of a snapshot, checked
   // against the manifest's digest.
   Result<std::vector<IndexEntry>> ReadIndex(const std::string& volname, const Manifest& m,
@@ -185,12 +207,13 @@ class Datastore {
 
  private:
   Datastore() = default;
-  Result<std::string> GetText(const std::string& object);
+  Result<std::string> GetText(const std::string& object, bool may_prompt = true);
+  Result<Manifest> ReadManifest(const std::string& volname, bool whole, bool may_prompt);
   Status CheckEmpty();
   Status LoadConfig(const std::string& text);
 
   std::unique_ptr<ObjectBackend> backend_;
-  std::optional<crypt::Key> key_;
+  KeyRing keys_;
   std::string name_;
   ChunkerParams chunker_;
   bool exists_ = false;  // the config is there
@@ -199,6 +222,8 @@ class Datastore {
 std::string BackupLockName(const std::string& vmid);  // "locks/backup.<vmid>"
 // True for the errors of reading a blob without its key, or with another.
 bool IsKeyError(const Status& s);
+// "aa:bb:cc:dd:ee:ff:00:11" (either case) as a fingerprint.
+std::optional<crypt::Fingerprint> ParseFingerprint(std::string_view text);
 inline constexpr char kGcLockName[] = "locks/gc";
 
 }  // namespace ctdump::datastore

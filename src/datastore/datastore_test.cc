@@ -70,7 +70,7 @@ TEST_F(DatastoreTest, OpenCreatesConfigAndReopenReadsIt) {
   EXPECT_EQ(j["version"], 1);
   EXPECT_EQ(ds->chunker_params().avg_size, ChunkerParams{}.avg_size);
   EXPECT_EQ(ds->name(), "datastore 'test'");
-  EXPECT_EQ(ds->key(), nullptr);
+  EXPECT_EQ(*ds->CurrentKey(), nullptr);
 
   // Reopening keeps the config (its chunker parameters win over defaults).
   j["chunker"] = {{"min", 1024}, {"avg", 4096}, {"max", 16384}};
@@ -80,7 +80,7 @@ TEST_F(DatastoreTest, OpenCreatesConfigAndReopenReadsIt) {
   EXPECT_EQ(again->chunker_params().min_size, 1024u);
   EXPECT_EQ(again->chunker_params().avg_size, 4096u);
   EXPECT_EQ(again->chunker_params().max_size, 16384u);
-  ASSERT_NE(again->key(), nullptr);
+  ASSERT_NE(*again->CurrentKey(), nullptr);
 }
 
 // `list` and the like on a directory that is no datastore must never turn it

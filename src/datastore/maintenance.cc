@@ -129,7 +129,7 @@ Result<std::map<std::string, std::vector<Digest>>> OtherSnapshotsNeeding(
     std::string v = n.substr(10, n.size() - 10 - suffix.size());
     if (skip.count(v) || !ParseVolume(v).ok()) continue;
     RETURN_IF_ERROR(sys::CheckInterrupted());
-    auto m = ds.ReadManifest(v);
+    auto m = ds.ReadManifestPublic(v);
     if (!m.ok() && !IsKeyError(m.status())) continue;
     std::set<Digest> needs;
     for (const char* file : {kMetaIndexName, kDataIndexName}) {
@@ -209,6 +209,7 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
     uint64_t size = 0;      // plaintext bytes, as the first index says
     size_t index = 0;       // that index, in index_objects
     bool readable = false;  // needed by a snapshot readable with the key
+    bool keyless = false;   // needed by a snapshot whose key could not be loaded
   };
   std::map<Digest, ChunkUse> users;
   std::vector<std::string> index_objects;
@@ -228,10 +229,26 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
         : text(std::move(t)), snapshots(std::move(s)), damages(d), broken_chunk(chunk) {}
   };
   std::vector<Problem> problems;
+  std::set<size_t> keyless;  // verified without their key (it could not be loaded)
+  std::set<std::string> keyless_why;
   for (size_t s = 0; s < volnames.size(); ++s) {
     const std::string& v = volnames[s];
     ++report.snapshots;
-    auto m = ds.ReadManifest(v);
+    RETURN_IF_ERROR(sys::CheckInterrupted());
+    auto m = ds.ReadManifestPublic(v);
+    if (m.ok() && m->signature) {
+      // Sealed (version 2): its key checks the signature and decrypts the
+      // chunks. Without it (a key file missing, no passphrase) the rest is
+      // checked all the same.
+      auto fp = ParseFingerprint(*m->key_fingerprint);
+      KeyRing::Found f = fp ? ds.keys().Find(*fp) : KeyRing::Found{};
+      if (f.lookup == KeyRing::Lookup::kUnavailable) {
+        keyless.insert(s);
+        keyless_why.insert(f.why);
+      } else {
+        m = ds.ReadManifest(v);  // the signature checked
+      }
+    }
     if (!m.ok() && IsKeyError(m.status())) {
       problems.push_back({fmt::format("backup '{}' cannot be verified or restored with this "
                                       "storage's configuration: {}",
@@ -268,7 +285,8 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
                {s}});
         }
         if (u.snapshots.empty() || u.snapshots.back() != s) u.snapshots.push_back(s);
-        u.readable |= m.ok();
+        u.readable |= m.ok() && !keyless.count(s);
+        u.keyless |= keyless.count(s) > 0;
       }
     }
   }
@@ -303,16 +321,27 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
     auto use = users.find(d);  // read-only while the pool runs
     const ChunkUse* u = use == users.end() ? nullptr : &use->second;
     auto blob = ds.Fetch(object);
-    Result<std::string> plain = blob.ok() ? DecodeBlob(*blob, BlobType::kChunk, ds.key(), &d,
-                                                       fmt::format("chunk '{}'", object))
-                                          : Result<std::string>(blob.status());
+    // Decode checks what needs no key (header, CRC, sizes, id) before it
+    // asks for the key: damage is found without it.
+    Result<std::string> plain =
+        blob.ok() ? ds.Decode(*blob, BlobType::kChunk, &d, fmt::format("chunk '{}'", object))
+                  : Result<std::string>(blob.status());
     if (plain.ok()) bytes += plain->size();
     ++done;
-    bool other_key = false;
+    bool other_key = false, without_key = false, crc = false;
     bool broken = false;  // damaged or missing, not an I/O error or a wrong index
     std::string problem;
     if (!plain.ok() && IsKeyError(plain.status()) && !(u && u->readable)) {
-      other_key = true;  // present; its content needs the other key
+      auto info = CheckBlobWithoutKey(*blob, BlobType::kChunk, &d, "chunk");
+      crc = info.ok() && info->crc.has_value();
+      if (u && u->keyless) {
+        without_key = true;  // checked as far as it can be without the key
+        if (info.ok() && info->raw_size != u->size)
+          problem = fmt::format("index '{}' says chunk '{}' has {} bytes; its header says {}",
+                                index_objects[u->index], object, u->size, info->raw_size);
+      } else {
+        other_key = true;  // present; its content needs the other key
+      }
     } else if (!plain.ok() && plain.status().code() == Code::kNotFound) {
       // Listed, then gone: gc removed it, which is no problem unless a
       // snapshot needs it.
@@ -333,7 +362,7 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
       if (plain.status().code() != Code::kDataLoss)
         why = fmt::format("chunk '{}' is damaged: {}, but '{}' needs it {}", object, why,
                           volnames[u->snapshots.front()],
-                          ds.key() ? "encrypted with the configured key" : "not encrypted");
+                          ds.keys().empty() ? "not encrypted" : "encrypted with a configured key");
       Result<bool> q = ds.QuarantineChunk(d, *blob);
       broken = !q.ok() || *q;
       if (!q.ok())
@@ -353,6 +382,8 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
     }
     std::lock_guard<std::mutex> l(mu);
     if (other_key) ++report.other_key_chunks;
+    if (without_key) ++report.keyless_chunks;
+    if (without_key && !crc) ++report.keyless_chunks_without_crc;
     if (!problem.empty()) {
       problems.push_back({problem, u ? u->snapshots : std::vector<size_t>{}, true,
                           broken ? std::optional<Digest>(d) : std::nullopt});
@@ -392,6 +423,13 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
   }
   for (size_t s : damaged) report.damaged_snapshots.push_back(volnames[s]);
   for (size_t s : other_key) report.other_key_snapshots.push_back(volnames[s]);
+  for (size_t s : keyless)
+    if (!gone.count(s)) report.keyless_snapshots.push_back(volnames[s]);
+  if (!report.keyless_snapshots.empty()) {
+    for (const auto& w : keyless_why)
+      report.keyless_reason += (report.keyless_reason.empty() ? "" : "; ") + w;
+    if (observer) observer->Log(LogLevel::kWarn, DescribeKeyless(report));
+  }
   report.deleted_meanwhile = gone.size();
   // A verify that read only some snapshots (one, a container's, or the
   // ones not skipped) and found a chunk damaged (moved aside) or missing:
@@ -438,6 +476,8 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
         for (size_t s : p.snapshots) ++count[s];
     for (size_t s = 0; s < volnames.size(); ++s) {
       if (gone.count(s) || other_key.count(s)) continue;
+      // Without its key the content was not checked: never "ok".
+      if (keyless.count(s) && !damaged.count(s)) continue;
       VerifyState v;
       v.ok = !damaged.count(s);
       v.time = now;
@@ -446,6 +486,22 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
     }
   }
   return report;
+}
+
+std::string DescribeKeyless(const VerifyReport& r) {
+  if (r.keyless_snapshots.empty()) return "";
+  std::string text = fmt::format(
+      "{} backup(s) verified without their key ({}): checked were the manifests (signature "
+      "present and well-formed), the indexes against the manifests, that every chunk exists, "
+      "the chunks' headers and sizes against the indexes, and the CRC of {} of {} chunk(s); NOT "
+      "checked, as that needs the key: the manifests' signatures and the chunks' content "
+      "(decryption and chunk ids). No verify state is recorded for them unless damage was found",
+      r.keyless_snapshots.size(), r.keyless_reason, r.keyless_chunks - r.keyless_chunks_without_crc,
+      r.keyless_chunks);
+  if (r.keyless_chunks_without_crc)
+    text += fmt::format(" ({} chunk(s) were written before chunks had a CRC: header and size only)",
+                        r.keyless_chunks_without_crc);
+  return text;
 }
 
 std::optional<Digest> ChunkIdOfObject(std::string_view name) {
@@ -503,8 +559,10 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
   DigestSet marked;
   std::set<std::string> marked_parents;
   auto mark_snapshot = [&](const std::string& volname) -> Status {
-    auto m = ds.ReadManifest(volname);
-    // A snapshot under another key: its indexes are plain, read them unpinned.
+    // The public part: gc never needs a key (version 2 manifests are plain).
+    auto m = ds.ReadManifestPublic(volname);
+    // A version 1 snapshot under another key (or none): its indexes are
+    // plain, read them unpinned.
     if (!m.ok() && !IsKeyError(m.status())) return m.status();
     return ForEachReference(ds, volname, m.ok() ? &*m : nullptr,
                             [&](const IndexEntry& e) { marked.insert(e.digest); });

@@ -76,6 +76,16 @@ struct VerifyReport {
   uint64_t deleted_meanwhile = 0;
   // Verified ok within VerifyOptions::skip_verified_s: not read again.
   uint64_t skipped = 0;
+  // Sealed under a configured key that could not be loaded (its file
+  // missing, no passphrase): verified without it. Checked: manifest
+  // (signature present, well-formed), indexes against the manifest, every
+  // chunk present, chunk headers, sizes against the indexes, CRCs. Not
+  // checked: the signature, the chunks' content. Damage found is a problem;
+  // no "ok" verify state is recorded for them.
+  std::vector<std::string> keyless_snapshots;
+  std::string keyless_reason;               // why the key could not be loaded
+  uint64_t keyless_chunks = 0;              // chunks checked without their key
+  uint64_t keyless_chunks_without_crc = 0;  // of those: written before blobs had a CRC
   bool ok() const { return problems.empty(); }
 };
 
@@ -95,6 +105,10 @@ struct VerifyOptions {
 // snapshots every chunk of the store is read (unreferenced ones too);
 // otherwise the chunks the verified snapshots reference.
 Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observer* observer);
+
+// What verify checked and skipped for its keyless_snapshots (one line); ""
+// when there are none. Verify logs it as a warning.
+std::string DescribeKeyless(const VerifyReport& r);
 
 // `volname` nullopt: the whole store. `threads` 0: one per core. A `volname`
 // that is not a volume name is InvalidArgument, one without a manifest

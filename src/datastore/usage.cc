@@ -90,7 +90,7 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
   for (const auto& info : infos) {
     RETURN_IF_ERROR(sys::CheckInterrupted());
     std::vector<Digest> refs;
-    Status read = ForEachReference(ds, info.volname, info.unreadable ? nullptr : &info.manifest,
+    Status read = ForEachReference(ds, info.volname, info.manifest_read ? &info.manifest : nullptr,
                                    [&](const IndexEntry& e) { refs.push_back(e.digest); });
     if (!read.ok()) {
       // Deleted meanwhile, or damaged (listed; gc removes nothing then).
@@ -117,7 +117,7 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
     su.volname = info.volname;
     su.vmid = info.name.vmid;
     su.time = info.name.time;
-    su.logical = info.unreadable ? 0 : info.manifest.Stat("bytes");
+    su.logical = info.manifest_read ? info.manifest.Stat("bytes") : 0;
     su.chunks = refs.size();
     for (const Digest& d : refs) {
       auto ch = chunks.find(d);
@@ -144,12 +144,22 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
   }
   u.missing_chunks = missing.size();
   // Manifests ListSnapshots skipped (damaged; or published since it read):
-  // gc marks their indexes too, or removes nothing if it cannot read them.
+  // their chunks stay referenced; gc removes nothing while one cannot be
+  // decoded (it cannot tell what that backup needs), so neither is anything
+  // reclaimable then.
   const std::string manifest_suffix = std::string("/") + kManifestName;
   for (const auto& [n, st] : snapshot_objects) {
     if (!n.ends_with(manifest_suffix)) continue;
     std::string volname = SnapshotOfObject(n);
     if (!with_manifest.insert(volname).second) continue;
+    auto m = ds.ReadManifestPublic(volname);
+    if (!m.ok() && !IsKeyError(m.status()) &&
+        (m.status().code() != Code::kNotFound || ds.backend().Stat(n).ok())) {
+      u.unreadable_snapshots.push_back(volname);
+      if (observer)
+        observer->Log(LogLevel::kWarn,
+                      fmt::format("cannot read backup '{}': {}", volname, m.status().message()));
+    }
     Status read = ForEachReference(ds, volname, nullptr, [&](const IndexEntry& e) {
       auto ch = chunks.find(e.digest);
       if (ch == chunks.end()) return;
@@ -157,7 +167,8 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
       Refer(ch->second.snapshot, kSeveral);
       Refer(ch->second.container, kSeveral);
     });
-    if (!read.ok() && (read.code() != Code::kNotFound || ds.backend().Stat(n).ok()))
+    if (!read.ok() && (read.code() != Code::kNotFound || ds.backend().Stat(n).ok()) &&
+        (u.unreadable_snapshots.empty() || u.unreadable_snapshots.back() != volname))
       u.unreadable_snapshots.push_back(volname);
   }
 

@@ -215,14 +215,31 @@ TEST_F(UsageTest, UnreadableBackupsMakeNothingReclaimable) {
   const uint64_t garbage = Usage().reclaimable_bytes;
   ASSERT_GT(garbage, 0u);
 
-  // A damaged manifest: the backup is not listed, its chunks stay referenced.
-  ASSERT_TRUE(ds_->backend().Put(SnapshotPrefix(v2) + kManifestName, "garbage").ok());
-  StoreUsage u = Usage();
+  // A damaged manifest: the backup is not listed, its chunks stay
+  // referenced, and as gc then removes nothing (it cannot tell what that
+  // backup needs) nothing is reclaimable: the backup is named, the reason
+  // logged.
+  const std::string manifest2 = SnapshotPrefix(v2) + kManifestName;
+  auto good_manifest = ds_->backend().Get(manifest2);
+  ASSERT_TRUE(good_manifest.ok());
+  ASSERT_TRUE(ds_->backend().Put(manifest2, "garbage").ok());
+  RecordingObserver obs;
+  auto got = ComputeUsage(*ds_, std::nullopt, &obs);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  StoreUsage u = *got;
   EXPECT_EQ(u.snapshots.size(), 1u);
-  EXPECT_TRUE(u.unreadable_snapshots.empty());
-  EXPECT_EQ(u.reclaimable_bytes, garbage);
+  EXPECT_EQ(u.unreadable_snapshots, std::vector<std::string>{v2});
+  EXPECT_EQ(u.reclaimable_bytes, 0u);
   EXPECT_EQ(u.referenced_bytes, stored1 + stored2);
   EXPECT_EQ(u.leftover_bytes, 0u);  // its objects are no leftovers
+  EXPECT_TRUE(Contains(DescribeUnreferenced(u, "s"), "a gc would remove nothing"));
+  EXPECT_TRUE(Contains(DescribeUnreferenced(u, "s"), v2));
+  EXPECT_TRUE(Contains(obs.All(), "cannot read backup '" + v2 + "'")) << obs.All();
+  EXPECT_TRUE(Contains(obs.All(), "damaged")) << obs.All();
+  EXPECT_FALSE(CollectGarbage(*ds_, true, nullptr).ok());
+  // Repaired: reclaimable again.
+  ASSERT_TRUE(ds_->backend().Put(manifest2, *good_manifest).ok());
+  EXPECT_EQ(Usage().reclaimable_bytes, garbage);
 
   // A damaged index: gc refuses, nothing is reclaimable, the backup is named.
   ASSERT_TRUE(ds_->backend().Put(SnapshotPrefix(v1) + kDataIndexName, "garbage").ok());

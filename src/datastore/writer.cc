@@ -13,6 +13,7 @@
 
 #include "ctdump/chunker.h"
 #include "datastore/entry_format.h"
+#include "datastore/manifest.h"
 #include "datastore/manifest_format.h"
 #include "sys/signals.h"
 #include "sys/thread_pool.h"
@@ -26,8 +27,9 @@ namespace {
 // blocks the stream until the pool catches up.
 class ChunkUploader {
  public:
-  ChunkUploader(Datastore& ds, int threads, int zstd_level)
+  ChunkUploader(Datastore& ds, const crypt::Key* key, int threads, int zstd_level)
       : ds_(ds),
+        key_(key),
         zstd_level_(zstd_level),
         pool_(threads, static_cast<size_t>(sys::ThreadPool::ResolveThreads(threads)) * 2) {}
 
@@ -89,7 +91,7 @@ class ChunkUploader {
   }
 
   Status Store(const Task& t) {
-    Digest d = ComputeDigest(ds_.key(), t.data);
+    Digest d = ComputeDigest(key_, t.data);
     ++chunks_;
     bool known;
     {
@@ -116,7 +118,7 @@ class ChunkUploader {
         BlobOptions o;
         o.type = BlobType::kChunk;
         o.zstd_level = zstd_level_;
-        o.key = ds_.key();
+        o.key = key_;
         ASSIGN_OR_RETURN(std::string blob, EncodeBlob(t.data, d, o));
         ASSIGN_OR_RETURN(bool created,
                          ds_.backend().PutIfAbsent(name, blob, Durability::kDeferred));
@@ -140,6 +142,7 @@ class ChunkUploader {
   }
 
   Datastore& ds_;
+  const crypt::Key* const key_;  // nullptr: a plain store
   const int zstd_level_;
   std::mutex error_mu_;  // guards error_
   Status error_;         // the first failed chunk's
@@ -235,13 +238,14 @@ bool SanePath(std::string_view p) {
 
 class SnapshotWriter::Impl {
  public:
-  Impl(Datastore& ds, const WriterOptions& o, std::shared_ptr<const ParentSnapshot> parent,
-       Observer* observer)
+  Impl(Datastore& ds, const crypt::Key* key, const WriterOptions& o,
+       std::shared_ptr<const ParentSnapshot> parent, Observer* observer)
       : ds_(ds),
+        key_(key),
         o_(o),
         parent_(std::move(parent)),
         observer_(observer),
-        up_(ds, o.threads, o.zstd_level),
+        up_(ds, key, o.threads, o.zstd_level),
         meta_(&up_, ds.chunker_params()),
         data_(&up_, ds.chunker_params()) {
     if (parent_) {
@@ -280,6 +284,7 @@ class SnapshotWriter::Impl {
   Status RecheckTouched();
 
   Datastore& ds_;
+  const crypt::Key* const key_;  // of new backups; nullptr: a plain store
   WriterOptions o_;
   std::shared_ptr<const ParentSnapshot> parent_;
   Observer* observer_;
@@ -515,7 +520,6 @@ Result<Manifest> SnapshotWriter::Impl::Finish() {
   RETURN_IF_ERROR(ds_.backend().Sync());
   RETURN_IF_ERROR(RecheckTouched());
   if (parent_) m.parent = parent_->volname;
-  if (ds_.key()) m.key_fingerprint = crypt::FingerprintString(ds_.key()->fingerprint());
   m.chunk_min = ds_.chunker_params().min_size;
   m.chunk_avg = ds_.chunker_params().avg_size;
   m.chunk_max = ds_.chunker_params().max_size;
@@ -525,11 +529,17 @@ Result<Manifest> SnapshotWriter::Impl::Finish() {
              {"new-chunks", stats_.new_chunks},     {"new-bytes", stats_.new_bytes},
              {"stored-bytes", stats_.stored_bytes}, {"meta-bytes", meta_.position()},
              {"data-bytes", data_.position()}};
-  std::string plain = EncodeManifest(m);
+  // Version 2: a plain blob anyone can read, sealed (signed, configs
+  // encrypted) under a key.
+  ASSIGN_OR_RETURN(std::string plain, SealManifest(m, key_));
+  ASSIGN_OR_RETURN(Manifest sealed, ParseManifest(plain, "the new manifest"));
+  m.key_fingerprint = sealed.key_fingerprint;
+  m.version = sealed.version;
+  m.signature = sealed.signature;
+  m.private_part = sealed.private_part;
   BlobOptions bo;
   bo.type = BlobType::kManifest;
-  bo.key = ds_.key();
-  ASSIGN_OR_RETURN(std::string blob, EncodeBlob(plain, ComputeDigest(ds_.key(), plain), bo));
+  ASSIGN_OR_RETURN(std::string blob, EncodeBlob(plain, crypt::Sha256(plain), bo));
   std::string object = SnapshotPrefix(o_.volname) + kManifestName;
   ASSIGN_OR_RETURN(bool created, ds_.backend().PutIfAbsent(object, blob));
   if (!created) return AlreadyExistsError(fmt::format("backup '{}' exists already", o_.volname));
@@ -549,7 +559,8 @@ Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::Create(
     Datastore& ds, const WriterOptions& o, std::shared_ptr<const ParentSnapshot> parent,
     Observer* observer) {
   RETURN_IF_ERROR(ds.EnsureCreated());  // a store opened empty: its config first
-  auto impl = std::make_unique<Impl>(ds, o, std::move(parent), observer);
+  ASSIGN_OR_RETURN(const crypt::Key* key, ds.CurrentKey());
+  auto impl = std::make_unique<Impl>(ds, key, o, std::move(parent), observer);
   RETURN_IF_ERROR(impl->Start());
   return std::unique_ptr<SnapshotWriter>(new SnapshotWriter(std::move(impl)));
 }
@@ -575,9 +586,15 @@ std::shared_ptr<const ParentSnapshot> LoadParent(Datastore& ds, const std::strin
     if (v.ok()) candidates.emplace_back(v->time, std::move(volname));
   }
   std::sort(candidates.rbegin(), candidates.rend());
+  // Only a parent made with the key of new backups: its chunk ids are keyed
+  // with it. The public part says which key; only that one is read whole.
+  auto key = ds.CurrentKey();
+  if (!key.ok()) return nullptr;
   std::optional<std::string> fp;
-  if (ds.key()) fp = crypt::FingerprintString(ds.key()->fingerprint());
+  if (*key) fp = crypt::FingerprintString((*key)->fingerprint());
   for (const auto& [time, volname] : candidates) {
+    auto pub = ds.ReadManifestPublic(volname);
+    if (!pub.ok() || pub->key_fingerprint != fp) continue;
     auto m = ds.ReadManifest(volname);
     if (!m.ok() || m->key_fingerprint != fp) continue;
     auto p = std::make_shared<ParentSnapshot>();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <thread>
 
 #include "crypt/crypt.h"
@@ -36,28 +37,71 @@ void FeedParent(Datastore* ds, const datastore::ParentSnapshot* parent, sys::Uni
 
 }  // namespace
 
+std::vector<std::string> SplitKeyPaths(const std::string& value) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t comma = value.find(',', start);
+    if (comma == std::string::npos) comma = value.size();
+    std::string p = value.substr(start, comma - start);
+    while (!p.empty() && std::isspace(static_cast<unsigned char>(p.front()))) p.erase(0, 1);
+    while (!p.empty() && std::isspace(static_cast<unsigned char>(p.back()))) p.pop_back();
+    if (!p.empty()) out.push_back(std::move(p));
+    start = comma + 1;
+  }
+  return out;
+}
+
+datastore::KeyRing StorageKeyRing(const Section& section) {
+  const std::string id = section.id;
+  std::optional<std::string> current;
+  if (auto k = section.Get("encryption-key")) current = *k;
+  std::vector<std::string> old;
+  if (auto k = section.Get("encryption-key-old")) old = SplitKeyPaths(*k);
+  auto loader = [id](const std::string& path, bool may_prompt) -> Result<crypt::Key> {
+    auto context = [&](const Status& s) {
+      return s.WithContext(fmt::format("storage '{}': encryption-key", id));
+    };
+    if (!may_prompt) {
+      // A listing asks for no passphrase: only a key file without one loads.
+      auto info = crypt::Key::ReadFileInfo(path);
+      if (!info.ok()) return context(info.status());
+      if (info->kdf != crypt::Kdf::kNone)
+        return FailedPreconditionError(fmt::format("key file '{}' needs its passphrase", path));
+    }
+    auto key = crypt::Key::LoadFile(path);
+    if (!key.ok()) return context(key.status());
+    return key;
+  };
+  auto prober = [](const std::string& path) -> Result<crypt::Fingerprint> {
+    ASSIGN_OR_RETURN(crypt::KeyFileInfo info, crypt::Key::ReadFileInfo(path));
+    return info.fingerprint;
+  };
+  return datastore::KeyRing(std::move(current), std::move(old), loader, prober);
+}
+
 Result<std::unique_ptr<Datastore>> OpenDatastore(const Section& section) {
   const std::string& id = section.id;
   for (const auto& [k, v] : section.options) {
-    if (k != "path" && k != "encryption-key" && k != "prune-backups" &&
-        k != "max-protected-backups" && k != "content" && k != "nodes" && k != "disable")
+    if (k != "path" && k != "encryption-key" && k != "encryption-key-old" && k != "master-pubkey" &&
+        k != "prune-backups" && k != "max-protected-backups" && k != "content" && k != "nodes" &&
+        k != "disable")
       return InvalidArgumentError(fmt::format("storage '{}': unknown key '{}'", id, k));
   }
   ASSIGN_OR_RETURN(std::string path, StoragePath(section));
-  std::optional<crypt::Key> key;
-  if (auto k = section.Get("encryption-key")) {
-    auto loaded = crypt::Key::LoadFile(*k);
-    if (!loaded.ok())
-      return loaded.status().WithContext(fmt::format("storage '{}': encryption-key", id));
-    key = std::move(*loaded);
-  }
+  if (auto k = section.Get("encryption-key-old"); k && SplitKeyPaths(*k).empty())
+    return InvalidArgumentError(fmt::format(
+        "storage '{}': encryption-key-old names no key file (a comma-separated list of paths)",
+        id));
   objstore::LocalBackendOptions bo;
   bo.file_mode = 0600;  // other containers' data: root only
   bo.dir_mode = 0700;
   ASSIGN_OR_RETURN(auto backend, objstore::OpenLocalBackend(path, bo));
-  // Never creates: the first backup does (BackupInit), in an empty directory only.
-  return Datastore::Open(std::move(backend), std::move(key), fmt::format("datastore '{}'", id),
-                         /*create_if_empty=*/false);
+  // Keys load when a read or write needs them: list, gc, df, prune, delete
+  // and protect never do. Never creates: the first backup does (BackupInit),
+  // in an empty directory only.
+  return Datastore::Open(std::move(backend), StorageKeyRing(section),
+                         fmt::format("datastore '{}'", id), /*create_if_empty=*/false);
 }
 
 Result<std::unique_ptr<DatastoreProvider>> DatastoreProvider::Create(const Section& section,
@@ -204,11 +248,12 @@ Status DatastoreProvider::BackupHandleLogFile(const std::string& vmid,
       !ds_->backend().Stat(datastore::SnapshotPrefix(volname) + datastore::kManifestName).ok())
     return Status::OK();  // no backup to attach it to
   ASSIGN_OR_RETURN(std::string log, sys::ReadFile(filename));
+  ASSIGN_OR_RETURN(const crypt::Key* key, ds_->CurrentKey());
   datastore::BlobOptions o;
   o.type = datastore::BlobType::kText;
-  o.key = ds_->key();
+  o.key = key;
   ASSIGN_OR_RETURN(std::string blob,
-                   datastore::EncodeBlob(log, datastore::ComputeDigest(ds_->key(), log), o));
+                   datastore::EncodeBlob(log, datastore::ComputeDigest(key, log), o));
   return ds_->backend().Put(datastore::SnapshotPrefix(volname) + datastore::kLogName, blob);
 }
 
@@ -255,13 +300,13 @@ Result<std::vector<BackupEntry>> DatastoreProvider::ListBackups(
     e.volname = s.volname;
     e.vmid = s.name.vmid;
     e.ctime = s.name.time;
+    if (s.manifest_read) e.size = s.manifest.Stat("bytes");  // the public part: no key
     if (s.unreadable) {
       e.notes = "(unreadable: " + *s.unreadable + ")";
       if (observer_)
         observer_->Log(LogLevel::kWarn, fmt::format("backup '{}': {}", s.volname, *s.unreadable));
-    } else {
-      e.size = s.manifest.Stat("bytes");
-      if (s.notes) e.notes = s.notes->substr(0, s.notes->find('\n'));
+    } else if (s.notes) {
+      e.notes = s.notes->substr(0, s.notes->find('\n'));
     }
     e.is_protected = s.is_protected;
     out.push_back(std::move(e));
@@ -278,7 +323,8 @@ Status DatastoreProvider::DeleteBackup(const std::string& volname) {
 
 Status DatastoreProvider::UpdateAttribute(const std::string& volname, const std::string& name,
                                           const json& value) {
-  RETURN_IF_ERROR(Manifest(volname).status());
+  // The public part: protecting a backup needs no key (notes do, to encrypt).
+  RETURN_IF_ERROR(ds_->ReadManifestPublic(volname).status());
   if (name == "notes") {
     if (!value.is_null() && !value.is_string())
       return InvalidArgumentError("attribute 'notes' must be a string");
