@@ -36,6 +36,7 @@ class JsonRenderer : public Renderer {
   explicit JsonRenderer(std::string command) : command_(std::move(command)) {}
   ~JsonRenderer() override {
     if (pending_) Write(std::move(*pending_));
+    if (terminal_) Write(std::move(*terminal_));
   }
 
   void Log(LogLevel level, std::string_view message) noexcept override {
@@ -122,7 +123,7 @@ class JsonRenderer : public Renderer {
                 {"guests", guests}};
     if (!r.status.ok()) end["error"] = r.status.message();
     if (!r.selection_warnings.empty()) end["selection-warnings"] = r.selection_warnings;
-    Emit(std::move(end));
+    EmitTerminal(std::move(end));
   }
 
   void Error(std::string_view message, int exit_code) noexcept override {
@@ -132,17 +133,17 @@ class JsonRenderer : public Renderer {
                 {"message", std::string(message)},
                 {"exit", exit_code}};
       if (vmid_) j["vmid"] = *vmid_;
-      Emit(std::move(j));
+      EmitTerminal(std::move(j));
     } catch (...) {
     }
   }
 
   void OnResult(bool ok, int exit_code, const json& data) override {
-    Emit({{"event", "result"},
-          {"command", command_},
-          {"ok", ok},
-          {"exit", exit_code},
-          {"data", data}});
+    EmitTerminal({{"event", "result"},
+                  {"command", command_},
+                  {"ok", ok},
+                  {"exit", exit_code},
+                  {"data", data}});
   }
 
  private:
@@ -166,12 +167,24 @@ class JsonRenderer : public Renderer {
     }
     Write(std::move(j));
   }
+  // job-end, result and error end the stream: held back until the renderer
+  // is done (or the next terminal event, `job run` of several restore
+  // tests), so that what is logged after them (a notification's failure)
+  // comes before, and the terminal event stays the last line.
+  void EmitTerminal(json j) noexcept {
+    if (pending_) {
+      Write(std::move(*pending_));
+      pending_.reset();
+    }
+    if (terminal_) Write(std::move(*terminal_));
+    terminal_ = std::move(j);
+  }
   static void Write(json j) noexcept { PrintJsonEvent(std::move(j)); }
 
   std::string command_;
   std::optional<std::string> vmid_;  // between guest-start and guest-end
   Clock::time_point last_{};
-  std::optional<json> last_progress_, pending_;
+  std::optional<json> last_progress_, pending_, terminal_;
 };
 
 }  // namespace

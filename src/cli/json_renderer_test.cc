@@ -151,8 +151,15 @@ TEST(JsonRendererTest, ABackupJobsStream) {
     r->OnGuestEnd(GuestSummary{"c2", false, "no such container", "", std::nullopt, 0, 0});
     r->Log(LogLevel::kErr, "Backup job finished with errors");
     backup::JobResult result;
-    result.guests.push_back({"c1", Status::OK(), "ct/c1/x", 123, 4, 1});
-    result.guests.push_back({"c2", NotFoundError("no such container"), "", std::nullopt, 0, 0});
+    backup::GuestResult c1, c2;
+    c1.vmid = "c1";
+    c1.archive = "ct/c1/x";
+    c1.size = 123;
+    c1.seconds = 4;
+    c1.warnings = 1;
+    c2.vmid = "c2";
+    c2.status = NotFoundError("no such container");
+    result.guests = {c1, c2};
     r->JobEnd(result);
   });
   EXPECT_EQ(Kinds(events),
@@ -186,19 +193,18 @@ TEST(JsonRendererTest, ABackupJobsStream) {
 
 TEST(JsonRendererTest, ResultAndErrorEvents) {
   auto events = Events([] {
-    auto r = MakeJsonRenderer("gc");
-    r->OnResult(true, 0,
-                {{"storage", "ds"},
-                 {"dry-run", true},
-                 {"chunks", 3},
-                 {"referenced-chunks", 2},
-                 {"removed-chunks", 1},
-                 {"removed-bytes", 10},
-                 {"kept-recent", 0},
-                 {"leftovers-removed", 0},
-                 {"bad-removed", 0},
-                 {"temps-removed", 0},
-                 {"dirs-removed", 0}});
+    MakeJsonRenderer("gc")->OnResult(true, 0,
+                                     {{"storage", "ds"},
+                                      {"dry-run", true},
+                                      {"chunks", 3},
+                                      {"referenced-chunks", 2},
+                                      {"removed-chunks", 1},
+                                      {"removed-bytes", 10},
+                                      {"kept-recent", 0},
+                                      {"leftovers-removed", 0},
+                                      {"bad-removed", 0},
+                                      {"temps-removed", 0},
+                                      {"dirs-removed", 0}});
     auto l = MakeJsonRenderer("list");
     EXPECT_EQ(Fail(*l, NotFoundError("storage 'x' does not exist")), kExitFailed);
     EXPECT_EQ(UsageError(*l, InvalidArgumentError("bad volume")), kExitUsage);
@@ -227,6 +233,17 @@ TEST(JsonRendererTest, TheSchemaChecksResultData) {
   EXPECT_TRUE(schema.Errors(list).empty());
   json log = {{"v", 1}, {"event", "log"}, {"time", 1}, {"level", "debug"}, {"message", "m"}};
   EXPECT_FALSE(schema.Errors(log).empty());
+}
+
+// What is logged after the terminal event (a backup's notification, sent
+// after the summary) is written before it: the terminal event stays last.
+TEST(JsonRendererTest, TheTerminalEventStaysTheLastLine) {
+  auto events = Events([] {
+    auto r = MakeJsonRenderer("backup");
+    r->JobEnd(backup::JobResult());
+    r->Log(LogLevel::kWarn, "sending the notification failed");
+  });
+  EXPECT_EQ(Kinds(events), (std::vector<std::string>{"log", "job-end"}));
 }
 
 // A pending progress event is not lost when nothing follows it.
