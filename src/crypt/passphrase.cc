@@ -3,13 +3,16 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/crypto.h>
+#include <signal.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 
 #include "sys/file.h"
 #include "sys/unique_fd.h"
@@ -95,18 +98,43 @@ Result<std::string> FromFile(const char* env, const char* path) {
   return pass;
 }
 
-// Restores the terminal's settings on every exit path.
+// The terminal settings to restore if a signal ends the process while echo
+// is off (Ctrl-C at the prompt): read by the handler, so plain globals.
+int g_tty_fd = -1;
+termios g_tty_saved;
+
+constexpr int kRestoreSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+
+void RestoreAndReraise(int sig) {
+  if (g_tty_fd >= 0) ::tcsetattr(g_tty_fd, TCSAFLUSH, &g_tty_saved);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+// Turns echo off; restores the terminal's settings on every exit path,
+// including a signal that kills the process meanwhile.
 class EchoOff {
  public:
   explicit EchoOff(int fd) : fd_(fd) {
     if (::tcgetattr(fd_, &saved_) != 0) return;
+    g_tty_saved = saved_;
+    g_tty_fd = fd_;
+    struct sigaction sa {};
+    sa.sa_handler = RestoreAndReraise;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < std::size(kRestoreSignals); ++i)
+      ::sigaction(kRestoreSignals[i], &sa, &old_actions_[i]);
     termios t = saved_;
     t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     t.c_lflag |= ECHONL;
     active_ = ::tcsetattr(fd_, TCSAFLUSH, &t) == 0;
   }
   ~EchoOff() {
+    if (g_tty_fd != fd_) return;
     if (active_) ::tcsetattr(fd_, TCSAFLUSH, &saved_);
+    for (size_t i = 0; i < std::size(kRestoreSignals); ++i)
+      ::sigaction(kRestoreSignals[i], &old_actions_[i], nullptr);
+    g_tty_fd = -1;
   }
   EchoOff(const EchoOff&) = delete;
   EchoOff& operator=(const EchoOff&) = delete;
@@ -114,6 +142,7 @@ class EchoOff {
  private:
   int fd_;
   termios saved_{};
+  struct sigaction old_actions_[std::size(kRestoreSignals)]{};
   bool active_ = false;
 };
 

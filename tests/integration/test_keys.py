@@ -18,6 +18,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import termios
 import time
 import unittest
 
@@ -392,6 +393,29 @@ class KeyTest(unittest.TestCase):
         self.assertEqual(code, 1, shown)
         self.assertIn("wrong passphrase for key file", shown)
         self.assertNotIn("not it", shown)
+
+    def test_pty_ctrl_c_at_the_prompt_restores_echo(self):
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.execve(BIN, [BIN, "key", "create", self.path("k")], clean_env())
+            finally:
+                os._exit(127)
+        shown = b""
+        deadline = time.time() + 30
+        while b"New passphrase for" not in shown and time.time() < deadline:
+            if select.select([fd], [], [], 0.5)[0]:
+                shown += os.read(fd, 4096)
+        self.assertIn(b"New passphrase for", shown)
+        time.sleep(0.2)
+        # At the prompt echo is off (the master sees the slave's settings).
+        self.assertEqual(termios.tcgetattr(fd)[3] & termios.ECHO, 0)
+        os.write(fd, b"half typed\x03")
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), -signal.SIGINT)
+        self.assertNotEqual(termios.tcgetattr(fd)[3] & termios.ECHO, 0, "echo left off")
+        os.close(fd)
+        self.assertFalse(os.path.exists(self.path("k")))
 
 
 if __name__ == "__main__":
