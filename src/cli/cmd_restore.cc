@@ -19,6 +19,20 @@ namespace {
 Status CheckRestoreArguments(const restore::RestoreOptions& o) {
   RETURN_IF_ERROR(SplitVolumeId(o.volid).status());
   RETURN_IF_ERROR(restore::CheckRestoreNames(o));
+  // What RunRestore refuses of --rootfs-storage and --rootfs whatever exists
+  // (the same words): a usage error, not a failed restore.
+  if (!o.rootfs_storage.empty()) {
+    if (!o.rootfs_storage.starts_with("btrfs:"))
+      return InvalidArgumentError(
+          fmt::format("--rootfs-storage '{}': only 'btrfs:<path>' is supported", o.rootfs_storage));
+    if (o.rootfs_storage.size() == 6 || o.rootfs_storage[6] != '/')
+      return InvalidArgumentError(
+          fmt::format("--rootfs-storage '{}': the path must be absolute", o.rootfs_storage));
+  }
+  if (!o.rootfs_dir.empty() &&
+      (o.rootfs_dir[0] != '/' || o.rootfs_dir.find_first_not_of('/') == std::string::npos))
+    return InvalidArgumentError(
+        fmt::format("--rootfs '{}' must be an absolute path other than /", o.rootfs_dir));
   if (!o.idmap.empty()) {
     auto map = IdMap::Parse(o.idmap, true);
     if (!map.ok()) return map.status().WithContext("--idmap");
