@@ -174,6 +174,28 @@ class CtdumpPageTest(unittest.TestCase):
                for _, t, d in self.page.entries[("GLOBAL OPTIONS", None)]]
         self.assertEqual(got, want)
 
+    def test_commands_every_page_names_exist(self):
+        tree = {}
+        for path, _ in self.walk([]):
+            node = tree
+            for w in path:
+                node = node.setdefault(w, {})
+        named = 0
+        for name in PAGES:
+            troff = read(os.path.join(MAN_DIR, name))
+            for m in re.findall(r"\\fB(ctdump(?: [a-z\\-]+)+)\\fP", troff):
+                words, node = unescape(m).split()[1:], tree
+                with self.subTest(page=name, command=unescape(m)):
+                    for w in words:
+                        if w.startswith("-"):  # a global option: test_global_options
+                            break
+                        if not node:  # a command without subcommands: its arguments follow
+                            break
+                        self.assertIn(w, node)
+                        node = node[w]
+                named += 1
+        self.assertGreater(named, 30)
+
     def test_hidden_dump_command_stays_out(self):
         self.assertNotIn("__cli-dump", help_of([]))
         self.assertNotIn("cli-dump", self.page.text)
