@@ -11,13 +11,13 @@
 #
 # --test, as root (it changes the host: run it on a CI or test machine):
 #   dpkg -i (apt-get -f install for missing dependencies), then checks the
-#   installed package: ctdump --version is the package's version, man -w
-#   ctdump, systemd-analyze verify of the installed units, the cleanup unit is
-#   enabled, the conffile and the 0700 directories, a stripped binary with its
-#   -dbgsym; runs scripts/demo.sh against the installed binary and example
-#   provider; prints `dpkg -L ctdump`; purges and checks that nothing of the
-#   package is left (an /etc/ctdump or /var/lib/ctdump that held files of the
-#   admin before stays as it was).
+#   installed package: ctdump --version is the package's version, man -w of
+#   every page, the shell completion, systemd-analyze verify of the installed
+#   units and that both are enabled, the conffile and the 0700 directories, a
+#   stripped binary with its -dbgsym; runs scripts/demo.sh against the
+#   installed binary and example provider; prints `dpkg -L ctdump`; purges and
+#   checks that nothing of the package is left (an /etc/ctdump or
+#   /var/lib/ctdump that held files of the admin before stays as it was).
 #
 # --test-only: test the packages an earlier run left in $CTDUMP_DEB_DIR.
 #
@@ -100,7 +100,12 @@ echo "== smoke test of the installed package"
 v=$(/usr/sbin/ctdump --version)
 echo "ctdump --version: $v"
 [[ $v == *"$version"* ]] || die "ctdump --version says '$v', the package is $deb_version"
-man -w ctdump || die "no man page ctdump(8)"
+for page in ctdump storage.cfg ctdump.conf jobs.cfg notifications.cfg ctdump-provider; do
+    man -w "$page" || die "no man page $page"
+done
+for f in /usr/share/bash-completion/completions/ctdump /usr/share/zsh/vendor-completions/_ctdump; do
+    [ -s "$f" ] || die "no shell completion $f"
+done
 for unit in ctdump-scheduler.service ctdump-cleanup.service; do
     [ -f "/lib/systemd/system/$unit" ] || die "$unit is not installed"
     systemd-analyze verify "/lib/systemd/system/$unit" || die "systemd-analyze verify $unit failed"

@@ -97,7 +97,8 @@ class SampleConfigTest(harness.IntegrationTest):
             f.write("\n".join(lines) + "\n")
         self.assertIsNotNone(key)
         os.makedirs(os.path.dirname(key), exist_ok=True)
-        self.assertOk(self.ws.run("key", "create", key))
+        # A key for unattended backups: no passphrase (as the sample says).
+        self.assertOk(self.ws.run("key", "create", "--kdf", "none", key))
         ids = re.findall(r"^([a-z]+): (\S+)$", "\n".join(lines), re.M)
         self.assertEqual([t for t, _ in ids], ["datastore", "dir", "provider"])
         ct = self.env["CT_UNPRIV"]
