@@ -103,7 +103,8 @@ Result<std::string> FromFile(const char* env, const char* path) {
 int g_tty_fd = -1;
 termios g_tty_saved;
 
-constexpr int kRestoreSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+// Not SIGTSTP: after a stop and `fg` the prompt goes on, and must stay silent.
+constexpr int kRestoreSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
 void RestoreAndReraise(int sig) {
   if (g_tty_fd >= 0) ::tcsetattr(g_tty_fd, TCSAFLUSH, &g_tty_saved);
