@@ -53,10 +53,15 @@ Result<KeyFileContents> ReadContents(const std::string& path) {
 Result<Key> Key::LoadFile(const std::string& path) {
   ASSIGN_OR_RETURN(KeyFileContents c, ReadContents(path));
   if (c.kdf == Kdf::kNone) return OpenKeyFile(c, {}, path);
-  ASSIGN_OR_RETURN(std::string pass, ReadPassphrase(fmt::format("Passphrase for key {}: ", path),
-                                                    /*confirm=*/false));
-  Result<Key> key = OpenKeyFile(c, pass, path);
-  WipeString(pass);
+  Result<std::string> pass =
+      ReadPassphrase(fmt::format("Passphrase for key {}: ", path), /*confirm=*/false);
+  if (!pass.ok()) {
+    return Status(pass.status().code(),
+                  fmt::format("key file \"{}\" is protected by a passphrase: {}", path,
+                              pass.status().message()));
+  }
+  Result<Key> key = OpenKeyFile(c, *pass, path);
+  WipeString(*pass);
   return key;
 }
 

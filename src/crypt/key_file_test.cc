@@ -281,6 +281,35 @@ TEST_F(KeyFileIoTest, LoadFileReadsPassphraseFromFileEnv) {
   EXPECT_EQ(k->master(), Master(2));
 }
 
+// Without a passphrase source (a child without a controlling terminal) the
+// error names the key file and the ways to give the passphrase.
+TEST_F(KeyFileIoTest, LoadFileWithoutPassphraseSourceNamesFile) {
+  std::string path = dir_ + "/key.json";
+  ASSERT_TRUE(Key::FromMaster(Master(2)).SaveFile(path, Kdf::kScrypt, "pw").ok());
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::setsid();
+    for (const char* v : {kPassphraseFdEnv, kPassphraseFileEnv}) ::unsetenv(v);
+    Result<Key> k = Key::LoadFile(path);
+    std::string msg = k.ok() ? "ok" : std::string(k.status().message());
+    (void)!::write(fds[1], msg.data(), msg.size());
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string msg;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof(buf))) > 0) msg.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  ASSERT_EQ(::waitpid(pid, nullptr, 0), pid);
+  EXPECT_EQ(msg.rfind("key file \"" + path + "\" is protected by a passphrase: ", 0), 0u) << msg;
+  EXPECT_NE(msg.find("CTDUMP_KEY_PASSPHRASE_FILE"), std::string::npos) << msg;
+}
+
 TEST_F(KeyFileIoTest, V1FileInfo) {
   std::string path = dir_ + "/v1";
   ASSERT_TRUE(
