@@ -146,6 +146,8 @@ class BashTest(unittest.TestCase):
         self.assertEqual(self.complete(c + "backup "), ["db", "web"])
         self.assertEqual(self.complete(c + "backup web "), ["db", "web"])
         self.assertEqual(self.complete(c + "backup --all --exclude w"), ["web"])
+        self.assertEqual(self.complete(c + "backup web,d"), ["web,db"])
+        self.assertEqual(self.complete(c + "status --exclude db,"), ["db,db", "db,web"])
         self.assertEqual(self.complete(c + "status "), ["db", "web"])
         self.assertEqual(self.complete(c + "prune local "), ["db", "web"])
 
@@ -221,6 +223,7 @@ zpty -d z
             self.assertEqual(self.typed(c + "backup --storage lo"),
                              c + "backup --storage local ")
             self.assertEqual(self.typed(c + "backup w"), c + "backup web ")
+            self.assertEqual(self.typed(c + "backup db,w"), c + "backup db,web ")
             self.assertEqual(self.typed(c + "backup --storage=st"), c + "backup --storage=store ")
             self.assertEqual(self.typed(c + "job run ni"), c + "job run nightly ")
             self.assertEqual(self.typed(c + "delete lo"), c + "delete local:")

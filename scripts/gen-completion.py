@@ -142,7 +142,10 @@ _ctdump_values() { # kind cur [first positional]
     local kind=$1 cur=$2 first=${3:-}
     case $kind in
         storage) COMPREPLY+=($(compgen -W "$(_ctdump_sections "$_ctdump_confdir/storage.cfg")" -- "$cur")) ;;
-        container) COMPREPLY+=($(compgen -W "$(_ctdump_containers)" -- "$cur")) ;;
+        container) # PVE lists: web,db
+            local listed=
+            [[ $cur == *,* ]] && listed=${cur%,*},
+            COMPREPLY+=($(compgen -P "$listed" -W "$(_ctdump_containers)" -- "${cur##*,}")) ;;
         job) COMPREPLY+=($(compgen -W "$(_ctdump_sections "$_ctdump_confdir/jobs.cfg")" -- "$cur")) ;;
         target) COMPREPLY+=($(compgen -W "$(_ctdump_sections "$_ctdump_confdir/notifications.cfg" matcher)" -- "$cur")) ;;
         volume)
@@ -284,6 +287,7 @@ _ctdump_values() { # kind [first positional]
     storage) vals=(${(f)"$(_ctdump_sections $_ctdump_confdir/storage.cfg)"})
              _wanted storages expl 'storage' compadd -a vals ;;
     container) vals=(${(f)"$(_ctdump_containers)"})
+               compset -P '*,'  # PVE lists: web,db
                _wanted containers expl 'container' compadd -a vals ;;
     job) vals=(${(f)"$(_ctdump_sections $_ctdump_confdir/jobs.cfg)"})
          _wanted jobs expl 'job' compadd -a vals ;;
