@@ -34,6 +34,8 @@ PACKAGES=(
     libgtest-dev libgmock-dev googletest python3
     # notification tests: a real SMTP server, a real sendmail (msmtp) relaying to it
     python3-aiosmtpd msmtp
+    # the paper key test scans ctdump's QR codes (zbarimg)
+    zbar-tools
     # the JSON event schema test; shell completion and man page tests
     python3-jsonschema bash-completion zsh man-db
     # man pages: rst2man (gen-man.py)

@@ -12,6 +12,7 @@ opens, with the old or the new passphrase, and is the same key.
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -299,6 +300,49 @@ class KeyTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         event = json.loads(r.stdout.splitlines()[-1])
         self.assertIn("-----BEGIN CTDUMP PAPER KEY-----", event["data"]["paperkey"])
+
+    # The QR codes scan (zbarimg, Debian's zbar-tools) to a paper key that imports.
+
+    def scan(self, modules):
+        """zbarimg's text of a module matrix (rows of booleans, dark = True)."""
+        scale = 4
+        width = max(len(r) for r in modules)
+        pixels = bytearray()
+        for row in modules:
+            line = bytearray()
+            for dark in row + [False] * (width - len(row)):
+                line += bytes([0 if dark else 255]) * scale
+            pixels += bytes(line) * scale
+        image = self.path("qr.pgm")
+        with open(image, "wb") as f:
+            f.write(b"P5\n%d %d\n255\n" % (width * scale, len(modules) * scale) + pixels)
+        self.assertIsNotNone(shutil.which("zbarimg"),
+                             "zbarimg is missing: install zbar-tools (scripts/install-deps.sh)")
+        r = subprocess.run(["zbarimg", "--raw", "-q", image], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_paperkey_qr_codes_scan(self):
+        self.create("k")
+        text = self.run_ctdump("key", "paperkey", self.path("k")).stdout
+        qr = text[text.index("-----END CTDUMP PAPER KEY-----"):].split("\n", 1)[1]
+        modules = []
+        for line in qr.split("\n"):
+            if line:
+                modules.append([c in "█▀" for c in line])
+                modules.append([c in "█▄" for c in line])
+        scanned = self.scan(modules)
+        self.assertTrue(scanned.startswith("-----BEGIN CTDUMP PAPER KEY-----\n{"), scanned)
+        r = self.run_ctdump("key", "import-paperkey", "-", self.path("from-text-qr"), input=scanned)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.path("k")) as a, open(self.path("from-text-qr")) as b:
+            self.assertEqual(a.read(), b.read())
+        html = self.run_ctdump("key", "paperkey", self.path("k"), "--output-format", "html").stdout
+        size = int(re.search(r'viewBox="0 0 (\d+) \d+"', html).group(1))
+        modules = [[False] * size for _ in range(size)]
+        for x, y in re.findall(r"M(\d+) (\d+)h1v1h-1z", html):
+            modules[int(y)][int(x)] = True
+        self.assertEqual(self.scan(modules), scanned)
 
     # The master key.
 
