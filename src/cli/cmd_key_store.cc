@@ -11,6 +11,7 @@
 #include "cli/datastore_storage.h"
 #include "cli/key_store_commands.h"
 #include "crypt/crypt.h"
+#include "crypt/master_key.h"
 #include "crypt/passphrase.h"
 #include "registry/registry.h"
 
@@ -104,9 +105,70 @@ int RunRotate(const Context& ctx, Renderer& out, const RotateArgs& a) {
   return kExitOk;
 }
 
+struct ImportArgs {
+  std::string volume;
+  std::string master_key;
+  std::string path;
+  std::string kdf = "scrypt";
+};
+
+Result<crypt::Key> RecoverKey(const Context& ctx, const ImportArgs& a) {
+  ASSIGN_OR_RETURN(DatastoreVolume v, OpenDatastoreVolume(ctx, a.volume));
+  // The backup first: no passphrase is asked for a backup without a wrapped key.
+  ASSIGN_OR_RETURN(datastore::Manifest m, v.ds->ReadManifestPublic(v.volname));
+  RETURN_IF_ERROR(CheckWrappedKey(m, a.volume));
+  ASSIGN_OR_RETURN(crypt::MasterPrivateKey master, crypt::MasterPrivateKey::LoadPem(a.master_key));
+  return RecoverKeyWithMasterKey(m, a.volume, master, a.master_key);
+}
+
+int RunImport(const Context& ctx, Renderer& out, const ImportArgs& a) {
+  if (::access(a.path.c_str(), F_OK) == 0)
+    return Fail(out,
+                AlreadyExistsError(fmt::format("Refusing to overwrite \"{}\": it exists", a.path)));
+  auto key = RecoverKey(ctx, a);
+  if (!key.ok()) return Fail(out, key.status());
+  const crypt::Kdf kdf = a.kdf == "none" ? crypt::Kdf::kNone : crypt::Kdf::kScrypt;
+  std::string pass;
+  if (kdf == crypt::Kdf::kScrypt) {
+    auto p = crypt::ReadNewPassphrase(fmt::format("New passphrase for {}: ", a.path), true);
+    if (!p.ok()) return Fail(out, p.status());
+    pass = std::move(*p);
+  }
+  Status s = key->SaveFile(a.path, kdf, pass);
+  crypt::WipeString(pass);
+  if (!s.ok()) return Fail(out, s);
+  const std::string fp = crypt::FingerprintString(key->fingerprint());
+  if (kdf == crypt::Kdf::kNone)
+    out.Log(LogLevel::kWarn,
+            fmt::format("the key in \"{}\" is stored in clear (--kdf none)", a.path));
+  out.Log(LogLevel::kInfo,
+          fmt::format("recovered key {} from backup '{}' with the master key; written to \"{}\"",
+                      fp, a.volume, a.path));
+  out.OnResult(true, kExitOk, {{"path", a.path}, {"fingerprint", fp}, {"volume", a.volume}});
+  return kExitOk;
+}
+
 }  // namespace
 
 void RegisterKeyStoreCommands(CLI::App& key, Context& ctx) {
+  auto i = std::make_shared<ImportArgs>();
+  auto* import = key.add_subcommand(
+      "import-with-master-key",
+      "recover the key of an encrypted backup with the RSA master private key (the storage had "
+      "master-pubkey when the backup was made) and write it as a key file");
+  import->add_option("volume", i->volume, "<storage>:<volume> of a backup made with the key")
+      ->required();
+  import->add_option("--master-key", i->master_key, "the master private key (PEM)")->required();
+  import->add_option("file", i->path, "the key file to write (mode 0600)")->required();
+  import
+      ->add_option("--kdf", i->kdf,
+                   "scrypt (default): a passphrase protects the key file; none: stored in clear")
+      ->check(CLI::IsMember({"scrypt", "none"}));
+  ctx.AddRunner(import, [&ctx, i] {
+    auto renderer = MakeRenderer(ctx);
+    return RunImport(ctx, *renderer, *i);
+  });
+
   auto a = std::make_shared<RotateArgs>();
   auto* rotate = key.add_subcommand(
       "rotate",

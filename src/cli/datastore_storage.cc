@@ -6,6 +6,7 @@
 #include <ctime>
 #include <vector>
 
+#include "datastore/manifest.h"
 #include "registry/registry.h"
 #include "sys/file.h"
 
@@ -182,6 +183,38 @@ Result<crypt::Fingerprint> RotateStorageKey(const std::string& config_dir, const
         r.new_key, config.path));
   if (r.after_step) r.after_step("config-written");
   return key.fingerprint();
+}
+
+Status CheckWrappedKey(const datastore::Manifest& m, const std::string& what) {
+  if (!m.key_fingerprint)
+    return FailedPreconditionError(
+        fmt::format("backup '{}' is not encrypted: there is no key to recover", what));
+  if (!m.wrapped_key)
+    return FailedPreconditionError(fmt::format(
+        "backup '{}' holds no key wrapped to a master key (its storage had no master-pubkey when "
+        "it was made)",
+        what));
+  if (!datastore::HexDecode(*m.wrapped_key))
+    return DataLossError(
+        fmt::format("backup '{}': the wrapped key in its manifest is damaged", what));
+  return Status::OK();
+}
+
+Result<crypt::Key> RecoverKeyWithMasterKey(const datastore::Manifest& m, const std::string& what,
+                                           const crypt::MasterPrivateKey& master,
+                                           const std::string& master_path) {
+  RETURN_IF_ERROR(CheckWrappedKey(m, what));
+  if (m.master_fingerprint && *m.master_fingerprint != master.FingerprintString())
+    return InvalidArgumentError(
+        fmt::format("backup '{}' holds its key wrapped to master key {}, not to \"{}\" ({})", what,
+                    *m.master_fingerprint, master_path, master.FingerprintString()));
+  ASSIGN_OR_RETURN(crypt::Key key, master.Unwrap(*datastore::HexDecode(*m.wrapped_key)));
+  if (crypt::FingerprintString(key.fingerprint()) != *m.key_fingerprint)
+    return DataLossError(fmt::format(
+        "the key recovered from backup '{}' has fingerprint {}, but the backup is encrypted with "
+        "{}",
+        what, crypt::FingerprintString(key.fingerprint()), *m.key_fingerprint));
+  return key;
 }
 
 }  // namespace ctdump::cli

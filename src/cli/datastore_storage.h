@@ -12,6 +12,7 @@
 
 #include "cli/command.h"
 #include "crypt/crypt.h"
+#include "crypt/master_key.h"
 #include "datastore/datastore.h"
 
 namespace ctdump::cli {
@@ -63,6 +64,20 @@ Result<crypt::Fingerprint> RotateStorageKey(const std::string& config_dir, const
 // Where `key rotate` writes the new key without --new-key: beside the current
 // one, "<current without .key>-<UTC YYYYmmddTHHMMSSZ>.key".
 std::string DefaultRotatedKeyPath(const std::string& current, int64_t now);
+
+// --- key import-with-master-key ---
+
+// OK if the manifest (public part) of backup `what` holds its key wrapped to
+// a master key; else FailedPrecondition saying why not (not encrypted, no
+// master-pubkey when it was made) or DataLoss (damaged).
+Status CheckWrappedKey(const datastore::Manifest& m, const std::string& what);
+// The content key of the backup, unwrapped with `master` (read from
+// `master_path`, named in errors): InvalidArgument when the backup was
+// wrapped to another master key (naming both fingerprints), DataLoss when
+// the unwrapped key does not have the backup's key fingerprint.
+Result<crypt::Key> RecoverKeyWithMasterKey(const datastore::Manifest& m, const std::string& what,
+                                           const crypt::MasterPrivateKey& master,
+                                           const std::string& master_path);
 
 }  // namespace ctdump::cli
 

@@ -209,5 +209,75 @@ TEST_F(KeyRotationTest, NewBackupsUseTheNewKeyOldOnesStayReadable) {
   EXPECT_EQ(keyless->keyless_snapshots, std::vector<std::string>{old_vol_});
 }
 
+// The master key: each backup's key wrapped to its public half in the
+// manifest's public part; recovered without the content key, with the
+// private half. Wrong master key, a backup without a wrapped key, a damaged
+// wrap: clear errors.
+TEST_F(KeyRotationTest, KeyRecoveredWithTheMasterKey) {
+  const std::string pub = dir_ + "/master.pem", priv = dir_ + "/master-private.pem";
+  ASSERT_TRUE(crypt::CreateMasterKeyPair(pub, priv, "master pass").ok());
+  auto master_pub = crypt::MasterPublicKey::LoadPem(pub);
+  ASSERT_TRUE(master_pub.ok()) << master_pub.status().ToString();
+  auto ds = OpenStorage();
+  auto key = ds->CurrentKey();
+  ASSERT_TRUE(key.ok() && *key);
+  auto wrapped = master_pub->Wrap(**key);
+  ASSERT_TRUE(wrapped.ok());
+  datastore::WriterOptions o;
+  o.volname = datastore::FormatVolume("601", datastore::kT0);
+  o.vmid = "601";
+  o.backup_time = datastore::kT0;
+  o.wrapped_key = *wrapped;
+  o.master_fingerprint = master_pub->FingerprintString();
+  auto w = datastore::SnapshotWriter::Create(*ds, o, nullptr, nullptr);
+  ASSERT_TRUE(w.ok());
+  const std::string stream = datastore::testing::WorkerStream(tree_);
+  ASSERT_TRUE((*w)->Feed(stream.data(), stream.size()).ok());
+  ASSERT_TRUE((*w)->Finish().ok());
+
+  // The key file lost: the manifest is still read, the key recovered.
+  ASSERT_EQ(::unlink(old_key_.c_str()), 0);
+  auto lost = OpenStorage();
+  auto m = lost->ReadManifestPublic(o.volname);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->wrapped_key.has_value());
+  EXPECT_EQ(m->master_fingerprint, master_pub->FingerprintString());
+  auto master = crypt::MasterPrivateKey::LoadPem(priv, "master pass");
+  ASSERT_TRUE(master.ok()) << master.status().ToString();
+  auto recovered = RecoverKeyWithMasterKey(*m, o.volname, *master, priv);
+  ASSERT_TRUE(recovered.ok()) << recovered.status().ToString();
+  EXPECT_EQ(recovered->fingerprint(), (*key)->fingerprint());
+  ASSERT_TRUE(recovered->SaveFile(old_key_).ok());
+  ExpectTree(tree_, ReadBack(*OpenStorage(), old_vol_));  // every backup of that key
+
+  // A backup made without a master key has none to give.
+  auto none = lost->ReadManifestPublic(old_vol_);
+  ASSERT_TRUE(none.ok());
+  auto r = RecoverKeyWithMasterKey(*none, old_vol_, *master, priv);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_TRUE(Contains(r.status().message(), "master-pubkey")) << r.status().message();
+  // Another master key: named, both fingerprints.
+  const std::string pub2 = dir_ + "/m2.pem", priv2 = dir_ + "/m2-private.pem";
+  ASSERT_TRUE(crypt::CreateMasterKeyPair(pub2, priv2, "other").ok());
+  auto other = crypt::MasterPrivateKey::LoadPem(priv2, "other");
+  ASSERT_TRUE(other.ok());
+  r = RecoverKeyWithMasterKey(*m, o.volname, *other, priv2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_TRUE(Contains(r.status().message(), master_pub->FingerprintString()));
+  EXPECT_TRUE(Contains(r.status().message(), other->FingerprintString()));
+  // A damaged wrap is refused, never a wrong key.
+  datastore::Manifest damaged = *m;
+  std::string hex = *damaged.wrapped_key;
+  hex[hex.size() - 3] = hex[hex.size() - 3] == '0' ? '1' : '0';
+  damaged.wrapped_key = hex;
+  r = RecoverKeyWithMasterKey(damaged, o.volname, *master, priv);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kDataLoss) << r.status().message();
+  damaged.wrapped_key = "zz";
+  EXPECT_EQ(CheckWrappedKey(damaged, o.volname).code(), Code::kDataLoss);
+}
+
 }  // namespace
 }  // namespace ctdump::cli

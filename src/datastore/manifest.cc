@@ -5,9 +5,7 @@
 #include "datastore/manifest_format.h"
 
 namespace ctdump::datastore {
-namespace {
-
-std::string Hex(std::string_view bytes) {
+std::string HexEncode(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
   out.reserve(bytes.size() * 2);
@@ -18,7 +16,7 @@ std::string Hex(std::string_view bytes) {
   return out;
 }
 
-std::optional<std::string> Unhex(std::string_view hex) {
+std::optional<std::string> HexDecode(std::string_view hex) {
   if (hex.size() % 2) return std::nullopt;
   auto nibble = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
@@ -33,8 +31,6 @@ std::optional<std::string> Unhex(std::string_view hex) {
   }
   return out;
 }
-
-}  // namespace
 
 Digest ManifestSignature(const nlohmann::json& manifest, const crypt::Key& key) {
   nlohmann::json j = manifest;
@@ -60,7 +56,7 @@ Result<std::string> SealManifest(const Manifest& in, const crypt::Key* key) {
     bo.type = BlobType::kText;
     bo.key = key;
     ASSIGN_OR_RETURN(std::string blob, EncodeBlob(plain, ComputeDigest(key, plain), bo));
-    m.private_part = Hex(blob);
+    m.private_part = HexEncode(blob);
   }
   nlohmann::json j = ManifestJson(m);
   if (key) j["signature"] = ManifestSignature(j, *key).Hex();
@@ -78,7 +74,7 @@ Status UnsealManifest(std::string_view text, const crypt::Key& key, Manifest* m,
     return DataLossError(
         fmt::format("{} is damaged: its signature does not match (changed without the key {})",
                     what, crypt::FingerprintString(key.fingerprint())));
-  auto blob = Unhex(*m->private_part);
+  auto blob = HexDecode(*m->private_part);
   if (!blob) return DataLossError(fmt::format("{} is damaged: its private part is not hex", what));
   ASSIGN_OR_RETURN(std::string plain, DecodeBlob(*blob, BlobType::kText, &key, nullptr,
                                                  fmt::format("the private part of {}", what)));

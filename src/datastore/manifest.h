@@ -10,6 +10,7 @@
 #ifndef CTDUMP_DATASTORE_MANIFEST_H_
 #define CTDUMP_DATASTORE_MANIFEST_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,11 @@ Result<std::string> SealManifest(const Manifest& m, const crypt::Key* key);
 // part is damaged; PermissionDenied for a manifest that is not sealed.
 Status UnsealManifest(std::string_view text, const crypt::Key& key, Manifest* m,
                       const std::string& what);
+
+// Lower-case hex of `bytes`, and back (nullopt for anything but an even
+// number of lower-case hex digits): the manifest's binary members.
+std::string HexEncode(std::string_view bytes);
+std::optional<std::string> HexDecode(std::string_view hex);
 
 // The signature of a manifest object (its "signature" member ignored).
 Digest ManifestSignature(const nlohmann::json& manifest, const crypt::Key& key);

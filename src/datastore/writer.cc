@@ -520,6 +520,10 @@ Result<Manifest> SnapshotWriter::Impl::Finish() {
   RETURN_IF_ERROR(ds_.backend().Sync());
   RETURN_IF_ERROR(RecheckTouched());
   if (parent_) m.parent = parent_->volname;
+  if (o_.wrapped_key && key_) {
+    m.wrapped_key = HexEncode(*o_.wrapped_key);
+    m.master_fingerprint = o_.master_fingerprint;
+  }
   m.chunk_min = ds_.chunker_params().min_size;
   m.chunk_avg = ds_.chunker_params().avg_size;
   m.chunk_max = ds_.chunker_params().max_size;

@@ -41,6 +41,12 @@ struct WriterOptions {
   std::string guest_config;
   std::optional<std::string> firewall_config;
   bool unprivileged = false;
+  // The content key wrapped to the storage's master public key
+  // (crypt::MasterPublicKey::Wrap, raw bytes) and the master key's
+  // fingerprint: stored in the manifest's public part, so that the key can
+  // be recovered with the master private key. nullopt: no master key.
+  std::optional<std::string> wrapped_key;
+  std::optional<std::string> master_fingerprint;
   int threads = 0;     // 0: one per core
   int zstd_level = 1;  // 0: no compression
 };

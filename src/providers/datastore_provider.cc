@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "crypt/crypt.h"
+#include "crypt/master_key.h"
 #include "ctdump/units.h"
 #include "datastore/manifest_format.h"
 #include "datastore/reader.h"
@@ -110,6 +111,7 @@ Result<std::unique_ptr<DatastoreProvider>> DatastoreProvider::Create(const Secti
   p->storage_id_ = section.id;
   p->observer_ = observer;
   ASSIGN_OR_RETURN(p->ds_, OpenDatastore(section));
+  if (auto k = section.Get("master-pubkey")) p->master_pubkey_ = *k;
   return p;
 }
 
@@ -130,6 +132,30 @@ Result<std::string> DatastoreProvider::BackupInit(const std::string& vmid, int64
         fmt::format("backup '{}' exists already on storage '{}'", volname, storage_id_));
   current_[vmid] = Current{volname, start_time, std::nullopt};
   return volname;
+}
+
+Status DatastoreProvider::WrapForMaster(datastore::WriterOptions* wo) {
+  if (!master_pubkey_) return Status::OK();
+  ASSIGN_OR_RETURN(const crypt::Key* key, ds_->CurrentKey());
+  if (!key) {
+    if (observer_)
+      observer_->Log(LogLevel::kWarn,
+                     fmt::format("storage '{}': master-pubkey has no effect without an "
+                                 "encryption-key (the backup is not encrypted)",
+                                 storage_id_));
+    return Status::OK();
+  }
+  if (!wrapped_) {
+    auto master = crypt::MasterPublicKey::LoadPem(*master_pubkey_);
+    if (!master.ok())
+      return master.status().WithContext(fmt::format("storage '{}': master-pubkey", storage_id_));
+    ASSIGN_OR_RETURN(std::string wrapped, master->Wrap(*key));
+    wrapped_ = std::move(wrapped);
+    master_fingerprint_ = master->FingerprintString();
+  }
+  wo->wrapped_key = wrapped_;
+  wo->master_fingerprint = master_fingerprint_;
+  return Status::OK();
 }
 
 Status DatastoreProvider::BackupContainer(const IdMap& map, const BackupContainerRequest& req) {
@@ -167,6 +193,7 @@ Status DatastoreProvider::BackupContainer(const IdMap& map, const BackupContaine
   wo.guest_config = req.guest_config;
   if (!req.info.firewall_config.empty()) wo.firewall_config = req.info.firewall_config;
   wo.unprivileged = !map.empty();
+  RETURN_IF_ERROR(WrapForMaster(&wo));
   ASSIGN_OR_RETURN(auto writer, datastore::SnapshotWriter::Create(*ds_, wo, parent, observer_));
 
   DatastoreWorkerConfig wc;

@@ -5,6 +5,9 @@
 //   datastore: local
 //           path /var/lib/ctdump/datastore    (required, absolute, must exist)
 //           encryption-key /etc/ctdump/local.key  (optional; ctdump key create)
+//           encryption-key-old /etc/ctdump/old.key[,...]  (read only: ctdump key rotate)
+//           master-pubkey /etc/ctdump/master-public.pem  (optional; ctdump key
+//                          create-master-key: each backup's key wrapped to it)
 //           prune-backups keep-last=3          (applied by the job)
 //           max-protected-backups 5
 //
@@ -86,8 +89,14 @@ class DatastoreProvider : public Provider {
   DatastoreProvider() = default;
   Result<datastore::Manifest> Manifest(const std::string& volname);
 
+  // The master public key's wrap of the content key, for WriterOptions
+  // (nullopt: no master-pubkey, or a plain store). Loaded once.
+  Status WrapForMaster(datastore::WriterOptions* wo);
+
   std::string storage_id_;
   std::string name_ = "datastore";
+  std::optional<std::string> master_pubkey_;  // storage.cfg master-pubkey
+  std::optional<std::string> wrapped_, master_fingerprint_;
   std::unique_ptr<datastore::Datastore> ds_;
   Observer* observer_ = nullptr;
   bool force_full_ = false;
