@@ -1,6 +1,7 @@
 // `ctdump restore-test <storage>:<volname> [--check CMD] [--timeout S]`: a
-// backup restored into a throw-away container, started, checked, compared
-// with the backup and destroyed (restore/test_restore.h). Exit 0 when the
+// backup restored into a throw-away container, compared with the backup
+// (before the start: a running container changes its own files), started,
+// checked and destroyed (restore/test_restore.h). Exit 0 when the
 // test passed, 1 when it failed, 2 on a usage error.
 //
 // With --output-format json the log lines are JSON events and the last line
@@ -60,7 +61,8 @@ int RunRestoreTestCommand(const Context& ctx, Renderer& out, const RestoreTestRu
   o.volid = run.volume;
   o.check = run.check;
   o.timeout_s = run.timeout_s;
-  restore::Paths paths{ctx.paths.lxcpath, ctx.paths.config_dir, ctx.paths.run_dir};
+  restore::Paths paths{ctx.paths.lxcpath, ctx.paths.config_dir, ctx.paths.run_dir,
+                       ctx.paths.state_dir};
   auto result = restore::RunRestoreTest(o, paths, &out);
   if (!result.ok()) return Fail(out, result.status());
   std::string timings;
@@ -78,8 +80,8 @@ void RegisterRestoreTest(CLI::App& app, Context& ctx) {
   auto run = std::make_shared<RestoreTestRun>();
   auto* r = app.add_subcommand(
       "restore-test",
-      "restore a backup into a throw-away container, start it, run a check inside, compare it "
-      "with the backup, destroy it");
+      "restore a backup into a throw-away container, compare it with the backup, start it, run a "
+      "check inside, destroy it");
   r->add_option("volume", run->volume, "<storage>:<volname>")->required();
   r->add_option("--check", run->check,
                 "command run inside the container with /bin/sh -c (default: /bin/true); a "
