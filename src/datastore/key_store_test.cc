@@ -61,6 +61,7 @@ class KeyStoreTest : public DatastoreTest {
   }
 
   FakeKeyFiles keys_;
+  std::vector<std::string> loaded_;
   std::vector<Node> tree_;
   std::string vol_;
   std::set<Digest> chunks_;
@@ -302,6 +303,90 @@ TEST_F(KeyStoreTest, Version1ManifestsStillRead) {
   auto gc = CollectGarbage(*without, true, nullptr);
   ASSERT_TRUE(gc.ok()) << gc.status().ToString();
   EXPECT_EQ(gc->marked, chunks_.size());
+}
+
+// Reads pick their key by fingerprint from the ring and load only the file
+// that holds it (probed without its passphrase): after a rotation, reading
+// a new backup never loads the old key, nor an old backup the new one.
+TEST_F(KeyStoreTest, RingLoadsOnlyTheKeyAReadNeeds) {
+  MakeEncrypted();  // with /k/a
+  keys_.files.insert_or_assign("/k/b", TestKey(2));
+  int probes = 0;
+  auto ring = [&] {
+    auto loader = [this](const std::string& path, bool may_prompt) -> Result<crypt::Key> {
+      (may_prompt ? keys_.prompted_loads : keys_.quiet_loads)++;
+      loaded_.push_back(path);
+      return keys_.files.at(path);
+    };
+    auto prober = [&](const std::string& path) -> Result<crypt::Fingerprint> {
+      ++probes;
+      return keys_.files.at(path).fingerprint();
+    };
+    return KeyRing(std::string("/k/b"), {"/k/a"}, loader, prober);
+  };
+  auto ds = OpenWith(ring());
+  auto tree2 = TreeBuilder().Dir("").File("n", RandomBytes(100000, 9)).Build();
+  loaded_.clear();
+  EXPECT_EQ(LoadParent(*ds, "700", nullptr), nullptr);  // the parent has the old key
+  auto m = Backup(*ds, "700", kT0 + 10, WorkerStream(tree2));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->key_fingerprint, crypt::FingerprintString(TestKey(2).fingerprint()));
+  EXPECT_EQ(loaded_, std::vector<std::string>{"/k/b"});
+
+  auto fresh = OpenWith(ring());
+  loaded_.clear();
+  ExpectTree(tree_, ReadBack(*fresh, vol_));
+  EXPECT_EQ(loaded_, std::vector<std::string>{"/k/a"});
+  auto other = OpenWith(ring());
+  loaded_.clear();
+  ExpectTree(tree2, ReadBack(*other, FormatVolume("700", kT0 + 10)));
+  EXPECT_EQ(loaded_, std::vector<std::string>{"/k/b"});
+  EXPECT_GT(probes, 0);
+  auto report = Verify(*other, std::nullopt, 2, nullptr);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << report->problems.front();
+  // A key no configured file holds: named with the configured ones.
+  auto foreign = KeyRing(std::string("/k/b"), {}, [this](const std::string& p, bool) {
+    return Result<crypt::Key>(keys_.files.at(p));
+  });
+  auto only_b = OpenWith(std::move(foreign));
+  auto r = SnapshotReader::Open(*only_b, vol_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+  EXPECT_TRUE(Contains(r.status().message(), crypt::FingerprintString(TestKey(1).fingerprint())));
+  EXPECT_TRUE(Contains(r.status().message(), crypt::FingerprintString(TestKey(2).fingerprint())));
+}
+
+// verify and gc report their progress with their phase.
+TEST_F(KeyStoreTest, VerifyAndGcReportProgress) {
+  MakeEncrypted();
+  struct ProgressObserver : Observer {
+    std::mutex mu;
+    std::vector<Progress> seen;
+    void Log(LogLevel, std::string_view) noexcept override {}
+    void OnProgress(const Progress& p) noexcept override {
+      std::lock_guard<std::mutex> l(mu);
+      seen.push_back(p);
+    }
+  } obs;
+  auto ds = OpenWith(keys_.Ring("/k/a"));
+  ASSERT_TRUE(Verify(*ds, std::nullopt, 2, &obs).ok());
+  ASSERT_FALSE(obs.seen.empty());
+  const Progress& v = obs.seen.back();
+  EXPECT_EQ(v.phase, "verify");
+  EXPECT_EQ(v.files, chunks_.size());
+  EXPECT_EQ(v.total_files, std::optional<uint64_t>(chunks_.size()));
+  EXPECT_GT(v.bytes, 500000u);  // the data and the metadata stream
+  obs.seen.clear();
+  ASSERT_TRUE(CollectGarbage(*ds, false, &obs).ok());
+  std::set<std::string> phases;
+  for (const auto& p : obs.seen) phases.insert(p.phase);
+  EXPECT_EQ(phases, (std::set<std::string>{"gc-mark", "gc-sweep"}));
+  for (const auto& p : obs.seen) {
+    if (p.phase == "gc-mark") EXPECT_EQ(p.total_files, std::optional<uint64_t>(1));
+    if (p.phase == "gc-sweep") EXPECT_EQ(p.total_files, std::optional<uint64_t>(chunks_.size()));
+  }
+  EXPECT_EQ(obs.seen.back().files, chunks_.size());
 }
 
 }  // namespace

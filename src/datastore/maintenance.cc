@@ -55,13 +55,32 @@ void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
   pool.Wait();
 }
 
-void Progress(Observer* observer, uint64_t bytes, uint64_t files) {
+// `files` counts chunks (verify, gc-sweep) or backups (gc-mark), out of
+// `total`; `bytes` the plaintext bytes verify re-hashed.
+void Progress(Observer* observer, const char* phase, uint64_t bytes, uint64_t files,
+              std::optional<uint64_t> total) {
   if (!observer) return;
   ctdump::Progress p;
+  p.phase = phase;
   p.bytes = bytes;
   p.files = files;
+  p.total_files = total;
   observer->OnProgress(p);
 }
+
+// At most one progress report per half second (and the last one).
+class Throttle {
+ public:
+  bool Due() {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(500)) return false;
+    last_ = now;
+    return true;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
 
 }  // namespace
 
@@ -391,13 +410,13 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
     auto now = std::chrono::steady_clock::now();
     if (now - last > std::chrono::milliseconds(500)) {
       last = now;
-      Progress(observer, bytes, done);
+      Progress(observer, "verify", bytes, done, chunks.size());
     }
   });
   RETURN_IF_ERROR(sys::CheckInterrupted());
   report.chunks = done;
   report.chunk_bytes = bytes;
-  Progress(observer, bytes, done);
+  Progress(observer, "verify", bytes, done, chunks.size());
   // A snapshot deleted while verify ran (and the chunks gc then removed)
   // is no damage: report only what concerns snapshots that still exist.
   std::set<size_t> gone;
@@ -582,11 +601,16 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
   RETURN_IF_ERROR(mark_running());
   ASSIGN_OR_RETURN(std::vector<std::string> snapshot_objects, ds.backend().List("snapshots/ct/"));
   std::set<std::string> with_manifest;
+  const std::string manifest_suffix = std::string("/") + kManifestName;
+  const uint64_t manifests = static_cast<uint64_t>(
+      std::count_if(snapshot_objects.begin(), snapshot_objects.end(),
+                    [&](const std::string& n) { return n.ends_with(manifest_suffix); }));
+  Throttle throttle;
   for (const auto& n : snapshot_objects) {
-    const std::string suffix = std::string("/") + kManifestName;
-    if (!n.ends_with(suffix)) continue;
+    if (!n.ends_with(manifest_suffix)) continue;
     std::string volname = SnapshotOfObject(n);
     with_manifest.insert(volname);
+    if (throttle.Due()) Progress(observer, "gc-mark", 0, with_manifest.size() - 1, manifests);
     Status s = mark_snapshot(volname);
     if (!s.ok()) {
       if (s.code() == Code::kNotFound && !ds.backend().Stat(n).ok()) continue;  // deleted meanwhile
@@ -596,12 +620,17 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
     RETURN_IF_ERROR(sys::CheckInterrupted());
   }
   RETURN_IF_ERROR(mark_running());
+  Progress(observer, "gc-mark", 0, with_manifest.size(), manifests);
   report.marked = marked.size();
   const int64_t cutoff = horizon.cutoff_ns();
 
   ASSIGN_OR_RETURN(std::vector<std::string> chunk_names, ds.backend().List("chunks/"));
+  uint64_t swept = 0;
   for (const auto& n : chunk_names) {
     RETURN_IF_ERROR(sys::CheckInterrupted());
+    if (throttle.Due())
+      Progress(observer, "gc-sweep", report.removed_bytes, swept, chunk_names.size());
+    ++swept;
     if (auto bad = BadChunkIdOfObject(n)) {
       // A damaged copy verify moved aside (kept for whoever wants to look at it).
       // (Whether the chunk is stored again matters only while it is referenced.)
@@ -633,6 +662,7 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
     ++report.removed;
     report.removed_bytes += st->size;
   }
+  Progress(observer, "gc-sweep", report.removed_bytes, swept, chunk_names.size());
   // Leftovers of killed backups: snapshot objects without a manifest.
   for (const auto& n : snapshot_objects) {
     std::string volname = SnapshotOfObject(n);

@@ -143,6 +143,11 @@ struct GcReport {
   uint64_t dirs_removed = 0;   // empty snapshot directories (not in a dry run)
 };
 
+// Progress (Observer::OnProgress): phase "gc-mark" (files: backups whose
+// indexes are marked, of total_files), then "gc-sweep" (files: chunk objects
+// looked at, of total_files; bytes: bytes removed so far). Verify reports
+// phase "verify" (files: chunks read, of total_files; bytes: plaintext bytes
+// re-hashed). At most every half second, and once at the end of each phase.
 Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer);
 
 // --- gc's mark and sweep rules (CollectGarbage and ComputeUsage) ---
