@@ -193,7 +193,7 @@ Status Job::RunJobBody(JobResult* result) {
   job_env_.dumpdir = opts_.dumpdir;
   // A job killed with SIGKILL left its containers stopped, frozen or with
   // snapshots: repair that first (under the global lock).
-  auto repaired = RepairAbandoned(paths_.run_dir, obs_);
+  auto repaired = RepairAbandoned(sys::MakeJournalDirs(paths_.state_dir, paths_.run_dir), obs_);
   if (!repaired.ok()) obs_->Log(LogLevel::kWarn, repaired.status().message());
   RETURN_IF_ERROR(hooks_.RunJobPhase("job-init", job_env_));
   // The provider's main instance lives in the job's private mount namespace
@@ -387,7 +387,8 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   // vzdump: a container that is not running is backed up in stop mode
   // (nothing to stop); snapshot falls back to suspend when it cannot work.
   g.mode_name = running ? opts_.mode : "stop";
-  g.journal = std::make_unique<GuestJournal>(paths_.run_dir, g.vmid, paths_.lxcpath);
+  g.journal = std::make_unique<GuestJournal>(sys::MakeJournalDirs(paths_.state_dir, paths_.run_dir),
+                                             g.vmid, paths_.lxcpath);
   ASSIGN_OR_RETURN(
       g.tmpdir,
       sys::MakeTempDir(fmt::format("{}/ctdumptmp{}_{}.", opts_.tmpdir, ::getpid(), g.vmid), 0711));

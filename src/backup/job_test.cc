@@ -469,8 +469,11 @@ TEST_F(JobTest, RecordsEachContainersResult) {
   }
 }
 
+// The guest records' directory (<state_dir>/guests) is a file; the
+// journals (<state_dir>/journal) can be written.
 TEST_F(JobTest, UnwritableGuestStateIsOnlyAWarning) {
-  std::ofstream(paths_.state_dir = root_ + "/not-a-dir") << "x";
+  ASSERT_TRUE(sys::MakeDirs(paths_.state_dir).ok());
+  std::ofstream(paths_.state_dir + "/guests") << "x";
   JobResult r = Run({"101"});
   EXPECT_TRUE(r.ok()) << r.status.message();
   bool warned = false;
@@ -584,7 +587,7 @@ TEST_F(JobTest, FailingProtectedFlagFailsTheGuest) {
 // leaves no journal behind.
 TEST_F(JobTest, JournalIsClearedAfterTheGuest) {
   ASSERT_TRUE(Run({"101"}).ok());
-  EXPECT_FALSE(sys::PathExists(paths_.run_dir + "/state/lxc-101.json"));
+  EXPECT_FALSE(sys::PathExists(paths_.state_dir + "/journal/lxc-101.json"));
   EXPECT_FALSE(sys::PathExists(paths_.run_dir + "/mnt/101"));
 }
 

@@ -19,9 +19,15 @@ namespace {
 using json = nlohmann::json;
 
 json ToJson(const JournalState& s) {
-  return {{"pid", s.pid},         {"vmid", s.vmid},     {"lxcpath", s.lxcpath},
-          {"stopped", s.stopped}, {"frozen", s.frozen}, {"snapshots", s.snapshots},
-          {"copies", s.copies},   {"tmpdir", s.tmpdir}};
+  return {{"pid", s.pid},
+          {"boot_id", s.boot_id},
+          {"vmid", s.vmid},
+          {"lxcpath", s.lxcpath},
+          {"stopped", s.stopped},
+          {"frozen", s.frozen},
+          {"snapshots", s.snapshots},
+          {"copies", s.copies},
+          {"tmpdir", s.tmpdir}};
 }
 
 Result<JournalState> FromJson(const std::string& text, const std::string& path) {
@@ -31,6 +37,7 @@ Result<JournalState> FromJson(const std::string& text, const std::string& path) 
   JournalState s;
   try {  // nlohmann-json reports a missing key or a wrong type by throwing
     s.pid = j.at("pid").get<pid_t>();
+    s.boot_id = j.value("boot_id", "");
     s.vmid = j.at("vmid").get<std::string>();
     s.lxcpath = j.at("lxcpath").get<std::string>();
     s.stopped = j.at("stopped").get<bool>();
@@ -44,8 +51,9 @@ Result<JournalState> FromJson(const std::string& text, const std::string& path) 
   return s;
 }
 
-// Undoes one dead backup's changes; every step is tried.
-Status Repair(const JournalState& s, Observer* log) {
+// Undoes one dead backup's changes; every step is tried. After a reboot
+// (`rebooted`) the container is left as the boot made it.
+Status Repair(const JournalState& s, bool rebooted, Observer* log) {
   Status first;
   auto note = [&](Status st) {
     if (!st.ok()) {
@@ -53,8 +61,15 @@ Status Repair(const JournalState& s, Observer* log) {
       if (first.ok()) first = st;
     }
   };
-  auto ct = container::Container::Open(s.vmid, s.lxcpath);
-  if (!ct.ok()) {
+  if (rebooted) {
+    if (s.stopped || s.frozen)
+      log->Log(LogLevel::kInfo,
+               fmt::format("not {} container '{}': its backup (pid {}) was interrupted by a "
+                           "reboot, which stopped it (lxc-autostart starts it if configured)",
+                           s.stopped ? "starting" : "thawing", s.vmid, s.pid));
+  } else if (!s.stopped && !s.frozen) {
+    // Nothing to do to the container (it may even be gone since).
+  } else if (auto ct = container::Container::Open(s.vmid, s.lxcpath); !ct.ok()) {
     note(ct.status());
   } else {
     if (s.frozen && ct->GetState() == container::State::kFrozen) {
@@ -92,9 +107,10 @@ constexpr std::string_view kPrefix = "lxc-";
 
 }  // namespace
 
-GuestJournal::GuestJournal(std::string run_dir, std::string vmid, std::string lxcpath)
-    : path_(sys::JournalPath(run_dir, kPrefix, vmid)) {
+GuestJournal::GuestJournal(const sys::JournalDirs& dirs, std::string vmid, std::string lxcpath)
+    : path_(sys::JournalPath(dirs.dir, kPrefix, vmid)) {
   state_.pid = ::getpid();
+  state_.boot_id = dirs.boot_id;
   state_.vmid = std::move(vmid);
   state_.lxcpath = std::move(lxcpath);
 }
@@ -110,17 +126,19 @@ Status GuestJournal::Clear() {
   return sys::ClearJournal(path_);
 }
 
-Result<int> RepairAbandoned(const std::string& run_dir, Observer* log) {
-  ASSIGN_OR_RETURN(std::vector<std::string> paths, sys::ListJournals(run_dir, kPrefix, log));
+Result<int> RepairAbandoned(const sys::JournalDirs& dirs, Observer* log) {
+  ASSIGN_OR_RETURN(std::vector<std::string> paths, sys::ListJournals(dirs, kPrefix, log));
   return sys::RepairJournals(
-      paths, [log](const std::string& path, const std::string& text) -> Result<sys::JournalRepair> {
+      paths,
+      [&dirs, log](const std::string& path, const std::string& text) -> Result<sys::JournalRepair> {
         auto s = FromJson(text, path);
         if (!s.ok()) {
           log->Log(LogLevel::kWarn, s.status().message());
           return sys::JournalRepair::kSkipped;
         }
-        if (sys::ProcessAlive(s->pid)) return sys::JournalRepair::kSkipped;
-        RETURN_IF_ERROR(Repair(*s, log));
+        sys::JournalWriter w = sys::ClassifyWriter(s->pid, s->boot_id, dirs.boot_id);
+        if (w == sys::JournalWriter::kRunning) return sys::JournalRepair::kSkipped;
+        RETURN_IF_ERROR(Repair(*s, w == sys::JournalWriter::kPreviousBoot, log));
         return sys::JournalRepair::kRepaired;
       });
 }

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "restore/restore_journal.h"
 #include "sys/file.h"
+#include "sys/journal.h"
 #include "sys/lock_file.h"
 
 namespace ctdump::cli {
@@ -24,8 +25,11 @@ int RunCleanup(const Context& ctx) {
                   ? sys::LockFile::Acquire(run_dir + "/ctdump.lock", std::chrono::seconds(60), warn)
                   : Result<sys::LockFile>(made);
   if (!lock.ok()) return Fail(*renderer, lock.status());
-  auto n = backup::RepairAbandoned(run_dir, renderer.get());
-  auto r = restore::RepairAbandonedRestores(run_dir, renderer.get());
+  // The journals are on disk (<state_dir>/journal); those of an earlier boot
+  // are abandoned (the unit ctdump-cleanup.service runs this at boot).
+  const sys::JournalDirs dirs = sys::MakeJournalDirs(ctx.paths.state_dir, run_dir);
+  auto n = backup::RepairAbandoned(dirs, renderer.get());
+  auto r = restore::RepairAbandonedRestores(dirs, run_dir, renderer.get());
   if (n.ok()) renderer->Log(LogLevel::kInfo, fmt::format("repaired {} interrupted backup(s)", *n));
   if (r.ok()) renderer->Log(LogLevel::kInfo, fmt::format("removed {} interrupted restore(s)", *r));
   for (const Status& s : {n.status(), r.status()})

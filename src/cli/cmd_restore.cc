@@ -48,7 +48,8 @@ int RunRestoreCmd(const Context& ctx, const restore::RestoreOptions& o) {
     return Fail(*renderer, PermissionDeniedError("ctdump restore must run as root"));
   Status usage = CheckRestoreArguments(o);
   if (!usage.ok()) return UsageError(*renderer, usage);
-  restore::Paths paths{ctx.paths.lxcpath, ctx.paths.config_dir, ctx.paths.run_dir};
+  restore::Paths paths{ctx.paths.lxcpath, ctx.paths.config_dir, ctx.paths.run_dir,
+                       ctx.paths.state_dir};
   // JSON: guest-start and guest-end around the work on the new container
   // (its log lines and progress carry its name), then the result.
   const int64_t start = ::time(nullptr);

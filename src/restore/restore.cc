@@ -1,10 +1,13 @@
 #include "restore/restore.h"
 
 #include <btrfsutil.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include "container/container.h"
 #include "ctdump/idmap.h"
@@ -251,6 +254,18 @@ Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, cons
   return Status::OK();
 }
 
+// syncfs(2) of the file system holding `path`: what was written to it is on
+// disk when it returns OK.
+Status SyncFileSystem(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, fmt::format("unable to open \"{}\" to sync it", path));
+  int r = ::syncfs(fd);
+  int err = errno;
+  ::close(fd);
+  if (r != 0) return ErrnoError(err, fmt::format("unable to sync \"{}\" to disk", path));
+  return Status::OK();
+}
+
 }  // namespace
 
 Status CheckRestoreNames(const RestoreOptions& o) {
@@ -279,7 +294,8 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
                                                      std::chrono::milliseconds(0), warn));
   // A restore of this name killed earlier (SIGKILL, power loss) left what
   // its journal lists: removed first, as `ctdump cleanup` would.
-  RETURN_IF_ERROR(RepairAbandonedRestores(paths.run_dir, log, o.name)
+  const sys::JournalDirs journal_dirs = sys::MakeJournalDirs(paths.state_dir, paths.run_dir);
+  RETURN_IF_ERROR(RepairAbandonedRestores(journal_dirs, paths.run_dir, log, o.name)
                       .status()
                       .WithContext(fmt::format(
                           "unable to remove what an interrupted restore of '{}' left", o.name)));
@@ -311,7 +327,7 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   if (!backed_up.unprivileged && unprivileged)
     log->Log(LogLevel::kInfo, "restoring a privileged container's backup as unprivileged");
 
-  RestoreJournal journal(paths.run_dir, o.name, ct_dir, o.throwaway);
+  RestoreJournal journal(journal_dirs, o.name, ct_dir, o.throwaway);
   Undo undo(log, &journal);
   if (!sys::PathExists(ct_dir)) {
     RETURN_IF_ERROR(undo.WillCreateDir(ct_dir));
@@ -339,6 +355,10 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
   if (fw && !fw->empty()) RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/ctdump.fw", *fw, 0640));
   if (cfg.pct_conf)
     RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/pct.conf", *cfg.pct_conf, 0640));
+  // The config marks a finished restore (to LXC and to a repair): only
+  // once the root file system is on disk, or a power loss could leave a
+  // config (lxc-autostart would start it) over a half-written tree.
+  RETURN_IF_ERROR(SyncFileSystem(rootfs.path));
   RETURN_IF_ERROR(sys::WriteFileAtomic(ct_dir + "/config", cfg.lxc_config, 0640));
   Status shutdown = provider->Shutdown();
   if (!shutdown.ok()) log->Log(LogLevel::kWarn, shutdown.message());

@@ -51,7 +51,8 @@ struct RestoreOptions {
 struct Paths {
   std::string lxcpath;
   std::string config_dir;
-  std::string run_dir;
+  std::string run_dir;    // the restore locks
+  std::string state_dir;  // the restore journals (<state_dir>/journal)
 };
 
 // The checks of the options that need no storage and no file system, each

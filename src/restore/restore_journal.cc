@@ -30,6 +30,7 @@ Result<RestoreJournalState> FromJson(const std::string& text, const std::string&
   RestoreJournalState s;
   try {  // nlohmann-json reports a missing key or a wrong type by throwing
     s.pid = j.at("pid").get<pid_t>();
+    s.boot_id = j.value("boot_id", "");
     s.name = j.at("name").get<std::string>();
     s.ct_dir = j.at("ct_dir").get<std::string>();
     s.dirs = j.at("dirs").get<std::vector<std::string>>();
@@ -54,6 +55,13 @@ Status Repair(const RestoreJournalState& s, Observer* log) {
       RETURN_IF_ERROR(ct->Stop().WithContext(
           fmt::format("unable to stop the restore test's container '{}'", s.name)));
     }
+    // The config first: without it LXC (lxc-autostart at boot) no longer
+    // sees the container, whatever else a failure below leaves.
+    const std::string config = s.ct_dir + "/config";
+    if (::unlink(config.c_str()) != 0 && errno != ENOENT)
+      return ErrnoError(errno, fmt::format("unable to remove \"{}\" of the restore test's "
+                                           "container '{}'",
+                                           config, s.name));
   } else if (sys::PathExists(s.ct_dir + "/config")) {
     log->Log(LogLevel::kWarn,
              fmt::format("container '{}' has a config since its restore was interrupted (pid "
@@ -89,15 +97,16 @@ Status Repair(const RestoreJournalState& s, Observer* log) {
 // Repairs the journal at `path` (`text`) if its restore is dead; the caller
 // holds the restore lock of `only_name` when that is not empty, else the
 // journal's restore lock is taken here.
-Result<sys::JournalRepair> RepairOne(const std::string& run_dir, const std::string& only_name,
-                                     const std::string& path, const std::string& text,
-                                     Observer* log) {
+Result<sys::JournalRepair> RepairOne(const sys::JournalDirs& dirs, const std::string& run_dir,
+                                     const std::string& only_name, const std::string& path,
+                                     const std::string& text, Observer* log) {
   auto s = FromJson(text, path);
   if (!s.ok()) {
     log->Log(LogLevel::kWarn, s.status().message());
     return sys::JournalRepair::kSkipped;
   }
-  if (sys::ProcessAlive(s->pid)) return sys::JournalRepair::kSkipped;
+  if (sys::ClassifyWriter(s->pid, s->boot_id, dirs.boot_id) == sys::JournalWriter::kRunning)
+    return sys::JournalRepair::kSkipped;
   std::optional<sys::LockFile> lock;
   if (only_name.empty()) {
     if (s->name.empty() || s->name.find('/') != std::string::npos || s->name[0] == '.') {
@@ -130,10 +139,11 @@ std::string RestoreLockPath(const std::string& run_dir, const std::string& name)
   return fmt::format("{}/lock/lxc-{}.lock", run_dir, name);
 }
 
-RestoreJournal::RestoreJournal(const std::string& run_dir, std::string name, std::string ct_dir,
+RestoreJournal::RestoreJournal(const sys::JournalDirs& dirs, std::string name, std::string ct_dir,
                                bool throwaway)
-    : path_(sys::JournalPath(run_dir, kPrefix, name)) {
+    : path_(sys::JournalPath(dirs.dir, kPrefix, name)) {
   state_.pid = ::getpid();
+  state_.boot_id = dirs.boot_id;
   state_.throwaway = throwaway;
   state_.name = std::move(name);
   state_.ct_dir = std::move(ct_dir);
@@ -150,30 +160,36 @@ Status RestoreJournal::WillCreateSubvolume(const std::string& subvolume) {
 }
 
 Status RestoreJournal::Write() {
-  json j = {
-      {"pid", state_.pid},   {"name", state_.name},           {"ct_dir", state_.ct_dir},
-      {"dirs", state_.dirs}, {"subvolume", state_.subvolume}, {"throwaway", state_.throwaway}};
+  json j = {{"pid", state_.pid},
+            {"boot_id", state_.boot_id},
+            {"name", state_.name},
+            {"ct_dir", state_.ct_dir},
+            {"dirs", state_.dirs},
+            {"subvolume", state_.subvolume},
+            {"throwaway", state_.throwaway}};
   return sys::WriteJournal(path_, j.dump() + "\n");
 }
 
 Status RestoreJournal::Clear() { return sys::ClearJournal(path_); }
 
-Status ClearRestoreJournal(const std::string& run_dir, const std::string& name) {
-  return sys::ClearJournal(sys::JournalPath(run_dir, kPrefix, name));
+Status ClearRestoreJournal(const sys::JournalDirs& dirs, const std::string& name) {
+  return sys::ClearJournal(sys::JournalPath(dirs.dir, kPrefix, name));
 }
 
-Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log,
-                                    const std::string& only_name) {
+Result<int> RepairAbandonedRestores(const sys::JournalDirs& dirs, const std::string& run_dir,
+                                    Observer* log, const std::string& only_name) {
   std::vector<std::string> paths;
   if (!only_name.empty()) {
-    paths.push_back(sys::JournalPath(run_dir, kPrefix, only_name));
+    paths.push_back(sys::JournalPath(dirs.dir, kPrefix, only_name));
+    if (!dirs.legacy_dir.empty())
+      paths.push_back(sys::JournalPath(dirs.legacy_dir, kPrefix, only_name));
   } else {
-    ASSIGN_OR_RETURN(paths, sys::ListJournals(run_dir, kPrefix, log));
+    ASSIGN_OR_RETURN(paths, sys::ListJournals(dirs, kPrefix, log));
     if (!paths.empty()) RETURN_IF_ERROR(sys::MakeDirs(run_dir + "/lock", 0755));
   }
   // A missing journal (the usual case for one name) is skipped.
   return sys::RepairJournals(paths, [&](const std::string& path, const std::string& text) {
-    return RepairOne(run_dir, only_name, path, text, log);
+    return RepairOne(dirs, run_dir, only_name, path, text, log);
   });
 }
 

@@ -1,14 +1,20 @@
 // What a running restore has created, on disk, so that a restore killed with
 // SIGKILL (no destructors run) can be undone later.
 //
-// One file per target container, <run>/state/restore-<name>.json, rewritten
-// atomically (temp file, fsync, rename) before the restore creates anything:
+// One file per target container, <state_dir>/journal/restore-<name>.json (on
+// disk: it outlives a crash or power loss), rewritten atomically and durably
+// (temp file, fsync, rename) before the restore creates anything:
 // the container's directory, its root file system directory or its btrfs
 // subvolume. The restore removes it when it commits (the config is written)
 // or after it has removed what it made itself. RepairAbandonedRestores()
 // (`ctdump cleanup`, and a later restore of the same name) removes what the
 // journals of dead processes list, unless the container has a config by then
-// (somebody made it since): then only the journal goes.
+// (somebody made it since, or the restore wrote it, after syncing the root
+// file system, just before it was killed): then only the journal goes. A
+// journal of an earlier boot is abandoned whatever process has its pid now
+// (sys::ClassifyWriter); `ctdump cleanup` runs at boot before lxc.service, so
+// a restore test's container (which has a config) is removed, config first,
+// before lxc-autostart could start it.
 #ifndef CTDUMP_RESTORE_RESTORE_JOURNAL_H_
 #define CTDUMP_RESTORE_RESTORE_JOURNAL_H_
 
@@ -19,11 +25,13 @@
 
 #include "ctdump/observer.h"
 #include "ctdump/status.h"
+#include "sys/journal.h"
 
 namespace ctdump::restore {
 
 struct RestoreJournalState {
   pid_t pid = 0;
+  std::string boot_id;            // the writer's boot ("" in an older version's journal)
   std::string name;               // the container being restored
   std::string ct_dir;             // <lxcpath>/<name>: its config marks a finished restore
   std::vector<std::string> dirs;  // directories the restore creates, in order
@@ -36,7 +44,7 @@ struct RestoreJournalState {
 
 class RestoreJournal {
  public:
-  RestoreJournal(const std::string& run_dir, std::string name, std::string ct_dir,
+  RestoreJournal(const sys::JournalDirs& dirs, std::string name, std::string ct_dir,
                  bool throwaway = false);
   RestoreJournal(const RestoreJournal&) = delete;
   RestoreJournal& operator=(const RestoreJournal&) = delete;
@@ -58,7 +66,7 @@ class RestoreJournal {
 
 // Removes the journal of container `name` (a restore test, once it has
 // destroyed its throw-away container). A missing journal is OK.
-Status ClearRestoreJournal(const std::string& run_dir, const std::string& name);
+Status ClearRestoreJournal(const sys::JournalDirs& dirs, const std::string& name);
 
 // The lock a restore of container `name` holds from start to end.
 std::string RestoreLockPath(const std::string& run_dir, const std::string& name);
@@ -66,9 +74,10 @@ std::string RestoreLockPath(const std::string& run_dir, const std::string& name)
 // Removes what dead restores left (of container `only_name`, whose restore
 // lock the caller holds; or of all, each under its restore lock, when
 // empty); returns how many journals were handled. Journals of live
-// processes, and of containers being restored, are left alone.
-Result<int> RepairAbandonedRestores(const std::string& run_dir, Observer* log,
-                                    const std::string& only_name = "");
+// processes (of this boot), and of containers being restored, are left
+// alone. `run_dir` has the restore locks.
+Result<int> RepairAbandonedRestores(const sys::JournalDirs& dirs, const std::string& run_dir,
+                                    Observer* log, const std::string& only_name = "");
 
 }  // namespace ctdump::restore
 

@@ -152,7 +152,7 @@ class Guard {
     }
     // What is left stays in the journal for `ctdump cleanup`.
     if (clean) {
-      Status s = ClearRestoreJournal(paths_.run_dir, name_);
+      Status s = ClearRestoreJournal(sys::MakeJournalDirs(paths_.state_dir, paths_.run_dir), name_);
       if (!s.ok()) log_->Log(LogLevel::kWarn, s.message());
       // The name is never used again: its lock files go too.
       ::unlink(RestoreLockPath(paths_.run_dir, name_).c_str());

@@ -1,5 +1,6 @@
 #include "sys/journal.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 
 #include "sys/dir_list.h"
 #include "sys/file.h"
+#include "sys/subprocess.h"
 
 namespace ctdump::sys {
 
@@ -22,13 +24,41 @@ std::string DirOf(const std::string& path) { return path.substr(0, path.rfind('/
 
 }  // namespace
 
-std::string JournalPath(const std::string& run_dir, std::string_view prefix,
-                        std::string_view name) {
-  return fmt::format("{}/state/{}{}.json", run_dir, prefix, name);
+JournalDirs MakeJournalDirs(const std::string& state_dir, const std::string& run_dir) {
+  return {state_dir + "/journal", run_dir + "/state", CurrentBootId()};
+}
+
+std::string CurrentBootId() {
+  auto text = ReadFile("/proc/sys/kernel/random/boot_id");
+  if (!text.ok()) return "";
+  std::string id = *text;
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  return id;
+}
+
+JournalWriter ClassifyWriter(pid_t pid, std::string_view journal_boot, std::string_view boot_id) {
+  if (!journal_boot.empty() && !boot_id.empty() && journal_boot != boot_id)
+    return JournalWriter::kPreviousBoot;
+  return ProcessAlive(pid) ? JournalWriter::kRunning : JournalWriter::kDead;
+}
+
+std::string JournalPath(const std::string& dir, std::string_view prefix, std::string_view name) {
+  return fmt::format("{}/{}{}.json", dir, prefix, name);
 }
 
 Status WriteJournal(const std::string& path, std::string_view text) {
-  RETURN_IF_ERROR(MakeDirs(DirOf(path), 0755));
+  const std::string dir = DirOf(path);
+  if (!PathExists(dir)) {
+    RETURN_IF_ERROR(MakeDirs(dir, 0755));
+    // The new directory's entry must be durable too, or a crash may lose it
+    // with the journal in it.
+    std::string parent = DirOf(dir);
+    int fd = ::open(parent.empty() ? "/" : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
+  }
   return WriteFileAtomic(path, text, 0600);
 }
 
@@ -38,9 +68,8 @@ Status ClearJournal(const std::string& path) {
   return Status::OK();
 }
 
-Result<std::vector<std::string>> ListJournals(const std::string& run_dir, std::string_view prefix,
+Result<std::vector<std::string>> ListJournals(const std::string& dir, std::string_view prefix,
                                               Observer* log) {
-  const std::string dir = run_dir + "/state";
   RemoveStaleFiles(dir, prefix, ".json.tmp.", kStaleTempSeconds, [log](const std::string& p) {
     log->Log(LogLevel::kInfo,
              fmt::format("removed \"{}\", a journal write interrupted by a crash", p));
@@ -56,6 +85,15 @@ Result<std::vector<std::string>> ListJournals(const std::string& run_dir, std::s
         e.name.ends_with(".json"))
       paths.push_back(dir + "/" + e.name);
   }
+  return paths;
+}
+
+Result<std::vector<std::string>> ListJournals(const JournalDirs& dirs, std::string_view prefix,
+                                              Observer* log) {
+  ASSIGN_OR_RETURN(std::vector<std::string> paths, ListJournals(dirs.dir, prefix, log));
+  if (dirs.legacy_dir.empty() || dirs.legacy_dir == dirs.dir) return paths;
+  ASSIGN_OR_RETURN(std::vector<std::string> old, ListJournals(dirs.legacy_dir, prefix, log));
+  paths.insert(paths.end(), old.begin(), old.end());
   return paths;
 }
 

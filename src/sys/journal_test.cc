@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,7 +42,7 @@ class JournalTest : public ::testing::Test {
 };
 
 TEST_F(JournalTest, PathWriteAndClear) {
-  std::string path = JournalPath(run_, "lxc-", "100");
+  std::string path = JournalPath(run_ + "/state", "lxc-", "100");
   EXPECT_EQ(path, run_ + "/state/lxc-100.json");
   ASSERT_TRUE(WriteJournal(path, "{\"a\":1}\n").ok());  // creates state/
   EXPECT_EQ(*ReadFile(path), "{\"a\":1}\n");
@@ -56,7 +57,7 @@ TEST_F(JournalTest, PathWriteAndClear) {
 }
 
 TEST_F(JournalTest, ListFindsOnlyThePrefixesJournals) {
-  auto none = ListJournals(run_, "lxc-", &log_);  // no state directory yet
+  auto none = ListJournals(run_ + "/state", "lxc-", &log_);  // no state directory yet
   ASSERT_TRUE(none.ok()) << none.status().message();
   EXPECT_TRUE(none->empty());
   Put("lxc-100.json", "{}");
@@ -64,12 +65,12 @@ TEST_F(JournalTest, ListFindsOnlyThePrefixesJournals) {
   Put("restore-c1.json", "{}");
   Put("lxc-101.json.bak", "{}");
   Put("xlxc-102.json", "{}");
-  auto r = ListJournals(run_, "lxc-", &log_);
+  auto r = ListJournals(run_ + "/state", "lxc-", &log_);
   ASSERT_TRUE(r.ok());
   std::vector<std::string> got = *r;
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got, (std::vector<std::string>{State("lxc-.json"), State("lxc-100.json")}));
-  auto restores = ListJournals(run_, "restore-", &log_);
+  auto restores = ListJournals(run_ + "/state", "restore-", &log_);
   ASSERT_TRUE(restores.ok());
   EXPECT_EQ(*restores, std::vector<std::string>{State("restore-c1.json")});
 }
@@ -81,7 +82,7 @@ TEST_F(JournalTest, ListRemovesOnlyOldTempsOfItsPrefix) {
   struct timeval old[2] = {{::time(nullptr) - 3600, 0}, {::time(nullptr) - 3600, 0}};
   ASSERT_EQ(::utimes(State("lxc-100.json.tmp.AAAAAA").c_str(), old), 0);
   ASSERT_EQ(::utimes(State("restore-c.json.tmp.CCCCCC").c_str(), old), 0);
-  auto r = ListJournals(run_, "lxc-", &log_);
+  auto r = ListJournals(run_ + "/state", "lxc-", &log_);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->empty());
   EXPECT_FALSE(PathExists(State("lxc-100.json.tmp.AAAAAA")));
@@ -96,7 +97,7 @@ TEST_F(JournalTest, ListFailsOnAnUnreadableStateDirectory) {
   Put("lxc-1.json", "{}");
   ASSERT_TRUE(RemoveTree(run_ + "/state").ok());
   ASSERT_TRUE(WriteFileAtomic(run_ + "/state", "not a directory").ok());
-  EXPECT_FALSE(ListJournals(run_, "lxc-", &log_).ok());
+  EXPECT_FALSE(ListJournals(run_ + "/state", "lxc-", &log_).ok());
 }
 
 TEST_F(JournalTest, RepairRemovesTheRepairedKeepsTheRestAndReturnsTheFirstError) {
@@ -122,6 +123,49 @@ TEST_F(JournalTest, RepairRemovesTheRepairedKeepsTheRestAndReturnsTheFirstError)
   EXPECT_TRUE(PathExists(paths[2]));
   EXPECT_TRUE(PathExists(paths[3]));
   EXPECT_FALSE(PathExists(paths[4]));  // handled after the errors
+}
+
+TEST_F(JournalTest, ListOfDirsFindsTheNewAndTheLegacyPlace) {
+  Put("lxc-1.json", "{}");  // <run>/state: where older versions wrote
+  ASSERT_TRUE(WriteJournal(run_ + "/journal/lxc-2.json", "{}").ok());
+  auto none = ListJournals(JournalDirs{run_ + "/missing", run_ + "/missing2", "b"}, "lxc-", &log_);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  auto r = ListJournals(JournalDirs{run_ + "/journal", run_ + "/state", "b"}, "lxc-", &log_);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(*r, (std::vector<std::string>{run_ + "/journal/lxc-2.json", State("lxc-1.json")}));
+}
+
+TEST_F(JournalTest, MakeJournalDirsPlacesJournalsOnDiskWithThisBootsId) {
+  JournalDirs d = MakeJournalDirs("/var/lib/ctdump", "/run/ctdump");
+  EXPECT_EQ(d.dir, "/var/lib/ctdump/journal");
+  EXPECT_EQ(d.legacy_dir, "/run/ctdump/state");
+  EXPECT_EQ(d.boot_id, CurrentBootId());
+  EXPECT_EQ(d.boot_id.size(), 36u) << d.boot_id;  // a UUID, no newline
+}
+
+TEST_F(JournalTest, AJournalOfAnotherBootIsAbandonedEvenWithALivePid) {
+  const pid_t live = ::getpid();
+  pid_t dead = ::fork();
+  ASSERT_GE(dead, 0);
+  if (dead == 0) ::_exit(0);
+  int status;
+  ASSERT_EQ(::waitpid(dead, &status, 0), dead);
+  EXPECT_EQ(ClassifyWriter(live, "boot-a", "boot-a"), JournalWriter::kRunning);
+  EXPECT_EQ(ClassifyWriter(dead, "boot-a", "boot-a"), JournalWriter::kDead);
+  EXPECT_EQ(ClassifyWriter(live, "boot-a", "boot-b"), JournalWriter::kPreviousBoot);
+  EXPECT_EQ(ClassifyWriter(dead, "boot-a", "boot-b"), JournalWriter::kPreviousBoot);
+  // No boot id in the journal (an older version's) or none readable: the pid.
+  EXPECT_EQ(ClassifyWriter(live, "", "boot-b"), JournalWriter::kRunning);
+  EXPECT_EQ(ClassifyWriter(dead, "", "boot-b"), JournalWriter::kDead);
+  EXPECT_EQ(ClassifyWriter(live, "boot-a", ""), JournalWriter::kRunning);
+}
+
+TEST_F(JournalTest, WriteCreatesTheJournalDirectory) {
+  std::string path = JournalPath(run_ + "/var/journal", "restore-", "c");
+  EXPECT_EQ(path, run_ + "/var/journal/restore-c.json");
+  ASSERT_TRUE(WriteJournal(path, "{}\n").ok());
+  EXPECT_EQ(*ReadFile(path), "{}\n");
 }
 
 TEST_F(JournalTest, RepairCountsWhatItRemoved) {
