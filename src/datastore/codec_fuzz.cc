@@ -1,6 +1,6 @@
 // libFuzzer target for the datastore decoders (codec.h), all on the raw
 // input: DecodeBlob without and with a fixed key, ParseIndex, DecodeEntry
-// over the buffer record by record, and ParseManifest. Every decoder must
+// over the buffer record by record, and ParseManifest; CheckBlobWithoutKey. Every decoder must
 // fail cleanly (DataLoss naming `what`, or the documented key errors) or
 // give a value that encodes back to the same bytes.
 #include <array>
@@ -56,6 +56,17 @@ void FuzzBlob(std::string_view in) {
       if (ds::ComputeDigest(used, *plain) != header->digest) __builtin_trap();
       if (ds::DecodeBlob(in, type, key, &header->digest, kWhat).value() != *plain) __builtin_trap();
     }
+  }
+  // Without the key (verify): fails cleanly, and never refuses a blob that
+  // decodes with it.
+  for (ds::BlobType type : {claimed, ds::BlobType::kChunk}) {
+    auto info = ds::CheckBlobWithoutKey(in, type, nullptr, kWhat);
+    if (!info.ok()) {
+      CheckError(info.status(), false);
+      if (ds::DecodeBlob(in, type, &FixedKey(), nullptr, kWhat).ok()) __builtin_trap();
+      continue;
+    }
+    if (info->raw_size != header->raw_size) __builtin_trap();
   }
 }
 
