@@ -134,6 +134,15 @@ Result<std::string> DatastoreProvider::BackupInit(const std::string& vmid, int64
   return volname;
 }
 
+bool DatastoreProvider::HasBackups(const std::string& vmid) {
+  auto names = ds_->backend().List("snapshots/ct/" + vmid + "/");
+  if (!names.ok()) return false;
+  const std::string suffix = std::string("/") + datastore::kManifestName;
+  for (const auto& n : *names)
+    if (n.ends_with(suffix)) return true;
+  return false;
+}
+
 Status DatastoreProvider::WrapForMaster(datastore::WriterOptions* wo) {
   if (!master_pubkey_) return Status::OK();
   ASSIGN_OR_RETURN(const crypt::Key* key, ds_->CurrentKey());
@@ -182,8 +191,11 @@ Status DatastoreProvider::BackupContainer(const IdMap& map, const BackupContaine
         LogLevel::kInfo,
         fmt::format("incremental backup: unchanged files are taken from '{}'", parent->volname));
   else
-    observer_->Log(LogLevel::kInfo, force_full_
-                                        ? "full backup (--force-full)"
+    observer_->Log(LogLevel::kInfo, force_full_ ? "full backup (--force-full)"
+                                    : HasBackups(req.vmid)
+                                        ? "full backup (no previous backup of this container is "
+                                          "usable for change detection: made with another key, "
+                                          "or see the warnings above)"
                                         : "full backup (no previous backup of this container)");
 
   datastore::WriterOptions wo;

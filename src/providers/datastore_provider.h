@@ -92,6 +92,8 @@ class DatastoreProvider : public Provider {
   // The master public key's wrap of the content key, for WriterOptions
   // (nullopt: no master-pubkey, or a plain store). Loaded once.
   Status WrapForMaster(datastore::WriterOptions* wo);
+  // Whether `vmid` has a published backup (says why a backup is full).
+  bool HasBackups(const std::string& vmid);
 
   std::string storage_id_;
   std::string name_ = "datastore";

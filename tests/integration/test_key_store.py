@@ -174,7 +174,8 @@ class KeyStoreTest(harness.IntegrationTest):
         self.assertIn("\tencryption-key-old %s\n" % key1, cfg)
         self.assertTrue(cfg.startswith("# the store\n"), cfg)
         log = self.backup(ct)
-        self.assertIn("full backup", log)
+        self.assertIn("full backup (no previous backup of this container is usable for change detection: "
+                      "made with another key", log)
         _, listed = self.volids()
         self.assertEqual(len(listed), 2)
         new = [v for v in listed if v != old][0]
