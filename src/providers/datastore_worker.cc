@@ -286,6 +286,7 @@ class Visitor : public archive::EntryVisitor {
 
   Status SkippedUnchanged(const std::string& rel, const struct stat& st) override {
     unchanged_.flags |= datastore::kEntryUnchanged;
+    current_ = rel;
     record_.clear();
     datastore::EncodeEntry(unchanged_, &record_);
     ++entries_;
@@ -300,6 +301,7 @@ class Visitor : public archive::EntryVisitor {
         !first_source_seen_.count(rel))
       RETURN_IF_ERROR(parent_.NextSegment());
     if (source_rels_.count(rel)) first_source_seen_.insert(rel);
+    current_ = rel;  // for the terminal's progress bar, as for tar (TreeWriter)
     Entry e = ToEntry(ae, rel);
     if (fd >= 0 && c_.has_parent && c_.tree_is_copy) {
       ASSIGN_OR_RETURN(const Entry* p, parent_.Find(rel));
@@ -457,6 +459,7 @@ class Visitor : public archive::EntryVisitor {
     ctdump::Progress p;
     p.bytes = bytes_;
     p.files = entries_;
+    p.current = "/" + current_;
     obs_->OnProgress(p);
   }
 
@@ -468,6 +471,7 @@ class Visitor : public archive::EntryVisitor {
   std::set<std::string> source_rels_;
   std::set<std::string> first_source_seen_;
   std::optional<sys::TokenBucket> bucket_;
+  std::string current_;  // the entry being written, relative
   Entry unchanged_;
   Status parent_error_;
   std::string record_;

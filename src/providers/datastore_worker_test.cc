@@ -65,12 +65,12 @@ class DatastoreWorkerTest : public ::testing::Test {
 
   // Runs the worker with its stream going to `out` (a pipe's write end or
   // a file); returns its exit status.
-  int RunWorker(int out) {
+  int RunWorker(int out, int err = -1) {
     pid_t pid = ::fork();
     if (pid == 0) {
       int null = ::open("/dev/null", O_RDWR);
       ::dup2(null, 0);
-      ::dup2(null, 2);
+      ::dup2(err >= 0 ? err : null, 2);
       ::dup2(out, 1);
       DatastoreWorkerConfig c;
       c.directory = tree_;
@@ -278,6 +278,26 @@ TEST_F(DatastoreWorkerTest, SplicedAndCopiedStreamsAreTheSame) {
     EXPECT_TRUE(files[rel] == data)
         << rel << ": " << files[rel].size() << " bytes, want " << data.size();
   }
+}
+
+// The progress lines ("P ..." on stderr) name the entry being archived, as
+// tar's do: the terminal's bar shows it.
+TEST_F(DatastoreWorkerTest, ProgressNamesTheCurrentPath) {
+  Write("sub/only", RandomBytes(5000, 7));
+  const std::string err_path = dir_ + "/stderr";
+  sys::UniqueFd err(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  sys::UniqueFd out(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+  ASSERT_TRUE(err.valid() && out.valid());
+  int status = RunWorker(out.get(), err.get());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto text = sys::ReadFile(err_path);
+  ASSERT_TRUE(text.ok());
+  // The last one (forced at the end) names the last entry.
+  std::string last;
+  size_t start = 0;
+  for (size_t nl; (nl = text->find('\n', start)) != std::string::npos; start = nl + 1)
+    if (text->compare(start, 2, "P ") == 0) last = text->substr(start, nl - start);
+  EXPECT_TRUE(last.ends_with(" /sub/only")) << *text;
 }
 
 }  // namespace
