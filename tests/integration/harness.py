@@ -160,6 +160,8 @@ class Workspace:
         self.target = os.path.join(self.dir, "backups")
         self.logs = os.path.join(self.dir, "log")
         self.run_dir = os.path.join(self.dir, "run")
+        # the crash journals (<state_dir>/journal, CTDUMP_STATE_DIR below)
+        self.journal_dir = os.path.join(self.dir, "state", "journal")
         self.tmp = os.path.join(self.dir, "tmp")
         for d in (self.config, self.target, self.tmp):
             os.makedirs(d)

@@ -833,14 +833,14 @@ class DatastoreTest(harness.IntegrationTest):
         self.assertOk(r)
         self.assertIn("removed 1 interrupted restore(s)", r.stderr)
         self.assertNoContainer(name)
-        self.assertEqual(os.listdir(os.path.join(self.ws.run_dir, "state")), [])
+        self.assertEqual(os.listdir(self.ws.journal_dir), [])
 
         kill_mid_restore()
         r = self.restore(volid, name)  # no --force needed
         self.assertOk(r)
         self.assertIn("of interrupted restore of '%s'" % name, r.stderr)
         self.assertTrue(os.path.exists(os.path.join(self.ct_dir(name), "config")))
-        self.assertEqual(os.listdir(os.path.join(self.ws.run_dir, "state")), [])
+        self.assertEqual(os.listdir(self.ws.journal_dir), [])
         # A finished restore is never touched again.
         self.assertOk(self.ws.run("cleanup"))
         self.assertTrue(os.path.exists(os.path.join(self.ct_dir(name), "config")))

@@ -208,7 +208,7 @@ class DatastoreHealTest(harness.IntegrationTest):
         ghost = os.path.join(self.store, "snapshots/ct/ghost/2020-01-01T00_00_00Z")
         os.makedirs(os.path.join(self.store, "chunks/0000"), exist_ok=True)
         os.makedirs(ghost)
-        state = os.path.join(self.ws.run_dir, "state")
+        state = self.ws.journal_dir
         os.makedirs(state, exist_ok=True)
         made = [os.path.join(self.store, "chunks/0000", "0" * 64 + "~tmp.AAAAAAAAAAAA"),
                 os.path.join(ghost, "data.didx~tmp.BBBBBBBBBBBB"),

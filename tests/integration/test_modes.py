@@ -262,7 +262,7 @@ class ModesTest(harness.IntegrationTest):
                 self.assertRunning(ct)
                 self.assertEqual(self.snapshots_left(), [])
                 self.assertEqual([x for x in os.listdir(self.ws.tmp) if x.startswith("ctdumptmp")], [])
-                self.assertEqual(os.listdir(os.path.join(self.ws.run_dir, "state")), [])
+                self.assertEqual(os.listdir(self.ws.journal_dir), [])
 
 
 if __name__ == "__main__":

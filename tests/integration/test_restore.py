@@ -230,7 +230,7 @@ class RestoreTest(RestoreBase):
 
     def assertNoRestoreJournal(self):
         """A failed restore removed what it made, and so its journal too."""
-        state = os.path.join(self.ws.run_dir, "state")
+        state = self.ws.journal_dir
         self.assertEqual([f for f in os.listdir(state) if f.startswith("restore-")] if os.path.isdir(state) else [],
                          [])
 

@@ -54,7 +54,7 @@ class RestoreTestTest(harness.IntegrationTest):
         directory, its journal, mounts, cgroups, processes' containers, lock
         files (ctdump's and liblxc's)."""
         left = ["lxcpath: " + x for x in self.rt_containers()]
-        left += ["journal: " + x for x in glob.glob(os.path.join(self.ws.run_dir, "state", "restore-*"))]
+        left += ["journal: " + x for x in glob.glob(os.path.join(self.ws.journal_dir, "restore-*"))]
         left += ["restore lock: " + x for x in glob.glob(os.path.join(self.ws.run_dir, "lock", "lxc-" + PREFIX + "*"))]
         left += ["lxc lock: " + x for x in glob.glob("/run/lxc/lock/%s/.%s*" % (self.env["LXCPATH"], PREFIX))]
         with open("/proc/self/mountinfo") as f:
