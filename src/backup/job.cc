@@ -21,6 +21,7 @@
 #include "ctdump/provider.h"
 #include "registry/registry.h"
 #include "sys/file.h"
+#include "sys/journal.h"
 #include "sys/lock_file.h"
 #include "sys/mount.h"
 #include "sys/signals.h"

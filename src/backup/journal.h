@@ -25,7 +25,10 @@
 
 #include "ctdump/observer.h"
 #include "ctdump/status.h"
-#include "sys/journal.h"
+
+namespace ctdump::sys {
+struct JournalDirs;  // sys/journal.h
+}  // namespace ctdump::sys
 
 namespace ctdump::backup {
 

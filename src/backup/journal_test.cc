@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sys/file.h"
+#include "sys/journal.h"
 
 namespace ctdump::backup {
 namespace {

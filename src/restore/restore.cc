@@ -20,6 +20,7 @@
 #include "restore/subordinate_ids.h"
 #include "sys/dir_list.h"
 #include "sys/file.h"
+#include "sys/journal.h"
 #include "sys/lock_file.h"
 
 namespace ctdump::restore {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sys/file.h"
+#include "sys/journal.h"
 
 namespace ctdump::restore {
 namespace {

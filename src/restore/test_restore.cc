@@ -18,6 +18,7 @@
 #include "restore/guest_config.h"
 #include "restore/restore_journal.h"
 #include "sys/file.h"
+#include "sys/journal.h"
 #include "sys/signals.h"
 
 namespace ctdump::restore {
