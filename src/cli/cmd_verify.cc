@@ -89,21 +89,26 @@ int RunVerifyDatastore(const Context& ctx, Renderer& out, const VerifyRun& run,
     return a;
   };
   const int code = r->ok() ? kExitOk : kExitFailed;
-  out.OnResult(r->ok(), code,
-               {{"storage", storage},
-                {"type", "datastore"},
-                {"volume", volume ? nlohmann::json(storage + ":" + *volume) : nlohmann::json()},
-                {"vmid", run.vmid ? nlohmann::json(*run.vmid) : nlohmann::json()},
-                {"backups", r->snapshots},
-                {"skipped", r->skipped},
-                {"chunks", r->chunks},
-                {"chunk-bytes", r->chunk_bytes},
-                {"seconds", secs},
-                {"problems", r->problems},
-                {"damaged", volids(r->damaged_snapshots)},
-                {"other-key", volids(r->other_key_snapshots)},
-                {"other-key-chunks", r->other_key_chunks},
-                {"deleted-meanwhile", r->deleted_meanwhile}});
+  out.OnResult(
+      r->ok(), code,
+      {{"storage", storage},
+       {"type", "datastore"},
+       {"volume", volume ? nlohmann::json(storage + ":" + *volume) : nlohmann::json()},
+       {"vmid", run.vmid ? nlohmann::json(*run.vmid) : nlohmann::json()},
+       {"backups", r->snapshots},
+       {"skipped", r->skipped},
+       {"chunks", r->chunks},
+       {"chunk-bytes", r->chunk_bytes},
+       {"seconds", secs},
+       {"problems", r->problems},
+       {"damaged", volids(r->damaged_snapshots)},
+       {"other-key", volids(r->other_key_snapshots)},
+       {"other-key-chunks", r->other_key_chunks},
+       {"deleted-meanwhile", r->deleted_meanwhile},
+       {"keyless", volids(r->keyless_snapshots)},
+       {"keyless-chunks", r->keyless_chunks},
+       {"keyless-reason",
+        r->keyless_snapshots.empty() ? nlohmann::json() : nlohmann::json(r->keyless_reason)}});
   return code;
 }
 

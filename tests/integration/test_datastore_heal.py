@@ -338,7 +338,7 @@ class DatastoreHealTest(harness.IntegrationTest):
         self.backup(ct)
         self.verify_clean(*self.volids(ct))
         r = self.ws.run("datastore", "create", "relative/path")
-        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.returncode, 2, r.stderr)  # a usage error
         self.assertIn("absolute", r.stderr)
 
 
