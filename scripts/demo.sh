@@ -57,6 +57,10 @@ echo
 echo "== backups on storage 'local', then verify re-hashes every chunk"
 "${ctdump[@]}" list local
 "${ctdump[@]}" verify local
+echo
+echo "== space: each backup's unique and stored bytes, the store's total, what gc would free, the dedup factor"
+"${ctdump[@]}" list local --sizes
+"${ctdump[@]}" df local
 du -sh "$demo/datastore"
 echo
 echo "== jobs.cfg: a nightly backup job and a weekly restore test, notifying a webhook on 127.0.0.1"
