@@ -138,7 +138,7 @@ class KeyRotationTest : public datastore::DatastoreTest {
 // Killed after each step, or not at all: the storage opens, and the backups
 // made with the old key restore.
 TEST_F(KeyRotationTest, KilledAtAnyStepTheOldKeyStillWorks) {
-  for (const std::string& step : {"key-written", "config-written", ""}) {
+  for (const std::string step : {"key-written", "config-written", ""}) {
     SCOPED_TRACE(step.empty() ? "not killed" : step);
     ASSERT_TRUE(sys::WriteFileAtomic(config_dir_ + "/storage.cfg", config_, 0640).ok());
     ::unlink(new_key_.c_str());

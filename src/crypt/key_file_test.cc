@@ -434,7 +434,9 @@ TEST_F(PassphraseTest, BadSources) {
        "The passphrase from CTDUMP_KEY_PASSPHRASE_FILE=\"" + dir_ + "/empty\" is empty"},
   };
   for (const Case& c : cases) {
-    if (!c.content.empty()) ASSERT_TRUE(sys::WriteFileAtomic(c.value, c.content, 0600).ok());
+    if (!c.content.empty()) {
+      ASSERT_TRUE(sys::WriteFileAtomic(c.value, c.content, 0600).ok());
+    }
     ::setenv(c.env, c.value.c_str(), 1);
     Result<std::string> p = ReadPassphrase("x: ", false);
     ::unsetenv(c.env);

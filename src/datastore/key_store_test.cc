@@ -383,8 +383,12 @@ TEST_F(KeyStoreTest, VerifyAndGcReportProgress) {
   for (const auto& p : obs.seen) phases.insert(p.phase);
   EXPECT_EQ(phases, (std::set<std::string>{"gc-mark", "gc-sweep"}));
   for (const auto& p : obs.seen) {
-    if (p.phase == "gc-mark") EXPECT_EQ(p.total_files, std::optional<uint64_t>(1));
-    if (p.phase == "gc-sweep") EXPECT_EQ(p.total_files, std::optional<uint64_t>(chunks_.size()));
+    if (p.phase == "gc-mark") {
+      EXPECT_EQ(p.total_files, std::optional<uint64_t>(1));
+    }
+    if (p.phase == "gc-sweep") {
+      EXPECT_EQ(p.total_files, std::optional<uint64_t>(chunks_.size()));
+    }
   }
   EXPECT_EQ(obs.seen.back().files, chunks_.size());
 }

@@ -427,9 +427,11 @@ TEST_F(TreeCopyTest, PassesReportProgressWithPhaseAndTotals) {
   EXPECT_EQ(end2.files, final_pass->entries);
   EXPECT_EQ(end2.bytes, final_pass->data_bytes);
   EXPECT_EQ(end2.total_files, first->entries);
-  for (size_t i = 1; i < obs.progress.size(); ++i)
-    if (obs.progress[i].phase == obs.progress[i - 1].phase)
+  for (size_t i = 1; i < obs.progress.size(); ++i) {
+    if (obs.progress[i].phase == obs.progress[i - 1].phase) {
       EXPECT_GE(obs.progress[i].bytes, obs.progress[i - 1].bytes);
+    }
+  }
 }
 
 }  // namespace
