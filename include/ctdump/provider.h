@@ -128,6 +128,13 @@ class Provider {
   virtual Status DeleteBackup(const std::string& volname) = 0;
   virtual Status UpdateAttribute(const std::string& volname, const std::string& name,
                                  const nlohmann::json& value) = 0;
+  // A backup's whole notes (nullopt: none), for `ctdump notes`. Not part of
+  // PVE's provider API (PVE's storage plugins have get_volume_attribute):
+  // built-in stores implement it; for the others (FailedPrecondition here)
+  // only list_backups' first line is known.
+  virtual Result<std::optional<std::string>> ReadNotes(const std::string& volname) {
+    return FailedPreconditionError("this storage cannot read a backup's whole notes");
+  }
 
   // Ends the provider (external: `shutdown`, then waits for the process).
   virtual Status Shutdown() = 0;

@@ -99,12 +99,20 @@ int RunNotes(const Context& ctx, const AttributeArgs& a) {
     if (a.set) {
       RETURN_IF_ERROR(t.provider->UpdateAttribute(t.volname, "notes", *a.set));
       if (!a.set->empty()) notes = *a.set;
+    } else if (!t.provider->external()) {
+      ASSIGN_OR_RETURN(notes, t.provider->ReadNotes(t.volname));  // built-in: the whole text
     } else {
       if (!t.entry)
         return FailedPreconditionError(fmt::format(
             "storage '{}' cannot show notes: its provider does not implement list_backups",
             t.storage));
+      // PVE's list_backups (the only way an external provider tells) carries the first line.
       notes = t.entry->notes;
+      if (notes)
+        renderer->Log(LogLevel::kInfo,
+                      fmt::format("storage '{}' is an external provider: its listing shows only "
+                                  "the first line of notes",
+                                  t.storage));
     }
     renderer->OnResult(
         true, kExitOk,

@@ -356,6 +356,12 @@ Result<std::vector<BackupEntry>> DatastoreProvider::ListBackups(
   return out;
 }
 
+Result<std::optional<std::string>> DatastoreProvider::ReadNotes(const std::string& volname) {
+  // The manifest first: a backup that does not exist is NotFound naming it.
+  RETURN_IF_ERROR(ds_->ReadManifestPublic(volname).status());
+  return ds_->ReadNotes(volname);  // encrypted notes load the key (and may ask its passphrase)
+}
+
 Status DatastoreProvider::DeleteBackup(const std::string& volname) {
   return ds_->DeleteSnapshot(volname);
 }

@@ -76,6 +76,7 @@ class DatastoreProvider : public Provider {
   Status StreamRestore(const std::string& volname, const TarWriteFn& write,
                        const std::function<bool()>& closed) override;
   Result<std::vector<BackupEntry>> ListBackups(const std::optional<std::string>& vmid) override;
+  Result<std::optional<std::string>> ReadNotes(const std::string& volname) override;
   Status DeleteBackup(const std::string& volname) override;
   Status UpdateAttribute(const std::string& volname, const std::string& name,
                          const nlohmann::json& value) override;

@@ -326,6 +326,19 @@ Result<std::vector<BackupEntry>> DirProvider::ListBackups(const std::optional<st
   return out;
 }
 
+Result<std::optional<std::string>> DirProvider::ReadNotes(const std::string& volname) {
+  ASSIGN_OR_RETURN(std::string path, BackupPath(volname));
+  if (!sys::PathExists(path))
+    return NotFoundError(
+        fmt::format("backup '{}' does not exist on storage '{}'", volname, storage_id_));
+  auto notes = sys::ReadRegularFile(path + ".notes", kMaxNotesSize);
+  if (!notes.ok()) {
+    if (notes.status().code() == Code::kNotFound) return std::optional<std::string>();
+    return notes.status();
+  }
+  return std::optional<std::string>(std::move(*notes));
+}
+
 Status DirProvider::DeleteBackup(const std::string& volname) {
   ASSIGN_OR_RETURN(std::string path, BackupPath(volname));
   if (sys::PathExists(path + ".protected"))

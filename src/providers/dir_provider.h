@@ -92,6 +92,7 @@ class DirProvider : public Provider {
                                            RestoreMechanism mechanism) override;
   Status RestoreContainerCleanup(const std::string& volname) override { return Status::OK(); }
   Result<std::vector<BackupEntry>> ListBackups(const std::optional<std::string>& vmid) override;
+  Result<std::optional<std::string>> ReadNotes(const std::string& volname) override;
   Status DeleteBackup(const std::string& volname) override;
   Status UpdateAttribute(const std::string& volname, const std::string& name,
                          const nlohmann::json& value) override;

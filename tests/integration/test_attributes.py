@@ -70,7 +70,7 @@ class AttributesTest(harness.IntegrationTest):
         for n in needles:
             self.assertIn(n, r.stderr)
 
-    def check_storage(self, storage, on_disk):
+    def check_storage(self, storage, on_disk, external=False):
         """protect/notes/delete on `storage`; on_disk(volid) -> (protected, notes)
         as the storage's own files say."""
         ct, (first, second) = self.two_backups(storage)
@@ -101,6 +101,22 @@ class AttributesTest(harness.IntegrationTest):
         r = self.ws.run("--output-format", "json", "notes", first)
         self.assertEqual(json_events.result(r.stdout), {"volid": first, "notes": "before the upgrade"})
         self.assertEqual(self.entries(storage, ct)[0]["notes"], "before the upgrade")
+        # Several lines: `list` shows the first (as PVE's listing); `notes`
+        # shows them whole on the built-in stores, and only the first line,
+        # saying so, through an external provider (PVE's list_backups is
+        # all the protocol has to read them).
+        self.assertOk(self.ws.run("notes", first, "--set", "line one\nline two"))
+        self.assertEqual(self.entries(storage, ct)[0]["notes"], "line one")
+        r = self.ws.run("notes", first)
+        self.assertOk(r)
+        if external:
+            self.assertEqual(r.stdout, "line one\n")
+            self.assertIn("only the first line of notes", r.stderr)
+        else:
+            self.assertEqual(r.stdout, "line one\nline two\n")
+        r = self.ws.run("--output-format", "json", "notes", first)
+        self.assertEqual(json_events.result(r.stdout)["notes"],
+                         "line one" if external else "line one\nline two")
         r = self.ws.run("--output-format", "json", "notes", first, "--set", "")
         self.assertOk(r)
         self.assertEqual(json_events.result(r.stdout), {"volid": first, "notes": None})
@@ -155,7 +171,7 @@ class AttributesTest(harness.IntegrationTest):
                 with open(os.path.join(bdir, "notes")) as f:
                     notes = f.read()
             return os.path.exists(os.path.join(bdir, "protected")), notes
-        self.check_storage("ext", on_disk)
+        self.check_storage("ext", on_disk, external=True)
 
     def test_provider_without_update_attribute(self):
         ct = self.env["CT_UNPRIV"]
