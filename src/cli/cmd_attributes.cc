@@ -106,13 +106,8 @@ int RunNotes(const Context& ctx, const AttributeArgs& a) {
         return FailedPreconditionError(fmt::format(
             "storage '{}' cannot show notes: its provider does not implement list_backups",
             t.storage));
-      // PVE's list_backups (the only way an external provider tells) carries the first line.
+      // What its list_backups reports: the protocol has no other way to read them.
       notes = t.entry->notes;
-      if (notes)
-        renderer->Log(LogLevel::kInfo,
-                      fmt::format("storage '{}' is an external provider: its listing shows only "
-                                  "the first line of notes",
-                                  t.storage));
     }
     renderer->OnResult(
         true, kExitOk,
