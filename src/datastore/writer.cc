@@ -543,6 +543,10 @@ Result<Manifest> SnapshotWriter::Impl::Finish() {
   m.private_part = sealed.private_part;
   BlobOptions bo;
   bo.type = BlobType::kManifest;
+  // Stored uncompressed (a few KiB): a zstd frame can carry bits its decoder
+  // ignores, and a plain manifest has no CRC, so a flipped byte there would
+  // decode to the same text and go unnoticed by verify.
+  bo.zstd_level = 0;
   ASSIGN_OR_RETURN(std::string blob, EncodeBlob(plain, crypt::Sha256(plain), bo));
   std::string object = SnapshotPrefix(o_.volname) + kManifestName;
   ASSIGN_OR_RETURN(bool created, ds_.backend().PutIfAbsent(object, blob));
