@@ -146,6 +146,50 @@ class ObjectBackend {
                                                 int64_t temps_older_than_ns, bool empty_dirs) {
     return LeftoverCount{};
   }
+
+  // --- What callers above need to know to use a backend well and safely ---
+
+  // How many operations a caller should keep in flight to use this backend
+  // well: 0 for no preference beyond the cores (a local directory), RADOS its
+  // configured queue depth (each op is a network round trip). The chunk
+  // pool, verify and restore's read-ahead use max(cores, IoDepth()) threads;
+  // memory stays bounded by that many chunks.
+  virtual int IoDepth() const { return 0; }
+
+  // How far apart the clocks that set this backend's mtimes may be, in ns:
+  // 0 for one clock (a local directory: the kernel's), RADOS the configured
+  // max-clock-skew (librados stamps a write with its client's clock, so
+  // mtimes written by different hosts come from different clocks). gc
+  // subtracts it from its cutoff.
+  virtual int64_t ClockSkewNs() const { return 0; }
+
+  // --- Leases: locks that expire unless renewed (RADOS: cls_lock) ---
+  //
+  // With leases the datastore tells a lock held by a live process on another
+  // host from one a dead host left behind: the holder renews its lease, and
+  // once the lease has expired (the backend's clock, not the holder's) the
+  // lock is free. Lease names are valid object names (ValidateObjectName);
+  // they live beside the objects, not among them: a lease is no object, and
+  // List never shows one. A backend without leases (local: one host; locks
+  // name host and pid) returns false from HasLeases and Unavailable from
+  // the others.
+  virtual bool HasLeases() const { return false; }
+  // Takes the exclusive lease `name` for `cookie` for `duration_s` seconds
+  // (`renew`: extends the one `cookie` holds). true: `cookie` holds it now;
+  // false: another cookie's lease has not expired (or, `renew`, `cookie`
+  // does not hold it any more: it expired and may have been taken).
+  virtual Result<bool> AcquireLease(const std::string& name, const std::string& cookie,
+                                    int duration_s, bool renew) {
+    return UnavailableError(Describe() + " has no leases");
+  }
+  // Gives up `cookie`'s lease `name`; OK if it does not hold it.
+  virtual Status ReleaseLease(const std::string& name, const std::string& cookie) {
+    return UnavailableError(Describe() + " has no leases");
+  }
+  // Whether anyone holds an unexpired lease `name`.
+  virtual Result<bool> LeaseHeld(const std::string& name) {
+    return UnavailableError(Describe() + " has no leases");
+  }
 };
 
 // OK, or InvalidArgument naming `name` and saying what is wrong with it. Every
