@@ -76,6 +76,18 @@ def ensure_running(name):
                        check=True, stdin=subprocess.DEVNULL)
 
 
+def destroy_containers(names):
+    """Stops and destroys the containers a test created (restore targets),
+    whatever state they are in, and removes what is left of their
+    directories."""
+    for name in names:
+        subprocess.run(["lxc-stop", "-P", env()["LXCPATH"], "-n", name, "-k"], capture_output=True,
+                       stdin=subprocess.DEVNULL)
+        subprocess.run(["lxc-destroy", "-P", env()["LXCPATH"], "-n", name], capture_output=True,
+                       stdin=subprocess.DEVNULL)
+        shutil.rmtree(os.path.join(env()["LXCPATH"], name), ignore_errors=True)
+
+
 def read_manifest(path):
     """{path: dict(type, uid, gid, mode, size, sha256, nlink, mtime, target, attrs)} (raw bytes keys)."""
     entries = {}

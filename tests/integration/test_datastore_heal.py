@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import stat
-import subprocess
 import time
 
 import harness
@@ -26,12 +25,7 @@ class DatastoreHealTest(harness.IntegrationTest):
         self.last_start = 0
 
     def tearDown(self):
-        for name in self.created:
-            subprocess.run(["lxc-stop", "-P", self.env["LXCPATH"], "-n", name, "-k"], capture_output=True,
-                           stdin=subprocess.DEVNULL)
-            subprocess.run(["lxc-destroy", "-P", self.env["LXCPATH"], "-n", name], capture_output=True,
-                           stdin=subprocess.DEVNULL)
-            shutil.rmtree(os.path.join(self.env["LXCPATH"], name), ignore_errors=True)
+        harness.destroy_containers(self.created)
         super().tearDown()
 
     def backup(self, ct, *extra):

@@ -3,7 +3,6 @@ tar reads, restored by ctdump; and vzdump-layout archives made by GNU tar
 restored by ctdump."""
 import glob
 import os
-import shutil
 import subprocess
 import time
 import unittest
@@ -22,12 +21,7 @@ class DirStorageTest(harness.IntegrationTest):
         os.makedirs(os.path.join(self.ws.target, "dump"))
 
     def tearDown(self):
-        for name in self.created:
-            subprocess.run(["lxc-stop", "-P", self.env["LXCPATH"], "-n", name, "-k"], capture_output=True,
-                           stdin=subprocess.DEVNULL)
-            subprocess.run(["lxc-destroy", "-P", self.env["LXCPATH"], "-n", name], capture_output=True,
-                           stdin=subprocess.DEVNULL)
-            shutil.rmtree(os.path.join(self.env["LXCPATH"], name), ignore_errors=True)
+        harness.destroy_containers(self.created)
         super().tearDown()
 
     def backup(self, ct, *extra):

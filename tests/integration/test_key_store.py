@@ -31,12 +31,7 @@ class KeyStoreTest(harness.IntegrationTest):
         self.last = 0
 
     def tearDown(self):
-        for name in self.created:
-            subprocess.run(["lxc-stop", "-P", self.env["LXCPATH"], "-n", name, "-k"], capture_output=True,
-                           stdin=subprocess.DEVNULL)
-            subprocess.run(["lxc-destroy", "-P", self.env["LXCPATH"], "-n", name], capture_output=True,
-                           stdin=subprocess.DEVNULL)
-            shutil.rmtree(os.path.join(self.env["LXCPATH"], name), ignore_errors=True)
+        harness.destroy_containers(self.created)
         super().tearDown()
 
     def use_passphrase(self, on):
