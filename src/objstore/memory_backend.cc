@@ -47,14 +47,32 @@ struct MemoryBackend::Store {
     int64_t mtime_ns = 0;
   };
 
-  std::function<int64_t()> clock_ns;  // set once, before any sharing
+  // Set once, before any sharing.
+  std::function<int64_t()> clock_ns;
+  bool leases = false;
+  int io_depth = 0;
+  int64_t clock_skew_ns = 0;
+
+  struct Lease {
+    std::string cookie;
+    int64_t expires_ns = 0;  // on the store's clock
+  };
 
   // Guards `objects` and `unsynced`: writers (puts, touch, delete, sync and
   // the test hooks) hold it exclusively, readers (get, stat, list) shared.
   // The clock is called under it.
   mutable std::shared_mutex mu;
-  std::map<std::string, Object> objects;  // std::string's order: bytewise
-  std::set<std::string> unsynced;         // names whose last write was a kDeferred put
+  std::map<std::string, Object> objects;        // std::string's order: bytewise
+  std::set<std::string> unsynced;               // names whose last write was a kDeferred put
+  std::map<std::string, Lease> leases_by_name;  // possibly expired: see LiveLease
+  uint64_t lease_acquisitions = 0;
+
+  // The unexpired lease `name`, or nullptr. Caller holds mu.
+  const Lease* LiveLease(const std::string& name) const {
+    auto it = leases_by_name.find(name);
+    if (it == leases_by_name.end() || it->second.expires_ns <= Now()) return nullptr;
+    return &it->second;
+  }
 
   int64_t Now() const { return clock_ns ? clock_ns() : RealtimeNs(); }
 
@@ -78,6 +96,9 @@ struct MemoryBackend::Store {
 MemoryBackend::MemoryBackend(MemoryBackendOptions options)
     : store_(std::make_shared<Store>()), label_(std::move(options.label)) {
   store_->clock_ns = std::move(options.clock_ns);
+  store_->leases = options.leases;
+  store_->io_depth = options.io_depth;
+  store_->clock_skew_ns = options.clock_skew_ns;
 }
 
 MemoryBackend::MemoryBackend(std::shared_ptr<Store> store, std::string label)
@@ -206,6 +227,62 @@ Result<LeftoverCount> MemoryBackend::RemoveLeftovers(const std::string& prefix, 
     return InvalidArgumentError(
         fmt::format("Invalid leftover prefix {}: not a name followed by '/'", Quote(prefix)));
   return LeftoverCount{};
+}
+
+int MemoryBackend::IoDepth() const { return store_->io_depth; }
+int64_t MemoryBackend::ClockSkewNs() const { return store_->clock_skew_ns; }
+bool MemoryBackend::HasLeases() const { return store_->leases; }
+
+Result<bool> MemoryBackend::AcquireLease(const std::string& name, const std::string& cookie,
+                                         int duration_s, bool renew) {
+  if (!store_->leases) return ObjectBackend::AcquireLease(name, cookie, duration_s, renew);
+  RETURN_IF_ERROR(ValidateObjectName(name));
+  if (cookie.empty() || duration_s <= 0)
+    return InvalidArgumentError(fmt::format("Lease {} in {}: empty cookie or duration {} s",
+                                            Quote(name), Describe(), duration_s));
+  std::unique_lock<std::shared_mutex> l(store_->mu);
+  const Store::Lease* live = store_->LiveLease(name);
+  if (live && live->cookie != cookie) return false;
+  if (renew && !live) return false;  // lapsed (and perhaps taken and given up since)
+  store_->leases_by_name[name] =
+      Store::Lease{cookie, store_->Now() + int64_t{duration_s} * 1'000'000'000};
+  ++store_->lease_acquisitions;
+  return true;
+}
+
+Status MemoryBackend::ReleaseLease(const std::string& name, const std::string& cookie) {
+  if (!store_->leases) return ObjectBackend::ReleaseLease(name, cookie);
+  RETURN_IF_ERROR(ValidateObjectName(name));
+  std::unique_lock<std::shared_mutex> l(store_->mu);
+  auto it = store_->leases_by_name.find(name);
+  if (it != store_->leases_by_name.end() && it->second.cookie == cookie)
+    store_->leases_by_name.erase(it);
+  return Status::OK();
+}
+
+Result<bool> MemoryBackend::LeaseHeld(const std::string& name) {
+  if (!store_->leases) return ObjectBackend::LeaseHeld(name);
+  RETURN_IF_ERROR(ValidateObjectName(name));
+  std::shared_lock<std::shared_mutex> l(store_->mu);
+  return store_->LiveLease(name) != nullptr;
+}
+
+bool MemoryBackend::BreakLease(const std::string& name) {
+  std::unique_lock<std::shared_mutex> l(store_->mu);
+  const bool live = store_->LiveLease(name) != nullptr;
+  store_->leases_by_name.erase(name);
+  return live;
+}
+
+std::string MemoryBackend::LeaseHolder(const std::string& name) const {
+  std::shared_lock<std::shared_mutex> l(store_->mu);
+  const Store::Lease* live = store_->LiveLease(name);
+  return live ? live->cookie : std::string();
+}
+
+uint64_t MemoryBackend::LeaseAcquisitions() const {
+  std::shared_lock<std::shared_mutex> l(store_->mu);
+  return store_->lease_acquisitions;
 }
 
 std::vector<std::string> MemoryBackend::DropUnsynced() {

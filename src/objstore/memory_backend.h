@@ -21,6 +21,14 @@
 // mtimes come from MemoryBackendOptions::clock_ns, so gc tests can age
 // objects without sleeping.
 //
+// Leases (MemoryBackendOptions::leases; off by default, as on a local
+// directory) model RADOS's cls_lock: an exclusive lease per name, held by a
+// cookie until its expiry on the same clock as the mtimes, so tests make a
+// lease lapse by moving the clock. They live in the shared store beside the
+// objects (Share()d backends see the same leases), never among them.
+// IoDepth() and ClockSkewNs() return what the options say, so the layers
+// above can be tested with the values of a RADOS backend.
+//
 // Thread-safety: every method is safe for concurrent use; the shared store
 // holds one mutex (see memory_backend.cc).
 #ifndef CTDUMP_OBJSTORE_MEMORY_BACKEND_H_
@@ -44,6 +52,12 @@ struct MemoryBackendOptions {
   // real-time clock. Called under the store's lock: it must not call back
   // into the backend.
   std::function<int64_t()> clock_ns;
+  // HasLeases() and working leases (AcquireLease, ReleaseLease, LeaseHeld);
+  // false: Unavailable, as the interface's default (a local directory).
+  bool leases = false;
+  // What IoDepth() and ClockSkewNs() return (0: as a local directory).
+  int io_depth = 0;
+  int64_t clock_skew_ns = 0;
 };
 
 class MemoryBackend final : public ObjectBackend {
@@ -72,6 +86,16 @@ class MemoryBackend final : public ObjectBackend {
   // validated as the interface says.
   Result<LeftoverCount> RemoveLeftovers(const std::string& prefix, int64_t temps_older_than_ns,
                                         bool empty_dirs) override;
+  int IoDepth() const override;
+  int64_t ClockSkewNs() const override;
+  bool HasLeases() const override;
+  // A lease expires at the clock's now + duration_s; an expired one is free
+  // (and cannot be renewed). Re-acquiring one's own lease without `renew`
+  // extends it, as renewing does.
+  Result<bool> AcquireLease(const std::string& name, const std::string& cookie, int duration_s,
+                            bool renew) override;
+  Status ReleaseLease(const std::string& name, const std::string& cookie) override;
+  Result<bool> LeaseHeld(const std::string& name) override;
 
   // Test hooks, beside the interface.
 
@@ -85,6 +109,13 @@ class MemoryBackend final : public ObjectBackend {
   // Replaces an object's bytes behind the interface's back, keeping its
   // mtime: damage on the medium (NotFound naming it if absent).
   Status Overwrite(const std::string& name, std::string_view data);
+  // Takes the lease `name` away from whoever holds it (`rados lock break`):
+  // the holder's next renewal fails. False if nobody held it.
+  bool BreakLease(const std::string& name);
+  // The cookie holding an unexpired lease `name`, "" if none.
+  std::string LeaseHolder(const std::string& name) const;
+  // Number of successful AcquireLease calls (renewals too) on the store.
+  uint64_t LeaseAcquisitions() const;
   // Number of objects and their total size in bytes.
   uint64_t ObjectCount() const;
   uint64_t TotalBytes() const;

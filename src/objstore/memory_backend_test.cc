@@ -169,5 +169,107 @@ TEST(MemoryBackendTest, NoLeftoversAndEmptinessIsNoObject) {
   EXPECT_TRUE(*b.IsEmpty());
 }
 
+TEST(MemoryBackendTest, WithoutLeasesAsALocalDirectory) {
+  MemoryBackend b;
+  EXPECT_FALSE(b.HasLeases());
+  EXPECT_EQ(b.IoDepth(), 0);
+  EXPECT_EQ(b.ClockSkewNs(), 0);
+  EXPECT_EQ(b.AcquireLease("locks/gc", "me", 10, false).status().code(), Code::kUnavailable);
+  EXPECT_EQ(b.ReleaseLease("locks/gc", "me").code(), Code::kUnavailable);
+  EXPECT_EQ(b.LeaseHeld("locks/gc").status().code(), Code::kUnavailable);
+}
+
+MemoryBackendOptions Leased(std::atomic<int64_t>* now) {
+  MemoryBackendOptions o;
+  o.clock_ns = [now] { return now->load(); };
+  o.leases = true;
+  o.io_depth = 16;
+  o.clock_skew_ns = 7'000'000'000;
+  return o;
+}
+
+constexpr int64_t kSecond = 1'000'000'000;
+
+TEST(MemoryBackendTest, LeasesAreExclusiveUntilTheyExpire) {
+  std::atomic<int64_t> now{100 * kSecond};
+  MemoryBackend a(Leased(&now));
+  std::unique_ptr<MemoryBackend> b = a.Share("other host");
+  EXPECT_TRUE(a.HasLeases());
+  EXPECT_TRUE(b->HasLeases());
+  EXPECT_EQ(b->IoDepth(), 16);
+  EXPECT_EQ(b->ClockSkewNs(), 7 * kSecond);
+  EXPECT_FALSE(*a.LeaseHeld("locks/gc"));
+  EXPECT_TRUE(*a.AcquireLease("locks/gc", "host-a", 10, false));
+  EXPECT_TRUE(*b->LeaseHeld("locks/gc"));
+  EXPECT_EQ(b->LeaseHolder("locks/gc"), "host-a");
+  EXPECT_FALSE(*b->AcquireLease("locks/gc", "host-b", 10, false));
+  EXPECT_FALSE(*b->AcquireLease("locks/gc", "host-b", 10, true));  // not b's to renew
+  // A lease is no object.
+  EXPECT_TRUE(a.List("")->empty());
+  EXPECT_TRUE(*a.IsEmpty());
+  // Renewed before it expires: held on past the first expiry.
+  now += 9 * kSecond;
+  EXPECT_TRUE(*a.AcquireLease("locks/gc", "host-a", 10, true));
+  now += 9 * kSecond;
+  EXPECT_TRUE(*b->LeaseHeld("locks/gc"));
+  EXPECT_FALSE(*b->AcquireLease("locks/gc", "host-b", 10, false));
+  // Not renewed: expired at exactly its end, free for another cookie, and
+  // the old holder's renewal fails even before anyone took it.
+  now += 1 * kSecond;
+  EXPECT_FALSE(*a.LeaseHeld("locks/gc"));
+  EXPECT_EQ(a.LeaseHolder("locks/gc"), "");
+  EXPECT_FALSE(*a.AcquireLease("locks/gc", "host-a", 10, true));
+  EXPECT_TRUE(*b->AcquireLease("locks/gc", "host-b", 10, false));
+  EXPECT_FALSE(*a.AcquireLease("locks/gc", "host-a", 10, false));
+  // Release: only the holder's; releasing what one does not hold is OK.
+  EXPECT_TRUE(a.ReleaseLease("locks/gc", "host-a").ok());
+  EXPECT_TRUE(*a.LeaseHeld("locks/gc"));
+  EXPECT_TRUE(b->ReleaseLease("locks/gc", "host-b").ok());
+  EXPECT_FALSE(*a.LeaseHeld("locks/gc"));
+  EXPECT_TRUE(b->ReleaseLease("locks/gc", "host-b").ok());
+}
+
+TEST(MemoryBackendTest, BrokenLeaseCannotBeRenewed) {
+  std::atomic<int64_t> now{kSecond};
+  MemoryBackend b(Leased(&now));
+  ASSERT_TRUE(*b.AcquireLease("locks/backup.100", "c1", 60, false));
+  const uint64_t acquired = b.LeaseAcquisitions();
+  EXPECT_TRUE(b.BreakLease("locks/backup.100"));
+  EXPECT_FALSE(b.BreakLease("locks/backup.100"));
+  EXPECT_FALSE(*b.AcquireLease("locks/backup.100", "c1", 60, true));
+  EXPECT_EQ(b.LeaseAcquisitions(), acquired);
+  // Re-acquiring (not renewing) one's own live lease extends it.
+  ASSERT_TRUE(*b.AcquireLease("locks/backup.100", "c1", 60, false));
+  now += 50 * kSecond;
+  ASSERT_TRUE(*b.AcquireLease("locks/backup.100", "c1", 60, false));
+  now += 50 * kSecond;
+  EXPECT_TRUE(*b.LeaseHeld("locks/backup.100"));
+}
+
+TEST(MemoryBackendTest, LeaseArgumentsAreChecked) {
+  std::atomic<int64_t> now{kSecond};
+  MemoryBackend b(Leased(&now));
+  EXPECT_EQ(b.AcquireLease("../x", "c", 10, false).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(b.AcquireLease("x", "", 10, false).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(b.AcquireLease("x", "c", 0, false).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(b.LeaseHeld("a//b").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(b.ReleaseLease("", "c").code(), Code::kInvalidArgument);
+}
+
+class LeasedMemoryBackendConformance : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LeasedMemoryBackendConformance, Case) {
+  RunBackendConformanceCase(GetParam(), [] {
+    MemoryBackendOptions o;
+    o.leases = true;
+    o.io_depth = 8;
+    return std::make_unique<MemoryBackend>(std::move(o));
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(MemoryWithLeases, LeasedMemoryBackendConformance,
+                         ::testing::ValuesIn(BackendConformanceCases()),
+                         [](const auto& info) { return info.param; });
+
 }  // namespace
 }  // namespace ctdump::objstore
