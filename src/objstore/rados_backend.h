@@ -1,0 +1,95 @@
+// The Ceph RADOS object backend (librados): object "a/b/c" is the RADOS
+// object "a/b/c" in the namespace `ns` of `pool` (docs/formats/rados.md).
+//
+// Calls, each one RADOS operation unless said otherwise:
+//   PutIfAbsent  one ObjectWriteOperation create(exclusive) + write_full:
+//                atomic; -EEXIST -> false. Acked writes are durable, so
+//                kDeferred and kSync are the same and Sync() does nothing.
+//   Put          write_full (atomic per object).
+//   Get          one read op: stat + read of max_size + 1 bytes (or all);
+//                -ENOENT -> NotFound, more than max_size -> DataLoss.
+//   Stat         stat: size and mtime (ns).
+//   Touch        setxattr "ctdump.touch" with assert_exists: a write op that
+//                updates the object's mtime (a zero-length write does not:
+//                the OSD treats it as a no-op) and never creates the object.
+//   Delete       remove; -ENOENT -> NotFound.
+//
+// Listing. A RADOS listing is pool-wide and unordered (even one namespace's
+// listing walks every PG), so only chunks are found that way:
+//   - names below "chunks/" are never indexed: List("chunks/...") lists the
+//     namespace, filters and sorts (gc and verify need all of them anyway);
+//   - every other object name (manifests, indexes, locks, config) is also a
+//     key of the omap of the index object kRadosIndexObject (a name no valid
+//     object name can take), whose value is the time the entry was written.
+//     The key is written BEFORE the object and removed AFTER it, so List of a
+//     non-chunk prefix is a sorted omap walk (filter_prefix, pages of
+//     kRadosIndexPage), never a pool scan.
+//   List("") merges both. A writer that dies between the two steps leaves an
+//   index entry without an object (List may show it; Get/Stat say NotFound,
+//   which callers take as "deleted meanwhile") or, for a delete, an entry
+//   whose object is gone. RemoveLeftovers reconciles: index entries older
+//   than the cutoff whose object is missing are removed, and non-chunk
+//   objects that are not indexed and older than the cutoff are removed
+//   (counted as temps: they are puts that never published).
+//
+// Leases: cls_lock exclusive locks named after the lease on the private
+// object kRadosLeaseObject (not a valid object name, never listed), with the
+// lease duration; expiry is decided by the OSD's clock. LeaseHeld asks
+// list_lockers and ignores lockers whose expiration has passed (cls_lock
+// removes expired lockers lazily).
+//
+// Clocks: librados stamps the mtime of a write with the client's clock, so
+// mtimes written by several hosts come from several clocks; ClockSkewNs()
+// is max_clock_skew_s. IoDepth() is queue_depth.
+//
+// Errors name the storage-level problem and the fix: missing ceph.conf,
+// cluster unreachable within timeout_s, wrong credentials, missing pool. Ops
+// time out after timeout_s (rados_osd_op_timeout / rados_mon_op_timeout):
+// keep it well above the OSD mark-down time (docs/formats/rados.md) so a
+// stopped OSD of a replicated pool delays a backup instead of failing it.
+//
+// Thread-safety: one Rados handle and one IoCtx per backend, used by any
+// number of threads at once (librados is thread-safe); several processes and
+// hosts may use the same pool and namespace.
+//
+// Fork: librados starts threads when it connects. A process that forks
+// without exec (userns/ForkAsContainerRoot) must not use the backend in the
+// child: the child has the handle but none of its threads.
+#ifndef CTDUMP_OBJSTORE_RADOS_BACKEND_H_
+#define CTDUMP_OBJSTORE_RADOS_BACKEND_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "ctdump/object_backend.h"
+
+namespace ctdump::objstore {
+
+// The omap index of non-chunk names ('#' is no name character).
+inline constexpr std::string_view kRadosIndexObject = "#index";
+// The object whose cls_lock locks are the leases.
+inline constexpr std::string_view kRadosLeaseObject = "#leases";
+// Names below this prefix are chunks: not indexed, listed by a namespace scan.
+inline constexpr std::string_view kRadosUnindexedPrefix = "chunks/";
+// Keys per omap page when listing the index.
+inline constexpr unsigned kRadosIndexPage = 1000;
+
+struct RadosOptions {
+  std::string pool;  // required
+  std::string ceph_conf = "/etc/ceph/ceph.conf";
+  std::string username = "admin";  // cephx client.<username>
+  std::string keyring;             // optional; "" = what ceph.conf says
+  std::string ns;                  // pool namespace; "" = the default one
+  int queue_depth = 16;            // IoDepth()
+  int timeout_s = 30;              // connect (client_mount_timeout) and op timeouts
+  int max_clock_skew_s = 60;       // ClockSkewNs()
+};
+
+// Connects and opens the pool; errors name the storage-level problem and the fix
+// (no ceph.conf, cluster unreachable within timeout_s, wrong credentials, pool does not exist).
+Result<std::unique_ptr<ObjectBackend>> OpenRadosBackend(const RadosOptions& o);
+
+}  // namespace ctdump::objstore
+
+#endif  // CTDUMP_OBJSTORE_RADOS_BACKEND_H_
