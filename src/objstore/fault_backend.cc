@@ -205,4 +205,19 @@ Result<LeftoverCount> FaultBackend::RemoveLeftovers(const std::string& prefix,
   });
 }
 
+int FaultBackend::IoDepth() const { return inner_->IoDepth(); }
+int64_t FaultBackend::ClockSkewNs() const { return inner_->ClockSkewNs(); }
+bool FaultBackend::HasLeases() const { return inner_->HasLeases(); }
+
+Result<bool> FaultBackend::AcquireLease(const std::string& name, const std::string& cookie,
+                                        int duration_s, bool renew) {
+  return inner_->AcquireLease(name, cookie, duration_s, renew);
+}
+
+Status FaultBackend::ReleaseLease(const std::string& name, const std::string& cookie) {
+  return inner_->ReleaseLease(name, cookie);
+}
+
+Result<bool> FaultBackend::LeaseHeld(const std::string& name) { return inner_->LeaseHeld(name); }
+
 }  // namespace ctdump::objstore

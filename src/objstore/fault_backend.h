@@ -15,6 +15,10 @@
 //
 // Without faults or latency the decorator changes nothing: it runs the
 // backend conformance suite (fault_backend_test.cc).
+//
+// IoDepth, ClockSkewNs and the leases are passed through unchanged (no
+// faults: they are not BackendOps), so a wrapped RADOS backend keeps its
+// leases.
 #ifndef CTDUMP_OBJSTORE_FAULT_BACKEND_H_
 #define CTDUMP_OBJSTORE_FAULT_BACKEND_H_
 
@@ -172,6 +176,14 @@ class FaultBackend final : public ObjectBackend {
   Result<bool> IsEmpty() override;
   Result<LeftoverCount> RemoveLeftovers(const std::string& prefix, int64_t temps_older_than_ns,
                                         bool empty_dirs) override;
+  // The inner backend's, unchanged.
+  int IoDepth() const override;
+  int64_t ClockSkewNs() const override;
+  bool HasLeases() const override;
+  Result<bool> AcquireLease(const std::string& name, const std::string& cookie, int duration_s,
+                            bool renew) override;
+  Status ReleaseLease(const std::string& name, const std::string& cookie) override;
+  Result<bool> LeaseHeld(const std::string& name) override;
 
  private:
   // Runs `call` unless the plan fails it first; replaces its result if the

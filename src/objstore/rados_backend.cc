@@ -215,6 +215,9 @@ Status RadosBackend::Connect() {
       // errors below say what went wrong.
       {"log_to_stderr", "false"},
       {"err_to_stderr", "false"},
+      // Several clients of one process or host would fight over one admin
+      // socket path ($name.asok).
+      {"admin_socket", ""},
   };
   if (!o_.keyring.empty()) settings.emplace_back("keyring", o_.keyring);
   for (const auto& [key, value] : settings) {
@@ -339,8 +342,9 @@ Status RadosBackend::Put(const std::string& name, std::string_view data) {
 
 Status RadosBackend::Touch(const std::string& name) {
   RETURN_IF_ERROR(ValidateObjectName(name));
-  // A write op sets the object's mtime; a zero-length write is a no-op on the
-  // OSD and does not. assert_exists: never create the object.
+  // Any write op sets the object's mtime (to the client's clock); setxattr
+  // is one that changes no byte of the content. assert_exists: never create
+  // the object.
   librados::ObjectWriteOperation op;
   op.assert_exists();
   op.setxattr(kTouchXattr, librados::bufferlist());

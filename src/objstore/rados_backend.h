@@ -9,9 +9,11 @@
 //   Get          one read op: stat + read of max_size + 1 bytes (or all);
 //                -ENOENT -> NotFound, more than max_size -> DataLoss.
 //   Stat         stat: size and mtime (ns).
-//   Touch        setxattr "ctdump.touch" with assert_exists: a write op that
-//                updates the object's mtime (a zero-length write does not:
-//                the OSD treats it as a no-op) and never creates the object.
+//   Touch        setxattr "ctdump.touch" with assert_exists: a write op, so
+//                the OSD sets the object's mtime (to the client's stamp),
+//                changing no byte of content and never creating the object
+//                (a zero-length write also updates the mtime on Pacific, but
+//                would create a missing object without the assert).
 //   Delete       remove; -ENOENT -> NotFound.
 //
 // Listing. A RADOS listing is pool-wide and unordered (even one namespace's
