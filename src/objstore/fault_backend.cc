@@ -41,6 +41,12 @@ std::string_view BackendOpName(BackendOp op) {
       return "is-empty";
     case BackendOp::kRemoveLeftovers:
       return "remove-leftovers";
+    case BackendOp::kAcquireLease:
+      return "acquire-lease";
+    case BackendOp::kReleaseLease:
+      return "release-lease";
+    case BackendOp::kLeaseHeld:
+      return "lease-held";
   }
   return "?";
 }
@@ -211,13 +217,17 @@ bool FaultBackend::HasLeases() const { return inner_->HasLeases(); }
 
 Result<bool> FaultBackend::AcquireLease(const std::string& name, const std::string& cookie,
                                         int duration_s, bool renew) {
-  return inner_->AcquireLease(name, cookie, duration_s, renew);
+  return Run<Result<bool>>(BackendOp::kAcquireLease, name,
+                           [&] { return inner_->AcquireLease(name, cookie, duration_s, renew); });
 }
 
 Status FaultBackend::ReleaseLease(const std::string& name, const std::string& cookie) {
-  return inner_->ReleaseLease(name, cookie);
+  return Run<Status>(BackendOp::kReleaseLease, name,
+                     [&] { return inner_->ReleaseLease(name, cookie); });
 }
 
-Result<bool> FaultBackend::LeaseHeld(const std::string& name) { return inner_->LeaseHeld(name); }
+Result<bool> FaultBackend::LeaseHeld(const std::string& name) {
+  return Run<Result<bool>>(BackendOp::kLeaseHeld, name, [&] { return inner_->LeaseHeld(name); });
+}
 
 }  // namespace ctdump::objstore

@@ -16,9 +16,9 @@
 // Without faults or latency the decorator changes nothing: it runs the
 // backend conformance suite (fault_backend_test.cc).
 //
-// IoDepth, ClockSkewNs and the leases are passed through unchanged (no
-// faults: they are not BackendOps), so a wrapped RADOS backend keeps its
-// leases.
+// IoDepth, ClockSkewNs and HasLeases are the inner backend's; the lease
+// calls pass through like the others (a fault can fail a renewal: the lease
+// name is the object name a Fault's prefix matches).
 #ifndef CTDUMP_OBJSTORE_FAULT_BACKEND_H_
 #define CTDUMP_OBJSTORE_FAULT_BACKEND_H_
 
@@ -47,8 +47,11 @@ enum class BackendOp {
   kDelete,
   kIsEmpty,
   kRemoveLeftovers,
+  kAcquireLease,
+  kReleaseLease,
+  kLeaseHeld,
 };
-inline constexpr size_t kBackendOpCount = 10;
+inline constexpr size_t kBackendOpCount = 13;
 // "put-if-absent", "put", "sync", ... as in messages.
 std::string_view BackendOpName(BackendOp op);
 
@@ -176,7 +179,7 @@ class FaultBackend final : public ObjectBackend {
   Result<bool> IsEmpty() override;
   Result<LeftoverCount> RemoveLeftovers(const std::string& prefix, int64_t temps_older_than_ns,
                                         bool empty_dirs) override;
-  // The inner backend's, unchanged.
+  // The inner backend's, unchanged (they cannot fail).
   int IoDepth() const override;
   int64_t ClockSkewNs() const override;
   bool HasLeases() const override;

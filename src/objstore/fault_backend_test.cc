@@ -166,6 +166,15 @@ TEST(FaultBackendTest, EveryMethodCanFail) {
       case BackendOp::kRemoveLeftovers:
         s = f.backend->RemoveLeftovers("", 0, true).status();
         break;
+      case BackendOp::kAcquireLease:
+        s = f.backend->AcquireLease("x", "cookie", 30, false).status();
+        break;
+      case BackendOp::kReleaseLease:
+        s = f.backend->ReleaseLease("x", "cookie");
+        break;
+      case BackendOp::kLeaseHeld:
+        s = f.backend->LeaseHeld("x").status();
+        break;
     }
     EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
     EXPECT_TRUE(Contains(s.message(), std::string(BackendOpName(op)))) << s.message();
