@@ -20,6 +20,7 @@ void RegisterKey(CLI::App& app, Context& ctx);          // cmd_key.cc: key creat
 void RegisterDatastore(CLI::App& app, Context& ctx);    // cmd_datastore.cc: datastore create
 void RegisterVerify(CLI::App& app, Context& ctx);       // cmd_verify.cc
 void RegisterGc(CLI::App& app, Context& ctx);           // cmd_gc.cc
+void RegisterSync(CLI::App& app, Context& ctx);         // cmd_sync.cc
 void RegisterDf(CLI::App& app, Context& ctx);           // cmd_df.cc
 void RegisterCatalog(CLI::App& app, Context& ctx);      // cmd_catalog.cc
 void RegisterRestoreFile(CLI::App& app, Context& ctx);  // cmd_restore_file.cc

@@ -2,7 +2,8 @@
 // jobs.cfg. Each runner is the body of the command of the same name, so a job
 // does exactly what the command does: `vzdump: <id>` is `ctdump backup`,
 // `verify: <id>` is `ctdump verify`, `gc: <id>` is `ctdump gc`,
-// `restore-test: <id>` is `ctdump restore-test` (one per selected backup).
+// `restore-test: <id>` is `ctdump restore-test` (one per selected backup),
+// `sync: <id>` is `ctdump sync`.
 //
 // Every runner logs through `out` (the job command wraps it to capture the
 // log for the notification) and returns an exit code (command.h).
@@ -46,6 +47,18 @@ int RunVerifyCommand(const Context& ctx, Renderer& out, const VerifyRun& run);
 
 // `ctdump gc <storage>` (cmd_gc.cc).
 int RunGcCommand(const Context& ctx, Renderer& out, const std::string& storage, bool dry_run);
+
+// `ctdump sync <source> <target>` (cmd_sync.cc).
+struct SyncRun {
+  std::string source;  // datastore storage ids
+  std::string target;
+  std::vector<std::string> vmids;         // empty: every container of the source
+  std::optional<uint32_t> transfer_last;  // only the newest N of each container
+  bool remove_vanished = false;
+};
+int RunSyncCommand(const Context& ctx, Renderer& out, const SyncRun& run);
+// "101,102" and repeated values as one list, each once, in order.
+std::vector<std::string> SplitVmidList(const std::vector<std::string>& values);
 
 // `ctdump restore-test <volume>` (cmd_restore_test.cc).
 struct RestoreTestRun {

@@ -251,7 +251,8 @@ Status Syncer::Run(SyncReport* report) {
   r_ = report;
   if (!source_.exists())
     return FailedPreconditionError(
-        fmt::format("{} is no datastore ({} holds no datastore config): nothing to sync from",
+        fmt::format("{}: {} holds no datastore: nothing to sync from (is the storage's path "
+                    "right?)",
                     source_.name(), source_.backend().Describe()));
   if (source_.backend().Describe() == target_.backend().Describe())
     return InvalidArgumentError(fmt::format("{} and {} are the same store ({})", source_.name(),
@@ -281,8 +282,8 @@ Status Syncer::Run(SyncReport* report) {
   }
   std::sort(vmids.begin(), vmids.end(), VmidLess);
   vmids.erase(std::unique(vmids.begin(), vmids.end()), vmids.end());
-  Log(LogLevel::kInfo, fmt::format("sync from {} to {}: {} container(s), {} thread(s)",
-                                   source_.name(), target_.name(), vmids.size(), threads_));
+  Log(LogLevel::kInfo,
+      fmt::format("{} container(s) to sync, chunks on {} thread(s)", vmids.size(), threads_));
   for (const auto& vmid : vmids) {
     RETURN_IF_ERROR(sys::CheckInterrupted());
     Status s = SyncContainer(vmid, src, dst);
@@ -593,7 +594,7 @@ Result<SyncReport> SyncStores(Datastore& source, Datastore& target, const SyncOp
   SyncReport report;
   Syncer syncer(source, target, options, observer);
   RETURN_IF_ERROR(syncer.Run(&report));
-  report.seconds = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
+  report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return report;
 }
 

@@ -80,7 +80,7 @@ struct SyncReport {
   std::vector<std::string> kept_protected;  // vanished but protected: not removed
   // "<volname or ct/<vmid>>: <why>" per snapshot or container that failed.
   std::vector<std::string> failures;
-  int64_t seconds = 0;
+  double seconds = 0;
   bool ok() const { return failures.empty(); }
 };
 
