@@ -4,14 +4,19 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <ctime>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <random>
 
+#include "datastore/lease_keeper.h"
 #include "datastore/manifest.h"
 #include "datastore/manifest_format.h"
 #include "sys/subprocess.h"
+#include "sys/thread_pool.h"
 
 namespace ctdump::datastore {
 namespace {
@@ -38,7 +43,17 @@ Result<LockInfo> ParseLock(const std::string& object, const std::string& text) {
   l.host = j.value("host", "");
   l.pid = j.value("pid", int64_t{0});
   if (j.contains("parent") && j["parent"].is_string()) l.parent = j["parent"].get<std::string>();
+  if (j.contains("cookie") && j["cookie"].is_string()) l.cookie = j["cookie"].get<std::string>();
   return l;
+}
+
+// A lease cookie unique to one holder: host, pid and 64 random bits (a pid
+// is reused, and two hosts may share a name).
+std::string NewCookie() {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::lock_guard<std::mutex> l(mu);
+  return fmt::format("{}.{}.{:016x}", HostName(), ::getpid(), rng());
 }
 
 }  // namespace
@@ -353,6 +368,9 @@ Result<std::vector<SnapshotInfo>> Datastore::ListSnapshots(const std::optional<s
     info.volname = volname;
     info.name = *v;
     if (!m.ok()) {
+      // Listed, then gone: deleted meanwhile, or (RADOS) an index entry whose
+      // object a killed writer never wrote.
+      if (m.status().code() == Code::kNotFound) continue;
       if (IsKeyError(m.status())) {
         info.unreadable = m.status().message();
         out.push_back(std::move(info));
@@ -472,11 +490,35 @@ Result<std::string> Datastore::Fetch(const std::string& name, uint64_t max_size)
   return data;
 }
 
+Datastore::~Datastore() = default;
+
+int Datastore::IoThreads(int requested) const {
+  if (requested > 0) return requested;
+  return std::max(sys::ThreadPool::ResolveThreads(0), backend_->IoDepth());
+}
+
+LeaseKeeper& Datastore::keeper() {
+  std::lock_guard<std::mutex> l(keeper_mu_);
+  if (!keeper_) keeper_ = std::make_unique<LeaseKeeper>(*backend_, name_);
+  return *keeper_;
+}
+
+uint64_t Datastore::lease_renewals() {
+  std::lock_guard<std::mutex> l(keeper_mu_);
+  return keeper_ ? keeper_->renewals() : 0;
+}
+
 Result<LockInfo> Datastore::TakeLock(const std::string& object,
                                      const std::optional<std::string>& parent, Observer* observer) {
   RETURN_IF_ERROR(EnsureCreated());  // a lock first would make the store "not empty"
   json j = {{"host", HostName()}, {"pid", static_cast<int64_t>(::getpid())}};
   if (parent) j["parent"] = *parent;
+  if (backend_->HasLeases()) {
+    const std::string cookie = NewCookie();
+    j["cookie"] = cookie;
+    j["lease"] = lock_lease_s_;
+    return TakeLeasedLock(object, j.dump() + "\n", cookie, observer);
+  }
   const std::string text = j.dump() + "\n";
   for (int attempt = 0; attempt < 3; ++attempt) {
     ASSIGN_OR_RETURN(bool created, backend_->PutIfAbsent(object, text));
@@ -507,21 +549,136 @@ Result<LockInfo> Datastore::TakeLock(const std::string& object,
   return UnavailableError(fmt::format("{}: could not take '{}'", name_, object));
 }
 
-Status Datastore::ReleaseLock(const std::string& object) {
-  Status s = backend_->Delete(object);
-  return s.code() == Code::kNotFound ? Status::OK() : s;
+Result<LockInfo> Datastore::TakeLeasedLock(const std::string& object, const std::string& text,
+                                           const std::string& cookie, Observer* observer) {
+  const auto sent = LeaseKeeper::Clock::now();
+  ASSIGN_OR_RETURN(bool got, backend_->AcquireLease(object, cookie, lock_lease_s_, false));
+  if (!got) {
+    auto held = Fetch(object, kMaxLockSize);
+    if (held.ok()) {
+      auto l = ParseLock(object, *held);
+      if (l.ok())
+        return UnavailableError(
+            fmt::format("{}: '{}' is held by pid {} on {}", name_, object, l->pid, l->host));
+    } else if (held.status().code() != Code::kNotFound) {
+      return held.status();
+    }
+    // Between a holder's lease and its object (taking or releasing it).
+    return UnavailableError(fmt::format(
+        "{}: '{}' is held by another process (its lease is held; the holder is taking or "
+        "releasing it)",
+        name_, object));
+  }
+  // The lease is ours: an object there is a dead holder's (its lease expired).
+  auto release = [&](Status s) {
+    backend_->ReleaseLease(object, cookie).IgnoreError();
+    return s;
+  };
+  auto old = Fetch(object, kMaxLockSize);
+  if (old.ok()) {
+    auto l = ParseLock(object, *old);
+    if (observer && l.ok())
+      observer->Log(LogLevel::kWarn,
+                    fmt::format("{}: taking over lock '{}' of pid {} on {}: its lease expired "
+                                "(the process or its host died, or lost the cluster)",
+                                name_, object, l->pid, l->host));
+  } else if (old.status().code() != Code::kNotFound) {
+    return release(old.status());
+  }
+  Status put = backend_->Put(object, text);
+  if (!put.ok()) return release(put);
+  auto st = backend_->Stat(object);
+  if (!st.ok()) return release(st.status());
+  auto l = ParseLock(object, text);
+  if (!l.ok()) return release(l.status());
+  l->mtime_ns = st->mtime_ns;
+  keeper().Keep(object, cookie, lock_lease_s_, sent);
+  return l;
 }
 
-Result<std::vector<LockInfo>> Datastore::ListLocks(const std::string& prefix) {
+Status Datastore::ReleaseLock(const std::string& object) {
+  if (!backend_->HasLeases()) {
+    Status s = backend_->Delete(object);
+    return s.code() == Code::kNotFound ? Status::OK() : s;
+  }
+  std::optional<LeaseKeeper::Forgotten> f;
+  {
+    std::lock_guard<std::mutex> l(keeper_mu_);
+    if (keeper_) f = keeper_->Forget(object);
+  }
+  if (!f) return Status::OK();  // not ours
+  if (!f->held) {
+    // Lost: someone may hold it now. Delete the object only under the lease,
+    // if nobody took it meanwhile.
+    auto again = backend_->AcquireLease(object, f->cookie, lock_lease_s_, false);
+    if (!again.ok() || !*again) return Status::OK();
+  }
+  Status s = backend_->Delete(object);
+  Status r = backend_->ReleaseLease(object, f->cookie);
+  if (!s.ok() && s.code() != Code::kNotFound) return s;
+  return r;
+}
+
+Status Datastore::CheckLock(const std::string& object) {
+  if (!backend_->HasLeases()) return Status::OK();
+  return keeper().Check(object);
+}
+
+Status Datastore::RenewLock(const std::string& object) {
+  if (!backend_->HasLeases()) return Status::OK();
+  return keeper().Renew(object);
+}
+
+Result<bool> Datastore::LockHeld(const std::string& object) {
+  if (backend_->HasLeases()) return backend_->LeaseHeld(object);
+  auto st = backend_->Stat(object);
+  if (st.ok()) return true;
+  if (st.status().code() == Code::kNotFound) return false;
+  return st.status();
+}
+
+Result<bool> Datastore::RemoveLapsedLock(const std::string& object, int64_t older_than_ns) {
+  if (!backend_->HasLeases()) return false;
+  const std::string cookie = NewCookie();
+  ASSIGN_OR_RETURN(bool got, backend_->AcquireLease(object, cookie, lock_lease_s_, false));
+  if (!got) return false;  // held: not lapsed (any more)
+  bool removed = false;
+  Status s;
+  auto st = backend_->Stat(object);
+  if (st.ok() && st->mtime_ns < older_than_ns) {
+    s = backend_->Delete(object);
+    removed = s.ok();
+    if (s.code() == Code::kNotFound) s = Status::OK();
+  } else if (!st.ok() && st.status().code() != Code::kNotFound) {
+    s = st.status();
+  }
+  Status r = backend_->ReleaseLease(object, cookie);
+  RETURN_IF_ERROR(s);
+  RETURN_IF_ERROR(r);
+  return removed;
+}
+
+Result<std::vector<LockInfo>> Datastore::ListLocks(const std::string& prefix,
+                                                   std::vector<LockInfo>* lapsed) {
   ASSIGN_OR_RETURN(std::vector<std::string> names, backend_->List(prefix));
   std::vector<LockInfo> out;
   for (const auto& n : names) {
     auto text = Fetch(n, kMaxLockSize);
+    if (!text.ok() && text.status().code() == Code::kNotFound) continue;  // released meanwhile
+    RETURN_IF_ERROR(text.status());
     auto st = backend_->Stat(n);
-    if (!text.ok() || !st.ok()) continue;  // released meanwhile
+    if (!st.ok() && st.status().code() == Code::kNotFound) continue;
+    RETURN_IF_ERROR(st.status());
     auto l = ParseLock(n, *text);
     if (!l.ok()) continue;
     l->mtime_ns = st->mtime_ns;
+    if (backend_->HasLeases()) {
+      ASSIGN_OR_RETURN(bool held, backend_->LeaseHeld(n));
+      if (!held) {
+        if (lapsed) lapsed->push_back(std::move(*l));
+        continue;
+      }
+    }
     out.push_back(std::move(*l));
   }
   return out;

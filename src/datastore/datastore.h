@@ -18,9 +18,24 @@
 // its manifest exists: everything else a killed backup leaves is invisible
 // and removed by the next gc.
 //
-// Locking, operation by operation (object semantics: locks are objects
-// created with PutIfAbsent; a lock names host and pid, and one left by a dead
-// process on this host is taken over with a warning):
+// Locking, operation by operation. A lock is an object naming host and pid
+// (locks/backup.<vmid>, locks/gc). How a lock left behind by a dead process
+// is told from a live one depends on the backend:
+//   - without leases (a local directory: one host): the lock object is
+//     created with PutIfAbsent; one left by a dead process on this host is
+//     taken over with a warning; one of another host is never stale.
+//   - with leases (ObjectBackend::HasLeases; RADOS, many hosts): the lock is
+//     first the exclusive lease of the lock's name (cls_lock), for a cookie
+//     unique to its holder (host, pid, random), then the object is Put
+//     (replacing one a dead host left: its lease expired). The holder's
+//     LeaseKeeper (lease_keeper.h) renews the lease every lock-lease/3 s.
+//     A lock object whose lease is not held is a dead holder's: ListLocks
+//     ignores it, TakeLock replaces it, gc removes it once it is older than
+//     its cutoff (under the lease, so never a live one). A holder that
+//     cannot renew in time (two thirds of the lease) has lost its lock, and
+//     everything it does afterwards that relies on the lock fails: a backup
+//     does not publish its manifest (the writer renews once more right
+//     before and checks there was no gap), gc deletes nothing more.
 //
 //               backup(other ct)  backup(same ct)  gc          delete/prune  verify/restore
 //   backup      concurrent        exclusive        concurrent  (1)           concurrent
@@ -33,17 +48,30 @@
 // (3) a snapshot deleted under a reader makes the reader fail with NotFound;
 //     verify re-checks that a snapshot with a problem still exists before it
 //     reports it (so the chunks gc removes after a delete are no damage).
+// Every cell holds for operations on different hosts of one RADOS pool as
+// for processes on one host.
 //
 // Why gc is safe beside backups (maintenance.cc has the details): gc marks every
 // chunk referenced by a manifest and by the parent of every running backup,
 // and sweeps only unmarked chunks whose mtime is older than both its own
-// start and the start of every running backup (both taken from backend
-// mtimes, so no clock skew). A backup relies on a chunk in one of three
+// start and the start of every running backup, less a second (mtime
+// rounding) and less the backend's ClockSkewNs (RADOS: mtimes are stamped by
+// each writing client's clock; storage.cfg max-clock-skew). A backup relies
+// on a chunk in one of three
 // ways: it wrote it (mtime after its start), it found it in its parent
 // (marked), or it found it stored already and touched it; for the last, a
 // gc that was already sweeping may have decided to delete it before the
 // touch, so the backup re-checks those chunks after any such gc has ended
 // and fails (publishing nothing) if one is gone.
+// With many hosts, leases make "running" mean the same for everyone: a live
+// backup's lease is held, hence visible to gc on every host, from before its
+// lock object is written until after the object is deleted, for the whole
+// backup; gc's own lease is what a backup waits on before its re-check. A
+// backup whose lease lapsed (its host hung, lost the cluster) may have been
+// invisible to a gc meanwhile: it publishes nothing, so nothing published
+// relies on a chunk that gc removed. A gc whose lease lapsed may have been
+// taken for ended by a backup's re-check: it deletes nothing more. A host
+// that dies holding a lock blocks nobody beyond lock-lease seconds.
 //
 // Healing (as PBS): verify moves a damaged chunk out of the way, to
 // "<chunk>.bad", so the chunk is missing: the next backup that has its
@@ -59,6 +87,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -107,12 +136,21 @@ struct LockInfo {
   std::string object;  // "locks/backup.<vmid>"
   std::string host;
   int64_t pid = 0;
+  std::string cookie;                 // of its lease (backends with leases), "" otherwise
   std::optional<std::string> parent;  // volname (backup locks)
   int64_t mtime_ns = 0;               // backend time of taking it
 };
 
+class LeaseKeeper;
+
+// storage.cfg lock-lease: how long a lock's lease lasts unless renewed.
+inline constexpr int kDefaultLockLeaseS = 60;
+inline constexpr int kMinLockLeaseS = 5;
+
 class Datastore {
  public:
+  ~Datastore();
+
   // Opens the store on `backend`. `keys` (key_ring.h; empty: none) hold the
   // key that encrypts new snapshots and those that decrypt older ones; they
   // are loaded only when a read or write needs them. `name` names the store in
@@ -199,11 +237,42 @@ class Datastore {
   Result<std::string> Fetch(const std::string& name, uint64_t max_size = kMaxBlobSize);
 
   // Locks (see the table above). TakeLock fails with Unavailable naming the
-  // holder when the lock is held by a live process or another host.
+  // holder when the lock is held by a live process or another host (with
+  // leases: by anyone whose lease has not expired).
   Result<LockInfo> TakeLock(const std::string& object, const std::optional<std::string>& parent,
                             Observer* observer);
+  // Gives up a lock this store took: the object, then its lease. A lock
+  // whose lease was lost is deleted only if nobody took it meanwhile.
   Status ReleaseLock(const std::string& object);
-  Result<std::vector<LockInfo>> ListLocks(const std::string& prefix);
+  // The locks below `prefix` that are held. With leases, lock objects whose
+  // lease nobody holds (a dead holder's) are left out, and added to
+  // `lapsed` if given. Errors other than a lock released meanwhile are
+  // returned (gc must not take an unreadable lock for none).
+  Result<std::vector<LockInfo>> ListLocks(const std::string& prefix,
+                                          std::vector<LockInfo>* lapsed = nullptr);
+  // OK while this store holds `object` (taken with TakeLock, its lease held
+  // without a gap); FailedPrecondition saying why not. Without leases: OK.
+  Status CheckLock(const std::string& object);
+  // CheckLock after renewing the lease now (the last step before relying
+  // on the lock: a backup publishing its manifest).
+  Status RenewLock(const std::string& object);
+  // Whether anyone holds `object`: its lease (with leases) or the object.
+  Result<bool> LockHeld(const std::string& object);
+  // With leases: removes the lock object `object` of a dead holder (its
+  // lease not held) if its mtime is older than `older_than_ns`, holding its
+  // lease meanwhile so that no new holder's object is removed. True if
+  // removed. Without leases: false.
+  Result<bool> RemoveLapsedLock(const std::string& object, int64_t older_than_ns);
+  // Threads for work that waits on the backend (the writer's chunk pool,
+  // verify's reads, the reader's read-ahead): `requested` if > 0, else
+  // max(cores, backend().IoDepth()). Callers bound memory by that many
+  // chunks in flight.
+  int IoThreads(int requested = 0) const;
+  // The lease of locks taken from now on (storage.cfg lock-lease), seconds.
+  void set_lock_lease_s(int seconds) { lock_lease_s_ = seconds; }
+  int lock_lease_s() const { return lock_lease_s_; }
+  // Renewals the lease keeper made so far (tests).
+  uint64_t lease_renewals();
 
  private:
   Datastore() = default;
@@ -211,12 +280,20 @@ class Datastore {
   Result<Manifest> ReadManifest(const std::string& volname, bool whole, bool may_prompt);
   Status CheckEmpty();
   Status LoadConfig(const std::string& text);
+  Result<LockInfo> TakeLeasedLock(const std::string& object, const std::string& text,
+                                  const std::string& cookie, Observer* observer);
+  LeaseKeeper& keeper();
 
   std::unique_ptr<ObjectBackend> backend_;
   KeyRing keys_;
   std::string name_;
   ChunkerParams chunker_;
   bool exists_ = false;  // the config is there
+  int lock_lease_s_ = kDefaultLockLeaseS;
+  std::mutex keeper_mu_;  // guards the creation of keeper_
+  // Created with the first lease; destroyed (its thread joined) before
+  // backend_, which it renews through.
+  std::unique_ptr<LeaseKeeper> keeper_;
 };
 
 std::string BackupLockName(const std::string& vmid);  // "locks/backup.<vmid>"

@@ -25,8 +25,6 @@ using DigestSet = std::unordered_set<Digest, crypt::DigestHash>;
 // writer's: an hour, far beyond any put, however stalled.
 constexpr int64_t kStaleTempAge = int64_t{3600} * 1'000'000'000;
 
-int Threads(int threads) { return sys::ThreadPool::ResolveThreads(threads); }
-
 std::string MissingChunkProblem(Datastore& ds, const Digest& d) {
   // Not listed, or gone when read: no file, or no regular one.
   auto st = ds.backend().Stat(ChunkObjectName(d));
@@ -334,7 +332,7 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
   std::mutex mu;
   std::atomic<uint64_t> bytes{0}, done{0};
   auto last = std::chrono::steady_clock::now();
-  ParallelFor(chunks.size(), Threads(threads), [&](size_t i) {
+  ParallelFor(chunks.size(), ds.IoThreads(threads), [&](size_t i) {
     const Digest& d = chunks[i];
     const std::string object = ChunkObjectName(d);
     auto use = users.find(d);  // read-only while the pool runs
@@ -539,9 +537,14 @@ std::string SnapshotOfObject(const std::string& name) {
   return name.substr(10, name.rfind('/') - 10);
 }
 
+GcHorizon MakeGcHorizon(Datastore& ds, int64_t start_ns) {
+  return GcHorizon{start_ns, {}, ds.backend().ClockSkewNs()};
+}
+
 Status AddRunningBackups(Datastore& ds, GcHorizon& h,
-                         const std::function<Status(const LockInfo&)>& running) {
-  ASSIGN_OR_RETURN(std::vector<LockInfo> locks, ds.ListLocks("locks/backup."));
+                         const std::function<Status(const LockInfo&)>& running,
+                         std::vector<LockInfo>* lapsed) {
+  ASSIGN_OR_RETURN(std::vector<LockInfo> locks, ds.ListLocks("locks/backup.", lapsed));
   for (const auto& l : locks) {
     h.oldest_start_ns = std::min(h.oldest_start_ns, l.mtime_ns);
     h.busy_vmids.insert(l.object.substr(std::string("locks/backup.").size()));
@@ -574,7 +577,9 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
     ~Release() { ds.ReleaseLock(kGcLockName).IgnoreError(); }
   } release{ds};
   GcReport report;
-  GcHorizon horizon{gc_lock.mtime_ns, {}};
+  GcHorizon horizon = MakeGcHorizon(ds, gc_lock.mtime_ns);
+  // Lock objects of dead holders (leases lapsed): removed after the sweep.
+  std::vector<LockInfo> lapsed;
   DigestSet marked;
   std::set<std::string> marked_parents;
   auto mark_snapshot = [&](const std::string& volname) -> Status {
@@ -587,16 +592,20 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
                             [&](const IndexEntry& e) { marked.insert(e.digest); });
   };
   auto mark_running = [&]() -> Status {
-    return AddRunningBackups(ds, horizon, [&](const LockInfo& l) -> Status {
-      if (l.parent && marked_parents.insert(*l.parent).second) {
-        Status s = mark_snapshot(*l.parent);
-        if (!s.ok())
-          return FailedPreconditionError(
-              fmt::format("cannot read '{}', the base of a running backup ({}); nothing removed",
-                          *l.parent, s.message()));
-      }
-      return Status::OK();
-    });
+    lapsed.clear();
+    return AddRunningBackups(
+        ds, horizon,
+        [&](const LockInfo& l) -> Status {
+          if (l.parent && marked_parents.insert(*l.parent).second) {
+            Status s = mark_snapshot(*l.parent);
+            if (!s.ok())
+              return FailedPreconditionError(fmt::format(
+                  "cannot read '{}', the base of a running backup ({}); nothing removed", *l.parent,
+                  s.message()));
+          }
+          return Status::OK();
+        },
+        &lapsed);
   };
   RETURN_IF_ERROR(mark_running());
   ASSIGN_OR_RETURN(std::vector<std::string> snapshot_objects, ds.backend().List("snapshots/ct/"));
@@ -623,6 +632,19 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
   Progress(observer, "gc-mark", 0, with_manifest.size(), manifests);
   report.marked = marked.size();
   const int64_t cutoff = horizon.cutoff_ns();
+  if (observer)
+    for (const LockInfo& l : lapsed)
+      observer->Log(LogLevel::kInfo,
+                    fmt::format("{}: ignoring lock '{}' of pid {} on {}: its lease expired (the "
+                                "process or its host died); its backup's leftovers are collected",
+                                ds.name(), l.object, l.pid, l.host));
+  // From here on gc removes: only while its lock is held without a gap.
+  RETURN_IF_ERROR(ds.RenewLock(kGcLockName));
+  auto remove = [&](const std::string& name) -> Status {
+    RETURN_IF_ERROR(ds.CheckLock(kGcLockName));
+    Status s = ds.backend().Delete(name);
+    return s.code() == Code::kNotFound ? Status::OK() : s;
+  };
 
   ASSIGN_OR_RETURN(std::vector<std::string> chunk_names, ds.backend().List("chunks/"));
   uint64_t swept = 0;
@@ -638,10 +660,7 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
       if (!GcRemovesBadCopy(referenced,
                             referenced && ds.backend().Stat(ChunkObjectName(*bad)).ok()))
         continue;
-      if (!dry_run) {
-        Status s = ds.backend().Delete(n);
-        if (!s.ok() && s.code() != Code::kNotFound) return s;
-      }
+      if (!dry_run) RETURN_IF_ERROR(remove(n));
       ++report.bad_removed;
       continue;
     }
@@ -655,10 +674,7 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
       ++report.kept_recent;
       continue;
     }
-    if (!dry_run) {
-      Status s = ds.backend().Delete(n);
-      if (!s.ok() && s.code() != Code::kNotFound) return s;
-    }
+    if (!dry_run) RETURN_IF_ERROR(remove(n));
     ++report.removed;
     report.removed_bytes += st->size;
   }
@@ -671,7 +687,10 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
     if (!st.ok() || !GcRemovesLeftover(horizon, volname, st->mtime_ns)) continue;
     if (ds.backend().Stat(SnapshotPrefix(volname) + kManifestName).ok())
       continue;  // published meanwhile
-    if (!dry_run) ds.backend().Delete(n).IgnoreError();
+    if (!dry_run) {
+      RETURN_IF_ERROR(ds.CheckLock(kGcLockName));
+      ds.backend().Delete(n).IgnoreError();
+    }
     ++report.leftovers_removed;
   }
   // Temporaries of puts killed midway (old enough that no live writer, even
@@ -679,6 +698,12 @@ Result<GcReport> CollectGarbage(Datastore& ds, bool dry_run, Observer* observer)
   // are gone. A backup's temporaries are newer than its start, hence than
   // the cutoff; a put into a directory removed here creates it again.
   if (!dry_run) {
+    for (const LockInfo& l : lapsed) {
+      RETURN_IF_ERROR(ds.CheckLock(kGcLockName));
+      ASSIGN_OR_RETURN(bool removed, ds.RemoveLapsedLock(l.object, cutoff));
+      report.lapsed_locks_removed += removed ? 1 : 0;
+    }
+    RETURN_IF_ERROR(ds.CheckLock(kGcLockName));
     const int64_t temps_cutoff = std::min(cutoff, gc_lock.mtime_ns - kStaleTempAge);
     ASSIGN_OR_RETURN(LeftoverCount everywhere,
                      ds.backend().RemoveLeftovers("", temps_cutoff, false));

@@ -38,9 +38,14 @@
 //      manifest whose container has no running backup) likewise; remove
 //      "<chunk>.bad" once the chunk is stored again or nothing references it;
 //      remove the backend's temporaries of killed puts that are older than
-//      the cutoff and an hour, and empty snapshot directories
+//      the cutoff and an hour, and empty snapshot directories; with leases,
+//      remove lock objects of dead holders (lease lapsed) older than the
+//      cutoff
 //   6. release locks/gc
-// If anything in 2-4 cannot be read, gc removes nothing.
+// If anything in 2-4 cannot be read, gc removes nothing. The cutoff also
+// subtracts the backend's clock skew (GcHorizon). With leases, gc renews
+// its lease before 5 and checks it before every removal: a gc whose lease
+// was lost (datastore.h) stops with an error and removes nothing more.
 //
 // The rules of 2-5 are the functions below (GcHorizon, ForEachReference,
 // GcRemoves*): space accounting (usage.h) applies the same ones, so that what
@@ -141,6 +146,9 @@ struct GcReport {
   uint64_t bad_removed = 0;    // damaged copies verify had moved aside ("<chunk>.bad")
   uint64_t temps_removed = 0;  // temporaries of killed puts, older than an hour (not in a dry run)
   uint64_t dirs_removed = 0;   // empty snapshot directories (not in a dry run)
+  // Lock objects of dead holders whose lease lapsed (backends with leases;
+  // not in a dry run).
+  uint64_t lapsed_locks_removed = 0;
 };
 
 // Progress (Observer::OnProgress): phase "gc-mark" (files: backups whose
@@ -163,15 +171,27 @@ std::string SnapshotOfObject(const std::string& name);
 struct GcHorizon {
   int64_t oldest_start_ns = 0;       // gc's start, or a running backup's if older
   std::set<std::string> busy_vmids;  // containers with a running backup
-  // What is older than this is old enough to remove (less a second: mtimes
-  // may be rounded to the second).
-  int64_t cutoff_ns() const { return oldest_start_ns - 1'000'000'000; }
+  // ObjectBackend::ClockSkewNs of the store: how far apart the clocks that
+  // stamped the mtimes (and the starts above) may be.
+  int64_t clock_skew_ns = 0;
+  // What is older than this is old enough to remove: less a second (mtimes
+  // may be rounded to the second) and less the clock skew (on RADOS each
+  // writing host's clock stamps its writes: a chunk a backup wrote after
+  // gc's start may carry an mtime up to the skew before it).
+  int64_t cutoff_ns() const { return oldest_start_ns - 1'000'000'000 - clock_skew_ns; }
 };
 
+// The horizon of a gc (or a usage estimate) that starts at `start_ns` on
+// `ds`: its clock skew set, no running backup added yet.
+GcHorizon MakeGcHorizon(Datastore& ds, int64_t start_ns);
+
 // Adds the running backups (locks/backup.*) to `h`, calling `running` (if
-// set) for each (gc marks its parent; an error is returned as is).
+// set) for each (gc marks its parent; an error is returned as is). With
+// leases, lock objects whose lease has lapsed (a dead host's) are no running
+// backup: they go to `lapsed` if given.
 Status AddRunningBackups(Datastore& ds, GcHorizon& h,
-                         const std::function<Status(const LockInfo&)>& running = {});
+                         const std::function<Status(const LockInfo&)>& running = {},
+                         std::vector<LockInfo>* lapsed = nullptr);
 
 // The chunks a snapshot references, as gc marks them: both indexes, pinned
 // by its `manifest`, or read unpinned when it is nullptr (a manifest under

@@ -15,13 +15,19 @@
 namespace ctdump::datastore {
 
 // Decoded chunks by index position. A sequential reader asks for chunk i;
-// chunks i+1..i+prefetch are queued, in that order, for the decoder threads
-// (one per CPU; none without prefetch).
+// chunks i+1..i+window are queued, in that order, for the decoder threads
+// (Datastore::IoThreads; none without prefetch).
 class StreamReader::Impl {
  public:
   Impl(Datastore& ds, const std::vector<IndexEntry>& index, std::string what, int prefetch)
       : ds_(ds), index_(index), what_(std::move(what)), prefetch_(prefetch) {
-    if (prefetch > 0) pool_ = std::make_unique<sys::ThreadPool>(0);
+    if (prefetch > 0) {
+      // As many decodes in flight as threads (on RADOS: the queue depth),
+      // so the window is at least that wide.
+      const int threads = ds.IoThreads();
+      prefetch_ = std::max(prefetch, threads);
+      pool_ = std::make_unique<sys::ThreadPool>(threads);
+    }
   }
 
   ~Impl() {

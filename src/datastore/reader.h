@@ -27,7 +27,10 @@ namespace ctdump::datastore {
 
 class StreamReader {
  public:
-  // `prefetch`: chunks decoded ahead of a sequential reader (0: none).
+  // `prefetch`: chunks decoded ahead of a sequential reader (0: none), at
+  // least Datastore::IoThreads() (max(cores, the backend's IoDepth)) when
+  // not 0, on that many threads. Memory: that many decoded chunks (at most
+  // 512 KiB each) and a few behind.
   StreamReader(Datastore& ds, std::vector<IndexEntry> index, std::string what, int prefetch = 8);
   ~StreamReader();
   StreamReader(const StreamReader&) = delete;

@@ -49,7 +49,7 @@ Result<StoreUsage> ComputeUsage(Datastore& ds, const std::optional<std::string>&
   if (now_ns == 0) now_ns = NowNs();
 
   // Running backups first (as gc): their start bounds what is old enough.
-  GcHorizon horizon{now_ns, {}};
+  GcHorizon horizon = MakeGcHorizon(ds, now_ns);
   RETURN_IF_ERROR(AddRunningBackups(ds, horizon));
 
   // Every object, stat'ed.

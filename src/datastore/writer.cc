@@ -31,7 +31,7 @@ class ChunkUploader {
       : ds_(ds),
         key_(key),
         zstd_level_(zstd_level),
-        pool_(threads, static_cast<size_t>(sys::ThreadPool::ResolveThreads(threads)) * 2) {}
+        pool_(threads, static_cast<size_t>(threads) * 2) {}
 
   void AddKnown(const Digest& d) {
     std::lock_guard<std::mutex> l(known_mu_);
@@ -245,7 +245,7 @@ class SnapshotWriter::Impl {
         o_(o),
         parent_(std::move(parent)),
         observer_(observer),
-        up_(ds, key, o.threads, o.zstd_level),
+        up_(ds, key, ds.IoThreads(o.threads), o.zstd_level),
         meta_(&up_, ds.chunker_params()),
         data_(&up_, ds.chunker_params()) {
     if (parent_) {
@@ -262,7 +262,10 @@ class SnapshotWriter::Impl {
 
   Status Feed(const char* data, size_t size) {
     if (!error_.ok()) return error_;
-    Status s = FeedImpl(data, size);
+    // A lost lock fails the backup now rather than at the end (cheap: no
+    // backend call).
+    Status s = o_.lock.empty() ? Status::OK() : ds_.CheckLock(o_.lock);
+    if (s.ok()) s = FeedImpl(data, size);
     if (!s.ok()) error_ = s;
     return s;
   }
@@ -473,9 +476,10 @@ Status SnapshotWriter::Impl::RecheckTouched() {
   // may have decided to remove it just before: wait for any gc to end, then
   // make sure every such chunk is still there.
   for (int waited = 0;; ++waited) {
-    auto gc = ds_.backend().Stat(kGcLockName);
-    if (!gc.ok() && gc.status().code() == Code::kNotFound) break;
-    RETURN_IF_ERROR(gc.status());
+    // With leases: its lease (a gc whose host died holds none, and one whose
+    // lease lapsed removes nothing more).
+    ASSIGN_OR_RETURN(bool gc, ds_.LockHeld(kGcLockName));
+    if (!gc) break;
     if (waited == 0 && observer_)
       observer_->Log(LogLevel::kInfo, "waiting for the running garbage collection to finish");
     RETURN_IF_ERROR(sys::CheckInterrupted());
@@ -549,6 +553,13 @@ Result<Manifest> SnapshotWriter::Impl::Finish() {
   bo.zstd_level = 0;
   ASSIGN_OR_RETURN(std::string blob, EncodeBlob(plain, crypt::Sha256(plain), bo));
   std::string object = SnapshotPrefix(o_.volname) + kManifestName;
+  // Last: the lock held without a gap, renewed for a whole lease ahead.
+  if (!o_.lock.empty()) {
+    Status held = ds_.RenewLock(o_.lock);
+    if (!held.ok())
+      return held.WithContext(
+          fmt::format("backup '{}' was not published, run it again", o_.volname));
+  }
   ASSIGN_OR_RETURN(bool created, ds_.backend().PutIfAbsent(object, blob));
   if (!created) return AlreadyExistsError(fmt::format("backup '{}' exists already", o_.volname));
   written_.clear();  // published: nothing to undo

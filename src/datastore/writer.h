@@ -15,8 +15,17 @@
 // why gc is safe), and writes the manifest last. Until then nothing of the
 // snapshot is visible; Abort() removes the indexes.
 //
-// Memory: bounded by the chunks in flight (2 per thread, at most 512 KiB
-// each), the two indexes (40 bytes per chunk) and the parent's data index,
+// The lock (WriterOptions::lock) the caller holds for the backup: on a
+// backend with leases the writer checks it as the stream comes in, and
+// Finish renews it right before the manifest and publishes only if it was
+// held without a gap (datastore.h: a backup whose lease lapsed may have been
+// invisible to a gc on another host, so nothing of it may be published).
+//
+// Threads: Datastore::IoThreads (max(cores, the backend's IoDepth): on RADOS
+// each put is a network round trip, so more are kept in flight than there
+// are cores). Memory: bounded by the chunks in flight (one running and two
+// queued per thread, at most 512 KiB each: 16 threads hold at most 24 MiB),
+// the two indexes (40 bytes per chunk) and the parent's data index,
 // whatever the number of files.
 #ifndef CTDUMP_DATASTORE_WRITER_H_
 #define CTDUMP_DATASTORE_WRITER_H_
@@ -47,7 +56,10 @@ struct WriterOptions {
   // be recovered with the master private key. nullopt: no master key.
   std::optional<std::string> wrapped_key;
   std::optional<std::string> master_fingerprint;
-  int threads = 0;     // 0: one per core
+  int threads = 0;  // 0: Datastore::IoThreads()
+  // The lock held for this backup (BackupLockName(vmid)), taken by the
+  // caller with Datastore::TakeLock; "" for none (tests).
+  std::string lock;
   int zstd_level = 1;  // 0: no compression
 };
 
