@@ -29,7 +29,7 @@ PACKAGES=(
     # libraries
     lxc-dev libbtrfsutil-dev libarchive-dev libzstd-dev zlib1g-dev libssl-dev libfuse3-dev
     nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libacl1-dev libcurl4-openssl-dev
-    libqrencode-dev
+    libqrencode-dev librados-dev libradospp-dev
     # tests
     libgtest-dev libgmock-dev googletest python3
     # notification tests: a real SMTP server, a real sendmail (msmtp) relaying to it
@@ -45,6 +45,9 @@ PACKAGES=(
     # CI: sanitizer builds and fuzz targets (clang, its ASan/UBSan/TSan and
     # libFuzzer runtimes), the format check
     clang-14 libclang-rt-14-dev clang-format-14
+    # the RADOS backend's tests, the demo and the bench: a throw-away Ceph
+    # cluster on 127.0.0.1 (scripts/ceph-cluster.sh; nothing starts on install)
+    ceph-mon ceph-osd ceph-mgr ceph-common uuid-runtime
     # runtime + real-environment tests
     lxc uidmap debootstrap btrfs-progs xfsprogs acl attr libcap2-bin zstd lzop bzip2 gzip tar fuse3
 )
