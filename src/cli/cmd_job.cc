@@ -9,9 +9,10 @@
 // the job as running while the lock is held, and its state is read and
 // written only under it. A vzdump
 // job is `ctdump backup` with the section's options (it takes the global job
-// lock and notifies itself); verify, gc and restore-test jobs take the global
-// job lock here, so that jobs run one at a time, and send one notification
-// per job (type verify, gc or restore-test) with the job's log.
+// lock and notifies itself); verify, gc, sync and restore-test jobs take the
+// global job lock here, so that jobs run one at a time, and send one
+// notification per job (type verify, gc, sync or restore-test) with the job's
+// log.
 #include <fmt/format.h>
 #include <time.h>
 #include <unistd.h>
@@ -251,13 +252,16 @@ std::string TaskTitle(const jobs::JobConfig& job, bool ok, const std::string& ho
     case jobs::JobType::kGc:
       return fmt::format("Garbage Collect Datastore '{}' {}", job.storage,
                          ok ? "successful" : "failed");
+    case jobs::JobType::kSync:  // as PBS's sync job
+      return ok ? fmt::format("Sync datastore '{}' from '{}' successful", job.target, job.source)
+                : fmt::format("Synchronization failed on datastore '{}'", job.target);
     default:
       return fmt::format("restore test ({}): job '{}' {}", host, job.id,
                          ok ? "successful" : "failed");
   }
 }
 
-// A verify, gc or restore-test job: under the global lock, one notification.
+// A verify, gc, sync or restore-test job: under the global lock, one notification.
 int RunTaskJob(const Context& ctx, Renderer& out, const jobs::JobConfig& job) {
   LogCapture capture(out);
   int code = kExitFailed;
@@ -275,6 +279,14 @@ int RunTaskJob(const Context& ctx, Renderer& out, const jobs::JobConfig& job) {
       code = RunVerifyCommand(ctx, capture, run);
     } else if (job.type == jobs::JobType::kGc) {
       code = RunGcCommand(ctx, capture, job.storage, false);
+    } else if (job.type == jobs::JobType::kSync) {
+      SyncRun run;
+      run.source = job.source;
+      run.target = job.target;
+      run.vmids = job.vmids;
+      run.transfer_last = job.transfer_last;
+      run.remove_vanished = job.remove_vanished;
+      code = RunSyncCommand(ctx, capture, run);
     } else {
       code = RunRestoreTests(ctx, capture, job);
     }
@@ -290,6 +302,7 @@ int RunTaskJob(const Context& ctx, Renderer& out, const jobs::JobConfig& job) {
   // As PBS's verify and gc notifications (server/notifications.rs).
   if (job.type == jobs::JobType::kVerify || job.type == jobs::JobType::kGc)
     n.fields["datastore"] = job.storage;
+  if (job.type == jobs::JobType::kSync) n.fields["datastore"] = job.target;
   jobs::SendNotification(ctx.paths.config_dir, jobs::NotifySettings(), n, &out);
   return code;
 }

@@ -145,9 +145,45 @@ const std::map<std::string, KeyHandler>& TypeKeys(JobType type) {
          return Status::OK();
        }},
   };
+  static const std::map<std::string, KeyHandler> sync = {
+      {"source",
+       [](JobConfig* j, const std::string& v) -> Status {
+         if (!IsPveSectionId(v))
+           return InvalidArgumentError(fmt::format("source: '{}' is no storage id", v));
+         j->source = v;
+         return Status::OK();
+       }},
+      {"target",
+       [](JobConfig* j, const std::string& v) -> Status {
+         if (!IsPveSectionId(v))
+           return InvalidArgumentError(fmt::format("target: '{}' is no storage id", v));
+         j->target = v;
+         return Status::OK();
+       }},
+      {"vmid", SetVmids},
+      {"all",
+       [](JobConfig* j, const std::string& v) -> Status {
+         ASSIGN_OR_RETURN(j->all, ParseBool("all", v));
+         return Status::OK();
+       }},
+      {"remove-vanished",
+       [](JobConfig* j, const std::string& v) -> Status {
+         ASSIGN_OR_RETURN(j->remove_vanished, ParseBool("remove-vanished", v));
+         return Status::OK();
+       }},
+      {"transfer-last",
+       [](JobConfig* j, const std::string& v) -> Status {
+         ASSIGN_OR_RETURN(uint32_t n, ParseUint("transfer-last", v, 1000000));
+         if (n == 0) return InvalidArgumentError("transfer-last: must be at least 1");
+         j->transfer_last = n;
+         return Status::OK();
+       }},
+  };
   switch (type) {
     case JobType::kVzdump:
       return vzdump;
+    case JobType::kSync:
+      return sync;
     case JobType::kVerify:
       return verify;
     case JobType::kGc:
@@ -197,6 +233,15 @@ Status Finish(JobConfig* job) {
     case JobType::kGc:
       if (job->storage.empty()) return InvalidArgumentError(what + ": no storage given");
       return Status::OK();
+    case JobType::kSync:
+      if (job->source.empty()) return InvalidArgumentError(what + ": no source storage given");
+      if (job->target.empty()) return InvalidArgumentError(what + ": no target storage given");
+      if (job->source == job->target)
+        return InvalidArgumentError(what + ": source and target are the same storage");
+      if (job->all && !job->vmids.empty())
+        return InvalidArgumentError(what + ": give either vmid or all 1, not both");
+      if (job->vmids.empty()) job->all = true;
+      return Status::OK();
     case JobType::kRestoreTest:
       if (job->storage.empty()) return InvalidArgumentError(what + ": no storage given");
       if (!job->exclude.empty()) job->all = true;
@@ -214,6 +259,7 @@ std::optional<JobType> ParseType(std::string_view t) {
   if (t == "verify") return JobType::kVerify;
   if (t == "gc") return JobType::kGc;
   if (t == "restore-test") return JobType::kRestoreTest;
+  if (t == "sync") return JobType::kSync;
   return std::nullopt;
 }
 
@@ -229,6 +275,8 @@ std::string_view JobTypeName(JobType type) {
       return "gc";
     case JobType::kRestoreTest:
       return "restore-test";
+    case JobType::kSync:
+      return "sync";
   }
   return "?";
 }
@@ -289,7 +337,7 @@ JobsConfig ParseJobsConfig(std::string_view text, const std::string& filename) {
     auto type = ParseType(s.type);
     if (!type) {
       at(located.line,
-         fmt::format("unknown job type '{}' (vzdump, verify, gc or restore-test)", s.type));
+         fmt::format("unknown job type '{}' (vzdump, verify, gc, sync or restore-test)", s.type));
       continue;
     }
     if (seen.count(s.id)) {

@@ -20,6 +20,13 @@
 //           storage store
 //           schedule 05:00
 //
+//   sync: offsite
+//           source store
+//           target offsite-store
+//           schedule 03:00
+//           remove-vanished 1
+//           transfer-last 7
+//
 //   restore-test: monthly
 //           storage backup
 //           vmid web
@@ -31,7 +38,9 @@
 // `enabled` (default 1), `repeat-missed` (default 0), `comment`.
 // vzdump: every option of backup::JobOptionTable() by its vzdump name, plus
 // mailto, mailnotification, notification-mode. verify: storage, vmid,
-// ignore-verified, outdated-after. gc: storage. restore-test: storage, vmid
+// ignore-verified, outdated-after. gc: storage. sync: source, target
+// (datastore storage ids, not the same), vmid (list) or all 1 (the default),
+// remove-vanished, transfer-last (PBS's names). restore-test: storage, vmid
 // (list) or all 1 + exclude, check, timeout.
 //
 // Parsing is tolerant per section: a broken section (unknown key, bad value,
@@ -54,9 +63,9 @@
 
 namespace ctdump::jobs {
 
-enum class JobType { kVzdump, kVerify, kGc, kRestoreTest };
+enum class JobType { kVzdump, kVerify, kGc, kRestoreTest, kSync };
 
-// "vzdump", "verify", "gc", "restore-test" (the section type).
+// "vzdump", "verify", "gc", "restore-test", "sync" (the section type).
 std::string_view JobTypeName(JobType type);
 
 // vzdump's notification options of a backup job (nullopt / empty: not given).
@@ -96,7 +105,7 @@ struct JobConfig {
   NotifySettings notify;
   // verify, gc, restore-test
   std::string storage;
-  std::vector<std::string> vmids;          // verify: at most one; restore-test: the list
+  std::vector<std::string> vmids;          // verify: at most one; restore-test, sync: the list
   bool all = false;                        // restore-test: every container under lxcpath
   std::vector<std::string> exclude;        // restore-test with all
   bool ignore_verified = false;            // verify: PBS's ignore-verified
@@ -106,6 +115,12 @@ struct JobConfig {
   std::optional<uint32_t> skip_verified_days;
   std::string check;  // restore-test: command run inside
   uint32_t timeout_s = kDefaultRestoreTestTimeout;
+  // sync: from `source` to `target` (storage ids); `vmids` empty: every
+  // container of the source.
+  std::string source;
+  std::string target;
+  bool remove_vanished = false;
+  std::optional<uint32_t> transfer_last;  // only the newest N backups of each container
 
   // "<type>-<id>": the state file's name (jobs/<key>.json).
   std::string StateKey() const;

@@ -105,6 +105,34 @@ TEST(JobConfigTest, EveryJobType) {
   EXPECT_EQ(c.Find("nope"), nullptr);
 }
 
+TEST(JobConfigTest, SyncJobs) {
+  JobsConfig c = Parse(
+      "sync: offsite\n\tsource store\n\ttarget far\n\tschedule 03:00\n"
+      "\tremove-vanished 1\n\ttransfer-last 7\n\tcomment to the other room\n\n"
+      "sync: some\n\tsource store\n\ttarget far\n\tvmid 101,102 103\n\tenabled 0\n");
+  ASSERT_TRUE(c.errors.empty()) << c.errors[0].message();
+  ASSERT_EQ(c.jobs.size(), 2u);
+  const JobConfig& a = c.jobs[0];
+  EXPECT_EQ(a.type, JobType::kSync);
+  EXPECT_EQ(JobTypeName(a.type), "sync");
+  EXPECT_EQ(a.StateKey(), "sync-offsite");
+  EXPECT_EQ(a.source, "store");
+  EXPECT_EQ(a.target, "far");
+  EXPECT_TRUE(a.all);
+  EXPECT_TRUE(a.vmids.empty());
+  EXPECT_TRUE(a.remove_vanished);
+  EXPECT_EQ(a.transfer_last, std::optional<uint32_t>(7));
+  EXPECT_TRUE(a.schedule.has_value());
+  EXPECT_EQ(a.comment, "to the other room");
+  const JobConfig& b = c.jobs[1];
+  EXPECT_FALSE(b.all);
+  EXPECT_EQ(b.vmids, (std::vector<std::string>{"101", "102", "103"}));
+  EXPECT_FALSE(b.remove_vanished);
+  EXPECT_FALSE(b.transfer_last.has_value());
+  EXPECT_FALSE(b.enabled);
+  EXPECT_FALSE(b.schedule.has_value());
+}
+
 TEST(JobConfigTest, VerifySkipDays) {
   JobsConfig c = Parse(
       "verify: a\n\tstorage s\n\n"
@@ -200,8 +228,22 @@ TEST(JobConfigTest, ErrorsNameFileLineAndText) {
        "4: restore-test job 'bad': no container selected (vmid or all 1)"},
       {"RestoreTestZeroTimeout", "restore-test: bad\n\tstorage s\n\tvmid a\n\ttimeout 0\n",
        "7: timeout: must be at least 1"},
+      {"SyncWithoutTarget", "sync: bad\n\tsource s\n",
+       "4: sync job 'bad': no target storage given"},
+      {"SyncWithoutSource", "sync: bad\n\ttarget t\n",
+       "4: sync job 'bad': no source storage given"},
+      {"SyncToItself", "sync: bad\n\tsource s\n\ttarget s\n",
+       "4: sync job 'bad': source and target are the same storage"},
+      {"SyncVmidAndAll", "sync: bad\n\tsource s\n\ttarget t\n\tvmid 101\n\tall 1\n",
+       "4: sync job 'bad': give either vmid or all 1, not both"},
+      {"SyncZeroTransferLast", "sync: bad\n\tsource s\n\ttarget t\n\ttransfer-last 0\n",
+       "7: transfer-last: must be at least 1"},
+      {"SyncBadTarget", "sync: bad\n\tsource s\n\ttarget ../t\n",
+       "6: target: '../t' is no storage id"},
+      {"SyncStorageKey", "sync: bad\n\tsource s\n\ttarget t\n\tstorage u\n",
+       "7: unknown key 'storage' in sync job 'bad'"},
       {"UnknownType", "backup: bad\n\tschedule daily\n",
-       "4: unknown job type 'backup' (vzdump, verify, gc or restore-test)"},
+       "4: unknown job type 'backup' (vzdump, verify, gc, sync or restore-test)"},
       {"DuplicateId", "gc: good1\n\tstorage s\n", "4: job id 'good1' is already used on line 1"},
       {"DuplicateKey", "gc: bad\n\tstorage s\n\tstorage t\n",
        "6: duplicate option 'storage' in section 'bad'"},

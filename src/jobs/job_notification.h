@@ -55,7 +55,7 @@ notify::Notification BackupNotification(const backup::JobResult& result, int64_t
                                         const std::string& hostname, const std::string& job_id,
                                         int64_t now);
 
-// The notification of a verify / gc / restore-test job or of the scheduler
+// The notification of a verify / gc / sync / restore-test job or of the scheduler
 // (type "system"): `title`, message `error` (when failed) then the log.
 notify::Notification TaskNotification(const std::string& type, bool ok, const std::string& title,
                                       const std::string& error, const std::vector<std::string>& log,

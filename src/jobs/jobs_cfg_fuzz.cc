@@ -20,7 +20,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const ctdump::jobs::JobConfig& j : c.jobs) {
     if (j.id.empty() || j.line == 0) __builtin_trap();
     if (j.type == ctdump::jobs::JobType::kVzdump && !j.schedule) __builtin_trap();
-    if (j.type != ctdump::jobs::JobType::kVzdump && j.storage.empty()) __builtin_trap();
+    if (j.type == ctdump::jobs::JobType::kSync) {
+      if (j.source.empty() || j.target.empty() || j.source == j.target) __builtin_trap();
+    } else if (j.type != ctdump::jobs::JobType::kVzdump && j.storage.empty()) {
+      __builtin_trap();
+    }
     if (c.Find(j.id) != &j) __builtin_trap();
   }
   return 0;
