@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <span>
 #include <thread>
 
 #include "crypt/crypt.h"
@@ -12,6 +15,7 @@
 #include "datastore/reader.h"
 #include "datastore/tar_export.h"
 #include "objstore/local_backend.h"
+#include "objstore/rados_backend.h"
 #include "providers/datastore_worker.h"
 #include "providers/storage_path.h"
 #include "sys/file.h"
@@ -81,28 +85,140 @@ datastore::KeyRing StorageKeyRing(const Section& section) {
   return datastore::KeyRing(std::move(current), std::move(old), loader, prober);
 }
 
+namespace {
+
+// The keys of a `datastore` section; those of one backend only are refused
+// on the other.
+constexpr std::string_view kCommonKeys[] = {
+    "backend",       "encryption-key", "encryption-key-old",
+    "master-pubkey", "prune-backups",  "max-protected-backups",
+    "content",       "nodes",          "disable",
+    "lock-lease"};
+constexpr std::string_view kLocalKeys[] = {"path"};
+constexpr std::string_view kRadosKeys[] = {"pool",          "ceph-conf",     "username",
+                                           "keyring",       "namespace",     "queue-depth",
+                                           "rados-timeout", "max-clock-skew"};
+
+bool In(std::span<const std::string_view> keys, std::string_view key) {
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+// Key `key` of `section` as a whole number in [min, max] (`unit` for the
+// message), `fallback` when absent.
+Result<int> IntKey(const Section& section, std::string_view key, int fallback, int min, int max,
+                   std::string_view unit) {
+  auto v = section.Get(key);
+  if (!v) return fallback;
+  int n = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (v->empty() || ec != std::errc() || end != v->data() + v->size() || n < min || n > max)
+    return InvalidArgumentError(
+        fmt::format("storage '{}': {} '{}' is not a whole number of {} "
+                    "from {} to {}",
+                    section.id, key, *v, unit, min, max));
+  return n;
+}
+
+// The RADOS backend's options from a `backend rados` section.
+Result<objstore::RadosOptions> RadosOptionsOf(const Section& section, int lock_lease_s) {
+  const std::string& id = section.id;
+  objstore::RadosOptions o;
+  auto pool = section.Get("pool");
+  if (!pool || pool->empty())
+    return InvalidArgumentError(fmt::format(
+        "storage '{}': backend rados needs 'pool' (the Ceph pool that holds the datastore)", id));
+  o.pool = *pool;
+  if (auto v = section.Get("ceph-conf")) {
+    if (v->empty() || (*v)[0] != '/')
+      return InvalidArgumentError(
+          fmt::format("storage '{}': ceph-conf \"{}\" must be an absolute path", id, *v));
+    o.ceph_conf = *v;
+  }
+  if (auto v = section.Get("username")) {
+    if (v->empty() || v->starts_with("client."))
+      return InvalidArgumentError(fmt::format(
+          "storage '{}': username '{}' must be the cephx user without 'client.' (e.g. admin)", id,
+          *v));
+    o.username = *v;
+  }
+  if (auto v = section.Get("keyring")) {
+    if (v->empty() || (*v)[0] != '/')
+      return InvalidArgumentError(
+          fmt::format("storage '{}': keyring \"{}\" must be an absolute path", id, *v));
+    o.keyring = *v;
+  }
+  if (auto v = section.Get("namespace")) {
+    if (v->empty())
+      return InvalidArgumentError(fmt::format(
+          "storage '{}': namespace is empty (leave the key out for the default one)", id));
+    o.ns = *v;
+  }
+  ASSIGN_OR_RETURN(o.queue_depth,
+                   IntKey(section, "queue-depth", o.queue_depth, 1, 256, "operations"));
+  ASSIGN_OR_RETURN(o.timeout_s, IntKey(section, "rados-timeout", o.timeout_s, 1, 3600, "seconds"));
+  ASSIGN_OR_RETURN(o.max_clock_skew_s,
+                   IntKey(section, "max-clock-skew", o.max_clock_skew_s, 0, 3600, "seconds"));
+  // A renewal that times out must leave time for another before the holder
+  // gives the lock up (at two thirds of the lease).
+  if (o.timeout_s * 2 > lock_lease_s)
+    return InvalidArgumentError(fmt::format(
+        "storage '{}': lock-lease {} s must be at least twice rados-timeout ({} s), so that a "
+        "lease renewal that times out can be retried before the lease runs out",
+        id, lock_lease_s, o.timeout_s));
+  return o;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Datastore>> OpenDatastore(const Section& section) {
   const std::string& id = section.id;
+  const std::string kind = section.Get("backend").value_or("local");
+  if (kind != "local" && kind != "rados")
+    return InvalidArgumentError(fmt::format(
+        "storage '{}': backend '{}' is not one of: local (a directory, 'path'), rados (a Ceph "
+        "pool, 'pool')",
+        id, kind));
+  const bool rados = kind == "rados";
   for (const auto& [k, v] : section.options) {
-    if (k != "path" && k != "encryption-key" && k != "encryption-key-old" && k != "master-pubkey" &&
-        k != "prune-backups" && k != "max-protected-backups" && k != "content" && k != "nodes" &&
-        k != "disable")
-      return InvalidArgumentError(fmt::format("storage '{}': unknown key '{}'", id, k));
+    using Keys = std::span<const std::string_view>;
+    const Keys own = rados ? Keys(kRadosKeys) : Keys(kLocalKeys);
+    const Keys other = rados ? Keys(kLocalKeys) : Keys(kRadosKeys);
+    if (In(kCommonKeys, k) || In(own, k)) continue;
+    if (In(other, k))
+      return InvalidArgumentError(
+          fmt::format("storage '{}': '{}' is a key of backend {}, and the "
+                      "storage has backend {}",
+                      id, k, rados ? "local" : "rados", kind));
+    return InvalidArgumentError(fmt::format("storage '{}': unknown key '{}'", id, k));
   }
-  ASSIGN_OR_RETURN(std::string path, StoragePath(section));
   if (auto k = section.Get("encryption-key-old"); k && SplitKeyPaths(*k).empty())
     return InvalidArgumentError(fmt::format(
         "storage '{}': encryption-key-old names no key file (a comma-separated list of paths)",
         id));
-  objstore::LocalBackendOptions bo;
-  bo.file_mode = 0600;  // other containers' data: root only
-  bo.dir_mode = 0700;
-  ASSIGN_OR_RETURN(auto backend, objstore::OpenLocalBackend(path, bo));
+  ASSIGN_OR_RETURN(const int lock_lease_s,
+                   IntKey(section, "lock-lease", datastore::kDefaultLockLeaseS,
+                          datastore::kMinLockLeaseS, 86400, "seconds"));
+  std::unique_ptr<ObjectBackend> backend;
+  if (rados) {
+    ASSIGN_OR_RETURN(objstore::RadosOptions ro, RadosOptionsOf(section, lock_lease_s));
+    auto b = objstore::OpenRadosBackend(ro);
+    if (!b.ok()) return b.status().WithContext(fmt::format("storage '{}'", id));
+    backend = std::move(*b);
+  } else {
+    ASSIGN_OR_RETURN(std::string path, StoragePath(section));
+    objstore::LocalBackendOptions bo;
+    bo.file_mode = 0600;  // other containers' data: root only
+    bo.dir_mode = 0700;
+    ASSIGN_OR_RETURN(backend, objstore::OpenLocalBackend(path, bo));
+  }
   // Keys load when a read or write needs them: list, gc, df, prune, delete
   // and protect never do. Never creates: the first backup does (BackupInit),
-  // in an empty directory only.
-  return Datastore::Open(std::move(backend), StorageKeyRing(section),
-                         fmt::format("datastore '{}'", id), /*create_if_empty=*/false);
+  // in an empty store only.
+  ASSIGN_OR_RETURN(auto ds, Datastore::Open(std::move(backend), StorageKeyRing(section),
+                                            fmt::format("datastore '{}'", id),
+                                            /*create_if_empty=*/false));
+  ds->set_lock_lease_s(lock_lease_s);
+  return ds;
 }
 
 Result<std::unique_ptr<DatastoreProvider>> DatastoreProvider::Create(const Section& section,
@@ -205,6 +321,7 @@ Status DatastoreProvider::BackupContainer(const IdMap& map, const BackupContaine
   wo.guest_config = req.guest_config;
   if (!req.info.firewall_config.empty()) wo.firewall_config = req.info.firewall_config;
   wo.unprivileged = !map.empty();
+  wo.lock = lock.object;
   RETURN_IF_ERROR(WrapForMaster(&wo));
   ASSIGN_OR_RETURN(auto writer, datastore::SnapshotWriter::Create(*ds_, wo, parent, observer_));
 

@@ -3,6 +3,7 @@
 // formats).
 //
 //   datastore: local
+//           [backend local]                   (the default: a directory)
 //           path /var/lib/ctdump/datastore    (required, absolute, must exist)
 //           encryption-key /etc/ctdump/local.key  (optional; ctdump key create)
 //           encryption-key-old /etc/ctdump/old.key[,...]  (read only: ctdump key rotate)
@@ -10,6 +11,22 @@
 //                          create-master-key: each backup's key wrapped to it)
 //           prune-backups keep-last=3          (applied by the job)
 //           max-protected-backups 5
+//           lock-lease 60                      (s, >= 5: how long a lock outlives its
+//                                                holder on a backend with leases)
+//
+//   datastore: shared                         (many hosts, one Ceph pool)
+//           backend rados
+//           pool ctdump                       (required; no 'path')
+//           ceph-conf /etc/ceph/ceph.conf     (default)
+//           username admin                    (default; cephx client.<username>)
+//           keyring /etc/ceph/ceph.client.admin.keyring  (default: what ceph.conf says)
+//           namespace NAME                    (default: the pool's default namespace)
+//           queue-depth 16                    (operations in flight, 1..256)
+//           rados-timeout 30                  (s, connect and each operation)
+//           max-clock-skew 60                 (s, how far the hosts' clocks may differ:
+//                                                librados stamps mtimes with the writer's clock)
+//           lock-lease 60                     (s, >= 5 and >= 2 x rados-timeout)
+//           [encryption-key ...] [prune-backups ...] as above
 //
 // Volumes are "ct/<vmid>/<YYYY-MM-DDTHH_MM_SSZ>" (UTC).
 //
@@ -38,8 +55,10 @@
 
 namespace ctdump::providers {
 
-// Opens the store of a `datastore` section (creating its config object in
-// an empty directory). Errors name the storage and the key.
+// Opens the store of a `datastore` section: a local directory (`path`) or a
+// RADOS pool (`backend rados`). Never writes: the first backup writes the
+// config of an empty store. Errors name the storage, the key and the values
+// it takes.
 Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const Section& section);
 
 class DatastoreProvider : public Provider {
