@@ -135,6 +135,8 @@ class BashTest(unittest.TestCase):
         self.assertEqual(self.complete(c + "backup web --storage "), ["local", "store"])
         self.assertEqual(self.complete(c + "list "), ["local", "store"])
         self.assertEqual(self.complete(c + "gc s"), ["store"])
+        self.assertEqual(self.complete(c + "sync "), ["local", "store"])
+        self.assertEqual(self.complete(c + "sync local s"), ["store"])
         self.assertEqual(self.complete(c + "status --storage l"), ["local"])
         self.assertEqual(self.complete(c + "backup --storage=lo"), ["local"])
         self.assertEqual(self.complete(c + "backup --mode=st"), ["stop"])

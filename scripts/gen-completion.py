@@ -43,6 +43,8 @@ KINDS = {
     ("*", "--forget"): "container",
     ("*", "volume"): "volume",
     ("verify", "volume"): "volname",
+    ("sync", "source"): "storage",
+    ("sync", "target"): "storage",
     ("*", "id"): "job",
     ("*", "target"): "target",
     ("*", "file"): "file",
