@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <list>
 #include <map>
@@ -179,6 +180,7 @@ class RadosBackend final : public ObjectBackend {
   RadosOptions o_;
   librados::Rados rados_;
   bool connected_ = false;
+  int op_timeout_s_ = 0;  // rados_osd_op_timeout
   librados::IoCtx io_;
 };
 
@@ -207,10 +209,19 @@ Status RadosBackend::Connect() {
     return InvalidArgumentError(
         fmt::format("Cannot parse the Ceph config {}: {}", Quote(conf), std::strerror(-r)));
   std::string timeout = std::to_string(o_.timeout_s);
+  // An OSD op outlives the mark-down of an OSD that died silently (its peers
+  // report it after osd_heartbeat_grace, 20 s by default; then its PGs
+  // peer): a replicated pool that lost one OSD delays a backup, never fails
+  // it. A cluster that is gone still gives an error, not a hang.
+  std::string grace;
+  int grace_s = 20;
+  if (rados_.conf_get("osd_heartbeat_grace", grace) == 0 && std::atoi(grace.c_str()) > 0)
+    grace_s = std::atoi(grace.c_str());
+  op_timeout_s_ = std::max(o_.timeout_s, 3 * grace_s);
   std::vector<std::pair<const char*, std::string>> settings = {
       {"client_mount_timeout", timeout},
       {"rados_mon_op_timeout", timeout},
-      {"rados_osd_op_timeout", timeout},
+      {"rados_osd_op_timeout", std::to_string(op_timeout_s_)},
       // librados's own log lines would interleave with ctdump's output; the
       // errors below say what went wrong.
       {"log_to_stderr", "false"},

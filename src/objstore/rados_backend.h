@@ -45,10 +45,12 @@
 // is max_clock_skew_s. IoDepth() is queue_depth.
 //
 // Errors name the storage-level problem and the fix: missing ceph.conf,
-// cluster unreachable within timeout_s, wrong credentials, missing pool. Ops
-// time out after timeout_s (rados_osd_op_timeout / rados_mon_op_timeout):
-// keep it well above the OSD mark-down time (docs/formats/rados.md) so a
-// stopped OSD of a replicated pool delays a backup instead of failing it.
+// cluster unreachable within timeout_s, wrong credentials, missing pool.
+// Connecting and monitor ops time out after timeout_s; OSD ops after
+// max(timeout_s, 3 x osd_heartbeat_grace) (60 s by default): an OSD that
+// dies silently is marked down only after the grace (measured, killed OSDs
+// within 0.3 s: docs/formats/rados.md), and a replicated pool that lost one
+// OSD must delay a backup, not fail it.
 //
 // Thread-safety: one Rados handle and one IoCtx per backend, used by any
 // number of threads at once (librados is thread-safe); several processes and
