@@ -203,12 +203,16 @@ int main(int argc, char** argv) {
   listed->clear();
   listed->shrink_to_fit();
 
-  start = Clock::now();
-  auto one = b.List("snapshots/ct/105/");
-  s = Seconds(start);
-  if (!one.ok()) return Die(one.status().ToString());
-  std::printf("List(\"snapshots/ct/105/\"): %zu objects in %.4f s (among %llu chunks)\n",
-              one->size(), s, static_cast<unsigned long long>(n_chunks));
+  // One container's snapshots, three times: the first call after the
+  // scan may find the index object's omap out of the OSD's cache.
+  for (int round = 0; round < 3; ++round) {
+    start = Clock::now();
+    auto one = b.List("snapshots/ct/105/");
+    s = Seconds(start);
+    if (!one.ok()) return Die(one.status().ToString());
+    std::printf("List(\"snapshots/ct/105/\"): %zu objects in %.4f s (among %llu chunks)\n",
+                one->size(), s, static_cast<unsigned long long>(n_chunks));
+  }
   start = Clock::now();
   auto snaps = b.List("snapshots/");
   s = Seconds(start);

@@ -436,6 +436,8 @@ Status RadosBackend::Delete(const std::string& name) {
 }
 
 Result<bool> RadosBackend::IsEmpty() {
+  // Any object at all: the listing stops at the first one, but walks every
+  // PG of the pool to find none (a new datastore's check, once).
   bool empty = true;
   RETURN_IF_ERROR(Scan([&](const std::string& oid) {
     if (Private(oid)) return true;

@@ -56,9 +56,14 @@
 // number of threads at once (librados is thread-safe); several processes and
 // hosts may use the same pool and namespace.
 //
+// IsEmpty lists the namespace until the first object that is not private
+// (an index entry is no object); with none it has walked the whole pool.
+//
 // Fork: librados starts threads when it connects. A process that forks
 // without exec (userns/ForkAsContainerRoot) must not use the backend in the
-// child: the child has the handle but none of its threads.
+// child: the child has the handle but none of its threads. (Checked: the
+// backup worker and the extraction child get plain configuration, no
+// Datastore, and end with _exit, so no librados destructor runs there.)
 #ifndef CTDUMP_OBJSTORE_RADOS_BACKEND_H_
 #define CTDUMP_OBJSTORE_RADOS_BACKEND_H_
 
