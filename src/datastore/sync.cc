@@ -406,7 +406,10 @@ Status Syncer::TransferChunks(const SourceSnapshot& snap, ContainerState* state)
   std::vector<ChunkRef> todo;
   uint64_t total_bytes = 0;
   for (const auto& c : snap.chunks) {
-    if (state->known.count(c.digest)) continue;
+    if (state->known.count(c.digest)) {
+      ++r_->chunks_present;  // stored or touched for an earlier backup of this run
+      continue;
+    }
     todo.push_back(c);
     total_bytes += c.size;
   }

@@ -71,10 +71,11 @@ struct SyncReport {
   uint64_t skipped = 0;     // already on the target
   uint64_t removed = 0;     // vanished from the source, removed from the target
   uint64_t chunks_sent = 0;
-  uint64_t chunks_present = 0;  // found on the target already
-  uint64_t chunks_resent = 0;   // removed by a concurrent gc on the target, sent again
-  uint64_t bytes_sent = 0;      // stored (blob) bytes of the chunks sent
-  uint64_t logical_bytes = 0;   // plaintext bytes of the copied snapshots' streams
+  uint64_t chunks_present =
+      0;                       // on the target already (found there, or sent for an earlier backup)
+  uint64_t chunks_resent = 0;  // removed by a concurrent gc on the target, sent again
+  uint64_t bytes_sent = 0;     // stored (blob) bytes of the chunks sent
+  uint64_t logical_bytes = 0;  // plaintext bytes of the copied snapshots' streams
   std::vector<std::string> copied_snapshots;
   std::vector<std::string> removed_snapshots;
   std::vector<std::string> kept_protected;  // vanished but protected: not removed
