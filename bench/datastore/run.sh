@@ -347,7 +347,12 @@ write_ct_config() {   # NAME ROOTFS
 newest_volid() {
     ctdump --output-format json list bench --vmid "$1" | python3 -c '
 import json, sys
-vols = json.load(sys.stdin)
+# JSON event lines (docs/json-events.md): the listing is the result event
+vols = []
+for line in sys.stdin:
+    e = json.loads(line)
+    if e.get("event") == "result":
+        vols = e["data"]
 print(max(vols, key=lambda v: v["ctime"])["volid"] if vols else "")'
 }
 ctdump_prepare() {
