@@ -391,5 +391,163 @@ TEST_F(RadosDatastoreTest, FaultsLeaveNothingHalfVisible) {
   ExpectVerifyClean(*a);
 }
 
+// Which put of a backup fails (the pool full: ENOSPC, as RADOS reports it).
+enum class FailAt { kChunk, kMetaIndex, kDataIndex, kManifest };
+
+class RadosPutFailureTest : public RadosDatastoreTest,
+                            public ::testing::WithParamInterface<FailAt> {};
+
+TEST_P(RadosPutFailureTest, PublishesNothingAndARetryWorks) {
+  auto plan = std::make_shared<FaultPlan>();
+  auto a = Host("full", plan);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(LockedBackup(*a, "600", kT0, WorkerStream(SampleTree())).ok());
+  const std::string vol = FormatVolume("600", kT0 + 60);
+  Fault f;
+  f.error = objstore::StoreFullError();
+  switch (GetParam()) {
+    case FailAt::kChunk:
+      f.ops = {BackendOp::kPutIfAbsent};
+      f.prefix = "chunks/";
+      break;
+    case FailAt::kMetaIndex:
+      f.ops = {BackendOp::kPut};
+      f.prefix = SnapshotPrefix(vol) + kMetaIndexName;
+      break;
+    case FailAt::kDataIndex:
+      f.ops = {BackendOp::kPut};
+      f.prefix = SnapshotPrefix(vol) + kDataIndexName;
+      break;
+    case FailAt::kManifest:
+      f.ops = {BackendOp::kPutIfAbsent};
+      f.prefix = SnapshotPrefix(vol) + kManifestName;
+      break;
+  }
+  plan->AddFault(f);
+  const std::vector<Node> tree = SiblingTree(60);
+  auto m = LockedBackup(*a, "600", kT0 + 60, WorkerStream(tree));
+  ASSERT_FALSE(m.ok());
+  EXPECT_TRUE(Contains(m.status().message(), "No space left on device")) << m.status().ToString();
+  EXPECT_EQ(Volnames(*a), std::vector<std::string>{FormatVolume("600", kT0)});
+  EXPECT_TRUE(SnapshotObjectsWithoutManifest(*a).empty());
+  EXPECT_TRUE(a->backend().List("locks/")->empty());
+  plan->Clear();
+  ASSERT_TRUE(LockedBackup(*a, "600", kT0 + 60, WorkerStream(tree)).ok());
+  ExpectTree(tree, ReadBack(*a, vol));
+  ExpectVerifyClean(*a);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stages, RadosPutFailureTest,
+                         ::testing::Values(FailAt::kChunk, FailAt::kMetaIndex, FailAt::kDataIndex,
+                                           FailAt::kManifest),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case FailAt::kChunk:
+                               return "Chunk";
+                             case FailAt::kMetaIndex:
+                               return "MetaIndex";
+                             case FailAt::kDataIndex:
+                               return "DataIndex";
+                             case FailAt::kManifest:
+                               return "Manifest";
+                           }
+                           return "";
+                         });
+
+TEST_F(RadosDatastoreTest, DamagedAndFailedReadsAreReportedNeverRestored) {
+  auto plan = std::make_shared<FaultPlan>();
+  auto a = Host("reads", plan);
+  ASSERT_NE(a, nullptr);
+  const std::vector<Node> tree = SampleTree();
+  const std::string vol = FormatVolume("700", kT0);
+  ASSERT_TRUE(LockedBackup(*a, "700", kT0, WorkerStream(tree)).ok());
+  const Digest chunk = ChunkOfFile(*a, vol, "bin/big", 1 << 20);
+  const std::string object = ChunkObjectName(chunk);
+  // A byte flipped on the way, once: verify reports it, reads again, and
+  // keeps the intact stored chunk.
+  GetDamage flip;
+  flip.prefix = object;
+  flip.at = 200;
+  plan->AddGetDamage(flip);
+  auto v = Verify(*a, std::nullopt, 0, nullptr);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  ASSERT_EQ(v->problems.size(), 1u);
+  EXPECT_TRUE(Contains(v->problems[0], object)) << v->problems[0];
+  EXPECT_TRUE(Contains(v->problems[0], "the stored chunk is intact")) << v->problems[0];
+  EXPECT_TRUE(a->backend().Stat(object).ok());
+  EXPECT_TRUE(a->backend().Stat(BadChunkObjectName(chunk)).ok());  // the bytes read, for a look
+  plan->Clear();
+  // A read error (a timeout): the restore fails naming the chunk; the chunk
+  // is not moved aside.
+  Fault f;
+  f.ops = {BackendOp::kGet};
+  f.prefix = object;
+  f.times = kEveryTime;
+  f.error = UnavailableError("injected: operation timed out");
+  plan->AddFault(f);
+  Status read = ReadWholeFile(*a, vol, "bin/big");
+  EXPECT_EQ(read.code(), Code::kUnavailable) << read.ToString();
+  EXPECT_TRUE(Contains(read.message(), object)) << read.ToString();
+  plan->Clear();
+  EXPECT_TRUE(a->backend().Stat(object).ok());
+  ExpectTree(tree, ReadBack(*a, vol));
+  ExpectVerifyClean(*a);
+}
+
+TEST_F(RadosDatastoreTest, GcFaultsStopGcCleanlyAndItRunsAgain) {
+  auto plan = std::make_shared<FaultPlan>();
+  // No clock skew margin (one host's clock): chunks a second old may go.
+  auto backend = [&]() -> Result<std::unique_ptr<ObjectBackend>> {
+    objstore::RadosOptions o;
+    o.pool = "ctdump";
+    o.ceph_conf = CephConf();
+    o.ns = ns_;
+    o.max_clock_skew_s = 0;
+    ASSIGN_OR_RETURN(auto b, objstore::OpenRadosBackend(o));
+    return std::unique_ptr<ObjectBackend>(std::make_unique<FaultBackend>(std::move(b), plan));
+  }();
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  auto opened = Datastore::Open(std::move(*backend), std::nullopt, "datastore 'gc'");
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Datastore> a = std::move(*opened);
+  const std::vector<Node> tree = SampleTree();
+  const std::string vol = FormatVolume("800", kT0);
+  ASSERT_TRUE(LockedBackup(*a, "800", kT0, WorkerStream(tree)).ok());
+  auto other = TreeBuilder().Dir("").File("other", RandomBytes(2 << 20, 78)).Build();
+  ASSERT_TRUE(LockedBackup(*a, "801", kT0, WorkerStream(other)).ok());
+  ASSERT_TRUE(a->DeleteSnapshot(FormatVolume("801", kT0)).ok());
+  const size_t keep = ChunksOf(*a, vol).size();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // older than gc's second
+  // An index that cannot be read: gc removes nothing.
+  Fault index;
+  index.ops = {BackendOp::kGet};
+  index.prefix = SnapshotPrefix(vol) + kDataIndexName;
+  plan->AddFault(index);
+  const size_t before = a->backend().List("chunks/")->size();
+  ASSERT_GT(before, keep);
+  auto gc = CollectGarbage(*a, false, &observer_);
+  ASSERT_FALSE(gc.ok());
+  EXPECT_TRUE(Contains(gc.status().message(), "nothing removed")) << gc.status().ToString();
+  EXPECT_EQ(a->backend().List("chunks/")->size(), before);
+  // A delete that fails after it reached the cluster: reported; the next gc
+  // finishes the job.
+  plan->Clear();
+  Fault del;
+  del.ops = {BackendOp::kDelete};
+  del.prefix = "chunks/";
+  del.nth = 2;
+  del.after_call = true;
+  plan->AddFault(del);
+  gc = CollectGarbage(*a, false, &observer_);
+  ASSERT_FALSE(gc.ok());
+  EXPECT_TRUE(a->backend().List("locks/")->empty());  // its lock released all the same
+  plan->Clear();
+  gc = CollectGarbage(*a, false, &observer_);
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_EQ(a->backend().List("chunks/")->size(), keep);
+  ExpectTree(tree, ReadBack(*a, vol));
+  ExpectVerifyClean(*a);
+}
+
 }  // namespace
 }  // namespace ctdump::datastore
