@@ -166,6 +166,26 @@ class RadosTest(RadosBase):
         self.assertIn("passwd", r.stdout)
         self.assertFilesEqual(volid, self.env["ROOTFS_PRIV"], ["etc/passwd", "etc/hostname", "usr/bin/ls"],
                               run=self.run_b)
+        # mount on host B (read-only FUSE, until unmounted).
+        mnt = os.path.join(self.ws.dir, "mnt")
+        os.makedirs(mnt)
+        m = self.start_b("mount", volid, mnt)
+        try:
+            deadline = time.time() + 60
+            while not os.path.exists(os.path.join(mnt, "etc/passwd")) and m.poll() is None \
+                    and time.time() < deadline:
+                time.sleep(0.05)
+            with open(os.path.join(mnt, "etc/passwd"), "rb") as a, \
+                    open(os.path.join(self.env["ROOTFS_PRIV"], "etc/passwd"), "rb") as b:
+                self.assertEqual(a.read(), b.read())
+        finally:
+            subprocess.run(["umount", mnt], capture_output=True, stdin=subprocess.DEVNULL)
+            _, err = m.communicate(timeout=60)
+        self.assertEqual(m.returncode, 0, err[-3000:])
+        # prune from host B of host A's backups.
+        self.assertEqual(len(self.volids(unpriv)), 2)
+        self.assertOk(self.run_b("prune", "ds", unpriv, "--prune-backups", "keep-last=1"))
+        self.assertEqual(len(self.volids(unpriv)), 1)
         # A whole restore on host B of host A's backup of the unprivileged container.
         volid = self.volids(unpriv)[0]
         name = self.new_name("rb")
