@@ -367,6 +367,12 @@ class RadosTest(RadosBase):
         # Nothing was written into the real namespace by any of them.
         self.write_cfg()
         self.assertEqual(self.objects(), [])
+        # `datastore create --storage` makes the store in the empty namespace, once.
+        self.assertOk(self.ws.run("datastore", "create", "--storage", "ds"))
+        self.assertIn("config", self.objects())
+        r = self.run_b("datastore", "create", "--storage", "ds")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("holds a datastore already", r.stderr)
         self.backup(ct, "--mode", "snapshot")
         self.assertEqual(len(self.volids(ct)), 1)
 
