@@ -501,6 +501,11 @@ Result<bool> RadosBackend::AcquireLease(const std::string& name, const std::stri
                              &duration, flags);
   if (r == 0) return true;
   if (r == -EBUSY || r == -EEXIST || (renew && r == -ENOENT)) return false;
+  if (r == -EPERM || r == -EACCES)
+    return PermissionDeniedError(fmt::format(
+        "take the lease {} in {}: {}: leases are cls_lock calls, which need the 'x' OSD cap "
+        "(ceph auth caps client.{} mon 'allow r' osd 'allow rwx pool={}')",
+        Quote(name), Describe(), std::strerror(-r), o_.username, o_.pool));
   return Error(r, "take the lease", name);
 }
 
