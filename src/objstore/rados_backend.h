@@ -28,17 +28,21 @@
 //     kRadosIndexPage), never a pool scan.
 //   List("") merges both. A writer that dies between the two steps leaves an
 //   index entry without an object (List may show it; Get/Stat say NotFound,
-//   which callers take as "deleted meanwhile") or, for a delete, an entry
-//   whose object is gone. RemoveLeftovers reconciles: index entries older
-//   than the cutoff whose object is missing are removed, and non-chunk
-//   objects that are not indexed and older than the cutoff are removed
-//   (counted as temps: they are puts that never published).
+//   which callers take as "deleted meanwhile"), never an object without an
+//   entry. RemoveLeftovers reconciles: entries older than the cutoff whose
+//   object is missing are removed (counted as temps; only if unchanged,
+//   omap_cmp), and non-chunk objects without an entry (a put that raced a
+//   delete of the same name) are entered again, not removed: they may be
+//   live locks or manifests.
+//   Limit: one index object for all non-chunk names; beyond ~200 000 keys
+//   (some 40 000 snapshots) Ceph's deep scrub warns "large omap objects".
 //
 // Leases: cls_lock exclusive locks named after the lease on the private
 // object kRadosLeaseObject (not a valid object name, never listed), with the
 // lease duration; expiry is decided by the OSD's clock. LeaseHeld asks
-// list_lockers and ignores lockers whose expiration has passed (cls_lock
-// removes expired lockers lazily).
+// list_lockers; cls_lock leaves out lockers whose expiration has passed
+// (measured: false right after expiry). A locker is (client instance,
+// cookie): the same cookie from another backend object is another holder.
 //
 // Clocks: librados stamps the mtime of a write with the client's clock, so
 // mtimes written by several hosts come from several clocks; ClockSkewNs()
