@@ -254,8 +254,10 @@ bool DatastoreProvider::HasBackups(const std::string& vmid) {
   auto names = ds_->backend().List("snapshots/ct/" + vmid + "/");
   if (!names.ok()) return false;
   const std::string suffix = std::string("/") + datastore::kManifestName;
+  // A listed manifest whose object is gone (deleted meanwhile, or on RADOS
+  // an index entry a killed writer left) is no backup.
   for (const auto& n : *names)
-    if (n.ends_with(suffix)) return true;
+    if (n.ends_with(suffix) && ds_->backend().Stat(n).ok()) return true;
   return false;
 }
 
