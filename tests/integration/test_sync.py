@@ -9,6 +9,7 @@ leaves nothing visible and the next run completes it; the `sync:` job type
 through `ctdump job run`."""
 import glob
 import os
+import re
 import signal
 import time
 
@@ -54,7 +55,9 @@ class SyncTest(datastore_base.DatastoreBase):
         return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
     def chunks_of(self, store):
-        return sorted(glob.glob(os.path.join(store, "chunks", "*", "*")))
+        """The chunk objects (not the temporaries of puts a kill interrupted)."""
+        return sorted(p for p in glob.glob(os.path.join(store, "chunks", "*", "*"))
+                      if re.fullmatch(r"[0-9a-f]{64}", os.path.basename(p)))
 
     def restore_and_compare(self, volid, which="UNPRIV"):
         name = self.new_name("s")
