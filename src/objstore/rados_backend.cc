@@ -461,12 +461,15 @@ Result<LeftoverCount> RadosBackend::RemoveLeftovers(const std::string& prefix,
   // lost its entry): index them again. Read the index first: an object put
   // after that was indexed before it was written and is indexed again
   // harmlessly.
+  // That repair walks the whole pool, so only the call for the whole store
+  // ("", gc's first) does it.
   std::vector<std::string> unindexed;
-  RETURN_IF_ERROR(Scan([&](const std::string& oid) {
-    if (!Private(oid) && Indexed(oid) && oid.starts_with(prefix) && !index.contains(oid))
-      unindexed.push_back(oid);
-    return true;
-  }));
+  if (prefix.empty()) {
+    RETURN_IF_ERROR(Scan([&](const std::string& oid) {
+      if (!Private(oid) && Indexed(oid) && !index.contains(oid)) unindexed.push_back(oid);
+      return true;
+    }));
+  }
   for (const std::string& name : unindexed) RETURN_IF_ERROR(IndexAdd(name));
   // Entries without an object, older than the cutoff: a put that died before
   // writing its object, or a delete before removing its entry. Removed only

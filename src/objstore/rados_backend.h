@@ -31,9 +31,9 @@
 //   which callers take as "deleted meanwhile"), never an object without an
 //   entry. RemoveLeftovers reconciles: entries older than the cutoff whose
 //   object is missing are removed (counted as temps; only if unchanged,
-//   omap_cmp), and non-chunk objects without an entry (a put that raced a
-//   delete of the same name) are entered again, not removed: they may be
-//   live locks or manifests.
+//   omap_cmp), and (prefix "" only: a pool scan) non-chunk objects without
+//   an entry (a put that raced a delete of the same name) are entered
+//   again, not removed: they may be live locks or manifests.
 //   Limit: one index object for all non-chunk names; beyond ~200 000 keys
 //   (some 40 000 snapshots) Ceph's deep scrub warns "large omap objects".
 //
