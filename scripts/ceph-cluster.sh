@@ -27,7 +27,7 @@
 # A librados client needs only `ceph_conf=$CEPH_DIR/ceph.conf` and a user name:
 # the conf names each user's keyring ($CEPH_DIR/ceph.client.<user>.keyring).
 #   client.admin    all caps
-#   client.ctdump   mon 'allow r', osd 'allow rw pool=$POOL' (least privilege)
+#   client.ctdump   mon 'allow r', osd 'allow rwx pool=$POOL' (least privilege; x: cls_lock, the leases)
 #
 # Environment:
 #   CEPH_DIR          the cluster's directory (required; must not exist or be
@@ -321,7 +321,7 @@ make_keys() {
     ceph-authtool --create-keyring "$CEPH_DIR/ceph.client.admin.keyring" --gen-key -n client.admin \
         --cap mon 'allow *' --cap osd 'allow *' --cap mds 'allow *' --cap mgr 'allow *' >/dev/null
     ceph-authtool --create-keyring "$CEPH_DIR/ceph.client.ctdump.keyring" --gen-key -n client.ctdump \
-        --cap mon 'allow r' --cap osd "allow rw pool=${POOL:-ctdump}" >/dev/null
+        --cap mon 'allow r' --cap osd "allow rwx pool=${POOL:-ctdump}" >/dev/null
     ceph-authtool --create-keyring "$CEPH_DIR/ceph.mgr.x.keyring" --gen-key -n mgr.x \
         --cap mon 'allow profile mgr' --cap osd 'allow *' --cap mds 'allow *' >/dev/null
     local u
