@@ -513,6 +513,9 @@ Status Syncer::Publish(const SourceSnapshot& snap, const std::string& lock_objec
 
 Status Syncer::CopySnapshot(const std::string& volname, ContainerState* state) {
   auto start = Clock::now();
+  // A lease lost meanwhile (a hung host, the cluster unreachable): stop
+  // before any work, as at the manifest.
+  RETURN_IF_ERROR(target_.CheckLock(BackupLockName(VmidOf(volname))));
   auto existing = target_.backend().Stat(SnapshotPrefix(volname) + kManifestName);
   if (existing.ok()) {
     ++r_->skipped;
