@@ -5,6 +5,7 @@
 #include "datastore/sync.h"
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "datastore/datastore_test_fixture.h"
@@ -271,6 +272,11 @@ TEST_F(SyncTest, EncryptedSnapshotsAreCopiedWithoutTheKey) {
   BackupSmall(*src, "101", kT0, 1);
   BackupSmall(*src, "101", kT0 + 60, 2);
   ASSERT_TRUE(src->WriteNotes(FormatVolume("101", kT0), "secret notes").ok());
+  // With the key at hand the chunks are decoded on arrival; the result is
+  // the same.
+  auto dst_keyed_src = Memory("dst-keyed-src");
+  SyncReport with = Sync(*src, *dst_keyed_src);
+  EXPECT_EQ(with.copied, 2u) << ::testing::PrintToString(with.failures);
   // The sync reads the source without its key.
   auto keyless_src = Reopen("src");
   auto dst = Memory("dst");
@@ -455,6 +461,68 @@ TEST_F(SyncTest, GcOnTheTargetDuringASyncRemovesNothingItNeeds) {
   auto verify = Verify(*dst, std::nullopt, 2, &observer_);
   ASSERT_TRUE(verify.ok());
   EXPECT_TRUE(verify->ok()) << ::testing::PrintToString(verify->problems);
+}
+
+// Forwards to another backend; calls `hook` before the Nth chunk put.
+class HookBackend final : public ObjectBackend {
+ public:
+  HookBackend(std::unique_ptr<ObjectBackend> inner, int nth, std::function<void()> hook)
+      : inner_(std::move(inner)), nth_(nth), hook_(std::move(hook)) {}
+  std::string Describe() const override { return inner_->Describe(); }
+  Result<bool> PutIfAbsent(const std::string& n, std::string_view d, Durability du) override {
+    if (n.starts_with("chunks/") && ++puts_ == nth_) hook_();
+    return inner_->PutIfAbsent(n, d, du);
+  }
+  Status Sync() override { return inner_->Sync(); }
+  Status Touch(const std::string& n) override { return inner_->Touch(n); }
+  Status Put(const std::string& n, std::string_view d) override { return inner_->Put(n, d); }
+  Result<std::string> Get(const std::string& n, uint64_t max) override {
+    return inner_->Get(n, max);
+  }
+  Result<ObjectStat> Stat(const std::string& n) override { return inner_->Stat(n); }
+  Result<std::vector<std::string>> List(const std::string& p) override { return inner_->List(p); }
+  Status Delete(const std::string& n) override { return inner_->Delete(n); }
+  Result<bool> IsEmpty() override { return inner_->IsEmpty(); }
+  bool HasLeases() const override { return inner_->HasLeases(); }
+  Result<bool> AcquireLease(const std::string& n, const std::string& c, int d, bool r) override {
+    return inner_->AcquireLease(n, c, d, r);
+  }
+  Status ReleaseLease(const std::string& n, const std::string& c) override {
+    return inner_->ReleaseLease(n, c);
+  }
+  Result<bool> LeaseHeld(const std::string& n) override { return inner_->LeaseHeld(n); }
+
+ private:
+  std::unique_ptr<ObjectBackend> inner_;
+  const int nth_;
+  std::function<void()> hook_;
+  std::atomic<int> puts_{0};
+};
+
+TEST_F(SyncTest, ALostLeasePublishesNothing) {
+  auto src = Memory("src");
+  BackupSmall(*src, "101", kT0, 1);
+  objstore::MemoryBackendOptions mo;
+  mo.label = "dst";
+  mo.leases = true;
+  auto memory = std::make_unique<MemoryBackend>(mo);
+  MemoryBackend* m = memory.get();
+  // The target's lease on locks/backup.101 is broken (the host lost the
+  // cluster for longer than the lease) while chunks are being sent.
+  auto dst = OpenWith(
+      std::make_unique<HookBackend>(memory->Share("dst"), 3,
+                                    [m] { EXPECT_TRUE(m->BreakLease(BackupLockName("101"))); }),
+      "dst");
+  SyncReport r = Sync(*src, *dst);
+  EXPECT_EQ(r.copied, 0u);
+  ASSERT_EQ(r.failures.size(), 1u);
+  EXPECT_TRUE(Contains(r.failures[0], "lost the lock")) << r.failures[0];
+  EXPECT_TRUE(m->List("snapshots/").value().empty());
+  // The next run takes the lock again and completes the copy.
+  auto again = OpenWith(memory->Share("dst"), "dst");
+  SyncReport ok = Sync(*src, *again);
+  EXPECT_EQ(ok.copied, 1u) << ::testing::PrintToString(ok.failures);
+  EXPECT_GT(ok.chunks_present, 0u);
 }
 
 TEST_F(SyncTest, RefusesASourceThatIsNoDatastoreAndTheSameStore) {
