@@ -24,8 +24,10 @@
 // Interrupted (a signal: sys::CheckInterrupted; or killed), the target
 // shows nothing of the snapshot being copied (no manifest); chunks already
 // sent stay and the next run sends only what is missing. A SIGKILL leaves
-// the lock, which the next run on this host takes over (a dead process's);
-// the leftovers are gc's as a killed backup's.
+// the lock: the next run on this host takes it over (a dead process's), on
+// a backend with leases (RADOS) any host takes it once its lease expired;
+// the leftovers are gc's as a killed backup's. A sync whose lease lapsed
+// (datastore.h) publishes nothing more.
 //
 // Snapshots whose manifest is neither signed nor encrypted are refused for a
 // target storage that has an encryption key: such a store refuses unsigned
