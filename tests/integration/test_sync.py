@@ -6,8 +6,10 @@ next time; notes and protection copied; remove-vanished; an encrypted backup
 copied without its key and restored with it; a plain backup refused by a
 target with a key; a sync killed with SIGKILL (and one stopped with SIGTERM)
 leaves nothing visible and the next run completes it; the `sync:` job type
-through `ctdump job run`."""
+through `ctdump job run` and the scheduler (with its notification)."""
+import base64
 import glob
+import json
 import os
 import re
 import signal
@@ -15,6 +17,7 @@ import time
 
 import datastore_base
 import json_events
+import test_scheduler
 from test_restore import MAP2
 
 
@@ -225,6 +228,30 @@ class SyncTest(datastore_base.DatastoreBase):
         self.assertOk(r)
         job = json_events.result(r.stdout)
         self.assertEqual((job["type"], job["result"]), ("sync", "ok"))
+        # The scheduler runs it (a run missed since yesterday, repeat-missed 1)
+        # and its notification is PBS's sync notification.
+        self.backup(ct, "--mode", "snapshot")
+        newest = self.volids(ct)[-1].split(":", 1)[1]
+        hook = test_scheduler.Webhook()
+        self.addCleanup(hook.close)
+        with open(os.path.join(self.ws.config, "notifications.cfg"), "w") as f:
+            f.write("webhook: hook\n\turl http://127.0.0.1:%d/notify\n\tmethod post\n\tbody %s\n\n"
+                    "matcher: everything\n\ttarget hook\n"
+                    % (hook.port, base64.b64encode(test_scheduler.BODY.encode()).decode()))
+        with open(os.path.join(self.ws.config, "jobs.cfg"), "a") as f:
+            f.write("\nsync: nightly\n\tsource ds\n\ttarget far\n\tschedule 02:00\n\trepeat-missed 1\n")
+        states = os.path.join(self.ws.dir, "state", "jobs")
+        os.makedirs(states, exist_ok=True)
+        with open(os.path.join(states, "sync-nightly.json"), "w") as f:
+            json.dump({"created": int(time.time()) - 86400 - 3600}, f)
+        r = self.ws.run("scheduler", "--once", timeout=600)
+        self.assertOk(r)
+        sent = hook.wait(lambda n: n["type"] == "sync")
+        self.assertEqual(len(sent), 1, sent)
+        self.assertEqual(sent[0]["severity"], "info", sent[0])
+        self.assertEqual(sent[0]["title"], "Sync datastore 'far' from 'ds' successful")
+        self.assertEqual((sent[0]["fields"]["job-id"], sent[0]["fields"]["datastore"]), ("nightly", "far"))
+        self.assertIn("far:" + newest, self.volids(ct, "far"))
         # A job whose target is no datastore storage fails and says so.
         with open(os.path.join(self.ws.config, "jobs.cfg"), "a") as f:
             f.write("\nsync: broken\n\tsource ds\n\ttarget nowhere\n")
