@@ -5,7 +5,9 @@ from the last copy and compared with the fixture; only new chunks sent the
 next time; notes and protection copied; remove-vanished; an encrypted backup
 copied without its key and restored with it; a plain backup refused by a
 target with a key; a sync killed with SIGKILL (and one stopped with SIGTERM)
-leaves nothing visible and the next run completes it; the `sync:` job type
+leaves nothing visible and the next run completes it; gc on both stores and a
+backup into the source while a sync runs (the target's old unreferenced
+chunks that the sync relies on are swept meanwhile); the `sync:` job type
 through `ctdump job run` and the scheduler (with its notification)."""
 import base64
 import glob
@@ -13,6 +15,7 @@ import json
 import os
 import re
 import signal
+import threading
 import time
 
 import datastore_base
@@ -183,6 +186,47 @@ class SyncTest(datastore_base.DatastoreBase):
         self.assertOk(self.ws.run("gc", "far"))
         self.assertOk(self.ws.run("verify", "far"))
         self.restore_and_compare("far:" + volid.split(":", 1)[1])
+
+    def test_gc_and_backups_on_both_sides_during_a_sync(self):
+        ct, other = self.env["CT_UNPRIV"], self.env["CT_PRIV"]
+        self.backup(ct, "--mode", "snapshot")
+        volid = self.only_volid(ct)
+        # The target holds the backup's chunks, unreferenced and old (its copy
+        # was deleted two days ago): the sync finds and touches them while gc
+        # sweeps them.
+        self.sync("ds", "far")
+        self.assertOk(self.ws.run("delete", "far:" + volid.split(":", 1)[1]))
+        old = time.time() - 2 * 86400
+        for c in self.chunks_of(self.far):
+            os.utime(c, (old, old))
+        stop = []
+        gcs = {"far": 0, "ds": 0}
+
+        def gc_loop():
+            while not stop:
+                for store in ("far", "ds"):
+                    r = self.ws.run("gc", store)
+                    self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+                    gcs[store] += 1
+
+        t = threading.Thread(target=gc_loop)
+        t.start()
+        try:
+            p = self.ws.start("sync", "ds", "far")
+            self.backup(other)  # into the source, while it is read
+            _, err = p.communicate(timeout=600)
+            self.assertEqual(p.returncode, 0, err[-3000:])
+        finally:
+            stop.append(True)
+            t.join(600)
+        self.assertGreater(gcs["far"], 0)
+        self.assertEqual(self.volids(ct, "far"), ["far:" + volid.split(":", 1)[1]])
+        self.assertOk(self.ws.run("verify", "far"))
+        self.assertOk(self.ws.run("verify", "ds"))
+        # The backup made meanwhile goes with the next run.
+        data, _, _ = self.sync("ds", "far")
+        self.assertEqual(len(data["copied"]), 1)
+        self.assertOk(self.ws.run("verify", "far"))
 
     def test_encrypted_backup_is_copied_without_the_key(self):
         ct = self.env["CT_UNPRIV"]
