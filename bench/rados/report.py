@@ -2,7 +2,7 @@
 """results.md and results.json of bench/rados/run.sh from its record directory.
 
 report.py REC OUT: REC holds steps.tsv (target, step, status, wall s, max RSS
-KiB, user s, sys s, Ceph daemons' CPU s, sync s, note), meta.tsv, df-*.json
+KiB, user s, sys s, sync s, note, Ceph daemons' CPU s; bench/lib.sh), meta.tsv, df-*.json
 (`ctdump --output-format json df`), check-*.json (treecheck compare), the
 corpus stats and the backup logs; writes OUT/results.md and OUT/results.json.
 """
@@ -98,7 +98,7 @@ def main():
     meta = dict((r[0], r[1]) for r in load_tsv(os.path.join(rec, "meta.tsv"), 2))
     steps = {}
     for r in load_tsv(os.path.join(rec, "steps.tsv"), 10):
-        target, step, status, wall, rss, user, sys_s, ceph, sync_s, note = r[:10]
+        target, step, status, wall, rss, user, sys_s, sync_s, note, ceph = r[:10]
         steps[(target, step)] = {"status": status, "wall": num(wall), "rss_kib": num(rss), "user": num(user),
                                  "sys": num(sys_s), "ceph_cpu": num(ceph), "sync": num(sync_s), "note": note}
     corpus = load_json(rec, "corpus.json") or {}

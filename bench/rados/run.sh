@@ -83,21 +83,16 @@ scratch=$work/rados-run
 img=$work/rados-run.img
 rec=$scratch/rec
 logs=$scratch/logs
-export CEPH_DIR=$scratch/ceph
+# The OSD's sparse file beside the scratch file system, on the same disk but
+# not inside it: bluestore manages its own space with O_DIRECT writes and
+# flushes, and a loop device plus ext4 journal under it add a cost a real
+# OSD on its own disk does not have.
+export CEPH_DIR=$work/rados-ceph
 cluster() { bash "$repo/scripts/ceph-cluster.sh" "$@"; }
 
-unmount_scratch() {
-    local m
-    while IFS= read -r m; do
-        [ -n "$m" ] && { umount "$m" 2>/dev/null || umount -l "$m" || true; }
-    done < <(findmnt -rn -o TARGET | awk -v p="$scratch" '$0 == p || index($0, p "/") == 1' | sort -r)
-}
-remove_scratch() {
-    [ -d "$CEPH_DIR" ] && { cluster stop >&2 || true; }
-    unmount_scratch
-    rm -rf --one-file-system "$scratch"
-    rm -f "$img"
-}
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
+stop_cluster() { if [ -d "$CEPH_DIR" ]; then cluster stop >&2 || true; fi; }
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM HUP
@@ -110,41 +105,38 @@ cleanup() {
     if [ "$keep" = 1 ]; then
         log "--keep: cluster and $scratch left (CEPH_DIR=$CEPH_DIR scripts/ceph-cluster.sh stop; umount $scratch; rm -r $scratch $img)"
     else
+        stop_cluster
         remove_scratch
     fi
     [ "$rc" = 0 ] || log "failed (exit $rc); logs in $out/logs"
     exit "$rc"
 }
-remove_scratch   # a killed earlier run may have left it
+stop_cluster     # a killed earlier run may have left it
+remove_scratch
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 corpus_bytes=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["logical_bytes"])' "$corpus/stats.json")
-# the source, a second host's copy, one restore, the local store, the OSD's
-# file (sparse: only what is written counts)
+# the scratch fs: the source, a second host's copy, one restore, the local
+# store; the OSD's file (both sparse: only what is written counts)
 osd_bytes=$((corpus_bytes * 4 > 10 * 1024 ** 3 ? corpus_bytes * 4 : 10 * 1024 ** 3))
 OSD_BLOCK_SIZE=${OSD_BLOCK_SIZE:-$osd_bytes}
-truncate -s $((corpus_bytes * 5 + $(numfmt --from=iec "$OSD_BLOCK_SIZE") + 4 * 1024 ** 3)) "$img"
-mkfs.ext4 -q -F -E nodiscard "$img"
-mkdir -p "$scratch"
-mount -o loop,noinit_itable "$img" "$scratch"
-losetup --direct-io=on "$(findmnt -n -o SOURCE --mountpoint "$scratch")" 2>/dev/null \
-    || log "note: no direct I/O on the loop device (data cached twice)"
+make_scratch $((corpus_bytes * 5 + 4 * 1024 ** 3))
 mkdir -p "$scratch/bin" "$rec" "$logs" "$out"
 rm -f "$out/results.md" "$out/results.json"
 
-# --- the cluster: 1 bluestore OSD on a sparse file in the scratch fs -------
+# --- the cluster: 1 bluestore OSD on a sparse file in the work dir ---------
 log "starting Ceph (1 bluestore OSD, pool ctdump of size 1) in $CEPH_DIR"
 OSD_STORE=bluestore NUM_OSDS=1 POOL=ctdump POOL_SIZE=1 OSD_BLOCK_SIZE=$OSD_BLOCK_SIZE \
     cluster start 2>"$logs/ceph-start.log" || die "cluster start failed: $(tail -n 20 "$logs/ceph-start.log")"
 conf=$CEPH_DIR/ceph.conf
 
-meta() { printf '%s\t%s\n' "$1" "$2" >>"$rec/meta.tsv"; }
 clk_tck=$(getconf CLK_TCK)
-# ceph_cpu: CPU seconds the cluster's daemons have used so far (utime+stime)
-ceph_cpu() {
+# bench_extra_cpu: CPU seconds the cluster's daemons have used so far
+# (utime+stime; measure records their use during a step)
+bench_extra_cpu() {
     local f sum=0 p t
     for f in "$CEPH_DIR"/run/*.pid; do
         p=$(cat "$f")
@@ -156,54 +148,10 @@ ceph_cpu() {
 }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
-# measure TARGET STEP CMD...: wall s, max RSS KiB, user s, sys s of CMD (GNU
-# time), the daemons' CPU s meanwhile; output in logs/TARGET-STEP.log. A sync
-# before and after (the second is timed apart). Returns CMD's status.
-measure() {
-    local target=$1 step=$2 rc=0 tf c0 c1 t0 sync_s status=ok note="" wall="" rss=0 user="" sys=""
-    shift 2
-    tf=$scratch/time.$target.$step
-    sync
-    log "$target: $step"
-    c0=$(ceph_cpu)
-    /usr/bin/time -f '%e %M %U %S' -o "$tf" "$@" >"$logs/$target-$step.log" 2>&1 || rc=$?
-    c1=$(ceph_cpu)
-    read -r wall rss user sys < <(tail -n1 "$tf") || true
-    t0=$EPOCHREALTIME
-    sync
-    sync_s=$(sub "$t0" "$EPOCHREALTIME")
-    if [ "$rc" != 0 ]; then
-        status=failed note="exit $rc, see logs/$target-$step.log"
-        log "$target $step FAILED (exit $rc):"
-        tail -n 15 "$logs/$target-$step.log" | sed 's/^/    /' >&2
-    else
-        log "  $wall s, max RSS $((rss / 1024)) MiB, ceph daemons $(sub "$c0" "$c1") CPU-s"
-    fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$step" "$status" "$wall" "$rss" \
-        "$user" "$sys" "$(sub "$c0" "$c1")" "$sync_s" "$note" >>"$rec/steps.tsv"
-    return "$rc"
-}
-warm() { tar -cf - -C "$1" . | cat >/dev/null; }
-restore_check() {   # NAME RESTORED-DIR
-    local opts=(--exclude 'dev/*')
-    [ "$content" = 1 ] || opts+=(--no-content)
-    if python3 "$dsbench/treecheck.py" compare "$src" "$2" "${opts[@]}" \
-        >"$rec/check-$1.json" 2>"$scratch/check.txt"; then
-        log "  restored tree matches the source"
-    else
-        log "  restored tree DIFFERS from the source: $(cat "$scratch/check.txt")"
-    fi
-}
-
-meta date "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+meta_machine
 meta size "$size"
-meta cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
-meta nproc "$(nproc)"
-meta mem "$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
-meta kernel "$(uname -r)"
 meta ceph_version "$(ceph --version | cut -d' ' -f1-3)"
-meta cluster "1 bluestore OSD on a sparse file of $(numfmt --to=iec "$(numfmt --from=iec "$OSD_BLOCK_SIZE")") in the scratch ext4 (loop file), pool size 1, mon + osd only, 127.0.0.1"
-meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta cluster "1 bluestore OSD on a sparse file of $(numfmt --to=iec "$(numfmt --from=iec "$OSD_BLOCK_SIZE")") in $work (the host's file system), pool size 1, mon + osd only, 127.0.0.1"
 meta git "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')"
 meta content_check "$content"
 
@@ -292,7 +240,7 @@ for t in "${targets[@]}"; do
     [ "$t" = local ] && warm "$scratch/store-local"
     if measure "$t" restore "${ctm[@]}" restore "$vol" "bench-restore-$t" --unprivileged 0 \
         --rootfs "$scratch/restore-$t"; then
-        restore_check "$t" "$scratch/restore-$t"
+        restore_check "$t" "$scratch/restore-$t" --exclude 'dev/*'
     fi
     rm -rf --one-file-system "$scratch/restore-$t" "$lxcp/bench-restore-$t"
 done
@@ -326,7 +274,7 @@ warm "$src"
 warm "$scratch/src2"
 sync
 log "twohosts: host a (bench-ct) and host b (bench-ct2) at once"
-c0=$(ceph_cpu)
+c0=$(bench_extra_cpu)
 w0=$EPOCHREALTIME
 pids=()
 for h in a b; do
@@ -345,12 +293,12 @@ for h in a b; do
     read -r wall rss user sys < <(tail -n1 "$scratch/time.twohosts.$h") || true
     status=ok note=""
     [ "$rc" = 0 ] || { status=failed note="exit $rc, see logs/twohosts-backup-$h.log"; log "host $h FAILED (exit $rc)"; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' twohosts "backup-$h" "$status" "$wall" "$rss" \
-        "$user" "$sys" "" "" "$note" >>"$rec/steps.tsv"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t%s\t\n' twohosts "backup-$h" "$status" "$wall" "$rss" \
+        "$user" "$sys" "$note" >>"$rec/steps.tsv"
 done
-c1=$(ceph_cpu)
-printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' twohosts "both" ok "$(sub "$w0" "$EPOCHREALTIME")" "" \
-    "" "" "$(sub "$c0" "$c1")" "" "wall until both finished" >>"$rec/steps.tsv"
+c1=$(bench_extra_cpu)
+printf 'twohosts\tboth\tok\t%s\t\t\t\t\twall until both finished\t%s\n' "$(sub "$w0" "$EPOCHREALTIME")" \
+    "$(sub "$c0" "$c1")" >>"$rec/steps.tsv"
 measure twohosts verify "${ctm[@]}" verify twohosts || true
 df_json twohosts twohosts
 python3 "$dsbench/treecheck.py" stats "$scratch/src2" >"$rec/src2.json"
@@ -362,7 +310,7 @@ if [ "$list_chunks" -gt 0 ]; then
             --chunks "$list_chunks" || true
     else
         log "no $list_bench (ninja -C build rados_list_bench): listing not measured"
-        printf 'list\tchunks\tskipped\t\t\t\t\t\t\tno rados_list_bench binary\n' >>"$rec/steps.tsv"
+        printf 'list\tchunks\tskipped\t\t\t\t\t\tno rados_list_bench binary\t\n' >>"$rec/steps.tsv"
     fi
 fi
 
