@@ -463,7 +463,8 @@ TEST_F(SyncTest, GcOnTheTargetDuringASyncRemovesNothingItNeeds) {
   EXPECT_TRUE(verify->ok()) << ::testing::PrintToString(verify->problems);
 }
 
-// Forwards to another backend; calls `hook` before the Nth chunk put.
+// Forwards to another backend; calls `hook` before the Nth chunk put and
+// before the Nth chunk get.
 class HookBackend final : public ObjectBackend {
  public:
   HookBackend(std::unique_ptr<ObjectBackend> inner, int nth, std::function<void()> hook)
@@ -477,6 +478,7 @@ class HookBackend final : public ObjectBackend {
   Status Touch(const std::string& n) override { return inner_->Touch(n); }
   Status Put(const std::string& n, std::string_view d) override { return inner_->Put(n, d); }
   Result<std::string> Get(const std::string& n, uint64_t max) override {
+    if (n.starts_with("chunks/") && ++gets_ == nth_) hook_();
     return inner_->Get(n, max);
   }
   Result<ObjectStat> Stat(const std::string& n) override { return inner_->Stat(n); }
@@ -496,7 +498,7 @@ class HookBackend final : public ObjectBackend {
   std::unique_ptr<ObjectBackend> inner_;
   const int nth_;
   std::function<void()> hook_;
-  std::atomic<int> puts_{0};
+  std::atomic<int> puts_{0}, gets_{0};
 };
 
 TEST_F(SyncTest, ALostLeasePublishesNothing) {
@@ -523,6 +525,33 @@ TEST_F(SyncTest, ALostLeasePublishesNothing) {
   SyncReport ok = Sync(*src, *again);
   EXPECT_EQ(ok.copied, 1u) << ::testing::PrintToString(ok.failures);
   EXPECT_GT(ok.chunks_present, 0u);
+}
+
+TEST_F(SyncTest, ABackupPrunedOnTheSourceMeanwhileIsSkipped) {
+  auto src = Memory("src");
+  BackupSmall(*src, "101", kT0, 1);
+  BackupSmall(*src, "101", kT0 + 60, 2);
+  const std::string first = FormatVolume("101", kT0);
+  // While its chunks are read, the first backup is pruned on the source and
+  // a gc there removes its own chunks.
+  auto pruner = Reopen("src");
+  std::set<Digest> own = ChunksOf(*src, first);
+  for (const Digest& d : ChunksOf(*src, FormatVolume("101", kT0 + 60))) own.erase(d);
+  ASSERT_FALSE(own.empty());
+  auto reader = OpenWith(
+      std::make_unique<HookBackend>(memories_.at("src")->Share("src"), 2,
+                                    [&] {
+                                      ASSERT_TRUE(pruner->DeleteSnapshot(first).ok());
+                                      for (const Digest& d : own)
+                                        pruner->backend().Delete(ChunkObjectName(d)).IgnoreError();
+                                    }),
+      "src");
+  auto dst = Memory("dst");
+  SyncReport r = Sync(*reader, *dst);
+  EXPECT_TRUE(r.ok()) << ::testing::PrintToString(r.failures);
+  EXPECT_EQ(r.copied_snapshots, (std::vector<std::string>{FormatVolume("101", kT0 + 60)}));
+  EXPECT_TRUE(Contains(observer_.All(), "was removed from datastore 'src' meanwhile"))
+      << observer_.All();
 }
 
 TEST_F(SyncTest, RefusesASourceThatIsNoDatastoreAndTheSameStore) {
