@@ -269,13 +269,16 @@ mon data avail crit = 0
 mon osd full ratio = 0.97
 mon osd backfillfull ratio = 0.96
 mon osd nearfull ratio = 0.95
-# An OSD that dies without a goodbye is marked down within about 10 s: its
-# peers miss 6 s of heartbeats (all OSDs share one host, so one reporter is
-# enough), or, with no peer, its beacons stop for 10 s.
+# An OSD that dies without a goodbye (a hang, SIGSTOP: its sockets stay open)
+# is marked down within about 10 s: its peers miss 6 s of heartbeats (all OSDs
+# share one host: each OSD is its own reporter subtree and one report is
+# enough), or, with no peer, its beacons stop for 10 s. (A killed OSD's peers
+# get "connection refused" and report it at once.)
 osd heartbeat interval = 1
 osd heartbeat grace = 6
 mon osd adjust heartbeat grace = false
 mon osd min down reporters = 1
+mon osd reporter subtree level = osd
 osd beacon report interval = 2
 mon osd report timeout = 10
 
