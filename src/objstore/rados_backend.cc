@@ -96,11 +96,6 @@ Status OpError(int r, std::string_view what, std::string_view name, const std::s
   switch (err) {
     case ENOENT:
       return NotFoundError(fmt::format("Object {} not found in {}", Quote(name), describe));
-    case ETIMEDOUT:
-      return DeadlineExceededError(fmt::format(
-          "{} {}: no answer from the Ceph cluster within the op timeout (are the OSDs of the pool "
-          "up? ceph -s)",
-          what, where));
     case ENOSPC:
     case EDQUOT:
       return IOError(
@@ -164,6 +159,12 @@ class RadosBackend final : public ObjectBackend {
 
  private:
   Status Error(int r, std::string_view what, std::string_view name) const {
+    if (r == -ETIMEDOUT)
+      return DeadlineExceededError(fmt::format(
+          "{} {}: no answer from the Ceph cluster within {} s (are the OSDs of the pool up? "
+          "ceph -s)",
+          what, name.empty() ? Describe() : fmt::format("{} in {}", Quote(name), Describe()),
+          op_timeout_s_));
     return OpError(r, what, name, Describe());
   }
   // Adds `name` to the index (before the object is written).

@@ -501,5 +501,89 @@ TEST(RadosBackendTest, UnreachableClusterFailsWithinTheTimeout) {
             << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
 }
 
+// A private cluster (scripts/ceph-cluster.sh, one memstore OSD) this test
+// may break; always stopped.
+class PrivateCluster {
+ public:
+  PrivateCluster() : dir_(fmt::format("/tmp/ctdump-rados-test-{}-cluster", getpid())) {
+    started_ = Run("start") == 0;
+  }
+  ~PrivateCluster() {
+    Signal("osd.0", SIGCONT);
+    if (Run("stop") != 0) ADD_FAILURE() << "cannot stop the cluster in " << dir_;
+  }
+  bool started() const { return started_; }
+  std::string conf() const { return dir_ + "/ceph.conf"; }
+  // The daemon's own pid file (run/<name>.pid may name a setsid that
+  // forked it).
+  void Signal(const std::string& daemon, int sig) const {
+    std::ifstream f(dir_ + "/run/" + daemon + ".daemonpid");
+    pid_t pid = 0;
+    if (f >> pid && pid > 1) {
+      kill(pid, sig);
+    } else {
+      ADD_FAILURE() << "no pid file of " << daemon << " in " << dir_;
+    }
+  }
+
+ private:
+  int Run(const std::string& command) const {
+    std::string cmd = fmt::format("CEPH_DIR='{}' OSD_STORE=memstore bash '{}' {} >'{}.log' 2>&1",
+                                  dir_, CTDUMP_CEPH_CLUSTER_SCRIPT, command, dir_);
+    int rc = std::system(cmd.c_str());
+    if (rc != 0) {
+      std::ifstream log(dir_ + ".log");
+      std::stringstream text;
+      text << log.rdbuf();
+      ADD_FAILURE() << "ceph-cluster.sh " << command << " failed:\n" << text.str();
+    } else {
+      unlink((dir_ + ".log").c_str());
+    }
+    return rc;
+  }
+
+  std::string dir_;
+  bool started_ = false;
+};
+
+// An OSD that stops answering (SIGSTOP: its sockets stay open, as after a
+// power loss) fails ops after the op timeout instead of hanging them, and
+// the backend works again once it answers.
+TEST(RadosBackendTest, HungOsdFailsOpsAfterTheTimeout) {
+  PrivateCluster cluster;
+  ASSERT_TRUE(cluster.started());
+  // The OSD op timeout is max(timeout_s, 3 x osd_heartbeat_grace) as the
+  // client reads it: a grace of 1 s here makes it 3 s.
+  std::string conf = cluster.conf() + ".client";
+  {
+    std::ifstream in(cluster.conf());
+    std::ofstream out(conf);
+    out << in.rdbuf() << "\n[client]\nosd heartbeat grace = 1\n";
+  }
+  RadosOptions o = Options(FreshNamespace());
+  o.ceph_conf = conf;
+  o.timeout_s = 3;
+  auto b = Open(o);
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(b->Put("chunks/0000/before", "x").ok());
+  cluster.Signal("osd.0", SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto start = steady_clock::now();
+  auto put = b->PutIfAbsent("chunks/0000/during", "y");
+  auto took = steady_clock::now() - start;
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.status().code(), Code::kDeadlineExceeded) << put.status().ToString();
+  EXPECT_TRUE(Contains(put.status().message(), "chunks/0000/during")) << put.status().ToString();
+  EXPECT_GE(took, std::chrono::milliseconds(2500));
+  EXPECT_LT(took, std::chrono::seconds(8));
+  std::cout << put.status().ToString() << " (after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms)\n";
+  cluster.Signal("osd.0", SIGCONT);
+  auto again = b->Get("chunks/0000/before");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, "x");
+  unlink(conf.c_str());
+}
+
 }  // namespace
 }  // namespace ctdump::objstore
