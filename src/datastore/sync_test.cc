@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include "datastore/datastore_test_fixture.h"
@@ -471,14 +472,20 @@ class HookBackend final : public ObjectBackend {
       : inner_(std::move(inner)), nth_(nth), hook_(std::move(hook)) {}
   std::string Describe() const override { return inner_->Describe(); }
   Result<bool> PutIfAbsent(const std::string& n, std::string_view d, Durability du) override {
-    if (n.starts_with("chunks/") && ++puts_ == nth_) hook_();
+    if (n.starts_with("chunks/")) {
+      std::lock_guard<std::mutex> l(mu_);  // calls after the Nth wait for the hook
+      if (++puts_ == nth_) hook_();
+    }
     return inner_->PutIfAbsent(n, d, du);
   }
   Status Sync() override { return inner_->Sync(); }
   Status Touch(const std::string& n) override { return inner_->Touch(n); }
   Status Put(const std::string& n, std::string_view d) override { return inner_->Put(n, d); }
   Result<std::string> Get(const std::string& n, uint64_t max) override {
-    if (n.starts_with("chunks/") && ++gets_ == nth_) hook_();
+    if (n.starts_with("chunks/")) {
+      std::lock_guard<std::mutex> l(mu_);
+      if (++gets_ == nth_) hook_();
+    }
     return inner_->Get(n, max);
   }
   Result<ObjectStat> Stat(const std::string& n) override { return inner_->Stat(n); }
@@ -498,7 +505,8 @@ class HookBackend final : public ObjectBackend {
   std::unique_ptr<ObjectBackend> inner_;
   const int nth_;
   std::function<void()> hook_;
-  std::atomic<int> puts_{0}, gets_{0};
+  std::mutex mu_;  // guards puts_, gets_; held while the hook runs
+  int puts_ = 0, gets_ = 0;
 };
 
 TEST_F(SyncTest, ALostLeasePublishesNothing) {
@@ -539,7 +547,7 @@ TEST_F(SyncTest, ABackupPrunedOnTheSourceMeanwhileIsSkipped) {
   for (const Digest& d : ChunksOf(*src, FormatVolume("101", kT0 + 60))) own.erase(d);
   ASSERT_FALSE(own.empty());
   auto reader = OpenWith(
-      std::make_unique<HookBackend>(memories_.at("src")->Share("src"), 2,
+      std::make_unique<HookBackend>(memories_.at("src")->Share("src"), 1,
                                     [&] {
                                       ASSERT_TRUE(pruner->DeleteSnapshot(first).ok());
                                       for (const Digest& d : own)
@@ -552,6 +560,50 @@ TEST_F(SyncTest, ABackupPrunedOnTheSourceMeanwhileIsSkipped) {
   EXPECT_EQ(r.copied_snapshots, (std::vector<std::string>{FormatVolume("101", kT0 + 60)}));
   EXPECT_TRUE(Contains(observer_.All(), "was removed from datastore 'src' meanwhile"))
       << observer_.All();
+}
+
+TEST_F(SyncTest, SourceReadErrorsAndDamageInTransitFailTheBackupAndARetryWorks) {
+  auto src = Memory("src");
+  BackupSmall(*src, "101", kT0, 1);
+  auto plan = std::make_shared<FaultPlan>();
+  auto faulty =
+      OpenWith(std::make_unique<FaultBackend>(memories_.at("src")->Share("src"), plan), "src");
+  auto dst = Memory("dst");
+  // A read that fails (a timeout, an OSD down), then one that arrives damaged.
+  Fault f;
+  f.ops = {BackendOp::kGet};
+  f.prefix = "chunks/";
+  f.nth = 2;
+  f.error = UnavailableError("timed out");
+  plan->AddFault(f);
+  SyncReport failed = Sync(*faulty, *dst);
+  ASSERT_EQ(failed.failures.size(), 1u);
+  EXPECT_TRUE(Contains(failed.failures[0], "timed out")) << failed.failures[0];
+  plan->Clear();
+  objstore::GetDamage damage;
+  damage.prefix = "chunks/";
+  damage.nth = 1;
+  damage.damage = objstore::ReadDamage::kFlipByte;
+  damage.at = 200;
+  plan->AddGetDamage(damage);
+  SyncReport damaged = Sync(*faulty, *dst);
+  ASSERT_EQ(damaged.failures.size(), 1u);
+  EXPECT_TRUE(Contains(damaged.failures[0], "chunks/")) << damaged.failures[0];
+  EXPECT_TRUE(Volnames(*dst).empty());
+  // Nothing damaged was stored: every chunk on the target is whole.
+  auto stored = dst->backend().List("chunks/");
+  ASSERT_TRUE(stored.ok());
+  for (const auto& name : *stored) {
+    auto blob = dst->backend().Get(name);
+    ASSERT_TRUE(blob.ok());
+    EXPECT_EQ(*blob, *src->backend().Get(name)) << name;
+  }
+  plan->Clear();
+  SyncReport ok = Sync(*faulty, *dst);
+  EXPECT_EQ(ok.copied, 1u) << ::testing::PrintToString(ok.failures);
+  auto verify = Verify(*dst, std::nullopt, 2, &observer_);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->ok()) << ::testing::PrintToString(verify->problems);
 }
 
 TEST_F(SyncTest, RefusesASourceThatIsNoDatastoreAndTheSameStore) {
