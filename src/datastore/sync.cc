@@ -364,6 +364,7 @@ Result<SourceSnapshot> Syncer::ReadSource(const std::string& volname) {
   ASSIGN_OR_RETURN(BlobInfo info, ParseBlobHeader(snap.manifest_blob, what));
   std::vector<std::pair<std::string, const Digest*>> files;
   Manifest m;
+  std::unordered_set<Digest, crypt::DigestHash> seen;  // across both indexes
   if (info.fingerprint) {
     // Version 1 under a key: the manifest needs the key; copied as it is,
     // its indexes checked as blobs.
@@ -389,7 +390,6 @@ Result<SourceSnapshot> Syncer::ReadSource(const std::string& volname) {
     if (mf && plain.size() != mf->size)
       return DataLossError(iwhat + " has another size than its manifest says");
     ASSIGN_OR_RETURN(std::vector<IndexEntry> index, ParseIndex(plain, iwhat));
-    std::unordered_set<Digest, crypt::DigestHash> seen;
     uint64_t prev = 0;
     for (const auto& e : index) {
       const uint64_t size = e.end - prev;
