@@ -99,3 +99,25 @@ function(ctdump_fuzz name)
             ${CTDUMP_FUZZ_SECONDS})
   set_tests_properties(fuzz_${name} PROPERTIES LABELS fuzz TIMEOUT 300)
 endfunction()
+
+# ctdump_ceph_gtest(<target> [TIMEOUT <s>]): registers a GoogleTest binary
+# that runs against the Ceph test cluster: every test requires the fixture
+# "ceph" (tests/CMakeLists.txt) and finds the cluster in CTDUMP_TEST_CEPH_DIR
+# (it fails when the cluster is not there), labels "root;ceph".
+# gtest_discover_tests cannot pass a list ("root;ceph") through PROPERTIES (it
+# arrives as LABELS root and the pairs after it shift), and a keyword such as
+# DISCOVERY_TIMEOUT ends PROPERTIES: the labels are set by a script CTest
+# includes after the discovered tests (their names are in <target>_TESTS).
+function(ctdump_ceph_gtest target)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "" ${ARGN})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  gtest_discover_tests(${target} NO_PRETTY_VALUES DISCOVERY_TIMEOUT 30
+    PROPERTIES TIMEOUT ${ARG_TIMEOUT} FIXTURES_REQUIRED ceph
+      ENVIRONMENT CTDUMP_TEST_CEPH_DIR=${CTDUMP_TEST_CEPH_DIR})
+  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/${target}_labels.cmake
+    "set_tests_properties(\${${target}_TESTS} PROPERTIES LABELS \"root;ceph\")\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES
+    ${CMAKE_CURRENT_BINARY_DIR}/${target}_labels.cmake)
+endfunction()
