@@ -39,20 +39,6 @@ std::string MissingChunkProblem(Datastore& ds, const Digest& d) {
 }
 
 // Runs fn(i) for i in [0, n) on `threads` threads; stops early on interrupt.
-void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
-  std::atomic<size_t> next{0};
-  sys::ThreadPool pool(threads);
-  // One task per thread, each taking the next i until none is left.
-  for (int t = 0; t < pool.threads(); ++t)
-    pool.Submit([&] {
-      for (size_t i; (i = next.fetch_add(1)) < n;) {
-        if (sys::InterruptCount() > 0) return;
-        fn(i);
-      }
-    });
-  pool.Wait();
-}
-
 // `files` counts chunks (verify, gc-sweep) or backups (gc-mark), out of
 // `total`; `bytes` the plaintext bytes verify re-hashed.
 void Progress(Observer* observer, const char* phase, uint64_t bytes, uint64_t files,
@@ -332,7 +318,7 @@ Result<VerifyReport> Verify(Datastore& ds, const VerifyOptions& options, Observe
   std::mutex mu;
   std::atomic<uint64_t> bytes{0}, done{0};
   auto last = std::chrono::steady_clock::now();
-  ParallelFor(chunks.size(), ds.IoThreads(threads), [&](size_t i) {
+  sys::ParallelFor(chunks.size(), ds.IoThreads(threads), [&](size_t i) {
     const Digest& d = chunks[i];
     const std::string object = ChunkObjectName(d);
     auto use = users.find(d);  // read-only while the pool runs

@@ -632,24 +632,30 @@ std::shared_ptr<const ParentSnapshot> LoadParent(Datastore& ds, const std::strin
     // aside, or it was lost) would pass the gap on to the new snapshot
     // through its unchanged files: read everything instead, so that the
     // missing chunks are stored again. One stat per distinct chunk.
+    // The stats run on IoThreads() threads: on RADOS each is a round trip.
     std::unordered_set<Digest, crypt::DigestHash> seen;
-    for (const auto* index : {&*meta, &*data}) {
-      for (const auto& e : *index) {
-        if (!seen.insert(e.digest).second) continue;
-        auto st = ds.backend().Stat(ChunkObjectName(e.digest));
-        if (st.ok()) continue;
-        std::string why = st.status().message();
-        if (st.status().code() == Code::kNotFound)
-          why = ds.backend().Stat(BadChunkObjectName(e.digest)).ok()
-                    ? "missing: verify found it damaged"
-                    : "missing";
-        if (observer)
-          observer->Log(LogLevel::kWarn,
-                        fmt::format("'{}' needs chunk '{}', which is {}; reading everything so "
-                                    "that it is stored again",
-                                    volname, ChunkObjectName(e.digest), why));
-        return nullptr;
-      }
+    std::vector<Digest> distinct;
+    for (const auto* index : {&*meta, &*data})
+      for (const auto& e : *index)
+        if (seen.insert(e.digest).second) distinct.push_back(e.digest);
+    std::vector<Result<ObjectStat>> stats(distinct.size(), Result<ObjectStat>(ObjectStat{}));
+    sys::ParallelFor(distinct.size(), ds.IoThreads(),
+                     [&](size_t i) { stats[i] = ds.backend().Stat(ChunkObjectName(distinct[i])); });
+    if (sys::InterruptCount() > 0) return nullptr;
+    for (size_t i = 0; i < distinct.size(); ++i) {
+      const auto& st = stats[i];
+      if (st.ok()) continue;
+      std::string why = st.status().message();
+      if (st.status().code() == Code::kNotFound)
+        why = ds.backend().Stat(BadChunkObjectName(distinct[i])).ok()
+                  ? "missing: verify found it damaged"
+                  : "missing";
+      if (observer)
+        observer->Log(LogLevel::kWarn,
+                      fmt::format("'{}' needs chunk '{}', which is {}; reading everything so "
+                                  "that it is stored again",
+                                  volname, ChunkObjectName(distinct[i]), why));
+      return nullptr;
     }
     p->meta_index = std::move(*meta);
     p->data_index = std::move(*data);

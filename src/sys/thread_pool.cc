@@ -1,7 +1,10 @@
 #include "sys/thread_pool.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
+
+#include "sys/signals.h"
 
 namespace ctdump::sys {
 
@@ -70,6 +73,20 @@ void ThreadPool::Run() {
     l.lock();
     if (--running_ == 0 && queue_.empty()) idle_.notify_all();
   }
+}
+
+void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  ThreadPool pool(threads);
+  // One task per thread, each taking the next i until none is left.
+  for (int t = 0; t < pool.threads(); ++t)
+    pool.Submit([&] {
+      for (size_t i; (i = next.fetch_add(1)) < n;) {
+        if (InterruptCount() > 0) return;
+        fn(i);
+      }
+    });
+  pool.Wait();
 }
 
 }  // namespace ctdump::sys

@@ -82,6 +82,13 @@ class ThreadPool {
   std::vector<std::thread> threads_;
 };
 
+// Runs fn(0) ... fn(n - 1) on a pool of `threads` threads (ResolveThreads),
+// each thread taking the next index until none is left; returns when all are
+// done. Once SIGINT/SIGTERM has arrived (InterruptCount) no further index
+// starts: the caller checks for the interruption. The pool's threads are
+// joined before it returns, so the process is single-threaded again.
+void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn);
+
 }  // namespace ctdump::sys
 
 #endif  // CTDUMP_SYS_THREAD_POOL_H_
