@@ -10,19 +10,24 @@
 //
 // How each call maps onto the two backends:
 //
-//   call          local directory                     RADOS (one pool namespace)
+//   call          local directory                     RADOS (objstore/rados_backend.h)
 //   PutIfAbsent   temp + fsync + renameat2(NOREPLACE)  create(exclusive)+write_full, one op;
 //                 + fsync dir; EEXIST -> false         -EEXIST -> false
 //                 (kDeferred: no fsyncs)
-//   Sync          syncfs(root)                         nothing
-//   Touch         utimensat(now)                       zero-length write (updates mtime)
+//   Sync          syncfs(root)                         nothing (acked writes are durable)
+//   Touch         utimensat(now)                       setxattr with assert_exists (a write
+//                                                      op: the OSD sets the mtime)
 //   Put           temp + fsync + rename + fsync dir    write_full (atomic per object)
-//   Get           read                                 stat + read
+//   Get           read                                 one op: stat + read
 //   Stat          fstatat                              stat (size, mtime)
-//   List          recursive readdir, filter, sort      nobjects list, filter, sort
-//   Delete        unlink                               remove; -ENOENT -> NotFound
-//   RemoveLeft-   old "~tmp." files, empty directories  nothing (no temporaries, no
-//   overs                                              directories)
+//   List          recursive readdir, filter, sort      "chunks/": namespace listing, filter,
+//                                                      sort; other names: the omap of the
+//                                                      index object "#index" (sorted)
+//   Delete        unlink                               remove, then the index entry;
+//                                                      -ENOENT -> NotFound
+//   RemoveLeft-   old "~tmp." files, empty directories  index entries whose object a crash
+//   overs                                              never wrote; unindexed objects indexed
+//   Leases        none (locks name host and pid)       cls_lock on "#leases", OSD clock
 //
 // A third backend keeps the objects in memory (objstore/memory_backend.h),
 // with no temporaries and no directories as on RADOS, for tests of everything
