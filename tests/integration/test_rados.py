@@ -17,6 +17,7 @@ wrong credentials and an unreachable cluster fail clearly with the
 containers running and nothing written.
 """
 import contextlib
+import json
 import os
 import random
 import re
@@ -230,24 +231,27 @@ class RadosTest(RadosBase):
         self.assertFilesEqual(second, self.env["ROOTFS_PRIV"], ["etc/passwd", "etc/hostname"], run=self.run_b)
 
     def test_a_host_killed_holding_the_gc_lock(self):
-        priv = self.env["CT_PRIV"]
+        priv, unpriv = self.env["CT_PRIV"], self.env["CT_UNPRIV"]
         self.backup(priv)
-        self.backup(priv)
-        self.assertOk(self.ws.run("delete", self.volids(priv)[0]))
-        # Kill a gc (host A) while it holds locks/gc: SIGSTOP it as soon as the
-        # lock object is there, then SIGKILL it, as a host that dies would.
-        for _ in range(10):
-            p = self.ws.start("gc", "ds")
-            if self.wait_for_object(p, "locks/gc", timeout=30):
+        self.backup(unpriv)
+        # Every chunk garbage: the gc below has a sweep of hundreds of deletes.
+        for v in self.volids():
+            self.assertOk(self.ws.run("delete", v))
+        time.sleep(1.2)
+        # Host A's gc, killed while it holds locks/gc, as a host that dies: its
+        # first progress event (gc-mark) comes after it took the lock; stop
+        # it there, check the lock is there, kill it.
+        p = self.ws.start("--output-format", "json", "gc", "ds")
+        for line in p.stdout:
+            e = json.loads(line)
+            if e.get("event") == "progress" and (e.get("phase") or "").startswith("gc-"):
                 os.killpg(p.pid, signal.SIGSTOP)
-                if "locks/gc" in self.objects("locks/gc"):
-                    os.killpg(p.pid, signal.SIGKILL)
-                    p.communicate(timeout=60)
-                    break
-                os.killpg(p.pid, signal.SIGCONT)
-            p.communicate(timeout=60)
+                break
         else:
-            self.fail("never caught a gc holding its lock")
+            self.fail("gc ended without a progress event: %s" % p.stderr.read()[-3000:])
+        self.assertTrue(self.objects("locks/gc"), "the stopped gc does not hold locks/gc")
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate(timeout=60)
         killed = time.time()
         # Host B: refused while the lease runs, naming the holder; then gc runs.
         r = self.run_b("gc", "ds")
