@@ -52,8 +52,13 @@ int64_t RealtimeNs() {
       .count();
 }
 
-bool Indexed(std::string_view name) { return !name.starts_with(kRadosUnindexedPrefix); }
-bool Private(std::string_view oid) { return oid.starts_with('#'); }
+// (No std::string_view::starts_with: under clang this file is C++17, see
+// CMakeLists.txt.)
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+bool Indexed(std::string_view name) { return !StartsWith(name, kRadosUnindexedPrefix); }
+bool Private(std::string_view oid) { return StartsWith(oid, "#"); }
 
 // A bufferlist over `data` without copying; `data` must outlive the op.
 librados::bufferlist View(std::string_view data) {
@@ -401,9 +406,9 @@ Result<std::vector<std::string>> RadosBackend::List(const std::string& prefix) {
   std::vector<std::string> out;
   // Names below "chunks/" come from a namespace scan, all others from the
   // index; a prefix can reach both ("", "c", "chunks").
-  bool chunks = prefix.starts_with(kRadosUnindexedPrefix) ||
-                std::string_view(kRadosUnindexedPrefix).starts_with(prefix);
-  bool others = !prefix.starts_with(kRadosUnindexedPrefix);
+  bool chunks =
+      StartsWith(prefix, kRadosUnindexedPrefix) || StartsWith(kRadosUnindexedPrefix, prefix);
+  bool others = !StartsWith(prefix, kRadosUnindexedPrefix);
   if (others) {
     std::map<std::string, librados::bufferlist> index;
     RETURN_IF_ERROR(IndexList(prefix, &index));
@@ -413,7 +418,7 @@ Result<std::vector<std::string>> RadosBackend::List(const std::string& prefix) {
   if (chunks) {
     size_t indexed = out.size();
     RETURN_IF_ERROR(Scan([&](const std::string& oid) {
-      if (oid.starts_with(prefix) && !Indexed(oid)) out.push_back(oid);
+      if (StartsWith(oid, prefix) && !Indexed(oid)) out.push_back(oid);
       return true;
     }));
     std::sort(out.begin() + static_cast<std::ptrdiff_t>(indexed), out.end());
@@ -455,7 +460,7 @@ Result<LeftoverCount> RadosBackend::RemoveLeftovers(const std::string& prefix,
     return InvalidArgumentError(
         fmt::format("Invalid leftover prefix {}: not a name followed by '/'", Quote(prefix)));
   LeftoverCount count;
-  if (prefix.starts_with(kRadosUnindexedPrefix)) return count;  // chunks are never indexed
+  if (StartsWith(prefix, kRadosUnindexedPrefix)) return count;  // chunks are never indexed
   std::map<std::string, librados::bufferlist> index;
   RETURN_IF_ERROR(IndexList(prefix, &index));
   // Objects the index does not name (a put racing a delete of the same name
@@ -467,7 +472,7 @@ Result<LeftoverCount> RadosBackend::RemoveLeftovers(const std::string& prefix,
   std::vector<std::string> unindexed;
   if (prefix.empty()) {
     RETURN_IF_ERROR(Scan([&](const std::string& oid) {
-      if (!Private(oid) && Indexed(oid) && !index.contains(oid)) unindexed.push_back(oid);
+      if (!Private(oid) && Indexed(oid) && index.count(oid) == 0) unindexed.push_back(oid);
       return true;
     }));
   }
