@@ -15,30 +15,13 @@
 #include <utility>
 #include <vector>
 
+#include "objstore/names.h"
 #include "sys/dir_list.h"
 #include "sys/file.h"
 #include "sys/unique_fd.h"
 
 namespace ctdump {
 namespace {
-
-bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '-';
-}
-
-// The name as it goes into a message: quoted, unprintable bytes escaped.
-std::string QuoteName(std::string_view name) {
-  std::string out = "\"";
-  for (unsigned char c : name) {
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  return out + "\"";
-}
 
 // Empty if `component` is valid, else what is wrong with it.
 std::string ComponentProblem(std::string_view component) {
@@ -48,7 +31,7 @@ std::string ComponentProblem(std::string_view component) {
     return fmt::format("component longer than {} bytes", kMaxObjectNameComponentLength);
   }
   for (char c : component) {
-    if (!IsNameChar(c)) {
+    if (!objstore::IsObjectNameChar(c)) {
       return fmt::format("byte 0x{:02x} is not in [A-Za-z0-9._-]", static_cast<unsigned char>(c));
     }
   }
@@ -59,7 +42,8 @@ std::string ComponentProblem(std::string_view component) {
 
 Status ValidateObjectName(std::string_view name) {
   auto invalid = [&](std::string_view why) {
-    return InvalidArgumentError(fmt::format("Invalid object name {}: {}", QuoteName(name), why));
+    return InvalidArgumentError(
+        fmt::format("Invalid object name {}: {}", objstore::QuoteObjectName(name), why));
   };
   if (name.empty()) return invalid("empty");
   if (name.size() > kMaxObjectNameLength) {
@@ -241,18 +225,10 @@ class LocalBackend final : public ObjectBackend {
   }
 
   Result<std::vector<std::string>> List(const std::string& prefix) override {
+    RETURN_IF_ERROR(objstore::ValidateListPrefix(prefix));
     size_t slash = prefix.rfind('/');
     std::string dir = slash == std::string::npos ? "" : prefix.substr(0, slash);
     std::string tail = slash == std::string::npos ? prefix : prefix.substr(slash + 1);
-    Status valid =
-        dir.empty() && slash == std::string::npos ? Status::OK() : ValidateObjectName(dir);
-    if (valid.ok() && !std::all_of(tail.begin(), tail.end(), IsNameChar)) {
-      valid = InvalidArgumentError("bad character");
-    }
-    if (!valid.ok()) {
-      return InvalidArgumentError(
-          fmt::format("Invalid list prefix {}: {}", QuoteName(prefix), valid.message()));
-    }
     std::vector<std::string> out;
     UniqueFd dir_fd(::openat(root_fd_.get(), dir.empty() ? "." : dir.c_str(),
                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -288,8 +264,9 @@ class LocalBackend final : public ObjectBackend {
     std::string dir = prefix;
     if (!dir.empty()) {
       if (dir.back() != '/' || !ValidateObjectName(dir.substr(0, dir.size() - 1)).ok())
-        return InvalidArgumentError(fmt::format(
-            "Invalid leftover prefix {}: not a name followed by '/'", QuoteName(prefix)));
+        return InvalidArgumentError(
+            fmt::format("Invalid leftover prefix {}: not a name followed by '/'",
+                        objstore::QuoteObjectName(prefix)));
       dir.pop_back();
     }
     LeftoverCount count;
@@ -314,17 +291,18 @@ class LocalBackend final : public ObjectBackend {
 
  private:
   std::string Path(const std::string& name) const {
-    return QuoteName(name.empty() ? root_ : root_ + "/" + name);
+    return objstore::QuoteObjectName(name.empty() ? root_ : root_ + "/" + name);
   }
 
   Status NotFound(const std::string& name) const {
-    return NotFoundError(fmt::format("Object {} not found in {}", QuoteName(name), Describe()));
+    return NotFoundError(
+        fmt::format("Object {} not found in {}", objstore::QuoteObjectName(name), Describe()));
   }
 
   Status DirConflict(const std::string& name) const {
     return FailedPreconditionError(
-        fmt::format("Object {} in {} conflicts with a directory of other objects", QuoteName(name),
-                    Describe()));
+        fmt::format("Object {} in {} conflicts with a directory of other objects",
+                    objstore::QuoteObjectName(name), Describe()));
   }
 
   Status LookupError(int err, const std::string& name, std::string_view what) const {

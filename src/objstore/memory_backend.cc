@@ -10,26 +10,10 @@
 #include <shared_mutex>
 #include <utility>
 
+#include "objstore/names.h"
+
 namespace ctdump::objstore {
 namespace {
-
-bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '-';
-}
-
-// A string as it goes into a message: quoted, unprintable bytes escaped.
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  return out + "\"";
-}
 
 int64_t RealtimeNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -88,8 +72,9 @@ struct MemoryBackend::Store {
     auto it = objects.lower_bound(below);
     conflict = conflict || (it != objects.end() && it->first.starts_with(below));
     if (!conflict) return Status::OK();
-    return FailedPreconditionError(fmt::format(
-        "Object {} in {} conflicts with a directory of other objects", Quote(name), describe));
+    return FailedPreconditionError(
+        fmt::format("Object {} in {} conflicts with a directory of other objects",
+                    QuoteObjectName(name), describe));
   }
 };
 
@@ -115,7 +100,7 @@ std::string MemoryBackend::Describe() const { return "memory:" + label_; }
 namespace {
 
 Status NotFoundIn(const std::string& name, const std::string& describe) {
-  return NotFoundError(fmt::format("Object {} not found in {}", Quote(name), describe));
+  return NotFoundError(fmt::format("Object {} not found in {}", QuoteObjectName(name), describe));
 }
 
 }  // namespace
@@ -173,8 +158,8 @@ Result<std::string> MemoryBackend::Get(const std::string& name, uint64_t max_siz
   }
   if (data->size() > max_size)
     return DataLossError(
-        fmt::format("Object {} in {} is {} bytes, more than the {} bytes it can be", Quote(name),
-                    Describe(), data->size(), max_size));
+        fmt::format("Object {} in {} is {} bytes, more than the {} bytes it can be",
+                    QuoteObjectName(name), Describe(), data->size(), max_size));
   return *data;
 }
 
@@ -187,18 +172,7 @@ Result<ObjectStat> MemoryBackend::Stat(const std::string& name) {
 }
 
 Result<std::vector<std::string>> MemoryBackend::List(const std::string& prefix) {
-  // As the interface says: the part before the last '/' a valid name, the
-  // rest valid name characters.
-  size_t slash = prefix.rfind('/');
-  Status valid =
-      slash == std::string::npos ? Status::OK() : ValidateObjectName(prefix.substr(0, slash));
-  std::string_view tail =
-      std::string_view(prefix).substr(slash == std::string::npos ? 0 : slash + 1);
-  if (valid.ok() && !std::all_of(tail.begin(), tail.end(), IsNameChar))
-    valid = InvalidArgumentError("bad character");
-  if (!valid.ok())
-    return InvalidArgumentError(
-        fmt::format("Invalid list prefix {}: {}", Quote(prefix), valid.message()));
+  RETURN_IF_ERROR(ValidateListPrefix(prefix));
   std::vector<std::string> out;
   std::shared_lock<std::shared_mutex> l(store_->mu);
   for (auto it = store_->objects.lower_bound(prefix);
@@ -224,8 +198,8 @@ Result<bool> MemoryBackend::IsEmpty() {
 Result<LeftoverCount> MemoryBackend::RemoveLeftovers(const std::string& prefix, int64_t, bool) {
   if (!prefix.empty() &&
       (prefix.back() != '/' || !ValidateObjectName(prefix.substr(0, prefix.size() - 1)).ok()))
-    return InvalidArgumentError(
-        fmt::format("Invalid leftover prefix {}: not a name followed by '/'", Quote(prefix)));
+    return InvalidArgumentError(fmt::format(
+        "Invalid leftover prefix {}: not a name followed by '/'", QuoteObjectName(prefix)));
   return LeftoverCount{};
 }
 
@@ -239,7 +213,7 @@ Result<bool> MemoryBackend::AcquireLease(const std::string& name, const std::str
   RETURN_IF_ERROR(ValidateObjectName(name));
   if (cookie.empty() || duration_s <= 0)
     return InvalidArgumentError(fmt::format("Lease {} in {}: empty cookie or duration {} s",
-                                            Quote(name), Describe(), duration_s));
+                                            QuoteObjectName(name), Describe(), duration_s));
   std::unique_lock<std::shared_mutex> l(store_->mu);
   const Store::Lease* live = store_->LiveLease(name);
   if (live && live->cookie != cookie) return false;

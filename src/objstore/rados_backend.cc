@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "objstore/names.h"
+
 namespace ctdump::objstore {
 namespace {
 
@@ -28,23 +30,6 @@ constexpr char kTouchXattr[] = "ctdump.touch";
 // Reads of at most this much ask for max_size + 1 bytes; a larger bound is
 // "the whole object" (no object is that large: osd_max_object_size).
 constexpr uint64_t kBoundedReadLimit = uint64_t{1} << 32;
-
-bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '-';
-}
-
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  return out + "\"";
-}
 
 int64_t RealtimeNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -97,10 +82,12 @@ int64_t IndexTime(const librados::bufferlist& value) {
 // there is one.
 Status OpError(int r, std::string_view what, std::string_view name, const std::string& describe) {
   int err = -r;
-  std::string where = name.empty() ? describe : fmt::format("{} in {}", Quote(name), describe);
+  std::string where =
+      name.empty() ? describe : fmt::format("{} in {}", QuoteObjectName(name), describe);
   switch (err) {
     case ENOENT:
-      return NotFoundError(fmt::format("Object {} not found in {}", Quote(name), describe));
+      return NotFoundError(
+          fmt::format("Object {} not found in {}", QuoteObjectName(name), describe));
     case ENOSPC:
     case EDQUOT:
       return IOError(
@@ -113,20 +100,6 @@ Status OpError(int r, std::string_view what, std::string_view name, const std::s
     default:
       return ErrnoError(err, fmt::format("{} {}", what, where));
   }
-}
-
-Status ValidateListPrefix(const std::string& prefix) {
-  size_t slash = prefix.rfind('/');
-  Status valid =
-      slash == std::string::npos ? Status::OK() : ValidateObjectName(prefix.substr(0, slash));
-  std::string_view tail =
-      std::string_view(prefix).substr(slash == std::string::npos ? 0 : slash + 1);
-  if (valid.ok() && !std::all_of(tail.begin(), tail.end(), IsNameChar))
-    valid = InvalidArgumentError("bad character");
-  if (!valid.ok())
-    return InvalidArgumentError(
-        fmt::format("Invalid list prefix {}: {}", Quote(prefix), valid.message()));
-  return Status::OK();
 }
 
 class RadosBackend final : public ObjectBackend {
@@ -168,7 +141,8 @@ class RadosBackend final : public ObjectBackend {
       return DeadlineExceededError(fmt::format(
           "{} {}: no answer from the Ceph cluster within {} s (are the OSDs of the pool up? "
           "ceph -s)",
-          what, name.empty() ? Describe() : fmt::format("{} in {}", Quote(name), Describe()),
+          what,
+          name.empty() ? Describe() : fmt::format("{} in {}", QuoteObjectName(name), Describe()),
           op_timeout_s_));
     return OpError(r, what, name, Describe());
   }
@@ -198,13 +172,13 @@ Status RadosBackend::Connect() {
       return NotFoundError(fmt::format(
           "Ceph config {} does not exist: set 'ceph-conf' of the storage to the cluster's "
           "ceph.conf (or copy it to /etc/ceph/ceph.conf)",
-          Quote(conf)));
-    return ErrnoError(err, fmt::format("Cannot read the Ceph config {}", Quote(conf)));
+          QuoteObjectName(conf)));
+    return ErrnoError(err, fmt::format("Cannot read the Ceph config {}", QuoteObjectName(conf)));
   }
   if (!o_.keyring.empty() && access(o_.keyring.c_str(), R_OK) != 0) {
     int err = errno;
-    return ErrnoError(err, fmt::format("Cannot read the keyring {} of client.{}", Quote(o_.keyring),
-                                       o_.username));
+    return ErrnoError(err, fmt::format("Cannot read the keyring {} of client.{}",
+                                       QuoteObjectName(o_.keyring), o_.username));
   }
   std::string entity = "client." + o_.username;
   int r = rados_.init2(entity.c_str(), "ceph", 0);
@@ -212,8 +186,8 @@ Status RadosBackend::Connect() {
   connected_ = true;  // shutdown() is needed from here on
   r = rados_.conf_read_file(conf.c_str());
   if (r < 0)
-    return InvalidArgumentError(
-        fmt::format("Cannot parse the Ceph config {}: {}", Quote(conf), std::strerror(-r)));
+    return InvalidArgumentError(fmt::format("Cannot parse the Ceph config {}: {}",
+                                            QuoteObjectName(conf), std::strerror(-r)));
   std::string timeout = std::to_string(o_.timeout_s);
   // An OSD op outlives the mark-down of an OSD that died silently (its peers
   // report it after osd_heartbeat_grace, 20 s by default; then its PGs
@@ -245,39 +219,39 @@ Status RadosBackend::Connect() {
   }
   r = rados_.connect();
   if (r < 0) {
-    std::string keyring =
-        o_.keyring.empty() ? "the keyring ceph.conf names" : "keyring " + Quote(o_.keyring);
+    std::string keyring = o_.keyring.empty() ? "the keyring ceph.conf names"
+                                             : "keyring " + QuoteObjectName(o_.keyring);
     switch (-r) {
       case EACCES:
       case EPERM:
         return PermissionDeniedError(fmt::format(
             "The Ceph cluster of {} refused the credentials of {} ({}): check 'username' and "
             "that {} holds its key (ceph auth get {})",
-            Quote(conf), entity, std::strerror(-r), keyring, entity));
+            QuoteObjectName(conf), entity, std::strerror(-r), keyring, entity));
       case ENOENT:
         return NotFoundError(fmt::format(
             "No key for {} in {} (Ceph config {}): set 'keyring' of the storage or add the key",
-            entity, keyring, Quote(conf)));
+            entity, keyring, QuoteObjectName(conf)));
       case ETIMEDOUT:
       case ENOTCONN:
       case ECONNREFUSED:
         return UnavailableError(fmt::format(
             "Cannot reach the Ceph cluster of {} within {} s: are its monitors (mon_host) up and "
             "reachable? ({})",
-            Quote(conf), o_.timeout_s, std::strerror(-r)));
+            QuoteObjectName(conf), o_.timeout_s, std::strerror(-r)));
       default:
-        return ErrnoError(
-            -r, fmt::format("Cannot connect to the Ceph cluster of {} as {}", Quote(conf), entity));
+        return ErrnoError(-r, fmt::format("Cannot connect to the Ceph cluster of {} as {}",
+                                          QuoteObjectName(conf), entity));
     }
   }
   r = rados_.ioctx_create(o_.pool.c_str(), io_);
   if (r == -ENOENT)
     return NotFoundError(fmt::format(
         "Ceph pool '{}' does not exist in the cluster of {} (create it: ceph osd pool create {})",
-        o_.pool, Quote(conf), o_.pool));
+        o_.pool, QuoteObjectName(conf), o_.pool));
   if (r < 0)
-    return ErrnoError(-r,
-                      fmt::format("Cannot open the Ceph pool '{}' of {}", o_.pool, Quote(conf)));
+    return ErrnoError(
+        -r, fmt::format("Cannot open the Ceph pool '{}' of {}", o_.pool, QuoteObjectName(conf)));
   io_.set_namespace(o_.ns);
   return Status::OK();
 }
@@ -384,11 +358,11 @@ Result<std::string> RadosBackend::Get(const std::string& name, uint64_t max_size
   if (r < 0) return Error(r, "get", name);
   if (size > max_size || bl.length() > max_size)
     return DataLossError(fmt::format("Object {} in {} is {} bytes, more than the limit of {}",
-                                     Quote(name), Describe(), std::max<uint64_t>(size, bl.length()),
-                                     max_size));
+                                     QuoteObjectName(name), Describe(),
+                                     std::max<uint64_t>(size, bl.length()), max_size));
   if (bl.length() != size)
-    return DataLossError(fmt::format("Object {} in {}: read {} of its {} bytes", Quote(name),
-                                     Describe(), bl.length(), size));
+    return DataLossError(fmt::format("Object {} in {}: read {} of its {} bytes",
+                                     QuoteObjectName(name), Describe(), bl.length(), size));
   return bl.to_str();
 }
 
@@ -457,8 +431,8 @@ Result<LeftoverCount> RadosBackend::RemoveLeftovers(const std::string& prefix,
                                                     int64_t temps_older_than_ns, bool) {
   if (!prefix.empty() &&
       (prefix.back() != '/' || !ValidateObjectName(prefix.substr(0, prefix.size() - 1)).ok()))
-    return InvalidArgumentError(
-        fmt::format("Invalid leftover prefix {}: not a name followed by '/'", Quote(prefix)));
+    return InvalidArgumentError(fmt::format(
+        "Invalid leftover prefix {}: not a name followed by '/'", QuoteObjectName(prefix)));
   LeftoverCount count;
   if (StartsWith(prefix, kRadosUnindexedPrefix)) return count;  // chunks are never indexed
   std::map<std::string, librados::bufferlist> index;
@@ -514,7 +488,7 @@ Result<bool> RadosBackend::AcquireLease(const std::string& name, const std::stri
     return PermissionDeniedError(fmt::format(
         "take the lease {} in {}: {}: leases are cls_lock calls, which need the 'x' OSD cap "
         "(ceph auth caps client.{} mon 'allow r' osd 'allow rwx pool={}')",
-        Quote(name), Describe(), std::strerror(-r), o_.username, o_.pool));
+        QuoteObjectName(name), Describe(), std::strerror(-r), o_.username, o_.pool));
   return Error(r, "take the lease", name);
 }
 
@@ -545,8 +519,9 @@ Result<std::unique_ptr<ObjectBackend>> OpenRadosBackend(const RadosOptions& o) {
   if (o.username.empty())
     return InvalidArgumentError("RADOS storage without a user: set 'username' (e.g. admin)");
   if (!o.ns.empty() && (!ValidateObjectName(o.ns).ok() || o.ns.find('/') != std::string::npos))
-    return InvalidArgumentError(fmt::format(
-        "Invalid RADOS namespace {}: use letters, digits, '.', '_' and '-'", Quote(o.ns)));
+    return InvalidArgumentError(
+        fmt::format("Invalid RADOS namespace {}: use letters, digits, '.', '_' and '-'",
+                    QuoteObjectName(o.ns)));
   if (o.queue_depth < 1 || o.timeout_s < 1 || o.max_clock_skew_s < 0)
     return InvalidArgumentError(fmt::format(
         "Invalid RADOS options for pool '{}': queue depth {} and timeout {} s must be at least 1, "
