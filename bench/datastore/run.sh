@@ -43,6 +43,8 @@ umask 022
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+# the scratch file system, measure, restore_check, meta (shared with bench/rados)
+. "$repo/bench/lib.sh"
 
 log() { printf '[datastore-bench] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -203,32 +205,6 @@ img=$work/run.img
 rec=$scratch/rec
 logs=$scratch/logs
 
-unmount_under() {   # DIR: it and every mount below it, deepest first
-    local m
-    while IFS= read -r m; do
-        [ -n "$m" ] && { umount "$m" 2>/dev/null || umount -l "$m" || true; }
-    done < <(findmnt -rn -o TARGET | awk -v p="$1" '$0 == p || index($0, p "/") == 1' | sort -r)
-}
-remove_scratch() {
-    unmount_under "$scratch"
-    if findmnt -rn -o TARGET | awk -v p="$scratch" '$0 == p || index($0, p "/") == 1' | grep -q .; then
-        log "mounts left under $scratch; not deleting it"
-        return 0
-    fi
-    rm -rf --one-file-system "$scratch"
-    rm -f "$img"
-}
-make_scratch() {   # SIZE-BYTES
-    truncate -s "$1" "$img"
-    mkfs.ext4 -q -F -E nodiscard "$img"
-    mkdir -p "$scratch"
-    # -o loop: the loop device is freed with the unmount (autoclear);
-    # noinit_itable: no background inode-table zeroing during the run
-    mount -o loop,noinit_itable "$img" "$scratch"
-    # direct I/O on the backing file: the data is not cached twice
-    losetup --direct-io=on "$(findmnt -n -o SOURCE --mountpoint "$scratch")" 2>/dev/null \
-        || log "note: no direct I/O on the loop device (data cached twice)"
-}
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM HUP
@@ -259,59 +235,16 @@ mkdir -p "$scratch/bin" "$rec" "$logs" "$out"
 rm -f "$out/results.md" "$out/results.json" "$out/chart.png"
 src=$scratch/src
 
-meta() { printf '%s\t%s\n' "$1" "$2" >>"$rec/meta.tsv"; }
 first_line() { "$@" 2>&1 | head -n1 || true; }
 
-# measure TOOL STEP CMD...: time CMD (wall s, max RSS KiB, user s, sys s)
-# with output in logs/TOOL-STEP.log; a `sync` before and after, not timed.
-# Returns CMD's status.
-measure() {
-    local tool=$1 step=$2 rc=0 tf t0 sync_s status=ok note="" wall="" rss=0 user="" sys=""
-    shift 2
-    tf=$scratch/time.$tool.$step
-    sync
-    log "$tool: $step"
-    /usr/bin/time -f '%e %M %U %S' -o "$tf" "$@" >"$logs/$tool-$step.log" 2>&1 || rc=$?
-    read -r wall rss user sys < <(tail -n1 "$tf") || true
-    t0=$EPOCHREALTIME
-    sync
-    sync_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
-    if [ "$rc" != 0 ]; then
-        status=failed note="exit $rc, see logs/$tool-$step.log"
-        log "$tool $step FAILED (exit $rc); last lines of logs/$tool-$step.log:"
-        tail -n 15 "$logs/$tool-$step.log" | sed 's/^/    /' >&2
-    else
-        log "  $wall s, max RSS $((rss / 1024)) MiB"
-    fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$step" "$status" "$wall" "$rss" \
-        "$user" "$sys" "$sync_s" "$note" >>"$rec/steps.tsv"
-    return "$rc"
-}
 skip_step() {   # TOOL STEP REASON
     printf '%s\t%s\tskipped\t\t\t\t\t\t%s\n' "$1" "$2" "$3" >>"$rec/steps.tsv"
 }
 stored() { printf '%s\t%s\t%s\n' "$1" "$2" "$(du -scb "${@:3}" | tail -n1 | cut -f1)" >>"$rec/stored.tsv"; }
-warm() { tar -cf - -C "$1" . | cat >/dev/null; }   # (tar skips reading when writing to /dev/null)
-restore_check() {   # TOOL RESTORED-DIR [treecheck compare options]
-    local tool=$1 dir=$2 opts=("${@:3}")
-    [ "$content" = 1 ] || opts+=(--no-content)
-    if python3 "$here/treecheck.py" compare "$src" "$dir" "${opts[@]}" \
-        >"$rec/check-$tool.json" 2>"$scratch/check.txt"; then
-        log "  restored tree matches the source"
-    else
-        log "  restored tree DIFFERS from the source: $(cat "$scratch/check.txt")"
-    fi
-}
-
 # --- environment facts -----------------------------------------------------
-meta date "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+meta_machine
 meta size "$size"
-meta cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
-meta nproc "$(nproc)"
-meta mem "$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
-meta kernel "$(uname -r)"
 meta fstype "$(findmnt -n -o FSTYPE -T "$scratch") on a loop file, made for this run"
-meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta tar_version "$(first_line tar --version)"
 meta zstd_version "$(first_line zstd --version | sed 's/^\*\*\* //; s/, by .*//')"
 meta borg_version "$(first_line borg --version)"
