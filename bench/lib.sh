@@ -45,22 +45,42 @@ remove_scratch() {
     rm -f "$img"
 }
 
-# make_scratch SIZE-BYTES: a fresh journaled ext4 on the sparse loop file
-# $img, mounted on $scratch. (On ext4 without a journal, as the root fs of
-# these VMs, every inode allocation scans the inodes deleted in the last
-# minutes (recently_deleted()): the same `tar -x` took 2.5 s or 22 s
-# depending on what was removed before it.)
+# make_scratch SIZE-BYTES [ext4|xfs|ext4-nojournal]: a fresh file system
+# (default: journaled ext4) on the sparse loop file $img, mounted on
+# $scratch. (On ext4 without a journal, as the root fs of these VMs, every
+# inode allocation scans the inodes deleted in the last minutes
+# (recently_deleted()): the same `tar -x` took 2.5 s or 22 s depending on
+# what was removed before it.)
 make_scratch() {
-    truncate -s "$1" "$img"
-    mkfs.ext4 -q -F -E nodiscard "$img"
-    mkdir -p "$scratch"
-    # -o loop: the loop device goes with the unmount (autoclear);
-    # noinit_itable: no background inode-table zeroing during the run
-    mount -o loop,noinit_itable "$img" "$scratch"
-    # direct I/O on the backing file: the data is not cached twice
-    losetup --direct-io=on "$(findmnt -n -o SOURCE --mountpoint "$scratch")" 2>/dev/null \
-        || log "note: no direct I/O on the loop device (data cached twice)"
+    make_fs "$img" "$scratch" "$1" "${2:-ext4}"
 }
+
+# make_fs IMG MOUNTPOINT SIZE-BYTES FSTYPE: the file system behind make_scratch
+make_fs() {
+    local fimg=$1 mnt=$2 bytes=$3 fs=$4 opts=loop
+    truncate -s "$bytes" "$fimg"
+    case $fs in
+        # -i 4096: room for trees of many small files (a source copy and
+        # its restore of 200,000 files: more than the default ratio gives)
+        ext4) mkfs.ext4 -q -F -E nodiscard -i 4096 "$fimg"
+              opts=loop,noinit_itable ;;   # no background inode-table zeroing during the run
+        ext4-nojournal) mkfs.ext4 -q -F -E nodiscard -i 4096 -O ^has_journal "$fimg"
+              opts=loop,noinit_itable ;;
+        xfs) mkfs.xfs -q -f -K "$fimg" ;;
+        *) log "make_fs: unknown file system type '$fs' (ext4, ext4-nojournal or xfs)"; return 1 ;;
+    esac
+    mkdir -p "$mnt"
+    # -o loop: the loop device goes with the unmount (autoclear)
+    mount -o "$opts" "$fimg" "$mnt"
+    # direct I/O on the backing file: the data is not cached twice, and a
+    # dropped page cache means real reads
+    losetup --direct-io=on "$(findmnt -n -o SOURCE --mountpoint "$mnt")" 2>/dev/null \
+        || log "note: no direct I/O on the loop device of $mnt (data cached twice)"
+}
+
+# drop_caches: write back and drop the page cache, dentries and inodes
+# (a cold-cache step reads from the device).
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
 # measure TOOL STEP CMD...: time CMD (wall s, max RSS KiB, user s, sys s)
 # with output in logs/TOOL-STEP.log; a `sync` before and after, the second
