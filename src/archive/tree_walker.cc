@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +33,24 @@ std::string MemberName(const std::string& rel) { return rel.empty() ? "./" : "./
 
 bool KeepXattr(const char* name) {
   return std::strncmp(name, "user.", 5) == 0 || std::strcmp(name, "security.capability") == 0;
+}
+
+// Whether flistxattr on `fd` shows a name that libarchive's metadata lookups
+// must read: an xattr the walk keeps, or any system.* name (POSIX ACLs,
+// a directory's default ACL, NFSv4/rich ACLs). Without one, stat alone is
+// the entry: libarchive would find no ACL and keep no xattr. A list too long
+// for `buf` or an error other than "not supported" also answers true, so
+// libarchive decides and reports as before.
+bool NeedsLibarchive(int fd, std::vector<char>& buf) {
+  ssize_t n = ::flistxattr(fd, buf.data(), buf.size());
+  if (n < 0) return errno != ENOTSUP;
+  for (size_t i = 0; i < static_cast<size_t>(n);) {
+    const char* name = buf.data() + i;
+    size_t len = ::strnlen(name, static_cast<size_t>(n) - i);
+    if (KeepXattr(name) || std::strncmp(name, "system.", 7) == 0) return true;
+    i += len + 1;
+  }
+  return false;
 }
 
 // Drops every xattr GNU tar would not store with vzdump's --xattrs-include.
@@ -102,14 +121,19 @@ class DirChain {
   std::vector<Level> levels_;
 };
 
+// From this size on, a file is announced as read sequentially.
+constexpr off_t kSequentialAt = 256 << 10;
+
 class Walker {
  public:
   Walker(EntryVisitor* visitor, Observer* observer, ExcludeMatcher matcher,
-         std::set<std::string> source_rels)
+         std::set<std::string> source_rels, bool full_metadata)
       : visitor_(visitor),
         observer_(observer),
         matcher_(std::move(matcher)),
-        source_rels_(std::move(source_rels)) {}
+        source_rels_(std::move(source_rels)),
+        full_metadata_(full_metadata),
+        xattr_names_(4096) {}
 
   Status Open();
   Status WalkSource(const std::string& directory, const std::string& rel);
@@ -124,6 +148,10 @@ class Walker {
   Result<EntryHandle> MakeEntry(int fd, const std::string& source_path, const struct stat& st,
                                 const std::string& rel);
   void Unreadable(const std::string& rel, int err);
+  // openat with O_NOATIME (reading must not dirty the inodes of the tree),
+  // without it where the process may not (EPERM: not the owner, no
+  // CAP_FOWNER).
+  int OpenNoAtime(int dir_fd, const char* name, int flags);
   // How path-based lookups reach `name` in `dir_fd` (`dir_fd` itself for an
   // empty name; container path `rel`): through /proc/self/fd, or by full path
   // where /proc is missing.
@@ -133,6 +161,8 @@ class Walker {
   Observer* observer_;
   ExcludeMatcher matcher_;
   std::set<std::string> source_rels_;
+  bool full_metadata_;
+  std::vector<char> xattr_names_;  // NeedsLibarchive's buffer
   ReadHandle disk_;
   std::map<std::pair<dev_t, ino_t>, std::string> links_;  // first member of each hardlinked inode
   bool proc_fd_ = false;
@@ -155,17 +185,32 @@ std::string Walker::ProcPath(int dir_fd, const std::string& name, const std::str
   return fmt::format("/proc/self/fd/{}/{}", dir_fd, name);
 }
 
+int Walker::OpenNoAtime(int dir_fd, const char* name, int flags) {
+  int fd = ::openat(dir_fd, name, flags | O_NOATIME);
+  if (fd >= 0 || errno != EPERM) return fd;
+  return ::openat(dir_fd, name, flags);
+}
+
 void Walker::Unreadable(const std::string& rel, int err) {
   observer_->Log(LogLevel::kWarn, fmt::format("unable to read '/{}': {}", rel, std::strerror(err)));
   visitor_->Unreadable(rel, err);
 }
 
 // Fills an entry from stat plus libarchive's metadata lookups. `fd` may be
-// -1; `source_path` names the object for path-based lookups.
+// -1; `source_path` names the object for path-based lookups. An open file
+// or directory without a kept xattr or an ACL (NeedsLibarchive) is filled
+// from `st` alone: libarchive's lookups would find nothing to keep, and they
+// cost a dozen syscalls (ACL reads, xattr list, sparse probing, fstatfs).
+// Its sparse map is then left to the caller.
 Result<EntryHandle> Walker::MakeEntry(int fd, const std::string& source_path, const struct stat& st,
                                       const std::string& rel) {
   EntryHandle e(archive_entry_new());
   if (!e) return InternalError("libarchive: out of memory");
+  if (fd >= 0 && !full_metadata_ && !NeedsLibarchive(fd, xattr_names_)) {
+    archive_entry_copy_stat(e.get(), &st);
+    archive_entry_set_pathname(e.get(), MemberName(rel).c_str());
+    return e;
+  }
   archive_entry_copy_sourcepath(e.get(), source_path.c_str());
   int r = archive_read_disk_entry_from_file(disk_.get(), e.get(), fd, &st);
   if (r == ARCHIVE_WARN) {
@@ -229,7 +274,8 @@ Status Walker::VisitEntry(DirChain& chain, const std::string& name, const std::s
 Status Walker::VisitDirectory(DirChain& chain, const std::string& name, const std::string& rel,
                               const struct stat& st, dev_t dev) {
   const int dir_fd = chain.Top();
-  sys::UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  sys::UniqueFd fd(
+      OpenNoAtime(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
     int err = errno;
     if (err == ENOENT) return Status::OK();
@@ -280,7 +326,7 @@ Status Walker::VisitRegular(int dir_fd, const std::string& name, const std::stri
     return visitor_->SkippedUnchanged(rel, st);
   }
   sys::UniqueFd fd(
-      ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+      OpenNoAtime(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) {
     int err = errno;
     if (err == ENOENT) return Status::OK();
@@ -295,16 +341,22 @@ Status Walker::VisitRegular(int dir_fd, const std::string& name, const std::stri
     return ErrnoError(errno, fmt::format("Failed to stat \"/{}\"", rel));
   if (!S_ISREG(fst.st_mode)) return Status::OK();  // replaced while we walked
   ASSIGN_OR_RETURN(EntryHandle e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), fst, rel));
-  // libarchive maps holes with FIEMAP; where that tells nothing and the
-  // blocks say there are holes, SEEK_DATA/SEEK_HOLE do (an all-hole file
-  // must never be read whole).
+  // libarchive maps holes with SEEK_DATA/SEEK_HOLE on its path; where
+  // that told nothing or did not run (MakeEntry's stat-only entries) and the
+  // blocks say there are holes, DataRegions does (an all-hole file must
+  // never be read whole). A file whose blocks cover its size is read whole
+  // on the stat-only path, holes included, as GNU tar's --sparse decides
+  // (preallocated or partly sparse files with that many blocks: same
+  // content, stored dense).
   if (archive_entry_sparse_count(e.get()) == 0 && fst.st_size > 0 &&
       static_cast<uint64_t>(fst.st_blocks) * 512 < static_cast<uint64_t>(fst.st_size)) {
     for (auto [off, len] : DataRegions(fd.get(), static_cast<uint64_t>(fst.st_size)))
       archive_entry_sparse_add_entry(e.get(), static_cast<la_int64_t>(off),
                                      static_cast<la_int64_t>(len));
   }
-  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  // Readahead's default window covers small files; larger ones get a
+  // doubled window.
+  if (fst.st_size >= kSequentialAt) ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   RETURN_IF_ERROR(visitor_->Visit(e.get(), rel, fd.get()));
   if (fst.st_nlink > 1) links_.emplace(std::make_pair(fst.st_dev, fst.st_ino), rel);
   return Status::OK();
@@ -379,7 +431,8 @@ Status WalkTree(const std::string& directory, const std::vector<std::string>& so
   std::vector<std::string> patterns = options.exclude_patterns;
   if (options.skip_lost_and_found) patterns.push_back("lost+found");
   ASSIGN_OR_RETURN(ExcludeMatcher matcher, ExcludeMatcher::Create(patterns));
-  Walker w(visitor, observer, std::move(matcher), std::set<std::string>(rels.begin(), rels.end()));
+  Walker w(visitor, observer, std::move(matcher), std::set<std::string>(rels.begin(), rels.end()),
+           options.full_metadata);
   RETURN_IF_ERROR(w.Open());
   for (const auto& rel : rels) RETURN_IF_ERROR(w.WalkSource(directory, rel));
   return Status::OK();

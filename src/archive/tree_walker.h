@@ -10,7 +10,10 @@
 // bytewise, so the same tree always gives the same order (WalkOrderLess).
 //
 // libarchive's archive_read_disk fills each entry's metadata from the open
-// descriptor (ACLs, xattrs, sparse map); its path-based lookups (a
+// descriptor (ACLs, xattrs, sparse map) where flistxattr shows an xattr to
+// keep or an ACL (most files have neither: their entry is their stat, and
+// holes are found by SEEK_DATA/SEEK_HOLE when the blocks do not cover the
+// size); its path-based lookups (a
 // directory's default ACL, symlink targets, a fifo's ACL) get
 // /proc/self/fd/<dirfd>/<name>, so they never re-resolve a path through the
 // container's symlinks. Only user.* and security.capability xattrs are kept
@@ -38,6 +41,9 @@ struct WalkOptions {
   std::vector<std::string> exclude_patterns;
   // lost+found at any depth is skipped (vzdump, unprivileged containers).
   bool skip_lost_and_found = false;
+  // Every entry through libarchive's metadata lookups, also those that stat
+  // alone describes (the reference the stat-only path must equal; tests).
+  bool full_metadata = false;
 };
 
 class EntryVisitor {

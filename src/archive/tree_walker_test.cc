@@ -2,6 +2,7 @@
 // than the walk goes, and a directory moved below one whose fd was closed.
 #include "archive/tree_walker.h"
 
+#include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -9,11 +10,14 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -137,6 +141,169 @@ TEST_F(TreeWalkerTest, WalkStopsWhenADirectoryMovesBelowAClosedAncestor) {
   ASSERT_TRUE(moved);
   ASSERT_FALSE(st.ok());
   EXPECT_THAT(st.message(), HasSubstr("was moved during the backup"));
+}
+
+// Everything an entry carries, as text: stat fields, links, xattrs, ACLs
+// and the sparse map (zero-length regions dropped, as the readers do).
+std::string Describe(archive_entry* e) {
+  std::string d = fmt::format(
+      "{} type={:o} perm={:o} uid={} gid={} size={} mtime={}.{} ctime={}.{} ino={} nlink={} "
+      "rdev={}",
+      archive_entry_pathname(e), archive_entry_filetype(e), archive_entry_perm(e),
+      archive_entry_uid(e), archive_entry_gid(e), archive_entry_size(e), archive_entry_mtime(e),
+      archive_entry_mtime_nsec(e), archive_entry_ctime(e), archive_entry_ctime_nsec(e),
+      archive_entry_ino64(e), archive_entry_nlink(e), archive_entry_rdev(e));
+  if (const char* h = archive_entry_hardlink(e)) d += fmt::format(" hardlink={}", h);
+  if (const char* l = archive_entry_symlink(e)) d += fmt::format(" symlink={}", l);
+  archive_entry_xattr_reset(e);
+  const char* name;
+  const void* value;
+  size_t size;
+  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
+    d += fmt::format(" xattr:{}={}", name, std::string(static_cast<const char*>(value), size));
+  for (int type : {ARCHIVE_ENTRY_ACL_TYPE_ACCESS, ARCHIVE_ENTRY_ACL_TYPE_DEFAULT}) {
+    if (archive_entry_acl_count(e, type) <= 0) continue;
+    char* text = archive_entry_acl_to_text(e, nullptr, type | ARCHIVE_ENTRY_ACL_STYLE_EXTRA_ID);
+    d += fmt::format(" acl{}=[{}]", type, text ? text : "?");
+    std::free(text);
+  }
+  if (archive_entry_sparse_reset(e) > 0) {
+    la_int64_t off, len;
+    std::string map;
+    while (archive_entry_sparse_next(e, &off, &len) == ARCHIVE_OK)
+      if (len > 0) map += fmt::format(" {}+{}", off, len);
+    d += " sparse:" + (map.empty() ? std::string(" all-hole") : map);
+  }
+  return d;
+}
+
+class Describer : public EntryVisitor {
+ public:
+  Status Visit(archive_entry* e, const std::string& rel, int fd) override {
+    entries[rel] = Describe(e);
+    if (on_visit) on_visit(rel);
+    return Status::OK();
+  }
+  std::function<void(const std::string&)> on_visit;
+  std::map<std::string, std::string> entries;
+};
+
+std::map<std::string, std::string> DescribeWalk(const std::string& src, bool full_metadata) {
+  WalkOptions o;
+  o.full_metadata = full_metadata;
+  Describer d;
+  RecordingObserver obs;
+  Status st = WalkTree(src, {"./"}, o, &d, &obs);
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_THAT(obs.warnings, ::testing::IsEmpty());
+  return d.entries;
+}
+
+void Sh(const std::string& cmd) { ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd; }
+
+void Write(const std::string& path, std::string_view data) {
+  ASSERT_TRUE(sys::WriteFileAtomic(path, data).ok()) << path;
+}
+
+// Most entries are filled from their stat alone; those with an xattr the
+// walk keeps or an ACL go through libarchive. Both must give the entry
+// libarchive gives for every kind of file: a dropped xattr, ACL, default
+// ACL or hole makes the two walks differ.
+TEST_F(TreeWalkerTest, StatOnlyEntriesEqualLibarchivesEntries) {
+  const std::string p = src_ + "/";
+  Write(p + "plain", "plain\n");
+  Write(p + "empty", "");
+  Write(p + "xattr", "x");
+  ASSERT_EQ(::setxattr((p + "xattr").c_str(), "user.k", "v1", 2, 0), 0);
+  Write(p + "acl", "a");
+  Sh("setfacl -m u:4321:r " + p + "acl");
+  Write(p + "masked", "m");
+  Sh("setfacl -m g:2345:rw " + p + "masked");
+  ASSERT_EQ(::mkdir((p + "dacl").c_str(), 0755), 0);
+  Sh("setfacl -d -m u:4321:rx " + p + "dacl");
+  Write(p + "dacl/inherits", "i");  // gets an access ACL from the default
+  ASSERT_EQ(::mkdir((p + "dxattr").c_str(), 0755), 0);
+  ASSERT_EQ(::setxattr((p + "dxattr").c_str(), "user.d", "dv", 2, 0), 0);
+  {
+    sys::UniqueFd f(::open((p + "sparse").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    ASSERT_EQ(::pwrite(f.get(), "head", 4, 0), 4);
+    ASSERT_EQ(::pwrite(f.get(), "tail", 4, 8 << 20), 4);
+    ASSERT_EQ(::ftruncate(f.get(), 16 << 20), 0);
+    ASSERT_EQ(::fsync(f.get()), 0);
+    sys::UniqueFd h(::open((p + "hole").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    ASSERT_EQ(::ftruncate(h.get(), 1 << 20), 0);
+  }
+  ASSERT_EQ(::link((p + "plain").c_str(), (p + "plain2").c_str()), 0);
+  ASSERT_EQ(::link((p + "xattr").c_str(), (p + "xattr2").c_str()), 0);
+  ASSERT_EQ(::symlink("plain", (p + "link").c_str()), 0);
+  ASSERT_EQ(::mkfifo((p + "fifo").c_str(), 0600), 0);
+
+  auto fast = DescribeWalk(src_, false);
+  auto full = DescribeWalk(src_, true);
+  EXPECT_EQ(fast, full);
+  ASSERT_EQ(fast.size(), 15u);
+  // The walk keeps what it found, and the comparison saw it.
+  EXPECT_THAT(fast["xattr"], HasSubstr(" xattr:user.k=v1"));
+  EXPECT_THAT(fast["xattr2"], HasSubstr(" hardlink=./xattr"));
+  EXPECT_THAT(fast["dxattr"], HasSubstr(" xattr:user.d=dv"));
+  EXPECT_THAT(fast["acl"], HasSubstr("user:4321:r--"));
+  EXPECT_THAT(fast["masked"], HasSubstr("group:2345:rw-"));
+  EXPECT_THAT(fast["dacl"], HasSubstr("user:4321:r-x"));
+  EXPECT_THAT(fast["dacl/inherits"], HasSubstr("user:4321:r-x"));
+  EXPECT_THAT(fast["sparse"], HasSubstr(" sparse: 0+"));
+  EXPECT_THAT(fast["hole"], HasSubstr(" sparse: all-hole"));
+  EXPECT_THAT(fast["plain"], ::testing::Not(HasSubstr("sparse")));
+  EXPECT_THAT(fast["plain2"], HasSubstr(" hardlink=./plain"));
+  EXPECT_THAT(fast["link"], HasSubstr(" symlink=plain"));
+}
+
+// An xattr the walk does not keep (trusted.*, security.* but the
+// capability) leaves the entry to stat alone, which must still equal
+// libarchive's; security.capability must survive the stat-only check.
+TEST_F(TreeWalkerTest, RootDroppedXattrsAndCapabilities) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  const std::string p = src_ + "/";
+  Write(p + "trusted", "t");
+  ASSERT_EQ(::setxattr((p + "trusted").c_str(), "trusted.t", "tv", 2, 0), 0);
+  Write(p + "ping", "#!/bin/sh\n");
+  Sh("setcap cap_net_raw+ep " + p + "ping");
+  auto fast = DescribeWalk(src_, false);
+  EXPECT_EQ(fast, DescribeWalk(src_, true));
+  EXPECT_THAT(fast["trusted"], ::testing::Not(HasSubstr("xattr:")));
+  EXPECT_THAT(fast["ping"], HasSubstr(" xattr:security.capability="));
+}
+
+// A file replaced between the walk's stat and its open (IsUnchanged runs
+// in between) is described by what was opened: the new file's xattr and
+// ACL are not lost to the stat-only path, and a file replaced by a
+// directory is left out.
+TEST_F(TreeWalkerTest, FilesReplacedBetweenStatAndOpenKeepTheirMetadata) {
+  const std::string p = src_ + "/";
+  Write(p + "b", "old");
+  Write(p + "c", "c");
+  class Replacer : public Describer {
+   public:
+    bool IsUnchanged(const std::string& rel, const struct stat&) override {
+      if (rel == "b") {
+        Write(p + "new", "new b");
+        EXPECT_EQ(::setxattr((p + "new").c_str(), "user.n", "nv", 2, 0), 0);
+        Sh("setfacl -m u:4321:rw " + p + "new");
+        EXPECT_EQ(::rename((p + "new").c_str(), (p + "b").c_str()), 0);
+      } else if (rel == "c") {
+        EXPECT_EQ(::unlink((p + "c").c_str()), 0);
+        EXPECT_EQ(::mkdir((p + "c").c_str(), 0755), 0);
+      }
+      return false;
+    }
+    std::string p;
+  } d;
+  d.p = p;
+  RecordingObserver obs;
+  ASSERT_TRUE(WalkTree(src_, {"./"}, WalkOptions(), &d, &obs).ok());
+  EXPECT_THAT(d.entries["b"], HasSubstr(" xattr:user.n=nv"));
+  EXPECT_THAT(d.entries["b"], HasSubstr("user:4321:rw-"));
+  EXPECT_THAT(d.entries["b"], HasSubstr(" size=5 "));
+  EXPECT_EQ(d.entries.count("c"), 0u);
 }
 
 }  // namespace
