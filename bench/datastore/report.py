@@ -255,10 +255,15 @@ def suspend_facts(d, L):
              "each ctdump backup into a fresh storage. vzdump's suspend mode is reproduced with rsync "
              "(`-aHAX --numeric-ids --sparse` to a temporary copy, freeze, again with `--delete`, thaw) and "
              "`tar | zstd -1 -T2` of the copy; its stop mode stops the container for `tar | zstd`.")
-    for k in ("ctdump_stop_downtime_s", "ctdump_suspend_frozen_s", "vzdump_suspend_frozen_s",
-              "vzdump_stop_downtime_s"):
-        if s.get(k) is not None:
-            L.append(f'* {k.replace("_", " ")}: {s[k]:.2f} s')
+    L.append("")
+    L.append("| container unavailable | ctdump | vzdump's way |")
+    L.append("|---|---:|---:|")
+    L.append(f'| stop mode: stopped (ctdump: task log \"stopping virtual guest\" to \"restarting vm\", '
+             f'whole seconds; vzdump: lxc-stop to lxc-start done) | {fmt(s.get("ctdump_stop_downtime_s"), ".2f")} s | '
+             f'{fmt(s.get("vzdump_stop_downtime_s"), ".2f")} s |')
+    L.append(f'| suspend mode: frozen (ctdump: \"guest was frozen for N ms\"; vzdump: the second rsync) | '
+             f'{fmt(s.get("ctdump_suspend_frozen_s"), ".2f")} s | {fmt(s.get("vzdump_suspend_frozen_s"), ".2f")} s |')
+    L.append("")
     if s.get("note"):
         L.append(f'* {s["note"]}')
     L.append("")
@@ -346,8 +351,8 @@ def markdown(all_d, all_t, run):
              "compact` (they read the store as it ends up). ctdump's restore does not create "
              "device nodes (`dev/*` is left out of its comparison; so are `etc/vzdump/` and `etc` "
              "itself when the restore adds vzdump's config files). The aged restores run on a "
-             "second file system on which `corpus.py age` created and deleted 100,000 files right "
-             "before each tool's restore. Per-step logs: `logs/CORPUS/`.")
+             "second file system, made afresh for each tool, on which `corpus.py age` created and "
+             f'deleted {m.get("aged_files", "?")} files right before the restore. Per-step logs: `logs/CORPUS/`.')
     L.append("")
     return "\n".join(L)
 

@@ -187,14 +187,20 @@ rec="" logs=""
 aged_img=$work/aged.img
 ctbin=$work/bin/ctdump
 
+# copy_logs: the step logs to OUT/logs/CORPUS/ and the records (without
+# logs) to OUT/rec/, so `report.py OUT/rec OUT` can redo the results
 copy_logs() {
     local c
-    rm -rf "$out/logs"
+    rm -rf "$out/logs" "$out/rec"
+    mkdir -p "$out/rec"
     for c in "$recroot"/*/; do
         [ -d "$c/logs" ] || continue
         mkdir -p "$out/logs/$(basename "$c")"
         cp -r "$c/logs/." "$out/logs/$(basename "$c")/" 2>/dev/null || true
+        mkdir -p "$out/rec/$(basename "$c")"
+        find "$c" -maxdepth 1 -type f ! -name 'chart.*' -exec cp -t "$out/rec/$(basename "$c")/" {} + 2>/dev/null || true
     done
+    cp "$recroot/run.tsv" "$out/rec/" 2>/dev/null || true
 }
 cleanup() {
     local rc=$?
@@ -233,6 +239,7 @@ done
 # --- report ----------------------------------------------------------------
 printf '%s\t%s\n' duration_s "$((EPOCHSECONDS - T_START))" >"$recroot/run.tsv"
 printf '%s\t%s\n' command "run.sh $orig_args" >>"$recroot/run.tsv"
+copy_logs
 python3 "$here/report.py" "$recroot" "$out"
 for gp in "$recroot"/*/chart.gp; do
     [ -s "$gp" ] || continue
