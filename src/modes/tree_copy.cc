@@ -5,14 +5,15 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -21,6 +22,7 @@
 
 #include "archive/tree_walker.h"
 #include "ctdump/units.h"
+#include "modes/tree_copy_file.h"
 #include "sys/dir_list.h"
 #include "sys/token_bucket.h"
 #include "sys/unique_fd.h"
@@ -32,29 +34,52 @@ struct SeenMap {
 };
 
 // Passes messages on, each warning once: a file the first pass could not
-// copy is usually still uncopyable in the second.
+// copy is usually still uncopyable in the second. The walk and the file
+// pool's threads use it at once: one message at a time.
 class TreeCopier::OnceObserver : public Observer {
  public:
   explicit OnceObserver(Observer* out) : out_(out) {}
   void Log(LogLevel level, std::string_view message) noexcept override {
+    std::lock_guard lock(mu_);
     try {
       if (level == LogLevel::kWarn && !warned_.emplace(message).second) return;
     } catch (...) {  // out of memory: say it again rather than not at all
     }
     out_->Log(level, message);
   }
-  void OnProgress(const Progress& p) noexcept override { out_->OnProgress(p); }
-  void OnJobStart(const JobInfo& j) noexcept override { out_->OnJobStart(j); }
-  void OnGuestStart(std::string_view vmid) noexcept override { out_->OnGuestStart(vmid); }
-  void OnGuestEnd(const GuestSummary& g) noexcept override { out_->OnGuestEnd(g); }
+  void OnProgress(const Progress& p) noexcept override {
+    std::lock_guard lock(mu_);
+    out_->OnProgress(p);
+  }
+  void OnJobStart(const JobInfo& j) noexcept override {
+    std::lock_guard lock(mu_);
+    out_->OnJobStart(j);
+  }
+  void OnGuestStart(std::string_view vmid) noexcept override {
+    std::lock_guard lock(mu_);
+    out_->OnGuestStart(vmid);
+  }
+  void OnGuestEnd(const GuestSummary& g) noexcept override {
+    std::lock_guard lock(mu_);
+    out_->OnGuestEnd(g);
+  }
 
  private:
+  std::mutex mu_;
   Observer* out_;
   std::unordered_set<std::string> warned_;
 };
 
 namespace {
 
+using copy::Fail;
+using copy::Failure;
+using copy::IsFatal;
+using copy::Partial;
+using copy::ProcPath;
+using copy::ReadXattrs;
+using copy::SetMetadata;
+using copy::Xattrs;
 using Clock = std::chrono::steady_clock;
 constexpr auto kProgressInterval = std::chrono::milliseconds(250);
 
@@ -81,36 +106,6 @@ std::string Join(const std::string& dir, const std::string& name) {
 bool IsBelow(const std::string& rel, const std::string& dir) {
   if (dir.empty()) return !rel.empty();
   return rel.size() > dir.size() && rel.compare(0, dir.size(), dir) == 0 && rel[dir.size()] == '/';
-}
-
-// The xattrs a copy keeps: what the walks reading the copy keep.
-bool CopiedXattr(std::string_view name) {
-  return name.starts_with("user.") || name == "security.capability" ||
-         name == "system.posix_acl_access" || name == "system.posix_acl_default";
-}
-
-// Errors that mean the copy itself cannot be written: the pass fails.
-bool IsFatal(int err) {
-  return err == ENOSPC || err == EDQUOT || err == EROFS || err == EMFILE || err == ENFILE ||
-         err == ENOMEM;
-}
-
-// An operation of a copy step that failed: errno and what was being done.
-struct Failure {
-  int err = 0;
-  std::string what;      // "open", "mknod", "setxattr security.capability", ...
-  bool source = false;   // on the source side (ENOENT there: the entry vanished)
-  bool partial = false;  // the entry is in the copy, some of its metadata is not
-};
-
-// A failure after the entry was made: only its metadata is incomplete.
-std::optional<Failure> Partial(std::optional<Failure> f) {
-  if (f) f->partial = true;
-  return f;
-}
-
-std::optional<Failure> Fail(std::string what, bool source = false, int err = errno) {
-  return Failure{err, std::move(what), source};
 }
 
 // The directories from a root down to the one last asked for, each opened
@@ -192,49 +187,6 @@ class DirCursor {
   std::vector<sys::UniqueFd> fds_;  // fds_[i]: the directory names_[0..i]
 };
 
-std::string ProcPath(int dir_fd, const std::string& name) {
-  return name.empty() ? fmt::format("/proc/self/fd/{}", dir_fd)
-                      : fmt::format("/proc/self/fd/{}/{}", dir_fd, name);
-}
-
-using Xattrs = std::vector<std::pair<std::string, std::string>>;
-
-// The copied xattrs of the object at `path` (or of `fd` when >= 0).
-std::optional<Failure> ReadXattrs(int fd, const std::string& path, bool follow, Xattrs* out) {
-  std::vector<char> names(4096);
-  for (;;) {
-    ssize_t n = fd >= 0  ? ::flistxattr(fd, names.data(), names.size())
-                : follow ? ::listxattr(path.c_str(), names.data(), names.size())
-                         : ::llistxattr(path.c_str(), names.data(), names.size());
-    if (n >= 0) {
-      names.resize(static_cast<size_t>(n));
-      break;
-    }
-    if (errno == ENOTSUP) return std::nullopt;
-    if (errno != ERANGE) return Fail("listxattr", true);
-    names.resize(names.size() * 4);
-  }
-  std::vector<char> value(4096);
-  for (size_t pos = 0; pos < names.size();) {
-    std::string name(names.data() + pos);
-    pos += name.size() + 1;
-    if (!CopiedXattr(name)) continue;
-    for (;;) {
-      ssize_t n = fd >= 0  ? ::fgetxattr(fd, name.c_str(), value.data(), value.size())
-                  : follow ? ::getxattr(path.c_str(), name.c_str(), value.data(), value.size())
-                           : ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
-      if (n >= 0) {
-        out->emplace_back(name, std::string(value.data(), static_cast<size_t>(n)));
-        break;
-      }
-      if (errno == ENODATA) break;  // removed meanwhile
-      if (errno != ERANGE) return Fail("getxattr " + name, true);
-      value.resize(value.size() * 4);
-    }
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::string TreeCopyStats::Summary() const {
@@ -253,18 +205,40 @@ class TreeCopier::Pass : public archive::EntryVisitor {
         dst_root_(dst_root),
         src_(src_root, /*create=*/false),
         dst_(dst_root, /*create=*/true),
-        buf_(1 << 20) {
+        euid_(::geteuid()),
+        egid_(::getegid()) {
     for (const auto& s : c.options_.sources) {
       auto rel = archive::NormalizeSource(s);
       if (!rel.ok()) continue;  // WalkTree reports it
       source_rels_.insert(*rel);
       for (std::string r = *rel; !r.empty(); r = Parent(r)) protected_.insert(r);
     }
+    // A bandwidth limit is one bucket: the files are copied one at a time.
     if (c.options_.bwlimit > 0) bucket_.emplace(c.options_.bwlimit, Clock::now());
+    int threads = c.options_.threads;
+    if (threads < 0)
+      threads = std::clamp<int>(static_cast<int>(std::thread::hardware_concurrency()), 2, 4);
+    if (bucket_) threads = 0;
+    pool_.emplace(
+        static_cast<size_t>(threads), bucket_ ? &*bucket_ : nullptr, &bytes_,
+        [this] { ReportProgress(false); },
+        [this](const copy::FilePool::Job& job, const std::optional<Failure>& f) {
+          FileDone(job, f);
+        });
   }
 
   Status Finish() {
     RETURN_IF_ERROR(LeaveAll());
+    pool_->Drain();
+    RETURN_IF_ERROR(Fatal());
+    for (const auto& rel : failed_rels_) c_.seen_->map.erase(rel);  // again next pass
+    // Directories' times after everything in them was made, by the pool too.
+    for (const auto& [rel, times] : dir_times_) {
+      int r = rel.empty() ? ::futimens(dst_root_, times.data())
+                          : ::utimensat(dst_.Open(Parent(rel)), Base(rel).c_str(), times.data(),
+                                        AT_SYMLINK_NOFOLLOW);
+      if (r != 0) RETURN_IF_ERROR(Report(rel, Failure{errno, "set times", false}));
+    }
     // Copying a later source touched its parents' times after they were set.
     for (const auto& [rel, times] : parent_times_) {
       int pfd = dst_.Open(Parent(rel));
@@ -273,7 +247,13 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     return Status::OK();
   }
 
-  TreeCopyStats& stats() { return stats_; }
+  TreeCopyStats stats() {
+    TreeCopyStats s = stats_;
+    s.copied += copied_.load();
+    s.failed += failed_.load();
+    s.data_bytes = bytes_.load();
+    return s;
+  }
 
   // Progress at most every kProgressInterval (or now): a later pass knows
   // how many entries to expect from the one before.
@@ -283,7 +263,7 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     last_progress_ = now;
     Progress p;
     p.phase = phase_;
-    p.bytes = stats_.data_bytes;
+    p.bytes = bytes_.load(std::memory_order_relaxed);
     p.files = stats_.entries;
     if (c_.previous_entries_ > 0) p.total_files = c_.previous_entries_;
     p.current = "/" + current_;
@@ -302,9 +282,10 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     return Status::OK();
   }
 
-  void Unreadable(const std::string&, int) override { ++stats_.failed; }  // named by the walk
+  void Unreadable(const std::string&, int) override { ++failed_; }  // named by the walk
 
   Status Visit(archive_entry* e, const std::string& rel, int fd) override {
+    RETURN_IF_ERROR(Fatal());
     struct timespec looked;
     ::clock_gettime(CLOCK_REALTIME, &looked);
     RETURN_IF_ERROR(Begin(rel));
@@ -313,7 +294,9 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     ReportProgress(false);
     if (const char* target = archive_entry_hardlink(e)) {
       bool changed = true;
-      if (auto f = Link(rel, std::string(target).substr(2), &changed)) return Report(rel, *f);
+      std::string target_rel = std::string(target).substr(2);
+      pool_->WaitFor(target_rel);  // copied by the pool: made first
+      if (auto f = Link(rel, target_rel, &changed)) return Report(rel, *f);
       if (changed) ++stats_.copied;
       return Status::OK();
     }
@@ -327,7 +310,7 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     if (update_ && !S_ISREG(st.st_mode) && Unchanged(rel, st)) {
       changed = false;
     } else if (S_ISREG(st.st_mode)) {
-      f = CopyFile(dfd, name, rel, st, fd);
+      return SubmitFile(dfd, name, rel, st, fd, looked);
     } else if (S_ISDIR(st.st_mode)) {
       f = MakeDir(dfd, name, rel, st);
     } else if (S_ISLNK(st.st_mode)) {
@@ -338,7 +321,8 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     }
     if (S_ISDIR(st.st_mode)) {
       auto made = Existing(dfd, name);
-      if (made && S_ISDIR(made->st_mode)) dirs_.push_back({rel, {st.st_atim, st.st_mtim}, {}});
+      if (made && S_ISDIR(made->st_mode))
+        dirs_.push_back({rel, {st.st_atim, st.st_mtim}, st.st_mode, {}});
     }
     if (f) return Report(rel, *f);
     if (changed) ++stats_.copied;
@@ -350,6 +334,7 @@ class TreeCopier::Pass : public archive::EntryVisitor {
   struct OpenDir {
     std::string rel;
     std::array<struct timespec, 2> times;
+    mode_t mode;
     std::set<std::string> names;  // entries seen in it (update: the others go)
   };
 
@@ -373,6 +358,55 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     bool racy = st.st_ctim.tv_sec + 2 > looked.tv_sec;
     c_.seen_->map[rel] =
         Seen{st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtim, st.st_ctim, racy};
+  }
+
+  // A regular file goes to the pool, which copies it (FileDone). It is
+  // remembered now; a failure forgets it again (Finish).
+  Status SubmitFile(int dfd, const std::string& name, const std::string& rel, const struct stat& st,
+                    int fd, const struct timespec& looked) {
+    bool in_place = false;
+    if (update_) {
+      auto old = Existing(dfd, name);
+      auto seen = c_.seen_->map.find(rel);
+      in_place = old && S_ISREG(old->st_mode) && seen != c_.seen_->map.end() &&
+                 seen->second.dev == st.st_dev && seen->second.ino == st.st_ino;
+      if (old && !in_place) {
+        if (auto f = Remove(dfd, name)) return Report(rel, *f);
+      }
+    }
+    copy::FilePool::Job job;
+    job.dir.Reset(::fcntl(dfd, F_DUPFD_CLOEXEC, 0));
+    if (!job.dir.valid()) return Report(rel, Failure{errno, "duplicate a descriptor", false});
+    job.src.Reset(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (!job.src.valid()) return Report(rel, Failure{errno, "duplicate a descriptor", false});
+    job.rel = rel;
+    job.st = st;
+    job.in_place = in_place;
+    // A new file is the creator's: the chown is needed for another owner
+    // or in a setgid directory (the group is the directory's then).
+    job.chown = st.st_uid != euid_ || st.st_gid != egid_ || dirs_.empty() ||
+                dirs_.back().rel != Parent(rel) || (dirs_.back().mode & S_ISGID);
+    Remember(rel, st, looked);
+    pool_->Submit(std::move(job));
+    return Fatal();
+  }
+
+  // On the thread that copied the file.
+  void FileDone(const copy::FilePool::Job& job, const std::optional<Failure>& f) {
+    if (!f) {
+      ++copied_;
+      return;
+    }
+    Status s = Report(job.rel, *f);
+    std::lock_guard lock(mu_);
+    failed_rels_.push_back(job.rel);
+    if (!s.ok() && fatal_.ok()) fatal_ = s;
+  }
+
+  // The first error of a pool thread, if any.
+  Status Fatal() {
+    std::lock_guard lock(mu_);
+    return fatal_;
   }
 
   // A new entry: the directories it is not in are complete.
@@ -401,10 +435,7 @@ class TreeCopier::Pass : public archive::EntryVisitor {
       if (fd < 0) return Report(d.rel, Failure{errno, "open", false});
       RETURN_IF_ERROR(DeleteUnseen(fd, d));
     }
-    int r = d.rel.empty() ? ::futimens(dst_root_, d.times.data())
-                          : ::utimensat(dst_.Open(Parent(d.rel)), Base(d.rel).c_str(),
-                                        d.times.data(), AT_SYMLINK_NOFOLLOW);
-    if (r != 0) return Report(d.rel, Failure{errno, "set times", false});
+    dir_times_.emplace_back(d.rel, d.times);  // Finish sets them
     if (protected_.count(d.rel) && !d.rel.empty()) parent_times_.emplace_back(d.rel, d.times);
     return Status::OK();
   }
@@ -476,7 +507,7 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     if (f.source && (f.err == ENOENT || f.err == ENOTDIR || f.err == ELOOP)) return Status::OK();
     if (IsFatal(f.err))
       return ErrnoError(f.err, fmt::format("Failed to copy \"/{}\" ({})", rel, f.what));
-    ++stats_.failed;
+    ++failed_;
     c_.once_->Log(LogLevel::kWarn,
                   fmt::format("'/{}' not copied{}: {}: {}", rel, f.partial ? " completely" : "",
                               f.what, std::strerror(f.err)));
@@ -543,27 +574,6 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     return std::nullopt;
   }
 
-  std::optional<Failure> CopyFile(int dfd, const std::string& name, const std::string& rel,
-                                  const struct stat& st, int fd) {
-    auto old = Existing(dfd, name);
-    auto seen = c_.seen_->map.find(rel);
-    bool in_place = update_ && old && S_ISREG(old->st_mode) && seen != c_.seen_->map.end() &&
-                    seen->second.dev == st.st_dev && seen->second.ino == st.st_ino;
-    if (old && !in_place) RETURN_FAILURE(Remove(dfd, name));
-    int flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | (in_place ? O_TRUNC : O_CREAT | O_EXCL);
-    sys::UniqueFd out(::openat(dfd, name.c_str(), flags, 0600));
-    if (!out.valid()) return Fail("create");
-    if (auto f = CopyData(fd, out.get(), st.st_size)) {
-      // No half file in a backup: it is left out, named in the warning.
-      out.Reset();
-      if (::unlinkat(dfd, name.c_str(), 0) != 0) return Fail("remove the half-copied file");
-      return f;
-    }
-    Xattrs x;
-    RETURN_FAILURE(Partial(ReadXattrs(fd, "", false, &x)));
-    return Partial(SetMetadata(out.get(), -1, "", st, x, in_place));
-  }
-
   std::optional<Failure> MakeDir(int dfd, const std::string& name, const std::string& rel,
                                  const struct stat& st) {
     sys::UniqueFd own;
@@ -608,133 +618,6 @@ class TreeCopier::Pass : public archive::EntryVisitor {
     return ReadXattrs(-1, ProcPath(pfd, Base(rel)), false, x);
   }
 
-  // Owner, mode, xattrs, times (not a directory's: LeaveTop sets them) of
-  // `fd`, or of `name` in `dfd`. `existed`: drop xattrs the source lost.
-  std::optional<Failure> SetMetadata(int fd, int dfd, const std::string& name,
-                                     const struct stat& st, const Xattrs& x, bool existed) {
-    const bool link = S_ISLNK(st.st_mode);
-    int r = fd >= 0 ? ::fchown(fd, st.st_uid, st.st_gid)
-                    : ::fchownat(dfd, name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
-    if (r != 0) return Fail(fmt::format("chown to {}:{}", st.st_uid, st.st_gid));
-    if (!link) {
-      r = fd >= 0 ? ::fchmod(fd, st.st_mode & 07777)
-                  : ::fchmodat(dfd, name.c_str(), st.st_mode & 07777, 0);
-      if (r != 0) return Fail("chmod");
-      std::string path = fd >= 0 ? std::string() : ProcPath(dfd, name);
-      if (existed) RETURN_FAILURE(DropXattrs(fd, path, x));
-      for (const auto& [n, v] : x) {
-        r = fd >= 0 ? ::fsetxattr(fd, n.c_str(), v.data(), v.size(), 0)
-                    : ::lsetxattr(path.c_str(), n.c_str(), v.data(), v.size(), 0);
-        if (r != 0) return Fail("setxattr " + n);
-      }
-    }
-    if (S_ISDIR(st.st_mode)) return std::nullopt;
-    struct timespec times[2] = {st.st_atim, st.st_mtim};
-    r = fd >= 0 ? ::futimens(fd, times)
-                : ::utimensat(dfd, name.c_str(), times, AT_SYMLINK_NOFOLLOW);
-    if (r != 0) return Fail("set times");
-    return std::nullopt;
-  }
-
-  std::optional<Failure> DropXattrs(int fd, const std::string& path, const Xattrs& keep) {
-    Xattrs now;
-    if (auto f = ReadXattrs(fd, path, false, &now)) return Fail("listxattr", false, f->err);
-    for (const auto& [n, v] : now) {
-      bool kept =
-          std::any_of(keep.begin(), keep.end(), [&n = n](const auto& k) { return k.first == n; });
-      if (kept) continue;
-      int r = fd >= 0 ? ::fremovexattr(fd, n.c_str()) : ::lremovexattr(path.c_str(), n.c_str());
-      if (r != 0 && errno != ENODATA) return Fail("removexattr " + n);
-    }
-    return std::nullopt;
-  }
-
-  // The data ranges of `in` (SEEK_DATA/SEEK_HOLE) up to `size`; the rest of
-  // `out` stays holes.
-  std::optional<Failure> CopyData(int in, int out, off_t size) {
-    off_t off = 0;
-    while (off < size) {
-      off_t data = ::lseek(in, off, SEEK_DATA);
-      off_t hole = size;
-      if (data < 0) {
-        if (errno == ENXIO) break;  // only holes from here
-        if (errno != EINVAL && errno != EOPNOTSUPP) return Fail("seek", true);
-        data = off;  // no hole support: all data
-      } else {
-        hole = ::lseek(in, data, SEEK_HOLE);
-        if (hole < 0) hole = size;
-      }
-      if (data >= size) break;
-      hole = std::min(hole, size);
-      bool shrunk = false;
-      RETURN_FAILURE(CopyRange(in, out, data, hole - data, &shrunk));
-      if (shrunk) break;  // changed while copied: the next pass copies it again
-      off = hole;
-    }
-    if (::ftruncate(out, size) != 0) return Fail("truncate");
-    return std::nullopt;
-  }
-
-  std::optional<Failure> CopyRange(int in, int out, off_t off, off_t len, bool* shrunk) {
-    while (len > 0) {
-      size_t want = static_cast<size_t>(std::min<off_t>(len, 8 << 20));
-      if (bucket_) want = Throttle(want);
-      ssize_t n = -1;
-      if (copy_file_range_) {
-        loff_t ioff = off, ooff = off;
-        n = ::copy_file_range(in, &ioff, out, &ooff, want, 0);
-        errno_source_ = false;
-        if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS ||
-                      errno == EPERM)) {
-          copy_file_range_ = errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP;
-          n = ReadWrite(in, out, off, want);
-        }
-      } else {
-        n = ReadWrite(in, out, off, want);
-      }
-      if (n < 0) return Fail(errno_source_ ? "read" : "write", errno_source_);
-      if (n == 0) {
-        *shrunk = true;
-        return std::nullopt;
-      }
-      if (bucket_) bucket_->Consume(static_cast<uint64_t>(n));
-      stats_.data_bytes += static_cast<uint64_t>(n);
-      ReportProgress(false);  // a large file
-      off += n;
-      len -= n;
-    }
-    return std::nullopt;
-  }
-
-  // Copies up to `want` bytes at `off`; sets errno_source_ on failure.
-  ssize_t ReadWrite(int in, int out, off_t off, size_t want) {
-    want = std::min(want, buf_.size());
-    ssize_t n;
-    do n = ::pread(in, buf_.data(), want, off);
-    while (n < 0 && errno == EINTR);
-    errno_source_ = true;
-    if (n <= 0) return n;
-    for (ssize_t done = 0; done < n;) {
-      ssize_t w = ::pwrite(out, buf_.data() + done, static_cast<size_t>(n - done), off + done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        errno_source_ = false;
-        return -1;
-      }
-      done += w;
-    }
-    return n;
-  }
-
-  size_t Throttle(size_t want) {
-    for (;;) {
-      auto now = Clock::now();
-      uint64_t allowed = bucket_->Allowance(want, now);
-      if (allowed > 0) return static_cast<size_t>(allowed);
-      std::this_thread::sleep_for(bucket_->Delay(want, now));
-    }
-  }
-
   TreeCopier& c_;
   const bool update_;
   const char* phase_;
@@ -746,11 +629,16 @@ class TreeCopier::Pass : public archive::EntryVisitor {
   std::set<std::string> source_rels_;
   std::set<std::string> protected_;  // the sources and their parents: never deleted
   std::vector<std::pair<std::string, std::array<struct timespec, 2>>> parent_times_;
+  std::vector<std::pair<std::string, std::array<struct timespec, 2>>> dir_times_;
+  const uid_t euid_;
+  const gid_t egid_;
   std::optional<sys::TokenBucket> bucket_;
-  std::vector<char> buf_;
-  bool copy_file_range_ = true;
-  bool errno_source_ = false;
-  TreeCopyStats stats_;
+  TreeCopyStats stats_;  // entries and deleted: the walk's thread
+  std::atomic<uint64_t> copied_{0}, failed_{0}, bytes_{0};
+  std::mutex mu_;  // for the two below
+  Status fatal_;   // a pool thread's error that ends the pass
+  std::vector<std::string> failed_rels_;
+  std::optional<copy::FilePool> pool_;  // last: its threads use the members above
 };
 
 TreeCopier::TreeCopier(std::string from, std::string to, TreeCopyOptions options,
@@ -775,9 +663,10 @@ Result<TreeCopyStats> TreeCopier::Sync() {
   RETURN_IF_ERROR(archive::WalkTree(from_, options_.sources, wo, &pass, once_.get()));
   RETURN_IF_ERROR(pass.Finish());
   pass.ReportProgress(true);
-  previous_entries_ = pass.stats().entries;
-  pass.stats().seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return pass.stats();
+  TreeCopyStats stats = pass.stats();
+  previous_entries_ = stats.entries;
+  stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return stats;
 }
 
 }  // namespace ctdump::modes

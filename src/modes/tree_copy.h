@@ -17,6 +17,14 @@
 // report are copied (copy_file_range, else read/write), the rest stays a
 // hole: a 1 TiB file of holes costs nothing, written zeros stay data.
 //
+// Regular files are copied by a pool of threads (TreeCopyOptions::threads)
+// while the walk goes on (modes/tree_copy_file.h): the walk makes
+// directories, symlinks and nodes itself, a hardlink waits for its target's
+// copy, and directories get their times once every file in them is done. A
+// new file is not chowned when the creator's owner is already the source's
+// (not in a setgid directory); a file with as many blocks as bytes is copied
+// without asking for its holes. A copy needs no durability: nothing is synced.
+//
 // Sync() after the first: a regular file whose device, inode, type, mode,
 // size, mtime and ctime equal what the previous pass saw is neither opened
 // nor read (ctime covers owner, mode, xattr and ACL changes); a file whose
@@ -54,6 +62,9 @@ struct TreeCopyOptions {
   std::vector<std::string> sources = {"./"};
   std::vector<std::string> exclude_patterns;  // vzdump exclude-path globs
   uint64_t bwlimit = 0;                       // bytes of file data per second; 0: unlimited
+  // Threads copying regular files besides the walk: -1 one per core (2 to
+  // 4), 0 none (the walk copies them). A bandwidth limit means 0.
+  int threads = -1;
 };
 
 struct TreeCopyStats {

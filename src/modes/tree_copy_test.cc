@@ -434,5 +434,153 @@ TEST_F(TreeCopyTest, PassesReportProgressWithPhaseAndTotals) {
   }
 }
 
+// Everything a walk of the copy sees, one line per entry (atimes aside:
+// reading changes them), with each file's content hash and xattrs.
+std::string Manifest(const std::string& root) {
+  std::string out;
+  FILE* p = ::popen(("cd " + root +
+                     " && find . -printf '%p %y %m %U %G %s %n %T@\\n' | LC_ALL=C sort"
+                     " && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r md5sum"
+                     " && getfattr -Rhd -m - . 2>/dev/null")
+                        .c_str(),
+                    "r");
+  char buf[1024];
+  while (p && std::fgets(buf, sizeof(buf), p)) out += buf;
+  if (p) ::pclose(p);
+  return out;
+}
+
+// The pool's threads (several, or none: the walk copies) make the same copy
+// of a tree of many files in many directories: hardlinks across and within
+// directories (the link waits for its target's copy), directory times after
+// their contents, owners (chown skipped only where the creator's owner is
+// right: not in a setgid directory), xattrs, holes, and a second pass with
+// changes and deletions.
+TEST_F(TreeCopyTest, RootThreadsOrNoneMakeTheSameCopyOfManyFiles) {
+  Mkdir("sg", 02775);
+  ASSERT_EQ(::chown((from_ + "/sg").c_str(), 0, 42), 0);
+  ASSERT_EQ(::chmod((from_ + "/sg").c_str(), 02775), 0);  // mkdir leaves S_ISGID out
+  Write("sg/root-file", "creator's owner but not the directory's group");
+  ASSERT_EQ(::chown((from_ + "/sg/root-file").c_str(), 0, 0), 0);
+  Write("sg/other", "o");
+  ASSERT_EQ(::chown((from_ + "/sg/other").c_str(), 7, 42), 0);
+  for (int d = 0; d < 30; ++d) {
+    std::string dir = fmt::format("d{:02}", d);
+    Mkdir(dir);
+    for (int f = 0; f < 40; ++f) {
+      std::string rel = fmt::format("{}/f{:02}", dir, f);
+      Write(rel, std::string(static_cast<size_t>((d * 40 + f) * 97 % 70000), 'a' + f % 26));
+      if (f % 7 == 0) {
+        ASSERT_EQ(::chown((from_ + "/" + rel).c_str(), 1000 + f, 2000 + d), 0);
+      }
+      if (f % 11 == 0) {
+        ASSERT_EQ(::setxattr((from_ + "/" + rel).c_str(), "user.n", "v", 1, 0), 0);
+      }
+    }
+    if (d > 0) {
+      std::string target = fmt::format("{}/d{:02}/f03", from_, d - 1);
+      ASSERT_EQ(::link(target.c_str(), (from_ + "/" + dir + "/zz-link-up").c_str()), 0);
+      ASSERT_EQ(
+          ::link((from_ + "/" + dir + "/f39").c_str(), (from_ + "/" + dir + "/zz-link").c_str()),
+          0);
+    }
+  }
+  {
+    sys::UniqueFd fd(::open((from_ + "/d05/sparse").c_str(), O_WRONLY | O_CREAT, 0644));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(::pwrite(fd.get(), "x", 1, 64 << 20), 1);
+  }
+  struct timespec times[2] = {{100, 1}, {200, 2}};
+  for (const char* d : {"sg", "d00", "d17", "d29", "."})
+    ASSERT_EQ(::utimensat(AT_FDCWD, (from_ + "/" + d).c_str(), times, 0), 0);
+
+  const std::string to0 = dir_ + "/to0";
+  ASSERT_EQ(::mkdir(to0.c_str(), 0700), 0);
+  TreeCopyOptions threaded;
+  threaded.threads = 4;
+  TreeCopyOptions walk_only;
+  walk_only.threads = 0;
+  TreeCopier c(from_, to_, threaded, &observer_);
+  TreeCopier c0(from_, to0, walk_only, &observer_);
+  TreeCopyStats s = Sync(c);
+  TreeCopyStats s0 = Sync(c0);
+  EXPECT_EQ(s.failed, 0u);
+  EXPECT_EQ(s.copied, s0.copied);
+  EXPECT_EQ(s.data_bytes, s0.data_bytes);
+  EXPECT_EQ(observer_.warnings, std::vector<std::string>{});
+  const std::string source = Manifest(from_);
+  EXPECT_THAT(source, HasSubstr("./d29/zz-link-up f 644 0 0 "));
+  EXPECT_EQ(Manifest(to_), source);
+  EXPECT_EQ(Manifest(to0), source);
+  EXPECT_EQ(Lstat(to_ + "/sg/root-file").st_gid, 0u) << "the setgid directory's group stayed";
+  EXPECT_EQ(Lstat(to_ + "/d04/f03").st_ino, Lstat(to_ + "/d05/zz-link-up").st_ino);
+  EXPECT_EQ(Lstat(to_ + "/d05/f39").st_ino, Lstat(to_ + "/d05/zz-link").st_ino);
+  EXPECT_LT(Lstat(to_ + "/d05/sparse").st_blocks, 64) << "holes stay holes";
+  EXPECT_EQ(Lstat(to_ + "/d17").st_mtim.tv_nsec, 2);
+
+  // The second pass: what changed, what vanished, a link whose target changed.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // past the racy second
+  Sync(c);
+  Sync(c0);
+  ASSERT_EQ(std::system(("rm -r " + from_ + "/d03").c_str()), 0);
+  ASSERT_EQ(::unlink((from_ + "/d07/f05").c_str()), 0);
+  Write("d08/f06", "new content");
+  Write("d09/new", std::string(200000, 'n'));
+  ASSERT_EQ(::unlink((from_ + "/d10/zz-link").c_str()), 0);
+  Write("d10/zz-link", "no longer a link");
+  for (const char* d : {"d07", "d08", "d09", "d10", "."})
+    ASSERT_EQ(::utimensat(AT_FDCWD, (from_ + "/" + d).c_str(), times, 0), 0);
+  s = Sync(c);
+  s0 = Sync(c0);
+  EXPECT_EQ(s.failed, 0u);
+  EXPECT_EQ(s.deleted, 2u) << s.Summary();  // d03, d07/f05 (d10/zz-link is replaced)
+  EXPECT_EQ(s.copied, s0.copied);
+  const std::string changed = Manifest(from_);
+  EXPECT_EQ(Manifest(to_), changed);
+  EXPECT_EQ(Manifest(to0), changed);
+}
+
+// A copy that runs out of space on a pool thread ends the pass with an
+// error naming a file, however many files are still queued.
+TEST_F(TreeCopyTest, RootFullCopyOnThreadsFailsNamingAFile) {
+  ASSERT_EQ(::mount("tmpfs", to_.c_str(), "tmpfs", 0, "size=1m"), 0) << std::strerror(errno);
+  Mkdir("srv");
+  for (int i = 0; i < 60; ++i) Write(fmt::format("srv/f{:02}", i), std::string(100000, 'f'));
+  TreeCopyOptions o;
+  o.threads = 4;
+  TreeCopier c(from_, to_, o, &observer_);
+  auto s = c.Sync();
+  ::umount2(to_.c_str(), MNT_DETACH);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.status().message(), HasSubstr("Failed to copy \"/srv/f"));
+  EXPECT_THAT(s.status().message(), HasSubstr("No space left on device"));
+}
+
+// Into another file system copy_file_range cannot go (EXDEV): read and write
+// instead, holes kept; on both paths (pool and walk).
+TEST_F(TreeCopyTest, RootCopyToAnotherFileSystemFallsBackToReadWrite) {
+  ASSERT_EQ(::mount("tmpfs", to_.c_str(), "tmpfs", 0, "size=64m"), 0) << std::strerror(errno);
+  Write("a", std::string(3 << 20, 'a'));
+  Write("b", "small");
+  {
+    sys::UniqueFd fd(::open((from_ + "/holes").c_str(), O_WRONLY | O_CREAT, 0644));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(::pwrite(fd.get(), "x", 1, 1 << 30), 1);
+  }
+  for (int threads : {4, 0}) {
+    TreeCopyOptions o;
+    o.threads = threads;
+    TreeCopier c(from_, to_, o, &observer_);
+    TreeCopyStats s = Sync(c);
+    EXPECT_EQ(s.failed, 0u);
+    EXPECT_EQ(Read(to_ + "/a"), std::string(3 << 20, 'a'));
+    EXPECT_EQ(Read(to_ + "/b"), "small");
+    EXPECT_EQ(Lstat(to_ + "/holes").st_size, (1 << 30) + 1);
+    EXPECT_LT(Lstat(to_ + "/holes").st_blocks, 64);
+    ASSERT_EQ(std::system(("rm -rf " + to_ + "/*").c_str()), 0);
+  }
+  ::umount2(to_.c_str(), MNT_DETACH);
+}
+
 }  // namespace
 }  // namespace ctdump::modes
