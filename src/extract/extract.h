@@ -55,6 +55,10 @@ struct ExtractOptions {
   // Progress (phase "restore"): the backup's logical size (file data), the
   // total of a stream whose own size is unknown; nullopt: none known.
   std::optional<uint64_t> logical_total;
+  // Threads that write regular files in parallel in the extraction child
+  // (extract/file_writers.h); 0: one per CPU (at most 4), 1: none, the main
+  // thread writes everything.
+  unsigned writer_threads = 0;
 };
 
 struct ExtractStats {

@@ -14,12 +14,15 @@
 #include <chrono>
 #include <clocale>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string_view>
 #include <vector>
 
 #include "archive/archive_handle.h"
 #include "extract/entry_check.h"
+#include "extract/file_writers.h"
 #include "extract/report.h"
 #include "extract/tar_reader.h"
 
@@ -35,6 +38,15 @@ constexpr size_t kReadBlockSize = 256 * 1024;
 // FinishDeepDirs: libarchive applies them at the end by path, which fails
 // beyond PATH_MAX.
 constexpr size_t kDeepDirName = PATH_MAX / 2;
+// Regular files up to this size go to the writer threads (file_writers.h)
+// with their data in memory, at most kWriterQueueBytes and kWriterQueueFiles
+// of it queued; larger ones are written by the main thread as it reads them.
+constexpr size_t kMaxWriterFile = 1 << 20;
+constexpr size_t kWriterQueueBytes = 32 << 20;
+constexpr size_t kWriterQueueFiles = 512;
+// Writer threads when ExtractOptions::writer_threads is 0: one per CPU, at
+// most this many.
+constexpr long kMaxAutoWriters = 4;
 
 // `path` (relative to the working directory) opened component by component,
 // never following symlinks; -1 with errno.
@@ -97,6 +109,16 @@ class Extractor {
   int OpenArchives();
   int ExtractAll();
   Step Process(archive_entry* e);
+  Step ProcessOnMain(archive_entry* e, const std::string& name, bool hardlink);
+  // Reads the entry's data into a job for the writer threads.
+  Step SubmitFile(archive_entry* e, const std::string& name, bool plain);
+  // Reports and counts what the writer threads finished.
+  void CollectWriters();
+  // Waits for the writer threads, then CollectWriters.
+  Step DrainWriters();
+  // Each data block of the current entry to `sink`.
+  Step ReadData(const std::string& name,
+                const std::function<Step(const void* buf, size_t size, int64_t offset)>& sink);
   Step CopyData(const std::string& name);
   bool KeepExisting(const std::string& name, mode_t type, bool hardlink) const;
   void MapOwners(archive_entry* e, const std::string& name);
@@ -131,6 +153,8 @@ class Extractor {
   const ChildConfig& c_;
   TarStream in_;  // times and xattr names as GNU tar reads them
   archive::WriteHandle out_;
+  int flags_ = 0;                         // archive_write_disk's
+  std::unique_ptr<FileWriters> writers_;  // null: every entry on the main thread
   ExtractStats stats_;
   std::chrono::steady_clock::time_point last_progress_{};
   bool privileges_stripped_ = false;  // the current entry's
@@ -209,6 +233,16 @@ int Extractor::OpenArchives() {
   // No archive_write_disk_set_standard_lookup(): owners are numeric ids,
   // never names looked up in the target's /etc/passwd.
   archive_write_disk_set_options(out_.get(), flags);
+  flags_ = flags;
+  size_t threads = c_.options.writer_threads;
+  if (threads == 0)
+    threads = static_cast<size_t>(std::clamp(::sysconf(_SC_NPROCESSORS_ONLN), 1L, kMaxAutoWriters));
+  if (threads > 1) {
+    writers_ = std::make_unique<FileWriters>(flags, ErrorText, c_.archive, kWriterQueueBytes,
+                                             kWriterQueueFiles);
+    // None started (the address-space limit): every entry on the main thread.
+    if (writers_->Start(threads) == 0) writers_.reset();
+  }
   if (in_.Open(0, kReadBlockSize) != ARCHIVE_OK)
     return Fail(kExitCorrupt,
                 fmt::format("Failed to read '{}': {}", c_.archive, ErrorText(in_.get())));
@@ -228,6 +262,14 @@ int Extractor::ExtractAll() {
     }
     in_.FixEntry(e);
     if (Process(e) == Step::kStop) break;
+    if (writers_) CollectWriters();
+  }
+  if (writers_) {
+    // Whatever stopped the loop, the files already queued are written (as
+    // the main thread would have written them before going on).
+    writers_->Stop();
+    CollectWriters();
+    writers_.reset();
   }
   if (!fatal_ && archive_write_close(out_.get()) != ARCHIVE_OK) {
     // Deferred directory modes and times are applied here.
@@ -278,7 +320,19 @@ Extractor::Step Extractor::Process(archive_entry* e) {
   if (type == 0 && !raw_link)
     return Refuse(stored, "multi-volume continuation or unknown member type");
   if (IsBelowDev(*name)) return Step::kNext;
-  if (KeepExisting(*name, type, raw_link != nullptr)) {
+  bool deep = name->size() >= kDeepDirName;
+  // The entry must find the tree as a serial extraction would: nothing at,
+  // above or below its path (nor its hardlink target) still being written.
+  // libarchive's disk writer changes the working directory for a deep path.
+  if (writers_ && (deep || writers_->Busy(*name) || (raw_link && writers_->Busy(link)))) {
+    if (DrainWriters() == Step::kStop) return Step::kStop;
+  }
+  bool to_writers =
+      writers_ && type == AE_IFREG && !raw_link && !deep &&
+      (!archive_entry_size_is_set(e) || archive_entry_size(e) <= la_int64_t{kMaxWriterFile});
+  // A plain file's writer skips an existing one itself (O_EXCL).
+  bool plain = to_writers && !c_.options.force && FileWriters::PlainApplicable(flags_, e);
+  if (!plain && KeepExisting(*name, type, raw_link != nullptr)) {
     ++stats_.skipped_existing;
     return Step::kNext;
   }
@@ -287,23 +341,40 @@ Extractor::Step Extractor::Process(archive_entry* e) {
   privileges_stripped_ = false;
   MapOwners(e, *name);
   if (StripPrivilegedBits(e)) privileges_stripped_ = true;
-  if (type == AE_IFDIR && name->size() >= kDeepDirName) RecordDeepDir(e, *name);
+  if (type == AE_IFDIR && deep) RecordDeepDir(e, *name);
+  if (to_writers) return SubmitFile(e, *name, plain);
+  Step step = ProcessOnMain(e, *name, raw_link != nullptr);
+  // Back to the root, whatever libarchive left after a deep path.
+  if (deep && writers_ && ::chdir("/") != 0) {
+    fatal_ = true;
+    return Error(kExitIOError,
+                 fmt::format("Failed to return to the target root: {}", std::strerror(errno)));
+  }
+  return step;
+}
 
-  int r = archive_write_header(out_.get(), e);
-  if (r == ARCHIVE_WARN) Report('W', fmt::format("'{}': {}", *name, ErrorText(out_.get())));
+Extractor::Step Extractor::ProcessOnMain(archive_entry* e, const std::string& name, bool hardlink) {
+  int r;
+  if (writers_) {
+    std::lock_guard<std::mutex> lock(writers_->header_mutex());
+    r = archive_write_header(out_.get(), e);
+  } else {
+    r = archive_write_header(out_.get(), e);
+  }
+  if (r == ARCHIVE_WARN) Report('W', fmt::format("'{}': {}", name, ErrorText(out_.get())));
   if (r < ARCHIVE_WARN) {
     if (r == ARCHIVE_FATAL) fatal_ = true;
-    return Error(kExitIOError, fmt::format("Failed to extract '{}' from '{}': {}", *name,
-                                           c_.archive, ErrorText(out_.get())));
+    return Error(kExitIOError, fmt::format("Failed to extract '{}' from '{}': {}", name, c_.archive,
+                                           ErrorText(out_.get())));
   }
-  if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 && !raw_link) {
-    if (CopyData(*name) == Step::kStop) return Step::kStop;
+  if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 && !hardlink) {
+    if (CopyData(name) == Step::kStop) return Step::kStop;
   }
   r = archive_write_finish_entry(out_.get());
-  if (r == ARCHIVE_WARN) Report('W', fmt::format("'{}': {}", *name, ErrorText(out_.get())));
+  if (r == ARCHIVE_WARN) Report('W', fmt::format("'{}': {}", name, ErrorText(out_.get())));
   if (r < ARCHIVE_WARN) {
-    return Error(kExitIOError, fmt::format("Failed to extract '{}' from '{}': {}", *name,
-                                           c_.archive, ErrorText(out_.get())));
+    return Error(kExitIOError, fmt::format("Failed to extract '{}' from '{}': {}", name, c_.archive,
+                                           ErrorText(out_.get())));
   }
   ++stats_.entries;
   if (privileges_stripped_) ++stats_.stripped_privileges;
@@ -320,7 +391,76 @@ bool Extractor::StripPrivilegedBits(archive_entry* e) const {
   return true;
 }
 
+Extractor::Step Extractor::SubmitFile(archive_entry* e, const std::string& name, bool plain) {
+  auto job = std::make_unique<FileJob>();
+  job->name = name;
+  job->plain = plain;
+  job->privileges_stripped = privileges_stripped_;
+  if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0) {
+    job->data.reserve(static_cast<size_t>(archive_entry_size(e)));
+    Step step = ReadData(name, [&](const void* buf, size_t size, int64_t offset) {
+      job->data.append(static_cast<const char*>(buf), size);
+      job->blocks.emplace_back(offset, size);
+      return Step::kNext;
+    });
+    if (step == Step::kStop) return step;
+  }
+  job->entry = archive_entry_clone(e);
+  if (!job->entry) {
+    fatal_ = true;
+    return Error(kExitIOError, fmt::format("Failed to extract '{}' from '{}': out of memory ({})",
+                                           name, c_.archive, MemoryLimitText()));
+  }
+  writers_->Submit(std::move(job));
+  return Step::kNext;
+}
+
+void Extractor::CollectWriters() {
+  for (auto& job : writers_->TakeDone()) {
+    for (const auto& w : job->warnings) Report('W', w);
+    stats_.bytes += job->written;
+    if (!job->error.empty()) {
+      if (job->fatal) fatal_ = true;
+      Error(kExitIOError, std::move(job->error));
+      continue;
+    }
+    if (job->skipped) {
+      ++stats_.skipped_existing;
+      continue;
+    }
+    ++stats_.entries;
+    if (job->privileges_stripped) ++stats_.stripped_privileges;
+  }
+  ReportProgress();
+}
+
+Extractor::Step Extractor::DrainWriters() {
+  writers_->Drain();
+  CollectWriters();
+  return fatal_ ? Step::kStop : Step::kNext;
+}
+
 Extractor::Step Extractor::CopyData(const std::string& name) {
+  return ReadData(name, [&](const void* buf, size_t size, int64_t offset) {
+    la_ssize_t w = archive_write_data_block(out_.get(), buf, size, offset);
+    // libarchive's "Write failed" (ENOSPC, EIO) is only a warning; the file
+    // is incomplete.
+    bool failed = w < ARCHIVE_WARN || (w == ARCHIVE_WARN && archive_errno(out_.get()) != 0);
+    if (w == ARCHIVE_WARN && !failed)
+      Report('W', fmt::format("'{}': {}", name, ErrorText(out_.get())));
+    if (failed) {
+      fatal_ = true;  // a full or failing disk: the next files would fail too
+      return Error(kExitIOError,
+                   fmt::format("Failed to write '{}': {}", name, ErrorText(out_.get())));
+    }
+    stats_.bytes += size;
+    return Step::kNext;
+  });
+}
+
+Extractor::Step Extractor::ReadData(
+    const std::string& name,
+    const std::function<Step(const void* buf, size_t size, int64_t offset)>& sink) {
   for (;;) {
     const void* buf = nullptr;
     size_t size = 0;
@@ -332,14 +472,7 @@ Extractor::Step Extractor::CopyData(const std::string& name) {
       return Error(kExitCorrupt, fmt::format("Failed to read '{}' at '{}': {}", c_.archive, name,
                                              ErrorText(in_.get())));
     }
-    la_ssize_t w = archive_write_data_block(out_.get(), buf, size, offset);
-    if (w == ARCHIVE_WARN) Report('W', fmt::format("'{}': {}", name, ErrorText(out_.get())));
-    if (w < ARCHIVE_WARN) {
-      fatal_ = true;  // a full or failing disk: the next files would fail too
-      return Error(kExitIOError,
-                   fmt::format("Failed to write '{}': {}", name, ErrorText(out_.get())));
-    }
-    stats_.bytes += size;
+    if (sink(buf, size, offset) == Step::kStop) return Step::kStop;
   }
 }
 
