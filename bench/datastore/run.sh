@@ -11,7 +11,7 @@
 #   bash bench/datastore/run.sh [--corpus LIST] [--size small|full] [--out DIR]
 #                               [--work DIR] [--tools LIST] [--cold] [--fs ext4|xfs]
 #                               [--aged] [--aged-fs TYPE] [--aged-files N] [--suspend] [--profile]
-#                               [--baseline-stored BYTES] [--many-files]
+#                               [--compact-level N] [--baseline-stored BYTES] [--many-files]
 #                               [--prepare-only] [--no-content-check] [--keep]
 #
 #   --corpus LIST    comma-separated corpora, each runs every step (default dedup):
@@ -41,6 +41,7 @@
 #                    container holding the corpus (needs lxc and rsync)
 #   --profile        one more (untimed) ctdump full backup under perf record:
 #                    CPU seconds per GB per stage
+#   --compact-level N  passed to `ctdump compact` as --level N (default: its own)
 #   --baseline-stored BYTES  stored bytes of a reference ctdump (e.g. main
 #                    before issue 14) after the incremental, for the
 #                    stored-size target
@@ -82,10 +83,10 @@ out=$repo/bench/results/datastore
 work=/var/tmp/ctdump-bench
 many=0 prepare_only=0 content=1 keep=0 cold=0 aged=0 suspend=0 profile=0
 tools=ctdump,tar,borg,restic
-corpora=dedup fs=ext4 aged_fs="" aged_files=50000 baseline_stored=""
+corpora=dedup fs=ext4 aged_fs="" aged_files=50000 baseline_stored="" compact_level=""
 while [ $# -gt 0 ]; do
     case $1 in
-        --size|--out|--work|--tools|--corpus|--fs|--aged-fs|--aged-files|--baseline-stored)
+        --size|--out|--work|--tools|--corpus|--fs|--aged-fs|--aged-files|--baseline-stored|--compact-level)
             [ $# -ge 2 ] || die "$1 needs a value"
             set -- "$1=$2" "${@:3}"; continue ;;
         --size=*) size=${1#*=} ;;
@@ -97,6 +98,7 @@ while [ $# -gt 0 ]; do
         --aged-fs=*) aged_fs=${1#*=} ;;
         --aged-files=*) aged_files=${1#*=} ;;
         --baseline-stored=*) baseline_stored=${1#*=} ;;
+        --compact-level=*) compact_level=${1#*=} ;;
         --cold) cold=1 ;;
         --aged) aged=1 ;;
         --suspend) suspend=1 ;;
@@ -115,6 +117,8 @@ case $fs in ext4|xfs) ;; *) die "--fs must be ext4 or xfs, not '$fs'" ;; esac
 [ -n "$aged_fs" ] || { [ "$fs" = xfs ] && aged_fs=xfs || aged_fs=ext4-nojournal; }
 case $aged_fs in ext4|ext4-nojournal|xfs) ;; *) die "--aged-fs must be ext4, ext4-nojournal or xfs, not '$aged_fs'" ;; esac
 [[ $aged_files =~ ^[0-9]+$ ]] || die "--aged-files must be a number, not '$aged_files'"
+[ -z "$compact_level" ] || [[ $compact_level =~ ^-?[0-9]+$ ]] \
+    || die "--compact-level must be a number, not '$compact_level'"
 [ -z "$baseline_stored" ] || [[ $baseline_stored =~ ^[0-9]+$ ]] \
     || die "--baseline-stored must be a byte count, not '$baseline_stored'"
 for t in ${tools//,/ }; do

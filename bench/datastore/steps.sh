@@ -160,6 +160,7 @@ run_corpus() {   # NAME CORPUS-DIR
     meta aged "$aged"
     meta aged_fs "$aged_fs"
     meta baseline_stored "$baseline_stored"
+    meta compact_level "$compact_level"
     meta tar_version "$(first_line tar --version)"
     meta zstd_version "$(first_line zstd --version | sed 's/^\*\*\* //; s/, by .*//')"
     meta borg_version "$(first_line borg --version)"
@@ -230,7 +231,7 @@ run_corpus() {   # NAME CORPUS-DIR
         skip_step ctdump compact "this ctdump has no 'compact' subcommand (ctdump --help does not list it)"
     else
         prep "$scratch/ctdump-store"
-        measure ctdump compact "${ctb[@]}" compact bench || true
+        measure ctdump compact "${ctb[@]}" compact bench ${compact_level:+--level "$compact_level"} || true
         stored ctdump compact "$scratch/ctdump-store"
     fi
 
