@@ -5,15 +5,20 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "archive/archive_handle.h"
@@ -80,6 +85,142 @@ Result<std::vector<std::string>> ReadNames(int dir_fd, const std::string& rel) {
   return names;
 }
 
+// openat with O_NOATIME (reading must not dirty the inodes of the tree),
+// without it where the process may not (EPERM: not the owner, no
+// CAP_FOWNER).
+int OpenNoAtime(int dir_fd, const char* name, int flags) {
+  int fd = ::openat(dir_fd, name, flags | O_NOATIME);
+  if (fd >= 0 || errno != EPERM) return fd;
+  return ::openat(dir_fd, name, flags);
+}
+
+// How much of a file the prefetcher reads ahead (the kernel's readahead
+// takes the rest), how far ahead of the walk it goes, and after how many
+// files found in the page cache it stops.
+constexpr uint64_t kPrefetchPerFile = 2 << 20;
+constexpr uint64_t kPrefetchAheadFiles = 512;
+constexpr uint64_t kPrefetchAheadBytes = 64 << 20;
+constexpr uint64_t kPrefetchCachedRun = 256;
+// One in this many regular files the walk probes for a cold page cache.
+constexpr uint64_t kProbeEvery = 32;
+
+// Whether the first byte of `fd` is in the page cache (a read that must not
+// wait for the disk).
+bool Cached(int fd) {
+  char b;
+  struct iovec iov = {&b, 1};
+  return ::preadv2(fd, &iov, 1, 0, RWF_NOWAIT) >= 0 || errno != EAGAIN;
+}
+
+// Reads ahead of the walk when the page cache is cold, on a thread of its
+// own: the walk hands it the rest of its position (the names after the
+// current one at every level of its directory chain) and it walks the same
+// order, opening regular files and starting their reads (readahead(2)), so
+// the disk serves many reads at once while the walk reads one file after
+// another. It only warms the cache: nothing it does changes what the walk
+// sees, and it gives up silently on any error. It counts regular files as
+// the walk does and stays at most kPrefetchAheadFiles/-Bytes ahead; it stops
+// after kPrefetchCachedRun files in a row were cached already, and the walk
+// probes (Cached) to start it again.
+class Prefetcher {
+ public:
+  struct Level {
+    sys::UniqueFd fd;
+    std::vector<std::string> names;  // the ones still to walk, in order
+    size_t next = 0;
+    std::string rel;
+  };
+
+  Prefetcher(const ExcludeMatcher* matcher, const std::set<std::string>* source_rels)
+      : matcher_(matcher), source_rels_(source_rels) {}
+  ~Prefetcher() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  bool busy() const { return busy_.load(std::memory_order_acquire); }
+  uint64_t files_read_ahead() const { return read_ahead_.load(); }
+
+  // The walk passed a regular file of `size` bytes.
+  void Passed(uint64_t size) {
+    files_.store(files_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    bytes_.store(bytes_.load(std::memory_order_relaxed) + std::min(size, kPrefetchPerFile),
+                 std::memory_order_relaxed);
+  }
+
+  // Starts reading ahead from `levels` (deepest last) on device `dev`; only
+  // when not busy().
+  void Start(std::vector<Level> levels, dev_t dev) {
+    if (thread_.joinable()) thread_.join();
+    levels_ = std::move(levels);
+    dev_ = dev;
+    busy_.store(true, std::memory_order_release);
+    thread_ = std::thread([this] { Run(); });
+  }
+
+ private:
+  void Run() {
+    uint64_t files = files_.load(std::memory_order_relaxed);
+    uint64_t bytes = bytes_.load(std::memory_order_relaxed);
+    uint64_t cached_run = 0;
+    while (!levels_.empty() && !stop_ && cached_run < kPrefetchCachedRun) {
+      Level& l = levels_.back();
+      if (l.next >= l.names.size() || !l.fd.valid()) {
+        levels_.pop_back();
+        continue;
+      }
+      const std::string& name = l.names[l.next++];
+      std::string rel = Join(l.rel, name);
+      struct stat st;
+      if (::fstatat(l.fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      const bool is_dir = S_ISDIR(st.st_mode);
+      if (matcher_->Matches("/" + rel, is_dir)) continue;
+      if (is_dir) {
+        if (st.st_dev != dev_ || source_rels_->count(rel)) continue;
+        Level sub;
+        sub.fd.Reset(
+            OpenNoAtime(l.fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!sub.fd.valid()) continue;
+        auto names = ReadNames(sub.fd.get(), rel);
+        if (!names.ok()) continue;
+        sub.names = std::move(*names);
+        sub.rel = std::move(rel);
+        levels_.push_back(std::move(sub));
+        continue;
+      }
+      if (!S_ISREG(st.st_mode)) continue;
+      const uint64_t want = std::min(static_cast<uint64_t>(st.st_size), kPrefetchPerFile);
+      ++files;
+      bytes += want;
+      // Behind the walk: only follow it.
+      if (files <= files_.load(std::memory_order_relaxed) || want == 0) continue;
+      while (!stop_ && (files - files_.load(std::memory_order_relaxed) > kPrefetchAheadFiles ||
+                        bytes - bytes_.load(std::memory_order_relaxed) > kPrefetchAheadBytes))
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      sys::UniqueFd fd(OpenNoAtime(l.fd.get(), name.c_str(),
+                                   O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+      if (!fd.valid()) continue;
+      if (Cached(fd.get())) {
+        ++cached_run;
+        continue;
+      }
+      cached_run = 0;
+      ::readahead(fd.get(), 0, want);
+      read_ahead_.fetch_add(1, std::memory_order_relaxed);
+    }
+    levels_.clear();
+    busy_.store(false, std::memory_order_release);
+  }
+
+  const ExcludeMatcher* matcher_;
+  const std::set<std::string>* source_rels_;
+  std::vector<Level> levels_;  // the thread's while busy
+  dev_t dev_ = 0;
+  std::thread thread_;
+  std::atomic<bool> busy_{false}, stop_{false};
+  std::atomic<uint64_t> files_{0}, bytes_{0}, read_ahead_{0};
+};
+
 // The directories from a walk's source down to the one being walked. Only
 // the source and the deepest kOpenLevels hold an open fd: anyone in a
 // container can make a tree deeper than the process may keep files open. A
@@ -95,6 +236,8 @@ class DirChain {
   }
   // The deepest level's fd: always open.
   int Top() const { return levels_.back().fd.get(); }
+  // Level `i`'s fd (0: the source), -1 where closed.
+  int Fd(size_t i) const { return levels_[i].fd.get(); }
   size_t depth() const { return levels_.size(); }
   Status Pop() {
     Level child = std::move(levels_.back());
@@ -127,13 +270,16 @@ constexpr off_t kSequentialAt = 256 << 10;
 class Walker {
  public:
   Walker(EntryVisitor* visitor, Observer* observer, ExcludeMatcher matcher,
-         std::set<std::string> source_rels, bool full_metadata)
+         std::set<std::string> source_rels, const WalkOptions& options)
       : visitor_(visitor),
         observer_(observer),
         matcher_(std::move(matcher)),
         source_rels_(std::move(source_rels)),
-        full_metadata_(full_metadata),
-        xattr_names_(4096) {}
+        full_metadata_(options.full_metadata),
+        xattr_names_(4096) {
+    if (options.prefetch) prefetcher_ = std::make_unique<Prefetcher>(&matcher_, &source_rels_);
+  }
+  uint64_t files_read_ahead() const { return prefetcher_ ? prefetcher_->files_read_ahead() : 0; }
 
   Status Open();
   Status WalkSource(const std::string& directory, const std::string& rel);
@@ -143,15 +289,13 @@ class Walker {
   Status VisitEntry(DirChain& chain, const std::string& name, const std::string& rel, dev_t dev);
   Status VisitDirectory(DirChain& chain, const std::string& name, const std::string& rel,
                         const struct stat& st, dev_t dev);
-  Status VisitRegular(int dir_fd, const std::string& name, const std::string& rel,
-                      const struct stat& st);
+  Status VisitRegular(DirChain& chain, const std::string& name, const std::string& rel,
+                      const struct stat& st, dev_t dev);
+  // Hands the rest of the walk's position to the prefetcher.
+  void StartPrefetch(const DirChain& chain, dev_t dev);
   Result<EntryHandle> MakeEntry(int fd, const std::string& source_path, const struct stat& st,
                                 const std::string& rel);
   void Unreadable(const std::string& rel, int err);
-  // openat with O_NOATIME (reading must not dirty the inodes of the tree),
-  // without it where the process may not (EPERM: not the owner, no
-  // CAP_FOWNER).
-  int OpenNoAtime(int dir_fd, const char* name, int flags);
   // How path-based lookups reach `name` in `dir_fd` (`dir_fd` itself for an
   // empty name; container path `rel`): through /proc/self/fd, or by full path
   // where /proc is missing.
@@ -165,6 +309,16 @@ class Walker {
   std::vector<char> xattr_names_;  // NeedsLibarchive's buffer
   ReadHandle disk_;
   std::map<std::pair<dev_t, ino_t>, std::string> links_;  // first member of each hardlinked inode
+  // The walk's position: per level of the DirChain, its names and the index
+  // of the one after the entry being visited.
+  struct Position {
+    const std::vector<std::string>* names;
+    size_t next;
+    const std::string* rel;
+  };
+  std::vector<Position> position_;
+  std::unique_ptr<Prefetcher> prefetcher_;  // WalkOptions::prefetch
+  uint64_t probes_ = 0;
   bool proc_fd_ = false;
   std::string directory_;  // the tree's root on the host
 };
@@ -183,12 +337,6 @@ std::string Walker::ProcPath(int dir_fd, const std::string& name, const std::str
   if (!proc_fd_) return rel.empty() ? directory_ : directory_ + "/" + rel;
   if (name.empty()) return fmt::format("/proc/self/fd/{}", dir_fd);
   return fmt::format("/proc/self/fd/{}/{}", dir_fd, name);
-}
-
-int Walker::OpenNoAtime(int dir_fd, const char* name, int flags) {
-  int fd = ::openat(dir_fd, name, flags | O_NOATIME);
-  if (fd >= 0 || errno != EPERM) return fd;
-  return ::openat(dir_fd, name, flags);
 }
 
 void Walker::Unreadable(const std::string& rel, int err) {
@@ -246,7 +394,16 @@ Status Walker::WalkSource(const std::string& directory, const std::string& rel) 
 
 Status Walker::WalkDir(DirChain& chain, const std::string& rel, dev_t dev) {
   ASSIGN_OR_RETURN(std::vector<std::string> names, ReadNames(chain.Top(), rel));
-  for (const auto& name : names) RETURN_IF_ERROR(VisitEntry(chain, name, Join(rel, name), dev));
+  position_.push_back({&names, 0, &rel});
+  for (size_t i = 0; i < names.size(); ++i) {
+    position_.back().next = i + 1;
+    Status s = VisitEntry(chain, names[i], Join(rel, names[i]), dev);
+    if (!s.ok()) {
+      position_.pop_back();
+      return s;
+    }
+  }
+  position_.pop_back();
   return Status::OK();
 }
 
@@ -265,7 +422,10 @@ Status Walker::VisitEntry(DirChain& chain, const std::string& name, const std::s
     if (source_rels_.count(rel)) return Status::OK();  // visited by its own walk
     return VisitDirectory(chain, name, rel, st, dev);
   }
-  if (S_ISREG(st.st_mode)) return VisitRegular(dir_fd, name, rel, st);
+  if (S_ISREG(st.st_mode)) {
+    if (prefetcher_) prefetcher_->Passed(static_cast<uint64_t>(st.st_size));
+    return VisitRegular(chain, name, rel, st, dev);
+  }
   // Symlinks, fifos, devices: metadata only.
   ASSIGN_OR_RETURN(EntryHandle e, MakeEntry(-1, ProcPath(dir_fd, name, rel), st, rel));
   return visitor_->Visit(e.get(), rel, -1);
@@ -307,8 +467,25 @@ Status Walker::VisitDirectory(DirChain& chain, const std::string& name, const st
   return s.ok() ? up : s;
 }
 
-Status Walker::VisitRegular(int dir_fd, const std::string& name, const std::string& rel,
-                            const struct stat& st) {
+void Walker::StartPrefetch(const DirChain& chain, dev_t dev) {
+  std::vector<Prefetcher::Level> levels;
+  for (size_t i = position_.size(); i-- > 0;) {
+    if (chain.Fd(i) < 0) break;  // above: the walk's order cannot be followed
+    Prefetcher::Level l;
+    l.fd.Reset(::fcntl(chain.Fd(i), F_DUPFD_CLOEXEC, 0));
+    if (!l.fd.valid()) break;
+    const Position& p = position_[i];
+    l.names.assign(p.names->begin() + static_cast<std::ptrdiff_t>(p.next), p.names->end());
+    l.rel = *p.rel;
+    levels.push_back(std::move(l));
+  }
+  std::reverse(levels.begin(), levels.end());  // the deepest last
+  if (!levels.empty()) prefetcher_->Start(std::move(levels), dev);
+}
+
+Status Walker::VisitRegular(DirChain& chain, const std::string& name, const std::string& rel,
+                            const struct stat& st, dev_t dev) {
+  const int dir_fd = chain.Top();
   if (st.st_nlink > 1) {
     auto it = links_.find({st.st_dev, st.st_ino});
     if (it != links_.end()) {
@@ -340,6 +517,9 @@ Status Walker::VisitRegular(int dir_fd, const std::string& name, const std::stri
   if (::fstat(fd.get(), &fst) != 0)
     return ErrnoError(errno, fmt::format("Failed to stat \"/{}\"", rel));
   if (!S_ISREG(fst.st_mode)) return Status::OK();  // replaced while we walked
+  if (prefetcher_ && !prefetcher_->busy() && fst.st_size > 0 && probes_++ % kProbeEvery == 0 &&
+      !Cached(fd.get()))
+    StartPrefetch(chain, dev);
   ASSIGN_OR_RETURN(EntryHandle e, MakeEntry(fd.get(), ProcPath(fd.get(), "", rel), fst, rel));
   // libarchive maps holes with SEEK_DATA/SEEK_HOLE on its path; where
   // that told nothing or did not run (MakeEntry's stat-only entries) and the
@@ -432,10 +612,15 @@ Status WalkTree(const std::string& directory, const std::vector<std::string>& so
   if (options.skip_lost_and_found) patterns.push_back("lost+found");
   ASSIGN_OR_RETURN(ExcludeMatcher matcher, ExcludeMatcher::Create(patterns));
   Walker w(visitor, observer, std::move(matcher), std::set<std::string>(rels.begin(), rels.end()),
-           options.full_metadata);
+           options);
   RETURN_IF_ERROR(w.Open());
-  for (const auto& rel : rels) RETURN_IF_ERROR(w.WalkSource(directory, rel));
-  return Status::OK();
+  Status s;
+  for (const auto& rel : rels) {
+    s = w.WalkSource(directory, rel);
+    if (!s.ok()) break;
+  }
+  if (options.files_read_ahead) *options.files_read_ahead = w.files_read_ahead();
+  return s;
 }
 
 }  // namespace ctdump::archive

@@ -306,6 +306,53 @@ TEST_F(TreeWalkerTest, FilesReplacedBetweenStatAndOpenKeepTheirMetadata) {
   EXPECT_EQ(d.entries.count("c"), 0u);
 }
 
+// With a cold page cache the prefetcher reads ahead of the walk (files
+// dropped from the cache with POSIX_FADV_DONTNEED); the walk visits and
+// reads the same as without it. With the files cached it does not start.
+TEST_F(TreeWalkerTest, PrefetcherReadsAheadOnlyWhenTheCacheIsCold) {
+  std::map<std::string, std::string> want;
+  for (const char* d : {"a", "a/sub", "b", "skip"})
+    ASSERT_EQ(::mkdir((src_ + "/" + d).c_str(), 0755), 0);
+  for (int i = 0; i < 300; ++i) {
+    std::string rel = fmt::format("{}/f{:03}", i % 3 == 0 ? "a" : i % 3 == 1 ? "a/sub" : "b", i);
+    std::string data =
+        fmt::format("{:<16}", rel) + std::string(8192, static_cast<char>('a' + i % 26));
+    Write(src_ + "/" + rel, data);
+    want[rel] = data.substr(0, 16);
+  }
+  Write(src_ + "/skip/x", "excluded");
+  auto drop = [&] {
+    for (const auto& [rel, d] : want) {
+      sys::UniqueFd f(::open((src_ + "/" + rel).c_str(), O_RDONLY | O_CLOEXEC));
+      ASSERT_EQ(::fdatasync(f.get()), 0);
+      ASSERT_EQ(::posix_fadvise(f.get(), 0, 0, POSIX_FADV_DONTNEED), 0);
+    }
+  };
+  drop();
+  auto walk = [&](bool prefetch, uint64_t* read_ahead) {
+    WalkOptions o;
+    o.exclude_patterns = {"/skip"};
+    o.prefetch = prefetch;
+    o.files_read_ahead = read_ahead;
+    Recorder r;
+    // A slow reader: the prefetcher gets ahead even on a busy machine.
+    r.on_visit = [](const std::string&) { ::usleep(1000); };
+    EXPECT_TRUE(WalkTree(src_, {"./"}, o, &r, &observer_).ok());
+    return r;
+  };
+  uint64_t cold = 0, warm = 0;
+  Recorder with = walk(true, &cold);
+  EXPECT_GT(cold, 0u);
+  EXPECT_EQ(with.data, want);
+  Recorder again = walk(true, &warm);
+  EXPECT_EQ(warm, 0u);
+  drop();
+  Recorder without = walk(false, nullptr);
+  EXPECT_EQ(with.visited, without.visited);
+  EXPECT_EQ(again.visited, without.visited);
+  EXPECT_EQ(without.data, want);
+}
+
 }  // namespace
 }  // namespace ctdump::archive
 

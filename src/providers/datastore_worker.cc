@@ -487,6 +487,9 @@ int RunDatastoreWorker(const DatastoreWorkerConfig& config) {
   archive::WalkOptions wo;
   wo.exclude_patterns = config.exclude_patterns;
   wo.skip_lost_and_found = config.skip_lost_and_found;
+  // Without a parent every regular file is read: the walk may read ahead
+  // of itself while the page cache is cold.
+  wo.prefetch = !config.has_parent;
   Status s = archive::WalkTree(config.directory, config.sources, wo, &v, &obs);
   if (s.ok()) s = v.End();
   if (!s.ok()) {
