@@ -27,7 +27,7 @@ PACKAGES=(
     # build
     g++ cmake ninja-build ccache pkg-config
     # libraries
-    lxc-dev libbtrfsutil-dev libarchive-dev libzstd-dev zlib1g-dev libssl-dev libfuse3-dev
+    lxc-dev libbtrfsutil-dev libarchive-dev libzstd-dev liblz4-dev zlib1g-dev libssl-dev libfuse3-dev
     nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libacl1-dev libcurl4-openssl-dev
     libqrencode-dev librados-dev libradospp-dev
     # tests

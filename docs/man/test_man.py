@@ -297,6 +297,7 @@ class ConfigKeysTest(unittest.TestCase):
         self.assertEqual(set(page.keys("VZDUMP JOBS")) | set(conf.keys("KEYS")), vzdump)
         self.assertEqual(set(page.keys("VERIFY JOBS")), table("verify"))
         self.assertEqual(set(page.keys("GC JOBS")), table("gc"))
+        self.assertEqual(set(page.keys("COMPACT JOBS")), table("gc"))  # the same table
         self.assertEqual(set(page.keys("RESTORE-TEST JOBS")), table("restore_test"))
 
     def test_notifications_cfg_keys_are_notifys_tables(self):

@@ -396,6 +396,7 @@ Result<TreeStats> WriteTree(const std::string& directory, const std::vector<std:
   WalkOptions wo;
   wo.exclude_patterns = options.exclude_patterns;
   wo.skip_lost_and_found = options.skip_lost_and_found;
+  wo.prefetch = true;  // every regular file is read: read ahead while the page cache is cold
   RETURN_IF_ERROR(WalkTree(directory, sources, wo, &w, observer));
   RETURN_IF_ERROR(w.Close());
   return w.stats();

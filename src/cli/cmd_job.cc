@@ -252,6 +252,8 @@ std::string TaskTitle(const jobs::JobConfig& job, bool ok, const std::string& ho
     case jobs::JobType::kGc:
       return fmt::format("Garbage Collect Datastore '{}' {}", job.storage,
                          ok ? "successful" : "failed");
+    case jobs::JobType::kCompact:
+      return fmt::format("Compact Datastore '{}' {}", job.storage, ok ? "successful" : "failed");
     case jobs::JobType::kSync:  // as PBS's sync job
       return ok ? fmt::format("Sync datastore '{}' from '{}' successful", job.target, job.source)
                 : fmt::format("Synchronization failed on datastore '{}'", job.target);
@@ -261,7 +263,7 @@ std::string TaskTitle(const jobs::JobConfig& job, bool ok, const std::string& ho
   }
 }
 
-// A verify, gc, sync or restore-test job: under the global lock, one notification.
+// A verify, gc, compact, sync or restore-test job: under the global lock, one notification.
 int RunTaskJob(const Context& ctx, Renderer& out, const jobs::JobConfig& job) {
   LogCapture capture(out);
   int code = kExitFailed;
@@ -279,6 +281,10 @@ int RunTaskJob(const Context& ctx, Renderer& out, const jobs::JobConfig& job) {
       code = RunVerifyCommand(ctx, capture, run);
     } else if (job.type == jobs::JobType::kGc) {
       code = RunGcCommand(ctx, capture, job.storage, false);
+    } else if (job.type == jobs::JobType::kCompact) {
+      CompactRun run;
+      run.storage = job.storage;
+      code = RunCompactCommand(ctx, capture, run);
     } else if (job.type == jobs::JobType::kSync) {
       SyncRun run;
       run.source = job.source;
@@ -300,7 +306,8 @@ int RunTaskJob(const Context& ctx, Renderer& out, const jobs::JobConfig& job) {
                                   TaskTitle(job, code == kExitOk, host), errors, capture.lines(),
                                   host, job.id, now);
   // As PBS's verify and gc notifications (server/notifications.rs).
-  if (job.type == jobs::JobType::kVerify || job.type == jobs::JobType::kGc)
+  if (job.type == jobs::JobType::kVerify || job.type == jobs::JobType::kGc ||
+      job.type == jobs::JobType::kCompact)
     n.fields["datastore"] = job.storage;
   if (job.type == jobs::JobType::kSync) n.fields["datastore"] = job.target;
   jobs::SendNotification(ctx.paths.config_dir, jobs::NotifySettings(), n, &out);

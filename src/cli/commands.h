@@ -20,6 +20,7 @@ void RegisterKey(CLI::App& app, Context& ctx);          // cmd_key.cc: key creat
 void RegisterDatastore(CLI::App& app, Context& ctx);    // cmd_datastore.cc: datastore create
 void RegisterVerify(CLI::App& app, Context& ctx);       // cmd_verify.cc
 void RegisterGc(CLI::App& app, Context& ctx);           // cmd_gc.cc
+void RegisterCompact(CLI::App& app, Context& ctx);      // cmd_compact.cc
 void RegisterSync(CLI::App& app, Context& ctx);         // cmd_sync.cc
 void RegisterDf(CLI::App& app, Context& ctx);           // cmd_df.cc
 void RegisterCatalog(CLI::App& app, Context& ctx);      // cmd_catalog.cc

@@ -2,6 +2,7 @@
 // jobs.cfg. Each runner is the body of the command of the same name, so a job
 // does exactly what the command does: `vzdump: <id>` is `ctdump backup`,
 // `verify: <id>` is `ctdump verify`, `gc: <id>` is `ctdump gc`,
+// `compact: <id>` is `ctdump compact`,
 // `restore-test: <id>` is `ctdump restore-test` (one per selected backup),
 // `sync: <id>` is `ctdump sync`.
 //
@@ -47,6 +48,15 @@ int RunVerifyCommand(const Context& ctx, Renderer& out, const VerifyRun& run);
 
 // `ctdump gc <storage>` (cmd_gc.cc).
 int RunGcCommand(const Context& ctx, Renderer& out, const std::string& storage, bool dry_run);
+
+// `ctdump compact <storage>` (cmd_compact.cc).
+struct CompactRun {
+  std::string storage;
+  std::optional<int> level;  // zstd level; nullopt: the storage's compact-level
+  bool all = false;
+  bool dry_run = false;
+};
+int RunCompactCommand(const Context& ctx, Renderer& out, const CompactRun& run);
 
 // `ctdump sync <source> <target>` (cmd_sync.cc).
 struct SyncRun {

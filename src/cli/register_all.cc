@@ -15,6 +15,7 @@ void RegisterAll(CLI::App& app, Context& ctx) {
   RegisterDatastore(app, ctx);
   RegisterVerify(app, ctx);
   RegisterGc(app, ctx);
+  RegisterCompact(app, ctx);
   RegisterSync(app, ctx);
   RegisterDf(app, ctx);
   RegisterCatalog(app, ctx);

@@ -4,7 +4,8 @@
 //   offset size  field
 //   0      8     magic "CTDBLOB" followed by the format version byte 0x01
 //   8      1     type (BlobType)
-//   9      1     flags (kBlobZstd | kBlobEncrypted | kBlobCrc); other bits must be 0
+//   9      1     flags (kBlobZstd | kBlobEncrypted | kBlobCrc | kBlobLz4); other bits
+//                must be 0; kBlobZstd and kBlobLz4 never both
 //   10     4     with kBlobCrc: CRC-32 (zlib) of the whole blob with these 4
 //                bytes as 0, little endian; else 0
 //   14     2     reserved, 0
@@ -17,7 +18,10 @@
 //   64     12    AES-256-GCM IV
 //   76     16    GCM tag
 //   92            end of the encrypted header (kBlobEncryptedHeaderSize)
-//   then the payload: the plaintext, zstd-compressed if kBlobZstd, then
+//   then the payload: the plaintext, compressed if kBlobZstd (one zstd frame
+//   with its content size) or kBlobLz4 (one LZ4 block, of exactly raw_size
+//   bytes when decompressed; the fast codec backups write, which
+//   `ctdump compact` turns into zstd later), then
 //   AES-256-GCM-encrypted if kBlobEncrypted, with bytes [0, 64) of the header
 //   (the CRC field as 0) as additional authenticated data. Encrypted blobs
 //   carry kBlobCrc (those written before it existed do not): the CRC lets
@@ -56,6 +60,7 @@ inline constexpr uint8_t kBlobZstd = 0x01;
 inline constexpr uint8_t kBlobEncrypted = 0x02;
 inline constexpr uint8_t kBlobCrc = 0x04;  // bytes [10, 14) hold the blob's CRC-32
 inline constexpr size_t kBlobCrcOffset = 10;
+inline constexpr uint8_t kBlobLz4 = 0x08;  // payload: one LZ4 block (added in 0.2)
 
 }  // namespace ctdump::datastore
 

@@ -27,9 +27,11 @@ using testing::TextBytes;
 
 const std::string kWhat = "chunk 'chunks/abcd/test'";
 
-std::string Encode(std::string_view plain, BlobType type, int zstd_level, const crypt::Key* key) {
+std::string Encode(std::string_view plain, BlobType type, int zstd_level, const crypt::Key* key,
+                   Compression compression = Compression::kZstd) {
   BlobOptions o;
   o.type = type;
+  o.compression = compression;
   o.zstd_level = zstd_level;
   o.key = key;
   auto blob = EncodeBlob(plain, ComputeDigest(key, plain), o);
@@ -60,19 +62,34 @@ TEST(BlobTest, RoundTripEveryTypeCompressionAndKey) {
       {"text", TextBytes(100 * 1024), true},
       {"random", RandomBytes(100 * 1024, 1), false},
   };
+  struct Codec {
+    Compression compression;
+    int level;
+  };
+  const Codec codecs[] = {{Compression::kZstd, 0},
+                          {Compression::kZstd, 1},
+                          {Compression::kZstd, 9},
+                          {Compression::kLz4, 0},
+                          {Compression::kNone, 1}};
   for (BlobType type : types) {
-    for (int level : {0, 1, 9}) {
+    for (const Codec& codec : codecs) {
+      const int level = codec.level;
       for (const crypt::Key* k : {static_cast<const crypt::Key*>(nullptr), &key}) {
         for (const Content& c : contents) {
-          SCOPED_TRACE(::testing::Message()
-                       << "type " << static_cast<int>(type) << ", zstd " << level << ", key "
-                       << (k != nullptr) << ", " << c.name);
-          std::string blob = Encode(c.bytes, type, level, k);
+          SCOPED_TRACE(::testing::Message() << "type " << static_cast<int>(type) << ", "
+                                            << CompressionName(codec.compression) << " " << level
+                                            << ", key " << (k != nullptr) << ", " << c.name);
+          std::string blob = Encode(c.bytes, type, level, k, codec.compression);
           auto info = ParseBlobHeader(blob, kWhat);
           ASSERT_TRUE(info.ok()) << info.status().ToString();
           EXPECT_EQ(info->type, type);
-          const bool zstd = level > 0 && c.compressible;
-          EXPECT_EQ(info->flags, (zstd ? kBlobZstd : 0) | (k ? kBlobEncrypted | kBlobCrc : 0));
+          const bool lz4 = codec.compression == Compression::kLz4 && c.compressible;
+          const bool zstd = codec.compression == Compression::kZstd && level > 0 && c.compressible;
+          EXPECT_EQ(info->flags, (zstd ? kBlobZstd : 0) | (lz4 ? kBlobLz4 : 0) |
+                                     (k ? kBlobEncrypted | kBlobCrc : 0));
+          EXPECT_EQ(BlobCompression(info->flags), zstd  ? Compression::kZstd
+                                                  : lz4 ? Compression::kLz4
+                                                        : Compression::kNone);
           EXPECT_EQ(info->crc.has_value(), k != nullptr);
           EXPECT_EQ(info->raw_size, c.bytes.size());
           EXPECT_EQ(info->digest, ComputeDigest(k, c.bytes));
@@ -81,15 +98,15 @@ TEST(BlobTest, RoundTripEveryTypeCompressionAndKey) {
             EXPECT_EQ(*info->fingerprint, k->fingerprint());
           }
           const size_t header = k ? kBlobEncryptedHeaderSize : kBlobHeaderSize;
-          if (zstd) {
+          if (zstd || lz4) {
             EXPECT_LT(blob.size(), header + c.bytes.size() / 2);
           } else {
             EXPECT_EQ(blob.size(), header + c.bytes.size());
           }
-          if (k == nullptr && !zstd) {
+          if (k == nullptr && !zstd && !lz4) {
             EXPECT_EQ(blob.substr(header), c.bytes);  // stored raw
           }
-          if (k != nullptr && c.bytes.size() >= 64 && !zstd) {
+          if (k != nullptr && c.bytes.size() >= 64 && !zstd && !lz4) {
             EXPECT_EQ(blob.find(c.bytes.substr(0, 64)), std::string::npos);  // really encrypted
           }
           Digest d = ComputeDigest(k, c.bytes);
@@ -224,7 +241,8 @@ size_t ExpectDamageDetected(const std::string& blob, const std::string& plain, B
   EXPECT_TRUE(info.ok());
   if (!info.ok()) return 0;
   const bool encrypted = info->flags & kBlobEncrypted;
-  const bool zstd = info->flags & kBlobZstd;
+  // A flipped bit of a compressed payload may decode to the same bytes.
+  const bool zstd = info->flags & (kBlobZstd | kBlobLz4);
   const size_t payload = encrypted ? kBlobEncryptedHeaderSize : kBlobHeaderSize;
   size_t harmless = 0;
   std::string bad = blob;
@@ -305,6 +323,60 @@ TEST(BlobCorruptionTest, CompressedPlainBlob) {
   EXPECT_LE(harmless, 16u) << "too many flips left the zstd frame decodable";
 }
 
+TEST(BlobCorruptionTest, Lz4PlainBlob) {
+  std::string plain = TextBytes(32 * 1024);
+  std::string blob = Encode(plain, BlobType::kChunk, 0, nullptr, Compression::kLz4);
+  ASSERT_EQ(blob[9] & kBlobLz4, kBlobLz4);
+  size_t harmless = ExpectDamageDetected(blob, plain, BlobType::kChunk, nullptr);
+  EXPECT_LE(harmless, 16u) << "too many flips left the LZ4 block decodable to the same bytes";
+}
+
+TEST(BlobCorruptionTest, Lz4EncryptedBlob) {
+  const crypt::Key key = TestKey(2);
+  std::string plain = TextBytes(20 * 1024);
+  std::string blob = Encode(plain, BlobType::kChunk, 0, &key, Compression::kLz4);
+  ASSERT_EQ(blob[9] & kBlobLz4, kBlobLz4);
+  EXPECT_EQ(ExpectDamageDetected(blob, plain, BlobType::kChunk, &key), 0u);
+}
+
+// A hostile LZ4 payload (a worker cannot write blobs, but a damaged or
+// tampered store can hold anything) is refused, never read past its ends.
+TEST(BlobCorruptionTest, Lz4PayloadThatDoesNotDecodeToTheRawSize) {
+  std::string plain = TextBytes(8 * 1024);
+  std::string blob = Encode(plain, BlobType::kChunk, 0, nullptr, Compression::kLz4);
+  ASSERT_EQ(blob[9] & kBlobLz4, kBlobLz4);
+  // Claims more plaintext than the block holds.
+  std::string longer = blob;
+  PutU64At(&longer, 16, plain.size() + 1);
+  auto r = DecodeBlob(longer, BlobType::kChunk, nullptr, nullptr, kWhat);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(Contains(r.status().message(), "lz4")) << r.status().message();
+  // The block cut short.
+  std::string cut = blob.substr(0, blob.size() - 7);
+  r = DecodeBlob(cut, BlobType::kChunk, nullptr, nullptr, kWhat);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kDataLoss);
+  // A payload as long as the plaintext cannot be a compressed one.
+  std::string raw = Encode(plain, BlobType::kChunk, 0, nullptr, Compression::kNone);
+  raw[9] = static_cast<char>(kBlobLz4);
+  r = DecodeBlob(raw, BlobType::kChunk, nullptr, nullptr, kWhat);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(Contains(r.status().message(), "size mismatch")) << r.status().message();
+  EXPECT_FALSE(CheckBlobWithoutKey(raw, BlobType::kChunk, nullptr, kWhat).ok());
+}
+
+TEST(BlobTest, CompressionNamesRoundTrip) {
+  for (Compression c : {Compression::kNone, Compression::kZstd, Compression::kLz4}) {
+    auto parsed = ParseCompression(CompressionName(c));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, c);
+  }
+  auto bad = ParseCompression("gzip");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_TRUE(Contains(bad.status().message(), "lz4, zstd or none")) << bad.status().message();
+}
+
 TEST(BlobCorruptionTest, RawPlainBlob) {
   std::string plain = RandomBytes(3000, 2);
   std::string blob = Encode(plain, BlobType::kIndex, 3, nullptr);
@@ -376,7 +448,8 @@ TEST(BlobCorruptionTest, HeaderFieldsAreChecked) {
       {"version", [](std::string* b) { (*b)[7] = 2; }, "version"},
       {"type 0", [](std::string* b) { (*b)[8] = 0; }, "unknown blob type"},
       {"type 5", [](std::string* b) { (*b)[8] = 5; }, "unknown blob type"},
-      {"flags", [](std::string* b) { (*b)[9] = 8; }, "flags"},
+      {"flags", [](std::string* b) { (*b)[9] = 0x10; }, "flags"},
+      {"zstd and LZ4", [](std::string* b) { (*b)[9] = kBlobZstd | kBlobLz4; }, "both"},
       {"CRC field without its flag", [](std::string* b) { (*b)[11] = 1; }, "reserved"},
       {"CRC flag without a CRC", [](std::string* b) { (*b)[9] = kBlobCrc; }, "CRC mismatch"},
       {"reserved", [](std::string* b) { (*b)[15] = 1; }, "reserved"},

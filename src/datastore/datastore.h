@@ -145,6 +145,8 @@ class LeaseKeeper;
 
 // storage.cfg lock-lease: how long a lock's lease lasts unless renewed.
 inline constexpr int kDefaultLockLeaseS = 60;
+// storage.cfg compact-level: zstd's own default level.
+inline constexpr int kDefaultCompactLevel = 3;
 inline constexpr int kMinLockLeaseS = 5;
 
 class Datastore {
@@ -271,6 +273,12 @@ class Datastore {
   // The lease of locks taken from now on (storage.cfg lock-lease), seconds.
   void set_lock_lease_s(int seconds) { lock_lease_s_ = seconds; }
   int lock_lease_s() const { return lock_lease_s_; }
+  // How backups compress chunks (storage.cfg compression; default LZ4) and
+  // the zstd level `ctdump compact` recompresses them to (compact-level).
+  void set_backup_compression(Compression c) { backup_compression_ = c; }
+  Compression backup_compression() const { return backup_compression_; }
+  void set_compact_level(int level) { compact_level_ = level; }
+  int compact_level() const { return compact_level_; }
   // Renewals the lease keeper made so far (tests).
   uint64_t lease_renewals();
 
@@ -290,6 +298,8 @@ class Datastore {
   ChunkerParams chunker_;
   bool exists_ = false;  // the config is there
   int lock_lease_s_ = kDefaultLockLeaseS;
+  Compression backup_compression_ = Compression::kLz4;
+  int compact_level_ = kDefaultCompactLevel;
   std::mutex keeper_mu_;  // guards the creation of keeper_
   // Created with the first lease; destroyed (its thread joined) before
   // backend_, which it renews through.

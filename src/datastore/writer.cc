@@ -27,9 +27,11 @@ namespace {
 // blocks the stream until the pool catches up.
 class ChunkUploader {
  public:
-  ChunkUploader(Datastore& ds, const crypt::Key* key, int threads, int zstd_level)
+  ChunkUploader(Datastore& ds, const crypt::Key* key, int threads, Compression compression,
+                int zstd_level)
       : ds_(ds),
         key_(key),
+        compression_(compression),
         zstd_level_(zstd_level),
         pool_(threads, static_cast<size_t>(threads) * 2) {}
 
@@ -117,6 +119,7 @@ class ChunkUploader {
       } else {
         BlobOptions o;
         o.type = BlobType::kChunk;
+        o.compression = compression_;
         o.zstd_level = zstd_level_;
         o.key = key_;
         ASSIGN_OR_RETURN(std::string blob, EncodeBlob(t.data, d, o));
@@ -143,6 +146,7 @@ class ChunkUploader {
 
   Datastore& ds_;
   const crypt::Key* const key_;  // nullptr: a plain store
+  const Compression compression_;
   const int zstd_level_;
   std::mutex error_mu_;  // guards error_
   Status error_;         // the first failed chunk's
@@ -245,7 +249,7 @@ class SnapshotWriter::Impl {
         o_(o),
         parent_(std::move(parent)),
         observer_(observer),
-        up_(ds, key, ds.IoThreads(o.threads), o.zstd_level),
+        up_(ds, key, ds.IoThreads(o.threads), o.compression, o.zstd_level),
         meta_(&up_, ds.chunker_params()),
         data_(&up_, ds.chunker_params()) {
     if (parent_) {

@@ -60,7 +60,10 @@ struct WriterOptions {
   // The lock held for this backup (BackupLockName(vmid)), taken by the
   // caller with Datastore::TakeLock; "" for none (tests).
   std::string lock;
-  int zstd_level = 1;  // 0: no compression
+  // Chunks: LZ4 by default, the fastest (compact.h recompresses them to
+  // zstd later); zstd at zstd_level; or none.
+  Compression compression = Compression::kLz4;
+  int zstd_level = 1;
 };
 
 // The parent snapshot used for change detection.

@@ -187,6 +187,7 @@ const std::map<std::string, KeyHandler>& TypeKeys(JobType type) {
     case JobType::kVerify:
       return verify;
     case JobType::kGc:
+    case JobType::kCompact:  // the storage, as gc
       return gc;
     case JobType::kRestoreTest:
       return restore_test;
@@ -231,6 +232,7 @@ Status Finish(JobConfig* job) {
         job->skip_verified_days = job->outdated_after.value_or(kNeverOutdatedDays);
       [[fallthrough]];
     case JobType::kGc:
+    case JobType::kCompact:
       if (job->storage.empty()) return InvalidArgumentError(what + ": no storage given");
       return Status::OK();
     case JobType::kSync:
@@ -260,6 +262,7 @@ std::optional<JobType> ParseType(std::string_view t) {
   if (t == "gc") return JobType::kGc;
   if (t == "restore-test") return JobType::kRestoreTest;
   if (t == "sync") return JobType::kSync;
+  if (t == "compact") return JobType::kCompact;
   return std::nullopt;
 }
 
@@ -277,6 +280,8 @@ std::string_view JobTypeName(JobType type) {
       return "restore-test";
     case JobType::kSync:
       return "sync";
+    case JobType::kCompact:
+      return "compact";
   }
   return "?";
 }

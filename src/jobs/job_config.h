@@ -63,9 +63,9 @@
 
 namespace ctdump::jobs {
 
-enum class JobType { kVzdump, kVerify, kGc, kRestoreTest, kSync };
+enum class JobType { kVzdump, kVerify, kGc, kRestoreTest, kSync, kCompact };
 
-// "vzdump", "verify", "gc", "restore-test", "sync" (the section type).
+// "vzdump", "verify", "gc", "restore-test", "sync", "compact" (the section type).
 std::string_view JobTypeName(JobType type);
 
 // vzdump's notification options of a backup job (nullopt / empty: not given).

@@ -105,6 +105,22 @@ TEST(JobConfigTest, EveryJobType) {
   EXPECT_EQ(c.Find("nope"), nullptr);
 }
 
+TEST(JobConfigTest, CompactJobs) {
+  JobsConfig c = Parse("compact: nightly-compact\n\tstorage store\n\tschedule sun 04:00\n");
+  ASSERT_TRUE(c.errors.empty()) << c.errors[0].message();
+  ASSERT_EQ(c.jobs.size(), 1u);
+  EXPECT_EQ(c.jobs[0].type, JobType::kCompact);
+  EXPECT_EQ(JobTypeName(c.jobs[0].type), "compact");
+  EXPECT_EQ(c.jobs[0].storage, "store");
+  EXPECT_EQ(c.jobs[0].StateKey(), "compact-nightly-compact");
+  JobsConfig bad = Parse("compact: c\n\tschedule daily\n\tlevel 3\n");
+  ASSERT_EQ(bad.errors.size(), 1u);
+  EXPECT_THAT(bad.errors[0].message(), HasSubstr("unknown key 'level' in compact job 'c'"));
+  JobsConfig none = Parse("compact: c\n\tschedule daily\n");
+  ASSERT_EQ(none.errors.size(), 1u);
+  EXPECT_THAT(none.errors[0].message(), HasSubstr("compact job 'c': no storage given"));
+}
+
 TEST(JobConfigTest, SyncJobs) {
   JobsConfig c = Parse(
       "sync: offsite\n\tsource store\n\ttarget far\n\tschedule 03:00\n"

@@ -93,7 +93,7 @@ constexpr std::string_view kCommonKeys[] = {
     "backend",       "encryption-key", "encryption-key-old",
     "master-pubkey", "prune-backups",  "max-protected-backups",
     "content",       "nodes",          "disable",
-    "lock-lease"};
+    "lock-lease",    "compression",    "compact-level"};
 constexpr std::string_view kLocalKeys[] = {"path"};
 constexpr std::string_view kRadosKeys[] = {"pool",          "ceph-conf",     "username",
                                            "keyring",       "namespace",     "queue-depth",
@@ -218,6 +218,15 @@ Result<std::unique_ptr<Datastore>> OpenDatastore(const Section& section) {
                                             fmt::format("datastore '{}'", id),
                                             /*create_if_empty=*/false));
   ds->set_lock_lease_s(lock_lease_s);
+  if (auto v = section.Get("compression")) {
+    auto c = datastore::ParseCompression(*v);
+    if (!c.ok()) return c.status().WithContext(fmt::format("storage '{}'", id));
+    ds->set_backup_compression(*c);
+  }
+  ASSIGN_OR_RETURN(
+      const int compact_level,
+      IntKey(section, "compact-level", datastore::kDefaultCompactLevel, 1, 19, "zstd levels"));
+  ds->set_compact_level(compact_level);
   return ds;
 }
 
@@ -324,6 +333,7 @@ Status DatastoreProvider::BackupContainer(const IdMap& map, const BackupContaine
   if (!req.info.firewall_config.empty()) wo.firewall_config = req.info.firewall_config;
   wo.unprivileged = !map.empty();
   wo.lock = lock.object;
+  wo.compression = ds_->backup_compression();
   RETURN_IF_ERROR(WrapForMaster(&wo));
   ASSIGN_OR_RETURN(auto writer, datastore::SnapshotWriter::Create(*ds_, wo, parent, observer_));
 
