@@ -30,6 +30,7 @@ from report_targets import TOOLS, esc, fmt, human, ok, step_cpu, targets
 STEPS = [
     ("full", "full backup"),
     ("incremental", "incremental backup"),
+    ("restore-before-compact", "restore before compact (fresh fs)"),
     ("compact", "compact (maintenance)"),
     ("restore", "restore (fresh fs)"),
     ("restore-aged", "restore (aged fs)"),
@@ -43,6 +44,7 @@ BACKUP_STEPS = ("full", "incremental", "many", "stop-running", "suspend")
 COMMANDS = {
     "ctdump": {"full": "ctdump backup --mode stop", "incremental": "ctdump backup (same container)",
                "compact": "ctdump compact", "restore": "ctdump restore --rootfs DIR",
+               "restore-before-compact": "ctdump restore --rootfs DIR",
                "restore-aged": "ctdump restore --rootfs DIR", "verify": "ctdump verify",
                "many": "ctdump backup --mode stop",
                "stop-running": "ctdump backup --mode stop (stop, back up, start)",
@@ -99,7 +101,7 @@ def load(rec):
         stored.setdefault(tool, {})[phase] = int(value)
     checks = {}
     for t, _ in TOOLS:
-        for sfx in ("", "-aged"):
+        for sfx in ("", "-aged", "-before-compact"):
             c = read_json(os.path.join(rec, f"check-{t}{sfx}.json"))
             if c is not None:
                 checks[t + sfx] = c
@@ -347,8 +349,9 @@ def markdown(all_d, all_t, run):
              "archive of the changed tree and its stored bytes count both archives. restic always "
              "encrypts (AES-256 + Poly1305; repository v2, compression auto); borg runs with "
              "`--encryption=none`. borg and restic fsync their repository files, tar and zstd do "
-             "not; the `sync` after each step is not timed. ctdump's restores run after `ctdump "
-             "compact` (they read the store as it ends up). ctdump's restore does not create "
+             "not; the `sync` after each step is not timed. ctdump's \"restore\" rows run after `ctdump "
+             "compact` (they read the store as it ends up); when compact exists, \"restore before "
+             "compact\" reads the chunks as the backups stored them. ctdump's restore does not create "
              "device nodes (`dev/*` is left out of its comparison; so are `etc/vzdump/` and `etc` "
              "itself when the restore adds vzdump's config files). The aged restores run on a "
              "second file system, made afresh for each tool, on which `corpus.py age` created and "

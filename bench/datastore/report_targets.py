@@ -102,12 +102,15 @@ def targets(d, corpus):
                       lambda x: x <= 2.0, times,
                       missing(("ctdump", "suspend"), ("ctdump", "stop-running"))
                       if d["steps"].get(("ctdump", "suspend")) else "run with --suspend"))
-    for sfx, label in (("", "fresh"), ("-aged", "aged")):
+    for sfx, label in (("", "fresh"), ("-before-compact", "before compact, fresh"), ("-aged", "aged")):
         step = "restore" + sfx
-        fs = meta.get("fs", "ext4") if not sfx else meta.get("aged_fs", "?")
+        if sfx == "-before-compact" and not d["steps"].get(("ctdump", step)):
+            continue
+        tar_step = "restore-aged" if sfx == "-aged" else "restore"
+        fs = meta.get("fs", "ext4") if sfx != "-aged" else meta.get("aged_fs", "?")
         out.append(target(f"restore ≥ 1.3× `zstd -dc | tar -x` ({label} {fs})", "≥ 1.3×",
-                          quotient(w("tar", step), w("ctdump", step)), lambda x: x >= 1.3, times,
-                          missing(("ctdump", step), ("tar", step))
+                          quotient(w("tar", tar_step), w("ctdump", step)), lambda x: x >= 1.3, times,
+                          missing(("ctdump", step), ("tar", tar_step))
                           if d["steps"].get(("ctdump", step)) or not sfx else "run with --aged"))
     out.append(target("incremental ≤ 10 % of ctdump's full backup time", "≤ 10 %",
                       quotient(w("ctdump", "incremental"), w("ctdump", "full")),

@@ -230,6 +230,8 @@ run_corpus() {   # NAME CORPUS-DIR
         || ! msg=$("$ct" compact --help 2>&1); then
         skip_step ctdump compact "this ctdump has no 'compact' subcommand (ctdump --help does not list it)"
     else
+        # ctdump's restore from the store as the backups left it (fast codec)
+        restore_ctdump "$scratch" -before-compact
         prep "$scratch/ctdump-store"
         measure ctdump compact "${ctb[@]}" compact bench ${compact_level:+--level "$compact_level"} || true
         stored ctdump compact "$scratch/ctdump-store"
@@ -281,30 +283,37 @@ run_corpus() {   # NAME CORPUS-DIR
     [ "$keep" = 1 ] || remove_scratch
 }
 
-# restore_all ROOT SUFFIX: the restores onto the file system at ROOT (steps
-# restore SUFFIX); with SUFFIX -aged only ctdump and tar, each after ageing
-restore_all() {
+# restore_ctdump ROOT SUFFIX: ctdump's restore (step restore SUFFIX) of the
+# newest backup into ROOT/restore-ctdump, compared with the source, removed
+restore_ctdump() {
     local root=$1 sfx=$2 volid="" ct_excl
     if ct_ok; then
         volid=$(newest_volid bench-ct) || true
         [ -n "$volid" ] || { ct_state=failed ct_reason="ctdump list shows no backup of bench-ct"; }
     fi
-    if ct_ok; then
-        [ -n "$sfx" ] && aged_fs_setup
-        prep "$scratch/ctdump-store"
-        ct_step "restore$sfx" "${ctb[@]}" restore "$volid" bench-restore --unprivileged 0 \
-            --rootfs "$root/restore-ctdump"
-        # ctdump's restore creates no device nodes (LXC mounts /dev); a restore
-        # from a vzdump-format archive adds etc/vzdump/ (and so touches etc/)
-        ct_excl=(--exclude 'dev/*')
-        if [ -e "$root/restore-ctdump/etc/vzdump" ] && [ ! -e "$src/etc/vzdump" ]; then
-            ct_excl+=(--exclude etc --exclude etc/vzdump --exclude 'etc/vzdump/*')
-        fi
-        ct_ok && restore_check "ctdump$sfx" "$root/restore-ctdump" "${ct_excl[@]}"
-        rm -rf --one-file-system "$root/restore-ctdump" "$lxcp/bench-restore"
-    else
+    if ! ct_ok; then
         skip_step ctdump "restore$sfx" "$ct_reason"
+        return 0
     fi
+    [ "$sfx" = -aged ] && aged_fs_setup
+    prep "$scratch/ctdump-store"
+    ct_step "restore$sfx" "${ctb[@]}" restore "$volid" bench-restore --unprivileged 0 \
+        --rootfs "$root/restore-ctdump"
+    # ctdump's restore creates no device nodes (LXC mounts /dev); a restore
+    # from a vzdump-format archive adds etc/vzdump/ (and so touches etc/)
+    ct_excl=(--exclude 'dev/*')
+    if [ -e "$root/restore-ctdump/etc/vzdump" ] && [ ! -e "$src/etc/vzdump" ]; then
+        ct_excl+=(--exclude etc --exclude etc/vzdump --exclude 'etc/vzdump/*')
+    fi
+    ct_ok && restore_check "ctdump$sfx" "$root/restore-ctdump" "${ct_excl[@]}"
+    rm -rf --one-file-system "$root/restore-ctdump" "$lxcp/bench-restore"
+}
+
+# restore_all ROOT SUFFIX: the restores onto the file system at ROOT (steps
+# restore SUFFIX); with SUFFIX -aged only ctdump and tar, each after ageing
+restore_all() {
+    local root=$1 sfx=$2
+    restore_ctdump "$root" "$sfx"
     if want tar; then
         [ -n "$sfx" ] && aged_fs_setup
         mkdir "$root/restore-tar"
