@@ -73,12 +73,14 @@ void FilterXattrs(archive_entry* e) {
   for (const auto& [n, v] : keep) archive_entry_xattr_add_entry(e, n.c_str(), v.data(), v.size());
 }
 
-// The names in a directory, sorted bytewise.
-Result<std::vector<std::string>> ReadNames(int dir_fd, const std::string& rel) {
-  std::vector<std::string> names;
+// The names in a directory with their d_type (DT_UNKNOWN where the file
+// system does not tell), sorted bytewise.
+using Names = std::vector<std::pair<std::string, unsigned char>>;
+Result<Names> ReadNames(int dir_fd, const std::string& rel) {
+  Names names;
   RETURN_IF_ERROR(sys::VisitDirectoryAt(dir_fd, fmt::format("directory \"/{}\"", rel),
-                                        [&names](std::string_view name, unsigned char) {
-                                          names.emplace_back(name);
+                                        [&names](std::string_view name, unsigned char type) {
+                                          names.emplace_back(name, type);
                                           return true;
                                         }));
   std::sort(names.begin(), names.end());
@@ -126,7 +128,7 @@ class Prefetcher {
  public:
   struct Level {
     sys::UniqueFd fd;
-    std::vector<std::string> names;  // the ones still to walk, in order
+    Names names;  // the ones still to walk, in order
     size_t next = 0;
     std::string rel;
   };
@@ -169,7 +171,7 @@ class Prefetcher {
         levels_.pop_back();
         continue;
       }
-      const std::string& name = l.names[l.next++];
+      const std::string& name = l.names[l.next++].first;
       std::string rel = Join(l.rel, name);
       struct stat st;
       if (::fstatat(l.fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
@@ -286,11 +288,13 @@ class Walker {
 
  private:
   Status WalkDir(DirChain& chain, const std::string& rel, dev_t dev);
-  Status VisitEntry(DirChain& chain, const std::string& name, const std::string& rel, dev_t dev);
+  Status VisitEntry(DirChain& chain, const std::string& name, unsigned char type,
+                    const std::string& rel, dev_t dev);
   Status VisitDirectory(DirChain& chain, const std::string& name, const std::string& rel,
                         const struct stat& st, dev_t dev);
+  // `opened`: the file already open, `st` its fstat (else opened here).
   Status VisitRegular(DirChain& chain, const std::string& name, const std::string& rel,
-                      const struct stat& st, dev_t dev);
+                      const struct stat& st, dev_t dev, sys::UniqueFd opened = sys::UniqueFd());
   // Hands the rest of the walk's position to the prefetcher.
   void StartPrefetch(const DirChain& chain, dev_t dev);
   Result<EntryHandle> MakeEntry(int fd, const std::string& source_path, const struct stat& st,
@@ -312,11 +316,13 @@ class Walker {
   // The walk's position: per level of the DirChain, its names and the index
   // of the one after the entry being visited.
   struct Position {
-    const std::vector<std::string>* names;
+    const Names* names;
     size_t next;
     const std::string* rel;
   };
   std::vector<Position> position_;
+  // The prefetcher's dups of the DirChain's fds share their file offset:
+  // it never lists them (only directories it opened itself).
   std::unique_ptr<Prefetcher> prefetcher_;  // WalkOptions::prefetch
   uint64_t probes_ = 0;
   bool proc_fd_ = false;
@@ -393,11 +399,12 @@ Status Walker::WalkSource(const std::string& directory, const std::string& rel) 
 }
 
 Status Walker::WalkDir(DirChain& chain, const std::string& rel, dev_t dev) {
-  ASSIGN_OR_RETURN(std::vector<std::string> names, ReadNames(chain.Top(), rel));
+  ASSIGN_OR_RETURN(Names names, ReadNames(chain.Top(), rel));
   position_.push_back({&names, 0, &rel});
   for (size_t i = 0; i < names.size(); ++i) {
     position_.back().next = i + 1;
-    Status s = VisitEntry(chain, names[i], Join(rel, names[i]), dev);
+    const auto& [name, type] = names[i];
+    Status s = VisitEntry(chain, name, type, Join(rel, name), dev);
     if (!s.ok()) {
       position_.pop_back();
       return s;
@@ -407,9 +414,23 @@ Status Walker::WalkDir(DirChain& chain, const std::string& rel, dev_t dev) {
   return Status::OK();
 }
 
-Status Walker::VisitEntry(DirChain& chain, const std::string& name, const std::string& rel,
-                          dev_t dev) {
+Status Walker::VisitEntry(DirChain& chain, const std::string& name, unsigned char type,
+                          const std::string& rel, dev_t dev) {
   const int dir_fd = chain.Top();  // valid until a subdirectory is walked
+  if (prefetcher_ && type == DT_REG && !matcher_.Matches("/" + rel, false)) {
+    // The visitor reads every regular file (WalkOptions::prefetch): open
+    // first, one fstat of what was opened is the file's stat. Anything
+    // else (not openable, replaced by another kind) is decided from a stat
+    // below, as without a d_type.
+    sys::UniqueFd fd(OpenNoAtime(dir_fd, name.c_str(),
+                                 O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid() && errno == ENOENT) return Status::OK();  // vanished while we walked
+    struct stat fst;
+    if (fd.valid() && ::fstat(fd.get(), &fst) == 0 && S_ISREG(fst.st_mode)) {
+      prefetcher_->Passed(static_cast<uint64_t>(fst.st_size));
+      return VisitRegular(chain, name, rel, fst, dev, std::move(fd));
+    }
+  }
   struct stat st;
   if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return Status::OK();  // vanished while we walked
@@ -484,7 +505,7 @@ void Walker::StartPrefetch(const DirChain& chain, dev_t dev) {
 }
 
 Status Walker::VisitRegular(DirChain& chain, const std::string& name, const std::string& rel,
-                            const struct stat& st, dev_t dev) {
+                            const struct stat& st, dev_t dev, sys::UniqueFd opened) {
   const int dir_fd = chain.Top();
   if (st.st_nlink > 1) {
     auto it = links_.find({st.st_dev, st.st_ino});
@@ -502,21 +523,24 @@ Status Walker::VisitRegular(DirChain& chain, const std::string& name, const std:
     if (st.st_nlink > 1) links_.emplace(std::make_pair(st.st_dev, st.st_ino), rel);
     return visitor_->SkippedUnchanged(rel, st);
   }
-  sys::UniqueFd fd(
-      OpenNoAtime(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+  sys::UniqueFd fd = std::move(opened);
+  struct stat fst = st;
   if (!fd.valid()) {
-    int err = errno;
-    if (err == ENOENT) return Status::OK();
-    if (err == EACCES || err == EPERM) {
-      Unreadable(rel, err);
-      return Status::OK();
+    fd.Reset(OpenNoAtime(dir_fd, name.c_str(),
+                         O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid()) {
+      int err = errno;
+      if (err == ENOENT) return Status::OK();
+      if (err == EACCES || err == EPERM) {
+        Unreadable(rel, err);
+        return Status::OK();
+      }
+      return ErrnoError(err, fmt::format("Failed to open \"/{}\"", rel));
     }
-    return ErrnoError(err, fmt::format("Failed to open \"/{}\"", rel));
+    if (::fstat(fd.get(), &fst) != 0)
+      return ErrnoError(errno, fmt::format("Failed to stat \"/{}\"", rel));
+    if (!S_ISREG(fst.st_mode)) return Status::OK();  // replaced while we walked
   }
-  struct stat fst;
-  if (::fstat(fd.get(), &fst) != 0)
-    return ErrnoError(errno, fmt::format("Failed to stat \"/{}\"", rel));
-  if (!S_ISREG(fst.st_mode)) return Status::OK();  // replaced while we walked
   if (prefetcher_ && !prefetcher_->busy() && fst.st_size > 0 && probes_++ % kProbeEvery == 0 &&
       !Cached(fd.get()))
     StartPrefetch(chain, dev);

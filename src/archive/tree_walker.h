@@ -48,7 +48,8 @@ struct WalkOptions {
   // (tree_walker.cc: Prefetcher): for visitors that read every regular file
   // they are given (a visitor that skips unchanged files would have the
   // prefetcher read what nobody reads). Warm, it costs one probe read per
-  // 32 files.
+  // 32 files. The walk then also opens a file that readdir says is regular
+  // before any stat: the fstat of the open file is its only stat.
   bool prefetch = false;
   // Tests: set to the number of files the prefetcher read ahead.
   uint64_t* files_read_ahead = nullptr;

@@ -110,7 +110,8 @@ TEST_F(TreeWalkerTest, TreeDeeperThanTheOpenFileLimitAndTheWalk) {
   EXPECT_THAT(observer_.warnings[0],
               EndsWith(fmt::format("': nested deeper than {} directories", kMaxWalkDepth)));
   ASSERT_EQ(r.unreadable.size(), 1u);
-  ASSERT_EQ(r.visited.size(), 1 + kMaxWalkDepth + 1);  // the root, the directories kept, f
+  ASSERT_EQ(r.visited.size(),
+            1 + kMaxWalkDepth + 1);  // the root, the directories kept, f
   std::string deepest;
   for (size_t i = 0; i < kMaxWalkDepth; ++i) deepest += i ? "/d" : "d";
   EXPECT_EQ(r.visited[kMaxWalkDepth], deepest);
@@ -147,7 +148,8 @@ TEST_F(TreeWalkerTest, WalkStopsWhenADirectoryMovesBelowAClosedAncestor) {
 // and the sparse map (zero-length regions dropped, as the readers do).
 std::string Describe(archive_entry* e) {
   std::string d = fmt::format(
-      "{} type={:o} perm={:o} uid={} gid={} size={} mtime={}.{} ctime={}.{} ino={} nlink={} "
+      "{} type={:o} perm={:o} uid={} gid={} size={} mtime={}.{} ctime={}.{} "
+      "ino={} nlink={} "
       "rdev={}",
       archive_entry_pathname(e), archive_entry_filetype(e), archive_entry_perm(e),
       archive_entry_uid(e), archive_entry_gid(e), archive_entry_size(e), archive_entry_mtime(e),
@@ -188,9 +190,11 @@ class Describer : public EntryVisitor {
   std::map<std::string, std::string> entries;
 };
 
-std::map<std::string, std::string> DescribeWalk(const std::string& src, bool full_metadata) {
+std::map<std::string, std::string> DescribeWalk(const std::string& src, bool full_metadata,
+                                                bool prefetch = false) {
   WalkOptions o;
   o.full_metadata = full_metadata;
+  o.prefetch = prefetch;
   Describer d;
   RecordingObserver obs;
   Status st = WalkTree(src, {"./"}, o, &d, &obs);
@@ -241,6 +245,8 @@ TEST_F(TreeWalkerTest, StatOnlyEntriesEqualLibarchivesEntries) {
   auto fast = DescribeWalk(src_, false);
   auto full = DescribeWalk(src_, true);
   EXPECT_EQ(fast, full);
+  EXPECT_EQ(DescribeWalk(src_, false, /*prefetch=*/true),
+            full);  // files opened before a stat
   ASSERT_EQ(fast.size(), 15u);
   // The walk keeps what it found, and the comparison saw it.
   EXPECT_THAT(fast["xattr"], HasSubstr(" xattr:user.k=v1"));
@@ -304,6 +310,38 @@ TEST_F(TreeWalkerTest, FilesReplacedBetweenStatAndOpenKeepTheirMetadata) {
   EXPECT_THAT(d.entries["b"], HasSubstr("user:4321:rw-"));
   EXPECT_THAT(d.entries["b"], HasSubstr(" size=5 "));
   EXPECT_EQ(d.entries.count("c"), 0u);
+}
+
+// Opening before a stat (WalkOptions::prefetch): a name readdir listed as
+// a regular file that became a fifo, a directory or a symlink before the
+// walk reached it is visited as what it is now, and a vanished one is
+// left out.
+TEST_F(TreeWalkerTest, OpenBeforeStatFollowsReplacedFiles) {
+  const std::string p = src_ + "/";
+  for (const char* n : {"a", "b", "c", "d", "e"}) Write(p + n, n);
+  Describer d;
+  d.on_visit = [&](const std::string& rel) {
+    if (rel != "a") return;
+    ASSERT_EQ(::unlink((p + "b").c_str()), 0);
+    ASSERT_EQ(::mkfifo((p + "b").c_str(), 0600), 0);
+    ASSERT_EQ(::unlink((p + "c").c_str()), 0);
+    ASSERT_EQ(::mkdir((p + "c").c_str(), 0755), 0);
+    Write(p + "c/in", "in");
+    ASSERT_EQ(::unlink((p + "d").c_str()), 0);
+    ASSERT_EQ(::symlink("a", (p + "d").c_str()), 0);
+    ASSERT_EQ(::unlink((p + "e").c_str()), 0);
+  };
+  WalkOptions o;
+  o.prefetch = true;
+  RecordingObserver obs;
+  Status st = WalkTree(src_, {"./"}, o, &d, &obs);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_THAT(d.entries["b"], HasSubstr(fmt::format("type={:o}", AE_IFIFO)));
+  EXPECT_THAT(d.entries["c"], HasSubstr(fmt::format("type={:o}", AE_IFDIR)));
+  EXPECT_THAT(d.entries["c/in"], HasSubstr(" size=2 "));
+  EXPECT_THAT(d.entries["d"], HasSubstr(" symlink=a"));
+  EXPECT_EQ(d.entries.count("e"), 0u);
+  EXPECT_EQ(d.entries.size(), 6u);  // "", a, b, c, c/in, d
 }
 
 // With a cold page cache the prefetcher reads ahead of the walk (files
