@@ -233,8 +233,8 @@ run_corpus() {   # NAME CORPUS-DIR
         # ctdump's restore from the store as the backups left it (fast codec)
         restore_ctdump "$scratch" -before-compact
         prep "$scratch/ctdump-store"
-        measure ctdump compact "${ctb[@]}" compact bench ${compact_level:+--level "$compact_level"} || true
-        stored ctdump compact "$scratch/ctdump-store"
+        measure ctdump compact "${ctb[@]}" compact bench ${compact_level:+--level "$compact_level"} \
+            && stored ctdump compact "$scratch/ctdump-store"
     fi
 
     # --- 4. restores (of the changed state), each compared with the source
