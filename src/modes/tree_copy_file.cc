@@ -169,7 +169,7 @@ std::optional<Failure> FileWriter::CopyData(int in, int out, const struct stat& 
     if (data >= size) break;
     hole = std::min(hole, size);
     bool shrunk = false;
-    RETURN_FAILURE(CopyRange(in, out, data, hole - data, &shrunk));
+    RETURN_FAILURE(CopyRange(in, out, data, hole - data, size < kShareMin, &shrunk));
     if (shrunk) break;  // changed while copied: the next pass copies it again
     off = end = hole;
   }
@@ -177,12 +177,13 @@ std::optional<Failure> FileWriter::CopyData(int in, int out, const struct stat& 
   return std::nullopt;
 }
 
-std::optional<Failure> FileWriter::CopyRange(int in, int out, off_t off, off_t len, bool* shrunk) {
+std::optional<Failure> FileWriter::CopyRange(int in, int out, off_t off, off_t len,
+                                             bool through_cache, bool* shrunk) {
   while (len > 0) {
     size_t want = static_cast<size_t>(std::min<off_t>(len, 8 << 20));
     if (bucket_) want = Throttle(want);
     ssize_t n = -1;
-    if (copy_file_range_) {
+    if (copy_file_range_ && !through_cache) {
       loff_t ioff = off, ooff = off;
       n = ::copy_file_range(in, &ioff, out, &ooff, want, 0);
       errno_source_ = false;

@@ -63,6 +63,12 @@ std::optional<Failure> SetMetadata(int fd, int dfd, const std::string& name, con
 // Copies regular files, one at a time (a pool thread each has its own).
 class FileWriter {
  public:
+  // Files from this size are copied with copy_file_range (a reflink on xfs
+  // and btrfs: the copy shares the source's blocks, not its page cache);
+  // smaller ones by read and write, so the copy's data is in the page cache
+  // when the backup reads it.
+  static constexpr off_t kShareMin = 1 << 20;
+
   // `bucket` (may be null: unlimited) is used unlocked: one writer only then.
   // `bytes` counts the file data copied; `tick` (may be empty) is called
   // after each piece of a large file.
@@ -76,7 +82,8 @@ class FileWriter {
 
  private:
   std::optional<Failure> CopyData(int in, int out, const struct stat& st);
-  std::optional<Failure> CopyRange(int in, int out, off_t off, off_t len, bool* shrunk);
+  std::optional<Failure> CopyRange(int in, int out, off_t off, off_t len, bool through_cache,
+                                   bool* shrunk);
   ssize_t ReadWrite(int in, int out, off_t off, size_t want);
   size_t Throttle(size_t want);
 
