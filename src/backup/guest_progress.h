@@ -41,7 +41,7 @@ class GuestProgress : public Observer {
   std::optional<uint64_t> logical_;
 };
 
-// sys::RemoveTree with progress (phase "remove-copy": entries and bytes
+// sys::RemoveTreeOnThreads with progress (phase "remove-copy": entries and bytes
 // removed) to `observer`, at most every 250 ms and once at the end, and only
 // once the removal has taken 250 ms (a small tree reports nothing).
 Status RemoveTreeWithProgress(const std::string& path, Observer* observer);

@@ -49,6 +49,13 @@ Status RemoveTree(const std::string& path);
 // far and the sizes of the regular files among them (st_size).
 using RemoveProgressFn = std::function<void(uint64_t entries, uint64_t bytes)>;
 Status RemoveTree(const std::string& path, const RemoveProgressFn& removed);
+// The same, with the files removed by `threads` threads first (unlinks in
+// different directories overlap in the kernel), then the directories. Every
+// directory is opened beneath `path` with openat2 (no symlink followed, no
+// mount crossed: a mount point below is the same error). `removed` is called
+// from those threads, one call at a time. The threads are joined before it
+// returns. 1 or less: RemoveTree.
+Status RemoveTreeOnThreads(const std::string& path, int threads, const RemoveProgressFn& removed);
 
 // mkdtemp(prefix + "XXXXXX"), then `mode`: a fresh directory nobody else can
 // have prepared (unlike a predictable name in a shared /var/tmp).
