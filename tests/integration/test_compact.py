@@ -2,12 +2,12 @@
 chunks (storage.cfg compression), `ctdump compact` recompresses them to zstd
 in place (plain and encrypted stores, beside a running backup, as a job),
 and every backup restores to the fixture before and after."""
-import json
 import os
 import shutil
 import unittest
 
 import datastore_base
+import json_events
 from datastore_base import tree_bytes
 from test_restore import MAP2
 
@@ -28,13 +28,17 @@ class CompactTest(datastore_base.DatastoreBase):
         return out
 
     def compact(self, *extra, ok=True):
+        """`ctdump compact ds` with JSON output, every event checked against
+        the schema; returns (the process, the result's data)."""
         r = self.ws.run("--output-format", "json", "compact", "ds", *extra, timeout=600)
         if ok:
             self.assertEqual(r.returncode, 0, r.stderr[-3000:])
-        result = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
-        result = [e for e in result if e.get("event") == "result"]
-        self.assertEqual(len(result), 1, r.stdout[-3000:])
-        return r, result[0]["data"]
+        events = json_events.events(r.stdout)
+        validator = json_events.validator()
+        for e in events:
+            self.assertEqual(list(validator.iter_errors(e)), [], e)
+        self.assertIn("compact", [e.get("phase") for e in events if e["event"] == "progress"])
+        return r, json_events.result(r.stdout)
 
     def restore_and_compare(self, volid, which, *extra, map_host=0):
         name = self.new_name("c")
