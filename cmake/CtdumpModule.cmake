@@ -21,7 +21,7 @@ endfunction()
 # chunker tests' concurrent callers, the object stores, sys's thread helpers).
 # Root-labelled tests run only in the main build: they clone into user
 # namespaces, mount FUSE and loop devices and run real containers.
-set(CTDUMP_TSAN_MODULES sys chunker objstore crypt datastore providers)
+set(CTDUMP_TSAN_MODULES sys chunker objstore crypt datastore providers archive modes)
 if(CTDUMP_BUILD_TESTS AND NOT TARGET unit_tests)
   # `ninja unit_tests`: every binary with unit-labelled tests.
   add_custom_target(unit_tests)
