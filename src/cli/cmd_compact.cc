@@ -27,7 +27,7 @@ int RunCompactCommand(const Context& ctx, Renderer& out, const CompactRun& run) 
   if (!r.ok()) return Fail(out, r.status());
   out.Log(
       LogLevel::kInfo,
-      fmt::format("{} chunks, {} read ({}); {} {} LZ4 chunks: {} -> {}; {} left as they "
+      fmt::format("{} chunks, {} read ({}); {} {} LZ4 or uncompressed chunks: {} -> {}; {} left as they "
                   "are (zstd was not smaller)",
                   r->chunks, r->read, r->incremental ? "changed since the last compaction" : "all",
                   run.dry_run ? "would recompress" : "recompressed", r->recompressed,

@@ -136,7 +136,10 @@ Result<CompactReport> Compact(Datastore& ds, const CompactOptions& options, Obse
       return;
     }
     auto info = blob.ok() ? ParseBlobHeader(*blob, what) : Result<BlobInfo>(blob.status());
-    if (info.ok() && BlobCompression(info->flags) != Compression::kLz4) {
+    // LZ4 chunks, and chunks stored as they are: written by a store with
+    // `compression none`, or not worth LZ4 (zstd may still find a gain;
+    // the rewrite is kept only if smaller). zstd chunks are left.
+    if (info.ok() && BlobCompression(info->flags) == Compression::kZstd) {
       progress.Add(0);
       return;
     }

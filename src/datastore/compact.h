@@ -7,6 +7,9 @@
 // Compact rewrites such chunks with zstd at storage.cfg `compact-level`
 // (default 3), in the background, so that the store ends up smaller than
 // backups that compressed with zstd level 1 themselves would have left it.
+// It rewrites uncompressed chunks too: a store with `compression none`
+// (the shortest backup window: no codec at all during the backup) gets its
+// compression from compact alone; a chunk zstd cannot shrink stays as is.
 //
 // A chunk's id is the digest of its plaintext, so a recompressed chunk is
 // the same chunk: no index or manifest changes, and every reader (restore,

@@ -1,5 +1,5 @@
-// Compaction (compact.h) on a real local store: LZ4 chunks rewritten with
-// zstd, the same chunk ids, every snapshot reading the same; damaged and
+// Compaction (compact.h) on a real local store: LZ4 and uncompressed chunks
+// rewritten with zstd, the same chunk ids, every snapshot reading the same; damaged and
 // keyless chunks left alone; later runs read only what changed.
 #include "datastore/compact.h"
 
@@ -56,20 +56,24 @@ TEST_F(CompactTest, Lz4ChunksBecomeZstdAndEverySnapshotReadsTheSame) {
   ASSERT_TRUE(Backup(*ds, "500", kT0, WorkerStream(tree)).ok());
   auto before = ChunkBlobs(*ds);
   const size_t lz4 = Count(before, Compression::kLz4);
+  const size_t raw = Count(before, Compression::kNone);
   ASSERT_GT(lz4, 0u) << "backups write LZ4 chunks";
+  ASSERT_GT(raw, 0u) << "the random file's chunks are not worth LZ4";
 
   CompactReport r = Run(*ds);
   EXPECT_FALSE(r.incremental);  // the first compaction reads everything
   EXPECT_EQ(r.chunks, before.size());
   EXPECT_EQ(r.read, before.size());
-  EXPECT_EQ(r.recompressed + r.kept, lz4);
+  // Every LZ4 and uncompressed chunk was tried; random data stays as it is.
+  EXPECT_EQ(r.recompressed + r.kept, lz4 + raw);
+  EXPECT_GE(r.kept, raw);
   EXPECT_GT(r.recompressed, 0u);
   EXPECT_LT(r.bytes_after, r.bytes_before);
   EXPECT_EQ(r.damaged, 0u);
 
   auto after = ChunkBlobs(*ds);
   ASSERT_EQ(after.size(), before.size());  // the same chunks: ids are the plaintext's
-  EXPECT_EQ(Count(after, Compression::kLz4), r.kept);
+  EXPECT_EQ(Count(after, Compression::kLz4) + Count(after, Compression::kNone), r.kept);
   EXPECT_EQ(Count(after, Compression::kZstd), Count(before, Compression::kZstd) + r.recompressed);
   for (const auto& [name, blob] : after)
     EXPECT_LE(blob.size(), before[name].size()) << name << " grew";
@@ -77,6 +81,29 @@ TEST_F(CompactTest, Lz4ChunksBecomeZstdAndEverySnapshotReadsTheSame) {
   ExpectVerifyClean(*ds);
   EXPECT_TRUE(Exists(kCompactStateName));
   EXPECT_FALSE(Exists(kCompactLockName));  // released
+}
+
+TEST_F(CompactTest, StoreWithoutCompressionGetsItFromCompact) {
+  auto ds = Open();
+  ds->set_backup_compression(Compression::kNone);  // storage.cfg `compression none`
+  auto tree = SampleTree();
+  ASSERT_TRUE(Backup(*ds, "500", kT0, WorkerStream(tree)).ok());
+  auto before = ChunkBlobs(*ds);
+  ASSERT_EQ(Count(before, Compression::kNone), before.size()) << "the backup compressed nothing";
+
+  CompactReport r = Run(*ds);
+  EXPECT_EQ(r.read, before.size());
+  EXPECT_GT(r.recompressed, 0u);  // the text chunks
+  EXPECT_GT(r.kept, 0u);          // the random ones
+  EXPECT_EQ(r.recompressed + r.kept, before.size());
+  auto after = ChunkBlobs(*ds);
+  EXPECT_EQ(Count(after, Compression::kZstd), r.recompressed);
+  size_t bytes_before = 0, bytes_after = 0;
+  for (const auto& [name, blob] : before) bytes_before += blob.size();
+  for (const auto& [name, blob] : after) bytes_after += blob.size();
+  EXPECT_LT(bytes_after, bytes_before);
+  ExpectTree(tree, ReadBack(*ds, FormatVolume("500", kT0)));
+  ExpectVerifyClean(*ds);
 }
 
 TEST_F(CompactTest, LaterRunsReadOnlyChunksChangedSinceTheLastOne) {

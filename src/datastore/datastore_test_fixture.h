@@ -141,6 +141,7 @@ class DatastoreTest : public ::testing::Test {
     o.backup_time = time;
     o.guest_config = "hostname: ct" + vmid + "\n";
     o.threads = 2;
+    o.compression = ds.backup_compression();  // storage.cfg's, as the provider passes it
     ASSIGN_OR_RETURN(auto w, SnapshotWriter::Create(ds, o, std::move(parent), &observer_));
     Status s;
     for (size_t pos = 0; pos < stream.size() && s.ok(); pos += piece)

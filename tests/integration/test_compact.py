@@ -1,7 +1,7 @@
 """Compression of the datastore on the real containers: backups store LZ4
-chunks (storage.cfg compression), `ctdump compact` recompresses them to zstd
-in place (plain and encrypted stores, beside a running backup, as a job),
-and every backup restores to the fixture before and after."""
+chunks (storage.cfg compression; or none), `ctdump compact` recompresses
+them to zstd in place (plain and encrypted stores, beside a running backup,
+as a job), and every backup restores to the fixture before and after."""
 import os
 import shutil
 import unittest
@@ -51,6 +51,7 @@ class CompactTest(datastore_base.DatastoreBase):
         _, log = self.backup(ct)
         before = self.flags()
         lz4 = [p for p, f in before.items() if f & LZ4]
+        raw = [p for p, f in before.items() if not f & (LZ4 | ZSTD)]  # not worth LZ4
         self.assertGreater(len(lz4), len(before) // 2, "most chunks of a container's tree compress")
         self.assertFalse(any(f & ZSTD for f in before.values()), "a backup wrote zstd chunks")
         size_before = tree_bytes(os.path.join(self.store, "chunks"))
@@ -66,12 +67,12 @@ class CompactTest(datastore_base.DatastoreBase):
         self.assertIn("compacting storage 'ds' to zstd level 3", r.stdout)  # a JSON log event
         self.assertFalse(res["incremental"])
         self.assertEqual(res["read"], len(before))
-        self.assertEqual(res["recompressed"] + res["kept"], len(lz4))
+        self.assertEqual(res["recompressed"] + res["kept"], len(lz4) + len(raw))
         self.assertLess(res["bytes-after"], res["bytes-before"])
         after = self.flags()
         self.assertEqual(sorted(after), sorted(before), "compaction renamed, added or removed chunks")
         self.assertEqual(sum(1 for f in after.values() if f & ZSTD), res["recompressed"])
-        self.assertEqual(sum(1 for f in after.values() if f & LZ4), res["kept"])
+        self.assertEqual(sum(1 for f in after.values() if not f & ZSTD), res["kept"])
         self.assertLess(tree_bytes(os.path.join(self.store, "chunks")), size_before)
         self.assertOk(self.ws.run("verify", "ds"))
         self.restore_and_compare(volid, "PRIV")
@@ -92,9 +93,9 @@ class CompactTest(datastore_base.DatastoreBase):
         self.assertTrue(res2["incremental"])
         self.assertLess(res2["read"], res2["chunks"])
         self.assertGreater(res2["recompressed"], 0)
-        # LZ4 is left only where zstd was not smaller (a chunk the backup
-        # touched may be counted by both runs).
-        left = sum(1 for f in self.flags().values() if f & LZ4)
+        # LZ4 or raw chunks are left only where zstd was not smaller (a
+        # chunk the backup touched may be counted by both runs).
+        left = sum(1 for f in self.flags().values() if not f & ZSTD)
         self.assertLessEqual(left, res["kept"] + res2["kept"])
         self.assertGreaterEqual(left, res2["kept"])
         self.assertOk(self.ws.run("verify", "ds"))
@@ -107,8 +108,17 @@ class CompactTest(datastore_base.DatastoreBase):
         flags = self.flags()
         self.assertFalse(any(f & LZ4 for f in flags.values()))
         self.assertTrue(any(f & ZSTD for f in flags.values()))
+        zstd_bytes = {}
+        for path, f in flags.items():
+            if f & ZSTD:
+                with open(path, "rb") as fh:
+                    zstd_bytes[path] = fh.read()
         _, res = self.compact()
-        self.assertEqual(res["recompressed"], 0, "zstd chunks were rewritten")
+        # Only the chunks level 1 did not compress are tried again.
+        self.assertEqual(res["recompressed"] + res["kept"], len(flags) - len(zstd_bytes))
+        for path, data in zstd_bytes.items():
+            with open(path, "rb") as fh:
+                self.assertEqual(fh.read(), data, "zstd chunk %s was rewritten" % path)
 
         self.write_cfg(extra={"compression": "gzip"})
         r = self.ws.run("backup", ct, "--storage", "ds", "--tmpdir", self.ws.tmp)
@@ -119,6 +129,28 @@ class CompactTest(datastore_base.DatastoreBase):
         r = self.ws.run("compact", "ds", "--level", "0")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("--level", r.stderr)
+
+    def test_store_without_compression_gets_it_from_compact(self):
+        # `compression none`: the backup runs no codec at all; compact
+        # compresses afterwards, and both forms restore to the fixture.
+        ct = self.env["CT_PRIV"]
+        self.write_cfg(extra={"compression": "none"})
+        self.backup(ct)
+        before = self.flags()
+        self.assertFalse(any(f & (LZ4 | ZSTD) for f in before.values()), "the backup compressed chunks")
+        size_before = tree_bytes(os.path.join(self.store, "chunks"))
+        volid = self.only_volid(ct)
+        self.restore_and_compare(volid, "PRIV")
+        _, res = self.compact()
+        self.assertEqual(res["read"], len(before))
+        self.assertGreater(res["recompressed"], len(before) // 2, "most chunks of a container's tree compress")
+        self.assertEqual(res["recompressed"] + res["kept"], len(before))
+        after = self.flags()
+        self.assertEqual(sorted(after), sorted(before))
+        self.assertEqual(sum(1 for f in after.values() if f & ZSTD), res["recompressed"])
+        self.assertLess(tree_bytes(os.path.join(self.store, "chunks")), size_before * 0.75)
+        self.assertOk(self.ws.run("verify", "ds"))
+        self.restore_and_compare(volid, "PRIV")
 
     def test_encrypted_store_beside_a_running_backup(self):
         ct = self.env["CT_UNPRIV"]
