@@ -82,6 +82,31 @@ make_fs() {
 # (a cold-cache step reads from the device).
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
+# settle_memory FILE: fill the free memory (MemFree less 1 GiB) with the page
+# cache of the sparse file FILE before a warm-cache step (--no-settle: not).
+# These VMs hand freed memory back to their host (virtio-balloon free page
+# reporting: page_reporting.page_reporting_order=11 on the kernel command
+# line), and the guest's first touch of such a page makes the host fault it
+# in again: 2.2-2.5 CPU s per GB, charged to whichever process touches it
+# (reading a 17 GB sparse file into the page cache took 38 s of system time;
+# faulting and zeroing recycled memory takes 0.42 s per GB). A step writing
+# 0.5 GB of new files paid that for every page, as nothing on a host that
+# has been up a while does: there free memory is mostly clean page cache,
+# which allocations reclaim. Reading the file leaves memory so (its pages
+# are clean and reclaimed first); a later call tops it up, faulting only
+# what the steps in between freed. The file costs no disk space.
+settle_memory() {
+    local f=$1 free_kb fill_kb
+    free_kb=$(awk '/^MemFree:/ {print $2}' /proc/meminfo)
+    fill_kb=$((free_kb - 1048576))
+    [ "$fill_kb" -gt 262144 ] || return 0
+    # a new file each time: the pages of the earlier ones stay cached
+    f=$f.$((${settle_n:-0} + 1))
+    settle_n=$((${settle_n:-0} + 1))
+    truncate -s "${fill_kb}K" "$f"
+    cat "$f" >/dev/null
+}
+
 # measure TOOL STEP CMD...: time CMD (wall s, max RSS KiB, user s, sys s)
 # with output in logs/TOOL-STEP.log; a `sync` before and after, the second
 # timed apart. A line in steps.tsv: tool, step, status, wall, rss, user, sys,

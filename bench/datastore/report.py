@@ -163,10 +163,21 @@ def facts(d, L):
     L.append(f'* scratch file system (source copy, repositories, restores): {m.get("fstype", "?")}; '
              f'page cache **{m.get("cache", "warm")}** before each step'
              + (f'; aged restore target: {m.get("aged_fs")}' if m.get("aged") == "1" else ""))
+    if m.get("settle") == "1":
+        L.append("* memory settled before each step: free memory (less 1 GiB) filled with a sparse "
+                 "file's clean page cache, so that the steps' new pages are reclaimed ones, as on a "
+                 "host that has been up a while, and not pages the VM's host must fault in again "
+                 "(2.2-2.5 CPU s per GB on these VMs; `settle_memory` in bench/lib.sh)")
+    elif m.get("cache") == "warm":
+        L.append("* memory **not** settled (--no-settle): steps pay the VM host's fault of every "
+                 "fresh page (2.2-2.5 CPU s per GB; `settle_memory` in bench/lib.sh)")
     L.append(f'* load average at start / end: {m.get("load_start", "?")} / {m.get("load_end", "?")} '
              "(other work on the machine makes numbers noisy)")
     L.append(f'* ctdump: {m.get("ctdump_version", "—")}; {m.get("ctdump_state", "?")}'
              + (f' — {m["ctdump_reason"]}' if m.get("ctdump_reason") else ""))
+    L.append(f'* ctdump storage: backups compress with **{m.get("compression") or "lz4"}** '
+             + ("(`compression` in storage.cfg; " if m.get("compression") else "(the default; ")
+             + "`ctdump compact` recompresses with zstd afterwards)")
     if corpus:
         bt = corpus["by_type"]
         L.append(f'* corpus `{m.get("corpus", "?")}` ({m.get("corpus_desc", "?")}): '

@@ -11,7 +11,9 @@
 #   bash bench/datastore/run.sh [--corpus LIST] [--size small|full] [--out DIR]
 #                               [--work DIR] [--tools LIST] [--cold] [--fs ext4|xfs]
 #                               [--aged] [--aged-fs TYPE] [--aged-files N] [--suspend] [--profile]
-#                               [--compact-level N] [--baseline-stored BYTES] [--many-files]
+#                               [--no-settle]
+#                               [--compact-level N] [--compression C] [--baseline-stored BYTES]
+#                               [--many-files]
 #                               [--prepare-only] [--no-content-check] [--keep]
 #
 #   --corpus LIST    comma-separated corpora, each runs every step (default dedup):
@@ -29,6 +31,10 @@
 #                    (removed on exit); default /var/tmp/ctdump-bench
 #   --tools LIST     comma-separated subset of ctdump,tar,borg,restic
 #   --cold           drop the page cache before each step (default: warm it)
+#   --no-settle      warm cache: do not fill the free memory with a sparse
+#                    file's page cache before each step (settle_memory in
+#                    bench/lib.sh: on these VMs fresh pages cost the host a
+#                    fault, 2.2-2.5 CPU s per GB, charged to the step)
 #   --fs ext4|xfs    file system of the scratch space (default ext4, journaled)
 #   --aged           also restore (ctdump, tar) onto an aged file system: a
 #                    second loop file system, made afresh for each tool, on
@@ -42,6 +48,9 @@
 #   --profile        one more (untimed) ctdump full backup under perf record:
 #                    CPU seconds per GB per stage
 #   --compact-level N  passed to `ctdump compact` as --level N (default: its own)
+#   --compression C  the ctdump storage's `compression` (lz4, zstd or none;
+#                    default: the storage's own, lz4): what backups write
+#                    before `ctdump compact` recompresses them
 #   --baseline-stored BYTES  stored bytes of a reference ctdump (e.g. main
 #                    before issue 14) after the incremental, for the
 #                    stored-size target
@@ -81,12 +90,12 @@ orig_args="$*"
 size=small
 out=$repo/bench/results/datastore
 work=/var/tmp/ctdump-bench
-many=0 prepare_only=0 content=1 keep=0 cold=0 aged=0 suspend=0 profile=0
+many=0 prepare_only=0 content=1 keep=0 cold=0 settle=1 aged=0 suspend=0 profile=0
 tools=ctdump,tar,borg,restic
-corpora=dedup fs=ext4 aged_fs="" aged_files=50000 baseline_stored="" compact_level=""
+corpora=dedup fs=ext4 aged_fs="" aged_files=50000 baseline_stored="" compact_level="" compression=""
 while [ $# -gt 0 ]; do
     case $1 in
-        --size|--out|--work|--tools|--corpus|--fs|--aged-fs|--aged-files|--baseline-stored|--compact-level)
+        --size|--out|--work|--tools|--corpus|--fs|--aged-fs|--aged-files|--baseline-stored|--compact-level|--compression)
             [ $# -ge 2 ] || die "$1 needs a value"
             set -- "$1=$2" "${@:3}"; continue ;;
         --size=*) size=${1#*=} ;;
@@ -99,7 +108,9 @@ while [ $# -gt 0 ]; do
         --aged-files=*) aged_files=${1#*=} ;;
         --baseline-stored=*) baseline_stored=${1#*=} ;;
         --compact-level=*) compact_level=${1#*=} ;;
+        --compression=*) compression=${1#*=} ;;
         --cold) cold=1 ;;
+        --no-settle) settle=0 ;;
         --aged) aged=1 ;;
         --suspend) suspend=1 ;;
         --profile) profile=1 ;;
@@ -117,6 +128,10 @@ case $fs in ext4|xfs) ;; *) die "--fs must be ext4 or xfs, not '$fs'" ;; esac
 [ -n "$aged_fs" ] || { [ "$fs" = xfs ] && aged_fs=xfs || aged_fs=ext4-nojournal; }
 case $aged_fs in ext4|ext4-nojournal|xfs) ;; *) die "--aged-fs must be ext4, ext4-nojournal or xfs, not '$aged_fs'" ;; esac
 [[ $aged_files =~ ^[0-9]+$ ]] || die "--aged-files must be a number, not '$aged_files'"
+case $compression in
+    ""|lz4|zstd|none) ;;
+    *) die "--compression must be lz4, zstd or none, not '$compression'" ;;
+esac
 [ -z "$compact_level" ] || [[ $compact_level =~ ^-?[0-9]+$ ]] \
     || die "--compact-level must be a number, not '$compact_level'"
 [ -z "$baseline_stored" ] || [[ $baseline_stored =~ ^[0-9]+$ ]] \
@@ -217,6 +232,7 @@ cleanup() {
         remove_scratch
         rm -f "$aged_img"
     fi
+    rm -f "$work"/settle.*
     [ "$rc" = 0 ] || log "failed (exit $rc); logs in $out/logs"
     exit "$rc"
 }

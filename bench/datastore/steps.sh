@@ -17,6 +17,7 @@ prep() {
         drop_caches
         return 0
     fi
+    [ "$settle" = 1 ] && settle_memory "$work/settle"
     for p in "$@"; do
         if [ -d "$p" ]; then warm "$p"; else cat "$p" >/dev/null; fi
     done
@@ -36,6 +37,7 @@ write_ct_config() {   # NAME ROOTFS
 add_storage() {   # ID PATH: a datastore section in the run's storage.cfg
     mkdir -p "$2"
     printf '%s: %s\n\tpath %s\n' "$store_type" "$1" "$2" >>"$etc/storage.cfg"
+    [ -z "$compression" ] || printf '\tcompression %s\n' "$compression" >>"$etc/storage.cfg"
 }
 newest_volid() {
     ctdump --output-format json list bench --vmid "$1" | python3 -c '
@@ -157,10 +159,12 @@ run_corpus() {   # NAME CORPUS-DIR
     meta fs "$fs"
     meta fstype "$(findmnt -n -o FSTYPE -T "$scratch") on a loop file (direct I/O), made for this corpus"
     meta cache "$([ "$cold" = 1 ] && echo cold || echo warm)"
+    meta settle "$([ "$cold" = 0 ] && [ "$settle" = 1 ] && echo 1 || echo 0)"
     meta aged "$aged"
     meta aged_fs "$aged_fs"
     meta baseline_stored "$baseline_stored"
     meta compact_level "$compact_level"
+    meta compression "$compression"
     meta tar_version "$(first_line tar --version)"
     meta zstd_version "$(first_line zstd --version | sed 's/^\*\*\* //; s/, by .*//')"
     meta borg_version "$(first_line borg --version)"
