@@ -27,11 +27,12 @@ int RunCompactCommand(const Context& ctx, Renderer& out, const CompactRun& run) 
   if (!r.ok()) return Fail(out, r.status());
   out.Log(
       LogLevel::kInfo,
-      fmt::format("{} chunks, {} read ({}); {} {} LZ4 or uncompressed chunks: {} -> {}; {} left as they "
-                  "are (zstd was not smaller)",
-                  r->chunks, r->read, r->incremental ? "changed since the last compaction" : "all",
-                  run.dry_run ? "would recompress" : "recompressed", r->recompressed,
-                  HumanBytes(r->bytes_before), HumanBytes(r->bytes_after), r->kept));
+      fmt::format(
+          "{} chunks, {} read ({}); {} {} LZ4 or uncompressed chunks: {} -> {}; {} left as they "
+          "are (zstd was not smaller)",
+          r->chunks, r->read, r->incremental ? "changed since the last compaction" : "all",
+          run.dry_run ? "would recompress" : "recompressed", r->recompressed,
+          HumanBytes(r->bytes_before), HumanBytes(r->bytes_after), r->kept));
   for (const std::string& p : r->problems) out.Log(LogLevel::kWarn, p);
   if (r->damaged > 0)
     out.Log(LogLevel::kWarn, fmt::format("{} damaged chunks left as they are: run 'ctdump verify "
