@@ -97,6 +97,15 @@ class Provider {
   // Runs the backup as the container's root inside a user namespace with
   // `map` (host root without one when `map` is empty).
   virtual Status BackupContainer(const IdMap& map, const BackupContainerRequest& request) = 0;
+  // Not part of PVE's API: a built-in store that can take suspend mode's
+  // first pass over the running container (same request, the live tree),
+  // store it without publishing, and take unchanged files from it in the
+  // BackupContainer that follows with the container frozen. The job then
+  // makes no copy of the tree (docs/design/suspend-live-pass.md).
+  virtual bool SupportsLivePass() const { return false; }
+  virtual Status BackupContainerLivePass(const IdMap& map, const BackupContainerRequest& request) {
+    return FailedPreconditionError("this storage does not take a live first pass");
+  }
   // `vmtype_known` false maps to vmtype null (guest not found). Returns the
   // archive size on success (nullopt if the provider gave none).
   virtual Result<std::optional<uint64_t>> BackupCleanup(const std::string& vmid, bool vmtype_known,

@@ -95,7 +95,7 @@ class Job {
   Status BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res);
   Status LoadGuest(GuestRun& g);
   Status LogMountPoints(GuestRun& g, std::vector<const MountPoint*>* included);
-  Status RunProvider(GuestRun& g, const ConsistentTree& tree);
+  Status RunProvider(GuestRun& g, const ConsistentTree& tree, bool live_pass);
   void CleanupLocal(GuestRun& g);
   void Info(Observer* o, const std::string& m) { o->Log(LogLevel::kInfo, m); }
 
@@ -411,6 +411,7 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   mctx.tmpdir = g.tmpdir;
   mctx.journal = g.mode_journal.get();
   mctx.map = &g.map;
+  mctx.live_pass = provider_->SupportsLivePass();
   ASSIGN_OR_RETURN(g.mode, seams_.modes->Create(g.mode_name, mctx));
   Status prepared = g.mode->Prepare();
   if (!prepared.ok() && modes::IsModeFailure(prepared) && g.mode_name == "snapshot") {
@@ -443,11 +444,20 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   RETURN_IF_ERROR(sys::CheckInterrupted());
 
   RETURN_IF_ERROR(sys::MakeDirs(g.snapdir, 0755));
+  if (g.mode->HasLiveView()) {
+    // Suspend mode without a copy: the provider's first pass reads the
+    // running container, the second (after Enter froze it) what changed.
+    ASSIGN_OR_RETURN(ConsistentTree live, g.mode->LiveView());
+    RETURN_IF_ERROR(sys::CheckInterrupted());
+    Info(g.log, fmt::format("creating {} archive '{}'", provider_->name(), g.archive));
+    RETURN_IF_ERROR(RunProvider(g, live, true));
+  }
   ASSIGN_OR_RETURN(ConsistentTree tree, g.mode->Enter());
   RETURN_IF_ERROR(sys::CheckInterrupted());
 
-  Info(g.log, fmt::format("creating {} archive '{}'", provider_->name(), g.archive));
-  RETURN_IF_ERROR(RunProvider(g, tree));
+  if (!g.mode->HasLiveView())
+    Info(g.log, fmt::format("creating {} archive '{}'", provider_->name(), g.archive));
+  RETURN_IF_ERROR(RunProvider(g, tree, false));
 
   // The provider is done reading: give the container back before anything
   // else (mounts stay until after backup_cleanup, as in PVE). A container
@@ -463,17 +473,22 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   return hooks_.RunGuestPhase("backup-end", g.mode_name, g.vmid, g.hook_env, g.log);
 }
 
-Status Job::RunProvider(GuestRun& g, const ConsistentTree& tree) {
-  Info(g.log, "starting external backup via " + provider_->name());
-  // Only an external provider's backup of a privileged container is held to
-  // an unprivileged restore; the built-in stores are trusted.
-  if (provider_->external() && (g.map.empty() || g.map.root_uid() == 0 || g.map.root_gid() == 0))
-    g.log->Log(LogLevel::kWarn, kPrivilegedWarning);
-  ASSIGN_OR_RETURN(std::string mechanism, provider_->BackupGetMechanism(g.vmid));
-  if (mechanism != "directory")
-    return InvalidArgumentError(fmt::format(
-        "mechanism '{}' requested by backup provider is not supported for containers", mechanism));
-  Info(g.log, "using backup mechanism 'directory'");
+Status Job::RunProvider(GuestRun& g, const ConsistentTree& tree, bool live_pass) {
+  // After a live first pass the second one continues the same backup.
+  const bool second_pass = !live_pass && g.mode->HasLiveView();
+  if (!second_pass) {
+    Info(g.log, "starting external backup via " + provider_->name());
+    // Only an external provider's backup of a privileged container is held to
+    // an unprivileged restore; the built-in stores are trusted.
+    if (provider_->external() && (g.map.empty() || g.map.root_uid() == 0 || g.map.root_gid() == 0))
+      g.log->Log(LogLevel::kWarn, kPrivilegedWarning);
+    ASSIGN_OR_RETURN(std::string mechanism, provider_->BackupGetMechanism(g.vmid));
+    if (mechanism != "directory")
+      return InvalidArgumentError(
+          fmt::format("mechanism '{}' requested by backup provider is not supported for containers",
+                      mechanism));
+    Info(g.log, "using backup mechanism 'directory'");
+  }
 
   BackupContainerRequest req;
   req.vmid = g.vmid;
@@ -491,6 +506,7 @@ Status Job::RunProvider(GuestRun& g, const ConsistentTree& tree) {
 
   ASSIGN_OR_RETURN(req.worker_state, provider_->BackupContainerPrepare(g.vmid, req.info));
   RETURN_IF_ERROR(sys::CheckInterrupted());
+  if (live_pass) return provider_->BackupContainerLivePass(g.map, req);
   return provider_->BackupContainer(g.map, req);
 }
 

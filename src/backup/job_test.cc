@@ -519,6 +519,63 @@ TEST_F(JobTest, SnapshotModeFailureFallsBackToSuspend) {
   EXPECT_TRUE(script_.requests["101"].tree_is_copy);
 }
 
+// Suspend mode with a provider that takes a live first pass (the datastore):
+// no copy; the first pass reads the running container, the second the frozen
+// one, then the container is thawed (docs/design/suspend-live-pass.md).
+TEST_F(JobTest, SuspendWithALivePassFreezesOnlyForTheSecondPass) {
+  opts_.mode = "suspend";
+  script_.live_pass = true;
+  JobResult r = Run({"101"});
+  EXPECT_TRUE(r.ok()) << r.status.message();
+  ExpectInOrder({"backup_init 101", "hook backup-start suspend 101", "mode suspend live-view 101",
+                 "backup_get_mechanism 101", "backup_container_prepare 101",
+                 "backup_container_live_pass 101", "mode suspend enter 101",
+                 "hook pre-stop suspend 101", "ct 101 freeze", "backup_container_prepare 101",
+                 "backup_container 101", "mode suspend resume 101", "ct 101 thaw",
+                 "backup_cleanup 101 success=1 lock=held"});
+  // One mechanism question and one "starting" line for both passes.
+  EXPECT_EQ(std::count(events_->All().begin(), events_->All().end(), "backup_get_mechanism 101"),
+            1);
+  EXPECT_EQ(std::count(log_.lines.begin(), log_.lines.end(),
+                       "INFO: starting external backup via recorder"),
+            1);
+  EXPECT_FALSE(script_.live_requests["101"].tree_is_copy);
+  EXPECT_FALSE(script_.requests["101"].tree_is_copy);
+  EXPECT_EQ(script_.live_requests["101"].info.directory, script_.requests["101"].info.directory);
+}
+
+TEST_F(JobTest, FailedLivePassNeverFreezes) {
+  opts_.mode = "suspend";
+  script_.live_pass = true;
+  script_.failures["backup_container_live_pass"] = IOError("store full");
+  JobResult r = Run({"101"});
+  ASSERT_EQ(r.guests.size(), 1u);
+  EXPECT_EQ(r.guests[0].status.message(), "store full");
+  EXPECT_THAT(events_->All(), Not(Contains("ct 101 freeze")));
+  EXPECT_THAT(events_->All(), Not(Contains("backup_container 101")));
+  ExpectInOrder({"backup_container_live_pass 101",
+                 "backup_cleanup 101 success=0 error=store full lock=free"});
+}
+
+TEST_F(JobTest, FailedSecondPassThaws) {
+  opts_.mode = "suspend";
+  script_.live_pass = true;
+  script_.failures["backup_container"] = IOError("worker died");
+  JobResult r = Run({"101"});
+  ASSERT_EQ(r.guests.size(), 1u);
+  EXPECT_EQ(r.guests[0].status.message(), "worker died");
+  ExpectInOrder({"backup_container_live_pass 101", "ct 101 freeze", "backup_container 101",
+                 "ct 101 thaw", "backup_cleanup 101 success=0 error=worker died lock=free"});
+}
+
+// Stop and snapshot modes take one pass whatever the provider supports.
+TEST_F(JobTest, LivePassOnlyInSuspendMode) {
+  script_.live_pass = true;
+  ASSERT_TRUE(Run({"101"}).ok());
+  EXPECT_THAT(events_->All(), Not(Contains("backup_container_live_pass 101")));
+  EXPECT_THAT(events_->All(), Contains("backup_container 101"));
+}
+
 // Another snapshot error is no mode failure: no fallback, the guest fails.
 TEST_F(JobTest, OtherSnapshotErrorsDoNotFallBack) {
   opts_.mode = "snapshot";

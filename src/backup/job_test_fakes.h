@@ -86,10 +86,12 @@ struct ProviderScript {
   std::map<std::string, Status> failures;
   std::string mechanism = "directory";
   bool external = true;
+  bool live_pass = false;  // SupportsLivePass (suspend mode without a copy)
   std::function<void(const std::string& vmid)> during_backup_container;  // e.g. a signal
   std::map<std::string, std::string> archive_names;  // what backup_init returns, by container
   // Seen, by container.
   std::map<std::string, BackupContainerRequest> requests;
+  std::map<std::string, BackupContainerRequest> live_requests;
   std::map<std::string, BackupInfo> prepared;
   std::map<std::string, std::string> log_files;
 };
@@ -128,6 +130,11 @@ class RecordingProvider : public Provider {
     Status s = Call("backup_container " + r.vmid, "backup_container", r.vmid);
     if (script_->during_backup_container) script_->during_backup_container(r.vmid);
     return s;
+  }
+  bool SupportsLivePass() const override { return script_->live_pass; }
+  Status BackupContainerLivePass(const IdMap&, const BackupContainerRequest& r) override {
+    script_->live_requests[r.vmid] = r;
+    return Call("backup_container_live_pass " + r.vmid, "backup_container_live_pass", r.vmid);
   }
   Result<std::optional<uint64_t>> BackupCleanup(const std::string& vmid, bool vmtype_known,
                                                 bool success, const std::string& error) override {
@@ -277,6 +284,12 @@ class FakeModes : public modes::ModeFactory {
     ~Session() override { Leave().IgnoreError(); }
     const std::string& name() const override { return mode_; }
     Status Prepare() override { return Step("prepare"); }
+    bool HasLiveView() const override { return mode_ == "suspend" && ctx_.live_pass; }
+    Result<modes::ConsistentTree> LiveView() override {
+      if (!HasLiveView()) return ModeSession::LiveView();
+      RETURN_IF_ERROR(Step("live-view"));
+      return Tree();
+    }
     Result<modes::ConsistentTree> Enter() override {
       RETURN_IF_ERROR(Step("enter"));
       RETURN_IF_ERROR(ctx_.hooks->Run(modes::HookPhase::kPreStop, mode_.c_str()));
@@ -288,7 +301,11 @@ class FakeModes : public modes::ModeFactory {
         RETURN_IF_ERROR(ctx_.container->Freeze(nullptr));
       }
       interrupted_ = true;
-      modes::ConsistentTree tree{ctx_.directory, {"./"}, mode_ == "suspend"};
+      return Tree();
+    }
+    // A copy in suspend mode, unless the provider reads the live tree.
+    modes::ConsistentTree Tree() const {
+      modes::ConsistentTree tree{ctx_.directory, {"./"}, mode_ == "suspend" && !ctx_.live_pass};
       for (const MountPoint* mp : ctx_.included_mounts) tree.sources.push_back("." + mp->path);
       return tree;
     }

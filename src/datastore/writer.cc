@@ -275,6 +275,7 @@ class SnapshotWriter::Impl {
   }
 
   Result<Manifest> Finish();
+  Result<std::shared_ptr<const ParentSnapshot>> FinishAsParent();
   void Abort();
   const WriterStats& stats() const { return stats_; }
 
@@ -500,6 +501,29 @@ Status SnapshotWriter::Impl::RecheckTouched() {
   return Status::OK();
 }
 
+Result<std::shared_ptr<const ParentSnapshot>> SnapshotWriter::Impl::FinishAsParent() {
+  if (!error_.ok()) return error_;
+  if (!ended_ || frame_left_ > 0 || header_len_ > 0)
+    return Bad("the stream ended without its end frame");
+  RETURN_IF_ERROR(FlushRun());
+  RETURN_IF_ERROR(data_.Cut());
+  RETURN_IF_ERROR(meta_.Cut());
+  RETURN_IF_ERROR(up_.Drain());
+  up_.AddStats(&stats_);
+  // Durable and all there, as for a published snapshot: the next pass
+  // references these chunks without looking at them again.
+  RETURN_IF_ERROR(ds_.backend().Sync());
+  RETURN_IF_ERROR(RecheckTouched());
+  auto p = std::make_shared<ParentSnapshot>();
+  // The published snapshot this pass took unchanged files from: the next
+  // pass's manifest names it (this pass has no name of its own).
+  if (parent_) p->volname = parent_->volname;
+  p->meta_index = meta_.index();
+  p->data_index = data_.index();
+  p->in_memory = true;
+  return std::shared_ptr<const ParentSnapshot>(std::move(p));
+}
+
 Result<Manifest> SnapshotWriter::Impl::Finish() {
   if (!error_.ok()) return error_;
   if (!ended_ || frame_left_ > 0 || header_len_ > 0)
@@ -527,7 +551,7 @@ Result<Manifest> SnapshotWriter::Impl::Finish() {
   RETURN_IF_ERROR(WriteIndex(kDataIndexName, data_.index(), &m.files[1]));
   RETURN_IF_ERROR(ds_.backend().Sync());
   RETURN_IF_ERROR(RecheckTouched());
-  if (parent_) m.parent = parent_->volname;
+  if (parent_ && !parent_->volname.empty()) m.parent = parent_->volname;
   if (o_.wrapped_key && key_) {
     m.wrapped_key = HexEncode(*o_.wrapped_key);
     m.master_fingerprint = o_.master_fingerprint;
@@ -590,6 +614,9 @@ Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::Create(
 
 Status SnapshotWriter::Feed(const char* data, size_t size) { return impl_->Feed(data, size); }
 Result<Manifest> SnapshotWriter::Finish() { return impl_->Finish(); }
+Result<std::shared_ptr<const ParentSnapshot>> SnapshotWriter::FinishAsParent() {
+  return impl_->FinishAsParent();
+}
 void SnapshotWriter::Abort() { impl_->Abort(); }
 const WriterStats& SnapshotWriter::stats() const { return impl_->stats(); }
 

@@ -66,12 +66,16 @@ struct WriterOptions {
   int zstd_level = 1;
 };
 
-// The parent snapshot used for change detection.
+// The parent snapshot used for change detection: a published snapshot
+// (LoadParent), or the first pass of a suspend-mode backup held in memory
+// (FinishAsParent: `in_memory`; `volname` is then the published snapshot
+// that pass took unchanged files from, or empty).
 struct ParentSnapshot {
   std::string volname;
   Manifest manifest;
   std::vector<IndexEntry> meta_index;
   std::vector<IndexEntry> data_index;
+  bool in_memory = false;
 };
 
 struct WriterStats {
@@ -101,6 +105,12 @@ class SnapshotWriter {
   // After the worker ended successfully: the stream must have ended with
   // its end frame. Publishes the snapshot; returns its manifest.
   Result<Manifest> Finish();
+  // Instead of Finish: the snapshot as the parent of a next pass over the
+  // same tree, publishing nothing (no index, no manifest). Its chunks are
+  // synced and re-checked as Finish does; the caller keeps holding the
+  // backup lock, taken before this pass, until the next pass has published,
+  // so that no gc removes them meanwhile (datastore.h).
+  Result<std::shared_ptr<const ParentSnapshot>> FinishAsParent();
   // Removes what was written of the snapshot (not the chunks: gc's job).
   void Abort();
 

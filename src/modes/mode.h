@@ -52,6 +52,10 @@ struct ModeContext {
   // Records, before each risky step, what a SIGKILL would leave to undo.
   ModeJournal* journal = nullptr;
   const IdMap* map = nullptr;  // the container's ID map (suspend copies as its root)
+  // suspend: the provider takes a first pass over the running tree itself
+  // (Provider::SupportsLivePass): LiveView() gives it the mounted tree and
+  // Enter() freezes and gives the same tree, with no copy.
+  bool live_pass = false;
 };
 
 // The consistent view a mode produced: INFO's `directory` and `sources`.
@@ -79,6 +83,12 @@ class ModeSession {
   // Interrupts the container as little as the mode allows and returns the
   // consistent tree ("./", "./mnt/data", ... below the directory).
   virtual Result<ConsistentTree> Enter() = 0;
+  // suspend with ModeContext::live_pass: the running container's tree,
+  // mounted, before Enter() freezes it (the provider's first pass reads it).
+  virtual bool HasLiveView() const { return false; }
+  virtual Result<ConsistentTree> LiveView() {
+    return FailedPreconditionError("this backup mode has no live view");
+  }
   // Restart/thaw; idempotent. An error means the container is not back.
   virtual Status Resume() = 0;
   // Resume() if needed, then unmount; idempotent; tries every step.

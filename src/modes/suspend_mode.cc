@@ -1,5 +1,9 @@
 // Mode `suspend`: copy the running container's tree, freeze it, copy what
-// changed, thaw; the provider reads the copy. The copy is ctdump's own
+// changed, thaw; the provider reads the copy. With a provider that takes a
+// first pass over the running tree itself (ModeContext::live_pass: the
+// datastore), there is no copy: LiveView() mounts the tree, the provider
+// backs it up, Enter() freezes, the provider backs up what changed, and
+// Resume() thaws (docs/design/suspend-live-pass.md). The copy is ctdump's own
 // (modes/tree_copy.h): paths of any length, holes kept as holes and written
 // zeros as data, hardlinks, xattrs, ACLs, numeric owners, the job's
 // exclusions applied while copying, every file that could not be copied
@@ -74,7 +78,24 @@ class SuspendMode : public ModeSession {
     return kName;
   }
 
+  bool HasLiveView() const override { return ctx_.live_pass; }
+
+  Result<ConsistentTree> LiveView() override {
+    if (!ctx_.live_pass) return ModeSession::LiveView();
+    if (mounts_.empty()) RETURN_IF_ERROR(MountSources());
+    return LiveTree();
+  }
+
   Result<ConsistentTree> Enter() override {
+    if (ctx_.live_pass) {
+      if (mounts_.empty()) RETURN_IF_ERROR(MountSources());
+      RETURN_IF_ERROR(sys::CheckInterrupted());
+      RETURN_IF_ERROR(ctx_.hooks->Run(HookPhase::kPreStop, "suspend"));
+      bool ours = ctx_.container->GetState() != container::State::kFrozen;
+      RETURN_IF_ERROR(ctx_.journal->SetFrozen(ours));
+      RETURN_IF_ERROR(frozen_.Freeze());
+      return LiveTree();
+    }
     RETURN_IF_ERROR(MountSources());
     std::string copy = ctx_.tmpdir + "/root";
     if (::mkdir(copy.c_str(), 0700) != 0)
@@ -153,6 +174,14 @@ class SuspendMode : public ModeSession {
       mounts_.push_back(std::move(*m));
     }
     return Status::OK();
+  }
+
+  // The mounted tree as the provider reads it (not a copy: inodes and
+  // ctimes are the container's).
+  ConsistentTree LiveTree() const {
+    std::vector<std::string> sources = {"./"};
+    for (const MountPoint* mp : ctx_.included_mounts) sources.push_back("." + mp->path);
+    return ConsistentTree{ctx_.directory, sources, false};
   }
 
   // After the first pass: hook, freeze, let the copier make the second.

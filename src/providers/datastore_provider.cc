@@ -40,6 +40,35 @@ void FeedParent(Datastore* ds, const datastore::ParentSnapshot* parent, sys::Uni
   s.IgnoreError();
 }
 
+// The worker's messages in suspend mode's two passes. Live pass: what it
+// warns about (a file that shrank or could not be read while the container
+// ran) the frozen pass reads again and warns about if it still holds, so
+// there it is only information. Frozen pass: progress as phase
+// "backup-final" (docs/json-events.md), after the first pass's "backup".
+class PassLog : public Observer {
+ public:
+  PassLog(Observer* out, bool live) : out_(out), live_(live) {}
+  void Log(LogLevel level, std::string_view message) noexcept override {
+    if (live_ && level == LogLevel::kWarn)
+      out_->Log(LogLevel::kInfo, fmt::format("first pass: {}", message));
+    else
+      out_->Log(level, message);
+  }
+  void OnProgress(const Progress& p) noexcept override {
+    if (live_) return out_->OnProgress(p);
+    try {
+      Progress q = p;
+      q.phase = "backup-final";
+      out_->OnProgress(q);
+    } catch (...) {  // out of memory copying a path: progress is not worth failing for
+    }
+  }
+
+ private:
+  Observer* out_;
+  bool live_;
+};
+
 }  // namespace
 
 std::vector<std::string> SplitKeyPaths(const std::string& value) {
@@ -294,36 +323,74 @@ Status DatastoreProvider::WrapForMaster(datastore::WriterOptions* wo) {
   return Status::OK();
 }
 
+Status DatastoreProvider::BackupContainerLivePass(const IdMap& map,
+                                                  const BackupContainerRequest& req) {
+  return BackupPass(map, req, true);
+}
+
 Status DatastoreProvider::BackupContainer(const IdMap& map, const BackupContainerRequest& req) {
+  return BackupPass(map, req, false);
+}
+
+Status DatastoreProvider::BackupPass(const IdMap& map, const BackupContainerRequest& req,
+                                     bool live) {
   auto it = current_.find(req.vmid);
   if (it == current_.end())
     return FailedPreconditionError(
         fmt::format("backup_container for '{}' without backup_init", req.vmid));
   Current& cur = it->second;
+  // The frozen pass after a live pass: its parent is that pass, in memory,
+  // under the lock it took.
+  const bool after_live = !live && cur.live_parent;
   std::shared_ptr<const datastore::ParentSnapshot> parent;
-  if (!force_full_) parent = datastore::LoadParent(*ds_, req.vmid, observer_);
-  std::optional<std::string> parent_name;
-  if (parent) parent_name = parent->volname;
-  ASSIGN_OR_RETURN(datastore::LockInfo lock,
-                   ds_->TakeLock(datastore::BackupLockName(req.vmid), parent_name, observer_));
-  struct Unlock {
-    Datastore& ds;
-    std::string name;
-    ~Unlock() { ds.ReleaseLock(name).IgnoreError(); }
-  } unlock{*ds_, lock.object};
-  // Deleted between listing and locking: back up in full.
-  if (parent && !ds_->ReadManifest(parent->volname).ok()) parent.reset();
-  if (parent)
-    observer_->Log(
-        LogLevel::kInfo,
-        fmt::format("incremental backup: unchanged files are taken from '{}'", parent->volname));
-  else
-    observer_->Log(LogLevel::kInfo, force_full_ ? "full backup (--force-full)"
-                                    : HasBackups(req.vmid)
-                                        ? "full backup (no previous backup of this container is "
-                                          "usable for change detection: made with another key, "
-                                          "or see the warnings above)"
-                                        : "full backup (no previous backup of this container)");
+  std::optional<int64_t> racy_after_ns;
+  if (after_live) {
+    if (!cur.lock)
+      return InternalError(fmt::format("the first pass of '{}' left no backup lock", req.vmid));
+    parent = std::move(cur.live_parent);
+    // Files the container touched since a second before the live pass
+    // began are read again (datastore_worker.h).
+    racy_after_ns = cur.live_start_ns - 1'000'000'000;
+    observer_->Log(LogLevel::kInfo,
+                   "second pass (container frozen): files unchanged since the first pass are "
+                   "taken from it");
+  } else {
+    if (cur.lock)
+      return FailedPreconditionError(
+          fmt::format("a backup pass of '{}' is running already", req.vmid));
+    if (!force_full_) parent = datastore::LoadParent(*ds_, req.vmid, observer_);
+    std::optional<std::string> parent_name;
+    if (parent) parent_name = parent->volname;
+    ASSIGN_OR_RETURN(datastore::LockInfo lock,
+                     ds_->TakeLock(datastore::BackupLockName(req.vmid), parent_name, observer_));
+    cur.lock = std::make_shared<HeldLock>(ds_.get(), lock.object);
+    // Deleted between listing and locking: back up in full.
+    if (parent && !ds_->ReadManifest(parent->volname).ok()) parent.reset();
+    const char* pass = live ? "first pass (container running): " : "";
+    if (parent)
+      observer_->Log(LogLevel::kInfo,
+                     fmt::format("{}incremental backup: unchanged files are taken from '{}'", pass,
+                                 parent->volname));
+    else
+      observer_->Log(LogLevel::kInfo,
+                     fmt::format("{}{}", pass,
+                                 force_full_ ? "full backup (--force-full)"
+                                 : HasBackups(req.vmid)
+                                     ? "full backup (no previous backup of this container is "
+                                       "usable for change detection: made with another key, "
+                                       "or see the warnings above)"
+                                     : "full backup (no previous backup of this container)"));
+  }
+  // The lock is released when the backup is published or fails (the live
+  // pass keeps it for the frozen one).
+  std::shared_ptr<HeldLock> lock = cur.lock;
+  struct Release {
+    Current& cur;
+    bool keep = false;
+    ~Release() {
+      if (!keep) cur.lock.reset();
+    }
+  } release{cur};
 
   datastore::WriterOptions wo;
   wo.volname = cur.volname;
@@ -332,7 +399,7 @@ Status DatastoreProvider::BackupContainer(const IdMap& map, const BackupContaine
   wo.guest_config = req.guest_config;
   if (!req.info.firewall_config.empty()) wo.firewall_config = req.info.firewall_config;
   wo.unprivileged = !map.empty();
-  wo.lock = lock.object;
+  wo.lock = lock->name;
   wo.compression = ds_->backup_compression();
   RETURN_IF_ERROR(WrapForMaster(&wo));
   ASSIGN_OR_RETURN(auto writer, datastore::SnapshotWriter::Create(*ds_, wo, parent, observer_));
@@ -345,40 +412,59 @@ Status DatastoreProvider::BackupContainer(const IdMap& map, const BackupContaine
   wc.bwlimit = req.info.bandwidth_limit;
   wc.has_parent = parent != nullptr;
   wc.tree_is_copy = req.tree_is_copy;
+  wc.racy_after_ns = racy_after_ns;
   sys::SpawnOptions so;
   so.argv = {"ctdump datastore worker"};
   so.pipe_stdin = parent != nullptr;
   so.pipe_stdout = so.pipe_stderr = true;
   so.new_session = true;
   so.cwd = "/";
+  struct timespec now;
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const int64_t pass_start_ns = int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
   auto worker = userns::ForkAsContainerRoot(map, so, [&wc] { return RunDatastoreWorker(wc); });
   if (!worker.ok()) return worker.status();
   std::thread feeder;
   if (parent)
     feeder = std::thread(FeedParent, ds_.get(), parent.get(), std::move(worker->stdin_fd()));
   auto start = std::chrono::steady_clock::now();
-  Status s = userns::RelayWorker(*worker, "backup worker", observer_,
-                                 [&writer](const char* d, size_t n) { return writer->Feed(d, n); });
+  PassLog pass_log(observer_, live);
+  Status s =
+      userns::RelayWorker(*worker, "backup worker", live || after_live ? &pass_log : observer_,
+                          [&writer](const char* d, size_t n) { return writer->Feed(d, n); });
   if (feeder.joinable()) feeder.join();
-  Result<datastore::Manifest> m = s.ok() ? writer->Finish() : Result<datastore::Manifest>(s);
-  if (!m.ok()) {
-    writer->Abort();
-    return m.status();
+  if (live) {
+    auto p = s.ok() ? writer->FinishAsParent()
+                    : Result<std::shared_ptr<const datastore::ParentSnapshot>>(s);
+    if (!p.ok()) {
+      writer->Abort();
+      return p.status();
+    }
+    cur.live_parent = std::move(*p);
+    cur.live_start_ns = pass_start_ns;
+    release.keep = true;
+  } else {
+    Result<datastore::Manifest> m = s.ok() ? writer->Finish() : Result<datastore::Manifest>(s);
+    if (!m.ok()) {
+      writer->Abort();
+      return m.status();
+    }
+    cur.manifest = std::move(*m);
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto& st = writer->stats();
   observer_->Log(LogLevel::kInfo,
                  fmt::format("{} entries, {} in files: read {}, {} of {} unchanged files taken "
-                             "from the previous backup",
+                             "from the {}",
                              st.entries, HumanBytes(st.file_bytes), HumanBytes(st.read_bytes),
-                             HumanBytes(st.reused_bytes), st.reused_files));
+                             HumanBytes(st.reused_bytes), st.reused_files,
+                             after_live ? "first pass" : "previous backup"));
   observer_->Log(LogLevel::kInfo,
                  fmt::format("{} chunks hashed, {} new ({} of data, {} stored), {} already in the "
                              "store; {:.1f} s ({:.0f} MiB/s)",
                              st.chunks, st.new_chunks, HumanBytes(st.new_bytes),
                              HumanBytes(st.stored_bytes), st.dedup_chunks, secs,
                              secs > 0 ? static_cast<double>(st.file_bytes) / secs / 1048576 : 0.0));
-  cur.manifest = std::move(*m);
   return Status::OK();
 }
 

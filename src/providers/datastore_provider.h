@@ -82,6 +82,11 @@ class DatastoreProvider : public Provider {
     return nlohmann::json();
   }
   Status BackupContainer(const IdMap& map, const BackupContainerRequest& request) override;
+  // Suspend mode's first pass over the running container's tree: stored,
+  // not published; the next BackupContainer (the container frozen) takes
+  // unchanged files from it (docs/design/suspend-live-pass.md).
+  bool SupportsLivePass() const override { return true; }
+  Status BackupContainerLivePass(const IdMap& map, const BackupContainerRequest& req) override;
   Result<std::optional<uint64_t>> BackupCleanup(const std::string& vmid, bool vmtype_known,
                                                 bool success, const std::string& error) override;
   Status BackupHandleLogFile(const std::string& vmid, const std::string& filename) override;
@@ -122,11 +127,23 @@ class DatastoreProvider : public Provider {
   std::unique_ptr<datastore::Datastore> ds_;
   Observer* observer_ = nullptr;
   bool force_full_ = false;
+  // The backup lock of a backup in progress, released when the last
+  // reference goes.
+  struct HeldLock {
+    HeldLock(datastore::Datastore* ds, std::string name) : ds(ds), name(std::move(name)) {}
+    ~HeldLock() { ds->ReleaseLock(name).IgnoreError(); }
+    datastore::Datastore* ds;
+    std::string name;
+  };
   struct Current {
     std::string volname;
     int64_t start_time = 0;
     std::optional<datastore::Manifest> manifest;
+    std::shared_ptr<HeldLock> lock;  // from the first pass until publication or failure
+    std::shared_ptr<const datastore::ParentSnapshot> live_parent;  // after a live pass
+    int64_t live_start_ns = 0;
   };
+  Status BackupPass(const IdMap& map, const BackupContainerRequest& req, bool live);
   std::map<std::string, Current> current_;  // vmid -> its backup in progress
 };
 

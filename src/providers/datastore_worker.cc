@@ -280,6 +280,9 @@ class Visitor : public archive::EntryVisitor {
         e->ctime_sec != st.st_ctim.tv_sec || e->ctime_nsec != st.st_ctim.tv_nsec ||
         e->mode != st.st_mode || e->uid != st.st_uid || e->gid != st.st_gid)
       return false;
+    if (c_.racy_after_ns &&
+        int64_t{st.st_ctim.tv_sec} * 1000000000 + st.st_ctim.tv_nsec >= *c_.racy_after_ns)
+      return false;
     unchanged_ = *e;
     return true;
   }

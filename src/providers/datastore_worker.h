@@ -33,6 +33,11 @@ struct DatastoreWorkerConfig {
   // so a file counts as unchanged when size, mtime, mode, owner, xattrs, ACLs
   // and sparse map equal the parent's record (metadata is read, data is not).
   bool tree_is_copy = false;
+  // The parent is a first pass over this same running tree (suspend mode's
+  // live pass): a file whose ctime (ns since the epoch) is at or after this
+  // may have changed after that pass read it with its ctime unchanged (the
+  // kernel stamps from a coarse clock), so it is read again.
+  std::optional<int64_t> racy_after_ns;
 };
 
 // Runs in the forked worker; returns its exit code.

@@ -12,7 +12,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,16 +67,18 @@ class DatastoreWorkerTest : public ::testing::Test {
 
   // Runs the worker with its stream going to `out` (a pipe's write end or
   // a file); returns its exit status.
-  int RunWorker(int out, int err = -1) {
+  int RunWorker(int out, int err = -1,
+                const std::function<void(DatastoreWorkerConfig&)>& tweak = nullptr, int in = -1) {
     pid_t pid = ::fork();
     if (pid == 0) {
       int null = ::open("/dev/null", O_RDWR);
-      ::dup2(null, 0);
+      ::dup2(in >= 0 ? in : null, 0);
       ::dup2(err >= 0 ? err : null, 2);
       ::dup2(out, 1);
       DatastoreWorkerConfig c;
       c.directory = tree_;
       c.sources = {"./"};
+      if (tweak) tweak(c);
       ::_exit(RunDatastoreWorker(c));
     }
     int status = -1;
@@ -298,6 +302,61 @@ TEST_F(DatastoreWorkerTest, ProgressNamesTheCurrentPath) {
   for (size_t nl; (nl = text->find('\n', start)) != std::string::npos; start = nl + 1)
     if (text->compare(start, 2, "P ") == 0) last = text->substr(start, nl - start);
   EXPECT_TRUE(last.ends_with(" /sub/only")) << *text;
+}
+
+// Suspend mode's frozen pass takes unchanged files from the live pass, but
+// reads again every file whose ctime is at or after racy_after_ns: the
+// container may have written it after the live pass read it, within the
+// kernel's coarse ctime tick.
+TEST_F(DatastoreWorkerTest, RacyCtimesAreReadAgainAfterALivePass) {
+  Write("old", "old data");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  Write("sub/new", "new data");
+  // The live pass's records, in walk order, as the parent's metadata stream.
+  const std::string first = StreamThroughFile();
+  std::string meta(datastore::kMetaMagic, sizeof(datastore::kMetaMagic));
+  for (size_t pos = 0; pos + 5 <= first.size();) {
+    uint32_t len = 0;
+    for (int i = 0; i < 4; ++i)
+      len |= static_cast<uint32_t>(static_cast<uint8_t>(first[pos + 1 + i])) << (8 * i);
+    if (static_cast<uint8_t>(first[pos]) == datastore::kFrameEntry)
+      meta.append(first, pos + 5, len);
+    pos += 5 + len;
+  }
+  const std::string meta_path = dir_ + "/parent-meta";
+  ASSERT_TRUE(sys::WriteFileAtomic(meta_path, meta, 0600).ok());
+  struct stat st;
+  ASSERT_EQ(::stat((tree_ + "/sub/new").c_str(), &st), 0);
+  const int64_t new_ctime = int64_t{st.st_ctim.tv_sec} * 1000000000 + st.st_ctim.tv_nsec;
+
+  auto second = [&](std::optional<int64_t> racy_after) {
+    sys::UniqueFd in(::open(meta_path.c_str(), O_RDONLY | O_CLOEXEC));
+    sys::UniqueFd out(
+        ::open((dir_ + "/second").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    EXPECT_TRUE(in.valid() && out.valid());
+    int status = RunWorker(
+        out.get(), -1,
+        [&](DatastoreWorkerConfig& c) {
+          c.has_parent = true;
+          c.racy_after_ns = racy_after;
+        },
+        in.get());
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    auto data = sys::ReadFile(dir_ + "/second");
+    return Entries(data.ok() ? *data : std::string());
+  };
+  auto unchanged = [](const datastore::Entry& e) {
+    return (e.flags & datastore::kEntryUnchanged) != 0;
+  };
+  auto plain = second(std::nullopt);
+  EXPECT_TRUE(unchanged(plain.at("old")));
+  EXPECT_TRUE(unchanged(plain.at("sub/new")));
+  auto racy = second(new_ctime);
+  EXPECT_TRUE(unchanged(racy.at("old")));
+  EXPECT_FALSE(unchanged(racy.at("sub/new")));
+  auto all = second(0);
+  EXPECT_FALSE(unchanged(all.at("old")));
+  EXPECT_FALSE(unchanged(all.at("sub/new")));
 }
 
 }  // namespace

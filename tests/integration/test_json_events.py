@@ -110,8 +110,10 @@ class JsonEventsTest(harness.IntegrationTest):
         self.assertFalse(bad["ok"])
         self.assertIn("no-such-ct", bad["error"])
         phases = {e["phase"] for e in evs if e["event"] == "progress"}
-        # suspend mode: the copy's two passes, then the backup of the copy
-        self.assertLessEqual({"rsync-first", "rsync-final", "backup"}, phases)
+        # suspend mode into a datastore: a first pass over the running
+        # container, a second one over the frozen container, no copy
+        self.assertLessEqual({"backup", "backup-final"}, phases)
+        self.assertFalse(phases & {"rsync-first", "rsync-final", "remove-copy"}, phases)
         time.sleep(1.1)  # volume names have one-second resolution
         # snapshot mode (falls back to suspend off btrfs) into the dir storage
         evs = self.json_run("backup", self.ct, "--storage", "local", "--mode", "snapshot",

@@ -1,0 +1,122 @@
+"""Suspend mode into a datastore without a copy (docs/design/suspend-live-pass.md):
+a first pass over the running container, then, frozen, a second pass that
+takes unchanged files from the first. On a real running container under a
+writer: one instant, no copy in --tmpdir, the second pass reads only what
+changed, warnings only from the frozen pass, a gc between the passes removes
+nothing the backup needs, and the restore equals the fixture."""
+import os
+import re
+import subprocess
+import time
+import unittest
+
+import datastore_base
+import harness
+from datastore_base import FILES_RE, parse_size
+from test_modes import WRITER, attach
+from test_restore import MAP2
+
+SECOND_RE = re.compile(r"(\d+) entries, %s in files: read %s, %s of (\d+) unchanged files taken from the "
+                       r"first pass" % ((datastore_base.SIZE,) * 3))
+
+
+class SuspendLiveTest(datastore_base.DatastoreBase):
+
+    def start_writer(self, ct):
+        subprocess.Popen(["lxc-attach", "-P", self.env["LXCPATH"], "-n", ct, "--", "sh", "-c", WRITER],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+        self.addCleanup(self.stop_writer, ct)
+        deadline = time.time() + 10
+        while attach(ct, "cat", "/srv/counter").stdout.strip() in ("", "0") and time.time() < deadline:
+            time.sleep(0.05)
+
+    def stop_writer(self, ct):
+        attach(ct, "sh", "-c", "for p in /proc/[0-9]*; do n=${p#/proc/}; "
+                               "[ $n = 1 ] || [ $n = $$ ] && continue; "
+                               "grep -q counter.log $p/cmdline 2>/dev/null && kill -9 $n; done; true")
+        attach(ct, "rm", "-f", "/srv/counter", "/srv/counter.log", "/srv/counter.tmp")
+
+    def counter_of(self, volid):
+        out = os.path.join(self.ws.dir, "counter-%d" % time.monotonic_ns())
+        self.assertOk(self.ws.run("restore-file", volid, "/srv/counter", "/srv/counter.log", "--target", out))
+        with open(os.path.join(out, "srv/counter")) as f:
+            counter = int(f.read())
+        with open(os.path.join(out, "srv/counter.log")) as f:
+            last = int(f.read().split()[-1])
+        self.assertIn(counter - last, (0, 1), "counter %d and its log (last %d) disagree: not one instant"
+                      % (counter, last))
+        return counter
+
+    def test_two_passes_are_one_instant_without_a_copy(self):
+        ct = self.env["CT_UNPRIV"]
+        self.start_writer(ct)
+        for run in (1, 2):
+            with self.subTest(run=run):
+                time.sleep(1.1)
+                r, log = self.backup(ct, "--mode", "suspend")
+                self.assertIn("INFO: backup mode: suspend", r.stderr)
+                self.assertIn("first pass (container running): ", log)
+                self.assertIn("second pass (container frozen): files unchanged since the first pass are "
+                              "taken from it", log)
+                self.assertRegex(log, r"INFO: guest was frozen for \d+ ms")
+                self.assertNotIn("starting first sync", log)  # no copy
+                # Warnings come from the frozen pass only (the first pass's are information).
+                warns = [l for l in log.splitlines() if "WARN:" in l]
+                self.assertEqual(len(warns), len(set(warns)), "\n".join(warns))
+                first = FILES_RE.search(log)
+                second = SECOND_RE.search(log)
+                self.assertIsNotNone(second, log[-3000:])
+                # The frozen pass reads what the writer changed, not the tree.
+                self.assertGreater(int(second.group(5)), 1000, log[-3000:])
+                self.assertLess(parse_size(second.group(3)), max(parse_size(first.group(3)) // 20, 1 << 20),
+                                log[-3000:])
+                if run == 2:
+                    # The first pass of the next backup is incremental too.
+                    self.assertIn("first pass (container running): incremental backup", log)
+                    self.assertLess(parse_size(first.group(3)), 64 << 20, log[-3000:])
+                volid = self.volids(ct)[-1]
+                n = self.counter_of(volid)
+                time.sleep(0.3)
+                self.assertGreater(int(attach(ct, "cat", "/srv/counter").stdout), n, "writer stopped")
+        self.assertEqual(harness.ct_state(ct), "RUNNING")
+        self.assertEqual(os.listdir(self.ws.tmp), [])
+        self.assertOk(self.ws.run("verify", "ds"))
+        # Nothing of a first pass is a backup of its own.
+        self.assertEqual(len(self.volids(ct)), 2)
+
+    def test_restore_equals_the_fixture(self):
+        ct = self.env["CT_UNPRIV"]
+        r, log = self.backup(ct, "--mode", "suspend")
+        self.assertIn("second pass (container frozen)", log)
+        name = self.new_name("l")
+        r = self.restore(self.only_volid(ct), name, *MAP2)
+        self.assertOk(r)
+        self.assertSameTree(self.fixture_lines("UNPRIV"), os.path.join(self.ct_dir(name), "rootfs"), 200000)
+
+    def test_gc_between_the_passes_keeps_what_the_backup_needs(self):
+        """A gc that runs while the container is frozen (after the first pass
+        stored its chunks, before the second published) deletes none of them:
+        the backup lock, taken for the first pass, covers both."""
+        ct = self.env["CT_UNPRIV"]
+        hook = os.path.join(self.ws.dir, "gc-hook.sh")
+        ctdump = " ".join("'%s'" % a for a in self.ws.cmd("gc", "ds"))
+        with open(hook, "w") as f:
+            # gc keeps chunks written in the second before it starts: wait
+            # until the first pass's are older than that.
+            f.write("#!/bin/sh\n[ \"$1\" = pre-stop ] && { sleep 2; %s > %s/gc.out 2>&1 || exit 1; }\nexit 0\n"
+                    % (ctdump, self.ws.dir))
+        os.chmod(hook, 0o755)
+        r, log = self.backup(ct, "--mode", "suspend", "--script", hook)
+        with open(os.path.join(self.ws.dir, "gc.out")) as f:
+            gc_out = f.read()
+        self.assertIn("second pass (container frozen)", log)
+        self.assertOk(self.ws.run("verify", "ds"))
+        name = self.new_name("g")
+        self.assertOk(self.restore(self.only_volid(ct), name, *MAP2))
+        self.assertSameTree(self.fixture_lines("UNPRIV"), os.path.join(self.ct_dir(name), "rootfs"), 200000)
+        self.assertTrue(gc_out.strip(), "the gc in the hook printed nothing")
+
+
+if __name__ == "__main__":
+    unittest.main()
