@@ -27,10 +27,12 @@ class LivePassTest : public DatastoreTest {
     std::map<std::string, Entry> out;
     StreamReader meta(ds, p.meta_index, "live pass metadata", 0);
     std::string buf;
-    EXPECT_TRUE(meta.Read(0, meta.size(), [&](const char* d, size_t n) {
-                      buf.append(d, n);
-                      return Status::OK();
-                    }).ok());
+    EXPECT_TRUE(meta.Read(0, meta.size(),
+                          [&](const char* d, size_t n) {
+                            buf.append(d, n);
+                            return Status::OK();
+                          })
+                    .ok());
     size_t pos = sizeof(kMetaMagic);
     while (pos < buf.size()) {
       Entry e;
@@ -111,7 +113,8 @@ TEST_F(LivePassTest, PublishedParentIsNamedThroughTheLivePass) {
   auto live = (*w)->FinishAsParent();
   ASSERT_TRUE(live.ok()) << live.status().ToString();
   EXPECT_EQ((*live)->volname, FormatVolume("301", kT0));
-  auto m = Backup(*ds, "301", kT0 + 60, WorkerStream(tree, Files(RecordsOfParent(*ds, **live))), *live);
+  auto m =
+      Backup(*ds, "301", kT0 + 60, WorkerStream(tree, Files(RecordsOfParent(*ds, **live))), *live);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->parent, FormatVolume("301", kT0));
   ExpectTree(tree, ReadBack(*ds, FormatVolume("301", kT0 + 60)));
