@@ -284,7 +284,10 @@ Result<std::string> DatastoreProvider::BackupInit(const std::string& vmid, int64
   if (exists.ok())
     return AlreadyExistsError(
         fmt::format("backup '{}' exists already on storage '{}'", volname, storage_id_));
-  current_[vmid] = Current{volname, start_time, std::nullopt};
+  Current cur;
+  cur.volname = volname;
+  cur.start_time = start_time;
+  current_[vmid] = std::move(cur);
   return volname;
 }
 
