@@ -51,6 +51,9 @@ export CTDUMP_LOG_DIR=$demo/log CTDUMP_RUN_DIR=$demo/run CTDUMP_STATE_DIR=$demo/
 echo "== backup of two running containers into the built-in datastore (full, deduplicated)"
 "${ctdump[@]}" backup ctdemo-unpriv ctdemo-priv --storage local --notes-template '{{guestname}} on {{node}}'
 echo
+# Backup names have one-second resolution (as vzdump's): a container backed up
+# within the second its previous backup started would reuse its name.
+sleep 1
 echo "== again: incremental (only files whose metadata changed are read)"
 "${ctdump[@]}" backup ctdemo-unpriv ctdemo-priv --storage local
 echo
