@@ -280,6 +280,9 @@ class SnapshotWriter::Impl {
   const WriterStats& stats() const { return stats_; }
 
  private:
+  // After the end frame: the last chunks of both streams cut and stored,
+  // their stats counted (Finish and FinishAsParent).
+  Status EndStreams();
   Status FeedImpl(const char* data, size_t size);
   Status HandleFrame(uint8_t type, std::string_view payload);
   Status HandleEntry(std::string_view payload);
@@ -501,7 +504,7 @@ Status SnapshotWriter::Impl::RecheckTouched() {
   return Status::OK();
 }
 
-Result<std::shared_ptr<const ParentSnapshot>> SnapshotWriter::Impl::FinishAsParent() {
+Status SnapshotWriter::Impl::EndStreams() {
   if (!error_.ok()) return error_;
   if (!ended_ || frame_left_ > 0 || header_len_ > 0)
     return Bad("the stream ended without its end frame");
@@ -510,6 +513,11 @@ Result<std::shared_ptr<const ParentSnapshot>> SnapshotWriter::Impl::FinishAsPare
   RETURN_IF_ERROR(meta_.Cut());
   RETURN_IF_ERROR(up_.Drain());
   up_.AddStats(&stats_);
+  return Status::OK();
+}
+
+Result<std::shared_ptr<const ParentSnapshot>> SnapshotWriter::Impl::FinishAsParent() {
+  RETURN_IF_ERROR(EndStreams());
   // Durable and all there, as for a published snapshot: the next pass
   // references these chunks without looking at them again.
   RETURN_IF_ERROR(ds_.backend().Sync());
@@ -525,14 +533,7 @@ Result<std::shared_ptr<const ParentSnapshot>> SnapshotWriter::Impl::FinishAsPare
 }
 
 Result<Manifest> SnapshotWriter::Impl::Finish() {
-  if (!error_.ok()) return error_;
-  if (!ended_ || frame_left_ > 0 || header_len_ > 0)
-    return Bad("the stream ended without its end frame");
-  RETURN_IF_ERROR(FlushRun());
-  RETURN_IF_ERROR(data_.Cut());
-  RETURN_IF_ERROR(meta_.Cut());
-  RETURN_IF_ERROR(up_.Drain());
-  up_.AddStats(&stats_);
+  RETURN_IF_ERROR(EndStreams());
   Manifest m;
   m.vmid = o_.vmid;
   m.backup_time = o_.backup_time;
