@@ -152,6 +152,33 @@ def loop_fs(directory, name, size, mkfs):
         subprocess.run(["umount", "-l", mnt], check=True)
 
 
+@contextlib.contextmanager
+def running_copy_on_xfs(directory, source_ct, name):
+    """Container `source_ct` copied as `name` onto a fresh xfs (reflinks, no
+    subvolumes) on a loop file below `directory`, started; yields the xfs
+    mount point. Stopped and removed afterwards."""
+    ctdir = os.path.join(env()["LXCPATH"], name)
+    with loop_fs(directory, "xfs", "600M", ["mkfs.xfs", "-q"]) as mnt:
+        try:
+            rootfs = os.path.join(mnt, "rootfs")
+            src_rootfs = env()["ROOTFS_PRIV"] if source_ct == env()["CT_PRIV"] else env()["ROOTFS_UNPRIV"]
+            subprocess.run(["cp", "-a", src_rootfs, rootfs], check=True)
+            os.makedirs(ctdir)
+            with open(os.path.join(env()["LXCPATH"], source_ct, "config")) as f:
+                cfg = f.read()
+            cfg = "\n".join(l for l in cfg.splitlines()
+                            if not l.startswith(("lxc.rootfs.path", "lxc.uts.name", "lxc.log.file")))
+            with open(os.path.join(ctdir, "config"), "w") as f:
+                f.write(cfg + "\nlxc.rootfs.path = dir:%s\nlxc.uts.name = %s\n" % (rootfs, name))
+            subprocess.run(["lxc-start", "-P", env()["LXCPATH"], "-n", name, "-d"], check=True,
+                           stdin=subprocess.DEVNULL)
+            yield mnt
+        finally:
+            subprocess.run(["lxc-stop", "-P", env()["LXCPATH"], "-n", name, "-k"],
+                           capture_output=True, stdin=subprocess.DEVNULL)
+            shutil.rmtree(ctdir, ignore_errors=True)
+
+
 def trusted(volid, *extra):
     """Restore arguments for a backup the test made itself: a privileged
     container's backup is restored privileged only when asked to

@@ -11,7 +11,6 @@ Snapshot mode's reflink copy on xfs (new inodes and ctimes): incremental
 backups still read only what changed."""
 import os
 import re
-import shutil
 import subprocess
 import time
 import unittest
@@ -129,40 +128,22 @@ class DatastoreModesTest(datastore_base.DatastoreBase):
         mtime, owner, mode, xattrs, ACLs and sparse map. (Suspend mode into a
         datastore reads the container's own tree: the tests above.)"""
         name = self.env["CT_PRIV"].replace("-priv", "-dsxfs")
-        ctdir = os.path.join(self.env["LXCPATH"], name)
-        with harness.loop_fs(self.ws.dir, "xfs", "600M", ["mkfs.xfs", "-q"]) as mnt:
-            try:
-                rootfs = os.path.join(mnt, "rootfs")
-                subprocess.run(["cp", "-a", self.env["ROOTFS_PRIV"], rootfs], check=True)
-                os.makedirs(ctdir)
-                with open(os.path.join(self.env["LXCPATH"], self.env["CT_PRIV"], "config")) as f:
-                    cfg = f.read()
-                cfg = "\n".join(l for l in cfg.splitlines()
-                                if not l.startswith(("lxc.rootfs.path", "lxc.uts.name", "lxc.log.file")))
-                with open(os.path.join(ctdir, "config"), "w") as f:
-                    f.write(cfg + "\nlxc.rootfs.path = dir:%s\nlxc.uts.name = %s\n" % (rootfs, name))
-                subprocess.run(["lxc-start", "-P", self.env["LXCPATH"], "-n", name, "-d"], check=True,
-                               stdin=subprocess.DEVNULL)
-                _, log1 = self.backup(name, "--mode", "snapshot")
-                self.assertIn("INFO: backup mode: snapshot", log1)  # a reflink copy, no fallback
-                s1 = self.stats(log1)
-                _, log2 = self.backup(name, "--mode", "snapshot")
-                s2 = self.stats(log2)
-                self.assertIn("incremental backup", log2)
-                self.assertGreater(s2["reused_files"], 1000, log2)
-                self.assertLess(s2["read"], s1["read"] / 20, log2)
-                self.assertOk(self.ws.run("verify", "ds"))
-                # The second backup restores to the same tree as the first.
-                v1, v2 = self.volids(name)
-                a, b = os.path.join(self.ws.dir, "f1"), os.path.join(self.ws.dir, "f2")
-                self.assertOk(self.ws.run("restore-file", v1, "/etc", "/srv", "--target", a))
-                self.assertOk(self.ws.run("restore-file", v2, "/etc", "/srv", "--target", b))
-                self.assertEqual(manifest(a, 0), manifest(b, 0))
-            finally:
-                subprocess.run(["lxc-stop", "-P", self.env["LXCPATH"], "-n", name, "-k"],
-                               capture_output=True, stdin=subprocess.DEVNULL)
-                shutil.rmtree(ctdir, ignore_errors=True)
-
+        with harness.running_copy_on_xfs(self.ws.dir, self.env["CT_PRIV"], name):
+            _, log1 = self.backup(name, "--mode", "snapshot")
+            self.assertIn("INFO: backup mode: snapshot", log1)  # a reflink copy, no fallback
+            s1 = self.stats(log1)
+            _, log2 = self.backup(name, "--mode", "snapshot")
+            s2 = self.stats(log2)
+            self.assertIn("incremental backup", log2)
+            self.assertGreater(s2["reused_files"], 1000, log2)
+            self.assertLess(s2["read"], s1["read"] / 20, log2)
+            self.assertOk(self.ws.run("verify", "ds"))
+            # The second backup restores to the same tree as the first.
+            v1, v2 = self.volids(name)
+            a, b = os.path.join(self.ws.dir, "f1"), os.path.join(self.ws.dir, "f2")
+            self.assertOk(self.ws.run("restore-file", v1, "/etc", "/srv", "--target", a))
+            self.assertOk(self.ws.run("restore-file", v2, "/etc", "/srv", "--target", b))
+            self.assertEqual(manifest(a, 0), manifest(b, 0))
 
 if __name__ == "__main__":
     unittest.main()

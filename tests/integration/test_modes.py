@@ -141,33 +141,16 @@ class ModesTest(harness.IntegrationTest):
         """A container on xfs (no subvolumes, but reflinks): snapshot mode takes a
         reflink copy under the freeze instead of falling back to suspend."""
         name = self.env["CT_PRIV"].replace("-priv", "-xfs")
-        ctdir = os.path.join(self.env["LXCPATH"], name)
-        with harness.loop_fs(self.ws.dir, "xfs", "600M", ["mkfs.xfs", "-q"]) as mnt:
-            try:
-                rootfs = os.path.join(mnt, "rootfs")
-                subprocess.run(["cp", "-a", self.env["ROOTFS_PRIV"], rootfs], check=True)
-                os.makedirs(ctdir)
-                with open(os.path.join(self.env["LXCPATH"], self.env["CT_PRIV"], "config")) as f:
-                    cfg = f.read()
-                cfg = "\n".join(l for l in cfg.splitlines()
-                                if not l.startswith(("lxc.rootfs.path", "lxc.uts.name", "lxc.log.file")))
-                with open(os.path.join(ctdir, "config"), "w") as f:
-                    f.write(cfg + "\nlxc.rootfs.path = dir:%s\nlxc.uts.name = %s\n" % (rootfs, name))
-                subprocess.run(["lxc-start", "-P", self.env["LXCPATH"], "-n", name, "-d"], check=True,
-                               stdin=subprocess.DEVNULL)
-                self.start_writer(name)
-                r = self.ws.backup(name, extra=["--mode", "snapshot"])
-                self.assertOk(r)
-                self.assertIn("INFO: backup mode: snapshot", r.stderr)
-                self.assertNotIn("trying 'suspend'", r.stderr)
-                self.assertRegex(r.stderr, r"INFO: guest was frozen for \d+ ms")
-                self.counter_consistent(os.path.join(self.ws.only_backup(name), "archive.tar"))
-                self.assertEqual(harness.ct_state(name), "RUNNING")
-                self.assertEqual(glob.glob(os.path.join(mnt, ".ctdump-*")), [])
-            finally:
-                subprocess.run(["lxc-stop", "-P", self.env["LXCPATH"], "-n", name, "-k"],
-                               capture_output=True, stdin=subprocess.DEVNULL)
-                shutil.rmtree(ctdir, ignore_errors=True)
+        with harness.running_copy_on_xfs(self.ws.dir, self.env["CT_PRIV"], name) as mnt:
+            self.start_writer(name)
+            r = self.ws.backup(name, extra=["--mode", "snapshot"])
+            self.assertOk(r)
+            self.assertIn("INFO: backup mode: snapshot", r.stderr)
+            self.assertNotIn("trying 'suspend'", r.stderr)
+            self.assertRegex(r.stderr, r"INFO: guest was frozen for \d+ ms")
+            self.counter_consistent(os.path.join(self.ws.only_backup(name), "archive.tar"))
+            self.assertEqual(harness.ct_state(name), "RUNNING")
+            self.assertEqual(glob.glob(os.path.join(mnt, ".ctdump-*")), [])
 
     def test_snapshot_of_a_btrfs_mount_point_too(self):
         ct = self.env["CT_UNPRIV"]
