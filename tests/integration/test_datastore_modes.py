@@ -11,14 +11,13 @@ Snapshot mode's reflink copy on xfs (new inodes and ctimes): incremental
 backups still read only what changed."""
 import os
 import re
-import subprocess
 import time
 import unittest
 
 import datastore_base
 import harness
 from datastore_base import FILES_RE, parse_size
-from test_modes import WRITER, attach
+from test_modes import attach, start_writer, stop_writer
 from test_restore import MAP2, manifest
 
 SECOND_RE = re.compile(r"(\d+) entries, %s in files: read %s, %s of (\d+) unchanged files taken from the "
@@ -28,19 +27,8 @@ SECOND_RE = re.compile(r"(\d+) entries, %s in files: read %s, %s of (\d+) unchan
 class DatastoreModesTest(datastore_base.DatastoreBase):
 
     def start_writer(self, ct):
-        subprocess.Popen(["lxc-attach", "-P", self.env["LXCPATH"], "-n", ct, "--", "sh", "-c", WRITER],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
-        self.addCleanup(self.stop_writer, ct)
-        deadline = time.time() + 10
-        while attach(ct, "cat", "/srv/counter").stdout.strip() in ("", "0") and time.time() < deadline:
-            time.sleep(0.05)
-
-    def stop_writer(self, ct):
-        attach(ct, "sh", "-c", "for p in /proc/[0-9]*; do n=${p#/proc/}; "
-                               "[ $n = 1 ] || [ $n = $$ ] && continue; "
-                               "grep -q counter.log $p/cmdline 2>/dev/null && kill -9 $n; done; true")
-        attach(ct, "rm", "-f", "/srv/counter", "/srv/counter.log", "/srv/counter.tmp")
+        start_writer(ct)
+        self.addCleanup(stop_writer, ct)
 
     def counter_of(self, volid):
         out = os.path.join(self.ws.dir, "counter-%d" % time.monotonic_ns())

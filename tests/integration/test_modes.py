@@ -24,6 +24,24 @@ WRITER = ("i=0; while :; do i=$((i+1)); echo $i > /srv/counter.tmp; mv /srv/coun
           "echo $i >> /srv/counter.log; sleep 0.01; done")
 
 
+def start_writer(ct):
+    """Runs WRITER in container `ct` until stop_writer; returns once it counts."""
+    subprocess.Popen(["lxc-attach", "-P", harness.env()["LXCPATH"], "-n", ct, "--", "sh", "-c", WRITER],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+    deadline = time.time() + 10
+    while attach(ct, "cat", "/srv/counter").stdout.strip() in ("", "0") and time.time() < deadline:
+        time.sleep(0.05)
+
+
+def stop_writer(ct):
+    # minbase has no pkill/pidof: walk /proc, sparing init and ourselves.
+    attach(ct, "sh", "-c", "for p in /proc/[0-9]*; do n=${p#/proc/}; "
+                           "[ $n = 1 ] || [ $n = $$ ] && continue; "
+                           "grep -q counter.log $p/cmdline 2>/dev/null && kill -9 $n; done; true")
+    attach(ct, "rm", "-f", "/srv/counter", "/srv/counter.log", "/srv/counter.tmp")
+
+
 class ModesTest(harness.IntegrationTest):
 
     def snapshots_left(self):
@@ -31,19 +49,10 @@ class ModesTest(harness.IntegrationTest):
         return glob.glob(os.path.join(btrfs, ".ctdump-*"))
 
     def start_writer(self, ct):
-        subprocess.Popen(["lxc-attach", "-P", self.env["LXCPATH"], "-n", ct, "--", "sh", "-c", WRITER],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
-        deadline = time.time() + 10
-        while attach(ct, "cat", "/srv/counter").stdout.strip() in ("", "0") and time.time() < deadline:
-            time.sleep(0.05)
+        start_writer(ct)
 
     def stop_writer(self, ct):
-        # minbase has no pkill/pidof: walk /proc, sparing init and ourselves.
-        attach(ct, "sh", "-c", "for p in /proc/[0-9]*; do n=${p#/proc/}; "
-                               "[ $n = 1 ] || [ $n = $$ ] && continue; "
-                               "grep -q counter.log $p/cmdline 2>/dev/null && kill -9 $n; done; true")
-        attach(ct, "rm", "-f", "/srv/counter", "/srv/counter.log", "/srv/counter.tmp")
+        stop_writer(ct)
 
     def counter_consistent(self, archive):
         with tarfile.open(archive) as tf:
