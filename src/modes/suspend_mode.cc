@@ -89,11 +89,7 @@ class SuspendMode : public ModeSession {
   Result<ConsistentTree> Enter() override {
     if (ctx_.live_pass) {
       if (mounts_.empty()) RETURN_IF_ERROR(MountSources());
-      RETURN_IF_ERROR(sys::CheckInterrupted());
-      RETURN_IF_ERROR(ctx_.hooks->Run(HookPhase::kPreStop, "suspend"));
-      bool ours = ctx_.container->GetState() != container::State::kFrozen;
-      RETURN_IF_ERROR(ctx_.journal->SetFrozen(ours));
-      RETURN_IF_ERROR(frozen_.Freeze());
+      RETURN_IF_ERROR(FreezeWithHook());
       return LiveTree();
     }
     RETURN_IF_ERROR(MountSources());
@@ -184,17 +180,22 @@ class SuspendMode : public ModeSession {
     return ConsistentTree{ctx_.directory, sources, false};
   }
 
+  // Between the passes: hook pre-stop, journal, freeze.
+  Status FreezeWithHook() {
+    RETURN_IF_ERROR(sys::CheckInterrupted());
+    RETURN_IF_ERROR(ctx_.hooks->Run(HookPhase::kPreStop, "suspend"));
+    bool ours = ctx_.container->GetState() != container::State::kFrozen;
+    RETURN_IF_ERROR(ctx_.journal->SetFrozen(ours));
+    return frozen_.Freeze();
+  }
+
   // After the first pass: hook, freeze, let the copier make the second.
   Status PassDone(int pass, const std::string& summary, const std::string& from,
                   const std::string& copy, sys::Subprocess& proc) {
     ctx_.log->Log(LogLevel::kInfo,
                   fmt::format("{} sync finished - {}", pass == 1 ? "first" : "final", summary));
     if (pass != 1) return Status::OK();
-    RETURN_IF_ERROR(sys::CheckInterrupted());
-    RETURN_IF_ERROR(ctx_.hooks->Run(HookPhase::kPreStop, "suspend"));
-    bool ours = ctx_.container->GetState() != container::State::kFrozen;
-    RETURN_IF_ERROR(ctx_.journal->SetFrozen(ours));
-    RETURN_IF_ERROR(frozen_.Freeze());
+    RETURN_IF_ERROR(FreezeWithHook());
     ctx_.log->Log(LogLevel::kInfo, fmt::format("starting final sync {}/ to {}", from, copy));
     return sys::WriteAll(proc.stdin_fd().get(), "2", "the suspend copier");
   }
