@@ -429,6 +429,16 @@ Status Job::BackupGuest(GuestRun& g, int64_t backup_time, GuestResult* res) {
   if (opts_.bwlimit_kib) Info(g.log, fmt::format("bandwidth limit: {} KiB/s", opts_.bwlimit_kib));
 
   auto archive = provider_->BackupInit(g.vmid, backup_time);
+  if (!archive.ok() && archive.status().code() == Code::kAlreadyExists) {
+    // Backup names have a resolution of one second: a backup of this
+    // container made within the same second (a script running two) has
+    // the name. The next second's is free.
+    Info(g.log, fmt::format("a backup of {} with this second's name exists: waiting for the next",
+                            g.vmid));
+    while (::time(nullptr) <= backup_time) ::usleep(50'000);
+    backup_time = ::time(nullptr);
+    archive = provider_->BackupInit(g.vmid, backup_time);
+  }
   if (!archive.ok()) return archive.status().WithContext("backup init failed");
   if (!IsValidArchiveName(*archive))
     return InvalidArgumentError(

@@ -648,5 +648,24 @@ TEST_F(JobTest, JournalIsClearedAfterTheGuest) {
   EXPECT_FALSE(sys::PathExists(paths_.run_dir + "/mnt/101"));
 }
 
+TEST_F(JobTest, ABackupNamedWithinTheSameSecondWaitsForTheNext) {
+  script_.init_exists = 1;
+  JobResult r = Run({"101"});
+  ASSERT_TRUE(r.ok()) << r.status.message();
+  ASSERT_EQ(script_.init_times.size(), 2u);
+  EXPECT_GT(script_.init_times[1], script_.init_times[0]);
+  EXPECT_THAT(log_.lines, Contains("INFO: a backup of 101 with this second's name exists: waiting "
+                                   "for the next"));
+}
+
+TEST_F(JobTest, ABackupNameTakenTwiceFails) {
+  script_.init_exists = 2;
+  JobResult r = Run({"101"});
+  EXPECT_FALSE(r.ok());
+  ASSERT_EQ(r.guests.size(), 1u);
+  EXPECT_THAT(r.guests[0].status.message(), HasSubstr("backup init failed: backup 'ct/101/"));
+  EXPECT_EQ(script_.init_times.size(), 2u);
+}
+
 }  // namespace
 }  // namespace ctdump::backup

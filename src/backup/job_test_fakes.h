@@ -89,6 +89,8 @@ struct ProviderScript {
   bool live_pass = false;  // SupportsLivePass (suspend mode without a copy)
   std::function<void(const std::string& vmid)> during_backup_container;  // e.g. a signal
   std::map<std::string, std::string> archive_names;  // what backup_init returns, by container
+  int init_exists = 0;              // so many backup_init calls fail: "exists already"
+  std::vector<int64_t> init_times;  // the start times backup_init was given
   // Seen, by container.
   std::map<std::string, BackupContainerRequest> requests;
   std::map<std::string, BackupContainerRequest> live_requests;
@@ -110,8 +112,13 @@ class RecordingProvider : public Provider {
 
   Status JobInit(int64_t) override { return Call("job_init", "job_init"); }
   Status JobCleanup() override { return Call("job_cleanup", "job_cleanup"); }
-  Result<std::string> BackupInit(const std::string& vmid, int64_t) override {
+  Result<std::string> BackupInit(const std::string& vmid, int64_t start_time) override {
     RETURN_IF_ERROR(Call("backup_init " + vmid, "backup_init", vmid));
+    script_->init_times.push_back(start_time);
+    if (script_->init_exists > 0) {
+      --script_->init_exists;
+      return AlreadyExistsError("backup 'ct/" + vmid + "/...' exists already");
+    }
     auto it = script_->archive_names.find(vmid);
     return it != script_->archive_names.end() ? it->second : "ct-" + vmid + "-archive";
   }

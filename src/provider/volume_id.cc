@@ -14,7 +14,13 @@ Result<VolumeId> ParseVolumeId(std::string_view volid) {
       std::any_of(storage.begin(), storage.end(), space))
     return InvalidArgumentError(
         fmt::format("volume '{}' is not of the form <storage>:<volname>", volid));
-  return VolumeId{std::string(storage), std::string(volid.substr(colon + 1))};
+  std::string_view volname = volid.substr(colon + 1);
+  constexpr std::string_view kPvePrefix = "backup/";
+  if (volname.substr(0, kPvePrefix.size()) == kPvePrefix) {
+    std::string_view rest = volname.substr(kPvePrefix.size());
+    if (rest.substr(0, 7) == "vzdump-" || rest.substr(0, 3) == "ct/") volname = rest;
+  }
+  return VolumeId{std::string(storage), std::string(volname)};
 }
 
 }  // namespace ctdump::provider

@@ -19,6 +19,14 @@ TEST(VolumeIdTest, Table) {
        std::pair{"local", "vzdump-lxc-100-2024_01_02-03_04_05.tar.zst"}},
       {"ds:ct/100/2024-01-02T03:04:05Z", std::pair{"ds", "ct/100/2024-01-02T03:04:05Z"}},
       {"a:b", std::pair{"a", "b"}},
+      // PVE's form of the built-in storages' ids: "backup/" is dropped.
+      {"local:backup/vzdump-lxc-100-2024_01_02-03_04_05.tar.zst",
+       std::pair{"local", "vzdump-lxc-100-2024_01_02-03_04_05.tar.zst"}},
+      {"ds:backup/ct/100/2024-01-02T03:04:05Z", std::pair{"ds", "ct/100/2024-01-02T03:04:05Z"}},
+      // ... and only there: an external provider's volname is kept.
+      {"ext:backup/x", std::pair{"ext", "backup/x"}},
+      {"ext:backup/", std::pair{"ext", "backup/"}},
+      {"ds:backup/backup/ct/1/t", std::pair{"ds", "backup/backup/ct/1/t"}},
       // A volname may hold colons (the datastore's times); only the first splits.
       {"s::", std::pair{"s", ":"}},
       {"s:a:b:c", std::pair{"s", "a:b:c"}},
