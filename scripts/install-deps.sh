@@ -30,6 +30,8 @@ PACKAGES=(
     lxc-dev libbtrfsutil-dev libarchive-dev libzstd-dev liblz4-dev zlib1g-dev libssl-dev libfuse3-dev
     nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libacl1-dev libcurl4-openssl-dev
     libqrencode-dev librados-dev libradospp-dev
+    # the API server: PAM logins, Boost.Beast/Asio (headers only)
+    libpam0g-dev libboost-dev
     # tests
     libgtest-dev libgmock-dev googletest python3
     # notification tests: a real SMTP server, a real sendmail (msmtp) relaying to it
@@ -38,6 +40,8 @@ PACKAGES=(
     zbar-tools
     # the JSON event schema test; shell completion and man page tests
     python3-jsonschema bash-completion zsh man-db
+    # the API server's tests: a real PVE API client, a real browser for the console
+    python3-proxmoxer chromium chromium-driver python3-selenium
     # man pages: rst2man (gen-man.py)
     python3-docutils
     # the Debian package (dpkg-buildpackage) and its CI install test

@@ -31,6 +31,8 @@ void RegisterJob(CLI::App& app, Context& ctx);          // cmd_job.cc: job list|
 void RegisterScheduler(CLI::App& app, Context& ctx);    // cmd_scheduler.cc: scheduler
 void RegisterNotify(CLI::App& app, Context& ctx);       // cmd_notify.cc: notify test
 void RegisterStatus(CLI::App& app, Context& ctx);       // cmd_status.cc: status
+void RegisterToken(CLI::App& app, Context& ctx);        // cmd_token.cc: token add|list|remove
+void RegisterTask(CLI::App& app, Context& ctx);         // cmd_task.cc: __task (hidden)
 void RegisterCliDump(CLI::App& app, Context& ctx);      // cmd_cli_dump.cc: __cli-dump (hidden)
 
 // Every subcommand above, in this order.

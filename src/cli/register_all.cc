@@ -26,6 +26,8 @@ void RegisterAll(CLI::App& app, Context& ctx) {
   RegisterScheduler(app, ctx);
   RegisterNotify(app, ctx);
   RegisterStatus(app, ctx);
+  RegisterToken(app, ctx);
+  RegisterTask(app, ctx);
   RegisterCliDump(app, ctx);
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
@@ -72,20 +73,31 @@ struct CipherCtxFree {
 };
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
 
-Digest Hmac(const std::array<uint8_t, kKeySize>& key, const void* data, size_t size) {
+// HMAC-SHA256 with a key of any length (OpenSSL hashes keys longer than the
+// block size, as RFC 2104 says).
+Digest Hmac(const void* key, size_t key_size, const void* data, size_t size) {
   std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_new(HmacMac()));
+  // EVP_MAC_init treats a null key as "keep the previous key": an empty key
+  // needs a valid pointer.
+  static const unsigned char kEmpty = 0;
+  if (key_size == 0) key = &kEmpty;
   char digest_name[] = "SHA256";
   OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
                          OSSL_PARAM_construct_end()};
   Digest d;
   size_t len = 0;
-  if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1 ||
+  if (!ctx ||
+      EVP_MAC_init(ctx.get(), static_cast<const unsigned char*>(key), key_size, params) != 1 ||
       EVP_MAC_update(ctx.get(), static_cast<const unsigned char*>(data), size) != 1 ||
       EVP_MAC_final(ctx.get(), d.bytes.data(), &len, d.bytes.size()) != 1 ||
       len != d.bytes.size()) {
     Fatal("HMAC-SHA256");
   }
   return d;
+}
+
+Digest Hmac(const std::array<uint8_t, kKeySize>& key, const void* data, size_t size) {
+  return Hmac(key.data(), key.size(), data, size);
 }
 
 std::array<uint8_t, kKeySize> Hkdf(const std::array<uint8_t, kKeySize>& master,
@@ -186,6 +198,15 @@ std::string FingerprintString(const Fingerprint& fp) {
     s += fmt::format("{:02x}", fp[i]);
   }
   return s;
+}
+
+Digest HmacSha256(std::string_view key, std::string_view data) {
+  return Hmac(key.data(), key.size(), data.data(), data.size());
+}
+
+bool ConstantTimeEqual(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return a.empty() || CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 Result<Key> Key::Generate() {

@@ -54,6 +54,15 @@ struct DigestHash {
 Digest Sha256(const void* data, size_t size);
 inline Digest Sha256(std::string_view s) { return Sha256(s.data(), s.size()); }
 
+// HMAC-SHA256(key, data) (RFC 2104) with a key of any length: tickets, CSRF
+// tokens (access/ticket.h). The chunk id under a Key is the same function.
+Digest HmacSha256(std::string_view key, std::string_view data);
+
+// Whether `a` and `b` are equal, in a time that depends on their length only
+// (not on where they differ): for comparing MACs and secret hashes. Strings of
+// different lengths are unequal at once (lengths are not secret).
+bool ConstantTimeEqual(std::string_view a, std::string_view b);
+
 inline constexpr size_t kKeySize = 32;
 inline constexpr size_t kIvSize = 12;
 inline constexpr size_t kTagSize = 16;

@@ -44,6 +44,61 @@ TEST(Sha256Test, KnownVectors) {
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
+// RFC 4231 section 4 (test case 5, a truncated output, does not apply).
+TEST(HmacSha256Test, Rfc4231Vectors) {
+  struct Case {
+    std::string key;
+    std::string data;
+    const char* hex;
+  };
+  std::string key4;
+  for (int i = 1; i <= 25; ++i) key4.push_back(static_cast<char>(i));
+  const std::string big_key(131, '\xaa');
+  const Case cases[] = {
+      {std::string(20, '\x0b'), "Hi There",
+       "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+      {"Jefe", "what do ya want for nothing?",
+       "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+      {std::string(20, '\xaa'), std::string(50, '\xdd'),
+       "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+      {key4, std::string(50, '\xcd'),
+       "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
+      {big_key, "Test Using Larger Than Block-Size Key - Hash Key First",
+       "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+      {big_key,
+       "This is a test using a larger than block-size key and a larger than block-size data. "
+       "The key needs to be hashed before being used by the HMAC algorithm.",
+       "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
+  };
+  for (const Case& c : cases) EXPECT_EQ(HmacSha256(c.key, c.data).Hex(), c.hex) << c.data;
+}
+
+TEST(HmacSha256Test, EmptyKeyAndData) {
+  // Python: hmac.new(b"", b"", "sha256").hexdigest()
+  EXPECT_EQ(HmacSha256("", "").Hex(),
+            "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+}
+
+TEST(HmacSha256Test, KeyedDigestIsHmacUnderTheIdKey) {
+  // The general function and the chunk id share one implementation: the
+  // golden keyed id of "abc" differs from an HMAC under the master itself.
+  Key key = Key::FromMaster(Master(0));
+  const auto& m = key.master();
+  std::string master(reinterpret_cast<const char*>(m.data()), m.size());
+  EXPECT_EQ(key.KeyedDigest("abc", 3).Hex(), kGoldenKeyedAbc);
+  EXPECT_NE(HmacSha256(master, "abc").Hex(), kGoldenKeyedAbc);
+}
+
+TEST(ConstantTimeEqualTest, Cases) {
+  EXPECT_TRUE(ConstantTimeEqual("", ""));
+  EXPECT_TRUE(ConstantTimeEqual("abc", "abc"));
+  EXPECT_FALSE(ConstantTimeEqual("abc", "abd"));
+  EXPECT_FALSE(ConstantTimeEqual("abc", "ab"));
+  EXPECT_FALSE(ConstantTimeEqual("", "a"));
+  EXPECT_TRUE(ConstantTimeEqual(std::string("a\0b", 3), std::string("a\0b", 3)));
+  EXPECT_FALSE(ConstantTimeEqual(std::string("a\0b", 3), std::string("a\0c", 3)));
+}
+
 TEST(DigestTest, HexRoundTrip) {
   Digest d = Sha256("abc");
   Result<Digest> back = Digest::FromHex(d.Hex());

@@ -109,6 +109,8 @@ struct ChildError {
   char stage[64];
 };
 
+constexpr size_t kMaxPassFds = 64;
+
 [[noreturn]] void ChildFail(int fd, int err, const char* stage) {
   ChildError ce{};
   ce.err = err;
@@ -148,6 +150,8 @@ ExecPlan MakePlan(const SpawnOptions& o) {
 
 Result<Subprocess> Spawn(const SpawnOptions& o, const SpawnHooks* hooks) {
   if (o.argv.empty()) return InvalidArgumentError("Spawn: empty argv");
+  if (o.pass_fds.size() > kMaxPassFds || (hooks && hooks->run && !o.pass_fds.empty()))
+    return InvalidArgumentError("Spawn: pass_fds: at most 64, and only to an exec'd program");
   UniqueFd in[2], out[2], err[2], report[2];
   if (o.pipe_stdin) RETURN_IF_ERROR(MakePipe(in));
   if (o.pipe_stdout) RETURN_IF_ERROR(MakePipe(out));
@@ -194,8 +198,20 @@ Result<Subprocess> Spawn(const SpawnOptions& o, const SpawnHooks* hooks) {
       ::_exit(hooks->run());
     }
     // No inherited descriptor reaches the program (the worker runs as
-    // container root); the report pipe closes on exec.
-    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    // container root) but pass_fds, moved to 3, 4, ...: first all out of
+    // the way (the report pipe too, which closes on exec), then into place.
+    const int npass = static_cast<int>(o.pass_fds.size());
+    if (npass > 0) {
+      int moved[kMaxPassFds];
+      rfd = ::fcntl(rfd, F_DUPFD_CLOEXEC, 3 + npass);
+      if (rfd < 0) ::_exit(127);
+      for (int i = 0; i < npass; ++i)
+        if ((moved[i] = ::fcntl(o.pass_fds[i], F_DUPFD_CLOEXEC, 3 + npass)) < 0)
+          ChildFail(rfd, errno, "passing descriptors");
+      for (int i = 0; i < npass; ++i)
+        if (::dup2(moved[i], 3 + i) < 0) ChildFail(rfd, errno, "passing descriptors");
+    }
+    ::close_range(3 + npass, ~0U, CLOSE_RANGE_CLOEXEC);
     ::execvpe(plan.argv[0], plan.argv.data(), plan.envp.data());
     ChildFail(rfd, errno, "exec");
   }
@@ -265,8 +281,12 @@ Result<RunResult> RunCommand(const SpawnOptions& options,
   bool open = true;
   std::chrono::steady_clock::time_point exited_at{};
   while (open) {
-    pollfd fds[3] = {
-        {p[0].get(), POLLIN, 0}, {proc.pidfd(), POLLIN, 0}, {InterruptFd(), POLLIN, 0}};
+    // The self-pipe stays readable once a signal came: after an earlier
+    // one (a job-abort hook runs after the interruption) it would wake the
+    // poll at once, forever. A new signal is then seen within the timeout.
+    pollfd fds[3] = {{p[0].get(), POLLIN, 0},
+                     {proc.pidfd(), POLLIN, 0},
+                     {signals_before == 0 ? InterruptFd() : -1, POLLIN, 0}};
     ::poll(fds, 3, status ? 50 : 1000);
     if (InterruptCount() != signals_before) {
       proc.KillAndReap();

@@ -39,6 +39,11 @@ struct SpawnOptions {
   // setsid(): signals to ctdump's terminal group do not reach it, and killing
   // the Subprocess kills its whole process group (the provider's tar, ...).
   bool new_session = false;
+  // Descriptors the program gets as 3, 4, ... in this order (the API
+  // server's proxy: its control socket and listening sockets); every other
+  // descriptor of ctdump's stays closed to it. Only for an exec'd program
+  // (not with SpawnHooks::run).
+  std::vector<int> pass_fds;
 };
 
 // Namespace and credential set-up around fork, used by the userns module.
