@@ -18,10 +18,11 @@ endfunction()
 # only the tests labelled "unit"; a ThreadSanitizer tree only those of the
 # modules below, the ones that start threads (the datastore's reader, writer
 # and maintenance pools, the datastore provider's worker, the crypt and
-# chunker tests' concurrent callers, the object stores, sys's thread helpers).
+# chunker tests' concurrent callers, the object stores, sys's thread helpers,
+# the API's login limiter and request threads).
 # Root-labelled tests run only in the main build: they clone into user
 # namespaces, mount FUSE and loop devices and run real containers.
-set(CTDUMP_TSAN_MODULES sys chunker objstore crypt datastore providers archive modes)
+set(CTDUMP_TSAN_MODULES sys chunker objstore crypt datastore providers archive modes access server)
 if(CTDUMP_BUILD_TESTS AND NOT TARGET unit_tests)
   # `ninja unit_tests`: every binary with unit-labelled tests.
   add_custom_target(unit_tests)

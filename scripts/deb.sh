@@ -106,14 +106,22 @@ done
 for f in /usr/share/bash-completion/completions/ctdump /usr/share/zsh/vendor-completions/_ctdump; do
     [ -s "$f" ] || die "no shell completion $f"
 done
-for unit in ctdump-scheduler.service ctdump-cleanup.service; do
+for unit in ctdump-scheduler.service ctdump-cleanup.service ctdump-api.service; do
     [ -f "/lib/systemd/system/$unit" ] || die "$unit is not installed"
     systemd-analyze verify "/lib/systemd/system/$unit" || die "systemd-analyze verify $unit failed"
     grep -q "^ExecStart=/usr/sbin/ctdump " "/lib/systemd/system/$unit" || die "$unit does not start /usr/sbin/ctdump"
     [ -L "/etc/systemd/system/multi-user.target.wants/$unit" ] || die "$unit is not enabled"
 done
-dpkg-query -W -f='${Conffiles}\n' ctdump | grep -q "^ /etc/ctdump/ctdump.conf " ||
-    die "/etc/ctdump/ctdump.conf is not a conffile"
+for f in /etc/ctdump/ctdump.conf /etc/pam.d/ctdump /etc/logrotate.d/ctdump; do
+    dpkg-query -W -f='${Conffiles}\n' ctdump | grep -q "^ $f " || die "$f is not a conffile"
+done
+# The API proxy's account: a system user without a login shell or home.
+getent passwd _ctdump >/dev/null || die "the user _ctdump was not created"
+[ "$(getent passwd _ctdump | cut -d: -f3)" -lt 1000 ] || die "_ctdump is not a system user"
+if [ -f www/index.html ]; then
+    [ -f /usr/share/ctdump/www/index.html ] || die "the web console is not installed"
+fi
+logrotate -d /etc/logrotate.d/ctdump >/dev/null 2>&1 || die "logrotate rejects /etc/logrotate.d/ctdump"
 for d in "${new_dirs[@]}"; do  # an existing one keeps the admin's mode
     [ "$(stat -c %a "$d")" = 700 ] || die "$d is not mode 0700"
 done
@@ -144,4 +152,6 @@ left=$(for f in $files; do [ -e "$f" ] && echo "$f"; done || true)
 [ "$(before)" = "$state_before" ] || die "purge left /etc/ctdump or /var/lib/ctdump other than before: $(before)"
 left=$(ls /etc/systemd/system/*/ctdump-* /var/lib/systemd/deb-systemd-helper-enabled/*/ctdump-* 2>/dev/null || true)
 [ -z "$left" ] || die "unit links left after purge: $left"
+! getent passwd _ctdump >/dev/null || die "the user _ctdump is left after purge"
+! getent group _ctdump >/dev/null || die "the group _ctdump is left after purge"
 echo "purged: nothing of the package is left"

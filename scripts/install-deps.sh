@@ -45,7 +45,7 @@ PACKAGES=(
     # man pages: rst2man (gen-man.py)
     python3-docutils
     # the Debian package (dpkg-buildpackage) and its CI install test
-    debhelper dpkg-dev fakeroot
+    debhelper dpkg-dev fakeroot logrotate
     # CI: sanitizer builds and fuzz targets (clang, its ASan/UBSan/TSan and
     # libFuzzer runtimes), the format check
     clang-14 libclang-rt-14-dev clang-format-14

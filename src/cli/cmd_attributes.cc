@@ -9,9 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "cli/attributes.h"
+#include "backup/attributes.h"
 #include "cli/commands.h"
-#include "registry/registry.h"
 
 namespace ctdump::cli {
 namespace {
@@ -22,48 +21,17 @@ struct AttributeArgs {
   std::optional<std::string> set;  // notes --set
 };
 
-// An opened storage and the backup asked for; `entry` is set when the
-// provider can list its backups (every built-in one can).
-struct Target {
-  std::string storage, volname;
-  registry::StorageSettings settings;
-  std::unique_ptr<Provider> provider;
-  std::vector<BackupEntry> list;
-  const BackupEntry* entry = nullptr;
-};
-
-Result<Target> Open(const Context& ctx, const std::string& storage, const std::string& volname,
-                    Observer* observer) {
-  Target t;
-  t.storage = storage;
-  t.volname = volname;
-  ASSIGN_OR_RETURN(auto config, registry::LoadStorageConfig(ctx.paths.config_dir));
-  ASSIGN_OR_RETURN(const Section* section, registry::FindStorage(config, storage));
-  ASSIGN_OR_RETURN(t.settings, registry::ParseStorageSettings(*section));
-  ASSIGN_OR_RETURN(t.provider, registry::OpenStorage(config, storage, observer));
-  if (!t.provider->HasFeature("update_attribute"))
-    return FailedPreconditionError(fmt::format(
-        "storage '{}' (type '{}') does not support notes or protection: its provider does not "
-        "implement update_attribute",
-        storage, section->type));
-  if (t.provider->HasFeature("list_backups")) {
-    ASSIGN_OR_RETURN(t.list, t.provider->ListBackups(std::nullopt));
-    ASSIGN_OR_RETURN(t.entry, FindBackup(t.list, volname, storage));
-  }
-  return t;
-}
-
 // Runs `work` on the opened target, then shuts the provider down; logs the
 // first error.
 int WithTarget(const Context& ctx, const std::string& volid, Renderer& out,
-               const std::function<Status(Target&)>& work) {
+               const std::function<Status(backup::AttributeTarget&)>& work) {
   auto parts = SplitVolumeId(volid);
   if (!parts.ok()) return UsageError(out, parts.status());
-  auto t = Open(ctx, parts->first, parts->second, &out);
+  auto t = backup::OpenAttributeTarget(ctx.paths.config_dir, parts->first, parts->second, &out);
   Status s = t.status();
-  if (t.ok()) s = work(*t);
-  if (t.ok() && t->provider) {
-    Status sh = t->provider->Shutdown();
+  if (t.ok()) s = work(**t);
+  if (t.ok()) {
+    Status sh = (*t)->provider->Shutdown();
     if (s.ok()) s = sh;
   }
   if (!s.ok()) return Fail(out, s);
@@ -72,17 +40,10 @@ int WithTarget(const Context& ctx, const std::string& volid, Renderer& out,
 
 int RunProtect(const Context& ctx, const AttributeArgs& a) {
   auto renderer = MakeRenderer(ctx);
-  auto on = ParseProtectValue(a.value);
+  auto on = backup::ParseProtectValue(a.value);
   if (!on.ok()) return UsageError(*renderer, on.status());
-  return WithTarget(ctx, a.volid, *renderer, [&](Target& t) -> Status {
-    if (*on && t.settings.max_protected >= 0) {
-      if (!t.entry)
-        return FailedPreconditionError(fmt::format(
-            "storage '{}' limits protected backups (max-protected-backups {}) but its provider "
-            "cannot list them",
-            t.storage, t.settings.max_protected));
-      RETURN_IF_ERROR(CheckProtectedLimit(t.list, *t.entry, t.settings.max_protected, t.storage));
-    }
+  return WithTarget(ctx, a.volid, *renderer, [&](backup::AttributeTarget& t) -> Status {
+    if (*on) RETURN_IF_ERROR(backup::CheckMayProtect(t));
     RETURN_IF_ERROR(t.provider->UpdateAttribute(t.volname, "protected", *on));
     renderer->OnResult(true, kExitOk, {{"volid", a.volid}, {"protected", *on}});
     if (!ctx.json())
@@ -94,7 +55,7 @@ int RunProtect(const Context& ctx, const AttributeArgs& a) {
 
 int RunNotes(const Context& ctx, const AttributeArgs& a) {
   auto renderer = MakeRenderer(ctx);
-  return WithTarget(ctx, a.volid, *renderer, [&](Target& t) -> Status {
+  return WithTarget(ctx, a.volid, *renderer, [&](backup::AttributeTarget& t) -> Status {
     std::optional<std::string> notes;
     if (a.set) {
       RETURN_IF_ERROR(t.provider->UpdateAttribute(t.volname, "notes", *a.set));

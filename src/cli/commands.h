@@ -33,6 +33,7 @@ void RegisterNotify(CLI::App& app, Context& ctx);       // cmd_notify.cc: notify
 void RegisterStatus(CLI::App& app, Context& ctx);       // cmd_status.cc: status
 void RegisterToken(CLI::App& app, Context& ctx);        // cmd_token.cc: token add|list|remove
 void RegisterTask(CLI::App& app, Context& ctx);         // cmd_task.cc: __task (hidden)
+void RegisterServe(CLI::App& app, Context& ctx);        // cmd_serve.cc: serve, __proxy, __pam-auth
 void RegisterCliDump(CLI::App& app, Context& ctx);      // cmd_cli_dump.cc: __cli-dump (hidden)
 
 // Every subcommand above, in this order.

@@ -28,6 +28,7 @@ void RegisterAll(CLI::App& app, Context& ctx) {
   RegisterStatus(app, ctx);
   RegisterToken(app, ctx);
   RegisterTask(app, ctx);
+  RegisterServe(app, ctx);
   RegisterCliDump(app, ctx);
 }
 

@@ -317,12 +317,18 @@ class Session : public std::enable_shared_from_this<Session> {
     auto bytes = channel::EncodeRequest(h, req.body());
     if (!bytes.ok()) return Simple(400, "bad request");
     request_bytes_ = std::move(*bytes);
+    // A keep-alive connection's previous request left its state here.
+    timed_out_ = buffered_ = chunked_ = response_started_ = false;
+    sent_ = 0;
+    body_.clear();
+    frame_.clear();
+    stream_head_.reset();
+    serializer_.reset();
     forwarding_ = true;
     ++s_.in_flight;
-    std::weak_ptr<Session> weak = shared_from_this();
-    s_.control->Open([weak](sys::UniqueFd fd, int refused) {
-      auto self = weak.lock();
-      if (!self) return;  // the client is gone: fd closes here
+    // The pending grant keeps the session alive (nothing else does while
+    // it waits); a client gone meanwhile shows on the first write.
+    s_.control->Open([self = shared_from_this()](sys::UniqueFd fd, int refused) {
       if (!fd.valid()) {
         self->EndForward();
         return self->Simple(refused ? refused : 503, "too many requests in progress");

@@ -1,9 +1,9 @@
 // protect/notes: the value, the backup looked up, max-protected-backups.
-#include "cli/attributes.h"
+#include "backup/attributes.h"
 
 #include <gtest/gtest.h>
 
-namespace ctdump::cli {
+namespace ctdump::backup {
 namespace {
 
 BackupEntry Entry(std::string volname, std::string vmid, bool is_protected) {
@@ -57,4 +57,4 @@ TEST(ProtectedLimitTest, CountsTheGuestsProtectedBackups) {
 }
 
 }  // namespace
-}  // namespace ctdump::cli
+}  // namespace ctdump::backup
