@@ -178,6 +178,21 @@ std::vector<api::Route> AccessRoutes(const ServerContext& ctx) {
   get_ticket.handler = [](const api::HandlerContext& c) { c.sink.Data(nullptr); };
   routes.push_back(get_ticket);
 
+  // Logging out (a ctdump extension): the console's cookie is HttpOnly, so
+  // only the server can remove it. The dispatcher answers it.
+  api::Route logout;
+  logout.method = api::Method::kDelete;
+  logout.path = "/access/ticket";
+  logout.description =
+      "Log out (ctdump extension): removes the PVEAuthCookie cookie. The ticket itself stays "
+      "valid until it expires, as every PVE ticket does.";
+  logout.permission = api::Permission::Anonymous();
+  logout.allow_token = false;
+  logout.handler = [](const api::HandlerContext& c) {
+    c.sink.Error(api::MakeError(500, "the logout is answered by the dispatcher\n"));
+  };
+  routes.push_back(logout);
+
   // The login itself is answered by the dispatcher (it needs the request's
   // headers and address); the row gives its parameters and documentation.
   api::Route post_ticket;
@@ -277,6 +292,11 @@ void ApiServer::HandleChannel(int fd) {
                    {"status", std::to_string(status)}});
   };
 
+  if (route.path == "/access/ticket" && h.method == "DELETE") {
+    sink.AddHeader("Set-Cookie",
+                   "PVEAuthCookie=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
+    return sink.Data(nullptr);
+  }
   if (login) {
     std::string username = params.value("username", "");
     if (params.contains("realm") && username.find('@') == std::string::npos)
