@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "api/utf8.h"
+#include "base/utf8.h"
 
 namespace ctdump::api {
 namespace {

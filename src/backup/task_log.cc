@@ -8,39 +8,11 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "base/utf8.h"
+
 namespace ctdump::backup {
 
-namespace {
-
-// The length of the valid UTF-8 sequence at text[i] (no overlongs, no
-// surrogates, at most U+10FFFF), or 0.
-size_t Utf8Length(std::string_view text, size_t i, uint32_t* cp) {
-  auto b = [&](size_t k) { return static_cast<unsigned char>(text[i + k]); };
-  unsigned char c = b(0);
-  size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
-  if (n == 0 || c > 0xF4 || i + n > text.size()) return 0;
-  uint32_t v = c & (0x7F >> n);
-  for (size_t k = 1; k < n; ++k) {
-    if ((b(k) & 0xC0) != 0x80) return 0;
-    v = (v << 6) | (b(k) & 0x3F);
-  }
-  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (v < kMin[n] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-  *cp = v;
-  return n;
-}
-
-}  // namespace
-
-bool IsUtf8(std::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    uint32_t cp = 0;
-    size_t n = static_cast<unsigned char>(text[i]) < 0x80 ? 1 : Utf8Length(text, i, &cp);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
+bool IsUtf8(std::string_view text) { return IsValidUtf8(text); }
 
 std::string EscapeControl(std::string_view text) {
   std::string out;
@@ -61,7 +33,7 @@ std::string EscapeControl(std::string_view text) {
       continue;
     }
     uint32_t cp = 0;
-    size_t n = Utf8Length(text, i, &cp);
+    size_t n = Utf8SequenceLength(text, i, &cp);
     if (n == 0 || cp <= 0x9F) {
       // Not UTF-8, or a C1 control (U+0080-U+009F): every byte shown.
       size_t len = n == 0 ? 1 : n;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
+#include "base/utf8.h"
 #include "channel/channel_format.h"
 
 namespace ctdump::channel {
@@ -194,34 +195,6 @@ Result<ResponseHeader> ResponseFromJson(const json& j) {
   if (!length.is_null()) h.length = length.get<uint64_t>();
   RETURN_IF_ERROR(CheckResponse(h));
   return h;
-}
-
-// The length of the UTF-8 sequence at s[i] if it is valid, shortest form and
-// not a surrogate; else 0.
-size_t Utf8SequenceLength(std::string_view s, size_t i, uint32_t* cp) {
-  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = b(i);
-  size_t n;
-  uint32_t min;
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  } else if ((c & 0xe0) == 0xc0) {
-    n = 2, min = 0x80, *cp = c & 0x1f;
-  } else if ((c & 0xf0) == 0xe0) {
-    n = 3, min = 0x800, *cp = c & 0x0f;
-  } else if ((c & 0xf8) == 0xf0) {
-    n = 4, min = 0x10000, *cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xc0) != 0x80) return 0;
-    *cp = (*cp << 6) | (b(i + k) & 0x3f);
-  }
-  if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff)) return 0;
-  return n;
 }
 
 bool PrintableLine(std::string_view s) {

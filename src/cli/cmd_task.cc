@@ -42,16 +42,6 @@ std::string CommandLineOf(const std::vector<std::string>& words) {
   return s;
 }
 
-std::string CommandWordsOf(const CLI::App& app) {
-  std::string words;
-  for (const CLI::App* a = &app;;) {
-    auto subs = a->get_subcommands();
-    if (subs.empty()) return words;
-    a = subs.front();
-    words += (words.empty() ? "" : " ") + a->get_name();
-  }
-}
-
 // Runs `ctdump <command...>` in this process with the task's paths and text
 // output; returns its exit code. Usage errors are "ERROR: " lines.
 int RunSubcommand(const Context& outer, const std::vector<std::string>& command) {
@@ -70,7 +60,7 @@ int RunSubcommand(const Context& outer, const std::vector<std::string>& command)
     std::fprintf(stderr, "ERROR: %s\n", e.what());
     return kExitUsage;
   }
-  ctx.command = CommandWordsOf(app);
+  ctx.command = CommandWords(app);
   const std::function<int()>* run = ctx.Selected();
   if (!run || ctx.command.starts_with("__")) {
     std::fprintf(stderr, "ERROR: '%s' cannot run as a task\n", ctx.command.c_str());

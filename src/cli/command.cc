@@ -44,6 +44,16 @@ std::unique_ptr<Renderer> MakeRenderer(const Context& c) {
   return MakeTextRenderer(::isatty(2));
 }
 
+std::string CommandWords(const CLI::App& app) {
+  std::string words;
+  for (const CLI::App* a = &app;;) {
+    auto subs = a->get_subcommands();
+    if (subs.empty()) return words;
+    a = subs.front();
+    words += (words.empty() ? "" : " ") + a->get_name();
+  }
+}
+
 Result<std::pair<std::string, std::string>> SplitVolumeId(const std::string& volid) {
   ASSIGN_OR_RETURN(provider::VolumeId id, provider::ParseVolumeId(volid));
   return std::pair{std::move(id.storage), std::move(id.volname)};

@@ -75,6 +75,10 @@ class Context {
 // A text renderer on stderr (a progress bar on a terminal), or JSON events.
 std::unique_ptr<Renderer> MakeRenderer(const Context& c);
 
+// The words of the subcommands given on a parsed command line ("job run");
+// empty when none was.
+std::string CommandWords(const CLI::App& app);
+
 // "<storage>:<volname>" -> {storage, volname}; InvalidArgument "volume '<v>'
 // is not of the form <storage>:<volname>" without a colon or with either part
 // empty.

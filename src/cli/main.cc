@@ -53,17 +53,6 @@ bool JsonAsked(int argc, char** argv) {
   return false;
 }
 
-// The words of the subcommands given ("job run"); empty when none was.
-std::string CommandWords(const CLI::App& app) {
-  std::string words;
-  for (const CLI::App* a = &app;;) {
-    auto subs = a->get_subcommands();
-    if (subs.empty()) return words;
-    a = subs.front();
-    words += (words.empty() ? "" : " ") + a->get_name();
-  }
-}
-
 // A usage error of the command line: CLI11's text on stderr (with its hint
 // to --help) and, when JSON was asked for, an `error` event on stdout.
 int UsageFailure(const CLI::App& app, bool json, const std::string& message,

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "base/utf8.h"
+
 namespace ctdump::notify {
 namespace {
 
@@ -169,37 +171,6 @@ std::string JsonObject(const std::map<std::string, std::string>& m) {
   return out + "}";
 }
 
-// The length of the well-formed UTF-8 sequence at s[i] (Unicode table 3-7: no
-// overlong forms, no surrogates, nothing above U+10FFFF), or 0 when it is not
-// one; `*bad` is then the length of its maximal ill-formed prefix (at least 1),
-// which becomes one U+FFFD as in Rust's String::from_utf8_lossy.
-size_t Utf8Sequence(std::string_view s, size_t i, size_t* bad) {
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = byte(i);
-  size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  }
-  *bad = 1;
-  if (len == 0) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    if (i + k >= s.size()) return 0;
-    unsigned char b = byte(i + k);
-    if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return 0;
-    *bad = k + 1;
-  }
-  return len;
-}
-
 }  // namespace
 
 std::string JsonEscape(std::string_view s) {
@@ -210,14 +181,13 @@ std::string JsonEscape(std::string_view s) {
     if (c >= 0x80) {
       // JSON is UTF-8 (RFC 8259): a byte that is not part of a well-formed
       // sequence becomes U+FFFD, so a strict server does not refuse the body.
-      size_t bad = 1;
-      size_t n = Utf8Sequence(s, i, &bad);
+      size_t n = Utf8SequenceLength(s, i);
       if (n > 0) {
         out.append(s.substr(i, n));
         i += n;
       } else {
         out += "\xEF\xBF\xBD";
-        i += bad;
+        i += Utf8IllFormedLength(s, i);
       }
       continue;
     }

@@ -35,11 +35,6 @@ LogPage PageLog(std::string_view content, uint64_t start, uint64_t limit);
 // PageLog of the file at `path`; NotFound "no such task" when it is missing.
 Result<LogPage> ReadTaskLog(const std::string& path, uint64_t start, uint64_t limit);
 
-// `text` with each run of bytes that are not valid UTF-8 replaced by one
-// U+FFFD (overlong forms, surrogates and code points above U+10FFFF are
-// invalid).
-std::string ToValidUtf8(std::string_view text);
-
 }  // namespace ctdump::tasks
 
 #endif  // CTDUMP_TASKS_TASK_LOG_H_
