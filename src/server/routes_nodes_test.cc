@@ -256,9 +256,10 @@ TEST_F(NodeRoutesTest, ParametersAreDeclared) {
 // or those of $CTDUMP_IT_ROOT when ctest's realenv fixture made them).
 class NodeRoutesRootTest : public NodeRoutesTest {
  protected:
+  // CMake gives the source tree's path (__FILE__ is relative under ccache's
+  // CCACHE_BASEDIR, as in CI's fresh clones).
   static std::string Script(const std::string& name) {
-    std::string src = __FILE__;  // <source>/src/server/routes_nodes_test.cc
-    return src.substr(0, src.rfind("/src/")) + "/tests/realenv/" + name;
+    return std::string(CTDUMP_SOURCE_DIR) + "/tests/realenv/" + name;
   }
   static bool Run(std::vector<std::string> argv) {
     sys::SpawnOptions o;
