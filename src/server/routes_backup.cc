@@ -128,9 +128,10 @@ std::string Text(const json& v) {
 
 std::vector<std::string> ListItems(const json& params, const char* name) {
   std::vector<std::string> items;
-  if (params.contains(name))
-    for (std::string_view s : api::SplitList(params[name].get<std::string>()))
-      items.emplace_back(s);
+  if (!params.contains(name)) return items;
+  // The text outlives the views SplitList returns into it.
+  const std::string text = params[name].get<std::string>();
+  for (std::string_view s : api::SplitList(text)) items.emplace_back(s);
   return items;
 }
 

@@ -106,9 +106,11 @@ void ListTasks(const ServerContext& ctx, const api::HandlerContext& hc) {
                                 : tasks::TaskFilter::Source::kArchive;
   if (p.contains("since")) f.since = p["since"].get<int64_t>();
   if (p.contains("until")) f.until = p["until"].get<int64_t>();
-  if (p.contains("statusfilter"))
-    for (std::string_view s : api::SplitList(p["statusfilter"].get<std::string>()))
-      f.statusfilter.emplace_back(s);
+  if (p.contains("statusfilter")) {
+    // The text outlives the views SplitList returns into it.
+    const std::string text = p["statusfilter"].get<std::string>();
+    for (std::string_view s : api::SplitList(text)) f.statusfilter.emplace_back(s);
+  }
   // Everything that matches, then the caller's share, then the window: the
   // total counts only what the caller may see.
   f.start = 0;
