@@ -9,10 +9,13 @@ import login from './views/login.js';
 import containers from './views/containers.js';
 import storages from './views/storages.js';
 import backups from './views/backups.js';
+import files from './views/files.js';
 import backupDialog from './views/backup.js';
 import restoreDialog from './views/restore.js';
 import tasks from './views/tasks.js';
 import taskLog from './views/task.js';
+import jobs from './views/jobs.js';
+import notifications from './views/notifications.js';
 
 const RENEW_MS = 60 * 60 * 1000;
 const NEXT_KEY = 'ctdump.next';
@@ -24,13 +27,17 @@ const routes = {
   containers: {view: containers, title: 'Containers', nav: 'containers'},
   storage: {view: (ctx) => (ctx.args.length ? backups(ctx) : storages(ctx)), title: 'Storage',
     nav: 'storage'},
+  files: {view: files, title: 'Files', nav: 'storage'},
   backup: {view: backupDialog, title: 'Back up', nav: 'containers'},
   restore: {view: restoreDialog, title: 'Restore', nav: 'containers'},
   tasks: {view: tasks, title: 'Tasks', nav: 'tasks'},
   task: {view: taskLog, title: 'Task', nav: 'tasks'},
+  jobs: {view: jobs, title: 'Jobs', nav: 'jobs'},
+  notifications: {view: notifications, title: 'Notifications', nav: 'notifications'},
 };
 
-const NAV = [['containers', 'Containers'], ['storage', 'Storage'], ['tasks', 'Tasks']];
+const NAV = [['containers', 'Containers'], ['storage', 'Storage'], ['tasks', 'Tasks'],
+  ['jobs', 'Jobs'], ['notifications', 'Notifications']];
 
 const state = {node: null, controller: null, renewing: null};
 

@@ -37,7 +37,9 @@ std::optional<std::string> StorageId(std::string_view v) {
 }
 
 std::optional<std::string> ConfigId(std::string_view v) {
-  if (v.size() >= 2 && IsAlpha(v.front()) && AllOf(v.substr(1), IsWord)) return std::nullopt;
+  if (v.size() >= 2 && IsAlpha(v.front()) &&
+      AllOf(v.substr(1), [](char c) { return IsWord(c) || c == '-'; }))
+    return std::nullopt;
   return "invalid configuration ID '" + std::string(v) + "'\n";
 }
 

@@ -18,7 +18,7 @@ namespace ctdump::api {
 // The registered base names, sorted (for tests and documentation):
 //   pve-node          a host name label: [a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?
 //   pve-storage-id    [a-z][a-z0-9._-]*[a-z0-9] (case-insensitive)
-//   pve-configid      [a-z][a-z0-9_]+ (case-insensitive): job ids
+//   pve-configid      [a-z][a-z0-9_-]+ (case-insensitive): job ids (backup-1a2b3c4d-5e6f)
 //   pve-vmid          100 .. 999999999
 //   ctdump-guest      a container name: letters, digits, '_', '.', '-', not
 //                     starting with '.' or '-', at most 64 bytes (ctdump's

@@ -25,7 +25,8 @@ TEST(FormatTest, Table) {
       {"pve-node", "a", nullptr},
       {"pve-node", "-a", "value does not look like a valid node name\n"},
       {"pve-node", "a.b", "value does not look like a valid node name\n"},
-      {"pve-configid", "backup-1a2b", "invalid configuration ID 'backup-1a2b'\n"},
+      {"pve-configid", "backup-1a2b", nullptr},  // PVE: [a-z][a-z0-9_-]+ (job ids)
+      {"pve-configid", "a.b", "invalid configuration ID 'a.b'\n"},
       {"pve-configid", "backup_1a2b", nullptr},
       {"pve-configid", "b", "invalid configuration ID 'b'\n"},
       {"pve-vmid", "100", nullptr},

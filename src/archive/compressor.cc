@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include "sys/file.h"
@@ -34,7 +35,11 @@ struct CctxDeleter {
 
 class ZstdWriter : public Compressor {
  public:
-  ZstdWriter(int fd, const CompressorOptions& o) : fd_(fd), what_(o.what) {}
+  ZstdWriter(int fd, const CompressorOptions& o)
+      : out_fn_([fd, what = o.what](std::string_view d) { return sys::WriteAll(fd, d, what); }),
+        what_(o.what) {}
+  ZstdWriter(std::function<Status(std::string_view)> out, const CompressorOptions& o)
+      : out_fn_(std::move(out)), what_(o.what) {}
 
   Status Init(const CompressorOptions& o) {
     cctx_.reset(ZSTD_createCCtx());
@@ -69,7 +74,7 @@ class ZstdWriter : public Compressor {
     ZSTD_outBuffer out{out_.data(), out_.size(), 0};
     size_t r = ZSTD_compressStream2(cctx_.get(), &out, in, mode);
     RETURN_IF_ERROR(Check(r));
-    RETURN_IF_ERROR(sys::WriteAll(fd_, std::string_view(out_.data(), out.pos), what_));
+    if (out.pos > 0) RETURN_IF_ERROR(out_fn_(std::string_view(out_.data(), out.pos)));
     return r;
   }
 
@@ -79,7 +84,7 @@ class ZstdWriter : public Compressor {
         fmt::format("zstd compression of {} failed: {}", what_, ZSTD_getErrorName(r)));
   }
 
-  int fd_;
+  std::function<Status(std::string_view)> out_fn_;
   std::string what_;
   std::unique_ptr<ZSTD_CCtx, CctxDeleter> cctx_;
   std::vector<char> out_;
@@ -231,6 +236,13 @@ Result<std::unique_ptr<Compressor>> MakeCompressor(Compression c, int out_fd,
     }
   }
   return InvalidArgumentError("unknown compression");
+}
+
+Result<std::unique_ptr<Compressor>> MakeZstdCompressor(std::function<Status(std::string_view)> out,
+                                                       const CompressorOptions& options) {
+  auto w = std::make_unique<ZstdWriter>(std::move(out), options);
+  RETURN_IF_ERROR(w->Init(options));
+  return std::unique_ptr<Compressor>(std::move(w));
 }
 
 }  // namespace ctdump::archive

@@ -10,6 +10,7 @@
 #ifndef CTDUMP_ARCHIVE_COMPRESSOR_H_
 #define CTDUMP_ARCHIVE_COMPRESSOR_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -41,6 +42,12 @@ class Compressor {
 // kLzo needs /usr/bin/lzop (Debian package lzop).
 Result<std::unique_ptr<Compressor>> MakeCompressor(Compression c, int out_fd,
                                                    const CompressorOptions& options);
+
+// A zstd compressor handing its output to `out` (the API's .tar.zst
+// downloads), in pieces of at most ZSTD_CStreamOutSize() (a 128 KiB block
+// and its headers); an error of `out` ends the stream with it.
+Result<std::unique_ptr<Compressor>> MakeZstdCompressor(std::function<Status(std::string_view)> out,
+                                                       const CompressorOptions& options);
 
 // Resolves vzdump's `zstd` thread count: 0 means half the cores.
 int ResolveZstdThreads(int threads);

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -125,6 +126,38 @@ TEST_F(CompressorTest, WriteErrorNamesTheOutput) {
   if (s.ok()) s = (*w)->Finish();
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("x.tar.zst"), std::string::npos) << s.message();
+}
+
+TEST_F(CompressorTest, ZstdToASinkInBoundedPieces) {
+  std::string out;
+  size_t pieces = 0, largest = 0;
+  auto w = MakeZstdCompressor(
+      [&](std::string_view d) {
+        out.append(d);
+        ++pieces;
+        largest = std::max(largest, d.size());
+        return Status::OK();
+      },
+      CompressorOptions{});
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  ASSERT_TRUE((*w)->Write(data_).ok());
+  ASSERT_TRUE((*w)->Finish().ok());
+  EXPECT_GT(pieces, 1u);
+  EXPECT_LE(largest, 129u * 1024);  // ZSTD_CStreamOutSize(): a block and its headers
+  std::string path = dir_ + "/sink.zst";
+  ASSERT_TRUE(sys::WriteFileAtomic(path, out, 0600).ok());
+  int code;
+  EXPECT_EQ(Run("zstd -q -d -c " + path, &code), data_);
+  EXPECT_EQ(code, 0);
+}
+
+TEST_F(CompressorTest, ZstdSinkErrorEndsTheStream) {
+  auto w = MakeZstdCompressor(
+      [](std::string_view) { return CancelledError("the client went away"); }, CompressorOptions{});
+  ASSERT_TRUE(w.ok());
+  Status s = (*w)->Write(data_);
+  if (s.ok()) s = (*w)->Finish();
+  EXPECT_EQ(s.code(), Code::kCancelled) << s.message();
 }
 
 TEST(ParseCompressionTest, VzdumpValues) {

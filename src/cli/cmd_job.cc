@@ -26,6 +26,7 @@
 #include "cli/job_runners.h"
 #include "cli/log_capture.h"
 #include "jobs/job_config.h"
+#include "jobs/job_list.h"
 #include "jobs/job_notification.h"
 #include "jobs/job_state.h"
 #include "jobs/schedule.h"
@@ -52,54 +53,18 @@ constexpr std::string_view kRestoreTestPrefix = "ctdump-rt-";
 
 std::string LocalTime(std::optional<int64_t> t) { return t ? jobs::FormatLocalTime(*t) : "-"; }
 
-struct Listed {
-  const jobs::JobConfig* job;
-  jobs::JobState state;
-  bool running = false;
-  std::optional<int64_t> next_run;
-};
+using Listed = jobs::ListedJob;
 
 Listed Describe(const Context& ctx, const jobs::JobConfig& job, int64_t now, Renderer& diag) {
-  Listed l{&job, {}, false, std::nullopt};
-  auto state = jobs::LoadJobState(jobs::JobStatePath(ctx.paths.state_dir, job.StateKey()));
-  if (state.ok())
-    l.state = *state;
-  else
-    diag.Log(LogLevel::kWarn, state.status().message());
-  // Running: its lock is held (a pid in the state may be reused after a crash).
-  auto held = jobs::JobLockHeld(jobs::JobLockPath(ctx.paths.run_dir, job.StateKey()));
-  if (!held.ok()) diag.Log(LogLevel::kWarn, held.status().message());
-  l.running = held.ok() && *held;
-  l.next_run = jobs::NextRun(job, l.state, now);
+  std::vector<std::string> warnings;
+  Listed l = jobs::DescribeJob(ctx.paths.state_dir, ctx.paths.run_dir, job, now, &warnings);
+  for (const std::string& w : warnings) diag.Log(LogLevel::kWarn, w);
   return l;
 }
 
-std::string ResultText(const Listed& l) {
-  if (l.running) return "running";
-  if (l.state.result.empty()) return l.state.last_start ? "aborted" : "-";
-  return l.state.result;
-}
+std::string ResultText(const Listed& l) { return jobs::JobResultText(l); }
 
-nlohmann::json ToJson(const Listed& l) {
-  nlohmann::json j = nlohmann::json::object();
-  // The section's keys as written, as PVE's /cluster/backup lists them.
-  for (const auto& [k, v] : l.job->options) j[k] = v;
-  j["id"] = l.job->id;
-  j["type"] = std::string(jobs::JobTypeName(l.job->type));
-  if (l.job->schedule) j["schedule"] = l.job->schedule->text();
-  j["enabled"] = l.job->enabled ? 1 : 0;
-  j["repeat-missed"] = l.job->repeat_missed ? 1 : 0;
-  auto put = [&](const char* key, const std::optional<int64_t>& v) {
-    if (v) j[key] = *v;
-  };
-  put("next-run", l.next_run);
-  put("last-run", l.state.last_start);
-  put("last-run-end", l.state.last_end);
-  j["result"] = ResultText(l);
-  if (!l.state.message.empty()) j["message"] = l.state.message;
-  if (l.running && l.state.pid) j["pid"] = *l.state.pid;
-  return j;
-}
+nlohmann::json ToJson(const Listed& l) { return jobs::JobJson(l); }
 
 // Loads jobs.cfg; its errors (and notifications.cfg's) are logged. Returns
 // whether everything was fine in *clean.

@@ -159,7 +159,7 @@ class TreeBuilder {
     n.entry.path = path;
     n.entry.mode = mode;
     n.entry.mtime_sec = 1700000000 + static_cast<int64_t>(nodes_.size());
-    n.entry.mtime_nsec = static_cast<uint32_t>(nodes_.size() * 1000 + 7);
+    n.entry.mtime_nsec = static_cast<uint32_t>((nodes_.size() * 1000 + 7) % 1'000'000'000);
     n.entry.ctime_sec = 1700000100 + static_cast<int64_t>(nodes_.size());
     n.entry.ctime_nsec = 999'999'999;
     n.entry.ino = 1000 + nodes_.size();

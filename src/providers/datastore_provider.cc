@@ -86,17 +86,18 @@ std::vector<std::string> SplitKeyPaths(const std::string& value) {
   return out;
 }
 
-datastore::KeyRing StorageKeyRing(const Section& section) {
+datastore::KeyRing StorageKeyRing(const Section& section, bool may_prompt) {
   const std::string id = section.id;
   std::optional<std::string> current;
   if (auto k = section.Get("encryption-key")) current = *k;
   std::vector<std::string> old;
   if (auto k = section.Get("encryption-key-old")) old = SplitKeyPaths(*k);
-  auto loader = [id](const std::string& path, bool may_prompt) -> Result<crypt::Key> {
+  auto loader = [id, allowed = may_prompt](const std::string& path,
+                                           bool may_prompt) -> Result<crypt::Key> {
     auto context = [&](const Status& s) {
       return s.WithContext(fmt::format("storage '{}': encryption-key", id));
     };
-    if (!may_prompt) {
+    if (!may_prompt || !allowed) {
       // A listing asks for no passphrase: only a key file without one loads.
       auto info = crypt::Key::ReadFileInfo(path);
       if (!info.ok()) return context(info.status());
@@ -199,7 +200,7 @@ Result<objstore::RadosOptions> RadosOptionsOf(const Section& section, int lock_l
 
 }  // namespace
 
-Result<std::unique_ptr<Datastore>> OpenDatastore(const Section& section) {
+Result<std::unique_ptr<Datastore>> OpenDatastore(const Section& section, bool may_prompt) {
   const std::string& id = section.id;
   const std::string kind = section.Get("backend").value_or("local");
   if (kind != "local" && kind != "rados")
@@ -243,7 +244,7 @@ Result<std::unique_ptr<Datastore>> OpenDatastore(const Section& section) {
   // Keys load when a read or write needs them: list, gc, df, prune, delete
   // and protect never do. Never creates: the first backup does (BackupInit),
   // in an empty store only.
-  ASSIGN_OR_RETURN(auto ds, Datastore::Open(std::move(backend), StorageKeyRing(section),
+  ASSIGN_OR_RETURN(auto ds, Datastore::Open(std::move(backend), StorageKeyRing(section, may_prompt),
                                             fmt::format("datastore '{}'", id),
                                             /*create_if_empty=*/false));
   ds->set_lock_lease_s(lock_lease_s);

@@ -58,8 +58,11 @@ namespace ctdump::providers {
 // Opens the store of a `datastore` section: a local directory (`path`) or a
 // RADOS pool (`backend rados`). Never writes: the first backup writes the
 // config of an empty store. Errors name the storage, the key and the values
-// it takes.
-Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const Section& section);
+// it takes. `may_prompt` false: a key file that needs its passphrase is
+// never loaded (FailedPrecondition naming it), so nothing asks for one (the
+// API server).
+Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const Section& section,
+                                                            bool may_prompt = true);
 
 class DatastoreProvider : public Provider {
  public:

@@ -126,25 +126,27 @@ Result<std::unique_ptr<Provider>> OpenStorage(const std::string& config_dir, con
 
 namespace {
 
-Result<std::unique_ptr<datastore::Datastore>> OpenDatastoreOf(const Section& s) {
+Result<std::unique_ptr<datastore::Datastore>> OpenDatastoreOf(const Section& s, bool may_prompt) {
   if (s.type != "datastore")
     return InvalidArgumentError(
         fmt::format("storage '{}' is of type '{}', not a datastore", s.id, s.type));
-  return providers::OpenDatastore(s);
+  return providers::OpenDatastore(s, may_prompt);
 }
 
 }  // namespace
 
 Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const std::vector<Section>& storages,
-                                                            const std::string& id) {
+                                                            const std::string& id,
+                                                            bool may_prompt) {
   ASSIGN_OR_RETURN(const Section* s, FindStorage(storages, id));
-  return OpenDatastoreOf(*s);
+  return OpenDatastoreOf(*s, may_prompt);
 }
 
 Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const StorageConfig& config,
-                                                            const std::string& id) {
+                                                            const std::string& id,
+                                                            bool may_prompt) {
   ASSIGN_OR_RETURN(const Section* s, FindStorage(config, id));
-  return OpenDatastoreOf(*s);
+  return OpenDatastoreOf(*s, may_prompt);
 }
 
 Result<StorageSettings> ParseStorageSettings(const Section& section) {

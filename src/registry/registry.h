@@ -66,10 +66,15 @@ Result<std::unique_ptr<Provider>> OpenStorage(const std::string& config_dir, con
 // it rather than through the provider interface (verify, gc, catalog,
 // restore-file, mount). NotFound as FindStorage; InvalidArgument "storage
 // '<id>' is of type '<type>', not a datastore" for a storage of another type.
+// `may_prompt` false: no key file that needs a passphrase is loaded (a read
+// of a snapshot under one fails naming it), so nothing asks for one (the API
+// server, which has no one to ask).
 Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const std::vector<Section>& storages,
-                                                            const std::string& id);
+                                                            const std::string& id,
+                                                            bool may_prompt = true);
 Result<std::unique_ptr<datastore::Datastore>> OpenDatastore(const StorageConfig& config,
-                                                            const std::string& id);
+                                                            const std::string& id,
+                                                            bool may_prompt = true);
 
 // The keys of a section that every storage type has, checked.
 struct StorageSettings {

@@ -29,6 +29,14 @@ std::vector<api::Route> TaskRoutes(const ServerContext& ctx);
 // DELETE .../content/{volume*} (routes_backup.cc).
 std::vector<api::Route> BackupRoutes(const ServerContext& ctx);
 
+// GET /nodes/{node}/storage/{storage}/file-restore/list and .../download:
+// the files of a datastore backup (routes_files.cc).
+std::vector<api::Route> FileRoutes(const ServerContext& ctx);
+
+// /cluster (index), /cluster/backup CRUD, /cluster/notifications/targets and
+// .../{name}/test, /ctdump/jobs (routes_jobs.cc).
+std::vector<api::Route> JobRoutes(const ServerContext& ctx);
+
 }  // namespace ctdump::server
 
 #endif  // CTDUMP_SERVER_ROUTES_H_

@@ -137,6 +137,13 @@ std::vector<std::string> ListItems(const json& params, const char* name) {
 
 }  // namespace
 
+std::vector<api::Param> VzdumpJobParams() {
+  std::vector<api::Param> out;
+  for (const VzdumpParam& p : VzdumpParams())
+    if (p.map != Map::kIgnored) out.push_back(p.param);
+  return out;
+}
+
 std::variant<VzdumpCommand, api::ParamErrors> MakeVzdumpCommand(const json& params) {
   VzdumpCommand c;
   api::ParamErrors errors;
@@ -494,6 +501,11 @@ std::vector<api::Param> RestoreParams() {
 }
 
 }  // namespace
+
+std::optional<api::ApiError> CheckBackupAccess(const ServerContext& ctx, const api::Caller& caller,
+                                               const BackupVolume& volume) {
+  return CheckVolumeAccess(ctx, caller, volume);
+}
 
 std::vector<api::Route> BackupRoutes(const ServerContext& ctx) {
   using api::Method;

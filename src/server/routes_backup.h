@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "api/response.h"
+#include "api/router.h"
 #include "api/schema.h"
+#include "server/context.h"
 
 namespace ctdump::server {
 
@@ -31,6 +33,11 @@ struct VzdumpCommand {
 // are parameter errors: all/exclude beside vmid, no selection at all,
 // storage beside dumpdir, notes-template or protected without storage.
 std::variant<VzdumpCommand, api::ParamErrors> MakeVzdumpCommand(const nlohmann::json& params);
+
+// The vzdump parameters a backup job (jobs.cfg's vzdump: section, POST and
+// PUT /cluster/backup) takes: POST /nodes/{node}/vzdump's without the
+// accepted-and-ignored ones.
+std::vector<api::Param> VzdumpJobParams();
 
 // A backup named by a content call: its storage and volname.
 struct BackupVolume {
@@ -54,6 +61,13 @@ std::variant<BackupVolume, api::ApiError> ResolveVolume(const std::string& stora
 // "vzdump-lxc-<ct>-YYYY_MM_DD-HH_MM_SS.tar[.zst|.gz|.lzo]" (dir) or
 // "ct/<ct>/<time>" (datastore); nullopt for any other name.
 std::optional<std::string> BackupOwner(std::string_view volname);
+
+// PVE's check_volume_access for a backup, as PUT .../content/{volume}
+// checks it before reading the storage: nullopt when the caller holds
+// Datastore.Allocate on its storage, or Datastore.AllocateSpace there and
+// VM.Backup on its container (BackupOwner of the volname); else the 403.
+std::optional<api::ApiError> CheckBackupAccess(const ServerContext& ctx, const api::Caller& caller,
+                                               const BackupVolume& volume);
 
 }  // namespace ctdump::server
 

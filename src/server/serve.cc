@@ -17,7 +17,7 @@ namespace ctdump::server {
 
 std::vector<api::Route> AllRoutes(const ServerContext& ctx) {
   std::vector<api::Route> routes = AccessRoutes(ctx);
-  for (auto group : {NodeRoutes, StorageRoutes, TaskRoutes, BackupRoutes})
+  for (auto group : {NodeRoutes, StorageRoutes, TaskRoutes, BackupRoutes, FileRoutes, JobRoutes})
     for (auto& r : group(ctx)) routes.push_back(std::move(r));
   return routes;
 }

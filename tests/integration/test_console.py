@@ -17,15 +17,20 @@ phone size (375x812):
   then a new container with a host name and an ID map (destroyed
   afterwards); the task list; at the phone size every screen as cards in
   one column, the log's download link, and the backup deleted after a
-  confirmation. Browser console errors (scripts, CSP) fail the test.
+  confirmation; the jobs screen (a backup job created, its next run shown,
+  edited and deleted, jobs.cfg's comment kept; another job type read-only)
+  and the notification targets with "Send test" to a webhook on 127.0.0.1.
+  Browser console errors (scripts, CSP) fail the test.
 
 A screenshot of every screen at both sizes goes to
 $CTDUMP_ARTIFACTS/console/ (else <build dir>/artifacts/console/), named
 <screen>-<size>.png.
 """
 import base64
+import http.server
 import os
 import re
+import threading
 import time
 import unittest
 import urllib.parse
@@ -469,6 +474,109 @@ class ConsoleTest(unittest.TestCase):
         self.assertIsNone(p.get_cookie("PVEAuthCookie"))
         self.assertNoScriptErrors(p)
 
+
+    def test_jobs_and_notifications(self):
+        """The jobs screen: a verify job read-only, a backup job created in the
+        form (its next run shown; jobs.cfg's comment kept), edited and deleted
+        after a confirmation; the notification targets with "Send test" to a
+        webhook on 127.0.0.1; both screens at the phone size."""
+        hits = []
+
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                hits.append((self.path, self.rfile.read(n)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        threading.Thread(target=hook.serve_forever, daemon=True).start()
+        self.addCleanup(hook.shutdown)
+        cfg = self.server.config_dir
+        jobs_cfg = os.path.join(cfg, "jobs.cfg")
+        with open(jobs_cfg, "w") as f:
+            f.write("# by hand\nverify: weekly-verify\n\tstorage local\n\tschedule sat 04:00\n")
+        with open(os.path.join(cfg, "notifications.cfg"), "w") as f:
+            f.write("webhook: console-hook\n\turl http://127.0.0.1:%d/console\n\tmethod post\n"
+                    "\tcomment from the console test\n" % hook.server_address[1])
+        ct = self.env["CT_PRIV"]
+
+        d = self.open_browser("desktop")
+        d.get(self.server.url + "/#/jobs")
+        self.login(d)
+        self.screen(d, "jobs")
+        self.assertIn("sat 04:00", self.row(d, "job", "weekly-verify").text)
+        self.css(d, "#job-new").click()
+        self.css(d, "#job-form")
+        d.find_element(By.ID, "job-id").send_keys("console-job")
+        schedule = d.find_element(By.ID, "job-schedule")
+        schedule.clear()
+        schedule.send_keys("mon..fri 21:00")
+        d.find_element(By.ID, "job-vmid").send_keys(ct)
+        Select(d.find_element(By.ID, "job-storage")).select_by_value("local")
+        d.find_element(By.ID, "job-comment").send_keys("made in the <b>console</b>")
+        self.shot(d, "job-new")
+        d.find_element(By.ID, "job-submit").click()
+        row = self.row(d, "job", "console-job")
+        self.assertRegex(row.find_element(By.CSS_SELECTOR, ".next-run").text,
+                         r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
+        with open(jobs_cfg) as f:
+            text = f.read()
+        self.assertTrue(text.startswith("# by hand\nverify: weekly-verify\n"), text)
+        self.assertIn("\nvzdump: console-job\n\tschedule mon..fri 21:00\n", text)
+        self.shot(d, "jobs")
+
+        # Edit: the schedule changes, the emptied comment goes.
+        self.row(d, "job", "console-job").find_element(By.LINK_TEXT, "Edit").click()
+        schedule = self.css(d, "#job-form #job-schedule")
+        self.assertEqual(d.find_element(By.ID, "job-comment").get_attribute("value"),
+                         "made in the <b>console</b>")
+        schedule.clear()
+        schedule.send_keys("22:00")
+        d.find_element(By.ID, "job-comment").clear()
+        self.shot(d, "job-edit")
+        d.find_element(By.ID, "job-submit").click()
+        self.wait(d, lambda d: "22:00" in self.row(d, "job", "console-job").text, 30,
+                  "the new schedule")
+        job = self.api("/cluster/backup/console-job")
+        self.assertEqual(job["schedule"], "22:00")
+        self.assertNotIn("comment", job)
+
+        # Delete, confirmed.
+        self.row(d, "job", "console-job").find_element(By.CSS_SELECTOR, ".btn-danger").click()
+        self.css(d, "dialog[open] [data-confirm=yes]").click()
+        self.wait(d, lambda d: not d.find_elements(By.CSS_SELECTOR, "#backup-jobs tr[data-job]"),
+                  30, "the job deleted")
+        with open(jobs_cfg) as f:
+            self.assertEqual(f.read(),
+                             "# by hand\nverify: weekly-verify\n\tstorage local\n"
+                             "\tschedule sat 04:00\n")
+
+        # Notification targets, and a test send.
+        d.get(self.server.url + "/#/notifications")
+        self.screen(d, "notifications")
+        self.assertIn("from the console test", self.row(d, "target", "console-hook").text)
+        self.css(d, "button[data-test=console-hook]").click()
+        self.wait(d, lambda d: "sent" in d.find_element(
+            By.CSS_SELECTOR, ".test-status[data-target=console-hook]").text, 60, "the test sent")
+        self.assertEqual([p for p, _ in hits], ["/console"])
+        self.shot(d, "notifications")
+        self.assertNoScriptErrors(d)
+
+        p = self.open_browser("phone")
+        p.get(self.server.url + "/#/jobs")
+        self.login(p)
+        self.screen(p, "jobs")
+        self.row(p, "job", "weekly-verify")
+        self.shot(p, "jobs")
+        p.get(self.server.url + "/#/notifications")
+        self.screen(p, "notifications")
+        self.row(p, "target", "console-hook")
+        self.shot(p, "notifications")
+        self.assertNoScriptErrors(p)
 
 class ConsoleSourceTest(unittest.TestCase):
     """What the CSP and the hostile-names rule forbid, checked in the files:

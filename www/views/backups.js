@@ -1,6 +1,7 @@
 // A storage's backups (GET .../storage/{storage}/content): date, container,
 // size, notes, protected, verify state; edit notes, toggle protection,
-// restore, delete (with a confirmation; an imgdel task).
+// restore, delete (with a confirmation; an imgdel task); the files of a
+// datastore backup (views/files.js).
 import * as api from '../api.js';
 import {h, replace, table, badge, fmtBytes, fmtTime, confirmDialog} from '../dom.js';
 
@@ -116,6 +117,9 @@ export default async function backups(ctx) {
       {label: 'Actions', class: 'actions', cell: (b) => h('span', {class: 'buttons'},
         h('a', {class: 'btn btn-small', dataset: {action: 'restore'},
           href: '#/restore?volid=' + api.enc(b.volid) + '&ct=' + api.enc(String(b.vmid))}, 'Restore'),
+        b.format === 'pbs-ct' ? h('a', {class: 'btn btn-small', dataset: {action: 'files'},
+          href: '#/files/' + api.enc(storage) + '/' + api.enc(b.volid),
+          title: 'Browse and download files of this backup'}, 'Files') : null,
         h('button', {type: 'button', class: 'btn btn-small btn-danger', dataset: {action: 'delete'},
           disabled: !!b.protected, title: b.protected ? 'Protected backups cannot be deleted' : null,
           onclick: () => remove(b)}, 'Delete'))},
