@@ -2,8 +2,6 @@
 // normalization, hostile inputs) and the two routes, called through a real
 // api::Router with a recording sink, on a datastore holding a snapshot
 // written by the real writer.
-#include "server/routes_files.h"
-
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -24,6 +22,7 @@
 #include "datastore/datastore_test_util.h"
 #include "datastore/writer.h"
 #include "objstore/local_backend.h"
+#include "server/file_path.h"
 #include "server/routes.h"
 #include "sys/file.h"
 

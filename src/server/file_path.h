@@ -1,9 +1,9 @@
-// The pure parts of routes_files.cc (file restore of datastore snapshots,
-// docs/design/api-server.md §6), for its tests: how a client's `filepath`
-// becomes a path of the snapshot, and how entries and download names are
-// shown.
-#ifndef CTDUMP_SERVER_ROUTES_FILES_H_
-#define CTDUMP_SERVER_ROUTES_FILES_H_
+// The pure parts of the file restore routes (docs/design/api-server.md §6):
+// how a client's `filepath` becomes a path of the snapshot, and how entries
+// and download names are shown. routes_files.cc serves them; filepath_fuzz
+// and routes_files_test check them.
+#ifndef CTDUMP_SERVER_FILE_PATH_H_
+#define CTDUMP_SERVER_FILE_PATH_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +32,9 @@ struct SnapshotPath {
   std::string path{};
 };
 
+// A 400 on the parameter `filepath` with `message`.
+api::ApiError FilepathError(std::string message);
+
 // A client's `filepath`: the literal "/" (PVE's root), else strict base64
 // (standard alphabet, padding optional, at most kMaxFilepathBytes decoded)
 // of "[/]root.pxar.didx[/<path>]" without NUL, where `..` components are
@@ -54,4 +57,4 @@ std::string ContentDisposition(std::string_view name);
 
 }  // namespace ctdump::server
 
-#endif  // CTDUMP_SERVER_ROUTES_FILES_H_
+#endif  // CTDUMP_SERVER_FILE_PATH_H_
