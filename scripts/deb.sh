@@ -136,6 +136,41 @@ for f in ctdump.conf storage.cfg; do
     cmp "/usr/share/doc/ctdump/examples/$f" "packaging/etc/$f" || die "examples/$f differs from packaging/etc/$f"
 done
 
+echo "== the installed API server: the unit's command with the packaged console and proxy user"
+# As ctdump-api.service runs it (defaults: /usr/share/ctdump/www, the user
+# _ctdump), but on a private port and directories: a token's GET /version
+# and the console's index over TLS, checked with the certificate the first
+# start made.
+api=$(mktemp -d /var/tmp/ctdump-deb-api.XXXXXX)
+chmod 0755 "$api"
+mkdir -m 0700 "$api/etc" "$api/log" "$api/run" "$api/state"
+api_env=(env CTDUMP_LOG_DIR="$api/log" CTDUMP_RUN_DIR="$api/run" CTDUMP_STATE_DIR="$api/state")
+"${api_env[@]}" /usr/sbin/ctdump --config-dir "$api/etc" serve --listen 127.0.0.1:0 \
+    2>"$api/serve.log" &
+api_pid=$!
+stop_api() { kill "$api_pid" 2>/dev/null; wait "$api_pid" 2>/dev/null || true; rm -rf "$api"; }
+port=
+for _ in $(seq 300); do
+    port=$(sed -n 's/.*API listening on .* (port \([0-9]*\)).*/\1/p' "$api/serve.log" | head -1)
+    [ -n "$port" ] || ! kill -0 "$api_pid" 2>/dev/null || { sleep 0.1; continue; }
+    break
+done
+[ -n "$port" ] || { cat "$api/serve.log" >&2; stop_api; die "the installed ctdump serve did not start"; }
+secret=$("${api_env[@]}" /usr/sbin/ctdump --config-dir "$api/etc" token add root@pam deb \
+    --output-format json | python3 -c 'import json,sys; print([e for e in map(json.loads, sys.stdin) if e["event"] == "result"][0]["data"]["value"])')
+url=https://127.0.0.1:$port
+version=$(curl -sS --fail --cacert "$api/etc/api.pem" \
+    -H "Authorization: PVEAPIToken=root@pam!deb=$secret" "$url/api2/json/version") ||
+    { stop_api; die "GET /api2/json/version failed on the installed server"; }
+[[ $version == *'"version"'* ]] || { stop_api; die "GET /version answered $version"; }
+index=$(curl -sS --fail --cacert "$api/etc/api.pem" "$url/") ||
+    { stop_api; die "the installed server does not serve the console"; }
+[[ $index == *app.js* ]] || { stop_api; die "the console's index is not the packaged one"; }
+proxy_uid=$(ps -o uid= --ppid "$api_pid" | head -1 | tr -d ' ')
+[ "$proxy_uid" = "$(id -u _ctdump)" ] || { stop_api; die "the proxy runs as uid $proxy_uid, not _ctdump"; }
+stop_api
+echo "ctdump serve: /version and the console over TLS, proxy as _ctdump"
+
 echo "== scripts/demo.sh against the installed binary"
 CTDUMP_BIN=/usr/sbin/ctdump CTDUMP_EXAMPLE_PROVIDER=/usr/share/ctdump/providers/dir-example.py \
     bash scripts/demo.sh
