@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backup/task_log.h"
 #include "cli/commands.h"
 #include "sys/file.h"
 #include "sys/signals.h"
@@ -33,6 +34,7 @@ constexpr const char* kTaskName = "__task";
 struct TaskArgs {
   std::string type, id, user;
   std::vector<std::string> command;
+  std::vector<std::string> notes;  // logged first, as INFO lines
 };
 
 std::string CommandLineOf(const std::vector<std::string>& words) {
@@ -134,6 +136,9 @@ int RunTask(const Context& ctx, const TaskArgs& a) {
     std::fprintf(stderr, "ERROR: %s\n", worker.status().message().c_str());
     return kExitFailed;
   }
+  // stderr is the task log now.
+  for (const std::string& note : a.notes)
+    std::fprintf(stderr, "INFO: %s\n", backup::EscapeControl(note).c_str());
   int code = RunSubcommand(ctx, a.command);
   tasks::TaskOutcome outcome = OutcomeOf(worker->log_path(), code);
   Status s = worker->Finish(outcome);
@@ -154,6 +159,8 @@ void RegisterTask(CLI::App& app, Context& ctx) {
   t->add_option("--type", args->type, "task type (vzdump, vzrestore, imgdel)")->required();
   t->add_option("--id", args->id, "task id (the container)");
   t->add_option("--user", args->user, "user or token id the task runs for")->required();
+  t->add_option("--note", args->notes, "a line the task's log starts with (repeatable)")
+      ->allow_extra_args(false);
   t->add_option("command", args->command, "the subcommand and its arguments, after --")->required();
   ctx.AddRunner(t, [&ctx, args] { return RunTask(ctx, *args); });
 }

@@ -324,7 +324,8 @@ std::variant<std::string, api::ApiError> StorageType(const ServerContext& ctx,
 }
 
 Result<tasks::Upid> StartTask(const ServerContext& ctx, const api::Caller& caller, std::string type,
-                              std::string id, std::vector<std::string> command) {
+                              std::string id, std::vector<std::string> command,
+                              std::vector<std::string> notes = {}) {
   tasks::SpawnTaskOptions o;
   o.program = ctx.program;
   o.global_args = ctx.global_args;
@@ -332,6 +333,7 @@ Result<tasks::Upid> StartTask(const ServerContext& ctx, const api::Caller& calle
   o.id = tasks::TaskIdFor(id);
   o.user = FullId(caller);
   o.command = std::move(command);
+  o.notes = std::move(notes);
   // The daemon's paths, whatever its environment says.
   o.extra_env = {"CTDUMP_LOG_DIR=" + ctx.paths.log_dir, "CTDUMP_RUN_DIR=" + ctx.paths.run_dir,
                  "CTDUMP_STATE_DIR=" + ctx.paths.state_dir};
@@ -369,7 +371,13 @@ void Vzdump(const ServerContext& ctx, const api::HandlerContext& hc) {
   for (const auto& [path, priv] : needed)
     if (auto e = Require(ctx, hc.caller, path, priv)) return hc.sink.Error(*e);
   std::string id = !c.all && c.guests.size() == 1 ? c.guests.front() : "";
-  AnswerTask(hc.sink, StartTask(ctx, hc.caller, "vzdump", id, std::move(c.args)));
+  std::vector<std::string> notes;
+  if (!c.ignored.empty())
+    notes.push_back(fmt::format(
+        "ignoring {} (accepted for PVE's clients, not used for containers "
+        "by ctdump): {}",
+        c.ignored.size() == 1 ? "parameter" : "parameters", fmt::join(c.ignored, ", ")));
+  AnswerTask(hc.sink, StartTask(ctx, hc.caller, "vzdump", id, std::move(c.args), std::move(notes)));
 }
 
 void Restore(const ServerContext& ctx, const api::HandlerContext& hc) {

@@ -432,8 +432,8 @@ class BackupRoutesRootTest : public BackupRoutesTest {
 };
 
 TEST_F(BackupRoutesRootTest, RootFailedBackupStatusAndLog) {
-  BackupSink s =
-      Call("POST", "/nodes/localhost/vzdump", "vmid=nosuch&dumpdir=" + tmp_ + "/dump", kRoot);
+  BackupSink s = Call("POST", "/nodes/localhost/vzdump",
+                      "vmid=nosuch&pigz=2&stop=1&dumpdir=" + tmp_ + "/dump", kRoot);
   ASSERT_EQ(s.status, 200) << s.body.dump();
   std::string upid = s.body["data"];
   auto u = tasks::DecodeUpid(upid);
@@ -445,6 +445,11 @@ TEST_F(BackupRoutesRootTest, RootFailedBackupStatusAndLog) {
   std::string log = Log(upid);
   EXPECT_NE(log.find("ERROR: Backup of VM nosuch failed"), std::string::npos) << log;
   EXPECT_NE(log.find("TASK ERROR: job errors"), std::string::npos) << log;
+  // PVE's parameters that mean nothing for ctdump are named, first.
+  EXPECT_TRUE(
+      log.starts_with("INFO: ignoring parameters (accepted for PVE's clients, not used "
+                      "for containers by ctdump): pigz, stop\n"))
+      << log;
   BackupSink list = Call("GET", "/nodes/localhost/tasks", "errors=1&typefilter=vzdump", kRoot);
   ASSERT_EQ(list.body["total"], 1);
   EXPECT_EQ(list.body["data"][0]["status"], "job errors");

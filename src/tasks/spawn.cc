@@ -51,6 +51,7 @@ Result<Upid> SpawnTask(const SpawnTaskOptions& o) {
   args.insert(args.end(), o.global_args.begin(), o.global_args.end());
   args.insert(args.end(), {"__task", "--type", o.type, "--user", o.user});
   if (!o.id.empty()) args.insert(args.end(), {"--id", o.id});
+  for (const std::string& note : o.notes) args.insert(args.end(), {"--note", note});
   args.push_back("--");
   args.insert(args.end(), o.command.begin(), o.command.end());
   std::vector<std::string> env = Environment(o.extra_env);

@@ -20,6 +20,9 @@ struct SpawnTaskOptions {
   std::vector<std::string> global_args;
   std::string type, id, user;        // the UPID's fields (checked)
   std::vector<std::string> command;  // the subcommand and its arguments (not empty)
+  // Lines the worker logs first, each as "INFO: <note>" (one line each:
+  // control characters are shown escaped).
+  std::vector<std::string> notes;
   // "KEY=VALUE" added to the inherited environment (CTDUMP_LOG_DIR, ...).
   std::vector<std::string> extra_env;
   // How long the worker may take to report its UPID.
