@@ -4,9 +4,14 @@
 #include <poll.h>
 #include <signal.h>
 
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "access/acl.h"
 #include "access/token_auth.h"
@@ -182,19 +187,47 @@ bool AccessState::Allowed(const api::Caller& caller, std::string_view path,
 }
 
 nlohmann::json AccessState::Capabilities(const std::string& authid, int64_t now) {
-  // PVE's `cap`: per category the privileges the user has somewhere below
-  // it. Here: on the category's root path.
-  static const std::pair<const char*, const char*> kCategories[] = {
-      {"vms", "/vms"},       {"storage", "/storage"}, {"nodes", "/nodes"}, {"dc", "/"},
-      {"access", "/access"}, {"mapping", "/mapping"}, {"sdn", "/sdn"},
+  // PVE's RPCEnvironment::compute_api_permission: the privileges on PVE's
+  // fixed category paths and on every path an ACL entry names, each path
+  // counted for the category of its first component ("/" is "dc"), keeping
+  // only the privileges that category shows.
+  struct Category {
+    const char* name;
+    std::vector<std::string_view> prefixes;  // of the privilege names shown
+  };
+  static const Category kCategories[] = {
+      {"vms", {"VM.", "Permissions.Modify"}},
+      {"access", {"User.", "Group.", "Permissions.Modify"}},
+      {"storage", {"Datastore.", "Permissions.Modify"}},
+      {"nodes", {"Sys.", "Permissions.Modify"}},
+      {"sdn", {"SDN.", "Permissions.Modify"}},
+      {"dc", {"Sys.Audit", "Sys.Modify", "SDN."}},
+      {"mapping", {"Mapping.", "Permissions.Modify"}},
   };
   auto users = Users();
   nlohmann::json cap = nlohmann::json::object();
-  for (const auto& [name, path] : kCategories) {
-    nlohmann::json c = nlohmann::json::object();
-    for (const auto& p : access::PrivNames(access::Permissions(*users, authid, path, now)))
-      c[p] = 1;
-    cap[name] = std::move(c);
+  for (const Category& c : kCategories) cap[c.name] = nlohmann::json::object();
+  std::vector<std::string> paths = {"/",        "/nodes", "/access/groups", "/vms",
+                                    "/storage", "/sdn",   "/mapping"};
+  for (const access::AclEntry& e : users->acl()) paths.push_back(e.path);
+  std::set<std::string> checked;
+  for (const std::string& path : paths) {
+    if (!checked.insert(path).second) continue;
+    // PVE: ($path =~ /^\/(\w+)/) ? $1 : 'dc'
+    size_t end = 1;
+    while (end < path.size() &&
+           (std::isalnum(static_cast<unsigned char>(path[end])) || path[end] == '_'))
+      ++end;
+    const std::string top = end > 1 ? path.substr(1, end - 1) : "dc";
+    const Category* category = nullptr;
+    for (const Category& c : kCategories)
+      if (top == c.name) category = &c;
+    if (category == nullptr) continue;  // "pool" and others: not ctdump's
+    for (const std::string& priv :
+         access::PrivNames(access::Permissions(*users, authid, path, now))) {
+      for (std::string_view prefix : category->prefixes)
+        if (std::string_view(priv).starts_with(prefix)) cap[category->name][priv] = 1;
+    }
   }
   return cap;
 }

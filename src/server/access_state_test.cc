@@ -19,8 +19,11 @@ class AccessStateTest : public ::testing::Test {
                                      "user:alice@pam:1:0::::::\n"
                                      "user:off@pam:0:0::::::\n"
                                      "user:bot@ctdump:1:0::::::\n"
+                                     "user:bob@pam:1:0::::::\n"
                                      "acl:1:/:alice@pam:PVEAuditor:\n"
-                                     "acl:1:/vms:alice@pam:PVEVMUser:\n")
+                                     "acl:1:/vms:alice@pam:PVEVMUser:\n"
+                                     "acl:1:/storage/store:bob@pam:PVEDatastoreUser:\n"
+                                     "acl:1:/vms/web:bob@pam:PVEVMUser:\n")
                     .ok());
     auto s = AccessState::Open(
         dir_, dir_ + "/audit.log",
@@ -28,6 +31,7 @@ class AccessStateTest : public ::testing::Test {
           ++pam_calls_;
           if (user == "alice" && password == "right") return Status::OK();
           if (user == "off" && password == "right") return Status::OK();
+          if (user == "bob" && password == "right") return Status::OK();
           return PermissionDeniedError("pam: Authentication failure");
         });
     ASSERT_TRUE(s.ok()) << s.status().message();
@@ -168,6 +172,26 @@ TEST_F(AccessStateTest, TokensAuthenticateAndUserCfgChangesAreSeen) {
   EXPECT_EQ(bad.status().message(), "Authentication failed!");
   EXPECT_NE(Audit().find("auth-fail client=c user=alice@pam!ci"), std::string::npos);
   EXPECT_EQ(Audit().find("=wrong"), std::string::npos);
+}
+
+// PVE's compute_api_permission: a category shows what the user may do on
+// any path below it that an ACL entry names, and only its own privileges.
+TEST_F(AccessStateTest, CapShowsPrivilegesOnAnyAclPathOfACategory) {
+  auto r = state_->Login("bob@pam", "right", {}, "192.0.2.1", now_);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->cap["storage"].value("Datastore.AllocateSpace", 0), 1) << r->cap.dump();
+  EXPECT_EQ(r->cap["vms"].value("VM.Backup", 0), 1) << r->cap.dump();
+  EXPECT_FALSE(r->cap["vms"].contains("Datastore.AllocateSpace")) << r->cap.dump();
+  EXPECT_EQ(r->cap["dc"], nlohmann::json::object()) << r->cap.dump();
+  EXPECT_EQ(r->cap["nodes"], nlohmann::json::object()) << r->cap.dump();
+  for (const char* c : {"vms", "access", "storage", "nodes", "sdn", "dc", "mapping"})
+    EXPECT_TRUE(r->cap.contains(c)) << c;
+  // alice's auditor role on "/" shows Sys.Audit under dc and nodes, and
+  // nothing of VM.* under dc.
+  auto a = state_->Login("alice@pam", "right", {}, "192.0.2.1", now_);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->cap["nodes"].value("Sys.Audit", 0), 1) << a->cap.dump();
+  EXPECT_FALSE(a->cap["dc"].contains("VM.Audit")) << a->cap.dump();
 }
 
 TEST_F(AccessStateTest, PrivilegesFollowTheAclAndRootHasAll) {

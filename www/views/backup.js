@@ -11,7 +11,7 @@ export default async function backupDialog(ctx) {
   const storages = await api.get('/nodes/' + api.enc(ctx.node) + '/storage',
     {content: 'backup', enabled: 1}, {signal: ctx.signal});
   storages.sort((a, b) => a.storage.localeCompare(b.storage));
-  const mayLimit = api.session.can('dc', 'Sys.Modify') || api.session.can('nodes', 'Sys.Modify');
+  const mayLimit = api.session.can('dc', 'Sys.Modify');
 
   const storage = h('select', {id: 'backup-storage', name: 'storage', required: true},
     storages.map((s) => h('option', {value: s.storage}, s.storage + ' (' + s.type + ')')));

@@ -11,7 +11,7 @@ import {h, replace, table, badge, fmtTime, confirmDialog} from '../dom.js';
 const TYPES = {vzdump: 'Backup', verify: 'Verify', gc: 'Garbage collection', compact: 'Compact',
   sync: 'Sync', 'restore-test': 'Restore test'};
 
-const mayEdit = () => api.session.can('dc', 'Sys.Modify') || api.session.can('nodes', 'Sys.Modify');
+const mayEdit = () => api.session.can('dc', 'Sys.Modify');
 
 function selection(j) {
   if (j.vmid) return j.vmid;
