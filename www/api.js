@@ -26,12 +26,13 @@ export class ApiError extends Error {
   }
 }
 
-// ---- the session (sessionStorage: this tab only; no ticket in it) ----
+// ---- the session (localStorage: every tab of this origin shares the login,
+// as they share the HttpOnly ticket cookie; no ticket in it) ----
 
 export const session = {
   get() {
     try {
-      return JSON.parse(sessionStorage.getItem(KEY) || 'null');
+      return JSON.parse(localStorage.getItem(KEY) || 'null');
     } catch (e) {
       return null;
     }
@@ -39,10 +40,10 @@ export const session = {
   save(data) {
     const s = {username: data.username, csrf: data.CSRFPreventionToken, cap: data.cap || {},
       at: Date.now()};
-    sessionStorage.setItem(KEY, JSON.stringify(s));
+    localStorage.setItem(KEY, JSON.stringify(s));
     return s;
   },
-  clear() { sessionStorage.removeItem(KEY); },
+  clear() { localStorage.removeItem(KEY); },
   // A privilege anywhere in a `cap` category ("dc", "nodes", "vms", ...).
   can(category, priv) {
     const s = this.get();

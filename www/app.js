@@ -1,5 +1,5 @@
 // The console's shell: a hash router (#/screen/arg?query), the session
-// (username, CSRF token and `cap` in sessionStorage; the ticket itself is an
+// (username, CSRF token and `cap` in localStorage; the ticket itself is an
 // HttpOnly cookie), the ticket's renewal every 60 minutes while the console
 // is open, and the way back: any 401 shows the login and, after it, the
 // screen that was open.

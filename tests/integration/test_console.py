@@ -464,11 +464,27 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(self.api("/nodes/%s/storage/local/content" % self.node), [])
         self.assertEqual(p.find_elements(By.CSS_SELECTOR, "#backups tr[data-volid]"), [])
 
+        # A new tab shares the login (the cookie and the session record): a
+        # deep link opens its screen, and it can write (the CSRF token).
+        first = p.current_window_handle
+        p.switch_to.new_window("tab")
+        p.get(self.server.url + "/#/storage/local")
+        self.screen(p, "storage-backups")
+        self.assertEqual(p.find_elements(By.ID, "login-expired"), [])
+        self.assertEqual(p.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "const app = document.querySelector('script[type=module]').src;"
+            "import(app.replace(/app[.]js([?].*)?$/, 'api.js$1')).then(api => api.renew())"
+            ".then(s => done(s && s.username ? 'ok' : 'no session'), e => done(String(e)))"),
+            "ok")
+        p.close()
+        p.switch_to.window(first)
+
         # Log out: the login, without the "session ended" notice.
         p.find_element(By.ID, "logout").click()
         self.screen(p, "login")
         self.assertEqual(p.find_elements(By.ID, "login-expired"), [])
-        self.assertIsNone(p.execute_script("return sessionStorage.getItem('ctdump.session')"))
+        self.assertIsNone(p.execute_script("return localStorage.getItem('ctdump.session')"))
         # The HttpOnly cookie is gone too (the server removed it): a deep
         # link now lands on the login.
         self.assertIsNone(p.get_cookie("PVEAuthCookie"))
