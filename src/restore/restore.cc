@@ -211,7 +211,10 @@ Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, cons
   extract::ExtractOptions eo;
   eo.force = o.force;
   eo.untrusted = p.external();
-  if (o.bwlimit_kib) eo.bwlimit = o.bwlimit_kib * 1024;
+  if (o.bwlimit_kib) {
+    eo.bwlimit = o.bwlimit_kib * 1024;
+    log->Log(LogLevel::kInfo, fmt::format("restore bandwidth limit: {} KiB/s", o.bwlimit_kib));
+  }
   Result<extract::ExtractStats> stats = InternalError("no extraction");
   if (p.StreamsRestore() && !p.external()) {
     // Straight from the store into the extraction: no file in between. A

@@ -387,6 +387,7 @@ class ConsoleTest(unittest.TestCase):
         d.find_element(By.ID, "restore-idmap").send_keys("u 0 200000 65536\ng 0 200000 65536")
         Select(d.find_element(By.ID, "restore-unprivileged")).select_by_value("1")
         d.find_element(By.ID, "restore-unique").click()
+        d.find_element(By.ID, "restore-bwlimit").send_keys("512000")
         self.shot(d, "restore")
         d.find_element(By.ID, "restore-submit").click()
         status, log = self.follow_task(d)
@@ -394,6 +395,7 @@ class ConsoleTest(unittest.TestCase):
         # a config key not restored.
         self.assertRegex(status, r"^(OK|WARNINGS: \d+)$", log)
         self.assertIn("ID map u 0 200000 65536, g 0 200000 65536", log)
+        self.assertIn("restore bandwidth limit: 512000 KiB/s", log)
         self.assertIn(":vzrestore:%s:" % target, urllib.parse.unquote(self.hash(d)))
         with open(os.path.join(self.env["LXCPATH"], target, "config")) as f:
             config = f.read()

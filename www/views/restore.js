@@ -1,7 +1,9 @@
 // The restore dialog: POST /nodes/{node}/lxc with restore=1 and the chosen
 // backup as ostemplate; new name (vmid), host name, ID map lines (ctdump's
 // `idmap`, one "u|g <ct id> <host id> <count>" per line), unprivileged,
-// unique, start. Then its task log.
+// unique, start, a bandwidth limit (KiB/s; a limit only lowers the rate, so
+// PVE needs no privilege for it when nothing higher is configured). Then its
+// task log.
 import * as api from '../api.js';
 import {h, replace, fmtTime, fmtBytes} from '../dom.js';
 import {shortVolid} from './backups.js';
@@ -43,6 +45,8 @@ export default async function restoreDialog(ctx) {
     h('option', {value: '0'}, 'privileged'));
   const unique = h('input', {type: 'checkbox', id: 'restore-unique', name: 'unique'});
   const start = h('input', {type: 'checkbox', id: 'restore-start', name: 'start'});
+  const bwlimit = h('input', {id: 'restore-bwlimit', name: 'bwlimit', type: 'number', min: 1,
+    step: 1, inputmode: 'numeric', placeholder: 'no limit'});
   const message = h('p', {class: 'error', role: 'alert', hidden: true});
   const submit = h('button', {type: 'submit', class: 'btn btn-primary', id: 'restore-submit',
     disabled: !items.length}, 'Restore');
@@ -64,6 +68,7 @@ export default async function restoreDialog(ctx) {
     if (unpriv.value !== '') params.unprivileged = unpriv.value;
     if (unique.checked) params.unique = 1;
     if (start.checked) params.start = 1;
+    if (bwlimit.value !== '' && Number(bwlimit.value) > 0) params.bwlimit = bwlimit.value;
     submit.disabled = true;
     try {
       const upid = await api.post('/nodes/' + api.enc(ctx.node) + '/lxc', params,
@@ -89,6 +94,7 @@ export default async function restoreDialog(ctx) {
   h('label', {class: 'check', for: 'restore-unique'}, unique,
     ' Unique (new MAC addresses)'),
   h('label', {class: 'check', for: 'restore-start'}, start, ' Start after restore'),
+  h('label', {for: 'restore-bwlimit'}, 'Bandwidth limit (KiB/s)'), bwlimit,
   message,
   h('div', {class: 'buttons'},
     h('a', {class: 'btn', href: '#/containers'}, 'Cancel'), submit));
