@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 import unittest
+import urllib.parse
 
 import requests
 from proxmoxer import ProxmoxAPI
@@ -25,6 +26,16 @@ import harness
 
 SUBDIR = "srv/ctdump-files-it"
 MANY = 20000
+# Names a hostile container may hold, in their own directory: each is listed
+# as text, downloads with its own bytes, and never splits a header.
+HOSTILE = {
+    b"two\nlines": b"newline\n",
+    b"cr\rlf\r\nX-Injected: 1": b"crlf\n",
+    b"<img src=x onerror=alert(1)>": b"html\n",
+    b'quote"back\\slash%2e': b"quote\n",
+    b"n" * 255: b"long\n",
+    b"caf\xc3\xa9 \xe2\x98\x83": b"utf8\n",
+}
 
 
 def b64(path):
@@ -54,6 +65,10 @@ class ApiFilesTest(unittest.TestCase):
         with open(os.path.join(cls.tree.encode(), b"bad-\xff-name"), "wb") as f:
             f.write(b"not utf-8 name\n")
         os.symlink("/etc/shadow", os.path.join(cls.tree, "shadow-link"))
+        os.makedirs(os.path.join(cls.tree, "hostile"))
+        for name, data in HOSTILE.items():
+            with open(os.path.join(cls.tree.encode(), b"hostile", name), "wb") as f:
+                f.write(data)
         for i in range(MANY):
             open(os.path.join(cls.tree, "many", "f%06d" % i), "w").close()
 
@@ -126,7 +141,7 @@ class ApiFilesTest(unittest.TestCase):
         self.assertEqual(top["etc"]["type"], "d")
         entries = {e["text"]: e for e in self.listing(inside(SUBDIR))}
         self.assertEqual(set(entries), {"data.bin", "sub", "many", "shadow-link",
-                                        "bad-\ufffd-name"})
+                                        "bad-\ufffd-name", "hostile"})
         self.assertEqual(entries["data.bin"]["type"], "f")
         self.assertEqual(entries["data.bin"]["size"], len(self.data))
         self.assertEqual(entries["data.bin"]["leaf"], 1)
@@ -144,6 +159,26 @@ class ApiFilesTest(unittest.TestCase):
         # Going down with the answer's filepath.
         sub = {e["text"]: e for e in self.listing(entries["sub"]["filepath"])}
         self.assertEqual(set(sub), {"deeper"})
+
+    def test_hostile_names_are_text_and_download_safely(self):
+        entries = self.listing(inside(SUBDIR + "/hostile"))
+        by_path = {base64.b64decode(e["filepath"]): e for e in entries}
+        prefix = b"/root.pxar.didx/" + SUBDIR.encode() + b"/hostile/"
+        self.assertEqual(set(by_path), {prefix + n for n in HOSTILE})
+        for name, data in HOSTILE.items():
+            e = by_path[prefix + name]
+            self.assertEqual(e["text"], name.decode("utf-8", "replace"))
+            self.assertEqual((e["type"], e["size"]), ("f", len(data)))
+            r = self.download(e["filepath"])
+            self.assertEqual((r.status_code, r.content), (200, data), name)
+            cd = r.headers["Content-Disposition"]
+            # One header, printable ASCII: no CR/LF split, nothing injected.
+            self.assertNotIn("X-Injected", r.headers)
+            self.assertTrue(all(0x20 <= ord(c) < 0x7f for c in cd), cd)
+            self.assertTrue(cd.startswith('attachment; filename="'), cd)
+            # RFC 8187's filename* carries the exact name back.
+            encoded = cd.split("filename*=UTF-8''", 1)[1]
+            self.assertEqual(urllib.parse.unquote_to_bytes(encoded), name, cd)
 
     def test_file_bytes_are_the_containers(self):
         r = self.download(inside(SUBDIR + "/data.bin"))
