@@ -23,6 +23,10 @@ import harness
 import test_console
 
 
+# A file name that is HTML: shown as text, never markup.
+HOSTILE = "<img src=x onerror=window.__pwned=1>"
+
+
 class ConsoleFilesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -34,6 +38,9 @@ class ConsoleFilesTest(unittest.TestCase):
         harness.ensure_running(cls.env["CT_PRIV"])
         cls.drivers = []
         cls.art = test_console.artifacts_dir()
+        cls.hostile = os.path.join(cls.env["ROOTFS_PRIV"], HOSTILE)
+        with open(cls.hostile, "w") as f:
+            f.write("hostile\n")
         cls.user = api_server.PamUser(password="Files-t3st pass")
         cls.server = api_server.ApiServer(lxcpath=cls.env["LXCPATH"])
         try:
@@ -70,6 +77,8 @@ class ConsoleFilesTest(unittest.TestCase):
                 pass
         cls.server.cleanup()
         cls.user.cleanup()
+        if os.path.exists(cls.hostile):
+            os.unlink(cls.hostile)
 
     def test_file_browser(self):
         ct = self.env["CT_PRIV"]
@@ -84,6 +93,13 @@ class ConsoleFilesTest(unittest.TestCase):
             row.find_element(By.CSS_SELECTOR, "a[data-action=files]").click()
             self.screen(d, "files")
             top = self.css(d, "tr[data-name=etc] a[data-dir]")
+            # The HTML file name is a row's text, no element of it exists.
+            self.assertTrue(d.execute_script(
+                "return [...document.querySelectorAll('tr[data-name]')]"
+                ".some((tr) => tr.dataset.name === arguments[0] &&"
+                " tr.textContent.includes(arguments[0]))", HOSTILE))
+            self.assertEqual(d.find_elements(By.CSS_SELECTOR, "#main img"), [])
+            self.assertIsNone(d.execute_script("return window.__pwned"))
             # The archive's root is the container's "/".
             self.assertTrue(self.css(d, "#files-crumbs").text.endswith(": /"),
                             self.css(d, "#files-crumbs").text)
