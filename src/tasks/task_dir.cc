@@ -132,11 +132,12 @@ Status TaskDir::AppendIndexLocked(const std::string& line) const {
     if (!fd.valid()) return ErrnoError(errno, fmt::format("Failed to open \"{}\"", index));
     RETURN_IF_ERROR(sys::WriteAll(fd.get(), line + "\n", index));
   }
-  ASSIGN_OR_RETURN(std::vector<TaskEntry> current, ReadIndex("index"));
+  // Most appends only count lines; the entries are parsed when rotating.
   auto content = sys::ReadFile(index);
   if (!content.ok()) return content.status();
   if (static_cast<size_t>(std::count(content->begin(), content->end(), '\n')) <= kIndexMaxLines)
     return Status::OK();
+  ASSIGN_OR_RETURN(std::vector<TaskEntry> current, ReadIndex("index"));
   // Rotation: the logs that only the old index.1 names go with it.
   ASSIGN_OR_RETURN(std::vector<TaskEntry> old, ReadIndex("index.1"));
   std::set<std::string> kept;
