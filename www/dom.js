@@ -127,3 +127,20 @@ export function confirmDialog(title, text, okLabel = 'OK', danger = false) {
     dlg.showModal();
   });
 }
+
+// A dialog form's submit, after its onsubmit called preventDefault: hides
+// `message`, disables `submit` and awaits `action` (the API call, then the
+// navigation away). A failure other than a lost login or a left page is
+// shown in `message` as text, and `submit` is enabled again.
+export async function submitForm(message, submit, action) {
+  message.hidden = true;
+  submit.disabled = true;
+  try {
+    await action();
+  } catch (err) {
+    if (err.unauthorized || err.name === 'AbortError') return;
+    message.textContent = err.describe ? err.describe() : err.message;
+    message.hidden = false;
+    submit.disabled = false;
+  }
+}

@@ -5,9 +5,10 @@
 #include <chrono>
 #include <vector>
 
-#include "access/base64.h"
+#include "access/lines.h"
 #include "access/random.h"
 #include "access/userid.h"
+#include "base/base64.h"
 #include "crypt/crypt.h"
 #include "sys/file.h"
 #include "sys/lock_file.h"
@@ -87,12 +88,7 @@ std::string Hex8(int64_t t) { return fmt::format("{:08X}", static_cast<uint32_t>
 Result<TicketKeys> TicketKeys::Parse(std::string_view text, std::string_view file) {
   std::vector<AuthKey> keys;
   int n = 0;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    start = end + 1;
+  for (std::string_view line : SplitLines(text)) {
     ++n;
     if (line.empty()) continue;
     if (keys.size() == 2) return DataLossError(fmt::format("{}:{}: more than two keys", file, n));

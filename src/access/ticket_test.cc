@@ -5,7 +5,7 @@
 
 #include <regex>
 
-#include "access/base64.h"
+#include "base/base64.h"
 #include "sys/file.h"
 
 namespace ctdump::access {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "access/lines.h"
 #include "access/userid.h"
 #include "crypt/crypt.h"
 #include "sys/file.h"
@@ -29,12 +30,7 @@ std::string HashTokenSecret(std::string_view secret) {
 TokenShadow TokenShadow::Parse(std::string_view text, std::string_view file) {
   TokenShadow shadow;
   int n = 0;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    start = end + 1;
+  for (std::string_view line : SplitLines(text)) {
     ++n;
     Line l{"", std::string(line)};
     size_t space = line.find(' ');

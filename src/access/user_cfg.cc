@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "access/lines.h"
 #include "access/userid.h"
 #include "sys/file.h"
 
@@ -110,13 +111,7 @@ std::string FormatTokenLine(const Token& t) {
 UserConfig UserConfig::Parse(std::string_view text, std::string_view file) {
   UserConfig cfg;
   cfg.file_ = std::string(file);
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    cfg.lines_.emplace_back(text.substr(start, end - start));
-    start = end + 1;
-  }
+  for (std::string_view line : SplitLines(text)) cfg.lines_.emplace_back(line);
   cfg.ParseLines();
   return cfg;
 }

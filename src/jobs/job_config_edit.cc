@@ -66,23 +66,36 @@ std::string OptionLine(const std::string& key, const std::string& value) {
 
 std::string UnknownJob(std::string_view id) { return fmt::format("No such job '{}'", id); }
 
-// Values the parser would read back as something else.
-void CheckValues(const Section& s, KeyErrors* errors) {
+// The refusal of job `id` for `errors` (none: OK), which also go to
+// *key_errors if given.
+Status Refused(const std::string& id, const KeyErrors& errors, KeyErrors* key_errors) {
+  if (errors.empty()) return Status::OK();
+  if (key_errors) *key_errors = errors;
+  std::string why;
+  for (const auto& [key, message] : errors)
+    why += fmt::format("{}{}: {}", why.empty() ? "" : "; ", key, message);
+  return InvalidArgumentError(fmt::format("job '{}' is not valid: {}", id, why));
+}
+
+// Refuses values the parser would read back as something else.
+Status CheckValues(const Section& s, KeyErrors* key_errors) {
+  KeyErrors errors;
   for (const auto& [key, value] : s.options) {
     bool bad_key =
         key.empty() || std::any_of(key.begin(), key.end(), [](char c) {
           return !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_');
         });
     if (bad_key)
-      (*errors)[key] = "invalid key";
+      errors[key] = "invalid key";
     else if (value.empty())
-      (*errors)[key] = "value is empty";
+      errors[key] = "value is empty";
     else if (value.find_first_of(std::string_view("\n\r\0", 3)) != std::string::npos)
-      (*errors)[key] = "value contains a line feed, carriage return or NUL";
+      errors[key] = "value contains a line feed, carriage return or NUL";
     else if (value.front() == ' ' || value.front() == '\t' || value.back() == ' ' ||
              value.back() == '\t')
-      (*errors)[key] = "value starts or ends with white space";
+      errors[key] = "value starts or ends with white space";
   }
+  return Refused(s.id, errors, key_errors);
 }
 
 // The line number in "<file>:<line>: why", and the why.
@@ -97,13 +110,6 @@ std::optional<std::pair<size_t, std::string>> ErrorLine(const std::string& messa
     return std::nullopt;
   return std::make_pair(static_cast<size_t>(std::strtoull(digits.c_str(), nullptr, 10)),
                         message.substr(colon + 2));
-}
-
-Status Refused(const std::string& id, const KeyErrors& errors) {
-  std::string why;
-  for (const auto& [key, message] : errors)
-    why += fmt::format("{}{}: {}", why.empty() ? "" : "; ", key, message);
-  return InvalidArgumentError(fmt::format("job '{}' is not valid: {}", id, why));
 }
 
 // Parses `l` back; errors on lines first..last (1-based, inclusive) are the
@@ -122,10 +128,7 @@ Result<std::string> Check(const Lines& l, const std::string& filename, const std
     if (!errors.count(name)) errors[name] = at->second;
   }
   if (errors.empty() && !cfg.Find(id)) errors["id"] = "the job could not be read back";
-  if (!errors.empty()) {
-    if (key_errors) *key_errors = errors;
-    return Refused(id, errors);
-  }
+  RETURN_IF_ERROR(Refused(id, errors, key_errors));
   return text;
 }
 
@@ -150,12 +153,7 @@ Result<std::string> AddJobSection(std::string_view text, const std::string& file
                                   const Section& section, KeyErrors* key_errors) {
   if (Locate(text, filename, section.id))
     return AlreadyExistsError(fmt::format("Job '{}' already exists", section.id));
-  KeyErrors errors;
-  CheckValues(section, &errors);
-  if (!errors.empty()) {
-    if (key_errors) *key_errors = errors;
-    return Refused(section.id, errors);
-  }
+  RETURN_IF_ERROR(CheckValues(section, key_errors));
   Lines l(text);
   if (!l.lines.empty() && !Blank(l.lines.back())) l.lines.emplace_back();
   l.final_newline = true;
@@ -174,12 +172,7 @@ Result<std::string> ReplaceJobSection(std::string_view text, const std::string& 
   auto located = Locate(text, filename, section.id);
   if (!located || located->section.type != section.type)
     return NotFoundError(UnknownJob(section.id));
-  KeyErrors errors;
-  CheckValues(section, &errors);
-  if (!errors.empty()) {
-    if (key_errors) *key_errors = errors;
-    return Refused(section.id, errors);
-  }
+  RETURN_IF_ERROR(CheckValues(section, key_errors));
   Lines l(text);
   const size_t h = located->line - 1;
   const size_t e = BlockEnd(l, h);

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "base/base64.h"
 #include "ctdump/section_config.h"
 #include "notify/matcher.h"
 #include "notify/notify.h"
@@ -57,30 +58,10 @@ Result<bool> ParseBool(std::string_view v) {
 }
 
 Result<std::string> DecodeBase64(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
   while (!in.empty() && in.back() == '=') in.remove_suffix(1);
-  if (in.size() % 4 == 1) return InvalidArgumentError(fmt::format("invalid base64 '{}'", in));
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = value(c);
-    if (v < 0) return InvalidArgumentError(fmt::format("invalid base64 '{}'", in));
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  return out;
+  std::optional<std::string> out = Base64DecodeLenient(in);
+  if (!out) return InvalidArgumentError(fmt::format("invalid base64 '{}'", in));
+  return std::move(*out);
 }
 
 // "name=<name>,value=<base64>" (PVE's KeyAndBase64Val property string).

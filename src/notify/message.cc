@@ -6,34 +6,12 @@
 #include <ctime>
 #include <random>
 
+#include "base/base64.h"
 #include "notify/template.h"
 #include "notify/transport.h"
 
 namespace ctdump::notify {
 namespace {
-
-std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += kAlphabet[v >> 18];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i < in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    if (i + 1 < in.size()) v |= uint8_t(in[i + 1]) << 8;
-    out += kAlphabet[v >> 18];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 bool IsPlainAscii(std::string_view s) {
   for (char c : s) {
@@ -59,7 +37,7 @@ std::string EncodeHeader(std::string_view s) {
     size_t n = std::min<size_t>(45, s.size() - i);
     while (i + n < s.size() && n > 1 && (static_cast<unsigned char>(s[i + n]) & 0xc0) == 0x80) --n;
     if (!out.empty()) out += " ";
-    out += "=?utf-8?B?" + Base64(s.substr(i, n)) + "?=";
+    out += "=?utf-8?B?" + Base64Encode(s.substr(i, n)) + "?=";
     i += n;
   }
   return out;

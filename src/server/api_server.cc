@@ -11,6 +11,7 @@
 #include "channel/channel.h"
 #include "channel/channel_format.h"
 #include "ctdump/version.h"
+#include "server/route_parts.h"
 
 namespace ctdump::server {
 namespace {
@@ -128,17 +129,29 @@ api::Param StringParam(std::string name, bool required, size_t max_length,
   return p;
 }
 
+// A /access/ticket route the dispatcher answers itself (the login needs the
+// request's headers, the logout removes the cookie): anonymous, no API
+// tokens. Its handler answers only a dispatcher that did not: 500 naming
+// `what`.
+api::Route DispatcherTicketRoute(api::Method method, std::string_view what,
+                                 std::string description) {
+  api::Route r;
+  r.method = method;
+  r.path = "/access/ticket";
+  r.description = std::move(description);
+  r.permission = api::Permission::Anonymous();
+  r.allow_token = false;
+  r.handler = [message = fmt::format("the {} is answered by the dispatcher\n", what)](
+                  const api::HandlerContext& c) { c.sink.Error(api::MakeError(500, message)); };
+  return r;
+}
+
 }  // namespace
 
 std::vector<api::Route> AccessRoutes(const ServerContext& ctx) {
   (void)ctx;
   std::vector<api::Route> routes;
-  api::Route root;
-  root.path = "/";
-  root.description = "Directory index.";
-  root.index = true;
-  root.permission = api::Permission::Authenticated();
-  routes.push_back(root);
+  routes.push_back(IndexRoute("/"));
 
   api::Route version;
   version.path = "/version";
@@ -151,12 +164,7 @@ std::vector<api::Route> AccessRoutes(const ServerContext& ctx) {
   };
   routes.push_back(version);
 
-  api::Route access_index;
-  access_index.path = "/access";
-  access_index.description = "Directory index.";
-  access_index.index = true;
-  access_index.permission = api::Permission::Authenticated();
-  routes.push_back(access_index);
+  routes.push_back(IndexRoute("/access"));
 
   api::Route domains;
   domains.path = "/access/domains";
@@ -180,29 +188,17 @@ std::vector<api::Route> AccessRoutes(const ServerContext& ctx) {
 
   // Logging out (a ctdump extension): the console's cookie is HttpOnly, so
   // only the server can remove it. The dispatcher answers it.
-  api::Route logout;
-  logout.method = api::Method::kDelete;
-  logout.path = "/access/ticket";
-  logout.description =
+  routes.push_back(DispatcherTicketRoute(
+      api::Method::kDelete, "logout",
       "Log out (ctdump extension): removes the PVEAuthCookie cookie. The ticket itself stays "
-      "valid until it expires, as every PVE ticket does.";
-  logout.permission = api::Permission::Anonymous();
-  logout.allow_token = false;
-  logout.handler = [](const api::HandlerContext& c) {
-    c.sink.Error(api::MakeError(500, "the logout is answered by the dispatcher\n"));
-  };
-  routes.push_back(logout);
+      "valid until it expires, as every PVE ticket does."));
 
   // The login itself is answered by the dispatcher (it needs the request's
   // headers and address); the row gives its parameters and documentation.
-  api::Route post_ticket;
-  post_ticket.method = api::Method::kPost;
-  post_ticket.path = "/access/ticket";
-  post_ticket.description =
+  api::Route post_ticket = DispatcherTicketRoute(
+      api::Method::kPost, "login",
       "Create or verify authentication ticket. A valid ticket of the same user as password "
-      "renews it.";
-  post_ticket.permission = api::Permission::Anonymous();
-  post_ticket.allow_token = false;
+      "renews it.");
   post_ticket.params = {
       StringParam("username", true, 64, "User name (USER@REALM, or USER with realm)."),
       StringParam("password", true, 4096, "The secret password, or a valid ticket."),
@@ -217,9 +213,6 @@ std::vector<api::Route> AccessRoutes(const ServerContext& ctx) {
   new_format.type = api::ParamType::kBoolean;
   new_format.description = "Ignored (always the new format).";
   post_ticket.params.push_back(new_format);
-  post_ticket.handler = [](const api::HandlerContext& c) {
-    c.sink.Error(api::MakeError(500, "the login is answered by the dispatcher\n"));
-  };
   routes.push_back(post_ticket);
   return routes;
 }

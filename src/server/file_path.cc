@@ -12,7 +12,7 @@
 #include <string>
 #include <utility>
 
-#include "access/base64.h"
+#include "base/base64.h"
 #include "base/utf8.h"
 #include "datastore/tar_export.h"
 
@@ -27,7 +27,7 @@ std::variant<SnapshotPath, api::ApiError> ParseFilepath(std::string_view filepat
   if (filepath.size() > kMaxFilepathParam)
     return FilepathError(
         fmt::format("filepath is too long (at most {} bytes, base64)", kMaxFilepathBytes));
-  std::optional<std::string> decoded = access::Base64Decode(filepath);
+  std::optional<std::string> decoded = Base64Decode(filepath);
   if (!decoded) return FilepathError("filepath is not base64 (or \"/\")");
   if (decoded->size() > kMaxFilepathBytes)
     return FilepathError(fmt::format("filepath is longer than {} bytes", kMaxFilepathBytes));
@@ -46,7 +46,7 @@ std::variant<SnapshotPath, api::ApiError> ParseFilepath(std::string_view filepat
 std::string EncodeFilepath(std::string_view path) {
   std::string full = std::string("/") + kSnapshotArchive;
   if (!path.empty()) full.append("/").append(path);
-  return access::Base64Encode(full);
+  return Base64Encode(full);
 }
 
 char EntryTypeLetter(uint32_t mode, bool hardlink) {

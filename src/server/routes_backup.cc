@@ -31,6 +31,7 @@
 #include "backup/job_options.h"
 #include "provider/volume_id.h"
 #include "registry/registry.h"
+#include "server/route_parts.h"
 #include "server/routes.h"
 #include "tasks/spawn.h"
 #include "tasks/task_dir.h"
@@ -474,10 +475,6 @@ void DeleteContent(const ServerContext& ctx, const api::HandlerContext& hc) {
   std::string cls = tasks::StatusClass(*status);
   if (cls == "ok" || cls == "warning") return hc.sink.Data(nullptr);
   hc.sink.Error(api::MakeError(500, *status));
-}
-
-api::Param PathParam(std::string name, std::string format = {}) {
-  return {.name = std::move(name), .required = true, .format = std::move(format)};
 }
 
 std::vector<api::Param> ContentParams() {

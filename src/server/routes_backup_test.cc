@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "api/router.h"
+#include "server/route_test_util.h"
 #include "server/routes.h"
 #include "sys/file.h"
 #include "tasks/task_status.h"
@@ -28,88 +29,48 @@ namespace {
 
 using nlohmann::json;
 
-struct BackupSink : api::ResponseSink {
-  int status = 0;
-  std::string reason;
-  json body;
-  void Send(api::HttpResponse r) override {
-    status = r.status;
-    reason = r.reason;
-    body = json::parse(r.body);
-  }
-  bool BeginStream(api::StreamHead) override { return false; }
-  bool Write(std::string_view) override { return false; }
-  void EndStream(Status) override {}
-};
+using testing::Answer;
 
 const api::Caller kRoot{"root@pam", ""};
 const api::Caller kAlice{"alice@pve", ""};
 constexpr char kArchive[] = "vzdump-lxc-c1-2024_01_12-22_00_02.tar.zst";
 constexpr char kArchive2[] = "vzdump-lxc-c1-2024_01_13-22_00_02.tar.zst";
 
-class BackupRoutesTest : public testing::Test {
+class BackupRoutesTest : public testing::RouteTest {
  protected:
   void SetUp() override {
-    auto d = sys::MakeTempDir("/tmp/ctdump-routes-backup-");
-    ASSERT_TRUE(d.ok());
-    tmp_ = *d;
+    ASSERT_NO_FATAL_FAILURE(MakeRoot("/tmp/ctdump-routes-backup-"));
     for (const char* sub : {"/log", "/etc", "/lxc", "/dump", "/run", "/state", "/store/dump"})
-      ASSERT_TRUE(sys::MakeDirs(tmp_ + sub, 0700).ok());
-    ASSERT_TRUE(sys::WriteFileAtomic(tmp_ + "/etc/notifications.cfg", "").ok());
+      ASSERT_TRUE(sys::MakeDirs(root_ + sub, 0700).ok());
+    ASSERT_TRUE(sys::WriteFileAtomic(root_ + "/etc/notifications.cfg", "").ok());
     WriteStorageCfg("");
-    ctx_.paths = {tmp_ + "/lxc", tmp_ + "/etc", tmp_ + "/log", tmp_ + "/run", tmp_ + "/state"};
     ctx_.node = tasks::ShortHostname();
     ctx_.program = "/nonexistent/ctdump";  // Root tests set the real one
-    ctx_.global_args = {"--config-dir", tmp_ + "/etc", "--lxcpath", tmp_ + "/lxc"};
-    ctx_.allowed = [this](const api::Caller& c, std::string_view path, std::string_view priv) {
-      std::string who = c.tokenid.empty() ? c.userid : c.userid + "!" + c.tokenid;
-      return who == "root@pam" ||
-             grants_.count(who + " " + std::string(path) + " " + std::string(priv)) > 0;
-    };
+    ctx_.global_args = {"--config-dir", root_ + "/etc", "--lxcpath", root_ + "/lxc"};
     std::vector<api::Route> routes = BackupRoutes(ctx_);
     for (api::Route& r : TaskRoutes(ctx_)) routes.push_back(std::move(r));
-    auto router = api::Router::Create(std::move(routes));
-    ASSERT_TRUE(router.ok()) << router.status().message();
-    router_.emplace(std::move(*router));
+    ASSERT_NO_FATAL_FAILURE(MakeRouter(std::move(routes)));
   }
   void TearDown() override {
     for (const tasks::Upid& u : started_)
       if (tasks::IsRunning(u)) ::kill(-static_cast<pid_t>(u.pid), SIGKILL);
-    if (!tmp_.empty()) {
-      ASSERT_TRUE(sys::RemoveTree(tmp_).ok());
-    }
+    RouteTest::TearDown();
   }
 
   void WriteStorageCfg(const std::string& extra) {
-    ASSERT_TRUE(sys::WriteFileAtomic(tmp_ + "/etc/storage.cfg",
-                                     "dir: local\n\tpath " + tmp_ + "/store\n" + extra)
+    ASSERT_TRUE(sys::WriteFileAtomic(root_ + "/etc/storage.cfg",
+                                     "dir: local\n\tpath " + root_ + "/store\n" + extra)
                     .ok());
   }
   void AddArchive(const std::string& name) {
-    ASSERT_TRUE(sys::WriteFileAtomic(tmp_ + "/store/dump/" + name, "not really zstd").ok());
+    ASSERT_TRUE(sys::WriteFileAtomic(root_ + "/store/dump/" + name, "not really zstd").ok());
   }
 
-  BackupSink Call(const char* method, const std::string& path, const std::string& body,
-                  const api::Caller& caller) {
-    BackupSink sink;
-    // As proxmoxer: GET and DELETE parameters in the query, others in a form.
-    const bool query = std::string_view(method) == "GET" || std::string_view(method) == "DELETE";
-    api::HttpRequest req{.method = method,
-                         .path = path,
-                         .query = query ? body : std::string_view(),
-                         .content_type = "application/x-www-form-urlencoded",
-                         .body = query ? std::string_view() : body};
-    auto prepared = router_->Prepare(req);
-    if (auto* e = std::get_if<api::ApiError>(&prepared)) {
-      sink.Error(*e);
-      return sink;
-    }
-    auto& call = std::get<api::PreparedCall>(prepared);
-    if (auto e = api::CheckRootOnly(*call.route, call.params, caller)) {
-      sink.Error(*e);
-      return sink;
-    }
-    call.route->handler(api::HandlerContext{*call.route, caller, call.params, sink});
+  // As the dispatcher, without the route's privileges (the handlers check them); a task it
+  // starts is killed at the end.
+  Answer Call(const char* method, const std::string& path, const std::string& body,
+              const api::Caller& caller) {
+    Answer sink = testing::CallRoute(*router_, method, path, body, caller);
     if (sink.status == 200 && sink.body["data"].is_string()) {
       auto u = tasks::DecodeUpid(sink.body["data"].get<std::string>());
       if (u.ok()) started_.push_back(*u);
@@ -117,10 +78,6 @@ class BackupRoutesTest : public testing::Test {
     return sink;
   }
 
-  std::string tmp_;
-  ServerContext ctx_;
-  std::set<std::string> grants_;  // "<user> <path> <priv>"
-  std::optional<api::Router> router_;
   std::vector<tasks::Upid> started_;
 };
 
@@ -259,12 +216,11 @@ TEST(BackupRoutesMappingTest, VolumesAndOwners) {
 
 TEST_F(BackupRoutesTest, VzdumpSchemaRefusalsAndPrivilegedParams) {
   for (const char* refused : {"pool=x", "stdout=1", "job-id=x", "maxfiles=1"}) {
-    BackupSink s =
-        Call("POST", "/nodes/localhost/vzdump", std::string("vmid=c1&") + refused, kRoot);
+    Answer s = Call("POST", "/nodes/localhost/vzdump", std::string("vmid=c1&") + refused, kRoot);
     EXPECT_EQ(s.status, 400) << refused;
   }
   grants_ = {"alice@pve /vms/c1 VM.Backup"};
-  BackupSink s = Call("POST", "/nodes/localhost/vzdump", "vmid=c1&dumpdir=/x", kAlice);
+  Answer s = Call("POST", "/nodes/localhost/vzdump", "vmid=c1&dumpdir=/x", kAlice);
   EXPECT_EQ(s.status, 400);
   EXPECT_EQ(s.body["errors"]["dumpdir"], "Only root may set this option.");
 }
@@ -295,19 +251,19 @@ TEST_F(BackupRoutesTest, VzdumpPermissionDenials) {
             "Permission check failed (/, Sys.Modify)"},
        }) {
     grants_ = c.grants;
-    BackupSink s = Call("POST", "/nodes/localhost/vzdump", c.body, kAlice);
+    Answer s = Call("POST", "/nodes/localhost/vzdump", c.body, kAlice);
     EXPECT_EQ(s.status, 403) << c.body;
     EXPECT_EQ(s.reason, c.reason) << c.body;
   }
   // Without a storage: ctdump.conf's is the one checked.
-  ASSERT_TRUE(sys::WriteFileAtomic(tmp_ + "/etc/ctdump.conf", "storage: local\n").ok());
+  ASSERT_TRUE(sys::WriteFileAtomic(root_ + "/etc/ctdump.conf", "storage: local\n").ok());
   grants_ = {vms};
   EXPECT_EQ(Call("POST", "/nodes/localhost/vzdump", "vmid=c1", kAlice).reason,
             "Permission check failed (/storage/local, Datastore.AllocateSpace)");
   // Everything granted: the spawn is what fails (no binary here).
   grants_ = {vms, space};
   EXPECT_EQ(Call("POST", "/nodes/localhost/vzdump", "vmid=c1&storage=local", kAlice).status, 500);
-  BackupSink unknown = Call("POST", "/nodes/localhost/vzdump", "vmid=c1&storage=nope", kAlice);
+  Answer unknown = Call("POST", "/nodes/localhost/vzdump", "vmid=c1&storage=nope", kAlice);
   EXPECT_EQ(unknown.status, 400);
   EXPECT_EQ(unknown.body["errors"]["storage"], "storage 'nope' does not exist");
 }
@@ -319,7 +275,7 @@ TEST_F(BackupRoutesTest, RestoreChecks) {
     int status;
     std::string what;  // the error's parameter, or the 403's reason
   };
-  ASSERT_TRUE(sys::MakeDirs(tmp_ + "/lxc/old/rootfs").ok());
+  ASSERT_TRUE(sys::MakeDirs(root_ + "/lxc/old/rootfs").ok());
   grants_ = {"alice@pve /vms/new VM.Allocate", "alice@pve /vms/old VM.Allocate"};
   for (const Case& c : std::vector<Case>{
            {"vmid=new&ostemplate=" + vol, 400, "restore"},
@@ -333,7 +289,7 @@ TEST_F(BackupRoutesTest, RestoreChecks) {
            {"vmid=new&restore=1&rootfs=/x&ostemplate=" + vol, 400, "rootfs"},  // root only
            {"vmid=new&restore=1&idmap=u+0+1&ostemplate=" + vol, 400, "idmap"},
        }) {
-    BackupSink s = Call("POST", "/nodes/localhost/lxc", c.body, kAlice);
+    Answer s = Call("POST", "/nodes/localhost/lxc", c.body, kAlice);
     EXPECT_EQ(s.status, c.status) << c.body << " " << s.body.dump();
     if (c.status == 403)
       EXPECT_EQ(s.reason, c.what) << c.body;
@@ -341,7 +297,7 @@ TEST_F(BackupRoutesTest, RestoreChecks) {
       EXPECT_TRUE(s.body["errors"].contains(c.what)) << c.body << " " << s.body.dump();
   }
   grants_.insert("alice@pve /storage/local Datastore.Allocate");
-  BackupSink exists =
+  Answer exists =
       Call("POST", "/nodes/localhost/lxc", "vmid=old&restore=1&ostemplate=" + vol, kAlice);
   EXPECT_EQ(exists.status, 400);
   EXPECT_EQ(exists.body["errors"]["vmid"], "CT old already exists on node '" + ctx_.node + "'");
@@ -353,7 +309,7 @@ TEST_F(BackupRoutesTest, ContentPutSetsNotesAndProtection) {
   const std::string base = "/nodes/localhost/storage/local/content/";
   // The owner's VM.Backup is needed beside Datastore.AllocateSpace.
   grants_ = {"alice@pve /storage/local Datastore.AllocateSpace"};
-  BackupSink denied = Call("PUT", base + "local:backup/" + kArchive, "notes=x", kAlice);
+  Answer denied = Call("PUT", base + "local:backup/" + kArchive, "notes=x", kAlice);
   EXPECT_EQ(denied.status, 403);
   EXPECT_EQ(denied.reason, "Permission check failed (/vms/c1, VM.Backup)");
   grants_.clear();
@@ -361,27 +317,26 @@ TEST_F(BackupRoutesTest, ContentPutSetsNotesAndProtection) {
             "Permission check failed (/storage/local, Datastore.AllocateSpace)");
   grants_ = {"alice@pve /storage/local Datastore.AllocateSpace", "alice@pve /vms/c1 VM.Backup"};
 
-  BackupSink notes = Call("PUT", base + "local:backup/" + kArchive, "notes=first+line", kAlice);
+  Answer notes = Call("PUT", base + "local:backup/" + kArchive, "notes=first+line", kAlice);
   ASSERT_EQ(notes.status, 200) << notes.body.dump();
   EXPECT_TRUE(notes.body["data"].is_null());
-  auto text = sys::ReadFile(tmp_ + "/store/dump/" + kArchive + ".notes");
+  auto text = sys::ReadFile(root_ + "/store/dump/" + kArchive + ".notes");
   ASSERT_TRUE(text.ok());
   EXPECT_NE(text->find("first line"), std::string::npos);
   EXPECT_EQ(Call("PUT", base + "backup/" + kArchive, "protected=1", kAlice).status, 200);
-  EXPECT_TRUE(sys::PathExists(tmp_ + "/store/dump/" + kArchive + ".protected"));
+  EXPECT_TRUE(sys::PathExists(root_ + "/store/dump/" + kArchive + ".protected"));
 
   // max-protected-backups: one per guest; the protected one may stay so.
   WriteStorageCfg("\tmax-protected-backups 1\n");
-  BackupSink limit = Call("PUT", base + kArchive2, "protected=1", kAlice);
+  Answer limit = Call("PUT", base + kArchive2, "protected=1", kAlice);
   EXPECT_EQ(limit.status, 400);
   EXPECT_EQ(limit.reason,
             "The number of protected backups per guest is limited to 1 on storage 'local'");
   EXPECT_EQ(Call("PUT", base + kArchive, "protected=1", kAlice).status, 200);
   EXPECT_EQ(Call("PUT", base + kArchive, "protected=0", kAlice).status, 200);
-  EXPECT_FALSE(sys::PathExists(tmp_ + "/store/dump/" + kArchive + ".protected"));
+  EXPECT_FALSE(sys::PathExists(root_ + "/store/dump/" + kArchive + ".protected"));
 
-  BackupSink missing =
-      Call("PUT", base + "vzdump-lxc-c1-2020_01_01-00_00_00.tar", "notes=x", kRoot);
+  Answer missing = Call("PUT", base + "vzdump-lxc-c1-2020_01_01-00_00_00.tar", "notes=x", kRoot);
   EXPECT_EQ(missing.status, 400);
   EXPECT_EQ(Call("PUT", base + "other:" + kArchive, "notes=x", kRoot).status, 400);
   EXPECT_EQ(Call("PUT", "/nodes/localhost/storage/nope/content/x", "notes=x", kRoot).status, 400);
@@ -390,7 +345,7 @@ TEST_F(BackupRoutesTest, ContentPutSetsNotesAndProtection) {
 TEST_F(BackupRoutesTest, ContentDeleteChecksTheVolume) {
   AddArchive(kArchive);
   grants_ = {"alice@pve /storage/local Datastore.AllocateSpace"};
-  BackupSink s =
+  Answer s =
       Call("DELETE", "/nodes/localhost/storage/local/content/" + std::string(kArchive), "", kAlice);
   EXPECT_EQ(s.reason, "Permission check failed (/vms/c1, VM.Backup)");
   // An unknown owner (not a built-in name) needs Datastore.Allocate.
@@ -432,8 +387,8 @@ class BackupRoutesRootTest : public BackupRoutesTest {
 };
 
 TEST_F(BackupRoutesRootTest, RootFailedBackupStatusAndLog) {
-  BackupSink s = Call("POST", "/nodes/localhost/vzdump",
-                      "vmid=nosuch&pigz=2&stop=1&dumpdir=" + tmp_ + "/dump", kRoot);
+  Answer s = Call("POST", "/nodes/localhost/vzdump",
+                  "vmid=nosuch&pigz=2&stop=1&dumpdir=" + root_ + "/dump", kRoot);
   ASSERT_EQ(s.status, 200) << s.body.dump();
   std::string upid = s.body["data"];
   auto u = tasks::DecodeUpid(upid);
@@ -450,21 +405,21 @@ TEST_F(BackupRoutesRootTest, RootFailedBackupStatusAndLog) {
       log.starts_with("INFO: ignoring parameters (accepted for PVE's clients, not used "
                       "for containers by ctdump): pigz, stop\n"))
       << log;
-  BackupSink list = Call("GET", "/nodes/localhost/tasks", "errors=1&typefilter=vzdump", kRoot);
+  Answer list = Call("GET", "/nodes/localhost/tasks", "errors=1&typefilter=vzdump", kRoot);
   ASSERT_EQ(list.body["total"], 1);
   EXPECT_EQ(list.body["data"][0]["status"], "job errors");
 }
 
 TEST_F(BackupRoutesRootTest, RootAbortRunningTask) {
-  std::string hook = tmp_ + "/hook.sh", pidfile = tmp_ + "/hook.pid";
+  std::string hook = root_ + "/hook.sh", pidfile = root_ + "/hook.pid";
   ASSERT_TRUE(sys::WriteFileAtomic(hook,
                                    "#!/bin/sh\n[ -e " + pidfile + " ] && exit 0\necho $$ >" +
                                        pidfile + ".tmp\nmv " + pidfile + ".tmp " + pidfile +
                                        "\nexec sleep 120\n",
                                    0755)
                   .ok());
-  BackupSink s = Call("POST", "/nodes/localhost/vzdump",
-                      "vmid=nosuch&dumpdir=" + tmp_ + "/dump&script=" + hook, kRoot);
+  Answer s = Call("POST", "/nodes/localhost/vzdump",
+                  "vmid=nosuch&dumpdir=" + root_ + "/dump&script=" + hook, kRoot);
   ASSERT_EQ(s.status, 200) << s.body.dump();
   std::string upid = s.body["data"];
   for (int i = 0; i < 600 && !sys::PathExists(pidfile); ++i)
@@ -472,18 +427,18 @@ TEST_F(BackupRoutesRootTest, RootAbortRunningTask) {
   ASSERT_TRUE(sys::PathExists(pidfile)) << Log(upid);
   EXPECT_EQ(TaskStatus(upid)["status"], "running");
   EXPECT_EQ(Call("DELETE", "/nodes/localhost/tasks/" + upid, "", kAlice).status, 403);
-  BackupSink abort = Call("DELETE", "/nodes/localhost/tasks/" + upid, "", kRoot);
+  Answer abort = Call("DELETE", "/nodes/localhost/tasks/" + upid, "", kRoot);
   EXPECT_EQ(abort.status, 200);
   EXPECT_EQ(WaitStopped(upid, 30), "interrupted by signal") << Log(upid);
 }
 
 TEST_F(BackupRoutesRootTest, RootRestoreTaskRunsTheRestore) {
   AddArchive(kArchive);  // not an archive: the restore fails, after parsing every option
-  BackupSink s = Call("POST", "/nodes/localhost/lxc",
-                      "vmid=new&restore=1&ostemplate=local:backup/" + std::string(kArchive) +
-                          "&unique=1&hostname=h1&unprivileged=1&bwlimit=1000&storage=local-lvm"
-                          "&idmap=u+0+200000+65536&idmap=g+0+200000+65536",
-                      kRoot);
+  Answer s = Call("POST", "/nodes/localhost/lxc",
+                  "vmid=new&restore=1&ostemplate=local:backup/" + std::string(kArchive) +
+                      "&unique=1&hostname=h1&unprivileged=1&bwlimit=1000&storage=local-lvm"
+                      "&idmap=u+0+200000+65536&idmap=g+0+200000+65536",
+                  kRoot);
   ASSERT_EQ(s.status, 200) << s.body.dump();
   std::string upid = s.body["data"];
   auto u = tasks::DecodeUpid(upid);
@@ -492,30 +447,30 @@ TEST_F(BackupRoutesRootTest, RootRestoreTaskRunsTheRestore) {
   EXPECT_EQ(u->id, "new");
   std::string status = WaitStopped(upid);
   EXPECT_EQ(status.rfind("restore failed", 0), 0u) << status << "\n" << Log(upid);
-  EXPECT_FALSE(sys::PathExists(tmp_ + "/lxc/new/config"));
+  EXPECT_FALSE(sys::PathExists(root_ + "/lxc/new/config"));
 }
 
 TEST_F(BackupRoutesRootTest, RootDeleteWithDelay) {
   AddArchive(kArchive);
   AddArchive(kArchive2);
-  ASSERT_TRUE(sys::WriteFileAtomic(tmp_ + "/store/dump/" + kArchive + ".protected", "").ok());
+  ASSERT_TRUE(sys::WriteFileAtomic(root_ + "/store/dump/" + kArchive + ".protected", "").ok());
   const std::string base = "/nodes/localhost/storage/local/content/local:backup/";
-  BackupSink refused = Call("DELETE", base + kArchive, "delay=20", kRoot);
+  Answer refused = Call("DELETE", base + kArchive, "delay=20", kRoot);
   EXPECT_EQ(refused.status, 500);
   EXPECT_NE(refused.reason.find("protected"), std::string::npos) << refused.reason;
-  EXPECT_TRUE(sys::PathExists(tmp_ + "/store/dump/" + kArchive));
+  EXPECT_TRUE(sys::PathExists(root_ + "/store/dump/" + kArchive));
 
-  BackupSink done = Call("DELETE", base + kArchive2, "delay=20", kRoot);
+  Answer done = Call("DELETE", base + kArchive2, "delay=20", kRoot);
   EXPECT_EQ(done.status, 200) << done.body.dump();
   EXPECT_TRUE(done.body["data"].is_null());
-  EXPECT_FALSE(sys::PathExists(tmp_ + "/store/dump/" + kArchive2));
+  EXPECT_FALSE(sys::PathExists(root_ + "/store/dump/" + kArchive2));
   json tasks = Call("GET", "/nodes/localhost/tasks", "typefilter=imgdel", kRoot).body["data"];
   ASSERT_EQ(tasks.size(), 2u);
   EXPECT_EQ(tasks[0]["id"], "c1@local");
 
   // Without delay: the UPID at once.
   AddArchive(kArchive2);
-  BackupSink upid = Call("DELETE", base + kArchive2, "", kRoot);
+  Answer upid = Call("DELETE", base + kArchive2, "", kRoot);
   ASSERT_EQ(upid.status, 200);
   ASSERT_TRUE(upid.body["data"].is_string());
   EXPECT_EQ(WaitStopped(upid.body["data"]), "OK");

@@ -27,6 +27,7 @@
 #include "datastore/tar_export.h"
 #include "registry/registry.h"
 #include "server/file_path.h"
+#include "server/route_parts.h"
 #include "server/routes.h"
 #include "server/routes_backup.h"
 
@@ -250,10 +251,6 @@ void Download(const ServerContext& ctx, const api::HandlerContext& hc) {
     return hc.sink.Error(FilepathError(fmt::format(
         "'{}' is not a regular file or a directory: it cannot be downloaded", Shown(path))));
   SendFile(t, e, name, hc.sink);
-}
-
-api::Param PathParam(std::string name, std::string format) {
-  return {.name = std::move(name), .required = true, .format = std::move(format)};
 }
 
 std::vector<api::Param> FileParams() {

@@ -15,14 +15,12 @@
 #include <string>
 #include <variant>
 
-#include "access/base64.h"
 #include "api/router.h"
+#include "base/base64.h"
 #include "crypt/crypt.h"
-#include "datastore/datastore.h"
 #include "datastore/datastore_test_util.h"
-#include "datastore/writer.h"
-#include "objstore/local_backend.h"
 #include "server/file_path.h"
+#include "server/route_test_util.h"
 #include "server/routes.h"
 #include "sys/file.h"
 
@@ -33,7 +31,7 @@ using json = nlohmann::json;
 
 constexpr int64_t kSnapshotTime = 1705096802;
 
-std::string B64(std::string_view s) { return access::Base64Encode(s); }
+std::string B64(std::string_view s) { return Base64Encode(s); }
 
 SnapshotPath Parsed(std::string_view filepath) {
   auto r = ParseFilepath(filepath);
@@ -71,7 +69,7 @@ TEST(ParseFilepathTest, InsideTheArchive) {
   EXPECT_EQ(Parsed(B64("/root.pxar.didx/etc/hosts")).path, "etc/hosts");
   EXPECT_EQ(Parsed(B64("root.pxar.didx//etc/./hosts/")).path, "etc/hosts");
   // Padding optional.
-  std::string bare = access::Base64Encode("/root.pxar.didx/a", false);
+  std::string bare = Base64Encode("/root.pxar.didx/a", false);
   EXPECT_EQ(Parsed(bare).path, "a");
   // Names are bytes: kept exactly.
   EXPECT_EQ(Parsed(B64("/root.pxar.didx/bad\xff\xfe/x y")).path, "bad\xff\xfe/x y");
@@ -143,66 +141,21 @@ TEST(FileNamesTest, ContentDisposition) {
 
 // --- the routes ---
 
-struct StreamSink : api::ResponseSink {
-  api::HttpResponse last;
-  int sends = 0;
-  bool streamed = false, ended = false;
-  api::StreamHead head;
-  std::string body;
-  Status end = Status::OK();
-  void Send(api::HttpResponse r) override {
-    last = std::move(r);
-    ++sends;
-  }
-  bool BeginStream(api::StreamHead h) override {
-    head = std::move(h);
-    streamed = true;
-    return true;
-  }
-  bool Write(std::string_view b) override {
-    body.append(b);
-    return true;
-  }
-  void EndStream(Status s) override {
-    end = std::move(s);
-    ended = true;
-  }
-};
+using testing::Answer;
 
-struct Answer {
-  int status = 0;
-  json body;
-  StreamSink sink;
-};
-
-class NullObserver : public Observer {
- public:
-  void Log(LogLevel, std::string_view) noexcept override {}
-};
-
-class FileRoutesTest : public ::testing::Test {
+class FileRoutesTest : public testing::RouteTest {
  protected:
   void SetUp() override {
-    auto dir = sys::MakeTempDir("/tmp/ctdump-routes-files.");
-    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
-    root_ = *dir;
-    ctx_.paths.config_dir = root_ + "/etc";
+    ASSERT_NO_FATAL_FAILURE(MakeRoot("/tmp/ctdump-routes-files."));
     ctx_.node = "n1";
-    ctx_.allowed = [this](const api::Caller& c, std::string_view path, std::string_view priv) {
-      return c.userid == "root@pam" ||
-             grants_.count(c.userid + " " + std::string(path) + " " + std::string(priv)) > 0;
-    };
     for (const char* d : {"/etc", "/store", "/ds"}) ASSERT_TRUE(sys::MakeDirs(root_ + d).ok());
     ASSERT_TRUE(sys::WriteFileAtomic(root_ + "/etc/storage.cfg",
                                      "dir: local\n\tpath " + root_ +
                                          "/store\n\ndatastore: ds\n\tpath " + root_ + "/ds\n")
                     .ok());
-    auto router = api::Router::Create(FileRoutes(ctx_));
-    ASSERT_TRUE(router.ok()) << router.status().ToString();
-    router_.emplace(std::move(*router));
+    ASSERT_NO_FATAL_FAILURE(MakeRouter(FileRoutes(ctx_)));
     volname_ = AddSnapshot();
   }
-  void TearDown() override { EXPECT_TRUE(sys::RemoveTree(root_).ok()); }
 
   std::string AddSnapshot() {
     datastore::testing::TreeBuilder t;
@@ -221,25 +174,7 @@ class FileRoutesTest : public ::testing::Test {
 
   std::string AddSnapshot(datastore::testing::TreeBuilder& t, int64_t time,
                           std::optional<crypt::Key> key = std::nullopt) {
-    auto backend = objstore::OpenLocalBackend(root_ + "/ds");
-    EXPECT_TRUE(backend.ok()) << backend.status().ToString();
-    auto ds = datastore::Datastore::Open(std::move(*backend), datastore::KeyRing(std::move(key)),
-                                         "datastore 'ds'");
-    EXPECT_TRUE(ds.ok()) << ds.status().ToString();
-    datastore::WriterOptions o;
-    o.volname = datastore::FormatVolume("100", time);
-    o.vmid = "100";
-    o.backup_time = time;
-    o.guest_config = "lxc.uts.name = web\n";
-    o.threads = 1;
-    NullObserver quiet;
-    auto w = datastore::SnapshotWriter::Create(**ds, o, nullptr, &quiet);
-    EXPECT_TRUE(w.ok()) << w.status().ToString();
-    std::string stream = datastore::testing::WorkerStream(t.Build());
-    EXPECT_TRUE((*w)->Feed(stream.data(), stream.size()).ok());
-    auto m = (*w)->Finish();
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    return o.volname;
+    return testing::WriteSnapshot(root_ + "/ds", t, time, std::move(key)).volname;
   }
 
   Answer Call(const std::string& what, std::map<std::string, std::string> q,
@@ -251,26 +186,7 @@ class FileRoutesTest : public ::testing::Test {
       for (unsigned char c : v) query += fmt::format("%{:02X}", c);
     }
     std::string path = "/nodes/n1/storage/" + storage + "/file-restore/" + what;
-    api::HttpRequest req{.method = "GET", .path = path, .query = query};
-    Answer a;
-    auto prepared = router_->Prepare(req);
-    if (auto* err = std::get_if<api::ApiError>(&prepared)) {
-      a.status = err->status;
-      return a;
-    }
-    auto& call = std::get<api::PreparedCall>(prepared);
-    api::Caller caller{user, ""};
-    call.route->handler(api::HandlerContext{*call.route, caller, call.params, a.sink});
-    if (a.sink.streamed) {
-      EXPECT_EQ(a.sink.sends, 0);
-      EXPECT_TRUE(a.sink.ended);
-      a.status = 200;
-      return a;
-    }
-    EXPECT_EQ(a.sink.sends, 1) << path;
-    a.status = a.sink.last.status;
-    a.body = json::parse(a.sink.last.body);
-    return a;
+    return testing::CallRoute(*router_, "GET", path, query, {user, ""});
   }
 
   Answer List(const std::string& filepath, const std::string& user = "root@pam") {
@@ -283,10 +199,7 @@ class FileRoutesTest : public ::testing::Test {
   }
   static std::string In(const std::string& p) { return EncodeFilepath(p); }
 
-  std::string root_, volname_, big_;
-  ServerContext ctx_;
-  std::set<std::string> grants_;
-  std::optional<api::Router> router_;
+  std::string volname_, big_;
 };
 
 TEST_F(FileRoutesTest, ArchiveLevel) {
@@ -322,7 +235,7 @@ TEST_F(FileRoutesTest, ListsADirectoryWithPveTypes) {
   // Not UTF-8: U+FFFD in text, the exact bytes in filepath.
   ASSERT_TRUE(by_name.count("bad\xef\xbf\xbd"));
   EXPECT_EQ(by_name["bad\xef\xbf\xbd"]["filepath"], In("etc/bad\xff"));
-  EXPECT_EQ(Get(by_name["bad\xef\xbf\xbd"]["filepath"].get<std::string>()).sink.body, "bytes");
+  EXPECT_EQ(Get(by_name["bad\xef\xbf\xbd"]["filepath"].get<std::string>()).bytes, "bytes");
 }
 
 TEST_F(FileRoutesTest, ListErrors) {
@@ -335,16 +248,16 @@ TEST_F(FileRoutesTest, ListErrors) {
 TEST_F(FileRoutesTest, DownloadsAFileRaw) {
   Answer a = Get(In("etc/sub/big"));
   ASSERT_EQ(a.status, 200) << a.body.dump();
-  EXPECT_TRUE(a.sink.end.ok()) << a.sink.end.ToString();
-  EXPECT_EQ(a.sink.head.content_type, "application/octet-stream");
-  EXPECT_EQ(a.sink.head.content_length, big_.size());
-  EXPECT_TRUE(a.sink.body == big_);
-  ASSERT_EQ(a.sink.head.headers.size(), 1u);
-  EXPECT_EQ(a.sink.head.headers[0].second, "attachment; filename=\"big\"; filename*=UTF-8''big");
+  EXPECT_TRUE(a.end.ok()) << a.end.ToString();
+  EXPECT_EQ(a.head.content_type, "application/octet-stream");
+  EXPECT_EQ(a.head.content_length, big_.size());
+  EXPECT_TRUE(a.bytes == big_);
+  ASSERT_EQ(a.head.headers.size(), 1u);
+  EXPECT_EQ(a.head.headers[0].second, "attachment; filename=\"big\"; filename*=UTF-8''big");
   // A hardlink: its target's data.
   a = Get(In("etc/hostname-hard"));
   ASSERT_EQ(a.status, 200) << a.body.dump();
-  EXPECT_EQ(a.sink.body, "web\n");
+  EXPECT_EQ(a.bytes, "web\n");
 }
 
 TEST_F(FileRoutesTest, DownloadRefusals) {
@@ -363,12 +276,12 @@ TEST_F(FileRoutesTest, DownloadRefusals) {
 TEST_F(FileRoutesTest, DownloadsADirectoryAsTarZst) {
   Answer a = Get(In("etc"), true);
   ASSERT_EQ(a.status, 200) << a.body.dump();
-  EXPECT_TRUE(a.sink.end.ok()) << a.sink.end.ToString();
-  EXPECT_FALSE(a.sink.head.content_length);  // chunked
-  EXPECT_EQ(a.sink.head.headers[0].second,
+  EXPECT_TRUE(a.end.ok()) << a.end.ToString();
+  EXPECT_FALSE(a.head.content_length);  // chunked
+  EXPECT_EQ(a.head.headers[0].second,
             "attachment; filename=\"etc.tar.zst\"; filename*=UTF-8''etc.tar.zst");
   std::string file = root_ + "/etc.tar.zst";
-  ASSERT_TRUE(sys::WriteFileAtomic(file, a.sink.body).ok());
+  ASSERT_TRUE(sys::WriteFileAtomic(file, a.bytes).ok());
   std::string listing;
   FILE* p = ::popen(("zstd -dc '" + file + "' | tar -tvf -").c_str(), "r");
   ASSERT_NE(p, nullptr);
@@ -382,7 +295,7 @@ TEST_F(FileRoutesTest, DownloadsADirectoryAsTarZst) {
   // The root: named after the snapshot.
   a = Get(In(""), true);
   ASSERT_EQ(a.status, 200);
-  EXPECT_NE(a.sink.head.headers[0].second.find("ct-100-"), std::string::npos);
+  EXPECT_NE(a.head.headers[0].second.find("ct-100-"), std::string::npos);
 }
 
 TEST_F(FileRoutesTest, StorageAndVolumeChecks) {
@@ -428,7 +341,7 @@ TEST_F(FileRoutesTest, EncryptedSnapshotsUseTheStorageKeyAndNeverPrompt) {
   config(root_ + "/plain.key");
   Answer a = Get(In("secret"));
   ASSERT_EQ(a.status, 200) << a.body.dump();
-  EXPECT_EQ(a.sink.body, "s3cret\n");
+  EXPECT_EQ(a.bytes, "s3cret\n");
   // A key file that needs its passphrase is refused, never asked for (even
   // with the passphrase in the environment: a server has no one to ask).
   ASSERT_TRUE(key.SaveFile(root_ + "/pass.key", crypt::Kdf::kScrypt, "pass phrase").ok());

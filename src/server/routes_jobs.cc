@@ -31,6 +31,7 @@
 #include "jobs/job_list.h"
 #include "jobs/job_state.h"
 #include "notify/notify.h"
+#include "server/route_parts.h"
 #include "server/routes.h"
 #include "server/routes_backup.h"
 #include "sys/file.h"
@@ -357,14 +358,6 @@ api::Param IdParam() {
   return {.name = "id", .description = "the job's id", .required = true, .max_length = 255};
 }
 
-api::Route Index(std::string path) {
-  return {.method = api::Method::kGet,
-          .path = std::move(path),
-          .description = "Directory index.",
-          .permission = api::Permission::Authenticated(),
-          .index = true};
-}
-
 api::Permission Privs(std::vector<api::PrivCheck> any_of, std::string note = {}) {
   api::Permission p = api::Permission::Privs(std::move(any_of));
   p.rule = std::move(note);
@@ -380,9 +373,9 @@ std::vector<api::Route> JobRoutes(const ServerContext& ctx) {
   const api::Permission modify =
       Privs({{"/", {"Sys.Modify"}}}, "and Datastore.Allocate on /storage/<storage> of the job");
   const json job_schema = {{"type", "object"}};
-  r.push_back(Index("/cluster"));
-  r.push_back(Index("/cluster/notifications"));
-  r.push_back(Index("/ctdump"));
+  r.push_back(IndexRoute("/cluster"));
+  r.push_back(IndexRoute("/cluster/notifications"));
+  r.push_back(IndexRoute("/ctdump"));
   r.push_back({.method = Method::kGet,
                .path = "/cluster/backup",
                .description = "Backup jobs (jobs.cfg's vzdump sections) with their next run.",

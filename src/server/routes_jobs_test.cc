@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "api/router.h"
+#include "server/route_test_util.h"
 #include "server/routes.h"
 #include "sys/file.h"
 
@@ -18,17 +19,7 @@ namespace {
 
 using nlohmann::json;
 
-struct JobSink : api::ResponseSink {
-  int status = 0;
-  json body;
-  void Send(api::HttpResponse r) override {
-    status = r.status;
-    body = json::parse(r.body);
-  }
-  bool BeginStream(api::StreamHead) override { return false; }
-  bool Write(std::string_view) override { return false; }
-  void EndStream(Status) override {}
-};
+using testing::Answer;
 
 const api::Caller kRoot{"root@pam", ""};
 const api::Caller kOperator{"op@pam", ""};
@@ -46,85 +37,31 @@ constexpr char kJobsCfg[] =
     "\tstorage store\n"
     "\tschedule sat 04:00\n";
 
-class JobRoutesTest : public testing::Test {
+class JobRoutesTest : public testing::RouteTest {
  protected:
   void SetUp() override {
-    auto d = sys::MakeTempDir("/tmp/ctdump-routes-jobs-");
-    ASSERT_TRUE(d.ok());
-    tmp_ = *d;
+    ASSERT_NO_FATAL_FAILURE(MakeRoot("/tmp/ctdump-routes-jobs-"));
     for (const char* sub : {"/log", "/etc", "/lxc", "/run", "/state"})
-      ASSERT_TRUE(sys::MakeDirs(tmp_ + sub, 0700).ok());
+      ASSERT_TRUE(sys::MakeDirs(root_ + sub, 0700).ok());
     ASSERT_TRUE(sys::WriteFileAtomic(Cfg(), kJobsCfg).ok());
-    ctx_.paths = {tmp_ + "/lxc", tmp_ + "/etc", tmp_ + "/log", tmp_ + "/run", tmp_ + "/state"};
     ctx_.node = "localhost";
-    ctx_.allowed = [this](const api::Caller& c, std::string_view path, std::string_view priv) {
-      return c.userid == "root@pam" ||
-             grants_.count(c.userid + " " + std::string(path) + " " + std::string(priv)) > 0;
-    };
-    auto router = api::Router::Create(JobRoutes(ctx_));
-    ASSERT_TRUE(router.ok()) << router.status().message();
-    router_.emplace(std::move(*router));
+    ASSERT_NO_FATAL_FAILURE(MakeRouter(JobRoutes(ctx_)));
   }
-  void TearDown() override {
-    if (!tmp_.empty()) {
-      ASSERT_TRUE(sys::RemoveTree(tmp_).ok());
-    }
-  }
-  std::string Cfg() const { return tmp_ + "/etc/jobs.cfg"; }
+  std::string Cfg() const { return root_ + "/etc/jobs.cfg"; }
   std::string Text() const {
     auto t = sys::ReadFile(Cfg());
     return t.ok() ? *t : "";
   }
 
-  // As the dispatcher: prepare, root-only and route permission (kPrivs), handler.
-  JobSink Call(const char* method, const std::string& path, const std::string& body = "",
-               const api::Caller& caller = kRoot) {
-    JobSink sink;
-    const bool query = std::string_view(method) == "GET" || std::string_view(method) == "DELETE";
-    api::HttpRequest req{.method = method,
-                         .path = path,
-                         .query = query ? body : std::string_view(),
-                         .content_type = "application/x-www-form-urlencoded",
-                         .body = query ? std::string_view() : body};
-    auto prepared = router_->Prepare(req);
-    if (auto* e = std::get_if<api::ApiError>(&prepared)) {
-      sink.Error(*e);
-      return sink;
-    }
-    auto& call = std::get<api::PreparedCall>(prepared);
-    if (auto e = api::CheckRootOnly(*call.route, call.params, caller)) {
-      sink.Error(*e);
-      return sink;
-    }
-    if (call.route->permission.kind == api::Permission::Kind::kPrivs) {
-      bool ok = false;
-      for (const auto& check : call.route->permission.any_of) {
-        auto acl = api::ExpandAclPath(check.path, call.params);
-        bool all = true;
-        for (const auto& p : check.privs) all = all && acl && ctx_.allowed(caller, *acl, p);
-        ok = ok || all;
-      }
-      if (!ok) {
-        sink.Error(api::MakeError(403, "Permission check failed\n"));
-        return sink;
-      }
-    }
-    if (call.route->index && !call.route->handler) {
-      sink.Data(api::SubdirIndex(router_->Children(call.route->path)));
-      return sink;
-    }
-    call.route->handler(api::HandlerContext{*call.route, caller, call.params, sink});
-    return sink;
+  // As the dispatcher, the route's privileges (kPrivs) included.
+  Answer Call(const char* method, const std::string& path, const std::string& body = "",
+              const api::Caller& caller = kRoot) {
+    return testing::CallRoute(*router_, method, path, body, caller, &ctx_.allowed);
   }
-
-  std::string tmp_;
-  ServerContext ctx_;
-  std::set<std::string> grants_;  // "<user> <path> <priv>"
-  std::optional<api::Router> router_;
 };
 
 TEST_F(JobRoutesTest, ListHasPveShapeAndNextRun) {
-  JobSink s = Call("GET", "/cluster/backup");
+  Answer s = Call("GET", "/cluster/backup");
   ASSERT_EQ(s.status, 200) << s.body.dump();
   ASSERT_EQ(s.body["data"].size(), 1u) << s.body.dump();  // vzdump jobs only
   const json& j = s.body["data"][0];
@@ -138,16 +75,16 @@ TEST_F(JobRoutesTest, ListHasPveShapeAndNextRun) {
   EXPECT_GT(j["next-run"].get<int64_t>(), ::time(nullptr));
   EXPECT_LE(j["next-run"].get<int64_t>(), ::time(nullptr) + 86400 + 3600);
 
-  JobSink one = Call("GET", "/cluster/backup/nightly");
+  Answer one = Call("GET", "/cluster/backup/nightly");
   ASSERT_EQ(one.status, 200);
   EXPECT_FALSE(one.body["data"].contains("next-run"));
   EXPECT_EQ(one.body["data"]["storage"], "local");
 }
 
 TEST_F(JobRoutesTest, CreateUpdateDeleteKeepComments) {
-  JobSink c = Call("POST", "/cluster/backup",
-                   "id=web2&schedule=21%3A00&all=1&exclude=db&mode=stop&protected=1"
-                   "&storage=local&comment=all+but+db");
+  Answer c = Call("POST", "/cluster/backup",
+                  "id=web2&schedule=21%3A00&all=1&exclude=db&mode=stop&protected=1"
+                  "&storage=local&comment=all+but+db");
   ASSERT_EQ(c.status, 200) << c.body.dump();
   EXPECT_TRUE(c.body["data"].is_null());
   std::string text = Text();
@@ -156,9 +93,9 @@ TEST_F(JobRoutesTest, CreateUpdateDeleteKeepComments) {
   EXPECT_NE(text.find("\tprotected 1\n"), std::string::npos) << text;
 
   // vmid replaces all and exclude; delete removes a key.
-  JobSink u = Call("PUT", "/cluster/backup/web2", "vmid=web&delete=comment,protected");
+  Answer u = Call("PUT", "/cluster/backup/web2", "vmid=web&delete=comment,protected");
   ASSERT_EQ(u.status, 200) << u.body.dump();
-  JobSink g = Call("GET", "/cluster/backup/web2");
+  Answer g = Call("GET", "/cluster/backup/web2");
   ASSERT_EQ(g.status, 200);
   EXPECT_EQ(g.body["data"]["vmid"], "web");
   for (const char* gone : {"all", "exclude", "comment", "protected"})
@@ -177,9 +114,9 @@ TEST_F(JobRoutesTest, CreateUpdateDeleteKeepComments) {
 }
 
 TEST_F(JobRoutesTest, GeneratedId) {
-  JobSink c = Call("POST", "/cluster/backup", "schedule=daily&vmid=web");
+  Answer c = Call("POST", "/cluster/backup", "schedule=daily&vmid=web");
   ASSERT_EQ(c.status, 200) << c.body.dump();
-  JobSink l = Call("GET", "/cluster/backup");
+  Answer l = Call("GET", "/cluster/backup");
   ASSERT_EQ(l.body["data"].size(), 2u);
   std::string id = l.body["data"][1]["id"];
   ASSERT_EQ(id.size(), std::string("backup-01234567-89ab").size()) << id;
@@ -212,7 +149,7 @@ TEST_F(JobRoutesTest, ErrorsAsPve) {
             "cannot set and delete property 'mode' at the same time"},
            {"PUT", "/cluster/backup/nightly", "delete=bogus", "delete", "unknown option 'bogus'"},
        }) {
-    JobSink s = Call(c.method, c.path, c.body);
+    Answer s = Call(c.method, c.path, c.body);
     EXPECT_EQ(s.status, 400) << c.method << " " << c.path << " " << c.body << ": " << s.body.dump();
     ASSERT_TRUE(s.body["errors"].contains(c.param)) << c.body << ": " << s.body.dump();
     EXPECT_NE(s.body["errors"][c.param].get<std::string>().find(c.message), std::string::npos)
@@ -232,7 +169,7 @@ TEST_F(JobRoutesTest, Permissions) {
   EXPECT_EQ(Call("POST", "/cluster/backup", body, kOperator).status, 403);
   EXPECT_EQ(Call("DELETE", "/cluster/backup/nightly", "", kOperator).status, 403);
   grants_.insert("op@pam / Sys.Modify");
-  JobSink s = Call("POST", "/cluster/backup", body, kOperator);
+  Answer s = Call("POST", "/cluster/backup", body, kOperator);
   EXPECT_EQ(s.status, 403);
   EXPECT_NE(s.body["message"].get<std::string>().find("/storage/local"), std::string::npos);
   EXPECT_EQ(Call("DELETE", "/cluster/backup/nightly", "", kOperator).status, 403);
@@ -244,12 +181,12 @@ TEST_F(JobRoutesTest, Permissions) {
 }
 
 TEST_F(JobRoutesTest, AllJobsWithState) {
-  ASSERT_TRUE(sys::MakeDirs(tmp_ + "/state/jobs", 0700).ok());
-  ASSERT_TRUE(sys::WriteFileAtomic(tmp_ + "/state/jobs/verify-weekly.json",
+  ASSERT_TRUE(sys::MakeDirs(root_ + "/state/jobs", 0700).ok());
+  ASSERT_TRUE(sys::WriteFileAtomic(root_ + "/state/jobs/verify-weekly.json",
                                    R"({"last-start":1700000000,"last-end":1700000100,)"
                                    R"("result":"ok"})")
                   .ok());
-  JobSink s = Call("GET", "/ctdump/jobs");
+  Answer s = Call("GET", "/ctdump/jobs");
   ASSERT_EQ(s.status, 200) << s.body.dump();
   ASSERT_EQ(s.body["data"].size(), 2u);
   const json& v = s.body["data"][1];
@@ -261,25 +198,25 @@ TEST_F(JobRoutesTest, AllJobsWithState) {
 }
 
 TEST_F(JobRoutesTest, IndexesAndTargets) {
-  JobSink c = Call("GET", "/cluster");
+  Answer c = Call("GET", "/cluster");
   ASSERT_EQ(c.status, 200);
   EXPECT_EQ(c.body["data"], json::parse(R"([{"subdir":"backup"},{"subdir":"notifications"}])"));
-  ASSERT_TRUE(sys::WriteFileAtomic(tmp_ + "/etc/notifications.cfg",
+  ASSERT_TRUE(sys::WriteFileAtomic(root_ + "/etc/notifications.cfg",
                                    "webhook: hook\n\turl http://127.0.0.1:9/x\n\tmethod post\n"
                                    "\tcomment the hook\n\n"
                                    "sendmail: mail\n\tmailto root@example.com\n\tdisable 1\n")
                   .ok());
-  ASSERT_TRUE(sys::MakeDirs(tmp_ + "/etc/priv", 0700).ok());
-  ASSERT_TRUE(sys::WriteFileAtomic(tmp_ + "/etc/priv/notifications.cfg",
+  ASSERT_TRUE(sys::MakeDirs(root_ + "/etc/priv", 0700).ok());
+  ASSERT_TRUE(sys::WriteFileAtomic(root_ + "/etc/priv/notifications.cfg",
                                    "webhook: hook\n\tsecret name=token,value=c2VjcmV0\n")
                   .ok());
-  JobSink t = Call("GET", "/cluster/notifications/targets");
+  Answer t = Call("GET", "/cluster/notifications/targets");
   ASSERT_EQ(t.status, 200) << t.body.dump();
   EXPECT_EQ(t.body["data"], json::parse(R"([
       {"name":"hook","type":"webhook","comment":"the hook","disable":0,"origin":"user-created"},
       {"name":"mail","type":"sendmail","disable":1,"origin":"user-created"}])"));
   EXPECT_EQ(t.body.dump().find("c2VjcmV0"), std::string::npos);
-  JobSink u = Call("POST", "/cluster/notifications/targets/nope/test");
+  Answer u = Call("POST", "/cluster/notifications/targets/nope/test");
   EXPECT_EQ(u.status, 400);
   EXPECT_TRUE(u.body["errors"].contains("name")) << u.body.dump();
   // Mapping.Audit on /mapping/notifications lists, Mapping.Use tests.

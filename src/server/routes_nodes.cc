@@ -32,6 +32,7 @@
 #include "backup/job_options.h"
 #include "container/container.h"
 #include "ctdump/container_config.h"
+#include "server/route_parts.h"
 #include "server/routes.h"
 #include "sys/file.h"
 
@@ -422,14 +423,6 @@ Result<json> ContainerEntry(const ServerContext& ctx, NodeSamples& samples, cons
   return e;
 }
 
-api::Param PathParam(std::string name, std::string format, std::string description) {
-  return {.name = std::move(name),
-          .description = std::move(description),
-          .required = true,
-          .format = std::move(format)};
-}
-
-api::Param NodeParam() { return PathParam("node", "pve-node", "the node (or localhost)"); }
 api::Param VmidParam() { return PathParam("vmid", "ctdump-guest", "the container's name"); }
 
 api::Permission VmAudit() { return api::Permission::Privs({{"/vms/{vmid}", {"VM.Audit"}}}); }

@@ -14,6 +14,7 @@
 
 #include "api/router.h"
 #include "backup/guest_state.h"
+#include "server/route_test_util.h"
 #include "server/routes.h"
 #include "sys/file.h"
 #include "sys/lock_file.h"
@@ -24,47 +25,17 @@ namespace {
 
 using json = nlohmann::json;
 
-struct RecordingSink : api::ResponseSink {
-  api::HttpResponse last;
-  int sends = 0;
-  void Send(api::HttpResponse r) override {
-    last = std::move(r);
-    ++sends;
-  }
-  bool BeginStream(api::StreamHead) override { return false; }
-  bool Write(std::string_view) override { return false; }
-  void EndStream(Status) override {}
-};
+using testing::Answer;
 
-struct Answer {
-  int status = 0;
-  std::string reason;
-  json body;
-};
-
-class NodeRoutesTest : public ::testing::Test {
+class NodeRoutesTest : public testing::RouteTest {
  protected:
   void SetUp() override {
-    auto dir = sys::MakeTempDir("/tmp/ctdump-routes-nodes.");
-    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
-    root_ = *dir;
-    ctx_.paths.lxcpath = root_ + "/lxc";
-    ctx_.paths.config_dir = root_ + "/etc";
-    ctx_.paths.state_dir = root_ + "/state";
-    ctx_.paths.run_dir = root_ + "/run";
-    ctx_.paths.log_dir = root_ + "/log";
+    ASSERT_NO_FATAL_FAILURE(MakeRoot("/tmp/ctdump-routes-nodes."));
     ctx_.node = "n1";
     ctx_.ssl_fingerprint = "AB:CD:EF";
-    ctx_.allowed = [this](const api::Caller& c, std::string_view path, std::string_view priv) {
-      return c.userid == "root@pam" ||
-             grants_.count(c.userid + " " + std::string(path) + " " + std::string(priv)) > 0;
-    };
     for (const char* ct : {"100", "web", "0100", "ctdump-rt-1-1"}) AddContainer(ct);
-    auto router = api::Router::Create(NodeRoutes(ctx_));
-    ASSERT_TRUE(router.ok()) << router.status().ToString();
-    router_.emplace(std::move(*router));
+    ASSERT_NO_FATAL_FAILURE(MakeRouter(NodeRoutes(ctx_)));
   }
-  void TearDown() override { EXPECT_TRUE(sys::RemoveTree(root_).ok()); }
 
   void AddContainer(const std::string& ct, const std::string& extra = "") {
     std::string dir = ctx_.paths.lxcpath + "/" + ct;
@@ -74,20 +45,12 @@ class NodeRoutesTest : public ::testing::Test {
     ASSERT_TRUE(sys::WriteFileAtomic(dir + "/config", config).ok());
   }
 
+  // GET `path` as `user`; the router must accept it.
   Answer Call(const std::string& path, const std::string& query = "",
               const std::string& user = "root@pam") {
-    api::HttpRequest req{.method = "GET", .path = path, .query = query};
-    auto prepared = router_->Prepare(req);
-    if (auto* err = std::get_if<api::ApiError>(&prepared)) {
-      ADD_FAILURE() << path << ": " << err->message;
-      return {err->status, err->message, {}};
-    }
-    auto& call = std::get<api::PreparedCall>(prepared);
-    api::Caller caller{user, ""};
-    RecordingSink sink;
-    call.route->handler(api::HandlerContext{*call.route, caller, call.params, sink});
-    EXPECT_EQ(sink.sends, 1) << path;
-    return {sink.last.status, sink.last.reason, json::parse(sink.last.body)};
+    Answer a = testing::CallRoute(*router_, "GET", path, query, {user, ""});
+    EXPECT_TRUE(a.prepared) << path << ": " << a.reason;
+    return a;
   }
 
   const api::Route& RouteOf(const std::string& path) {
@@ -95,11 +58,6 @@ class NodeRoutesTest : public ::testing::Test {
     EXPECT_TRUE(std::holds_alternative<api::Router::Match>(found)) << path;
     return *std::get<api::Router::Match>(found).route;
   }
-
-  std::string root_;
-  ServerContext ctx_;
-  std::set<std::string> grants_;  // "<user> <path> <privilege>"
-  std::optional<api::Router> router_;
 };
 
 TEST_F(NodeRoutesTest, NodesGivesThisNodeWithStatsOnlyForSysAudit) {

@@ -26,6 +26,7 @@
 #include "datastore/maintenance.h"
 #include "provider/volume_id.h"
 #include "registry/registry.h"
+#include "server/route_parts.h"
 #include "server/routes.h"
 
 namespace ctdump::server {
@@ -210,13 +211,6 @@ std::optional<api::ApiError> LoadStorage(const ServerContext& ctx, const std::st
   return std::nullopt;
 }
 
-api::Param PathParam(std::string name, std::string format, std::string description) {
-  return {.name = std::move(name),
-          .description = std::move(description),
-          .required = true,
-          .format = std::move(format)};
-}
-api::Param NodeParam() { return PathParam("node", "pve-node", "the node (or localhost)"); }
 api::Param StorageParam() { return PathParam("storage", "pve-storage-id", "the storage id"); }
 
 api::Permission StorageRead() {

@@ -13,11 +13,9 @@
 #include <variant>
 
 #include "api/router.h"
-#include "datastore/datastore.h"
 #include "datastore/datastore_test_util.h"
 #include "datastore/maintenance.h"
-#include "datastore/writer.h"
-#include "objstore/local_backend.h"
+#include "server/route_test_util.h"
 #include "server/routes.h"
 #include "sys/file.h"
 
@@ -30,28 +28,7 @@ constexpr char kArchive100[] = "vzdump-lxc-100-2024_01_12-22_00_02.tar.zst";
 constexpr char kArchiveWeb[] = "vzdump-lxc-web-2024_01_13-22_00_02.tar.gz";
 constexpr int64_t kSnapshotTime = 1705096802;
 
-struct RecordingSink : api::ResponseSink {
-  api::HttpResponse last;
-  int sends = 0;
-  void Send(api::HttpResponse r) override {
-    last = std::move(r);
-    ++sends;
-  }
-  bool BeginStream(api::StreamHead) override { return false; }
-  bool Write(std::string_view) override { return false; }
-  void EndStream(Status) override {}
-};
-
-struct Answer {
-  int status = 0;
-  std::string reason;
-  json body;
-};
-
-class NullObserver : public Observer {
- public:
-  void Log(LogLevel, std::string_view) noexcept override {}
-};
+using testing::Answer;
 
 // 2024-01-12 22:00:02 local time, as the dir storage reads names.
 int64_t LocalTime(int y, int mo, int d, int h, int mi, int s) {
@@ -66,21 +43,11 @@ int64_t LocalTime(int y, int mo, int d, int h, int mi, int s) {
   return static_cast<int64_t>(::mktime(&tm));
 }
 
-class StorageRoutesTest : public ::testing::Test {
+class StorageRoutesTest : public testing::RouteTest {
  protected:
   void SetUp() override {
-    auto dir = sys::MakeTempDir("/tmp/ctdump-routes-storage.");
-    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
-    root_ = *dir;
-    ctx_.paths.lxcpath = root_ + "/lxc";
-    ctx_.paths.config_dir = root_ + "/etc";
-    ctx_.paths.state_dir = root_ + "/state";
-    ctx_.paths.run_dir = root_ + "/run";
+    ASSERT_NO_FATAL_FAILURE(MakeRoot("/tmp/ctdump-routes-storage."));
     ctx_.node = "n1";
-    ctx_.allowed = [this](const api::Caller& c, std::string_view path, std::string_view priv) {
-      return c.userid == "root@pam" ||
-             grants_.count(c.userid + " " + std::string(path) + " " + std::string(priv)) > 0;
-    };
     dump_ = root_ + "/store/dump";
     for (const char* d : {"/etc", "/store/dump", "/store2", "/ds"})
       ASSERT_TRUE(sys::MakeDirs(root_ + d).ok());
@@ -92,11 +59,8 @@ class StorageRoutesTest : public ::testing::Test {
     Write(root_ + "/etc/storage.cfg",
           "dir: local\n\tpath " + root_ + "/store\n\ndir: off\n\tpath " + root_ +
               "/store2\n\tdisable 1\n\ndatastore: ds\n\tpath " + root_ + "/ds\n");
-    auto router = api::Router::Create(StorageRoutes(ctx_));
-    ASSERT_TRUE(router.ok()) << router.status().ToString();
-    router_.emplace(std::move(*router));
+    ASSERT_NO_FATAL_FAILURE(MakeRouter(StorageRoutes(ctx_)));
   }
-  void TearDown() override { EXPECT_TRUE(sys::RemoveTree(root_).ok()); }
 
   void Write(const std::string& path, const std::string& text) {
     ASSERT_TRUE(sys::WriteFileAtomic(path, text).ok()) << path;
@@ -105,46 +69,22 @@ class StorageRoutesTest : public ::testing::Test {
   // One snapshot of container 100 in the datastore (encrypted with `key` if
   // given), verified.
   std::string AddSnapshot(std::optional<crypt::Key> key = std::nullopt) {
-    auto backend = objstore::OpenLocalBackend(root_ + "/ds");
-    EXPECT_TRUE(backend.ok()) << backend.status().ToString();
-    auto ds =
-        datastore::Datastore::Open(std::move(*backend), datastore::KeyRing(key), "datastore 'ds'");
-    EXPECT_TRUE(ds.ok()) << ds.status().ToString();
     datastore::testing::TreeBuilder t;
     t.Dir("").File("etc/hostname", "web\n");
-    datastore::WriterOptions o;
-    o.volname = datastore::FormatVolume("100", kSnapshotTime);
-    o.vmid = "100";
-    o.backup_time = kSnapshotTime;
-    o.guest_config = "lxc.uts.name = web\n";
-    o.threads = 1;
-    NullObserver quiet;
-    auto w = datastore::SnapshotWriter::Create(**ds, o, nullptr, &quiet);
-    EXPECT_TRUE(w.ok()) << w.status().ToString();
-    std::string stream = datastore::testing::WorkerStream(t.Build());
-    EXPECT_TRUE((*w)->Feed(stream.data(), stream.size()).ok());
-    auto m = (*w)->Finish();
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    EXPECT_TRUE((*ds)->WriteNotes(o.volname, "snap notes\nmore").ok());
-    auto v = datastore::Verify(**ds, o.volname, 1, &quiet);
+    auto snap = testing::WriteSnapshot(root_ + "/ds", t, kSnapshotTime, std::move(key));
+    EXPECT_TRUE(snap.store->WriteNotes(snap.volname, "snap notes\nmore").ok());
+    testing::NullObserver quiet;
+    auto v = datastore::Verify(*snap.store, snap.volname, 1, &quiet);
     EXPECT_TRUE(v.ok()) << v.status().ToString();
-    return o.volname;
+    return snap.volname;
   }
 
+  // GET `path` as `user`; the router must accept it.
   Answer Call(const std::string& path, const std::string& query = "",
               const std::string& user = "root@pam") {
-    api::HttpRequest req{.method = "GET", .path = path, .query = query};
-    auto prepared = router_->Prepare(req);
-    if (auto* err = std::get_if<api::ApiError>(&prepared)) {
-      ADD_FAILURE() << path << ": " << err->message;
-      return {err->status, err->message, {}};
-    }
-    auto& call = std::get<api::PreparedCall>(prepared);
-    api::Caller caller{user, ""};
-    RecordingSink sink;
-    call.route->handler(api::HandlerContext{*call.route, caller, call.params, sink});
-    EXPECT_EQ(sink.sends, 1) << path;
-    return {sink.last.status, sink.last.reason, json::parse(sink.last.body)};
+    Answer a = testing::CallRoute(*router_, "GET", path, query, {user, ""});
+    EXPECT_TRUE(a.prepared) << path << ": " << a.reason;
+    return a;
   }
 
   std::set<std::string> Ids(const json& data, const char* key) {
@@ -154,10 +94,7 @@ class StorageRoutesTest : public ::testing::Test {
     return out;
   }
 
-  std::string root_, dump_;
-  ServerContext ctx_;
-  std::set<std::string> grants_;  // "<user> <path> <privilege>"
-  std::optional<api::Router> router_;
+  std::string dump_;
 };
 
 TEST_F(StorageRoutesTest, StorageListShape) {

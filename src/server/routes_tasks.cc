@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "api/format.h"
+#include "server/route_parts.h"
 #include "server/routes.h"
 #include "sys/unique_fd.h"
 #include "tasks/task_dir.h"
@@ -31,10 +32,6 @@ namespace ctdump::server {
 namespace {
 
 using nlohmann::json;
-
-api::Param PathParam(std::string name, std::string format = {}) {
-  return {.name = std::move(name), .required = true, .format = std::move(format)};
-}
 
 // "user@realm" or "user@realm!token".
 std::string FullId(const api::Caller& caller) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "api/router.h"
+#include "server/route_test_util.h"
 #include "server/routes.h"
 #include "sys/file.h"
 #include "tasks/task_dir.h"
@@ -21,52 +22,15 @@ namespace {
 
 using nlohmann::json;
 
-// Records what a handler answered.
-struct TaskSink : api::ResponseSink {
-  int status = 0;
-  std::string reason;
-  json body;
-  std::string streamed, content_type;
-  bool stream_ended = false;
-  void Send(api::HttpResponse r) override {
-    status = r.status;
-    reason = r.reason;
-    body = json::parse(r.body);
-  }
-  bool BeginStream(api::StreamHead head) override {
-    status = 200;
-    content_type = head.content_type;
-    return true;
-  }
-  bool Write(std::string_view bytes) override {
-    streamed += bytes;
-    return true;
-  }
-  void EndStream(Status s) override { stream_ended = s.ok(); }
-};
+using testing::Answer;
 
-class TaskRoutesTest : public testing::Test {
+class TaskRoutesTest : public testing::RouteTest {
  protected:
   void SetUp() override {
-    auto d = sys::MakeTempDir("/tmp/ctdump-routes-tasks-");
-    ASSERT_TRUE(d.ok());
-    tmp_ = *d;
-    ctx_.paths.log_dir = tmp_ + "/log";
+    ASSERT_NO_FATAL_FAILURE(MakeRoot("/tmp/ctdump-routes-tasks-"));
     ctx_.node = "n1";
-    ctx_.allowed = [this](const api::Caller& c, std::string_view path, std::string_view priv) {
-      std::string who = c.tokenid.empty() ? c.userid : c.userid + "!" + c.tokenid;
-      return who == "root@pam" ||
-             grants_.count(who + " " + std::string(path) + " " + std::string(priv)) > 0;
-    };
-    auto router = api::Router::Create(TaskRoutes(ctx_));
-    ASSERT_TRUE(router.ok()) << router.status().message();
-    router_.emplace(std::move(*router));
+    ASSERT_NO_FATAL_FAILURE(MakeRouter(TaskRoutes(ctx_)));
     ASSERT_TRUE(tasks::TaskDir(ctx_.paths.log_dir).Prepare().ok());
-  }
-  void TearDown() override {
-    if (!tmp_.empty()) {
-      ASSERT_TRUE(sys::RemoveTree(tmp_).ok());
-    }
   }
 
   // An ended task with `log` as its log and `status` in the index.
@@ -78,7 +42,7 @@ class TaskRoutesTest : public testing::Test {
     auto fd = dir.CreateLog(u);
     EXPECT_TRUE(fd.ok());
     EXPECT_TRUE(sys::WriteAll(fd->get(), log, "log").ok());
-    std::string index = tmp_ + "/log/tasks/index";
+    std::string index = root_ + "/log/tasks/index";
     auto old = sys::ReadFile(index);
     std::string text = old.ok() ? *old : "";
     text += tasks::FormatIndexLine(u, starttime + 10, status) + "\n";
@@ -86,30 +50,16 @@ class TaskRoutesTest : public testing::Test {
     return tasks::EncodeUpid(u);
   }
 
-  TaskSink Call(const char* method, const std::string& path, const std::string& query,
-                const api::Caller& caller) {
-    TaskSink sink;
-    api::HttpRequest req{.method = method, .path = path, .query = query};
-    auto prepared = router_->Prepare(req);
-    if (auto* e = std::get_if<api::ApiError>(&prepared)) {
-      sink.Error(*e);
-      return sink;
-    }
-    auto& call = std::get<api::PreparedCall>(prepared);
-    call.route->handler(api::HandlerContext{*call.route, caller, call.params, sink});
-    return sink;
+  Answer Call(const char* method, const std::string& path, const std::string& query,
+              const api::Caller& caller) {
+    return testing::CallRoute(*router_, method, path, query, caller);
   }
 
-  std::vector<std::string> Upids(const TaskSink& s) {
+  std::vector<std::string> Upids(const Answer& s) {
     std::vector<std::string> v;
     for (const auto& e : s.body["data"]) v.push_back(e["upid"]);
     return v;
   }
-
-  std::string tmp_;
-  ServerContext ctx_;
-  std::set<std::string> grants_;  // "<user> <path> <priv>"
-  std::optional<api::Router> router_;
 };
 
 const api::Caller kRoot{"root@pam", ""};
@@ -129,7 +79,7 @@ TEST_F(TaskRoutesTest, ListShowsOwnTasksAndTokensSplit) {
   EXPECT_EQ(Upids(Call("GET", "/nodes/localhost/tasks", "", kRoot)), (std::vector{b, t, a, r}));
   EXPECT_TRUE(Upids(Call("GET", "/nodes/n1/tasks", "", kBob)) == (std::vector{b}));
   grants_.insert("bob@pve /nodes/n1 Sys.Audit");
-  TaskSink all = Call("GET", "/nodes/n1/tasks", "", kBob);
+  Answer all = Call("GET", "/nodes/n1/tasks", "", kBob);
   EXPECT_EQ(all.body["total"], 4);
   const json& token_task = all.body["data"][1];
   EXPECT_EQ(token_task["user"], "alice@pve");
@@ -169,43 +119,43 @@ TEST_F(TaskRoutesTest, ListFiltersAndWindow) {
            {"source=active", {}, 0},
            {"source=all&typefilter=imgdel", {t3}, 1},
        }) {
-    TaskSink s = Call("GET", "/nodes/n1/tasks", c.query, kRoot);
+    Answer s = Call("GET", "/nodes/n1/tasks", c.query, kRoot);
     ASSERT_EQ(s.status, 200) << c.query << " " << s.body.dump();
     EXPECT_EQ(Upids(s), c.upids) << c.query;
     EXPECT_EQ(s.body["total"], c.total) << c.query;
   }
-  TaskSink bad = Call("GET", "/nodes/n1/tasks", "source=nope", kRoot);
+  Answer bad = Call("GET", "/nodes/n1/tasks", "source=nope", kRoot);
   EXPECT_EQ(bad.status, 400);
 }
 
 TEST_F(TaskRoutesTest, StatusIndexAndPveErrors) {
   std::string a =
       AddTask(200, "vzdump", "c2", "alice@pve", "job errors", "INFO: x\nTASK ERROR: job errors\n");
-  TaskSink s = Call("GET", "/nodes/n1/tasks/" + a + "/status", "", kAlice);
+  Answer s = Call("GET", "/nodes/n1/tasks/" + a + "/status", "", kAlice);
   ASSERT_EQ(s.status, 200) << s.body.dump();
   EXPECT_EQ(s.body["data"]["status"], "stopped");
   EXPECT_EQ(s.body["data"]["exitstatus"], "job errors");
   EXPECT_EQ(s.body["data"]["upid"], a);
   EXPECT_EQ(s.body["data"]["user"], "alice@pve");
-  TaskSink index = Call("GET", "/nodes/n1/tasks/" + a, "", kAliceToken);
+  Answer index = Call("GET", "/nodes/n1/tasks/" + a, "", kAliceToken);
   EXPECT_EQ(index.status, 403);  // a token does not own its user's tasks
   index = Call("GET", "/nodes/n1/tasks/" + a, "", kAlice);
   EXPECT_EQ(index.body["data"], json::parse(R"([{"name":"log"},{"name":"status"}])"));
 
-  TaskSink denied = Call("GET", "/nodes/n1/tasks/" + a + "/status", "", kBob);
+  Answer denied = Call("GET", "/nodes/n1/tasks/" + a + "/status", "", kBob);
   EXPECT_EQ(denied.status, 403);
   EXPECT_EQ(denied.reason, "Permission check failed (/nodes/n1, Sys.Audit)");
   grants_.insert("bob@pve /nodes/n1 Sys.Audit");
   EXPECT_EQ(Call("GET", "/nodes/n1/tasks/" + a + "/status", "", kBob).status, 200);
 
-  TaskSink bad = Call("GET", "/nodes/n1/tasks/UPID:nope/status", "", kRoot);
+  Answer bad = Call("GET", "/nodes/n1/tasks/UPID:nope/status", "", kRoot);
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(bad.body["errors"]["upid"], "unable to parse worker upid");
   EXPECT_EQ(Call("GET", "/nodes/n1/tasks/UPID:n1:" + std::string(300, 'A') + "/status", "", kRoot)
                 .body["errors"]["upid"],
             "unable to parse worker upid");
   std::string unknown = "UPID:n1:00000001:00000002:00000003:vzdump:c1:root@pam:";
-  TaskSink none = Call("GET", "/nodes/n1/tasks/" + unknown + "/log", "", kRoot);
+  Answer none = Call("GET", "/nodes/n1/tasks/" + unknown + "/log", "", kRoot);
   EXPECT_EQ(none.status, 400);
   EXPECT_EQ(none.body["errors"]["upid"], "no such task");
   std::string other = a;
@@ -219,23 +169,23 @@ TEST_F(TaskRoutesTest, LogPagesAndDownloads) {
   log += "TASK OK\n";
   std::string a = AddTask(200, "vzdump", "c2", "alice@pve", "OK", log);
   std::string path = "/nodes/n1/tasks/" + a + "/log";
-  TaskSink first = Call("GET", path, "", kAlice);
+  Answer first = Call("GET", path, "", kAlice);
   ASSERT_EQ(first.status, 200);
   EXPECT_EQ(first.body["total"], 121);
   ASSERT_EQ(first.body["data"].size(), 50u);  // PVE's default limit
   EXPECT_EQ(first.body["data"][0], json::parse(R"({"n":1,"t":"line 1"})"));
-  TaskSink page = Call("GET", path, "start=119&limit=5", kAlice);
+  Answer page = Call("GET", path, "start=119&limit=5", kAlice);
   EXPECT_EQ(page.body["data"],
             json::parse(R"([{"n":120,"t":"line 120"},{"n":121,"t":"TASK OK"}])"));
   EXPECT_EQ(Call("GET", path, "limit=0", kAlice).body["data"].size(), 121u);
-  TaskSink download = Call("GET", path, "download=1", kAlice);
-  EXPECT_EQ(download.content_type, "text/plain");
-  EXPECT_EQ(download.streamed, log);
-  EXPECT_TRUE(download.stream_ended);
+  Answer download = Call("GET", path, "download=1", kAlice);
+  EXPECT_EQ(download.head.content_type, "text/plain");
+  EXPECT_EQ(download.bytes, log);
+  EXPECT_TRUE(download.end.ok());
   EXPECT_EQ(Call("GET", path, "download=1", kBob).status, 403);
 
   std::string empty = AddTask(300, "vzdump", "c2", "alice@pve", "OK");
-  TaskSink e = Call("GET", "/nodes/n1/tasks/" + empty + "/log", "", kAlice);
+  Answer e = Call("GET", "/nodes/n1/tasks/" + empty + "/log", "", kAlice);
   EXPECT_EQ(e.body["data"], json::parse(R"([{"n":1,"t":"no content"}])"));
   EXPECT_EQ(e.body["total"], 1);
 }
@@ -244,11 +194,11 @@ TEST_F(TaskRoutesTest, AbortNeedsOwnerOrSysModify) {
   std::string a = AddTask(200, "vzdump", "c2", "alice@pve!ci", "OK");
   std::string path = "/nodes/n1/tasks/" + a;
   grants_.insert("bob@pve /nodes/n1 Sys.Audit");
-  TaskSink denied = Call("DELETE", path, "", kBob);
+  Answer denied = Call("DELETE", path, "", kBob);
   EXPECT_EQ(denied.status, 403);
   EXPECT_EQ(denied.reason, "Permission check failed (/nodes/n1, Sys.Modify)");
   // A stopped task is left alone; the answer is null.
-  TaskSink owner = Call("DELETE", path, "", kAlice);
+  Answer owner = Call("DELETE", path, "", kAlice);
   EXPECT_EQ(owner.status, 200);
   EXPECT_TRUE(owner.body["data"].is_null());
   grants_.insert("bob@pve /nodes/n1 Sys.Modify");

@@ -6,6 +6,10 @@ the repository's web console (or, while a test wants its own, a given www
 directory). Its certificate (made by the server at its first start) is what
 clients verify against: `verify=server.ca`.
 
+workspace_server() gives a harness.Workspace with a dir storage and a
+datastore and an ApiServer on its configuration; node_name() and wait_task()
+serve the tests' proxmoxer clients (ApiServer.token_client()).
+
 PamUser creates a real Linux user with a password for ticket logins and
 always removes it; it installs /etc/pam.d/ctdump from packaging/ only when the
 host has none, and removes it again only then.
@@ -15,9 +19,12 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+
+import harness
 
 BIN = os.environ.get("CTDUMP_BIN", "")
 SRC = os.environ.get("CTDUMP_SOURCE_DIR",
@@ -145,10 +152,47 @@ class ApiServer:
         data = json.loads(r.stdout.splitlines()[-1])["data"]
         return data["full-tokenid"], data["value"]
 
+    def token_client(self, token_name, secret, userid="root@pam", timeout=60):
+        """A proxmoxer client of this server with the API token userid!token_name."""
+        from proxmoxer import ProxmoxAPI  # Debian's, for /usr/bin/python3 only
+        return ProxmoxAPI("127.0.0.1", port=self.port, user=userid, token_name=token_name,
+                          token_value=secret, verify_ssl=self.ca, timeout=timeout)
+
     def write_user_cfg(self, text):
         """Appends `text` to user.cfg (token lines are kept)."""
         with open(os.path.join(self.config_dir, "user.cfg"), "a") as f:
             f.write(text)
+
+
+def workspace_server(lxcpath):
+    """A harness.Workspace whose storage.cfg holds a dir storage `local` (the
+    workspace's target) and a datastore `ds`, and an ApiServer on its
+    configuration (TMPDIR the workspace's tmp), not started. Returns
+    (workspace, the datastore's path, server); the caller cleans both up."""
+    ws = harness.Workspace()
+    store = os.path.join(ws.dir, "ds")
+    os.makedirs(store)
+    with open(os.path.join(ws.config, "storage.cfg"), "w") as f:
+        f.write("dir: local\n\tpath %s\n\ndatastore: ds\n\tpath %s\n" % (ws.target, store))
+    server = ApiServer(lxcpath=lxcpath, config_dir=ws.config, extra_env={"TMPDIR": ws.tmp})
+    return ws, store, server
+
+
+def node_name():
+    """This host's node name, as the server gives it (up to the first dot)."""
+    return socket.gethostname().split(".")[0]
+
+
+def wait_task(pve, node, upid, timeout=600):
+    """Polls a task as a PVE client does until it stopped; its status.
+    AssertionError when it still runs after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = pve.nodes(node).tasks(upid).status.get()
+        if st["status"] == "stopped":
+            return st
+        time.sleep(0.5)
+    raise AssertionError("task %s still running after %d s" % (upid, timeout))
 
 
 class PamUser:

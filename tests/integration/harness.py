@@ -189,6 +189,15 @@ def trusted(volid, *extra):
     return extra
 
 
+def quit_all(drivers):
+    """Quits every WebDriver in `drivers`, ignoring one that is already gone."""
+    for d in drivers:
+        try:
+            d.quit()
+        except Exception:
+            pass
+
+
 class Workspace:
     """A private configuration + target for one test."""
 

@@ -8,7 +8,6 @@ notes and protection, a restore into a new container with another ID map that
 then starts, a deletion with `delay`, an abort, and the 403s.
 """
 import os
-import socket
 import subprocess
 import time
 import unittest
@@ -28,15 +27,8 @@ class ApiTest(unittest.TestCase):
         cls.env = harness.env()
         for ct in (cls.env["CT_PRIV"], cls.env["CT_UNPRIV"]):
             harness.ensure_running(ct)
-        cls.ws = harness.Workspace()
-        cls.store = os.path.join(cls.ws.dir, "ds")
-        os.makedirs(cls.store)
-        with open(os.path.join(cls.ws.config, "storage.cfg"), "w") as f:
-            f.write("dir: local\n\tpath %s\n\ndatastore: ds\n\tpath %s\n"
-                    % (cls.ws.target, cls.store))
         cls.user = api_server.PamUser()
-        cls.server = api_server.ApiServer(lxcpath=cls.env["LXCPATH"], config_dir=cls.ws.config,
-                                          extra_env={"TMPDIR": cls.ws.tmp})
+        cls.ws, cls.store, cls.server = api_server.workspace_server(cls.env["LXCPATH"])
         cls.created = []
         try:
             cls.server.write_user_cfg("user:%s:1:0::::::\nacl:1:/:%s:CtdumpBackupOperator:\n"
@@ -46,10 +38,8 @@ class ApiTest(unittest.TestCase):
         except Exception:
             cls.tearDownClass()
             raise
-        cls.node = socket.gethostname().split(".")[0]
-        cls.pve = ProxmoxAPI("127.0.0.1", port=cls.server.port, user="root@pam",
-                             token_name="it", token_value=cls.secret,
-                             verify_ssl=cls.server.ca, timeout=60)
+        cls.node = api_server.node_name()
+        cls.pve = cls.server.token_client("it", cls.secret)
 
     @classmethod
     def tearDownClass(cls):
@@ -66,14 +56,7 @@ class ApiTest(unittest.TestCase):
 
     def wait(self, upid, timeout=600, api=None):
         """Polls a task as a PVE client does until it stopped; its status."""
-        node = (api or self.pve).nodes(self.node)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            st = node.tasks(upid).status.get()
-            if st["status"] == "stopped":
-                return st
-            time.sleep(0.5)
-        self.fail("task %s still running after %d s" % (upid, timeout))
+        return api_server.wait_task(api or self.pve, self.node, upid, timeout)
 
     def assertSucceeded(self, st, upid):
         """OK, or OK with warnings (the fixture's unprivileged container holds

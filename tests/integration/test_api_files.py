@@ -11,14 +11,12 @@ download nor the archive holds the host's file).
 import base64
 import os
 import shutil
-import socket
 import subprocess
 import time
 import unittest
 import urllib.parse
 
 import requests
-from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 
 import api_server
@@ -72,14 +70,7 @@ class ApiFilesTest(unittest.TestCase):
         for i in range(MANY):
             open(os.path.join(cls.tree, "many", "f%06d" % i), "w").close()
 
-        cls.ws = harness.Workspace()
-        cls.store = os.path.join(cls.ws.dir, "ds")
-        os.makedirs(cls.store)
-        with open(os.path.join(cls.ws.config, "storage.cfg"), "w") as f:
-            f.write("dir: local\n\tpath %s\n\ndatastore: ds\n\tpath %s\n"
-                    % (cls.ws.target, cls.store))
-        cls.server = api_server.ApiServer(lxcpath=cls.env["LXCPATH"], config_dir=cls.ws.config,
-                                          extra_env={"TMPDIR": cls.ws.tmp})
+        cls.ws, cls.store, cls.server = api_server.workspace_server(cls.env["LXCPATH"])
         try:
             _, cls.secret = cls.server.add_token("root@pam", "it", "--privsep", "0")
             _, cls.weak_secret = cls.server.add_token("root@pam", "weak", "--privsep", "1")
@@ -87,17 +78,11 @@ class ApiFilesTest(unittest.TestCase):
         except Exception:
             cls.tearDownClass()
             raise
-        cls.node = socket.gethostname().split(".")[0]
-        cls.pve = ProxmoxAPI("127.0.0.1", port=cls.server.port, user="root@pam",
-                             token_name="it", token_value=cls.secret,
-                             verify_ssl=cls.server.ca, timeout=120)
+        cls.node = api_server.node_name()
+        cls.pve = cls.server.token_client("it", cls.secret, timeout=120)
         node = cls.pve.nodes(cls.node)
         upid = node.vzdump.post(vmid=cls.ct, storage="ds", mode="stop")
-        deadline = time.time() + 600
-        while node.tasks(upid).status.get()["status"] != "stopped":
-            if time.time() > deadline:
-                raise AssertionError("backup still running")
-            time.sleep(0.5)
+        api_server.wait_task(cls.pve, cls.node, upid)
         harness.ensure_running(cls.ct)
         backups = [c for c in node.storage("ds").content.get(content="backup")
                    if str(c["vmid"]) == cls.ct]

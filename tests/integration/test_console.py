@@ -119,11 +119,7 @@ class ConsoleTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for d in cls.drivers:
-            try:
-                d.quit()
-            except Exception:
-                pass
+        harness.quit_all(cls.drivers)
         harness.destroy_containers(cls.restored)
         cls.server.cleanup()
         cls.user.cleanup()

@@ -10,12 +10,9 @@ fail the test. Screenshots go to $CTDUMP_ARTIFACTS/console/ as
 files-<size>.png.
 """
 import os
-import socket
-import time
 import unittest
 import urllib.parse
 
-from proxmoxer import ProxmoxAPI
 from selenium.webdriver.common.by import By
 
 import api_server
@@ -52,16 +49,10 @@ class ConsoleFilesTest(unittest.TestCase):
                                       % (cls.user.userid, cls.user.userid))
             _, secret = cls.server.add_token("root@pam", "files", "--privsep", "0")
             cls.server.start()
-            node = socket.gethostname().split(".")[0]
-            pve = ProxmoxAPI("127.0.0.1", port=cls.server.port, user="root@pam",
-                             token_name="files", token_value=secret,
-                             verify_ssl=cls.server.ca, timeout=120)
+            node = api_server.node_name()
+            pve = cls.server.token_client("files", secret, timeout=120)
             upid = pve.nodes(node).vzdump.post(vmid=cls.env["CT_PRIV"], storage="ds", mode="stop")
-            deadline = time.time() + 600
-            while pve.nodes(node).tasks(upid).status.get()["status"] != "stopped":
-                if time.time() > deadline:
-                    raise AssertionError("backup still running")
-                time.sleep(0.5)
+            api_server.wait_task(pve, node, upid)
         except Exception:
             cls.tearDownClass()
             raise
@@ -70,11 +61,7 @@ class ConsoleFilesTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for d in cls.drivers:
-            try:
-                d.quit()
-            except Exception:
-                pass
+        harness.quit_all(cls.drivers)
         cls.server.cleanup()
         cls.user.cleanup()
         if os.path.exists(cls.hostile):

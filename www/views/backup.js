@@ -3,7 +3,7 @@
 // ionice only for users with Sys.Modify (the server demands it on /). Then
 // its task log.
 import * as api from '../api.js';
-import {h, replace} from '../dom.js';
+import {h, replace, submitForm} from '../dom.js';
 
 export default async function backupDialog(ctx) {
   const ct = ctx.args[0];
@@ -34,10 +34,8 @@ export default async function backupDialog(ctx) {
   const submit = h('button', {type: 'submit', class: 'btn btn-primary', id: 'backup-submit',
     disabled: !storages.length}, 'Back up');
 
-  const form = h('form', {class: 'card dialog', id: 'backup-form', onsubmit: async (e) => {
+  const form = h('form', {class: 'card dialog', id: 'backup-form', onsubmit: (e) => {
     e.preventDefault();
-    message.hidden = true;
-    submit.disabled = true;
     const params = {vmid: ct, storage: storage.value, mode: mode.value};
     if (notes.value.trim()) params['notes-template'] = notes.value;
     if (prot.checked) params.protected = 1;
@@ -45,16 +43,11 @@ export default async function backupDialog(ctx) {
     if (paths.length) params['exclude-path'] = paths;
     if (ionice && ionice.value !== '') params.ionice = ionice.value;
     if (bwlimit && bwlimit.value !== '' && Number(bwlimit.value) > 0) params.bwlimit = bwlimit.value;
-    try {
+    return submitForm(message, submit, async () => {
       const upid = await api.post('/nodes/' + api.enc(ctx.node) + '/vzdump', params,
         {signal: ctx.signal});
       ctx.navigate('#/task/' + api.enc(upid));
-    } catch (err) {
-      if (err.unauthorized || err.name === 'AbortError') return;
-      message.textContent = err.describe ? err.describe() : err.message;
-      message.hidden = false;
-      submit.disabled = false;
-    }
+    });
   }},
   h('h1', null, 'Back up ', h('span', {class: 'mono'}, ct)),
   storages.length ? null : h('p', {class: 'error'}, 'No storage for backups is configured.'),

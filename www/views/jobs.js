@@ -6,7 +6,7 @@
 //   #/jobs/new      a new backup job
 //   #/jobs/<id>     edit backup job <id>
 import * as api from '../api.js';
-import {h, replace, table, badge, fmtTime, confirmDialog} from '../dom.js';
+import {h, replace, table, badge, fmtTime, confirmDialog, submitForm} from '../dom.js';
 
 const TYPES = {vzdump: 'Backup', verify: 'Verify', gc: 'Garbage collection', compact: 'Compact',
   sync: 'Sync', 'restore-test': 'Restore test'};
@@ -125,10 +125,8 @@ async function jobForm(ctx, id) {
   all.addEventListener('change', syncSelection);
   syncSelection();
 
-  const form = h('form', {class: 'card dialog', id: 'job-form', onsubmit: async (e) => {
+  const form = h('form', {class: 'card dialog', id: 'job-form', onsubmit: (e) => {
     e.preventDefault();
-    message.hidden = true;
-    submit.disabled = true;
     const params = {schedule: schedule.value.trim(), enabled: enabled.checked ? 1 : 0,
       mode: mode.value};
     const del = [];
@@ -146,7 +144,7 @@ async function jobForm(ctx, id) {
     optional('comment', comment.value);
     optional('notes-template', notes.value);
     if (del.length) params.delete = del.join(',');
-    try {
+    return submitForm(message, submit, async () => {
       if (id) {
         await api.put('/cluster/backup/' + api.enc(id), params, {signal: ctx.signal});
       } else {
@@ -154,12 +152,7 @@ async function jobForm(ctx, id) {
         await api.post('/cluster/backup', params, {signal: ctx.signal});
       }
       ctx.navigate('#/jobs');
-    } catch (err) {
-      if (err.unauthorized || err.name === 'AbortError') return;
-      message.textContent = err.describe ? err.describe() : err.message;
-      message.hidden = false;
-      submit.disabled = false;
-    }
+    });
   }},
   h('h1', null, id ? ['Backup job ', h('span', {class: 'mono'}, id)] : 'New backup job'),
   jobId ? [h('label', {for: 'job-id'}, 'ID'), jobId] : null,

@@ -5,7 +5,7 @@
 // PVE needs no privilege for it when nothing higher is configured). Then its
 // task log.
 import * as api from '../api.js';
-import {h, replace, fmtTime, fmtBytes} from '../dom.js';
+import {h, replace, fmtTime, fmtBytes, submitForm} from '../dom.js';
 import {shortVolid} from './backups.js';
 
 // The backups of `ct` on every storage, newest first.
@@ -51,7 +51,7 @@ export default async function restoreDialog(ctx) {
   const submit = h('button', {type: 'submit', class: 'btn btn-primary', id: 'restore-submit',
     disabled: !items.length}, 'Restore');
 
-  const form = h('form', {class: 'card dialog', id: 'restore-form', onsubmit: async (e) => {
+  const form = h('form', {class: 'card dialog', id: 'restore-form', onsubmit: (e) => {
     e.preventDefault();
     message.hidden = true;
     const lines = idmap.value.split('\n').map((l) => l.trim().replace(/\s+/g, ' '))
@@ -69,17 +69,11 @@ export default async function restoreDialog(ctx) {
     if (unique.checked) params.unique = 1;
     if (start.checked) params.start = 1;
     if (bwlimit.value !== '' && Number(bwlimit.value) > 0) params.bwlimit = bwlimit.value;
-    submit.disabled = true;
-    try {
+    return submitForm(message, submit, async () => {
       const upid = await api.post('/nodes/' + api.enc(ctx.node) + '/lxc', params,
         {signal: ctx.signal});
       ctx.navigate('#/task/' + api.enc(upid));
-    } catch (err) {
-      if (err.unauthorized || err.name === 'AbortError') return;
-      message.textContent = err.describe ? err.describe() : err.message;
-      message.hidden = false;
-      submit.disabled = false;
-    }
+    });
   }},
   h('h1', null, 'Restore', ct ? [' ', h('span', {class: 'mono'}, ct)] : null),
   items.length ? null : h('p', {class: 'error'}, ct ? 'There are no backups of ' + ct + '.'

@@ -1,8 +1,8 @@
-#include "access/base64.h"
+#include "base/base64.h"
 
 #include <gtest/gtest.h>
 
-namespace ctdump::access {
+namespace ctdump {
 namespace {
 
 // RFC 4648 §10.
@@ -35,5 +35,14 @@ TEST(Base64Test, RejectsMalformed) {
     EXPECT_FALSE(Base64Decode(in).has_value()) << in;
 }
 
+TEST(Base64Test, LenientIgnoresPaddingAndLeftoverBits) {
+  for (const char* in : {"Zg==", "Zg", "Zg=", "Zg===", "Zh=="})
+    EXPECT_EQ(Base64DecodeLenient(in), "f") << in;
+  EXPECT_EQ(Base64DecodeLenient("Zm9vYmFy"), "foobar");
+  EXPECT_EQ(Base64DecodeLenient(""), "");
+  for (const char* in : {"Z", "Z===", "Zm 9v", "Zm9v\n", "*m9v", "Zg=g"})
+    EXPECT_FALSE(Base64DecodeLenient(in).has_value()) << in;
+}
+
 }  // namespace
-}  // namespace ctdump::access
+}  // namespace ctdump

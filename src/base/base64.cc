@@ -1,8 +1,8 @@
-#include "access/base64.h"
+#include "base/base64.h"
 
 #include <cstdint>
 
-namespace ctdump::access {
+namespace ctdump {
 namespace {
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -14,6 +14,27 @@ int Value(char c) {
   if (c == '+') return 62;
   if (c == '/') return 63;
   return -1;
+}
+
+// `text` without its padding. Bits after the last whole byte must be zero
+// if `strict` (one encoding per byte string).
+std::optional<std::string> Decode(std::string_view text, bool strict) {
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v = Value(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  if (strict && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  return out;
 }
 
 }  // namespace
@@ -44,24 +65,13 @@ std::optional<std::string> Base64Decode(std::string_view text) {
     text.remove_suffix(1);
     ++pad;
   }
-  if (text.size() % 4 == 1) return std::nullopt;
   if (pad > 0 && (text.size() + pad) % 4 != 0) return std::nullopt;
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v = Value(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  // Leftover bits must be zero (one encoding per byte string).
-  if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;
-  return out;
+  return Decode(text, true);
 }
 
-}  // namespace ctdump::access
+std::optional<std::string> Base64DecodeLenient(std::string_view text) {
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  return Decode(text, false);
+}
+
+}  // namespace ctdump
