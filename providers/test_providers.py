@@ -589,9 +589,10 @@ class BorgTest(ProviderTestBase, unittest.TestCase):
     DIRECTORY_LOSSES = ["'.' mtime_ns"]
 
 
-    def test_6_vanished_archive_is_reported(self):
+    def test_6_vanished_archive_fails_the_backup(self):
         """borg serve --append-only still lets the worker delete an archive logically; the
-        main instance notices and stops compacting that repository."""
+        main instance notices, fails the backup (its archive discarded) and stops compacting
+        that repository."""
         vol1, _, _, _ = self.backup("106", START + 8 * 86400, self.tree, MAP_A)
         stamp1 = vol1.split("/", 1)[1]
         m = self.main()
@@ -610,12 +611,18 @@ class BorgTest(ProviderTestBase, unittest.TestCase):
         w.call("backup_container", {"vmid": "106", "guest-config": GUEST,
                                     "exclude-patterns": [], "info": info, "worker-state": ws})
         w.close()
-        m.call("backup_cleanup", {"vmid": "106", "vmtype": "lxc", "success": True, "info": {}})
+        with self.assertRaisesRegex(ProtocolError, "deleted archives of its repository"):
+            m.call("backup_cleanup", {"vmid": "106", "vmtype": "lxc", "success": True,
+                                      "info": {}})
         errors = [msg for lvl, msg in m.logs if lvl == "err"]
-        m.close()
         self.assertTrue(any(stamp1 in e and "disappeared" in e for e in errors), m.logs)
         marker = os.path.join(self.config["repository"], ".ctdump", "106", "archives-vanished")
         self.assertTrue(os.path.exists(marker))
+        # Neither the deleted archive nor the discarded one is listed.
+        listed = [b["volname"] for b in m.call("list_backups", {"vmid": "106"})]
+        m.close()
+        self.assertNotIn("106/" + stamp1, listed)
+        self.assertEqual(listed, [], listed)
 
 
 class ResticTest(ProviderTestBase, unittest.TestCase):
