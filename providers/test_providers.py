@@ -510,6 +510,17 @@ class ProviderTestBase:
             m.call("delete_backup", {"volname": vol1})
         with self.assertRaises(ProtocolError):
             m.call("delete_backup", {"volname": "../etc/passwd"})
+        # A job's deletions (its pruning) compact once, in job_cleanup.
+        vol3, _, _, _ = self.backup("102", START + 3 * 86400, self.tree, MAP_A)
+        m.call("job_init", {"start-time": START + 4 * 86400})
+        m.call("delete_backup", {"volname": vol2})
+        m.call("delete_backup", {"volname": vol3})
+        compacted = [msg for _, msg in m.logs if "compacted" in msg]
+        self.assertEqual(compacted, [])
+        m.call("job_cleanup", {})
+        compacted = [msg for _, msg in m.logs if "compacted" in msg]
+        self.assertEqual(compacted, ["compacted the repository of '102'"])
+        self.assertEqual(m.call("list_backups", {"vmid": "102"}), [])
         m.close()
 
     def test_3_failed_worker_leaves_nothing(self):

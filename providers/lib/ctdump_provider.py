@@ -490,6 +490,10 @@ class ProviderBase:
         self.sessions = {}
         self.restores = {}
         self.shutdown_requested = False
+        # Between job_init and job_cleanup deletions (a job's pruning) only mark their
+        # container's repository; it is compacted once, in job_cleanup.
+        self.in_job = False
+        self.compact_pending = set()
 
     def dispatch(self, method, params):
         if method == "hello":
@@ -575,7 +579,25 @@ class ProviderBase:
     def job_cleanup(self, params):
         for session in list(self.sessions.values()):
             self._end_session(session)
+        self.in_job = False
+        pending, self.compact_pending = sorted(self.compact_pending), set()
+        for vmid in pending:
+            self.compact(vmid)
+            self.ch.log("info", f"compacted the repository of '{vmid}'")
         return None
+
+    def deleted(self, vmid):
+        """After a deletion from `vmid`'s repository: compact it now, or in job_cleanup when a
+        job runs (a job's pruning deletes several)."""
+        if self.in_job:
+            self.compact_pending.add(vmid)
+        else:
+            self.compact(vmid)
+
+
+    def compact(self, vmid):
+        """Frees the space of deleted backups in `vmid`'s repository (the tool's own way)."""
+        raise NotImplementedError
 
     def backup_get_mechanism(self, params):
         get_vmid(params)
