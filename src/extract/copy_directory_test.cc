@@ -38,6 +38,40 @@ TEST_F(ExtractTest, DirectoryMechanismRoundTripCrossesMountPoints) {
   EXPECT_EQ(again->entries, stats->entries - again->skipped_existing);
 }
 
+// What a provider's directory holds arrives exactly: nanosecond mtimes of
+// files and directories, a name that is not UTF-8 (without a warning), and
+// the root's own mode and mtime, set after everything below it.
+TEST_F(ExtractTest, DirectoryMechanismKeepsNanosecondsOddNamesAndTheRootsMetadata) {
+  std::string src = dir_ + "/exact";
+  ASSERT_EQ(::mkdir(src.c_str(), 0755), 0);
+  Shell("cd " + src +
+        " && mkdir d && echo x > d/f && echo y > f && printf z > \"$(printf 'bad-\\377')\"" +
+        " && touch -h -d @1600000000.123456789 f d/f d && chmod 0751 . && touch -h -d " +
+        "@1500000000.987654321 .");
+  auto stats = CopyDirectory(src, root_, map_, {}, &log_);
+  ASSERT_TRUE(stats.ok()) << stats.status().message() << "\n" << log_.All();
+  for (const char* name : {"/f", "/d/f", "/d"}) {
+    struct stat st = Lstat(root_ + name);
+    EXPECT_EQ(st.st_mtim.tv_sec, 1600000000) << name;
+    EXPECT_EQ(st.st_mtim.tv_nsec, 123456789) << name;
+  }
+  EXPECT_EQ(ReadAll(root_ + "/bad-\xff"), "z");
+  struct stat root = Lstat(root_);
+  EXPECT_EQ(root.st_mtim.tv_sec, 1500000000);
+  EXPECT_EQ(root.st_mtim.tv_nsec, 987654321);
+  EXPECT_EQ(root.st_mode & 07777, 0751u);
+  EXPECT_FALSE(log_.Has("WARN")) << log_.All();
+  // What the stream held, as verify reports it: ".", d, d/f, f and the odd
+  // name; 2 + 2 + 1 bytes of data.
+  DirStreamStats counted;
+  ASSERT_TRUE(
+      StreamDirectory(src, {[](const void*, size_t) { return Status::OK(); }, [] { return false; }},
+                      &log_, &counted)
+          .ok());
+  EXPECT_EQ(counted.entries, 5u);
+  EXPECT_EQ(counted.data_bytes, 5u);
+}
+
 // A provider's directory holding a file that is one 1 TiB hole: streamed
 // and written as a hole, in seconds.
 TEST_F(ExtractTest, DirectoryMechanismKeepsAHugeHoleCheap) {

@@ -33,6 +33,7 @@ class Walker {
   Walker(std::string dir, const StreamSink& sink, Observer* observer)
       : dir_(std::move(dir)), sink_(sink), observer_(observer) {}
   Status Run();
+  const DirStreamStats& stats() const { return stats_; }
 
  private:
   static la_ssize_t WriteCallback(::archive*, void* self, const void* data, size_t size);
@@ -54,6 +55,7 @@ class Walker {
   Status sink_status_;
   bool sink_closed_ = false;
   std::vector<char> zeros_;
+  DirStreamStats stats_;
 };
 
 la_ssize_t Walker::WriteCallback(::archive*, void* self, const void* data, size_t size) {
@@ -77,7 +79,13 @@ Status Walker::Open() {
   // xattrs, ACLs and sparse holes; no name lookups: numeric owners only.
   archive_read_disk_set_symlink_physical(disk_.get());
   archive_read_disk_set_behavior(disk_.get(), ARCHIVE_READDISK_NO_FFLAGS);
-  archive_write_set_format_pax_restricted(out_.get());
+  // Full pax, not restricted: sub-second mtimes go into every header that
+  // has them (restricted pax keeps them only when a header needs pax for
+  // something else). Names as their bytes (hdrcharset=BINARY): no
+  // conversion to UTF-8, which fails, with a warning, for other bytes.
+  archive_write_set_format_pax(out_.get());
+  if (archive_write_set_options(out_.get(), "hdrcharset=BINARY") != ARCHIVE_OK)
+    return InternalError(fmt::format("libarchive: {}", ErrorText(out_.get())));
   archive_write_set_bytes_in_last_block(out_.get(), 1);
   archive_entry_linkresolver_set_strategy(links_.get(), archive_format(out_.get()));
   if (archive_write_open(out_.get(), this, nullptr, WriteCallback, nullptr) != ARCHIVE_OK)
@@ -110,6 +118,11 @@ Status Walker::Run() {
     if (archive_entry_filetype(entry.get()) == AE_IFSOCK) continue;
     const char* path = archive_entry_pathname(entry.get());
     archive_entry_copy_pathname(entry.get(), MemberName(path ? path : "", dir_).c_str());
+    // Only the mtime is restored: no atime, ctime or birth time in the
+    // stream (full pax would write them all).
+    archive_entry_unset_atime(entry.get());
+    archive_entry_unset_ctime(entry.get());
+    archive_entry_unset_birthtime(entry.get());
     archive_entry* e = entry.get();
     archive_entry* unused = nullptr;
     // Tar strategy: the first link carries the data, later ones become
@@ -127,6 +140,7 @@ Status Walker::WriteEntry(archive_entry* e) {
   int r = archive_write_header(out_.get(), e);
   if (r == ARCHIVE_WARN) Warn(fmt::format("'{}/{}': {}", dir_, name, ErrorText(out_.get())));
   if (r < ARCHIVE_WARN) return WriteError(name);
+  ++stats_.entries;
   if (archive_entry_hardlink(e) == nullptr && archive_entry_size(e) > 0)
     RETURN_IF_ERROR(CopyData(name));
   if (archive_write_finish_entry(out_.get()) < ARCHIVE_WARN) return WriteError(name);
@@ -155,6 +169,7 @@ Status Walker::CopyData(const std::string& name) {
       progress += w;
     }
     const char* p = static_cast<const char*>(buf);
+    stats_.data_bytes += size;
     while (size > 0) {
       la_ssize_t w = archive_write_data(out_.get(), p, size);
       if (w <= 0) return WriteError(name);
@@ -173,9 +188,12 @@ Status Walker::WriteError(const std::string& name) {
 
 }  // namespace
 
-Status StreamDirectory(const std::string& source_dir, const StreamSink& sink, Observer* observer) {
+Status StreamDirectory(const std::string& source_dir, const StreamSink& sink, Observer* observer,
+                       DirStreamStats* stats) {
   Walker w(source_dir, sink, observer);
-  return w.Run();
+  Status s = w.Run();
+  if (stats) *stats = w.stats();
+  return s;
 }
 
 }  // namespace ctdump::extract

@@ -130,6 +130,9 @@ class Extractor {
   // A new directory with a name of kDeepDirName or more: its mode and times
   // are set again after libarchive's deferred ones (FinishDeepDirs).
   void RecordDeepDir(archive_entry* e, const std::string& name);
+  // The mode and times of `name` (a directory that exists) to set in
+  // FinishDeepDirs, after everything below it was written.
+  void RecordDirMetadata(archive_entry* e, const std::string& name);
   void FinishDeepDirs();
 
   void Report(char kind, std::string_view text) { WriteStderr(EncodeReport(kind, text)); }
@@ -286,6 +289,10 @@ void Extractor::RecordDeepDir(archive_entry* e, const std::string& name) {
     ::close(fd);
     return;
   }
+  RecordDirMetadata(e, name);
+}
+
+void Extractor::RecordDirMetadata(archive_entry* e, const std::string& name) {
   DeepDir d{name, archive_entry_perm(e), {}};
   d.times[0] = archive_entry_atime_is_set(e)
                    ? timespec{archive_entry_atime(e), archive_entry_atime_nsec(e)}
@@ -332,6 +339,14 @@ Extractor::Step Extractor::Process(archive_entry* e) {
       (!archive_entry_size_is_set(e) || archive_entry_size(e) <= la_int64_t{kMaxWriterFile});
   // A plain file's writer skips an existing one itself (O_EXCL).
   bool plain = to_writers && !c_.options.force && FileWriters::PlainApplicable(flags_, e);
+  // The tree's root exists (the restore made it, owned by the container's
+  // root) and keeps its metadata in libarchive, as every existing directory
+  // does: its mode and times are still the backup's, set last, as tar -x
+  // sets them.
+  if (*name == "." && type == AE_IFDIR) {
+    StripPrivilegedBits(e);
+    RecordDirMetadata(e, *name);
+  }
   if (!plain && KeepExisting(*name, type, raw_link != nullptr)) {
     ++stats_.skipped_existing;
     return Step::kNext;

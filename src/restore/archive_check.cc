@@ -86,8 +86,11 @@ Result<ArchiveCheck> CheckDirectory(const std::string& dir, Observer* observer) 
                              return Status::OK();
                            },
                            [&]() { return cancelled; }};
-  RETURN_IF_ERROR(extract::StreamDirectory(dir, sink, observer));
+  extract::DirStreamStats stats;
+  RETURN_IF_ERROR(extract::StreamDirectory(dir, sink, observer, &stats));
   if (cancelled) return CancelledError(fmt::format("verifying \"{}\": interrupted by signal", dir));
+  check.entries = stats.entries;
+  check.data_bytes = stats.data_bytes;
   return check;
 }
 
