@@ -386,8 +386,9 @@ class ProviderTestBase:
                                             "exclude-patterns": EXCLUDES, "info": info,
                                             "worker-state": prep["worker-state"]})
                 self.assertEqual(w.close(), 0, w.stderr)
-        except ProtocolError:
+        except ProtocolError as err:
             ok = False
+            self.worker_error = str(err)
         elapsed = time.monotonic() - started
         r = m.call("backup_cleanup", {"vmid": vmid, "vmtype": "lxc", "success": ok,
                                       "info": {} if ok else {"error": "worker failed"}})
@@ -397,6 +398,7 @@ class ProviderTestBase:
         m.call("backup_handle_log_file", {"vmid": vmid, "filename": log})
         m.call("job_cleanup", {})
         m.call("job_cleanup", {})
+        self.main_logs = m.logs
         self.assertEqual(m.close(), 0, m.stderr)
         return volname, (r or {}).get("stats", {}).get("archive-size"), w, elapsed
 
@@ -599,6 +601,36 @@ class BorgTest(ProviderTestBase, unittest.TestCase):
     # measured: borg extract does not restore the mtime of the extraction root
     DIRECTORY_LOSSES = ["'.' mtime_ns"]
 
+
+    def test_7_quota(self):
+        """quota: borg serve --storage-quota; a backup beyond it fails and leaves nothing."""
+        big = os.path.join(self.base, "ct-quota")
+        os.mkdir(big)
+        with open(os.path.join(big, "random.bin"), "wb") as f:
+            f.write(os.urandom(4 << 20))
+        for root, dirs, files in os.walk(big):
+            for n in dirs + files + [""]:
+                os.lchown(os.path.join(root, n), MAP_A[0], MAP_A[0])
+        self.config["quota"] = "1M"
+        try:
+            self.backup("107", START + 10 * 86400, big, MAP_A)
+        finally:
+            del self.config["quota"]
+        # The worker's borg sees the server go; the server's reason is in the main log.
+        self.assertIn("borg create failed", self.worker_error)
+        self.assertTrue(any("quota" in msg.lower() for _, msg in self.main_logs),
+                        self.main_logs)
+        m = self.main()
+        self.assertEqual(m.call("list_backups", {"vmid": "107"}), [])
+        m.close()
+        self.config["quota"] = "lots"
+        try:
+            m = self.main()
+            with self.assertRaisesRegex(ProtocolError, "invalid quota 'lots'"):
+                m.call("job_init", {"start-time": START})
+            m.close()
+        finally:
+            del self.config["quota"]
 
     def test_6_vanished_archive_fails_the_backup(self):
         """borg serve --append-only still lets the worker delete an archive logically; the
