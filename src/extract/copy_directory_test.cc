@@ -48,15 +48,28 @@ TEST_F(ExtractTest, DirectoryMechanismKeepsNanosecondsOddNamesAndTheRootsMetadat
         " && mkdir d && echo x > d/f && echo y > f && printf z > \"$(printf 'bad-\\377')\"" +
         " && touch -h -d @1600000000.123456789 f d/f d && chmod 0751 . && touch -h -d " +
         "@1500000000.987654321 .");
-  auto stats = CopyDirectory(src, root_, map_, {}, &log_);
+  // Into an existing directory (restore-file's --target): its own mode and
+  // times stay.
+  struct stat before = Lstat(root_);
+  auto kept = CopyDirectory(src, root_, map_, {}, &log_);
+  ASSERT_TRUE(kept.ok()) << kept.status().message() << "\n" << log_.All();
+  EXPECT_EQ(Lstat(root_).st_mode, before.st_mode);
+  EXPECT_NE(Lstat(root_).st_mtim.tv_sec, 1500000000);
+  // Into a new root, as a restore makes it: the backup's.
+  std::string made = dir_ + "/made-root";
+  ASSERT_EQ(::mkdir(made.c_str(), 0755), 0);
+  ASSERT_EQ(::chown(made.c_str(), before.st_uid, before.st_gid), 0);
+  ExtractOptions o;
+  o.set_root_metadata = true;
+  auto stats = CopyDirectory(src, made, map_, o, &log_);
   ASSERT_TRUE(stats.ok()) << stats.status().message() << "\n" << log_.All();
   for (const char* name : {"/f", "/d/f", "/d"}) {
-    struct stat st = Lstat(root_ + name);
+    struct stat st = Lstat(made + name);
     EXPECT_EQ(st.st_mtim.tv_sec, 1600000000) << name;
     EXPECT_EQ(st.st_mtim.tv_nsec, 123456789) << name;
   }
-  EXPECT_EQ(ReadAll(root_ + "/bad-\xff"), "z");
-  struct stat root = Lstat(root_);
+  EXPECT_EQ(ReadAll(made + "/bad-\xff"), "z");
+  struct stat root = Lstat(made);
   EXPECT_EQ(root.st_mtim.tv_sec, 1500000000);
   EXPECT_EQ(root.st_mtim.tv_nsec, 987654321);
   EXPECT_EQ(root.st_mode & 07777, 0751u);

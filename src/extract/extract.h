@@ -46,6 +46,11 @@ struct ExtractOptions {
   // setuid-root shell or a cap_setuid binary from a backup would work on
   // the host. Counted in ExtractStats::stripped_privileges.
   bool strip_privileges = false;
+  // The target is the root the caller made for this tree (a restored
+  // container's rootfs): the archive's "." entry sets its mode and times,
+  // last, as tar -x does. Off, an existing target (restore-file's
+  // --target, perhaps /tmp) keeps its own, as every existing directory.
+  bool set_root_metadata = false;
   // Address space of the extraction child (RLIMIT_AS). libarchive keeps
   // some header data without bound (an old GNU sparse map: a 120 KB zstd
   // archive asked for 2.4 GiB; every directory's deferred metadata until

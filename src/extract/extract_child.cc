@@ -343,7 +343,7 @@ Extractor::Step Extractor::Process(archive_entry* e) {
   // root) and keeps its metadata in libarchive, as every existing directory
   // does: its mode and times are still the backup's, set last, as tar -x
   // sets them.
-  if (*name == "." && type == AE_IFDIR) {
+  if (c_.options.set_root_metadata && *name == "." && type == AE_IFDIR) {
     StripPrivilegedBits(e);
     RecordDirMetadata(e, *name);
   }

@@ -211,6 +211,7 @@ Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, cons
   extract::ExtractOptions eo;
   eo.force = o.force;
   eo.untrusted = p.external();
+  eo.set_root_metadata = true;  // the new container's rootfs, made by this restore
   if (o.bwlimit_kib) {
     eo.bwlimit = o.bwlimit_kib * 1024;
     log->Log(LogLevel::kInfo, fmt::format("restore bandwidth limit: {} KiB/s", o.bwlimit_kib));
