@@ -739,7 +739,7 @@ class Provider:
         self.role, self.storage_id, self.config = role, storage_id, config
         self.hooks = {name: parse_hook_list(config.get(name, "")) for name in TEST_HOOKS}
         return {"api-version": min(version, API_VERSION), "provider-name": PROVIDER_NAME,
-                "features": list(FEATURES)}
+                "features": list(FEATURES), "restore-mechanisms": list(RESTORE_MECHANISMS)}
 
     def hook_applies(self, vmid):
         only = self.config.get("test-vmid")
@@ -999,9 +999,15 @@ class Provider:
 
     # ---- restore (main instance, host root) ----------------------------------------------
 
-    @property
-    def restore_mechanism(self):
-        return self.config.get("restore-mechanism", "tar")
+    def restore_mechanism(self, params):
+        """The optional param 'mechanism' (ctdump restore --mechanism), else the storage's
+        restore-mechanism key (default tar)."""
+        mechanism = params.get("mechanism")
+        if mechanism is None:
+            return self.config.get("restore-mechanism", "tar")
+        if mechanism not in RESTORE_MECHANISMS:
+            raise ParamError(f"'mechanism' must be 'tar' or 'directory', got {mechanism!r}")
+        return mechanism
 
     def _restore_source(self, params):
         """(parsed volname, backup directory) of a complete backup, or the 'not found' error.
@@ -1021,7 +1027,7 @@ class Provider:
 
     def restore_get_mechanism(self, params):
         self._restore_source(params)
-        return {"mechanism": self.restore_mechanism, "vmtype": "lxc"}
+        return {"mechanism": self.restore_mechanism(params), "vmtype": "lxc"}
 
     def archive_get_guest_config(self, params):
         name, bdir = self._restore_source(params)
@@ -1048,7 +1054,7 @@ class Provider:
         get_param(params, "info", dict, optional=True)
         name, bdir = self._restore_source(params)
         archive = os.path.join(bdir, ARCHIVE_FILE)
-        if self.restore_mechanism == "tar":
+        if self.restore_mechanism(params) == "tar":
             self.ch.log("info", f"restoring backup '{name}' from '{archive}'")
             return {"tar-path": archive}
         self._remove_restore(name)  # a second init for the same backup starts afresh
@@ -1131,7 +1137,7 @@ class Provider:
         """Idempotent; fine without restore_container_init and for a deleted backup."""
         get_param(params, "info", dict, optional=True)
         name = get_volname(params)
-        if name in self.restores or self.restore_mechanism == "directory":
+        if name in self.restores or self.restore_mechanism(params) == "directory":
             if self._remove_restore(name):
                 self.ch.log("info", f"removed the restore directory of backup '{name}'")
         return None

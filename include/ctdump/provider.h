@@ -112,6 +112,20 @@ class Provider {
                                                         bool success, const std::string& error) = 0;
   virtual Status BackupHandleLogFile(const std::string& vmid, const std::string& filename) = 0;
 
+  // The restore mechanisms the provider offers on request (hello's
+  // `restore-mechanisms`, docs/provider-protocol.md §6); empty: it did not
+  // say, and a restore uses the one restore_get_mechanism answers.
+  virtual std::vector<RestoreMechanism> OfferedRestoreMechanisms() const { return {}; }
+  // What a restore through `m` loses by the provider's own declaration
+  // (hello's `restore-losses`): "acl", "xattr", "fcaps", "mtime-subsecond",
+  // "sparse", "hardlink", "fifo", "device", "root-entry", or a provider's
+  // own word. Empty: nothing declared.
+  virtual std::vector<std::string> RestoreLosses(RestoreMechanism m) const { return {}; }
+  // The mechanism the next restore_get_mechanism and restore_container_init
+  // ask for (the optional param `mechanism`); nullopt: the provider's
+  // choice. A provider that does not know the param answers with its own.
+  virtual void RequestRestoreMechanism(std::optional<RestoreMechanism> m) {}
+
   // Restore (PVE §6): mechanism and guest type of a backup; its configs; the
   // path of the tar file or directory to extract; cleanup (always called).
   virtual Result<RestoreMechanism> RestoreGetMechanism(const std::string& volname) = 0;

@@ -68,6 +68,7 @@ int RunRestoreCmd(const Context& ctx, const restore::RestoreOptions& o) {
 struct RestoreArgs {
   restore::RestoreOptions options;
   int unprivileged = -1;  // --unprivileged: -1 not given, else 0 or 1
+  std::string mechanism;  // --mechanism: "" not given
 };
 
 }  // namespace
@@ -89,6 +90,10 @@ void RegisterRestore(CLI::App& app, Context& ctx) {
       ->allow_extra_args(false);
   r->add_option("--bwlimit", ro.bwlimit_kib, "bandwidth limit in KiB/s")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
+  r->add_option("--mechanism", a->mechanism,
+                "restore mechanism to ask the provider for: tar or directory (default: the "
+                "provider's; `ctdump provider-test` shows what each offers)")
+      ->check(CLI::IsMember({"tar", "directory"}));
   r->add_flag("--force", ro.force, "overwrite existing files in an existing root file system");
   r->add_flag("--start", ro.start, "start the container after the restore");
   r->add_flag("--unique", ro.unique, "new random MAC addresses for the container's networks");
@@ -101,6 +106,8 @@ void RegisterRestore(CLI::App& app, Context& ctx) {
   ctx.AddRunner(r, [&ctx, a] {
     restore::RestoreOptions o = a->options;
     if (a->unprivileged >= 0) o.unprivileged = a->unprivileged == 1;
+    if (!a->mechanism.empty())
+      o.mechanism = a->mechanism == "tar" ? RestoreMechanism::kTar : RestoreMechanism::kDirectory;
     return RunRestoreCmd(ctx, o);
   });
 }

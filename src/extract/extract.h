@@ -51,6 +51,11 @@ struct ExtractOptions {
   // last, as tar -x does. Off, an existing target (restore-file's
   // --target, perhaps /tmp) keeps its own, as every existing directory.
   bool set_root_metadata = false;
+  // Members not written, by normalized name ("./etc/vzdump/pct.conf"): a
+  // container restore skips the configs vzdump puts into its archives,
+  // which the restore reads through the provider (PVE extracts and then
+  // unlinks them).
+  std::vector<std::string> skip_members;
   // Address space of the extraction child (RLIMIT_AS). libarchive keeps
   // some header data without bound (an old GNU sparse map: a 120 KB zstd
   // archive asked for 2.4 GiB; every directory's deferred metadata until

@@ -327,6 +327,8 @@ Extractor::Step Extractor::Process(archive_entry* e) {
   if (type == 0 && !raw_link)
     return Refuse(stored, "multi-volume continuation or unknown member type");
   if (IsBelowDev(*name)) return Step::kNext;
+  for (const auto& skip : c_.options.skip_members)
+    if (*name == skip) return Step::kNext;
   bool deep = name->size() >= kDeepDirName;
   // The entry must find the tree as a serial extraction would: nothing at,
   // above or below its path (nor its hardlink target) still being written.

@@ -183,12 +183,19 @@ const BackupEntry* Find(const std::vector<BackupEntry>& list, const std::string&
   return nullptr;
 }
 
-void Restore(Env& env, const std::string& volname, Tree* out) {
-  SCOPED_TRACE("restore of '" + volname + "'");
+void Restore(Env& env, const std::string& volname, Tree* out,
+             std::optional<RestoreMechanism> wanted) {
+  SCOPED_TRACE("restore of '" + volname + "'" +
+               (wanted ? std::string(" through ") + RestoreMechanismName(*wanted) : ""));
   auto p = env.Open();
   ASSERT_NE(p, nullptr);
+  if (wanted) p->RequestRestoreMechanism(wanted);
   auto mechanism = p->RestoreGetMechanism(volname);
   ASSERT_OK(mechanism);
+  if (wanted) {
+    ASSERT_EQ(RestoreMechanismName(*mechanism), std::string(RestoreMechanismName(*wanted)))
+        << "the provider answered another mechanism than the one asked for";
+  }
   if (p->StreamsRestore() && !p->external()) {
     std::string stream;
     Status s = p->StreamRestore(

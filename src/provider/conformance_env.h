@@ -158,7 +158,10 @@ const BackupEntry* Find(const std::vector<BackupEntry>& list, const std::string&
 // built-in store or restore_container_init's tar file or directory, and
 // restore_container_cleanup always. What the extraction would get is read
 // into `out` (container-perspective owners, as the protocol says).
-void Restore(Env& env, const std::string& volname, Tree* out);
+// With `mechanism`, the restore asks for it (RequestRestoreMechanism) and
+// the provider must answer with it.
+void Restore(Env& env, const std::string& volname, Tree* out,
+             std::optional<RestoreMechanism> mechanism = std::nullopt);
 
 // The restored tree must be the backed-up one: every entry with its type,
 // mode, owners, mtime, content or symlink target, the hardlink as one; the

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "ctdump/version.h"
 #include "userns/userns.h"
 
@@ -20,7 +22,69 @@ std::optional<std::chrono::seconds> ParseSeconds(const std::string& v) {
   return std::chrono::seconds(n);
 }
 
+Result<RestoreMechanism> ParseMechanism(const std::string& m) {
+  if (m == "tar") return RestoreMechanism::kTar;
+  if (m == "directory") return RestoreMechanism::kDirectory;
+  return InvalidArgumentError(fmt::format("unknown restore mechanism '{}'", m));
+}
+
+// A loss word: 1-64 characters of [a-z0-9-].
+bool IsLossWord(const std::string& w) {
+  if (w.empty() || w.size() > 64) return false;
+  for (char c : w)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  return true;
+}
+
 }  // namespace
+
+Status ParseRestoreOffer(const json& hello, const std::string& label, RestoreOffer* out) {
+  *out = RestoreOffer();
+  if (hello.contains("restore-mechanisms")) {
+    const json& v = hello["restore-mechanisms"];
+    if (!v.is_array() || v.empty())
+      return InvalidArgumentError(
+          fmt::format("{}: hello's 'restore-mechanisms' must be a non-empty list of \"tar\" and "
+                      "\"directory\"",
+                      label));
+    for (const auto& m : v) {
+      auto mech = m.is_string() ? ParseMechanism(m.get<std::string>())
+                                : Result<RestoreMechanism>(InvalidArgumentError("not a string"));
+      if (!mech.ok())
+        return InvalidArgumentError(
+            fmt::format("{}: hello's 'restore-mechanisms' holds {}, not \"tar\" or \"directory\"",
+                        label, m.dump()));
+      if (std::find(out->mechanisms.begin(), out->mechanisms.end(), *mech) == out->mechanisms.end())
+        out->mechanisms.push_back(*mech);
+    }
+  }
+  if (hello.contains("restore-losses")) {
+    const json& v = hello["restore-losses"];
+    if (!v.is_object())
+      return InvalidArgumentError(fmt::format(
+          "{}: hello's 'restore-losses' must be an object of mechanism -> list of losses", label));
+    for (const auto& [k, list] : v.items()) {
+      auto mech = ParseMechanism(k);
+      if (!mech.ok())
+        return InvalidArgumentError(fmt::format(
+            "{}: hello's 'restore-losses' names mechanism '{}', not \"tar\" or \"directory\"",
+            label, k));
+      std::vector<std::string> words;
+      if (!list.is_array())
+        return InvalidArgumentError(
+            fmt::format("{}: hello's 'restore-losses' of '{}' must be a list", label, k));
+      for (const auto& w : list) {
+        if (!w.is_string() || !IsLossWord(w.get<std::string>()))
+          return InvalidArgumentError(fmt::format(
+              "{}: hello's 'restore-losses' of '{}' holds {}, not a word of a-z, 0-9 and '-'",
+              label, k, w.dump()));
+        words.push_back(w.get<std::string>());
+      }
+      out->losses.emplace_back(*mech, std::move(words));
+    }
+  }
+  return Status::OK();
+}
 
 Result<std::unique_ptr<ExternalProvider>> ExternalProvider::Create(const Section& section,
                                                                    Observer* observer) {
@@ -46,7 +110,8 @@ Result<std::unique_ptr<ExternalProvider>> ExternalProvider::Create(const Section
           "storage '{}': timeout '{}' is not a positive number of seconds", section.id, *t));
     p->options_.backup_timeout = p->options_.call_timeout = *secs;
   }
-  ASSIGN_OR_RETURN(p->main_, p->StartInstance("main", nullptr, &p->features_, &p->provider_name_));
+  ASSIGN_OR_RETURN(
+      p->main_, p->StartInstance("main", nullptr, &p->features_, &p->provider_name_, &p->offer_));
   return p;
 }
 
@@ -56,7 +121,7 @@ ExternalProvider::~ExternalProvider() {
 
 Result<std::unique_ptr<ProtocolClient>> ExternalProvider::StartInstance(
     const std::string& role, const IdMap* map, std::set<std::string>* features,
-    std::string* provider_name) {
+    std::string* provider_name, RestoreOffer* offer) {
   sys::SpawnOptions o;
   o.argv = {command_};
   o.pipe_stdin = o.pipe_stdout = o.pipe_stderr = true;
@@ -92,6 +157,7 @@ Result<std::unique_ptr<ProtocolClient>> ExternalProvider::StartInstance(
     for (const auto& f : r["features"])
       if (f.is_string()) features->insert(f.get<std::string>());
   }
+  if (offer) RETURN_IF_ERROR(ParseRestoreOffer(r, label, offer));
   return client;
 }
 
@@ -199,8 +265,16 @@ Status ExternalProvider::BackupHandleLogFile(const std::string& vmid, const std:
   return CallMain("backup_handle_log_file", {{"vmid", vmid}, {"filename", filename}}).status();
 }
 
+std::vector<std::string> ExternalProvider::RestoreLosses(RestoreMechanism m) const {
+  for (const auto& [mech, words] : offer_.losses)
+    if (mech == m) return words;
+  return {};
+}
+
 Result<RestoreMechanism> ExternalProvider::RestoreGetMechanism(const std::string& volname) {
-  ASSIGN_OR_RETURN(json r, CallMain("restore_get_mechanism", {{"volname", volname}}));
+  json params = {{"volname", volname}};
+  if (requested_mechanism_) params["mechanism"] = RestoreMechanismName(*requested_mechanism_);
+  ASSIGN_OR_RETURN(json r, CallMain("restore_get_mechanism", params));
   if (!r.is_object() || !r.contains("mechanism") || !r["mechanism"].is_string())
     return InvalidArgumentError(
         fmt::format("{}: restore_get_mechanism did not return a mechanism", main_->label()));
@@ -236,8 +310,9 @@ Result<std::optional<std::string>> ExternalProvider::ArchiveGetFirewallConfig(
 
 Result<std::string> ExternalProvider::RestoreContainerInit(const std::string& volname,
                                                            RestoreMechanism mechanism) {
-  ASSIGN_OR_RETURN(
-      json r, CallMain("restore_container_init", {{"volname", volname}, {"info", json::object()}}));
+  json params = {{"volname", volname}, {"info", json::object()}};
+  if (requested_mechanism_) params["mechanism"] = RestoreMechanismName(*requested_mechanism_);
+  ASSIGN_OR_RETURN(json r, CallMain("restore_container_init", params));
   const char* key = mechanism == RestoreMechanism::kTar ? "tar-path" : "archive-directory";
   if (!r.is_object() || !r.contains(key) || !r[key].is_string() ||
       r[key].get<std::string>().empty())
@@ -248,8 +323,9 @@ Result<std::string> ExternalProvider::RestoreContainerInit(const std::string& vo
 }
 
 Status ExternalProvider::RestoreContainerCleanup(const std::string& volname) {
-  return CallMain("restore_container_cleanup", {{"volname", volname}, {"info", json::object()}})
-      .status();
+  json params = {{"volname", volname}, {"info", json::object()}};
+  if (requested_mechanism_) params["mechanism"] = RestoreMechanismName(*requested_mechanism_);
+  return CallMain("restore_container_cleanup", params).status();
 }
 
 Status ExternalProvider::RequireFeature(std::string_view feature, std::string_view method) const {

@@ -29,6 +29,17 @@ struct ExternalProviderOptions {
   std::chrono::seconds call_timeout{300};
 };
 
+// hello's optional restore keys (docs/provider-protocol.md §6).
+struct RestoreOffer {
+  std::vector<RestoreMechanism> mechanisms;                                   // restore-mechanisms
+  std::vector<std::pair<RestoreMechanism, std::vector<std::string>>> losses;  // restore-losses
+};
+
+// Reads `restore-mechanisms` and `restore-losses` from a hello result;
+// absent keys leave `out` empty. An ill-formed value is an error naming the
+// key, prefixed by `label` (the provider).
+Status ParseRestoreOffer(const nlohmann::json& hello, const std::string& label, RestoreOffer* out);
+
 class ExternalProvider : public Provider {
  public:
   // Starts the main instance and performs the hello handshake. `section` is a
@@ -53,6 +64,13 @@ class ExternalProvider : public Provider {
   Result<std::optional<uint64_t>> BackupCleanup(const std::string& vmid, bool vmtype_known,
                                                 bool success, const std::string& error) override;
   Status BackupHandleLogFile(const std::string& vmid, const std::string& filename) override;
+  std::vector<RestoreMechanism> OfferedRestoreMechanisms() const override {
+    return offer_.mechanisms;
+  }
+  std::vector<std::string> RestoreLosses(RestoreMechanism m) const override;
+  void RequestRestoreMechanism(std::optional<RestoreMechanism> m) override {
+    requested_mechanism_ = m;
+  }
   Result<RestoreMechanism> RestoreGetMechanism(const std::string& volname) override;
   Result<std::string> ArchiveGetGuestConfig(const std::string& volname) override;
   Result<std::optional<std::string>> ArchiveGetFirewallConfig(const std::string& volname) override;
@@ -70,7 +88,8 @@ class ExternalProvider : public Provider {
   // Starts an instance (main: as host root; worker: as container root) and says hello.
   Result<std::unique_ptr<ProtocolClient>> StartInstance(const std::string& role, const IdMap* map,
                                                         std::set<std::string>* features,
-                                                        std::string* provider_name);
+                                                        std::string* provider_name,
+                                                        RestoreOffer* offer = nullptr);
   Result<nlohmann::json> CallMain(const std::string& method, const nlohmann::json& params);
   Status RequireFeature(std::string_view feature, std::string_view method) const;
 
@@ -79,6 +98,8 @@ class ExternalProvider : public Provider {
   nlohmann::json storage_config_;
   std::string provider_name_;
   std::set<std::string> features_;
+  RestoreOffer offer_;
+  std::optional<RestoreMechanism> requested_mechanism_;
   ExternalProviderOptions options_;
   Observer* observer_ = nullptr;
   std::unique_ptr<ProtocolClient> main_;

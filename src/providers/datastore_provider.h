@@ -47,6 +47,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ctdump/provider.h"
 #include "ctdump/section_config.h"
@@ -93,6 +94,10 @@ class DatastoreProvider : public Provider {
   Result<std::optional<uint64_t>> BackupCleanup(const std::string& vmid, bool vmtype_known,
                                                 bool success, const std::string& error) override;
   Status BackupHandleLogFile(const std::string& vmid, const std::string& filename) override;
+  // Restores are a tar stream (datastore) or file (dir): one mechanism, lossless.
+  std::vector<RestoreMechanism> OfferedRestoreMechanisms() const override {
+    return {RestoreMechanism::kTar};
+  }
   Result<RestoreMechanism> RestoreGetMechanism(const std::string& volname) override;
   Result<std::string> ArchiveGetGuestConfig(const std::string& volname) override;
   Result<std::optional<std::string>> ArchiveGetFirewallConfig(const std::string& volname) override;

@@ -85,6 +85,10 @@ class DirProvider : public Provider {
   Result<std::optional<uint64_t>> BackupCleanup(const std::string& vmid, bool vmtype_known,
                                                 bool success, const std::string& error) override;
   Status BackupHandleLogFile(const std::string& vmid, const std::string& filename) override;
+  // Restores are a tar stream (datastore) or file (dir): one mechanism, lossless.
+  std::vector<RestoreMechanism> OfferedRestoreMechanisms() const override {
+    return {RestoreMechanism::kTar};
+  }
   Result<RestoreMechanism> RestoreGetMechanism(const std::string& volname) override;
   Result<std::string> ArchiveGetGuestConfig(const std::string& volname) override;
   Result<std::optional<std::string>> ArchiveGetFirewallConfig(const std::string& volname) override;

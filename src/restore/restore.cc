@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "container/container.h"
@@ -206,12 +207,64 @@ std::optional<uint64_t> LogicalSize(Provider& p, const std::string& volname) {
   return std::nullopt;
 }
 
+// restore_get_mechanism, asking for `wanted` when given: refused before
+// the provider is asked when it declared the mechanisms it offers and
+// `wanted` is not one of them, and when it answers with another one. Losses
+// the provider declared for the mechanism are a warning.
+Result<RestoreMechanism> ChooseMechanism(Provider& p, const std::string& volname,
+                                         std::optional<RestoreMechanism> wanted, Observer* log) {
+  if (wanted) {
+    std::vector<RestoreMechanism> offered = p.OfferedRestoreMechanisms();
+    if (!offered.empty() && std::find(offered.begin(), offered.end(), *wanted) == offered.end()) {
+      std::string names;
+      for (RestoreMechanism o : offered)
+        names += (names.empty() ? "" : ", ") + std::string(RestoreMechanismName(o));
+      return InvalidArgumentError(fmt::format(
+          "storage '{}' ({}) does not restore through the '{}' mechanism; it offers: {} "
+          "(--mechanism)",
+          p.storage_id(), p.name(), RestoreMechanismName(*wanted), names));
+    }
+    p.RequestRestoreMechanism(wanted);
+  }
+  ASSIGN_OR_RETURN(RestoreMechanism m, p.RestoreGetMechanism(volname));
+  if (wanted && m != *wanted)
+    return FailedPreconditionError(fmt::format(
+        "storage '{}' ({}) answered restore mechanism '{}' although '{}' was asked for: the "
+        "provider does not know the 'mechanism' parameter (restore without --mechanism, or "
+        "change the provider's configured mechanism)",
+        p.storage_id(), p.name(), RestoreMechanismName(m), RestoreMechanismName(*wanted)));
+  log->Log(LogLevel::kInfo, fmt::format("restore mechanism: {}{}", RestoreMechanismName(m),
+                                        wanted ? " (asked for)" : ""));
+  std::vector<std::string> losses = p.RestoreLosses(m);
+  if (!losses.empty()) {
+    std::string words;
+    for (const auto& w : losses) words += (words.empty() ? "" : ", ") + w;
+    log->Log(LogLevel::kWarn,
+             fmt::format("storage '{}' ({}) declares that a restore through the '{}' mechanism "
+                         "loses: {} (docs/provider-protocol.md §6)",
+                         p.storage_id(), p.name(), RestoreMechanismName(m), words));
+  }
+  return m;
+}
+
+}  // namespace
+
+const std::vector<std::string>& ArchiveConfigMembers() {
+  static const std::vector<std::string> members = {"./etc/vzdump/pct.conf", "./etc/vzdump/pct.fw"};
+  return members;
+}
+
+namespace {
+
 Status Extract(Provider& p, const std::string& volname, RestoreMechanism m, const std::string& root,
                const IdMap& map, const RestoreOptions& o, Observer* log) {
   extract::ExtractOptions eo;
   eo.force = o.force;
   eo.untrusted = p.external();
   eo.set_root_metadata = true;  // the new container's rootfs, made by this restore
+  // vzdump's configs in the archive (read through restore's provider calls)
+  // stay out of the container, as PVE unlinks them after extraction.
+  eo.skip_members = ArchiveConfigMembers();
   if (o.bwlimit_kib) {
     eo.bwlimit = o.bwlimit_kib * 1024;
     log->Log(LogLevel::kInfo, fmt::format("restore bandwidth limit: {} KiB/s", o.bwlimit_kib));
@@ -339,7 +392,7 @@ Status RunRestore(const RestoreOptions& o, const Paths& paths, Observer* log) {
     RETURN_IF_ERROR(sys::MakeDirs(ct_dir, 0755));
   }
   ASSIGN_OR_RETURN(Rootfs rootfs, CreateRootfs(o, paths, map, undo));
-  ASSIGN_OR_RETURN(RestoreMechanism m, provider->RestoreGetMechanism(volname));
+  ASSIGN_OR_RETURN(RestoreMechanism m, ChooseMechanism(*provider, volname, o.mechanism, log));
   Status extracted = Extract(*provider, volname, m, rootfs.path, map, o, log);
   Status cleanup = provider->RestoreContainerCleanup(volname);
   if (!extracted.ok()) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "ctdump/observer.h"
+#include "ctdump/provider.h"
 #include "ctdump/status.h"
 
 namespace ctdump::restore {
@@ -42,11 +43,20 @@ struct RestoreOptions {
   // lxc.net.N.hwaddr / pct netN hwaddr (as `pct restore --unique`).
   bool unique = false;
   std::string hostname;  // --hostname (default: as backed up)
+  // --mechanism: the restore mechanism to ask the provider for (one it
+  // offers, Provider::OfferedRestoreMechanisms); nullopt: the provider's.
+  std::optional<RestoreMechanism> mechanism;
   // A restore test's throw-away container (test_restore.h): the restore
   // journal is kept after the restore, marked so that `ctdump cleanup`
   // stops and removes the container; the test clears it after destroying it.
   bool throwaway = false;
 };
+
+// vzdump's configs inside an archive ("./etc/vzdump/pct.conf", "pct.fw"),
+// read through the provider's archive_get_*_config: a restore does not
+// write them into the container (PVE extracts and then unlinks them), and a
+// restore test does not look for them.
+const std::vector<std::string>& ArchiveConfigMembers();
 
 struct Paths {
   std::string lxcpath;

@@ -98,6 +98,8 @@ class Comparison {
         return DataLossError(fmt::format("{}: member '{}': {}", what, raw_name ? raw_name : "",
                                          normalized.status().message()));
       if (extract::IsBelowDev(*normalized)) continue;  // the restore skips ./dev/*
+      const auto& configs = ArchiveConfigMembers();    // and vzdump's configs
+      if (std::find(configs.begin(), configs.end(), *normalized) != configs.end()) continue;
       CatalogEntry c;
       c.path = Relative(*normalized);
       c.mode = archive_entry_perm(e) & 07777;
