@@ -697,6 +697,23 @@ class PureTest(unittest.TestCase):
         self.assertEqual(lib.ratelimit_kib(204800), 200)
         self.assertEqual(lib.ratelimit_kib(None), 0)
 
+    def test_restore_mechanism_param_overrides_the_storage_key(self):
+        borg = load_module(PROVIDERS["borg"][0])
+        p = borg.Provider(None)
+        p.config = {"restore-mechanism": "tar"}
+        self.assertEqual(p.restore_mechanism({}), "tar")
+        self.assertEqual(p.restore_mechanism({"mechanism": "directory"}), "directory")
+        with self.assertRaises(borg.ParamError):
+            p.restore_mechanism({"mechanism": "fuse"})
+        p.config = {}
+        self.assertEqual(p.restore_mechanism({}), "directory")
+        for tool in ("borg", "restic"):
+            mod = load_module(PROVIDERS[tool][0])
+            for mech, words in mod.Provider.RESTORE_LOSSES.items():
+                self.assertIn(mech, ("tar", "directory"))
+                for w in words:
+                    self.assertRegex(w, r"^[a-z0-9-]{1,64}$")
+
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--userns-exec":

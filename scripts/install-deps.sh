@@ -52,6 +52,8 @@ PACKAGES=(
     # the RADOS backend's tests, the demo and the bench: a throw-away Ceph
     # cluster on 127.0.0.1 (scripts/ceph-cluster.sh; nothing starts on install)
     ceph-mon ceph-osd ceph-mgr ceph-common uuid-runtime
+    # the borg and restic providers (Recommends of the package) and their tests
+    borgbackup restic rclone
     # runtime + real-environment tests
     lxc uidmap debootstrap btrfs-progs xfsprogs acl attr libcap2-bin zstd lzop bzip2 gzip tar fuse3
 )

@@ -481,6 +481,11 @@ def main(provider_class, doc):
 class ProviderBase:
     """The methods both providers answer alike; subclasses add the rest."""
 
+    # What a restore through each mechanism loses (hello's restore-losses, the vocabulary
+    # of docs/provider-protocol.md section 6); set by each provider, checked by
+    # `ctdump provider-test`.
+    RESTORE_LOSSES = {}
+
     def __init__(self, channel):
         self.ch = channel
         self.role = None
@@ -538,7 +543,19 @@ class ProviderBase:
                                "cannot use in paths")
         self.role, self.storage_id, self.config = role, storage_id, config
         return {"api-version": min(version, API_VERSION), "provider-name": PROVIDER_NAME,
-                "features": list(FEATURES)}
+                "features": list(FEATURES),
+                "restore-mechanisms": list(RESTORE_MECHANISMS),
+                "restore-losses": {m: list(w) for m, w in self.RESTORE_LOSSES.items() if w}}
+
+    def restore_mechanism(self, params):
+        """The mechanism of this restore: the optional param 'mechanism' (ctdump restore
+        --mechanism), else the storage's restore-mechanism key (default directory)."""
+        mech = params.get("mechanism")
+        if mech is None:
+            return self.config.get("restore-mechanism", "directory")
+        if mech not in RESTORE_MECHANISMS:
+            raise ParamError(f"'mechanism' must be 'directory' or 'tar', got {mech!r}")
+        return mech
 
     @property
     def repository(self):
@@ -585,6 +602,49 @@ class ProviderBase:
             self.compact(vmid)
             self.ch.log("info", f"compacted the repository of '{vmid}'")
         return None
+
+    # ---- unfinished backups -------------------------------------------------------------
+    # backup_init marks the backup it names as pending (<state-dir>/pending/<vmid>, root-only);
+    # only a successful backup_cleanup clears the mark. A pending backup is never listed; a
+    # failed one is discarded by backup_cleanup, also in a new main instance after the old
+    # one died (it knows the name from the mark), and one left by a killed job is discarded by
+    # the container's next backup_init. So a backup is listed only once it was reported made.
+
+    def _pending_path(self, vmid):
+        return os.path.join(self.state_dir, "pending", vmid)
+
+    def pending_stamp(self, vmid):
+        try:
+            with open(self._pending_path(vmid), encoding="utf-8") as f:
+                stamp = f.read().strip()
+        except OSError:
+            return None
+        return stamp if TIMESTAMP_RE.match(stamp) else None
+
+    def mark_pending(self, vmid, stamp):
+        makedirs_owned(self.state_dir, 0o700)
+        makedirs_owned(os.path.dirname(self._pending_path(vmid)), 0o700)
+        write_file(self._pending_path(vmid), stamp + "\n")
+
+    def clear_pending(self, vmid):
+        try:
+            os.unlink(self._pending_path(vmid))
+        except FileNotFoundError:
+            pass
+
+    def discard_pending(self, vmid, why):
+        """Discards the pending backup of `vmid` (if its archive exists) and its mark."""
+        stamp = self.pending_stamp(vmid)
+        if stamp is None:
+            self.clear_pending(vmid)
+            return
+        if self.repo_exists(vmid) and self.discard(vmid, stamp):
+            self.ch.log("info", f"discarded the unfinished backup '{vmid}/{stamp}' ({why})")
+        self.clear_pending(vmid)
+
+    def discard(self, vmid, stamp):
+        """Removes the archive `stamp` of `vmid` if it exists; True if it did."""
+        raise NotImplementedError
 
     def deleted(self, vmid):
         """After a deletion from `vmid`'s repository: compact it now, or in job_cleanup when a
