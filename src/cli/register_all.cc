@@ -22,6 +22,7 @@ void RegisterAll(CLI::App& app, Context& ctx) {
   RegisterRestoreFile(app, ctx);
   RegisterMount(app, ctx);
   RegisterRestoreTest(app, ctx);
+  RegisterProviderTest(app, ctx);
   RegisterJob(app, ctx);
   RegisterScheduler(app, ctx);
   RegisterNotify(app, ctx);

@@ -35,7 +35,7 @@ class DocTest(unittest.TestCase):
             self.assertValid(e)
         kinds = {e["event"] for e in examples}
         self.assertEqual(kinds, {"log", "progress", "job-start", "guest-start", "guest-end",
-                                 "job-end", "result", "error"})
+                                 "job-end", "check", "result", "error"})
 
     def test_the_schema_rejects_what_the_document_excludes(self):
         good = {"v": 1, "event": "log", "time": 1, "level": "info", "message": "m"}

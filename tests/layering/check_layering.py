@@ -25,7 +25,7 @@ module and fails (exit 1, one line per finding, file:line first) when
   - the top-level CMakeLists.txt does not add a module's directory.
 
 Test files (see IsTestFile: *_test.cc, *_fuzz.cc, *_test_*.h fixtures,
-*conformance* suites) may include their own module and every module their
+*conformance* suites; not cmd_*.cc, the CLI's subcommands) may include their own module and every module their
 module reaches through the table (transitively, downwards), never a module
 above or beside it. They add no edge to the table.
 
@@ -48,8 +48,12 @@ NONE_MARKS = {'', '-', '—', '–', 'none', '(none)'}
 
 def IsTestFile(path):
     """Test code: unit tests, fuzz targets, their fixtures and the shared
-    conformance suites (test-support libraries)."""
+    conformance suites (test-support libraries). A CLI subcommand's file
+    (cmd_<subcommand>.cc) is production code even when the subcommand is
+    named after tests (restore-test, provider-test)."""
     stem = os.path.basename(path).rsplit('.', 1)[0]
+    if stem.startswith('cmd_'):
+        return False
     return (re.search(r'(^|_)(test|fuzz)(_|$)', stem) is not None or
             'conformance' in stem)
 

@@ -203,6 +203,11 @@ class CheckLayeringTest(unittest.TestCase):
         files['src/app/app.cc'] = '#include "app/app.h"\n#include "ctdump/status.h"\n'
         self.assertEqual(self.Findings(files=files), [])
 
+    def testCommandFileNamedAfterTestsIsNoTest(self):
+        self.assertTrue(check_layering.IsTestFile('src/cli/command_test.cc'))
+        self.assertFalse(check_layering.IsTestFile('src/cli/cmd_provider_test.cc'))
+        self.assertFalse(check_layering.IsTestFile('src/cli/cmd_restore_test.cc'))
+
     def testIncludeThatMapsToNoModule(self):
         files = dict(FILES)
         files['src/app/app.cc'] += '#include "nowhere/x.h"\n#include "ctdump/nope.h"\n'
