@@ -171,6 +171,17 @@ proxy_uid=$(ps -o uid= --ppid "$api_pid" | head -1 | tr -d ' ')
 stop_api
 echo "ctdump serve: /version and the console over TLS, proxy as _ctdump"
 
+echo "== the installed borg and restic providers answer hello (shebang, shared module beside them)"
+for tool in borg restic; do
+    exe=/usr/lib/ctdump/providers/ctdump-provider-$tool
+    [ -x "$exe" ] || die "$exe is not installed"
+    answer=$(printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"hello","params":{"api-version":1,"role":"main","storage-id":"deb","storage-config":{"repository":"/nonexistent","passphrase-file":"/nonexistent"}}}' \
+        '{"jsonrpc":"2.0","id":2,"method":"shutdown"}' | "$exe" 2>&1) || die "$exe failed: $answer"
+    [[ $answer == *'"provider-name": "'$tool'"'* || $answer == *'"provider-name":"'$tool'"'* ]] ||
+        die "$exe answered hello with: $answer"
+done
+echo "providers: borg and restic answer hello from /usr/lib/ctdump/providers"
+
 echo "== scripts/demo.sh against the installed binary"
 CTDUMP_BIN=/usr/sbin/ctdump CTDUMP_EXAMPLE_PROVIDER=/usr/share/ctdump/providers/dir-example.py \
     bash scripts/demo.sh
