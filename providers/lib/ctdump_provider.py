@@ -1,7 +1,6 @@
 """ctdump_provider: what the borg and restic providers share (issue 16).
 
-The protocol-v1 plumbing (docs/provider-protocol.md; the contract in
-shared/spec/provider-protocol-v1.md): the channel, parameter checks, errors, the
+The protocol-v1 plumbing (docs/provider-protocol.md): the channel, parameter checks, errors, the
 repository server a main instance runs for one worker behind a Unix socket, the
 connector the worker's tool runs to reach it, file helpers, the derived per-container
 passphrases, and ProviderBase with the methods both providers answer alike. Design:
@@ -593,6 +592,24 @@ class ProviderBase:
     def repo_exists(self, vmid):
         return os.path.isfile(os.path.join(self.repo(vmid), "config"))
 
+    def clear_incomplete_repo(self, vmid):
+        """Before creating `vmid`'s repository: a directory there without the tool's config is
+        what an interrupted init (the main instance killed in backup_container_prepare) leaves;
+        the tool refuses to init into it. An empty one is removed; anything else is moved aside
+        to <repository>/.incomplete/<vmid>.<time> (never deleted) with a warning naming it."""
+        repo = self.repo(vmid)
+        if not os.path.lexists(repo) or self.repo_exists(vmid):
+            return
+        if os.path.isdir(repo) and not os.path.islink(repo) and not os.listdir(repo):
+            os.rmdir(repo)
+            return
+        aside_dir = os.path.join(self.repository, ".incomplete")
+        makedirs_owned(aside_dir, 0o700)
+        aside = os.path.join(aside_dir, f"{vmid}.{int(time.time())}")
+        os.rename(repo, aside)
+        self.ch.log("warn", f"'{repo}' is not a {TOOL} repository (no config: an interrupted "
+                            f"init?); moved it to '{aside}' and creating a new one")
+
     def job_cleanup(self, params):
         for session in list(self.sessions.values()):
             self._end_session(session)
@@ -631,6 +648,15 @@ class ProviderBase:
             os.unlink(self._pending_path(vmid))
         except FileNotFoundError:
             pass
+
+    def hidden_pending(self, vmid, stamp):
+        """Whether `stamp` is a pending backup of `vmid` that requests must not see: every
+        pending one except the backup this instance is making (whose notes and protection the
+        job sets before backup_cleanup, --notes-template and --protected)."""
+        if stamp != self.pending_stamp(vmid):
+            return False
+        session = self.sessions.get(vmid)
+        return session is None or session.stamp != stamp
 
     def discard_pending(self, vmid, why):
         """Discards the pending backup of `vmid` (if its archive exists) and its mark."""

@@ -58,6 +58,7 @@ void DrainInterruptFd() {
 
 ProtocolClient::ProtocolClient(std::string label, sys::Subprocess process, Observer* observer)
     : label_(std::move(label)), process_(std::move(process)), observer_(observer) {
+  if (process_.leads_group()) group_ = process_.pid();
   for (int fd : {process_.stdin_fd().get(), process_.stdout_fd().get(), process_.stderr_fd().get()})
     if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
@@ -255,6 +256,10 @@ std::optional<int> ProtocolClient::DrainUntilExit(std::chrono::milliseconds time
     ReadAvailable(0, &ignored, &eof).IgnoreError();
     auto st = process_.WaitFor(std::chrono::milliseconds(0));
     if (st.ok() && st->has_value()) {
+      // A crashed or killed provider's children (a backup tool it ran, still
+      // writing to its repository) must not work on beside the next
+      // instance: the group dies with its leader.
+      if (group_ > 0) ::kill(-group_, SIGKILL);
       ReadAvailable(0, &ignored, &eof).IgnoreError();
       return **st;
     }

@@ -68,6 +68,10 @@ class ProtocolClient {
 
   std::string label_;
   sys::Subprocess process_;
+  // The instance's process group (its pid when it leads one, else -1): what
+  // is left of it is killed once the instance has exited, so a provider's
+  // children (a tool it ran) never outlive it.
+  pid_t group_ = -1;
   Observer* observer_;
   int64_t next_id_ = 1;
   int64_t abandoned_id_ = 0;  // a request given up on whose response is still due

@@ -3,10 +3,14 @@
 #include "provider/protocol_client.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
 
+#include "sys/file.h"
 #include "sys/signals.h"
 
 namespace ctdump::provider {
@@ -29,10 +33,11 @@ class RecordingObserver : public Observer {
 
 class ProtocolClientTest : public ::testing::Test {
  protected:
-  std::unique_ptr<ProtocolClient> Start(const std::string& script) {
+  std::unique_ptr<ProtocolClient> Start(const std::string& script, bool new_session = false) {
     sys::SpawnOptions o;
     o.argv = {"/bin/sh", "-c", script};
     o.pipe_stdin = o.pipe_stdout = o.pipe_stderr = true;
+    o.new_session = new_session;  // as ExternalProvider starts its instances
     auto p = sys::Spawn(o);
     EXPECT_TRUE(p.ok()) << p.status().message();
     return std::make_unique<ProtocolClient>("provider 't' (test)", std::move(*p), &obs_);
@@ -95,6 +100,38 @@ TEST_F(ProtocolClientTest, CrashIsReportedWithExitCode) {
   EXPECT_EQ(r.status().code(), Code::kUnavailable);
   EXPECT_EQ(r.status().message(),
             "provider 't' (test) exited unexpectedly during 'backup_init' (exited with code 3)");
+}
+
+// A provider that dies while a tool it started still runs (the tool would
+// go on writing to the repository beside the next instance): the tool is
+// killed with it. Mutation-checked: without the group kill the child lives.
+TEST_F(ProtocolClientTest, ChildrenOfACrashedProviderDoNotOutliveIt) {
+  char pidfile[] = "/tmp/ctdump-pc-test.XXXXXX";
+  int fd = ::mkstemp(pidfile);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  auto c = Start(std::string("sleep 300 </dev/null >/dev/null 2>&1 & echo $! > ") + pidfile +
+                     "; read l; exit 3",
+                 true);
+  auto r = c->Call("backup_init", json::object(), std::chrono::seconds(10));
+  ASSERT_FALSE(r.ok());
+  std::string text;
+  ASSERT_TRUE(sys::ReadFile(pidfile).ok());
+  text = *sys::ReadFile(pidfile);
+  ::unlink(pidfile);
+  pid_t child = static_cast<pid_t>(std::stol(text));
+  ASSERT_GT(child, 1);
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    // the child is the shell's, reparented to init (or a subreaper): gone
+    // once it is killed and reaped, or a zombie
+    std::string stat;
+    auto st = sys::ReadFile("/proc/" + std::to_string(child) + "/stat");
+    gone = !st.ok() || st->find(") Z ") != std::string::npos;
+    if (!gone) ::usleep(20000);
+  }
+  EXPECT_TRUE(gone) << "the crashed provider's child " << child << " still runs";
+  if (!gone) ::kill(child, SIGKILL);
 }
 
 TEST_F(ProtocolClientTest, HangTimesOutAndKills) {

@@ -69,6 +69,8 @@ class Subprocess {
 
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
+  // Whether the child leads its own process group (SpawnOptions::new_session).
+  bool leads_group() const { return group_; }
   UniqueFd& stdin_fd() { return stdin_; }
   UniqueFd& stdout_fd() { return stdout_; }
   UniqueFd& stderr_fd() { return stderr_; }

@@ -112,12 +112,22 @@ class ProviderBase(DatastoreBase):
 
     def test_backup_attributes_prune_restore_verify_delete(self):
         ct = self.env["CT_UNPRIV"]
-        r, log = self.backup(ct, "--mode", "stop", storage=self.sid)
+        # the job sets notes and protection before backup_cleanup, on the backup being made
+        r, log = self.backup(ct, "--mode", "stop", "--notes-template", "{{guestname}} nightly",
+                             storage=self.sid)
         self.assertIn("starting external backup via %s" % self.TOOL, log)
+        self.assertNotIn("unable to add notes", log)
         self.assertRunning(ct)
-        r, log = self.backup(ct, "--mode", "stop", storage=self.sid)
+        r, log = self.backup(ct, "--mode", "stop", "--protected", "1", storage=self.sid)
         vols = self.volids(ct, self.sid)
         self.assertEqual(len(vols), 2, vols)
+        r = self.ws.run("notes", vols[0])
+        self.assertOk(r)
+        self.assertEqual(r.stdout.rstrip("\n"), "%s nightly" % ct)
+        r = self.ws.run("delete", vols[1])
+        self.assertNotEqual(r.returncode, 0, "the backup made with --protected 1 was deleted")
+        self.assertIn("protected", r.stderr)
+        self.assertOk(self.ws.run("protect", vols[1], "0"))
 
         # notes and protection, read back through new provider instances
         self.assertOk(self.ws.run("notes", vols[0], "--set", NOTES))
@@ -190,8 +200,9 @@ class ProviderBase(DatastoreBase):
             capture_output=True, text=True, timeout=60)
         return json.loads(p.stdout.splitlines()[0])["result"]
 
-    def test_main_instance_killed_mid_backup(self):
-        ct = self.env["CT_UNPRIV"]
+    def killed_backup(self, ct):
+        """A backup whose provider main instance is SIGKILLed once the worker is about to
+        start (in prepare: perhaps creating the repository; or in backup_container)."""
         self.wait_next_second(ct, self.sid)
         job = self.ws.start("backup", ct, "--storage", self.sid, "--mode", "stop",
                             "--tmpdir", self.ws.tmp)
@@ -205,13 +216,26 @@ class ProviderBase(DatastoreBase):
         self.assertNotEqual(job.returncode, 0, "the backup succeeded without its provider")
         self.assertIn("provider '%s'" % self.sid, err)
         self.assertRunning(ct)
-        self.assertEqual(self.volids(ct, self.sid), [], "a half-made backup is listed")
         deadline = time.time() + 30
         while self.alive(procs, self.TOOL) and time.time() < deadline:
             time.sleep(0.2)
         self.assertEqual(self.alive(procs, self.TOOL), [], "provider processes were left")
+
+    def test_main_instance_killed_mid_backup(self):
+        ct = self.env["CT_UNPRIV"]
+        # 1: the first backup, into a repository not there yet
+        self.killed_backup(ct)
+        self.assertEqual(self.volids(ct, self.sid), [], "a half-made backup is listed")
         self.backup(ct, "--mode", "stop", storage=self.sid)
-        self.assertEqual(len(self.volids(ct, self.sid)), 1)
+        good = self.volids(ct, self.sid)
+        self.assertEqual(len(good), 1)
+        # 2: into the existing repository (the kill lands in backup_container or later)
+        self.killed_backup(ct)
+        self.assertEqual(self.volids(ct, self.sid), good, "a half-made backup is listed")
+        r, log = self.backup(ct, "--mode", "stop", storage=self.sid)
+        vols = self.volids(ct, self.sid)
+        self.assertEqual(len(vols), 2, vols)
+        self.assertEqual(vols[0], good[0])
 
 
 class BorgUnderCtdump(ProviderBase, unittest.TestCase):
