@@ -21,10 +21,20 @@ the summary table (full, incremental, restore per mechanism, stored), the
 per-step table, stored bytes, restore checks and the failures' messages.
 Standard library only.
 """
+import importlib.util
 import json
 import os
 import re
 import sys
+
+# The record readers are bench/datastore's (same meta.tsv/steps.tsv format); its report.py is
+# loaded under another name (this file is report.py too).
+_DS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "datastore")
+sys.path.append(_DS)
+_spec = importlib.util.spec_from_file_location("datastore_report", os.path.join(_DS, "report.py"))
+_ds_report = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_ds_report)
+num, read_json, read_tsv = _ds_report.num, _ds_report.read_json, _ds_report.read_tsv
 
 STORAGES = [
     ("datastore", "datastore"),
@@ -62,28 +72,6 @@ def fmt(x, spec, dash="—"):
 
 def mb(n):
     return "—" if n is None else f"{n / 1e6:,.0f} MB" if n >= 10e6 else f"{n / 1e6:,.1f} MB"
-
-
-def read_tsv(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [line.rstrip("\n").split("\t") for line in f if line.strip()]
-
-
-def read_json(path):
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        text = f.read().strip()
-    return json.loads(text) if text else None
-
-
-def num(s):
-    try:
-        return float(s)
-    except (TypeError, ValueError):
-        return None
 
 
 def load(rec):

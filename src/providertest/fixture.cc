@@ -14,6 +14,7 @@
 #include "container/container.h"
 #include "restore/restore_journal.h"
 #include "restore/subordinate_ids.h"
+#include "restore/test_restore.h"
 #include "sys/file.h"
 #include "sys/journal.h"
 #include "sys/unique_fd.h"
@@ -292,22 +293,10 @@ std::string LxcConfig(const std::string& name, const std::string& rootfs, uint32
 uint32_t PickIdBase(const std::string& lxcpath) {
   uint64_t top = 0;
   auto note = [&](uint64_t end) { top = std::max(top, end); };
-  std::error_code ec;
-  for (const auto& d : std::filesystem::directory_iterator(lxcpath, ec)) {
-    auto text = sys::ReadFile(d.path().string() + "/config");
-    if (!text.ok()) continue;
-    std::istringstream in(*text);
-    std::string line;
-    while (std::getline(in, line)) {
-      auto k = line.find("lxc.idmap");
-      auto eq = line.find('=');
-      if (k == std::string::npos || eq == std::string::npos) continue;
-      char t;
-      unsigned long long ct, host, n;
-      if (std::sscanf(line.c_str() + eq + 1, " %c %llu %llu %llu", &t, &ct, &host, &n) == 4)
-        note(host + n);
-    }
-  }
+  std::vector<restore::IdRange> uids, gids;
+  restore::TakenByContainers(lxcpath, &uids, &gids);
+  for (const auto* ranges : {&uids, &gids})
+    for (const auto& r : *ranges) note(r.start + r.count);
   for (const char* f : {"/etc/subuid", "/etc/subgid"}) {
     auto text = sys::ReadFile(f);
     for (const auto& r : restore::DelegatedRanges(text.ok() ? *text : "", "root", "0"))

@@ -45,27 +45,6 @@ bool ParseIdmapValue(const std::string& v, char* type, IdRange* host) {
   return true;
 }
 
-// The host ranges the ID maps of the containers under `lxcpath` use.
-void TakenByContainers(const std::string& lxcpath, std::vector<IdRange>* uids,
-                       std::vector<IdRange>* gids) {
-  std::error_code ec;
-  for (const auto& d : std::filesystem::directory_iterator(lxcpath, ec)) {
-    auto text = sys::ReadFile(d.path().string() + "/config");
-    if (!text.ok()) continue;
-    std::istringstream in(*text);
-    std::string line;
-    while (std::getline(in, line)) {
-      auto k = line.find_first_not_of(" \t");
-      if (k == std::string::npos || line.compare(k, 9, "lxc.idmap") != 0) continue;
-      auto eq = line.find('=', k);
-      if (eq == std::string::npos) continue;
-      char t;
-      IdRange r;
-      if (ParseIdmapValue(line.substr(eq + 1), &t, &r)) (t == 'u' ? uids : gids)->push_back(r);
-    }
-  }
-}
-
 uint64_t Extent(const IdMap& map, char type) {
   uint64_t e = 0;
   for (const auto& x : map.entries())
@@ -185,6 +164,26 @@ std::vector<IdRange> HostRanges(const IdMap& map, char type) {
   for (const auto& e : map.entries())
     if (e.type == type) out.push_back({e.host_start, e.count});
   return out;
+}
+
+void TakenByContainers(const std::string& lxcpath, std::vector<IdRange>* uids,
+                       std::vector<IdRange>* gids) {
+  std::error_code ec;
+  for (const auto& d : std::filesystem::directory_iterator(lxcpath, ec)) {
+    auto text = sys::ReadFile(d.path().string() + "/config");
+    if (!text.ok()) continue;
+    std::istringstream in(*text);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto k = line.find_first_not_of(" \t");
+      if (k == std::string::npos || line.compare(k, 9, "lxc.idmap") != 0) continue;
+      auto eq = line.find('=', k);
+      if (eq == std::string::npos) continue;
+      char t;
+      IdRange r;
+      if (ParseIdmapValue(line.substr(eq + 1), &t, &r)) (t == 'u' ? uids : gids)->push_back(r);
+    }
+  }
 }
 
 std::optional<uint64_t> PickFreeIdBlock(const std::vector<IdRange>& delegated,

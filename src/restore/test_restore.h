@@ -85,6 +85,11 @@ Result<RestoreTestResult> RunRestoreTest(const RestoreTestOptions& options, cons
 std::optional<uint64_t> PickFreeIdBlock(const std::vector<IdRange>& delegated,
                                         const std::vector<IdRange>& taken, uint64_t count);
 
+// The host ranges of the ID maps (lxc.idmap) of the containers under
+// `lxcpath`, by type.
+void TakenByContainers(const std::string& lxcpath, std::vector<IdRange>* uids,
+                       std::vector<IdRange>* gids);
+
 // The host ranges of one type ('u' or 'g') of `map`.
 std::vector<IdRange> HostRanges(const IdMap& map, char type);
 
