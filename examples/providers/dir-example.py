@@ -71,6 +71,7 @@ TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 VMID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*\Z")  # \Z: no trailing newline
 ARCHIVE_NAME_RE = re.compile(r"^[A-Za-z0-9\-.+=_/:]+$")
 FAILED_SUFFIX = ".failed"
+PENDING_FILE = ".pending"
 GUEST_CONFIG_FILE = "guest.conf"
 FIREWALL_CONFIG_FILE = "firewall.conf"
 RESTORE_DIR = ".restore"  # below `path`; starts with '.', so list_backups never sees it
@@ -780,8 +781,43 @@ class Provider:
         archive_name = volname
         if self.hook_applies(vmid):
             archive_name = self.config.get("test-archive-name", volname)
+        leftover = self._pending(vmid)
+        if leftover and leftover != volname:  # a job killed before its backup_cleanup
+            if self._mark_failed(Backup(vmid, leftover, os.path.join(self.path, leftover))):
+                self.ch.log("info", f"marked the unfinished backup '{leftover}' failed")
+        self._set_pending(vmid, volname)
         self.backups[vmid] = Backup(vmid, archive_name, directory)
         return {"archive-name": archive_name}
+
+    # A backup is pending from backup_init until a successful backup_cleanup: the mark
+    # <path>/<vmid>/.pending (the volname) is on disk, so that a new main instance, started
+    # after the old one died, can still mark a failed backup failed (protocol section 9), and
+    # a pending backup is never listed or restored.
+
+    def _pending_file(self, vmid):
+        return os.path.join(self.path, vmid, PENDING_FILE)
+
+    def _pending(self, vmid):
+        try:
+            with open(self._pending_file(vmid), encoding="utf-8") as f:
+                volname = f.read().strip()
+        except OSError:
+            return None
+        return volname if volname.startswith(vmid + "/") else None
+
+    def _set_pending(self, vmid, volname):
+        try:
+            os.makedirs(os.path.join(self.path, vmid), mode=0o755, exist_ok=True)
+            with open(self._pending_file(vmid), "w", encoding="utf-8") as f:
+                f.write(volname + "\n")
+        except OSError as err:
+            raise os_error(f"cannot mark backup '{volname}' pending", err)
+
+    def _clear_pending(self, vmid):
+        try:
+            os.unlink(self._pending_file(vmid))
+        except FileNotFoundError:
+            pass
 
     def backup_get_mechanism(self, params):
         vmid = get_vmid(params)
@@ -850,9 +886,14 @@ class Provider:
             if not os.path.isfile(os.path.join(backup.dir, ARCHIVE_FILE)):
                 raise RpcError(f"backup '{backup.archive_name}' has no {ARCHIVE_FILE}")
             backup.final_dir = backup.dir
+            self._clear_pending(vmid)
             return {"stats": {"archive-size": tree_size(backup.dir)}}
+        if backup is None and self._pending(vmid):  # a new instance after a crash
+            volname = self._pending(vmid)
+            backup = Backup(vmid, volname, os.path.join(self.path, volname))
         if backup is not None and self._mark_failed(backup):
             self.ch.log("info", f"kept failed backup for inspection in '{backup.final_dir}'")
+        self._clear_pending(vmid)
         return None
 
     def _mark_failed(self, backup):
@@ -925,7 +966,7 @@ class Provider:
             for stamp in sorted(os.listdir(vmdir)):
                 bdir = os.path.join(vmdir, stamp)
                 if not TIMESTAMP_RE.match(stamp) or not os.path.isfile(
-                        os.path.join(bdir, ARCHIVE_FILE)):
+                        os.path.join(bdir, ARCHIVE_FILE)) or self._pending(vm) == f"{vm}/{stamp}":
                     continue  # not a backup, unfinished, or '.failed'
                 result.append(self._describe(vm, stamp, bdir))
         return result

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -28,6 +29,7 @@ struct ProviderTestArgs {
   uint32_t idmap_base = 0;
   unsigned timeout_s = 600;
   bool bwlimit_check = false;
+  std::vector<std::string> skip;  // groups of checks: failure
 };
 
 std::string Upper(const char* s) {
@@ -47,12 +49,12 @@ std::string TextTable(const providertest::KitReport& r) {
   std::string s = fmt::format("provider-test {} ({}{}{})\n", r.storage, r.provider,
                               r.features.empty() ? "" : ", features ",
                               fmt::format("{}", fmt::join(r.features, ", ")));
-  s += fmt::format("{:>2}  {:<26}  {:<6}  {:>7}  {}\n", "#", "check", "result", "time", "reason");
+  s += fmt::format("{:>2}  {:<39}  {:<6}  {:>7}  {}\n", "#", "check", "result", "time", "reason");
   std::vector<Check> rows = r.checks;
   std::stable_sort(rows.begin(), rows.end(),
                    [](const Check& a, const Check& b) { return a.id < b.id; });
   for (const auto& c : rows)
-    s += fmt::format("{:>2}  {:<26}  {:<6}  {:>5.1f} s  {}\n", c.id, c.name,
+    s += fmt::format("{:>2}  {:<39}  {:<6}  {:>5.1f} s  {}\n", c.id, c.name,
                      Upper(providertest::OutcomeName(c.outcome)), c.seconds, c.reason);
   s += fmt::format("{} checks: {} passed, {} failed, {} skipped, {} with declared losses\n",
                    rows.size(), r.passed, r.failed, r.skipped, r.losses);
@@ -65,6 +67,10 @@ int Run(const Context& ctx, const ProviderTestArgs& a) {
     if (m != "tar" && m != "directory")
       return UsageError(*out, InvalidArgumentError(fmt::format(
                                   "--mechanism: '{}' is neither tar nor directory", m)));
+  for (const auto& g : a.skip)
+    if (g != "failure")
+      return UsageError(*out, InvalidArgumentError(fmt::format(
+                                  "--skip: '{}' is not a group that can be skipped (failure)", g)));
   if (::geteuid() != 0)
     return Fail(*out, PermissionDeniedError("ctdump provider-test must run as root"));
   providertest::KitOptions o;
@@ -78,6 +84,7 @@ int Run(const Context& ctx, const ProviderTestArgs& a) {
   if (a.idmap_base) o.idmap_base = a.idmap_base;
   o.timeout_s = a.timeout_s;
   o.bwlimit_check = a.bwlimit_check;
+  o.failure_checks = std::find(a.skip.begin(), a.skip.end(), "failure") == a.skip.end();
   const bool json = ctx.json();
   const std::string storage = a.storage;
   auto report = providertest::RunProviderTest(o, out.get(), [&](const Check& c) {
@@ -129,6 +136,10 @@ void RegisterProviderTest(CLI::App& app, Context& ctx) {
       ->check(CLI::Range(1u, 86400u));
   p->add_flag("--bwlimit-check", a->bwlimit_check,
               "also check the bandwidth limit (a 4 MiB backup at 1 MiB/s)");
+  p->add_option("--skip", a->skip,
+                "groups of checks to skip: failure (the crash, hang, garbage and abort checks of "
+                "an external provider, about a minute)")
+      ->delimiter(',');
   ctx.AddRunner(p, [&ctx, a] { return Run(ctx, *a); });
 }
 

@@ -28,6 +28,7 @@ void RegisterRestoreFile(CLI::App& app, Context& ctx);   // cmd_restore_file.cc
 void RegisterMount(CLI::App& app, Context& ctx);         // cmd_mount.cc
 void RegisterRestoreTest(CLI::App& app, Context& ctx);   // cmd_restore_test.cc: restore-test
 void RegisterProviderTest(CLI::App& app, Context& ctx);  // cmd_provider_test.cc: provider-test
+void RegisterFaultShim(CLI::App& app, Context& ctx);     // cmd_provider_fault.cc: __provider-fault
 void RegisterJob(CLI::App& app, Context& ctx);           // cmd_job.cc: job list|show|run
 void RegisterScheduler(CLI::App& app, Context& ctx);     // cmd_scheduler.cc: scheduler
 void RegisterNotify(CLI::App& app, Context& ctx);        // cmd_notify.cc: notify test

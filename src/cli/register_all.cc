@@ -23,6 +23,7 @@ void RegisterAll(CLI::App& app, Context& ctx) {
   RegisterMount(app, ctx);
   RegisterRestoreTest(app, ctx);
   RegisterProviderTest(app, ctx);
+  RegisterFaultShim(app, ctx);
   RegisterJob(app, ctx);
   RegisterScheduler(app, ctx);
   RegisterNotify(app, ctx);

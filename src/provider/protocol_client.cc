@@ -213,7 +213,10 @@ Result<json> ProtocolClient::Call(const std::string& method, const json& params,
     }
     {
       Status s = ReadAvailable(id, &response, &eof);
-      if (!s.ok()) return Fail(s);
+      // A protocol violation (garbage, a wrong id, an endless line) names
+      // the method it broke, as the protocol's §8 asks of every error.
+      if (!s.ok())
+        return Fail(Status(s.code(), fmt::format("{} during '{}'", s.message(), method)));
     }
     if (response) break;
     if (eof) return Fail(ExitedError(method));

@@ -82,7 +82,7 @@ TEST_F(ProtocolClientTest, GarbageLineFailsNamingProvider) {
   auto r = c->Call("job_init", json::object(), std::chrono::seconds(10));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(),
-            "provider 't' (test) wrote an invalid message: 'this is not json'");
+            "provider 't' (test) wrote an invalid message: 'this is not json' during 'job_init'");
   EXPECT_FALSE(c->alive());
 }
 

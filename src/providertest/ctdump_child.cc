@@ -92,6 +92,7 @@ Result<ChildResult> RunCtdump(const ChildOptions& o, const std::vector<std::stri
       if (fds[0].revents) out_open = Drain(fds[0].fd, &out);
       if (fds[1].revents) err_open = Drain(fds[1].fd, &err);
     }
+    if (o.on_wait && !kill_at) o.on_wait(child.pid());
     auto now = Clock::now();
     if (!kill_at) {
       bool late = now > deadline;

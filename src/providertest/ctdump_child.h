@@ -10,6 +10,9 @@
 #ifndef CTDUMP_PROVIDERTEST_CTDUMP_CHILD_H_
 #define CTDUMP_PROVIDERTEST_CTDUMP_CHILD_H_
 
+#include <sys/types.h>
+
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -26,6 +29,9 @@ struct ChildOptions {
   // SIGINT/SIGTERM count at which the child is still allowed to run: a
   // signal beyond it ends the child (cleanup after a first signal still runs).
   int interrupt_baseline = 0;
+  // Called about every 200 ms while the child runs, with its pid (the abort
+  // check signals the child from here). Default: none.
+  std::function<void(pid_t)> on_wait;
 };
 
 struct ChildResult {

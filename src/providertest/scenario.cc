@@ -17,6 +17,7 @@
 
 #include "ctdump/provider.h"
 #include "providertest/ctdump_child.h"
+#include "providertest/failure_checks.h"
 #include "providertest/fixture.h"
 #include "providertest/tree_manifest.h"
 #include "registry/registry.h"
@@ -118,6 +119,10 @@ class Kit {
     c.reason = std::move(reason);
     if (details.size() > kMaxDetails) details.resize(kMaxDetails);
     c.details = std::move(details);
+    Emit(std::move(c));
+  }
+
+  void Emit(Check c) {
     done_.insert(c.id);
     report_.checks.push_back(c);
     on_check_(c);
@@ -168,6 +173,7 @@ class Kit {
     auto storages = registry::LoadStorageConfig(o_.config_dir);
     if (!storages.ok()) return End(r, Outcome::kFail, storages.status().message());
     if (auto s = registry::FindStorage(*storages, o_.storage); s.ok()) {
+      section_ = **s;
       if (auto c = (*s)->Get("command")) command_ = *c;
     }
     auto p = registry::OpenStorage(*storages, o_.storage, log_);
@@ -208,7 +214,9 @@ class Kit {
     Restores();
     if (Interrupted()) return SkipRest("interrupted");
     Bandwidth();
-    for (int id = 16; id <= 19; ++id) Skip(id, "failure paths: not yet in the kit (fault shim)");
+    if (Interrupted()) return SkipRest("interrupted");
+    Failures();
+    if (Interrupted()) return SkipRest("interrupted");
     if (o_.keep) {
       Skip(15, "--keep: the backups stay");
       Skip(20, "--keep");
@@ -218,13 +226,18 @@ class Kit {
     Leftovers();
   }
 
-  Result<BackupRun> RunBackup(const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> BackupArgs(const std::vector<std::string>& extra = {}) const {
     std::vector<std::string> args = {"backup", vmid_, "--storage", o_.storage, "--mode", "stop"};
     for (const auto& x : ExcludeOptions()) {
       args.push_back("--exclude-path");
       args.push_back(x);
     }
     args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  Result<BackupRun> RunBackup(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = BackupArgs(extra);
     BackupRun b;
     b.started = ::time(nullptr);
     ASSIGN_OR_RETURN(b.child, Ctdump(args));
@@ -680,6 +693,44 @@ class Kit {
     End(r, Outcome::kPass, fmt::format("4 MiB at 1 MiB/s: {:.1f} s", b->child.seconds));
   }
 
+  // --- 16-19 failure paths ----------------------------------------------------
+
+  void Failures() {
+    const char* skip = nullptr;
+    if (!o_.failure_checks)
+      skip = "--skip failure";
+    else if (section_.type != "provider")
+      skip = "built-in storage: no process to fault";
+    if (skip) {
+      for (int id = 16; id <= 19; ++id) Skip(id, skip);
+      return;
+    }
+    FailureEnv env;
+    env.storage_type = section_.type;
+    env.storage_id = section_.id;
+    env.storage_options = section_.options;
+    env.vmid = vmid_;
+    env.backup_args = BackupArgs();
+    env.restore_volid = Volid(volnames_.back());
+    // The block after the restores' (Restores: base + n * kMapCount).
+    env.restore_base = base_ + kMapCount * static_cast<uint32_t>(Mechanisms().size() + 1);
+    env.exe = ExecutablePath(o_.exe);
+    env.child = child_;
+    env.paths = KitPaths{o_.lxcpath, o_.run_dir, o_.state_dir};
+    RunFailureChecks(env, log_, [this](Check c) { Emit(std::move(c)); });
+  }
+
+  // The binary's path, for a wrapper script another process runs: what
+  // /proc/self/exe points to (without " (deleted)" after a rebuild).
+  static std::string ExecutablePath(const std::string& exe) {
+    std::error_code ec;
+    std::string p = std::filesystem::read_symlink(exe, ec).string();
+    if (ec || p.empty()) return exe;
+    const std::string deleted = " (deleted)";
+    if (p.ends_with(deleted)) p.resize(p.size() - deleted.size());
+    return p;
+  }
+
   // --- 15 delete, 20 leftovers ------------------------------------------------
 
   void Delete() {
@@ -764,6 +815,7 @@ class Kit {
   std::string vmid_;
   uint32_t base_ = 0;
   std::string command_;  // an external storage's command
+  Section section_;      // the storage's section
   bool hello_ok_ = false;
   bool said_mechanisms_ = false;
   std::vector<std::string> offered_;

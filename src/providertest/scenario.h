@@ -14,8 +14,9 @@
 // cleanup` removes them after a SIGKILL.
 //
 // The table (kChecks): ids 1-15 and 20 are run here; 16-19, the failure
-// paths through a fault shim, are listed and reported as skipped until the
-// shim exists. The core never prints: checks and log lines go to the caller.
+// paths through the fault shim, in failure_checks.h (external providers
+// only; skipped for the built-in storages, which have no process to fault).
+// The core never prints: checks and log lines go to the caller.
 #ifndef CTDUMP_PROVIDERTEST_SCENARIO_H_
 #define CTDUMP_PROVIDERTEST_SCENARIO_H_
 
@@ -78,6 +79,7 @@ struct KitOptions {
   std::optional<uint32_t> idmap_base;  // the source map's host start
   unsigned timeout_s = 600;            // per child command
   bool bwlimit_check = false;          // run check 5
+  bool failure_checks = true;          // run checks 16-19 (--skip failure: false)
 };
 
 struct KitReport {

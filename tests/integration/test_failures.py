@@ -77,6 +77,7 @@ class FailureTest(harness.IntegrationTest):
     def test_provider_prints_garbage(self):
         r = self.job({"test-garbage": "backup_get_mechanism"})
         self.assertIn("wrote an invalid message: 'this is not JSON", r.stderr)
+        self.assertIn("' during 'backup_get_mechanism'", r.stderr)  # the method it broke
 
     def test_provider_fails_prepare(self):
         r = self.job({"test-fail": "backup_container_prepare"})

@@ -4,12 +4,16 @@
 (providers/), each in a private config dir.
 
 Each run's text table goes to $CTDUMP_ARTIFACTS/provider-test/<storage>.txt
-when that variable is set; any FAIL fails the test. The JSON run's every line
-must be valid against docs/json-events.schema.json."""
+when that variable is set; any FAIL fails the test. The failure rows 16-19
+(crash, hang, garbage, abort through the fault shim `ctdump __provider-fault`)
+must PASS for the external providers and be skipped for the built-in ones. The
+JSON run's every line must be valid against docs/json-events.schema.json."""
+import glob
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 import harness
@@ -21,6 +25,7 @@ class ProviderKitTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.env = harness.env()
+        cls.started = time.time()
         cls.dir = tempfile.mkdtemp(prefix="ctdump-it-kit.", dir="/var/tmp")
         os.chmod(cls.dir, 0o755)
         cls.config = os.path.join(cls.dir, "etc")
@@ -79,8 +84,17 @@ class ProviderKitTest(unittest.TestCase):
         journal = os.path.join(self.dir, "state", "journal")
         if os.path.isdir(journal):
             self.assertEqual([n for n in os.listdir(journal) if "ctdump-pt-" in n], [])
+        faults = [d for d in glob.glob("/var/tmp/ctdump-pt-*-fault.*")
+                  if os.path.getmtime(d) >= self.started - 1]
+        self.assertEqual(faults, [], "the kit left its fault shim directories")
 
-    def check_text_run(self, storage, want_mechanisms):
+    FAILURE_ROWS = ("16  provider crash \\(backup_container\\)",
+                    "16  provider crash \\(backup_cleanup\\)",
+                    "16  provider crash \\(restore_container_init\\)",
+                    "17  hang", "18  garbage \\(list_backups\\)", "18  garbage \\(backup_init\\)",
+                    "19  abort")
+
+    def check_text_run(self, storage, want_mechanisms, external=True):
         r = self.run_kit(storage)
         self.save(storage, r.stdout)
         table = r.stdout[r.stdout.index("\nprovider-test "):] if "\nprovider-test " in r.stdout \
@@ -93,15 +107,22 @@ class ProviderKitTest(unittest.TestCase):
                     "6  incremental", "7  listing", "8  notes", "9  protected",
                     "10  retention", "15  delete", "20  leftovers"):
             self.assertRegex(table, r"\n ?%s +(PASS|LOSS) " % row, row)
+        if external:
+            for row in self.FAILURE_ROWS:
+                self.assertRegex(table, r"\n%s +PASS " % row, row)
+        else:
+            for row in ("16  provider crash", "17  hang", "18  garbage", "19  abort"):
+                self.assertRegex(table, r"\n%s +SKIP .*built-in storage: no process to fault"
+                                 % row, row)
         self.assertRegex(table, r"\n\d+ checks: \d+ passed, 0 failed, \d+ skipped, \d+ with declared "
                                 r"losses\n")
         self.assert_nothing_left()
 
     def test_dir(self):
-        self.check_text_run("kit-dir", ["tar"])
+        self.check_text_run("kit-dir", ["tar"], external=False)
 
     def test_datastore(self):
-        self.check_text_run("kit-ds", ["tar"])
+        self.check_text_run("kit-ds", ["tar"], external=False)
 
     def test_example_provider(self):
         self.check_text_run("kit-example", ["tar", "directory"])
@@ -132,6 +153,8 @@ class ProviderKitTest(unittest.TestCase):
         self.assert_nothing_left()
         # Usage errors: exit 2, nothing prepared.
         bad = self.run_kit("kit-ds", "--mechanism", "zip")
+        self.assertEqual(bad.returncode, 2, bad.stderr)
+        bad = self.run_kit("kit-ds", "--skip", "restore")
         self.assertEqual(bad.returncode, 2, bad.stderr)
         unknown = self.run_kit("no-such-storage")
         self.assertEqual(unknown.returncode, 1, unknown.stdout + unknown.stderr)
