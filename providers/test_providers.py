@@ -98,7 +98,9 @@ def in_userns(idmap):
 MKTREE = r'''
 set -euo pipefail
 r=$1; umask 022
-mkdir -p "$r/srv/tricky" "$r/tmp" "$r/var/tmp" "$r/var/cache/apt" "$r/etc" "$r/sbin" "$r/mnt/data"
+# mnt first: a lower inode, so borg walks it before the other top-level directories and a
+# restore has to keep its mtime although the mount point below it is a source of its own
+mkdir -p "$r/mnt/data" "$r/srv/tricky" "$r/tmp" "$r/var/tmp" "$r/var/cache/apt" "$r/etc" "$r/sbin"
 d=$r/srv/tricky
 printf 'ct\n' > "$r/etc/hostname"
 printf 'hello, ctdump\n' >"$d/hello.txt"

@@ -17,7 +17,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "archive/archive_handle.h"
@@ -167,6 +169,15 @@ class Extractor {
     struct timespec times[2];  // atime, mtime
   };
   std::vector<DeepDir> deep_dirs_;
+  // Directories libarchive creates as the parents of a member that comes
+  // before their own entry (borg puts a mount point's tree before the
+  // root's): their entry, when it comes, sets their metadata as for a new
+  // directory, where an existing directory keeps its own. `known_dirs_`:
+  // directories with their entry written or found existing, where the walk
+  // up a member's path stops.
+  void TrackImplicitParents(const std::string& name);
+  std::unordered_set<std::string> known_dirs_{"."};
+  std::unordered_set<std::string> implicit_dirs_;
   size_t errors_ = 0;
   int exit_code_ = kExitOk;
   bool fatal_ = false;
@@ -292,6 +303,23 @@ void Extractor::RecordDeepDir(archive_entry* e, const std::string& name) {
   RecordDirMetadata(e, name);
 }
 
+void Extractor::TrackImplicitParents(const std::string& name) {
+  std::string dir = name;
+  for (;;) {
+    size_t slash = dir.rfind('/');
+    if (slash == std::string::npos) return;
+    dir.resize(slash);
+    if (known_dirs_.count(dir) || implicit_dirs_.count(dir)) return;
+    struct stat st;
+    if (::fstatat(AT_FDCWD, dir.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      known_dirs_.insert(dir);
+      return;
+    }
+    if (errno != ENOENT) return;  // too long to look at here: kept as it is
+    implicit_dirs_.insert(dir);
+  }
+}
+
 void Extractor::RecordDirMetadata(archive_entry* e, const std::string& name) {
   DeepDir d{name, archive_entry_perm(e), {}};
   d.times[0] = archive_entry_atime_is_set(e)
@@ -349,9 +377,15 @@ Extractor::Step Extractor::Process(archive_entry* e) {
     StripPrivilegedBits(e);
     RecordDirMetadata(e, *name);
   }
+  TrackImplicitParents(*name);
   if (!plain && KeepExisting(*name, type, raw_link != nullptr)) {
     ++stats_.skipped_existing;
     return Step::kNext;
+  }
+  bool implicit = false;
+  if (type == AE_IFDIR && !raw_link) {
+    implicit = implicit_dirs_.erase(*name) > 0;
+    known_dirs_.insert(*name);
   }
   archive_entry_copy_pathname(e, name->c_str());
   if (raw_link) archive_entry_copy_hardlink(e, link.c_str());
@@ -360,7 +394,11 @@ Extractor::Step Extractor::Process(archive_entry* e) {
   if (StripPrivilegedBits(e)) privileges_stripped_ = true;
   if (type == AE_IFDIR && deep) RecordDeepDir(e, *name);
   if (to_writers) return SubmitFile(e, *name, plain);
+  // Without NO_OVERWRITE libarchive gives an existing directory the entry's
+  // owner, mode, ACLs, xattrs and (deferred) times.
+  if (implicit) archive_write_disk_set_options(out_.get(), flags_ & ~ARCHIVE_EXTRACT_NO_OVERWRITE);
   Step step = ProcessOnMain(e, *name, raw_link != nullptr);
+  if (implicit) archive_write_disk_set_options(out_.get(), flags_);
   // Back to the root, whatever libarchive left after a deep path.
   if (deep && writers_ && ::chdir("/") != 0) {
     fatal_ = true;

@@ -172,6 +172,29 @@ TEST_F(ExtractTest, ExistingFilesAreKeptUnlessForce) {
   EXPECT_EQ(Lstat(root_ + "/etc/hostname").st_uid, 100000u);
 }
 
+// borg's archives (ctdump-provider-borg) hold a mount point's tree before the
+// root's: "mnt/data/..." comes before "mnt/" itself.  The parent is created
+// implicitly first; its own entry, when it comes, still sets its owner, mode
+// and mtime.
+TEST_F(ExtractTest, DirectoryEntryAfterItsChildrenSetsItsAttributes) {
+  std::string tar = dir_ + "/mp-first.tar";
+  Member mnt = Dir("./mnt/");
+  mnt.perm = 0710;
+  mnt.uid = 7;
+  mnt.gid = 8;
+  WriteTar(tar, {Dir("./mnt/data/"), File("./mnt/data/on-mp.txt", "mp\n"), Dir("./"), mnt,
+                 File("./etc-file", "x")});
+  auto stats = Extract(tar);
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  struct stat st = Lstat(root_ + "/mnt");
+  EXPECT_EQ(st.st_mode & 07777, 0710u);
+  EXPECT_EQ(st.st_uid, 100007u);
+  EXPECT_EQ(st.st_gid, 100008u);
+  EXPECT_EQ(st.st_mtime, kMtime);
+  EXPECT_EQ(ReadAll(root_ + "/mnt/data/on-mp.txt"), "mp\n");
+  ExpectNothingOutside();
+}
+
 TEST_F(ExtractTest, UntrustedChecks) {
   ExtractOptions o;
   o.untrusted = true;
