@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,12 +36,6 @@ std::string ShellQuote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
-}
-
-std::string Join(const std::vector<std::string>& v, const char* sep = ", ") {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
-  return s;
 }
 
 struct FaultSpec {
@@ -111,9 +106,11 @@ class FaultedStorage {
     RETURN_IF_ERROR(Fresh(Record(), 0602));
     RETURN_IF_ERROR(Fresh(Once(), 0606));
     std::string shim = ShellQuote(env_.exe) + " __provider-fault";
-    if (!f.crash.empty()) shim += " --crash " + ShellQuote(Join(f.crash, ","));
-    if (!f.hang.empty()) shim += " --hang " + ShellQuote(Join(f.hang, ","));
-    if (!f.garbage.empty()) shim += " --garbage " + ShellQuote(Join(f.garbage, ","));
+    if (!f.crash.empty())
+      shim += " --crash " + ShellQuote(fmt::format("{}", fmt::join(f.crash, ",")));
+    if (!f.hang.empty()) shim += " --hang " + ShellQuote(fmt::format("{}", fmt::join(f.hang, ",")));
+    if (!f.garbage.empty())
+      shim += " --garbage " + ShellQuote(fmt::format("{}", fmt::join(f.garbage, ",")));
     shim += " --once " + ShellQuote(Once()) + " --record " + ShellQuote(Record());
     shim += " -- " + ShellQuote(Command());
     std::string wrapper = dir_ + "/provider.sh";
@@ -205,33 +202,13 @@ class FailureChecks {
   }
 
  private:
-  struct Row {
-    int id;
-    std::string name;
-    Clock::time_point start = Clock::now();
-  };
+  using Row = RunningCheck;
 
-  static Row Begin(int id, const std::string& suffix = "") {
-    std::string name;
-    for (const auto& s : kChecks)
-      if (s.id == id) name = s.name;
-    if (!suffix.empty()) name += " (" + suffix + ")";
-    return {id, name};
-  }
+  static Row Begin(int id, const std::string& suffix = "") { return BeginCheck(id, suffix); }
 
   void End(const Row& r, Outcome outcome, std::string reason,
            std::vector<std::string> details = {}) {
-    Check c;
-    c.id = r.id;
-    for (const auto& s : kChecks)
-      if (s.id == r.id) c.group = s.group;
-    c.name = r.name;
-    c.outcome = outcome;
-    c.seconds = std::chrono::duration<double>(Clock::now() - r.start).count();
-    c.reason = std::move(reason);
-    if (details.size() > kMaxDetails) details.resize(kMaxDetails);
-    c.details = std::move(details);
-    end_(std::move(c));
+    end_(EndCheck(r, outcome, std::move(reason), std::move(details)));
   }
 
   // PASS with `ok_reason`, or FAIL with the first problem and all as details.
@@ -285,7 +262,8 @@ class FailureChecks {
     for (const auto& v : *after)
       if (!before->count(v)) added.push_back(v);
     if (!added.empty())
-      problems->push_back(fmt::format("listed after the failed {}: {}", what, Join(added)));
+      problems->push_back(
+          fmt::format("listed after the failed {}: {}", what, fmt::join(added, ", ")));
   }
 
   // Whether the command failed with an error naming the storage (and

@@ -1,6 +1,7 @@
 #include "providertest/scenario.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,36 +13,23 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
-#include <sstream>
 
 #include "ctdump/provider.h"
 #include "providertest/ctdump_child.h"
 #include "providertest/failure_checks.h"
 #include "providertest/fixture.h"
+#include "providertest/restore_checks.h"
 #include "providertest/tree_manifest.h"
 #include "registry/registry.h"
-#include "restore/guest_config.h"
 #include "sys/file.h"
 #include "sys/signals.h"
 
 namespace ctdump::providertest {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
-
-const CheckSpec& Spec(int id) {
-  for (const auto& s : kChecks)
-    if (s.id == id) return s;
-  return kChecks[0];
-}
-
-std::string Join(const std::vector<std::string>& v, const char* sep = ", ") {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
-  return s;
-}
 
 const char* MechanismName(RestoreMechanism m) {
   return m == RestoreMechanism::kTar ? "tar" : "directory";
@@ -96,30 +84,13 @@ class Kit {
  private:
   // --- bookkeeping ------------------------------------------------------------
 
-  struct Running {
-    int id;
-    std::string name;
-    Clock::time_point start = Clock::now();
-  };
+  using Running = RunningCheck;
 
-  Running Begin(int id, const std::string& suffix = "") {
-    std::string name = Spec(id).name;
-    if (!suffix.empty()) name += " (" + suffix + ")";
-    return {id, name};
-  }
+  static Running Begin(int id, const std::string& suffix = "") { return BeginCheck(id, suffix); }
 
   void End(const Running& r, Outcome outcome, std::string reason,
            std::vector<std::string> details = {}) {
-    Check c;
-    c.id = r.id;
-    c.group = Spec(r.id).group;
-    c.name = r.name;
-    c.outcome = outcome;
-    c.seconds = std::chrono::duration<double>(Clock::now() - r.start).count();
-    c.reason = std::move(reason);
-    if (details.size() > kMaxDetails) details.resize(kMaxDetails);
-    c.details = std::move(details);
-    Emit(std::move(c));
+    Emit(EndCheck(r, outcome, std::move(reason), std::move(details)));
   }
 
   void Emit(Check c) {
@@ -194,9 +165,11 @@ class Kit {
     if (pr.name().empty()) return End(r, Outcome::kFail, "the provider has no name");
     hello_ok_ = true;
     End(r, Outcome::kPass,
-        fmt::format("{}; features: {}; restore mechanisms: {}", pr.name(),
-                    report_.features.empty() ? "none" : Join(report_.features),
-                    offered_.empty() ? "(not said)" : Join(offered_)));
+        fmt::format(
+            "{}; features: {}; restore mechanisms: {}", pr.name(),
+            report_.features.empty() ? "none"
+                                     : fmt::format("{}", fmt::join(report_.features, ", ")),
+            offered_.empty() ? "(not said)" : fmt::format("{}", fmt::join(offered_, ", "))));
   }
 
   // --- the scenario -----------------------------------------------------------
@@ -307,8 +280,7 @@ class Kit {
     else if (!warned)
       End(w, Outcome::kFail, "no warning names the host-root file srv/data/hostroot.txt", warns);
     else
-      worker_view_pending_ = true;  // ends once a restore shows its content absent
-    if (worker_view_pending_) worker_view_ = w;
+      worker_view_ = w;  // ends once a restore shows its content absent
   }
 
   void Incremental() {
@@ -427,9 +399,9 @@ class Kit {
     std::set<std::string> want = {volnames_[1]};
     if (!listed || *listed != want)
       return End(k, Outcome::kFail,
-                 listed ? fmt::format("left {} instead of {}",
-                                      Join({listed->begin(), listed->end()}), volnames_[1])
-                        : "list failed");
+                 listed
+                     ? fmt::format("left {} instead of {}", fmt::join(*listed, ", "), volnames_[1])
+                     : "list failed");
     volnames_ = {volnames_[1]};
     End(k, Outcome::kPass, "keep-last=1 removed the older backup, and only it");
   }
@@ -469,201 +441,28 @@ class Kit {
   }
 
   void Restores() {
-    uint32_t n = 0;
-    for (const auto& m : Mechanisms()) {
-      if (Interrupted()) return;
-      Restore(m, base_ + kMapCount * ++n);
-    }
-    if (worker_view_pending_)
-      End(worker_view_, Outcome::kSkip, "warning present; no restore to look at");
-  }
-
-  void Restore(const std::string& mech, uint32_t rbase) {
-    std::string label = mech.empty() ? "default" : mech;
-    std::string target = fmt::format("{}-{}", vmid_, label);
-    auto r = Begin(11, label);
-    std::vector<std::string> args = {"restore",
-                                     Volid(volnames_.back()),
-                                     target,
-                                     "--idmap",
-                                     fmt::format("u 0 {} {}", rbase, kMapCount),
-                                     "--idmap",
-                                     fmt::format("g 0 {} {}", rbase, kMapCount)};
-    if (!mech.empty() && said_mechanisms_) args.insert(args.end(), {"--mechanism", mech});
-    auto c = Ctdump(args);
-    KitPaths kp{o_.lxcpath, o_.run_dir, o_.state_dir};
-    std::unique_ptr<KitContainer> restored;
-    if (sys::PathExists(o_.lxcpath + "/" + target)) {
-      auto j = KitContainer::Journal(kp, target);
-      if (j.ok()) restored = std::move(*j);
-      if (restored && o_.keep) restored->Keep();
-    }
-    if (!c.ok() || !c->ok()) {
-      End(r, Outcome::kFail, c.ok() ? c->Why() : c.status().message(),
-          c.ok() ? c->Logs("err") : std::vector<std::string>{});
-      Skip(12, "restore failed", label);
-      return;
-    }
-    End(r, Outcome::kPass,
-        fmt::format("into {} with ID map u/g 0 {} {} ({:.1f} s)", target, rbase, kMapCount,
-                    c->seconds));
-    std::string root = o_.lxcpath + "/" + target + "/rootfs";
-    Fidelity(label, root, rbase);
-    if (!exclusions_done_) Exclusions(root);
-    if (worker_view_pending_) WorkerView(root);
-    Configs(label, target, rbase);
-    CleanupCheck(label, target);
-    if (restored && !o_.keep) {
-      Status s = restored->Destroy();
-      if (!s.ok()) log_->Log(LogLevel::kErr, s.message());
-    }
-  }
-
-  void Fidelity(const std::string& label, const std::string& root, uint32_t rbase) {
-    auto r = Begin(12, label);
-    auto m = WalkTree(root, KitMap(rbase));
-    if (!m.ok()) return End(r, Outcome::kFail, m.status().message());
-    CompareOptions co;
-    co.ignore = {"dev/*", kHostRootFile, kUnmappedFile};
-    for (const auto& x : ExcludedPaths()) co.ignore.push_back(x);
-    auto losses = losses_.find(label);
-    if (losses != losses_.end()) co.losses = {losses->second.begin(), losses->second.end()};
-    Comparison cmp = CompareManifests(source_manifest_, *m, co);
-    if (!cmp.failures.empty())
-      return End(r, Outcome::kFail,
-                 fmt::format("{} of {} entries differ", cmp.entries - cmp.equal, cmp.entries),
-                 cmp.failures);
-    if (!cmp.declared.empty())
-      return End(r, Outcome::kLoss,
-                 fmt::format("declared: {}", Join({co.losses.begin(), co.losses.end()})),
-                 cmp.declared);
-    End(r, Outcome::kPass, fmt::format("{} entries equal", cmp.entries));
-  }
-
-  void Exclusions(const std::string& root) {
-    exclusions_done_ = true;
-    auto r = Begin(4);
-    std::vector<std::string> present;
-    for (const auto& x : ExcludedPaths()) {
-      std::string p = root + "/" + x;
-      struct stat st;
-      if (::lstat(p.c_str(), &st) != 0) continue;
-      // An excluded directory may stay, empty.
-      std::error_code ec;
-      if (S_ISDIR(st.st_mode) && std::filesystem::is_empty(p, ec)) continue;
-      present.push_back(x);
-    }
-    // A provider may refuse a pattern it cannot apply as vzdump's tar would
-    // (a trailing slash never matches there), if it says so in the log.
-    std::string refused;
-    for (const auto& w : backup_warnings_)
-      if (w.find("/var/cache/") != std::string::npos) refused = w;
-    bool only_cache = std::all_of(present.begin(), present.end(), [](const std::string& x) {
-      return x == "var/cache" || x.starts_with("var/cache/");
-    });
-    if (!present.empty() && only_cache && !refused.empty())
-      return End(r, Outcome::kLoss, "declared in the backup log: " + refused, present);
-    if (!present.empty())
-      return End(r, Outcome::kFail, fmt::format("{} excluded entries restored", present.size()),
-                 present);
-    End(r, Outcome::kPass,
-        fmt::format("standard excludes and --exclude-path {} absent after the restore",
-                    Join(ExcludeOptions(), ", --exclude-path ")));
-  }
-
-  void WorkerView(const std::string& root) {
-    worker_view_pending_ = false;
-    auto text = sys::ReadFile(root + "/" + kHostRootFile);
-    if (text.ok() && text->find(kHostRootContent) != std::string::npos)
-      return End(worker_view_, Outcome::kFail,
-                 "the restored tree has the host-root file's content");
-    End(worker_view_, Outcome::kPass,
-        "hostroot.txt unreadable to the worker (warned), backup OK, content not restored");
-  }
-
-  void Configs(const std::string& label, const std::string& target, uint32_t rbase) {
-    auto r = Begin(13, label);
-    auto src = sys::ReadFile(source_->dir() + "/config");
-    auto dst = sys::ReadFile(o_.lxcpath + "/" + target + "/config");
-    if (!src.ok() || !dst.ok())
-      return End(r, Outcome::kFail, (!src.ok() ? src : dst).status().message());
-    std::set<std::string> restored_lines;
-    std::istringstream in(*dst);
-    for (std::string l; std::getline(in, l);) restored_lines.insert(l);
-    std::vector<std::string> problems;
-    std::istringstream sin(*src);
-    for (std::string l; std::getline(sin, l);) {
-      auto eq = l.find(" = ");
-      if (l.empty() || l[0] == '#' || eq == std::string::npos) continue;
-      std::string key = l.substr(0, eq), value = l.substr(eq + 3);
-      if (restore::IsRestorableLxcKey(key, value) && !restored_lines.count(l))
-        problems.push_back("guest config: missing '" + l + "'");
-    }
-    for (char t : {'u', 'g'}) {
-      std::string want = fmt::format("lxc.idmap = {} 0 {} {}", t, rbase, kMapCount);
-      if (!restored_lines.count(want)) problems.push_back("guest config: missing '" + want + "'");
-    }
-    auto fw = sys::ReadFile(o_.lxcpath + "/" + target + "/ctdump.fw");
-    if (!fw.ok())
-      problems.push_back("firewall config: " + fw.status().message());
-    else if (*fw != kFirewallConfig)
-      problems.push_back("firewall config differs from the backed-up ctdump.fw");
-    if (!problems.empty()) return End(r, Outcome::kFail, problems[0], problems);
-    End(r, Outcome::kPass, "guest config keys and ID map as expected; firewall config byte-equal");
-  }
-
-  // Mounts below `dir` in this mount namespace.
-  static std::vector<std::string> MountsBelow(const std::string& dir) {
-    std::vector<std::string> out;
-    std::ifstream in("/proc/self/mountinfo");
-    for (std::string line; std::getline(in, line);) {
-      std::istringstream f(line);
-      std::string id, parent, dev, root, point;
-      f >> id >> parent >> dev >> root >> point;
-      if (point == dir || point.rfind(dir + "/", 0) == 0) out.push_back(point);
-    }
-    return out;
+    RestoreEnv env;
+    env.options = &o_;
+    env.vmid = vmid_;
+    env.volid = Volid(volnames_.back());
+    env.source_dir = source_->dir();
+    env.source_manifest = &source_manifest_;
+    env.base = base_;
+    env.mechanisms = Mechanisms();
+    env.pass_mechanism = said_mechanisms_;
+    env.losses = losses_;
+    env.backup_warnings = backup_warnings_;
+    env.command = command_;
+    env.child = child_;
+    env.worker_view = worker_view_;
+    worker_view_.reset();
+    RunRestoreChecks(env, log_, [this](Check c) { Emit(std::move(c)); });
   }
 
   // Processes whose command line contains the storage's command.
   std::vector<std::string> ProviderProcesses() const {
-    std::vector<std::string> out;
-    if (command_.empty()) return out;
-    std::error_code ec;
-    for (const auto& d : std::filesystem::directory_iterator("/proc", ec)) {
-      std::string pid = d.path().filename();
-      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-      auto cmd = sys::ReadFile(d.path().string() + "/cmdline");
-      if (!cmd.ok()) continue;
-      std::string c = *cmd;
-      std::replace(c.begin(), c.end(), '\0', ' ');
-      if (c.find(command_) != std::string::npos) out.push_back(pid + ": " + c);
-    }
-    return out;
-  }
-
-  // Entries of the kit's containers under the run directory.
-  std::vector<std::string> RunDirLeftovers() const {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (auto it = std::filesystem::recursive_directory_iterator(o_.run_dir, ec);
-         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-      std::string name = it->path().filename();
-      // The restore's lock files stay by design (flock).
-      if (name.find(vmid_) == std::string::npos || name.ends_with(".lock")) continue;
-      out.push_back(it->path().string());
-    }
-    return out;
-  }
-
-  void CleanupCheck(const std::string& label, const std::string& target) {
-    auto r = Begin(14, label);
-    std::vector<std::string> problems;
-    for (const auto& m : MountsBelow(o_.lxcpath + "/" + target)) problems.push_back("mount " + m);
-    for (const auto& p : ProviderProcesses()) problems.push_back("process " + p);
-    for (const auto& p : RunDirLeftovers()) problems.push_back("left in the run dir: " + p);
-    if (!problems.empty()) return End(r, Outcome::kFail, problems[0], problems);
-    End(r, Outcome::kPass, "no mount, process or run directory of the restore left");
+    if (command_.empty()) return {};
+    return ProcessesMatching({command_});
   }
 
   // --- 5 bandwidth ------------------------------------------------------------
@@ -748,9 +547,8 @@ class Kit {
     }
     auto after = Listed();
     if (!after || !after->empty())
-      problems.push_back(after
-                             ? fmt::format("still listed: {}", Join({after->begin(), after->end()}))
-                             : "list failed");
+      problems.push_back(after ? fmt::format("still listed: {}", fmt::join(*after, ", "))
+                               : "list failed");
     backups_deleted_ = problems.empty();
     std::string unknown = (all.empty() ? "vzdump-lxc-" + vmid_ : all[0]) + "-no-such-backup";
     auto u = Ctdump({"delete", Volid(unknown)});
@@ -773,7 +571,8 @@ class Kit {
     for (const auto& b : *all) problems.push_back("still listed: " + b.volid);
     for (const auto& p : ProviderProcesses()) problems.push_back("process " + p);
     for (const auto& m : MountsBelow(o_.run_dir)) problems.push_back("mount " + m);
-    for (const auto& p : RunDirLeftovers()) problems.push_back("left in the run dir: " + p);
+    for (const auto& p : RunDirLeftovers(o_.run_dir, vmid_))
+      problems.push_back("left in the run dir: " + p);
     if (!problems.empty()) return End(r, Outcome::kFail, problems[0], problems);
     End(r, Outcome::kPass, "no backup, process or mount of the kit left");
   }
@@ -823,10 +622,8 @@ class Kit {
   std::unique_ptr<KitContainer> source_;
   Manifest source_manifest_;
   BackupRun first_, second_;
-  std::vector<std::string> volnames_;  // the kit's backups, oldest first
-  Running worker_view_{3, "worker view"};
-  bool worker_view_pending_ = false;
-  bool exclusions_done_ = false;
+  std::vector<std::string> volnames_;         // the kit's backups, oldest first
+  std::optional<Running> worker_view_;        // check 3, until a restore ends it
   std::vector<std::string> backup_warnings_;  // of the full backup
   bool backups_deleted_ = false;
 };
@@ -845,6 +642,29 @@ const char* OutcomeName(Outcome o) {
       return "loss";
   }
   return "?";
+}
+
+RunningCheck BeginCheck(int id, const std::string& suffix) {
+  RunningCheck r{id, "", std::chrono::steady_clock::now()};
+  for (const auto& s : kChecks)
+    if (s.id == id) r.name = s.name;
+  if (!suffix.empty()) r.name += " (" + suffix + ")";
+  return r;
+}
+
+Check EndCheck(const RunningCheck& r, Outcome outcome, std::string reason,
+               std::vector<std::string> details) {
+  Check c;
+  c.id = r.id;
+  for (const auto& s : kChecks)
+    if (s.id == r.id) c.group = s.group;
+  c.name = r.name;
+  c.outcome = outcome;
+  c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.start).count();
+  c.reason = std::move(reason);
+  if (details.size() > kMaxDetails) details.resize(kMaxDetails);
+  c.details = std::move(details);
+  return c;
 }
 
 Result<KitReport> RunProviderTest(const KitOptions& options, Observer* log,

@@ -20,6 +20,7 @@
 #ifndef CTDUMP_PROVIDERTEST_SCENARIO_H_
 #define CTDUMP_PROVIDERTEST_SCENARIO_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -67,6 +68,22 @@ struct Check {
 };
 
 inline constexpr size_t kMaxDetails = 20;
+
+// A check being run, for its row's name and time.
+struct RunningCheck {
+  int id = 0;
+  std::string name;
+  std::chrono::steady_clock::time_point start;
+};
+
+// Starts check `id`; `suffix` names the row of a per-mechanism or per-method
+// check: "fidelity (tar)".
+RunningCheck BeginCheck(int id, const std::string& suffix = "");
+
+// The ended check: its group, the time since BeginCheck, at most
+// kMaxDetails details.
+Check EndCheck(const RunningCheck& r, Outcome outcome, std::string reason,
+               std::vector<std::string> details = {});
 
 struct KitOptions {
   std::string storage;
