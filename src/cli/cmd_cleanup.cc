@@ -7,6 +7,7 @@
 
 #include "backup/journal.h"
 #include "cli/commands.h"
+#include "providertest/failure_checks.h"
 #include "restore/restore_journal.h"
 #include "sys/file.h"
 #include "sys/journal.h"
@@ -34,6 +35,9 @@ int RunCleanup(const Context& ctx) {
   if (r.ok()) renderer->Log(LogLevel::kInfo, fmt::format("removed {} interrupted restore(s)", *r));
   for (const Status& s : {n.status(), r.status()})
     if (!s.ok()) renderer->Log(LogLevel::kErr, s.message());
+  // A SIGKILLed `ctdump provider-test`'s containers went with the restore
+  // journals above; its fault shim's directory goes here.
+  providertest::RemoveStaleFaultDirs(providertest::kFaultDirParent, renderer.get());
   // JSON: the result also when a part failed (its error was logged); null
   // counts for the part that failed.
   const bool ok = n.ok() && r.ok();

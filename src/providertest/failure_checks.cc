@@ -14,6 +14,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 #include <set>
 #include <utility>
 
@@ -76,7 +77,8 @@ class FaultedStorage {
     std::unique_ptr<FaultedStorage> f(new FaultedStorage(env));
     // Traversable (0755) for the worker; its config below stays private.
     ASSIGN_OR_RETURN(
-        f->dir_, sys::MakeTempDir(fmt::format("/var/tmp/ctdump-pt-{}-fault.", ::getpid()), 0755));
+        f->dir_,
+        sys::MakeTempDir(fmt::format("{}/ctdump-pt-{}-fault.", kFaultDirParent, ::getpid()), 0755));
     std::string etc = f->config_dir();
     if (::mkdir(etc.c_str(), 0700) != 0)
       return ErrnoError(errno, fmt::format("Failed to create \"{}\"", etc));
@@ -179,6 +181,7 @@ class FailureChecks {
       : env_(env), log_(log), end_(end) {}
 
   void Run() {
+    RemoveStaleFaultDirs(kFaultDirParent, log_);
     auto fs = FaultedStorage::Create(env_);
     if (!fs.ok()) {
       std::string why = "cannot set up the fault shim: " + fs.status().message();
@@ -482,6 +485,29 @@ std::vector<std::string> ProcessesMatching(const std::vector<std::string>& needl
       }
   }
   return out;
+}
+
+size_t RemoveStaleFaultDirs(const std::string& parent, Observer* log) {
+  static const std::regex kName(R"(ctdump-pt-([0-9]+)-fault\.[A-Za-z0-9]{6})");
+  size_t removed = 0;
+  std::error_code ec;
+  for (const auto& d : std::filesystem::directory_iterator(parent, ec)) {
+    std::string name = d.path().filename();
+    std::smatch m;
+    if (!std::regex_match(name, m, kName)) continue;
+    if (d.is_symlink(ec) || !d.is_directory(ec)) continue;
+    // Its kit still runs (or the pid was reused: left for a later sweep).
+    if (sys::PathExists("/proc/" + m[1].str())) continue;
+    Status s = sys::RemoveTree(d.path().string());
+    if (!s.ok()) {
+      log->Log(LogLevel::kWarn, "cannot remove a killed kit's fault directory: " + s.message());
+      continue;
+    }
+    log->Log(LogLevel::kInfo,
+             fmt::format("removed \"{}\", left by a killed provider-test", d.path().string()));
+    ++removed;
+  }
+  return removed;
 }
 
 void RunFailureChecks(const FailureEnv& env, Observer* log, const std::function<void(Check)>& end) {

@@ -62,6 +62,16 @@ struct FailureEnv {
 // Runs the rows above in order; `end` gets each check as it ends.
 void RunFailureChecks(const FailureEnv& env, Observer* log, const std::function<void(Check)>& end);
 
+// Where the failure checks make their fault directories,
+// <kFaultDirParent>/ctdump-pt-<pid>-fault.XXXXXX.
+inline constexpr char kFaultDirParent[] = "/var/tmp";
+
+// Removes the fault directories under `parent` of kits no longer running (a
+// SIGKILLed kit's: its destructor never ran), logging each; returns how
+// many. The failure checks run it before making their own; `ctdump
+// cleanup` runs it too.
+size_t RemoveStaleFaultDirs(const std::string& parent, Observer* log);
+
 // Processes whose command line contains one of `needles` (non-empty), as
 // "<pid>: <command line>"; zombies excluded.
 std::vector<std::string> ProcessesMatching(const std::vector<std::string>& needles);

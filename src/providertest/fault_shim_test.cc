@@ -1,11 +1,13 @@
 // The fault shim between ctdump's protocol client and a scripted provider (a
 // small Python script answering every request, with a child process of its
 // own): relaying, the record, crash (and its group kill), hang, garbage,
-// --once, and exit statuses.
+// --once, and exit statuses; the sweep of killed kits' fault directories.
 #include "providertest/fault_shim.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "provider/protocol_client.h"
+#include "providertest/failure_checks.h"
 #include "sys/file.h"
 #include "sys/subprocess.h"
 
@@ -243,6 +246,54 @@ TEST_F(FaultShimTest, AProviderThatCannotStartIsReported) {
   auto st = shim.Wait();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(WEXITSTATUS(*st), 127);
+}
+
+}  // namespace
+}  // namespace ctdump::providertest
+
+namespace ctdump::providertest {
+namespace {
+
+class LogLines : public Observer {
+ public:
+  void Log(LogLevel, std::string_view m) noexcept override { lines.emplace_back(m); }
+  std::vector<std::string> lines;
+};
+
+// A pid that ran and is gone (reaped).
+pid_t DeadPid() {
+  pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  ::waitpid(pid, nullptr, 0);
+  return pid;
+}
+
+TEST(RemoveStaleFaultDirsTest, RemovesOnlyTheDirectoriesOfKitsNoLongerRunning) {
+  auto parent = sys::MakeTempDir("/tmp/fault_dirs_test.");
+  ASSERT_TRUE(parent.ok());
+  const std::string p = *parent;
+  auto mk = [&](const std::string& name) {
+    std::string d = p + "/" + name;
+    EXPECT_EQ(::mkdir(d.c_str(), 0755), 0) << d;
+    EXPECT_TRUE(sys::WriteFileAtomic(d + "/provider.sh", "#!/bin/sh\n", 0755).ok());
+    return d;
+  };
+  const std::string dead = mk(fmt::format("ctdump-pt-{}-fault.AbC123", DeadPid()));
+  const std::string alive = mk(fmt::format("ctdump-pt-{}-fault.XyZ789", ::getpid()));
+  const std::string other = mk(fmt::format("ctdump-pt-{}-other.AbC123", DeadPid()));
+  // A symlink of the name is not followed (nor removed).
+  const std::string link = p + fmt::format("/ctdump-pt-{}-fault.LnK000", DeadPid());
+  ASSERT_EQ(::symlink(other.c_str(), link.c_str()), 0);
+  LogLines log;
+  EXPECT_EQ(RemoveStaleFaultDirs(p, &log), 1u);
+  EXPECT_FALSE(sys::PathExists(dead));
+  EXPECT_TRUE(sys::PathExists(alive + "/provider.sh"));
+  EXPECT_TRUE(sys::PathExists(other + "/provider.sh"));
+  EXPECT_TRUE(sys::PathExists(link));
+  ASSERT_EQ(log.lines.size(), 1u);
+  EXPECT_NE(log.lines[0].find(dead), std::string::npos) << log.lines[0];
+  EXPECT_EQ(RemoveStaleFaultDirs(p + "/missing", &log), 0u);
+  EXPECT_TRUE(sys::RemoveTree(p).ok());
 }
 
 }  // namespace

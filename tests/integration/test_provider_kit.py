@@ -136,6 +136,62 @@ class ProviderKitTest(unittest.TestCase):
     def test_restic(self):
         self.check_text_run("kit-restic", ["directory", "tar"])
 
+    def test_killed_kit_is_cleaned_up(self):
+        """SIGKILL to the kit in its failure checks (the OOM killer's way): its children end
+        on their own; `ctdump cleanup` then removes its container and its fault directory."""
+        e = dict(os.environ)
+        e["CTDUMP_RUN_DIR"] = os.path.join(self.dir, "run")
+        e["CTDUMP_STATE_DIR"] = os.path.join(self.dir, "state")
+        e["CTDUMP_LOG_DIR"] = os.path.join(self.dir, "log")
+        base = [harness.BIN, "--lxcpath", self.env["LXCPATH"], "--config-dir", self.config]
+        kit = subprocess.Popen(base + ["provider-test", "kit-example"], env=e,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        name = "ctdump-pt-%d" % kit.pid
+        pattern = "/var/tmp/%s-fault.*" % name
+        deadline = time.monotonic() + 600
+        while not glob.glob(pattern) and kit.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertTrue(glob.glob(pattern), "the kit never reached its failure checks")
+        time.sleep(1)  # inside a failure check, a child command running
+        kit.kill()
+        kit.wait()
+        self.assertTrue(glob.glob(pattern))
+        self.assertTrue(os.path.isdir(os.path.join(self.env["LXCPATH"], name)))
+
+        def running():
+            out = []
+            for pid in os.listdir("/proc"):
+                try:
+                    with open("/proc/%s/cmdline" % pid, "rb") as f:
+                        if name.encode() in f.read():
+                            out.append(pid)
+                except (OSError, ValueError):
+                    pass
+            return out
+        deadline = time.monotonic() + 120
+        while running() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        self.assertEqual(running(), [], "the killed kit's commands did not end")
+        r = subprocess.run(base + ["cleanup"], capture_output=True, text=True, env=e, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("left by a killed provider-test", r.stderr + r.stdout)
+        self.assertEqual(glob.glob(pattern), [])
+        lxc = self.env["LXCPATH"]
+        self.assertEqual([n for n in os.listdir(lxc) if n.startswith(name)], [])
+        journal = os.path.join(self.dir, "state", "journal")
+        if os.path.isdir(journal):
+            self.assertEqual([n for n in os.listdir(journal) if name in n], [])
+        # Its backups stay on the storage (the kit's own end never ran): listed, deletable.
+        ls = subprocess.run(base + ["--output-format", "json", "list", "kit-example",
+                                    "--vmid", name], capture_output=True, text=True, env=e)
+        self.assertEqual(ls.returncode, 0, ls.stderr)
+        left = [x["volid"] for x in json_events.events(ls.stdout)[-1]["data"]]
+        self.assertTrue(left)
+        for volid in left:
+            d = subprocess.run(base + ["delete", volid], capture_output=True, text=True, env=e)
+            self.assertEqual(d.returncode, 0, d.stderr)
+
     def test_json_events_and_usage(self):
         r = self.run_kit("kit-ds", json=True)
         self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
