@@ -175,9 +175,17 @@ class Extractor {
   // directory, where an existing directory keeps its own. `known_dirs_`:
   // directories with their entry written or found existing, where the walk
   // up a member's path stops.
-  void TrackImplicitParents(const std::string& name);
-  std::unordered_set<std::string> known_dirs_{"."};
-  std::unordered_set<std::string> implicit_dirs_;
+  void TrackImplicitParents(std::string_view name);
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  using NameSet = std::unordered_set<std::string, NameHash, std::equal_to<>>;
+  NameSet known_dirs_{"."};
+  NameSet implicit_dirs_;
+  std::string last_parent_ = ".";  // of the last member: most share it
   size_t errors_ = 0;
   int exit_code_ = kExitOk;
   bool fatal_ = false;
@@ -303,21 +311,27 @@ void Extractor::RecordDeepDir(archive_entry* e, const std::string& name) {
   RecordDirMetadata(e, name);
 }
 
-void Extractor::TrackImplicitParents(const std::string& name) {
-  std::string dir = name;
-  for (;;) {
-    size_t slash = dir.rfind('/');
-    if (slash == std::string::npos) return;
-    dir.resize(slash);
-    if (known_dirs_.count(dir) || implicit_dirs_.count(dir)) return;
+void Extractor::TrackImplicitParents(std::string_view name) {
+  size_t slash = name.rfind('/');
+  if (slash == std::string_view::npos) return;
+  std::string_view dir = name.substr(0, slash);
+  if (dir == last_parent_) return;
+  for (std::string_view d = dir;;) {
+    if (known_dirs_.find(d) != known_dirs_.end() || implicit_dirs_.find(d) != implicit_dirs_.end())
+      break;
+    std::string path(d);
     struct stat st;
-    if (::fstatat(AT_FDCWD, dir.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      known_dirs_.insert(dir);
-      return;
+    if (::fstatat(AT_FDCWD, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      known_dirs_.insert(std::move(path));
+      break;
     }
-    if (errno != ENOENT) return;  // too long to look at here: kept as it is
-    implicit_dirs_.insert(dir);
+    if (errno != ENOENT) break;  // too long to look at here: kept as it is
+    implicit_dirs_.insert(std::move(path));
+    slash = d.rfind('/');
+    if (slash == std::string_view::npos) break;
+    d = d.substr(0, slash);
   }
+  last_parent_.assign(dir);
 }
 
 void Extractor::RecordDirMetadata(archive_entry* e, const std::string& name) {
