@@ -172,9 +172,9 @@ class Extractor {
   // Directories libarchive creates as the parents of a member that comes
   // before their own entry (borg puts a mount point's tree before the
   // root's): their entry, when it comes, sets their metadata as for a new
-  // directory, where an existing directory keeps its own. `known_dirs_`:
-  // directories with their entry written or found existing, where the walk
-  // up a member's path stops.
+  // directory, where an existing directory keeps its own. Only these are
+  // held (the walk up a member's path stops at one that exists), so the
+  // bookkeeping stays small however many directories the tree has.
   void TrackImplicitParents(std::string_view name);
   struct NameHash {
     using is_transparent = void;
@@ -183,7 +183,6 @@ class Extractor {
     }
   };
   using NameSet = std::unordered_set<std::string, NameHash, std::equal_to<>>;
-  NameSet known_dirs_{"."};
   NameSet implicit_dirs_;
   std::string last_parent_ = ".";  // of the last member: most share it
   size_t errors_ = 0;
@@ -317,14 +316,10 @@ void Extractor::TrackImplicitParents(std::string_view name) {
   std::string_view dir = name.substr(0, slash);
   if (dir == last_parent_) return;
   for (std::string_view d = dir;;) {
-    if (known_dirs_.find(d) != known_dirs_.end() || implicit_dirs_.find(d) != implicit_dirs_.end())
-      break;
+    if (implicit_dirs_.find(d) != implicit_dirs_.end()) break;
     std::string path(d);
     struct stat st;
-    if (::fstatat(AT_FDCWD, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      known_dirs_.insert(std::move(path));
-      break;
-    }
+    if (::fstatat(AT_FDCWD, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) break;
     if (errno != ENOENT) break;  // too long to look at here: kept as it is
     implicit_dirs_.insert(std::move(path));
     slash = d.rfind('/');
@@ -397,10 +392,7 @@ Extractor::Step Extractor::Process(archive_entry* e) {
     return Step::kNext;
   }
   bool implicit = false;
-  if (type == AE_IFDIR && !raw_link) {
-    implicit = implicit_dirs_.erase(*name) > 0;
-    known_dirs_.insert(*name);
-  }
+  if (type == AE_IFDIR && !raw_link) implicit = implicit_dirs_.erase(*name) > 0;
   archive_entry_copy_pathname(e, name->c_str());
   if (raw_link) archive_entry_copy_hardlink(e, link.c_str());
   privileges_stripped_ = false;
